@@ -1,0 +1,375 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* xmlstream.c - the XMPP stream before TLS, read with expat, bounded. */
+#include "probe/xmlstream.h"
+
+#include <expat.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Separates a namespace from a local name in expat's element names; a
+ * space never occurs in either. */
+#define NS_SEP ' '
+#define MAX_COND 64
+
+enum child {
+	CHILD_OTHER = 0,
+	CHILD_FEATURES,
+	CHILD_PROCEED,
+	CHILD_FAILURE,
+	CHILD_ERROR,
+};
+
+struct xmlstream {
+	XML_Parser parser;
+	xmlstream_cb cb;
+	void *arg;
+	size_t total;
+	int depth;
+	int stopped;		/* the callback asked to stop */
+	int failed;		/* an error was reported */
+	char err[160];		/* set by a handler that aborts */
+
+	enum child child;	/* the depth-2 element we are in */
+	int starttls, required, in_starttls;
+	int in_text;
+	char condition[MAX_COND];
+	char text[XMLSTREAM_MAX_TEXT + 1];
+	size_t text_len;
+};
+
+static void xs_abort(struct xmlstream *xs, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Aborts the parse from inside a handler; xmlstream_feed reports it. */
+static void xs_abort(struct xmlstream *xs, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (xs->err[0] == '\0') {
+		va_start(ap, fmt);
+		vsnprintf(xs->err, sizeof(xs->err), fmt, ap);
+		va_end(ap);
+	}
+	XML_StopParser(xs->parser, XML_FALSE);
+}
+
+/* Expat may still call a few handlers after XML_StopParser. */
+static int xs_done(const struct xmlstream *xs)
+{
+	return xs->stopped || xs->err[0] != '\0';
+}
+
+static void xs_emit(struct xmlstream *xs, struct xmlstream_event *ev)
+{
+	if (xs->cb(ev, xs->arg) != 0) {
+		xs->stopped = 1;
+		XML_StopParser(xs->parser, XML_FALSE);
+	}
+}
+
+/* Whether expat's name "NS local" is {ns}local. */
+static int is(const char *name, const char *ns, const char *local)
+{
+	size_t nslen = strlen(ns);
+
+	return strncmp(name, ns, nslen) == 0 && name[nslen] == NS_SEP &&
+	       strcmp(name + nslen + 1, local) == 0;
+}
+
+/* The local part of "NS local" if its namespace is ns, else NULL. */
+static const char *local_in(const char *name, const char *ns)
+{
+	size_t nslen = strlen(ns);
+
+	if (strncmp(name, ns, nslen) == 0 && name[nslen] == NS_SEP)
+		return name + nslen + 1;
+	return NULL;
+}
+
+static const char *attr(const char **atts, const char *name)
+{
+	for (; atts[0] != NULL; atts += 2)
+		if (strcmp(atts[0], name) == 0)
+			return atts[1];
+	return "";
+}
+
+static void XMLCALL on_start(void *data, const char *name, const char **atts)
+{
+	struct xmlstream *xs = data;
+	struct xmlstream_event ev;
+	const char *local;
+	int i;
+
+	if (xs_done(xs))
+		return;
+	if (++xs->depth > XMLSTREAM_MAX_DEPTH) {
+		xs_abort(xs, "XML nested deeper than %d elements",
+			 XMLSTREAM_MAX_DEPTH);
+		return;
+	}
+	for (i = 0; atts[i] != NULL; i += 2) {
+		if (strlen(atts[i + 1]) > XMLSTREAM_MAX_ATTR) {
+			xs_abort(xs, "XML attribute longer than %d bytes",
+				 XMLSTREAM_MAX_ATTR);
+			return;
+		}
+	}
+
+	switch (xs->depth) {
+	case 1:
+		if (!is(name, XMLSTREAM_NS_STREAMS, "stream")) {
+			xs_abort(xs, "not an XMPP stream");
+			return;
+		}
+		memset(&ev, 0, sizeof(ev));
+		ev.type = XMLSTREAM_HEADER;
+		ev.id = attr(atts, "id");
+		ev.version = attr(atts, "version");
+		ev.from = attr(atts, "from");
+		xs_emit(xs, &ev);
+		break;
+	case 2:
+		xs->child = CHILD_OTHER;
+		xs->starttls = xs->required = xs->in_starttls = 0;
+		xs->in_text = 0;
+		xs->condition[0] = '\0';
+		xs->text[0] = '\0';
+		xs->text_len = 0;
+		if (is(name, XMLSTREAM_NS_STREAMS, "features"))
+			xs->child = CHILD_FEATURES;
+		else if (is(name, XMLSTREAM_NS_STREAMS, "error"))
+			xs->child = CHILD_ERROR;
+		else if (is(name, XMLSTREAM_NS_TLS, "proceed"))
+			xs->child = CHILD_PROCEED;
+		else if (is(name, XMLSTREAM_NS_TLS, "failure"))
+			xs->child = CHILD_FAILURE;
+		break;
+	case 3:
+		if (xs->child == CHILD_FEATURES &&
+		    is(name, XMLSTREAM_NS_TLS, "starttls")) {
+			xs->starttls = 1;
+			xs->in_starttls = 1;
+		} else if (xs->child == CHILD_ERROR &&
+			   (local = local_in(name, XMLSTREAM_NS_ERRORS))) {
+			if (strcmp(local, "text") == 0)
+				xs->in_text = 1;
+			else if (xs->condition[0] == '\0')
+				snprintf(xs->condition, sizeof(xs->condition),
+					 "%s", local);
+		}
+		break;
+	case 4:
+		if (xs->in_starttls && is(name, XMLSTREAM_NS_TLS, "required"))
+			xs->required = 1;
+		break;
+	default:
+		break;
+	}
+}
+
+static void XMLCALL on_end(void *data, const char *name)
+{
+	struct xmlstream *xs = data;
+	struct xmlstream_event ev;
+
+	(void)name;
+	if (xs_done(xs))
+		return;
+	memset(&ev, 0, sizeof(ev));
+	switch (xs->depth--) {
+	case 1:
+		ev.type = XMLSTREAM_END;
+		xs_emit(xs, &ev);
+		break;
+	case 2:
+		switch (xs->child) {
+		case CHILD_FEATURES:
+			ev.type = XMLSTREAM_FEATURES;
+			ev.starttls = xs->starttls;
+			ev.starttls_required = xs->required;
+			break;
+		case CHILD_PROCEED:
+			ev.type = XMLSTREAM_PROCEED;
+			break;
+		case CHILD_FAILURE:
+			ev.type = XMLSTREAM_FAILURE;
+			break;
+		case CHILD_ERROR:
+			ev.type = XMLSTREAM_STREAM_ERROR;
+			ev.condition = xs->condition;
+			ev.text = xs->text;
+			break;
+		default:
+			return;
+		}
+		xs->child = CHILD_OTHER;
+		xs_emit(xs, &ev);
+		break;
+	case 3:
+		xs->in_text = 0;
+		xs->in_starttls = 0;
+		break;
+	default:
+		break;
+	}
+}
+
+static void XMLCALL on_text(void *data, const char *s, int len)
+{
+	struct xmlstream *xs = data;
+	size_t room, n;
+
+	if (xs_done(xs) || !xs->in_text || len <= 0)
+		return;
+	room = XMLSTREAM_MAX_TEXT - xs->text_len;
+	n = (size_t)len < room ? (size_t)len : room;
+	/* Never cut inside a UTF-8 sequence. */
+	if (n < (size_t)len)
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+	memcpy(xs->text + xs->text_len, s, n);
+	xs->text_len += n;
+	xs->text[xs->text_len] = '\0';
+	if (n < (size_t)len)
+		xs->text_len = XMLSTREAM_MAX_TEXT; /* full: drop the rest */
+}
+
+static void XMLCALL on_doctype(void *data, const char *name, const char *sysid,
+			       const char *pubid, int has_internal)
+{
+	(void)name, (void)sysid, (void)pubid, (void)has_internal;
+	xs_abort(data, "XML with a document type declaration (DTD)");
+}
+
+static void XMLCALL on_entity(void *data, const char *name, int is_param,
+			      const char *value, int value_len,
+			      const char *base, const char *sysid,
+			      const char *pubid, const char *notation)
+{
+	(void)name, (void)is_param, (void)value, (void)value_len, (void)base;
+	(void)sysid, (void)pubid, (void)notation;
+	xs_abort(data, "XML with an entity declaration");
+}
+
+struct xmlstream *xmlstream_new(xmlstream_cb cb, void *arg)
+{
+	struct xmlstream *xs = calloc(1, sizeof(*xs));
+
+	if (xs == NULL)
+		return NULL;
+	/* The encoding given here overrides any declaration in the data:
+	 * a stream is UTF-8 (RFC 6120 §11.6). */
+	xs->parser = XML_ParserCreateNS("UTF-8", NS_SEP);
+	if (xs->parser == NULL) {
+		free(xs);
+		return NULL;
+	}
+	xs->cb = cb;
+	xs->arg = arg;
+	XML_SetUserData(xs->parser, xs);
+	XML_SetElementHandler(xs->parser, on_start, on_end);
+	XML_SetCharacterDataHandler(xs->parser, on_text);
+	XML_SetStartDoctypeDeclHandler(xs->parser, on_doctype);
+	XML_SetEntityDeclHandler(xs->parser, on_entity);
+	XML_SetParamEntityParsing(xs->parser, XML_PARAM_ENTITY_PARSING_NEVER);
+	return xs;
+}
+
+void xmlstream_free(struct xmlstream *xs)
+{
+	if (xs == NULL)
+		return;
+	XML_ParserFree(xs->parser);
+	free(xs);
+}
+
+static int xs_fail(struct xmlstream *xs, const char *words)
+{
+	struct xmlstream_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.type = XMLSTREAM_ERROR;
+	ev.error = words;
+	xs->failed = 1;
+	xs->cb(&ev, xs->arg);
+	return -1;
+}
+
+int xmlstream_feed(struct xmlstream *xs, const void *data, size_t len)
+{
+	char words[200];
+
+	if (xs->failed)
+		return -1;
+	if (xs->stopped)
+		return 1;
+	if (len > XMLSTREAM_MAX_BYTES - xs->total) {
+		snprintf(words, sizeof(words),
+			 "more than %d bytes of XML before TLS",
+			 XMLSTREAM_MAX_BYTES);
+		return xs_fail(xs, words);
+	}
+	xs->total += len;
+	if (XML_Parse(xs->parser, data, (int)len, XML_FALSE) ==
+	    XML_STATUS_OK)
+		return 0;
+	if (xs->err[0] != '\0')
+		return xs_fail(xs, xs->err);
+	if (xs->stopped)
+		return 1;
+	snprintf(words, sizeof(words), "invalid XML: %s (line %lu)",
+		 XML_ErrorString(XML_GetErrorCode(xs->parser)),
+		 (unsigned long)XML_GetCurrentLineNumber(xs->parser));
+	return xs_fail(xs, words);
+}
+
+int xmlstream_header(char *out, size_t cap, const char *to, int server)
+{
+	static const char head[] =
+		"<?xml version='1.0'?><stream:stream xmlns='jabber:";
+	static const char mid[] =
+		"' xmlns:stream='" XMLSTREAM_NS_STREAMS "' to='";
+	static const char tail[] = "' version='1.0'>";
+	const char *cls = server ? "server" : "client";
+	size_t n = 0, elen;
+	const char *esc;
+	char one[2] = {0, 0};
+
+#define PUT(s, l)                                                              \
+	do {                                                                   \
+		if (n + (l) >= cap)                                            \
+			return -1;                                             \
+		memcpy(out + n, (s), (l));                                     \
+		n += (l);                                                      \
+	} while (0)
+
+	if (to == NULL || to[0] == '\0')
+		return -1;
+	PUT(head, sizeof(head) - 1);
+	PUT(cls, strlen(cls));
+	PUT(mid, sizeof(mid) - 1);
+	for (; *to != '\0'; to++) {
+		switch (*to) {
+		case '&': esc = "&amp;"; break;
+		case '<': esc = "&lt;"; break;
+		case '>': esc = "&gt;"; break;
+		case '\'': esc = "&apos;"; break;
+		case '"': esc = "&quot;"; break;
+		default:
+			if ((unsigned char)*to < 0x20 || *to == 0x7f)
+				return -1;
+			one[0] = *to;
+			esc = one;
+			break;
+		}
+		elen = strlen(esc);
+		PUT(esc, elen);
+	}
+	PUT(tail, sizeof(tail) - 1);
+#undef PUT
+	out[n] = '\0';
+	return (int)n;
+}

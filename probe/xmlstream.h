@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * xmlstream.h - a bounded, incremental reader of the XMPP stream a server
+ * sends before TLS (its header, features, the answer to <starttls/>, a
+ * stream error), and the two things a probe writes.
+ *
+ * Pure: bytes in, events out through a callback; no I/O.  Refuses DTDs and
+ * entity declarations, invalid UTF-8, nesting deeper than
+ * XMLSTREAM_MAX_DEPTH, attribute values longer than XMLSTREAM_MAX_ATTR and
+ * more than XMLSTREAM_MAX_BYTES in all.
+ */
+#ifndef CERTWATCH_XMLSTREAM_H
+#define CERTWATCH_XMLSTREAM_H
+
+#include <stddef.h>
+
+#define XMLSTREAM_MAX_BYTES (64 * 1024)
+#define XMLSTREAM_MAX_DEPTH 16
+#define XMLSTREAM_MAX_ATTR 1024
+/* Longer stream error texts are cut (they are only shown). */
+#define XMLSTREAM_MAX_TEXT 512
+
+#define XMLSTREAM_NS_STREAMS "http://etherx.jabber.org/streams"
+#define XMLSTREAM_NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
+#define XMLSTREAM_NS_ERRORS "urn:ietf:params:xml:ns:xmpp-streams"
+
+/* What a probe sends to ask for TLS. */
+#define XMLSTREAM_STARTTLS "<starttls xmlns='" XMLSTREAM_NS_TLS "'/>"
+
+enum xmlstream_event_type {
+	XMLSTREAM_HEADER,	/* <stream:stream ...> opened */
+	XMLSTREAM_FEATURES,	/* </stream:features> */
+	XMLSTREAM_PROCEED,	/* <proceed/> (TLS namespace) */
+	XMLSTREAM_FAILURE,	/* <failure/> (TLS namespace) */
+	XMLSTREAM_STREAM_ERROR,	/* </stream:error> */
+	XMLSTREAM_END,		/* </stream:stream> */
+	XMLSTREAM_ERROR,	/* malformed or over a limit; nothing follows */
+};
+
+struct xmlstream_event {
+	enum xmlstream_event_type type;
+	/* XMLSTREAM_HEADER: attributes of the header, "" when absent. */
+	const char *id;
+	const char *version;
+	const char *from;
+	/* XMLSTREAM_FEATURES */
+	int starttls;		/* <starttls/> offered */
+	int starttls_required;	/* with <required/> inside */
+	/* XMLSTREAM_STREAM_ERROR: the condition's element name ("" if none
+	 * was given) and its <text/> ("" if none). */
+	const char *condition;
+	const char *text;
+	/* XMLSTREAM_ERROR: words. */
+	const char *error;
+};
+
+/*
+ * Called for each event, during xmlstream_feed().  Pointers in the event
+ * live until the callback returns.  Return non-zero to stop reading: the
+ * reader then takes no more bytes (e.g. after <proceed/>, when the next
+ * bytes belong to TLS).
+ */
+typedef int (*xmlstream_cb)(const struct xmlstream_event *ev, void *arg);
+
+struct xmlstream;
+
+/* A new reader; NULL on out-of-memory.  Free with xmlstream_free(). */
+struct xmlstream *xmlstream_new(xmlstream_cb cb, void *arg);
+void xmlstream_free(struct xmlstream *xs);
+
+/*
+ * Reads `len` more bytes.  Returns 0 when they were read (events may have
+ * been reported), 1 when the callback asked to stop, -1 after an
+ * XMLSTREAM_ERROR event (reported once; later calls return -1 at once).
+ * After a stop or an error, later calls take no bytes.
+ */
+int xmlstream_feed(struct xmlstream *xs, const void *data, size_t len);
+
+/*
+ * Writes the stream header:
+ * <?xml version='1.0'?><stream:stream xmlns='jabber:client' (or
+ * 'jabber:server' when `server`) xmlns:stream='...' to='TO' version='1.0'>
+ * with `to` escaped, and no `from` (it would name the monitor).  Returns
+ * the length written (NUL-terminated), or -1 when `cap` is too small or
+ * `to` is empty or holds control characters.
+ */
+int xmlstream_header(char *out, size_t cap, const char *to, int server);
+
+#endif
