@@ -1,0 +1,344 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* main.c - the certwatch command line: run (the daemon) and check. */
+#include <errno.h>
+#include <event2/event.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "component/comp.h"
+#include "component/config.h"
+#include "component/log.h"
+#include "component/names.h"
+#include "component/report.h"
+#include "dns/dns.h"
+#include "probe/check.h"
+#include "util/buf.h"
+
+#define EXIT_CONFIG 78	/* EX_CONFIG of sysexits.h */
+
+static void
+usage(FILE *f)
+{
+	fputs("usage: certwatch run -c FILE [-n] [-v]\n"
+	      "       certwatch check [-c FILE] [--json] DOMAIN\n"
+	      "       certwatch --help | --version\n"
+	      "\n"
+	      "  run     the XMPP component daemon (XEP-0114)\n"
+	      "          -n  check the configuration, print what it would do, "
+	      "exit\n"
+	      "              (0 valid, 78 invalid)\n"
+	      "          -v  debug logging\n"
+	      "  check   check one domain's DANE set-up and print the report;\n"
+	      "          the first line and the exit code follow the "
+	      "monitoring-plugin\n"
+	      "          convention (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)\n"
+	      "          --json  print the JSON object instead\n"
+	      "\n"
+	      "See certwatch(8) and certwatch.conf(5).\n",
+	      f);
+}
+
+/* Everything a check or the daemon needs, built from the config. */
+struct runtime {
+	struct event_base *base;
+	struct dns_ctx *dns;
+	struct check_env *checks;
+};
+
+static int
+runtime_open(struct runtime *rt, const struct config *cfg, char *err,
+	     size_t errlen)
+{
+	struct dns_config dc = {
+		.trust_anchor = cfg->trust_anchor[0] ? cfg->trust_anchor : NULL,
+		.forward = cfg->forward,
+		.unbound_conf = cfg->unbound_conf[0] ? cfg->unbound_conf : NULL,
+		.timeout_ms = 15000,
+	};
+	struct check_config cc = {0};
+
+	memset(rt, 0, sizeof(*rt));
+	rt->base = event_base_new();
+	if (rt->base == NULL) {
+		snprintf(err, errlen, "cannot create the event loop");
+		return -1;
+	}
+	rt->dns = dns_new(rt->base, &dc, err, errlen);
+	if (rt->dns == NULL)
+		return -1;
+	cc.base = rt->base;
+	cc.dns = rt->dns;
+	cc.probe.via_socks = cfg->via_tor;
+	cc.probe.socks_host = cfg->tor_socks_host;
+	cc.probe.socks_port = cfg->tor_socks_port;
+	cc.probe.timeout_ms = (int)cfg->timeout * 1000;
+	cc.probe.allow_private = cfg->allow_private;
+	cc.max_probes = (int)cfg->concurrency;
+	cc.probes_per_minute = (int)cfg->probes_per_minute;
+	rt->checks = check_env_new(&cc);
+	if (rt->checks == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+runtime_close(struct runtime *rt)
+{
+	check_env_free(rt->checks);
+	if (rt->dns)
+		dns_free(rt->dns);
+	if (rt->base)
+		event_base_free(rt->base);
+}
+
+/* ---- certwatch check ---------------------------------------------------- */
+
+struct cli_check {
+	struct check_result *res;
+	struct event_base *base;
+};
+
+static void
+cli_check_done(struct check_result *res, void *arg)
+{
+	struct cli_check *cc = arg;
+
+	cc->res = res;
+	event_base_loopbreak(cc->base);
+}
+
+static int
+print_result(const struct check_result *r, int json)
+{
+	struct buf out = BUF_INIT;
+
+	if (json) {
+		report_json(r, &out);
+	} else {
+		report_status_line(r, &out);
+		buf_putc(&out, '\n');
+		if (r->verdict != VERDICT_NONE)
+			report_text(r, &out);
+	}
+	fputs(out.s, stdout);
+	buf_free(&out);
+	return verdict_exit_code(r->verdict);
+}
+
+static int
+cmd_check(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *path = NULL;
+	int json = 0, ch;
+	struct config cfg;
+	char err[1024], warn[1024];
+	struct domain_name dn;
+	struct runtime rt;
+	struct cli_check cc = {0};
+	int rc;
+
+	while ((ch = getopt_long(argc, argv, "c:jh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': path = optarg; break;
+		case 'j': json = 1; break;
+		case 'h': usage(stdout); return 0;
+		default:
+			printf("CERTWATCH UNKNOWN - bad arguments\n");
+			usage(stderr);
+			return 3;
+		}
+	}
+	if (optind != argc - 1) {
+		printf("CERTWATCH UNKNOWN - bad arguments: expected one DOMAIN\n");
+		usage(stderr);
+		return 3;
+	}
+	config_defaults(&cfg);
+	if (path && config_load(&cfg, path, 0, err, sizeof(err), warn,
+				sizeof(warn)) < 0) {
+		printf("CERTWATCH UNKNOWN - invalid config: %s\n", err);
+		config_free(&cfg);
+		return 3;
+	}
+	const char *input = argv[optind];
+	if (names_domain(input, strlen(input), &dn, err, sizeof(err)) < 0) {
+		struct check_result *r = check_result_invalid(input, err);
+		rc = print_result(r, json);
+		check_result_free(r);
+		config_free(&cfg);
+		return rc;
+	}
+	log_set_level(cfg.log_level);
+	if (runtime_open(&rt, &cfg, err, sizeof(err)) < 0) {
+		printf("CERTWATCH UNKNOWN - %s\n", err);
+		runtime_close(&rt);
+		config_free(&cfg);
+		return 3;
+	}
+	cc.base = rt.base;
+	if (check_start(rt.checks, dn.a, dn.u, cli_check_done, &cc) == NULL) {
+		printf("CERTWATCH UNKNOWN - out of memory\n");
+		runtime_close(&rt);
+		config_free(&cfg);
+		return 3;
+	}
+	event_base_dispatch(rt.base);
+	rc = 3;
+	if (cc.res) {
+		rc = print_result(cc.res, json);
+		check_result_free(cc.res);
+	}
+	runtime_close(&rt);
+	config_free(&cfg);
+	return rc;
+}
+
+/* ---- certwatch run ------------------------------------------------------- */
+
+struct daemon {
+	struct runtime rt;
+	struct comp *comp;
+	struct event *sigterm, *sigint, *sighup;
+	int stopping;
+};
+
+static void
+daemon_stopped(void *arg)
+{
+	struct daemon *d = arg;
+
+	event_base_loopexit(d->rt.base, NULL);
+}
+
+static void
+daemon_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	if (sig == SIGHUP) {
+		log_info("SIGHUP: nothing to reload in this version");
+		return;
+	}
+	if (d->stopping) {
+		log_warn("second signal: exiting at once");
+		event_base_loopbreak(d->rt.base);
+		return;
+	}
+	d->stopping = 1;
+	log_info("%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	comp_shutdown(d->comp, daemon_stopped, d);
+}
+
+static int
+cmd_run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"dry-run", no_argument, NULL, 'n'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *path = NULL;
+	int dry = 0, verbose = 0, ch;
+	struct config cfg;
+	char err[1024], warn[2048];
+	struct daemon d;
+
+	while ((ch = getopt_long(argc, argv, "c:nvh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': path = optarg; break;
+		case 'n': dry = 1; break;
+		case 'v': verbose = 1; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (path == NULL || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	config_defaults(&cfg);
+	if (config_load(&cfg, path, 1, err, sizeof(err), warn, sizeof(warn)) <
+	    0) {
+		fprintf(stderr, "certwatch: %s\n", err);
+		config_free(&cfg);
+		return EXIT_CONFIG;
+	}
+	if (warn[0])
+		fprintf(stderr, "certwatch: warning: %s", warn);
+	if (dry) {
+		char desc[4096];
+		config_describe(&cfg, desc, sizeof(desc));
+		fputs(desc, stdout);
+		config_free(&cfg);
+		return 0;
+	}
+	log_set_level(verbose ? LOG_LEVEL_DEBUG : cfg.log_level);
+	signal(SIGPIPE, SIG_IGN);
+
+	memset(&d, 0, sizeof(d));
+	if (runtime_open(&d.rt, &cfg, err, sizeof(err)) < 0)
+		fatal(1, "%s", err);
+	d.comp = comp_new(d.rt.base, &cfg, d.rt.checks, err, sizeof(err));
+	if (d.comp == NULL)
+		fatal(1, "%s", err);
+	d.sigterm = evsignal_new(d.rt.base, SIGTERM, daemon_signal, &d);
+	d.sigint = evsignal_new(d.rt.base, SIGINT, daemon_signal, &d);
+	d.sighup = evsignal_new(d.rt.base, SIGHUP, daemon_signal, &d);
+	evsignal_add(d.sigterm, NULL);
+	evsignal_add(d.sigint, NULL);
+	evsignal_add(d.sighup, NULL);
+	log_info("certwatch %s starting as %s", CERTWATCH_VERSION, cfg.jid);
+	if (comp_start(d.comp) < 0)
+		fatal(1, "cannot start the component");
+
+	event_base_dispatch(d.rt.base);
+
+	log_info("stopped");
+	comp_free(d.comp);
+	event_free(d.sigterm);
+	event_free(d.sigint);
+	event_free(d.sighup);
+	runtime_close(&d.rt);
+	config_free(&cfg);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		printf("certwatch %s\n", CERTWATCH_VERSION);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+	    !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "run"))
+		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "check"))
+		return cmd_check(argc - 1, argv + 1);
+	fprintf(stderr, "certwatch: unknown command \"%s\"\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,333 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* report.c - a check_result as text, monitoring-plugin line and JSON. */
+#include "component/report.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static const char *
+state_word(enum verdict v)
+{
+	switch (verdict_exit_code(v)) {
+	case 0: return "OK";
+	case 1: return "WARNING";
+	case 2: return "CRITICAL";
+	default: return "UNKNOWN";
+	}
+}
+
+static size_t
+count_unreachable(const struct check_result *r)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < r->nendpoints; i++)
+		if (r->endpoints[i].verdict == VERDICT_UNREACHABLE)
+			n++;
+	return n;
+}
+
+static const char *
+verdict_headline(enum verdict v)
+{
+	switch (v) {
+	case VERDICT_OK: return "DANE matches";
+	case VERDICT_MISMATCH: return "POSSIBLE MAN IN THE MIDDLE";
+	case VERDICT_NO_TLSA: return "no TLSA records";
+	case VERDICT_INSECURE: return "DNSSEC not enabled, DANE does not apply";
+	case VERDICT_BOGUS: return "DNSSEC validation failed";
+	case VERDICT_UNREACHABLE: return "could not be checked";
+	default: return "";
+	}
+}
+
+void
+report_summary(const struct check_result *r, struct buf *out)
+{
+	size_t un = count_unreachable(r);
+
+	if (r->verdict == VERDICT_NONE) {
+		buf_printf(out, "%s", r->err_reason);
+		return;
+	}
+	buf_printf(out, "%s: %s (%s)", r->domain_u, verdict_name(r->verdict),
+		   verdict_headline(r->verdict));
+	if (r->nendpoints > 0 && un > 0 && un < r->nendpoints)
+		buf_printf(out, ", %zu of %zu endpoints unreachable", un,
+			   r->nendpoints);
+	else if (r->verdict == VERDICT_UNREACHABLE && r->err_reason[0])
+		buf_printf(out, ": %s", r->err_reason);
+}
+
+void
+report_status_line(const struct check_result *r, struct buf *out)
+{
+	buf_printf(out, "CERTWATCH %s - ", state_word(r->verdict));
+	report_summary(r, out);
+}
+
+const char *
+report_advice(enum verdict v)
+{
+	switch (v) {
+	case VERDICT_OK:
+		return "The key presented matches the domain's DNSSEC-signed "
+		       "TLSA records. Keep the key across certificate renewals "
+		       "(certbot --reuse-key), or publish the new key's record "
+		       "before you deploy it.";
+	case VERDICT_MISMATCH:
+		return "POSSIBLE MAN IN THE MIDDLE: the key this server "
+		       "presented is not one the domain's DNSSEC-signed TLSA "
+		       "records allow. Compare the key seen with the key on "
+		       "the server itself. The benign cause: a new key or "
+		       "certificate was deployed before its TLSA record was "
+		       "published (a renewal that made a new key). If the "
+		       "server's own key matches the records, the connection "
+		       "to it is being intercepted.";
+	case VERDICT_NO_TLSA:
+		return "DNSSEC is on, but there is no usable TLSA record. Add "
+		       "the lines below to the zone, after checking that the "
+		       "hash equals the one computed on the server itself "
+		       "(the key seen here could be an attacker's): "
+		       "openssl x509 -in CERT.pem -noout -pubkey | openssl pkey "
+		       "-pubin -outform DER | openssl dgst -sha256. Keep the "
+		       "key across renewals (certbot --reuse-key); records are "
+		       "additive, so several domains on one host each get "
+		       "their own lines.";
+	case VERDICT_INSECURE:
+		return "DANE does not apply because a record set on the way is "
+		       "not signed. Enable DNSSEC for the zone named above "
+		       "(and publish its DS record at the parent), then add "
+		       "TLSA records.";
+	case VERDICT_BOGUS:
+		return "DNSSEC validation failed: the DNS answers are broken or "
+		       "tampered with. Check the zone's signatures and its DS "
+		       "record at the parent (e.g. with dig +dnssec or "
+		       "dnsviz).";
+	case VERDICT_UNREACHABLE:
+		return "The service could not be checked; this is not a sign "
+		       "of interception. The step that failed is named above.";
+	default:
+		return "";
+	}
+}
+
+static const char *
+sec_word(enum dns_sec s)
+{
+	const char *w = dns_sec_name(s);
+
+	return w ? w : "-";
+}
+
+static void
+fmt_time(int64_t t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t == 0 || gmtime_r(&tt, &tm) == NULL) {
+		snprintf(buf, len, "unknown");
+		return;
+	}
+	strftime(buf, len, "%Y-%m-%d %H:%M UTC", &tm);
+}
+
+void
+report_text(const struct check_result *r, struct buf *out)
+{
+	char when[64];
+
+	if (r->verdict == VERDICT_NONE) {
+		buf_printf(out, "%s\n", r->err_reason);
+		return;
+	}
+	report_summary(r, out);
+	buf_puts(out, "\n");
+	for (int s = 0; s < SVC_COUNT; s++) {
+		const char *st = check_svc_state_name(r->services[s]);
+		if (r->services[s] == SVC_STATE_BOGUS ||
+		    r->services[s] == SVC_STATE_FAILED)
+			buf_printf(out, "%s: %s - %s\n", check_service_name(s),
+				   st, r->service_detail[s]);
+	}
+	for (size_t i = 0; i < r->nendpoints; i++) {
+		const struct check_endpoint *e = &r->endpoints[i];
+		buf_printf(out, "\n%s %s:%u (%s): %s\n",
+			   check_service_name(e->service), e->host, e->port,
+			   e->tls == PROBE_DIRECT ? "direct TLS" : "STARTTLS",
+			   verdict_name(e->verdict));
+		buf_printf(out, "  DNSSEC: SRV %s, addresses %s, TLSA %s\n",
+			   sec_word(e->dnssec_srv), sec_word(e->dnssec_addr),
+			   sec_word(e->dnssec_tlsa));
+		if (e->dns_detail[0] && (e->verdict == VERDICT_INSECURE ||
+					 e->verdict == VERDICT_BOGUS))
+			buf_printf(out, "  %s\n", e->dns_detail);
+		if (e->have_key)
+			buf_printf(out, "  key seen (SPKI SHA-256): %s\n",
+				   e->spki_sha256);
+		if (e->matched)
+			buf_printf(out, "  matched: %s (SNI %s)\n", e->matched,
+				   e->sni);
+		if (e->verdict == VERDICT_MISMATCH)
+			for (size_t j = 0; j < e->ntlsa; j++)
+				buf_printf(out, "  expected: %s\n", e->tlsa[j]);
+		for (size_t j = 0; j < e->nunusable; j++)
+			buf_printf(out, "  unusable record (ignored): %s\n",
+				   e->unusable[j]);
+		if (e->not_after) {
+			fmt_time(e->not_after, when, sizeof(when));
+			buf_printf(out, "  certificate expires: %s\n", when);
+		}
+		for (size_t j = 0; j < e->nwarnings; j++)
+			buf_printf(out, "  warning (%s): %s\n",
+				   e->warnings[j].code, e->warnings[j].text);
+		if (e->err_step != PROBE_STEP_NONE)
+			buf_printf(out, "  %s: %s\n",
+				   e->verdict == VERDICT_UNREACHABLE
+					   ? "failed at"
+					   : "note",
+				   e->err_reason);
+	}
+	if (r->nsetup > 0) {
+		buf_puts(out, "\nTLSA records to add:\n");
+		for (size_t i = 0; i < r->nsetup; i++)
+			buf_printf(out, "  %s\n", r->setup[i]);
+	}
+	buf_printf(out, "\n%s\n", report_advice(r->verdict));
+}
+
+static void
+json_sec(struct buf *out, const char *key, enum dns_sec s)
+{
+	buf_printf(out, ",\"%s\":", key);
+	buf_json_str(out, dns_sec_name(s));
+}
+
+static void
+json_strv(struct buf *out, const char *key, char **v, size_t n)
+{
+	buf_printf(out, ",\"%s\":[", key);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			buf_putc(out, ',');
+		buf_json_str(out, v[i]);
+	}
+	buf_putc(out, ']');
+}
+
+static enum dns_sec
+worst_sec(const struct check_endpoint *e)
+{
+	enum dns_sec v[3] = {e->dnssec_srv, e->dnssec_addr, e->dnssec_tlsa};
+	int none = 0, insecure = 0;
+
+	for (int i = 0; i < 3; i++) {
+		if (v[i] == DNS_SEC_BOGUS)
+			return DNS_SEC_BOGUS;
+		if (v[i] == DNS_SEC_INSECURE)
+			insecure = 1;
+		if (v[i] == DNS_SEC_NONE)
+			none = 1;
+	}
+	if (insecure)
+		return DNS_SEC_INSECURE;
+	return none ? DNS_SEC_NONE : DNS_SEC_SECURE;
+}
+
+static void
+json_error(struct buf *out, enum probe_step step, const char *reason)
+{
+	buf_puts(out, ",\"error\":");
+	if (step == PROBE_STEP_NONE) {
+		buf_puts(out, "null");
+		return;
+	}
+	buf_puts(out, "{\"step\":");
+	buf_json_str(out, probe_step_name(step));
+	buf_puts(out, ",\"reason\":");
+	buf_json_str(out, reason);
+	buf_putc(out, '}');
+}
+
+void
+report_json(const struct check_result *r, struct buf *out)
+{
+	buf_puts(out, "{\"domain\":");
+	buf_json_str(out, r->domain);
+	buf_puts(out, ",\"domain_unicode\":");
+	buf_json_str(out, r->domain_u);
+	buf_puts(out, ",\"verdict\":");
+	buf_json_str(out, verdict_name(r->verdict));
+	buf_puts(out, ",\"services\":[");
+	int first = 1;
+	for (int s = 0; s < SVC_COUNT; s++) {
+		const char *st = check_svc_state_name(r->services[s]);
+		if (st == NULL)
+			continue;
+		if (!first)
+			buf_putc(out, ',');
+		first = 0;
+		buf_puts(out, "{\"service\":");
+		buf_json_str(out, check_service_name(s));
+		buf_puts(out, ",\"state\":");
+		buf_json_str(out, st);
+		if (r->service_detail[s][0]) {
+			buf_puts(out, ",\"detail\":");
+			buf_json_str(out, r->service_detail[s]);
+		}
+		buf_putc(out, '}');
+	}
+	buf_puts(out, "],\"endpoints\":[");
+	for (size_t i = 0; i < r->nendpoints; i++) {
+		const struct check_endpoint *e = &r->endpoints[i];
+		if (i)
+			buf_putc(out, ',');
+		buf_puts(out, "{\"service\":");
+		buf_json_str(out, check_service_name(e->service));
+		buf_printf(out, ",\"tls\":\"%s\",\"host\":",
+			   e->tls == PROBE_DIRECT ? "direct" : "starttls");
+		buf_json_str(out, e->host);
+		buf_printf(out, ",\"port\":%u", e->port);
+		json_sec(out, "dnssec", worst_sec(e));
+		json_sec(out, "dnssec_srv", e->dnssec_srv);
+		json_sec(out, "dnssec_addr", e->dnssec_addr);
+		json_sec(out, "dnssec_tlsa", e->dnssec_tlsa);
+		buf_puts(out, ",\"verdict\":");
+		buf_json_str(out, verdict_name(e->verdict));
+		buf_puts(out, ",\"spki_sha256\":");
+		buf_json_str(out, e->have_key ? e->spki_sha256 : NULL);
+		json_strv(out, "tlsa", e->tlsa, e->ntlsa);
+		json_strv(out, "unusable", e->unusable, e->nunusable);
+		buf_puts(out, ",\"matched\":");
+		buf_json_str(out, e->matched);
+		buf_puts(out, ",\"sni\":");
+		buf_json_str(out, e->sni[0] ? e->sni : NULL);
+		if (e->not_after)
+			buf_printf(out, ",\"not_after\":%lld",
+				   (long long)e->not_after);
+		buf_puts(out, ",\"warnings\":[");
+		for (size_t j = 0; j < e->nwarnings; j++) {
+			if (j)
+				buf_putc(out, ',');
+			buf_puts(out, "{\"code\":");
+			buf_json_str(out, e->warnings[j].code);
+			buf_puts(out, ",\"text\":");
+			buf_json_str(out, e->warnings[j].text);
+			buf_putc(out, '}');
+		}
+		buf_putc(out, ']');
+		if (e->dns_detail[0]) {
+			buf_puts(out, ",\"dns_detail\":");
+			buf_json_str(out, e->dns_detail);
+		}
+		json_error(out, e->err_step, e->err_reason);
+		buf_putc(out, '}');
+	}
+	buf_putc(out, ']');
+	json_strv(out, "setup", r->setup, r->nsetup);
+	json_error(out, r->err_step, r->err_reason);
+	buf_printf(out, ",\"started\":%lld,\"elapsed_ms\":%u,\"probes\":%u}\n",
+		   (long long)r->started, r->elapsed_ms, r->probes);
+}

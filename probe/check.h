@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * check.h - one check of one domain: every SRV, address and TLSA look-up
+ * and every probe, joined into one check_result.  The one result type that
+ * the CLI prints, the bot replies with, the store keeps and the watcher
+ * compares.  Nothing re-derives a verdict from text.
+ */
+#ifndef CERTWATCH_CHECK_H
+#define CERTWATCH_CHECK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "dns/dns.h"
+#include "probe/probe.h"
+#include "probe/verdict.h"
+
+enum check_service {
+	SVC_XMPP_CLIENT = 0,	/* "xmpp-client"  STARTTLS */
+	SVC_XMPPS_CLIENT,	/* "xmpps-client" direct TLS (XEP-0368) */
+	SVC_XMPP_SERVER,	/* "xmpp-server" */
+	SVC_XMPPS_SERVER,	/* "xmpps-server" */
+	SVC_COUNT
+};
+
+enum check_svc_state {
+	SVC_STATE_NONE = 0,
+	SVC_STATE_SRV,		/* "srv" */
+	SVC_STATE_FALLBACK,	/* "fallback" */
+	SVC_STATE_NOT_OFFERED,	/* "not-offered" */
+	SVC_STATE_BOGUS,	/* "bogus" */
+	SVC_STATE_FAILED,	/* "failed" */
+};
+
+struct check_warning {
+	char code[24];		/* "stale-record", ... */
+	char text[256];
+};
+
+struct check_endpoint {
+	enum check_service service;
+	enum probe_tls tls;
+	char host[DNS_NAME_MAX + 1];	/* A-label */
+	uint16_t port;
+	enum dns_sec dnssec_srv;	/* DNS_SEC_NONE: JSON null */
+	enum dns_sec dnssec_addr;
+	enum dns_sec dnssec_tlsa;
+	enum verdict verdict;
+	int have_key;
+	char spki_sha256[65];		/* hex of the key seen */
+	char **tlsa;			/* "U S M hex", every record */
+	size_t ntlsa;
+	char **unusable;		/* the records certwatch cannot use */
+	size_t nunusable;
+	char *matched;			/* NULL: nothing matched */
+	char sni[DNS_NAME_MAX + 1];	/* of the deciding handshake */
+	struct check_warning *warnings;
+	size_t nwarnings;
+	enum probe_step err_step;	/* PROBE_STEP_NONE: JSON null */
+	char err_reason[256];
+	int64_t not_after;		/* leaf expiry, 0 unknown */
+	char tlsa_name[DNS_NAME_MAX + 1];	/* where TLSA was looked up */
+	char dns_detail[256];	/* which record set is unsigned or bogus,
+				 * and unbound's reason */
+};
+
+struct check_result {
+	char domain[DNS_NAME_MAX + 1];	/* A-label */
+	char domain_u[DNS_NAME_MAX * 4 + 1];	/* U-label (UTF-8) */
+	enum verdict verdict;		/* VERDICT_NONE for an invalid input */
+	enum check_svc_state services[SVC_COUNT];
+	char service_detail[SVC_COUNT][256];
+	struct check_endpoint *endpoints;
+	size_t nendpoints;
+	char **setup;			/* zone-file lines to add */
+	size_t nsetup;
+	enum probe_step err_step;	/* domain-level error ("input", "dns") */
+	char err_reason[256];
+	int64_t started;		/* seconds since the epoch */
+	uint32_t elapsed_ms;
+	unsigned probes;		/* probes made */
+};
+
+struct check_config {
+	struct event_base *base;
+	struct dns_ctx *dns;
+	struct probe_opts probe;	/* via, proxy, timeout, allow_private */
+	int max_probes;			/* in flight across all checks; 0: 32 */
+	int probes_per_minute;		/* started across all checks; 0: no
+					 * limit (the rest wait in a queue) */
+	time_t (*now)(void);		/* NULL: time() */
+};
+
+struct check_env;
+struct check;
+
+/* The callee owns `res` (free with check_result_free). */
+typedef void (*check_cb)(struct check_result *res, void *arg);
+
+struct check_env *check_env_new(const struct check_config *cfg);
+void check_env_free(struct check_env *env);	/* cancels every check */
+
+/* Probes running now, and waiting for a slot. */
+size_t check_env_probes_in_flight(const struct check_env *env);
+size_t check_env_probes_queued(const struct check_env *env);
+
+/*
+ * Starts a check of a domain given in both forms (already normalised: see
+ * component/names.h).  The callback runs once, never before check_start()
+ * returns.  Returns NULL only on out-of-memory.
+ */
+struct check *check_start(struct check_env *env, const char *domain_a,
+			  const char *domain_u, check_cb cb, void *arg);
+
+/* Stops a check; its callback is never called. */
+void check_cancel(struct check *c);
+
+void check_result_free(struct check_result *res);
+
+/* A result for an input that is not a domain: verdict NONE, step input. */
+struct check_result *check_result_invalid(const char *input,
+					  const char *reason);
+
+const char *check_service_name(enum check_service s);
+const char *check_svc_state_name(enum check_svc_state s);
+
+#endif

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * probe.h - one probe: one connection to one XMPP endpoint, directly or
+ * through a SOCKS5 proxy (Tor), the XMPP stream up to STARTTLS or direct
+ * TLS, and a TLS handshake whose whole presented chain is kept.
+ *
+ * A probe never logs, never exits and never resolves a name when it goes
+ * through SOCKS (the hostname goes to the proxy).  It runs on the caller's
+ * event_base and ends with exactly one callback, unless cancelled.
+ */
+#ifndef CERTWATCH_PROBE_H
+#define CERTWATCH_PROBE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+
+enum probe_tls {
+	PROBE_STARTTLS = 0,
+	PROBE_DIRECT,
+};
+
+/* The step that failed; these names are the JSON "error.step" words. */
+enum probe_step {
+	PROBE_STEP_NONE = 0,
+	PROBE_STEP_INPUT,	/* "input" */
+	PROBE_STEP_DNS,		/* "dns" */
+	PROBE_STEP_TOR,		/* "tor": the SOCKS proxy or the circuit */
+	PROBE_STEP_TCP,		/* "tcp" */
+	PROBE_STEP_STREAM,	/* "stream": the XMPP stream before TLS */
+	PROBE_STEP_STARTTLS,	/* "starttls" */
+	PROBE_STEP_TLS,		/* "tls": the handshake */
+};
+
+struct probe_addr {
+	int family;		/* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+};
+
+struct probe_opts {
+	int via_socks;			/* 1: through the SOCKS5 proxy below */
+	const char *socks_host;		/* numeric address of the proxy */
+	uint16_t socks_port;
+	/* SOCKS5 username/password (RFC 1929); NULL: fresh random ones are
+	 * made for this probe, so Tor's IsolateSOCKSAuth gives it its own
+	 * circuit. */
+	const char *socks_user;
+	const char *socks_pass;
+	int timeout_ms;			/* the whole probe */
+	int allow_private;		/* allow private/loopback targets */
+	/* Random source for the SOCKS credentials; NULL: getrandom(). */
+	void (*random)(void *buf, size_t len);
+};
+
+struct probe_req {
+	const char *host;	/* A-label target: sent to the proxy, or the
+				 * name `addrs` belong to */
+	uint16_t port;
+	const char *stream_to;	/* the stream's `to`: the domain, U-label */
+	const char *sni;	/* SNI, A-label; NULL or "" for none */
+	int server;		/* 0: jabber:client, 1: jabber:server */
+	enum probe_tls tls;
+	/* Direct mode: the addresses to try, in order.  Ignored through SOCKS.
+	 * Private, loopback, link-local and multicast ones are refused unless
+	 * opts->allow_private. */
+	const struct probe_addr *addrs;
+	size_t naddrs;
+};
+
+struct probe_cert {
+	uint8_t *der;
+	size_t len;
+};
+
+struct probe_result {
+	int ok;				/* handshake done, chain captured */
+	enum probe_step fail_step;	/* when !ok */
+	char reason[256];		/* words for the failure */
+	/* The server refused TLS: no <starttls/> in its features, or a
+	 * <failure/> to it.  With a secure usable TLSA RRset this is a
+	 * downgrade (RFC 7673 §3.4). */
+	int tls_refused;
+
+	struct probe_cert *chain;	/* as presented, leaf first */
+	size_t nchain;
+	char tls_version[16];		/* "TLS1.3", ... */
+	char alpn[32];			/* negotiated ALPN, "" if none */
+	char peer[64];			/* the address connected to, or the
+					 * proxy's, for the report */
+	char socks_user[64];		/* credentials used (for tests that
+					 * match Tor circuits) */
+	uint32_t elapsed_ms;
+};
+
+struct probe;
+
+/* The callee owns `res` and frees it with probe_result_free(). */
+typedef void (*probe_cb)(struct probe_result *res, void *arg);
+
+/*
+ * Starts a probe.  Copies what it needs from opts and req.  Returns NULL
+ * only on out-of-memory; every other failure arrives through `cb`, never
+ * before probe_start() has returned.
+ */
+struct probe *probe_start(struct event_base *base, const struct probe_opts *opts,
+			  const struct probe_req *req, probe_cb cb, void *arg);
+
+/* Stops a probe; its callback is never called. */
+void probe_cancel(struct probe *p);
+
+void probe_result_free(struct probe_result *res);
+
+/* "input", "dns", "tor", ..., or NULL for PROBE_STEP_NONE. */
+const char *probe_step_name(enum probe_step step);
+
+/*
+ * True for addresses a probe must not reach unless allow_private:
+ * unspecified, loopback, private (RFC 1918, ULA), link-local, shared
+ * (100.64/10), multicast, broadcast, documentation and reserved ranges,
+ * and IPv4-mapped forms of them.
+ */
+int probe_addr_is_private(const struct probe_addr *a);
+
+#endif

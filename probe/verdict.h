@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * verdict.h - the verdict rules of SPEC.md in one place: given the DNSSEC
+ * states, the TLSA set and what the probe saw, an endpoint's verdict; given
+ * the endpoints, the domain's.  Pure functions, tested on a table of cases.
+ */
+#ifndef CERTWATCH_VERDICT_H
+#define CERTWATCH_VERDICT_H
+
+#include "dns/dns.h"
+
+/* Ordered from best to worst for results; UNREACHABLE is not a result. */
+enum verdict {
+	VERDICT_NONE = 0,	/* not decided (JSON null) */
+	VERDICT_OK,
+	VERDICT_NO_TLSA,
+	VERDICT_INSECURE,
+	VERDICT_BOGUS,
+	VERDICT_MISMATCH,
+	VERDICT_UNREACHABLE,
+};
+
+/* What is known of one endpoint when its verdict is decided. */
+struct verdict_input {
+	/* For each look-up: its DNSSEC state, DNS_SEC_NONE when it failed
+	 * (SERVFAIL, time-out) or was not made; `*_failed` says it failed. */
+	enum dns_sec srv;	/* SRV RRset, or the SRV denial (fallback) */
+	int srv_failed;
+	enum dns_sec addr;	/* A/AAAA of the target (and any CNAME) */
+	int addr_failed;
+	enum dns_sec tlsa;	/* the TLSA answer (RRset or its denial) */
+	int tlsa_failed;
+	unsigned tlsa_usable;	/* usable records in a secure RRset */
+	int probe_ok;		/* the TLS handshake completed */
+	int tls_refused;	/* no <starttls/> offered, or <failure/> */
+	int matched;		/* a usable record matched the chain */
+};
+
+enum verdict verdict_endpoint(const struct verdict_input *in);
+
+/* The worse of two results (UNREACHABLE and NONE lose to any result). */
+enum verdict verdict_worse(enum verdict a, enum verdict b);
+
+/* "ok", "mismatch", "no-tlsa", "insecure", "bogus", "unreachable"; NULL
+ * for VERDICT_NONE. */
+const char *verdict_name(enum verdict v);
+
+/* The inverse of verdict_name; VERDICT_NONE for unknown words. */
+enum verdict verdict_parse(const char *word);
+
+/* Monitoring-plugin exit code: 0 ok, 1 no-tlsa/insecure, 2 mismatch/bogus,
+ * 3 unreachable/none. */
+int verdict_exit_code(enum verdict v);
+
+#endif

@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* test_report.c - rendering: status line, text, JSON, escaping. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "component/report.h"
+#include "util/buf.h"
+
+static struct check_result *
+make(enum verdict v)
+{
+	struct check_result *r = xcalloc(1, sizeof(*r));
+	struct check_endpoint *e;
+
+	strcpy(r->domain, "xn--bcher-kva.example");
+	strcpy(r->domain_u, "bücher.example");
+	r->verdict = v;
+	r->services[SVC_XMPP_CLIENT] = SVC_STATE_SRV;
+	r->services[SVC_XMPPS_CLIENT] = SVC_STATE_NOT_OFFERED;
+	r->nendpoints = 2;
+	r->endpoints = xcalloc(2, sizeof(*r->endpoints));
+	e = &r->endpoints[0];
+	e->service = SVC_XMPP_CLIENT;
+	strcpy(e->host, "xmpp.example");
+	e->port = 5222;
+	e->dnssec_srv = e->dnssec_addr = e->dnssec_tlsa = DNS_SEC_SECURE;
+	e->verdict = v;
+	e->have_key = 1;
+	memset(e->spki_sha256, 'a', 64);
+	e->ntlsa = 1;
+	e->tlsa = xcalloc(1, sizeof(char *));
+	e->tlsa[0] = xstrdup("3 1 1 bbbb");
+	e->nwarnings = 1;
+	e->warnings = xcalloc(1, sizeof(*e->warnings));
+	strcpy(e->warnings[0].code, "stale-record");
+	strcpy(e->warnings[0].text, "a \"quoted\" <b>text</b>\n");
+	e = &r->endpoints[1];
+	e->service = SVC_XMPP_SERVER;
+	strcpy(e->host, "xmpp.example");
+	e->port = 5269;
+	e->verdict = VERDICT_UNREACHABLE;
+	e->err_step = PROBE_STEP_TCP;
+	strcpy(e->err_reason, "connection refused");
+	return r;
+}
+
+static void
+test_status_line(void **state)
+{
+	static const struct {
+		enum verdict v;
+		const char *want;
+	} cases[] = {
+		{VERDICT_OK, "CERTWATCH OK - bücher.example: ok"},
+		{VERDICT_NO_TLSA, "CERTWATCH WARNING - bücher.example: no-tlsa"},
+		{VERDICT_INSECURE, "CERTWATCH WARNING - bücher.example: insecure"},
+		{VERDICT_MISMATCH, "CERTWATCH CRITICAL - bücher.example: mismatch"},
+		{VERDICT_BOGUS, "CERTWATCH CRITICAL - bücher.example: bogus"},
+		{VERDICT_UNREACHABLE, "CERTWATCH UNKNOWN - bücher.example: unreachable"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct check_result *r = make(cases[i].v);
+		struct buf b = BUF_INIT;
+		report_status_line(r, &b);
+		if (strncmp(b.s, cases[i].want, strlen(cases[i].want)))
+			fail_msg("got \"%s\", want \"%s\"", b.s, cases[i].want);
+		assert_non_null(strstr(b.s, "1 of 2 endpoints unreachable"));
+		buf_free(&b);
+		check_result_free(r);
+	}
+}
+
+static void
+test_invalid(void **state)
+{
+	struct check_result *r = check_result_invalid("bad..name", "empty label");
+	struct buf b = BUF_INIT;
+
+	report_status_line(r, &b);
+	assert_string_equal(b.s, "CERTWATCH UNKNOWN - invalid domain: empty label");
+	buf_reset(&b);
+	report_json(r, &b);
+	assert_non_null(strstr(b.s, "\"verdict\":null"));
+	assert_non_null(strstr(b.s, "\"error\":{\"step\":\"input\""));
+	buf_free(&b);
+	check_result_free(r);
+}
+
+static void
+test_text_and_json(void **state)
+{
+	struct check_result *r = make(VERDICT_MISMATCH);
+	struct buf b = BUF_INIT;
+
+	report_text(r, &b);
+	assert_non_null(strstr(b.s, "POSSIBLE MAN IN THE MIDDLE"));
+	assert_non_null(strstr(b.s, "expected: 3 1 1 bbbb"));
+	assert_non_null(strstr(b.s, "xmpp-server xmpp.example:5269 (STARTTLS): unreachable"));
+	assert_non_null(strstr(b.s, "connection refused"));
+	buf_reset(&b);
+	report_json(r, &b);
+	assert_non_null(strstr(b.s, "{\"domain\":\"xn--bcher-kva.example\""));
+	assert_non_null(strstr(b.s, "\"verdict\":\"mismatch\""));
+	assert_non_null(strstr(b.s, "{\"service\":\"xmpps-client\",\"state\":\"not-offered\"}"));
+	assert_non_null(strstr(b.s, "\"tls\":\"starttls\",\"host\":\"xmpp.example\",\"port\":5222"));
+	assert_non_null(strstr(b.s, "\"dnssec\":\"secure\",\"dnssec_srv\":\"secure\""));
+	assert_non_null(strstr(b.s, "\"matched\":null"));
+	assert_non_null(strstr(b.s, "\"text\":\"a \\\"quoted\\\" <b>text</b>\\n\""));
+	assert_non_null(strstr(b.s, "\"error\":{\"step\":\"tcp\",\"reason\":\"connection refused\"}"));
+	assert_non_null(strstr(b.s, "\"dnssec_srv\":null"));
+	assert_non_null(strstr(b.s, "\"setup\":[]"));
+	buf_free(&b);
+	check_result_free(r);
+}
+
+static void
+test_escapes(void **state)
+{
+	struct buf b = BUF_INIT;
+
+	buf_json_str(&b, "\x01\xff\xc3\xa9\"");
+	assert_string_equal(b.s, "\"\\u0001\\ufffdé\\\"\"");
+	buf_reset(&b);
+	buf_html(&b, "<script>alert('x')</script>&\xff");
+	assert_string_equal(b.s, "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;\xef\xbf\xbd");
+	buf_free(&b);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_status_line),
+		cmocka_unit_test(test_invalid),
+		cmocka_unit_test(test_text_and_json),
+		cmocka_unit_test(test_escapes),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
