@@ -1,0 +1,58 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
+# test.sh - set up a Debian 12 machine and run every certwatch test: the
+# unit tests and the integration tests against the lab of real servers
+# (tests/lab/, docs/lab.md), in a normal build with warnings as errors and
+# again in an ASan+UBSan build.  The last line is "N passed, N failed".
+set -eu
+cd "$(dirname "$0")/.."
+top=$(pwd)
+
+if [ "$(id -u)" = 0 ]; then
+	./scripts/setup-debian.sh
+else
+	echo "test.sh: not root, assuming the packages of scripts/setup-debian.sh are installed"
+fi
+
+jobs=2
+build() {	# build DIR [meson options...]
+	dir=$1
+	shift
+	if [ -f "$dir/build.ninja" ]; then
+		meson setup --reconfigure "$dir" --werror "$@" >/dev/null
+	else
+		meson setup "$dir" --werror "$@" >/dev/null
+	fi
+	ninja -C "$dir" -j "$jobs"
+}
+
+build build
+build build-asan -Db_sanitize=address,undefined -Db_lundef=false
+
+# One lab (DNS, XMPP servers, Tor network) for the whole run.
+labdir=$(mktemp -d /tmp/certwatch-lab.XXXXXX)
+cleanup() {
+	/usr/bin/python3 tests/lab/lab.py stop "$labdir" >/dev/null 2>&1 || true
+	if [ -f tests/lab/tornet.py ]; then
+		/usr/bin/python3 tests/lab/tornet.py stop "$labdir/tor" >/dev/null 2>&1 || true
+	fi
+}
+trap cleanup EXIT INT TERM
+/usr/bin/python3 tests/lab/lab.py start "$labdir"
+export CERTWATCH_LAB="$labdir/lab.json"
+if [ -f tests/lab/tornet.py ]; then
+	# The Tor network needs ~30 s to bootstrap: start it now, in the
+	# background; the tests that need it wait for it.
+	resolver=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["dns"]["resolver"])' "$CERTWATCH_LAB")
+	/usr/bin/python3 tests/lab/tornet.py start "$labdir/tor" --resolver "$resolver" --background >"$labdir/tornet.log" 2>&1 || true
+	export CERTWATCH_TORNET="$labdir/tor/tornet.json"
+fi
+
+status=0
+meson test -C build --print-errorlogs --num-processes "$jobs" || status=1
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	meson test -C build-asan --print-errorlogs --num-processes "$jobs" || status=1
+
+/usr/bin/python3 tests/summary.py build/meson-logs/testlog.json build-asan/meson-logs/testlog.json
+exit $status
