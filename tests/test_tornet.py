@@ -247,6 +247,38 @@ def stream_checks(net, t, n, resolver_is_ours):
         echo.close()
 
 
+def client_restart_checks(workdir, t):
+    """Stop only the client (as a test of certwatch's 'Tor is down' path
+    does), see SOCKS refused, start it again and see a stream work."""
+    r = subprocess.run([sys.executable, TORNET_PY, "client-stop", workdir],
+                       capture_output=True, text=True)
+    check(r.returncode == 0, "tornet.py client-stop")
+    try:
+        tornet.socks5_connect(t.socks, "127.0.0.1", 9, "cw-down", "p", timeout=5)
+        check(False, "SOCKS refused while the client is down")
+    except (OSError, ConnectionError) as e:
+        check(True, "SOCKS refused while the client is down (%s)" % e)
+    t0 = time.monotonic()
+    r = subprocess.run([sys.executable, TORNET_PY, "client-start", workdir],
+                       capture_output=True, text=True)
+    dt = time.monotonic() - t0
+    check(r.returncode == 0, "tornet.py client-start (%.1fs): %s"
+          % (dt, r.stderr.strip()))
+    t.info = t.read_state()
+    echo = tornet.EchoServer(t.net + ".41", 0)
+    try:
+        s = tornet.socks5_connect(t.socks, echo.addr[0], echo.addr[1],
+                                  "cw-again", "p", timeout=30)
+        with s:
+            s.sendall(b"again")
+            check(tornet._recv_exact(s, 5) == b"again",
+                  "a stream works after the client restarted")
+    except (OSError, ConnectionError) as e:
+        check(False, "a stream works after the client restarted: %s" % e)
+    finally:
+        echo.close()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=16, help="streams (default 16)")
@@ -281,6 +313,10 @@ def main():
             with tornet.Control(t.control) as ctl:
                 check(ctl.bootstrap_progress()[0] == 100, "client reports Bootstrapped 100%")
             stream_checks(net, t, a.n, dns is not None)
+            print("RSS after the streams: %d MB (all tor processes)"
+                  % (tornet.rss_bytes(t.read_state().get("pids", [])) >> 20))
+            if not reuse:
+                client_restart_checks(workdir, t)
             if dns is not None:
                 check(any(q[0] == "echo.tornet.test" for q in dns.queries),
                       "the exits resolved the name through the lab resolver")

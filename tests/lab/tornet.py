@@ -10,6 +10,7 @@ ports chosen at run time.  docs/tor.md explains every option.
     tornet.py wait DIR [--timeout S]
     tornet.py stop DIR
     tornet.py status DIR
+    tornet.py client-stop DIR | client-start DIR
 
 `start` exits 0 only once the client reports Bootstrapped 100% and a test
 stream through the network echoed its bytes; DIR/tornet.json then says
@@ -803,30 +804,14 @@ class TorNet:
         d = os.path.join(self.dir, "client")
         os.makedirs(d, mode=0o700)
         t_client = time.monotonic()
-        self._launch("client", _torrc_common(d, "client", dirauth) + (
+        p = self._launch("client", _torrc_common(d, "client", dirauth) + (
             "SocksPort {ip}:{s}\nControlPort {ip}:{c}\nCookieAuthentication 0\n"
         ).format(ip=cip, s=socks_port, c=ctl_port))
+        self.info["client_pid"] = p.pid
         self.info["socks"] = "%s:%d" % (cip, socks_port)
         self.info["control"] = "%s:%d" % (cip, ctl_port)
         self._save()
-
-        ctl = None
-        while True:
-            self._check_procs()
-            if time.monotonic() > deadline:
-                raise TorNetError("client not bootstrapped after %ds" % timeout)
-            try:
-                if ctl is None:
-                    ctl = Control(self.info["control"])
-                progress, summary = ctl.bootstrap_progress()
-                if progress >= 100:
-                    break
-            except (OSError, TorNetError):
-                if ctl is not None:
-                    ctl.close()
-                ctl = None
-            time.sleep(0.2)
-        ctl.close()
+        self._wait_bootstrap(deadline, self._check_procs)
         self.info["client_bootstrap_seconds"] = round(time.monotonic() - t_client, 1)
         say("client bootstrapped (%.1fs)" % (time.monotonic() - t0))
 
@@ -838,6 +823,70 @@ class TorNet:
         self._save()
         say("test stream echoed (%.1fs); RSS %d MB" % (
             time.monotonic() - t0, self.info["rss_bytes"] >> 20))
+
+    def _wait_bootstrap(self, deadline, check):
+        """Poll the client's control port until Bootstrapped 100%."""
+        ctl = None
+        try:
+            while True:
+                check()
+                if time.monotonic() > deadline:
+                    raise TorNetError("client not bootstrapped in time")
+                try:
+                    if ctl is None:
+                        ctl = Control(self.info["control"], timeout=5)
+                    if ctl.bootstrap_progress()[0] >= 100:
+                        return
+                except (OSError, TorNetError):
+                    if ctl is not None:
+                        ctl.close()
+                    ctl = None
+                time.sleep(0.2)
+        finally:
+            if ctl is not None:
+                ctl.close()
+
+    # The client alone: tests stop it mid-run to see probes fail cleanly,
+    # then start it again on the same ports with the same data directory.
+    def stop_client(self):
+        """SIGTERM the client and wait for it to go; returns its old PID."""
+        info = self.read_state() or self.info
+        pid = info.get("client_pid")
+        if pid and _pid_alive(pid) and self.dir in _pid_cmdline(pid):
+            os.kill(pid, signal.SIGTERM)
+            end = time.monotonic() + 10
+            while _pid_alive(pid) and time.monotonic() < end:
+                time.sleep(0.05)
+            if _pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        for name, p in self.procs:
+            if p.pid == pid:
+                p.wait(timeout=5)
+        self.info = info
+        return pid
+
+    def start_client(self, timeout=60):
+        """Start the client again from its torrc; return once bootstrapped."""
+        info = self.read_state() or self.info
+        self.info = info
+        old = info.get("client_pid")
+        if old and _pid_alive(old) and self.dir in _pid_cmdline(old):
+            raise TorNetError("client %d is still running" % old)
+        path = os.path.join(self.dir, "client", "torrc")
+        with open(path) as f:
+            torrc = f.read()
+        self.procs = [(n, p) for n, p in self.procs if n != "client"]
+        p = self._launch("client", torrc)
+        if old in info["pids"]:
+            info["pids"].remove(old)
+        info["client_pid"] = p.pid
+        self._save()
+
+        def alive():
+            if p.poll() is not None:
+                raise TorNetError("client exited with %s" % p.returncode)
+        self._wait_bootstrap(time.monotonic() + timeout, alive)
+        return p.pid
 
     def _selftest(self, net, deadline):
         """One stream through the network to an echo server, retried until
@@ -946,8 +995,11 @@ def main(argv=None):
     w = sub.add_parser("wait", help="wait until DIR's network is ready")
     w.add_argument("dir")
     w.add_argument("--timeout", type=float, default=240)
-    for name in ("stop", "status"):
-        sub.add_parser(name).add_argument("dir")
+    for name, what in (("stop", "kill every process of DIR's network"),
+                       ("status", "print tornet.json with live PIDs and RSS"),
+                       ("client-stop", "stop only the client"),
+                       ("client-start", "start the client again, wait for it")):
+        sub.add_parser(name, help=what).add_argument("dir")
     a = ap.parse_args(argv)
 
     def say(msg):
@@ -980,6 +1032,17 @@ def main(argv=None):
             return 1
         print(json.dumps({k: t.info.get(k) for k in ("socks", "control",
                                                      "bootstrap_seconds")}))
+        return 0
+    if a.cmd == "client-stop":
+        t.info = t.read_state()
+        say("client %s stopped" % t.stop_client())
+        return 0
+    if a.cmd == "client-start":
+        try:
+            say("client %d bootstrapped" % t.start_client())
+        except (TorNetError, OSError) as e:
+            say(str(e))
+            return 1
         return 0
     if a.cmd == "stop":
         killed = t.stop()
