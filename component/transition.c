@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* transition.c - the alert rules of SPEC.md "Alerts". */
+#include "component/transition.h"
+
+#include <string.h>
+
+static const char *const names[] = {"none", "alarm", "removed", "down",
+				    "recovered", "info"};
+
+const char *
+alert_kind_name(enum alert_kind k)
+{
+	return (unsigned)k < sizeof(names) / sizeof(names[0]) ? names[k]
+							       : "none";
+}
+
+enum alert_kind
+alert_kind_parse(const char *word)
+{
+	for (unsigned i = 0; word && i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(word, names[i]))
+			return (enum alert_kind)i;
+	return ALERT_NONE;
+}
+
+static int
+is_alarm(enum verdict v)
+{
+	return v == VERDICT_MISMATCH || v == VERDICT_BOGUS;
+}
+
+enum alert_kind
+transition_decide(struct watch_state *st, const struct round_facts *now,
+		  unsigned down_after)
+{
+	enum verdict prev = st->verdict;
+	enum verdict v = now->verdict;
+
+	if (now->all_unreachable) {
+		st->unreachable_rounds++;
+		if (prev == VERDICT_NONE)
+			st->verdict = v;
+		if (st->unreachable_rounds >= down_after &&
+		    st->last != ALERT_DOWN) {
+			st->last = ALERT_DOWN;
+			return ALERT_DOWN;
+		}
+		return ALERT_NONE;
+	}
+	st->unreachable_rounds = 0;
+	st->verdict = v;
+	if (st->last == ALERT_DOWN) {
+		/* The first round with any result after "down". */
+		st->last = is_alarm(v) ? ALERT_ALARM : ALERT_NONE;
+		return is_alarm(v) && v != prev ? ALERT_ALARM : ALERT_RECOVERED;
+	}
+	if (prev == VERDICT_NONE)
+		return ALERT_NONE;	/* the baseline */
+	if (is_alarm(v) && v != prev) {
+		st->last = ALERT_ALARM;
+		return ALERT_ALARM;
+	}
+	if (v == VERDICT_OK && prev != VERDICT_OK &&
+	    (st->last == ALERT_ALARM || st->last == ALERT_REMOVED)) {
+		st->last = ALERT_NONE;
+		return ALERT_RECOVERED;
+	}
+	if (prev == VERDICT_OK &&
+	    (v == VERDICT_INSECURE || v == VERDICT_NO_TLSA)) {
+		st->last = ALERT_REMOVED;
+		return ALERT_REMOVED;
+	}
+	if (v != prev) {
+		if (v == VERDICT_OK)
+			st->last = ALERT_NONE;
+		return ALERT_INFO;
+	}
+	if (now->key_rolled)
+		return ALERT_INFO;
+	return ALERT_NONE;
+}
