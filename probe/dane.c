@@ -19,25 +19,26 @@
 
 /* Dates are ours to check (against `now`); GnuTLS checks signatures, CA
  * flags, path length and name constraints. */
-#define VFLAGS (GNUTLS_VERIFY_DISABLE_TIME_CHECKS | \
-		GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS)
+#define VFLAGS                                                                 \
+	(GNUTLS_VERIFY_DISABLE_TIME_CHECKS |                                   \
+	 GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS)
 
 /* Longest chain we look at; a server sending more is broken anyway. */
 #define MAX_CHAIN 16
 
 struct cert {
-	gnutls_x509_crt_t crt;	/* NULL: did not parse */
+	gnutls_x509_crt_t crt; /* NULL: did not parse */
 	const uint8_t *der;
 	size_t len;
-	const uint8_t *spki;	/* inside der */
+	const uint8_t *spki; /* inside der */
 	size_t spki_len;
 };
 
 /* The trust anchor a path must end at: one certificate (DANE-TA), or the
  * system store (PKIX). */
 struct anchor {
-	const struct cert *ta;		/* NULL for the system store */
-	gnutls_x509_trust_list_t tl;	/* verifies the path */
+	const struct cert *ta;	     /* NULL for the system store */
+	gnutls_x509_trust_list_t tl; /* verifies the path */
 };
 
 static gnutls_x509_trust_list_t sys_tl;
@@ -71,8 +72,8 @@ static gnutls_x509_trust_list_t system_trust(void)
 		return NULL;
 	}
 	if (sys_file)
-		n = gnutls_x509_trust_list_add_trust_file(sys_tl, sys_file,
-				NULL, GNUTLS_X509_FMT_PEM, 0, 0);
+		n = gnutls_x509_trust_list_add_trust_file(
+		    sys_tl, sys_file, NULL, GNUTLS_X509_FMT_PEM, 0, 0);
 	else
 		n = gnutls_x509_trust_list_add_system_trust(sys_tl, 0, 0);
 	if (n <= 0) {
@@ -83,7 +84,9 @@ static gnutls_x509_trust_list_t system_trust(void)
 }
 
 /* Text into a fixed buffer; cutting a long subject short is fine. */
-__attribute__((format(printf, 3, 4)))
+static void say(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 static void say(char *buf, size_t len, const char *fmt, ...)
 {
 	va_list ap;
@@ -104,7 +107,7 @@ static int der_header(const uint8_t *p, size_t len, size_t *off, uint8_t *tag,
 		return -1;
 	*tag = p[o++];
 	if ((*tag & 0x1f) == 0x1f)
-		return -1;	/* high tag numbers never occur here */
+		return -1; /* high tag numbers never occur here */
 	l = p[o++];
 	if (l & 0x80) {
 		n = l & 0x7f;
@@ -131,7 +134,7 @@ static int find_spki(const uint8_t *der, size_t len, const uint8_t **spki,
 		     size_t *spki_len)
 {
 	/* serial, signature, issuer, validity, subject, then the SPKI */
-	static const uint8_t want[6] = { 0x02, 0x30, 0x30, 0x30, 0x30, 0x30 };
+	static const uint8_t want[6] = {0x02, 0x30, 0x30, 0x30, 0x30, 0x30};
 	size_t off = 0, vlen, end, start = 0;
 	uint8_t tag;
 	int i;
@@ -170,8 +173,9 @@ int dane_spki_sha256(const uint8_t *der, size_t len, uint8_t out[32])
 
 	if (!der || find_spki(der, len, &spki, &spki_len) < 0)
 		return -1;
-	return gnutls_hash_fast(GNUTLS_DIG_SHA256, spki, spki_len, out) < 0
-		? -1 : 0;
+	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, spki, spki_len, out) < 0)
+		return -1;
+	return 0;
 }
 
 void dane_hex(const uint8_t *in, size_t len, char *buf)
@@ -206,7 +210,7 @@ int dane_record_known(const struct dns_tlsa *t)
 
 static int cert_parse(struct cert *c, const uint8_t *der, size_t len)
 {
-	gnutls_datum_t d = { (unsigned char *)der, (unsigned)len };
+	gnutls_datum_t d = {(unsigned char *)der, (unsigned)len};
 
 	memset(c, 0, sizeof(*c));
 	if (!der || len == 0 || len > 1u << 20)
@@ -251,10 +255,10 @@ static int record_matches(const struct dns_tlsa *t, const struct cert *c)
 		return t->len == len && memcmp(t->data, d, len) == 0;
 	case 1:
 		return gnutls_hash_fast(GNUTLS_DIG_SHA256, d, len, h) == 0 &&
-			memcmp(h, t->data, 32) == 0;
+		       memcmp(h, t->data, 32) == 0;
 	case 2:
 		return gnutls_hash_fast(GNUTLS_DIG_SHA512, d, len, h) == 0 &&
-			memcmp(h, t->data, 64) == 0;
+		       memcmp(h, t->data, 64) == 0;
 	}
 	return 0;
 }
@@ -287,7 +291,10 @@ static int anchor_issues(const struct anchor *a, const struct cert *cur)
 	if (gnutls_x509_trust_list_get_issuer(a->tl, cur->crt, &iss,
 					      GNUTLS_TL_GET_COPY) < 0)
 		return 0;
-	r = gnutls_x509_crt_equals(cur->crt, iss) ? 2 : issued_by(cur->crt, iss);
+	if (gnutls_x509_crt_equals(cur->crt, iss))
+		r = 2;
+	else
+		r = issued_by(cur->crt, iss);
 	gnutls_x509_crt_deinit(iss);
 	return r;
 }
@@ -303,7 +310,7 @@ static int build_path(const struct cert *certs, size_t n,
 		      const struct anchor *a, gnutls_x509_crt_t *path,
 		      size_t *np, size_t *top)
 {
-	int used[MAX_CHAIN] = { 0 };
+	int used[MAX_CHAIN] = {0};
 	size_t cur = 0, k, steps;
 	int r;
 
@@ -341,7 +348,7 @@ static int valid_at(gnutls_x509_crt_t c, time_t now)
 	time_t to = gnutls_x509_crt_get_expiration_time(c);
 
 	return from != (time_t)-1 && to != (time_t)-1 && from <= now &&
-		now <= to;
+	       now <= to;
 }
 
 /* An SRV-ID "_xmpp-client.DOMAIN" (RFC 6125 §6.5.1, RFC 6120 §13.7.1.2). */
@@ -352,7 +359,7 @@ static int srv_id_matches(const char *v, size_t len,
 	size_t sl = strlen(svc), dl = strlen(nm->domain);
 
 	return len == sl + dl && strncasecmp(v, svc, sl) == 0 &&
-		strncasecmp(v + sl, nm->domain, dl) == 0;
+	       strncasecmp(v + sl, nm->domain, dl) == 0;
 }
 
 /* XmppAddr: a domain JID, UTF-8 with the U-label (RFC 6120 §13.7.1.4). */
@@ -384,8 +391,8 @@ static int names_ok(gnutls_x509_crt_t crt, const struct dane_names *nm)
 	 * it cannot decode (or too long) is skipped, not fatal. */
 	for (idx = 0; idx < 256; idx++) {
 		size = sizeof(buf);
-		type = gnutls_x509_crt_get_subject_alt_name2(crt, idx, buf,
-							     &size, NULL, &crit);
+		type = gnutls_x509_crt_get_subject_alt_name2(
+		    crt, idx, buf, &size, NULL, &crit);
 		if (type == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
 			break;
 		if (type < 0 || size >= sizeof(buf))
@@ -420,7 +427,7 @@ static int chains_to(const struct cert *certs, size_t n, const struct cert *ta,
 {
 	gnutls_x509_crt_t path[MAX_CHAIN], copy;
 	gnutls_x509_trust_list_t tl;
-	gnutls_datum_t d = { (unsigned char *)ta->der, (unsigned)ta->len };
+	gnutls_datum_t d = {(unsigned char *)ta->der, (unsigned)ta->len};
 	gnutls_datum_t txt;
 	struct anchor a;
 	size_t np = 0, top = 0, i;
@@ -449,10 +456,10 @@ static int chains_to(const struct cert *certs, size_t n, const struct cert *ta,
 	if (gnutls_x509_trust_list_verify_crt2(tl, path, (unsigned)np, NULL, 0,
 					       VFLAGS, &status, NULL) < 0 ||
 	    status != 0) {
-		if (gnutls_certificate_verification_status_print(status,
-				GNUTLS_CRT_X509, &txt, 0) == 0) {
+		if (gnutls_certificate_verification_status_print(
+			status, GNUTLS_CRT_X509, &txt, 0) == 0) {
 			say(why, whylen, "the leaf does not chain to it: %s",
-				 (char *)txt.data);
+			    (char *)txt.data);
 			gnutls_free(txt.data);
 		} else {
 			say(why, whylen, "the leaf does not chain to it");
@@ -463,15 +470,16 @@ static int chains_to(const struct cert *certs, size_t n, const struct cert *ta,
 	 * anchor is an input to path validation, not part of the path). */
 	for (i = 0; i < np; i++) {
 		if (!valid_at(path[i], now)) {
-			say(why, whylen, i == 0
-				 ? "the leaf is expired or not yet valid"
-				 : "an intermediate is expired or not yet valid");
+			say(why, whylen,
+			    i == 0 ? "the leaf is expired or not yet valid"
+				   : "an intermediate is expired or not yet "
+				     "valid");
 			goto out;
 		}
 	}
 	if (!names_ok(certs[0].crt, nm)) {
-		say(why, whylen, "the leaf chains to it but does not name "
-			 "%s", nm && nm->domain ? nm->domain : "the domain");
+		say(why, whylen, "the leaf does not name %s",
+		    nm && nm->domain ? nm->domain : "the domain");
 		goto out;
 	}
 	ok = 1;
@@ -485,7 +493,7 @@ static int pkix_valid(const struct cert *certs, size_t n,
 		      const struct dane_names *nm, time_t now)
 {
 	gnutls_x509_crt_t path[MAX_CHAIN];
-	struct anchor a = { NULL, system_trust() };
+	struct anchor a = {NULL, system_trust()};
 	size_t np = 0, top = 0, i;
 	unsigned status = 0;
 
@@ -510,17 +518,28 @@ static int is_public_ca(const struct cert *ta)
 
 	if (!tl)
 		return 0;
-	if (gnutls_x509_trust_list_verify_crt2(tl, (gnutls_x509_crt_t *)&ta->crt,
-					       1, NULL, 0, VFLAGS, &status,
-					       NULL) < 0)
+	if (gnutls_x509_trust_list_verify_crt2(
+		tl, (gnutls_x509_crt_t *)&ta->crt, 1, NULL, 0, VFLAGS, &status,
+		NULL) < 0)
 		return 0;
 	return status == 0;
+}
+
+/* Does the presented chain stop below a certificate it does not include
+ * (its top is not self-issued)?  Then a TA may simply not have been sent. */
+static int chain_is_cut(const struct cert *certs, size_t n)
+{
+	gnutls_x509_crt_t path[MAX_CHAIN];
+	size_t np, top = 0;
+
+	build_path(certs, n, NULL, path, &np, &top);
+	return !gnutls_x509_crt_check_issuer(certs[top].crt, certs[top].crt);
 }
 
 /* Rank for picking the match: DANE-EE, DANE-TA, PKIX-EE, PKIX-TA. */
 static int usage_rank(uint8_t usage)
 {
-	static const int rank[4] = { 3, 2, 1, 0 };
+	static const int rank[4] = {3, 2, 1, 0};
 
 	return rank[usage & 3];
 }
@@ -534,8 +553,8 @@ struct state {
 	time_t now;
 	struct dane_match *out;
 	int best_rank;
-	int ta_candidate;	/* some DANE-TA record matched a presented cert */
-	char why[200];		/* why the closest TA candidate failed */
+	int ta_candidate; /* some DANE-TA record matched a presented cert */
+	char why[200];	  /* why the closest TA candidate failed */
 };
 
 /* A record matched with TA `ta` (NULL for an end-entity match). */
@@ -551,13 +570,13 @@ static void note_match(struct state *s, size_t i, const struct cert *ta)
 	s->out->warnings &= ~DANE_W_WEAK_TA;
 	if (ta) {
 		subject_of(ta->crt, dn, sizeof(dn));
-		say(s->out->detail, sizeof(s->out->detail),
-			 "trust anchor %s", dn);
+		say(s->out->detail, sizeof(s->out->detail), "trust anchor %s",
+		    dn);
 		if (is_public_ca(ta))
 			s->out->warnings |= DANE_W_WEAK_TA;
 	} else {
 		say(s->out->detail, sizeof(s->out->detail),
-			 "the leaf certificate");
+		    "the leaf certificate");
 	}
 }
 
@@ -572,8 +591,9 @@ static int try_ta(struct state *s, size_t i, const struct cert *ta)
 	}
 	if (!s->ta_candidate) {
 		subject_of(ta->crt, dn, sizeof(dn));
-		say(s->why, sizeof(s->why), "record %zu matches %s, but %s",
-			 i, dn, why);
+		say(s->why, sizeof(s->why),
+		    "the record %u %u %u matches %s, but %s", s->recs[i].usage,
+		    s->recs[i].selector, s->recs[i].mtype, dn, why);
 	}
 	s->ta_candidate = 1;
 	return 0;
@@ -614,8 +634,8 @@ static int match_ta(struct state *s, size_t i, int *seen)
 	/* PKIX-TA may name a root of the system store the server does not
 	 * send (RFC 7671 §5.4): try the issuer of the presented chain's top */
 	build_path(s->certs, s->n, NULL, path, &np, &top);
-	if (gnutls_x509_trust_list_get_issuer(system_trust(),
-			s->certs[top].crt, &iss, GNUTLS_TL_GET_COPY) < 0)
+	if (gnutls_x509_trust_list_get_issuer(system_trust(), s->certs[top].crt,
+					      &iss, GNUTLS_TL_GET_COPY) < 0)
 		return 0;
 	if (gnutls_x509_crt_export2(iss, GNUTLS_X509_FMT_DER, &der) == 0) {
 		if (cert_parse(&sys, der.data, der.size) == 0) {
@@ -635,9 +655,9 @@ static int match_ta(struct state *s, size_t i, int *seen)
 static size_t classify(const struct dns_tlsa *recs, size_t nrecs,
 		       uint8_t *usable)
 {
-	int has512[4][2] = { { 0 } };
-	size_t i, n = 0, lim = nrecs < DANE_MAX_RECORDS ? nrecs
-		: DANE_MAX_RECORDS;
+	int has512[4][2] = {{0}};
+	size_t i, n = 0,
+		  lim = nrecs < DANE_MAX_RECORDS ? nrecs : DANE_MAX_RECORDS;
 
 	for (i = 0; i < lim; i++) {
 		usable[i] = (uint8_t)dane_record_known(&recs[i]);
@@ -659,10 +679,9 @@ int dane_match(const struct dns_tlsa *recs, size_t nrecs,
 	       struct dane_match *out)
 {
 	struct cert certs[MAX_CHAIN];
-	uint8_t hit[DANE_MAX_RECORDS] = { 0 };
+	uint8_t hit[DANE_MAX_RECORDS] = {0};
 	struct state s;
-	gnutls_x509_crt_t path[MAX_CHAIN];
-	size_t i, n, np, top, lim;
+	size_t i, n, lim;
 	int seen, ta_unseen = 0, stale = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -678,7 +697,7 @@ int dane_match(const struct dns_tlsa *recs, size_t nrecs,
 	n = nchain < MAX_CHAIN ? nchain : MAX_CHAIN;
 	if (cert_parse(&certs[0], chain[0].der, chain[0].len) < 0) {
 		say(out->detail, sizeof(out->detail),
-			 "the leaf certificate cannot be parsed");
+		    "the leaf certificate cannot be parsed");
 		return -1;
 	}
 	for (i = 1; i < n; i++)
@@ -687,8 +706,8 @@ int dane_match(const struct dns_tlsa *recs, size_t nrecs,
 	out->have_leaf = 1;
 	gnutls_hash_fast(GNUTLS_DIG_SHA256, certs[0].spki, certs[0].spki_len,
 			 out->spki_sha256);
-	out->not_after = (int64_t)gnutls_x509_crt_get_expiration_time(
-		certs[0].crt);
+	out->not_after =
+	    (int64_t)gnutls_x509_crt_get_expiration_time(certs[0].crt);
 	if (out->not_after < (int64_t)now)
 		out->warnings |= DANE_W_EXPIRED_LEAF;
 	if (!names_ok(certs[0].crt, names))
@@ -725,27 +744,25 @@ int dane_match(const struct dns_tlsa *recs, size_t nrecs,
 			out->warnings |= DANE_W_STALE_RECORD;
 	} else if (out->nusable == 0) {
 		say(out->detail, sizeof(out->detail), "%s",
-			 nrecs ? "no usable TLSA record (unknown usage, selector "
-			 "or matching type)" : "no TLSA record");
+		    nrecs ? "no usable TLSA record (unknown usage, selector "
+			    "or matching type)"
+			  : "no TLSA record");
 	} else if (s.ta_candidate) {
 		say(out->detail, sizeof(out->detail), "%s", s.why);
-	} else if (ta_unseen &&
-		   (build_path(certs, n, NULL, path, &np, &top), 1) &&
-		   !gnutls_x509_crt_check_issuer(certs[top].crt,
-						 certs[top].crt)) {
-		/* The chain stops below a certificate it does not include */
+	} else if (ta_unseen && chain_is_cut(certs, n)) {
 		out->warnings |= DANE_W_TA_NOT_SENT;
 		say(out->detail, sizeof(out->detail),
-			 "no certificate of the chain matches a DANE-TA record: "
-			 "the server may not send its trust anchor, which "
-			 "RFC 7671 §5.2 requires");
+		    "no certificate of the chain matches a DANE-TA record: "
+		    "the server may not send its trust anchor, which "
+		    "RFC 7671 §5.2 requires");
 	} else {
 		char hex[65];
 
 		dane_hex(out->spki_sha256, 32, hex);
 		say(out->detail, sizeof(out->detail),
-			 "no usable record matches the leaf (SPKI SHA-256 %s) "
-			 "or a trust anchor in the chain", hex);
+		    "no usable record matches the leaf (SPKI SHA-256 %s) "
+		    "or a trust anchor in the chain",
+		    hex);
 	}
 	for (i = 0; i < n; i++)
 		cert_free(&certs[i]);
@@ -775,25 +792,26 @@ const char *dane_warning_text(enum dane_warning w)
 {
 	switch (w) {
 	case DANE_W_WEAK_TA:
-		return "the matched trust anchor is a public CA: anyone who can "
-			"get a certificate from it passes; publish a 3 1 1 "
-			"record of your own key instead";
+		return "the matched trust anchor is a public CA: anyone who "
+		       "can "
+		       "get a certificate from it passes; publish a 3 1 1 "
+		       "record of your own key instead";
 	case DANE_W_STALE_RECORD:
 		return "a TLSA record matches nothing the server presents; "
-			"remove it once it is no longer needed for a rollover";
+		       "remove it once it is no longer needed for a rollover";
 	case DANE_W_EXPIRED_LEAF:
 		return "the leaf certificate has expired; clients that do not "
-			"use DANE will refuse it";
+		       "use DANE will refuse it";
 	case DANE_W_NAME_MISMATCH:
 		return "the leaf certificate does not name the domain; clients "
-			"that do not use DANE will refuse it";
+		       "that do not use DANE will refuse it";
 	case DANE_W_PKIX_INVALID:
 		return "the chain is not valid under the public CAs; clients "
-			"that do not use DANE, and PKIX-TA/PKIX-EE records, "
-			"will refuse it";
+		       "that do not use DANE, and PKIX-TA/PKIX-EE records, "
+		       "will refuse it";
 	case DANE_W_TA_NOT_SENT:
 		return "the server does not send the trust anchor its DANE-TA "
-			"record names; DANE clients need it in the chain";
+		       "record names; DANE clients need it in the chain";
 	}
 	return NULL;
 }

@@ -66,12 +66,12 @@ enum verdict verdict_worse(enum verdict a, enum verdict b)
 }
 
 static const char *const names[] = {
-	[VERDICT_OK] = "ok",
-	[VERDICT_NO_TLSA] = "no-tlsa",
-	[VERDICT_INSECURE] = "insecure",
-	[VERDICT_BOGUS] = "bogus",
-	[VERDICT_MISMATCH] = "mismatch",
-	[VERDICT_UNREACHABLE] = "unreachable",
+    [VERDICT_OK] = "ok",
+    [VERDICT_NO_TLSA] = "no-tlsa",
+    [VERDICT_INSECURE] = "insecure",
+    [VERDICT_BOGUS] = "bogus",
+    [VERDICT_MISMATCH] = "mismatch",
+    [VERDICT_UNREACHABLE] = "unreachable",
 };
 
 const char *verdict_name(enum verdict v)

@@ -22,60 +22,67 @@ struct row {
 /* Fields: srv, srv_failed, addr, addr_failed, tlsa, tlsa_failed,
  * tlsa_usable, probe_ok, tls_refused, matched. */
 static const struct row rows[] = {
-	/* ok */
-	{ "secure, usable, matched", { S, 0, S, 0, S, 0, 2, 1, 0, 1 },
-	  VERDICT_OK },
-	/* mismatch */
-	{ "secure, usable, no match", { S, 0, S, 0, S, 0, 1, 1, 0, 0 },
-	  VERDICT_MISMATCH },
-	{ "downgrade: TLS refused", { S, 0, S, 0, S, 0, 1, 0, 1, 0 },
-	  VERDICT_MISMATCH },
-	{ "downgrade wins over a failed probe", { S, 0, S, 0, S, 0, 3, 0, 1, 0 },
-	  VERDICT_MISMATCH },
-	/* no-tlsa */
-	{ "secure denial of TLSA", { S, 0, S, 0, S, 0, 0, 1, 0, 0 },
-	  VERDICT_NO_TLSA },
-	{ "only unusable records", { S, 0, S, 0, S, 0, 0, 0, 0, 0 },
-	  VERDICT_NO_TLSA },
-	{ "no-tlsa whatever the probe", { S, 0, S, 0, S, 0, 0, 0, 1, 0 },
-	  VERDICT_NO_TLSA },
-	/* insecure */
-	{ "SRV insecure", { I, 0, S, 0, N, 0, 0, 1, 0, 0 }, VERDICT_INSECURE },
-	{ "SRV insecure, TLSA found anyway", { I, 0, S, 0, S, 0, 1, 1, 0, 0 },
-	  VERDICT_INSECURE },
-	{ "address insecure", { S, 0, I, 0, N, 0, 0, 1, 0, 0 },
-	  VERDICT_INSECURE },
-	{ "TLSA insecure", { S, 0, S, 0, I, 0, 0, 1, 0, 1 }, VERDICT_INSECURE },
-	{ "insecure although the probe failed", { I, 0, I, 0, N, 0, 0, 0, 0, 0 },
-	  VERDICT_INSECURE },
-	{ "insecure fallback denial", { I, 0, S, 0, N, 0, 0, 1, 1, 0 },
-	  VERDICT_INSECURE },
-	/* bogus, in any of the three, whatever the rest */
-	{ "SRV bogus", { B, 0, N, 0, N, 0, 0, 0, 0, 0 }, VERDICT_BOGUS },
-	{ "address bogus", { S, 0, B, 0, N, 0, 0, 1, 0, 1 }, VERDICT_BOGUS },
-	{ "TLSA bogus", { S, 0, S, 0, B, 0, 0, 1, 0, 1 }, VERDICT_BOGUS },
-	{ "bogus beats insecure", { I, 0, B, 0, N, 0, 0, 0, 0, 0 },
-	  VERDICT_BOGUS },
-	{ "bogus beats a failure", { S, 0, S, 0, B, 1, 0, 0, 0, 0 },
-	  VERDICT_BOGUS },
-	{ "bogus TLSA under an insecure SRV", { I, 0, S, 0, B, 0, 0, 0, 0, 0 },
-	  VERDICT_BOGUS },
-	/* unreachable: DNS failures first, never insecure or no-tlsa */
-	{ "SRV failed", { N, 1, N, 0, N, 0, 0, 0, 0, 0 }, VERDICT_UNREACHABLE },
-	{ "address failed", { S, 0, N, 1, N, 0, 0, 1, 0, 0 },
-	  VERDICT_UNREACHABLE },
-	{ "TLSA dropped: not no-tlsa", { S, 0, S, 0, N, 1, 0, 1, 0, 0 },
-	  VERDICT_UNREACHABLE },
-	{ "TLSA dropped, insecure SRV: not insecure",
-	  { I, 0, S, 0, N, 1, 0, 1, 0, 0 }, VERDICT_UNREACHABLE },
-	{ "address failed, insecure SRV: not insecure",
-	  { I, 0, N, 1, N, 0, 0, 0, 0, 0 }, VERDICT_UNREACHABLE },
-	{ "TLSA never looked up", { S, 0, S, 0, N, 0, 0, 1, 0, 0 },
-	  VERDICT_UNREACHABLE },
-	{ "probe failed with usable records", { S, 0, S, 0, S, 0, 1, 0, 0, 0 },
-	  VERDICT_UNREACHABLE },
-	{ "probe failed, a stale match flag", { S, 0, S, 0, S, 0, 1, 0, 0, 1 },
-	  VERDICT_UNREACHABLE },
+    /* ok */
+    {"secure, usable, matched", {S, 0, S, 0, S, 0, 2, 1, 0, 1}, VERDICT_OK},
+    /* mismatch */
+    {"secure, usable, no match",
+     {S, 0, S, 0, S, 0, 1, 1, 0, 0},
+     VERDICT_MISMATCH},
+    {"downgrade: TLS refused",
+     {S, 0, S, 0, S, 0, 1, 0, 1, 0},
+     VERDICT_MISMATCH},
+    {"downgrade wins over a failed probe",
+     {S, 0, S, 0, S, 0, 3, 0, 1, 0},
+     VERDICT_MISMATCH},
+    /* no-tlsa */
+    {"secure denial of TLSA", {S, 0, S, 0, S, 0, 0, 1, 0, 0}, VERDICT_NO_TLSA},
+    {"only unusable records", {S, 0, S, 0, S, 0, 0, 0, 0, 0}, VERDICT_NO_TLSA},
+    {"no-tlsa whatever the probe",
+     {S, 0, S, 0, S, 0, 0, 0, 1, 0},
+     VERDICT_NO_TLSA},
+    /* insecure */
+    {"SRV insecure", {I, 0, S, 0, N, 0, 0, 1, 0, 0}, VERDICT_INSECURE},
+    {"SRV insecure, TLSA found anyway",
+     {I, 0, S, 0, S, 0, 1, 1, 0, 0},
+     VERDICT_INSECURE},
+    {"address insecure", {S, 0, I, 0, N, 0, 0, 1, 0, 0}, VERDICT_INSECURE},
+    {"TLSA insecure", {S, 0, S, 0, I, 0, 0, 1, 0, 1}, VERDICT_INSECURE},
+    {"insecure although the probe failed",
+     {I, 0, I, 0, N, 0, 0, 0, 0, 0},
+     VERDICT_INSECURE},
+    {"insecure fallback denial",
+     {I, 0, S, 0, N, 0, 0, 1, 1, 0},
+     VERDICT_INSECURE},
+    /* bogus, in any of the three, whatever the rest */
+    {"SRV bogus", {B, 0, N, 0, N, 0, 0, 0, 0, 0}, VERDICT_BOGUS},
+    {"address bogus", {S, 0, B, 0, N, 0, 0, 1, 0, 1}, VERDICT_BOGUS},
+    {"TLSA bogus", {S, 0, S, 0, B, 0, 0, 1, 0, 1}, VERDICT_BOGUS},
+    {"bogus beats insecure", {I, 0, B, 0, N, 0, 0, 0, 0, 0}, VERDICT_BOGUS},
+    {"bogus beats a failure", {S, 0, S, 0, B, 1, 0, 0, 0, 0}, VERDICT_BOGUS},
+    {"bogus TLSA under an insecure SRV",
+     {I, 0, S, 0, B, 0, 0, 0, 0, 0},
+     VERDICT_BOGUS},
+    /* unreachable: DNS failures first, never insecure or no-tlsa */
+    {"SRV failed", {N, 1, N, 0, N, 0, 0, 0, 0, 0}, VERDICT_UNREACHABLE},
+    {"address failed", {S, 0, N, 1, N, 0, 0, 1, 0, 0}, VERDICT_UNREACHABLE},
+    {"TLSA dropped: not no-tlsa",
+     {S, 0, S, 0, N, 1, 0, 1, 0, 0},
+     VERDICT_UNREACHABLE},
+    {"TLSA dropped, insecure SRV: not insecure",
+     {I, 0, S, 0, N, 1, 0, 1, 0, 0},
+     VERDICT_UNREACHABLE},
+    {"address failed, insecure SRV: not insecure",
+     {I, 0, N, 1, N, 0, 0, 0, 0, 0},
+     VERDICT_UNREACHABLE},
+    {"TLSA never looked up",
+     {S, 0, S, 0, N, 0, 0, 1, 0, 0},
+     VERDICT_UNREACHABLE},
+    {"probe failed with usable records",
+     {S, 0, S, 0, S, 0, 1, 0, 0, 0},
+     VERDICT_UNREACHABLE},
+    {"probe failed, a stale match flag",
+     {S, 0, S, 0, S, 0, 1, 0, 0, 1},
+     VERDICT_UNREACHABLE},
 };
 
 static void test_table(void **state)
@@ -96,8 +103,8 @@ static void test_worse(void **state)
 {
 	/* The order of results, best first. */
 	static const enum verdict order[] = {
-		VERDICT_OK, VERDICT_NO_TLSA, VERDICT_INSECURE, VERDICT_BOGUS,
-		VERDICT_MISMATCH,
+	    VERDICT_OK,	   VERDICT_NO_TLSA,  VERDICT_INSECURE,
+	    VERDICT_BOGUS, VERDICT_MISMATCH,
 	};
 	size_t i, j, n = sizeof(order) / sizeof(order[0]);
 
@@ -125,9 +132,10 @@ static void test_worse(void **state)
 	assert_int_equal(verdict_worse(VERDICT_NONE, VERDICT_NONE),
 			 VERDICT_NONE);
 	/* A domain: one mismatch among ok and unreachable endpoints. */
-	assert_int_equal(verdict_worse(verdict_worse(VERDICT_OK,
-						     VERDICT_UNREACHABLE),
-				       VERDICT_MISMATCH), VERDICT_MISMATCH);
+	assert_int_equal(
+	    verdict_worse(verdict_worse(VERDICT_OK, VERDICT_UNREACHABLE),
+			  VERDICT_MISMATCH),
+	    VERDICT_MISMATCH);
 }
 
 static void test_names(void **state)
@@ -163,10 +171,10 @@ static void test_exit_codes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_table),
-		cmocka_unit_test(test_worse),
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_exit_codes),
+	    cmocka_unit_test(test_table),
+	    cmocka_unit_test(test_worse),
+	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_exit_codes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
