@@ -1,0 +1,649 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * wire.c - bounded parser of wire-format DNS responses (RFC 1035) into a
+ * dns_answer, plus the small formatting helpers of dns.h.
+ *
+ * Everything here is pure: no I/O, no globals, and no read past the
+ * length given.  The input is whatever a resolver handed over, so it is
+ * treated as hostile: every length is checked, compression pointers may
+ * only point backwards (so they cannot loop) and are counted anyway.
+ */
+#include "dns/dns.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define WIRE_NAME_MAX 255	/* RFC 1035 §3.1, wire form with root label */
+#define MAX_PTR_HOPS 127	/* more than any honest packet needs */
+#define MAX_ALIASES 16
+#define MAX_RECORDS 1024
+#define HDR_LEN 12
+
+/* One resource record of the answer section, located in the packet. */
+struct rr {
+	size_t owner;		/* offset of the owner name */
+	uint16_t type;
+	uint16_t class;
+	uint32_t ttl;
+	size_t rdata;		/* offset of the rdata */
+	uint16_t rdlen;
+};
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+static uint8_t lower(uint8_t c)
+{
+	return c >= 'A' && c <= 'Z' ? (uint8_t)(c + 32) : c;
+}
+
+/*
+ * Reads the (possibly compressed) name at `off` into `out` as lower-case,
+ * uncompressed wire form (at most 255 bytes, root label included).
+ * *end gets the offset just past the name's bytes at `off` (the first
+ * pointer ends it).  Returns the wire length, or -1 if the name is
+ * malformed, too long, loops or leaves the packet.
+ */
+static int read_name(const uint8_t *pkt, size_t len, size_t off,
+		     uint8_t out[WIRE_NAME_MAX], size_t *end)
+{
+	size_t pos = off, n = 0, limit = off;
+	int hops = 0, jumped = 0;
+
+	for (;;) {
+		uint8_t c;
+
+		if (pos >= len)
+			return -1;
+		c = pkt[pos];
+		if ((c & 0xc0) == 0xc0) {
+			size_t target;
+
+			if (pos + 1 >= len)
+				return -1;
+			target = (size_t)(c & 0x3f) << 8 | pkt[pos + 1];
+			/*
+			 * Only backwards, and before where the current run
+			 * of labels began: a pointer can then never reach
+			 * itself again, so no loop is possible.
+			 */
+			if (target >= limit || ++hops > MAX_PTR_HOPS)
+				return -1;
+			if (!jumped && end != NULL)
+				*end = pos + 2;
+			jumped = 1;
+			pos = limit = target;
+			continue;
+		}
+		if (c & 0xc0)
+			return -1;	/* 0x40/0x80: extended or reserved */
+		if (n + 1 + c > WIRE_NAME_MAX || pos + 1 + c > len)
+			return -1;
+		out[n++] = c;
+		if (c == 0)
+			break;
+		for (size_t i = 0; i < c; i++)
+			out[n++] = lower(pkt[pos + 1 + i]);
+		pos += 1 + (size_t)c;
+	}
+	if (!jumped && end != NULL)
+		*end = pos + 1;
+	return (int)n;
+}
+
+static int name_eq(const uint8_t *a, int alen, const uint8_t *b, int blen)
+{
+	return alen == blen && memcmp(a, b, (size_t)alen) == 0;
+}
+
+/*
+ * If wire name `anc` is a proper ancestor of `name`, returns the length of
+ * the prefix of `name` (its labels below `anc`), else -1.
+ */
+static int below(const uint8_t *name, int nlen, const uint8_t *anc, int alen)
+{
+	int pos = 0;
+
+	while (pos < nlen && name[pos] != 0) {
+		pos += 1 + name[pos];
+		if (nlen - pos == alen &&
+		    memcmp(name + pos, anc, (size_t)alen) == 0)
+			return pos;
+	}
+	return -1;
+}
+
+/*
+ * Writes wire name `w` in presentation form, without the trailing dot
+ * ("." for the root).  Bytes that are not plain printable ASCII, and the
+ * dot and backslash inside a label, are escaped (RFC 4343 §2.1) so that
+ * no label can pose as two.  Returns 0, or -1 if it does not fit.
+ */
+static int name_to_text(const uint8_t *w, char *out, size_t outlen)
+{
+	size_t o = 0, p = 0;
+
+	if (outlen < 2)
+		return -1;
+	if (w[0] == 0) {
+		strcpy(out, ".");
+		return 0;
+	}
+	while (w[p] != 0) {
+		uint8_t l = w[p++];
+
+		if (o > 0) {
+			if (o + 1 >= outlen)
+				return -1;
+			out[o++] = '.';
+		}
+		for (uint8_t i = 0; i < l; i++, p++) {
+			uint8_t c = w[p];
+			int k;
+
+			if (c > 0x20 && c < 0x7f && c != '.' && c != '\\')
+				k = snprintf(out + o, outlen - o, "%c", c);
+			else if (c == '.' || c == '\\')
+				k = snprintf(out + o, outlen - o, "\\%c", c);
+			else
+				k = snprintf(out + o, outlen - o, "\\%03u", c);
+			if (k < 0 || (size_t)k >= outlen - o)
+				return -1;
+			o += (size_t)k;
+		}
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+/* Skips one RR at *off, checking its bounds; fills r if not NULL. */
+static int read_rr(const uint8_t *pkt, size_t len, size_t *off, struct rr *r)
+{
+	uint8_t name[WIRE_NAME_MAX];
+	size_t p;
+	struct rr tmp;
+
+	if (read_name(pkt, len, *off, name, &p) < 0)
+		return -1;
+	if (p + 10 > len)
+		return -1;
+	tmp.owner = *off;
+	tmp.type = get16(pkt + p);
+	tmp.class = get16(pkt + p + 2);
+	tmp.ttl = get32(pkt + p + 4);
+	if (tmp.ttl > 0x7fffffff)	/* RFC 2181 §8: treat as zero */
+		tmp.ttl = 0;
+	tmp.rdlen = get16(pkt + p + 8);
+	tmp.rdata = p + 10;
+	if (tmp.rdata + tmp.rdlen > len)
+		return -1;
+	*off = tmp.rdata + tmp.rdlen;
+	if (r != NULL)
+		*r = tmp;
+	return 0;
+}
+
+/* Reads a name that must fill the rdata of r exactly (CNAME, DNAME). */
+static int rdata_name(const uint8_t *pkt, const struct rr *r,
+		      uint8_t out[WIRE_NAME_MAX])
+{
+	size_t end;
+	int n;
+
+	/* the name may point backwards but never past its own rdata */
+	n = read_name(pkt, r->rdata + r->rdlen, r->rdata, out, &end);
+	if (n < 0 || end != r->rdata + r->rdlen)
+		return -1;
+	return n;
+}
+
+static uint32_t min32(uint32_t a, uint32_t b)
+{
+	return a < b ? a : b;
+}
+
+/* Copies one record of the asked type into slot i of the answer. */
+static int take_record(const uint8_t *pkt, const struct rr *r,
+		       struct dns_answer *out, size_t i, char *err,
+		       size_t errlen)
+{
+	const uint8_t *d = pkt + r->rdata;
+	uint8_t name[WIRE_NAME_MAX];
+	size_t end;
+
+	switch (r->type) {
+	case DNS_T_A:
+	case DNS_T_AAAA: {
+		size_t want = r->type == DNS_T_A ? 4 : 16;
+
+		if (r->rdlen != want) {
+			seterr(err, errlen, "%s rdata of %u bytes",
+			       r->type == DNS_T_A ? "A" : "AAAA", r->rdlen);
+			return -1;
+		}
+		out->addr[i].family = r->type == DNS_T_A ? AF_INET : AF_INET6;
+		memcpy(out->addr[i].addr, d, want);
+		return 0;
+	}
+	case DNS_T_SRV:
+		if (r->rdlen < 7 ||
+		    read_name(pkt, r->rdata + r->rdlen, r->rdata + 6, name,
+			      &end) < 0 ||
+		    end != r->rdata + r->rdlen) {
+			seterr(err, errlen, "malformed SRV rdata");
+			return -1;
+		}
+		out->srv[i].priority = get16(d);
+		out->srv[i].weight = get16(d + 2);
+		out->srv[i].port = get16(d + 4);
+		if (name_to_text(name, out->srv[i].target,
+				 sizeof(out->srv[i].target)) < 0) {
+			seterr(err, errlen, "SRV target too long to show");
+			return -1;
+		}
+		return 0;
+	case DNS_T_TLSA:
+		if (r->rdlen < 3) {
+			seterr(err, errlen, "TLSA rdata of %u bytes", r->rdlen);
+			return -1;
+		}
+		out->tlsa[i].usage = d[0];
+		out->tlsa[i].selector = d[1];
+		out->tlsa[i].mtype = d[2];
+		out->tlsa[i].len = (size_t)r->rdlen - 3;
+		/* +1: a record with empty data still gets a pointer */
+		out->tlsa[i].data = malloc(out->tlsa[i].len + 1);
+		if (out->tlsa[i].data == NULL) {
+			seterr(err, errlen, "out of memory");
+			return -1;
+		}
+		memcpy(out->tlsa[i].data, d + 3, out->tlsa[i].len);
+		return 0;
+	default:
+		return 0;	/* counted, not decoded */
+	}
+}
+
+/* Allocates the record array that matches qtype, for n records. */
+static int alloc_records(struct dns_answer *out, uint16_t qtype, size_t n)
+{
+	switch (qtype) {
+	case DNS_T_SRV:
+		out->srv = calloc(n, sizeof(*out->srv));
+		return out->srv != NULL ? 0 : -1;
+	case DNS_T_TLSA:
+		out->tlsa = calloc(n, sizeof(*out->tlsa));
+		return out->tlsa != NULL ? 0 : -1;
+	case DNS_T_A:
+	case DNS_T_AAAA:
+		out->addr = calloc(n, sizeof(*out->addr));
+		return out->addr != NULL ? 0 : -1;
+	default:
+		return 0;
+	}
+}
+
+/* Negative-answer TTL: the authority SOA's min(TTL, MINIMUM), RFC 2308. */
+static int soa_ttl(const uint8_t *pkt, size_t len, size_t off, unsigned count,
+		   uint32_t *ttl)
+{
+	for (unsigned i = 0; i < count; i++) {
+		struct rr r;
+		uint8_t name[WIRE_NAME_MAX];
+		size_t p;
+
+		if (read_rr(pkt, len, &off, &r) < 0)
+			return -1;
+		if (r.type != 6 || r.class != 1)
+			continue;
+		/* mname, rname, then serial refresh retry expire minimum */
+		if (read_name(pkt, r.rdata + r.rdlen, r.rdata, name, &p) < 0 ||
+		    read_name(pkt, r.rdata + r.rdlen, p, name, &p) < 0 ||
+		    p + 20 != r.rdata + r.rdlen)
+			return -1;
+		*ttl = min32(*ttl, min32(r.ttl, get32(pkt + p + 16)));
+	}
+	return 0;
+}
+
+/*
+ * Follows the alias chain from the question name through the answer
+ * section.  On return `cur` holds the final owner name; aliases found are
+ * noted in out.  Returns 0, or -1 for a chain that is too long or broken.
+ */
+static int follow_chain(const uint8_t *pkt, size_t len, const struct rr *rrs,
+			size_t nrr, uint16_t qtype, uint8_t cur[WIRE_NAME_MAX], int *curlen,
+			struct dns_answer *out, uint32_t *ttl, char *err,
+			size_t errlen)
+{
+	uint8_t name[WIRE_NAME_MAX];
+
+	for (int aliases = 0;; aliases++) {
+		const struct rr *cname = NULL, *dname = NULL;
+		int dprefix = -1, n;
+
+		for (size_t i = 0; i < nrr; i++) {
+			if (rrs[i].class != 1)
+				continue;
+			n = read_name(pkt, len, rrs[i].owner, name, NULL);
+			if (rrs[i].type == DNS_T_DNAME && dname == NULL &&
+			    qtype != DNS_T_DNAME) {
+				dprefix = below(cur, *curlen, name, n);
+				if (dprefix >= 0)
+					dname = &rrs[i];
+			}
+			if (!name_eq(name, n, cur, *curlen))
+				continue;
+			if (rrs[i].type == qtype)
+				return 0;	/* the records are here */
+			if (rrs[i].type == DNS_T_CNAME && cname == NULL)
+				cname = &rrs[i];
+		}
+		if (cname == NULL && dname == NULL)
+			return 0;
+		if (aliases == MAX_ALIASES) {
+			seterr(err, errlen, "more than %d aliases (a loop?)",
+			       MAX_ALIASES);
+			return -1;
+		}
+		if (cname != NULL) {
+			n = rdata_name(pkt, cname, name);
+			if (n < 0) {
+				seterr(err, errlen, "malformed CNAME rdata");
+				return -1;
+			}
+			memcpy(cur, name, (size_t)n);
+			*curlen = n;
+			*ttl = min32(*ttl, cname->ttl);
+		} else {
+			/* DNAME (RFC 6672): keep the labels below the owner,
+			 * put the target under them */
+			n = rdata_name(pkt, dname, name);
+			if (n < 0) {
+				seterr(err, errlen, "malformed DNAME rdata");
+				return -1;
+			}
+			if (dprefix + n > WIRE_NAME_MAX) {
+				seterr(err, errlen, "DNAME result too long");
+				return -1;
+			}
+			memcpy(cur + dprefix, name, (size_t)n);
+			*curlen = dprefix + n;
+			*ttl = min32(*ttl, dname->ttl);
+		}
+		out->aliased = 1;
+	}
+}
+
+int dns_parse_response(const uint8_t *pkt, size_t len, uint16_t qtype,
+		       struct dns_answer *out, char *err, size_t errlen)
+{
+	uint8_t cur[WIRE_NAME_MAX];
+	struct rr *rrs = NULL;
+	unsigned qd, an, ns, ar, rcode;
+	size_t off = HDR_LEN, nsoff, n = 0;
+	uint32_t ttl = UINT32_MAX;
+	int curlen;
+
+	/* whatever `out` held is overwritten, never freed: pass it zeroed */
+	out->status = DNS_ERROR;
+	out->error[0] = '\0';
+	out->aliased = 0;
+	out->cname[0] = '\0';
+	out->ttl = 0;
+	out->n = 0;
+	out->srv = NULL;
+	out->tlsa = NULL;
+	out->addr = NULL;
+	if (pkt == NULL || len < HDR_LEN) {
+		seterr(err, errlen, "DNS packet of %zu bytes", len);
+		return -1;
+	}
+	rcode = pkt[3] & 0x0f;
+	qd = get16(pkt + 4);
+	an = get16(pkt + 6);
+	ns = get16(pkt + 8);
+	ar = get16(pkt + 10);
+	if (rcode != 0 && rcode != 3) {
+		/* nothing in a failed answer is worth reading */
+		static const char *const names[] = {
+			"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
+			"NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET",
+			"NXRRSET", "NOTAUTH", "NOTZONE",
+		};
+		out->status = DNS_SERVFAIL;
+		if (rcode < sizeof(names) / sizeof(names[0]))
+			snprintf(out->error, sizeof(out->error),
+				 "resolution failed (%s)", names[rcode]);
+		else
+			snprintf(out->error, sizeof(out->error),
+				 "resolution failed (RCODE %u)", rcode);
+		return 0;
+	}
+	if (qd == 0) {
+		seterr(err, errlen, "DNS packet without a question");
+		return -1;
+	}
+	curlen = read_name(pkt, len, off, cur, &off);
+	if (curlen < 0 || off + 4 > len) {
+		seterr(err, errlen, "malformed question");
+		return -1;
+	}
+	if (get16(pkt + off) != qtype) {
+		seterr(err, errlen, "answer is for type %u, not %u",
+		       get16(pkt + off), qtype);
+		return -1;
+	}
+	off += 4;
+	for (unsigned i = 1; i < qd; i++) {
+		uint8_t skip[WIRE_NAME_MAX];
+
+		if (read_name(pkt, len, off, skip, &off) < 0 || off + 4 > len) {
+			seterr(err, errlen, "malformed question");
+			return -1;
+		}
+		off += 4;
+	}
+
+	/* every RR takes at least 11 bytes: this bounds the allocation */
+	if (an > (len - off) / 11) {
+		seterr(err, errlen, "truncated answer section");
+		return -1;
+	}
+	if (an > 0 && (rrs = calloc(an, sizeof(*rrs))) == NULL) {
+		seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	for (unsigned i = 0; i < an; i++) {
+		if (read_rr(pkt, len, &off, &rrs[i]) < 0) {
+			seterr(err, errlen, "truncated or malformed answer "
+			       "record %u", i + 1);
+			goto fail;
+		}
+	}
+	nsoff = off;
+	for (unsigned i = 0; i < ns + ar; i++) {
+		if (read_rr(pkt, len, &off, NULL) < 0) {
+			seterr(err, errlen, "truncated or malformed %s section",
+			       i < ns ? "authority" : "additional");
+			goto fail;
+		}
+	}
+
+	if (follow_chain(pkt, len, rrs, an, qtype, cur, &curlen, out, &ttl, err,
+			 errlen) < 0)
+		goto fail;
+	if (out->aliased && name_to_text(cur, out->cname,
+					 sizeof(out->cname)) < 0) {
+		seterr(err, errlen, "canonical name too long to show");
+		goto fail;
+	}
+
+	if (rcode == 0) {
+		uint8_t name[WIRE_NAME_MAX];
+
+		for (size_t i = 0; i < an; i++) {
+			int nl = read_name(pkt, len, rrs[i].owner, name, NULL);
+
+			if (rrs[i].type == qtype && rrs[i].class == 1 &&
+			    name_eq(name, nl, cur, curlen))
+				n++;
+		}
+	}
+	if (n > MAX_RECORDS)
+		n = MAX_RECORDS;
+	if (n > 0) {
+		size_t k = 0;
+
+		if (alloc_records(out, qtype, n) < 0) {
+			seterr(err, errlen, "out of memory");
+			goto fail;
+		}
+		for (size_t i = 0; i < an && k < n; i++) {
+			uint8_t name[WIRE_NAME_MAX];
+			int nl = read_name(pkt, len, rrs[i].owner, name, NULL);
+
+			if (rrs[i].type != qtype || rrs[i].class != 1 ||
+			    !name_eq(name, nl, cur, curlen))
+				continue;
+			/* n counts what is filled, so a failure frees
+			 * exactly the records taken so far */
+			out->n = k;
+			if (take_record(pkt, &rrs[i], out, k, err, errlen) < 0)
+				goto fail;
+			ttl = min32(ttl, rrs[i].ttl);
+			k++;
+		}
+		out->n = k;
+		out->status = DNS_ANSWER;
+	} else {
+		if (soa_ttl(pkt, len, nsoff, ns, &ttl) < 0) {
+			seterr(err, errlen, "malformed SOA record");
+			goto fail;
+		}
+		out->status = rcode == 3 ? DNS_NXDOMAIN : DNS_NODATA;
+	}
+	out->ttl = ttl == UINT32_MAX ? 0 : ttl;
+	free(rrs);
+	return 0;
+fail:
+	free(rrs);
+	/* leave out in a state dns_answer_clear() handles */
+	if (out->tlsa != NULL)
+		for (size_t i = 0; i < out->n; i++)
+			free(out->tlsa[i].data);
+	free(out->tlsa);
+	free(out->srv);
+	free(out->addr);
+	out->srv = NULL;
+	out->tlsa = NULL;
+	out->addr = NULL;
+	out->n = 0;
+	out->status = DNS_ERROR;
+	out->aliased = 0;
+	out->cname[0] = '\0';
+	return -1;
+}
+
+void dns_answer_clear(struct dns_answer *a)
+{
+	if (a == NULL)
+		return;
+	if (a->tlsa != NULL)
+		for (size_t i = 0; i < a->n; i++)
+			free(a->tlsa[i].data);
+	free(a->tlsa);
+	free(a->srv);
+	free(a->addr);
+	memset(a, 0, sizeof(*a));
+}
+
+void dns_answer_free(struct dns_answer *a)
+{
+	dns_answer_clear(a);
+	free(a);
+}
+
+const char *dns_sec_name(enum dns_sec sec)
+{
+	switch (sec) {
+	case DNS_SEC_SECURE:
+		return "secure";
+	case DNS_SEC_INSECURE:
+		return "insecure";
+	case DNS_SEC_BOGUS:
+		return "bogus";
+	default:
+		return NULL;
+	}
+}
+
+const char *dns_status_name(enum dns_status st)
+{
+	switch (st) {
+	case DNS_ANSWER:
+		return "answer";
+	case DNS_NXDOMAIN:
+		return "NXDOMAIN";
+	case DNS_NODATA:
+		return "no records";
+	case DNS_SERVFAIL:
+		return "SERVFAIL";
+	case DNS_TIMEOUT:
+		return "timed out";
+	case DNS_ERROR:
+		return "error";
+	}
+	return "unknown";
+}
+
+char *dns_tlsa_format(const struct dns_tlsa *t, char *buf, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	int k;
+
+	if (len == 0)
+		return buf;
+	k = snprintf(buf, len, "%u %u %u", t->usage, t->selector, t->mtype);
+	/* all or nothing: a cut-off digest would look like a real one */
+	if (k < 0 || (size_t)k + (t->len > 0 ? 1 + 2 * t->len : 0) >= len) {
+		buf[0] = '\0';
+		return buf;
+	}
+	if (t->len > 0) {
+		char *p = buf + k;
+
+		*p++ = ' ';
+		for (size_t i = 0; i < t->len; i++) {
+			*p++ = hex[t->data[i] >> 4];
+			*p++ = hex[t->data[i] & 0x0f];
+		}
+		*p = '\0';
+	}
+	return buf;
+}
