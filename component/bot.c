@@ -1,0 +1,1087 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * bot.c - the bot: stanza dispatch (message, iq, presence), chat commands,
+ * per-JID limits, one-off checks, and what waits while the stream is down.
+ */
+#include "component/bot.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "component/adhoc.h"
+#include "component/command.h"
+#include "component/log.h"
+#include "component/report.h"
+#include "component/xmpp.h"
+
+/* The build's generated config.h is shadowed by component/config.h for
+ * files in this folder; the build passes the version on the command line
+ * once that is sorted out. */
+#ifndef CERTWATCH_VERSION
+#define CERTWATCH_VERSION "0.1.0"
+#endif
+
+#define NS_DISCO_INFO "http://jabber.org/protocol/disco#info"
+#define NS_DISCO_ITEMS "http://jabber.org/protocol/disco#items"
+#define NS_VERSION "jabber:iq:version"
+#define NS_PING "urn:xmpp:ping"
+#define NS_CHATSTATES "http://jabber.org/protocol/chatstates"
+
+#define BODY_MAX 4096		/* bytes of one body we send */
+#define OUTBOX_MAX 20000	/* stanzas kept while the stream is down */
+#define OUTBOX_TTL 900		/* seconds they are kept */
+#define JID_BUCKETS 1024
+#define SWEEP_S 60
+
+const char comp_no_watch_text[] =
+	"Watching domains is not available yet in this version of "
+	"certwatch; \"check DOMAIN\" works now.";
+
+static const char presence_status[] =
+	"I check XMPP services for machine-in-the-middle attacks (DANE). "
+	"Send \"help\".";
+
+/* Per bare JID: the command window and checks in flight. */
+struct jid_state {
+	struct jid_state *next;
+	time_t window;		/* start of the current minute */
+	unsigned count;
+	int warned;
+	unsigned inflight;
+	char bare[];
+};
+
+struct outbox_item {
+	struct outbox_item *next;
+	xmpp_stanza_t *st;
+	time_t queued;
+};
+
+struct chat_check {
+	struct chat_check *prev, *next;
+	struct comp *c;
+	struct check *chk;
+	struct comp_peer peer;
+};
+
+enum req_kind { REQ_CHAT, REQ_ADHOC };
+
+struct comp_request {
+	struct comp_request *prev, *next;
+	struct comp *c;
+	enum req_kind kind;
+	struct comp_peer peer;
+	struct comp_adhoc_session *session;
+};
+
+struct comp {
+	struct event_base *base;
+	const struct config *cfg;
+	struct check_env *checks;
+	struct comp_link *link;
+	struct comp_adhoc *adhoc;
+	struct comp_watch_hooks hooks;
+	int have_hooks;
+
+	struct jid_state *jids[JID_BUCKETS];
+	size_t njids;
+	char **contacts;
+	size_t ncontacts, capcontacts;
+	struct outbox_item *out_head, *out_tail;
+	size_t nout;
+	struct chat_check *chat_checks;
+	struct comp_request *requests;
+	struct event *sweep;
+
+	void (*done)(void *);
+	void *done_arg;
+	int stopping;
+
+	time_t started;
+	uint64_t n_messages, n_commands, n_checks, n_checks_done, n_iqs;
+	uint64_t n_limited, n_dropped;
+};
+
+static time_t
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+xmpp_ctx_t *
+comp_ctx(struct comp *c)
+{
+	return comp_link_ctx(c->link);
+}
+
+const struct config *
+comp_config(struct comp *c)
+{
+	return c->cfg;
+}
+
+struct event_base *
+comp_base(struct comp *c)
+{
+	return c->base;
+}
+
+const struct comp_watch_hooks *
+comp_hooks(struct comp *c)
+{
+	return c->have_hooks ? &c->hooks : NULL;
+}
+
+/* ---- Sending ---------------------------------------------------------- */
+
+static void
+outbox_flush(struct comp *c)
+{
+	time_t t = now_s();
+	size_t expired = 0;
+
+	while (c->out_head != NULL && comp_link_online(c->link)) {
+		struct outbox_item *o = c->out_head;
+		c->out_head = o->next;
+		if (c->out_head == NULL)
+			c->out_tail = NULL;
+		c->nout--;
+		if (t - o->queued <= OUTBOX_TTL)
+			comp_link_send(c->link, o->st);
+		else
+			expired++;
+		xmpp_stanza_release(o->st);
+		free(o);
+	}
+	if (expired > 0)
+		log_warn("bot: dropped %zu replies older than %d s that waited "
+			 "for the XMPP server", expired, OUTBOX_TTL);
+}
+
+void
+comp_send(struct comp *c, xmpp_stanza_t *st)
+{
+	struct outbox_item *o;
+
+	if (comp_link_online(c->link) && c->out_head == NULL) {
+		comp_link_send(c->link, st);
+		return;
+	}
+	if (c->nout >= OUTBOX_MAX) {
+		c->n_dropped++;
+		log_warn("bot: XMPP server away and %d replies waiting: "
+			 "dropping one to %s", OUTBOX_MAX,
+			 xmpp_stanza_get_to(st) ? xmpp_stanza_get_to(st)
+						: "?");
+		return;
+	}
+	o = xcalloc(1, sizeof(*o));
+	o->st = xmpp_stanza_clone(st);
+	o->queued = now_s();
+	if (c->out_tail)
+		c->out_tail->next = o;
+	else
+		c->out_head = o;
+	c->out_tail = o;
+	c->nout++;
+	outbox_flush(c);
+}
+
+static xmpp_stanza_t *
+new_elem(struct comp *c, const char *name, const char *ns)
+{
+	xmpp_stanza_t *e = xmpp_stanza_new(comp_ctx(c));
+
+	xmpp_stanza_set_name(e, name);
+	if (ns != NULL)
+		xmpp_stanza_set_ns(e, ns);
+	return e;
+}
+
+/* Adds an element child and returns it (owned by the parent). */
+static xmpp_stanza_t *
+add_child(struct comp *c, xmpp_stanza_t *parent, const char *name,
+	  const char *ns)
+{
+	xmpp_stanza_t *e = new_elem(c, name, ns);
+
+	xmpp_stanza_add_child_ex(parent, e, 0);
+	return e;
+}
+
+static void
+add_text_child(struct comp *c, xmpp_stanza_t *parent, const char *name,
+	       const char *text)
+{
+	xmpp_stanza_t *e = add_child(c, parent, name, NULL);
+	xmpp_stanza_t *t = xmpp_stanza_new(comp_ctx(c));
+
+	xmpp_stanza_set_text(t, text);
+	xmpp_stanza_add_child_ex(e, t, 0);
+}
+
+/* Sends `body` from `self` to `to`, split into bodies of at most 4096
+ * bytes at line ends; `state` adds an XEP-0085 chat state to the last. */
+static void
+send_body(struct comp *c, const char *self, const char *to, const char *body,
+	  const char *state)
+{
+	size_t len = strlen(body), off = 0;
+
+	do {
+		size_t n = comp_cmd_split(body + off, len - off, BODY_MAX);
+		size_t keep = n;
+		char *piece;
+		xmpp_stanza_t *m;
+
+		while (keep > 0 && body[off + keep - 1] == '\n')
+			keep--;
+		piece = xcalloc(1, keep + 1);
+		memcpy(piece, body + off, keep);
+		m = xmpp_message_new(comp_ctx(c), "chat", to, NULL);
+		xmpp_stanza_set_from(m, self);
+		xmpp_message_set_body(m, piece);
+		if (state != NULL && off + n >= len)
+			add_child(c, m, state, NS_CHATSTATES);
+		comp_send(c, m);
+		xmpp_stanza_release(m);
+		free(piece);
+		off += n;
+	} while (off < len);
+}
+
+static void
+send_state(struct comp *c, const char *self, const char *to,
+	   const char *state)
+{
+	xmpp_stanza_t *m = xmpp_message_new(comp_ctx(c), "chat", to, NULL);
+
+	xmpp_stanza_set_from(m, self);
+	add_child(c, m, state, NS_CHATSTATES);
+	comp_send(c, m);
+	xmpp_stanza_release(m);
+}
+
+int
+comp_send_message(struct comp *c, const char *to_jid, const char *body)
+{
+	if (to_jid == NULL || body == NULL || body[0] == '\0')
+		return -1;
+	send_body(c, c->cfg->jid, to_jid, body, NULL);
+	return 0;
+}
+
+xmpp_stanza_t *
+comp_iq_result(struct comp *c, xmpp_stanza_t *iq)
+{
+	xmpp_stanza_t *r = xmpp_iq_new(comp_ctx(c), "result",
+				       xmpp_stanza_get_id(iq));
+	const char *to = xmpp_stanza_get_to(iq);
+
+	xmpp_stanza_set_to(r, xmpp_stanza_get_from(iq));
+	xmpp_stanza_set_from(r, to ? to : c->cfg->jid);
+	return r;
+}
+
+void
+comp_iq_error(struct comp *c, xmpp_stanza_t *iq, const char *type,
+	      const char *cond, const char *text)
+{
+	xmpp_stanza_t *r = xmpp_stanza_reply_error(iq, type, cond, text);
+
+	if (r == NULL)
+		return;
+	if (xmpp_stanza_get_from(r) == NULL)
+		xmpp_stanza_set_from(r, c->cfg->jid);
+	comp_send(c, r);
+	xmpp_stanza_release(r);
+}
+
+/* ---- Per-JID limits ---------------------------------------------------- */
+
+static unsigned
+hash_jid(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h % JID_BUCKETS;
+}
+
+static struct jid_state *
+jid_get(struct comp *c, const char *bare)
+{
+	unsigned h = hash_jid(bare);
+	struct jid_state *j;
+
+	for (j = c->jids[h]; j; j = j->next)
+		if (strcmp(j->bare, bare) == 0)
+			return j;
+	j = xcalloc(1, sizeof(*j) + strlen(bare) + 1);
+	strcpy(j->bare, bare);
+	j->next = c->jids[h];
+	c->jids[h] = j;
+	c->njids++;
+	return j;
+}
+
+int
+comp_limit_command(struct comp *c, const struct comp_peer *p,
+		   unsigned *wait_s)
+{
+	unsigned limit = c->cfg->commands_per_minute;
+	struct jid_state *j;
+	time_t t = now_s();
+
+	c->n_commands++;
+	if (limit == 0 || p->admin)
+		return 0;
+	j = jid_get(c, p->bare);
+	if (t - j->window >= 60) {
+		j->window = t;
+		j->count = 0;
+		j->warned = 0;
+	}
+	if (++j->count <= limit)
+		return 0;
+	c->n_limited++;
+	*wait_s = (unsigned)(60 - (t - j->window));
+	if (j->warned)
+		return 2;
+	j->warned = 1;
+	return 1;
+}
+
+int
+comp_check_acquire(struct comp *c, const struct comp_peer *p, char *msg,
+		   size_t msglen)
+{
+	unsigned limit = c->cfg->checks_in_flight;
+	struct jid_state *j = jid_get(c, p->bare);
+
+	if (limit > 0 && !p->admin && j->inflight >= limit) {
+		snprintf(msg, msglen,
+			 "You have %u checks running already (limit "
+			 "checks_in_flight = %u); wait for their reports.",
+			 j->inflight, limit);
+		return -1;
+	}
+	j->inflight++;
+	return 0;
+}
+
+void
+comp_check_release(struct comp *c, const char *bare)
+{
+	struct jid_state *j = jid_get(c, bare);
+
+	if (j->inflight > 0)
+		j->inflight--;
+}
+
+/* Forgets JIDs that have nothing running and an old window. */
+static void
+sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct comp *c = arg;
+	time_t t = now_s();
+
+	for (size_t h = 0; h < JID_BUCKETS; h++) {
+		struct jid_state **pp = &c->jids[h];
+		while (*pp) {
+			struct jid_state *j = *pp;
+			if (j->inflight == 0 && t - j->window >= 60) {
+				*pp = j->next;
+				free(j);
+				c->njids--;
+			} else {
+				pp = &j->next;
+			}
+		}
+	}
+}
+
+/* ---- Checks asked for in chat ------------------------------------------ */
+
+struct check *
+comp_check_start(struct comp *c, const struct domain_name *d, check_cb cb,
+		 void *arg)
+{
+	c->n_checks++;
+	return check_start(c->checks, d->a, d->u, cb, arg);
+}
+
+static void
+chat_check_done(struct check_result *res, void *arg)
+{
+	struct chat_check *k = arg;
+	struct comp *c = k->c;
+	struct buf text = BUF_INIT;
+
+	c->n_checks_done++;
+	report_text(res, &text);
+	send_body(c, k->peer.self, k->peer.full, text.s ? text.s : "",
+		  "active");
+	buf_free(&text);
+	check_result_free(res);
+	comp_check_release(c, k->peer.bare);
+	if (k->prev)
+		k->prev->next = k->next;
+	else
+		c->chat_checks = k->next;
+	if (k->next)
+		k->next->prev = k->prev;
+	free(k);
+}
+
+static void
+chat_check(struct comp *c, const struct comp_peer *p,
+	   const struct domain_name *d)
+{
+	char msg[sizeof(d->u) + 32];
+	struct chat_check *k;
+
+	if (comp_check_acquire(c, p, msg, sizeof(msg)) < 0) {
+		send_body(c, p->self, p->full, msg, NULL);
+		return;
+	}
+	k = xcalloc(1, sizeof(*k));
+	k->c = c;
+	k->peer = *p;
+	k->chk = comp_check_start(c, d, chat_check_done, k);
+	if (k->chk == NULL) {
+		comp_check_release(c, p->bare);
+		free(k);
+		send_body(c, p->self, p->full,
+			  "Sorry, the check could not start (out of memory).",
+			  NULL);
+		return;
+	}
+	k->next = c->chat_checks;
+	if (k->next)
+		k->next->prev = k;
+	c->chat_checks = k;
+	snprintf(msg, sizeof(msg), "Checking %s \xe2\x80\xa6", d->u);
+	send_body(c, p->self, p->full, msg, NULL);
+	send_state(c, p->self, p->full, "composing");
+}
+
+/* ---- Requests for the watcher's hooks ------------------------------------ */
+
+static struct comp_request *
+request_new(struct comp *c, enum req_kind kind, const struct comp_peer *p)
+{
+	struct comp_request *r = xcalloc(1, sizeof(*r));
+
+	r->c = c;
+	r->kind = kind;
+	r->peer = *p;
+	r->next = c->requests;
+	if (r->next)
+		r->next->prev = r;
+	c->requests = r;
+	return r;
+}
+
+static void
+request_unlink(struct comp_request *r)
+{
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		r->c->requests = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	free(r);
+}
+
+struct comp_request *
+comp_request_adhoc(struct comp *c, const struct comp_peer *p,
+		   struct comp_adhoc_session *s)
+{
+	struct comp_request *r = request_new(c, REQ_ADHOC, p);
+
+	r->session = s;
+	return r;
+}
+
+void
+comp_request_detach(struct comp_request *r)
+{
+	r->session = NULL;
+}
+
+const char *
+comp_request_jid(const struct comp_request *r)
+{
+	return r->peer.bare;
+}
+
+int
+comp_request_admin(const struct comp_request *r)
+{
+	return r->peer.admin;
+}
+
+void
+comp_request_done(struct comp_request *r, const char *text, int error)
+{
+	if (text == NULL)
+		text = "";
+	if (r->kind == REQ_ADHOC) {
+		if (r->session != NULL)
+			comp_adhoc_request_done(r->session, text, error);
+	} else if (text[0] != '\0')
+		send_body(r->c, r->peer.self, r->peer.full, text, NULL);
+	request_unlink(r);
+}
+
+void
+comp_set_watch_hooks(struct comp *c, const struct comp_watch_hooks *h)
+{
+	c->hooks = *h;
+	c->have_hooks = 1;
+}
+
+/* ---- Chat -------------------------------------------------------------- */
+
+static void
+stats_text(struct comp *c, struct buf *b)
+{
+	buf_printf(b, "certwatch %s, up %lld s\n", CERTWATCH_VERSION,
+		   (long long)(now_s() - c->started));
+	buf_printf(b, "messages %llu, commands %llu, rate-limited %llu\n",
+		   (unsigned long long)c->n_messages,
+		   (unsigned long long)c->n_commands,
+		   (unsigned long long)c->n_limited);
+	buf_printf(b, "checks started %llu, done %llu\n",
+		   (unsigned long long)c->n_checks,
+		   (unsigned long long)c->n_checks_done);
+	buf_printf(b, "probes in flight %zu, queued %zu\n",
+		   check_env_probes_in_flight(c->checks),
+		   check_env_probes_queued(c->checks));
+	buf_printf(b, "iqs %llu, ad-hoc sessions %zu, contacts %zu, JIDs "
+		   "tracked %zu, replies waiting %zu, dropped %llu\n",
+		   (unsigned long long)c->n_iqs, comp_adhoc_sessions(c->adhoc),
+		   c->ncontacts, c->njids, c->nout,
+		   (unsigned long long)c->n_dropped);
+	if (c->have_hooks && c->hooks.stats)
+		c->hooks.stats(c->hooks.arg, b);
+}
+
+static void
+chat_command(struct comp *c, const struct comp_peer *p, const char *body)
+{
+	struct comp_cmd cmd;
+	struct buf b = BUF_INIT;
+	const struct comp_watch_hooks *h = comp_hooks(c);
+
+	if (comp_cmd_parse(body, strlen(body), &cmd) < 0) {
+		send_body(c, p->self, p->full, cmd.error, NULL);
+		return;
+	}
+	if (comp_cmd_admin_only(cmd.kind) && !p->admin) {
+		buf_printf(&b, "\"%s\" is only for the admins of this service.",
+			   comp_cmd_name(cmd.kind));
+		send_body(c, p->self, p->full, b.s, NULL);
+		buf_free(&b);
+		return;
+	}
+	switch (cmd.kind) {
+	case COMP_CMD_EMPTY:
+		return;
+	case COMP_CMD_CHECK:
+		chat_check(c, p, &cmd.domain);
+		return;
+	case COMP_CMD_STATS:
+		stats_text(c, &b);
+		send_body(c, p->self, p->full, b.s, NULL);
+		buf_free(&b);
+		return;
+	case COMP_CMD_SUBSCRIBE:
+		if (h && h->subscribe) {
+			h->subscribe(h->arg, request_new(c, REQ_CHAT, p),
+				     &cmd.domain);
+			return;
+		}
+		break;
+	case COMP_CMD_UNSUBSCRIBE:
+		if (h && h->unsubscribe) {
+			h->unsubscribe(h->arg, request_new(c, REQ_CHAT, p),
+				       cmd.all ? NULL : &cmd.domain);
+			return;
+		}
+		break;
+	case COMP_CMD_STATUS:
+		if (h && h->status) {
+			h->status(h->arg, request_new(c, REQ_CHAT, p),
+				  cmd.has_domain ? &cmd.domain : NULL);
+			return;
+		}
+		break;
+	case COMP_CMD_RECHECK:
+		if (h && h->recheck) {
+			h->recheck(h->arg, request_new(c, REQ_CHAT, p),
+				   &cmd.domain);
+			return;
+		}
+		break;
+	case COMP_CMD_HELP:
+	case COMP_CMD_UNKNOWN:
+	default:
+		send_body(c, p->self, p->full, comp_cmd_help(p->admin), NULL);
+		return;
+	}
+	send_body(c, p->self, p->full, comp_no_watch_text, NULL);
+}
+
+/* Fills *p from a stanza; -1 when it has no usable sender. */
+static int
+peer_of(struct comp *c, xmpp_stanza_t *st, struct comp_peer *p)
+{
+	const char *from = xmpp_stanza_get_from(st);
+	const char *to = xmpp_stanza_get_to(st);
+
+	if (from == NULL || strlen(from) >= sizeof(p->full) ||
+	    (to != NULL && strlen(to) >= sizeof(p->self)))
+		return -1;
+	if (names_bare_jid(from, p->bare, sizeof(p->bare)) < 0)
+		return -1;
+	snprintf(p->full, sizeof(p->full), "%s", from);
+	snprintf(p->self, sizeof(p->self), "%s", to ? to : c->cfg->jid);
+	p->admin = config_is_admin(c->cfg, p->bare);
+	return 0;
+}
+
+/* True when `to` names a user or resource of the component ("x@comp"). */
+static int
+to_node(xmpp_stanza_t *st)
+{
+	const char *to = xmpp_stanza_get_to(st);
+
+	return to != NULL && strchr(to, '@') != NULL;
+}
+
+static void
+on_message(struct comp *c, xmpp_stanza_t *st)
+{
+	const char *type = xmpp_stanza_get_type(st);
+	struct comp_peer p;
+	char *body;
+	unsigned wait_s = 0;
+	int lim;
+
+	/* Never answer errors (no loops between bots), group chats or
+	 * headlines. */
+	if (type != NULL && strcmp(type, "chat") != 0 &&
+	    strcmp(type, "normal") != 0)
+		return;
+	if (peer_of(c, st, &p) < 0)
+		return;
+	body = xmpp_message_get_body(st);
+	if (body == NULL)
+		return;	/* chat states, receipts... */
+	c->n_messages++;
+	if (to_node(st)) {
+		xmpp_stanza_t *e = xmpp_stanza_reply_error(
+			st, "cancel", "service-unavailable",
+			"Nobody here: talk to the component's own address.");
+		if (e != NULL) {
+			comp_send(c, e);
+			xmpp_stanza_release(e);
+		}
+		xmpp_free(comp_ctx(c), body);
+		return;
+	}
+	lim = comp_limit_command(c, &p, &wait_s);
+	if (lim == 1) {
+		char msg[200];
+		snprintf(msg, sizeof(msg),
+			 "You hit the rate limit (%u commands a minute); try "
+			 "again in %u s.", c->cfg->commands_per_minute, wait_s);
+		send_body(c, p.self, p.full, msg, NULL);
+	} else if (lim == 0 && c->cfg->max_message > 0 &&
+		   strlen(body) > c->cfg->max_message) {
+		char msg[200];
+		snprintf(msg, sizeof(msg),
+			 "Your message is too long (%zu bytes; the limit is "
+			 "%u). Send \"help\" for the commands.",
+			 strlen(body), c->cfg->max_message);
+		send_body(c, p.self, p.full, msg, NULL);
+	} else if (lim == 0) {
+		chat_command(c, &p, body);
+	}
+	xmpp_free(comp_ctx(c), body);
+}
+
+/* ---- iq ---------------------------------------------------------------- */
+
+static void
+add_feature(struct comp *c, xmpp_stanza_t *q, const char *var)
+{
+	xmpp_stanza_t *f = add_child(c, q, "feature", NULL);
+
+	xmpp_stanza_set_attribute(f, "var", var);
+}
+
+static void
+disco_info(struct comp *c, xmpp_stanza_t *iq, xmpp_stanza_t *query)
+{
+	const char *node = xmpp_stanza_get_attribute(query, "node");
+	xmpp_stanza_t *r = comp_iq_result(c, iq);
+	xmpp_stanza_t *q = add_child(c, r, "query", NS_DISCO_INFO);
+
+	if (node != NULL) {
+		xmpp_stanza_set_attribute(q, "node", node);
+		if (comp_adhoc_disco_info(c->adhoc, node, q) < 0) {
+			xmpp_stanza_release(r);
+			comp_iq_error(c, iq, "cancel", "item-not-found", NULL);
+			return;
+		}
+	} else {
+		xmpp_stanza_t *id = add_child(c, q, "identity", NULL);
+		xmpp_stanza_set_attribute(id, "category", "component");
+		xmpp_stanza_set_attribute(id, "type", "generic");
+		xmpp_stanza_set_attribute(id, "name", "certwatch");
+		id = add_child(c, q, "identity", NULL);
+		xmpp_stanza_set_attribute(id, "category", "automation");
+		xmpp_stanza_set_attribute(id, "type", "command-list");
+		xmpp_stanza_set_attribute(id, "name", "certwatch commands");
+		add_feature(c, q, NS_DISCO_INFO);
+		add_feature(c, q, NS_DISCO_ITEMS);
+		add_feature(c, q, COMP_NS_COMMANDS);
+		add_feature(c, q, "jabber:x:data");
+		add_feature(c, q, NS_VERSION);
+		add_feature(c, q, NS_PING);
+		add_feature(c, q, NS_CHATSTATES);
+	}
+	comp_send(c, r);
+	xmpp_stanza_release(r);
+}
+
+static void
+disco_items(struct comp *c, xmpp_stanza_t *iq, xmpp_stanza_t *query)
+{
+	const char *node = xmpp_stanza_get_attribute(query, "node");
+	const char *self = xmpp_stanza_get_to(iq);
+	xmpp_stanza_t *r, *q;
+
+	if (node != NULL && strcmp(node, COMP_NS_COMMANDS) != 0 &&
+	    comp_adhoc_disco_info(c->adhoc, node, NULL) < 0) {
+		comp_iq_error(c, iq, "cancel", "item-not-found", NULL);
+		return;
+	}
+	r = comp_iq_result(c, iq);
+	q = add_child(c, r, "query", NS_DISCO_ITEMS);
+	if (node != NULL)
+		xmpp_stanza_set_attribute(q, "node", node);
+	if (node != NULL && strcmp(node, COMP_NS_COMMANDS) == 0)
+		comp_adhoc_disco_items(c->adhoc, q, self ? self : c->cfg->jid);
+	comp_send(c, r);
+	xmpp_stanza_release(r);
+}
+
+static void
+version(struct comp *c, xmpp_stanza_t *iq)
+{
+	xmpp_stanza_t *r = comp_iq_result(c, iq);
+	xmpp_stanza_t *q = add_child(c, r, "query", NS_VERSION);
+
+	add_text_child(c, q, "name", "certwatch");
+	add_text_child(c, q, "version", CERTWATCH_VERSION);
+	comp_send(c, r);
+	xmpp_stanza_release(r);
+}
+
+static void
+on_iq(struct comp *c, xmpp_stanza_t *iq)
+{
+	const char *type = xmpp_stanza_get_type(iq);
+	xmpp_stanza_t *child = NULL;
+	const char *ns = NULL, *name = NULL;
+	int get;
+	struct comp_peer p;
+
+	if (type == NULL ||
+	    (strcmp(type, "get") != 0 && strcmp(type, "set") != 0))
+		return;	/* results and errors: we ask nothing */
+	if (peer_of(c, iq, &p) < 0)
+		return;
+	c->n_iqs++;
+	get = strcmp(type, "get") == 0;
+	if (to_node(iq)) {
+		comp_iq_error(c, iq, "cancel", "service-unavailable", NULL);
+		return;
+	}
+	/* The payload: the first element child (RFC 6120 §8.2.3: exactly
+	 * one). */
+	for (child = xmpp_stanza_get_children(iq); child;
+	     child = xmpp_stanza_get_next(child))
+		if (!xmpp_stanza_is_text(child))
+			break;
+	if (child != NULL) {
+		ns = xmpp_stanza_get_ns(child);
+		name = xmpp_stanza_get_name(child);
+	}
+	if (ns == NULL || name == NULL) {
+		comp_iq_error(c, iq, "modify", "bad-request", NULL);
+		return;
+	}
+	if (get && strcmp(ns, NS_DISCO_INFO) == 0 && strcmp(name, "query") == 0)
+		disco_info(c, iq, child);
+	else if (get && strcmp(ns, NS_DISCO_ITEMS) == 0 &&
+		 strcmp(name, "query") == 0)
+		disco_items(c, iq, child);
+	else if (get && strcmp(ns, NS_VERSION) == 0 &&
+		 strcmp(name, "query") == 0)
+		version(c, iq);
+	else if (get && strcmp(ns, NS_PING) == 0 && strcmp(name, "ping") == 0) {
+		xmpp_stanza_t *r = comp_iq_result(c, iq);
+		comp_send(c, r);
+		xmpp_stanza_release(r);
+	} else if (!get && strcmp(ns, COMP_NS_COMMANDS) == 0 &&
+		   strcmp(name, "command") == 0)
+		comp_adhoc_iq(c->adhoc, iq, child, &p);
+	else
+		comp_iq_error(c, iq, "cancel", "service-unavailable", NULL);
+}
+
+/* ---- Presence ------------------------------------------------------------ */
+
+static int
+contact_index(struct comp *c, const char *bare)
+{
+	for (size_t i = 0; i < c->ncontacts; i++)
+		if (strcmp(c->contacts[i], bare) == 0)
+			return (int)i;
+	return -1;
+}
+
+void
+comp_add_contact(struct comp *c, const char *bare)
+{
+	if (contact_index(c, bare) >= 0)
+		return;
+	if (c->ncontacts == c->capcontacts) {
+		c->capcontacts = c->capcontacts ? c->capcontacts * 2 : 16;
+		c->contacts = xrealloc(c->contacts,
+				       c->capcontacts * sizeof(char *));
+	}
+	c->contacts[c->ncontacts++] = xstrdup(bare);
+}
+
+static void
+remove_contact(struct comp *c, const char *bare)
+{
+	int i = contact_index(c, bare);
+
+	if (i < 0)
+		return;
+	free(c->contacts[i]);
+	c->contacts[i] = c->contacts[--c->ncontacts];
+}
+
+static void
+send_presence(struct comp *c, const char *self, const char *to,
+	      const char *type)
+{
+	xmpp_stanza_t *pr = xmpp_presence_new(comp_ctx(c));
+
+	xmpp_stanza_set_from(pr, self);
+	xmpp_stanza_set_to(pr, to);
+	if (type != NULL)
+		xmpp_stanza_set_type(pr, type);
+	else
+		add_text_child(c, pr, "status", presence_status);
+	comp_send(c, pr);
+	xmpp_stanza_release(pr);
+}
+
+static void
+on_presence(struct comp *c, xmpp_stanza_t *st)
+{
+	const char *type = xmpp_stanza_get_type(st);
+	struct comp_peer p;
+	char self[COMP_JID_MAX];
+
+	if (type == NULL || to_node(st) || peer_of(c, st, &p) < 0)
+		return;	/* available/unavailable: nothing to answer */
+	/* Presence is about the bare component JID. */
+	if (names_bare_jid(p.self, self, sizeof(self)) < 0)
+		return;
+	if (strcmp(type, "subscribe") == 0) {
+		send_presence(c, self, p.bare, "subscribed");
+		if (contact_index(c, p.bare) < 0) {
+			comp_add_contact(c, p.bare);
+			if (c->have_hooks && c->hooks.presence)
+				c->hooks.presence(c->hooks.arg, p.bare, 1);
+		}
+		send_presence(c, self, p.bare, "subscribe");
+		send_presence(c, self, p.bare, NULL);
+	} else if (strcmp(type, "unsubscribe") == 0) {
+		send_presence(c, self, p.bare, "unsubscribed");
+		send_presence(c, self, p.bare, "unavailable");
+		if (contact_index(c, p.bare) >= 0) {
+			remove_contact(c, p.bare);
+			if (c->have_hooks && c->hooks.presence)
+				c->hooks.presence(c->hooks.arg, p.bare, 0);
+		}
+	} else if (strcmp(type, "probe") == 0) {
+		send_presence(c, self, p.full, NULL);
+	} else if (strcmp(type, "subscribed") == 0) {
+		send_presence(c, self, p.bare, NULL);
+	}
+}
+
+/* ---- The link's callbacks ------------------------------------------------ */
+
+static void
+link_online(void *arg)
+{
+	struct comp *c = arg;
+
+	/* Contacts see the bot online again at once, not at their next
+	 * probe. */
+	for (size_t i = 0; i < c->ncontacts; i++)
+		send_presence(c, c->cfg->jid, c->contacts[i], NULL);
+	outbox_flush(c);
+}
+
+static void
+link_offline(void *arg)
+{
+	struct comp *c = arg;
+	size_t n = 0;
+
+	for (struct chat_check *k = c->chat_checks; k; k = k->next)
+		n++;
+	log_info("bot: %zu chat checks and %zu ad-hoc sessions wait for "
+		 "the stream", n, comp_adhoc_sessions(c->adhoc));
+}
+
+static void
+link_stanza(void *arg, xmpp_stanza_t *st)
+{
+	struct comp *c = arg;
+	const char *name = xmpp_stanza_get_name(st);
+
+	if (name == NULL || c->stopping)
+		return;
+	if (strcmp(name, "message") == 0)
+		on_message(c, st);
+	else if (strcmp(name, "iq") == 0)
+		on_iq(c, st);
+	else if (strcmp(name, "presence") == 0)
+		on_presence(c, st);
+}
+
+static void
+link_closed(void *arg)
+{
+	struct comp *c = arg;
+
+	if (c->done)
+		c->done(c->done_arg);
+}
+
+/* ---- Life cycle ------------------------------------------------------------ */
+
+struct comp *
+comp_new(struct event_base *base, const struct config *cfg,
+	 struct check_env *checks, char *err, size_t errlen)
+{
+	struct comp *c = xcalloc(1, sizeof(*c));
+	struct comp_link_opts o = {
+		.jid = cfg->jid, .secret = cfg->secret, .host = cfg->host,
+		.port = cfg->port,
+	};
+	struct comp_link_cbs cbs = {
+		.online = link_online, .offline = link_offline,
+		.stanza = link_stanza, .closed = link_closed,
+	};
+	struct timeval sweep = {SWEEP_S, 0};
+
+	c->base = base;
+	c->cfg = cfg;
+	c->checks = checks;
+	c->started = now_s();
+	c->link = comp_link_new(base, &o, &cbs, c, err, errlen);
+	if (c->link == NULL) {
+		free(c);
+		return NULL;
+	}
+	c->adhoc = comp_adhoc_new(c);
+	c->sweep = event_new(base, -1, EV_PERSIST, sweep_cb, c);
+	event_add(c->sweep, &sweep);
+	return c;
+}
+
+int
+comp_start(struct comp *c)
+{
+	log_info("bot: %s connecting to %s:%u", c->cfg->jid, c->cfg->host,
+		 (unsigned)c->cfg->port);
+	return comp_link_start(c->link);
+}
+
+void
+comp_shutdown(struct comp *c, void (*done)(void *), void *arg)
+{
+	c->done = done;
+	c->done_arg = arg;
+	c->stopping = 1;
+	while (c->chat_checks != NULL) {
+		struct chat_check *k = c->chat_checks;
+		c->chat_checks = k->next;
+		check_cancel(k->chk);
+		comp_check_release(c, k->peer.bare);
+		free(k);
+	}
+	if (comp_link_online(c->link))
+		for (size_t i = 0; i < c->ncontacts; i++)
+			send_presence(c, c->cfg->jid, c->contacts[i],
+				      "unavailable");
+	comp_link_close(c->link);
+}
+
+void
+comp_free(struct comp *c)
+{
+	if (c == NULL)
+		return;
+	while (c->chat_checks != NULL) {
+		struct chat_check *k = c->chat_checks;
+		c->chat_checks = k->next;
+		check_cancel(k->chk);
+		free(k);
+	}
+	comp_adhoc_free(c->adhoc);
+	while (c->requests != NULL)
+		request_unlink(c->requests);
+	while (c->out_head != NULL) {
+		struct outbox_item *o = c->out_head;
+		c->out_head = o->next;
+		xmpp_stanza_release(o->st);
+		free(o);
+	}
+	for (size_t h = 0; h < JID_BUCKETS; h++)
+		while (c->jids[h] != NULL) {
+			struct jid_state *j = c->jids[h];
+			c->jids[h] = j->next;
+			free(j);
+		}
+	for (size_t i = 0; i < c->ncontacts; i++)
+		free(c->contacts[i]);
+	free(c->contacts);
+	if (c->sweep)
+		event_free(c->sweep);
+	comp_link_free(c->link);
+	free(c);
+}

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * bot.h - what bot.c (stanza dispatch, chat, presence, limits) shares with
+ * adhoc.c.  Private to component/: the daemon uses comp.h.
+ */
+#ifndef CERTWATCH_BOT_H
+#define CERTWATCH_BOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <strophe.h>
+
+#include "component/comp.h"
+
+#define COMP_NS_COMMANDS "http://jabber.org/protocol/commands"
+#define COMP_JID_MAX 3072	/* RFC 7622: three parts of 1023 bytes */
+
+/* The four ad-hoc commands, also the chat commands they mirror. */
+enum comp_adhoc_kind {
+	ADHOC_CHECK = 0,
+	ADHOC_SUBSCRIBE,
+	ADHOC_UNSUBSCRIBE,
+	ADHOC_STATUS,
+	ADHOC_COUNT
+};
+
+/* Who asked, and where the answer goes. */
+struct comp_peer {
+	char full[COMP_JID_MAX];	/* reply address (the sender) */
+	char bare[COMP_JID_MAX];	/* for limits and subscriptions */
+	char self[COMP_JID_MAX];	/* the address it was sent to: our
+					 * `from` on the reply */
+	int admin;
+};
+
+/* xmpp_ctx_t for building stanzas. */
+xmpp_ctx_t *comp_ctx(struct comp *c);
+
+/* Sends now, or keeps it for when the stream is back (the caller keeps
+ * its reference). */
+void comp_send(struct comp *c, xmpp_stanza_t *st);
+
+/* Replies to an iq with an error of RFC 6120 §8.3 (`text` may be NULL). */
+void comp_iq_error(struct comp *c, xmpp_stanza_t *iq, const char *type,
+		   const char *cond, const char *text);
+
+/* A result iq to `iq`, from its `to`; the caller sends and releases. */
+xmpp_stanza_t *comp_iq_result(struct comp *c, xmpp_stanza_t *iq);
+
+/*
+ * Counts one command of peer against [limits] commands_per_minute.
+ * Returns 0 (go on), 1 (first one over the limit: tell them, `*wait_s`
+ * seconds to wait), 2 (over again: drop silently).
+ */
+int comp_limit_command(struct comp *c, const struct comp_peer *p,
+		       unsigned *wait_s);
+
+/* Takes one of the peer's [limits] checks_in_flight slots; -1 with a reply
+ * text in msg when none is free.  comp_check_release gives it back. */
+int comp_check_acquire(struct comp *c, const struct comp_peer *p, char *msg,
+		       size_t msglen);
+void comp_check_release(struct comp *c, const char *bare);
+
+/* Starts a check for someone (counted in stats); see check_start. */
+struct check *comp_check_start(struct comp *c, const struct domain_name *d,
+			       check_cb cb, void *arg);
+
+/* The hooks, or NULL when watching is not available yet. */
+const struct comp_watch_hooks *comp_hooks(struct comp *c);
+
+/* A request answered through an ad-hoc session (adhoc.c): the session
+ * gets the text by comp_adhoc_request_done(). */
+struct comp_adhoc_session;
+struct comp_request *comp_request_adhoc(struct comp *c,
+					const struct comp_peer *p,
+					struct comp_adhoc_session *s);
+/* The request's session is gone: its answer, when the hook gives it,
+ * is dropped. */
+void comp_request_detach(struct comp_request *r);
+
+const struct config *comp_config(struct comp *c);
+struct event_base *comp_base(struct comp *c);
+
+/* "not yet available" text of the watching commands. */
+extern const char comp_no_watch_text[];
+
+#endif
