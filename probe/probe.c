@@ -1,0 +1,972 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * probe.c - one probe's connection on the caller's event loop: TCP (direct
+ * or through SOCKS5), the XMPP stream up to <proceed/>, and a TLS handshake
+ * whose presented chain is copied out.  Certificates are not verified here:
+ * matching is the DANE code's job.
+ */
+#include "probe/probe.h"
+
+#include "probe/socks5.h"
+#include "probe/xmlstream.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <gnutls/gnutls.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/* A chain larger than this is refused rather than copied. */
+#define PROBE_MAX_CHAIN_BYTES (256 * 1024)
+#define PROBE_DEFAULT_TIMEOUT_MS 60000
+/* TLS 1.2 and 1.3 only; X.509 only, as raw public keys are never enabled
+ * (no GNUTLS_ENABLE_RAWPK). */
+#define PROBE_PRIORITY "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
+enum probe_state {
+	PS_CONNECT,		/* TCP connect under way (target or proxy) */
+	PS_SOCKS_METHOD,	/* greeting sent */
+	PS_SOCKS_AUTH,		/* credentials sent */
+	PS_SOCKS_CONNECT,	/* CONNECT sent */
+	PS_STREAM,		/* stream header sent, waiting for features */
+	PS_PROCEED,		/* <starttls/> sent */
+	PS_TLS,			/* handshake under way */
+	PS_DONE,		/* result made, callback deferred */
+};
+
+struct probe {
+	struct event_base *base;
+	probe_cb cb;
+	void *cb_arg;
+
+	char *host, *stream_to, *sni;
+	uint16_t port;
+	int server;
+	enum probe_tls tls;
+	struct probe_addr *addrs;
+	size_t naddrs, next_addr;
+	int via_socks;
+	struct probe_addr proxy;
+	uint16_t proxy_port;
+	char socks_pass[256];
+	int timeout_ms;
+	int allow_private;
+
+	enum probe_state state;
+	int fd;
+	struct event *io;	/* the fd, for reading or writing */
+	struct event *deadline;	/* the whole probe */
+	struct event *done;	/* fires the callback outside our stack */
+	struct timespec started;
+
+	uint8_t out[2600];	/* stream header or a SOCKS message */
+	size_t out_len, out_off;
+	uint8_t in[600];	/* SOCKS replies (at most 262 bytes each) */
+	size_t in_len;
+
+	struct xmlstream *xs;
+	int proceed;		/* <proceed/> read */
+
+	gnutls_session_t session;
+	gnutls_certificate_credentials_t cred;
+
+	char last_err[160];	/* why the last address failed */
+	struct probe_result *res;
+};
+
+static void probe_io(evutil_socket_t fd, short what, void *arg);
+
+static enum probe_step state_step(const struct probe *p)
+{
+	switch (p->state) {
+	case PS_CONNECT:
+		return p->via_socks ? PROBE_STEP_TOR : PROBE_STEP_TCP;
+	case PS_SOCKS_METHOD:
+	case PS_SOCKS_AUTH:
+	case PS_SOCKS_CONNECT:
+		return PROBE_STEP_TOR;
+	case PS_STREAM:
+		return PROBE_STEP_STREAM;
+	case PS_PROCEED:
+		return PROBE_STEP_STARTTLS;
+	case PS_TLS:
+	case PS_DONE:
+		break;
+	}
+	return PROBE_STEP_TLS;
+}
+
+static const char *state_words(const struct probe *p)
+{
+	switch (p->state) {
+	case PS_CONNECT:
+		return p->via_socks ? "the connection to the SOCKS proxy"
+				    : "the TCP connection";
+	case PS_SOCKS_METHOD:
+	case PS_SOCKS_AUTH:
+		return "the SOCKS handshake";
+	case PS_SOCKS_CONNECT:
+		return "the SOCKS connection to the server";
+	case PS_STREAM:
+		return "the XMPP stream";
+	case PS_PROCEED:
+		return "STARTTLS";
+	case PS_TLS:
+	case PS_DONE:
+		break;
+	}
+	return "the TLS handshake";
+}
+
+/* errno in the words of a report. */
+static const char *errno_words(int err)
+{
+	switch (err) {
+	case ECONNREFUSED:
+		return "connection refused";
+	case ETIMEDOUT:
+		return "connection timed out";
+	case EHOSTUNREACH:
+		return "host unreachable";
+	case ENETUNREACH:
+		return "network unreachable";
+	case ECONNRESET:
+		return "connection reset";
+	case EPIPE:
+		return "connection closed";
+	case EADDRNOTAVAIL:
+		return "address not available";
+	default:
+		return strerror(err);
+	}
+}
+
+static void addr_str(const struct probe_addr *a, uint16_t port, char *buf,
+		     size_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	if (inet_ntop(a->family, a->addr, ip, sizeof(ip)) == NULL)
+		snprintf(ip, sizeof(ip), "?");
+	if (a->family == AF_INET6)
+		snprintf(buf, len, "[%s]:%u", ip, (unsigned)port);
+	else
+		snprintf(buf, len, "%s:%u", ip, (unsigned)port);
+}
+
+static uint32_t elapsed_ms(const struct probe *p)
+{
+	struct timespec now;
+	int64_t ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (int64_t)(now.tv_sec - p->started.tv_sec) * 1000 +
+	     (now.tv_nsec - p->started.tv_nsec) / 1000000;
+	return ms < 0 ? 0 : (uint32_t)ms;
+}
+
+/* Closes the connection and its TLS session, if any. */
+static void probe_close(struct probe *p, int polite)
+{
+	if (p->io != NULL) {
+		event_free(p->io);
+		p->io = NULL;
+	}
+	if (p->session != NULL) {
+		/* One try at close_notify; a non-blocking socket may refuse
+		 * and that is fine: the chain is already ours. */
+		if (polite)
+			gnutls_bye(p->session, GNUTLS_SHUT_WR);
+		gnutls_deinit(p->session);
+		p->session = NULL;
+	}
+	if (p->cred != NULL) {
+		gnutls_certificate_free_credentials(p->cred);
+		p->cred = NULL;
+	}
+	if (p->fd >= 0) {
+		close(p->fd);
+		p->fd = -1;
+	}
+}
+
+static void probe_finish(struct probe *p, enum probe_step step,
+			 const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * The one way a probe ends: fills in the result, closes everything and
+ * defers the callback to a fresh turn of the loop, so it never runs inside
+ * probe_start() or inside one of this probe's own callbacks.
+ */
+static void probe_finish(struct probe *p, enum probe_step step,
+			 const char *fmt, ...)
+{
+	va_list ap;
+
+	if (p->state == PS_DONE)
+		return;
+	p->res->ok = step == PROBE_STEP_NONE;
+	p->res->fail_step = step;
+	va_start(ap, fmt);
+	vsnprintf(p->res->reason, sizeof(p->res->reason), fmt, ap);
+	va_end(ap);
+	p->res->elapsed_ms = elapsed_ms(p);
+	probe_close(p, p->res->ok);
+	evtimer_del(p->deadline);
+	p->state = PS_DONE;
+	event_active(p->done, EV_TIMEOUT, 1);
+}
+
+/* Fails the current step. */
+#define probe_fail(p, ...) probe_finish((p), state_step(p), __VA_ARGS__)
+
+static void probe_free(struct probe *p)
+{
+	probe_close(p, 0);
+	if (p->deadline != NULL)
+		event_free(p->deadline);
+	if (p->done != NULL)
+		event_free(p->done);
+	xmlstream_free(p->xs);
+	probe_result_free(p->res);
+	free(p->host);
+	free(p->stream_to);
+	free(p->sni);
+	free(p->addrs);
+	explicit_bzero(p->socks_pass, sizeof(p->socks_pass));
+	free(p);
+}
+
+static void probe_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct probe *p = arg;
+	struct probe_result *res = p->res;
+	probe_cb cb = p->cb;
+	void *cb_arg = p->cb_arg;
+
+	(void)fd, (void)what;
+	p->res = NULL;
+	probe_free(p);
+	cb(res, cb_arg);
+}
+
+static void probe_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct probe *p = arg;
+	int ms = p->timeout_ms;
+
+	(void)fd, (void)what;
+	if (ms % 1000 == 0)
+		probe_fail(p, "timed out after %d s during %s", ms / 1000,
+			   state_words(p));
+	else
+		probe_fail(p, "timed out after %.1f s during %s", ms / 1000.0,
+			   state_words(p));
+}
+
+/* Watches the fd for `what` (EV_READ or EV_WRITE) only. */
+static int wait_for(struct probe *p, short what)
+{
+	if (p->io != NULL)
+		event_free(p->io);
+	p->io = event_new(p->base, p->fd, what, probe_io, p);
+	if (p->io == NULL || event_add(p->io, NULL) != 0) {
+		probe_fail(p, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* Writes what is queued; then waits for the answer. */
+static void flush_out(struct probe *p)
+{
+	ssize_t n;
+
+	while (p->out_off < p->out_len) {
+		n = send(p->fd, p->out + p->out_off, p->out_len - p->out_off,
+			 MSG_NOSIGNAL);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+			      errno == EINTR)) {
+			wait_for(p, EV_WRITE);
+			return;
+		}
+		if (n < 0) {
+			probe_fail(p, "%s during %s", errno_words(errno),
+				   state_words(p));
+			return;
+		}
+		p->out_off += (size_t)n;
+	}
+	p->out_off = p->out_len = 0;
+	wait_for(p, EV_READ);
+}
+
+static void send_bytes(struct probe *p, const void *data, size_t len)
+{
+	if (len > sizeof(p->out) - p->out_len) {
+		probe_fail(p, "internal error: output too long");
+		return;
+	}
+	memcpy(p->out + p->out_len, data, len);
+	p->out_len += len;
+	flush_out(p);
+}
+
+static void start_tls(struct probe *p)
+{
+	gnutls_datum_t alpn;
+	int rc;
+
+	p->state = PS_TLS;
+	rc = gnutls_certificate_allocate_credentials(&p->cred);
+	if (rc == 0)
+		rc = gnutls_init(&p->session, GNUTLS_CLIENT | GNUTLS_NONBLOCK |
+						      GNUTLS_NO_TICKETS |
+						      GNUTLS_NO_SIGNAL);
+	if (rc == 0)
+		rc = gnutls_priority_set_direct(p->session, PROBE_PRIORITY,
+						NULL);
+	if (rc == 0)
+		rc = gnutls_credentials_set(p->session, GNUTLS_CRD_CERTIFICATE,
+					    p->cred);
+	if (rc == 0 && p->sni != NULL)
+		rc = gnutls_server_name_set(p->session, GNUTLS_NAME_DNS,
+					    p->sni, strlen(p->sni));
+	if (rc == 0 && p->tls == PROBE_DIRECT) {
+		alpn.data = (unsigned char *)(p->server ? "xmpp-server"
+							: "xmpp-client");
+		alpn.size = (unsigned)strlen((char *)alpn.data);
+		rc = gnutls_alpn_set_protocols(p->session, &alpn, 1, 0);
+	}
+	if (rc != 0) {
+		probe_fail(p, "TLS set-up failed: %s", gnutls_strerror(rc));
+		return;
+	}
+	gnutls_transport_set_int(p->session, p->fd);
+	/* The probe's own deadline bounds the handshake. */
+	gnutls_handshake_set_timeout(p->session, 0);
+	wait_for(p, EV_WRITE);
+}
+
+static void capture_chain(struct probe *p)
+{
+	const gnutls_datum_t *peers;
+	unsigned int n = 0, i;
+	size_t total = 0;
+	gnutls_datum_t proto;
+	const char *ver;
+	struct probe_result *r = p->res;
+
+	if (gnutls_certificate_type_get2(p->session, GNUTLS_CTYPE_SERVER) !=
+	    GNUTLS_CRT_X509) {
+		probe_fail(p, "the server sent no X.509 certificate");
+		return;
+	}
+	peers = gnutls_certificate_get_peers(p->session, &n);
+	if (peers == NULL || n == 0) {
+		probe_fail(p, "the server presented no certificate");
+		return;
+	}
+	for (i = 0; i < n; i++)
+		total += peers[i].size;
+	if (total > PROBE_MAX_CHAIN_BYTES) {
+		probe_fail(p, "certificate chain too large (%zu bytes)", total);
+		return;
+	}
+	r->chain = calloc(n, sizeof(*r->chain));
+	if (r->chain == NULL) {
+		probe_fail(p, "out of memory");
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		r->chain[i].der = malloc(peers[i].size ? peers[i].size : 1);
+		if (r->chain[i].der == NULL) {
+			probe_fail(p, "out of memory");
+			return;
+		}
+		memcpy(r->chain[i].der, peers[i].data, peers[i].size);
+		r->chain[i].len = peers[i].size;
+		r->nchain = i + 1;
+	}
+	ver = gnutls_protocol_get_name(gnutls_protocol_get_version(p->session));
+	snprintf(r->tls_version, sizeof(r->tls_version), "%s",
+		 ver ? ver : "?");
+	if (gnutls_alpn_get_selected_protocol(p->session, &proto) == 0)
+		snprintf(r->alpn, sizeof(r->alpn), "%.*s", (int)proto.size,
+			 (const char *)proto.data);
+	probe_finish(p, PROBE_STEP_NONE, "ok");
+}
+
+static void do_handshake(struct probe *p)
+{
+	int rc;
+
+	do {
+		rc = gnutls_handshake(p->session);
+	} while (rc < 0 && rc != GNUTLS_E_AGAIN && !gnutls_error_is_fatal(rc));
+	if (rc == 0) {
+		capture_chain(p);
+		return;
+	}
+	if (rc == GNUTLS_E_AGAIN) {
+		wait_for(p, gnutls_record_get_direction(p->session) ? EV_WRITE
+								     : EV_READ);
+		return;
+	}
+	if (rc == GNUTLS_E_FATAL_ALERT_RECEIVED)
+		probe_fail(p, "TLS alert from the server: %s",
+			   gnutls_alert_get_name(gnutls_alert_get(p->session)));
+	else if (rc == GNUTLS_E_PREMATURE_TERMINATION ||
+		 rc == GNUTLS_E_PULL_ERROR || rc == GNUTLS_E_PUSH_ERROR)
+		probe_fail(p, "the server closed the connection during the "
+			      "TLS handshake");
+	else
+		probe_fail(p, "TLS handshake failed: %s", gnutls_strerror(rc));
+}
+
+/* The stream reader's events, while we are inside xmlstream_feed(). */
+static int on_stream(const struct xmlstream_event *ev, void *arg)
+{
+	struct probe *p = arg;
+
+	switch (ev->type) {
+	case XMLSTREAM_HEADER:
+		/* Without version='1.0' there are no features, so no
+		 * STARTTLS (RFC 6120 §4.7.5). */
+		if (strncmp(ev->version, "1.", 2) != 0) {
+			p->res->tls_refused = 1;
+			probe_finish(p, PROBE_STEP_STARTTLS,
+				     "the server's stream has no version 1.0, "
+				     "so no STARTTLS");
+		}
+		break;
+	case XMLSTREAM_FEATURES:
+		if (p->state != PS_STREAM)
+			break;
+		if (!ev->starttls) {
+			p->res->tls_refused = 1;
+			probe_finish(p, PROBE_STEP_STARTTLS,
+				     "the server offers no STARTTLS");
+			break;
+		}
+		p->state = PS_PROCEED;
+		send_bytes(p, XMLSTREAM_STARTTLS, strlen(XMLSTREAM_STARTTLS));
+		break;
+	case XMLSTREAM_PROCEED:
+		if (p->state != PS_PROCEED) {
+			probe_fail(p, "<proceed/> before <starttls/>");
+			break;
+		}
+		p->proceed = 1;
+		return 1;
+	case XMLSTREAM_FAILURE:
+		if (p->state == PS_PROCEED)
+			p->res->tls_refused = 1;
+		probe_fail(p, "the server answered STARTTLS with <failure/>");
+		break;
+	case XMLSTREAM_STREAM_ERROR:
+		if (ev->text[0] != '\0')
+			probe_fail(p, "stream error: %s (%s)",
+				   ev->condition[0] ? ev->condition : "unknown",
+				   ev->text);
+		else
+			probe_fail(p, "stream error: %s",
+				   ev->condition[0] ? ev->condition
+						    : "unknown");
+		break;
+	case XMLSTREAM_END:
+		probe_fail(p, "the server closed the XMPP stream");
+		break;
+	case XMLSTREAM_ERROR:
+		probe_fail(p, "%s", ev->error);
+		break;
+	}
+	return p->state == PS_DONE;
+}
+
+static void start_stream(struct probe *p)
+{
+	char header[2048];
+	int n;
+
+	if (p->tls == PROBE_DIRECT) {
+		start_tls(p);
+		return;
+	}
+	p->state = PS_STREAM;
+	n = xmlstream_header(header, sizeof(header), p->stream_to, p->server);
+	if (n < 0) {
+		probe_finish(p, PROBE_STEP_INPUT, "unusable stream 'to': %s",
+			     p->stream_to);
+		return;
+	}
+	p->xs = xmlstream_new(on_stream, p);
+	if (p->xs == NULL) {
+		probe_fail(p, "out of memory");
+		return;
+	}
+	send_bytes(p, header, (size_t)n);
+}
+
+static void feed_stream(struct probe *p, const void *data, size_t len)
+{
+	xmlstream_feed(p->xs, data, len);
+	if (p->state != PS_DONE && p->proceed)
+		start_tls(p);
+}
+
+/* Reads the next SOCKS reply from p->in; answers or moves on. */
+static void socks_step(struct probe *p)
+{
+	uint8_t msg[SOCKS5_MSG_MAX];
+	char err[160];
+	size_t used = 0;
+	uint8_t rep = 0;
+	enum socks5_status st;
+	int n;
+
+	switch (p->state) {
+	case PS_SOCKS_METHOD:
+		st = socks5_parse_method(p->in, p->in_len, 1, &used, err,
+					 sizeof(err));
+		break;
+	case PS_SOCKS_AUTH:
+		st = socks5_parse_auth(p->in, p->in_len, &used, err,
+				       sizeof(err));
+		break;
+	default:
+		st = socks5_parse_connect(p->in, p->in_len, &used, &rep, err,
+					  sizeof(err));
+		break;
+	}
+	if (st == SOCKS5_NEED_MORE)
+		return;
+	if (st == SOCKS5_ERROR) {
+		probe_fail(p, "SOCKS: %s", err);
+		return;
+	}
+	memmove(p->in, p->in + used, p->in_len - used);
+	p->in_len -= used;
+
+	switch (p->state) {
+	case PS_SOCKS_METHOD:
+		n = socks5_auth_request(msg, sizeof(msg), p->res->socks_user,
+					p->socks_pass, err, sizeof(err));
+		if (n < 0) {
+			probe_fail(p, "SOCKS: %s", err);
+			return;
+		}
+		p->state = PS_SOCKS_AUTH;
+		send_bytes(p, msg, (size_t)n);
+		break;
+	case PS_SOCKS_AUTH:
+		n = socks5_connect_request(msg, sizeof(msg), p->host, p->port,
+					   err, sizeof(err));
+		if (n < 0) {
+			probe_finish(p, PROBE_STEP_INPUT, "%s", err);
+			return;
+		}
+		p->state = PS_SOCKS_CONNECT;
+		send_bytes(p, msg, (size_t)n);
+		break;
+	default:
+		start_stream(p);
+		/* The server speaks only after our header or ClientHello:
+		 * anything already here is out of turn; let the stream reader
+		 * judge it. */
+		if (p->state == PS_STREAM && p->in_len > 0)
+			feed_stream(p, p->in, p->in_len);
+		p->in_len = 0;
+		break;
+	}
+}
+
+static void on_readable(struct probe *p)
+{
+	uint8_t buf[4096];
+	ssize_t n;
+	int socks = p->state == PS_SOCKS_METHOD ||
+		    p->state == PS_SOCKS_AUTH || p->state == PS_SOCKS_CONNECT;
+
+	if (socks)
+		n = recv(p->fd, p->in + p->in_len, sizeof(p->in) - p->in_len,
+			 0);
+	else
+		n = recv(p->fd, buf, sizeof(buf), 0);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return;
+		probe_fail(p, "%s during %s", errno_words(errno),
+			   state_words(p));
+		return;
+	}
+	if (n == 0) {
+		probe_fail(p, "%s closed the connection during %s",
+			   socks ? "the SOCKS proxy" : "the server",
+			   state_words(p));
+		return;
+	}
+	if (socks) {
+		p->in_len += (size_t)n;
+		socks_step(p);
+	} else {
+		feed_stream(p, buf, (size_t)n);
+	}
+}
+
+static void try_connect(struct probe *p);
+
+/* The TCP connection is up (or failed). */
+static void on_connected(struct probe *p)
+{
+	uint8_t msg[8];
+	int err = 0, n;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+		err = errno;
+	if (err != 0) {
+		if (p->via_socks) {
+			probe_fail(p, "cannot reach the SOCKS proxy %s: %s",
+				   p->res->peer, errno_words(err));
+			return;
+		}
+		snprintf(p->last_err, sizeof(p->last_err), "%s",
+			 errno_words(err));
+		probe_close(p, 0);
+		try_connect(p);
+		return;
+	}
+	if (!p->via_socks) {
+		start_stream(p);
+		return;
+	}
+	p->state = PS_SOCKS_METHOD;
+	n = socks5_greeting(msg, sizeof(msg), 1);
+	send_bytes(p, msg, (size_t)n);
+}
+
+static void probe_io(evutil_socket_t fd, short what, void *arg)
+{
+	struct probe *p = arg;
+
+	(void)fd;
+	switch (p->state) {
+	case PS_CONNECT:
+		on_connected(p);
+		break;
+	case PS_TLS:
+		do_handshake(p);
+		break;
+	case PS_DONE:
+		break;
+	default:
+		if (what & EV_WRITE)
+			flush_out(p);
+		else
+			on_readable(p);
+		break;
+	}
+}
+
+/* Starts a non-blocking connect; 0 if under way, else errno. */
+static int connect_to(struct probe *p, const struct probe_addr *a,
+		      uint16_t port)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	int err;
+
+	memset(&ss, 0, sizeof(ss));
+	if (a->family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		memcpy(&sin->sin_addr, a->addr, 4);
+		sslen = sizeof(*sin);
+	} else if (a->family == AF_INET6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		memcpy(&sin6->sin6_addr, a->addr, 16);
+		sslen = sizeof(*sin6);
+	} else {
+		return EAFNOSUPPORT;
+	}
+	addr_str(a, port, p->res->peer, sizeof(p->res->peer));
+	p->fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		       0);
+	if (p->fd < 0)
+		return errno;
+	if (connect(p->fd, (struct sockaddr *)&ss, sslen) == 0 ||
+	    errno == EINPROGRESS) {
+		p->state = PS_CONNECT;
+		return wait_for(p, EV_WRITE) == 0 ? 0 : ENOMEM;
+	}
+	err = errno;
+	close(p->fd);
+	p->fd = -1;
+	return err;
+}
+
+/* Direct mode: the next allowed address, or the end. */
+static void try_connect(struct probe *p)
+{
+	const struct probe_addr *a;
+	char where[64];
+	int err;
+
+	while (p->next_addr < p->naddrs) {
+		a = &p->addrs[p->next_addr++];
+		if (!p->allow_private && probe_addr_is_private(a)) {
+			addr_str(a, p->port, where, sizeof(where));
+			snprintf(p->last_err, sizeof(p->last_err),
+				 "refused to connect to private address %s "
+				 "(allow_private is off)", where);
+			continue;
+		}
+		err = connect_to(p, a, p->port);
+		if (err == 0)
+			return;
+		snprintf(p->last_err, sizeof(p->last_err), "%s",
+			 errno_words(err));
+	}
+	p->state = PS_CONNECT;
+	probe_finish(p, PROBE_STEP_TCP, "%s",
+		     p->last_err[0] ? p->last_err : "no address to connect to");
+}
+
+static void make_credentials(struct probe *p, const struct probe_opts *o,
+			     char *out, size_t outlen)
+{
+	uint8_t raw[16];
+	size_t i;
+
+	if (o->random != NULL) {
+		o->random(raw, sizeof(raw));
+	} else if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+		/* Only isolation suffers: a clock and an address still make
+		 * a name of its own for this probe. */
+		struct timespec ts;
+		uintptr_t self = (uintptr_t)p;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		memset(raw, 0, sizeof(raw));
+		memcpy(raw, &ts, sizeof(ts) < 8 ? sizeof(ts) : 8);
+		memcpy(raw + 8, &self, sizeof(self) < 8 ? sizeof(self) : 8);
+	}
+	for (i = 0; i < sizeof(raw) && 2 * i + 2 < outlen; i++)
+		snprintf(out + 2 * i, 3, "%02x", raw[i]);
+}
+
+static int parse_numeric(const char *s, struct probe_addr *a)
+{
+	memset(a, 0, sizeof(*a));
+	if (s == NULL)
+		return -1;
+	if (inet_pton(AF_INET, s, a->addr) == 1) {
+		a->family = AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, a->addr) == 1) {
+		a->family = AF_INET6;
+		return 0;
+	}
+	return -1;
+}
+
+static char *dup_or_null(const char *s, int *oom)
+{
+	char *d;
+
+	if (s == NULL || s[0] == '\0')
+		return NULL;
+	d = strdup(s);
+	if (d == NULL)
+		*oom = 1;
+	return d;
+}
+
+struct probe *probe_start(struct event_base *base, const struct probe_opts *opts,
+			  const struct probe_req *req, probe_cb cb, void *arg)
+{
+	struct probe *p = calloc(1, sizeof(*p));
+	struct timeval tv;
+	int oom = 0, err;
+
+	if (p == NULL)
+		return NULL;
+	p->fd = -1;
+	p->base = base;
+	p->cb = cb;
+	p->cb_arg = arg;
+	clock_gettime(CLOCK_MONOTONIC, &p->started);
+	p->res = calloc(1, sizeof(*p->res));
+	p->host = dup_or_null(req->host, &oom);
+	p->stream_to = dup_or_null(req->stream_to, &oom);
+	p->sni = dup_or_null(req->sni, &oom);
+	p->port = req->port;
+	p->server = req->server;
+	p->tls = req->tls;
+	p->via_socks = opts->via_socks;
+	p->proxy_port = opts->socks_port;
+	p->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms
+					     : PROBE_DEFAULT_TIMEOUT_MS;
+	p->allow_private = opts->allow_private;
+	if (!p->via_socks && req->naddrs > 0) {
+		p->addrs = calloc(req->naddrs, sizeof(*p->addrs));
+		if (p->addrs != NULL) {
+			memcpy(p->addrs, req->addrs,
+			       req->naddrs * sizeof(*p->addrs));
+			p->naddrs = req->naddrs;
+		} else {
+			oom = 1;
+		}
+	}
+	p->deadline = evtimer_new(base, probe_timeout_cb, p);
+	p->done = evtimer_new(base, probe_done_cb, p);
+	if (oom || p->res == NULL || p->deadline == NULL || p->done == NULL) {
+		probe_free(p);
+		return NULL;
+	}
+	tv.tv_sec = p->timeout_ms / 1000;
+	tv.tv_usec = (p->timeout_ms % 1000) * 1000;
+	evtimer_add(p->deadline, &tv);
+
+	if (p->stream_to == NULL && p->tls == PROBE_STARTTLS) {
+		probe_finish(p, PROBE_STEP_INPUT, "no stream 'to' domain");
+		return p;
+	}
+	if (!p->via_socks) {
+		try_connect(p);
+		return p;
+	}
+
+	if (opts->socks_user != NULL)
+		snprintf(p->res->socks_user, sizeof(p->res->socks_user), "%s",
+			 opts->socks_user);
+	else
+		make_credentials(p, opts, p->res->socks_user,
+				 sizeof(p->res->socks_user));
+	if (opts->socks_pass != NULL)
+		snprintf(p->socks_pass, sizeof(p->socks_pass), "%s",
+			 opts->socks_pass);
+	else
+		make_credentials(p, opts, p->socks_pass, sizeof(p->socks_pass));
+	if (p->host == NULL) {
+		probe_finish(p, PROBE_STEP_INPUT, "no host name to connect to");
+		return p;
+	}
+	if (parse_numeric(opts->socks_host, &p->proxy) != 0) {
+		p->state = PS_CONNECT;
+		probe_fail(p, "SOCKS proxy address is not numeric: %s",
+			   opts->socks_host ? opts->socks_host : "(none)");
+		return p;
+	}
+	err = connect_to(p, &p->proxy, p->proxy_port);
+	if (err != 0) {
+		p->state = PS_CONNECT;
+		probe_fail(p, "cannot reach the SOCKS proxy %s: %s",
+			   p->res->peer, errno_words(err));
+	}
+	return p;
+}
+
+void probe_cancel(struct probe *p)
+{
+	if (p != NULL)
+		probe_free(p);
+}
+
+void probe_result_free(struct probe_result *res)
+{
+	size_t i;
+
+	if (res == NULL)
+		return;
+	for (i = 0; i < res->nchain; i++)
+		free(res->chain[i].der);
+	free(res->chain);
+	free(res);
+}
+
+const char *probe_step_name(enum probe_step step)
+{
+	switch (step) {
+	case PROBE_STEP_NONE:
+		return NULL;
+	case PROBE_STEP_INPUT:
+		return "input";
+	case PROBE_STEP_DNS:
+		return "dns";
+	case PROBE_STEP_TOR:
+		return "tor";
+	case PROBE_STEP_TCP:
+		return "tcp";
+	case PROBE_STEP_STREAM:
+		return "stream";
+	case PROBE_STEP_STARTTLS:
+		return "starttls";
+	case PROBE_STEP_TLS:
+		return "tls";
+	}
+	return NULL;
+}
+
+static int v4_is_private(const uint8_t *a)
+{
+	static const struct {
+		uint32_t net;
+		int len;
+	} nets[] = {
+		{0x00000000, 8},  {0x0a000000, 8},  {0x64400000, 10},
+		{0x7f000000, 8},  {0xa9fe0000, 16}, {0xac100000, 12},
+		{0xc0000000, 24}, {0xc0000200, 24}, {0xc0a80000, 16},
+		{0xc6120000, 15}, {0xc6336400, 24}, {0xcb007100, 24},
+		{0xe0000000, 4},  {0xf0000000, 4},  {0xffffffff, 32},
+	};
+	uint32_t v = (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 |
+		     (uint32_t)a[2] << 8 | a[3];
+	size_t i;
+
+	for (i = 0; i < sizeof(nets) / sizeof(nets[0]); i++)
+		if ((v & (0xffffffffu << (32 - nets[i].len))) == nets[i].net)
+			return 1;
+	return 0;
+}
+
+int probe_addr_is_private(const struct probe_addr *a)
+{
+	static const uint8_t zero[16];
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0,
+					   0, 0, 0, 0, 0xff, 0xff};
+	static const uint8_t nat64[12] = {0, 0x64, 0xff, 0x9b};
+	const uint8_t *b = a->addr;
+
+	if (a->family == AF_INET)
+		return v4_is_private(b);
+	if (a->family != AF_INET6)
+		return 1;
+	if (memcmp(b, zero, 15) == 0 && (b[15] == 0 || b[15] == 1))
+		return 1; /* :: and ::1 */
+	if ((b[0] & 0xfe) == 0xfc)
+		return 1; /* fc00::/7 */
+	if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
+		return 1; /* fe80::/10 */
+	if (b[0] == 0xff)
+		return 1; /* multicast */
+	if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8)
+		return 1; /* documentation */
+	if (memcmp(b, mapped, 12) == 0 || memcmp(b, nat64, 12) == 0)
+		return v4_is_private(b + 12);
+	return 0;
+}

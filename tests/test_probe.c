@@ -1,0 +1,935 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * test_probe.c - probes against a tiny XMPP/TLS server and SOCKS5 proxy on
+ * loopback.  The server runs in a thread with blocking GnuTLS; its
+ * certificates (a CA and a leaf) are made with the GnuTLS API at start.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <event2/event.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "probe/probe.h"
+
+#define SRV_HEADER                                                             \
+	"<?xml version='1.0'?><stream:stream xmlns='jabber:client' "           \
+	"xmlns:stream='http://etherx.jabber.org/streams' id='s1' "             \
+	"from='xmpp.test' version='1.0'>"
+#define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
+
+enum srv_mode {
+	M_STARTTLS,	/* features with starttls, proceed, TLS */
+	M_DIRECT,	/* TLS at once */
+	M_NO_STARTTLS,	/* features without starttls */
+	M_FAILURE,	/* <failure/> to starttls */
+	M_SILENT,	/* accepts, never answers */
+	M_STREAM_ERROR,	/* host-unknown */
+};
+
+struct srv {
+	int lfd;
+	uint16_t port;
+	enum srv_mode mode;
+	int socks;		/* act as a SOCKS5 proxy first */
+	uint8_t socks_rep;	/* its CONNECT reply code */
+	pthread_t thread;
+	/* What the server saw. */
+	int accepted;
+	char to[256];
+	char sni[256];
+	char socks_host[256];
+	uint16_t socks_port;
+	char socks_user[256];
+	char socks_pass[256];
+	int got_starttls;
+};
+
+/* root -> ca (intermediate) -> leaf; the server sends leaf and ca. */
+static gnutls_x509_crt_t root_crt, ca_crt, leaf_crt;
+static gnutls_x509_privkey_t root_key, ca_key, leaf_key;
+static gnutls_datum_t ca_der, leaf_der;
+static gnutls_datum_t chain_pem, key_pem;
+
+static void make_cert(gnutls_x509_crt_t *crt, gnutls_x509_privkey_t *key,
+		      const char *dn, int is_ca, gnutls_x509_crt_t issuer,
+		      gnutls_x509_privkey_t issuer_key, uint8_t serial)
+{
+	time_t now = time(NULL);
+
+	assert_int_equal(gnutls_x509_privkey_init(key), 0);
+	assert_int_equal(gnutls_x509_privkey_generate(
+				 *key, GNUTLS_PK_ECDSA,
+				 GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1),
+				 0),
+			 0);
+	assert_int_equal(gnutls_x509_crt_init(crt), 0);
+	assert_int_equal(gnutls_x509_crt_set_version(*crt, 3), 0);
+	assert_int_equal(gnutls_x509_crt_set_serial(*crt, &serial, 1), 0);
+	assert_int_equal(gnutls_x509_crt_set_dn(*crt, dn, NULL), 0);
+	assert_int_equal(gnutls_x509_crt_set_key(*crt, *key), 0);
+	assert_int_equal(gnutls_x509_crt_set_activation_time(*crt, now - 3600),
+			 0);
+	assert_int_equal(
+		gnutls_x509_crt_set_expiration_time(*crt, now + 86400), 0);
+	assert_int_equal(gnutls_x509_crt_set_basic_constraints(*crt, is_ca, -1),
+			 0);
+	if (!is_ca)
+		assert_int_equal(gnutls_x509_crt_set_subject_alt_name(
+					 *crt, GNUTLS_SAN_DNSNAME, "xmpp.test",
+					 9, GNUTLS_FSAN_SET),
+				 0);
+	assert_int_equal(gnutls_x509_crt_sign2(*crt, issuer ? issuer : *crt,
+					       issuer_key ? issuer_key : *key,
+					       GNUTLS_DIG_SHA256, 0),
+			 0);
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	make_cert(&root_crt, &root_key, "CN=certwatch test root", 1, NULL,
+		  NULL, 1);
+	make_cert(&ca_crt, &ca_key, "CN=certwatch test CA", 1, root_crt,
+		  root_key, 3);
+	make_cert(&leaf_crt, &leaf_key, "CN=xmpp.test", 0, ca_crt, ca_key, 2);
+	assert_int_equal(
+		gnutls_x509_crt_export2(ca_crt, GNUTLS_X509_FMT_DER, &ca_der), 0);
+	assert_int_equal(gnutls_x509_crt_export2(leaf_crt, GNUTLS_X509_FMT_DER,
+						 &leaf_der),
+			 0);
+	{
+		gnutls_datum_t a, b;
+
+		assert_int_equal(gnutls_x509_crt_export2(
+					 leaf_crt, GNUTLS_X509_FMT_PEM, &a),
+				 0);
+		assert_int_equal(gnutls_x509_crt_export2(
+					 ca_crt, GNUTLS_X509_FMT_PEM, &b),
+				 0);
+		chain_pem.size = a.size + b.size;
+		chain_pem.data = gnutls_malloc(chain_pem.size);
+		assert_non_null(chain_pem.data);
+		memcpy(chain_pem.data, a.data, a.size);
+		memcpy(chain_pem.data + a.size, b.data, b.size);
+		gnutls_free(a.data);
+		gnutls_free(b.data);
+		assert_int_equal(gnutls_x509_privkey_export2(
+					 leaf_key, GNUTLS_X509_FMT_PEM, &key_pem),
+				 0);
+	}
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	gnutls_free(ca_der.data);
+	gnutls_free(leaf_der.data);
+	gnutls_free(chain_pem.data);
+	gnutls_free(key_pem.data);
+	gnutls_x509_crt_deinit(root_crt);
+	gnutls_x509_crt_deinit(ca_crt);
+	gnutls_x509_crt_deinit(leaf_crt);
+	gnutls_x509_privkey_deinit(root_key);
+	gnutls_x509_privkey_deinit(ca_key);
+	gnutls_x509_privkey_deinit(leaf_key);
+	return 0;
+}
+
+/* Blocking reads with a time limit, so a broken probe cannot hang us. */
+static int read_byte(int fd, char *c)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+
+	if (poll(&pfd, 1, 5000) != 1)
+		return -1;
+	return recv(fd, c, 1, 0) == 1 ? 0 : -1;
+}
+
+static int read_exact(int fd, void *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (read_byte(fd, (char *)buf + i) != 0)
+			return -1;
+	return 0;
+}
+
+/* Reads until `needle` has been seen; keeps the text in buf. */
+static int read_until(int fd, char *buf, size_t cap, const char *needle)
+{
+	size_t n = 0;
+
+	while (n + 1 < cap) {
+		if (read_byte(fd, &buf[n]) != 0)
+			return -1;
+		buf[++n] = '\0';
+		if (strstr(buf, needle) != NULL)
+			return 0;
+	}
+	return -1;
+}
+
+static void wait_close(int fd)
+{
+	char c;
+
+	while (read_byte(fd, &c) == 0)
+		;
+}
+
+/* No cmocka asserts in the server thread: they would jump across
+ * threads.  A short write shows up as a failed probe instead. */
+static void send_str(int fd, const char *s)
+{
+	(void)!send(fd, s, strlen(s), MSG_NOSIGNAL);
+}
+
+static int post_hello(gnutls_session_t s)
+{
+	struct srv *sv = gnutls_session_get_ptr(s);
+	size_t len = sizeof(sv->sni) - 1;
+	unsigned type;
+
+	if (gnutls_server_name_get(s, sv->sni, &len, &type, 0) != 0)
+		sv->sni[0] = '\0';
+	return 0;
+}
+
+static void serve_tls(struct srv *sv, int fd)
+{
+	gnutls_certificate_credentials_t cred;
+	gnutls_session_t s;
+	gnutls_datum_t protos[2] = {{(unsigned char *)"xmpp-client", 11},
+				    {(unsigned char *)"xmpp-server", 11}};
+	int rc;
+
+	gnutls_certificate_allocate_credentials(&cred);
+	/* From PEM: gnutls_certificate_set_x509_key() with the two
+	 * certificate objects kept only the leaf here (GnuTLS 3.7.9). */
+	if (gnutls_certificate_set_x509_key_mem(cred, &chain_pem, &key_pem,
+						GNUTLS_X509_FMT_PEM) != 0) {
+		gnutls_certificate_free_credentials(cred);
+		return;
+	}
+	gnutls_init(&s, GNUTLS_SERVER);
+	gnutls_set_default_priority(s);
+	gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred);
+	gnutls_alpn_set_protocols(s, protos, 2, 0);
+	gnutls_session_set_ptr(s, sv);
+	gnutls_handshake_set_post_client_hello_function(s, post_hello);
+	gnutls_transport_set_int(s, fd);
+	gnutls_handshake_set_timeout(s, 5000);
+	do {
+		rc = gnutls_handshake(s);
+	} while (rc < 0 && !gnutls_error_is_fatal(rc));
+	if (rc == 0)
+		wait_close(fd);
+	gnutls_deinit(s);
+	gnutls_certificate_free_credentials(cred);
+}
+
+/* SOCKS5 as tor speaks it; 0 when the probe may go on. */
+static int serve_socks(struct srv *sv, int fd)
+{
+	uint8_t b[600], len;
+	uint8_t ok[10] = {5, 0, 0, 1, 127, 0, 0, 1, 0, 0};
+	/* Tor's failures carry address type 0. */
+	uint8_t fail[10] = {5, sv->socks_rep, 0, 0, 0, 0, 0, 0, 0, 0};
+
+	if (read_exact(fd, b, 3) != 0 || memcmp(b, "\x05\x01\x02", 3) != 0)
+		return -1;
+	send_str(fd, "\x05\x02");
+	if (read_exact(fd, b, 2) != 0 || b[0] != 1)
+		return -1;
+	len = b[1];
+	if (read_exact(fd, sv->socks_user, len) != 0)
+		return -1;
+	sv->socks_user[len] = '\0';
+	if (read_exact(fd, &len, 1) != 0 || read_exact(fd, sv->socks_pass, len))
+		return -1;
+	sv->socks_pass[len] = '\0';
+	(void)!send(fd, "\x01\x00", 2, MSG_NOSIGNAL);
+	if (read_exact(fd, b, 5) != 0 || memcmp(b, "\x05\x01\x00\x03", 4) != 0)
+		return -1;
+	len = b[4];
+	if (read_exact(fd, sv->socks_host, len) != 0)
+		return -1;
+	sv->socks_host[len] = '\0';
+	if (read_exact(fd, b, 2) != 0)
+		return -1;
+	sv->socks_port = (uint16_t)(b[0] << 8 | b[1]);
+	if (sv->socks_rep != 0) {
+		(void)!send(fd, fail, sizeof(fail), MSG_NOSIGNAL);
+		return -1;
+	}
+	(void)!send(fd, ok, sizeof(ok), MSG_NOSIGNAL);
+	return 0;
+}
+
+static void *serve(void *arg)
+{
+	struct srv *sv = arg;
+	struct pollfd pfd = {.fd = sv->lfd, .events = POLLIN};
+	char buf[2048], *to;
+	int fd;
+
+	if (poll(&pfd, 1, 5000) != 1)
+		return NULL;
+	fd = accept(sv->lfd, NULL, NULL);
+	if (fd < 0)
+		return NULL;
+	sv->accepted = 1;
+	if (sv->socks && serve_socks(sv, fd) != 0)
+		goto out;
+	if (sv->mode == M_DIRECT) {
+		serve_tls(sv, fd);
+		goto out;
+	}
+	if (read_until(fd, buf, sizeof(buf), "version='1.0'>") != 0)
+		goto out;
+	if ((to = strstr(buf, "to='")) != NULL)
+		sscanf(to + 4, "%255[^']", sv->to);
+	switch (sv->mode) {
+	case M_SILENT:
+		wait_close(fd);
+		break;
+	case M_STREAM_ERROR:
+		send_str(fd, SRV_HEADER
+			 "<stream:error><host-unknown "
+			 "xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+			 "</stream:error></stream:stream>");
+		wait_close(fd);
+		break;
+	case M_NO_STARTTLS:
+		send_str(fd, SRV_HEADER "<stream:features><mechanisms xmlns="
+					"'urn:ietf:params:xml:ns:xmpp-sasl'>"
+					"<mechanism>PLAIN</mechanism>"
+					"</mechanisms></stream:features>");
+		wait_close(fd);
+		break;
+	default:
+		send_str(fd, SRV_HEADER "<stream:features><starttls xmlns='"
+			 NS_TLS "'><required/></starttls></stream:features>");
+		if (read_until(fd, buf, sizeof(buf), "/>") != 0)
+			break;
+		sv->got_starttls = strstr(buf, "<starttls xmlns='" NS_TLS
+					       "'/>") != NULL;
+		if (sv->mode == M_FAILURE) {
+			send_str(fd, "<failure xmlns='" NS_TLS
+				     "'/></stream:stream>");
+			wait_close(fd);
+			break;
+		}
+		send_str(fd, "<proceed xmlns='" NS_TLS "'/>");
+		serve_tls(sv, fd);
+		break;
+	}
+out:
+	close(fd);
+	return NULL;
+}
+
+static void srv_start(struct srv *sv, enum srv_mode mode)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	int one = 1;
+
+	memset(sv, 0, sizeof(*sv));
+	sv->mode = mode;
+	sv->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(sv->lfd >= 0);
+	setsockopt(sv->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(sv->lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(sv->lfd, 4), 0);
+	assert_int_equal(getsockname(sv->lfd, (struct sockaddr *)&sin, &len), 0);
+	sv->port = ntohs(sin.sin_port);
+}
+
+static void srv_run(struct srv *sv)
+{
+	assert_int_equal(pthread_create(&sv->thread, NULL, serve, sv), 0);
+}
+
+static void srv_stop(struct srv *sv)
+{
+	pthread_join(sv->thread, NULL);
+	close(sv->lfd);
+}
+
+/* A port nothing listens on (just released). */
+static uint16_t dead_port(void)
+{
+	struct srv sv;
+	uint16_t port;
+
+	srv_start(&sv, M_SILENT);
+	port = sv.port;
+	close(sv.lfd);
+	return port;
+}
+
+static const struct probe_addr loopback = {AF_INET, {127, 0, 0, 1}};
+
+struct outcome {
+	struct probe_result *res;
+	int calls;
+};
+
+static void on_done(struct probe_result *res, void *arg)
+{
+	struct outcome *o = arg;
+
+	o->calls++;
+	o->res = res;
+}
+
+static void fixed_random(void *buf, size_t len)
+{
+	memset(buf, 0xab, len);
+}
+
+/* Runs one probe to its end. */
+static struct probe_result *run(const struct probe_opts *opts,
+				const struct probe_req *req)
+{
+	struct event_base *base = event_base_new();
+	struct outcome o = {NULL, 0};
+	struct probe *p;
+
+	assert_non_null(base);
+	p = probe_start(base, opts, req, on_done, &o);
+	assert_non_null(p);
+	/* Never before probe_start() has returned. */
+	assert_int_equal(o.calls, 0);
+	event_base_dispatch(base);
+	assert_int_equal(o.calls, 1);
+	event_base_free(base);
+	return o.res;
+}
+
+static void init_req(struct probe_req *req, uint16_t port, enum probe_tls tls)
+{
+	memset(req, 0, sizeof(*req));
+	req->host = "xmpp.test";
+	req->port = port;
+	req->stream_to = "xmpp.test";
+	req->sni = "sni.test";
+	req->tls = tls;
+	req->addrs = &loopback;
+	req->naddrs = 1;
+}
+
+static void init_opts(struct probe_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->timeout_ms = 5000;
+	o->allow_private = 1;
+}
+
+static void assert_chain(const struct probe_result *r)
+{
+	assert_int_equal(r->nchain, 2);
+	assert_int_equal(r->chain[0].len, leaf_der.size);
+	assert_memory_equal(r->chain[0].der, leaf_der.data, leaf_der.size);
+	assert_int_equal(r->chain[1].len, ca_der.size);
+	assert_memory_equal(r->chain[1].der, ca_der.data, ca_der.size);
+}
+
+static void test_starttls_ok(void **state)
+{
+	struct srv sv;
+	struct probe_opts o;
+	struct probe_req req;
+	struct probe_result *r;
+
+	(void)state;
+	srv_start(&sv, M_STARTTLS);
+	srv_run(&sv);
+	init_opts(&o);
+	init_req(&req, sv.port, PROBE_STARTTLS);
+	r = run(&o, &req);
+	srv_stop(&sv);
+	if (!r->ok)
+		fail_msg("probe failed: %s: %s", probe_step_name(r->fail_step),
+			 r->reason);
+	assert_int_equal(r->fail_step, PROBE_STEP_NONE);
+	assert_int_equal(r->tls_refused, 0);
+	assert_chain(r);
+	assert_true(strcmp(r->tls_version, "TLS1.3") == 0 ||
+		    strcmp(r->tls_version, "TLS1.2") == 0);
+	assert_string_equal(r->alpn, "");
+	assert_string_equal(sv.sni, "sni.test");
+	assert_string_equal(sv.to, "xmpp.test");
+	assert_int_equal(sv.got_starttls, 1);
+	{
+		char want[32];
+		snprintf(want, sizeof(want), "127.0.0.1:%u", sv.port);
+		assert_string_equal(r->peer, want);
+	}
+	assert_true(r->elapsed_ms < 5000);
+	probe_result_free(r);
+}
+
+static void test_direct_alpn(void **state)
+{
+	struct srv sv;
+	struct probe_opts o;
+	struct probe_req req;
+	struct probe_result *r;
+	int server;
+
+	(void)state;
+	for (server = 0; server <= 1; server++) {
+		srv_start(&sv, M_DIRECT);
+		srv_run(&sv);
+		init_opts(&o);
+		init_req(&req, sv.port, PROBE_DIRECT);
+		req.server = server;
+		req.sni = server ? "" : "sni.test";
+		r = run(&o, &req);
+		srv_stop(&sv);
+		if (!r->ok)
+			fail_msg("probe failed: %s", r->reason);
+		assert_chain(r);
+		assert_string_equal(r->alpn,
+				    server ? "xmpp-server" : "xmpp-client");
+		/* An empty SNI sends none. */
+		assert_string_equal(sv.sni, server ? "" : "sni.test");
+		probe_result_free(r);
+	}
+}
+
+static void test_tls_refused(void **state)
+{
+	enum srv_mode modes[] = {M_NO_STARTTLS, M_FAILURE};
+	struct srv sv;
+	struct probe_opts o;
+	struct probe_req req;
+	struct probe_result *r;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		srv_start(&sv, modes[i]);
+		srv_run(&sv);
+		init_opts(&o);
+		init_req(&req, sv.port, PROBE_STARTTLS);
+		r = run(&o, &req);
+		srv_stop(&sv);
+		assert_int_equal(r->ok, 0);
+		assert_int_equal(r->fail_step, PROBE_STEP_STARTTLS);
+		assert_int_equal(r->tls_refused, 1);
+		assert_int_equal(r->nchain, 0);
+		assert_non_null(strstr(r->reason, i == 0 ? "no STARTTLS"
+							 : "<failure/>"));
+		probe_result_free(r);
+	}
+}
+
+static void test_silent_deadline(void **state)
+{
+	struct srv sv;
+	struct probe_opts o;
+	struct probe_req req;
+	struct probe_result *r;
+
+	(void)state;
+	srv_start(&sv, M_SILENT);
+	srv_run(&sv);
+	init_opts(&o);
+	o.timeout_ms = 300;
+	init_req(&req, sv.port, PROBE_STARTTLS);
+	r = run(&o, &req);
+	srv_stop(&sv);
+	assert_int_equal(r->ok, 0);
+	assert_int_equal(r->fail_step, PROBE_STEP_STREAM);
+	assert_string_equal(r->reason,
+			    "timed out after 0.3 s during the XMPP stream");
+	assert_true(r->elapsed_ms >= 290 && r->elapsed_ms < 3000);
+	probe_result_free(r);
+
+	/* Whole seconds read as such, and direct TLS times out in the
+	 * handshake. */
+	srv_start(&sv, M_SILENT);
+	srv_run(&sv);
+	o.timeout_ms = 1000;
+	init_req(&req, sv.port, PROBE_DIRECT);
+	/* M_SILENT waits for a stream header that never comes. */
+	r = run(&o, &req);
+	srv_stop(&sv);
+	assert_int_equal(r->fail_step, PROBE_STEP_TLS);
+	assert_string_equal(r->reason,
+			    "timed out after 1 s during the TLS handshake");
+	probe_result_free(r);
+}
+
+static void test_stream_error(void **state)
+{
+	struct srv sv;
+	struct probe_opts o;
+	struct probe_req req;
+	struct probe_result *r;
+
+	(void)state;
+	srv_start(&sv, M_STREAM_ERROR);
+	srv_run(&sv);
+	init_opts(&o);
+	init_req(&req, sv.port, PROBE_STARTTLS);
+	r = run(&o, &req);
+	srv_stop(&sv);
+	assert_int_equal(r->fail_step, PROBE_STEP_STREAM);
+	assert_string_equal(r->reason, "stream error: host-unknown");
+	assert_int_equal(r->tls_refused, 0);
+	probe_result_free(r);
+}
+
+static void test_connection_refused(void **state)
+{
+	struct probe_opts o;
+	struct probe_req req;
+	struct probe_result *r;
+
+	(void)state;
+	init_opts(&o);
+	init_req(&req, dead_port(), PROBE_STARTTLS);
+	r = run(&o, &req);
+	assert_int_equal(r->fail_step, PROBE_STEP_TCP);
+	assert_string_equal(r->reason, "connection refused");
+	probe_result_free(r);
+}
+
+/* The next address is tried when one refuses. */
+static void test_address_fallback(void **state)
+{
+	struct probe_addr addrs[2] = {{AF_INET, {127, 0, 0, 2}},
+				      {AF_INET, {127, 0, 0, 1}}};
+	struct srv sv;
+	struct probe_opts o;
+	struct probe_req req;
+	struct probe_result *r;
+
+	(void)state;
+	srv_start(&sv, M_DIRECT);
+	srv_run(&sv);
+	init_opts(&o);
+	init_req(&req, sv.port, PROBE_DIRECT);
+	req.addrs = addrs;
+	req.naddrs = 2;
+	r = run(&o, &req);
+	srv_stop(&sv);
+	if (!r->ok)
+		fail_msg("probe failed: %s", r->reason);
+	assert_non_null(strstr(r->peer, "127.0.0.1:"));
+	probe_result_free(r);
+}
+
+static void test_private_refused(void **state)
+{
+	struct srv sv;
+	struct probe_opts o;
+	struct probe_req req;
+	struct probe_result *r;
+
+	(void)state;
+	srv_start(&sv, M_SILENT);
+	init_opts(&o);
+	o.allow_private = 0;
+	init_req(&req, sv.port, PROBE_STARTTLS);
+	r = run(&o, &req);
+	assert_int_equal(r->fail_step, PROBE_STEP_TCP);
+	assert_non_null(strstr(r->reason, "private address 127.0.0.1"));
+	/* Nothing reached the server. */
+	{
+		struct pollfd pfd = {.fd = sv.lfd, .events = POLLIN};
+		assert_int_equal(poll(&pfd, 1, 0), 0);
+	}
+	close(sv.lfd);
+	probe_result_free(r);
+
+	init_req(&req, 5222, PROBE_STARTTLS);
+	req.naddrs = 0;
+	r = run(&o, &req);
+	assert_int_equal(r->fail_step, PROBE_STEP_TCP);
+	probe_result_free(r);
+}
+
+static void test_socks_refusal(void **state)
+{
+	struct srv sv;
+	struct probe_opts o;
+	struct probe_req req;
+	struct probe_result *r;
+	uint8_t codes[] = {0x04, 0x05, 0xf6, 0x42};
+	const char *words[] = {"SOCKS: host unreachable",
+			       "SOCKS: connection refused",
+			       "SOCKS: invalid onion service address",
+			       "SOCKS: unknown SOCKS reply 0x42"};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(codes); i++) {
+		srv_start(&sv, M_STARTTLS);
+		sv.socks = 1;
+		sv.socks_rep = codes[i];
+		srv_run(&sv);
+		init_opts(&o);
+		o.allow_private = 0; /* the proxy itself may be loopback */
+		o.via_socks = 1;
+		o.socks_host = "127.0.0.1";
+		o.socks_port = sv.port;
+		init_req(&req, 5222, PROBE_STARTTLS);
+		r = run(&o, &req);
+		srv_stop(&sv);
+		assert_int_equal(r->fail_step, PROBE_STEP_TOR);
+		assert_string_equal(r->reason, words[i]);
+		assert_string_equal(sv.socks_host, "xmpp.test");
+		assert_int_equal(sv.socks_port, 5222);
+		assert_string_equal(sv.socks_user, r->socks_user);
+		assert_int_equal(strlen(r->socks_user), 32);
+		probe_result_free(r);
+	}
+}
+
+/* Through the proxy to the server, fresh credentials each time. */
+static void test_socks_ok(void **state)
+{
+	struct srv sv;
+	struct probe_opts o;
+	struct probe_req req;
+	struct probe_result *r;
+	char first[64];
+	char want[32];
+
+	(void)state;
+	srv_start(&sv, M_STARTTLS);
+	sv.socks = 1;
+	srv_run(&sv);
+	init_opts(&o);
+	o.via_socks = 1;
+	o.socks_host = "127.0.0.1";
+	o.socks_port = sv.port;
+	init_req(&req, 5269, PROBE_STARTTLS);
+	req.addrs = NULL;
+	req.naddrs = 0;
+	r = run(&o, &req);
+	srv_stop(&sv);
+	if (!r->ok)
+		fail_msg("probe failed: %s: %s", probe_step_name(r->fail_step),
+			 r->reason);
+	assert_chain(r);
+	assert_string_equal(sv.socks_host, "xmpp.test");
+	assert_int_equal(sv.socks_port, 5269);
+	assert_string_equal(sv.sni, "sni.test");
+	snprintf(want, sizeof(want), "127.0.0.1:%u", sv.port);
+	assert_string_equal(r->peer, want);
+	snprintf(first, sizeof(first), "%s", r->socks_user);
+	probe_result_free(r);
+
+	srv_start(&sv, M_DIRECT);
+	sv.socks = 1;
+	srv_run(&sv);
+	o.socks_port = sv.port;
+	req.tls = PROBE_DIRECT;
+	r = run(&o, &req);
+	srv_stop(&sv);
+	assert_int_equal(r->ok, 1);
+	assert_string_equal(r->alpn, "xmpp-client");
+	assert_string_not_equal(r->socks_user, first);
+	assert_string_not_equal(sv.socks_pass, "");
+	probe_result_free(r);
+
+	/* Given credentials and an injected random source. */
+	srv_start(&sv, M_STARTTLS);
+	sv.socks = 1;
+	sv.socks_rep = 1;
+	srv_run(&sv);
+	o.socks_port = sv.port;
+	o.socks_user = "alice";
+	o.random = fixed_random;
+	r = run(&o, &req);
+	srv_stop(&sv);
+	assert_string_equal(r->reason, "SOCKS: general SOCKS server failure");
+	assert_string_equal(sv.socks_user, "alice");
+	assert_string_equal(sv.socks_pass, "abababababababababababababababab");
+	probe_result_free(r);
+
+	/* Tor's reserved prefix is refused before anything is sent. */
+	srv_start(&sv, M_STARTTLS);
+	sv.socks = 1;
+	srv_run(&sv);
+	o.socks_port = sv.port;
+	o.socks_user = "<torS0X>1";
+	r = run(&o, &req);
+	srv_stop(&sv);
+	assert_int_equal(r->fail_step, PROBE_STEP_TOR);
+	assert_non_null(strstr(r->reason, "<torS0X>"));
+	probe_result_free(r);
+}
+
+static void test_socks_proxy_down(void **state)
+{
+	struct probe_opts o;
+	struct probe_req req;
+	struct probe_result *r;
+
+	(void)state;
+	init_opts(&o);
+	o.via_socks = 1;
+	o.socks_host = "127.0.0.1";
+	o.socks_port = dead_port();
+	init_req(&req, 5222, PROBE_STARTTLS);
+	r = run(&o, &req);
+	assert_int_equal(r->fail_step, PROBE_STEP_TOR);
+	assert_non_null(strstr(r->reason, "connection refused"));
+	probe_result_free(r);
+
+	o.socks_host = "localhost";
+	r = run(&o, &req);
+	assert_int_equal(r->fail_step, PROBE_STEP_TOR);
+	probe_result_free(r);
+}
+
+static void test_cancel(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct outcome out = {NULL, 0};
+	struct srv sv;
+	struct probe_opts o;
+	struct probe_req req;
+	struct probe *p;
+	struct timeval tv = {0, 100000};
+
+	(void)state;
+	srv_start(&sv, M_SILENT);
+	srv_run(&sv);
+	init_opts(&o);
+	init_req(&req, sv.port, PROBE_STARTTLS);
+	p = probe_start(base, &o, &req, on_done, &out);
+	assert_non_null(p);
+	event_base_loopexit(base, &tv);
+	event_base_dispatch(base);
+	probe_cancel(p);
+	event_base_dispatch(base);
+	assert_int_equal(out.calls, 0);
+	srv_stop(&sv);
+
+	/* Cancelled after it ended but before its callback ran. */
+	init_req(&req, dead_port(), PROBE_STARTTLS);
+	p = probe_start(base, &o, &req, on_done, &out);
+	probe_cancel(p);
+	event_base_dispatch(base);
+	assert_int_equal(out.calls, 0);
+	event_base_free(base);
+}
+
+static void check_private(int family, const char *s, int want)
+{
+	struct probe_addr a;
+
+	memset(&a, 0, sizeof(a));
+	a.family = family;
+	assert_int_equal(inet_pton(family, s, a.addr), 1);
+	if (probe_addr_is_private(&a) != want)
+		fail_msg("%s: want %d", s, want);
+}
+
+static void test_private_table(void **state)
+{
+	static const char *v4_private[] = {
+		"0.0.0.0", "0.1.2.3", "10.0.0.1", "10.255.255.255",
+		"100.64.0.1", "100.127.255.255", "127.0.0.1", "127.9.9.9",
+		"169.254.1.1", "172.16.0.1", "172.31.255.255", "192.0.0.8",
+		"192.0.2.1", "192.168.1.1", "198.18.0.1", "198.19.255.255",
+		"198.51.100.7", "203.0.113.9", "224.0.0.1", "239.1.1.1",
+		"240.0.0.1", "255.255.255.255",
+	};
+	static const char *v4_public[] = {
+		"1.1.1.1", "8.8.8.8", "100.63.255.255", "100.128.0.0",
+		"172.15.255.255", "172.32.0.0", "192.0.1.1", "192.0.3.1",
+		"192.169.0.1", "198.17.255.255", "198.20.0.0", "198.51.101.1",
+		"203.0.114.1", "223.255.255.255", "11.0.0.1", "126.255.255.255",
+		"128.0.0.1", "169.253.1.1",
+	};
+	static const char *v6_private[] = {
+		"::", "::1", "fc00::1", "fdff:ffff::1", "fe80::1", "febf::1",
+		"ff02::1", "2001:db8::1", "::ffff:127.0.0.1", "::ffff:10.1.2.3",
+		"64:ff9b::192.168.0.1", "64:ff9b::7f00:1",
+	};
+	static const char *v6_public[] = {
+		"2001:4860::8888", "2a01::1", "::ffff:8.8.8.8",
+		"64:ff9b::8.8.8.8", "fec0::1", "2001:db9::1", "::2",
+	};
+	size_t i;
+	struct probe_addr bad;
+
+	(void)state;
+	for (i = 0; i < sizeof(v4_private) / sizeof(*v4_private); i++)
+		check_private(AF_INET, v4_private[i], 1);
+	for (i = 0; i < sizeof(v4_public) / sizeof(*v4_public); i++)
+		check_private(AF_INET, v4_public[i], 0);
+	for (i = 0; i < sizeof(v6_private) / sizeof(*v6_private); i++)
+		check_private(AF_INET6, v6_private[i], 1);
+	for (i = 0; i < sizeof(v6_public) / sizeof(*v6_public); i++)
+		check_private(AF_INET6, v6_public[i], 0);
+	memset(&bad, 0, sizeof(bad));
+	bad.family = 12345;
+	assert_int_equal(probe_addr_is_private(&bad), 1);
+}
+
+static void test_step_names(void **state)
+{
+	(void)state;
+	assert_null(probe_step_name(PROBE_STEP_NONE));
+	assert_string_equal(probe_step_name(PROBE_STEP_INPUT), "input");
+	assert_string_equal(probe_step_name(PROBE_STEP_DNS), "dns");
+	assert_string_equal(probe_step_name(PROBE_STEP_TOR), "tor");
+	assert_string_equal(probe_step_name(PROBE_STEP_TCP), "tcp");
+	assert_string_equal(probe_step_name(PROBE_STEP_STREAM), "stream");
+	assert_string_equal(probe_step_name(PROBE_STEP_STARTTLS), "starttls");
+	assert_string_equal(probe_step_name(PROBE_STEP_TLS), "tls");
+	probe_result_free(NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_private_table),
+		cmocka_unit_test(test_step_names),
+		cmocka_unit_test(test_starttls_ok),
+		cmocka_unit_test(test_direct_alpn),
+		cmocka_unit_test(test_tls_refused),
+		cmocka_unit_test(test_silent_deadline),
+		cmocka_unit_test(test_stream_error),
+		cmocka_unit_test(test_connection_refused),
+		cmocka_unit_test(test_address_fallback),
+		cmocka_unit_test(test_private_refused),
+		cmocka_unit_test(test_socks_refusal),
+		cmocka_unit_test(test_socks_ok),
+		cmocka_unit_test(test_socks_proxy_down),
+		cmocka_unit_test(test_cancel),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
