@@ -30,6 +30,7 @@ import json
 import os
 import random
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -83,7 +84,10 @@ def free_port(ip, prefer=()):
 def random_net():
     """Pick a 127.R.S prefix whose .1 address has no listener we can see."""
     for _ in range(50):
-        net = "127.%d.%d" % (random.randint(64, 250), random.randint(1, 250))
+        # Below 127.192/10, tor's default VirtualAddrNetworkIPv4: a client
+        # refuses a literal target there ("Missing mapping for virtual
+        # address").  The lab's client moves that network anyway.
+        net = "127.%d.%d" % (random.randint(64, 191), random.randint(1, 250))
         try:
             free_port(net + ".1")
             return net
@@ -493,7 +497,8 @@ class StreamWatch:
     ("host:port"), circ, status, username (SOCKS_USERNAME, which tor 0.4.3+
     puts in STREAM events), source_addr (the SOCKS client's ip:port, so a
     caller that knows its local port can find its stream) and, once known,
-    exit_fp / exit_nick / path.
+    exit_fp / exit_nick / path, and conflux_id when tor put the stream on a
+    conflux set (two circuits, "legs", ending at the same exit).
     """
 
     def __init__(self, control_addr):
@@ -676,6 +681,11 @@ class TorNet:
         old = self.read_state()
         if old.get("pids") and any(_pid_alive(p) for p in old["pids"]):
             raise TorNetError("a network is already running in %s" % self.dir)
+        if old:
+            # A stopped network of ours: start afresh in the same place.
+            for name in os.listdir(self.dir):
+                if name.startswith(("auth", "exit", "client")):
+                    shutil.rmtree(os.path.join(self.dir, name))
         os.makedirs(self.dir, exist_ok=True)
         net = self.net or random_net()
         self.net = net
@@ -806,6 +816,7 @@ class TorNet:
         t_client = time.monotonic()
         p = self._launch("client", _torrc_common(d, "client", dirauth) + (
             "SocksPort {ip}:{s}\nControlPort {ip}:{c}\nCookieAuthentication 0\n"
+            "VirtualAddrNetworkIPv4 10.192.0.0/10\n"
         ).format(ip=cip, s=socks_port, c=ctl_port))
         self.info["client_pid"] = p.pid
         self.info["socks"] = "%s:%d" % (cip, socks_port)
@@ -852,7 +863,7 @@ class TorNet:
         """SIGTERM the client and wait for it to go; returns its old PID."""
         info = self.read_state() or self.info
         pid = info.get("client_pid")
-        if pid and _pid_alive(pid) and self.dir in _pid_cmdline(pid):
+        if pid and _pid_alive(pid) and self.dir + "/" in _pid_cmdline(pid):
             os.kill(pid, signal.SIGTERM)
             end = time.monotonic() + 10
             while _pid_alive(pid) and time.monotonic() < end:
@@ -870,7 +881,7 @@ class TorNet:
         info = self.read_state() or self.info
         self.info = info
         old = info.get("client_pid")
-        if old and _pid_alive(old) and self.dir in _pid_cmdline(old):
+        if old and _pid_alive(old) and self.dir + "/" in _pid_cmdline(old):
             raise TorNetError("client %d is still running" % old)
         path = os.path.join(self.dir, "client", "torrc")
         with open(path) as f:
@@ -943,7 +954,7 @@ class TorNet:
         killed = []
         spid = info.get("start_pid")
         if spid and spid != os.getpid() and _pid_alive(spid) and \
-                "tornet" in _pid_cmdline(spid) and self.dir in _pid_cmdline(spid):
+                "tornet" in _pid_cmdline(spid):
             os.kill(spid, signal.SIGTERM)
             killed.append(spid)
             for _ in range(50):
@@ -952,7 +963,7 @@ class TorNet:
                 time.sleep(0.1)
             info = self.read_state()
         pids = [p for p in info.get("pids", [])
-                if _pid_alive(p) and self.dir in _pid_cmdline(p)]
+                if _pid_alive(p) and self.dir + "/" in _pid_cmdline(p)]
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGTERM)
@@ -1009,17 +1020,17 @@ def main(argv=None):
         if a.net and (len(a.net.split(".")) != 3 or not a.net.startswith("127.")):
             ap.error("--net must look like 127.R.S")
         t = TorNet(a.dir, resolver=a.resolver, net=a.net)
-        # A SIGTERM from `stop` while starting: let the finally clause run.
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+        # A SIGTERM (from `stop`) while starting: clean up like a failure.
+        def on_term(*_):
+            raise TorNetError("stopped by SIGTERM")
+        signal.signal(signal.SIGTERM, on_term)
         try:
             t.start(timeout=a.timeout, log=say)
         except (TorNetError, OSError, subprocess.SubprocessError) as e:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             say("start failed: %s" % e)
             t.stop()
             return 1
-        except SystemExit:
-            t.stop()
-            raise
         print(json.dumps({k: t.info[k] for k in ("socks", "control",
                                                  "bootstrap_seconds")}))
         return 0
