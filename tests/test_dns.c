@@ -872,6 +872,129 @@ static void test_names(void **state)
 	assert_string_equal(dns_status_name(DNS_SERVFAIL), "SERVFAIL");
 }
 
+/* ---- packets captured from libunbound (tests/data/dns/README) -------- */
+
+static const char *data_dir = "tests/data/dns";
+
+static struct pb *load(const char *file)
+{
+	char path[512];
+	struct pb *p = malloc(sizeof(*p));
+	FILE *f;
+
+	assert_non_null(p);
+	snprintf(path, sizeof(path), "%s/%s", data_dir, file);
+	f = fopen(path, "rb");
+	if (f == NULL)
+		fail_msg("cannot open %s", path);
+	p->n = fread(p->b, 1, sizeof(p->b), f);
+	fclose(f);
+	assert_true(p->n > 12);
+	return p;
+}
+
+static const struct {
+	const char *file;
+	unsigned qtype;
+	enum dns_status status;
+	size_t n;
+	const char *cname;	/* NULL: not aliased */
+	uint32_t ttl;
+} captured[] = {
+	{"srv-secure.bin", DNS_T_SRV, DNS_ANSWER, 2, NULL, 300},
+	{"srv-root-secure.bin", DNS_T_SRV, DNS_ANSWER, 1, NULL, 300},
+	{"nxdomain-secure.bin", DNS_T_SRV, DNS_NXDOMAIN, 0, NULL, 60},
+	{"nodata-secure.bin", DNS_T_TLSA, DNS_NODATA, 0, NULL, 60},
+	{"tlsa-secure.bin", DNS_T_TLSA, DNS_ANSWER, 1, NULL, 300},
+	{"cname-a-secure.bin", DNS_T_A, DNS_ANSWER, 1, "xmpp.example.test",
+	 300},
+	{"dname-aaaa-secure.bin", DNS_T_AAAA, DNS_ANSWER, 1,
+	 "xmpp.example.test", 300},
+	{"cname-nxdomain-secure.bin", DNS_T_A, DNS_NXDOMAIN, 0,
+	 "nothere.example.test", 60},
+};
+
+static void test_captured(void **state)
+{
+	struct dns_answer a;
+	char buf[200];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(captured) / sizeof(captured[0]); i++) {
+		struct pb *p = load(captured[i].file);
+		size_t full = p->n;
+
+		assert_int_equal(parse(p, captured[i].qtype, &a), 0);
+		assert_int_equal(a.status, captured[i].status);
+		assert_int_equal(a.n, captured[i].n);
+		assert_int_equal(a.aliased, captured[i].cname != NULL);
+		if (captured[i].cname != NULL)
+			assert_string_equal(a.cname, captured[i].cname);
+		assert_int_equal(a.ttl, captured[i].ttl);
+		if (strcmp(captured[i].file, "srv-secure.bin") == 0) {
+			int b = a.srv[0].priority == 0;
+
+			assert_string_equal(a.srv[!b].target,
+					    "xmpp.example.test");
+			assert_string_equal(a.srv[b].target,
+					    "backup.example.test");
+			assert_int_equal(a.srv[b].port, 5222);
+		}
+		if (strcmp(captured[i].file, "srv-root-secure.bin") == 0)
+			assert_string_equal(a.srv[0].target, ".");
+		if (strcmp(captured[i].file, "tlsa-secure.bin") == 0)
+			assert_string_equal(
+				dns_tlsa_format(&a.tlsa[0], buf, sizeof(buf)),
+				"3 1 1 0123456789abcdef0123456789abcdef"
+				"0123456789abcdef0123456789abcdef");
+		if (strcmp(captured[i].file, "dname-aaaa-secure.bin") == 0)
+			assert_memory_equal(a.addr[0].addr,
+					    "\x20\x01\x0d\xb8", 4);
+		dns_answer_clear(&a);
+		/* asked with another type than the question's */
+		assert_int_equal(parse(p, captured[i].qtype == DNS_T_A
+						  ? DNS_T_AAAA
+						  : DNS_T_A,
+				       &a),
+				 -1);
+		for (size_t len = 0; len < full; len++) {
+			p->n = len;
+			assert_int_equal(parse(p, captured[i].qtype, &a), -1);
+		}
+		free(p);
+	}
+}
+
+/* Every single-byte change of every captured packet. */
+static void test_captured_flips(void **state)
+{
+	struct dns_answer a;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(captured) / sizeof(captured[0]); i++) {
+		struct pb *p = load(captured[i].file);
+
+		for (size_t at = 0; at < p->n; at++) {
+			uint8_t keep = p->b[at];
+			static const uint8_t vals[] = {0x00, 0xff, 0xc0, 0x3f,
+						       0x01, 0x80};
+
+			for (size_t v = 0; v < sizeof(vals); v++) {
+				int r;
+
+				p->b[at] = vals[v] == keep ? keep ^ 0x55
+							   : vals[v];
+				r = parse(p, captured[i].qtype, &a);
+				assert_true(r == 0 || r == -1);
+				assert_true(a.n <= 1024);
+				dns_answer_clear(&a);
+			}
+			p->b[at] = keep;
+		}
+		free(p);
+	}
+}
+
 /* ---- dns_lookup() through libunbound ---------------------------------- */
 
 struct seen {
@@ -984,6 +1107,17 @@ static void test_new_errors(void **state)
 	err[0] = '\0';
 	assert_null(dns_new(base, &cfg, err, sizeof(err)));
 	assert_true(err[0] != '\0');
+	unlink(path);
+
+	/* parses, but of an algorithm unbound ignores: no validation at all */
+	strcpy(path, "/tmp/test_dns_ta.XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, ". IN DS 1 2 3\n", 14), 14);
+	close(fd);
+	err[0] = '\0';
+	assert_null(dns_new(base, &cfg, err, sizeof(err)));
+	assert_non_null(strstr(err, "ignored"));
 	unlink(path);
 
 	cfg.trust_anchor = NULL;
@@ -1290,7 +1424,7 @@ static void test_fake_server(void **state)
 	event_base_free(base);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_srv),
@@ -1307,6 +1441,8 @@ int main(void)
 		cmocka_unit_test(test_many_records),
 		cmocka_unit_test(test_mutations),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_captured),
+		cmocka_unit_test(test_captured_flips),
 		cmocka_unit_test(test_new_errors),
 		cmocka_unit_test(test_bad_names),
 		cmocka_unit_test(test_special_name),
@@ -1315,5 +1451,7 @@ int main(void)
 		cmocka_unit_test(test_fake_server),
 	};
 
+	if (argc > 1)
+		data_dir = argv[1];
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
