@@ -56,7 +56,7 @@ struct probe {
 	int via_socks;
 	struct probe_addr proxy;
 	uint16_t proxy_port;
-	char socks_pass[256];
+	char socks_user[256], socks_pass[256];
 	int timeout_ms;
 	int allow_private;
 
@@ -559,7 +559,7 @@ static void socks_step(struct probe *p)
 
 	switch (p->state) {
 	case PS_SOCKS_METHOD:
-		n = socks5_auth_request(msg, sizeof(msg), p->res->socks_user,
+		n = socks5_auth_request(msg, sizeof(msg), p->socks_user,
 					p->socks_pass, err, sizeof(err));
 		if (n < 0) {
 			probe_fail(p, "SOCKS: %s", err);
@@ -851,16 +851,22 @@ struct probe *probe_start(struct event_base *base, const struct probe_opts *opts
 		return p;
 	}
 
-	if (opts->socks_user != NULL)
-		snprintf(p->res->socks_user, sizeof(p->res->socks_user), "%s",
+	/* Too long: left empty, so the SOCKS codec refuses it in words. */
+	if (opts->socks_user != NULL &&
+	    strlen(opts->socks_user) < sizeof(p->socks_user))
+		snprintf(p->socks_user, sizeof(p->socks_user), "%s",
 			 opts->socks_user);
-	else
-		make_credentials(p, opts, p->res->socks_user,
-				 sizeof(p->res->socks_user));
-	if (opts->socks_pass != NULL)
+	else if (opts->socks_user == NULL)
+		make_credentials(p, opts, p->socks_user,
+				 sizeof(p->socks_user));
+	/* The report keeps what fits; the proxy gets it whole. */
+	snprintf(p->res->socks_user, sizeof(p->res->socks_user), "%.*s",
+		 (int)sizeof(p->res->socks_user) - 1, p->socks_user);
+	if (opts->socks_pass != NULL &&
+	    strlen(opts->socks_pass) < sizeof(p->socks_pass))
 		snprintf(p->socks_pass, sizeof(p->socks_pass), "%s",
 			 opts->socks_pass);
-	else
+	else if (opts->socks_pass == NULL)
 		make_credentials(p, opts, p->socks_pass, sizeof(p->socks_pass));
 	if (p->host == NULL) {
 		probe_finish(p, PROBE_STEP_INPUT, "no host name to connect to");

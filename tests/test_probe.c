@@ -786,6 +786,24 @@ static void test_socks_ok(void **state)
 	assert_int_equal(r->fail_step, PROBE_STEP_TOR);
 	assert_non_null(strstr(r->reason, "<torS0X>"));
 	probe_result_free(r);
+
+	/* A user name over 255 bytes is refused, not cut. */
+	{
+		char longname[300];
+
+		memset(longname, 'u', sizeof(longname) - 1);
+		longname[sizeof(longname) - 1] = '\0';
+		srv_start(&sv, M_STARTTLS);
+		sv.socks = 1;
+		srv_run(&sv);
+		o.socks_port = sv.port;
+		o.socks_user = longname;
+		r = run(&o, &req);
+		srv_stop(&sv);
+		assert_int_equal(r->fail_step, PROBE_STEP_TOR);
+		assert_non_null(strstr(r->reason, "255"));
+		probe_result_free(r);
+	}
 }
 
 static void test_socks_proxy_down(void **state)
