@@ -30,83 +30,16 @@
 #define NS_PING "urn:xmpp:ping"
 #define NS_CHATSTATES "http://jabber.org/protocol/chatstates"
 
-#define BODY_MAX 4096		/* bytes of one body we send */
 #define OUTBOX_MAX 20000	/* stanzas kept while the stream is down */
 #define OUTBOX_TTL 900		/* seconds they are kept */
-#define JID_BUCKETS 1024
 #define SWEEP_S 60
-
-const char comp_no_watch_text[] =
-	"Watching domains is not available yet in this version of "
-	"certwatch; \"check DOMAIN\" works now.";
 
 static const char presence_status[] =
 	"I check XMPP services for machine-in-the-middle attacks (DANE). "
 	"Send \"help\".";
 
-/* Per bare JID: the command window and checks in flight. */
-struct jid_state {
-	struct jid_state *next;
-	time_t window;		/* start of the current minute */
-	unsigned count;
-	int warned;
-	unsigned inflight;
-	char bare[];
-};
-
-struct outbox_item {
-	struct outbox_item *next;
-	xmpp_stanza_t *st;
-	time_t queued;
-};
-
-struct chat_check {
-	struct chat_check *prev, *next;
-	struct comp *c;
-	struct check *chk;
-	struct comp_peer peer;
-};
-
-enum req_kind { REQ_CHAT, REQ_ADHOC };
-
-struct comp_request {
-	struct comp_request *prev, *next;
-	struct comp *c;
-	enum req_kind kind;
-	struct comp_peer peer;
-	struct comp_adhoc_session *session;
-};
-
-struct comp {
-	struct event_base *base;
-	const struct config *cfg;
-	struct check_env *checks;
-	struct comp_link *link;
-	struct comp_adhoc *adhoc;
-	struct comp_watch_hooks hooks;
-	int have_hooks;
-
-	struct jid_state *jids[JID_BUCKETS];
-	size_t njids;
-	char **contacts;
-	size_t ncontacts, capcontacts;
-	struct outbox_item *out_head, *out_tail;
-	size_t nout;
-	struct chat_check *chat_checks;
-	struct comp_request *requests;
-	struct event *sweep;
-
-	void (*done)(void *);
-	void *done_arg;
-	int stopping;
-
-	time_t started;
-	uint64_t n_messages, n_commands, n_checks, n_checks_done, n_iqs;
-	uint64_t n_limited, n_dropped;
-};
-
-static time_t
-now_s(void)
+time_t
+comp_now(void)
 {
 	struct timespec ts;
 
@@ -143,7 +76,7 @@ comp_hooks(struct comp *c)
 static void
 outbox_flush(struct comp *c)
 {
-	time_t t = now_s();
+	time_t t = comp_now();
 	size_t expired = 0;
 
 	while (c->out_head != NULL && comp_link_online(c->link)) {
@@ -183,7 +116,7 @@ comp_send(struct comp *c, xmpp_stanza_t *st)
 	}
 	o = xcalloc(1, sizeof(*o));
 	o->st = xmpp_stanza_clone(st);
-	o->queued = now_s();
+	o->queued = comp_now();
 	if (c->out_tail)
 		c->out_tail->next = o;
 	else
@@ -228,14 +161,14 @@ add_text_child(struct comp *c, xmpp_stanza_t *parent, const char *name,
 
 /* Sends `body` from `self` to `to`, split into bodies of at most 4096
  * bytes at line ends; `state` adds an XEP-0085 chat state to the last. */
-static void
-send_body(struct comp *c, const char *self, const char *to, const char *body,
+void
+comp_send_body(struct comp *c, const char *self, const char *to, const char *body,
 	  const char *state)
 {
 	size_t len = strlen(body), off = 0;
 
 	do {
-		size_t n = comp_cmd_split(body + off, len - off, BODY_MAX);
+		size_t n = comp_cmd_split(body + off, len - off, COMP_BODY_MAX);
 		size_t keep = n;
 		char *piece;
 		xmpp_stanza_t *m;
@@ -256,8 +189,8 @@ send_body(struct comp *c, const char *self, const char *to, const char *body,
 	} while (off < len);
 }
 
-static void
-send_state(struct comp *c, const char *self, const char *to,
+void
+comp_send_state(struct comp *c, const char *self, const char *to,
 	   const char *state)
 {
 	xmpp_stanza_t *m = xmpp_message_new(comp_ctx(c), "chat", to, NULL);
@@ -273,7 +206,7 @@ comp_send_message(struct comp *c, const char *to_jid, const char *body)
 {
 	if (to_jid == NULL || body == NULL || body[0] == '\0')
 		return -1;
-	send_body(c, c->cfg->jid, to_jid, body, NULL);
+	comp_send_body(c, c->cfg->jid, to_jid, body, NULL);
 	return 0;
 }
 
@@ -312,7 +245,7 @@ hash_jid(const char *s)
 
 	for (; *s; s++)
 		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h % JID_BUCKETS;
+	return h % COMP_JID_BUCKETS;
 }
 
 static struct jid_state *
@@ -338,7 +271,7 @@ comp_limit_command(struct comp *c, const struct comp_peer *p,
 {
 	unsigned limit = c->cfg->commands_per_minute;
 	struct jid_state *j;
-	time_t t = now_s();
+	time_t t = comp_now();
 
 	c->n_commands++;
 	if (limit == 0 || p->admin)
@@ -391,9 +324,9 @@ static void
 sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct comp *c = arg;
-	time_t t = now_s();
+	time_t t = comp_now();
 
-	for (size_t h = 0; h < JID_BUCKETS; h++) {
+	for (size_t h = 0; h < COMP_JID_BUCKETS; h++) {
 		struct jid_state **pp = &c->jids[h];
 		while (*pp) {
 			struct jid_state *j = *pp;
@@ -406,240 +339,6 @@ sweep_cb(evutil_socket_t fd, short what, void *arg)
 			}
 		}
 	}
-}
-
-/* ---- Checks asked for in chat ------------------------------------------ */
-
-struct check *
-comp_check_start(struct comp *c, const struct domain_name *d, check_cb cb,
-		 void *arg)
-{
-	c->n_checks++;
-	return check_start(c->checks, d->a, d->u, cb, arg);
-}
-
-static void
-chat_check_done(struct check_result *res, void *arg)
-{
-	struct chat_check *k = arg;
-	struct comp *c = k->c;
-	struct buf text = BUF_INIT;
-
-	c->n_checks_done++;
-	report_text(res, &text);
-	send_body(c, k->peer.self, k->peer.full, text.s ? text.s : "",
-		  "active");
-	buf_free(&text);
-	check_result_free(res);
-	comp_check_release(c, k->peer.bare);
-	if (k->prev)
-		k->prev->next = k->next;
-	else
-		c->chat_checks = k->next;
-	if (k->next)
-		k->next->prev = k->prev;
-	free(k);
-}
-
-static void
-chat_check(struct comp *c, const struct comp_peer *p,
-	   const struct domain_name *d)
-{
-	char msg[sizeof(d->u) + 32];
-	struct chat_check *k;
-
-	if (comp_check_acquire(c, p, msg, sizeof(msg)) < 0) {
-		send_body(c, p->self, p->full, msg, NULL);
-		return;
-	}
-	k = xcalloc(1, sizeof(*k));
-	k->c = c;
-	k->peer = *p;
-	k->chk = comp_check_start(c, d, chat_check_done, k);
-	if (k->chk == NULL) {
-		comp_check_release(c, p->bare);
-		free(k);
-		send_body(c, p->self, p->full,
-			  "Sorry, the check could not start (out of memory).",
-			  NULL);
-		return;
-	}
-	k->next = c->chat_checks;
-	if (k->next)
-		k->next->prev = k;
-	c->chat_checks = k;
-	snprintf(msg, sizeof(msg), "Checking %s \xe2\x80\xa6", d->u);
-	send_body(c, p->self, p->full, msg, NULL);
-	send_state(c, p->self, p->full, "composing");
-}
-
-/* ---- Requests for the watcher's hooks ------------------------------------ */
-
-static struct comp_request *
-request_new(struct comp *c, enum req_kind kind, const struct comp_peer *p)
-{
-	struct comp_request *r = xcalloc(1, sizeof(*r));
-
-	r->c = c;
-	r->kind = kind;
-	r->peer = *p;
-	r->next = c->requests;
-	if (r->next)
-		r->next->prev = r;
-	c->requests = r;
-	return r;
-}
-
-static void
-request_unlink(struct comp_request *r)
-{
-	if (r->prev)
-		r->prev->next = r->next;
-	else
-		r->c->requests = r->next;
-	if (r->next)
-		r->next->prev = r->prev;
-	free(r);
-}
-
-struct comp_request *
-comp_request_adhoc(struct comp *c, const struct comp_peer *p,
-		   struct comp_adhoc_session *s)
-{
-	struct comp_request *r = request_new(c, REQ_ADHOC, p);
-
-	r->session = s;
-	return r;
-}
-
-void
-comp_request_detach(struct comp_request *r)
-{
-	r->session = NULL;
-}
-
-const char *
-comp_request_jid(const struct comp_request *r)
-{
-	return r->peer.bare;
-}
-
-int
-comp_request_admin(const struct comp_request *r)
-{
-	return r->peer.admin;
-}
-
-void
-comp_request_done(struct comp_request *r, const char *text, int error)
-{
-	if (text == NULL)
-		text = "";
-	if (r->kind == REQ_ADHOC) {
-		if (r->session != NULL)
-			comp_adhoc_request_done(r->session, text, error);
-	} else if (text[0] != '\0')
-		send_body(r->c, r->peer.self, r->peer.full, text, NULL);
-	request_unlink(r);
-}
-
-void
-comp_set_watch_hooks(struct comp *c, const struct comp_watch_hooks *h)
-{
-	c->hooks = *h;
-	c->have_hooks = 1;
-}
-
-/* ---- Chat -------------------------------------------------------------- */
-
-static void
-stats_text(struct comp *c, struct buf *b)
-{
-	buf_printf(b, "certwatch %s, up %lld s\n", CERTWATCH_VERSION,
-		   (long long)(now_s() - c->started));
-	buf_printf(b, "messages %llu, commands %llu, rate-limited %llu\n",
-		   (unsigned long long)c->n_messages,
-		   (unsigned long long)c->n_commands,
-		   (unsigned long long)c->n_limited);
-	buf_printf(b, "checks started %llu, done %llu\n",
-		   (unsigned long long)c->n_checks,
-		   (unsigned long long)c->n_checks_done);
-	buf_printf(b, "probes in flight %zu, queued %zu\n",
-		   check_env_probes_in_flight(c->checks),
-		   check_env_probes_queued(c->checks));
-	buf_printf(b, "iqs %llu, ad-hoc sessions %zu, contacts %zu, JIDs "
-		   "tracked %zu, replies waiting %zu, dropped %llu\n",
-		   (unsigned long long)c->n_iqs, comp_adhoc_sessions(c->adhoc),
-		   c->ncontacts, c->njids, c->nout,
-		   (unsigned long long)c->n_dropped);
-	if (c->have_hooks && c->hooks.stats)
-		c->hooks.stats(c->hooks.arg, b);
-}
-
-static void
-chat_command(struct comp *c, const struct comp_peer *p, const char *body)
-{
-	struct comp_cmd cmd;
-	struct buf b = BUF_INIT;
-	const struct comp_watch_hooks *h = comp_hooks(c);
-
-	if (comp_cmd_parse(body, strlen(body), &cmd) < 0) {
-		send_body(c, p->self, p->full, cmd.error, NULL);
-		return;
-	}
-	if (comp_cmd_admin_only(cmd.kind) && !p->admin) {
-		buf_printf(&b, "\"%s\" is only for the admins of this service.",
-			   comp_cmd_name(cmd.kind));
-		send_body(c, p->self, p->full, b.s, NULL);
-		buf_free(&b);
-		return;
-	}
-	switch (cmd.kind) {
-	case COMP_CMD_EMPTY:
-		return;
-	case COMP_CMD_CHECK:
-		chat_check(c, p, &cmd.domain);
-		return;
-	case COMP_CMD_STATS:
-		stats_text(c, &b);
-		send_body(c, p->self, p->full, b.s, NULL);
-		buf_free(&b);
-		return;
-	case COMP_CMD_SUBSCRIBE:
-		if (h && h->subscribe) {
-			h->subscribe(h->arg, request_new(c, REQ_CHAT, p),
-				     &cmd.domain);
-			return;
-		}
-		break;
-	case COMP_CMD_UNSUBSCRIBE:
-		if (h && h->unsubscribe) {
-			h->unsubscribe(h->arg, request_new(c, REQ_CHAT, p),
-				       cmd.all ? NULL : &cmd.domain);
-			return;
-		}
-		break;
-	case COMP_CMD_STATUS:
-		if (h && h->status) {
-			h->status(h->arg, request_new(c, REQ_CHAT, p),
-				  cmd.has_domain ? &cmd.domain : NULL);
-			return;
-		}
-		break;
-	case COMP_CMD_RECHECK:
-		if (h && h->recheck) {
-			h->recheck(h->arg, request_new(c, REQ_CHAT, p),
-				   &cmd.domain);
-			return;
-		}
-		break;
-	case COMP_CMD_HELP:
-	case COMP_CMD_UNKNOWN:
-	default:
-		send_body(c, p->self, p->full, comp_cmd_help(p->admin), NULL);
-		return;
-	}
-	send_body(c, p->self, p->full, comp_no_watch_text, NULL);
 }
 
 /* Fills *p from a stanza; -1 when it has no usable sender. */
@@ -706,7 +405,7 @@ on_message(struct comp *c, xmpp_stanza_t *st)
 		snprintf(msg, sizeof(msg),
 			 "You hit the rate limit (%u commands a minute); try "
 			 "again in %u s.", c->cfg->commands_per_minute, wait_s);
-		send_body(c, p.self, p.full, msg, NULL);
+		comp_send_body(c, p.self, p.full, msg, NULL);
 	} else if (lim == 0 && c->cfg->max_message > 0 &&
 		   strlen(body) > c->cfg->max_message) {
 		char msg[200];
@@ -714,9 +413,9 @@ on_message(struct comp *c, xmpp_stanza_t *st)
 			 "Your message is too long (%zu bytes; the limit is "
 			 "%u). Send \"help\" for the commands.",
 			 strlen(body), c->cfg->max_message);
-		send_body(c, p.self, p.full, msg, NULL);
+		comp_send_body(c, p.self, p.full, msg, NULL);
 	} else if (lim == 0) {
-		chat_command(c, &p, body);
+		comp_chat_command(c, &p, body);
 	}
 	xmpp_free(comp_ctx(c), body);
 }
@@ -958,12 +657,10 @@ static void
 link_offline(void *arg)
 {
 	struct comp *c = arg;
-	size_t n = 0;
 
-	for (struct chat_check *k = c->chat_checks; k; k = k->next)
-		n++;
 	log_info("bot: %zu chat checks and %zu ad-hoc sessions wait for "
-		 "the stream", n, comp_adhoc_sessions(c->adhoc));
+		 "the stream", comp_chat_checks(c),
+		 comp_adhoc_sessions(c->adhoc));
 }
 
 static void
@@ -1011,7 +708,7 @@ comp_new(struct event_base *base, const struct config *cfg,
 	c->base = base;
 	c->cfg = cfg;
 	c->checks = checks;
-	c->started = now_s();
+	c->started = comp_now();
 	c->link = comp_link_new(base, &o, &cbs, c, err, errlen);
 	if (c->link == NULL) {
 		free(c);
@@ -1037,13 +734,7 @@ comp_shutdown(struct comp *c, void (*done)(void *), void *arg)
 	c->done = done;
 	c->done_arg = arg;
 	c->stopping = 1;
-	while (c->chat_checks != NULL) {
-		struct chat_check *k = c->chat_checks;
-		c->chat_checks = k->next;
-		check_cancel(k->chk);
-		comp_check_release(c, k->peer.bare);
-		free(k);
-	}
+	comp_chat_cancel_all(c);
 	if (comp_link_online(c->link))
 		for (size_t i = 0; i < c->ncontacts; i++)
 			send_presence(c, c->cfg->jid, c->contacts[i],
@@ -1056,22 +747,16 @@ comp_free(struct comp *c)
 {
 	if (c == NULL)
 		return;
-	while (c->chat_checks != NULL) {
-		struct chat_check *k = c->chat_checks;
-		c->chat_checks = k->next;
-		check_cancel(k->chk);
-		free(k);
-	}
+	comp_chat_cancel_all(c);
 	comp_adhoc_free(c->adhoc);
-	while (c->requests != NULL)
-		request_unlink(c->requests);
+	comp_requests_free(c);
 	while (c->out_head != NULL) {
 		struct outbox_item *o = c->out_head;
 		c->out_head = o->next;
 		xmpp_stanza_release(o->st);
 		free(o);
 	}
-	for (size_t h = 0; h < JID_BUCKETS; h++)
+	for (size_t h = 0; h < COMP_JID_BUCKETS; h++)
 		while (c->jids[h] != NULL) {
 			struct jid_state *j = c->jids[h];
 			c->jids[h] = j->next;

@@ -10,10 +10,61 @@
 #include <stdint.h>
 #include <strophe.h>
 
+#include <time.h>
+
 #include "component/comp.h"
 
 #define COMP_NS_COMMANDS "http://jabber.org/protocol/commands"
 #define COMP_JID_MAX 3072	/* RFC 7622: three parts of 1023 bytes */
+
+#define COMP_BODY_MAX 4096	/* bytes of one body we send */
+#define COMP_JID_BUCKETS 1024
+
+/* Per bare JID: the command window and checks in flight. */
+struct jid_state {
+	struct jid_state *next;
+	time_t window;		/* start of the current minute */
+	unsigned count;
+	int warned;
+	unsigned inflight;
+	char bare[];
+};
+
+struct outbox_item {
+	struct outbox_item *next;
+	xmpp_stanza_t *st;
+	time_t queued;
+};
+
+/* The bot's state, shared by bot.c, chat.c and adhoc.c. */
+struct comp {
+	struct event_base *base;
+	const struct config *cfg;
+	struct check_env *checks;
+	struct comp_link *link;
+	struct comp_adhoc *adhoc;
+	struct comp_watch_hooks hooks;
+	int have_hooks;
+
+	struct jid_state *jids[COMP_JID_BUCKETS];
+	size_t njids;
+	char **contacts;
+	size_t ncontacts, capcontacts;
+	struct outbox_item *out_head, *out_tail;
+	size_t nout;
+	struct chat_check *chat_checks;	/* chat.c */
+	struct comp_request *requests;	/* chat.c */
+	struct event *sweep;
+
+	void (*done)(void *);
+	void *done_arg;
+	int stopping;
+
+	time_t started;
+	uint64_t n_messages, n_commands, n_checks, n_checks_done, n_iqs;
+	uint64_t n_limited, n_dropped;
+};
+
 
 /* The four ad-hoc commands, also the chat commands they mirror. */
 enum comp_adhoc_kind {
@@ -32,6 +83,28 @@ struct comp_peer {
 					 * `from` on the reply */
 	int admin;
 };
+
+/* Monotonic seconds. */
+time_t comp_now(void);
+
+/* Sends `body` from `self` to `to` as chat messages split at line ends
+ * into bodies of at most COMP_BODY_MAX bytes; `state` (may be NULL) adds
+ * an XEP-0085 chat state element to the last. */
+void comp_send_body(struct comp *c, const char *self, const char *to,
+		    const char *body, const char *state);
+/* A chat state notification alone ("composing"). */
+void comp_send_state(struct comp *c, const char *self, const char *to,
+		     const char *state);
+
+/* chat.c: runs a chat command (the body is within the limits). */
+void comp_chat_command(struct comp *c, const struct comp_peer *p,
+		       const char *body);
+/* chat.c: cancels the chat checks (their slots are given back). */
+void comp_chat_cancel_all(struct comp *c);
+/* chat.c: chat checks running. */
+size_t comp_chat_checks(const struct comp *c);
+/* chat.c: frees every pending request. */
+void comp_requests_free(struct comp *c);
 
 /* xmpp_ctx_t for building stanzas. */
 xmpp_ctx_t *comp_ctx(struct comp *c);

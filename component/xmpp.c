@@ -12,6 +12,9 @@
  *    xmpp_connect_component() has returned 0, and only then do we watch it.
  *    libstrophe closes the fd *before* it calls our handler with
  *    XMPP_CONN_DISCONNECT, so the events on it are dropped there, first.
+ *    We watch a dup() of it: the socket stays open until that handler has
+ *    removed our events, so epoll never sees a closed (or reused) fd
+ *    number; then the dup is closed too.
  *  - Reading.  A level-triggered EV_READ calls xmpp_run_once(ctx, 0), which
  *    reads at most 4 KB; level-triggering brings us back for the rest.
  *  - Writing.  xmpp_send() only queues; the queue is written at the start
@@ -51,6 +54,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/select.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -84,7 +88,7 @@ struct comp_link {
 	long (*rand)(void);
 
 	enum link_state state;
-	int fd;			/* watched fd, -1 */
+	int fd;			/* our dup of libstrophe's fd, -1 */
 	int new_fd;		/* from the sockopt callback */
 	struct event *rd, *wr;
 	int wr_on;
@@ -119,6 +123,17 @@ comp_link_backoff_ms(unsigned attempt, unsigned min_s, unsigned max_s,
 	if (rnd < 0)
 		rnd = -(rnd + 1);
 	return (unsigned)(ms / 2 + (uint64_t)rnd % (ms / 2 + 1));
+}
+
+/* Jitter must differ between processes: not random()'s fixed seed. */
+static long
+default_rand(void)
+{
+	unsigned long r;
+
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+		return random();
+	return (long)(r >> 1);
 }
 
 static struct comp_link *
@@ -194,6 +209,8 @@ drop_fd(struct comp_link *l)
 		event_free(l->wr);
 	l->rd = l->wr = NULL;
 	l->wr_on = 0;
+	if (l->fd >= 0)
+		close(l->fd);
 	l->fd = -1;
 }
 
@@ -229,7 +246,7 @@ static void
 schedule_retry(struct comp_link *l)
 {
 	unsigned ms = comp_link_backoff_ms(l->attempt, l->bmin, l->bmax,
-					   l->rand ? l->rand() : random());
+					   l->rand());
 	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 
 	if (l->attempt < 32)
@@ -299,10 +316,13 @@ log_disconnect(struct comp_link *l, int was_online, int error,
 		log_warn("xmpp: connection to %s:%u lost%s%s", l->host,
 			 (unsigned)l->port, error ? ": " : "",
 			 error ? strerror(error) : "");
+	else if (error)
+		log_warn("xmpp: cannot connect to %s:%u as %s: %s", l->host,
+			 (unsigned)l->port, l->jid, strerror(error));
 	else
-		log_warn("xmpp: cannot connect to %s:%u as %s%s%s", l->host,
-			 (unsigned)l->port, l->jid, error ? ": " : "",
-			 error ? strerror(error) : " (no handshake)");
+		log_warn("xmpp: cannot connect to %s:%u as %s: connection "
+			 "refused, or closed before the handshake", l->host,
+			 (unsigned)l->port, l->jid);
 }
 
 static void
@@ -384,7 +404,9 @@ do_connect(struct comp_link *l)
 		return;	/* no fd seen: the tick drives it */
 	/* Only now is the fd settled (the sockopt callback may have seen
 	 * others that failed). */
-	l->fd = l->new_fd;
+	l->fd = fcntl(l->new_fd, F_DUPFD_CLOEXEC, 3);
+	if (l->fd < 0)
+		return;	/* the tick drives it */
 	l->rd = event_new(l->base, l->fd, EV_READ | EV_PERSIST, io_cb, l);
 	l->wr = event_new(l->base, l->fd, EV_WRITE | EV_PERSIST, io_cb, l);
 	event_add(l->rd, NULL);
@@ -451,7 +473,7 @@ comp_link_new(struct event_base *base, const struct comp_link_opts *o,
 	l->port = o->port ? o->port : 5347;
 	l->bmin = o->backoff_min ? o->backoff_min : 1;
 	l->bmax = o->backoff_max ? o->backoff_max : 60;
-	l->rand = o->rand;
+	l->rand = o->rand ? o->rand : default_rand;
 	l->fd = l->new_fd = -1;
 	xmpp_initialize();
 	l->log.handler = strophe_log;

@@ -35,7 +35,7 @@ struct comp_link_opts {
 	uint16_t port;
 	/* Reconnect delays, seconds; 0: 1 and 60. */
 	unsigned backoff_min, backoff_max;
-	/* Random source for jitter; NULL: random(). */
+	/* Random source for jitter; NULL: getrandom(). */
 	long (*rand)(void);
 };
 
