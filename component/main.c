@@ -9,14 +9,16 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "version.h"
 #include "component/comp.h"
 #include "component/config.h"
 #include "component/log.h"
 #include "component/names.h"
 #include "component/report.h"
+#include "component/watch.h"
 #include "dns/dns.h"
 #include "probe/check.h"
+#include "store/store.h"
 #include "util/buf.h"
 
 #define EXIT_CONFIG 78	/* EX_CONFIG of sysexits.h */
@@ -210,7 +212,9 @@ cmd_check(int argc, char **argv)
 
 struct daemon {
 	struct runtime rt;
+	struct store *store;
 	struct comp *comp;
+	struct watch *watch;
 	struct event *sigterm, *sigint, *sighup;
 	int stopping;
 };
@@ -291,11 +295,19 @@ cmd_run(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	memset(&d, 0, sizeof(d));
+	if (store_open(cfg.store_dir, &d.store, err, sizeof(err)) < 0)
+		fatal(1, "state directory %s: %s", cfg.store_dir, err);
+	const char *const *lines;
+	size_t nwarn = store_warnings(d.store, &lines);
+	for (size_t i = 0; i < nwarn; i++)
+		log_warn("state: %s", lines[i]);
 	if (runtime_open(&d.rt, &cfg, err, sizeof(err)) < 0)
 		fatal(1, "%s", err);
 	d.comp = comp_new(d.rt.base, &cfg, d.rt.checks, err, sizeof(err));
 	if (d.comp == NULL)
 		fatal(1, "%s", err);
+	d.watch = watch_new(d.rt.base, &cfg, d.store, d.comp, d.rt.checks, NULL);
+	watch_start(d.watch);
 	d.sigterm = evsignal_new(d.rt.base, SIGTERM, daemon_signal, &d);
 	d.sigint = evsignal_new(d.rt.base, SIGINT, daemon_signal, &d);
 	d.sighup = evsignal_new(d.rt.base, SIGHUP, daemon_signal, &d);
@@ -308,8 +320,10 @@ cmd_run(int argc, char **argv)
 
 	event_base_dispatch(d.rt.base);
 
-	log_info("stopped");
+	watch_free(d.watch);
 	comp_free(d.comp);
+	store_close(d.store);
+	log_info("stopped");
 	event_free(d.sigterm);
 	event_free(d.sigint);
 	event_free(d.sighup);
