@@ -26,6 +26,10 @@
 /* Longest chain we look at; a server sending more is broken anyway. */
 #define MAX_CHAIN 16
 
+/* Trust anchors tried in one match, each a bounded path search: the cost
+ * of a hostile chain stays small. */
+#define MAX_TA_TRIES 32
+
 struct cert {
 	gnutls_x509_crt_t crt; /* NULL: did not parse */
 	const uint8_t *der;
@@ -299,47 +303,84 @@ static int anchor_issues(const struct anchor *a, const struct cert *cur)
 	return r;
 }
 
+/* Signature checks one path search may make: a hostile chain of
+ * look-alikes must not cost a factorial. */
+#define PATH_BUDGET 256
+
+struct walk {
+	const struct cert *certs;
+	size_t n;
+	const struct anchor *a;
+	gnutls_x509_crt_t *path;
+	size_t np;
+	int used[MAX_CHAIN];
+	size_t top, top_depth;
+	int budget;
+};
+
+/* Depth-first from certs[cur], so that a cross-signed intermediate that
+ * leads elsewhere does not hide the path to the anchor. */
+static int extend(struct walk *w, size_t cur)
+{
+	size_t k;
+	int r;
+
+	r = w->a ? anchor_issues(w->a, &w->certs[cur]) : 0;
+	if (r == 2 && cur != 0)
+		w->np--; /* the anchor is not part of the path */
+	if (r > 0)
+		return 1;
+	if (w->np > w->top_depth) {
+		w->top = cur;
+		w->top_depth = w->np;
+	}
+	for (k = 1; k < w->n; k++) {
+		if (w->used[k] || !w->certs[k].crt)
+			continue;
+		/* The anchor is found by anchor_issues, never as a link */
+		if (w->a && w->a->ta && same_cert(&w->certs[k], w->a->ta))
+			continue;
+		if (--w->budget < 0)
+			return 0;
+		if (!issued_by(w->certs[cur].crt, w->certs[k].crt))
+			continue;
+		w->used[k] = 1;
+		w->path[w->np++] = w->certs[k].crt;
+		if (extend(w, k))
+			return 1;
+		w->used[k] = 0;
+		w->np--;
+	}
+	return 0;
+}
+
 /*
  * Builds leaf -> ... from the presented certificates until the anchor
  * issues the last one (the anchor itself stays out of the path unless it is
  * the leaf).  Returns 1 with the path in path[] / *np, or 0 with *top the
- * index of the last certificate reached.  The anchor may be NULL: then the
- * walk just finds how far the presented chain goes.
+ * index of the highest certificate reached.  The anchor may be NULL: then
+ * the walk just finds how far the presented chain goes.
  */
 static int build_path(const struct cert *certs, size_t n,
 		      const struct anchor *a, gnutls_x509_crt_t *path,
 		      size_t *np, size_t *top)
 {
-	int used[MAX_CHAIN] = {0};
-	size_t cur = 0, k, steps;
-	int r;
+	struct walk w;
+	int ok;
 
+	memset(&w, 0, sizeof(w));
+	w.certs = certs;
+	w.n = n;
+	w.a = a;
+	w.path = path;
+	w.budget = PATH_BUDGET;
 	path[0] = certs[0].crt;
-	*np = 1;
-	used[0] = 1;
-	for (steps = 0; steps < n; steps++) {
-		r = a ? anchor_issues(a, &certs[cur]) : 0;
-		if (r == 2 && cur != 0)
-			(*np)--;
-		if (r > 0)
-			return 1;
-		for (k = 1; k < n; k++) {
-			if (used[k] || !certs[k].crt)
-				continue;
-			/* The anchor is found above, never as a link */
-			if (a && a->ta && same_cert(&certs[k], a->ta))
-				continue;
-			if (issued_by(certs[cur].crt, certs[k].crt))
-				break;
-		}
-		if (k == n)
-			break;
-		used[k] = 1;
-		path[(*np)++] = certs[k].crt;
-		cur = k;
-	}
-	*top = cur;
-	return 0;
+	w.np = 1;
+	w.used[0] = 1;
+	ok = extend(&w, 0);
+	*np = w.np;
+	*top = w.top;
+	return ok;
 }
 
 static int valid_at(gnutls_x509_crt_t c, time_t now)
@@ -554,7 +595,8 @@ struct state {
 	struct dane_match *out;
 	int best_rank;
 	int ta_candidate; /* some DANE-TA record matched a presented cert */
-	char why[200];	  /* why the closest TA candidate failed */
+	int tries;	  /* anchors tried, at most MAX_TA_TRIES */
+	char why[256];	  /* why the closest TA candidate failed */
 };
 
 /* A record matched with TA `ta` (NULL for an end-entity match). */
@@ -585,6 +627,9 @@ static int try_ta(struct state *s, size_t i, const struct cert *ta)
 {
 	char why[160], dn[160];
 
+	/* Look-alikes sharing a key can each match a 2 1 x record */
+	if (++s->tries > MAX_TA_TRIES)
+		return 0;
 	if (chains_to(s->certs, s->n, ta, s->nm, s->now, why, sizeof(why))) {
 		note_match(s, i, ta);
 		return 1;
@@ -681,7 +726,7 @@ int dane_match(const struct dns_tlsa *recs, size_t nrecs,
 	struct cert certs[MAX_CHAIN];
 	uint8_t hit[DANE_MAX_RECORDS] = {0};
 	struct state s;
-	size_t i, n, lim;
+	size_t i, j, n, lim;
 	int seen, ta_unseen = 0, stale = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -700,8 +745,13 @@ int dane_match(const struct dns_tlsa *recs, size_t nrecs,
 		    "the leaf certificate cannot be parsed");
 		return -1;
 	}
-	for (i = 1; i < n; i++)
+	for (i = 1; i < n; i++) {
 		cert_parse(&certs[i], chain[i].der, chain[i].len);
+		/* A repeated certificate never helps a path, only costs */
+		for (j = 0; certs[i].crt && j < i; j++)
+			if (certs[j].crt && same_cert(&certs[i], &certs[j]))
+				cert_free(&certs[i]);
+	}
 
 	out->have_leaf = 1;
 	gnutls_hash_fast(GNUTLS_DIG_SHA256, certs[0].spki, certs[0].spki_len,

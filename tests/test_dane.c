@@ -40,11 +40,16 @@ struct spec {
 	const char *srvid; /* an SRVName (IA5 "_xmpp-client.x"), or NULL */
 	long from, to;	   /* validity, seconds from NOW */
 	const struct tcert *ski_of; /* copy its key id (a forgery) */
+	const struct tcert *key_of; /* reuse its key (a cross-signature) */
 };
 
 static struct tcert ca, other_ca, inter, fake_ca, leaf, leaf_i, evil_leaf,
     expired_leaf, noname_leaf, forged_leaf, self_leaf, xmpp_leaf, srvid_leaf,
-    target_leaf, expired_inter, leaf_ei;
+    target_leaf, expired_inter, leaf_ei, cross_inter, leaf_loop;
+
+/* Look-alike CAs: one name, one key, certifying one another */
+#define NLOOP 15
+static struct tcert loop[NLOOP];
 
 static const struct dane_names names = {"example.org", "example.org", NULL, 0};
 
@@ -57,11 +62,15 @@ static void make(struct tcert *t, const struct spec *s,
 	gnutls_datum_t d;
 
 	assert_int_equal(gnutls_x509_privkey_init(&t->key), 0);
-	assert_int_equal(gnutls_x509_privkey_generate(
-			     t->key, GNUTLS_PK_ECDSA,
-			     GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1),
-			     0),
-			 0);
+	if (s->key_of)
+		assert_int_equal(
+		    gnutls_x509_privkey_cpy(t->key, s->key_of->key), 0);
+	else
+		assert_int_equal(
+		    gnutls_x509_privkey_generate(
+			t->key, GNUTLS_PK_ECDSA,
+			GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0),
+		    0);
 	assert_int_equal(gnutls_x509_crt_init(&t->crt), 0);
 	assert_int_equal(gnutls_x509_crt_set_version(t->crt, 3), 0);
 	assert_int_equal(gnutls_x509_crt_set_key(t->crt, t->key), 0);
@@ -148,62 +157,51 @@ static void drop(struct tcert *t)
 
 static int setup(void **state)
 {
-	const struct spec s_ca = {"CN=Operator CA,O=Example",
-				  1,
-				  NULL,
-				  NULL,
-				  NULL,
-				  -100 * DAY,
-				  3000 * DAY,
-				  NULL};
-	const struct spec s_other = {"CN=Public CA,O=Somebody",
-				     1,
-				     NULL,
-				     NULL,
-				     NULL,
-				     -100 * DAY,
-				     3000 * DAY,
-				     NULL};
-	const struct spec s_inter = {"CN=Operator Intermediate,O=Example",
-				     1,
-				     NULL,
-				     NULL,
-				     NULL,
-				     -50 * DAY,
-				     1000 * DAY,
-				     NULL};
-	const struct spec s_expinter = {"CN=Old Intermediate,O=Example",
-					1,
-					NULL,
-					NULL,
-					NULL,
-					-500 * DAY,
-					-DAY,
-					NULL};
-	const struct spec s_leaf = {
-	    "CN=example.org", 0,	"example.org", NULL, NULL,
-	    -10 * DAY,	      80 * DAY, NULL};
-	const struct spec s_expired = {
-	    "CN=example.org", 0,    "example.org", NULL, NULL,
-	    -100 * DAY,	      -DAY, NULL};
-	const struct spec s_noname = {
-	    "CN=other.example", 0,   "other.example", NULL, NULL, -10 * DAY,
-	    80 * DAY,		NULL};
-	const struct spec s_xmpp = {
-	    "CN=XMPP", 0, NULL, "example.org", NULL, -10 * DAY, 80 * DAY, NULL};
-	const struct spec s_srvid = {
-	    "CN=SRV",  0,	 NULL, NULL, "_xmpp-client.example.org",
-	    -10 * DAY, 80 * DAY, NULL};
-	const struct spec s_target = {"CN=xmpp.hoster.example",
-				      0,
-				      "xmpp.hoster.example",
-				      NULL,
-				      NULL,
-				      -10 * DAY,
-				      80 * DAY,
-				      NULL};
+	const struct spec s_ca = {.dn = "CN=Operator CA,O=Example",
+				  .ca = 1,
+				  .from = -100 * DAY,
+				  .to = 3000 * DAY};
+	const struct spec s_other = {.dn = "CN=Public CA,O=Somebody",
+				     .ca = 1,
+				     .from = -100 * DAY,
+				     .to = 3000 * DAY};
+	const struct spec s_inter = {.dn = "CN=Operator Intermediate,O=Example",
+				     .ca = 1,
+				     .from = -50 * DAY,
+				     .to = 1000 * DAY};
+	const struct spec s_expinter = {.dn = "CN=Old Intermediate,O=Example",
+					.ca = 1,
+					.from = -500 * DAY,
+					.to = -DAY};
+	const struct spec s_leaf = {.dn = "CN=example.org",
+				    .dns = "example.org",
+				    .from = -10 * DAY,
+				    .to = 80 * DAY};
+	const struct spec s_expired = {.dn = "CN=example.org",
+				       .dns = "example.org",
+				       .from = -100 * DAY,
+				       .to = -DAY};
+	const struct spec s_noname = {.dn = "CN=other.example",
+				      .dns = "other.example",
+				      .from = -10 * DAY,
+				      .to = 80 * DAY};
+	const struct spec s_xmpp = {.dn = "CN=XMPP",
+				    .xmpp = "example.org",
+				    .from = -10 * DAY,
+				    .to = 80 * DAY};
+	const struct spec s_srvid = {.dn = "CN=SRV",
+				     .srvid = "_xmpp-client.example.org",
+				     .from = -10 * DAY,
+				     .to = 80 * DAY};
+	const struct spec s_target = {.dn = "CN=xmpp.hoster.example",
+				      .dns = "xmpp.hoster.example",
+				      .from = -10 * DAY,
+				      .to = 80 * DAY};
 	struct spec s_fake = s_ca;
 	struct spec s_self = s_leaf;
+	struct spec s_cross = s_inter;
+	struct spec s_loop = s_other;
+	size_t i;
 
 	(void)state;
 	s_fake.ski_of = &ca;
@@ -224,21 +222,32 @@ static int setup(void **state)
 	make(&xmpp_leaf, &s_xmpp, &ca);
 	make(&srvid_leaf, &s_srvid, &ca);
 	make(&target_leaf, &s_target, &ca);
+	s_cross.key_of = &inter;
+	make(&cross_inter, &s_cross, &other_ca);
+	s_loop.dn = "CN=Loop CA";
+	make(&loop[0], &s_loop, NULL);
+	s_loop.key_of = &loop[0];
+	for (i = 1; i < NLOOP; i++)
+		make(&loop[i], &s_loop, NULL);
+	make(&leaf_loop, &s_leaf, &loop[0]);
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	struct tcert *all[] = {
-	    &ca,	  &other_ca,	&inter,		&fake_ca,
-	    &leaf,	  &leaf_i,	&evil_leaf,	&expired_leaf,
-	    &noname_leaf, &forged_leaf, &self_leaf,	&xmpp_leaf,
-	    &srvid_leaf,  &target_leaf, &expired_inter, &leaf_ei};
+	struct tcert *all[] = {&ca,	     &other_ca,	    &inter,
+			       &fake_ca,     &leaf,	    &leaf_i,
+			       &evil_leaf,   &expired_leaf, &noname_leaf,
+			       &forged_leaf, &self_leaf,    &xmpp_leaf,
+			       &srvid_leaf,  &target_leaf,  &expired_inter,
+			       &leaf_ei,     &cross_inter};
 	size_t i;
 
 	(void)state;
 	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		drop(all[i]);
+	for (i = 0; i < NLOOP; i++)
+		drop(&loop[i]);
 	dane_set_trust_file(NULL);
 	return 0;
 }
@@ -318,13 +327,11 @@ static int match_nm(const struct rset *rs, const struct dane_names *nm,
 
 #define MATCH(rs, m, ...) match_nm(rs, &names, m, __VA_ARGS__, NULL)
 
-static struct rset one(int u, int sel, int mt, const struct tcert *c)
+/* Starts an RRset of one record. */
+static void one(struct rset *s, int u, int sel, int mt, const struct tcert *c)
 {
-	struct rset s;
-
-	memset(&s, 0, sizeof(s));
-	add(&s, u, sel, mt, c);
-	return s;
+	memset(s, 0, sizeof(*s));
+	add(s, u, sel, mt, c);
 }
 
 static void test_ee_every_selector_and_type(void **state)
@@ -337,7 +344,7 @@ static void test_ee_every_selector_and_type(void **state)
 	for (u = 1; u <= 3; u += 2)
 		for (sel = 0; sel <= 1; sel++)
 			for (mt = 0; mt <= 2; mt++) {
-				rs = one(u, sel, mt, &leaf);
+				one(&rs, u, sel, mt, &leaf);
 				assert_int_equal(MATCH(&rs, &m, &leaf, &ca), 0);
 				assert_int_equal(m.nusable, 1);
 				assert_int_equal(m.matched, 0);
@@ -347,7 +354,7 @@ static void test_ee_every_selector_and_type(void **state)
 						 DANE_W_PKIX_INVALID);
 				assert_false(m.pkix_valid);
 				/* another key does not match */
-				rs = one(u, sel, mt, &evil_leaf);
+				one(&rs, u, sel, mt, &evil_leaf);
 				assert_int_equal(MATCH(&rs, &m, &leaf, &ca), 0);
 				assert_int_equal(m.matched, -1);
 			}
@@ -356,10 +363,11 @@ static void test_ee_every_selector_and_type(void **state)
 static void test_leaf_facts(void **state)
 {
 	struct dane_match m;
-	struct rset rs = one(3, 1, 1, &leaf);
+	struct rset rs;
 	uint8_t h[32];
 
 	(void)state;
+	one(&rs, 3, 1, 1, &leaf);
 	assert_int_equal(MATCH(&rs, &m, &leaf), 0);
 	assert_true(m.have_leaf);
 	assert_int_equal(m.not_after, (int64_t)(NOW + 80 * DAY));
@@ -380,7 +388,7 @@ static void test_ta_every_selector_and_type(void **state)
 		for (sel = 0; sel <= 1; sel++)
 			for (mt = 0; mt <= 2; mt++) {
 				/* the root, sent */
-				rs = one(u, sel, mt, &ca);
+				one(&rs, u, sel, mt, &ca);
 				assert_int_equal(MATCH(&rs, &m, &leaf, &ca), 0);
 				assert_int_equal(m.matched, 0);
 				assert_non_null(
@@ -395,7 +403,7 @@ static void test_ta_every_selector_and_type(void **state)
 				    MATCH(&rs, &m, &leaf_i, &ca, &inter), 0);
 				assert_int_equal(m.matched, 0);
 				/* the intermediate as the TA */
-				rs = one(u, sel, mt, &inter);
+				one(&rs, u, sel, mt, &inter);
 				assert_int_equal(
 				    MATCH(&rs, &m, &leaf_i, &inter), 0);
 				assert_int_equal(m.matched, 0);
@@ -415,7 +423,7 @@ static void test_appended_ca_does_not_match(void **state)
 	for (u = 0; u <= 2; u += 2)
 		for (sel = 0; sel <= 1; sel++)
 			for (mt = 0; mt <= 2; mt++) {
-				rs = one(u, sel, mt, &ca);
+				one(&rs, u, sel, mt, &ca);
 				assert_int_equal(
 				    MATCH(&rs, &m, &evil_leaf, &ca), 0);
 				assert_int_equal(m.matched, -1);
@@ -427,7 +435,7 @@ static void test_appended_ca_does_not_match(void **state)
 				    MATCH(&rs, &m, &evil_leaf, &ca, &inter), 0);
 				assert_int_equal(m.matched, -1);
 			}
-	rs = one(2, 0, 1, &ca);
+	one(&rs, 2, 0, 1, &ca);
 	assert_int_equal(MATCH(&rs, &m, &evil_leaf, &ca), 0);
 	assert_non_null(strstr(m.detail, "does not chain"));
 	assert_false(m.warnings & DANE_W_TA_NOT_SENT);
@@ -439,14 +447,15 @@ static void test_appended_ca_does_not_match(void **state)
 static void test_ta_not_sent(void **state)
 {
 	struct dane_match m;
-	struct rset rs = one(2, 0, 1, &ca);
+	struct rset rs;
 
 	(void)state;
+	one(&rs, 2, 0, 1, &ca);
 	assert_int_equal(MATCH(&rs, &m, &leaf_i, &inter), 0);
 	assert_int_equal(m.matched, -1);
 	assert_true(m.warnings & DANE_W_TA_NOT_SENT);
 	assert_non_null(strstr(m.detail, "may not send its trust anchor"));
-	rs = one(2, 1, 1, &ca);
+	one(&rs, 2, 1, 1, &ca);
 	assert_int_equal(MATCH(&rs, &m, &leaf), 0);
 	assert_int_equal(m.matched, -1);
 	assert_true(m.warnings & DANE_W_TA_NOT_SENT);
@@ -459,9 +468,10 @@ static void test_ta_not_sent(void **state)
 static void test_2_0_0_ta_only_in_dns(void **state)
 {
 	struct dane_match m;
-	struct rset rs = one(2, 0, 0, &ca);
+	struct rset rs;
 
 	(void)state;
+	one(&rs, 2, 0, 0, &ca);
 	assert_int_equal(MATCH(&rs, &m, &leaf), 0);
 	assert_int_equal(m.matched, 0);
 	assert_false(m.warnings & DANE_W_TA_NOT_SENT);
@@ -482,15 +492,16 @@ static void test_2_0_0_ta_only_in_dns(void **state)
 static void test_expired(void **state)
 {
 	struct dane_match m;
-	struct rset rs = one(3, 1, 1, &expired_leaf);
+	struct rset rs;
 
 	(void)state;
+	one(&rs, 3, 1, 1, &expired_leaf);
 	assert_int_equal(MATCH(&rs, &m, &expired_leaf, &ca), 0);
 	assert_int_equal(m.matched, 0);
 	assert_true(m.warnings & DANE_W_EXPIRED_LEAF);
 	assert_false(m.warnings & DANE_W_NAME_MISMATCH);
 	/* DANE-TA checks dates */
-	rs = one(2, 0, 1, &ca);
+	one(&rs, 2, 0, 1, &ca);
 	assert_int_equal(MATCH(&rs, &m, &expired_leaf, &ca), 0);
 	assert_int_equal(m.matched, -1);
 	assert_non_null(strstr(m.detail, "expired"));
@@ -499,7 +510,7 @@ static void test_expired(void **state)
 	assert_int_equal(m.matched, -1);
 	/* the expired intermediate as the TA: an anchor's dates do not
 	 * count (RFC 5280 §6.1), only those of the path below it */
-	rs = one(2, 1, 1, &expired_inter);
+	one(&rs, 2, 1, 1, &expired_inter);
 	assert_int_equal(MATCH(&rs, &m, &leaf_ei, &expired_inter), 0);
 	assert_int_equal(m.matched, 0);
 }
@@ -540,7 +551,7 @@ static void test_digest_agility(void **state)
 
 	(void)state;
 	/* NOTES.md: 3 1 1 beside a 3 1 2 for another key: no match */
-	rs = one(3, 1, 1, &leaf);
+	one(&rs, 3, 1, 1, &leaf);
 	add(&rs, 3, 1, 2, &evil_leaf);
 	assert_int_equal(MATCH(&rs, &m, &leaf, &ca), 0);
 	assert_int_equal(m.usable[0], 2);
@@ -548,26 +559,26 @@ static void test_digest_agility(void **state)
 	assert_int_equal(m.nusable, 1);
 	assert_int_equal(m.matched, -1);
 	/* the SHA-512 record of the same key matches */
-	rs = one(3, 1, 1, &leaf);
+	one(&rs, 3, 1, 1, &leaf);
 	add(&rs, 3, 1, 2, &leaf);
 	assert_int_equal(MATCH(&rs, &m, &leaf, &ca), 0);
 	assert_int_equal(m.matched, 1);
 	assert_false(m.warnings & DANE_W_STALE_RECORD);
 	/* type 0 always counts */
-	rs = one(3, 1, 0, &leaf);
+	one(&rs, 3, 1, 0, &leaf);
 	add(&rs, 3, 1, 2, &evil_leaf);
 	assert_int_equal(MATCH(&rs, &m, &leaf, &ca), 0);
 	assert_int_equal(m.matched, 0);
 	assert_true(m.warnings & DANE_W_STALE_RECORD);
 	/* per usage and selector: 3 0 2 leaves 3 1 1 alone */
-	rs = one(3, 1, 1, &leaf);
+	one(&rs, 3, 1, 1, &leaf);
 	add(&rs, 3, 0, 2, &evil_leaf);
 	add(&rs, 2, 1, 2, &ca);
 	assert_int_equal(MATCH(&rs, &m, &leaf, &ca), 0);
 	assert_int_equal(m.usable[0], 1);
 	assert_int_equal(m.matched, 0);
 	/* a SHA-512 record of the wrong length is unusable: no agility */
-	rs = one(3, 1, 1, &leaf);
+	one(&rs, 3, 1, 1, &leaf);
 	add_raw(&rs, 3, 1, 2, rs.data[0], 32);
 	assert_int_equal(MATCH(&rs, &m, &leaf, &ca), 0);
 	assert_int_equal(m.usable[1], 0);
@@ -578,21 +589,22 @@ static void test_names(void **state)
 {
 	struct dane_names nm = names;
 	struct dane_match m;
-	struct rset rs = one(2, 0, 1, &ca);
+	struct rset rs;
 
 	(void)state;
+	one(&rs, 2, 0, 1, &ca);
 	/* DANE-TA needs the name */
 	assert_int_equal(MATCH(&rs, &m, &noname_leaf, &ca), 0);
 	assert_int_equal(m.matched, -1);
 	assert_non_null(strstr(m.detail, "does not name"));
 	/* DANE-EE does not, but says so */
-	rs = one(3, 1, 1, &noname_leaf);
+	one(&rs, 3, 1, 1, &noname_leaf);
 	assert_int_equal(MATCH(&rs, &m, &noname_leaf, &ca), 0);
 	assert_int_equal(m.matched, 0);
 	assert_true(m.warnings & DANE_W_NAME_MISMATCH);
 	assert_false(m.warnings & DANE_W_EXPIRED_LEAF);
 
-	rs = one(2, 1, 1, &ca);
+	one(&rs, 2, 1, 1, &ca);
 	/* XmppAddr */
 	assert_int_equal(MATCH(&rs, &m, &xmpp_leaf, &ca), 0);
 	assert_int_equal(m.matched, 0);
@@ -618,15 +630,16 @@ static void test_names(void **state)
 static void test_stale_record(void **state)
 {
 	struct dane_match m;
-	struct rset rs = one(3, 1, 1, &evil_leaf);
+	struct rset rs;
 
 	(void)state;
+	one(&rs, 3, 1, 1, &evil_leaf);
 	add(&rs, 3, 1, 1, &leaf);
 	assert_int_equal(MATCH(&rs, &m, &leaf, &ca), 0);
 	assert_int_equal(m.matched, 1);
 	assert_true(m.warnings & DANE_W_STALE_RECORD);
 	/* nothing matches: a mismatch, not a stale record */
-	rs = one(3, 1, 1, &evil_leaf);
+	one(&rs, 3, 1, 1, &evil_leaf);
 	add(&rs, 3, 1, 1, &other_ca);
 	assert_int_equal(MATCH(&rs, &m, &leaf, &ca), 0);
 	assert_int_equal(m.matched, -1);
@@ -637,9 +650,10 @@ static void test_stale_record(void **state)
 static void test_preference(void **state)
 {
 	struct dane_match m;
-	struct rset rs = one(0, 0, 1, &ca);
+	struct rset rs;
 
 	(void)state;
+	one(&rs, 0, 0, 1, &ca);
 	add(&rs, 1, 1, 1, &leaf);
 	add(&rs, 2, 1, 1, &ca);
 	assert_int_equal(MATCH(&rs, &m, &leaf, &ca), 0);
@@ -648,12 +662,12 @@ static void test_preference(void **state)
 	assert_int_equal(MATCH(&rs, &m, &leaf, &ca), 0);
 	assert_int_equal(m.matched, 3);
 	assert_int_equal(strcmp(m.detail, "the leaf certificate"), 0);
-	rs = one(0, 0, 1, &ca);
+	one(&rs, 0, 0, 1, &ca);
 	add(&rs, 1, 1, 1, &leaf);
 	assert_int_equal(MATCH(&rs, &m, &leaf, &ca), 0);
 	assert_int_equal(m.matched, 1);
 	/* the first of equals */
-	rs = one(3, 1, 1, &leaf);
+	one(&rs, 3, 1, 1, &leaf);
 	add(&rs, 3, 0, 1, &leaf);
 	assert_int_equal(MATCH(&rs, &m, &leaf, &ca), 0);
 	assert_int_equal(m.matched, 0);
@@ -663,30 +677,79 @@ static void test_preference(void **state)
 static void test_wrong_signature(void **state)
 {
 	struct dane_match m;
-	struct rset rs = one(2, 0, 1, &ca);
+	struct rset rs;
 
 	(void)state;
+	one(&rs, 2, 0, 1, &ca);
 	/* the attacker's leaf claims the operator's CA as issuer */
 	assert_int_equal(MATCH(&rs, &m, &forged_leaf, &ca), 0);
 	assert_int_equal(m.matched, -1);
 	assert_int_equal(MATCH(&rs, &m, &forged_leaf, &fake_ca, &ca), 0);
 	assert_int_equal(m.matched, -1);
 	/* a record for the look-alike does not bless the real chain */
-	rs = one(2, 1, 1, &fake_ca);
+	one(&rs, 2, 1, 1, &fake_ca);
 	assert_int_equal(MATCH(&rs, &m, &leaf, &fake_ca), 0);
 	assert_int_equal(m.matched, -1);
+}
+
+/* The intermediate's key also certified by another CA, sent first: the
+ * path search must not stop at the first issuer it finds. */
+static void test_cross_signed(void **state)
+{
+	struct dane_match m;
+	struct rset rs;
+
+	(void)state;
+	one(&rs, 2, 0, 1, &ca);
+	assert_int_equal(
+	    MATCH(&rs, &m, &leaf_i, &cross_inter, &other_ca, &inter, &ca), 0);
+	assert_int_equal(m.matched, 0);
+	one(&rs, 2, 0, 1, &other_ca);
+	assert_int_equal(
+	    MATCH(&rs, &m, &leaf_i, &inter, &ca, &cross_inter, &other_ca), 0);
+	assert_int_equal(m.matched, 0);
+	/* the cross-signed one alone, the other root named */
+	assert_int_equal(MATCH(&rs, &m, &leaf_i, &inter, &ca), 0);
+	assert_int_equal(m.matched, -1);
+}
+
+/* Look-alike CAs (one name, one key) that all certify one another: the
+ * path search is bounded, not factorial. */
+static void test_path_budget(void **state)
+{
+	struct dane_match m;
+	struct rset rs;
+	struct probe_cert chain[16];
+	size_t i;
+
+	(void)state;
+	one(&rs, 2, 0, 1, &other_ca);
+	add(&rs, 2, 0, 1, &ca);
+	chain[0].der = leaf_loop.der;
+	chain[0].len = leaf_loop.len;
+	for (i = 1; i < 16; i++) {
+		chain[i].der = loop[i - 1].der;
+		chain[i].len = loop[i - 1].len;
+	}
+	assert_int_equal(dane_match(rs.r, rs.n, chain, 16, &names, NOW, &m), 0);
+	assert_int_equal(m.matched, -1);
+	/* a 2 1 1 record for their shared key matches all of them */
+	one(&rs, 2, 1, 1, &loop[0]);
+	assert_int_equal(dane_match(rs.r, rs.n, chain, 16, &names, NOW, &m), 0);
+	assert_int_equal(m.matched, 0);
 }
 
 static void test_self_issued_leaf(void **state)
 {
 	struct dane_match m;
-	struct rset rs = one(2, 0, 1, &self_leaf);
+	struct rset rs;
 
 	(void)state;
+	one(&rs, 2, 0, 1, &self_leaf);
 	assert_int_equal(MATCH(&rs, &m, &self_leaf), 0);
 	assert_int_equal(m.matched, 0);
 	/* a leaf issued by someone else is not its own anchor */
-	rs = one(2, 0, 1, &leaf);
+	one(&rs, 2, 0, 1, &leaf);
 	assert_int_equal(MATCH(&rs, &m, &leaf, &ca), 0);
 	assert_int_equal(m.matched, -1);
 }
@@ -697,11 +760,12 @@ static void test_public_ca(void **state)
 	char path[] = "/tmp/test_dane_XXXXXX";
 	gnutls_datum_t der = {ca.der, (unsigned)ca.len}, pem;
 	struct dane_match m;
-	struct rset rs = one(2, 0, 1, &ca);
+	struct rset rs;
 	FILE *f;
 	int fd;
 
 	(void)state;
+	one(&rs, 2, 0, 1, &ca);
 	fd = mkstemp(path);
 	assert_true(fd >= 0);
 	assert_int_equal(gnutls_pem_base64_encode2("CERTIFICATE", &der, &pem),
@@ -719,13 +783,13 @@ static void test_public_ca(void **state)
 	assert_true(m.pkix_valid);
 	assert_false(m.warnings & DANE_W_PKIX_INVALID);
 	/* a public intermediate is as weak */
-	rs = one(2, 1, 1, &inter);
+	one(&rs, 2, 1, 1, &inter);
 	assert_int_equal(MATCH(&rs, &m, &leaf_i, &inter), 0);
 	assert_int_equal(m.matched, 0);
 	assert_true(m.warnings & DANE_W_WEAK_TA);
 	assert_true(m.pkix_valid);
 	/* PKIX-TA on a root the server does not send */
-	rs = one(0, 1, 1, &ca);
+	one(&rs, 0, 1, 1, &ca);
 	assert_int_equal(MATCH(&rs, &m, &leaf_i, &inter), 0);
 	assert_int_equal(m.matched, 0);
 	assert_true(m.warnings & DANE_W_WEAK_TA);
@@ -733,7 +797,7 @@ static void test_public_ca(void **state)
 	assert_int_equal(MATCH(&rs, &m, &evil_leaf), 0);
 	assert_int_equal(m.matched, -1);
 	/* PKIX validity wants the name and the dates */
-	rs = one(3, 1, 1, &noname_leaf);
+	one(&rs, 3, 1, 1, &noname_leaf);
 	assert_int_equal(MATCH(&rs, &m, &noname_leaf, &ca), 0);
 	assert_false(m.pkix_valid);
 	assert_true(m.warnings & DANE_W_PKIX_INVALID);
@@ -742,7 +806,7 @@ static void test_public_ca(void **state)
 	assert_int_equal(MATCH(&rs, &m, &evil_leaf, &other_ca), 0);
 	assert_false(m.pkix_valid);
 	/* a private DANE-TA is not weak */
-	rs = one(2, 0, 1, &other_ca);
+	one(&rs, 2, 0, 1, &other_ca);
 	assert_int_equal(MATCH(&rs, &m, &evil_leaf, &other_ca), 0);
 	assert_int_equal(m.matched, 0);
 	assert_false(m.warnings & DANE_W_WEAK_TA);
@@ -757,11 +821,12 @@ static void test_garbage(void **state)
 	struct probe_cert bad = {(uint8_t *)junk, sizeof(junk)};
 	struct probe_cert chain[2];
 	struct dane_match m;
-	struct rset rs = one(3, 1, 1, &leaf);
+	struct rset rs;
 	uint8_t h[32], *copy;
 	size_t i;
 
 	(void)state;
+	one(&rs, 3, 1, 1, &leaf);
 	assert_int_equal(dane_match(rs.r, rs.n, &bad, 1, &names, NOW, &m), -1);
 	assert_int_equal(m.matched, -1);
 	assert_false(m.have_leaf);
@@ -897,6 +962,8 @@ int main(void)
 	    cmocka_unit_test(test_stale_record),
 	    cmocka_unit_test(test_preference),
 	    cmocka_unit_test(test_wrong_signature),
+	    cmocka_unit_test(test_cross_signed),
+	    cmocka_unit_test(test_path_budget),
 	    cmocka_unit_test(test_self_issued_leaf),
 	    cmocka_unit_test(test_public_ca),
 	    cmocka_unit_test(test_garbage),
