@@ -6,7 +6,6 @@
  */
 #include "dns/dns.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <event2/event.h>
@@ -80,13 +79,14 @@ static int check_name(const char *name, char out[DNS_NAME_MAX + 1])
 			if (label == 0)
 				return -1;
 			label = 0;
-		} else if (isalnum(c) || c == '-' || c == '_') {
+		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			   (c >= '0' && c <= '9') || c == '-' || c == '_') {
 			if (++label > 63)
 				return -1;
 		} else {
 			return -1;
 		}
-		out[i] = (char)tolower(c);
+		out[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
 	}
 	if (label == 0)
 		return -1;

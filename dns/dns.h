@@ -109,7 +109,10 @@ typedef void (*dns_cb)(struct dns_answer *answer, void *arg);
 
 /*
  * Creates a resolver on `base`.  Returns NULL and writes a message into err
- * (errlen bytes) on failure (unreadable anchor, bad fragment, ...).
+ * (errlen bytes) on failure (unreadable anchor, bad fragment, ...).  The
+ * anchors are loaded here, not at the first look-up: an anchor file that
+ * unbound would ignore (unsupported algorithm) is an error too.  From then
+ * on libunbound's own logging is switched off (it is process-wide).
  */
 struct dns_ctx *dns_new(struct event_base *base, const struct dns_config *cfg,
 			char *err, size_t errlen);
@@ -117,7 +120,8 @@ struct dns_ctx *dns_new(struct event_base *base, const struct dns_config *cfg,
 /*
  * Starts a look-up of `name` (presentation form, A-labels, trailing dot
  * optional) for `rrtype`.  Returns 0, or -1 with the callback never called
- * (bad name, out of memory).  If `out` is not NULL, *out is set to a handle
+ * (bad name, out of memory, libunbound refused the query).  Names are
+ * letters, digits, '-' and '_' only, <= 253 characters, labels of 1-63.  If `out` is not NULL, *out is set to a handle
  * valid until the callback runs, for dns_cancel(); *out is set before a
  * cached answer's callback can run, and is NULL after a synchronous answer.
  */
@@ -127,7 +131,10 @@ int dns_lookup(struct dns_ctx *ctx, const char *name, uint16_t rrtype,
 /* Cancels a pending look-up; its callback is never called. */
 void dns_cancel(struct dns_query *q);
 
-/* Cancels every pending look-up and frees the resolver. */
+/*
+ * Cancels every pending look-up (no callback runs) and frees the resolver.
+ * Not from inside a dns_cb: libunbound is still using its state then.
+ */
 void dns_free(struct dns_ctx *ctx);
 
 /* Look-ups started and still pending (for metrics and tests). */
@@ -143,7 +150,10 @@ void dns_answer_free(struct dns_answer *a);
  * why_bogus and qname to the caller.  Bounded: never reads past `len`,
  * follows at most 16 aliases, stops at 1024 records.  Returns 0, or -1 with
  * a reason in err for a malformed packet.  The caller frees with
- * dns_answer_clear() (or dns_answer_free() if heap-allocated).
+ * dns_answer_clear() (or dns_answer_free() if heap-allocated); records
+ * already in *out are overwritten, not freed.  ttl of an answer without
+ * records is the negative TTL (authority SOA, RFC 2308), or 0.  A failure
+ * RCODE gives 0 and DNS_SERVFAIL without reading past the header.
  */
 int dns_parse_response(const uint8_t *pkt, size_t len, uint16_t qtype,
 		       struct dns_answer *out, char *err, size_t errlen);

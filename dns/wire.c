@@ -400,160 +400,137 @@ static int follow_chain(const uint8_t *pkt, size_t len, const struct rr *rrs,
 	}
 }
 
-int dns_parse_response(const uint8_t *pkt, size_t len, uint16_t qtype,
-		       struct dns_answer *out, char *err, size_t errlen)
+/* Fills the status and words of an answer with a failure RCODE. */
+static void failed(struct dns_answer *out, unsigned rcode)
 {
-	uint8_t cur[WIRE_NAME_MAX];
-	struct rr *rrs = NULL;
-	unsigned qd, an, ns, ar, rcode;
-	size_t off = HDR_LEN, nsoff, n = 0;
-	uint32_t ttl = UINT32_MAX;
-	int curlen;
+	static const char *const names[] = {
+		"NOERROR", "FORMERR",  "SERVFAIL", "NXDOMAIN",
+		"NOTIMP",  "REFUSED",  "YXDOMAIN", "YXRRSET",
+		"NXRRSET", "NOTAUTH", "NOTZONE",
+	};
 
-	/* whatever `out` held is overwritten, never freed: pass it zeroed */
-	out->status = DNS_ERROR;
-	out->error[0] = '\0';
-	out->aliased = 0;
-	out->cname[0] = '\0';
-	out->ttl = 0;
-	out->n = 0;
-	out->srv = NULL;
-	out->tlsa = NULL;
-	out->addr = NULL;
-	if (pkt == NULL || len < HDR_LEN) {
-		seterr(err, errlen, "DNS packet of %zu bytes", len);
-		return -1;
-	}
-	rcode = pkt[3] & 0x0f;
-	qd = get16(pkt + 4);
-	an = get16(pkt + 6);
-	ns = get16(pkt + 8);
-	ar = get16(pkt + 10);
-	if (rcode != 0 && rcode != 3) {
-		/* nothing in a failed answer is worth reading */
-		static const char *const names[] = {
-			"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
-			"NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET",
-			"NXRRSET", "NOTAUTH", "NOTZONE",
-		};
-		out->status = DNS_SERVFAIL;
-		if (rcode < sizeof(names) / sizeof(names[0]))
-			snprintf(out->error, sizeof(out->error),
-				 "resolution failed (%s)", names[rcode]);
-		else
-			snprintf(out->error, sizeof(out->error),
-				 "resolution failed (RCODE %u)", rcode);
-		return 0;
-	}
+	out->status = DNS_SERVFAIL;
+	if (rcode < sizeof(names) / sizeof(names[0]))
+		snprintf(out->error, sizeof(out->error),
+			 "resolution failed (%s)", names[rcode]);
+	else
+		snprintf(out->error, sizeof(out->error),
+			 "resolution failed (RCODE %u)", rcode);
+}
+
+/* Reads the first question into cur (its type must be qtype), skips the
+ * others; *off moves past the question section. */
+static int read_question(const uint8_t *pkt, size_t len, unsigned qd,
+			 uint16_t qtype, uint8_t cur[WIRE_NAME_MAX],
+			 int *curlen, size_t *off, char *err, size_t errlen)
+{
 	if (qd == 0) {
 		seterr(err, errlen, "DNS packet without a question");
 		return -1;
 	}
-	curlen = read_name(pkt, len, off, cur, &off);
-	if (curlen < 0 || off + 4 > len) {
-		seterr(err, errlen, "malformed question");
-		return -1;
-	}
-	if (get16(pkt + off) != qtype) {
-		seterr(err, errlen, "answer is for type %u, not %u",
-		       get16(pkt + off), qtype);
-		return -1;
-	}
-	off += 4;
-	for (unsigned i = 1; i < qd; i++) {
-		uint8_t skip[WIRE_NAME_MAX];
+	for (unsigned i = 0; i < qd; i++) {
+		uint8_t name[WIRE_NAME_MAX];
+		int n = read_name(pkt, len, *off, name, off);
 
-		if (read_name(pkt, len, off, skip, &off) < 0 || off + 4 > len) {
+		if (n < 0 || *off + 4 > len) {
 			seterr(err, errlen, "malformed question");
 			return -1;
 		}
-		off += 4;
+		if (i == 0 && get16(pkt + *off) != qtype) {
+			seterr(err, errlen, "answer is for type %u, not %u",
+			       get16(pkt + *off), qtype);
+			return -1;
+		}
+		if (i == 0) {
+			memcpy(cur, name, (size_t)n);
+			*curlen = n;
+		}
+		*off += 4;
 	}
+	return 0;
+}
 
+/*
+ * Locates the answer records into *rrs (NULL when there are none) and
+ * checks that the authority and additional sections are whole; *nsoff
+ * gets where the authority section starts.
+ */
+static int index_records(const uint8_t *pkt, size_t len, size_t off,
+			 unsigned an, unsigned more, struct rr **rrs,
+			 size_t *nsoff, char *err, size_t errlen)
+{
+	*rrs = NULL;
 	/* every RR takes at least 11 bytes: this bounds the allocation */
 	if (an > (len - off) / 11) {
 		seterr(err, errlen, "truncated answer section");
 		return -1;
 	}
-	if (an > 0 && (rrs = calloc(an, sizeof(*rrs))) == NULL) {
+	if (an > 0 && (*rrs = calloc(an, sizeof(**rrs))) == NULL) {
 		seterr(err, errlen, "out of memory");
 		return -1;
 	}
 	for (unsigned i = 0; i < an; i++) {
-		if (read_rr(pkt, len, &off, &rrs[i]) < 0) {
-			seterr(err, errlen, "truncated or malformed answer "
-			       "record %u", i + 1);
-			goto fail;
+		if (read_rr(pkt, len, &off, &(*rrs)[i]) < 0) {
+			seterr(err, errlen, "malformed answer record %u", i + 1);
+			return -1;
 		}
 	}
-	nsoff = off;
-	for (unsigned i = 0; i < ns + ar; i++) {
+	*nsoff = off;
+	for (unsigned i = 0; i < more; i++) {
 		if (read_rr(pkt, len, &off, NULL) < 0) {
-			seterr(err, errlen, "truncated or malformed %s section",
-			       i < ns ? "authority" : "additional");
-			goto fail;
+			seterr(err, errlen, "malformed authority or additional "
+			       "record %u", i + 1);
+			return -1;
 		}
 	}
+	return 0;
+}
 
-	if (follow_chain(pkt, len, rrs, an, qtype, cur, &curlen, out, &ttl, err,
-			 errlen) < 0)
-		goto fail;
-	if (out->aliased && name_to_text(cur, out->cname,
-					 sizeof(out->cname)) < 0) {
-		seterr(err, errlen, "canonical name too long to show");
-		goto fail;
-	}
+static int owned_by(const uint8_t *pkt, size_t len, const struct rr *r,
+		    uint16_t qtype, const uint8_t *cur, int curlen)
+{
+	uint8_t name[WIRE_NAME_MAX];
 
-	if (rcode == 0) {
-		uint8_t name[WIRE_NAME_MAX];
+	if (r->type != qtype || r->class != 1)
+		return 0;
+	return name_eq(name, read_name(pkt, len, r->owner, name, NULL), cur,
+		       curlen);
+}
 
-		for (size_t i = 0; i < an; i++) {
-			int nl = read_name(pkt, len, rrs[i].owner, name, NULL);
+/* Copies the records of qtype owned by cur into out (at most 1024). */
+static int collect(const uint8_t *pkt, size_t len, const struct rr *rrs,
+		   size_t an, uint16_t qtype, const uint8_t *cur, int curlen,
+		   struct dns_answer *out, uint32_t *ttl, char *err,
+		   size_t errlen)
+{
+	size_t n = 0;
 
-			if (rrs[i].type == qtype && rrs[i].class == 1 &&
-			    name_eq(name, nl, cur, curlen))
-				n++;
-		}
-	}
+	for (size_t i = 0; i < an; i++)
+		n += (size_t)owned_by(pkt, len, &rrs[i], qtype, cur, curlen);
 	if (n > MAX_RECORDS)
 		n = MAX_RECORDS;
-	if (n > 0) {
-		size_t k = 0;
-
-		if (alloc_records(out, qtype, n) < 0) {
-			seterr(err, errlen, "out of memory");
-			goto fail;
-		}
-		for (size_t i = 0; i < an && k < n; i++) {
-			uint8_t name[WIRE_NAME_MAX];
-			int nl = read_name(pkt, len, rrs[i].owner, name, NULL);
-
-			if (rrs[i].type != qtype || rrs[i].class != 1 ||
-			    !name_eq(name, nl, cur, curlen))
-				continue;
-			/* n counts what is filled, so a failure frees
-			 * exactly the records taken so far */
-			out->n = k;
-			if (take_record(pkt, &rrs[i], out, k, err, errlen) < 0)
-				goto fail;
-			ttl = min32(ttl, rrs[i].ttl);
-			k++;
-		}
-		out->n = k;
-		out->status = DNS_ANSWER;
-	} else {
-		if (soa_ttl(pkt, len, nsoff, ns, &ttl) < 0) {
-			seterr(err, errlen, "malformed SOA record");
-			goto fail;
-		}
-		out->status = rcode == 3 ? DNS_NXDOMAIN : DNS_NODATA;
+	if (n == 0)
+		return 0;
+	if (alloc_records(out, qtype, n) < 0) {
+		seterr(err, errlen, "out of memory");
+		return -1;
 	}
-	out->ttl = ttl == UINT32_MAX ? 0 : ttl;
-	free(rrs);
+	for (size_t i = 0; i < an && out->n < n; i++) {
+		if (!owned_by(pkt, len, &rrs[i], qtype, cur, curlen))
+			continue;
+		/* out->n counts the records filled, so that a failure
+		 * frees exactly those */
+		if (take_record(pkt, &rrs[i], out, out->n, err, errlen) < 0)
+			return -1;
+		*ttl = min32(*ttl, rrs[i].ttl);
+		out->n++;
+	}
 	return 0;
-fail:
-	free(rrs);
-	/* leave out in a state dns_answer_clear() handles */
+}
+
+/* Frees what the parser put into out, leaving it an empty DNS_ERROR. */
+static void reset(struct dns_answer *out)
+{
 	if (out->tlsa != NULL)
 		for (size_t i = 0; i < out->n; i++)
 			free(out->tlsa[i].data);
@@ -567,6 +544,69 @@ fail:
 	out->status = DNS_ERROR;
 	out->aliased = 0;
 	out->cname[0] = '\0';
+	out->ttl = 0;
+}
+
+int dns_parse_response(const uint8_t *pkt, size_t len, uint16_t qtype,
+		       struct dns_answer *out, char *err, size_t errlen)
+{
+	uint8_t cur[WIRE_NAME_MAX];
+	struct rr *rrs = NULL;
+	unsigned an, ns, rcode;
+	size_t off = HDR_LEN, nsoff = 0;
+	uint32_t ttl = UINT32_MAX;
+	int curlen = 0;
+
+	/* whatever `out` held is overwritten, never freed: pass it zeroed */
+	out->srv = NULL;
+	out->tlsa = NULL;
+	out->addr = NULL;
+	out->n = 0;
+	out->error[0] = '\0';
+	reset(out);
+	if (pkt == NULL || len < HDR_LEN) {
+		seterr(err, errlen, "DNS packet of %zu bytes", len);
+		return -1;
+	}
+	rcode = pkt[3] & 0x0f;
+	an = get16(pkt + 6);
+	ns = get16(pkt + 8);
+	if (rcode != 0 && rcode != 3) {
+		/* nothing in a failed answer is worth reading */
+		failed(out, rcode);
+		return 0;
+	}
+	if (read_question(pkt, len, get16(pkt + 4), qtype, cur, &curlen, &off,
+			  err, errlen) < 0 ||
+	    index_records(pkt, len, off, an, ns + get16(pkt + 10), &rrs,
+			  &nsoff, err, errlen) < 0 ||
+	    follow_chain(pkt, len, rrs, an, qtype, cur, &curlen, out, &ttl,
+			 err, errlen) < 0)
+		goto fail;
+	if (out->aliased &&
+	    name_to_text(cur, out->cname, sizeof(out->cname)) < 0) {
+		seterr(err, errlen, "canonical name too long to show");
+		goto fail;
+	}
+	/* an NXDOMAIN's records are only the aliases on the way */
+	if (rcode == 0 && collect(pkt, len, rrs, an, qtype, cur, curlen, out,
+				  &ttl, err, errlen) < 0)
+		goto fail;
+	if (out->n > 0) {
+		out->status = DNS_ANSWER;
+	} else {
+		if (soa_ttl(pkt, len, nsoff, ns, &ttl) < 0) {
+			seterr(err, errlen, "malformed SOA record");
+			goto fail;
+		}
+		out->status = rcode == 3 ? DNS_NXDOMAIN : DNS_NODATA;
+	}
+	out->ttl = ttl == UINT32_MAX ? 0 : ttl;
+	free(rrs);
+	return 0;
+fail:
+	free(rrs);
+	reset(out);
 	return -1;
 }
 

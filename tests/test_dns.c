@@ -1351,6 +1351,35 @@ static void fake_read(evutil_socket_t fd, short what, void *arg)
 	free(p);
 }
 
+/* Starts more look-ups from inside a callback. */
+struct nest {
+	struct dns_ctx *ctx;
+	struct seen inner;
+	int outer_calls;
+	int sync_inner;
+};
+
+static void nest_cb(struct dns_answer *a, void *arg)
+{
+	struct nest *t = arg;
+	struct dns_query *q = (struct dns_query *)t;
+	int before = t->inner.calls;
+
+	t->outer_calls++;
+	assert_int_equal(a->status, DNS_ANSWER);
+	/* the same name again: unbound may answer it right here, or from
+	 * the finishing query's callback list just after */
+	assert_int_equal(dns_lookup(t->ctx, a->qname, a->qtype, on_done,
+				    &t->inner, &q),
+			 0);
+	t->sync_inner = (t->inner.calls == before + 1) == (q == NULL);
+	/* and a new one, answered later */
+	assert_int_equal(dns_lookup(t->ctx, "nested.example.com", DNS_T_SRV,
+				    on_done, &t->inner, NULL),
+			 0);
+	dns_answer_free(a);
+}
+
 static void test_fake_server(void **state)
 {
 	struct event_base *base = event_base_new();
@@ -1395,6 +1424,25 @@ static void test_fake_server(void **state)
 	assert_null(q);
 	assert_int_equal(s.a->n, 2);
 	assert_int_equal(dns_pending(ctx), 0);
+
+	/* look-ups started inside a callback: each answered once */
+	{
+		struct nest t = {0};
+
+		t.ctx = ctx;
+		assert_int_equal(dns_lookup(ctx, "_nest._tcp.example.com",
+					    DNS_T_SRV, nest_cb, &t, NULL),
+				 0);
+		run_until(base, &t.inner.calls, 2, 3000);
+		run_until(base, &t.inner.calls, 3, 200);
+		assert_int_equal(t.outer_calls, 1);
+		assert_int_equal(t.sync_inner, 1);
+		assert_int_equal(t.inner.calls, 2);
+		assert_int_equal(t.inner.a->n, 2);
+		assert_string_equal(t.inner.a->qname, "nested.example.com");
+		dns_answer_free(t.inner.a);
+		assert_int_equal(dns_pending(ctx), 0);
+	}
 
 	/* NXDOMAIN from the server: the real RCODE is read from the packet */
 	f.rcode = 3;
