@@ -29,7 +29,10 @@
  *    the 2 s close time-out) run inside xmpp_run_once(): a 100 ms tick
  *    calls it while a connection exists.
  *  - select().  libstrophe uses select() internally, so its fd must stay
- *    below FD_SETSIZE: the sockopt callback moves a higher fd down.
+ *    below FD_SETSIZE on every reconnect.  socket() returns the lowest
+ *    free number, so a socket above the limit means none below is free:
+ *    the link holds a low fd in reserve (/dev/null, opened early) and the
+ *    sockopt callback moves a high socket onto it with dup3().
  *
  * The libstrophe 0.12.2 crash: xmpp_connect_component() never allocates the
  * connection's stream-management (XEP-0198) state, and the receive path
@@ -90,6 +93,7 @@ struct comp_link {
 	enum link_state state;
 	int fd;			/* our dup of libstrophe's fd, -1 */
 	int new_fd;		/* from the sockopt callback */
+	int reserve_fd;		/* a low fd kept for libstrophe's socket */
 	struct event *rd, *wr;
 	int wr_on;
 	struct event *tick;
@@ -164,16 +168,15 @@ sockopt_cb(xmpp_conn_t *conn, void *sockp)
 	if (l == NULL || conn == l->donor)
 		return -1;	/* the donor must never connect */
 	if (fd >= FD_SETSIZE) {
-		int low = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-		if (low < 0 || low >= FD_SETSIZE) {
-			if (low >= 0)
-				close(low);
+		if (l->reserve_fd < 0 ||
+		    dup3(fd, l->reserve_fd, O_CLOEXEC) < 0) {
 			log_error("xmpp: no file descriptor below %d free "
 				  "for libstrophe's select()", FD_SETSIZE);
 			return -1;
 		}
 		close(fd);
-		fd = low;
+		fd = l->reserve_fd;
+		l->reserve_fd = -1;	/* it is the socket now */
 		*(int *)sockp = fd;
 	}
 	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
@@ -182,6 +185,22 @@ sockopt_cb(xmpp_conn_t *conn, void *sockp)
 	(void)xmpp_sockopt_cb_keepalive(conn, sockp);
 	l->new_fd = fd;
 	return 0;
+}
+
+/* Keeps a low fd in reserve for sockopt_cb (see the top of the file). */
+static void
+reserve_low_fd(struct comp_link *l)
+{
+	int fd;
+
+	if (l->reserve_fd >= 0)
+		return;
+	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fd >= FD_SETSIZE) {
+		close(fd);
+		fd = -1;
+	}
+	l->reserve_fd = fd;
 }
 
 static void
@@ -392,6 +411,7 @@ do_connect(struct comp_link *l)
 
 	l->new_fd = -1;
 	l->state = LINK_CONNECTING;
+	reserve_low_fd(l);
 	rc = xmpp_connect_component(l->conn, l->host, l->port, conn_handler,
 				    l);
 	if (rc != XMPP_EOK) {
@@ -474,7 +494,8 @@ comp_link_new(struct event_base *base, const struct comp_link_opts *o,
 	l->bmin = o->backoff_min ? o->backoff_min : 1;
 	l->bmax = o->backoff_max ? o->backoff_max : 60;
 	l->rand = o->rand ? o->rand : default_rand;
-	l->fd = l->new_fd = -1;
+	l->fd = l->new_fd = l->reserve_fd = -1;
+	reserve_low_fd(l);
 	xmpp_initialize();
 	l->log.handler = strophe_log;
 	l->log.userdata = l;
@@ -591,6 +612,8 @@ comp_link_free(struct comp_link *l)
 	if (l->conn)
 		xmpp_conn_release(l->conn);	/* drops a live stream */
 	drop_fd(l);
+	if (l->reserve_fd >= 0)
+		close(l->reserve_fd);
 	if (l->ctx)
 		xmpp_ctx_free(l->ctx);
 	xmpp_shutdown();
