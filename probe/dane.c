@@ -537,11 +537,16 @@ static int pkix_valid(const struct cert *certs, size_t n,
 	struct anchor a = {NULL, system_trust()};
 	size_t np = 0, top = 0, i;
 	unsigned status = 0;
+	/* What a PKIX client also wants: a server certificate */
+	gnutls_typed_vdata_st purpose = {
+	    GNUTLS_DT_KEY_PURPOSE_OID,
+	    (unsigned char *)GNUTLS_KP_TLS_WWW_SERVER, 0};
 
 	if (!a.tl || !build_path(certs, n, &a, path, &np, &top))
 		return 0;
-	if (gnutls_x509_trust_list_verify_crt2(a.tl, path, (unsigned)np, NULL,
-					       0, VFLAGS, &status, NULL) < 0 ||
+	if (gnutls_x509_trust_list_verify_crt2(a.tl, path, (unsigned)np,
+					       &purpose, 1, VFLAGS, &status,
+					       NULL) < 0 ||
 	    status != 0)
 		return 0;
 	for (i = 0; i < np; i++)

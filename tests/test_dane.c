@@ -41,11 +41,12 @@ struct spec {
 	long from, to;	   /* validity, seconds from NOW */
 	const struct tcert *ski_of; /* copy its key id (a forgery) */
 	const struct tcert *key_of; /* reuse its key (a cross-signature) */
+	const char *eku;	    /* one extended key usage, or NULL */
 };
 
 static struct tcert ca, other_ca, inter, fake_ca, leaf, leaf_i, evil_leaf,
     expired_leaf, noname_leaf, forged_leaf, self_leaf, xmpp_leaf, srvid_leaf,
-    target_leaf, expired_inter, leaf_ei, cross_inter, leaf_loop;
+    target_leaf, expired_inter, leaf_ei, cross_inter, leaf_loop, client_leaf;
 
 /* Look-alike CAs: one name, one key, certifying one another */
 #define NLOOP 15
@@ -107,6 +108,9 @@ static void make(struct tcert *t, const struct spec *s,
 				     (unsigned)strlen(s->dns),
 				     GNUTLS_FSAN_APPEND),
 				 0);
+	if (s->eku)
+		assert_int_equal(
+		    gnutls_x509_crt_set_key_purpose_oid(t->crt, s->eku, 0), 0);
 	if (s->xmpp)
 		assert_int_equal(
 		    gnutls_x509_crt_set_subject_alt_othername(
@@ -201,6 +205,7 @@ static int setup(void **state)
 	struct spec s_self = s_leaf;
 	struct spec s_cross = s_inter;
 	struct spec s_loop = s_other;
+	struct spec s_client = s_leaf;
 	size_t i;
 
 	(void)state;
@@ -230,6 +235,8 @@ static int setup(void **state)
 	for (i = 1; i < NLOOP; i++)
 		make(&loop[i], &s_loop, NULL);
 	make(&leaf_loop, &s_leaf, &loop[0]);
+	s_client.eku = GNUTLS_KP_TLS_WWW_CLIENT;
+	make(&client_leaf, &s_client, &ca);
 	return 0;
 }
 
@@ -804,6 +811,9 @@ static void test_public_ca(void **state)
 	assert_int_equal(MATCH(&rs, &m, &expired_leaf, &ca), 0);
 	assert_false(m.pkix_valid);
 	assert_int_equal(MATCH(&rs, &m, &evil_leaf, &other_ca), 0);
+	assert_false(m.pkix_valid);
+	/* ... and a server certificate */
+	assert_int_equal(MATCH(&rs, &m, &client_leaf, &ca), 0);
 	assert_false(m.pkix_valid);
 	/* a private DANE-TA is not weak */
 	one(&rs, 2, 0, 1, &other_ca);
