@@ -1,0 +1,831 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * format.c - the shard file format of docs/store.md: writing a shard's
+ * records as text, and reading them back with a bounded parser that is a
+ * pure function of the bytes (no I/O), fuzzable, and keeps every record
+ * that parses when others do not.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_int.h"
+
+#define CONTAINER(p, type, member) \
+	((type *)(void *)((char *)(p) - offsetof(type, member)))
+
+static const char magic[] = "certwatch-store";
+enum { FORMAT_VERSION = 1 };
+
+/* Flag words, in bit order. */
+static const char *const flag_words[] = { "told-unsubscribe-all" };
+#define N_FLAG_WORDS (sizeof(flag_words) / sizeof(flag_words[0]))
+
+/* ---- writing ---- */
+
+struct out {
+	char *p;
+	size_t len, cap;
+	int oom;
+};
+
+static void
+out_reserve(struct out *o, size_t n)
+{
+	size_t cap;
+	char *p;
+
+	if (o->oom || o->len + n <= o->cap)
+		return;
+	cap = o->cap ? o->cap : 4096;
+	while (cap < o->len + n)
+		cap *= 2;
+	if ((p = realloc(o->p, cap)) == NULL) {
+		o->oom = 1;
+		return;
+	}
+	o->p = p;
+	o->cap = cap;
+}
+
+static void
+out_raw(struct out *o, const char *s, size_t n)
+{
+	out_reserve(o, n);
+	if (o->oom)
+		return;
+	memcpy(o->p + o->len, s, n);
+	o->len += n;
+}
+
+static void
+out_str(struct out *o, const char *s)
+{
+	out_raw(o, s, strlen(s));
+}
+
+static void
+out_int(struct out *o, int64_t v)
+{
+	char tmp[24];
+	int n = snprintf(tmp, sizeof(tmp), " %lld", (long long)v);
+
+	out_raw(o, tmp, (size_t)n);
+}
+
+/* " " then s escaped: a token (text = 0) escapes spaces too, a text (the
+ * last field of a line) keeps them.  NULL or "" is "-", and "-" itself is
+ * "%2D". */
+static void
+out_field(struct out *o, const char *s, int text)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *p = (const unsigned char *)s;
+	char *w;
+
+	if (s == NULL || *s == '\0') {
+		out_raw(o, " -", 2);
+		return;
+	}
+	if (strcmp(s, "-") == 0) {
+		out_raw(o, " %2D", 4);
+		return;
+	}
+	out_reserve(o, 1 + 3 * strlen(s));
+	if (o->oom)
+		return;
+	w = o->p + o->len;
+	*w++ = ' ';
+	for (; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f || *p == '%' || (*p == ' ' && !text)) {
+			*w++ = '%';
+			*w++ = hex[*p >> 4];
+			*w++ = hex[*p & 15];
+		} else {
+			*w++ = (char)*p;
+		}
+	}
+	o->len = (size_t)(w - o->p);
+}
+
+static void
+out_domain(struct out *o, const struct store_domain *d)
+{
+	size_t i;
+
+	out_str(o, "domain");
+	out_field(o, d->name, 0);
+	out_str(o, "\nstate");
+	out_field(o, d->verdict, 0);
+	out_field(o, d->alert, 0);
+	out_int(o, d->unreachable_rounds);
+	out_int(o, d->last_check);
+	out_int(o, d->last_change);
+	out_int(o, d->next_due);
+	out_raw(o, "\n", 1);
+	for (i = 0; i < d->n_endpoints; i++) {
+		const struct store_endpoint *e = &d->endpoints[i];
+
+		out_str(o, "endpoint");
+		out_field(o, e->service, 0);
+		out_field(o, e->host, 0);
+		out_int(o, e->port);
+		out_field(o, e->verdict, 0);
+		out_field(o, e->spki, 0);
+		out_field(o, e->error, 1);
+		out_raw(o, "\n", 1);
+	}
+	for (i = 0; i < d->n_keys; i++) {
+		out_str(o, "key");
+		out_field(o, d->keys[i].spki, 0);
+		out_int(o, d->keys[i].first_seen);
+		out_int(o, d->keys[i].last_seen);
+		out_raw(o, "\n", 1);
+	}
+	for (i = 0; i < d->n_history; i++) {
+		const struct store_change *c = &d->history[i];
+
+		out_str(o, "change");
+		out_int(o, c->time);
+		out_field(o, c->from, 0);
+		out_field(o, c->to, 0);
+		out_field(o, c->note, 1);
+		out_raw(o, "\n", 1);
+	}
+	for (i = 0; i < d->n_chat; i++) {
+		out_str(o, "chat");
+		out_field(o, d->chat[i], 0);
+		out_raw(o, "\n", 1);
+	}
+	for (i = 0; i < d->n_pubsub; i++) {
+		out_str(o, "pubsub");
+		out_field(o, d->pubsub[i].jid, 0);
+		out_field(o, d->pubsub[i].subid, 0);
+		out_raw(o, "\n", 1);
+	}
+	out_str(o, "end\n");
+}
+
+static void
+out_jid(struct out *o, const struct store_jid *j)
+{
+	size_t i;
+
+	out_str(o, "jid");
+	out_field(o, j->jid, 0);
+	out_raw(o, "\n", 1);
+	if (j->presence) {
+		out_str(o, "presence");
+		out_field(o, j->presence, 0);
+		out_raw(o, "\n", 1);
+	}
+	if (j->flags) {
+		out_str(o, "flags");
+		for (i = 0; i < N_FLAG_WORDS; i++)
+			if (j->flags & (1u << i))
+				out_field(o, flag_words[i], 0);
+		out_raw(o, "\n", 1);
+	}
+	out_str(o, "end\n");
+}
+
+static int
+node_cmp(const void *a, const void *b)
+{
+	const struct hnode *x = *(const struct hnode *const *)a;
+	const struct hnode *y = *(const struct hnode *const *)b;
+
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	return strcmp(x->key, y->key);
+}
+
+/* A JID is written only for what belongs to it alone: its subscriptions
+ * are in the domains' records. */
+static int
+jid_persistent(const struct hnode *n)
+{
+	const struct jid *j = CONTAINER(n, struct jid, h);
+
+	return j->pub.presence != NULL || j->pub.flags != 0;
+}
+
+/*
+ * The bytes of shard `shard`, records sorted (domains, then JIDs, by
+ * key) so that the same state always gives the same file.  *out is NULL
+ * when the shard holds nothing (its file is to be removed); else the
+ * caller frees it.  0 or -ENOMEM.
+ */
+int
+store_format_shard(const struct store *st, unsigned shard, uint64_t gen, char **out, size_t *len)
+{
+	struct out o = { NULL, 0, 0, 0 };
+	struct hnode **nodes = NULL, *n;
+	size_t count = 0, i;
+	char head[64];
+
+	*out = NULL;
+	*len = 0;
+	for (n = st->shards[shard].head; n; n = n->snext)
+		count += n->kind == NODE_DOMAIN || jid_persistent(n);
+	if (count == 0)
+		return 0;
+	if ((nodes = malloc(count * sizeof(*nodes))) == NULL)
+		return -ENOMEM;
+	i = 0;
+	for (n = st->shards[shard].head; n; n = n->snext)
+		if (n->kind == NODE_DOMAIN || jid_persistent(n))
+			nodes[i++] = n;
+	qsort(nodes, count, sizeof(*nodes), node_cmp);
+	snprintf(head, sizeof(head), "%s %d\ncommit %llu\n", magic, FORMAT_VERSION,
+		 (unsigned long long)gen);
+	out_str(&o, head);
+	for (i = 0; i < count; i++) {
+		if (nodes[i]->kind == NODE_DOMAIN)
+			out_domain(&o, &CONTAINER(nodes[i], struct dom, h)->pub);
+		else
+			out_jid(&o, &CONTAINER(nodes[i], struct jid, h)->pub);
+	}
+	snprintf(head, sizeof(head), "records %zu\n", count);
+	out_str(&o, head);
+	free(nodes);
+	if (o.oom) {
+		free(o.p);
+		return -ENOMEM;
+	}
+	*out = o.p;
+	*len = o.len;
+	return 0;
+}
+
+/* ---- reading ---- */
+
+struct pctx {
+	struct store *st;
+	const char *buf;
+	size_t len, pos;
+	unsigned lineno;
+	char line[STORE_LINE_MAX + 1];	/* the current line, decoded in place */
+	char *cur;			/* the part of it not yet read */
+	size_t line_start;		/* offset of the current line */
+	int rewound;			/* the current line is to be read again */
+	char *err;
+	size_t errlen;
+	int failed;
+	unsigned origin;
+	uint64_t gen;
+	size_t records, kept;
+	char *arena;			/* copies of a record's endpoint lines */
+	size_t arena_len, arena_cap;
+};
+
+static int
+fail(struct pctx *c, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!c->failed && c->err && c->errlen) {
+		n = snprintf(c->err, c->errlen, "line %u: ", c->lineno);
+		if (n >= 0 && (size_t)n < c->errlen) {
+			va_start(ap, fmt);
+			vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+			va_end(ap);
+		}
+	}
+	c->failed = 1;
+	return -1;
+}
+
+/* Copies the next line into c->line.  1 a line, 0 end of input, -1 a line
+ * that is too long or holds a control byte. */
+static int
+next_line(struct pctx *c)
+{
+	const char *s = c->buf + c->pos, *nl;
+	size_t n, rest = c->len - c->pos, i;
+
+	if (rest == 0)
+		return 0;
+	c->lineno++;
+	c->line_start = c->pos;
+	nl = memchr(s, '\n', rest < STORE_LINE_MAX + 1 ? rest : STORE_LINE_MAX + 1);
+	n = nl ? (size_t)(nl - s) : rest;
+	if (n > STORE_LINE_MAX) {
+		nl = memchr(s, '\n', rest);
+		c->pos = nl ? (size_t)(nl - c->buf) + 1 : c->len;
+		return fail(c, "line longer than %d bytes", STORE_LINE_MAX);
+	}
+	c->pos += n + (nl != NULL);
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return fail(c, "control byte 0x%02x", (unsigned char)s[i]);
+	memcpy(c->line, s, n);
+	c->line[n] = '\0';
+	c->cur = c->line;
+	return 1;
+}
+
+static int
+unhex(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* Decodes the %XX escapes of s in place; "-" is NULL.  -1 on a bad
+ * escape or an escaped NUL. */
+static int
+decode(char *s, char **out)
+{
+	char *w = s, *r = s;
+
+	if (strcmp(s, "-") == 0) {
+		*out = NULL;
+		return 0;
+	}
+	while (*r) {
+		if (*r == '%') {
+			int hi = unhex(r[1]), lo = hi < 0 ? -1 : unhex(r[2]);
+
+			if (lo < 0 || (hi | lo) == 0)
+				return -1;
+			*w++ = (char)(hi << 4 | lo);
+			r += 3;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+	*out = s;
+	return 0;
+}
+
+/* The next space-separated field of the line, decoded; *out NULL for "-".
+ * -1 when there is none or it is malformed. */
+static int
+field(struct pctx *c, char **out)
+{
+	char *s = c->cur, *sp;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	sp = strchr(s, ' ');
+	if (sp) {
+		*sp = '\0';
+		c->cur = sp + 1;
+	} else {
+		c->cur = NULL;
+	}
+	if (*s == '\0')
+		return -1;
+	return decode(s, out);
+}
+
+/* The rest of the line as text (the last field). */
+static int
+text(struct pctx *c, char **out)
+{
+	char *s = c->cur;
+
+	c->cur = NULL;
+	if (s == NULL || *s == '\0')
+		return -1;
+	return decode(s, out);
+}
+
+static int
+done(struct pctx *c)
+{
+	return c->cur == NULL ? 0 : -1;
+}
+
+static int
+num(struct pctx *c, int64_t min, int64_t max, int64_t *out)
+{
+	char *s, *end;
+	long long v;
+
+	if (field(c, &s) < 0 || s == NULL)
+		return -1;
+	if (!((*s >= '0' && *s <= '9') || (*s == '-' && s[1] >= '0' && s[1] <= '9')))
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int
+word(struct pctx *c, char **out, int required)
+{
+	if (field(c, out) < 0)
+		return -1;
+	if (*out == NULL)
+		return required ? -1 : 0;
+	return store_word_ok(*out) ? 0 : -1;
+}
+
+static int
+name(struct pctx *c, char **out, size_t max)
+{
+	if (field(c, out) < 0 || *out == NULL)
+		return -1;
+	return strlen(*out) <= max ? 0 : -1;
+}
+
+static int
+opt_name(struct pctx *c, char **out, size_t max)
+{
+	if (field(c, out) < 0)
+		return -1;
+	return *out == NULL || strlen(*out) <= max ? 0 : -1;
+}
+
+/* Keeps a copy of a string of the record being applied until its end. */
+static const char *
+keep(struct pctx *c, const char *s)
+{
+	size_t n;
+	char *p;
+
+	if (s == NULL)
+		return NULL;
+	n = strlen(s) + 1;
+	if (c->arena_len + n > c->arena_cap)
+		return NULL;	/* sized beforehand: cannot happen */
+	p = c->arena + c->arena_len;
+	memcpy(p, s, n);
+	c->arena_len += n;
+	return p;
+}
+
+static void
+mark_dirty(struct store *st, unsigned shard)
+{
+	if (!st->shards[shard].dirty) {
+		st->shards[shard].dirty = 1;
+		st->n_dirty++;
+	}
+}
+
+/* Whether kw starts a record (or the end of the file): inside a record it
+ * means the record lost its "end"; that line is read again as the next
+ * record so that one damaged record costs no other. */
+static int
+starts_record(struct pctx *c, const char *kw)
+{
+	if (strcmp(kw, "domain") && strcmp(kw, "jid") && strcmp(kw, "records"))
+		return 0;
+	fail(c, "record not ended before this line");
+	c->pos = c->line_start;
+	c->lineno--;
+	c->rewound = 1;
+	return 1;
+}
+
+/*
+ * Reads the body of a domain record (the lines after "domain NAME" up to
+ * "end").  With d NULL it only checks; with d it applies them to d.
+ * Returns 0, -1 for a syntax error, -ENOMEM or -EINVAL when applying.
+ */
+static int
+domain_body(struct pctx *c, struct dom *d)
+{
+	struct store_endpoint eps[STORE_ENDPOINTS_MAX];
+	size_t n_eps = 0, n_keys = 0, n_chat = 0, n_ps = 0;
+	int states = 0, r, err;
+
+	c->arena_len = 0;
+	for (;;) {
+		char *kw, *a, *b, *e, *f;
+		int64_t x, y, z, w;
+
+		if ((r = next_line(c)) <= 0)
+			return r < 0 ? -1 : fail(c, "record not ended");
+		if (field(c, &kw) < 0 || kw == NULL)
+			return fail(c, "empty line");
+		if (starts_record(c, kw))
+			return -1;
+		if (strcmp(kw, "end") == 0) {
+			if (done(c) < 0)
+				return fail(c, "junk after end");
+			break;
+		} else if (strcmp(kw, "state") == 0) {
+			if (word(c, &a, 0) < 0 || word(c, &b, 0) < 0 ||
+			    num(c, 0, UINT32_MAX, &w) < 0 || num(c, INT64_MIN, INT64_MAX, &x) < 0 ||
+			    num(c, INT64_MIN, INT64_MAX, &y) < 0 || num(c, INT64_MIN, INT64_MAX, &z) < 0 ||
+			    done(c) < 0 || states++)
+				return fail(c, "bad state line");
+			if (d) {
+				d->pub.verdict = store_word(c->st, a, &err);
+				if (err)
+					return err;
+				d->pub.alert = store_word(c->st, b, &err);
+				if (err)
+					return err;
+				d->pub.unreachable_rounds = (unsigned)w;
+				d->pub.last_check = x;
+				d->pub.last_change = y;
+				d->pub.next_due = z;
+			}
+		} else if (strcmp(kw, "endpoint") == 0) {
+			if (word(c, &a, 1) < 0 || name(c, &b, STORE_NAME_MAX) < 0 ||
+			    num(c, 0, 65535, &x) < 0 || word(c, &e, 0) < 0 ||
+			    opt_name(c, &f, STORE_NAME_MAX) < 0 || text(c, &kw) < 0 ||
+			    (kw && strlen(kw) > STORE_TEXT_MAX) || n_eps == STORE_ENDPOINTS_MAX)
+				return fail(c, "bad endpoint line");
+			if (d) {
+				eps[n_eps].service = keep(c, a);
+				eps[n_eps].host = keep(c, b);
+				eps[n_eps].port = (unsigned)x;
+				eps[n_eps].verdict = keep(c, e);
+				eps[n_eps].spki = keep(c, f);
+				eps[n_eps].error = keep(c, kw);
+			}
+			n_eps++;
+		} else if (strcmp(kw, "key") == 0) {
+			if (name(c, &a, STORE_NAME_MAX) < 0 || num(c, INT64_MIN, INT64_MAX, &x) < 0 ||
+			    num(c, INT64_MIN, INT64_MAX, &y) < 0 || done(c) < 0 ||
+			    n_keys++ == STORE_KEYS_MAX)
+				return fail(c, "bad key line");
+			if (d && (r = store_key_put(d, a, x, y)) < 0)
+				return r;
+		} else if (strcmp(kw, "change") == 0) {
+			struct store_change ch;
+
+			if (num(c, INT64_MIN, INT64_MAX, &x) < 0 || word(c, &a, 0) < 0 ||
+			    word(c, &b, 0) < 0 || text(c, &e) < 0 || (e && strlen(e) > STORE_TEXT_MAX))
+				return fail(c, "bad change line");
+			ch.time = x;
+			ch.from = a;
+			ch.to = b;
+			ch.note = e;
+			if (d && (r = store_history_put(c->st, d, &ch)) < 0)
+				return r;
+		} else if (strcmp(kw, "chat") == 0) {
+			if (name(c, &a, STORE_JID_MAX) < 0 || done(c) < 0 || n_chat++ == STORE_SUBS_MAX)
+				return fail(c, "bad chat line");
+			if (d && (r = store_load_chat(c->st, d, a)) < 0)
+				return r;
+		} else if (strcmp(kw, "pubsub") == 0) {
+			if (name(c, &a, STORE_JID_MAX) < 0 || opt_name(c, &b, STORE_NAME_MAX) < 0 ||
+			    done(c) < 0 || n_ps++ == STORE_SUBS_MAX)
+				return fail(c, "bad pubsub line");
+			if (d && (r = store_load_pubsub(c->st, d, a, b)) < 0)
+				return r;
+		} else {
+			return fail(c, "unknown line \"%.20s\"", kw);
+		}
+	}
+	if (!states)
+		return fail(c, "record without a state line");
+	if (d && n_eps && (r = store_set_endpoints(c->st, d, eps, n_eps)) < 0)
+		return r;
+	return 0;
+}
+
+static int
+jid_body(struct pctx *c, const char **presence, unsigned *flags)
+{
+	int r, seen_p = 0, seen_f = 0;
+	char *kw, *a;
+	size_t i;
+
+	*presence = NULL;
+	*flags = 0;
+	for (;;) {
+		if ((r = next_line(c)) <= 0)
+			return r < 0 ? -1 : fail(c, "record not ended");
+		if (field(c, &kw) < 0 || kw == NULL)
+			return fail(c, "empty line");
+		if (starts_record(c, kw))
+			return -1;
+		if (strcmp(kw, "end") == 0)
+			return done(c) < 0 ? fail(c, "junk after end") : 0;
+		if (strcmp(kw, "presence") == 0) {
+			if (word(c, &a, 1) < 0 || done(c) < 0 || seen_p++)
+				return fail(c, "bad presence line");
+			*presence = store_word(c->st, a, &r);
+			if (r)
+				return fail(c, "too many distinct words");
+		} else if (strcmp(kw, "flags") == 0) {
+			if (seen_f++)
+				return fail(c, "two flags lines");
+			while (c->cur) {
+				if (word(c, &a, 1) < 0)
+					return fail(c, "bad flags line");
+				for (i = 0; i < N_FLAG_WORDS; i++)
+					if (strcmp(a, flag_words[i]) == 0)
+						*flags |= 1u << i;
+			}
+		} else {
+			return fail(c, "unknown line \"%.20s\"", kw);
+		}
+	}
+}
+
+/* Whether a record read from this file replaces one with the same key
+ * read from another: the file written last (higher commit) wins. */
+static int
+newer_than(struct pctx *c, const struct hnode *old)
+{
+	mark_dirty(c->st, old->origin);
+	mark_dirty(c->st, c->origin);
+	return c->gen > c->st->shards[old->origin].gen;
+}
+
+static void
+settle(struct pctx *c, struct hnode *n)
+{
+	n->origin = (uint16_t)c->origin;
+	if (n->shard != c->origin) {
+		/* Not in its home file (a manual move, another shard count):
+		 * it moves home on the next write, home written first. */
+		mark_dirty(c->st, n->shard);
+		mark_dirty(c->st, c->origin);
+		c->st->shards[c->origin].losing = 1;
+	}
+}
+
+/* One record starting at the line in c->line ("domain X" / "jid X"). */
+static int
+record(struct pctx *c)
+{
+	size_t start = c->pos;
+	unsigned lineno = c->lineno;
+	char *kw, *key, keybuf[STORE_JID_MAX + 1];
+	int r;
+
+	c->records++;
+	if (field(c, &kw) < 0 || kw == NULL)
+		return fail(c, "empty line");
+	if (strcmp(kw, "domain") == 0) {
+		struct dom *d, *old;
+
+		if (name(c, &key, STORE_NAME_MAX) < 0 || done(c) < 0)
+			return fail(c, "bad domain line");
+		strcpy(keybuf, key);
+		if (domain_body(c, NULL) < 0)
+			return -1;
+		if ((old = store_dom_find(c->st, keybuf)) != NULL) {
+			if (!newer_than(c, &old->h))
+				return 0;
+			store_dom_destroy(c->st, old);
+		}
+		/* Valid: read it again, this time into a new record. */
+		if (c->pos - start + 1 > c->arena_cap) {
+			char *a = realloc(c->arena, c->pos - start + 1);
+
+			if (a == NULL)
+				return fail(c, "out of memory");
+			c->arena = a;
+			c->arena_cap = c->pos - start + 1;
+		}
+		c->pos = start;
+		c->lineno = lineno;
+		if (store_dom_create(c->st, keybuf, &d) < 0)
+			return fail(c, "out of memory");
+		if ((r = domain_body(c, d)) < 0) {
+			store_dom_destroy(c->st, d);
+			return fail(c, r == -ENOMEM ? "out of memory" : "bad record");
+		}
+		settle(c, &d->h);
+	} else if (strcmp(kw, "jid") == 0) {
+		const char *presence;
+		unsigned flags;
+		struct jid *j;
+
+		if (name(c, &key, STORE_JID_MAX) < 0 || done(c) < 0)
+			return fail(c, "bad jid line");
+		strcpy(keybuf, key);
+		if (jid_body(c, &presence, &flags) < 0)
+			return -1;
+		j = store_jid_find(c->st, keybuf);
+		if (j && (j->pub.presence || j->pub.flags) && !newer_than(c, &j->h))
+			return 0;
+		if (store_jid_set(c->st, keybuf, presence, flags) < 0)
+			return fail(c, "out of memory");
+		if ((j = store_jid_find(c->st, keybuf)) != NULL)
+			settle(c, &j->h);
+	} else {
+		return fail(c, "expected a record, got \"%.20s\"", kw);
+	}
+	c->kept++;
+	return 0;
+}
+
+/* After an error inside a record: skip to the next record's first line. */
+static int
+resync(struct pctx *c)
+{
+	int r;
+
+	while ((r = next_line(c)) != 0) {
+		if (r < 0)
+			continue;
+		if (strncmp(c->line, "domain ", 7) == 0 || strncmp(c->line, "jid ", 4) == 0 ||
+		    strncmp(c->line, "records ", 8) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+int
+store_parse_file(struct store *st, const char *buf, size_t len, unsigned origin,
+		 uint64_t *gen, size_t *kept, char *err, size_t errlen)
+{
+	struct pctx *c;
+	int64_t v;
+	int r, have, ret = 0;
+	char *kw;
+
+	*kept = 0;
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	c->st = st;
+	c->buf = buf;
+	c->len = len;
+	c->err = err;
+	c->errlen = errlen;
+	c->origin = origin;
+	st->loading = 1;
+	if (next_line(c) <= 0 || field(c, &kw) < 0 || kw == NULL || strcmp(kw, magic) != 0 ||
+	    num(c, 0, INT32_MAX, &v) < 0 || done(c) < 0) {
+		ret = fail(c, "not a certwatch-store file");
+		goto out;
+	}
+	if (v != FORMAT_VERSION) {
+		fail(c, "format version %lld, this certwatch reads %d", (long long)v, FORMAT_VERSION);
+		ret = v > FORMAT_VERSION ? -2 : -1;
+		goto out;
+	}
+	if (next_line(c) <= 0 || field(c, &kw) < 0 || kw == NULL || strcmp(kw, "commit") != 0 ||
+	    num(c, 0, INT64_MAX, &v) < 0 || done(c) < 0) {
+		ret = fail(c, "bad commit line");
+		goto out;
+	}
+	c->gen = (uint64_t)v;
+	if (gen)
+		*gen = c->gen;
+	if (origin < STORE_NSHARDS && st->shards[origin].gen < c->gen)
+		st->shards[origin].gen = c->gen;
+	have = next_line(c);
+	for (;;) {
+		if (have < 0) {
+			have = resync(c);
+			continue;
+		}
+		if (have == 0) {
+			ret = fail(c, "truncated: no records line");
+			break;
+		}
+		if (strncmp(c->line, "records ", 8) == 0) {
+			c->cur = c->line + 8;
+			if (num(c, 0, INT64_MAX, &v) < 0 || done(c) < 0 || (size_t)v != c->records)
+				ret = fail(c, "records line says %.20s, %zu read", c->line + 8, c->records);
+			else if (c->pos != c->len)
+				ret = fail(c, "data after the records line");
+			break;
+		}
+		if ((r = record(c)) < 0) {
+			if (c->rewound) {
+				c->rewound = 0;
+				have = next_line(c);
+			} else {
+				have = resync(c);
+			}
+			continue;
+		}
+		have = next_line(c);
+	}
+	if (c->failed && ret == 0)
+		ret = -1;
+out:
+	st->loading = 0;
+	*kept = c->kept;
+	free(c->arena);
+	free(c);
+	return ret;
+}
+
+int
+store_parse_shard(struct store *st, const char *buf, size_t len, char *err, size_t errlen)
+{
+	size_t kept;
+
+	if (err && errlen)
+		*err = '\0';
+	return store_parse_file(st, buf, len, 0, NULL, &kept, err, errlen);
+}

@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * store.h - certwatch's durable state: watched domains with their last
+ * results, keys seen and history, their chat and pubsub subscribers, and
+ * per-JID presence and flags, kept in memory and written to sharded text
+ * files (format: docs/store.md).
+ *
+ * The store knows nothing of the network or of XMPP: domains, JIDs, hosts,
+ * verdicts and the like are opaque strings.  It never logs and never exits;
+ * errors are negative errno values (and a message in a caller's buffer
+ * where one is given).  All functions must be called from one thread (the
+ * event loop's); the store's own writer thread touches only its private
+ * copies of the bytes to write.
+ *
+ * Changes are made in memory at once and become durable with
+ * store_commit() (asynchronous, its callback runs when every change made
+ * before the call is on disk) or store_commit_sync().
+ */
+#ifndef CERTWATCH_STORE_H
+#define CERTWATCH_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Bounds.  Longer strings are refused with -EINVAL, except free text
+ * (endpoint errors, history notes), which is cut at STORE_TEXT_MAX bytes. */
+#define STORE_NAME_MAX		1023	/* domain, host, JID, subid */
+#define STORE_JID_MAX		3071
+#define STORE_TEXT_MAX		1000
+#define STORE_WORD_MAX		32	/* verdict, alert, service, presence words */
+#define STORE_ENDPOINTS_MAX	64	/* per domain */
+#define STORE_KEYS_MAX		32	/* keys seen per domain; the least recently seen go */
+#define STORE_HISTORY_MAX	50	/* verdict changes kept per domain; the oldest go */
+
+struct store;
+
+/* ---- Read-only views.  A pointer obtained from the store (a view, an
+ * array, a string in it) stays valid until the next call that changes the
+ * store or closes it; the store owns all of them. ---- */
+
+struct store_endpoint {
+	const char *service;	/* word, e.g. "xmpp-client" */
+	const char *host;
+	unsigned port;
+	const char *verdict;	/* word, e.g. "ok", "unreachable" */
+	const char *spki;	/* hex SPKI SHA-256 of the key seen, or NULL */
+	const char *error;	/* free text, or NULL */
+};
+
+struct store_key {
+	const char *spki;	/* hex SPKI SHA-256 */
+	int64_t first_seen;	/* times are seconds since the epoch */
+	int64_t last_seen;
+};
+
+struct store_change {
+	int64_t time;
+	const char *from;	/* word or NULL (first verdict) */
+	const char *to;		/* word or NULL */
+	const char *note;	/* free text or NULL */
+};
+
+struct store_pubsub {
+	const char *jid;	/* bare or full JID, as given */
+	const char *subid;	/* NULL when none was given */
+};
+
+struct store_domain {
+	const char *name;	/* the key: the domain's A-label */
+	const char *verdict;	/* domain verdict of the last check, or NULL */
+	const char *alert;	/* alert state word, or NULL */
+	unsigned unreachable_rounds;	/* consecutive rounds all unreachable */
+	int64_t last_check;	/* 0 when never */
+	int64_t last_change;
+	int64_t next_due;
+	size_t n_endpoints;
+	const struct store_endpoint *endpoints;	/* in the order given */
+	size_t n_keys;
+	const struct store_key *keys;		/* in the order first seen */
+	size_t n_history;
+	const struct store_change *history;	/* oldest first */
+	size_t n_chat;
+	const char *const *chat;		/* subscribed bare JIDs */
+	size_t n_pubsub;
+	const struct store_pubsub *pubsub;	/* pubsub subscriptions */
+};
+
+/* Per-JID flags. */
+#define STORE_FLAG_TOLD_UNSUB_ALL	0x1u	/* told once that `unsubscribe all` stops alerts */
+
+struct store_jid {
+	const char *jid;
+	const char *presence;	/* presence subscription word, or NULL */
+	unsigned flags;		/* STORE_FLAG_* */
+	size_t n_domains;
+	const struct store_domain *const *domains;	/* chat subscriptions */
+	size_t n_pubsub;
+	const struct store_domain *const *pubsub;	/* nodes with a pubsub subscription of this exact JID */
+};
+
+/* ---- Opening and closing ---- */
+
+/*
+ * Opens (creating it if missing, mode 0700) the state directory `dir`,
+ * locks it and loads every shard file.  A file that does not parse is kept
+ * under NAME.corrupt-TIME, the records of it that parsed are loaded and
+ * rewritten, and a line saying so is added to the warnings
+ * (store_warnings()).  Fails (-1, message in err) when the directory is
+ * locked by another process ("state directory in use by another certwatch
+ * (pid N)"), cannot be read, or holds a file of a newer format version.
+ * `dir` NULL gives a store in memory only (commits complete at once with
+ * 0), for tests.  On success *out is the store, to be closed with
+ * store_close().
+ */
+int store_open(const char *dir, struct store **out, char *err, size_t errlen);
+
+/* Writes what is not yet written (as store_commit_sync), stops the writer,
+ * completes any callback, unlocks and frees everything.  NULL is a no-op. */
+void store_close(struct store *st);
+
+/* The warnings of store_open() (set-aside files), for the caller to log;
+ * *lines is valid until store_close(). */
+size_t store_warnings(const struct store *st, const char *const **lines);
+
+/* ---- Durability ---- */
+
+/* result: 0, or a negative errno (e.g. -ENOSPC) when a write failed; the
+ * files on disk then still hold their previous contents, the changes stay
+ * in memory and the next commit tries again. */
+typedef void (*store_done_fn)(void *arg, int result);
+
+/*
+ * Makes every change made so far durable, in the background: the changed
+ * shards are written by the writer thread (temp file, fdatasync, rename,
+ * then one fsync of the directory per batch; commits made while a batch is
+ * being written are grouped into the next one).  `done` (may be NULL) is
+ * called later from store_process_completions(), never from inside
+ * store_commit().  Returns 0, or -ENOMEM (done is then not called).
+ */
+int store_commit(struct store *st, store_done_fn done, void *arg);
+
+/* A descriptor (an eventfd, valid until store_close) that becomes
+ * readable when a commit finishes: watch it for reading and then call
+ * store_process_completions().  A memory store has one too. */
+int store_notify_fd(const struct store *st);
+
+/* Calls the callbacks of the commits that finished, in the order the
+ * commits were made.  Callbacks may change the store and commit again. */
+void store_process_completions(struct store *st);
+
+/* Writes every change now, in the caller's thread, after the batch in
+ * flight; completes every waiting callback.  Returns 0 or -errno.  For the
+ * CLI, tests and shutdown. */
+int store_commit_sync(struct store *st);
+
+/* ---- Domains ---- */
+
+/* The domain, or NULL when it is not stored. */
+const struct store_domain *store_domain_get(const struct store *st, const char *name);
+
+/* Adds a domain (no subscriber yet).  1 added, 0 already there, -EINVAL,
+ * -ENOMEM. */
+int store_domain_add(struct store *st, const char *name);
+
+/* Removes a domain with its subscriptions.  1 removed, 0 not there. */
+int store_domain_remove(struct store *st, const char *name);
+
+/* What one check of a domain changes. */
+struct store_update {
+	const char *verdict;	/* domain verdict (word or NULL) */
+	const char *alert;	/* alert state (word or NULL) */
+	unsigned unreachable_rounds;
+	int64_t checked;	/* time of the check: last_check, and last_seen of its keys */
+	int64_t next_due;
+	const struct store_endpoint *endpoints;	/* replaces all endpoints */
+	size_t n_endpoints;
+	/* A verdict change to append to the history (and to set last_change
+	 * from), or NULL. */
+	const struct store_change *change;
+};
+
+/* Records a check: every field of the update, and each endpoint's spki in
+ * the keys seen (first_seen = last_seen = checked for a new key).  The
+ * domain is added if missing.  0, -EINVAL (a bad word, too long a name,
+ * too many endpoints), -ENOMEM; on error nothing changed. */
+int store_domain_record(struct store *st, const char *name, const struct store_update *u);
+
+/* Sets the next due time only. */
+int store_domain_set_due(struct store *st, const char *name, int64_t next_due);
+
+/* Iteration over every domain, in no particular order:
+ *   size_t cur = 0; const struct store_domain *d;
+ *   while ((d = store_domain_next(st, &cur)) != NULL) ...
+ * The store must not change during the iteration. */
+const struct store_domain *store_domain_next(const struct store *st, size_t *cursor);
+
+/* ---- Chat subscriptions ---- */
+
+/* Subscribes a bare JID to a domain (added if missing).  1 added, 0
+ * already subscribed, -EINVAL, -ENOMEM. */
+int store_sub_add(struct store *st, const char *domain, const char *jid);
+/* 1 removed, 0 was not subscribed.  The domain stays (store_domain_remove
+ * it when it has no subscriber left). */
+int store_sub_remove(struct store *st, const char *domain, const char *jid);
+/* Removes every chat subscription of jid; returns how many. */
+size_t store_sub_remove_all(struct store *st, const char *jid);
+
+/* ---- Pubsub subscriptions (node = domain) ---- */
+
+/* 1 added, 0 that (jid, subid) was there, -EINVAL, -ENOMEM.  subid may be
+ * NULL.  The domain is added if missing. */
+int store_pubsub_add(struct store *st, const char *domain, const char *jid, const char *subid);
+/* Removes the (jid, subid) subscription, or every one of jid on that node
+ * when subid is NULL; returns how many. */
+size_t store_pubsub_remove(struct store *st, const char *domain, const char *jid, const char *subid);
+
+/* ---- JIDs: subscriptions, presence, flags ---- */
+
+/* What the store knows of a JID, or NULL when nothing. */
+const struct store_jid *store_jid_get(const struct store *st, const char *jid);
+
+/* Sets the presence subscription word of jid (e.g. "from", "both"); NULL
+ * removes it.  0, -EINVAL, -ENOMEM. */
+int store_presence_set(struct store *st, const char *jid, const char *presence);
+
+/* Sets (on != 0) or clears flag bits of jid.  0, -EINVAL, -ENOMEM. */
+int store_jid_flags(struct store *st, const char *jid, unsigned flags, int on);
+
+/* Iteration over every JID known (subscribers, presence, flags), like
+ * store_domain_next(). */
+const struct store_jid *store_jid_next(const struct store *st, size_t *cursor);
+
+/* ---- Counts and I/O statistics ---- */
+
+struct store_stats {
+	size_t domains;
+	size_t jids;		/* JIDs known */
+	size_t chat_subs;	/* (domain, JID) chat subscriptions */
+	size_t pubsub_subs;	/* pubsub subscriptions */
+	size_t presence;	/* JIDs with a presence subscription */
+	size_t dirty_shards;	/* shards changed and not yet written */
+};
+void store_stats(const struct store *st, struct store_stats *out);
+
+struct store_io_stats {
+	uint64_t batches;	/* commits written (groups of store_commit) */
+	uint64_t files_written;
+	uint64_t files_removed;	/* shards that became empty */
+	uint64_t bytes_written;
+	uint64_t fsyncs;	/* fdatasync of files + fsync of the directory */
+	uint64_t errors;	/* failed batches */
+};
+void store_io_stats(const struct store *st, struct store_io_stats *out);
+
+/* ---- The file format, for tests and fuzzing ---- */
+
+/*
+ * Parses the bytes of one shard file into st (a pure function of the
+ * bytes and st: no I/O).  Every record that parses is loaded, even when
+ * others do not.  Returns 0 when the whole file is valid, -1 when it is
+ * not (message with the line number in err), -2 when its version line
+ * names a newer format.
+ */
+int store_parse_shard(struct store *st, const char *buf, size_t len, char *err, size_t errlen);
+
+/* For tests: makes the writer's next `count` file writes (-1: all) fail
+ * with errnum after writing half of the bytes, as a full disk would; 0
+ * stops it. */
+void store_debug_fail_writes(struct store *st, int errnum, int count);
+
+#endif

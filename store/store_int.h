@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * store_int.h - what the store's files share: the in-memory model
+ * (state.c), the file format (format.c) and the I/O and commits (store.c).
+ */
+#ifndef CERTWATCH_STORE_INT_H
+#define CERTWATCH_STORE_INT_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+/* Records are spread over this many files by a hash of their key, so one
+ * change rewrites 1/4096th of the state (docs/store.md says why). */
+#define STORE_NSHARDS	4096u
+#define STORE_WORDS_MAX	256	/* distinct words (verdicts, services...) */
+#define STORE_LINE_MAX	16384	/* longest line of a shard file */
+#define STORE_FILE_MAX	((size_t)256 << 20)	/* largest shard file read */
+#define STORE_SUBS_MAX	1000000	/* subscribers of one domain read from a file */
+
+enum { NODE_DOMAIN = 1, NODE_JID = 2 };
+
+/* What a domain and a JID record share: their place in the hash table, in
+ * their shard's list and in the dense array used for iteration. */
+struct hnode {
+	struct hnode *next;	/* hash chain */
+	struct hnode *snext;	/* shard list */
+	const char *key;
+	uint32_t hash;
+	uint32_t idx;		/* index in the dense array */
+	uint16_t shard;		/* home shard: hash % STORE_NSHARDS */
+	uint16_t origin;	/* while loading: the file it came from */
+	uint8_t kind;
+};
+
+struct dom {
+	struct store_domain pub;
+	struct hnode h;
+	uint32_t cap_keys, cap_hist, cap_chat, cap_ps;
+	char name[];
+};
+
+struct jid {
+	struct store_jid pub;
+	struct hnode h;
+	uint32_t cap_dom, cap_ps;
+	char name[];
+};
+
+struct htab {
+	struct hnode **b;
+	size_t mask;		/* buckets - 1 */
+	size_t n;
+	struct hnode **vec;	/* dense array of every node */
+	size_t cap_vec;
+};
+
+struct shard {
+	struct hnode *head;
+	uint8_t dirty;
+	uint8_t losing;		/* while loading: records moved out of its file */
+	uint64_t gen;		/* while loading: the file's commit number */
+};
+
+struct store_cb {
+	store_done_fn fn;
+	void *arg;
+};
+
+/* One shard's new bytes; buf NULL means the shard is empty: remove it. */
+struct wjob {
+	unsigned shard;
+	char *buf;
+	size_t len;
+};
+
+struct batch {
+	struct wjob *jobs;
+	size_t n_jobs;
+	struct store_cb *cbs;
+	size_t n_cbs;
+	int result;
+};
+
+struct store {
+	char *dir;		/* NULL for a memory store */
+	int dirfd, lockfd, efd;
+
+	struct htab doms, jids;
+	struct shard *shards;	/* [STORE_NSHARDS] */
+	size_t n_dirty;
+	char *words[STORE_WORDS_MAX];
+	size_t n_words;
+	size_t n_chat, n_pubsub, n_presence;
+	uint64_t gen;		/* commit number of the last batch */
+	int loading;		/* while loading: changes do not mark shards */
+
+	char **warnings;
+	size_t n_warnings;
+
+	/* Commits: callbacks waiting for the next batch, the batch being
+	 * written, and (under mu) the hand-over to and from the writer. */
+	struct store_cb *pending;
+	size_t n_pending, cap_pending;
+	int in_flight;
+	int syncing;		/* inside store_commit_sync: no new batch */
+	pthread_t thread;
+	int have_thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;	/* writer: work or stop */
+	pthread_cond_t done_cv;	/* main: a batch finished */
+	struct batch *todo;	/* under mu */
+	struct batch *done;	/* under mu */
+	int stop;		/* under mu */
+	struct store_io_stats io;	/* under mu */
+	int fail_errno, fail_count;	/* under mu */
+};
+
+/* state.c */
+uint32_t store_hash(const char *s);
+void store_mark(struct store *st, unsigned shard);
+int store_state_init(struct store *st);
+void store_state_free(struct store *st);
+const char *store_word(struct store *st, const char *w, int *err);
+struct dom *store_dom_find(const struct store *st, const char *name);
+struct jid *store_jid_find(const struct store *st, const char *name);
+int store_dom_create(struct store *st, const char *name, struct dom **out);
+void store_dom_destroy(struct store *st, struct dom *d);
+int store_set_endpoints(struct store *st, struct dom *d, const struct store_endpoint *eps, size_t n);
+int store_key_put(struct dom *d, const char *spki, int64_t first, int64_t last);
+int store_history_put(struct store *st, struct dom *d, const struct store_change *c);
+int store_jid_set(struct store *st, const char *name, const char *presence, unsigned flags);
+int store_valid_name(const char *s, size_t max);
+int store_word_ok(const char *w);
+int store_load_chat(struct store *st, struct dom *d, const char *jid);
+int store_load_pubsub(struct store *st, struct dom *d, const char *jid, const char *subid);
+
+/* format.c */
+int store_format_shard(const struct store *st, unsigned shard, uint64_t gen, char **out, size_t *len);
+int store_parse_file(struct store *st, const char *buf, size_t len, unsigned origin,
+		     uint64_t *gen, size_t *kept, char *err, size_t errlen);
+
+#endif
