@@ -53,9 +53,11 @@ report_summary(const struct check_result *r, struct buf *out)
 	}
 	buf_printf(out, "%s: %s (%s)", r->domain_u, verdict_name(r->verdict),
 		   verdict_headline(r->verdict));
-	if (r->nendpoints > 0 && un > 0 && un < r->nendpoints)
-		buf_printf(out, ", %zu of %zu endpoints unreachable", un,
-			   r->nendpoints);
+	if (r->nendpoints > 1 && un == r->nendpoints)
+		buf_printf(out, ", all %zu endpoints unreachable", un);
+	else if (r->nendpoints > 0 && un > 0)
+		buf_printf(out, ", %zu of %zu endpoint%s unreachable", un,
+			   r->nendpoints, r->nendpoints == 1 ? "" : "s");
 	else if (r->verdict == VERDICT_UNREACHABLE && r->err_reason[0])
 		buf_printf(out, ": %s", r->err_reason);
 }

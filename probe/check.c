@@ -839,9 +839,9 @@ check_decide(struct check *c)
 		struct check_endpoint *row = &r->endpoints[i];
 		if (c->eps[i]->fallback && row->verdict == VERDICT_NONE) {
 			r->services[row->service] = SVC_STATE_NOT_OFFERED;
-			snprintf(r->service_detail[row->service], 256,
-				 "no SRV records and %s has no address records",
-				 r->domain);
+			char *det = r->service_detail[row->service];
+			strcpy(det, "no SRV records and the domain has no "
+				    "address records");
 			free_strv(row->tlsa, row->ntlsa);
 			free_strv(row->unusable, row->nunusable);
 			free(row->matched);

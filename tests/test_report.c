@@ -71,7 +71,9 @@ test_status_line(void **state)
 		report_status_line(r, &b);
 		if (strncmp(b.s, cases[i].want, strlen(cases[i].want)))
 			fail_msg("got \"%s\", want \"%s\"", b.s, cases[i].want);
-		assert_non_null(strstr(b.s, "1 of 2 endpoints unreachable"));
+		assert_non_null(strstr(b.s, cases[i].v == VERDICT_UNREACHABLE
+						    ? "all 2 endpoints unreachable"
+						    : "1 of 2 endpoints unreachable"));
 		buf_free(&b);
 		check_result_free(r);
 	}
