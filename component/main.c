@@ -126,8 +126,14 @@ print_result(const struct check_result *r, int json)
 	} else {
 		report_status_line(r, &out);
 		buf_putc(&out, '\n');
-		if (r->verdict != VERDICT_NONE)
-			report_text(r, &out);
+		if (r->verdict != VERDICT_NONE) {
+			/* The report's own first line repeats the summary. */
+			struct buf rep = BUF_INIT;
+			report_text(r, &rep);
+			const char *rest = strchr(rep.s, '\n');
+			buf_puts(&out, rest ? rest + 1 : rep.s);
+			buf_free(&rep);
+		}
 	}
 	fputs(out.s, stdout);
 	buf_free(&out);
