@@ -4,7 +4,7 @@
 will use it: SOCKS5 with a fresh username per connection, to a long-lived
 (XMPP) port, every stream on its own circuit and more than one exit used.
 
-    /usr/bin/python3 tests/test_tornet.py [-n 16] [--keep]
+    /usr/bin/python3 tests/test_tornet.py [-n 16] [--keep] [--unit]
 
 Starts a network in a temporary directory through the tornet.py command
 line (start in the background, wait, stop twice), or reuses the one named
@@ -124,6 +124,19 @@ def unit_checks():
     check(rel.get("exit2", {}).get("fp") == "33EC1DE28D95D974802121D5CF129518A19A9BC7"
           and "Stable" in rel["exit2"]["flags"],
           "consensus_relays decodes a microdesc consensus r/s pair")
+    rng = random.Random(8)
+    alphabet = ' ="\\=$~,AZaz09_-\r\n\x00\xff'
+    bad = None
+    for _ in range(3000):
+        junk = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        try:
+            tornet.split_event(junk)
+            tornet.parse_path(junk)
+        except Exception as e:  # any exception is a finding
+            bad = (junk, e)
+            break
+    check(bad is None, "split_event/parse_path survive 3000 junk lines %s"
+          % ("" if bad is None else repr(bad)))
     # A SOCKS5 server that answers like tor does on failure: ATYP 0.
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
@@ -284,9 +297,13 @@ def main():
     ap.add_argument("-n", type=int, default=16, help="streams (default 16)")
     ap.add_argument("--keep", action="store_true",
                     help="leave the network running (prints its tornet.json)")
+    ap.add_argument("--unit", action="store_true",
+                    help="only the parser checks, no Tor network")
     a = ap.parse_args()
 
     unit_checks()
+    if a.unit:
+        return 1 if failures else 0
     reuse = os.environ.get("CERTWATCH_TORNET")
     dns = None
     workdir = None

@@ -696,8 +696,10 @@ class TorNet:
         try:
             self._start(net, t0, timeout, say)
         except BaseException as e:
+            # Leave nothing running behind a failed start.
             self.info["error"] = str(e) or e.__class__.__name__
             self._save()
+            self.stop()
             raise
         return self
 
