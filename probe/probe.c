@@ -403,7 +403,7 @@ static void capture_chain(struct probe *p)
 	if (gnutls_alpn_get_selected_protocol(p->session, &proto) == 0)
 		snprintf(r->alpn, sizeof(r->alpn), "%.*s", (int)proto.size,
 			 (const char *)proto.data);
-	probe_finish(p, PROBE_STEP_NONE, "ok");
+	probe_finish(p, PROBE_STEP_NONE, "%s", "");
 }
 
 static void do_handshake(struct probe *p)

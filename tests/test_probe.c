@@ -475,6 +475,7 @@ static void test_starttls_ok(void **state)
 		fail_msg("probe failed: %s: %s", probe_step_name(r->fail_step),
 			 r->reason);
 	assert_int_equal(r->fail_step, PROBE_STEP_NONE);
+	assert_string_equal(r->reason, "");
 	assert_int_equal(r->tls_refused, 0);
 	assert_chain(r);
 	assert_true(strcmp(r->tls_version, "TLS1.3") == 0 ||
