@@ -200,6 +200,9 @@ static void test_parse_connect_errors(void **state)
 	static const uint8_t tor[] = {5, 4, 0, 0, 0, 0, 0, 0, 0, 0};
 	static const uint8_t refused[] = {5, 5, 0, 1, 0, 0, 0, 0, 0, 0};
 	static const uint8_t onion[] = {5, 0xf6, 0, 0, 0, 0, 0, 0, 0, 0};
+	/* Captured from Debian's tor 0.4.9 (ExtendedErrors) for a CONNECT to
+	 * "aaaa.onion". */
+	static const uint8_t tor_onion[] = {5, 0xf6, 0, 1, 0, 0, 0, 0, 0, 0};
 	static const uint8_t odd[] = {5, 0x42};
 	static const uint8_t atyp0_ok[] = {5, 0, 0, 0, 0, 0, 0, 0, 0, 0};
 	static const uint8_t atyp9_ok[] = {5, 0, 0, 9, 0, 0, 0, 0, 0, 0};
@@ -229,6 +232,11 @@ static void test_parse_connect_errors(void **state)
 	assert_int_equal(socks5_parse_connect(onion, sizeof(onion), &used,
 					      &rep, err, sizeof(err)),
 			 SOCKS5_ERROR);
+	assert_string_equal(err, "invalid onion service address");
+	assert_int_equal(socks5_parse_connect(tor_onion, sizeof(tor_onion),
+					      &used, &rep, err, sizeof(err)),
+			 SOCKS5_ERROR);
+	assert_int_equal(rep, 0xf6);
 	assert_string_equal(err, "invalid onion service address");
 	assert_int_equal(socks5_parse_connect(odd, sizeof(odd), &used, &rep,
 					      err, sizeof(err)),
