@@ -1,0 +1,763 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The certwatch lab: real DNS and XMPP servers on a private loopback block.
+
+    lab.py start DIR    start every server, write DIR/lab.json, exit 0 when all answer
+    lab.py stop DIR     stop exactly the processes `start` recorded (idempotent)
+    lab.py status DIR   show which recorded processes still run
+
+As a library (tests):  from lab import Lab
+    with Lab.from_env() as lab:      # reuses $CERTWATCH_LAB (a lab.json) or starts one
+        lab.info["dns"]["resolver"]
+
+What the lab holds (domains, servers) is the data in SERVERS, FIXTURES and
+DOMAINS below; docs/lab.md describes it.  Stdlib only, plus Debian's knot,
+knot-dnssecutils, unbound, prosody, ejabberd and openssl binaries.
+"""
+
+import contextlib
+import hashlib
+import json
+import os
+import random
+import secrets
+import shutil
+import signal
+import socket
+import string
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TEMPLATES = os.path.join(HERE, "templates")
+PYTHON = "/usr/bin/python3"
+
+PORTS = {"xmpp-client": 5222, "xmpps-client": 5223,
+         "xmpp-server": 5269, "xmpps-server": 5270}
+ALL4 = ("xmpp-client", "xmpps-client", "xmpp-server", "xmpps-server")
+PLAIN2 = ("xmpp-client", "xmpp-server")
+COMPONENT_PORT = 5347
+NUSERS = 25
+
+# Every server of the lab: its host number inside the run's 127.R.S.0/24.
+# kind "prosody" (a probe target presenting `key`), "fixture" (fixtures.py
+# behaviour of the same name), or one of the infrastructure kinds.
+SERVERS = {
+    "auth":      {"host": 1, "kind": "knot"},
+    "resolver":  {"host": 2, "kind": "unbound"},
+    "good":      {"host": 10, "kind": "prosody", "key": "good"},
+    "mitm":      {"host": 11, "kind": "prosody", "key": "mitm"},
+    "prosody":   {"host": 20, "kind": "home"},
+    "ejabberd":  {"host": 21, "kind": "ejabberd"},
+    # Misbehaving servers (tests/lab/fixtures.py), STARTTLS ports only.
+    "stall":     {"host": 30, "kind": "fixture"},
+    "badxml":    {"host": 31, "kind": "fixture"},
+    "streamerr": {"host": 32, "kind": "fixture"},
+    "notls":     {"host": 33, "kind": "fixture"},
+}
+FIXTURE_PORTS = (5222, 5269)
+
+# The zones under test. and the verdict certwatch must give for each.
+#   server: which SERVERS entry the SRV target's address (or, without
+#           SRV, the domain's own address) points at;
+#   dnssec: signed | unsigned | bogus (signed, but test. holds a DS that
+#           matches none of its keys);
+#   srv:    services with an SRV record (port from PORTS); () = none, then
+#           the apex gets an A record (RFC 6120 fallback);
+#   target: SRV target (default xmpp.<name>); when outside the zone, no
+#           address or TLSA is added here;
+#   tlsa:   "usage selector mtype source" with source a key of the lab
+#           PKI (good, old, mitm, ca); placed at _PORT._tcp.<target> for
+#           each SRV port, or at _5222/_5269._tcp.<name> without SRV.
+DOMAINS = [
+    {"name": "good.test", "expect": "ok", "server": "good",
+     "tlsa": ["3 1 1 good"], "note": "all four services, 3 1 1 of the served key"},
+    {"name": "rollover.test", "expect": "ok", "server": "good",
+     "tlsa": ["3 1 1 old", "3 1 1 good"],
+     "note": "two TLSA records: a key not served (old) and the served one"},
+    {"name": "nosrv.test", "expect": "ok", "server": "good", "srv": (),
+     "tlsa": ["3 1 1 good"], "note": "no SRV (secure denial): fallback to the domain on 5222/5269"},
+    {"name": "notlsa.test", "expect": "no-tlsa", "server": "good", "tlsa": [],
+     "note": "signed, SRV, no TLSA"},
+    {"name": "unsigned.test", "expect": "insecure", "server": "good",
+     "dnssec": "unsigned", "target": "xmpp.good.test", "tlsa": [],
+     "note": "unsigned zone (no DS), SRV into the signed good.test that has TLSA"},
+    {"name": "bogus.test", "expect": "bogus", "server": "good", "dnssec": "bogus",
+     "tlsa": ["3 1 1 good"], "note": "the DS in test. matches no key of the zone"},
+    {"name": "mitm.test", "expect": "mismatch", "server": "mitm",
+     "tlsa": ["3 1 1 good"],
+     "note": "server presents another key with a valid cert from the same lab CA"},
+    {"name": "ta.test", "expect": "ok", "server": "good", "tlsa": ["2 0 1 ca"],
+     "note": "DANE-TA of the lab CA; the server sends leaf+CA"},
+    {"name": "sel0.test", "expect": "ok", "server": "good", "tlsa": ["3 0 2 good"],
+     "note": "full certificate, SHA-512"},
+    {"name": "stall.test", "expect": "unreachable", "server": "stall", "srv": PLAIN2,
+     "tlsa": ["3 1 1 good"], "note": "never answers <starttls/>"},
+    {"name": "badxml.test", "expect": "unreachable", "server": "badxml", "srv": PLAIN2,
+     "tlsa": ["3 1 1 good"], "note": "malformed XML in the stream features"},
+    {"name": "streamerr.test", "expect": "unreachable", "server": "streamerr",
+     "srv": PLAIN2, "tlsa": ["3 1 1 good"], "note": "<stream:error> host-unknown"},
+    {"name": "notls.test", "expect": "mismatch", "server": "notls", "srv": PLAIN2,
+     "tlsa": ["3 1 1 good"], "note": "offers no <starttls/>: TLS downgrade"},
+]
+
+# Names of the XMPP servers for the component, published in test. too.
+HOME_DOMAINS = {"prosody": "prosody.test", "ejabberd": "ejabberd.test"}
+
+
+class LabError(Exception):
+    pass
+
+
+# ---------------------------------------------------------------- helpers
+
+def run(argv, **kw):
+    """Run a tool; a failure raises LabError with its stderr."""
+    p = subprocess.run(argv, capture_output=True, text=True, **kw)
+    if p.returncode != 0:
+        raise LabError("%s failed (%d): %s" % (" ".join(argv), p.returncode,
+                                              (p.stderr or p.stdout).strip()[-2000:]))
+    return p.stdout
+
+
+def render(template, dest, **values):
+    with open(os.path.join(TEMPLATES, template)) as f:
+        text = string.Template(f.read()).substitute(values)
+    write(dest, text)
+
+
+def write(path, text, mode=0o644):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+
+
+def proc_start_time(pid):
+    """Kernel start time of a process (to refuse to signal a reused PID)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+    except OSError:
+        return None
+    return int(stat[stat.rindex(")") + 2:].split()[19])
+
+
+def alive(proc):
+    st = proc_start_time(proc["pid"])
+    return st is not None and st == proc["start"]
+
+
+def block_is_free(net):
+    """True when nothing listens on the addresses this run would use."""
+    for srv in SERVERS.values():
+        ip = "%s.%d" % (net, srv["host"])
+        for kind, port in ((socket.SOCK_STREAM, 5222), (socket.SOCK_STREAM, 53),
+                           (socket.SOCK_DGRAM, 53)):
+            s = socket.socket(socket.AF_INET, kind)
+            try:
+                s.bind((ip, port))
+            except OSError:
+                return False
+            finally:
+                s.close()
+    return True
+
+
+def pick_block():
+    rng = random.SystemRandom()
+    for _ in range(50):
+        net = "127.%d.%d" % (rng.randint(2, 254), rng.randint(0, 255))
+        if block_is_free(net):
+            return net
+    raise LabError("no free 127.R.S.0/24 block found")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tcp_up(ip, port):
+    try:
+        with socket.create_connection((ip, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def dns_query(server, name, qtype, timeout=1.0):
+    """One UDP query with the DO bit; returns (flags, rcode, ancount)."""
+    qid = random.randint(0, 0xffff)
+    q = struct.pack(">HHHHHH", qid, 0x0120, 1, 0, 0, 1)  # RD + AD
+    for label in name.rstrip(".").split("."):
+        q += bytes([len(label)]) + label.encode()
+    q += b"\0" + struct.pack(">HH", qtype, 1)
+    q += b"\0" + struct.pack(">HHIH", 41, 1232, 0x8000, 0)  # OPT, DO
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        s.sendto(q, (server, 53))
+        while True:
+            data = s.recv(4096)
+            if len(data) >= 12 and struct.unpack(">H", data[:2])[0] == qid:
+                break
+    _, flags, _, ancount, _, _ = struct.unpack(">HHHHHH", data[:12])
+    return flags, flags & 0xf, ancount
+
+
+def wait_for(what, check, deadline):
+    while True:
+        try:
+            if check():
+                return
+        except (OSError, LabError):
+            pass
+        if time.monotonic() > deadline:
+            raise LabError("timed out waiting for " + what)
+        time.sleep(0.05)
+
+
+# -------------------------------------------------------------------- PKI
+
+def openssl(*args):
+    return run(["openssl"] + list(args))
+
+
+def make_pki(pki):
+    """Lab CA, and keys with CA-signed certificates; returns lab.json's keys."""
+    os.makedirs(pki, exist_ok=True)
+    ca_key, ca_crt = os.path.join(pki, "ca.key"), os.path.join(pki, "ca.crt")
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-nodes", "-keyout", ca_key, "-out", ca_crt, "-days", "30",
+            "-subj", "/O=certwatch lab/CN=certwatch lab CA",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+
+    served = {}  # key name -> names in its certificate
+    for d in DOMAINS:
+        srv = SERVERS[d["server"]]
+        if srv.get("key"):
+            names = served.setdefault(srv["key"], [])
+            for n in (d["name"], d.get("target") or "xmpp." + d["name"]):
+                if n not in names:
+                    names.append(n)
+    served["old"] = ["good.test", "xmpp.good.test"]
+    served["home"] = [HOME_DOMAINS["prosody"], HOME_DOMAINS["ejabberd"]]
+
+    keys = {"ca": {"cert": ca_crt, "key": ca_key}}
+    for name, names in served.items():
+        key, crt = os.path.join(pki, name + ".key"), os.path.join(pki, name + ".crt")
+        csr = os.path.join(pki, name + ".csr")
+        ext = os.path.join(pki, name + ".ext")
+        sans = ["DNS:" + n for n in names]
+        # XmppAddr (RFC 6120 §13.7.1.4) for the XMPP domains themselves.
+        sans += ["otherName:1.3.6.1.5.5.7.8.5;UTF8:" + n
+                 for n in names if not n.startswith("xmpp.")]
+        write(ext, "basicConstraints=critical,CA:FALSE\n"
+                   "keyUsage=critical,digitalSignature\n"
+                   "extendedKeyUsage=serverAuth,clientAuth\n"
+                   "subjectAltName=" + ",".join(sans) + "\n")
+        openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                "-nodes", "-keyout", key, "-out", csr, "-subj",
+                "/O=certwatch lab/CN=" + names[0])
+        openssl("x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key,
+                "-set_serial", str(secrets.randbits(63)), "-days", "30",
+                "-extfile", ext, "-out", crt)
+        chain = os.path.join(pki, name + ".chain.pem")
+        with open(chain, "w") as out:
+            for p in (crt, ca_crt):
+                with open(p) as f:
+                    out.write(f.read())
+        os.chmod(key, 0o600)
+        keys[name] = {"cert": crt, "chain": chain, "key": key, "names": names}
+
+    for name, k in keys.items():
+        der = subprocess.run(["openssl", "x509", "-in", k["cert"], "-outform", "DER"],
+                             capture_output=True, check=True).stdout
+        spki = subprocess.run(["openssl", "x509", "-in", k["cert"], "-noout", "-pubkey"],
+                              capture_output=True, check=True).stdout
+        spki = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"],
+                              input=spki, capture_output=True, check=True).stdout
+        k["cert_sha256"] = hashlib.sha256(der).hexdigest()
+        k["spki_sha256"] = hashlib.sha256(spki).hexdigest()
+        k["_der"] = {0: der, 1: spki}
+    return keys
+
+
+def tlsa_rdata(spec, keys):
+    usage, selector, mtype, source = spec.split()
+    data = keys[source]["_der"][int(selector)]
+    digest = {"0": lambda b: b.hex(), "1": lambda b: hashlib.sha256(b).hexdigest(),
+              "2": lambda b: hashlib.sha512(b).hexdigest()}[mtype](data)
+    return "%s %s %s %s" % (usage, selector, mtype, digest)
+
+
+# -------------------------------------------------------------------- DNS
+
+SOA = "@ 300 IN SOA ns.test. hostmaster.%s. 1 3600 600 86400 60\n@ 300 IN NS ns.test.\n"
+
+
+def build_zones(net, keys):
+    """Zone texts (name -> text) and lab.json's per-domain records."""
+    ip = lambda server: "%s.%d" % (net, SERVERS[server]["host"])
+    zones, described = {}, {}
+    for d in DOMAINS:
+        name = d["name"]
+        z = ["$ORIGIN %s.\n$TTL 300\n" % name, SOA % name]
+        target = d.get("target") or "xmpp." + name
+        srv = d.get("srv", ALL4)
+        srvs = []
+        for service in srv:
+            z.append("_%s._tcp 300 IN SRV 0 5 %d %s.\n" % (service, PORTS[service], target))
+            srvs.append({"service": service, "port": PORTS[service], "target": target})
+        if srv:
+            owner_ports = [(target, PORTS[s]) for s in srv]
+        else:
+            owner_ports = [(name, 5222), (name, 5269)]
+            target = name
+        in_zone = target == name or target.endswith("." + name)
+        if in_zone:
+            z.append("%s. 300 IN A %s\n" % (target, ip(d["server"])))
+        tlsa = {}
+        if in_zone:
+            for host, port in owner_ports:
+                owner = "_%d._tcp.%s" % (port, host)
+                recs = [tlsa_rdata(t, keys) for t in d.get("tlsa", [])]
+                if recs:
+                    tlsa[owner] = recs
+                for r in recs:
+                    z.append("%s. 300 IN TLSA %s\n" % (owner, r))
+        zones[name] = "".join(z)
+        described[name] = {
+            "expect": d["expect"], "server": d["server"], "ip": ip(d["server"]),
+            "dnssec": d.get("dnssec", "signed"), "srv": srvs, "target": target,
+            "tlsa": tlsa, "note": d.get("note", "")}
+    return zones, described
+
+
+def start_dns(lab, zones):
+    """Keys (keymgr), the test. zone with DS records, knotd, unbound."""
+    kdir = os.path.join(lab.dir, "knot")
+    for sub in ("db", "keys", "zones"):
+        os.makedirs(os.path.join(kdir, sub), exist_ok=True)
+    dnssec = {d["name"]: d.get("dnssec", "signed") for d in DOMAINS}
+    zone_conf = ['  - domain: "test."\n    template: signed\n']
+    for name in zones:
+        zone_conf.append('  - domain: "%s."\n    template: %s\n'
+                         % (name, "default" if dnssec[name] == "unsigned" else "signed"))
+    conf = os.path.join(kdir, "knot.conf")
+    render("knot.conf", conf, dir=kdir, ip=lab.ip("auth"), zones="".join(zone_conf))
+
+    signed = ["test"] + [n for n in zones if dnssec[n] != "unsigned"]
+    gens = [subprocess.Popen(["keymgr", "-c", conf, z + ".", "generate",
+                              "algorithm=ecdsap256sha256", "ksk=yes", "zsk=yes"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            for z in signed]
+    # keymgr shares one LMDB: run them at once, retry any that lost a race.
+    for z, g in zip(signed, gens):
+        if g.wait() != 0:
+            run(["keymgr", "-c", conf, z + ".", "generate",
+                 "algorithm=ecdsap256sha256", "ksk=yes", "zsk=yes"])
+    dss = {z: subprocess.Popen(["keymgr", "-c", conf, z + ".", "ds"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+           for z in signed}
+    ds = {}
+    for z, p in dss.items():
+        out, err = p.communicate()
+        if p.returncode != 0:
+            raise LabError("keymgr ds %s: %s" % (z, err))
+        ds[z] = [l for l in out.splitlines() if " DS " in l and " 13 2 " in l]
+
+    parent = ["$ORIGIN test.\n$TTL 300\n", SOA % "test",
+              "ns 300 IN A %s\n" % lab.ip("auth")]
+    for server, domain in HOME_DOMAINS.items():
+        parent.append("%s. 300 IN A %s\n" % (domain, lab.ip(server)))
+    for name in zones:
+        parent.append("%s. 300 IN NS ns.test.\n" % name)
+        if dnssec[name] == "bogus":
+            # A DS that matches no key of the zone: validators must say bogus.
+            tag = int(ds[name][0].split()[3])
+            parent.append("%s. 300 IN DS %d 13 2 %s\n"
+                          % (name, (tag + 1) & 0xffff, secrets.token_hex(32)))
+        elif dnssec[name] == "signed":
+            parent.extend(l.strip() + "\n" for l in ds[name])
+    zones = dict(zones, test="".join(parent))
+    for name, text in zones.items():
+        write(os.path.join(kdir, "zones", name + ".zone"), text)
+
+    # Trust anchor: the DS of test., zone-file format (unbound, libunbound).
+    write(lab.path("anchor.key"), "".join(l.strip() + "\n" for l in ds["test"]))
+    udir = os.path.join(lab.dir, "unbound")
+    render("unbound.conf", os.path.join(udir, "unbound.conf"), dir=udir,
+           ip=lab.ip("resolver"), auth=lab.ip("auth"), anchor=lab.path("anchor.key"))
+    write(lab.path("unbound.conf"),
+          "# unbound.conf fragment for certwatch's libunbound ([dns] unbound_conf)\n"
+          "server:\n"
+          "    do-not-query-localhost: no\n"
+          "    local-zone: \"test.\" nodefault\n"
+          "    val-log-level: 2\n"
+          "stub-zone:\n"
+          "    name: \"test.\"\n"
+          "    stub-addr: %s@53\n" % lab.ip("auth"))
+
+    lab.spawn("knot", ["knotd", "-c", conf], kdir)
+    lab.spawn("unbound", ["unbound", "-d", "-c", os.path.join(udir, "unbound.conf")], udir)
+
+
+def dns_ready(lab, zones, deadline):
+    auth, res = lab.ip("auth"), lab.ip("resolver")
+    dnssec = {d["name"]: d.get("dnssec", "signed") for d in DOMAINS}
+
+    def zone_loaded(z):
+        flags, rcode, an = dns_query(auth, z, 6)
+        # Answered authoritatively, with its RRSIG when the zone is signed.
+        return rcode == 0 and flags & 0x0400 and an >= (1 if dnssec.get(z) == "unsigned" else 2)
+
+    for z in ["test"] + list(zones):
+        wait_for("knotd to serve " + z, lambda: zone_loaded(z), deadline)
+
+    def validated():
+        flags, rcode, an = dns_query(res, "_xmpp-client._tcp.good.test", 33)
+        return rcode == 0 and an > 0 and flags & 0x0020
+
+    wait_for("unbound to validate good.test", validated, deadline)
+
+
+# ------------------------------------------------------------------- XMPP
+
+def prosody_hosts(domains, users=None, component=None, secret=None):
+    out = []
+    for d in domains:
+        out.append('VirtualHost "%s"\n' % d)
+    if component:
+        out.append('Component "%s"\n\tcomponent_secret = "%s"\n' % (component, secret))
+    return "".join(out)
+
+
+def start_prosody(lab, name, cert, key, domains, ports, component=None, secret=None,
+                  users=()):
+    pdir = os.path.join(lab.dir, "prosody-" + name)
+    for sub in ("data", "certs"):
+        os.makedirs(os.path.join(pdir, sub), exist_ok=True)
+    for d in domains:
+        host_dir = os.path.join(pdir, "data", d.replace(".", "%2e"), "accounts")
+        for u in users:
+            local = u["jid"].split("@")[0]
+            if u["jid"].endswith("@" + d):
+                write(os.path.join(host_dir, local + ".dat"),
+                      'return {\n\t["password"] = "%s";\n};\n' % u["password"], 0o600)
+    lst = lambda key: ", ".join(str(p) for p in ports.get(key, ()))
+    render("prosody.cfg.lua", os.path.join(pdir, "prosody.cfg.lua"), name=name, dir=pdir,
+           ip=lab.ip(name), cert=cert, key=key, loglevel="info",
+           c2s_ports=lst("c2s"), c2s_direct_tls_ports=lst("c2s_direct_tls"),
+           s2s_ports=lst("s2s"), s2s_direct_tls_ports=lst("s2s_direct_tls"),
+           component_ports=lst("component"),
+           modules_disabled="" if ports.get("s2s") else '"s2s"',
+           hosts=prosody_hosts(domains, component=component, secret=secret))
+    lab.spawn(name, ["prosody", "--config", os.path.join(pdir, "prosody.cfg.lua"), "-F"],
+              pdir)
+    return pdir
+
+
+def start_ejabberd(lab, info):
+    edir = os.path.join(lab.dir, "ejabberd")
+    for sub in ("spool", "logs"):
+        os.makedirs(os.path.join(edir, sub), exist_ok=True)
+    home = lab.keys["home"]
+    render("ejabberd.yml", os.path.join(edir, "ejabberd.yml"), domain=info["domain"],
+           ip=info["host"], cert=home["chain"], key=home["key"], ca=lab.keys["ca"]["cert"],
+           component=info["component"], secret=info["secret"], loglevel="info")
+    node = "certwatch-lab-%s@localhost" % lab.net.replace(".", "-")
+    render("ejabberdctl.cfg", os.path.join(edir, "ejabberdctl.cfg"), node=node,
+           dist_port=free_port(), cookie=secrets.token_hex(16), dir=edir)
+    shutil.copy("/etc/ejabberd/inetrc", os.path.join(edir, "inetrc"))
+    os.chmod(os.path.join(edir, "ejabberd.yml"), 0o600)
+    lab.spawn("ejabberd", ["ejabberdctl", "--config-dir", edir,
+                           "--spool", os.path.join(edir, "spool"),
+                           "--logs", os.path.join(edir, "logs"), "foreground"], edir)
+    info["node"] = node
+
+
+def ejabberd_api(info, command, args):
+    req = urllib.request.Request(
+        "http://%s:%d/api/%s" % (info["host"], info["api_port"], command),
+        data=json.dumps(args).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return json.loads(r.read() or b"null")
+
+
+def ejabberd_register(info, deadline):
+    wait_for("ejabberd's API", lambda: ejabberd_api(info, "status", {}) is not None
+             and tcp_up(info["host"], info["c2s_port"])
+             and tcp_up(info["host"], info["component_port"]), deadline)
+    for u in info["users"]:
+        local, domain = u["jid"].split("@")
+        ejabberd_api(info, "register", {"user": local, "host": domain,
+                                        "password": u["password"]})
+
+
+# -------------------------------------------------------------------- Lab
+
+class Lab:
+    """One running lab.  Start it with Lab.start(dir), attach to a running
+    one with Lab.load(lab_json) or Lab.from_env(); use as a context manager
+    (stop on exit, only when this object started it)."""
+
+    def __init__(self, dir, info=None, owned=False):
+        self.dir = os.path.abspath(dir)
+        self.info = info or {}
+        self.owned = owned
+        self.net = self.info.get("net")
+        self.procs = list(self.info.get("procs", []))
+        self.keys = {}
+
+    # -- construction
+    @classmethod
+    def load(cls, lab_json):
+        with open(lab_json) as f:
+            info = json.load(f)
+        return cls(info["dir"], info, owned=False)
+
+    @classmethod
+    def from_env(cls, dir=None):
+        """The lab named by $CERTWATCH_LAB, or a new one (in dir, or a
+        temporary directory) that this object owns and stops."""
+        path = os.environ.get("CERTWATCH_LAB")
+        if path:
+            return cls.load(path)
+        return cls.start(dir or tempfile.mkdtemp(prefix="certwatch-lab-"))
+
+    @classmethod
+    def start(cls, dir, timeout=30.0):
+        lab = cls(dir, owned=True)
+        os.makedirs(lab.dir, exist_ok=True)
+        if os.path.exists(lab.path("lab.json")):
+            old = cls.load(lab.path("lab.json"))
+            if any(alive(p) for p in old.procs):
+                raise LabError("a lab is already running in %s" % lab.dir)
+        try:
+            lab._start(timeout)
+        except BaseException:
+            lab._kill_all()
+            lab._write_json()
+            raise
+        return lab
+
+    # -- paths and addresses
+    def path(self, *parts):
+        return os.path.join(self.dir, *parts)
+
+    def ip(self, server):
+        return "%s.%d" % (self.net, SERVERS[server]["host"])
+
+    def spawn(self, name, argv, cwd, env=None):
+        log = open(os.path.join(cwd, name + ".out"), "ab")
+        p = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
+                             stderr=subprocess.STDOUT, start_new_session=True,
+                             env=env)
+        log.close()
+        self.procs.append({"name": name, "pid": p.pid,
+                           "start": proc_start_time(p.pid), "log": log.name})
+        self._write_json()  # so `stop` can clean up after a failed start
+        return p
+
+    # -- start
+    def _start(self, timeout):
+        t0 = time.monotonic()
+        deadline = t0 + timeout
+        self.net = pick_block()
+        self.info = {"dir": self.dir, "net": self.net + ".0/24", "pids": [], "procs": []}
+        self.keys = make_pki(self.path("pki"))
+        users = [{"jid": "user%d@%s" % (i, "%s"), "password": secrets.token_urlsafe(12)}
+                 for i in range(1, NUSERS + 1)]
+
+        xmpp = {}
+        for server in ("prosody", "ejabberd"):
+            domain = HOME_DOMAINS[server]
+            xmpp[server] = {
+                "host": self.ip(server), "c2s_port": 5222, "component_port": COMPONENT_PORT,
+                "domain": domain, "component": "certwatch." + domain,
+                "secret": secrets.token_urlsafe(18),
+                "tls": "starttls offered, not required; certificate from ca_cert",
+                "users": [{"jid": u["jid"] % domain, "password": u["password"]}
+                          for u in users]}
+        xmpp["ejabberd"]["api_port"] = 5280
+        self.info["xmpp"] = xmpp
+
+        # ejabberd is the slowest to boot: start it first, build DNS meanwhile.
+        start_ejabberd(self, xmpp["ejabberd"])
+        home = self.keys["home"]
+        start_prosody(self, "prosody", home["chain"], home["key"], [xmpp["prosody"]["domain"]],
+                      {"c2s": [5222], "component": [COMPONENT_PORT]},
+                      component=xmpp["prosody"]["component"],
+                      secret=xmpp["prosody"]["secret"], users=xmpp["prosody"]["users"])
+        target_ports = {"c2s": [5222], "c2s_direct_tls": [5223], "s2s": [5269],
+                        "s2s_direct_tls": [5270]}
+        targets = {}
+        for name, srv in SERVERS.items():
+            if srv["kind"] == "prosody":
+                k = self.keys[srv["key"]]
+                served = [d["name"] for d in DOMAINS if d["server"] == name]
+                start_prosody(self, name, k["chain"], k["key"], served, target_ports)
+                targets[name] = self.ip(name)
+        fixtures = [{"name": n, "behaviour": n, "ip": self.ip(n), "ports": list(FIXTURE_PORTS)}
+                    for n, s in SERVERS.items() if s["kind"] == "fixture"]
+        fdir = self.path("fixtures")
+        write(os.path.join(fdir, "fixtures.json"), json.dumps(fixtures, indent=1))
+        self.spawn("fixtures", [PYTHON, os.path.join(HERE, "fixtures.py"),
+                                os.path.join(fdir, "fixtures.json")], fdir)
+        for fx in fixtures:
+            targets[fx["name"]] = fx["ip"]
+
+        zones, domains = build_zones(self.net, self.keys)
+        start_dns(self, zones)
+
+        self.info.update({
+            "dns": {"auth": self.ip("auth"), "resolver": self.ip("resolver")},
+            "trust_anchor": self.path("anchor.key"),
+            "unbound_conf": self.path("unbound.conf"),
+            "ca_cert": self.keys["ca"]["cert"],
+            "keys": {n: {kk: v for kk, v in k.items() if not kk.startswith("_")}
+                     for n, k in self.keys.items()},
+            "domains": domains,
+            "targets": targets,
+            "ports": dict(PORTS, component=COMPONENT_PORT),
+        })
+        self.info["certwatch_conf"] = {s: self._certwatch_conf(s) for s in xmpp}
+
+        # Everything is launched: now wait until each answers.
+        for name, ip in targets.items():
+            ports = FIXTURE_PORTS if SERVERS[name]["kind"] == "fixture" else (5222, 5223, 5269, 5270)
+            for port in ports:
+                wait_for("%s on %s:%d" % (name, ip, port), lambda: tcp_up(ip, port), deadline)
+        p = xmpp["prosody"]
+        for port in (5222, COMPONENT_PORT):
+            wait_for("prosody on %s:%d" % (p["host"], port), lambda: tcp_up(p["host"], port),
+                     deadline)
+        dns_ready(self, zones, deadline)
+        ejabberd_register(xmpp["ejabberd"], deadline)
+        self._check_alive()
+        self.info["start_seconds"] = round(time.monotonic() - t0, 2)
+        self._write_json()
+
+    def _certwatch_conf(self, server):
+        x = self.info["xmpp"][server]
+        store = self.path("store-" + server)
+        os.makedirs(store, exist_ok=True)
+        path = self.path("certwatch-%s.ini" % server)
+        write(path, "; certwatch config for the lab's %s (written by tests/lab/lab.py)\n"
+              "[component]\njid = %s\nhost = %s\nport = %d\nsecret = %s\nadmins = %s\n\n"
+              "[probe]\nvia = direct\ntimeout = 10\nallow_private = yes\n\n"
+              "[dns]\ntrust_anchor = %s\nforward =\nunbound_conf = %s\n\n"
+              "[store]\ndir = %s\n\n[log]\nlevel = debug\n"
+              % (server, x["component"], x["host"], x["component_port"], x["secret"],
+                 x["users"][0]["jid"], self.path("anchor.key"), self.path("unbound.conf"),
+                 store), 0o600)
+        return path
+
+    def _check_alive(self):
+        dead = [p["name"] for p in self.procs if not alive(p)]
+        if dead:
+            raise LabError("exited during start: %s (see %s)" % (
+                ", ".join(dead), ", ".join(p["log"] for p in self.procs if not alive(p))))
+
+    def _write_json(self):
+        self.info["procs"] = self.procs
+        self.info["pids"] = [p["pid"] for p in self.procs]
+        if self.info.get("dir"):
+            tmp = self.path("lab.json.tmp")
+            with open(tmp, "w") as f:
+                json.dump(self.info, f, indent=1, sort_keys=True)
+            os.replace(tmp, self.path("lab.json"))
+
+    # -- stop
+    def _kill_all(self, grace=5.0):
+        """SIGTERM each recorded process group (each server was started in
+        its own session, so its group id is its PID), then SIGKILL what is
+        left.  A PID whose start time differs was reused: left alone."""
+        mine = [p for p in self.procs if alive(p)]
+        for p in mine:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(p["pid"], signal.SIGTERM)
+        end = time.monotonic() + grace
+        while time.monotonic() < end and any(alive(p) or group_alive(p["pid"]) for p in mine):
+            reap()
+            time.sleep(0.05)
+        for p in mine:
+            if alive(p) or group_alive(p["pid"]):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(p["pid"], signal.SIGKILL)
+        reap()
+
+    def stop(self):
+        """Stop the processes this lab started (no-op for a borrowed lab)."""
+        if not self.owned:
+            return
+        self._kill_all()
+        self.info["stopped"] = True
+        self._write_json()
+
+    def status(self):
+        return [(p["name"], p["pid"], alive(p)) for p in self.procs]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def group_alive(pgid):
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def reap():
+    """Collect exited children of this process (when it started them)."""
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+
+
+# -------------------------------------------------------------------- CLI
+
+def main(argv):
+    if len(argv) != 3 or argv[1] not in ("start", "stop", "status"):
+        sys.stderr.write("usage: lab.py start|stop|status DIR\n")
+        return 2
+    cmd, dir = argv[1], argv[2]
+    if cmd == "start":
+        try:
+            Lab.start(dir)
+        except LabError as e:
+            sys.stderr.write("lab.py: %s\n" % e)
+            return 1
+        return 0
+    lab_json = os.path.join(dir, "lab.json")
+    if not os.path.exists(lab_json):
+        if cmd == "stop":
+            return 0
+        sys.stderr.write("lab.py: no lab in %s\n" % dir)
+        return 1
+    lab = Lab.load(lab_json)
+    if cmd == "stop":
+        lab.owned = True
+        lab.stop()
+        return 0
+    running = 0
+    for name, pid, up in lab.status():
+        print("%-10s %7d %s" % (name, pid, "running" if up else "stopped"))
+        running += up
+    return 0 if running == len(lab.procs) and running else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
