@@ -277,8 +277,10 @@ struct pctx {
 	unsigned origin;
 	uint64_t gen;
 	size_t records, kept;
-	char *arena;			/* copies of a record's endpoint lines */
+	char *arena;			/* copies of a record's strings */
 	size_t arena_len, arena_cap;
+	void *list, *list2;		/* a record's chat and pubsub lines */
+	size_t list_cap, list2_cap;
 };
 
 static int
@@ -493,17 +495,64 @@ starts_record(struct pctx *c, const char *kw)
 	return 1;
 }
 
+/* Interns a word of a line being applied (checked in the first pass). */
+static const char *
+iword(struct pctx *c, const char *w, int *r)
+{
+	int err;
+	const char *iw = store_word(c->st, w, &err);
+
+	if (err)
+		*r = err;
+	return iw;
+}
+
+static int
+grow_list2(struct pctx *c, size_t n)
+{
+	void *p;
+
+	if (n < c->list2_cap)
+		return 0;
+	p = realloc(c->list2, (c->list2_cap ? c->list2_cap * 2 : 16) * sizeof(struct store_pubsub));
+	if (p == NULL)
+		return -ENOMEM;
+	c->list2 = p;
+	c->list2_cap = c->list2_cap ? c->list2_cap * 2 : 16;
+	return 0;
+}
+
+static int
+grow_list(struct pctx *c, size_t n, size_t size)
+{
+	void *p;
+
+	if (n < c->list_cap)
+		return 0;
+	if ((p = realloc(c->list, (c->list_cap ? c->list_cap * 2 : 16) * size)) == NULL)
+		return -ENOMEM;
+	c->list = p;
+	c->list_cap = c->list_cap ? c->list_cap * 2 : 16;
+	return 0;
+}
+
 /*
  * Reads the body of a domain record (the lines after "domain NAME" up to
- * "end").  With d NULL it only checks; with d it applies them to d.
- * Returns 0, -1 for a syntax error, -ENOMEM or -EINVAL when applying.
+ * "end").  With d NULL it only checks; with d it collects every line and
+ * then packs them into d at once.  Returns 0, -1 for a syntax error,
+ * -ENOMEM or -EINVAL (too many distinct words) when applying.
  */
 static int
 domain_body(struct pctx *c, struct dom *d)
 {
 	struct store_endpoint eps[STORE_ENDPOINTS_MAX];
-	size_t n_eps = 0, n_keys = 0, n_chat = 0, n_ps = 0;
-	int states = 0, r, err;
+	struct store_key keys[STORE_KEYS_MAX];
+	struct store_change hist[STORE_HISTORY_MAX];
+	struct store_content ct;
+	const char **chat = NULL;
+	struct store_pubsub *ps = NULL;
+	size_t n_eps = 0, n_keys = 0, n_hist = 0, n_chat = 0, n_ps = 0, i;
+	int states = 0, r = 0;
 
 	c->arena_len = 0;
 	for (;;) {
@@ -512,6 +561,7 @@ domain_body(struct pctx *c, struct dom *d)
 
 		if ((r = next_line(c)) <= 0)
 			return r < 0 ? -1 : fail(c, "record not ended");
+		r = 0;
 		if (field(c, &kw) < 0 || kw == NULL)
 			return fail(c, "empty line");
 		if (starts_record(c, kw))
@@ -527,12 +577,8 @@ domain_body(struct pctx *c, struct dom *d)
 			    done(c) < 0 || states++)
 				return fail(c, "bad state line");
 			if (d) {
-				d->pub.verdict = store_word(c->st, a, &err);
-				if (err)
-					return err;
-				d->pub.alert = store_word(c->st, b, &err);
-				if (err)
-					return err;
+				d->pub.verdict = iword(c, a, &r);
+				d->pub.alert = iword(c, b, &r);
 				d->pub.unreachable_rounds = (unsigned)w;
 				d->pub.last_check = x;
 				d->pub.last_change = y;
@@ -545,10 +591,10 @@ domain_body(struct pctx *c, struct dom *d)
 			    (kw && strlen(kw) > STORE_TEXT_MAX) || n_eps == STORE_ENDPOINTS_MAX)
 				return fail(c, "bad endpoint line");
 			if (d) {
-				eps[n_eps].service = keep(c, a);
+				eps[n_eps].service = iword(c, a, &r);
 				eps[n_eps].host = keep(c, b);
 				eps[n_eps].port = (unsigned)x;
-				eps[n_eps].verdict = keep(c, e);
+				eps[n_eps].verdict = iword(c, e, &r);
 				eps[n_eps].spki = keep(c, f);
 				eps[n_eps].error = keep(c, kw);
 			}
@@ -556,42 +602,81 @@ domain_body(struct pctx *c, struct dom *d)
 		} else if (strcmp(kw, "key") == 0) {
 			if (name(c, &a, STORE_NAME_MAX) < 0 || num(c, INT64_MIN, INT64_MAX, &x) < 0 ||
 			    num(c, INT64_MIN, INT64_MAX, &y) < 0 || done(c) < 0 ||
-			    n_keys++ == STORE_KEYS_MAX)
+			    n_keys == STORE_KEYS_MAX)
 				return fail(c, "bad key line");
-			if (d && (r = store_key_put(d, a, x, y)) < 0)
-				return r;
+			if (d)
+				store_key_merge(keys, &n_keys, keep(c, a), x, y);
+			else
+				n_keys++;
 		} else if (strcmp(kw, "change") == 0) {
-			struct store_change ch;
-
 			if (num(c, INT64_MIN, INT64_MAX, &x) < 0 || word(c, &a, 0) < 0 ||
 			    word(c, &b, 0) < 0 || text(c, &e) < 0 || (e && strlen(e) > STORE_TEXT_MAX))
 				return fail(c, "bad change line");
-			ch.time = x;
-			ch.from = a;
-			ch.to = b;
-			ch.note = e;
-			if (d && (r = store_history_put(c->st, d, &ch)) < 0)
-				return r;
+			if (d) {
+				/* Only the last STORE_HISTORY_MAX are kept. */
+				if (n_hist == STORE_HISTORY_MAX) {
+					memmove(&hist[0], &hist[1], (n_hist - 1) * sizeof(*hist));
+					n_hist--;
+				}
+				hist[n_hist].time = x;
+				hist[n_hist].from = iword(c, a, &r);
+				hist[n_hist].to = iword(c, b, &r);
+				hist[n_hist++].note = keep(c, e);
+			}
 		} else if (strcmp(kw, "chat") == 0) {
-			if (name(c, &a, STORE_JID_MAX) < 0 || done(c) < 0 || n_chat++ == STORE_SUBS_MAX)
+			if (name(c, &a, STORE_JID_MAX) < 0 || done(c) < 0 || n_chat == STORE_SUBS_MAX)
 				return fail(c, "bad chat line");
-			if (d && (r = store_load_chat(c->st, d, a)) < 0)
-				return r;
+			if (d) {
+				const char *jn;
+
+				if ((r = grow_list(c, n_chat, sizeof(*chat))) < 0 ||
+				    (r = store_load_chat(c->st, d, a, &jn)) < 0)
+					break;
+				chat = c->list;
+				if (jn)
+					chat[n_chat++] = jn;
+			} else {
+				n_chat++;
+			}
 		} else if (strcmp(kw, "pubsub") == 0) {
 			if (name(c, &a, STORE_JID_MAX) < 0 || opt_name(c, &b, STORE_NAME_MAX) < 0 ||
-			    done(c) < 0 || n_ps++ == STORE_SUBS_MAX)
+			    done(c) < 0 || n_ps == STORE_SUBS_MAX)
 				return fail(c, "bad pubsub line");
-			if (d && (r = store_load_pubsub(c->st, d, a, b)) < 0)
-				return r;
+			if (d) {
+				const char *jn;
+
+				if ((r = grow_list2(c, n_ps)) < 0 ||
+				    (r = store_load_pubsub(c->st, d, a, &jn)) < 0)
+					break;
+				ps = c->list2;
+				ps[n_ps].jid = jn;
+				ps[n_ps++].subid = keep(c, b);
+			} else {
+				n_ps++;
+			}
 		} else {
 			return fail(c, "unknown line \"%.20s\"", kw);
 		}
+		if (r < 0)
+			break;
 	}
-	if (!states)
+	if (!states && r == 0)
 		return fail(c, "record without a state line");
-	if (d && n_eps && (r = store_set_endpoints(c->st, d, eps, n_eps)) < 0)
-		return r;
-	return 0;
+	if (d == NULL)
+		return 0;
+	ct = (struct store_content){ eps, n_eps, keys, n_keys, hist, n_hist, chat, n_chat, ps, n_ps };
+	if (r == 0 && (r = store_dom_pack(c->st, d, &ct)) == 0)
+		return 0;
+	/* Undo the links made to JIDs: d is about to be dropped. */
+	for (i = 0; i < n_chat; i++) {
+		store_jid_unlink(c->st, store_jid_of_name(chat[i]), &d->pub, 0);
+		c->st->n_chat--;
+	}
+	for (i = 0; i < n_ps; i++) {
+		store_jid_unlink(c->st, store_jid_of_name(ps[i].jid), &d->pub, 1);
+		c->st->n_pubsub--;
+	}
+	return r;
 }
 
 static int
@@ -816,6 +901,8 @@ out:
 	st->loading = 0;
 	*kept = c->kept;
 	free(c->arena);
+	free(c->list);
+	free(c->list2);
 	free(c);
 	return ret;
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
- * state.c - the store's in-memory model: domains and JIDs in hash tables,
- * their subscriptions linked both ways, words interned; every change marks
- * the shard that holds the changed record.  No I/O.
+ * state.c - the store's in-memory model of domains: a hash table, one
+ * allocation per domain for all its arrays and strings (packed, so that
+ * 100,000 domains fit in well under 100 MB), interned words; every change
+ * marks the shard that holds the changed record.  No I/O.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -50,8 +51,8 @@ store_valid_name(const char *s, size_t max)
 /* Grows the array at *pp (a pointer to any object pointer; copied with
  * memcpy so that const-qualified view pointers can be grown too) of
  * `size`-byte elements to hold need, doubling. */
-static int
-grow(void *pp, uint32_t *cap, size_t need, size_t size)
+int
+store_grow(void *pp, uint32_t *cap, size_t need, size_t size)
 {
 	size_t ncap = *cap ? *cap : 2;
 	void *p, *np;
@@ -72,8 +73,8 @@ grow(void *pp, uint32_t *cap, size_t need, size_t size)
 
 /* ---- hash tables with a dense array for iteration ---- */
 
-static struct hnode *
-htab_find(const struct htab *t, const char *key, uint32_t h)
+struct hnode *
+store_htab_find(const struct htab *t, const char *key, uint32_t h)
 {
 	struct hnode *n;
 
@@ -85,8 +86,8 @@ htab_find(const struct htab *t, const char *key, uint32_t h)
 	return NULL;
 }
 
-static int
-htab_insert(struct htab *t, struct hnode *n)
+int
+store_htab_insert(struct htab *t, struct hnode *n)
 {
 	size_t i;
 
@@ -125,8 +126,8 @@ htab_insert(struct htab *t, struct hnode *n)
 	return 0;
 }
 
-static void
-htab_remove(struct htab *t, struct hnode *n)
+void
+store_htab_remove(struct htab *t, struct hnode *n)
 {
 	struct hnode **pp = &t->b[n->hash & t->mask];
 
@@ -137,8 +138,8 @@ htab_remove(struct htab *t, struct hnode *n)
 	t->vec[n->idx]->idx = n->idx;
 }
 
-static void
-shard_link(struct store *st, struct hnode *n)
+void
+store_shard_link(struct store *st, struct hnode *n)
 {
 	struct shard *s = &st->shards[n->shard];
 
@@ -146,8 +147,8 @@ shard_link(struct store *st, struct hnode *n)
 	s->head = n;
 }
 
-static void
-shard_unlink(struct store *st, struct hnode *n)
+void
+store_shard_unlink(struct store *st, struct hnode *n)
 {
 	struct hnode **pp = &st->shards[n->shard].head;
 
@@ -202,8 +203,8 @@ bad:
 
 /* The length of s cut at STORE_TEXT_MAX bytes, not inside a UTF-8
  * sequence. */
-static size_t
-text_len(const char *s)
+size_t
+store_text_len(const char *s)
 {
 	size_t n;
 
@@ -218,25 +219,7 @@ text_len(const char *s)
 	return n;
 }
 
-static char *
-text_dup(const char *s, int *err)
-{
-	size_t n = text_len(s);
-	char *p;
-
-	*err = 0;
-	if (n == 0)
-		return NULL;
-	if ((p = malloc(n + 1)) == NULL) {
-		*err = -ENOMEM;
-		return NULL;
-	}
-	memcpy(p, s, n);
-	p[n] = '\0';
-	return p;
-}
-
-/* ---- records ---- */
+/* ---- domains ---- */
 
 int
 store_state_init(struct store *st)
@@ -248,17 +231,9 @@ store_state_init(struct store *st)
 struct dom *
 store_dom_find(const struct store *st, const char *name)
 {
-	struct hnode *n = htab_find(&st->doms, name, store_hash(name));
+	struct hnode *n = store_htab_find(&st->doms, name, store_hash(name));
 
 	return n ? CONTAINER(n, struct dom, h) : NULL;
-}
-
-struct jid *
-store_jid_find(const struct store *st, const char *name)
-{
-	struct hnode *n = htab_find(&st->jids, name, store_hash(name));
-
-	return n ? CONTAINER(n, struct jid, h) : NULL;
 }
 
 int
@@ -275,73 +250,14 @@ store_dom_create(struct store *st, const char *name, struct dom **out)
 	d->h.hash = store_hash(name);
 	d->h.shard = (uint16_t)(d->h.hash % STORE_NSHARDS);
 	d->h.kind = NODE_DOMAIN;
-	if (htab_insert(&st->doms, &d->h) < 0) {
+	if (store_htab_insert(&st->doms, &d->h) < 0) {
 		free(d);
 		return -ENOMEM;
 	}
-	shard_link(st, &d->h);
+	store_shard_link(st, &d->h);
 	store_mark(st, d->h.shard);
 	*out = d;
 	return 0;
-}
-
-static int
-jid_get(struct store *st, const char *name, struct jid **out)
-{
-	size_t len;
-	struct jid *j;
-
-	if ((*out = store_jid_find(st, name)) != NULL)
-		return 0;
-	len = strlen(name);
-	if ((j = calloc(1, sizeof(*j) + len + 1)) == NULL)
-		return -ENOMEM;
-	memcpy(j->name, name, len + 1);
-	j->pub.jid = j->name;
-	j->h.key = j->name;
-	j->h.hash = store_hash(name);
-	j->h.shard = (uint16_t)(j->h.hash % STORE_NSHARDS);
-	j->h.kind = NODE_JID;
-	if (htab_insert(&st->jids, &j->h) < 0) {
-		free(j);
-		return -ENOMEM;
-	}
-	shard_link(st, &j->h);
-	*out = j;
-	return 0;
-}
-
-/* Frees a JID record that holds nothing any more. */
-static void
-jid_release(struct store *st, struct jid *j)
-{
-	if (j->pub.n_domains || j->pub.n_pubsub || j->pub.presence || j->pub.flags)
-		return;
-	htab_remove(&st->jids, &j->h);
-	shard_unlink(st, &j->h);
-	free((void *)j->pub.domains);
-	free((void *)j->pub.pubsub);
-	free(j);
-}
-
-static struct jid *
-jid_of_name(const char *name)
-{
-	return CONTAINER(name, struct jid, name);
-}
-
-/* Removes d from one of a JID's arrays of domains, keeping the order. */
-static void
-ptr_remove(const struct store_domain **arr, size_t *n, const struct store_domain *d)
-{
-	size_t i;
-
-	for (i = 0; i < *n; i++)
-		if (arr[i] == d) {
-			memmove(&arr[i], &arr[i + 1], (*n - i - 1) * sizeof(*arr));
-			(*n)--;
-			return;
-		}
 }
 
 void
@@ -349,74 +265,180 @@ store_dom_destroy(struct store *st, struct dom *d)
 {
 	size_t i;
 
-	for (i = 0; i < d->pub.n_chat; i++) {
-		struct jid *j = jid_of_name(d->pub.chat[i]);
-
-		ptr_remove((const struct store_domain **)j->pub.domains, &j->pub.n_domains, &d->pub);
-		jid_release(st, j);
-	}
+	for (i = 0; i < d->pub.n_chat; i++)
+		store_jid_unlink(st, store_jid_of_name(d->pub.chat[i]), &d->pub, 0);
 	st->n_chat -= d->pub.n_chat;
-	for (i = 0; i < d->pub.n_pubsub; i++) {
-		struct jid *j = jid_of_name(d->pub.pubsub[i].jid);
-
-		ptr_remove((const struct store_domain **)j->pub.pubsub, &j->pub.n_pubsub, &d->pub);
-		free((void *)d->pub.pubsub[i].subid);
-		jid_release(st, j);
-	}
+	for (i = 0; i < d->pub.n_pubsub; i++)
+		store_jid_unlink(st, store_jid_of_name(d->pub.pubsub[i].jid), &d->pub, 1);
 	st->n_pubsub -= d->pub.n_pubsub;
-	for (i = 0; i < d->pub.n_keys; i++)
-		free((void *)d->pub.keys[i].spki);
-	for (i = 0; i < d->pub.n_history; i++)
-		free((void *)d->pub.history[i].note);
 	store_mark(st, d->h.shard);
-	htab_remove(&st->doms, &d->h);
-	shard_unlink(st, &d->h);
-	free((void *)d->pub.endpoints);
-	free((void *)d->pub.keys);
-	free((void *)d->pub.history);
-	free((void *)d->pub.chat);
-	free((void *)d->pub.pubsub);
+	store_htab_remove(&st->doms, &d->h);
+	store_shard_unlink(st, &d->h);
+	free(d->blob);
 	free(d);
 }
 
-/* Finds s among the strings already copied into an endpoint block. */
-static const char *
-block_find(const struct store_endpoint *eps, size_t n, const char *s)
-{
-	size_t i;
+/* ---- packing a domain's arrays and strings into one allocation ---- */
 
-	for (i = 0; i < n; i++) {
-		if (eps[i].host && strcmp(eps[i].host, s) == 0)
-			return eps[i].host;
-		if (eps[i].spki && strcmp(eps[i].spki, s) == 0)
-			return eps[i].spki;
-		if (eps[i].error && strcmp(eps[i].error, s) == 0)
-			return eps[i].error;
-	}
-	return NULL;
-}
+struct placer {
+	char *base;		/* NULL: only measure */
+	size_t off;
+	struct { const char *in, *at; } seen[2 * STORE_ENDPOINTS_MAX + STORE_KEYS_MAX];
+	size_t n_seen;
+};
 
 static const char *
-block_put(struct store_endpoint *eps, size_t done, char **pos, const char *s, size_t len)
+put(struct placer *p, const char *s, size_t len)
 {
-	const char *old;
-	char *p;
+	char *at = NULL;
 
 	if (s == NULL || len == 0)
 		return NULL;
-	if ((old = block_find(eps, done, s)) != NULL && strlen(old) == len)
-		return old;
-	p = *pos;
-	memcpy(p, s, len);
-	p[len] = '\0';
-	*pos += len + 1;
-	return p;
+	if (p->base) {
+		at = p->base + p->off;
+		memcpy(at, s, len);
+		at[len] = '\0';
+	}
+	p->off += len + 1;
+	return at;
 }
 
-/* Validates endpoints and interns their words into svc[] and ver[]. */
+/* Hosts and keys repeat across a domain's endpoints and keys: one copy. */
+static const char *
+put_shared(struct placer *p, const char *s)
+{
+	const char *at;
+	size_t i;
+
+	if (s == NULL || *s == '\0')
+		return NULL;
+	for (i = 0; i < p->n_seen; i++)
+		if (strcmp(p->seen[i].in, s) == 0)
+			return p->seen[i].at;
+	at = put(p, s, strlen(s));
+	if (p->n_seen < sizeof(p->seen) / sizeof(p->seen[0])) {
+		p->seen[p->n_seen].in = s;
+		p->seen[p->n_seen++].at = at;
+	}
+	return at;
+}
+
+static void *
+put_array(struct placer *p, size_t n, size_t size)
+{
+	void *at = p->base && n ? p->base + p->off : NULL;
+
+	p->off += n * size;
+	return at;
+}
+
+/* Lays c out at p->base (or measures it); fills v when placing. */
+static void
+place(struct placer *p, const struct store_content *c, struct store_domain *v)
+{
+	struct store_endpoint *e = put_array(p, c->n_eps, sizeof(*e));
+	struct store_key *k = put_array(p, c->n_keys, sizeof(*k));
+	struct store_change *h = put_array(p, c->n_hist, sizeof(*h));
+	struct store_pubsub *ps = put_array(p, c->n_ps, sizeof(*ps));
+	const char **chat = put_array(p, c->n_chat, sizeof(*chat));
+	size_t i;
+
+	for (i = 0; i < c->n_eps; i++) {
+		const struct store_endpoint *in = &c->eps[i];
+		const char *host = put_shared(p, in->host), *spki = put_shared(p, in->spki);
+		const char *error = put(p, in->error, store_text_len(in->error));
+
+		if (e)
+			e[i] = (struct store_endpoint){ in->service, host, in->port, in->verdict, spki, error };
+	}
+	for (i = 0; i < c->n_keys; i++) {
+		const char *spki = put_shared(p, c->keys[i].spki);
+
+		if (k)
+			k[i] = (struct store_key){ spki, c->keys[i].first_seen, c->keys[i].last_seen };
+	}
+	for (i = 0; i < c->n_hist; i++) {
+		const struct store_change *in = &c->hist[i];
+		const char *note = put(p, in->note, store_text_len(in->note));
+
+		if (h)
+			h[i] = (struct store_change){ in->time, in->from, in->to, note };
+	}
+	for (i = 0; i < c->n_ps; i++) {
+		const char *sid = c->ps[i].subid;
+
+		sid = put(p, sid, sid ? strlen(sid) : 0);
+		if (ps)
+			ps[i] = (struct store_pubsub){ c->ps[i].jid, sid };
+	}
+	if (chat && c->n_chat)
+		memcpy(chat, c->chat, c->n_chat * sizeof(*chat));
+	if (v == NULL)
+		return;
+	v->endpoints = e;
+	v->n_endpoints = c->n_eps;
+	v->keys = k;
+	v->n_keys = c->n_keys;
+	v->history = h;
+	v->n_history = c->n_hist;
+	v->pubsub = ps;
+	v->n_pubsub = c->n_ps;
+	v->chat = chat;
+	v->n_chat = c->n_chat;
+}
+
+/*
+ * Replaces every array of d by copies of c in one new allocation.  c may
+ * point into d's current allocation (it is freed after the copy).  Words
+ * and JID names in c must be the store's own (interned, JID records).
+ * 0 or -ENOMEM (d unchanged).
+ */
+int
+store_dom_pack(struct store *st, struct dom *d, const struct store_content *c)
+{
+	struct placer *p = calloc(1, sizeof(*p));
+	void *blob = NULL;
+	size_t size;
+
+	if (p == NULL)
+		return -ENOMEM;
+	/* Struct arrays come first (all 8-byte aligned sizes), strings after. */
+	place(p, c, NULL);
+	size = p->off;
+	if (size > 0 && (blob = malloc(size)) == NULL) {
+		free(p);
+		return -ENOMEM;
+	}
+	memset(p, 0, sizeof(*p));
+	p->base = blob;
+	place(p, c, &d->pub);
+	free(p);
+	free(d->blob);
+	d->blob = blob;
+	store_mark(st, d->h.shard);
+	return 0;
+}
+
+/* d's current arrays as a content, to be changed and packed again. */
+void
+store_dom_content(const struct dom *d, struct store_content *c)
+{
+	c->eps = d->pub.endpoints;
+	c->n_eps = d->pub.n_endpoints;
+	c->keys = d->pub.keys;
+	c->n_keys = d->pub.n_keys;
+	c->hist = d->pub.history;
+	c->n_hist = d->pub.n_history;
+	c->chat = d->pub.chat;
+	c->n_chat = d->pub.n_chat;
+	c->ps = d->pub.pubsub;
+	c->n_ps = d->pub.n_pubsub;
+}
+
+/* Validates endpoints and copies them into out with interned words. */
 static int
 endpoints_check(struct store *st, const struct store_endpoint *eps, size_t n,
-		const char **svc, const char **ver)
+		struct store_endpoint *out)
 {
 	size_t i;
 	int err;
@@ -424,10 +446,11 @@ endpoints_check(struct store *st, const struct store_endpoint *eps, size_t n,
 	if (n > STORE_ENDPOINTS_MAX || (n > 0 && eps == NULL))
 		return -EINVAL;
 	for (i = 0; i < n; i++) {
-		svc[i] = store_word(st, eps[i].service, &err);
-		if (err || svc[i] == NULL)
+		out[i] = eps[i];
+		out[i].service = store_word(st, eps[i].service, &err);
+		if (err || out[i].service == NULL)
 			return err ? err : -EINVAL;
-		ver[i] = store_word(st, eps[i].verdict, &err);
+		out[i].verdict = store_word(st, eps[i].verdict, &err);
 		if (err)
 			return err;
 		if (!store_valid_name(eps[i].host, STORE_NAME_MAX) || eps[i].port > 65535)
@@ -438,163 +461,33 @@ endpoints_check(struct store *st, const struct store_endpoint *eps, size_t n,
 	return 0;
 }
 
-/* Replaces the endpoints with copies of eps in one allocation: the
- * structs, then each distinct string once (the four endpoints of a domain
- * usually share one host and one key). */
-int
-store_set_endpoints(struct store *st, struct dom *d, const struct store_endpoint *eps, size_t n)
-{
-	const char *svc[STORE_ENDPOINTS_MAX], *ver[STORE_ENDPOINTS_MAX];
-	struct store_endpoint *blk = NULL;
-	size_t i, bytes = 0;
-	char *pos;
-	int err;
-
-	if ((err = endpoints_check(st, eps, n, svc, ver)) < 0)
-		return err;
-	for (i = 0; i < n; i++) {
-		bytes += strlen(eps[i].host) + 1 + text_len(eps[i].error) + 1;
-		bytes += eps[i].spki ? strlen(eps[i].spki) + 1 : 0;
-	}
-	if (n > 0) {
-		if ((blk = malloc(n * sizeof(*blk) + bytes)) == NULL)
-			return -ENOMEM;
-		pos = (char *)(blk + n);
-		for (i = 0; i < n; i++) {
-			const char *spki = eps[i].spki;
-
-			blk[i].service = svc[i];
-			blk[i].verdict = ver[i];
-			blk[i].port = eps[i].port;
-			blk[i].host = block_put(blk, i, &pos, eps[i].host, strlen(eps[i].host));
-			blk[i].spki = block_put(blk, i, &pos, spki, spki ? strlen(spki) : 0);
-			blk[i].error = block_put(blk, i, &pos, eps[i].error, text_len(eps[i].error));
-		}
-	}
-	free((void *)d->pub.endpoints);
-	d->pub.endpoints = blk;
-	d->pub.n_endpoints = n;
-	store_mark(st, d->h.shard);
-	return 0;
-}
-
-/* Records a key seen; past STORE_KEYS_MAX the least recently seen goes. */
-int
-store_key_put(struct dom *d, const char *spki, int64_t first, int64_t last)
-{
-	struct store_key *k = (struct store_key *)d->pub.keys;
-	size_t i, n = d->pub.n_keys, old = 0;
-	char *s;
-
-	for (i = 0; i < n; i++)
-		if (strcmp(k[i].spki, spki) == 0) {
-			if (last > k[i].last_seen)
-				k[i].last_seen = last;
-			if (first < k[i].first_seen)
-				k[i].first_seen = first;
-			return 0;
-		}
-	if ((s = strdup(spki)) == NULL)
-		return -ENOMEM;
-	if (n == STORE_KEYS_MAX) {
-		for (i = 1; i < n; i++)
-			if (k[i].last_seen < k[old].last_seen)
-				old = i;
-		free((void *)k[old].spki);
-		memmove(&k[old], &k[old + 1], (n - old - 1) * sizeof(*k));
-		n--;
-	} else if (grow(&k, &d->cap_keys, n + 1, sizeof(*k)) < 0) {
-		free(s);
-		return -ENOMEM;
-	}
-	k[n].spki = s;
-	k[n].first_seen = first;
-	k[n].last_seen = last;
-	d->pub.keys = k;
-	d->pub.n_keys = n + 1;
-	return 0;
-}
-
-/* Appends a history entry; past STORE_HISTORY_MAX the oldest goes. */
-int
-store_history_put(struct store *st, struct dom *d, const struct store_change *c)
-{
-	struct store_change *h = (struct store_change *)d->pub.history;
-	size_t n = d->pub.n_history;
-	const char *from, *to;
-	char *note;
-	int err;
-
-	from = store_word(st, c->from, &err);
-	if (err)
-		return err;
-	to = store_word(st, c->to, &err);
-	if (err)
-		return err;
-	note = text_dup(c->note, &err);
-	if (err)
-		return err;
-	if (n == STORE_HISTORY_MAX) {
-		free((void *)h[0].note);
-		memmove(&h[0], &h[1], (n - 1) * sizeof(*h));
-		n--;
-	} else if (grow(&h, &d->cap_hist, n + 1, sizeof(*h)) < 0) {
-		free(note);
-		return -ENOMEM;
-	}
-	h[n].time = c->time;
-	h[n].from = from;
-	h[n].to = to;
-	h[n].note = note;
-	d->pub.history = h;
-	d->pub.n_history = n + 1;
-	return 0;
-}
-
-/* Sets a JID's presence word and flags (internal: already validated). */
-int
-store_jid_set(struct store *st, const char *name, const char *presence, unsigned flags)
-{
-	struct jid *j;
-	int r;
-
-	if ((r = jid_get(st, name, &j)) < 0)
-		return r;
-	if ((j->pub.presence != NULL) != (presence != NULL))
-		st->n_presence += presence ? 1 : (size_t)-1;
-	if (j->pub.presence != presence || j->pub.flags != flags)
-		store_mark(st, j->h.shard);
-	j->pub.presence = presence;
-	j->pub.flags = flags;
-	jid_release(st, j);
-	return 0;
-}
-
+/* Adds (or refreshes) the key spki seen at `when` in keys[*n]; past
+ * STORE_KEYS_MAX the least recently seen goes. */
 void
-store_state_free(struct store *st)
+store_key_merge(struct store_key *keys, size_t *n, const char *spki, int64_t first, int64_t last)
 {
-	size_t i;
+	size_t i, old = 0;
 
-	st->loading = 1;
-	while (st->doms.n > 0)
-		store_dom_destroy(st, CONTAINER(st->doms.vec[st->doms.n - 1], struct dom, h));
-	while (st->jids.n > 0) {
-		struct jid *j = CONTAINER(st->jids.vec[st->jids.n - 1], struct jid, h);
-
-		j->pub.presence = NULL;
-		j->pub.flags = 0;
-		jid_release(st, j);
+	for (i = 0; i < *n; i++)
+		if (strcmp(keys[i].spki, spki) == 0) {
+			if (last > keys[i].last_seen)
+				keys[i].last_seen = last;
+			if (first < keys[i].first_seen)
+				keys[i].first_seen = first;
+			return;
+		}
+	if (*n == STORE_KEYS_MAX) {
+		for (i = 1; i < *n; i++)
+			if (keys[i].last_seen < keys[old].last_seen)
+				old = i;
+		memmove(&keys[old], &keys[old + 1], (*n - old - 1) * sizeof(*keys));
+		(*n)--;
 	}
-	free(st->doms.b);
-	free(st->doms.vec);
-	free(st->jids.b);
-	free(st->jids.vec);
-	for (i = 0; i < st->n_words; i++)
-		free(st->words[i]);
-	free(st->shards);
+	keys[*n] = (struct store_key){ spki, first, last };
+	(*n)++;
 }
 
-/* ---- the public functions on the model ---- */
+/* ---- the public functions on domains ---- */
 
 const struct store_domain *
 store_domain_get(const struct store *st, const char *name)
@@ -604,8 +497,9 @@ store_domain_get(const struct store *st, const char *name)
 	return d ? &d->pub : NULL;
 }
 
-static int
-dom_get(struct store *st, const char *name, struct dom **out)
+/* The domain, created when missing: 1 created, 0 found, -errno. */
+int
+store_dom_get(struct store *st, const char *name, struct dom **out)
 {
 	if (!store_valid_name(name, STORE_NAME_MAX))
 		return -EINVAL;
@@ -619,7 +513,7 @@ store_domain_add(struct store *st, const char *name)
 {
 	struct dom *d;
 
-	return dom_get(st, name, &d);
+	return store_dom_get(st, name, &d);
 }
 
 int
@@ -636,7 +530,10 @@ store_domain_remove(struct store *st, const char *name)
 int
 store_domain_record(struct store *st, const char *name, const struct store_update *u)
 {
-	const char *svc[STORE_ENDPOINTS_MAX], *ver[STORE_ENDPOINTS_MAX];
+	struct store_endpoint eps[STORE_ENDPOINTS_MAX];
+	struct store_key keys[STORE_KEYS_MAX];
+	struct store_change hist[STORE_HISTORY_MAX];
+	struct store_content c;
 	const char *verdict, *alert;
 	struct dom *d;
 	size_t i;
@@ -648,21 +545,40 @@ store_domain_record(struct store *st, const char *name, const struct store_updat
 	alert = store_word(st, u->alert, &r);
 	if (r)
 		return r;
-	if ((r = endpoints_check(st, u->endpoints, u->n_endpoints, svc, ver)) < 0)
+	if ((r = endpoints_check(st, u->endpoints, u->n_endpoints, eps)) < 0)
 		return r;
-	if ((r = dom_get(st, name, &d)) < 0)
-		return r;
-	/* Room for every new key first, so that nothing fails half-way. */
-	if (grow(&d->pub.keys, &d->cap_keys, d->pub.n_keys + u->n_endpoints, sizeof(struct store_key)) < 0)
-		return -ENOMEM;
-	if ((r = store_set_endpoints(st, d, u->endpoints, u->n_endpoints)) < 0)
-		return r;
-	if (u->change && (r = store_history_put(st, d, u->change)) < 0)
-		return r;
-	for (i = 0; i < u->n_endpoints; i++)
-		if (u->endpoints[i].spki && *u->endpoints[i].spki &&
-		    (r = store_key_put(d, u->endpoints[i].spki, u->checked, u->checked)) < 0)
+	if (u->change) {
+		hist[0] = *u->change;
+		hist[0].from = store_word(st, u->change->from, &r);
+		if (r)
 			return r;
+		hist[0].to = store_word(st, u->change->to, &r);
+		if (r)
+			return r;
+	}
+	if ((r = store_dom_get(st, name, &d)) < 0)
+		return r;
+	store_dom_content(d, &c);
+	c.eps = eps;
+	c.n_eps = u->n_endpoints;
+	if (c.n_keys)
+		memcpy(keys, c.keys, c.n_keys * sizeof(*keys));
+	for (i = 0; i < u->n_endpoints; i++)
+		if (eps[i].spki && *eps[i].spki)
+			store_key_merge(keys, &c.n_keys, eps[i].spki, u->checked, u->checked);
+	c.keys = keys;
+	if (u->change) {
+		struct store_change added = hist[0];
+		size_t skip = c.n_hist == STORE_HISTORY_MAX;
+
+		if (c.n_hist > skip)
+			memcpy(hist, c.hist + skip, (c.n_hist - skip) * sizeof(*hist));
+		c.n_hist -= skip;
+		hist[c.n_hist++] = added;
+		c.hist = hist;
+	}
+	if ((r = store_dom_pack(st, d, &c)) < 0)
+		return r;
 	d->pub.verdict = verdict;
 	d->pub.alert = alert;
 	d->pub.unreachable_rounds = u->unreachable_rounds;
@@ -670,7 +586,6 @@ store_domain_record(struct store *st, const char *name, const struct store_updat
 	d->pub.next_due = u->next_due;
 	if (u->change)
 		d->pub.last_change = u->change->time;
-	store_mark(st, d->h.shard);
 	return 0;
 }
 
@@ -696,285 +611,20 @@ store_domain_next(const struct store *st, size_t *cursor)
 	return &CONTAINER(st->doms.vec[(*cursor)++], struct dom, h)->pub;
 }
 
-static int chat_link(struct store *st, struct dom *d, struct jid *j);
-
-int
-store_sub_add(struct store *st, const char *domain, const char *jid)
-{
-	struct dom *d;
-	struct jid *j;
-	size_t i;
-	int r;
-
-	if (!store_valid_name(jid, STORE_JID_MAX))
-		return -EINVAL;
-	if ((r = dom_get(st, domain, &d)) < 0)
-		return r;
-	if ((r = jid_get(st, jid, &j)) < 0)
-		return r;
-	/* Scan the shorter of the two lists: a popular domain has many
-	 * subscribers, a JID few domains. */
-	if (j->pub.n_domains < d->pub.n_chat) {
-		for (i = 0; i < j->pub.n_domains; i++)
-			if (j->pub.domains[i] == &d->pub)
-				return 0;
-	} else {
-		for (i = 0; i < d->pub.n_chat; i++)
-			if (d->pub.chat[i] == j->name)
-				return 0;
-	}
-	return chat_link(st, d, j);
-}
-
-/* Links a subscription known to be new. */
-static int
-chat_link(struct store *st, struct dom *d, struct jid *j)
-{
-	if (grow(&d->pub.chat, &d->cap_chat, d->pub.n_chat + 1, sizeof(char *)) < 0 ||
-	    grow(&j->pub.domains, &j->cap_dom, j->pub.n_domains + 1, sizeof(void *)) < 0) {
-		jid_release(st, j);
-		return -ENOMEM;
-	}
-	((const char **)d->pub.chat)[d->pub.n_chat++] = j->name;
-	((const struct store_domain **)j->pub.domains)[j->pub.n_domains++] = &d->pub;
-	st->n_chat++;
-	store_mark(st, d->h.shard);
-	return 1;
-}
-
-static void
-chat_unlink(struct store *st, struct dom *d, struct jid *j)
-{
-	const char **c = (const char **)d->pub.chat;
-	size_t i;
-
-	for (i = 0; i < d->pub.n_chat; i++)
-		if (c[i] == j->name) {
-			memmove(&c[i], &c[i + 1], (d->pub.n_chat - i - 1) * sizeof(*c));
-			d->pub.n_chat--;
-			st->n_chat--;
-			store_mark(st, d->h.shard);
-			return;
-		}
-}
-
-int
-store_sub_remove(struct store *st, const char *domain, const char *jid)
-{
-	struct dom *d = domain ? store_dom_find(st, domain) : NULL;
-	struct jid *j = jid ? store_jid_find(st, jid) : NULL;
-	size_t before;
-
-	if (d == NULL || j == NULL)
-		return 0;
-	before = d->pub.n_chat;
-	chat_unlink(st, d, j);
-	if (before == d->pub.n_chat)
-		return 0;
-	ptr_remove((const struct store_domain **)j->pub.domains, &j->pub.n_domains, &d->pub);
-	jid_release(st, j);
-	return 1;
-}
-
-size_t
-store_sub_remove_all(struct store *st, const char *jid)
-{
-	struct jid *j = jid ? store_jid_find(st, jid) : NULL;
-	size_t i, n;
-
-	if (j == NULL)
-		return 0;
-	n = j->pub.n_domains;
-	for (i = 0; i < n; i++)
-		chat_unlink(st, CONTAINER(j->pub.domains[i], struct dom, pub), j);
-	j->pub.n_domains = 0;
-	jid_release(st, j);
-	return n;
-}
-
-static int
-same_subid(const char *a, const char *b)
-{
-	return a == b || (a && b && strcmp(a, b) == 0);
-}
-
-static int pubsub_link(struct store *st, struct dom *d, struct jid *j, const char *subid, int has);
-
-int
-store_pubsub_add(struct store *st, const char *domain, const char *jid, const char *subid)
-{
-	struct store_pubsub *ps;
-	struct dom *d;
-	struct jid *j;
-	size_t i;
-	int r, has = 0;
-
-	if (!store_valid_name(jid, STORE_JID_MAX))
-		return -EINVAL;
-	if (subid && *subid == '\0')
-		subid = NULL;
-	if (subid && strlen(subid) > STORE_NAME_MAX)
-		return -EINVAL;
-	if ((r = dom_get(st, domain, &d)) < 0)
-		return r;
-	if ((r = jid_get(st, jid, &j)) < 0)
-		return r;
-	ps = (struct store_pubsub *)d->pub.pubsub;
-	for (i = 0; i < d->pub.n_pubsub; i++)
-		if (ps[i].jid == j->name) {
-			if (same_subid(ps[i].subid, subid))
-				return 0;
-			has = 1;
-		}
-	return pubsub_link(st, d, j, subid, has);
-}
-
-/* Links a pubsub subscription known to be new; has: the JID has another
- * one on this node already. */
-static int
-pubsub_link(struct store *st, struct dom *d, struct jid *j, const char *subid, int has)
-{
-	struct store_pubsub *ps = (struct store_pubsub *)d->pub.pubsub;
-	char *sid = NULL;
-
-	if ((subid && (sid = strdup(subid)) == NULL) ||
-	    grow(&ps, &d->cap_ps, d->pub.n_pubsub + 1, sizeof(*ps)) < 0 ||
-	    (!has && grow(&j->pub.pubsub, &j->cap_ps, j->pub.n_pubsub + 1, sizeof(void *)) < 0)) {
-		free(sid);
-		jid_release(st, j);
-		return -ENOMEM;
-	}
-	d->pub.pubsub = ps;
-	ps[d->pub.n_pubsub].jid = j->name;
-	ps[d->pub.n_pubsub].subid = sid;
-	d->pub.n_pubsub++;
-	if (!has)
-		((const struct store_domain **)j->pub.pubsub)[j->pub.n_pubsub++] = &d->pub;
-	st->n_pubsub++;
-	store_mark(st, d->h.shard);
-	return 1;
-}
-
-size_t
-store_pubsub_remove(struct store *st, const char *domain, const char *jid, const char *subid)
-{
-	struct dom *d = domain ? store_dom_find(st, domain) : NULL;
-	struct jid *j = jid ? store_jid_find(st, jid) : NULL;
-	struct store_pubsub *ps;
-	size_t i = 0, removed = 0, left = 0;
-
-	if (d == NULL || j == NULL)
-		return 0;
-	ps = (struct store_pubsub *)d->pub.pubsub;
-	while (i < d->pub.n_pubsub) {
-		if (ps[i].jid == j->name && (subid == NULL || same_subid(ps[i].subid, subid))) {
-			free((void *)ps[i].subid);
-			memmove(&ps[i], &ps[i + 1], (d->pub.n_pubsub - i - 1) * sizeof(*ps));
-			d->pub.n_pubsub--;
-			removed++;
-		} else {
-			left += ps[i].jid == j->name;
-			i++;
-		}
-	}
-	if (removed == 0)
-		return 0;
-	st->n_pubsub -= removed;
-	store_mark(st, d->h.shard);
-	if (left == 0) {
-		ptr_remove((const struct store_domain **)j->pub.pubsub, &j->pub.n_pubsub, &d->pub);
-		jid_release(st, j);
-	}
-	return removed;
-}
-
-const struct store_jid *
-store_jid_get(const struct store *st, const char *jid)
-{
-	struct jid *j = jid ? store_jid_find(st, jid) : NULL;
-
-	return j ? &j->pub : NULL;
-}
-
-int
-store_presence_set(struct store *st, const char *jid, const char *presence)
-{
-	const struct store_jid *j;
-	const char *w;
-	int err;
-
-	if (!store_valid_name(jid, STORE_JID_MAX))
-		return -EINVAL;
-	w = store_word(st, presence, &err);
-	if (err)
-		return err;
-	j = store_jid_get(st, jid);
-	if (j == NULL && w == NULL)
-		return 0;
-	return store_jid_set(st, jid, w, j ? j->flags : 0);
-}
-
-int
-store_jid_flags(struct store *st, const char *jid, unsigned flags, int on)
-{
-	const struct store_jid *j;
-	unsigned now;
-
-	if (!store_valid_name(jid, STORE_JID_MAX) || (flags & ~STORE_FLAG_TOLD_UNSUB_ALL))
-		return -EINVAL;
-	j = store_jid_get(st, jid);
-	now = j ? j->flags : 0;
-	now = on ? now | flags : now & ~flags;
-	if (j == NULL && now == 0)
-		return 0;
-	return store_jid_set(st, jid, j ? j->presence : NULL, now);
-}
-
-const struct store_jid *
-store_jid_next(const struct store *st, size_t *cursor)
-{
-	if (*cursor >= st->jids.n)
-		return NULL;
-	return &CONTAINER(st->jids.vec[(*cursor)++], struct jid, h)->pub;
-}
-
 void
-store_stats(const struct store *st, struct store_stats *out)
+store_state_free(struct store *st)
 {
-	out->domains = st->doms.n;
-	out->jids = st->jids.n;
-	out->chat_subs = st->n_chat;
-	out->pubsub_subs = st->n_pubsub;
-	out->presence = st->n_presence;
-	out->dirty_shards = st->n_dirty;
-}
+	size_t i;
 
-/* While loading: the subscriptions of the domain being read.  Its record
- * is read in one go, so a JID already subscribed to it has it last in its
- * list: duplicates cost O(1) to detect, whatever the number of lines. */
-int
-store_load_chat(struct store *st, struct dom *d, const char *jid)
-{
-	struct jid *j;
-	int r;
-
-	if ((r = jid_get(st, jid, &j)) < 0)
-		return r;
-	if (j->pub.n_domains && j->pub.domains[j->pub.n_domains - 1] == &d->pub)
-		return 0;
-	return chat_link(st, d, j) < 0 ? -ENOMEM : 0;
-}
-
-/* Pubsub duplicates are not looked for at load (the writer never writes
- * any); a duplicate would only double an event. */
-int
-store_load_pubsub(struct store *st, struct dom *d, const char *jid, const char *subid)
-{
-	struct jid *j;
-	int r;
-
-	if ((r = jid_get(st, jid, &j)) < 0)
-		return r;
-	r = j->pub.n_pubsub && j->pub.pubsub[j->pub.n_pubsub - 1] == &d->pub;
-	return pubsub_link(st, d, j, subid, r) < 0 ? -ENOMEM : 0;
+	st->loading = 1;
+	while (st->doms.n > 0)
+		store_dom_destroy(st, CONTAINER(st->doms.vec[st->doms.n - 1], struct dom, h));
+	store_jids_free(st);
+	free(st->doms.b);
+	free(st->doms.vec);
+	free(st->jids.b);
+	free(st->jids.vec);
+	for (i = 0; i < st->n_words; i++)
+		free(st->words[i]);
+	free(st->shards);
 }

@@ -95,7 +95,9 @@ struct store_jid {
 	size_t n_domains;
 	const struct store_domain *const *domains;	/* chat subscriptions */
 	size_t n_pubsub;
-	const struct store_domain *const *pubsub;	/* nodes with a pubsub subscription of this exact JID */
+	/* The node of each pubsub subscription of this exact JID (a node
+	 * appears twice when the JID holds two subids on it). */
+	const struct store_domain *const *pubsub;
 };
 
 /* ---- Opening and closing ---- */

@@ -35,9 +35,9 @@ struct hnode {
 };
 
 struct dom {
-	struct store_domain pub;
+	struct store_domain pub;	/* its arrays point into blob */
 	struct hnode h;
-	uint32_t cap_keys, cap_hist, cap_chat, cap_ps;
+	void *blob;		/* one allocation: every array and string */
 	char name[];
 };
 
@@ -117,24 +117,52 @@ struct store {
 	int fail_errno, fail_count;	/* under mu */
 };
 
+/* A domain's arrays, to be packed into its one allocation. */
+struct store_content {
+	const struct store_endpoint *eps;
+	size_t n_eps;
+	const struct store_key *keys;
+	size_t n_keys;
+	const struct store_change *hist;
+	size_t n_hist;
+	const char *const *chat;
+	size_t n_chat;
+	const struct store_pubsub *ps;
+	size_t n_ps;
+};
+
 /* state.c */
 uint32_t store_hash(const char *s);
 void store_mark(struct store *st, unsigned shard);
+int store_valid_name(const char *s, size_t max);
+int store_grow(void *pp, uint32_t *cap, size_t need, size_t size);
+struct hnode *store_htab_find(const struct htab *t, const char *key, uint32_t h);
+int store_htab_insert(struct htab *t, struct hnode *n);
+void store_htab_remove(struct htab *t, struct hnode *n);
+void store_shard_link(struct store *st, struct hnode *n);
+void store_shard_unlink(struct store *st, struct hnode *n);
+int store_word_ok(const char *w);
+const char *store_word(struct store *st, const char *w, int *err);
+size_t store_text_len(const char *s);
 int store_state_init(struct store *st);
 void store_state_free(struct store *st);
-const char *store_word(struct store *st, const char *w, int *err);
 struct dom *store_dom_find(const struct store *st, const char *name);
-struct jid *store_jid_find(const struct store *st, const char *name);
+int store_dom_get(struct store *st, const char *name, struct dom **out);
 int store_dom_create(struct store *st, const char *name, struct dom **out);
 void store_dom_destroy(struct store *st, struct dom *d);
-int store_set_endpoints(struct store *st, struct dom *d, const struct store_endpoint *eps, size_t n);
-int store_key_put(struct dom *d, const char *spki, int64_t first, int64_t last);
-int store_history_put(struct store *st, struct dom *d, const struct store_change *c);
+int store_dom_pack(struct store *st, struct dom *d, const struct store_content *c);
+void store_dom_content(const struct dom *d, struct store_content *c);
+void store_key_merge(struct store_key *keys, size_t *n, const char *spki, int64_t first, int64_t last);
+
+/* subs.c */
+struct jid *store_jid_find(const struct store *st, const char *name);
+struct jid *store_jid_of_name(const char *name);
+int store_jid_ref(struct store *st, const char *name, struct jid **out);
+void store_jid_unlink(struct store *st, struct jid *j, const struct store_domain *d, int pubsub);
 int store_jid_set(struct store *st, const char *name, const char *presence, unsigned flags);
-int store_valid_name(const char *s, size_t max);
-int store_word_ok(const char *w);
-int store_load_chat(struct store *st, struct dom *d, const char *jid);
-int store_load_pubsub(struct store *st, struct dom *d, const char *jid, const char *subid);
+void store_jids_free(struct store *st);
+int store_load_chat(struct store *st, struct dom *d, const char *jid, const char **name);
+int store_load_pubsub(struct store *st, struct dom *d, const char *jid, const char **name);
 
 /* format.c */
 int store_format_shard(const struct store *st, unsigned shard, uint64_t gen, char **out, size_t *len);
