@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -1472,6 +1475,245 @@ static void test_fake_server(void **state)
 	event_base_free(base);
 }
 
+/* ---- against knotd serving signed zones (skipped without knot) ------- */
+
+static const char zone_text[] =
+	"$ORIGIN %s.\n$TTL 300\n"
+	"@ SOA ns hostmaster 1 7200 3600 1209600 60\n"
+	"@ NS ns\nns A 127.0.0.1\n"
+	"_xmpp-client._tcp SRV 0 5 5222 xmpp\n"
+	"_xmpps-client._tcp SRV 0 0 0 .\n"
+	"xmpp A 192.0.2.1\nxmpp AAAA 2001:db8::1\n"
+	"_5222._tcp.xmpp TLSA 3 1 1 "
+	"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n"
+	"alias CNAME xmpp\n";
+
+static void write_file(const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void write_file(const char *path, const char *fmt, ...)
+{
+	FILE *f = fopen(path, "w");
+	va_list ap;
+
+	assert_non_null(f);
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void run(const char *fmt, ...)
+{
+	char cmd[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (system(cmd) != 0)
+		fail_msg("failed: %s", cmd);
+}
+
+/* Signs zone `name` offline and appends its DS to the anchor file. */
+static void sign_zone(const char *dir, const char *name, FILE *ta)
+{
+	char cmd[512], line[512];
+	FILE *p;
+
+	run("kzonesign -c %s/knot.conf -o %s %s >/dev/null 2>&1", dir, dir,
+	    name);
+	snprintf(cmd, sizeof(cmd), "keymgr -c %s/knot.conf %s. ds", dir, name);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	assert_non_null(fgets(line, sizeof(line), p));
+	pclose(p);
+	fputs(line, ta);
+}
+
+struct lab_case {
+	const char *name;
+	unsigned type;
+	enum dns_status status;
+	enum dns_sec sec;
+	size_t n;
+	struct dns_answer *a;
+};
+
+static void lab_done(struct dns_answer *a, void *arg)
+{
+	struct lab_case *c = arg;
+
+	assert_null(c->a);
+	c->a = a;
+}
+
+/* knotd and its directory, for the teardown (runs after a failure too) */
+static pid_t lab_pid;
+static char lab_dir[64];
+
+static int knot_teardown(void **state)
+{
+	(void)state;
+	if (lab_pid > 0) {
+		kill(lab_pid, SIGTERM);
+		waitpid(lab_pid, NULL, 0);
+		lab_pid = 0;
+	}
+	if (lab_dir[0] != '\0') {
+		run("rm -rf %s", lab_dir);
+		lab_dir[0] = '\0';
+	}
+	return 0;
+}
+
+static void test_knot_lab(void **state)
+{
+	struct lab_case cases[] = {
+		{"_xmpp-client._tcp.good.test", DNS_T_SRV, DNS_ANSWER,
+		 DNS_SEC_SECURE, 1, NULL},
+		{"_xmpps-client._tcp.good.test", DNS_T_SRV, DNS_ANSWER,
+		 DNS_SEC_SECURE, 1, NULL},
+		{"_xmpp-server._tcp.good.test", DNS_T_SRV, DNS_NXDOMAIN,
+		 DNS_SEC_SECURE, 0, NULL},
+		{"xmpp.good.test", DNS_T_TLSA, DNS_NODATA, DNS_SEC_SECURE, 0,
+		 NULL},
+		{"_5222._tcp.xmpp.good.test", DNS_T_TLSA, DNS_ANSWER,
+		 DNS_SEC_SECURE, 1, NULL},
+		{"alias.good.test", DNS_T_AAAA, DNS_ANSWER, DNS_SEC_SECURE, 1,
+		 NULL},
+		/* a TLSA record changed after signing */
+		{"_5222._tcp.xmpp.bad.test", DNS_T_TLSA, DNS_ANSWER,
+		 DNS_SEC_BOGUS, 1, NULL},
+		{"xmpp.bad.test", DNS_T_A, DNS_ANSWER, DNS_SEC_SECURE, 1, NULL},
+		/* no anchor covers it */
+		{"xmpp.plain.test", DNS_T_A, DNS_ANSWER, DNS_SEC_INSECURE, 1,
+		 NULL},
+		{"nx.plain.test", DNS_T_A, DNS_NXDOMAIN, DNS_SEC_INSECURE, 0,
+		 NULL},
+	};
+	const size_t ncases = sizeof(cases) / sizeof(cases[0]);
+	char dir[] = "/tmp/test_dns_knot.XXXXXX", path[256], err[256];
+	struct event_base *base;
+	struct dns_config cfg = {0};
+	struct dns_ctx *ctx;
+	FILE *ta;
+	pid_t knotd;
+	int port, fd, done = 0;
+
+	(void)state;
+	if (access("/usr/sbin/knotd", X_OK) != 0 ||
+	    access("/usr/bin/kzonesign", X_OK) != 0 ||
+	    access("/usr/sbin/keymgr", X_OK) != 0)
+		skip();
+	assert_non_null(mkdtemp(dir));
+	snprintf(lab_dir, sizeof(lab_dir), "%s", dir);
+	fd = udp_socket(&port);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/knot.conf", dir);
+	write_file(path,
+		   "server:\n  listen: 127.0.0.1@%d\n  rundir: %s\n"
+		   "database:\n  storage: %s\n"
+		   "template:\n  - id: default\n    storage: %s\n"
+		   "    zonefile-sync: -1\n    journal-content: none\n"
+		   "zone:\n  - domain: good.test\n  - domain: bad.test\n"
+		   "  - domain: plain.test\n",
+		   port, dir, dir, dir);
+	static const char *const zones[] = {"good.test", "bad.test",
+					    "plain.test"};
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s.zone", dir, zones[i]);
+		write_file(path, zone_text, zones[i]);
+	}
+	snprintf(path, sizeof(path), "%s/ta.key", dir);
+	ta = fopen(path, "w");
+	assert_non_null(ta);
+	sign_zone(dir, "good.test", ta);
+	sign_zone(dir, "bad.test", ta);
+	fclose(ta);
+	run("sed -i 's/TLSA\\t3 1 1 0123/TLSA\\t3 1 1 FF23/' %s/bad.test.zone",
+	    dir);
+
+	knotd = fork();
+	assert_true(knotd >= 0);
+	if (knotd == 0) {
+		snprintf(path, sizeof(path), "%s/knot.conf", dir);
+		fd = open("/dev/null", O_WRONLY);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execl("/usr/sbin/knotd", "knotd", "-c", path, (char *)NULL);
+		_exit(127);
+	}
+	lab_pid = knotd;
+	/* knotd is up when its TCP port accepts */
+	for (int i = 0; i < 300; i++) {
+		struct sockaddr_in sin = {0};
+		int s = socket(AF_INET, SOCK_STREAM, 0), ok;
+
+		sin.sin_family = AF_INET;
+		sin.sin_port = htons((uint16_t)port);
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		ok = connect(s, (struct sockaddr *)&sin, sizeof(sin)) == 0;
+		close(s);
+		if (ok)
+			break;
+		usleep(10000);
+	}
+
+	{
+		char extra[512];
+
+		snprintf(extra, sizeof(extra),
+			 "  local-zone: \"test.\" nodefault\n"
+			 "stub-zone:\n  name: \"good.test.\"\n"
+			 "  stub-addr: 127.0.0.1@%d\n"
+			 "stub-zone:\n  name: \"bad.test.\"\n"
+			 "  stub-addr: 127.0.0.1@%d\n"
+			 "stub-zone:\n  name: \"plain.test.\"\n"
+			 "  stub-addr: 127.0.0.1@%d\n",
+			 port, port, port);
+		write_conf(extra);
+	}
+	snprintf(path, sizeof(path), "%s/ta.key", dir);
+	cfg.trust_anchor = path;
+	cfg.unbound_conf = conf_path;
+	cfg.timeout_ms = 5000;
+	base = event_base_new();
+	ctx = dns_new(base, &cfg, err, sizeof(err));
+	unlink(conf_path);
+	if (ctx == NULL)
+		fail_msg("dns_new: %s", err);
+	for (size_t i = 0; i < ncases; i++)
+		assert_int_equal(dns_lookup(ctx, cases[i].name,
+					    (uint16_t)cases[i].type, lab_done,
+					    &cases[i], NULL),
+				 0);
+	for (int t = 0; t < 600 && dns_pending(ctx) > 0; t++)
+		run_until(base, &done, 1, 10);
+	knot_teardown(NULL);
+
+	for (size_t i = 0; i < ncases; i++) {
+		struct dns_answer *a = cases[i].a;
+
+		if (a == NULL)
+			fail_msg("%s: no answer", cases[i].name);
+		if (a->status != cases[i].status || a->sec != cases[i].sec ||
+		    a->n != cases[i].n)
+			fail_msg("%s: %s %s %zu (%s)", cases[i].name,
+				 dns_status_name(a->status),
+				 dns_sec_name(a->sec), a->n, a->error);
+		if (a->sec == DNS_SEC_BOGUS)
+			assert_non_null(strstr(a->why_bogus, "TLSA"));
+		else
+			assert_string_equal(a->why_bogus, "");
+		dns_answer_free(a);
+	}
+	dns_free(ctx);
+	event_base_free(base);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -1497,6 +1739,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_no_network),
 		cmocka_unit_test(test_timeout_cancel),
 		cmocka_unit_test(test_fake_server),
+		cmocka_unit_test_teardown(test_knot_lab, knot_teardown),
 	};
 
 	if (argc > 1)
