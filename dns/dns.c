@@ -22,7 +22,7 @@ struct dns_ctx {
 	struct event_base *base;
 	struct ub_ctx *ub;
 	int timeout_ms;
-	struct dns_query *head;	/* pending look-ups */
+	struct dns_query *head; /* pending look-ups */
 	size_t pending;
 };
 
@@ -33,7 +33,7 @@ struct dns_query {
 	int async_id;		/* unbound's id, for ub_cancel() */
 	int starting;		/* inside ub_resolve_event() */
 	int done;		/* answered while starting */
-	struct dns_query **out;	/* the caller's handle, cleared on a
+	struct dns_query **out; /* the caller's handle, cleared on a
 				 * synchronous answer */
 	dns_cb cb;
 	void *arg;
@@ -42,7 +42,7 @@ struct dns_query {
 };
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -235,8 +235,7 @@ static int capture_stderr(int (*fn)(struct ub_ctx *, const char *),
 }
 
 /* The text after the first `tag` ("error: ") unbound logged, or "". */
-static void log_line(const char *log, const char *tag, char *out,
-		     size_t outlen)
+static void log_line(const char *log, const char *tag, char *out, size_t outlen)
 {
 	const char *p;
 
@@ -328,8 +327,8 @@ struct dns_ctx *dns_new(struct event_base *base, const struct dns_config *cfg,
 		return NULL;
 	}
 	ctx->base = base;
-	ctx->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms
-					      : DEFAULT_TIMEOUT_MS;
+	ctx->timeout_ms =
+	    cfg->timeout_ms > 0 ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
 	if ((ctx->ub = ub_ctx_create_event(base)) == NULL) {
 		seterr(err, errlen, "cannot create a libunbound context");
 		free(ctx);
@@ -442,8 +441,8 @@ int dns_lookup(struct dns_ctx *ctx, const char *name, uint16_t rrtype,
 	if (out != NULL)
 		*out = q;
 
-	r = ub_resolve_event(ctx->ub, q->answer->qname, rrtype, 1, q,
-			     on_answer, &q->async_id);
+	r = ub_resolve_event(ctx->ub, q->answer->qname, rrtype, 1, q, on_answer,
+			     &q->async_id);
 	q->starting = 0;
 	if (q->done) {
 		free_query(q);

@@ -16,24 +16,24 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#define WIRE_NAME_MAX 255	/* RFC 1035 §3.1, wire form with root label */
-#define MAX_PTR_HOPS 127	/* more than any honest packet needs */
+#define WIRE_NAME_MAX 255 /* RFC 1035 §3.1, wire form with root label */
+#define MAX_PTR_HOPS 127  /* more than any honest packet needs */
 #define MAX_ALIASES 16
 #define MAX_RECORDS 1024
 #define HDR_LEN 12
 
 /* One resource record of the answer section, located in the packet. */
 struct rr {
-	size_t owner;		/* offset of the owner name */
+	size_t owner; /* offset of the owner name */
 	uint16_t type;
 	uint16_t class;
 	uint32_t ttl;
-	size_t rdata;		/* offset of the rdata */
+	size_t rdata; /* offset of the rdata */
 	uint16_t rdlen;
 };
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -101,7 +101,7 @@ static int read_name(const uint8_t *pkt, size_t len, size_t off,
 			continue;
 		}
 		if (c & 0xc0)
-			return -1;	/* 0x40/0x80: extended or reserved */
+			return -1; /* 0x40/0x80: extended or reserved */
 		if (n + 1 + c > WIRE_NAME_MAX || pos + 1 + c > len)
 			return -1;
 		out[n++] = c;
@@ -196,7 +196,7 @@ static int read_rr(const uint8_t *pkt, size_t len, size_t *off, struct rr *r)
 	tmp.type = get16(pkt + p);
 	tmp.class = get16(pkt + p + 2);
 	tmp.ttl = get32(pkt + p + 4);
-	if (tmp.ttl > 0x7fffffff)	/* RFC 2181 §8: treat as zero */
+	if (tmp.ttl > 0x7fffffff) /* RFC 2181 §8: treat as zero */
 		tmp.ttl = 0;
 	tmp.rdlen = get16(pkt + p + 8);
 	tmp.rdata = p + 10;
@@ -285,7 +285,7 @@ static int take_record(const uint8_t *pkt, const struct rr *r,
 		memcpy(out->tlsa[i].data, d + 3, out->tlsa[i].len);
 		return 0;
 	default:
-		return 0;	/* counted, not decoded */
+		return 0; /* counted, not decoded */
 	}
 }
 
@@ -337,9 +337,9 @@ static int soa_ttl(const uint8_t *pkt, size_t len, size_t off, unsigned count,
  * noted in out.  Returns 0, or -1 for a chain that is too long or broken.
  */
 static int follow_chain(const uint8_t *pkt, size_t len, const struct rr *rrs,
-			size_t nrr, uint16_t qtype, uint8_t cur[WIRE_NAME_MAX], int *curlen,
-			struct dns_answer *out, uint32_t *ttl, char *err,
-			size_t errlen)
+			size_t nrr, uint16_t qtype, uint8_t cur[WIRE_NAME_MAX],
+			int *curlen, struct dns_answer *out, uint32_t *ttl,
+			char *err, size_t errlen)
 {
 	uint8_t name[WIRE_NAME_MAX];
 
@@ -360,7 +360,7 @@ static int follow_chain(const uint8_t *pkt, size_t len, const struct rr *rrs,
 			if (!name_eq(name, n, cur, *curlen))
 				continue;
 			if (rrs[i].type == qtype)
-				return 0;	/* the records are here */
+				return 0; /* the records are here */
 			if (rrs[i].type == DNS_T_CNAME && cname == NULL)
 				cname = &rrs[i];
 		}
@@ -404,9 +404,8 @@ static int follow_chain(const uint8_t *pkt, size_t len, const struct rr *rrs,
 static void failed(struct dns_answer *out, unsigned rcode)
 {
 	static const char *const names[] = {
-		"NOERROR", "FORMERR",  "SERVFAIL", "NXDOMAIN",
-		"NOTIMP",  "REFUSED",  "YXDOMAIN", "YXRRSET",
-		"NXRRSET", "NOTAUTH", "NOTZONE",
+	    "NOERROR",	"FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",  "REFUSED",
+	    "YXDOMAIN", "YXRRSET", "NXRRSET",  "NOTAUTH",  "NOTZONE",
 	};
 
 	out->status = DNS_SERVFAIL;
@@ -471,15 +470,18 @@ static int index_records(const uint8_t *pkt, size_t len, size_t off,
 	}
 	for (unsigned i = 0; i < an; i++) {
 		if (read_rr(pkt, len, &off, &(*rrs)[i]) < 0) {
-			seterr(err, errlen, "malformed answer record %u", i + 1);
+			seterr(err, errlen, "malformed answer record %u",
+			       i + 1);
 			return -1;
 		}
 	}
 	*nsoff = off;
 	for (unsigned i = 0; i < more; i++) {
 		if (read_rr(pkt, len, &off, NULL) < 0) {
-			seterr(err, errlen, "malformed authority or additional "
-			       "record %u", i + 1);
+			seterr(err, errlen,
+			       "malformed authority or additional "
+			       "record %u",
+			       i + 1);
 			return -1;
 		}
 	}
@@ -578,10 +580,10 @@ int dns_parse_response(const uint8_t *pkt, size_t len, uint16_t qtype,
 	}
 	if (read_question(pkt, len, get16(pkt + 4), qtype, cur, &curlen, &off,
 			  err, errlen) < 0 ||
-	    index_records(pkt, len, off, an, ns + get16(pkt + 10), &rrs,
-			  &nsoff, err, errlen) < 0 ||
-	    follow_chain(pkt, len, rrs, an, qtype, cur, &curlen, out, &ttl,
-			 err, errlen) < 0)
+	    index_records(pkt, len, off, an, ns + get16(pkt + 10), &rrs, &nsoff,
+			  err, errlen) < 0 ||
+	    follow_chain(pkt, len, rrs, an, qtype, cur, &curlen, out, &ttl, err,
+			 errlen) < 0)
 		goto fail;
 	if (out->aliased &&
 	    name_to_text(cur, out->cname, sizeof(out->cname)) < 0) {

@@ -95,7 +95,7 @@ static void header(struct pb *p, unsigned rcode, unsigned qd, unsigned an,
 {
 	p->n = 0;
 	u16(p, 0x1234);
-	u16(p, 0x8180 | rcode);	/* QR RD RA */
+	u16(p, 0x8180 | rcode); /* QR RD RA */
 	u16(p, qd);
 	u16(p, an);
 	u16(p, ns);
@@ -155,9 +155,9 @@ static int parse(const struct pb *p, unsigned qtype, struct dns_answer *a)
 /* ---- sample packets ---------------------------------------------------- */
 
 static const uint8_t digest[32] = {
-	0xde, 0xad, 0xbe, 0xef, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06,
-	0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11,
-	0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0xff,
+    0xde, 0xad, 0xbe, 0xef, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06,
+    0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11,
+    0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0xff,
 };
 
 /* _xmpp-client._tcp.Example.ORG SRV, compressed owners and targets */
@@ -184,7 +184,7 @@ static void build_srv(struct pb *p)
 	u16(p, 20);
 	u16(p, 0);
 	u16(p, 5223);
-	name_ptr(p, "backup", t);	/* backup.xmpp.example.org */
+	name_ptr(p, "backup", t); /* backup.xmpp.example.org */
 	rr_end(p);
 
 	/* an RRSIG at the same owner is skipped */
@@ -258,8 +258,10 @@ static void build_aaaa(struct pb *p)
 	for (int i = 0; i < 2; i++) {
 		name_ptr(p, "", 12);
 		rr(p, DNS_T_AAAA, 100 + (uint32_t)i);
-		raw(p, "\x20\x01\x0d\xb8\x00\x00\x00\x00"
-		       "\x00\x00\x00\x00\x00\x00\x00", 15);
+		raw(p,
+		    "\x20\x01\x0d\xb8\x00\x00\x00\x00"
+		    "\x00\x00\x00\x00\x00\x00\x00",
+		    15);
 		u8(p, (unsigned)i + 1);
 		rr_end(p);
 	}
@@ -281,7 +283,7 @@ static void build_nodata(struct pb *p, unsigned rcode)
 	u32(p, 7200);
 	u32(p, 3600);
 	u32(p, 1209600);
-	u32(p, 900);		/* minimum: the negative TTL */
+	u32(p, 900); /* minimum: the negative TTL */
 	rr_end(p);
 }
 
@@ -337,7 +339,13 @@ static void test_srv_root_and_escapes(void **state)
 	u16(&p, 1);
 	u16(&p, 1);
 	u16(&p, 5269);
-	raw(&p, "\x04" "A.b\x01" "\x07" "example" "\x00", 14);
+	raw(&p,
+	    "\x04"
+	    "A.b\x01"
+	    "\x07"
+	    "example"
+	    "\x00",
+	    14);
 	rr_end(&p);
 	assert_int_equal(parse(&p, DNS_T_SRV, &a), 0);
 	assert_int_equal(a.n, 2);
@@ -434,7 +442,7 @@ static void test_dname(void **state)
 	(void)state;
 	header(&p, 0, 1, 2, 0, 0);
 	question(&p, "_5222._tcp.x.a.example", DNS_T_TLSA);
-	owner = 12 + 6 + 5 + 2;	/* "a.example" inside the question */
+	owner = 12 + 6 + 5 + 2; /* "a.example" inside the question */
 	name_ptr(&p, "", owner);
 	rr(&p, DNS_T_DNAME, 70);
 	name(&p, "b.example");
@@ -500,7 +508,7 @@ static void test_negative(void **state)
 	question(&p, "host.example", DNS_T_A);
 	name_ptr(&p, "", 12);
 	u16(&p, DNS_T_A);
-	u16(&p, 3);		/* CH */
+	u16(&p, 3); /* CH */
 	u32(&p, 5);
 	u16(&p, 4);
 	raw(&p, "\x01\x02\x03\x04", 4);
@@ -554,9 +562,9 @@ static const struct {
 	builder fn;
 	unsigned qtype;
 } samples[] = {
-	{build_srv, DNS_T_SRV},       {build_tlsa, DNS_T_TLSA},
-	{build_chain_a, DNS_T_A},     {build_aaaa, DNS_T_AAAA},
-	{build_nodata0, DNS_T_SRV},
+    {build_srv, DNS_T_SRV},	{build_tlsa, DNS_T_TLSA},
+    {build_chain_a, DNS_T_A},	{build_aaaa, DNS_T_AAAA},
+    {build_nodata0, DNS_T_SRV},
 };
 
 static void test_truncated(void **state)
@@ -642,7 +650,7 @@ static void test_compression_loops(void **state)
 		header(&p, 0, 1, 2, 0, 0);
 		question(&p, "x.example", DNS_T_A);
 		name(&p, "pad");
-		rr(&p, 99, 1);	/* opaque rdata holding the chain */
+		rr(&p, 99, 1); /* opaque rdata holding the chain */
 		prev = p.n;
 		u8(&p, 0);
 		for (int i = 0; i < hops; i++) {
@@ -681,7 +689,7 @@ static void test_compression_loops(void **state)
 			prev = here;
 		}
 		rr_end(&p);
-		assert_int_equal(parse(&p, DNS_T_A, &a), 0);	/* unread */
+		assert_int_equal(parse(&p, DNS_T_A, &a), 0); /* unread */
 		dns_answer_clear(&a);
 		set_count(&p, 1, 2);
 		name_ptr(&p, "", prev);
@@ -808,7 +816,7 @@ static void test_many_records(void **state)
 	assert_int_equal(a.addr[1].addr[3], 1);
 	assert_int_equal(a.ttl, 1000);
 	dns_answer_clear(&a);
-	assert_int_equal(parse(p, DNS_T_AAAA, &a), -1);	/* question is A */
+	assert_int_equal(parse(p, DNS_T_AAAA, &a), -1); /* question is A */
 
 	/* 1000 TLSA records, each with its own data */
 	header(p, 0, 1, 1000, 0, 0);
@@ -837,7 +845,8 @@ static void test_mutations(void **state)
 	(void)state;
 	assert_non_null(p);
 	for (int round = 0; round < 40000; round++) {
-		size_t s = (size_t)round % (sizeof(samples) / sizeof(samples[0]));
+		size_t s =
+		    (size_t)round % (sizeof(samples) / sizeof(samples[0]));
 		int r;
 
 		samples[s].fn(p);
@@ -901,20 +910,19 @@ static const struct {
 	unsigned qtype;
 	enum dns_status status;
 	size_t n;
-	const char *cname;	/* NULL: not aliased */
+	const char *cname; /* NULL: not aliased */
 	uint32_t ttl;
 } captured[] = {
-	{"srv-secure.bin", DNS_T_SRV, DNS_ANSWER, 2, NULL, 300},
-	{"srv-root-secure.bin", DNS_T_SRV, DNS_ANSWER, 1, NULL, 300},
-	{"nxdomain-secure.bin", DNS_T_SRV, DNS_NXDOMAIN, 0, NULL, 60},
-	{"nodata-secure.bin", DNS_T_TLSA, DNS_NODATA, 0, NULL, 60},
-	{"tlsa-secure.bin", DNS_T_TLSA, DNS_ANSWER, 1, NULL, 300},
-	{"cname-a-secure.bin", DNS_T_A, DNS_ANSWER, 1, "xmpp.example.test",
-	 300},
-	{"dname-aaaa-secure.bin", DNS_T_AAAA, DNS_ANSWER, 1,
-	 "xmpp.example.test", 300},
-	{"cname-nxdomain-secure.bin", DNS_T_A, DNS_NXDOMAIN, 0,
-	 "nothere.example.test", 60},
+    {"srv-secure.bin", DNS_T_SRV, DNS_ANSWER, 2, NULL, 300},
+    {"srv-root-secure.bin", DNS_T_SRV, DNS_ANSWER, 1, NULL, 300},
+    {"nxdomain-secure.bin", DNS_T_SRV, DNS_NXDOMAIN, 0, NULL, 60},
+    {"nodata-secure.bin", DNS_T_TLSA, DNS_NODATA, 0, NULL, 60},
+    {"tlsa-secure.bin", DNS_T_TLSA, DNS_ANSWER, 1, NULL, 300},
+    {"cname-a-secure.bin", DNS_T_A, DNS_ANSWER, 1, "xmpp.example.test", 300},
+    {"dname-aaaa-secure.bin", DNS_T_AAAA, DNS_ANSWER, 1, "xmpp.example.test",
+     300},
+    {"cname-nxdomain-secure.bin", DNS_T_A, DNS_NXDOMAIN, 0,
+     "nothere.example.test", 60},
 };
 
 static void test_captured(void **state)
@@ -947,19 +955,19 @@ static void test_captured(void **state)
 			assert_string_equal(a.srv[0].target, ".");
 		if (strcmp(captured[i].file, "tlsa-secure.bin") == 0)
 			assert_string_equal(
-				dns_tlsa_format(&a.tlsa[0], buf, sizeof(buf)),
-				"3 1 1 0123456789abcdef0123456789abcdef"
-				"0123456789abcdef0123456789abcdef");
+			    dns_tlsa_format(&a.tlsa[0], buf, sizeof(buf)),
+			    "3 1 1 0123456789abcdef0123456789abcdef"
+			    "0123456789abcdef0123456789abcdef");
 		if (strcmp(captured[i].file, "dname-aaaa-secure.bin") == 0)
-			assert_memory_equal(a.addr[0].addr,
-					    "\x20\x01\x0d\xb8", 4);
+			assert_memory_equal(a.addr[0].addr, "\x20\x01\x0d\xb8",
+					    4);
 		dns_answer_clear(&a);
 		/* asked with another type than the question's */
-		assert_int_equal(parse(p, captured[i].qtype == DNS_T_A
-						  ? DNS_T_AAAA
-						  : DNS_T_A,
-				       &a),
-				 -1);
+		assert_int_equal(
+		    parse(p,
+			  captured[i].qtype == DNS_T_A ? DNS_T_AAAA : DNS_T_A,
+			  &a),
+		    -1);
 		for (size_t len = 0; len < full; len++) {
 			p->n = len;
 			assert_int_equal(parse(p, captured[i].qtype, &a), -1);
@@ -979,14 +987,14 @@ static void test_captured_flips(void **state)
 
 		for (size_t at = 0; at < p->n; at++) {
 			uint8_t keep = p->b[at];
-			static const uint8_t vals[] = {0x00, 0xff, 0xc0, 0x3f,
-						       0x01, 0x80};
+			static const uint8_t vals[] = {0x00, 0xff, 0xc0,
+						       0x3f, 0x01, 0x80};
 
 			for (size_t v = 0; v < sizeof(vals); v++) {
 				int r;
 
-				p->b[at] = vals[v] == keep ? keep ^ 0x55
-							   : vals[v];
+				p->b[at] =
+				    vals[v] == keep ? keep ^ 0x55 : vals[v];
 				r = parse(p, captured[i].qtype, &a);
 				assert_true(r == 0 || r == -1);
 				assert_true(a.n <= 1024);
@@ -1141,9 +1149,10 @@ static void test_new_errors(void **state)
 	fd = mkstemp(path);
 	assert_true(fd >= 0);
 	{
-		static const char ds[] = ". IN DS 20326 8 2 "
-			"E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237"
-			"C7F8EC8D\n";
+		static const char ds[] =
+		    ". IN DS 20326 8 2 "
+		    "E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237"
+		    "C7F8EC8D\n";
 
 		assert_int_equal(write(fd, ds, sizeof(ds) - 1),
 				 (ssize_t)sizeof(ds) - 1);
@@ -1164,9 +1173,16 @@ static void test_new_errors(void **state)
 static void test_bad_names(void **state)
 {
 	static const char *const bad[] = {
-		"", ".", "a..b", ".a", "a b", "a\\.b", "a/b", "é.example",
-		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-		".example", /* 64 */
+	    "",
+	    ".",
+	    "a..b",
+	    ".a",
+	    "a b",
+	    "a\\.b",
+	    "a/b",
+	    "é.example",
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    ".example", /* 64 */
 	};
 	struct event_base *base = event_base_new();
 	struct seen s = {0};
@@ -1177,18 +1193,16 @@ static void test_bad_names(void **state)
 	(void)state;
 	ctx = new_ctx(base, 9, 1000, "");
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		assert_int_equal(dns_lookup(ctx, bad[i], DNS_T_A, on_done, &s,
-					    &q),
-				 -1);
+		assert_int_equal(
+		    dns_lookup(ctx, bad[i], DNS_T_A, on_done, &s, &q), -1);
 		assert_null(q);
 	}
-	assert_int_equal(dns_lookup(ctx, NULL, DNS_T_A, on_done, &s, NULL),
-			 -1);
+	assert_int_equal(dns_lookup(ctx, NULL, DNS_T_A, on_done, &s, NULL), -1);
 	/* 254 characters; 253 with a trailing dot is fine */
 	memset(longname, 0, sizeof(longname));
 	for (int i = 0; i < 127; i++)
 		memcpy(longname + 2 * i, "a.", 2);
-	longname[253] = '\0';	/* "a.a. ... a" : 253 characters */
+	longname[253] = '\0'; /* "a.a. ... a" : 253 characters */
 	assert_int_equal(strlen(longname), 253);
 	assert_int_equal(dns_lookup(ctx, longname, DNS_T_A, on_done, &s, &q),
 			 0);
@@ -1213,9 +1227,9 @@ static void test_special_name(void **state)
 
 	(void)state;
 	ctx = new_ctx(base, 9, 1000, "");
-	assert_int_equal(dns_lookup(ctx, "certwatch.invalid.", DNS_T_SRV,
-				    on_done, &s, &q),
-			 0);
+	assert_int_equal(
+	    dns_lookup(ctx, "certwatch.invalid.", DNS_T_SRV, on_done, &s, &q),
+	    0);
 	assert_int_equal(s.calls, 1);
 	assert_null(q);
 	assert_int_equal(s.a->status, DNS_NXDOMAIN);
@@ -1239,18 +1253,17 @@ static void test_no_network(void **state)
 	int port, fd = udp_socket(&port);
 
 	(void)state;
-	close(fd);		/* nobody listens there any more */
-	ctx = new_ctx(base, port, 700, "  local-zone: \"invalid.\" nodefault\n");
-	assert_int_equal(dns_lookup(ctx, "certwatch.invalid", DNS_T_A, on_done,
-				    &s, &q),
-			 0);
+	close(fd); /* nobody listens there any more */
+	ctx =
+	    new_ctx(base, port, 700, "  local-zone: \"invalid.\" nodefault\n");
+	assert_int_equal(
+	    dns_lookup(ctx, "certwatch.invalid", DNS_T_A, on_done, &s, &q), 0);
 	assert_int_equal(s.calls, 0);
 	assert_non_null(q);
 	assert_int_equal(dns_pending(ctx), 1);
 	run_until(base, &s.calls, 1, 3000);
 	assert_int_equal(s.calls, 1);
-	assert_true(s.a->status == DNS_SERVFAIL ||
-		    s.a->status == DNS_TIMEOUT);
+	assert_true(s.a->status == DNS_SERVFAIL || s.a->status == DNS_TIMEOUT);
 	assert_int_equal(s.a->sec, DNS_SEC_NONE);
 	assert_true(s.a->error[0] != '\0');
 	assert_int_equal(dns_pending(ctx), 0);
@@ -1272,26 +1285,23 @@ static void test_timeout_cancel(void **state)
 
 	(void)state;
 	ctx = new_ctx(base, port, 300, "");
-	assert_int_equal(dns_lookup(ctx, "slow.example", DNS_T_TLSA, on_done,
-				    &s, &q),
-			 0);
+	assert_int_equal(
+	    dns_lookup(ctx, "slow.example", DNS_T_TLSA, on_done, &s, &q), 0);
 	run_until(base, &s.calls, 1, 2000);
 	assert_int_equal(s.calls, 1);
 	assert_int_equal(s.a->status, DNS_TIMEOUT);
 	assert_int_equal(s.a->sec, DNS_SEC_NONE);
 	assert_int_equal(dns_pending(ctx), 0);
 
-	assert_int_equal(dns_lookup(ctx, "cancelled.example", DNS_T_A, never,
-				    NULL, &q),
-			 0);
-	assert_int_equal(dns_lookup(ctx, "freed.example", DNS_T_A, never, NULL,
-				    &q2),
-			 0);
+	assert_int_equal(
+	    dns_lookup(ctx, "cancelled.example", DNS_T_A, never, NULL, &q), 0);
+	assert_int_equal(
+	    dns_lookup(ctx, "freed.example", DNS_T_A, never, NULL, &q2), 0);
 	assert_int_equal(dns_pending(ctx), 2);
 	dns_cancel(q);
 	assert_int_equal(dns_pending(ctx), 1);
 	run_until(base, &s.calls, 2, 150);
-	dns_free(ctx);		/* q2 still pending: no callback */
+	dns_free(ctx); /* q2 still pending: no callback */
 	run_until(base, &s.calls, 2, 100);
 	assert_int_equal(s.calls, 1);
 	dns_answer_free(s.a);
@@ -1372,9 +1382,8 @@ static void nest_cb(struct dns_answer *a, void *arg)
 	assert_int_equal(a->status, DNS_ANSWER);
 	/* the same name again: unbound may answer it right here, or from
 	 * the finishing query's callback list just after */
-	assert_int_equal(dns_lookup(t->ctx, a->qname, a->qtype, on_done,
-				    &t->inner, &q),
-			 0);
+	assert_int_equal(
+	    dns_lookup(t->ctx, a->qname, a->qtype, on_done, &t->inner, &q), 0);
 	t->sync_inner = (t->inner.calls == before + 1) == (q == NULL);
 	/* and a new one, answered later */
 	assert_int_equal(dns_lookup(t->ctx, "nested.example.com", DNS_T_SRV,
@@ -1405,7 +1414,7 @@ static void test_fake_server(void **state)
 	run_until(base, &s.calls, 1, 3000);
 	assert_int_equal(s.calls, 1);
 	assert_int_equal(s.a->status, DNS_ANSWER);
-	assert_int_equal(s.a->sec, DNS_SEC_INSECURE);	/* no anchor */
+	assert_int_equal(s.a->sec, DNS_SEC_INSECURE); /* no anchor */
 	assert_int_equal(s.a->n, 2);
 	/* unbound may rotate the RRset */
 	{
@@ -1449,9 +1458,9 @@ static void test_fake_server(void **state)
 
 	/* NXDOMAIN from the server: the real RCODE is read from the packet */
 	f.rcode = 3;
-	assert_int_equal(dns_lookup(ctx, "gone.example.com", DNS_T_TLSA,
-				    on_done, &s, NULL),
-			 0);
+	assert_int_equal(
+	    dns_lookup(ctx, "gone.example.com", DNS_T_TLSA, on_done, &s, NULL),
+	    0);
 	run_until(base, &s.calls, 3, 3000);
 	assert_int_equal(s.calls, 3);
 	assert_int_equal(s.a->status, DNS_NXDOMAIN);
@@ -1459,13 +1468,12 @@ static void test_fake_server(void **state)
 
 	/* REFUSED: a failure without DNSSEC state */
 	f.rcode = 5;
-	assert_int_equal(dns_lookup(ctx, "refused.example.com", DNS_T_A,
-				    on_done, &s, NULL),
-			 0);
+	assert_int_equal(
+	    dns_lookup(ctx, "refused.example.com", DNS_T_A, on_done, &s, NULL),
+	    0);
 	run_until(base, &s.calls, 4, 3000);
 	assert_int_equal(s.calls, 4);
-	assert_true(s.a->status == DNS_SERVFAIL ||
-		    s.a->status == DNS_TIMEOUT);
+	assert_true(s.a->status == DNS_SERVFAIL || s.a->status == DNS_TIMEOUT);
 	assert_int_equal(s.a->sec, DNS_SEC_NONE);
 
 	dns_answer_free(s.a);
@@ -1478,18 +1486,18 @@ static void test_fake_server(void **state)
 /* ---- against knotd serving signed zones (skipped without knot) ------- */
 
 static const char zone_text[] =
-	"$ORIGIN %s.\n$TTL 300\n"
-	"@ SOA ns hostmaster 1 7200 3600 1209600 60\n"
-	"@ NS ns\nns A 127.0.0.1\n"
-	"_xmpp-client._tcp SRV 0 5 5222 xmpp\n"
-	"_xmpps-client._tcp SRV 0 0 0 .\n"
-	"xmpp A 192.0.2.1\nxmpp AAAA 2001:db8::1\n"
-	"_5222._tcp.xmpp TLSA 3 1 1 "
-	"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n"
-	"alias CNAME xmpp\n";
+    "$ORIGIN %s.\n$TTL 300\n"
+    "@ SOA ns hostmaster 1 7200 3600 1209600 60\n"
+    "@ NS ns\nns A 127.0.0.1\n"
+    "_xmpp-client._tcp SRV 0 5 5222 xmpp\n"
+    "_xmpps-client._tcp SRV 0 0 0 .\n"
+    "xmpp A 192.0.2.1\nxmpp AAAA 2001:db8::1\n"
+    "_5222._tcp.xmpp TLSA 3 1 1 "
+    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n"
+    "alias CNAME xmpp\n";
 
 static void write_file(const char *path, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static void write_file(const char *path, const char *fmt, ...)
 {
@@ -1572,27 +1580,24 @@ static int knot_teardown(void **state)
 static void test_knot_lab(void **state)
 {
 	struct lab_case cases[] = {
-		{"_xmpp-client._tcp.good.test", DNS_T_SRV, DNS_ANSWER,
-		 DNS_SEC_SECURE, 1, NULL},
-		{"_xmpps-client._tcp.good.test", DNS_T_SRV, DNS_ANSWER,
-		 DNS_SEC_SECURE, 1, NULL},
-		{"_xmpp-server._tcp.good.test", DNS_T_SRV, DNS_NXDOMAIN,
-		 DNS_SEC_SECURE, 0, NULL},
-		{"xmpp.good.test", DNS_T_TLSA, DNS_NODATA, DNS_SEC_SECURE, 0,
-		 NULL},
-		{"_5222._tcp.xmpp.good.test", DNS_T_TLSA, DNS_ANSWER,
-		 DNS_SEC_SECURE, 1, NULL},
-		{"alias.good.test", DNS_T_AAAA, DNS_ANSWER, DNS_SEC_SECURE, 1,
-		 NULL},
-		/* a TLSA record changed after signing */
-		{"_5222._tcp.xmpp.bad.test", DNS_T_TLSA, DNS_ANSWER,
-		 DNS_SEC_BOGUS, 1, NULL},
-		{"xmpp.bad.test", DNS_T_A, DNS_ANSWER, DNS_SEC_SECURE, 1, NULL},
-		/* no anchor covers it */
-		{"xmpp.plain.test", DNS_T_A, DNS_ANSWER, DNS_SEC_INSECURE, 1,
-		 NULL},
-		{"nx.plain.test", DNS_T_A, DNS_NXDOMAIN, DNS_SEC_INSECURE, 0,
-		 NULL},
+	    {"_xmpp-client._tcp.good.test", DNS_T_SRV, DNS_ANSWER,
+	     DNS_SEC_SECURE, 1, NULL},
+	    {"_xmpps-client._tcp.good.test", DNS_T_SRV, DNS_ANSWER,
+	     DNS_SEC_SECURE, 1, NULL},
+	    {"_xmpp-server._tcp.good.test", DNS_T_SRV, DNS_NXDOMAIN,
+	     DNS_SEC_SECURE, 0, NULL},
+	    {"xmpp.good.test", DNS_T_TLSA, DNS_NODATA, DNS_SEC_SECURE, 0, NULL},
+	    {"_5222._tcp.xmpp.good.test", DNS_T_TLSA, DNS_ANSWER,
+	     DNS_SEC_SECURE, 1, NULL},
+	    {"alias.good.test", DNS_T_AAAA, DNS_ANSWER, DNS_SEC_SECURE, 1,
+	     NULL},
+	    /* a TLSA record changed after signing */
+	    {"_5222._tcp.xmpp.bad.test", DNS_T_TLSA, DNS_ANSWER, DNS_SEC_BOGUS,
+	     1, NULL},
+	    {"xmpp.bad.test", DNS_T_A, DNS_ANSWER, DNS_SEC_SECURE, 1, NULL},
+	    /* no anchor covers it */
+	    {"xmpp.plain.test", DNS_T_A, DNS_ANSWER, DNS_SEC_INSECURE, 1, NULL},
+	    {"nx.plain.test", DNS_T_A, DNS_NXDOMAIN, DNS_SEC_INSECURE, 0, NULL},
 	};
 	const size_t ncases = sizeof(cases) / sizeof(cases[0]);
 	char dir[] = "/tmp/test_dns_knot.XXXXXX", path[256], err[256];
@@ -1717,29 +1722,29 @@ static void test_knot_lab(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_srv),
-		cmocka_unit_test(test_srv_root_and_escapes),
-		cmocka_unit_test(test_tlsa),
-		cmocka_unit_test(test_addresses),
-		cmocka_unit_test(test_chain_ends),
-		cmocka_unit_test(test_dname),
-		cmocka_unit_test(test_negative),
-		cmocka_unit_test(test_failures),
-		cmocka_unit_test(test_truncated),
-		cmocka_unit_test(test_compression_loops),
-		cmocka_unit_test(test_lying_rdlength),
-		cmocka_unit_test(test_many_records),
-		cmocka_unit_test(test_mutations),
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_captured),
-		cmocka_unit_test(test_captured_flips),
-		cmocka_unit_test(test_new_errors),
-		cmocka_unit_test(test_bad_names),
-		cmocka_unit_test(test_special_name),
-		cmocka_unit_test(test_no_network),
-		cmocka_unit_test(test_timeout_cancel),
-		cmocka_unit_test(test_fake_server),
-		cmocka_unit_test_teardown(test_knot_lab, knot_teardown),
+	    cmocka_unit_test(test_srv),
+	    cmocka_unit_test(test_srv_root_and_escapes),
+	    cmocka_unit_test(test_tlsa),
+	    cmocka_unit_test(test_addresses),
+	    cmocka_unit_test(test_chain_ends),
+	    cmocka_unit_test(test_dname),
+	    cmocka_unit_test(test_negative),
+	    cmocka_unit_test(test_failures),
+	    cmocka_unit_test(test_truncated),
+	    cmocka_unit_test(test_compression_loops),
+	    cmocka_unit_test(test_lying_rdlength),
+	    cmocka_unit_test(test_many_records),
+	    cmocka_unit_test(test_mutations),
+	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_captured),
+	    cmocka_unit_test(test_captured_flips),
+	    cmocka_unit_test(test_new_errors),
+	    cmocka_unit_test(test_bad_names),
+	    cmocka_unit_test(test_special_name),
+	    cmocka_unit_test(test_no_network),
+	    cmocka_unit_test(test_timeout_cancel),
+	    cmocka_unit_test(test_fake_server),
+	    cmocka_unit_test_teardown(test_knot_lab, knot_teardown),
 	};
 
 	if (argc > 1)
