@@ -5,6 +5,7 @@
     lab.py start DIR    start every server, write DIR/lab.json, exit 0 when all answer
     lab.py stop DIR     stop exactly the processes `start` recorded (idempotent)
     lab.py status DIR   show which recorded processes still run
+    lab.py restart DIR SERVER   stop one server and start it again (e.g. prosody)
 
 As a library (tests):  from lab import Lab
     with Lab.from_env() as lab:      # reuses $CERTWATCH_LAB (a lab.json) or starts one
@@ -405,8 +406,9 @@ def start_dns(lab, zones):
           "    name: \"test.\"\n"
           "    stub-addr: %s@53\n" % lab.ip("auth"))
 
-    lab.spawn("knot", ["knotd", "-c", conf], kdir)
-    lab.spawn("unbound", ["unbound", "-d", "-c", os.path.join(udir, "unbound.conf")], udir)
+    lab.spawn("knot", ["knotd", "-c", conf], kdir, [(lab.ip("auth"), 53)])
+    lab.spawn("unbound", ["unbound", "-d", "-c", os.path.join(udir, "unbound.conf")], udir,
+              [(lab.ip("resolver"), 53)])
 
 
 def dns_ready(lab, zones, deadline):
@@ -460,7 +462,7 @@ def start_prosody(lab, name, cert, key, domains, ports, component=None, secret=N
            modules_disabled="" if ports.get("s2s") else '"s2s"',
            hosts=prosody_hosts(domains, component=component, secret=secret))
     lab.spawn(name, ["prosody", "--config", os.path.join(pdir, "prosody.cfg.lua"), "-F"],
-              pdir)
+              pdir, [(lab.ip(name), p) for plist in ports.values() for p in plist])
     return pdir
 
 
@@ -479,7 +481,8 @@ def start_ejabberd(lab, info):
     os.chmod(os.path.join(edir, "ejabberd.yml"), 0o600)
     lab.spawn("ejabberd", ["ejabberdctl", "--config-dir", edir,
                            "--spool", os.path.join(edir, "spool"),
-                           "--logs", os.path.join(edir, "logs"), "foreground"], edir)
+                           "--logs", os.path.join(edir, "logs"), "foreground"], edir,
+              [(info["host"], p) for p in (5222, COMPONENT_PORT, info["api_port"])])
     info["node"] = node
 
 
@@ -555,16 +558,52 @@ class Lab:
     def ip(self, server):
         return "%s.%d" % (self.net, SERVERS[server]["host"])
 
-    def spawn(self, name, argv, cwd, env=None):
+    @property
+    def json_path(self):
+        return self.path("lab.json")
+
+    def spawn(self, name, argv, cwd, ports=()):
+        """Start one server in its own session (so its process group is
+        ours to stop) and record it; `ports` are the (ip, port) pairs that
+        answer once it is up."""
         log = open(os.path.join(cwd, name + ".out"), "ab")
         p = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
-                             stderr=subprocess.STDOUT, start_new_session=True,
-                             env=env)
+                             stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
-        self.procs.append({"name": name, "pid": p.pid,
-                           "start": proc_start_time(p.pid), "log": log.name})
+        self.procs = [q for q in self.procs if q["name"] != name or alive(q)]
+        self.procs.append({"name": name, "pid": p.pid, "start": proc_start_time(p.pid),
+                           "log": log.name, "argv": argv, "cwd": cwd,
+                           "ports": [list(x) for x in ports]})
         self._write_json()  # so `stop` can clean up after a failed start
         return p
+
+    def wait_ports(self, proc, deadline):
+        for ip, port in proc["ports"]:
+            wait_for("%s on %s:%d" % (proc["name"], ip, port),
+                     lambda: tcp_up(ip, port), deadline)
+
+    def restart(self, name, timeout=30.0):
+        """Stop one server (SIGTERM to its group) and start it again with
+        the same command and files; waits until it answers again.  Prosody
+        and ejabberd keep their accounts (data on disk)."""
+        procs = [p for p in self.procs if p["name"] == name]
+        if not procs:
+            raise LabError("no server named %s in this lab" % name)
+        proc = procs[-1]
+        self._kill([proc])
+        self.procs.remove(proc)
+        self.spawn(name, proc["argv"], proc["cwd"], proc["ports"])
+        deadline = time.monotonic() + timeout
+        new = self.procs[-1]
+        self.wait_ports(new, deadline)
+        if name == "ejabberd":
+            info = self.info["xmpp"]["ejabberd"]
+            wait_for("ejabberd's API", lambda: ejabberd_api(info, "status", {}) is not None,
+                     deadline)
+        elif name in ("knot", "unbound"):
+            dns_ready(self, [d["name"] for d in DOMAINS], deadline)
+        self._note_xmpp_procs()
+        self._write_json()
 
     # -- start
     def _start(self, timeout):
@@ -610,7 +649,8 @@ class Lab:
         fdir = self.path("fixtures")
         write(os.path.join(fdir, "fixtures.json"), json.dumps(fixtures, indent=1))
         self.spawn("fixtures", [PYTHON, os.path.join(HERE, "fixtures.py"),
-                                os.path.join(fdir, "fixtures.json")], fdir)
+                                os.path.join(fdir, "fixtures.json")], fdir,
+                   [(fx["ip"], port) for fx in fixtures for port in fx["ports"]])
         for fx in fixtures:
             targets[fx["name"]] = fx["ip"]
 
@@ -631,19 +671,24 @@ class Lab:
         self.info["certwatch_conf"] = {s: self._certwatch_conf(s) for s in xmpp}
 
         # Everything is launched: now wait until each answers.
-        for name, ip in targets.items():
-            ports = FIXTURE_PORTS if SERVERS[name]["kind"] == "fixture" else (5222, 5223, 5269, 5270)
-            for port in ports:
-                wait_for("%s on %s:%d" % (name, ip, port), lambda: tcp_up(ip, port), deadline)
-        p = xmpp["prosody"]
-        for port in (5222, COMPONENT_PORT):
-            wait_for("prosody on %s:%d" % (p["host"], port), lambda: tcp_up(p["host"], port),
-                     deadline)
+        for proc in self.procs:
+            if proc["name"] != "ejabberd":
+                self.wait_ports(proc, deadline)
         dns_ready(self, zones, deadline)
         ejabberd_register(xmpp["ejabberd"], deadline)
         self._check_alive()
+        self._note_xmpp_procs()
         self.info["start_seconds"] = round(time.monotonic() - t0, 2)
         self._write_json()
+
+    def _note_xmpp_procs(self):
+        """Where tests find each XMPP server's process (restart by hand)."""
+        for name, x in self.info.get("xmpp", {}).items():
+            proc = [p for p in self.procs if p["name"] == name][-1]
+            x.update({"pid": proc["pid"], "log": proc["log"], "cwd": proc["cwd"],
+                      "cmd": [PYTHON, os.path.abspath(__file__), "restart", self.dir, name],
+                      "pidfile": os.path.join(proc["cwd"], "%s.pid" % (
+                          "ejabberd" if name == "ejabberd" else "prosody"))})
 
     def _certwatch_conf(self, server):
         x = self.info["xmpp"][server]
@@ -677,10 +722,16 @@ class Lab:
 
     # -- stop
     def _kill_all(self, grace=5.0):
+        self._kill(self.procs, grace)
+
+    def _kill(self, procs, grace=5.0):
         """SIGTERM each recorded process group (each server was started in
         its own session, so its group id is its PID), then SIGKILL what is
         left.  A PID whose start time differs was reused: left alone."""
-        mine = [p for p in self.procs if alive(p)]
+        # Linux never hands out a PID still used as a group id, so a group
+        # that outlived its leader is still ours.
+        mine = [p for p in procs if alive(p) or
+                (proc_start_time(p["pid"]) is None and group_alive(p["pid"]))]
         for p in mine:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(p["pid"], signal.SIGTERM)
@@ -698,6 +749,13 @@ class Lab:
         """Stop the processes this lab started (no-op for a borrowed lab)."""
         if not self.owned:
             return
+        # A server restarted by another process (lab.py restart) is only
+        # in lab.json: stop it too.
+        with contextlib.suppress(OSError, ValueError):
+            with open(self.json_path) as f:
+                known = {(p["pid"], p["start"]) for p in self.procs}
+                self.procs += [p for p in json.load(f).get("procs", [])
+                               if (p["pid"], p["start"]) not in known]
         self._kill_all()
         self.info["stopped"] = True
         self._write_json()
@@ -730,8 +788,9 @@ def reap():
 # -------------------------------------------------------------------- CLI
 
 def main(argv):
-    if len(argv) != 3 or argv[1] not in ("start", "stop", "status"):
-        sys.stderr.write("usage: lab.py start|stop|status DIR\n")
+    if not ((len(argv) == 3 and argv[1] in ("start", "stop", "status")) or
+            (len(argv) == 4 and argv[1] == "restart")):
+        sys.stderr.write("usage: lab.py start|stop|status DIR | restart DIR SERVER\n")
         return 2
     cmd, dir = argv[1], argv[2]
     if cmd == "start":
@@ -748,6 +807,13 @@ def main(argv):
         sys.stderr.write("lab.py: no lab in %s\n" % dir)
         return 1
     lab = Lab.load(lab_json)
+    if cmd == "restart":
+        try:
+            lab.restart(argv[3])
+        except LabError as e:
+            sys.stderr.write("lab.py: %s\n" % e)
+            return 1
+        return 0
     if cmd == "stop":
         lab.owned = True
         lab.stop()
