@@ -121,9 +121,10 @@ struct dns_ctx *dns_new(struct event_base *base, const struct dns_config *cfg,
  * Starts a look-up of `name` (presentation form, A-labels, trailing dot
  * optional) for `rrtype`.  Returns 0, or -1 with the callback never called
  * (bad name, out of memory, libunbound refused the query).  Names are
- * letters, digits, '-' and '_' only, <= 253 characters, labels of 1-63.  If `out` is not NULL, *out is set to a handle
- * valid until the callback runs, for dns_cancel(); *out is set before a
- * cached answer's callback can run, and is NULL after a synchronous answer.
+ * letters, digits, '-' and '_' only, <= 253 characters, labels of 1-63.
+ * If `out` is not NULL, *out is set to a handle valid until the callback
+ * runs, for dns_cancel(); *out is set before a cached answer's callback
+ * can run, and is NULL after a synchronous answer.
  */
 int dns_lookup(struct dns_ctx *ctx, const char *name, uint16_t rrtype,
 	       dns_cb cb, void *arg, struct dns_query **out);
