@@ -307,7 +307,7 @@ static int
 next_line(struct pctx *c)
 {
 	const char *s = c->buf + c->pos, *nl;
-	size_t n, rest = c->len - c->pos, i;
+	size_t n, rest = c->len - c->pos;
 
 	if (rest == 0)
 		return 0;
@@ -321,9 +321,10 @@ next_line(struct pctx *c)
 		return fail(c, "line longer than %d bytes", STORE_LINE_MAX);
 	}
 	c->pos += n + (nl != NULL);
-	for (i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return fail(c, "control byte 0x%02x", (unsigned char)s[i]);
+	/* Other control bytes are refused by decode(), which sees every
+	 * byte of a line that is used. */
+	if (memchr(s, '\0', n) != NULL)
+		return fail(c, "NUL byte");
 	memcpy(c->line, s, n);
 	c->line[n] = '\0';
 	c->cur = c->line;
@@ -354,6 +355,8 @@ decode(char *s, char **out)
 		return 0;
 	}
 	while (*r) {
+		if ((unsigned char)*r < 0x20 || *r == 0x7f)
+			return -1;
 		if (*r == '%') {
 			int hi = unhex(r[1]), lo = hi < 0 ? -1 : unhex(r[2]);
 
@@ -412,18 +415,27 @@ done(struct pctx *c)
 static int
 num(struct pctx *c, int64_t min, int64_t max, int64_t *out)
 {
-	char *s, *end;
-	long long v;
+	uint64_t v = 0;
+	char *s;
+	int neg;
 
 	if (field(c, &s) < 0 || s == NULL)
 		return -1;
-	if (!((*s >= '0' && *s <= '9') || (*s == '-' && s[1] >= '0' && s[1] <= '9')))
+	neg = *s == '-';
+	s += neg;
+	if (*s == '\0' || strlen(s) > 19)
 		return -1;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno || *end || v < min || v > max)
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	/* 19 digits fit in a uint64_t; then the range of int64_t. */
+	if (neg ? v > (uint64_t)INT64_MAX + 1 : v > (uint64_t)INT64_MAX)
 		return -1;
-	*out = v;
+	*out = neg ? (int64_t)(0 - v) : (int64_t)v;
+	if (*out < min || *out > max)
+		return -1;
 	return 0;
 }
 
@@ -554,28 +566,34 @@ domain_body(struct pctx *c, struct dom *d)
 	size_t n_eps = 0, n_keys = 0, n_hist = 0, n_chat = 0, n_ps = 0, i;
 	int states = 0, r = 0;
 
+#define BAD(msg) { r = fail(c, msg); break; }
+
 	c->arena_len = 0;
 	for (;;) {
 		char *kw, *a, *b, *e, *f;
 		int64_t x, y, z, w;
 
-		if ((r = next_line(c)) <= 0)
-			return r < 0 ? -1 : fail(c, "record not ended");
+		if ((r = next_line(c)) <= 0) {
+			r = r < 0 ? -1 : fail(c, "record not ended");
+			break;
+		}
 		r = 0;
 		if (field(c, &kw) < 0 || kw == NULL)
-			return fail(c, "empty line");
-		if (starts_record(c, kw))
-			return -1;
+			BAD("empty line");
+		if (starts_record(c, kw)) {
+			r = -1;
+			break;
+		}
 		if (strcmp(kw, "end") == 0) {
 			if (done(c) < 0)
-				return fail(c, "junk after end");
+				BAD("junk after end");
 			break;
 		} else if (strcmp(kw, "state") == 0) {
 			if (word(c, &a, 0) < 0 || word(c, &b, 0) < 0 ||
 			    num(c, 0, UINT32_MAX, &w) < 0 || num(c, INT64_MIN, INT64_MAX, &x) < 0 ||
 			    num(c, INT64_MIN, INT64_MAX, &y) < 0 || num(c, INT64_MIN, INT64_MAX, &z) < 0 ||
 			    done(c) < 0 || states++)
-				return fail(c, "bad state line");
+				BAD("bad state line");
 			if (d) {
 				d->pub.verdict = iword(c, a, &r);
 				d->pub.alert = iword(c, b, &r);
@@ -589,7 +607,7 @@ domain_body(struct pctx *c, struct dom *d)
 			    num(c, 0, 65535, &x) < 0 || word(c, &e, 0) < 0 ||
 			    opt_name(c, &f, STORE_NAME_MAX) < 0 || text(c, &kw) < 0 ||
 			    (kw && strlen(kw) > STORE_TEXT_MAX) || n_eps == STORE_ENDPOINTS_MAX)
-				return fail(c, "bad endpoint line");
+				BAD("bad endpoint line");
 			if (d) {
 				eps[n_eps].service = iword(c, a, &r);
 				eps[n_eps].host = keep(c, b);
@@ -603,7 +621,7 @@ domain_body(struct pctx *c, struct dom *d)
 			if (name(c, &a, STORE_NAME_MAX) < 0 || num(c, INT64_MIN, INT64_MAX, &x) < 0 ||
 			    num(c, INT64_MIN, INT64_MAX, &y) < 0 || done(c) < 0 ||
 			    n_keys == STORE_KEYS_MAX)
-				return fail(c, "bad key line");
+				BAD("bad key line");
 			if (d)
 				store_key_merge(keys, &n_keys, keep(c, a), x, y);
 			else
@@ -611,7 +629,7 @@ domain_body(struct pctx *c, struct dom *d)
 		} else if (strcmp(kw, "change") == 0) {
 			if (num(c, INT64_MIN, INT64_MAX, &x) < 0 || word(c, &a, 0) < 0 ||
 			    word(c, &b, 0) < 0 || text(c, &e) < 0 || (e && strlen(e) > STORE_TEXT_MAX))
-				return fail(c, "bad change line");
+				BAD("bad change line");
 			if (d) {
 				/* Only the last STORE_HISTORY_MAX are kept. */
 				if (n_hist == STORE_HISTORY_MAX) {
@@ -625,7 +643,7 @@ domain_body(struct pctx *c, struct dom *d)
 			}
 		} else if (strcmp(kw, "chat") == 0) {
 			if (name(c, &a, STORE_JID_MAX) < 0 || done(c) < 0 || n_chat == STORE_SUBS_MAX)
-				return fail(c, "bad chat line");
+				BAD("bad chat line");
 			if (d) {
 				const char *jn;
 
@@ -641,7 +659,7 @@ domain_body(struct pctx *c, struct dom *d)
 		} else if (strcmp(kw, "pubsub") == 0) {
 			if (name(c, &a, STORE_JID_MAX) < 0 || opt_name(c, &b, STORE_NAME_MAX) < 0 ||
 			    done(c) < 0 || n_ps == STORE_SUBS_MAX)
-				return fail(c, "bad pubsub line");
+				BAD("bad pubsub line");
 			if (d) {
 				const char *jn;
 
@@ -655,15 +673,15 @@ domain_body(struct pctx *c, struct dom *d)
 				n_ps++;
 			}
 		} else {
-			return fail(c, "unknown line \"%.20s\"", kw);
+			r = fail(c, "unknown line \"%.20s\"", kw);
 		}
 		if (r < 0)
 			break;
 	}
 	if (!states && r == 0)
-		return fail(c, "record without a state line");
+		r = fail(c, "record without a state line");
 	if (d == NULL)
-		return 0;
+		return r;
 	ct = (struct store_content){ eps, n_eps, keys, n_keys, hist, n_hist, chat, n_chat, ps, n_ps };
 	if (r == 0 && (r = store_dom_pack(c->st, d, &ct)) == 0)
 		return 0;
@@ -677,6 +695,7 @@ domain_body(struct pctx *c, struct dom *d)
 		c->st->n_pubsub--;
 	}
 	return r;
+#undef BAD
 }
 
 static int
@@ -760,29 +779,23 @@ record(struct pctx *c)
 		if (name(c, &key, STORE_NAME_MAX) < 0 || done(c) < 0)
 			return fail(c, "bad domain line");
 		strcpy(keybuf, key);
-		if (domain_body(c, NULL) < 0)
-			return -1;
 		if ((old = store_dom_find(c->st, keybuf)) != NULL) {
+			/* A duplicate: check it first, keep the newer. */
+			if (domain_body(c, NULL) < 0)
+				return -1;
 			if (!newer_than(c, &old->h))
 				return 0;
 			store_dom_destroy(c->st, old);
+			c->pos = start;
+			c->lineno = lineno;
 		}
-		/* Valid: read it again, this time into a new record. */
-		if (c->pos - start + 1 > c->arena_cap) {
-			char *a = realloc(c->arena, c->pos - start + 1);
-
-			if (a == NULL)
-				return fail(c, "out of memory");
-			c->arena = a;
-			c->arena_cap = c->pos - start + 1;
-		}
-		c->pos = start;
-		c->lineno = lineno;
 		if (store_dom_create(c->st, keybuf, &d) < 0)
 			return fail(c, "out of memory");
 		if ((r = domain_body(c, d)) < 0) {
 			store_dom_destroy(c->st, d);
-			return fail(c, r == -ENOMEM ? "out of memory" : "bad record");
+			if (r != -1)
+				fail(c, r == -ENOMEM ? "out of memory" : "too many distinct words");
+			return -1;
 		}
 		settle(c, &d->h);
 	} else if (strcmp(kw, "jid") == 0) {
@@ -862,6 +875,13 @@ store_parse_file(struct store *st, const char *buf, size_t len, unsigned origin,
 		goto out;
 	}
 	c->gen = (uint64_t)v;
+	/* A record's strings are copies of its bytes: the file's size is
+	 * always enough. */
+	if ((c->arena = malloc(len + 1)) == NULL) {
+		ret = fail(c, "out of memory");
+		goto out;
+	}
+	c->arena_cap = len + 1;
 	if (gen)
 		*gen = c->gen;
 	if (origin < STORE_NSHARDS && st->shards[origin].gen < c->gen)

@@ -831,6 +831,69 @@ test_hostile(void **state)
 	rm_dir(dir);
 }
 
+/* A record in another shard's file (moved by hand, or a future shard
+ * count) moves home; of two copies the one with the higher commit wins. */
+static void
+test_misplaced(void **state)
+{
+	char *dir = mktemp_dir(), *home, *bytes, *p, path[600];
+	struct store_endpoint ep = { "xmpp-client", "x.example", 5222, "ok", spki_a, NULL };
+	struct store_update u = { "ok", NULL, 0, 1, 2, &ep, 1, NULL };
+	struct store *st = open_ok(dir);
+	int count;
+	FILE *f;
+
+	assert_int_equal(store_domain_record(st, "moved.example", &u), 0);
+	assert_int_equal(store_commit_sync(st), 0);
+	assert_int_equal(store_commit_sync(st), 0);
+	store_close(st);
+	home = find_file(dir, "shard-", &count);
+	assert_int_equal(count, 1);
+	bytes = slurp(dir, home, NULL);
+	/* an older copy (commit 0) with another verdict, in a foreign file */
+	p = strstr(bytes, "commit ");
+	p[7] = '0';
+	p = strstr(bytes, "state ok");
+	memcpy(p, "state no", 8);
+	p = strstr(bytes, "\nendpoint");
+	memmove(p + 1, "endpoint xmpp-client x.example 5222 ok - -\nend\nrecords 1\n",
+		strlen("endpoint xmpp-client x.example 5222 ok - -\nend\nrecords 1\n") + 1);
+	snprintf(path, sizeof(path), "%s/%s", dir, strcmp(home, "shard-fff") ? "shard-fff" : "shard-ffe");
+	f = fopen(path, "wb");
+	fputs(bytes, f);
+	fclose(f);
+
+	st = open_ok(dir);
+	assert_int_equal(n_warnings(st), 0);
+	assert_string_equal(store_domain_get(st, "moved.example")->verdict, "ok");
+	store_close(st);
+	/* the foreign copy is gone, the home file kept */
+	free(find_file(dir, "shard-", &count));
+	assert_int_equal(count, 1);
+
+	/* Alone in a foreign file, a record moves home. */
+	{
+		char from[600], to[600];
+
+		snprintf(from, sizeof(from), "%s/%s", dir, home);
+		snprintf(to, sizeof(to), "%s/shard-%03x", dir, strcmp(home, "shard-001") ? 1 : 2);
+		assert_int_equal(rename(from, to), 0);
+	}
+	st = open_ok(dir);
+	assert_non_null(store_domain_get(st, "moved.example"));
+	store_close(st);
+	{
+		char *only = find_file(dir, "shard-", &count);
+
+		assert_int_equal(count, 1);
+		assert_string_equal(only, home);
+		free(only);
+	}
+	free(bytes);
+	free(home);
+	rm_dir(dir);
+}
+
 /* ---- lock ---- */
 
 static void
@@ -998,6 +1061,7 @@ main(void)
 		cmocka_unit_test(test_crash_safety),
 		cmocka_unit_test(test_corrupt_shard),
 		cmocka_unit_test(test_hostile),
+		cmocka_unit_test(test_misplaced),
 		cmocka_unit_test(test_lock),
 		cmocka_unit_test(test_enospc_injected),
 		cmocka_unit_test(test_enospc_tmpfs),
