@@ -171,15 +171,16 @@ static void on_answer(void *data, int rcode, void *pkt, int len, int sec,
 			/* the status stays what the packet says: the caller
 			 * decides what a bogus answer is worth */
 			a->sec = DNS_SEC_BOGUS;
-			snprintf(a->why_bogus, sizeof(a->why_bogus), "%s",
-				 why_bogus != NULL ? why_bogus
-						   : "validation failed");
 		} else {
 			a->sec = DNS_SEC_INSECURE;
 		}
 	} else {
 		a->sec = DNS_SEC_NONE;
 	}
+	/* kept even when the status is a failure: it says why */
+	if (sec == 1 && rcode == 0)
+		snprintf(a->why_bogus, sizeof(a->why_bogus), "%s",
+			 why_bogus != NULL ? why_bogus : "validation failed");
 	finish(q);
 }
 
