@@ -591,6 +591,8 @@ ep_probe_cb(struct probe_result *res, void *arg)
 
 	e->probe = NULL;
 	env->in_flight--;
+	if (env->cfg.on_probe)
+		env->cfg.on_probe(env->cfg.observer_arg, res);
 	if (e->phase == EP_SNI)
 		e->pres_sni = res;
 	else
@@ -939,6 +941,8 @@ check_done_cb(evutil_socket_t fd, short what, void *arg)
 	timersub(&t1, &c->t0, &d);
 	r->elapsed_ms = (uint32_t)(d.tv_sec * 1000 + d.tv_usec / 1000);
 	c->res = NULL;
+	if (c->env->cfg.on_check)
+		c->env->cfg.on_check(c->env->cfg.observer_arg, r);
 	check_free_internals(c);
 	free(c);
 	cb(r, cbarg);

@@ -90,6 +90,11 @@ struct check_config {
 	int probes_per_minute;		/* started across all checks; 0: no
 					 * limit (the rest wait in a queue) */
 	time_t (*now)(void);		/* NULL: time() */
+	/* Observers for metrics (may be NULL): every probe that ended, with
+	 * its duration in the result, and every check that ended. */
+	void (*on_probe)(void *arg, const struct probe_result *res);
+	void (*on_check)(void *arg, const struct check_result *res);
+	void *observer_arg;
 };
 
 struct check_env;
