@@ -172,9 +172,12 @@ report_text(const struct check_result *r, struct buf *out)
 		if (e->matched)
 			buf_printf(out, "  matched: %s (SNI %s)\n", e->matched,
 				   e->sni);
-		if (e->verdict == VERDICT_MISMATCH)
+		if (e->verdict == VERDICT_MISMATCH) {
 			for (size_t j = 0; j < e->ntlsa; j++)
 				buf_printf(out, "  expected: %s\n", e->tlsa[j]);
+			if (e->match_detail[0])
+				buf_printf(out, "  why: %s\n", e->match_detail);
+		}
 		for (size_t j = 0; j < e->nunusable; j++)
 			buf_printf(out, "  unusable record (ignored): %s\n",
 				   e->unusable[j]);
@@ -323,6 +326,10 @@ report_json(const struct check_result *r, struct buf *out)
 		if (e->dns_detail[0]) {
 			buf_puts(out, ",\"dns_detail\":");
 			buf_json_str(out, e->dns_detail);
+		}
+		if (e->match_detail[0]) {
+			buf_puts(out, ",\"match_detail\":");
+			buf_json_str(out, e->match_detail);
 		}
 		json_error(out, e->err_step, e->err_reason);
 		buf_putc(out, '}');

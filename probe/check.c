@@ -718,6 +718,8 @@ ep_decide(struct ep *e)
 		if (m->have_leaf)
 			dane_hex(m->spki_sha256, 32, row->spki_sha256);
 		row->not_after = m->not_after;
+		snprintf(row->match_detail, sizeof(row->match_detail), "%s",
+			 m->detail);
 		if (m->matched >= 0 && t && (size_t)m->matched < t->n) {
 			dns_tlsa_format(&t->tlsa[m->matched], line, sizeof(line));
 			row->matched = xstrdup(line);

@@ -63,6 +63,7 @@ struct check_endpoint {
 	char tlsa_name[DNS_NAME_MAX + 1];	/* where TLSA was looked up */
 	char dns_detail[256];	/* which record set is unsigned or bogus,
 				 * and unbound's reason */
+	char match_detail[256];	/* why nothing matched, or the TA matched */
 };
 
 struct check_result {
