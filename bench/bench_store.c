@@ -6,7 +6,10 @@
  * memory to open it in a fresh process, and what one verdict change costs
  * on disk.
  *
- *   bench_store [-n DOMAINS] [-d DIR] [-k]    (-k keeps DIR)
+ *   bench_store [-n DOMAINS] [-d DIR] [-k] [-c]
+ *
+ * -k keeps DIR; -c empties the page cache before the open (root only), to
+ * time a cold start.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -266,10 +269,10 @@ main(int argc, char **argv)
 {
 	char tmpl[] = "/tmp/bench_store.XXXXXX", *dir = NULL, nbuf[32];
 	long n = 100000;
-	int opt, keep = 0, status;
+	int opt, keep = 0, cold = 0, status;
 	pid_t pid;
 
-	while ((opt = getopt(argc, argv, "n:d:ko:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:d:kco:")) != -1) {
 		switch (opt) {
 		case 'n':
 			n = atol(optarg);
@@ -280,10 +283,13 @@ main(int argc, char **argv)
 		case 'k':
 			keep = 1;
 			break;
+		case 'c':
+			cold = 1;
+			break;
 		case 'o':	/* internal: the fresh process that opens */
 			return measure_open(optarg, n);
 		default:
-			fprintf(stderr, "usage: bench_store [-n DOMAINS] [-d DIR] [-k]\n");
+			fprintf(stderr, "usage: bench_store [-n DOMAINS] [-d DIR] [-k] [-c]\n");
 			return 2;
 		}
 	}
@@ -299,6 +305,18 @@ main(int argc, char **argv)
 	       disk_bytes / 1048576.0, disk_files, (double)disk_bytes / n);
 	fflush(stdout);
 	snprintf(nbuf, sizeof(nbuf), "%ld", n);
+	if (cold) {
+		int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
+
+		sync();
+		if (fd < 0 || write(fd, "3", 1) != 1)
+			fprintf(stderr, "bench_store: cannot empty the page cache: %s\n", strerror(errno));
+		else
+			printf("| (page cache emptied before the open) | |\n");
+		if (fd >= 0)
+			close(fd);
+		fflush(stdout);
+	}
 	if ((pid = fork()) == 0) {
 		execl("/proc/self/exe", argv[0], "-n", nbuf, "-o", dir, (char *)NULL);
 		_exit(127);
