@@ -1,0 +1,80 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Probes per second and CPU per probe of certwatch's check against the
+lab's good domain (direct mode), side by side with a loop of
+`openssl s_client -dane_tlsa_rrdata` doing the same DANE check of one
+endpoint (handed the TLSA record, so it does no DNS at all).
+
+    bench/bench_check.py BUILD_DIR [CHECKS] [CONCURRENCY]
+
+Prints a Markdown table for docs/performance.md."""
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'tests'))
+from cwtest import lab  # noqa: E402
+
+build = sys.argv[1]
+checks = int(sys.argv[2]) if len(sys.argv) > 2 else 200
+conc = int(sys.argv[3]) if len(sys.argv) > 3 else 16
+peer_runs = 60
+
+
+def certwatch(info, n, c):
+    out = subprocess.run(
+        [os.path.join(build, 'bench', 'bench_check'), info['trust_anchor'],
+         info['unbound_conf'], 'good.test', str(n), str(c)],
+        capture_output=True, text=True, check=True).stdout
+    return dict(kv.split('=') for kv in out.split())
+
+
+def peer(info):
+    good = info['keys']['good']['spki_sha256']
+    ip = info['targets']['good']
+    argv = ['openssl', 's_client', '-connect', f'{ip}:5222', '-starttls',
+            'xmpp', '-xmpphost', 'good.test', '-servername', 'good.test',
+            '-dane_tlsa_domain', 'good.test', '-dane_tlsa_rrdata',
+            f'3 1 1 {good}', '-verify_return_error', '-brief']
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    for _ in range(peer_runs):
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True)
+        if 'Verification: OK' not in p.stderr + p.stdout:
+            raise SystemExit(f'peer check failed: {p.stderr}')
+    wall = time.monotonic() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return {'probes_per_s': peer_runs / wall,
+            'cpu_ms_per_probe': cpu * 1000 / peer_runs}
+
+
+with lab() as info:
+    seq = certwatch(info, max(20, checks // 5), 1)
+    par = certwatch(info, checks, conc)
+    pe = peer(info)
+
+rows = [
+    ('openssl s_client -dane_tlsa_rrdata, sequential (1 probe per run)',
+     pe['probes_per_s'], pe['cpu_ms_per_probe'], '-'),
+    ('certwatch, 1 check at a time (4 probes + DNS per check)',
+     float(seq['probes_per_s']), float(seq['cpu_ms_per_probe']),
+     seq['kb_per_probe_in_flight']),
+    (f'certwatch, {conc} checks at a time',
+     float(par['probes_per_s']), float(par['cpu_ms_per_probe']),
+     par['kb_per_probe_in_flight']),
+]
+print('| run | probes/s | CPU ms/probe (client side) | KB per probe in flight |')
+print('|---|---:|---:|---:|')
+for name, pps, cpu, kb in rows:
+    print(f'| {name} | {pps:.1f} | {cpu:.2f} | {kb} |')
+print()
+print(f'ratio, probes/s (certwatch {conc} at once / peer): '
+      f'{float(par["probes_per_s"]) / pe["probes_per_s"]:.1f}x')
+print(f'ratio, CPU per probe (peer / certwatch): '
+      f'{pe["cpu_ms_per_probe"] / float(par["cpu_ms_per_probe"]):.1f}x')
+print(json.dumps({'certwatch_seq': seq, 'certwatch_par': par, 'peer': pe}))
