@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -490,8 +491,11 @@ def ejabberd_api(info, command, args):
     req = urllib.request.Request(
         "http://%s:%d/api/%s" % (info["host"], info["api_port"], command),
         data=json.dumps(args).encode(), headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=5) as r:
-        return json.loads(r.read() or b"null")
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        raise LabError("ejabberd API %s: HTTP %d %s" % (command, e.code, e.read()[:300]))
 
 
 def ejabberd_register(info, deadline):
@@ -543,6 +547,7 @@ class Lab:
             old = cls.load(lab.path("lab.json"))
             if any(alive(p) for p in old.procs):
                 raise LabError("a lab is already running in %s" % lab.dir)
+        lab._clean()
         try:
             lab._start(timeout)
         except BaseException:
@@ -550,6 +555,19 @@ class Lab:
             lab._write_json()
             raise
         return lab
+
+    def _clean(self):
+        """Remove what an earlier (stopped) lab left in this directory:
+        old DNSSEC keys or accounts would leak into the new run."""
+        for entry in os.listdir(self.dir):
+            if entry in ("pki", "knot", "unbound", "ejabberd", "fixtures", "lab.json",
+                         "anchor.key", "unbound.conf") or \
+                    entry.startswith(("prosody-", "store-", "certwatch-")):
+                path = self.path(entry)
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path)
+                else:
+                    os.unlink(path)
 
     # -- paths and addresses
     def path(self, *parts):
