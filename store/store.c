@@ -583,7 +583,10 @@ load_shard(struct store *st, unsigned shard, char *err, size_t errlen)
 			     st->dir, name, msg, strerror(-r));
 	warn(st, "%s/%s: %s; set aside as %s, %zu records kept", st->dir, name, msg, aside, kept);
 	/* Rewritten with what was kept (removed when nothing was). */
-	st->shards[shard].dirty = st->shards[shard].dirty ? 1 : (st->n_dirty++, 1);
+	if (!st->shards[shard].dirty) {
+		st->shards[shard].dirty = 1;
+		st->n_dirty++;
+	}
 	return 0;
 }
 

@@ -110,8 +110,9 @@ struct store_jid {
  * (store_warnings()).  Fails (-1, message in err) when the directory is
  * locked by another process ("state directory in use by another certwatch
  * (pid N)"), cannot be read, or holds a file of a newer format version.
- * `dir` NULL gives a store in memory only (commits complete at once with
- * 0), for tests.  On success *out is the store, to be closed with
+ * `dir` NULL gives a store in memory only, for tests: commits write
+ * nothing and complete with 0 (their callbacks still come through
+ * store_process_completions()).  On success *out is the store, to be closed with
  * store_close().
  */
 int store_open(const char *dir, struct store **out, char *err, size_t errlen);
@@ -187,7 +188,9 @@ struct store_update {
  * too many endpoints), -ENOMEM; on error nothing changed. */
 int store_domain_record(struct store *st, const char *name, const struct store_update *u);
 
-/* Sets the next due time only. */
+/* Sets the next due time only (and marks the domain's shard to be
+ * written: see docs/store.md on spreading a schedule).  0, or -EINVAL when
+ * the domain is not stored. */
 int store_domain_set_due(struct store *st, const char *name, int64_t next_due);
 
 /* Iteration over every domain, in no particular order:

@@ -19,6 +19,11 @@
 #define STORE_FILE_MAX	((size_t)256 << 20)	/* largest shard file read */
 #define STORE_SUBS_MAX	1000000	/* subscribers of one domain read from a file */
 
+#define STORE_MAGIC		"certwatch-store"
+#define STORE_FORMAT_VERSION	1
+#define STORE_N_FLAG_WORDS	1
+extern const char *const store_flag_words[STORE_N_FLAG_WORDS];	/* in bit order */
+
 enum { NODE_DOMAIN = 1, NODE_JID = 2 };
 
 /* What a domain and a JID record share: their place in the hash table, in
@@ -166,6 +171,8 @@ int store_load_pubsub(struct store *st, struct dom *d, const char *jid, const ch
 
 /* format.c */
 int store_format_shard(const struct store *st, unsigned shard, uint64_t gen, char **out, size_t *len);
+
+/* parse.c */
 int store_parse_file(struct store *st, const char *buf, size_t len, unsigned origin,
 		     uint64_t *gen, size_t *kept, char *err, size_t errlen);
 

@@ -1,0 +1,688 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * parse.c - reading a shard file of docs/store.md: a bounded parser that
+ * is a pure function of the bytes (no I/O, fuzzable), resynchronises after
+ * a damaged record and keeps every record that parses.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_int.h"
+
+struct pctx {
+	struct store *st;
+	const char *buf;
+	size_t len, pos;
+	unsigned lineno;
+	char line[STORE_LINE_MAX + 1];	/* the current line, decoded in place */
+	char *cur;			/* the part of it not yet read */
+	size_t line_start;		/* offset of the current line */
+	int rewound;			/* the current line is to be read again */
+	char *err;
+	size_t errlen;
+	int failed;
+	unsigned origin;
+	uint64_t gen;
+	size_t records, kept;
+	char *arena;			/* copies of a record's strings */
+	size_t arena_len, arena_cap;
+	void *list, *list2;		/* a record's chat and pubsub lines */
+	size_t list_cap, list2_cap;
+};
+
+static int
+fail(struct pctx *c, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!c->failed && c->err && c->errlen) {
+		n = snprintf(c->err, c->errlen, "line %u: ", c->lineno);
+		if (n >= 0 && (size_t)n < c->errlen) {
+			va_start(ap, fmt);
+			vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+			va_end(ap);
+		}
+	}
+	c->failed = 1;
+	return -1;
+}
+
+/* Copies the next line into c->line.  1 a line, 0 end of input, -1 a line
+ * that is too long or holds a control byte. */
+static int
+next_line(struct pctx *c)
+{
+	const char *s = c->buf + c->pos, *nl;
+	size_t n, rest = c->len - c->pos;
+
+	if (rest == 0)
+		return 0;
+	c->lineno++;
+	c->line_start = c->pos;
+	nl = memchr(s, '\n', rest < STORE_LINE_MAX + 1 ? rest : STORE_LINE_MAX + 1);
+	n = nl ? (size_t)(nl - s) : rest;
+	if (n > STORE_LINE_MAX) {
+		nl = memchr(s, '\n', rest);
+		c->pos = nl ? (size_t)(nl - c->buf) + 1 : c->len;
+		return fail(c, "line longer than %d bytes", STORE_LINE_MAX);
+	}
+	c->pos += n + (nl != NULL);
+	/* Other control bytes are refused by decode(), which sees every
+	 * byte of a line that is used. */
+	if (memchr(s, '\0', n) != NULL)
+		return fail(c, "NUL byte");
+	memcpy(c->line, s, n);
+	c->line[n] = '\0';
+	c->cur = c->line;
+	return 1;
+}
+
+static int
+unhex(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* Decodes the %XX escapes of s in place; "-" is NULL.  -1 on a bad
+ * escape or an escaped NUL. */
+static int
+decode(char *s, char **out)
+{
+	char *w = s, *r = s;
+
+	if (strcmp(s, "-") == 0) {
+		*out = NULL;
+		return 0;
+	}
+	while (*r) {
+		if ((unsigned char)*r < 0x20 || *r == 0x7f)
+			return -1;
+		if (*r == '%') {
+			int hi = unhex(r[1]), lo = hi < 0 ? -1 : unhex(r[2]);
+
+			if (lo < 0 || (hi | lo) == 0)
+				return -1;
+			*w++ = (char)(hi << 4 | lo);
+			r += 3;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+	*out = s;
+	return 0;
+}
+
+/* The next space-separated field of the line, decoded; *out NULL for "-".
+ * -1 when there is none or it is malformed. */
+static int
+field(struct pctx *c, char **out)
+{
+	char *s = c->cur, *sp;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	sp = strchr(s, ' ');
+	if (sp) {
+		*sp = '\0';
+		c->cur = sp + 1;
+	} else {
+		c->cur = NULL;
+	}
+	if (*s == '\0')
+		return -1;
+	return decode(s, out);
+}
+
+/* The rest of the line as text (the last field). */
+static int
+text(struct pctx *c, char **out)
+{
+	char *s = c->cur;
+
+	c->cur = NULL;
+	if (s == NULL || *s == '\0')
+		return -1;
+	return decode(s, out);
+}
+
+static int
+done(struct pctx *c)
+{
+	return c->cur == NULL ? 0 : -1;
+}
+
+static int
+num(struct pctx *c, int64_t min, int64_t max, int64_t *out)
+{
+	uint64_t v = 0;
+	char *s;
+	int neg;
+
+	if (field(c, &s) < 0 || s == NULL)
+		return -1;
+	neg = *s == '-';
+	s += neg;
+	if (*s == '\0' || strlen(s) > 19)
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	/* 19 digits fit in a uint64_t; then the range of int64_t. */
+	if (neg ? v > (uint64_t)INT64_MAX + 1 : v > (uint64_t)INT64_MAX)
+		return -1;
+	*out = neg ? (int64_t)(0 - v) : (int64_t)v;
+	if (*out < min || *out > max)
+		return -1;
+	return 0;
+}
+
+static int
+word(struct pctx *c, char **out, int required)
+{
+	if (field(c, out) < 0)
+		return -1;
+	if (*out == NULL)
+		return required ? -1 : 0;
+	return store_word_ok(*out) ? 0 : -1;
+}
+
+static int
+name(struct pctx *c, char **out, size_t max)
+{
+	if (field(c, out) < 0 || *out == NULL)
+		return -1;
+	return strlen(*out) <= max ? 0 : -1;
+}
+
+static int
+opt_name(struct pctx *c, char **out, size_t max)
+{
+	if (field(c, out) < 0)
+		return -1;
+	return *out == NULL || strlen(*out) <= max ? 0 : -1;
+}
+
+/* Keeps a copy of a string of the record being applied until its end. */
+static const char *
+keep(struct pctx *c, const char *s)
+{
+	size_t n;
+	char *p;
+
+	if (s == NULL)
+		return NULL;
+	n = strlen(s) + 1;
+	if (c->arena_len + n > c->arena_cap)
+		return NULL;	/* sized beforehand: cannot happen */
+	p = c->arena + c->arena_len;
+	memcpy(p, s, n);
+	c->arena_len += n;
+	return p;
+}
+
+static void
+mark_dirty(struct store *st, unsigned shard)
+{
+	if (!st->shards[shard].dirty) {
+		st->shards[shard].dirty = 1;
+		st->n_dirty++;
+	}
+}
+
+/* Whether kw starts a record (or the end of the file): inside a record it
+ * means the record lost its "end"; that line is read again as the next
+ * record so that one damaged record costs no other. */
+static int
+starts_record(struct pctx *c, const char *kw)
+{
+	if (strcmp(kw, "domain") && strcmp(kw, "jid") && strcmp(kw, "records"))
+		return 0;
+	fail(c, "record not ended before this line");
+	c->pos = c->line_start;
+	c->lineno--;
+	c->rewound = 1;
+	return 1;
+}
+
+/* Interns a word of a line being applied (checked in the first pass). */
+static const char *
+iword(struct pctx *c, const char *w, int *r)
+{
+	int err;
+	const char *iw = store_word(c->st, w, &err);
+
+	if (err)
+		*r = err;
+	return iw;
+}
+
+static int
+grow_list2(struct pctx *c, size_t n)
+{
+	void *p;
+
+	if (n < c->list2_cap)
+		return 0;
+	p = realloc(c->list2, (c->list2_cap ? c->list2_cap * 2 : 16) * sizeof(struct store_pubsub));
+	if (p == NULL)
+		return -ENOMEM;
+	c->list2 = p;
+	c->list2_cap = c->list2_cap ? c->list2_cap * 2 : 16;
+	return 0;
+}
+
+static int
+grow_list(struct pctx *c, size_t n, size_t size)
+{
+	void *p;
+
+	if (n < c->list_cap)
+		return 0;
+	if ((p = realloc(c->list, (c->list_cap ? c->list_cap * 2 : 16) * size)) == NULL)
+		return -ENOMEM;
+	c->list = p;
+	c->list_cap = c->list_cap ? c->list_cap * 2 : 16;
+	return 0;
+}
+
+/*
+ * Reads the body of a domain record (the lines after "domain NAME" up to
+ * "end").  With d NULL it only checks; with d it collects every line and
+ * then packs them into d at once.  Returns 0, -1 for a syntax error,
+ * -ENOMEM or -EINVAL (too many distinct words) when applying.
+ */
+static int
+domain_body(struct pctx *c, struct dom *d)
+{
+	struct store_endpoint eps[STORE_ENDPOINTS_MAX];
+	struct store_key keys[STORE_KEYS_MAX];
+	struct store_change hist[STORE_HISTORY_MAX];
+	struct store_content ct;
+	const char **chat = NULL;
+	struct store_pubsub *ps = NULL;
+	size_t n_eps = 0, n_keys = 0, n_hist = 0, n_chat = 0, n_ps = 0, i;
+	int states = 0, r = 0;
+
+#define BAD(msg) { r = fail(c, msg); break; }
+
+	c->arena_len = 0;
+	for (;;) {
+		char *kw, *a, *b, *e, *f;
+		int64_t x, y, z, w;
+
+		if ((r = next_line(c)) <= 0) {
+			r = r < 0 ? -1 : fail(c, "record not ended");
+			break;
+		}
+		r = 0;
+		if (field(c, &kw) < 0 || kw == NULL)
+			BAD("empty line");
+		if (starts_record(c, kw)) {
+			r = -1;
+			break;
+		}
+		if (strcmp(kw, "end") == 0) {
+			if (done(c) < 0)
+				BAD("junk after end");
+			break;
+		} else if (strcmp(kw, "state") == 0) {
+			if (word(c, &a, 0) < 0 || word(c, &b, 0) < 0 ||
+			    num(c, 0, UINT32_MAX, &w) < 0 || num(c, INT64_MIN, INT64_MAX, &x) < 0 ||
+			    num(c, INT64_MIN, INT64_MAX, &y) < 0 || num(c, INT64_MIN, INT64_MAX, &z) < 0 ||
+			    done(c) < 0 || states++)
+				BAD("bad state line");
+			if (d) {
+				d->pub.verdict = iword(c, a, &r);
+				d->pub.alert = iword(c, b, &r);
+				d->pub.unreachable_rounds = (unsigned)w;
+				d->pub.last_check = x;
+				d->pub.last_change = y;
+				d->pub.next_due = z;
+			}
+		} else if (strcmp(kw, "endpoint") == 0) {
+			if (word(c, &a, 1) < 0 || name(c, &b, STORE_NAME_MAX) < 0 ||
+			    num(c, 0, 65535, &x) < 0 || word(c, &e, 0) < 0 ||
+			    opt_name(c, &f, STORE_NAME_MAX) < 0 || text(c, &kw) < 0 ||
+			    (kw && strlen(kw) > STORE_TEXT_MAX) || n_eps == STORE_ENDPOINTS_MAX)
+				BAD("bad endpoint line");
+			if (d) {
+				eps[n_eps].service = iword(c, a, &r);
+				eps[n_eps].host = keep(c, b);
+				eps[n_eps].port = (unsigned)x;
+				eps[n_eps].verdict = iword(c, e, &r);
+				eps[n_eps].spki = keep(c, f);
+				eps[n_eps].error = keep(c, kw);
+			}
+			n_eps++;
+		} else if (strcmp(kw, "key") == 0) {
+			if (name(c, &a, STORE_NAME_MAX) < 0 || num(c, INT64_MIN, INT64_MAX, &x) < 0 ||
+			    num(c, INT64_MIN, INT64_MAX, &y) < 0 || done(c) < 0 ||
+			    n_keys == STORE_KEYS_MAX)
+				BAD("bad key line");
+			if (d)
+				store_key_merge(keys, &n_keys, keep(c, a), x, y);
+			else
+				n_keys++;
+		} else if (strcmp(kw, "change") == 0) {
+			if (num(c, INT64_MIN, INT64_MAX, &x) < 0 || word(c, &a, 0) < 0 ||
+			    word(c, &b, 0) < 0 || text(c, &e) < 0 || (e && strlen(e) > STORE_TEXT_MAX))
+				BAD("bad change line");
+			if (d) {
+				/* Only the last STORE_HISTORY_MAX are kept. */
+				if (n_hist == STORE_HISTORY_MAX) {
+					memmove(&hist[0], &hist[1], (n_hist - 1) * sizeof(*hist));
+					n_hist--;
+				}
+				hist[n_hist].time = x;
+				hist[n_hist].from = iword(c, a, &r);
+				hist[n_hist].to = iword(c, b, &r);
+				hist[n_hist++].note = keep(c, e);
+			}
+		} else if (strcmp(kw, "chat") == 0) {
+			if (name(c, &a, STORE_JID_MAX) < 0 || done(c) < 0 || n_chat == STORE_SUBS_MAX)
+				BAD("bad chat line");
+			if (d) {
+				const char *jn;
+
+				if ((r = grow_list(c, n_chat, sizeof(*chat))) < 0 ||
+				    (r = store_load_chat(c->st, d, a, &jn)) < 0)
+					break;
+				chat = c->list;
+				if (jn)
+					chat[n_chat++] = jn;
+			} else {
+				n_chat++;
+			}
+		} else if (strcmp(kw, "pubsub") == 0) {
+			if (name(c, &a, STORE_JID_MAX) < 0 || opt_name(c, &b, STORE_NAME_MAX) < 0 ||
+			    done(c) < 0 || n_ps == STORE_SUBS_MAX)
+				BAD("bad pubsub line");
+			if (d) {
+				const char *jn;
+
+				if ((r = grow_list2(c, n_ps)) < 0 ||
+				    (r = store_load_pubsub(c->st, d, a, &jn)) < 0)
+					break;
+				ps = c->list2;
+				ps[n_ps].jid = jn;
+				ps[n_ps++].subid = keep(c, b);
+			} else {
+				n_ps++;
+			}
+		} else {
+			r = fail(c, "unknown line \"%.20s\"", kw);
+		}
+		if (r < 0)
+			break;
+	}
+	if (!states && r == 0)
+		r = fail(c, "record without a state line");
+	if (d == NULL)
+		return r;
+	ct = (struct store_content){ eps, n_eps, keys, n_keys, hist, n_hist, chat, n_chat, ps, n_ps };
+	if (r == 0 && (r = store_dom_pack(c->st, d, &ct)) == 0)
+		return 0;
+	/* Undo the links made to JIDs: d is about to be dropped. */
+	for (i = 0; i < n_chat; i++) {
+		store_jid_unlink(c->st, store_jid_of_name(chat[i]), &d->pub, 0);
+		c->st->n_chat--;
+	}
+	for (i = 0; i < n_ps; i++) {
+		store_jid_unlink(c->st, store_jid_of_name(ps[i].jid), &d->pub, 1);
+		c->st->n_pubsub--;
+	}
+	return r;
+#undef BAD
+}
+
+static int
+jid_body(struct pctx *c, const char **presence, unsigned *flags)
+{
+	int r, seen_p = 0, seen_f = 0;
+	char *kw, *a;
+	size_t i;
+
+	*presence = NULL;
+	*flags = 0;
+	for (;;) {
+		if ((r = next_line(c)) <= 0)
+			return r < 0 ? -1 : fail(c, "record not ended");
+		if (field(c, &kw) < 0 || kw == NULL)
+			return fail(c, "empty line");
+		if (starts_record(c, kw))
+			return -1;
+		if (strcmp(kw, "end") == 0)
+			return done(c) < 0 ? fail(c, "junk after end") : 0;
+		if (strcmp(kw, "presence") == 0) {
+			if (word(c, &a, 1) < 0 || done(c) < 0 || seen_p++)
+				return fail(c, "bad presence line");
+			*presence = store_word(c->st, a, &r);
+			if (r)
+				return fail(c, "too many distinct words");
+		} else if (strcmp(kw, "flags") == 0) {
+			if (seen_f++)
+				return fail(c, "two flags lines");
+			while (c->cur) {
+				if (word(c, &a, 1) < 0)
+					return fail(c, "bad flags line");
+				for (i = 0; i < STORE_N_FLAG_WORDS; i++)
+					if (strcmp(a, store_flag_words[i]) == 0)
+						*flags |= 1u << i;
+			}
+		} else {
+			return fail(c, "unknown line \"%.20s\"", kw);
+		}
+	}
+}
+
+/* Whether a record read from this file replaces one with the same key
+ * read from another: the file written last (higher commit) wins. */
+static int
+newer_than(struct pctx *c, const struct hnode *old)
+{
+	mark_dirty(c->st, old->origin);
+	mark_dirty(c->st, c->origin);
+	return c->gen > c->st->shards[old->origin].gen;
+}
+
+static void
+settle(struct pctx *c, struct hnode *n)
+{
+	n->origin = (uint16_t)c->origin;
+	if (n->shard != c->origin) {
+		/* Not in its home file (a manual move, another shard count):
+		 * it moves home on the next write, home written first. */
+		mark_dirty(c->st, n->shard);
+		mark_dirty(c->st, c->origin);
+		c->st->shards[c->origin].losing = 1;
+	}
+}
+
+/* One record starting at the line in c->line ("domain X" / "jid X"). */
+static int
+record(struct pctx *c)
+{
+	size_t start = c->pos;
+	unsigned lineno = c->lineno;
+	char *kw, *key, keybuf[STORE_JID_MAX + 1];
+	int r;
+
+	c->records++;
+	if (field(c, &kw) < 0 || kw == NULL)
+		return fail(c, "empty line");
+	if (strcmp(kw, "domain") == 0) {
+		struct dom *d, *old;
+
+		if (name(c, &key, STORE_NAME_MAX) < 0 || done(c) < 0)
+			return fail(c, "bad domain line");
+		strcpy(keybuf, key);
+		if ((old = store_dom_find(c->st, keybuf)) != NULL) {
+			/* A duplicate: check it first, keep the newer. */
+			if (domain_body(c, NULL) < 0)
+				return -1;
+			if (!newer_than(c, &old->h))
+				return 0;
+			store_dom_destroy(c->st, old);
+			c->pos = start;
+			c->lineno = lineno;
+		}
+		if (store_dom_create(c->st, keybuf, &d) < 0)
+			return fail(c, "out of memory");
+		if ((r = domain_body(c, d)) < 0) {
+			store_dom_destroy(c->st, d);
+			if (r != -1)
+				fail(c, r == -ENOMEM ? "out of memory" : "too many distinct words");
+			return -1;
+		}
+		settle(c, &d->h);
+	} else if (strcmp(kw, "jid") == 0) {
+		const char *presence;
+		unsigned flags;
+		struct jid *j;
+
+		if (name(c, &key, STORE_JID_MAX) < 0 || done(c) < 0)
+			return fail(c, "bad jid line");
+		strcpy(keybuf, key);
+		if (jid_body(c, &presence, &flags) < 0)
+			return -1;
+		j = store_jid_find(c->st, keybuf);
+		if (j && (j->pub.presence || j->pub.flags) && !newer_than(c, &j->h))
+			return 0;
+		if (store_jid_set(c->st, keybuf, presence, flags) < 0)
+			return fail(c, "out of memory");
+		if ((j = store_jid_find(c->st, keybuf)) != NULL)
+			settle(c, &j->h);
+	} else {
+		return fail(c, "expected a record, got \"%.20s\"", kw);
+	}
+	c->kept++;
+	return 0;
+}
+
+/* After an error inside a record: skip to the next record's first line. */
+static int
+resync(struct pctx *c)
+{
+	int r;
+
+	while ((r = next_line(c)) != 0) {
+		if (r < 0)
+			continue;
+		if (strncmp(c->line, "domain ", 7) == 0 || strncmp(c->line, "jid ", 4) == 0 ||
+		    strncmp(c->line, "records ", 8) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+int
+store_parse_file(struct store *st, const char *buf, size_t len, unsigned origin,
+		 uint64_t *gen, size_t *kept, char *err, size_t errlen)
+{
+	struct pctx *c;
+	int64_t v;
+	int r, have, ret = 0;
+	char *kw;
+
+	*kept = 0;
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	c->st = st;
+	c->buf = buf;
+	c->len = len;
+	c->err = err;
+	c->errlen = errlen;
+	c->origin = origin;
+	st->loading = 1;
+	if (next_line(c) <= 0 || field(c, &kw) < 0 || kw == NULL || strcmp(kw, STORE_MAGIC) != 0 ||
+	    num(c, 0, INT32_MAX, &v) < 0 || done(c) < 0) {
+		ret = fail(c, "not a certwatch-store file");
+		goto out;
+	}
+	if (v != STORE_FORMAT_VERSION) {
+		fail(c, "format version %lld, this certwatch reads %d", (long long)v, STORE_FORMAT_VERSION);
+		ret = v > STORE_FORMAT_VERSION ? -2 : -1;
+		goto out;
+	}
+	if (next_line(c) <= 0 || field(c, &kw) < 0 || kw == NULL || strcmp(kw, "commit") != 0 ||
+	    num(c, 0, INT64_MAX, &v) < 0 || done(c) < 0) {
+		ret = fail(c, "bad commit line");
+		goto out;
+	}
+	c->gen = (uint64_t)v;
+	/* A record's strings are copies of its bytes: the file's size is
+	 * always enough. */
+	if ((c->arena = malloc(len + 1)) == NULL) {
+		ret = fail(c, "out of memory");
+		goto out;
+	}
+	c->arena_cap = len + 1;
+	if (gen)
+		*gen = c->gen;
+	if (origin < STORE_NSHARDS && st->shards[origin].gen < c->gen)
+		st->shards[origin].gen = c->gen;
+	have = next_line(c);
+	for (;;) {
+		if (have < 0) {
+			have = resync(c);
+			continue;
+		}
+		if (have == 0) {
+			ret = fail(c, "truncated: no records line");
+			break;
+		}
+		if (strncmp(c->line, "records ", 8) == 0) {
+			c->cur = c->line + 8;
+			if (num(c, 0, INT64_MAX, &v) < 0 || done(c) < 0 || (size_t)v != c->records)
+				ret = fail(c, "records line says %.20s, %zu read", c->line + 8, c->records);
+			else if (c->pos != c->len)
+				ret = fail(c, "data after the records line");
+			break;
+		}
+		if ((r = record(c)) < 0) {
+			if (c->rewound) {
+				c->rewound = 0;
+				have = next_line(c);
+			} else {
+				have = resync(c);
+			}
+			continue;
+		}
+		have = next_line(c);
+	}
+	if (c->failed && ret == 0)
+		ret = -1;
+out:
+	st->loading = 0;
+	*kept = c->kept;
+	free(c->arena);
+	free(c->list);
+	free(c->list2);
+	free(c);
+	return ret;
+}
+
+int
+store_parse_shard(struct store *st, const char *buf, size_t len, char *err, size_t errlen)
+{
+	size_t kept;
+
+	if (err && errlen)
+		*err = '\0';
+	return store_parse_file(st, buf, len, 0, NULL, &kept, err, errlen);
+}
