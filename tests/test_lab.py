@@ -11,7 +11,6 @@ check and "N passed, N failed"; exit 0 when all passed.
 
 import asyncio
 import hashlib
-import json
 import logging
 import os
 import re
@@ -199,7 +198,6 @@ def raw_stream(ip, port, to, send_after=b"", wait=1.0):
                 s.sendall(send_after)
                 sent = True
                 end = time.monotonic() + wait
-                mark = len(data)
         return data, False
 
 

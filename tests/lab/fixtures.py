@@ -3,7 +3,8 @@
 """Misbehaving XMPP servers for the certwatch lab, one asyncio process.
 
 Usage: fixtures.py CONFIG.json, where CONFIG is a list of
-{"name", "behaviour", "ip", "ports"}.  Each behaviour is a coroutine in
+{"name", "behaviour", "ip", "ports", "pki", "cert", "key"} (cert and key:
+the lab's good key, for behaviours that speak TLS).  Each behaviour is a coroutine in
 BEHAVIOURS below; add hostile servers there (lab.py's FIXTURES names them).
 Every server reads the client's stream header first and answers as the
 domain named in its `to`, so a probe gets as far as the behaviour allows.
@@ -61,7 +62,7 @@ async def idle(reader):
         return
 
 
-async def stall(reader, writer, header):
+async def stall(reader, writer, header, fx):
     """Offers STARTTLS, then never answers <starttls/>."""
     writer.write(stream_open(header) +
                  b"<stream:features><starttls xmlns='%s'><required/></starttls>"
@@ -70,7 +71,7 @@ async def stall(reader, writer, header):
     await idle(reader)
 
 
-async def badxml(reader, writer, header):
+async def badxml(reader, writer, header, fx):
     """Sends a stream header, then features that are not well-formed XML."""
     writer.write(stream_open(header) +
                  b"<stream:features><starttls xmlns='%s'></stream:feat<<&&>"
@@ -79,7 +80,7 @@ async def badxml(reader, writer, header):
     await idle(reader)
 
 
-async def streamerr(reader, writer, header):
+async def streamerr(reader, writer, header, fx):
     """Answers with a stream error (host-unknown) and closes."""
     writer.write(stream_open(header) +
                  b"<stream:error><host-unknown xmlns='%s'/></stream:error>"
@@ -87,7 +88,7 @@ async def streamerr(reader, writer, header):
     await writer.drain()
 
 
-async def notls(reader, writer, header):
+async def notls(reader, writer, header, fx):
     """Offers no <starttls/> at all (a TLS-stripping downgrade)."""
     writer.write(stream_open(header) +
                  b"<stream:features><mechanisms xmlns="
@@ -97,6 +98,7 @@ async def notls(reader, writer, header):
     await idle(reader)
 
 
+# name -> coroutine(reader, writer, client's stream header, config entry)
 BEHAVIOURS = {
     "stall": stall,
     "badxml": badxml,
@@ -105,12 +107,12 @@ BEHAVIOURS = {
 }
 
 
-def handler(behaviour):
+def handler(behaviour, fx):
     async def handle(reader, writer):
         try:
             header = await read_header(reader)
             if header is not None:
-                await behaviour(reader, writer, header)
+                await behaviour(reader, writer, header, fx)
         except (asyncio.TimeoutError, ConnectionError):
             pass
         finally:
@@ -123,7 +125,7 @@ async def main(config):
     for fx in config:
         for port in fx["ports"]:
             servers.append(await asyncio.start_server(
-                handler(BEHAVIOURS[fx["behaviour"]]), fx["ip"], port,
+                handler(BEHAVIOURS[fx["behaviour"]], fx), fx["ip"], port,
                 reuse_address=True))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -55,7 +55,8 @@ SERVERS = {
     "mitm":      {"host": 11, "kind": "prosody", "key": "mitm"},
     "prosody":   {"host": 20, "kind": "home"},
     "ejabberd":  {"host": 21, "kind": "ejabberd"},
-    # Misbehaving servers (tests/lab/fixtures.py), STARTTLS ports only.
+    # Misbehaving servers (tests/lab/fixtures.py): "behaviour" (default:
+    # the entry's name) and "ports" (default FIXTURE_PORTS) may be given.
     "stall":     {"host": 30, "kind": "fixture"},
     "badxml":    {"host": 31, "kind": "fixture"},
     "streamerr": {"host": 32, "kind": "fixture"},
@@ -433,7 +434,7 @@ def dns_ready(lab, zones, deadline):
 
 # ------------------------------------------------------------------- XMPP
 
-def prosody_hosts(domains, users=None, component=None, secret=None):
+def prosody_hosts(domains, component=None, secret=None):
     out = []
     for d in domains:
         out.append('VirtualHost "%s"\n' % d)
@@ -662,7 +663,12 @@ class Lab:
                 served = [d["name"] for d in DOMAINS if d["server"] == name]
                 start_prosody(self, name, k["chain"], k["key"], served, target_ports)
                 targets[name] = self.ip(name)
-        fixtures = [{"name": n, "behaviour": n, "ip": self.ip(n), "ports": list(FIXTURE_PORTS)}
+        # A fixture may name its own ports and behaviour; it gets the PKI
+        # directory and the good key's paths for behaviours that speak TLS.
+        fixtures = [{"name": n, "behaviour": s.get("behaviour", n), "ip": self.ip(n),
+                     "ports": list(s.get("ports", FIXTURE_PORTS)),
+                     "pki": self.path("pki"), "cert": self.keys["good"]["chain"],
+                     "key": self.keys["good"]["key"]}
                     for n, s in SERVERS.items() if s["kind"] == "fixture"]
         fdir = self.path("fixtures")
         write(os.path.join(fdir, "fixtures.json"), json.dumps(fixtures, indent=1))
