@@ -35,6 +35,10 @@ import urllib.error
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# knotd, keymgr, unbound and ejabberdctl live in /usr/sbin.
+for _d in ("/usr/sbin", "/sbin"):
+    if _d not in os.environ.get("PATH", "").split(":"):
+        os.environ["PATH"] = os.environ.get("PATH", "/usr/bin:/bin") + ":" + _d
 TEMPLATES = os.path.join(HERE, "templates")
 PYTHON = "/usr/bin/python3"
 
@@ -177,7 +181,9 @@ def pick_block():
         net = "127.%d.%d" % (rng.randint(2, 254), rng.randint(0, 255))
         if block_is_free(net):
             return net
-    raise LabError("no free 127.R.S.0/24 block found")
+    raise LabError("no free 127.R.S.0/24 block found: does a system service listen "
+                   "on all addresses at port 53 or 5222 (unbound, knot, prosody, "
+                   "ejabberd)? The lab needs those ports on its own addresses")
 
 
 def free_port():
@@ -409,7 +415,12 @@ def start_dns(lab, zones):
           "    stub-addr: %s@53\n" % lab.ip("auth"))
 
     lab.spawn("knot", ["knotd", "-c", conf], kdir, [(lab.ip("auth"), 53)])
-    lab.spawn("unbound", ["unbound", "-d", "-c", os.path.join(udir, "unbound.conf")], udir,
+    # Debian's AppArmor profile for /usr/sbin/unbound (enforced on a normal
+    # Debian 12 host) forbids reading a config outside /etc/unbound: run a
+    # copy of the binary, which no profile names.
+    unbound = os.path.join(udir, "unbound")
+    shutil.copy2(shutil.which("unbound") or "/usr/sbin/unbound", unbound)
+    lab.spawn("unbound", [unbound, "-d", "-c", os.path.join(udir, "unbound.conf")], udir,
               [(lab.ip("resolver"), 53)])
 
 
@@ -628,6 +639,10 @@ class Lab:
     def _start(self, timeout):
         t0 = time.monotonic()
         deadline = t0 + timeout
+        if os.geteuid() != 0:
+            # DNS on port 53, and Debian's ejabberdctl runs only as root or
+            # as its own user.
+            raise LabError("the lab must run as root")
         self.net = pick_block()
         self.info = {"dir": self.dir, "net": self.net + ".0/24", "pids": [], "procs": []}
         self.keys = make_pki(self.path("pki"))
