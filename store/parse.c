@@ -440,10 +440,8 @@ domain_body(struct pctx *c, struct dom *d)
 		store_jid_unlink(c->st, store_jid_of_name(chat[i]), &d->pub, 0);
 		c->st->n_chat--;
 	}
-	for (i = 0; i < n_ps; i++) {
-		store_jid_unlink(c->st, store_jid_of_name(ps[i].jid), &d->pub, 1);
-		c->st->n_pubsub--;
-	}
+	store_pubsub_unlink_all(c->st, &d->pub, ps, n_ps);
+	c->st->n_pubsub -= n_ps;
 	return r;
 #undef BAD
 }

@@ -268,8 +268,7 @@ store_dom_destroy(struct store *st, struct dom *d)
 	for (i = 0; i < d->pub.n_chat; i++)
 		store_jid_unlink(st, store_jid_of_name(d->pub.chat[i]), &d->pub, 0);
 	st->n_chat -= d->pub.n_chat;
-	for (i = 0; i < d->pub.n_pubsub; i++)
-		store_jid_unlink(st, store_jid_of_name(d->pub.pubsub[i].jid), &d->pub, 1);
+	store_pubsub_unlink_all(st, &d->pub, d->pub.pubsub, d->pub.n_pubsub);
 	st->n_pubsub -= d->pub.n_pubsub;
 	store_mark(st, d->h.shard);
 	store_htab_remove(&st->doms, &d->h);

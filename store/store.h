@@ -95,8 +95,8 @@ struct store_jid {
 	size_t n_domains;
 	const struct store_domain *const *domains;	/* chat subscriptions */
 	size_t n_pubsub;
-	/* The node of each pubsub subscription of this exact JID (a node
-	 * appears twice when the JID holds two subids on it). */
+	/* The nodes this exact JID has pubsub subscriptions on, each once
+	 * (its subids are in the node's pubsub array). */
 	const struct store_domain *const *pubsub;
 };
 

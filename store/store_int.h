@@ -166,6 +166,8 @@ int store_jid_ref(struct store *st, const char *name, struct jid **out);
 void store_jid_unlink(struct store *st, struct jid *j, const struct store_domain *d, int pubsub);
 int store_jid_set(struct store *st, const char *name, const char *presence, unsigned flags);
 void store_jids_free(struct store *st);
+void store_pubsub_unlink_all(struct store *st, const struct store_domain *d,
+			     const struct store_pubsub *ps, size_t n);
 int store_load_chat(struct store *st, struct dom *d, const char *jid, const char **name);
 int store_load_pubsub(struct store *st, struct dom *d, const char *jid, const char **name);
 

@@ -96,6 +96,26 @@ store_jid_unlink(struct store *st, struct jid *j, const struct store_domain *d, 
 	jid_release(st, j);
 }
 
+/*
+ * Drops the links of every JID of ps[] (d's pubsub subscriptions) to d.
+ * A JID's list holds d once however many subids it has, so each JID is
+ * unlinked at its last entry: the entries after it are still alive when
+ * compared, whatever the unlink frees.
+ */
+void
+store_pubsub_unlink_all(struct store *st, const struct store_domain *d,
+			const struct store_pubsub *ps, size_t n)
+{
+	size_t i, k;
+
+	for (i = 0; i < n; i++) {
+		for (k = i + 1; k < n && ps[k].jid != ps[i].jid; k++)
+			;
+		if (k == n)
+			store_jid_unlink(st, store_jid_of_name(ps[i].jid), d, 1);
+	}
+}
+
 static int
 jid_link(struct jid *j, const struct store_domain *d, int pubsub)
 {
@@ -258,7 +278,7 @@ store_pubsub_add(struct store *st, const char *domain, const char *jid, const ch
 	struct dom *d;
 	struct jid *j;
 	size_t i;
-	int r;
+	int r, has = 0;
 
 	if (!store_valid_name(jid, STORE_JID_MAX))
 		return -EINVAL;
@@ -271,10 +291,14 @@ store_pubsub_add(struct store *st, const char *domain, const char *jid, const ch
 	if ((r = store_jid_ref(st, jid, &j)) < 0)
 		return r;
 	for (i = 0; i < d->pub.n_pubsub; i++)
-		if (d->pub.pubsub[i].jid == j->name && same_subid(d->pub.pubsub[i].subid, subid))
-			return 0;
+		if (d->pub.pubsub[i].jid == j->name) {
+			if (same_subid(d->pub.pubsub[i].subid, subid))
+				return 0;
+			has = 1;
+		}
 	store_dom_content(d, &c);
-	if ((all = malloc((c.n_ps + 1) * sizeof(*all))) == NULL || jid_link(j, &d->pub, 1) < 0) {
+	if ((all = malloc((c.n_ps + 1) * sizeof(*all))) == NULL ||
+	    (!has && jid_link(j, &d->pub, 1) < 0)) {
 		free(all);
 		jid_release(st, j);
 		return -ENOMEM;
@@ -287,7 +311,8 @@ store_pubsub_add(struct store *st, const char *domain, const char *jid, const ch
 	r = store_dom_pack(st, d, &c);
 	free(all);
 	if (r < 0) {
-		store_jid_unlink(st, j, &d->pub, 1);
+		if (!has)
+			store_jid_unlink(st, j, &d->pub, 1);
 		return r;
 	}
 	st->n_pubsub++;
@@ -300,7 +325,7 @@ store_pubsub_remove(struct store *st, const char *domain, const char *jid, const
 	struct dom *d = domain ? store_dom_find(st, domain) : NULL;
 	struct jid *j = jid ? store_jid_find(st, jid) : NULL;
 	struct store_pubsub *ps;
-	size_t i = 0, removed = 0, k;
+	size_t i = 0, removed = 0, left = 0;
 
 	if (d == NULL || j == NULL)
 		return 0;
@@ -311,6 +336,7 @@ store_pubsub_remove(struct store *st, const char *domain, const char *jid, const
 			d->pub.n_pubsub--;
 			removed++;
 		} else {
+			left += ps[i].jid == j->name;
 			i++;
 		}
 	}
@@ -318,10 +344,8 @@ store_pubsub_remove(struct store *st, const char *domain, const char *jid, const
 		return 0;
 	st->n_pubsub -= removed;
 	store_mark(st, d->h.shard);
-	/* j is freed by the last unlink at the earliest. */
-	for (k = 0; k + 1 < removed; k++)
-		ptr_remove(j->pub.pubsub, &j->pub.n_pubsub, &d->pub);
-	store_jid_unlink(st, j, &d->pub, 1);
+	if (left == 0)
+		store_jid_unlink(st, j, &d->pub, 1);
 	return removed;
 }
 
@@ -416,8 +440,9 @@ store_load_chat(struct store *st, struct dom *d, const char *jid, const char **n
 	return 0;
 }
 
-/* The same for a pubsub subscription (duplicates are not looked for: the
- * writer never writes any, and one would only double an event). */
+/* The same for a pubsub subscription; d goes once into the JID's list
+ * whatever the number of its subids.  Duplicate lines are not looked for
+ * (the writer never writes any, and one would only double an event). */
 int
 store_load_pubsub(struct store *st, struct dom *d, const char *jid, const char **name)
 {
@@ -426,6 +451,12 @@ store_load_pubsub(struct store *st, struct dom *d, const char *jid, const char *
 
 	if ((r = store_jid_ref(st, jid, &j)) < 0)
 		return r;
+	/* Linked already when d is the last node in its list (see above). */
+	if (j->pub.n_pubsub && j->pub.pubsub[j->pub.n_pubsub - 1] == &d->pub) {
+		*name = j->name;
+		st->n_pubsub++;
+		return 0;
+	}
 	if (jid_link(j, &d->pub, 1) < 0) {
 		jid_release(st, j);
 		return -ENOMEM;
