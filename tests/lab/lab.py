@@ -16,6 +16,7 @@ DOMAINS below; docs/lab.md describes it.  Stdlib only, plus Debian's knot,
 knot-dnssecutils, unbound, prosody, ejabberd and openssl binaries.
 """
 
+import base64
 import contextlib
 import hashlib
 import json
@@ -237,8 +238,25 @@ def openssl(*args):
     return run(["openssl"] + list(args))
 
 
-def make_pki(pki):
-    """Lab CA, and keys with CA-signed certificates; returns lab.json's keys."""
+def pem_der(path):
+    """DER of the first certificate in a PEM file."""
+    with open(path) as f:
+        text = f.read()
+    body = text.split("-----BEGIN CERTIFICATE-----")[1].split("-----END CERTIFICATE-----")[0]
+    return base64.b64decode("".join(body.split()))
+
+
+def add_hashes(entry):
+    spki = subprocess.run(["openssl", "pkey", "-in", entry["key"], "-pubout", "-outform", "DER"],
+                          capture_output=True, check=True).stdout
+    der = pem_der(entry["cert"])
+    entry.update(cert_sha256=hashlib.sha256(der).hexdigest(),
+                 spki_sha256=hashlib.sha256(spki).hexdigest(), _der={0: der, 1: spki})
+    return entry
+
+
+def pki_ca(pki):
+    """The lab CA; returns the start of lab.json's keys."""
     os.makedirs(pki, exist_ok=True)
     ca_key, ca_crt = os.path.join(pki, "ca.key"), os.path.join(pki, "ca.crt")
     openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
@@ -246,56 +264,51 @@ def make_pki(pki):
             "-subj", "/O=certwatch lab/CN=certwatch lab CA",
             "-addext", "basicConstraints=critical,CA:TRUE",
             "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    os.chmod(ca_key, 0o600)
+    return {"ca": add_hashes({"cert": ca_crt, "key": ca_key})}
 
-    served = {}  # key name -> names in its certificate
+
+def pki_names():
+    """Key name -> the names its certificate carries (first = CN)."""
+    served = {"home": [HOME_DOMAINS["prosody"], HOME_DOMAINS["ejabberd"]]}
     for d in DOMAINS:
-        srv = SERVERS[d["server"]]
-        if srv.get("key"):
-            names = served.setdefault(srv["key"], [])
+        key = SERVERS[d["server"]].get("key")
+        if key:
+            names = served.setdefault(key, [])
             for n in (d["name"], d.get("target") or "xmpp." + d["name"]):
                 if n not in names:
                     names.append(n)
     served["old"] = ["good.test", "xmpp.good.test"]
-    served["home"] = [HOME_DOMAINS["prosody"], HOME_DOMAINS["ejabberd"]]
+    return served
 
-    keys = {"ca": {"cert": ca_crt, "key": ca_key}}
-    for name, names in served.items():
-        key, crt = os.path.join(pki, name + ".key"), os.path.join(pki, name + ".crt")
-        csr = os.path.join(pki, name + ".csr")
-        ext = os.path.join(pki, name + ".ext")
-        sans = ["DNS:" + n for n in names]
-        # XmppAddr (RFC 6120 §13.7.1.4) for the XMPP domains themselves.
-        sans += ["otherName:1.3.6.1.5.5.7.8.5;UTF8:" + n
-                 for n in names if not n.startswith("xmpp.")]
-        write(ext, "basicConstraints=critical,CA:FALSE\n"
-                   "keyUsage=critical,digitalSignature\n"
-                   "extendedKeyUsage=serverAuth,clientAuth\n"
-                   "subjectAltName=" + ",".join(sans) + "\n")
-        openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                "-nodes", "-keyout", key, "-out", csr, "-subj",
-                "/O=certwatch lab/CN=" + names[0])
-        openssl("x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key,
-                "-set_serial", str(secrets.randbits(63)), "-days", "30",
-                "-extfile", ext, "-out", crt)
-        chain = os.path.join(pki, name + ".chain.pem")
-        with open(chain, "w") as out:
-            for p in (crt, ca_crt):
-                with open(p) as f:
-                    out.write(f.read())
-        os.chmod(key, 0o600)
-        keys[name] = {"cert": crt, "chain": chain, "key": key, "names": names}
 
-    for name, k in keys.items():
-        der = subprocess.run(["openssl", "x509", "-in", k["cert"], "-outform", "DER"],
-                             capture_output=True, check=True).stdout
-        spki = subprocess.run(["openssl", "x509", "-in", k["cert"], "-noout", "-pubkey"],
-                              capture_output=True, check=True).stdout
-        spki = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"],
-                              input=spki, capture_output=True, check=True).stdout
-        k["cert_sha256"] = hashlib.sha256(der).hexdigest()
-        k["spki_sha256"] = hashlib.sha256(spki).hexdigest()
-        k["_der"] = {0: der, 1: spki}
-    return keys
+def pki_leaf(pki, name, names, keys):
+    """A fresh P-256 key and its certificate from the lab CA."""
+    ca_crt, ca_key = keys["ca"]["cert"], keys["ca"]["key"]
+    key, crt = os.path.join(pki, name + ".key"), os.path.join(pki, name + ".crt")
+    csr = os.path.join(pki, name + ".csr")
+    ext = os.path.join(pki, name + ".ext")
+    sans = ["DNS:" + n for n in names]
+    # XmppAddr (RFC 6120 §13.7.1.4) for the XMPP domains themselves.
+    sans += ["otherName:1.3.6.1.5.5.7.8.5;UTF8:" + n
+             for n in names if not n.startswith("xmpp.")]
+    write(ext, "basicConstraints=critical,CA:FALSE\n"
+               "keyUsage=critical,digitalSignature\n"
+               "extendedKeyUsage=serverAuth,clientAuth\n"
+               "subjectAltName=" + ",".join(sans) + "\n")
+    openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-nodes", "-keyout", key, "-out", csr, "-subj",
+            "/O=certwatch lab/CN=" + names[0])
+    openssl("x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key,
+            "-set_serial", str(secrets.randbits(63)), "-days", "30",
+            "-extfile", ext, "-out", crt)
+    chain = os.path.join(pki, name + ".chain.pem")
+    with open(chain, "w") as out:
+        for p in (crt, ca_crt):
+            with open(p) as f:
+                out.write(f.read())
+    os.chmod(key, 0o600)
+    keys[name] = add_hashes({"cert": crt, "chain": chain, "key": key, "names": names})
 
 
 def tlsa_rdata(spec, keys):
@@ -645,7 +658,20 @@ class Lab:
             raise LabError("the lab must run as root")
         self.net = pick_block()
         self.info = {"dir": self.dir, "net": self.net + ".0/24", "pids": [], "procs": []}
-        self.keys = make_pki(self.path("pki"))
+        timing = {}
+
+        def mark(phase, t=[t0]):
+            now = time.monotonic()
+            timing[phase] = round(now - t[0], 2)
+            t[0] = now
+
+        # ejabberd is the slowest to boot: only the CA and its certificate
+        # come before it; the rest is built while it starts.
+        pki = self.path("pki")
+        names = pki_names()
+        self.keys = pki_ca(pki)
+        pki_leaf(pki, "home", names.pop("home"), self.keys)
+        mark("pki_home")
         users = [{"jid": "user%d@%s" % (i, "%s"), "password": secrets.token_urlsafe(12)}
                  for i in range(1, NUSERS + 1)]
 
@@ -662,8 +688,10 @@ class Lab:
         xmpp["ejabberd"]["api_port"] = 5280
         self.info["xmpp"] = xmpp
 
-        # ejabberd is the slowest to boot: start it first, build DNS meanwhile.
         start_ejabberd(self, xmpp["ejabberd"])
+        for name, certnames in names.items():
+            pki_leaf(pki, name, certnames, self.keys)
+        mark("pki")
         home = self.keys["home"]
         start_prosody(self, "prosody", home["chain"], home["key"], [xmpp["prosody"]["domain"]],
                       {"c2s": [5222], "component": [COMPONENT_PORT]},
@@ -693,8 +721,10 @@ class Lab:
         for fx in fixtures:
             targets[fx["name"]] = fx["ip"]
 
+        mark("launch_xmpp")
         zones, domains = build_zones(self.net, self.keys)
         start_dns(self, zones)
+        mark("sign_and_launch_dns")
 
         self.info.update({
             "dns": {"auth": self.ip("auth"), "resolver": self.ip("resolver")},
@@ -713,11 +743,15 @@ class Lab:
         for proc in self.procs:
             if proc["name"] != "ejabberd":
                 self.wait_ports(proc, deadline)
+        mark("wait_xmpp")
         dns_ready(self, zones, deadline)
+        mark("wait_dns")
         ejabberd_register(xmpp["ejabberd"], deadline)
+        mark("wait_ejabberd_and_register")
         self._check_alive()
         self._note_xmpp_procs()
         self.info["start_seconds"] = round(time.monotonic() - t0, 2)
+        self.info["start_timing"] = timing
         self._write_json()
 
     def _note_xmpp_procs(self):
