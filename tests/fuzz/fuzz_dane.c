@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * fuzz_dane.c - the DANE matcher (probe/dane.h dane_match) on a hostile
+ * TLSA RRset and a hostile certificate chain, as a server and its DNS zone
+ * could present them.
+ *
+ * Input:
+ *   byte 0     bit 0: _xmpp-server names; bit 1: a secure SRV target
+ *              (xmpp.good.test); bits 2-4: number of TLSA records (0-7)
+ *   bytes 1-2  the time of the check: hours after 2026-01-01, big endian
+ *   records    each: usage, selector, matching type, length (1 byte), data
+ *   chain      up to 4 certificates, each: length (2 bytes, big endian),
+ *              DER; the last one takes what is left when it is cut short
+ * The bounds keep one run cheap (GnuTLS parses every certificate).
+ */
+#include "fuzz.h"
+
+#include "probe/dane.h"
+
+#define MAX_CHAIN 4
+#define BASE_TIME 1767225600	/* 2026-01-01T00:00:00Z */
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct dns_tlsa recs[7];
+	struct probe_cert chain[MAX_CHAIN];
+	struct dane_names names = {"good.test", "good.test", NULL, 0};
+	struct dane_match m;
+	size_t want, nrecs = 0, nchain = 0, off = 3;
+	time_t now;
+	int rc;
+
+	if (size < 3)
+		return 0;
+	names.server = data[0] & 1;
+	if (data[0] & 2)
+		names.srv_target = "xmpp.good.test";
+	want = (data[0] >> 2) & 7;
+	now = BASE_TIME + (time_t)((data[1] << 8) | data[2]) * 3600;
+
+	for (size_t i = 0; i < want; i++) {
+		size_t len;
+		if (size - off < 4)
+			goto out;
+		recs[i].usage = data[off];
+		recs[i].selector = data[off + 1];
+		recs[i].mtype = data[off + 2];
+		len = data[off + 3];
+		off += 4;
+		if (size - off < len)
+			goto out;
+		/* The matcher gets its own heap copy, as from the parser. */
+		recs[i].len = len;
+		recs[i].data = len ? malloc(len) : NULL;
+		if (len)
+			memcpy(recs[i].data, data + off, len);
+		off += len;
+		nrecs++;
+	}
+	while (off < size && nchain < MAX_CHAIN) {
+		size_t len;
+		if (size - off < 2)
+			break;
+		len = (size_t)(data[off] << 8) | data[off + 1];
+		off += 2;
+		if (len > size - off || nchain == MAX_CHAIN - 1)
+			len = size - off;
+		chain[nchain].len = len;
+		chain[nchain].der = malloc(len ? len : 1);
+		memcpy(chain[nchain].der, data + off, len);
+		nchain++;
+		off += len;
+	}
+
+	memset(&m, 0xA5, sizeof(m));
+	rc = dane_match(recs, nrecs, chain, nchain, &names, now, &m);
+	FUZZ_CHECK(rc == 0 || rc == -1);
+	FUZZ_CHECK(fuzz_terminated(m.detail, sizeof(m.detail)));
+	if (rc == 0) {
+		FUZZ_CHECK(m.matched >= -1 && m.matched < (int)nrecs);
+		FUZZ_CHECK(m.nusable <= nrecs);
+		if (m.matched >= 0)
+			FUZZ_CHECK(m.usable[m.matched] == 1);
+		for (unsigned b = 1; b != 0 && b <= DANE_W_TA_NOT_SENT; b <<= 1)
+			if (m.warnings & b)
+				FUZZ_CHECK(
+				    dane_warning_code((enum dane_warning)b) &&
+				    dane_warning_text((enum dane_warning)b));
+	}
+	for (size_t i = 0; i < nrecs; i++)
+		(void)dane_record_known(&recs[i]);
+	if (nchain > 0) {
+		uint8_t spki[32];
+		(void)dane_spki_sha256(chain[0].der, chain[0].len, spki);
+	}
+
+out:
+	for (size_t i = 0; i < nrecs; i++)
+		free(recs[i].data);
+	for (size_t i = 0; i < nchain; i++)
+		free(chain[i].der);
+	return 0;
+}
