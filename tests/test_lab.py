@@ -14,6 +14,7 @@ import hashlib
 import logging
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -330,6 +331,10 @@ def main():
             print("# stopped in %.1f s" % (time.monotonic() - t0))
             left = [p for p in lab.procs if alive(p) or group_alive(p["pid"])]
             check("stop leaves no lab process running", not left, str(left))
+            if all(RESULTS):
+                shutil.rmtree(lab.dir, ignore_errors=True)
+            else:
+                print("# lab files kept in %s" % lab.dir)
     passed = sum(RESULTS)
     print("%d passed, %d failed" % (passed, len(RESULTS) - passed))
     return 0 if RESULTS and all(RESULTS) else 1

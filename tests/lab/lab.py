@@ -547,6 +547,7 @@ class Lab:
         self.net = self.info.get("net")
         self.procs = list(self.info.get("procs", []))
         self.keys = {}
+        self.temporary = False
 
     # -- construction
     @classmethod
@@ -562,7 +563,11 @@ class Lab:
         path = os.environ.get("CERTWATCH_LAB")
         if path:
             return cls.load(path)
-        return cls.start(dir or tempfile.mkdtemp(prefix="certwatch-lab-"))
+        if dir:
+            return cls.start(dir)
+        lab = cls.start(tempfile.mkdtemp(prefix="certwatch-lab-"))
+        lab.temporary = True  # removed by a clean exit of the `with` block
+        return lab
 
     @classmethod
     def start(cls, dir, timeout=30.0):
@@ -839,8 +844,10 @@ class Lab:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
         self.stop()
+        if self.owned and self.temporary and exc_type is None:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def group_alive(pgid):
