@@ -708,8 +708,12 @@ class TorNet:
         auths, exits = [], []
         for i in range(N_AUTH):
             ip = "%s.%d" % (net, HOST_AUTH + i)
+            orport = free_port(ip)
+            dirport = free_port(ip)
+            while dirport == orport:
+                dirport = free_port(ip)
             auths.append({"nick": "auth%d" % (i + 1), "ip": ip,
-                          "or": free_port(ip), "dir": free_port(ip)})
+                          "or": orport, "dir": dirport})
         for i in range(N_EXIT):
             ip = "%s.%d" % (net, HOST_EXIT + i)
             exits.append({"nick": "exit%d" % (i + 1), "ip": ip, "or": free_port(ip)})
@@ -813,6 +817,8 @@ class TorNet:
         cip = "%s.%d" % (net, HOST_CLIENT)
         socks_port = free_port(cip, prefer=(9050,))
         ctl_port = free_port(cip, prefer=(9051,))
+        while ctl_port == socks_port:
+            ctl_port = free_port(cip)
         d = os.path.join(self.dir, "client")
         os.makedirs(d, mode=0o700)
         t_client = time.monotonic()
