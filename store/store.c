@@ -616,6 +616,19 @@ load_dir(struct store *st, char *err, size_t errlen)
 			unlinkat(st->dirfd, de->d_name, 0);
 	}
 	closedir(dir);
+	/* Ask for every file at once: from a cold cache the disk then serves
+	 * them in parallel while the first ones are parsed. */
+	for (i = 0; i < STORE_NSHARDS; i++) {
+		char name[32];
+
+		if (!present[i])
+			continue;
+		shard_name(name, sizeof(name), i, "");
+		if ((fd = openat(st->dirfd, name, O_RDONLY | O_CLOEXEC)) >= 0) {
+			posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+			close(fd);
+		}
+	}
 	for (i = 0; i < STORE_NSHARDS && r == 0; i++)
 		if (present[i])
 			r = load_shard(st, i, err, errlen);
