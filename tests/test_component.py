@@ -49,6 +49,7 @@ class Client(slixmpp.ClientXMPP):
         self.presences = asyncio.Queue()
         self.started = asyncio.Event()
         self.failed = None
+        self.composing = 0
         self["feature_mechanisms"].unencrypted_plain = True
         self.ssl_context.check_hostname = False
         self.ssl_context.verify_mode = ssl.CERT_NONE
@@ -59,6 +60,11 @@ class Client(slixmpp.ClientXMPP):
         self.add_event_handler("failed_auth", self._fail)
         self.add_event_handler("message", self._msg)
         self.add_event_handler("presence", self._presence)
+        self.add_event_handler("chatstate_composing", self._composing)
+
+    def _composing(self, m):
+        if m["from"].bare == self.comp:
+            self.composing += 1
 
     async def _start(self, _):
         self.send_presence()
@@ -311,6 +317,7 @@ async def run_server(name, lab, lab_json, binary, tmp):
             body = await a.report("good.test")
             check("check good.test: ok", "good.test: ok" in body,
                   body.splitlines()[0])
+            check("check: composing chat state sent", a.composing > 0)
             body = await a.report("MITM.test.")
             check("check mitm.test: mismatch", "mitm.test: mismatch" in body,
                   body.splitlines()[0])
@@ -326,6 +333,54 @@ async def run_server(name, lab, lab_json, binary, tmp):
                   body.splitlines()[0])
         await step("chat", chat())
         a.drain()
+
+        async def no_answers():
+            # type='error' is never answered (no loops between bots);
+            # neither are group chat and headline messages.
+            for t in ("error", "groupchat", "headline"):
+                a.send_message(mto=comp, mbody="help", mtype=t)
+            await asyncio.sleep(2)
+            check("error/groupchat/headline messages not answered",
+                  a.msgs.empty())
+        await step("no answers", no_answers())
+        a.drain()
+
+        async def limits():
+            cfg = open(conf).read()
+            if "commands_per_minute" in cfg or len(users) < 25:
+                return  # the lab's config changes the defaults: skip
+            r = await connect(info, users[23], comp)
+            clients.append(r)
+            for _ in range(40):
+                r.send_message(mto=comp, mbody="help", mtype="chat")
+            got = []
+            try:
+                while True:
+                    got.append((await r.body(3))["body"])
+            except asyncio.TimeoutError:
+                pass
+            limited = [b for b in got if "rate limit" in b]
+            check("rate limit: 30 answers, one notice, then silence",
+                  len(got) == 31 and len(limited) == 1 and
+                  "try again in" in limited[0],
+                  "%d replies, %d notices: %s" % (
+                      len(got), len(limited), limited[:1]))
+            q = await connect(info, users[24], comp)
+            clients.append(q)
+            for _ in range(3):
+                q.send_message(mto=comp, mbody="check good.test",
+                               mtype="chat")
+            got = []
+            try:
+                while len([b for b in got if b.startswith("good.test:")]) \
+                        < 2:
+                    got.append((await q.body())["body"])
+            except asyncio.TimeoutError:
+                pass
+            refused = [b for b in got if "checks_in_flight" in b]
+            check("checks_in_flight: the third check at once is refused",
+                  len(refused) == 1, "%d refused" % len(refused))
+        await step("limits", limits())
 
         async def discovery():
             info_r = await a["xep_0030"].get_info(jid=comp, timeout=10)
