@@ -570,7 +570,7 @@ class Lab:
         return lab
 
     @classmethod
-    def start(cls, dir, timeout=30.0):
+    def start(cls, dir, timeout=60.0):
         lab = cls(dir, owned=True)
         os.makedirs(lab.dir, exist_ok=True)
         if os.path.exists(lab.path("lab.json")):
@@ -873,12 +873,17 @@ def main(argv):
         sys.stderr.write("usage: lab.py start|stop|status DIR | restart DIR SERVER\n")
         return 2
     cmd, dir = argv[1], argv[2]
+    # SIGTERM during start: unwind like Ctrl-C, so what started is stopped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     if cmd == "start":
         try:
             Lab.start(dir)
         except LabError as e:
             sys.stderr.write("lab.py: %s\n" % e)
             return 1
+        except KeyboardInterrupt:
+            sys.stderr.write("lab.py: interrupted; what had started is stopped\n")
+            return 130
         return 0
     lab_json = os.path.join(dir, "lab.json")
     if not os.path.exists(lab_json):

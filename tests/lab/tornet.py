@@ -51,6 +51,7 @@ HOST_EXIT = 11
 HOST_CLIENT = 20
 HOST_SELFTEST = 29
 
+VOTE_LEAD = int(os.environ.get("TORNET_VOTE_LEAD", "14"))
 VOTING = """\
 TestingV3AuthInitialVotingInterval 20
 TestingV3AuthInitialVoteDelay 4
@@ -752,9 +753,14 @@ class TorNet:
         resolv = os.path.join(self.dir, "resolv.conf")
         _write_atomic(resolv, "nameserver %s\n" % self.resolver)
 
+        # Put the first vote LEAD seconds after launch: enough for the
+        # authorities to start and the exits to upload their descriptors,
+        # instead of wherever the wall clock's 20 s schedule falls.
+        offset = int(time.time() + VOTE_LEAD) % 20
         for a in auths:
             d = os.path.join(self.dir, a["nick"])
             self._launch(a["nick"], _torrc_common(d, a["nick"], dirauth) + (
+                "TestingV3AuthVotingStartOffset %d\n" % offset + (
                 "Address {ip}\nORPort {ip}:{orp}\nDirPort {ip}:{dirp}\n"
                 "SocksPort 0\n"
                 "AuthoritativeDirectory 1\nV3AuthoritativeDirectory 1\n"
@@ -764,7 +770,7 @@ class TorNet:
                 "AuthDirVoteStableGuaranteeMinUptime 0\n"
                 "AuthDirVoteStableGuaranteeMTBF 0\n"
                 "V3BandwidthsFile {bw}\n").format(
-                    ip=a["ip"], orp=a["or"], dirp=a["dir"], bw=bwfile) + VOTING)
+                    ip=a["ip"], orp=a["or"], dirp=a["dir"], bw=bwfile)) + VOTING)
         for e in exits:
             d = os.path.join(self.dir, e["nick"])
             self._launch(e["nick"], _torrc_common(d, e["nick"], dirauth) + (
