@@ -28,6 +28,12 @@ build() {	# build DIR [meson options...]
 
 build build
 build build-asan -Db_sanitize=address,undefined -Db_lundef=false
+# libFuzzer targets (tests/fuzz/, docs/fuzzing.md): clang, without --werror
+# (clang warns where gcc does not; the gcc builds above hold the line).
+[ -f build-fuzz/build.ninja ] || CC=clang meson setup build-fuzz -Dfuzz=true \
+	-Dc_args=-fsanitize=fuzzer-no-link -Db_sanitize=address,undefined \
+	-Db_lundef=false >/dev/null
+ninja -C build-fuzz -j "$jobs"
 
 # One lab (DNS, XMPP servers, Tor network) for the whole run.
 labdir=$(mktemp -d /tmp/certwatch-lab.XXXXXX)
@@ -53,6 +59,9 @@ meson test -C build --print-errorlogs --num-processes "$jobs" || status=1
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	meson test -C build-asan --print-errorlogs --num-processes "$jobs" || status=1
+# Each fuzz target: its regression inputs, then 15 s on its corpus.
+meson test -C build-fuzz --suite fuzz --print-errorlogs --num-processes "$jobs" || status=1
 
-/usr/bin/python3 tests/summary.py build/meson-logs/testlog.json build-asan/meson-logs/testlog.json
+/usr/bin/python3 tests/summary.py build/meson-logs/testlog.json build-asan/meson-logs/testlog.json \
+	build-fuzz/meson-logs/testlog.json
 exit $status
