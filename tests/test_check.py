@@ -182,7 +182,7 @@ def t_invalid_domain(info, conf):
     p = run([BIN, 'check', '-c', conf, 'bad..name'])
     assert p.returncode == 3, p
     assert p.stdout.startswith('CERTWATCH UNKNOWN - invalid domain: '), p
-    rc, res, _ = check_json(BIN, conf, '-x.example')
+    rc, res, _ = check_json(BIN, conf, 'exa mple.org')
     assert rc == 3 and res['verdict'] is None, res
     assert res['error']['step'] == 'input', res
 
