@@ -112,8 +112,8 @@ struct store_jid {
  * (pid N)"), cannot be read, or holds a file of a newer format version.
  * `dir` NULL gives a store in memory only, for tests: commits write
  * nothing and complete with 0 (their callbacks still come through
- * store_process_completions()).  On success *out is the store, to be closed with
- * store_close().
+ * store_process_completions()).  On success *out is the store, to be
+ * closed with store_close().
  */
 int store_open(const char *dir, struct store **out, char *err, size_t errlen);
 
