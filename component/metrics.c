@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* metrics.c - counters fed by the checks and the web server, rendered in the
+ * Prometheus text exposition format. */
+#include "component/metrics.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "version.h"
+#include "component/transition.h"
+#include "component/watch.h"
+#include "store/store.h"
+
+/* Probes take from tens of milliseconds (direct) to a minute (Tor, a
+ * stalled server up to [probe] timeout). */
+const double metrics_probe_buckets[] = {0.025, 0.05, 0.1, 0.25, 0.5, 1,
+					2.5,   5,    10,  30,   60};
+#define NBUCKETS (sizeof(metrics_probe_buckets) / sizeof(metrics_probe_buckets[0]))
+const unsigned metrics_probe_nbuckets = NBUCKETS;
+
+/* Verdicts of checks, in verdict order (index = enum verdict). */
+#define NVERDICTS (VERDICT_UNREACHABLE + 1)
+
+/* Probe results: "ok" and each step a probe can fail at. */
+static const enum probe_step probe_steps[] = {
+	PROBE_STEP_NONE, PROBE_STEP_INPUT,    PROBE_STEP_DNS, PROBE_STEP_TOR,
+	PROBE_STEP_TCP,	 PROBE_STEP_STREAM,   PROBE_STEP_STARTTLS,
+	PROBE_STEP_TLS,
+};
+#define NSTEPS (sizeof(probe_steps) / sizeof(probe_steps[0]))
+
+/* HTTP statuses the server answers with; others count as "other". */
+static const int http_codes[] = {200, 304, 400, 404, 405, 408, 413,
+				 429, 500, 503};
+#define NCODES (sizeof(http_codes) / sizeof(http_codes[0]))
+
+struct metrics {
+	uint64_t checks[NVERDICTS];
+	uint64_t check_probes;			/* probes made by checks */
+	uint64_t probes[NSTEPS + 1];		/* by result; last: other */
+	uint64_t probe_tls_refused;
+	uint64_t buckets[NBUCKETS];		/* not cumulative */
+	uint64_t probe_count;
+	double probe_sum;			/* seconds */
+	uint64_t http[NCODES + 1];		/* last: other */
+	uint64_t refused[METRICS_REFUSED_COUNT];
+	uint64_t web_checks;
+	unsigned http_open;
+};
+
+struct metrics *
+metrics_new(void)
+{
+	return xcalloc(1, sizeof(struct metrics));
+}
+
+void
+metrics_free(struct metrics *m)
+{
+	free(m);
+}
+
+void
+metrics_on_probe(void *arg, const struct probe_result *res)
+{
+	struct metrics *m = arg;
+	size_t i = 0;
+	double s = res->elapsed_ms / 1000.0;
+
+	if (!res->ok) {
+		for (i = 1; i < NSTEPS && probe_steps[i] != res->fail_step; i++)
+			;
+		if (i == 0 || res->fail_step == PROBE_STEP_NONE)
+			i = NSTEPS;	/* "other" */
+	}
+	m->probes[i]++;
+	if (res->tls_refused)
+		m->probe_tls_refused++;
+	for (size_t b = 0; b < NBUCKETS; b++) {
+		if (s <= metrics_probe_buckets[b]) {
+			m->buckets[b]++;
+			break;
+		}
+	}
+	m->probe_count++;
+	m->probe_sum += s;
+}
+
+void
+metrics_on_check(void *arg, const struct check_result *res)
+{
+	struct metrics *m = arg;
+
+	if ((unsigned)res->verdict < NVERDICTS)
+		m->checks[res->verdict]++;
+	m->check_probes += res->probes;
+}
+
+void
+metrics_http_request(struct metrics *m, int status)
+{
+	size_t i;
+
+	for (i = 0; i < NCODES && http_codes[i] != status; i++)
+		;
+	m->http[i]++;
+}
+
+void
+metrics_http_check_refused(struct metrics *m, enum metrics_refusal why)
+{
+	if ((unsigned)why < METRICS_REFUSED_COUNT)
+		m->refused[why]++;
+}
+
+void
+metrics_http_check_started(struct metrics *m)
+{
+	m->web_checks++;
+}
+
+void
+metrics_http_connections(struct metrics *m, unsigned open)
+{
+	m->http_open = open;
+}
+
+/* ---- rendering ---- */
+
+static void
+head(struct buf *out, const char *name, const char *type, const char *help)
+{
+	buf_printf(out, "# HELP certwatch_%s %s\n# TYPE certwatch_%s %s\n",
+		   name, help, name, type);
+}
+
+static void
+one(struct buf *out, const char *name, const char *type, const char *help,
+    unsigned long long v)
+{
+	head(out, name, type, help);
+	buf_printf(out, "certwatch_%s %llu\n", name, v);
+}
+
+static void
+render_checks(const struct metrics *m, struct buf *out)
+{
+	head(out, "checks_total", "counter",
+	     "Checks of a domain that ended, by the domain's verdict.");
+	for (int v = VERDICT_OK; v < (int)NVERDICTS; v++)
+		buf_printf(out, "certwatch_checks_total{verdict=\"%s\"} %llu\n",
+			   verdict_name((enum verdict)v),
+			   (unsigned long long)m->checks[v]);
+
+	head(out, "probes_total", "counter",
+	     "Probes (one connection to one endpoint) that ended, by result: "
+	     "ok or the step that failed.");
+	for (size_t i = 0; i <= NSTEPS; i++) {
+		const char *w = i == 0        ? "ok"
+				: i == NSTEPS ? "other"
+					      : probe_step_name(probe_steps[i]);
+		buf_printf(out, "certwatch_probes_total{result=\"%s\"} %llu\n",
+			   w, (unsigned long long)m->probes[i]);
+	}
+	one(out, "probes_tls_refused_total", "counter",
+	    "Probes where the server offered no TLS or refused it.",
+	    m->probe_tls_refused);
+
+	head(out, "probe_duration_seconds", "histogram",
+	     "Time from the start of a probe to its end.");
+	unsigned long long cum = 0;
+	for (size_t b = 0; b < NBUCKETS; b++) {
+		cum += m->buckets[b];
+		buf_printf(out,
+			   "certwatch_probe_duration_seconds_bucket{le=\"%g\"} "
+			   "%llu\n",
+			   metrics_probe_buckets[b], cum);
+	}
+	buf_printf(out,
+		   "certwatch_probe_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+		   "certwatch_probe_duration_seconds_sum %.3f\n"
+		   "certwatch_probe_duration_seconds_count %llu\n",
+		   (unsigned long long)m->probe_count, m->probe_sum,
+		   (unsigned long long)m->probe_count);
+}
+
+static void
+render_http(const struct metrics *m, struct buf *out)
+{
+	head(out, "http_requests_total", "counter",
+	     "HTTP requests answered by the web server, by status code.");
+	for (size_t i = 0; i <= NCODES; i++) {
+		if (i < NCODES)
+			buf_printf(out,
+				   "certwatch_http_requests_total{code=\"%d\"} "
+				   "%llu\n",
+				   http_codes[i], (unsigned long long)m->http[i]);
+		else
+			buf_printf(out,
+				   "certwatch_http_requests_total{code=\"other\"} "
+				   "%llu\n",
+				   (unsigned long long)m->http[i]);
+	}
+	one(out, "http_checks_started_total", "counter",
+	    "Checks started from the web page or the JSON API.",
+	    m->web_checks);
+	head(out, "http_checks_refused_total", "counter",
+	     "Checks from the web refused: rate-limit (per client address) or "
+	     "busy (probing saturated).");
+	buf_printf(out,
+		   "certwatch_http_checks_refused_total{reason=\"rate-limit\"} "
+		   "%llu\n"
+		   "certwatch_http_checks_refused_total{reason=\"busy\"} %llu\n",
+		   (unsigned long long)m->refused[METRICS_REFUSED_RATE],
+		   (unsigned long long)m->refused[METRICS_REFUSED_BUSY]);
+	one(out, "http_connections", "gauge",
+	    "HTTP connections open now.", m->http_open);
+}
+
+static void
+render_sources(const struct metrics_sources *src, struct buf *out)
+{
+	if (src->store) {
+		struct store_stats ss;
+		store_stats(src->store, &ss);
+		one(out, "watched_domains", "gauge",
+		    "Domains in the watch list.", ss.domains);
+		one(out, "subscribers", "gauge",
+		    "JIDs known to the store (chat subscribers and presence "
+		    "contacts).",
+		    ss.jids);
+		one(out, "chat_subscriptions", "gauge",
+		    "Chat subscriptions (domain, JID).", ss.chat_subs);
+		one(out, "pubsub_subscriptions", "gauge",
+		    "Pubsub subscriptions to domain nodes.", ss.pubsub_subs);
+		one(out, "presence_subscriptions", "gauge",
+		    "JIDs subscribed to the component's presence.", ss.presence);
+	}
+	if (src->checks) {
+		one(out, "probes_in_flight", "gauge", "Probes running now.",
+		    check_env_probes_in_flight(src->checks));
+		one(out, "probes_queued", "gauge",
+		    "Probes waiting for a slot (concurrency, probes_per_minute).",
+		    check_env_probes_queued(src->checks));
+	}
+	if (src->watch) {
+		struct watch_stats ws;
+		watch_get_stats(src->watch, &ws);
+		one(out, "rounds_total", "counter",
+		    "Scheduled checks of watched domains that ended.", ws.rounds);
+		one(out, "rounds_running", "gauge", "Rounds in flight.",
+		    ws.running);
+		one(out, "rounds_waiting", "gauge",
+		    "Rounds due and waiting for a slot.", ws.waiting);
+		one(out, "domains_scheduled", "gauge",
+		    "Watched domains with a round scheduled.", ws.scheduled);
+		head(out, "alerts_total", "counter",
+		     "Alerts sent to subscribers, by kind.");
+		for (int k = ALERT_ALARM; k <= ALERT_INFO; k++)
+			buf_printf(out, "certwatch_alerts_total{kind=\"%s\"} %llu\n",
+				   alert_kind_name((enum alert_kind)k),
+				   (unsigned long long)ws.alerts[k]);
+	}
+	if (src->connected >= 0)
+		one(out, "component_connected", "gauge",
+		    "1 while the XEP-0114 stream to the XMPP server is up.",
+		    (unsigned long long)src->connected);
+	if (src->reconnects >= 0)
+		one(out, "component_reconnects_total", "counter",
+		    "Times the component's stream was established again after "
+		    "it went down.",
+		    (unsigned long long)src->reconnects);
+	if (src->start_time > 0) {
+		head(out, "start_time_seconds", "gauge",
+		     "When the process started, seconds since the epoch.");
+		buf_printf(out, "certwatch_start_time_seconds %.0f\n",
+			   src->start_time);
+	}
+}
+
+void
+metrics_render(const struct metrics *m, const struct metrics_sources *src,
+	       struct buf *out)
+{
+	head(out, "build_info", "gauge", "Always 1; the version as a label.");
+	buf_printf(out, "certwatch_build_info{version=\"%s\"} 1\n",
+		   CERTWATCH_VERSION);
+	render_checks(m, out);
+	one(out, "check_probes_total", "counter",
+	    "Probes made by the checks that ended.", m->check_probes);
+	render_http(m, out);
+	if (src)
+		render_sources(src, out);
+}

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * web_int.h - what web.c (the server, routing, limits) and webcheck.c
+ * (checks from the web, joined by domain) share.  Not a public API.
+ */
+#ifndef CERTWATCH_WEB_INT_H
+#define CERTWATCH_WEB_INT_H
+
+#include <event2/http.h>
+
+#include "component/html.h"
+#include "component/web.h"
+#include "component/webaddr.h"
+
+struct job;
+
+struct web {
+	struct event_base *base;
+	const struct config *cfg;
+	struct check_env *checks;
+	struct store *st;
+	struct watch *watch;
+	struct metrics *m;
+	struct web_hooks hooks;
+	struct evhttp *http;
+	struct evconnlistener *lis;
+	unsigned port;
+	char base_url[512];
+	struct html_ctx hctx;
+	struct webaddr_proxies proxies;
+	struct webaddr_rate rate;
+	size_t queue_bound;		/* probes queued beyond: 503 */
+	double start_time;
+
+	struct job *jobs;
+	size_t njobs, nrunning;
+
+	/* Connections at once: counted from the bufferevent evhttp asks us
+	 * for (one per accepted socket) to its close callback. */
+	unsigned conns;
+	int paused;
+	int closing;			/* in web_free: the listener is going */
+	struct bufferevent **fresh;	/* accepted, close callback not set */
+	size_t nfresh, capfresh;
+	struct event *fresh_ev;
+	struct event *sweep_ev;
+};
+
+/* Monotonic seconds. */
+double web_now(void);
+
+/* Answers with the security headers; `cache` NULL: no-store. */
+void web_reply(struct web *web, struct evhttp_request *req, int code,
+	       const char *ctype, const char *body, size_t len,
+	       const char *cache);
+void web_reply_html(struct web *web, struct evhttp_request *req, int code,
+		    struct buf *page);
+void web_reply_error(struct web *web, struct evhttp_request *req, int code,
+		     const char *title, const char *text);
+void web_reply_json_error(struct web *web, struct evhttp_request *req,
+			  int code, const char *what, unsigned retry_after);
+
+/* GET /check (api 0) and GET /api/check (api 1). */
+void webcheck_handle(struct web *web, struct evhttp_request *req, int api);
+
+/* Drops results older than WEB_RESULT_TTL_S. */
+void webcheck_sweep(struct web *web);
+
+/* Answers waiting requests with 503 and frees every job. */
+void webcheck_free_all(struct web *web);
+
+#endif
