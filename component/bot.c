@@ -11,18 +11,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "version.h"
 #include "component/adhoc.h"
 #include "component/command.h"
 #include "component/log.h"
 #include "component/report.h"
 #include "component/xmpp.h"
 
-/* The build's generated config.h is shadowed by component/config.h for
- * files in this folder; the build passes the version on the command line
- * once that is sorted out. */
-#ifndef CERTWATCH_VERSION
-#define CERTWATCH_VERSION "0.1.0"
-#endif
 
 #define NS_DISCO_INFO "http://jabber.org/protocol/disco#info"
 #define NS_DISCO_ITEMS "http://jabber.org/protocol/disco#items"
@@ -71,7 +66,7 @@ comp_hooks(struct comp *c)
 	return c->have_hooks ? &c->hooks : NULL;
 }
 
-/* ---- Sending ---------------------------------------------------------- */
+/* ---- Sending ----------------------------------------------------------- */
 
 static void
 outbox_flush(struct comp *c)
@@ -162,8 +157,8 @@ add_text_child(struct comp *c, xmpp_stanza_t *parent, const char *name,
 /* Sends `body` from `self` to `to`, split into bodies of at most 4096
  * bytes at line ends; `state` adds an XEP-0085 chat state to the last. */
 void
-comp_send_body(struct comp *c, const char *self, const char *to, const char *body,
-	  const char *state)
+comp_send_body(struct comp *c, const char *self, const char *to,
+	       const char *body, const char *state)
 {
 	size_t len = strlen(body), off = 0;
 
@@ -191,7 +186,7 @@ comp_send_body(struct comp *c, const char *self, const char *to, const char *bod
 
 void
 comp_send_state(struct comp *c, const char *self, const char *to,
-	   const char *state)
+		const char *state)
 {
 	xmpp_stanza_t *m = xmpp_message_new(comp_ctx(c), "chat", to, NULL);
 
@@ -552,7 +547,7 @@ on_iq(struct comp *c, xmpp_stanza_t *iq)
 		comp_iq_error(c, iq, "cancel", "service-unavailable", NULL);
 }
 
-/* ---- Presence ------------------------------------------------------------ */
+/* ---- Presence ---------------------------------------------------------- */
 
 static int
 contact_index(struct comp *c, const char *bare)
@@ -639,7 +634,7 @@ on_presence(struct comp *c, xmpp_stanza_t *st)
 	}
 }
 
-/* ---- The link's callbacks ------------------------------------------------ */
+/* ---- The link's callbacks ---------------------------------------------- */
 
 static void
 link_online(void *arg)
@@ -688,7 +683,7 @@ link_closed(void *arg)
 		c->done(c->done_arg);
 }
 
-/* ---- Life cycle ------------------------------------------------------------ */
+/* ---- Life cycle -------------------------------------------------------- */
 
 struct comp *
 comp_new(struct event_base *base, const struct config *cfg,

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
- * bot.h - what bot.c (stanza dispatch, chat, presence, limits) shares with
- * adhoc.c.  Private to component/: the daemon uses comp.h.
+ * bot.h - the bot's insides, shared by bot.c (stanza dispatch, iq,
+ * presence, limits, sending), chat.c (chat commands), adhoc.c (XEP-0050)
+ * and the watcher.  Private to component/: the daemon uses comp.h.
  */
 #ifndef CERTWATCH_BOT_H
 #define CERTWATCH_BOT_H
@@ -9,7 +10,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <strophe.h>
-
 #include <time.h>
 
 #include "component/comp.h"
@@ -64,7 +64,6 @@ struct comp {
 	uint64_t n_messages, n_commands, n_checks, n_checks_done, n_iqs;
 	uint64_t n_limited, n_dropped;
 };
-
 
 /* The four ad-hoc commands, also the chat commands they mirror. */
 enum comp_adhoc_kind {

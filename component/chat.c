@@ -9,16 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "version.h"
 #include "component/adhoc.h"
 #include "component/command.h"
 #include "component/log.h"
 #include "component/report.h"
 
-/* The build's generated config.h is shadowed by component/config.h for
- * files in this folder. */
-#ifndef CERTWATCH_VERSION
-#define CERTWATCH_VERSION "0.1.0"
-#endif
 
 const char comp_no_watch_text[] =
 	"Watching domains is not available yet in this version of "
@@ -61,7 +57,7 @@ chat_check_done(struct check_result *res, void *arg)
 	c->n_checks_done++;
 	report_text(res, &text);
 	comp_send_body(c, k->peer.self, k->peer.full, text.s ? text.s : "",
-		  "active");
+		       "active");
 	buf_free(&text);
 	check_result_free(res);
 	comp_check_release(c, k->peer.bare);
@@ -93,8 +89,8 @@ chat_check(struct comp *c, const struct comp_peer *p,
 		comp_check_release(c, p->bare);
 		free(k);
 		comp_send_body(c, p->self, p->full,
-			  "Sorry, the check could not start (out of memory).",
-			  NULL);
+			       "Sorry, the check could not start (out of "
+			       "memory).", NULL);
 		return;
 	}
 	k->next = c->chat_checks;
@@ -106,7 +102,7 @@ chat_check(struct comp *c, const struct comp_peer *p,
 	comp_send_state(c, p->self, p->full, "composing");
 }
 
-/* ---- Requests for the watcher's hooks ------------------------------------ */
+/* ---- Requests for the watcher's hooks ---------------------------------- */
 
 static struct comp_request *
 request_new(struct comp *c, enum req_kind kind, const struct comp_peer *p)
@@ -269,7 +265,8 @@ comp_chat_command(struct comp *c, const struct comp_peer *p, const char *body)
 	case COMP_CMD_HELP:
 	case COMP_CMD_UNKNOWN:
 	default:
-		comp_send_body(c, p->self, p->full, comp_cmd_help(p->admin), NULL);
+		comp_send_body(c, p->self, p->full, comp_cmd_help(p->admin),
+			       NULL);
 		return;
 	}
 	comp_send_body(c, p->self, p->full, comp_no_watch_text, NULL);

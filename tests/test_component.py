@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -577,6 +578,8 @@ def main():
             lab.stop()      # only stops a lab this test started
     passed = sum(1 for r in results if r)
     failed = len(results) - passed
+    if failed == 0:
+        shutil.rmtree(tmp, ignore_errors=True)   # kept for a look otherwise
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed or not results else 0
 
