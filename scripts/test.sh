@@ -50,7 +50,7 @@ if [ -f tests/lab/tornet.py ]; then
 	# The Tor network needs ~30 s to bootstrap: start it now, in the
 	# background; the tests that need it wait for it.
 	resolver=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["dns"]["resolver"])' "$CERTWATCH_LAB")
-	/usr/bin/python3 tests/lab/tornet.py start "$labdir/tor" --resolver "$resolver" --background >"$labdir/tornet.log" 2>&1 || true
+	/usr/bin/python3 tests/lab/tornet.py start "$labdir/tor" --resolver "$resolver" >"$labdir/tornet.log" 2>&1 &
 	export CERTWATCH_TORNET="$labdir/tor/tornet.json"
 fi
 
