@@ -728,28 +728,35 @@ class TorNet:
             d = os.path.join(self.dir, r["nick"])
             try:
                 r["fp"] = _relay_fingerprint(d, r["nick"])
-                if "dir" in r:
-                    r["v3"] = _authority_v3ident(d, "%s:%d" % (r["ip"], r["dir"]))
+                r["v3"] = _authority_v3ident(d, "%s:%d" % (r["ip"], r["dir"]))
             except (TorNetError, OSError, subprocess.SubprocessError) as e:
                 r["error"] = str(e)
-        # Key making is most of the set-up time: do it in parallel.
-        threads = [threading.Thread(target=keys, args=(r,)) for r in auths + exits]
+        # Key making is most of the set-up time (seconds of CPU, more on a
+        # busy machine): do it in parallel, and only for the authorities,
+        # whose fingerprints every torrc needs.  Exits make their own keys
+        # as they start, while the authorities wait for the first vote.
+        threads = [threading.Thread(target=keys, args=(r,)) for r in auths]
         for th in threads:
             th.start()
         for th in threads:
             th.join()
-        for r in auths + exits:
+        for r in auths:
             if "error" in r:
                 raise TorNetError("keys for %s: %s" % (r["nick"], r["error"]))
-        say("keys made (%.1fs)" % (time.monotonic() - t0))
+        say("authority keys made (%.1fs)" % (time.monotonic() - t0))
 
         dirauth = "".join(
             "DirAuthority %s orport=%d no-v2 v3ident=%s %s:%d %s\n"
             % (a["nick"], a["or"], a["v3"], a["ip"], a["dir"], a["fp"])
             for a in auths)
         bwfile = os.path.join(self.dir, "bandwidths")
-        _write_atomic(bwfile, "%d\n" % int(time.time()) + "".join(
-            "node_id=$%s bw=1000\n" % r["fp"] for r in auths + exits))
+
+        def write_bwfile():
+            # Authorities read it at every vote: exits are added once known.
+            _write_atomic(bwfile, "%d\n" % int(time.time()) + "".join(
+                "node_id=$%s bw=1000\n" % r["fp"] for r in auths + exits
+                if "fp" in r))
+        write_bwfile()
         resolv = os.path.join(self.dir, "resolv.conf")
         _write_atomic(resolv, "nameserver %s\n" % self.resolver)
 
@@ -786,6 +793,18 @@ class TorNet:
                 "ServerDNSDetectHijacking 0\n"
                 "ServerDNSTestAddresses\n").format(
                     ip=e["ip"], orp=e["or"], resolv=resolv) + VOTING)
+        while not all("fp" in e for e in exits):
+            self._check_procs()
+            if time.monotonic() > deadline:
+                raise TorNetError("exits made no keys")
+            for e in exits:
+                try:
+                    with open(os.path.join(self.dir, e["nick"], "fingerprint")) as f:
+                        e["fp"] = f.read().split()[1]
+                except (OSError, IndexError):
+                    pass
+            time.sleep(0.1)
+        write_bwfile()
         self.info["exits"] = [{"nickname": e["nick"], "fingerprint": e["fp"],
                                "address": e["ip"]} for e in exits]
         self.info["authorities"] = [{"nickname": a["nick"], "fingerprint": a["fp"],
