@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* test_html.c - the web pages escape every string that comes from outside
+ * (remote servers, DNS, the store, what a stranger typed), carry no script,
+ * and build the xmpp: links of RFC 5122 / XEP-0147; the metrics text. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "component/html.h"
+#include "component/metrics.h"
+
+#define EVIL "<script>alert(1)</script>\"'&<img src=x onerror=alert(2)>"
+
+static const struct html_ctx ctx = {"", "certwatch.example.org", 0};
+
+/* No raw markup from EVIL survived; its escaped form is there. */
+static void
+assert_clean(const char *page)
+{
+	assert_null(strstr(page, "<script"));
+	assert_null(strstr(page, "<img"));
+	assert_null(strstr(page, "onerror=alert(2)>"));
+	assert_null(strstr(page, "style="));	/* no inline style (CSP) */
+	assert_non_null(strstr(page, "&lt;script&gt;"));
+}
+
+static void
+t_result_escaped(void **state)
+{
+	char *tlsa[] = {"3 1 1 " EVIL};
+	char *unusable[] = {"3 1 3 " EVIL};
+	char *setup[] = {"_5222._tcp.x. IN TLSA 3 1 1 " EVIL};
+	struct check_warning warn = {"stale-record", EVIL};
+	struct check_endpoint e;
+	struct check_result r;
+	struct buf b = BUF_INIT;
+
+	memset(&e, 0, sizeof(e));
+	memset(&r, 0, sizeof(r));
+	e.service = SVC_XMPP_CLIENT;
+	snprintf(e.host, sizeof(e.host), "%s", EVIL);
+	e.port = 5222;
+	e.verdict = VERDICT_MISMATCH;
+	e.have_key = 1;
+	snprintf(e.spki_sha256, sizeof(e.spki_sha256), "%s", EVIL);
+	e.tlsa = tlsa;
+	e.ntlsa = 1;
+	e.unusable = unusable;
+	e.nunusable = 1;
+	e.matched = EVIL;
+	snprintf(e.sni, sizeof(e.sni), "%s", EVIL);
+	e.warnings = &warn;
+	e.nwarnings = 1;
+	e.err_step = PROBE_STEP_STREAM;
+	snprintf(e.err_reason, sizeof(e.err_reason), "%s", EVIL);
+	snprintf(e.match_detail, sizeof(e.match_detail), "%s", EVIL);
+	snprintf(r.domain, sizeof(r.domain), "%s", EVIL);
+	snprintf(r.domain_u, sizeof(r.domain_u), "%s", EVIL);
+	r.verdict = VERDICT_MISMATCH;
+	r.services[SVC_XMPP_SERVER] = SVC_STATE_BOGUS;
+	snprintf(r.service_detail[SVC_XMPP_SERVER], 256, "%s", EVIL);
+	r.endpoints = &e;
+	r.nendpoints = 1;
+	r.setup = setup;
+	r.nsetup = 1;
+
+	html_result(&b, &ctx, &r);
+	assert_clean(b.s);
+	/* The domain in the xmpp: links is percent-encoded. */
+	assert_non_null(strstr(b.s, "body=subscribe%20%3Cscript%3E"));
+	assert_non_null(strstr(b.s, "<pre id=\"setup\">"));
+
+	/* The same for bogus and insecure details (unbound's reasons). */
+	buf_reset(&b);
+	e.verdict = VERDICT_BOGUS;
+	snprintf(e.dns_detail, sizeof(e.dns_detail), "%s", EVIL);
+	html_result(&b, &ctx, &r);
+	assert_clean(b.s);
+	buf_free(&b);
+}
+
+static void
+t_domain_escaped(void **state)
+{
+	struct store_endpoint ep = {"xmpp-client", EVIL, 5222, EVIL, EVIL,
+				    EVIL};
+	struct store_key key = {EVIL, 1, 2};
+	struct store_change ch = {3, EVIL, "ok", EVIL};
+	struct store_domain d;
+	struct buf b = BUF_INIT;
+
+	memset(&d, 0, sizeof(d));
+	d.name = EVIL;
+	d.verdict = EVIL;
+	d.last_check = 1700000000;
+	d.n_endpoints = 1;
+	d.endpoints = &ep;
+	d.n_keys = 1;
+	d.keys = &key;
+	d.n_history = 1;
+	d.history = &ch;
+	html_domain(&b, &ctx, &d, 125);
+	assert_clean(b.s);
+	/* An unknown verdict word never becomes a CSS class. */
+	assert_non_null(strstr(b.s, "class=\"v v-unknown\""));
+	assert_non_null(strstr(b.s, "next check in about 2 min"));
+	buf_free(&b);
+}
+
+static void
+t_other_pages(void **state)
+{
+	struct buf b = BUF_INIT;
+	struct domain_name dn;
+	const struct html_ctx proxied = {"https://example.org/cw\"><script>",
+					 "certwatch.example.org", 0};
+
+	html_index(&b, &proxied, EVIL, EVIL);
+	assert_clean(b.s);
+	buf_reset(&b);
+	snprintf(dn.a, sizeof(dn.a), "%s", EVIL);
+	snprintf(dn.u, sizeof(dn.u), "%s", EVIL);
+	html_checking(&b, &ctx, &dn, 3);
+	assert_clean(b.s);
+	assert_non_null(strstr(b.s, "<meta http-equiv=\"refresh\" "
+				    "content=\"2\">"));
+	buf_reset(&b);
+	html_not_watched(&b, &ctx, &dn);
+	assert_clean(b.s);
+	buf_reset(&b);
+	html_error(&b, &ctx, EVIL, EVIL);
+	assert_clean(b.s);
+	buf_free(&b);
+
+	/* Links under base_url. */
+	const struct html_ctx base = {"https://example.org/cw", "c.example", 0};
+	html_index(&b, &base, NULL, NULL);
+	assert_non_null(strstr(b.s, "href=\"https://example.org/cw/style.css\""));
+	assert_non_null(strstr(b.s, "action=\"https://example.org/cw/check\""));
+	buf_free(&b);
+}
+
+static void
+t_xmpp_uris(void **state)
+{
+	struct buf b = BUF_INIT;
+
+	html_xmpp_chat_uri(&b, "certwatch.example.org", "example.org");
+	assert_string_equal(b.s, "xmpp:certwatch.example.org?message;"
+				 "body=subscribe%20example.org");
+	buf_reset(&b);
+	html_xmpp_pubsub_uri(&b, "certwatch.example.org", "xn--bcher-kva.example");
+	assert_string_equal(b.s, "xmpp:certwatch.example.org?pubsub;"
+				 "action=subscribe;node=xn--bcher-kva.example");
+	buf_reset(&b);
+	html_xmpp_pubsub_uri(&b, "c.example", "a;b&c d\xc3\xa9");
+	assert_string_equal(b.s, "xmpp:c.example?pubsub;action=subscribe;"
+				 "node=a%3Bb%26c%20d%C3%A9");
+	buf_free(&b);
+}
+
+static void
+t_metrics(void **state)
+{
+	struct metrics *m = metrics_new();
+	struct probe_result pr;
+	struct check_result cr;
+	struct buf b = BUF_INIT;
+
+	memset(&pr, 0, sizeof(pr));
+	memset(&cr, 0, sizeof(cr));
+	pr.ok = 1;
+	pr.elapsed_ms = 70;
+	metrics_on_probe(m, &pr);
+	pr.ok = 0;
+	pr.fail_step = PROBE_STEP_TLS;
+	pr.elapsed_ms = 3000;
+	metrics_on_probe(m, &pr);
+	pr.fail_step = PROBE_STEP_NONE;	/* odd: counted as "other" */
+	metrics_on_probe(m, &pr);
+	cr.verdict = VERDICT_MISMATCH;
+	cr.probes = 3;
+	metrics_on_check(m, &cr);
+	metrics_http_request(m, 200);
+	metrics_http_request(m, 418);
+	metrics_render(m, NULL, &b);
+	assert_non_null(strstr(b.s, "certwatch_checks_total{verdict=\"mismatch\"} 1\n"));
+	assert_non_null(strstr(b.s, "certwatch_checks_total{verdict=\"ok\"} 0\n"));
+	assert_non_null(strstr(b.s, "certwatch_probes_total{result=\"ok\"} 1\n"));
+	assert_non_null(strstr(b.s, "certwatch_probes_total{result=\"tls\"} 1\n"));
+	assert_non_null(strstr(b.s, "certwatch_probes_total{result=\"other\"} 1\n"));
+	assert_non_null(strstr(b.s, "certwatch_probe_duration_seconds_bucket{le=\"0.05\"} 0\n"));
+	assert_non_null(strstr(b.s, "certwatch_probe_duration_seconds_bucket{le=\"0.1\"} 1\n"));
+	assert_non_null(strstr(b.s, "certwatch_probe_duration_seconds_bucket{le=\"5\"} 3\n"));
+	assert_non_null(strstr(b.s, "certwatch_probe_duration_seconds_bucket{le=\"+Inf\"} 3\n"));
+	assert_non_null(strstr(b.s, "certwatch_probe_duration_seconds_count 3\n"));
+	assert_non_null(strstr(b.s, "certwatch_probe_duration_seconds_sum 6.070\n"));
+	assert_non_null(strstr(b.s, "certwatch_http_requests_total{code=\"other\"} 1\n"));
+	assert_non_null(strstr(b.s, "# TYPE certwatch_checks_total counter\n"));
+	assert_non_null(strstr(b.s, "certwatch_build_info{version=\""));
+	/* Without sources, no gauge that needs one. */
+	assert_null(strstr(b.s, "certwatch_watched_domains"));
+	assert_null(strstr(b.s, "certwatch_component_connected"));
+	buf_reset(&b);
+	struct metrics_sources src = {NULL, NULL, NULL, 1, 4, 0};
+	metrics_render(m, &src, &b);
+	assert_non_null(strstr(b.s, "certwatch_component_connected 1\n"));
+	assert_non_null(strstr(b.s, "certwatch_component_reconnects_total 4\n"));
+	buf_free(&b);
+	metrics_free(m);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(t_result_escaped),
+		cmocka_unit_test(t_domain_escaped),
+		cmocka_unit_test(t_other_pages),
+		cmocka_unit_test(t_xmpp_uris),
+		cmocka_unit_test(t_metrics),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
