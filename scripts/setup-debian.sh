@@ -22,9 +22,11 @@ LAB="knot knot-dnssecutils unbound bind9-dnsutils dns-root-data prosody
  ejabberd tor gnutls-bin openssl python3 python3-slixmpp iproute2 iptables
  procps psmisc util-linux"
 CHECKS="valgrind man-db systemd"
+# The web face's tests and benchmark: a real browser, promtool, wrk.
+WEB="chromium chromium-driver python3-selenium prometheus wrk"
 
 missing=""
-for p in $BUILD $LAB $CHECKS; do
+for p in $BUILD $LAB $CHECKS $WEB; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' ||
 		missing="$missing $p"
 done
