@@ -403,6 +403,9 @@ comp_adhoc_iq(struct comp_adhoc *a, xmpp_stanza_t *iq, xmpp_stanza_t *command,
 	for (int i = 0; i < ADHOC_COUNT && node != NULL; i++)
 		if (strcmp(node, cmds[i].node) == 0)
 			kind = i;
+	log_debug("bot: %s: ad-hoc %s %s%s", p->bare,
+		  kind >= 0 ? cmds[kind].node : "(unknown node)",
+		  action ? action : "execute", sid ? " (session)" : "");
 	if (kind < 0) {
 		comp_iq_error(c, iq, "cancel", "item-not-found",
 			      "No such command.");

@@ -212,7 +212,15 @@ comp_chat_command(struct comp *c, const struct comp_peer *p, const char *body)
 	struct buf b = BUF_INIT;
 	const struct comp_watch_hooks *h = comp_hooks(c);
 
-	if (comp_cmd_parse(body, strlen(body), &cmd) < 0) {
+	int rc = comp_cmd_parse(body, strlen(body), &cmd);
+	const char *verb = comp_cmd_name(cmd.kind);
+
+	/* Who asked what, at debug level only: the verb and the normalised
+	 * domain, never the raw text. */
+	log_debug("bot: %s: %s%s%s%s", p->bare, verb ? verb : "(other)",
+		  cmd.has_domain ? " " : "", cmd.has_domain ? cmd.domain.a : "",
+		  rc < 0 ? " (refused)" : "");
+	if (rc < 0) {
 		comp_send_body(c, p->self, p->full, cmd.error, NULL);
 		return;
 	}
