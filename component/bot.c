@@ -434,7 +434,9 @@ disco_info(struct comp *c, xmpp_stanza_t *iq, xmpp_stanza_t *query)
 
 	if (node != NULL) {
 		xmpp_stanza_set_attribute(q, "node", node);
-		if (comp_adhoc_disco_info(c->adhoc, node, q) < 0) {
+		if (comp_adhoc_disco_info(c->adhoc, node, q) < 0 &&
+		    (!c->have_iq_ext || c->iq_ext.disco_info == NULL ||
+		     c->iq_ext.disco_info(c->iq_ext.arg, node, q) < 0)) {
 			xmpp_stanza_release(r);
 			comp_iq_error(c, iq, "cancel", "item-not-found", NULL);
 			return;
@@ -455,6 +457,8 @@ disco_info(struct comp *c, xmpp_stanza_t *iq, xmpp_stanza_t *query)
 		add_feature(c, q, NS_VERSION);
 		add_feature(c, q, NS_PING);
 		add_feature(c, q, NS_CHATSTATES);
+		if (c->have_iq_ext && c->iq_ext.disco_info != NULL)
+			(void)c->iq_ext.disco_info(c->iq_ext.arg, NULL, q);
 	}
 	comp_send(c, r);
 	xmpp_stanza_release(r);
@@ -465,19 +469,32 @@ disco_items(struct comp *c, xmpp_stanza_t *iq, xmpp_stanza_t *query)
 {
 	const char *node = xmpp_stanza_get_attribute(query, "node");
 	const char *self = xmpp_stanza_get_to(iq);
+	const struct comp_iq_ext *ext = c->have_iq_ext ? &c->iq_ext : NULL;
 	xmpp_stanza_t *r, *q;
 
-	if (node != NULL && strcmp(node, COMP_NS_COMMANDS) != 0 &&
-	    comp_adhoc_disco_info(c->adhoc, node, NULL) < 0) {
-		comp_iq_error(c, iq, "cancel", "item-not-found", NULL);
-		return;
-	}
+	if (self == NULL)
+		self = c->cfg->jid;
 	r = comp_iq_result(c, iq);
 	q = add_child(c, r, "query", NS_DISCO_ITEMS);
 	if (node != NULL)
 		xmpp_stanza_set_attribute(q, "node", node);
-	if (node != NULL && strcmp(node, COMP_NS_COMMANDS) == 0)
-		comp_adhoc_disco_items(c->adhoc, q, self ? self : c->cfg->jid);
+	if (node != NULL && strcmp(node, COMP_NS_COMMANDS) == 0) {
+		comp_adhoc_disco_items(c->adhoc, q, self);
+	} else if (node != NULL &&
+		   comp_adhoc_disco_info(c->adhoc, node, NULL) == 0) {
+		/* A command node has no items. */
+	} else if (ext != NULL && ext->disco_items != NULL) {
+		if (ext->disco_items(ext->arg, node, q, self) < 0 &&
+		    node != NULL) {
+			xmpp_stanza_release(r);
+			comp_iq_error(c, iq, "cancel", "item-not-found", NULL);
+			return;
+		}
+	} else if (node != NULL) {
+		xmpp_stanza_release(r);
+		comp_iq_error(c, iq, "cancel", "item-not-found", NULL);
+		return;
+	}
 	comp_send(c, r);
 	xmpp_stanza_release(r);
 }
@@ -543,7 +560,9 @@ on_iq(struct comp *c, xmpp_stanza_t *iq)
 	} else if (!get && strcmp(ns, COMP_NS_COMMANDS) == 0 &&
 		   strcmp(name, "command") == 0)
 		comp_adhoc_iq(c->adhoc, iq, child, &p);
-	else
+	else if (!c->have_iq_ext || c->iq_ext.iq == NULL ||
+		 c->iq_ext.iq(c->iq_ext.arg, iq, child, p.bare, p.admin,
+			      get) == 0)
 		comp_iq_error(c, iq, "cancel", "service-unavailable", NULL);
 }
 
@@ -556,6 +575,13 @@ contact_index(struct comp *c, const char *bare)
 		if (strcmp(c->contacts[i], bare) == 0)
 			return (int)i;
 	return -1;
+}
+
+void
+comp_set_iq_ext(struct comp *c, const struct comp_iq_ext *ext)
+{
+	c->iq_ext = *ext;
+	c->have_iq_ext = 1;
 }
 
 void

@@ -20,6 +20,31 @@
 #define COMP_BODY_MAX 4096	/* bytes of one body we send */
 #define COMP_JID_BUCKETS 1024
 
+/*
+ * An extension of the bot's iq handling (the pubsub service): asked
+ * before an iq would get service-unavailable, and for disco.
+ */
+struct comp_iq_ext {
+	void *arg;
+	/* An iq get/set to the component's own address; `payload` is its
+	 * first element child.  Returns 1 when it answered (now or later),
+	 * 0 to leave it to the bot. */
+	int (*iq)(void *arg, xmpp_stanza_t *iq, xmpp_stanza_t *payload,
+		  const char *from_bare, int admin, int get);
+	/* node NULL: adds identities and features to the root disco#info
+	 * and returns 0; otherwise fills `q` for a node it knows (0) or
+	 * returns -1. */
+	int (*disco_info)(void *arg, const char *node, xmpp_stanza_t *q);
+	/* node NULL: adds items of the root disco#items (0); otherwise
+	 * fills `q` for a node it knows (0) or returns -1.  `self` is the
+	 * address the request was sent to. */
+	int (*disco_items)(void *arg, const char *node, xmpp_stanza_t *q,
+			   const char *self);
+};
+
+/* Installs the extension (copied); one at a time. */
+void comp_set_iq_ext(struct comp *c, const struct comp_iq_ext *ext);
+
 /* Per bare JID: the command window and checks in flight. */
 struct jid_state {
 	struct jid_state *next;
@@ -45,6 +70,8 @@ struct comp {
 	struct comp_adhoc *adhoc;
 	struct comp_watch_hooks hooks;
 	int have_hooks;
+	struct comp_iq_ext iq_ext;
+	int have_iq_ext;
 
 	struct jid_state *jids[COMP_JID_BUCKETS];
 	size_t njids;
