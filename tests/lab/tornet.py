@@ -743,6 +743,7 @@ class TorNet:
         for r in auths:
             if "error" in r:
                 raise TorNetError("keys for %s: %s" % (r["nick"], r["error"]))
+        self.info["keys_seconds"] = round(time.monotonic() - t0, 1)
         say("authority keys made (%.1fs)" % (time.monotonic() - t0))
 
         dirauth = "".join(
