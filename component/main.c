@@ -14,6 +14,7 @@
 #include "component/config.h"
 #include "component/log.h"
 #include "component/names.h"
+#include "component/pubsub.h"
 #include "component/report.h"
 #include "component/watch.h"
 #include "dns/dns.h"
@@ -221,6 +222,7 @@ struct daemon {
 	struct store *store;
 	struct comp *comp;
 	struct watch *watch;
+	struct pubsub *pubsub;
 	struct event *sigterm, *sigint, *sighup;
 	int stopping;
 };
@@ -313,6 +315,7 @@ cmd_run(int argc, char **argv)
 	if (d.comp == NULL)
 		fatal(1, "%s", err);
 	d.watch = watch_new(d.rt.base, &cfg, d.store, d.comp, d.rt.checks, NULL);
+	d.pubsub = pubsub_new(d.comp, &cfg, d.store, d.watch);
 	watch_start(d.watch);
 	d.sigterm = evsignal_new(d.rt.base, SIGTERM, daemon_signal, &d);
 	d.sigint = evsignal_new(d.rt.base, SIGINT, daemon_signal, &d);
@@ -327,6 +330,7 @@ cmd_run(int argc, char **argv)
 	event_base_dispatch(d.rt.base);
 
 	watch_free(d.watch);
+	pubsub_free(d.pubsub);
 	comp_free(d.comp);
 	store_close(d.store);
 	log_info("stopped");
