@@ -24,12 +24,23 @@ conc = int(sys.argv[3]) if len(sys.argv) > 3 else 16
 peer_runs = 60
 
 
+def server_cpu(info):
+    """CPU seconds used so far by the lab's good Prosody (the target)."""
+    pid = next(p['pid'] for p in info['procs'] if p['name'] == 'good')
+    with open(f'/proc/{pid}/stat', encoding='ascii') as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
 def certwatch(info, n, c):
+    s0 = server_cpu(info)
     out = subprocess.run(
         [os.path.join(build, 'bench', 'bench_check'), info['trust_anchor'],
          info['unbound_conf'], 'good.test', str(n), str(c)],
         capture_output=True, text=True, check=True).stdout
-    return dict(kv.split('=') for kv in out.split())
+    res = dict(kv.split('=') for kv in out.split())
+    res['server_cpu_share'] = (server_cpu(info) - s0) / float(res['wall_s'])
+    return res
 
 
 def peer(info):
@@ -72,6 +83,9 @@ print('| run | probes/s | CPU ms/probe (client side) | KB per probe in flight |'
 print('|---|---:|---:|---:|')
 for name, pps, cpu, kb in rows:
     print(f'| {name} | {pps:.1f} | {cpu:.2f} | {kb} |')
+print()
+print(f'the target Prosody used {par["server_cpu_share"] * 100:.0f}% of a '
+      f'core during the {conc}-at-once run (it is single-threaded)')
 print()
 print(f'ratio, probes/s (certwatch {conc} at once / peer): '
       f'{float(par["probes_per_s"]) / pe["probes_per_s"]:.1f}x')
