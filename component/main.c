@@ -225,7 +225,69 @@ struct daemon {
 	struct pubsub *pubsub;
 	struct event *sigterm, *sigint, *sighup;
 	int stopping;
+	struct config *cfg;	/* the live config, read by the bot */
+	int verbose;
 };
+
+/*
+ * SIGHUP: re-reads the file and applies what can change while running —
+ * log level, admins, [limits], [watch] — leaving the component's address,
+ * the probes, DNS and the state directory as they are (those need a
+ * restart, and the log says which changed).  A file that does not parse
+ * changes nothing.
+ */
+static void
+daemon_reload(struct daemon *d)
+{
+	struct config n, *c = d->cfg;
+	char err[1024], warn[2048];
+
+	config_defaults(&n);
+	if (config_load(&n, c->path, 1, err, sizeof(err), warn, sizeof(warn)) <
+	    0) {
+		log_error("SIGHUP: %s; keeping the running configuration", err);
+		config_free(&n);
+		return;
+	}
+	if (strcmp(n.jid, c->jid) || strcmp(n.host, c->host) ||
+	    n.port != c->port || strcmp(n.secret, c->secret))
+		log_warn("SIGHUP: [component] changes need a restart");
+	if (n.via_tor != c->via_tor || strcmp(n.tor_socks_host, c->tor_socks_host) ||
+	    n.tor_socks_port != c->tor_socks_port || n.timeout != c->timeout ||
+	    n.concurrency != c->concurrency || n.allow_private != c->allow_private)
+		log_warn("SIGHUP: [probe] changes need a restart");
+	if (strcmp(n.trust_anchor, c->trust_anchor) || strcmp(n.forward, c->forward) ||
+	    strcmp(n.unbound_conf, c->unbound_conf))
+		log_warn("SIGHUP: [dns] changes need a restart");
+	if (strcmp(n.store_dir, c->store_dir))
+		log_warn("SIGHUP: [store] changes need a restart");
+	if (strcmp(n.http_listen, c->http_listen))
+		log_warn("SIGHUP: [http] listen changes need a restart");
+
+	/* Swap the admins; the bot reads them through c. */
+	for (size_t i = 0; i < c->nadmins; i++)
+		free(c->admins[i]);
+	memcpy(c->admins, n.admins, sizeof(c->admins));
+	c->nadmins = n.nadmins;
+	n.nadmins = 0;
+	c->interval = n.interval;
+	c->jitter = n.jitter;
+	c->down_after = n.down_after;
+	c->flap_limit = n.flap_limit;
+	c->commands_per_minute = n.commands_per_minute;
+	c->checks_in_flight = n.checks_in_flight;
+	c->subscriptions_per_jid = n.subscriptions_per_jid;
+	c->max_message = n.max_message;
+	c->adhoc_session_timeout = n.adhoc_session_timeout;
+	c->http_checks_per_minute = n.http_checks_per_minute;
+	c->log_level = n.log_level;
+	log_set_level(d->verbose ? LOG_LEVEL_DEBUG : n.log_level);
+	if (warn[0])
+		log_warn("%s", warn);
+	log_info("SIGHUP: reloaded %s (log level, admins, [limits], [watch])",
+		 c->path);
+	config_free(&n);
+}
 
 static void
 daemon_stopped(void *arg)
@@ -241,7 +303,7 @@ daemon_signal(evutil_socket_t sig, short what, void *arg)
 	struct daemon *d = arg;
 
 	if (sig == SIGHUP) {
-		log_info("SIGHUP: nothing to reload in this version");
+		daemon_reload(d);
 		return;
 	}
 	if (d->stopping) {
@@ -303,6 +365,8 @@ cmd_run(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	memset(&d, 0, sizeof(d));
+	d.cfg = &cfg;
+	d.verbose = verbose;
 	if (store_open(cfg.store_dir, &d.store, err, sizeof(err)) < 0)
 		fatal(1, "state directory %s: %s", cfg.store_dir, err);
 	const char *const *lines;

@@ -81,6 +81,42 @@ def t_help_version(d):
     assert p.returncode == 2, p
 
 
+def t_sighup_reload(d):
+    """SIGHUP applies what can change, refuses a broken file, and SIGTERM
+    stops cleanly even while the XMPP server is away."""
+    import signal
+    import socket
+    import subprocess
+    import time
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+    s.close()
+    text = (GOOD.replace('port = 5347', f'port = {port}') +
+            f'[store]\ndir = {d}/state\n[log]\nlevel = info\n')
+    path = write(d, 'hup.conf', text)
+    p = subprocess.Popen([BIN, 'run', '-c', path], stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        time.sleep(1.0)
+        write(d, 'hup.conf', text.replace('level = info', 'level = debug'))
+        p.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        write(d, 'hup.conf', text + 'bogus = 1\n')
+        p.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, (p.returncode, err)
+    assert 'SIGHUP: reloaded' in err, err
+    assert 'keeping the running configuration' in err, err
+    assert 'unknown key' in err, err
+    assert 's3cret-value' not in err
+
+
 def main():
     r = Runner()
     with tempfile.TemporaryDirectory() as d:
@@ -91,7 +127,8 @@ def main():
                           t_secret_mode_warned),
                          ('check bad arguments: UNKNOWN, exit 3',
                           t_check_bad_args),
-                         ('--help, --version', t_help_version)]:
+                         ('--help, --version', t_help_version),
+                         ('SIGHUP reloads, SIGTERM stops', t_sighup_reload)]:
             r.run(name, fn, d)
     return r.finish()
 
