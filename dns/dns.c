@@ -4,6 +4,7 @@
  * libevent base: one pending dns_query per look-up, each with its own
  * time-out timer, ending in exactly one callback (or none if cancelled).
  */
+#include "util/err.h"
 #include "dns/dns.h"
 
 #include <errno.h>
@@ -41,19 +42,6 @@ struct dns_query {
 	struct dns_answer *answer;
 };
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /*
  * Copies `name` lower-cased and without its trailing dot into out, if it
@@ -295,14 +283,14 @@ static int add_forwarders(struct ub_ctx *ub, const char *list, char *err,
 		if (n == 0)
 			break;
 		if (n >= sizeof(addr)) {
-			seterr(err, errlen, "forward address too long");
+			errf(err, errlen, "forward address too long");
 			return -1;
 		}
 		memcpy(addr, p, n);
 		addr[n] = '\0';
 		p += n;
 		if ((r = ub_ctx_set_fwd(ub, addr)) != 0) {
-			seterr(err, errlen, "forward address %s: %s", addr,
+			errf(err, errlen, "forward address %s: %s", addr,
 			       ub_strerror(r));
 			return -1;
 		}
@@ -320,18 +308,18 @@ struct dns_ctx *dns_new(struct event_base *base, const struct dns_config *cfg,
 	int r;
 
 	if (base == NULL || cfg == NULL) {
-		seterr(err, errlen, "no event base or configuration");
+		errf(err, errlen, "no event base or configuration");
 		return NULL;
 	}
 	if ((ctx = calloc(1, sizeof(*ctx))) == NULL) {
-		seterr(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		return NULL;
 	}
 	ctx->base = base;
 	ctx->timeout_ms =
 	    cfg->timeout_ms > 0 ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
 	if ((ctx->ub = ub_ctx_create_event(base)) == NULL) {
-		seterr(err, errlen, "cannot create a libunbound context");
+		errf(err, errlen, "cannot create a libunbound context");
 		free(ctx);
 		return NULL;
 	}
@@ -342,14 +330,14 @@ struct dns_ctx *dns_new(struct event_base *base, const struct dns_config *cfg,
 
 	if (cfg->unbound_conf != NULL && *cfg->unbound_conf != '\0') {
 		if (access(cfg->unbound_conf, R_OK) != 0) {
-			seterr(err, errlen, "unbound_conf %s: %s",
+			errf(err, errlen, "unbound_conf %s: %s",
 			       cfg->unbound_conf, strerror(errno));
 			goto fail;
 		}
 		r = capture_stderr(ub_ctx_config, ctx->ub, cfg->unbound_conf,
 				   msg, sizeof(msg));
 		if (r != 0) {
-			seterr(err, errlen, "unbound_conf %s: %s",
+			errf(err, errlen, "unbound_conf %s: %s",
 			       cfg->unbound_conf,
 			       msg[0] != '\0' ? msg : ub_strerror(r));
 			goto fail;
@@ -359,12 +347,12 @@ struct dns_ctx *dns_new(struct event_base *base, const struct dns_config *cfg,
 		goto fail;
 	if (cfg->trust_anchor != NULL && *cfg->trust_anchor != '\0') {
 		if (access(cfg->trust_anchor, R_OK) != 0) {
-			seterr(err, errlen, "trust anchor %s: %s",
+			errf(err, errlen, "trust anchor %s: %s",
 			       cfg->trust_anchor, strerror(errno));
 			goto fail;
 		}
 		if ((r = ub_ctx_add_ta_file(ctx->ub, cfg->trust_anchor)) != 0) {
-			seterr(err, errlen, "trust anchor %s: %s",
+			errf(err, errlen, "trust anchor %s: %s",
 			       cfg->trust_anchor, ub_strerror(r));
 			goto fail;
 		}
@@ -376,7 +364,7 @@ struct dns_ctx *dns_new(struct event_base *base, const struct dns_config *cfg,
 		char why[200];
 
 		log_line(log, "error: ", why, sizeof(why));
-		seterr(err, errlen, "libunbound set-up failed: %s",
+		errf(err, errlen, "libunbound set-up failed: %s",
 		       why[0] != '\0' ? why : msg);
 		goto fail;
 	}
@@ -387,7 +375,7 @@ struct dns_ctx *dns_new(struct event_base *base, const struct dns_config *cfg,
 		while (p > log && p[-1] != '\n')
 			p--;
 		log_line(p, "warning: ", why, sizeof(why));
-		seterr(err, errlen, "trust anchor: %s", why);
+		errf(err, errlen, "trust anchor: %s", why);
 		goto fail;
 	}
 	ub_ctx_debugout(ctx->ub, NULL);

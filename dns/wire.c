@@ -8,6 +8,7 @@
  * treated as hostile: every length is checked, compression pointers may
  * only point backwards (so they cannot loop) and are counted anyway.
  */
+#include "util/err.h"
 #include "dns/dns.h"
 
 #include <stdarg.h>
@@ -32,19 +33,6 @@ struct rr {
 	uint16_t rdlen;
 };
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static uint16_t get16(const uint8_t *p)
 {
@@ -242,7 +230,7 @@ static int take_record(const uint8_t *pkt, const struct rr *r,
 		size_t want = r->type == DNS_T_A ? 4 : 16;
 
 		if (r->rdlen != want) {
-			seterr(err, errlen, "%s rdata of %u bytes",
+			errf(err, errlen, "%s rdata of %u bytes",
 			       r->type == DNS_T_A ? "A" : "AAAA", r->rdlen);
 			return -1;
 		}
@@ -255,7 +243,7 @@ static int take_record(const uint8_t *pkt, const struct rr *r,
 		    read_name(pkt, r->rdata + r->rdlen, r->rdata + 6, name,
 			      &end) < 0 ||
 		    end != r->rdata + r->rdlen) {
-			seterr(err, errlen, "malformed SRV rdata");
+			errf(err, errlen, "malformed SRV rdata");
 			return -1;
 		}
 		out->srv[i].priority = get16(d);
@@ -263,13 +251,13 @@ static int take_record(const uint8_t *pkt, const struct rr *r,
 		out->srv[i].port = get16(d + 4);
 		if (name_to_text(name, out->srv[i].target,
 				 sizeof(out->srv[i].target)) < 0) {
-			seterr(err, errlen, "SRV target too long to show");
+			errf(err, errlen, "SRV target too long to show");
 			return -1;
 		}
 		return 0;
 	case DNS_T_TLSA:
 		if (r->rdlen < 3) {
-			seterr(err, errlen, "TLSA rdata of %u bytes", r->rdlen);
+			errf(err, errlen, "TLSA rdata of %u bytes", r->rdlen);
 			return -1;
 		}
 		out->tlsa[i].usage = d[0];
@@ -279,7 +267,7 @@ static int take_record(const uint8_t *pkt, const struct rr *r,
 		/* +1: a record with empty data still gets a pointer */
 		out->tlsa[i].data = malloc(out->tlsa[i].len + 1);
 		if (out->tlsa[i].data == NULL) {
-			seterr(err, errlen, "out of memory");
+			errf(err, errlen, "out of memory");
 			return -1;
 		}
 		memcpy(out->tlsa[i].data, d + 3, out->tlsa[i].len);
@@ -367,14 +355,14 @@ static int follow_chain(const uint8_t *pkt, size_t len, const struct rr *rrs,
 		if (cname == NULL && dname == NULL)
 			return 0;
 		if (aliases == MAX_ALIASES) {
-			seterr(err, errlen, "more than %d aliases (a loop?)",
+			errf(err, errlen, "more than %d aliases (a loop?)",
 			       MAX_ALIASES);
 			return -1;
 		}
 		if (cname != NULL) {
 			n = rdata_name(pkt, cname, name);
 			if (n < 0) {
-				seterr(err, errlen, "malformed CNAME rdata");
+				errf(err, errlen, "malformed CNAME rdata");
 				return -1;
 			}
 			memcpy(cur, name, (size_t)n);
@@ -385,11 +373,11 @@ static int follow_chain(const uint8_t *pkt, size_t len, const struct rr *rrs,
 			 * put the target under them */
 			n = rdata_name(pkt, dname, name);
 			if (n < 0) {
-				seterr(err, errlen, "malformed DNAME rdata");
+				errf(err, errlen, "malformed DNAME rdata");
 				return -1;
 			}
 			if (dprefix + n > WIRE_NAME_MAX) {
-				seterr(err, errlen, "DNAME result too long");
+				errf(err, errlen, "DNAME result too long");
 				return -1;
 			}
 			memcpy(cur + dprefix, name, (size_t)n);
@@ -424,7 +412,7 @@ static int read_question(const uint8_t *pkt, size_t len, unsigned qd,
 			 int *curlen, size_t *off, char *err, size_t errlen)
 {
 	if (qd == 0) {
-		seterr(err, errlen, "DNS packet without a question");
+		errf(err, errlen, "DNS packet without a question");
 		return -1;
 	}
 	for (unsigned i = 0; i < qd; i++) {
@@ -432,11 +420,11 @@ static int read_question(const uint8_t *pkt, size_t len, unsigned qd,
 		int n = read_name(pkt, len, *off, name, off);
 
 		if (n < 0 || *off + 4 > len) {
-			seterr(err, errlen, "malformed question");
+			errf(err, errlen, "malformed question");
 			return -1;
 		}
 		if (i == 0 && get16(pkt + *off) != qtype) {
-			seterr(err, errlen, "answer is for type %u, not %u",
+			errf(err, errlen, "answer is for type %u, not %u",
 			       get16(pkt + *off), qtype);
 			return -1;
 		}
@@ -461,16 +449,16 @@ static int index_records(const uint8_t *pkt, size_t len, size_t off,
 	*rrs = NULL;
 	/* every RR takes at least 11 bytes: this bounds the allocation */
 	if (an > (len - off) / 11) {
-		seterr(err, errlen, "truncated answer section");
+		errf(err, errlen, "truncated answer section");
 		return -1;
 	}
 	if (an > 0 && (*rrs = calloc(an, sizeof(**rrs))) == NULL) {
-		seterr(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		return -1;
 	}
 	for (unsigned i = 0; i < an; i++) {
 		if (read_rr(pkt, len, &off, &(*rrs)[i]) < 0) {
-			seterr(err, errlen, "malformed answer record %u",
+			errf(err, errlen, "malformed answer record %u",
 			       i + 1);
 			return -1;
 		}
@@ -478,7 +466,7 @@ static int index_records(const uint8_t *pkt, size_t len, size_t off,
 	*nsoff = off;
 	for (unsigned i = 0; i < more; i++) {
 		if (read_rr(pkt, len, &off, NULL) < 0) {
-			seterr(err, errlen,
+			errf(err, errlen,
 			       "malformed authority or additional "
 			       "record %u",
 			       i + 1);
@@ -514,7 +502,7 @@ static int collect(const uint8_t *pkt, size_t len, const struct rr *rrs,
 	if (n == 0)
 		return 0;
 	if (alloc_records(out, qtype, n) < 0) {
-		seterr(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		return -1;
 	}
 	for (size_t i = 0; i < an && out->n < n; i++) {
@@ -567,7 +555,7 @@ int dns_parse_response(const uint8_t *pkt, size_t len, uint16_t qtype,
 	out->error[0] = '\0';
 	reset(out);
 	if (pkt == NULL || len < HDR_LEN) {
-		seterr(err, errlen, "DNS packet of %zu bytes", len);
+		errf(err, errlen, "DNS packet of %zu bytes", len);
 		return -1;
 	}
 	rcode = pkt[3] & 0x0f;
@@ -587,7 +575,7 @@ int dns_parse_response(const uint8_t *pkt, size_t len, uint16_t qtype,
 		goto fail;
 	if (out->aliased &&
 	    name_to_text(cur, out->cname, sizeof(out->cname)) < 0) {
-		seterr(err, errlen, "canonical name too long to show");
+		errf(err, errlen, "canonical name too long to show");
 		goto fail;
 	}
 	/* an NXDOMAIN's records are only the aliases on the way */
@@ -598,7 +586,7 @@ int dns_parse_response(const uint8_t *pkt, size_t len, uint16_t qtype,
 		out->status = DNS_ANSWER;
 	} else {
 		if (soa_ttl(pkt, len, nsoff, ns, &ttl) < 0) {
-			seterr(err, errlen, "malformed SOA record");
+			errf(err, errlen, "malformed SOA record");
 			goto fail;
 		}
 		out->status = rcode == 3 ? DNS_NXDOMAIN : DNS_NODATA;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* socks5.c - the SOCKS5 messages a probe sends and the replies it reads. */
+#include "util/err.h"
 #include "probe/socks5.h"
 
 #include <stdarg.h>
@@ -15,19 +16,6 @@
 #define SOCKS5_ATYP_NAME 0x03
 #define SOCKS5_ATYP_IPV6 0x04
 
-static void say(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void say(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 int socks5_greeting(uint8_t *out, size_t cap, int with_auth)
 {
@@ -45,23 +33,23 @@ int socks5_auth_request(uint8_t *out, size_t cap, const char *user,
 	size_t ulen, plen;
 
 	if (user == NULL || pass == NULL) {
-		say(err, errlen, "SOCKS credentials missing");
+		errf(err, errlen, "SOCKS credentials missing");
 		return -1;
 	}
 	ulen = strlen(user);
 	plen = strlen(pass);
 	if (ulen < 1 || ulen > 255 || plen < 1 || plen > 255) {
-		say(err, errlen, "SOCKS user name and password must be 1 to "
+		errf(err, errlen, "SOCKS user name and password must be 1 to "
 				 "255 bytes");
 		return -1;
 	}
 	if (strncmp(user, SOCKS5_TOR_PREFIX, strlen(SOCKS5_TOR_PREFIX)) == 0) {
-		say(err, errlen, "SOCKS user name must not start with %s",
+		errf(err, errlen, "SOCKS user name must not start with %s",
 		    SOCKS5_TOR_PREFIX);
 		return -1;
 	}
 	if (cap < 3 + ulen + plen) {
-		say(err, errlen, "SOCKS buffer too small");
+		errf(err, errlen, "SOCKS buffer too small");
 		return -1;
 	}
 	out[0] = SOCKS5_AUTH_VER;
@@ -78,11 +66,11 @@ int socks5_connect_request(uint8_t *out, size_t cap, const char *host,
 	size_t hlen;
 
 	if (host == NULL || (hlen = strlen(host)) < 1 || hlen > 255) {
-		say(err, errlen, "host name for SOCKS must be 1 to 255 bytes");
+		errf(err, errlen, "host name for SOCKS must be 1 to 255 bytes");
 		return -1;
 	}
 	if (cap < 7 + hlen) {
-		say(err, errlen, "SOCKS buffer too small");
+		errf(err, errlen, "SOCKS buffer too small");
 		return -1;
 	}
 	out[0] = SOCKS5_VER;
@@ -103,19 +91,19 @@ enum socks5_status socks5_parse_method(const uint8_t *in, size_t len,
 	uint8_t want = with_auth ? SOCKS5_METHOD_USERPASS : SOCKS5_METHOD_NONE;
 
 	if (len >= 1 && in[0] != SOCKS5_VER) {
-		say(err, errlen, "not a SOCKS5 proxy (version byte 0x%02x)",
+		errf(err, errlen, "not a SOCKS5 proxy (version byte 0x%02x)",
 		    in[0]);
 		return SOCKS5_ERROR;
 	}
 	if (len < 2)
 		return SOCKS5_NEED_MORE;
 	if (in[1] == 0xff) {
-		say(err, errlen, "SOCKS proxy accepts none of the offered "
+		errf(err, errlen, "SOCKS proxy accepts none of the offered "
 				 "authentication methods");
 		return SOCKS5_ERROR;
 	}
 	if (in[1] != want) {
-		say(err, errlen, "SOCKS proxy chose method 0x%02x, which was "
+		errf(err, errlen, "SOCKS proxy chose method 0x%02x, which was "
 				 "not offered", in[1]);
 		return SOCKS5_ERROR;
 	}
@@ -128,14 +116,14 @@ enum socks5_status socks5_parse_auth(const uint8_t *in, size_t len,
 {
 	/* RFC 1929 says the version is 0x01; some proxies answer 0x05. */
 	if (len >= 1 && in[0] != SOCKS5_AUTH_VER && in[0] != SOCKS5_VER) {
-		say(err, errlen, "bad SOCKS authentication reply version "
+		errf(err, errlen, "bad SOCKS authentication reply version "
 				 "0x%02x", in[0]);
 		return SOCKS5_ERROR;
 	}
 	if (len < 2)
 		return SOCKS5_NEED_MORE;
 	if (in[1] != 0x00) {
-		say(err, errlen, "SOCKS authentication refused (status "
+		errf(err, errlen, "SOCKS authentication refused (status "
 				 "0x%02x)", in[1]);
 		return SOCKS5_ERROR;
 	}
@@ -151,7 +139,7 @@ enum socks5_status socks5_parse_connect(const uint8_t *in, size_t len,
 	char words[64];
 
 	if (len >= 1 && in[0] != SOCKS5_VER) {
-		say(err, errlen, "bad SOCKS reply version 0x%02x", in[0]);
+		errf(err, errlen, "bad SOCKS reply version 0x%02x", in[0]);
 		return SOCKS5_ERROR;
 	}
 	if (len < 2)
@@ -160,14 +148,14 @@ enum socks5_status socks5_parse_connect(const uint8_t *in, size_t len,
 	if (in[1] != 0x00) {
 		/* The rest of a failure says nothing we use, and its address
 		 * type may be 0 (Tor): do not wait for it. */
-		say(err, errlen, "%s",
+		errf(err, errlen, "%s",
 		    socks5_reply_str(in[1], words, sizeof(words)));
 		return SOCKS5_ERROR;
 	}
 	if (len < 4)
 		return SOCKS5_NEED_MORE;
 	if (in[2] != 0x00) {
-		say(err, errlen, "bad SOCKS reply (reserved byte 0x%02x)",
+		errf(err, errlen, "bad SOCKS reply (reserved byte 0x%02x)",
 		    in[2]);
 		return SOCKS5_ERROR;
 	}
@@ -184,7 +172,7 @@ enum socks5_status socks5_parse_connect(const uint8_t *in, size_t len,
 		need = 4 + 1 + (size_t)in[4] + 2;
 		break;
 	default:
-		say(err, errlen, "bad SOCKS reply (address type 0x%02x)",
+		errf(err, errlen, "bad SOCKS reply (address type 0x%02x)",
 		    in[3]);
 		return SOCKS5_ERROR;
 	}
