@@ -58,6 +58,9 @@ SERVERS = {
     "resolver":  {"host": 2, "kind": "unbound"},
     "good":      {"host": 10, "kind": "prosody", "key": "good"},
     "mitm":      {"host": 11, "kind": "prosody", "key": "mitm"},
+    # switch.test's own server (good key): tests/test_watch.py redirects
+    # its address to mitm with an iptables DNAT rule, as in the 2023 attack.
+    "switch":    {"host": 12, "kind": "prosody", "key": "good"},
     "prosody":   {"host": 20, "kind": "home"},
     "ejabberd":  {"host": 21, "kind": "ejabberd"},
     # Misbehaving servers (tests/lab/fixtures.py): "behaviour" (default:
@@ -78,6 +81,10 @@ FIXTURE_PORTS = (5222, 5269)
 #           the apex gets an A record (RFC 6120 fallback);
 #   target: SRV target (default xmpp.<name>); when outside the zone, no
 #           address or TLSA is added here;
+#   also:   other SERVERS that serve it too (VirtualHost, certificate);
+#   switch: tests change its state while the lab runs (Lab.zone_set,
+#           a DNAT of its server): listed under lab.json's "switchable",
+#           not "domains", so tests running beside them never see it;
 #   tlsa:   "usage selector mtype source" with source a key of the lab
 #           PKI (good, old, mitm, ca); placed at _PORT._tcp.<target> for
 #           each SRV port, or at _5222/_5269._tcp.<name> without SRV.
@@ -111,6 +118,9 @@ DOMAINS = [
      "srv": PLAIN2, "tlsa": ["3 1 1 good"], "note": "<stream:error> host-unknown"},
     {"name": "notls.test", "expect": "mismatch", "server": "notls", "srv": PLAIN2,
      "tlsa": ["3 1 1 good"], "note": "offers no <starttls/>: TLS downgrade"},
+    {"name": "switch.test", "expect": "ok", "server": "switch", "also": ["mitm"],
+     "switch": True, "tlsa": ["3 1 1 good"],
+     "note": "test_watch.py: DNAT to mitm, TLSA removed, DS made bogus, and back"},
 ]
 
 # Names of the XMPP servers for the component, published in test. too.
@@ -119,6 +129,11 @@ HOME_DOMAINS = {"prosody": "prosody.test", "ejabberd": "ejabberd.test"}
 
 class LabError(Exception):
     pass
+
+
+def switchable(name):
+    """A domain whose state tests change while the lab runs."""
+    return any(d["name"] == name and d.get("switch") for d in DOMAINS)
 
 
 # ---------------------------------------------------------------- helpers
@@ -272,8 +287,9 @@ def pki_names():
     """Key name -> the names its certificate carries (first = CN)."""
     served = {"home": [HOME_DOMAINS["prosody"], HOME_DOMAINS["ejabberd"]]}
     for d in DOMAINS:
-        key = SERVERS[d["server"]].get("key")
-        if key:
+        for key in [SERVERS[s].get("key") for s in [d["server"]] + d.get("also", [])]:
+            if not key:
+                continue
             names = served.setdefault(key, [])
             for n in (d["name"], d.get("target") or "xmpp." + d["name"]):
                 if n not in names:
@@ -653,6 +669,42 @@ class Lab:
         self._note_xmpp_procs()
         self._write_json()
 
+    def zone_set(self, domain, variant):
+        """Change one zone while the lab runs, then have knotd re-sign and
+        serve it: "normal" (as at start), "notlsa" (its TLSA records
+        removed, securely denied), "bogus" (test. holds a DS that matches
+        none of its keys).  Resolvers keep old answers for their TTL (300
+        s here): a test caps its resolver's cache (cache-max-ttl)."""
+        zdir = self.path("knot", "zones")
+
+        def original(name):
+            path = os.path.join(zdir, name + ".zone")
+            if not os.path.exists(path + ".orig"):
+                shutil.copy2(path, path + ".orig")
+            with open(path + ".orig") as f:
+                return path, f.read()
+
+        zpath, zone = original(domain)
+        tpath, parent = original("test")
+        if variant == "notlsa":
+            zone = "".join(l for l in zone.splitlines(True) if " IN TLSA " not in l)
+        elif variant == "bogus":
+            lines = []
+            for l in parent.splitlines(True):
+                f = l.split()
+                if f and f[0] == domain + "." and "DS" in f:
+                    tag = int(f[f.index("DS") + 1])
+                    l = "%s. 300 IN DS %d 13 2 %s\n" % (domain, (tag + 1) & 0xffff,
+                                                        secrets.token_hex(32))
+                lines.append(l)
+            parent = "".join(lines)
+        elif variant != "normal":
+            raise LabError("zone_set: unknown variant %r" % variant)
+        write(zpath, zone)
+        write(tpath, parent)
+        run(["knotc", "-c", self.path("knot", "knot.conf"), "-b", "zone-reload",
+             domain + ".", "test."])
+
     # -- start
     def _start(self, timeout):
         t0 = time.monotonic()
@@ -708,7 +760,8 @@ class Lab:
         for name, srv in SERVERS.items():
             if srv["kind"] == "prosody":
                 k = self.keys[srv["key"]]
-                served = [d["name"] for d in DOMAINS if d["server"] == name]
+                served = [d["name"] for d in DOMAINS
+                          if d["server"] == name or name in d.get("also", ())]
                 start_prosody(self, name, k["chain"], k["key"], served, target_ports)
                 targets[name] = self.ip(name)
         # A fixture may name its own ports and behaviour; it gets the PKI
@@ -738,7 +791,8 @@ class Lab:
             "ca_cert": self.keys["ca"]["cert"],
             "keys": {n: {kk: v for kk, v in k.items() if not kk.startswith("_")}
                      for n, k in self.keys.items()},
-            "domains": domains,
+            "domains": {n: v for n, v in domains.items() if not switchable(n)},
+            "switchable": {n: v for n, v in domains.items() if switchable(n)},
             "targets": targets,
             "ports": dict(PORTS, component=COMPONENT_PORT),
         })
