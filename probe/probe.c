@@ -621,6 +621,14 @@ static void on_readable(struct probe *p)
 	} else {
 		feed_stream(p, buf, (size_t)n);
 	}
+	/* p->io is not persistent: unless the step above chose what to wait
+	 * for next (or ended the probe, or began TLS), read on.  Without this
+	 * a reply split over two reads (a stream header, then the features
+	 * later) stalled the probe until its deadline. */
+	if ((p->state == PS_STREAM || p->state == PS_PROCEED || socks) &&
+	    p->state != PS_DONE && p->io != NULL &&
+	    !event_pending(p->io, EV_READ | EV_WRITE, NULL))
+		wait_for(p, EV_READ);
 }
 
 static void try_connect(struct probe *p);

@@ -40,6 +40,7 @@ enum srv_mode {
 	M_FAILURE,	/* <failure/> to starttls */
 	M_SILENT,	/* accepts, never answers */
 	M_STREAM_ERROR,	/* host-unknown */
+	M_SPLIT,	/* like M_STARTTLS, the features 100 ms after the header */
 };
 
 struct srv {
@@ -326,7 +327,10 @@ static void *serve(void *arg)
 		wait_close(fd);
 		break;
 	default:
-		send_str(fd, SRV_HEADER "<stream:features><starttls xmlns='"
+		send_str(fd, SRV_HEADER);
+		if (sv->mode == M_SPLIT)
+			usleep(100 * 1000);
+		send_str(fd, "<stream:features><starttls xmlns='"
 			 NS_TLS "'><required/></starttls></stream:features>");
 		if (read_until(fd, buf, sizeof(buf), "/>") != 0)
 			break;
@@ -490,6 +494,28 @@ static void test_starttls_ok(void **state)
 		assert_string_equal(r->peer, want);
 	}
 	assert_true(r->elapsed_ms < 5000);
+	probe_result_free(r);
+}
+
+/* The features arrive in a second read: the probe must read on. */
+static void test_split_reads(void **state)
+{
+	struct srv sv;
+	struct probe_opts o;
+	struct probe_req req;
+	struct probe_result *r;
+
+	(void)state;
+	srv_start(&sv, M_SPLIT);
+	srv_run(&sv);
+	init_opts(&o);
+	init_req(&req, sv.port, PROBE_STARTTLS);
+	r = run(&o, &req);
+	srv_stop(&sv);
+	if (!r->ok)
+		fail_msg("probe failed: %s: %s", probe_step_name(r->fail_step),
+			 r->reason);
+	assert_chain(r);
 	probe_result_free(r);
 }
 
@@ -937,6 +963,7 @@ int main(void)
 		cmocka_unit_test(test_private_table),
 		cmocka_unit_test(test_step_names),
 		cmocka_unit_test(test_starttls_ok),
+		cmocka_unit_test(test_split_reads),
 		cmocka_unit_test(test_direct_alpn),
 		cmocka_unit_test(test_tls_refused),
 		cmocka_unit_test(test_silent_deadline),
