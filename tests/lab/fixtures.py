@@ -13,7 +13,10 @@ domain named in its `to`, so a probe gets as far as the behaviour allows.
 import asyncio
 import json
 import re
+import os
 import signal
+import ssl
+import subprocess
 import sys
 import uuid
 
@@ -98,12 +101,183 @@ async def notls(reader, writer, header, fx):
     await idle(reader)
 
 
+# ------------------------------------------------ hostile servers (issue 6)
+# Each one attacks a bound of the probe; tests/test_hostile.py checks that
+# the probe ends `unreachable` in time and the daemon's memory stays small.
+
+async def slow_write(writer, data, delay=1.0):
+    for i in range(len(data)):
+        writer.write(data[i:i + 1])
+        await writer.drain()
+        await asyncio.sleep(delay)
+
+
+async def slowloris(reader, writer, header, fx):
+    """Sends its stream header and features one byte per second."""
+    await slow_write(writer, stream_open(header) + FEATURES_STARTTLS)
+
+
+async def bigfeatures(reader, writer, header, fx):
+    """Sends 50 MB of stream features (many small elements)."""
+    writer.write(stream_open(header) + b"<stream:features>")
+    chunk = b"<x xmlns='urn:example:junk'>junk</x>" * 1800   # ~64 KB
+    sent = 0
+    while sent < 50 * 1024 * 1024:
+        writer.write(chunk)
+        await writer.drain()
+        sent += len(chunk)
+    writer.write(FEATURES_STARTTLS[len(b"<stream:features>"):])
+    await writer.drain()
+    await idle(reader)
+
+
+async def deepxml(reader, writer, header, fx):
+    """Nests elements 100,000 deep inside the features."""
+    writer.write(stream_open(header) + b"<stream:features>" + b"<a>" * 100000)
+    await writer.drain()
+    await idle(reader)
+
+
+async def laughs(reader, writer, header, fx):
+    """Entity expansion ("billion laughs"): a DTD before the stream and a
+    reference that would expand to 10^9 "lol"s in the features."""
+    dtd = [b"<!DOCTYPE stream:stream [<!ENTITY l0 'lol'>"]
+    for i in range(1, 10):
+        dtd.append(b"<!ENTITY l%d '%s'>" % (i, b"&l%d;" % (i - 1) * 10))
+    dtd.append(b"]>")
+    opened = stream_open(header)
+    decl = b"<?xml version='1.0'?>"
+    writer.write(decl + b"".join(dtd) + opened[len(decl):] +
+                 b"<stream:features><x>&l9;</x></stream:features>")
+    await writer.drain()
+    await idle(reader)
+
+
+async def badutf8(reader, writer, header, fx):
+    """Features holding bytes that are not UTF-8."""
+    writer.write(stream_open(header) +
+                 b"<stream:features><starttls xmlns='%s'/>"
+                 b"<x a='\xc0\xaf'>\xff\xfe\xed\xa0\x80</x></stream:features>"
+                 % NS_TLS.encode())
+    await writer.drain()
+    await idle(reader)
+
+
+async def proceed(reader, writer, header):
+    """Offer STARTTLS, wait for <starttls/>, answer <proceed/>."""
+    writer.write(stream_open(header) + FEATURES_STARTTLS)
+    await writer.drain()
+    buf = b""
+    while b"starttls" not in buf:
+        chunk = await asyncio.wait_for(reader.read(1024), 30)
+        if not chunk or len(buf) > HEADER_LIMIT:
+            return False
+        buf += chunk
+    writer.write(b"<proceed xmlns='%s'/>" % NS_TLS.encode())
+    await writer.drain()
+    return True
+
+
+async def serve_tls(reader, writer, header, chain, key):
+    if not await proceed(reader, writer, header):
+        return
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(chain, key)
+    await writer.start_tls(ctx)
+    await idle(reader)
+
+
+async def chain100(reader, writer, header, fx):
+    """After STARTTLS presents a chain of 100 certificates (the good leaf,
+    then 99 copies of a 3 KB filler: about 300 KB in all)."""
+    await serve_tls(reader, writer, header, fx["made"]["chain100"], fx["key"])
+
+
+async def bigcert(reader, writer, header, fx):
+    """After STARTTLS presents one 64 KB certificate (the good key, signed
+    by the lab CA, with a 64 KB extension)."""
+    await serve_tls(reader, writer, header, fx["made"]["bigcert"], fx["key"])
+
+
+async def tlsnever(reader, writer, header, fx):
+    """Answers <proceed/>, then never says a word of TLS."""
+    if await proceed(reader, writer, header):
+        await idle(reader)
+
+
+async def tlsclose(reader, writer, header, fx):
+    """Answers <proceed/>, reads the ClientHello, sends the first bytes of
+    a handshake record and closes."""
+    if await proceed(reader, writer, header):
+        await asyncio.wait_for(reader.read(4096), 30)
+        writer.write(b"\x16\x03\x03\x04\x00\x02\x00\x03\xfc\x03\x03")
+        await writer.drain()
+
+
+FEATURES_STARTTLS = (b"<stream:features><starttls xmlns='%s'/></stream:features>"
+                     % NS_TLS.encode())
+
+
+def openssl(*args):
+    subprocess.run(("openssl",) + args, check=True, capture_output=True)
+
+
+def make_certs(fx):
+    """The oversized certificates, made once when the first server that
+    needs them starts (four openssl runs, well under a second)."""
+    if MADE:
+        return MADE
+    d = os.path.join(os.path.dirname(os.path.abspath(fx["pki"])), "fixtures", "certs")
+    os.makedirs(d, exist_ok=True)
+    ca_crt, ca_key = (os.path.join(fx["pki"], "ca." + e) for e in ("crt", "key"))
+    leaf = fx["cert"]    # good leaf + CA
+    with open(leaf) as f:
+        leaf_pem = f.read().split("-----END CERTIFICATE-----")[0] + \
+            "-----END CERTIFICATE-----\n"
+    # 3 KB filler: a self-signed certificate with a 3000-byte extension.
+    filler_key, filler = os.path.join(d, "filler.key"), os.path.join(d, "filler.crt")
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-nodes", "-keyout", filler_key, "-out", filler, "-days", "30",
+            "-subj", "/CN=filler", "-addext",
+            "1.3.6.1.4.1.55555.1=ASN1:UTF8String:" + "F" * 3000)
+    with open(filler) as f:
+        filler_pem = f.read()
+    path = os.path.join(d, "chain100.pem")
+    with open(path, "w") as f:
+        f.write(leaf_pem + filler_pem * 99)
+    MADE["chain100"] = path
+    # 64 KB leaf for the good key.
+    csr, ext = os.path.join(d, "big.csr"), os.path.join(d, "big.ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=DNS:bigcert.test,DNS:xmpp.bigcert.test\n"
+                "1.3.6.1.4.1.55555.2=ASN1:UTF8String:%s\n" % ("B" * 65000))
+    openssl("req", "-new", "-key", fx["key"], "-subj", "/CN=bigcert.test", "-out", csr)
+    big = os.path.join(d, "bigcert.pem")
+    openssl("x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key,
+            "-set_serial", "4242", "-days", "30", "-extfile", ext, "-out", big)
+    MADE["bigcert"] = big
+    return MADE
+
+
+MADE = {}
+NEEDS_CERTS = ("chain100", "bigcert")
+
+
 # name -> coroutine(reader, writer, client's stream header, config entry)
 BEHAVIOURS = {
     "stall": stall,
     "badxml": badxml,
     "streamerr": streamerr,
     "notls": notls,
+    "slowloris": slowloris,
+    "bigfeatures": bigfeatures,
+    "deepxml": deepxml,
+    "laughs": laughs,
+    "badutf8": badutf8,
+    "chain100": chain100,
+    "bigcert": bigcert,
+    "tlsnever": tlsnever,
+    "tlsclose": tlsclose,
 }
 
 
@@ -113,7 +287,7 @@ def handler(behaviour, fx):
             header = await read_header(reader)
             if header is not None:
                 await behaviour(reader, writer, header, fx)
-        except (asyncio.TimeoutError, ConnectionError):
+        except (asyncio.TimeoutError, ConnectionError, ssl.SSLError):
             pass
         finally:
             writer.close()
@@ -123,6 +297,8 @@ def handler(behaviour, fx):
 async def main(config):
     servers = []
     for fx in config:
+        if fx["behaviour"] in NEEDS_CERTS:
+            fx["made"] = make_certs(fx)
         for port in fx["ports"]:
             servers.append(await asyncio.start_server(
                 handler(BEHAVIOURS[fx["behaviour"]], fx), fx["ip"], port,

@@ -69,6 +69,16 @@ SERVERS = {
     "badxml":    {"host": 31, "kind": "fixture"},
     "streamerr": {"host": 32, "kind": "fixture"},
     "notls":     {"host": 33, "kind": "fixture"},
+    # Hostile servers (issue 6, tests/test_hostile.py): one domain each.
+    "slowloris":   {"host": 34, "kind": "fixture"},
+    "bigfeatures": {"host": 35, "kind": "fixture"},
+    "deepxml":     {"host": 36, "kind": "fixture"},
+    "laughs":      {"host": 37, "kind": "fixture"},
+    "badutf8":     {"host": 38, "kind": "fixture"},
+    "chain100":    {"host": 39, "kind": "fixture"},
+    "bigcert":     {"host": 40, "kind": "fixture"},
+    "tlsnever":    {"host": 41, "kind": "fixture"},
+    "tlsclose":    {"host": 42, "kind": "fixture"},
 }
 FIXTURE_PORTS = (5222, 5269)
 
@@ -121,7 +131,19 @@ DOMAINS = [
     {"name": "switch.test", "expect": "ok", "server": "switch", "also": ["mitm"],
      "switch": True, "tlsa": ["3 1 1 good"],
      "note": "test_watch.py: DNAT to mitm, TLSA removed, DS made bogus, and back"},
-]
+] + [
+    {"name": name + ".test", "expect": expect, "server": name, "srv": PLAIN2,
+     "tlsa": ["3 1 1 good"], "note": note}
+    for name, expect, note in (
+        ("slowloris", "unreachable", "sends one byte per second"),
+        ("bigfeatures", "unreachable", "sends 50 MB of stream features"),
+        ("deepxml", "unreachable", "nests XML 100,000 deep"),
+        ("laughs", "unreachable", "entity expansion (billion laughs)"),
+        ("badutf8", "unreachable", "invalid UTF-8 in the features"),
+        ("chain100", "unreachable", "a chain of 100 certificates, ~300 KB"),
+        ("bigcert", "ok", "one 64 KB certificate of the good key"),
+        ("tlsnever", "unreachable", "never completes the TLS handshake"),
+        ("tlsclose", "unreachable", "closes mid-handshake"))]
 
 # Names of the XMPP servers for the component, published in test. too.
 HOME_DOMAINS = {"prosody": "prosody.test", "ejabberd": "ejabberd.test"}
