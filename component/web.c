@@ -129,6 +129,9 @@ conn_new_bev(struct event_base *base, void *arg)
 		web->fresh = xrealloc(web->fresh,
 				      web->capfresh * sizeof(*web->fresh));
 	}
+	/* Pages wait while chat, DNS and probes have work (see web_new). */
+	if (web->low_prio > 0)
+		bufferevent_priority_set(bev, web->low_prio);
 	bufferevent_incref(bev);	/* until fresh_cb has looked */
 	web->fresh[web->nfresh++] = bev;
 	web->conns++;
@@ -346,6 +349,14 @@ web_new(struct event_base *base, const struct config *cfg,
 		snprintf(err, errlen, "[http] trusted_proxies: %s", tmp);
 		goto fail;
 	}
+	/* Serve pages at the lowest priority, so that a loaded page never
+	 * delays chat, DNS or probes: with 3 queues, events made from now on
+	 * default to the middle one, and those made before keep the top one.
+	 * This works only before any event is active (as here, before the
+	 * loop runs); otherwise all share one priority, as before. */
+	if (event_base_get_npriorities(base) < 3)
+		event_base_priority_init(base, 3);
+	web->low_prio = event_base_get_npriorities(base) - 1;
 	web->http = evhttp_new(base);
 	web->fresh_ev = event_new(base, -1, 0, fresh_cb, web);
 	web->sweep_ev = event_new(base, -1, EV_PERSIST, sweep_cb, web);

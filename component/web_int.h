@@ -40,6 +40,7 @@ struct web {
 	unsigned conns;
 	int paused;
 	int closing;			/* in web_free: the listener is going */
+	int low_prio;			/* the priority of HTTP connections */
 	struct bufferevent **fresh;	/* accepted, close callback not set */
 	size_t nfresh, capfresh;
 	struct event *fresh_ev;

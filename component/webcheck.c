@@ -295,6 +295,7 @@ job_for(struct web *web, struct evhttp_request *req,
 		return NULL;
 	}
 	client_of(web, req, &client);
+	web->rate.per_minute = web->cfg->http_checks_per_minute; /* SIGHUP */
 	if ((wait = webaddr_rate_take(&web->rate, &client, now)) > 0) {
 		char ra[16], text[256];
 		metrics_http_check_refused(web->m, METRICS_REFUSED_RATE);
