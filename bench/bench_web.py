@@ -119,6 +119,11 @@ def main():
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--conns", type=int, default=32)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--store", help="a state directory already filled by "
+                    "web_fill_store (kept), instead of filling a new one")
+    ap.add_argument("--runs", default="d,metrics,d paced,metrics paced,"
+                    "metrics paced control",
+                    help="which runs, comma-separated")
     ap.add_argument("--paced-conns", type=int, default=40,
                     help="connections of the paced run (40: ~5,000 req/s)")
     a = ap.parse_args()
@@ -129,9 +134,10 @@ def main():
     bot = control = None
     chat = None
     try:
-        store = os.path.join(tmp, "store")
+        store = a.store or os.path.join(tmp, "store")
         t0 = time.monotonic()
-        subprocess.run([a.fill, store, str(a.domains)], check=True)
+        if not a.store:
+            subprocess.run([a.fill, store, str(a.domains)], check=True)
         fill_s = time.monotonic() - t0
         xinfo = lab.info["xmpp"]["prosody"]
         port = free_port()
@@ -202,8 +208,10 @@ def main():
                 ("d paced", base + "/d/", lua_paced, a.paced_conns),
                 ("metrics paced", base + "/metrics", lua_mpaced,
                  a.paced_conns),
-                ("metrics paced, control", base2 + "/metrics", lua_mpaced,
+                ("metrics paced control", base2 + "/metrics", lua_mpaced,
                  a.paced_conns)):
+            if name not in a.runs.split(","):
+                continue
             box = {}
             th = threading.Thread(target=lambda: box.update(
                 wrk(url, a.seconds, conns, a.threads, script)))

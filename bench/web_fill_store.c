@@ -20,9 +20,8 @@ static const char *const services[4] = {"xmpp-client", "xmpps-client",
 					"xmpp-server", "xmpps-server"};
 static const unsigned ports[4] = {5222, 5223, 5269, 5270};
 
-static int
-fill_one(struct store *st, const char *name, const char *error,
-	 const char *note, int64_t now)
+static int fill_one(struct store *st, const char *name, const char *error,
+		    const char *note, int64_t now)
 {
 	char host[300], k1[65], k2[65];
 	struct store_endpoint eps[4];
@@ -43,27 +42,27 @@ fill_one(struct store *st, const char *name, const char *error,
 	for (int round = 0; round < 2; round++) {
 		for (int i = 0; i < 4; i++) {
 			eps[i] = (struct store_endpoint){
-				.service = services[i],
-				.host = host,
-				.port = ports[i],
-				.verdict = round ? "ok" : "no-tlsa",
-				.spki = round ? k1 : k2,
-				.error = i == 3 ? error : NULL,
+			    .service = services[i],
+			    .host = host,
+			    .port = ports[i],
+			    .verdict = round ? "ok" : "no-tlsa",
+			    .spki = round ? k1 : k2,
+			    .error = i == 3 ? error : NULL,
 			};
 		}
 		ch = (struct store_change){
-			.time = now - 86400 + round * 3600,
-			.from = round ? "no-tlsa" : NULL,
-			.to = round ? "ok" : "no-tlsa",
-			.note = note,
+		    .time = now - 86400 + round * 3600,
+		    .from = round ? "no-tlsa" : NULL,
+		    .to = round ? "ok" : "no-tlsa",
+		    .note = note,
 		};
 		u = (struct store_update){
-			.verdict = round ? "ok" : "no-tlsa",
-			.checked = now - 86400 + round * 3600,
-			.next_due = now + 3600,
-			.endpoints = eps,
-			.n_endpoints = 4,
-			.change = &ch,
+		    .verdict = round ? "ok" : "no-tlsa",
+		    .checked = now - 86400 + round * 3600,
+		    .next_due = now + 3600,
+		    .endpoints = eps,
+		    .n_endpoints = 4,
+		    .change = &ch,
 		};
 		if ((rc = store_domain_record(st, name, &u)) < 0)
 			return rc;
@@ -71,8 +70,7 @@ fill_one(struct store *st, const char *name, const char *error,
 	return store_sub_add(st, name, "watcher@example.org");
 }
 
-int
-main(int argc, char **argv)
+int main(int argc, char **argv)
 {
 	struct store *st;
 	char err[512], name[64];
@@ -92,15 +90,17 @@ main(int argc, char **argv)
 		snprintf(name, sizeof(name), "d%05ld.example", i);
 		if (fill_one(st, name, i % 7 ? NULL : "tcp: connection refused",
 			     NULL, now) < 0) {
-			fprintf(stderr, "web_fill_store: cannot store %s\n", name);
+			fprintf(stderr, "web_fill_store: cannot store %s\n",
+				name);
 			return 1;
 		}
 	}
 	if (argc > 3 && !strcmp(argv[3], "--hostile") &&
-	    fill_one(st, "evil.test",
-		     "stream: <script>alert('error')</script>&amp;\"",
-		     "<script>alert('note')</script><img src=x onerror=alert(1)>",
-		     now) < 0) {
+	    fill_one(
+		st, "evil.test",
+		"stream: <script>alert('error')</script>&amp;\"",
+		"<script>alert('note')</script><img src=x onerror=alert(1)>",
+		now) < 0) {
 		fprintf(stderr, "web_fill_store: cannot store evil.test\n");
 		return 1;
 	}

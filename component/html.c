@@ -10,66 +10,64 @@
 #include "component/report.h"
 
 const char html_stylesheet[] =
-	":root{--fg:#1d232a;--bg:#fdfdfc;--mute:#5b6570;--line:#d8dde2;"
-	"--ok:#1f7a3a;--warn:#9a6200;--bad:#b3261e;--un:#5b6570}\n"
-	"*{box-sizing:border-box}\n"
-	"body{margin:0;font:16px/1.5 system-ui,-apple-system,'Segoe UI',"
-	"Roboto,sans-serif;color:var(--fg);background:var(--bg)}\n"
-	"header,main,footer{max-width:72rem;margin:0 auto;padding:.75rem 1rem}\n"
-	"header{border-bottom:1px solid var(--line)}\n"
-	"header a{font-weight:700;color:var(--fg);text-decoration:none}\n"
-	"footer{color:var(--mute);font-size:.85rem;"
-	"border-top:1px solid var(--line);margin-top:2rem}\n"
-	"h1{font-size:1.5rem;margin:.5rem 0;overflow-wrap:anywhere}\n"
-	"h2{font-size:1.15rem;margin:1.5rem 0 .5rem}\n"
-	"a{color:#0b57a4}\n"
-	"form{display:flex;flex-wrap:wrap;gap:.5rem;margin:1rem 0}\n"
-	"label{width:100%;font-weight:600}\n"
-	"input[type=text]{flex:1 1 14rem;font-size:1rem;padding:.5rem;"
-	"border:1px solid var(--mute);border-radius:4px}\n"
-	"button{font-size:1rem;padding:.5rem 1.25rem;border:0;border-radius:4px;"
-	"background:#0b57a4;color:#fff}\n"
-	".err{color:var(--bad);font-weight:600}\n"
-	".muted{color:var(--mute)}\n"
-	".v{display:inline-block;padding:0 .5rem;border-radius:4px;color:#fff;"
-	"font-weight:700;background:var(--un)}\n"
-	".v-ok{background:var(--ok)}.v-no-tlsa,.v-insecure{background:var(--warn)}"
-	".v-mismatch,.v-bogus{background:var(--bad)}\n"
-	".headline{font-size:1.1rem}\n"
-	"table{border-collapse:collapse;width:100%;font-size:.9rem}\n"
-	"th,td{text-align:left;vertical-align:top;padding:.35rem .5rem;"
-	"border-bottom:1px solid var(--line)}\n"
-	"code,pre,.key{font-family:ui-monospace,Menlo,Consolas,monospace;"
-	"font-size:.85rem}\n"
-	".key,.wrap{overflow-wrap:anywhere;word-break:break-all}\n"
-	".host{overflow-wrap:anywhere}\n"
-	"pre{background:#f1f3f5;padding:.75rem;overflow-x:auto;"
-	"white-space:pre;border-radius:4px}\n"
-	"pre.wrap{white-space:pre-wrap}\n"
-	"ul.links li{margin:.4rem 0;overflow-wrap:anywhere}\n"
-	".note{font-size:.85rem;color:var(--mute);margin:.2rem 0 0;"
-	"overflow-wrap:anywhere}\n"
-	"tr.notes td{border-bottom:1px solid var(--line);padding-top:0}\n"
-	"tr.endpoint td{border-bottom:0}\n"
-	"td.key{min-width:9em}\n"
-	"@media (max-width:40rem){thead{display:none}"
-	"table,tbody,tr,td{display:block;width:100%}"
-	"tr{border-bottom:2px solid var(--line);padding:.25rem 0}"
-	"td{border:0;padding:.15rem 0}"
-	"td[data-label]::before{content:attr(data-label) \": \";font-weight:600;"
-	"color:var(--mute)}}\n";
+    ":root{--fg:#1d232a;--bg:#fdfdfc;--mute:#5b6570;--line:#d8dde2;"
+    "--ok:#1f7a3a;--warn:#9a6200;--bad:#b3261e;--un:#5b6570}\n"
+    "*{box-sizing:border-box}\n"
+    "body{margin:0;font:16px/1.5 system-ui,-apple-system,'Segoe UI',"
+    "Roboto,sans-serif;color:var(--fg);background:var(--bg)}\n"
+    "header,main,footer{max-width:72rem;margin:0 auto;padding:.75rem 1rem}\n"
+    "header{border-bottom:1px solid var(--line)}\n"
+    "header a{font-weight:700;color:var(--fg);text-decoration:none}\n"
+    "footer{color:var(--mute);font-size:.85rem;"
+    "border-top:1px solid var(--line);margin-top:2rem}\n"
+    "h1{font-size:1.5rem;margin:.5rem 0;overflow-wrap:anywhere}\n"
+    "h2{font-size:1.15rem;margin:1.5rem 0 .5rem}\n"
+    "a{color:#0b57a4}\n"
+    "form{display:flex;flex-wrap:wrap;gap:.5rem;margin:1rem 0}\n"
+    "label{width:100%;font-weight:600}\n"
+    "input[type=text]{flex:1 1 14rem;font-size:1rem;padding:.5rem;"
+    "border:1px solid var(--mute);border-radius:4px}\n"
+    "button{font-size:1rem;padding:.5rem 1.25rem;border:0;border-radius:4px;"
+    "background:#0b57a4;color:#fff}\n"
+    ".err{color:var(--bad);font-weight:600}\n"
+    ".muted{color:var(--mute)}\n"
+    ".v{display:inline-block;padding:0 .5rem;border-radius:4px;color:#fff;"
+    "font-weight:700;background:var(--un)}\n"
+    ".v-ok{background:var(--ok)}.v-no-tlsa,.v-insecure{background:var(--warn)}"
+    ".v-mismatch,.v-bogus{background:var(--bad)}\n"
+    ".headline{font-size:1.1rem}\n"
+    "table{border-collapse:collapse;width:100%;font-size:.9rem}\n"
+    "th,td{text-align:left;vertical-align:top;padding:.35rem .5rem;"
+    "border-bottom:1px solid var(--line)}\n"
+    "code,pre,.key{font-family:ui-monospace,Menlo,Consolas,monospace;"
+    "font-size:.85rem}\n"
+    ".key,.wrap{overflow-wrap:anywhere;word-break:break-all}\n"
+    ".host{overflow-wrap:anywhere}\n"
+    "pre{background:#f1f3f5;padding:.75rem;overflow-x:auto;"
+    "white-space:pre;border-radius:4px}\n"
+    "pre.wrap{white-space:pre-wrap}\n"
+    "ul.links li{margin:.4rem 0;overflow-wrap:anywhere}\n"
+    ".note{font-size:.85rem;color:var(--mute);margin:.2rem 0 0;"
+    "overflow-wrap:anywhere}\n"
+    "tr.notes td{border-bottom:1px solid var(--line);padding-top:0}\n"
+    "tr.endpoint td{border-bottom:0}\n"
+    "td.key{min-width:9em}\n"
+    "@media (max-width:40rem){thead{display:none}"
+    "table,tbody,tr,td{display:block;width:100%}"
+    "tr{border-bottom:2px solid var(--line);padding:.25rem 0}"
+    "td{border:0;padding:.15rem 0}"
+    "td[data-label]::before{content:attr(data-label) \": \";font-weight:600;"
+    "color:var(--mute)}}\n";
 
 /* ---- small pieces ---- */
 
-static void
-esc(struct buf *out, const char *s)
+static void esc(struct buf *out, const char *s)
 {
 	buf_html(out, s ? s : "");
 }
 
 /* Percent-encoding for a URI part: only RFC 3986 unreserved bytes stay. */
-static void
-uri_part(struct buf *out, const char *s)
+static void uri_part(struct buf *out, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
 
@@ -85,8 +83,7 @@ uri_part(struct buf *out, const char *s)
 	}
 }
 
-void
-html_xmpp_chat_uri(struct buf *out, const char *jid, const char *domain)
+void html_xmpp_chat_uri(struct buf *out, const char *jid, const char *domain)
 {
 	buf_puts(out, "xmpp:");
 	uri_part(out, jid);
@@ -94,8 +91,7 @@ html_xmpp_chat_uri(struct buf *out, const char *jid, const char *domain)
 	uri_part(out, domain);
 }
 
-void
-html_xmpp_pubsub_uri(struct buf *out, const char *jid, const char *domain)
+void html_xmpp_pubsub_uri(struct buf *out, const char *jid, const char *domain)
 {
 	buf_puts(out, "xmpp:");
 	uri_part(out, jid);
@@ -104,11 +100,10 @@ html_xmpp_pubsub_uri(struct buf *out, const char *jid, const char *domain)
 }
 
 /* Only the words certwatch itself uses become a CSS class. */
-static const char *
-verdict_class(const char *w)
+static const char *verdict_class(const char *w)
 {
-	static const char *const known[] = {"ok", "mismatch", "no-tlsa",
-					    "insecure", "bogus", "unreachable"};
+	static const char *const known[] = {
+	    "ok", "mismatch", "no-tlsa", "insecure", "bogus", "unreachable"};
 
 	for (size_t i = 0; w && i < sizeof(known) / sizeof(known[0]); i++)
 		if (!strcmp(w, known[i]))
@@ -116,16 +111,14 @@ verdict_class(const char *w)
 	return "unknown";
 }
 
-static void
-badge(struct buf *out, const char *word)
+static void badge(struct buf *out, const char *word)
 {
 	buf_printf(out, "<span class=\"v v-%s\">", verdict_class(word));
 	esc(out, word ? word : "none");
 	buf_puts(out, "</span>");
 }
 
-static void
-fmt_time(struct buf *out, int64_t t)
+static void fmt_time(struct buf *out, int64_t t)
 {
 	time_t tt = (time_t)t;
 	struct tm tm;
@@ -139,8 +132,7 @@ fmt_time(struct buf *out, int64_t t)
 	buf_puts(out, s);
 }
 
-static void
-fmt_span(struct buf *out, long s)
+static void fmt_span(struct buf *out, long s)
 {
 	if (s < 90)
 		buf_printf(out, "%ld s", s);
@@ -150,9 +142,8 @@ fmt_span(struct buf *out, long s)
 		buf_printf(out, "%.1f h", s / 3600.0);
 }
 
-static void
-page_start(struct buf *out, const struct html_ctx *c, const char *title,
-	   int refresh)
+static void page_start(struct buf *out, const struct html_ctx *c,
+		       const char *title, int refresh)
 {
 	buf_puts(out, "<!DOCTYPE html>\n<html lang=\"en\"><head>"
 		      "<meta charset=\"utf-8\">\n"
@@ -172,8 +163,7 @@ page_start(struct buf *out, const struct html_ctx *c, const char *title,
 		      "monitoring for XMPP</span></header>\n<main>\n");
 }
 
-static void
-page_end(struct buf *out, const struct html_ctx *c)
+static void page_end(struct buf *out, const struct html_ctx *c)
 {
 	buf_puts(out, "</main>\n<footer>certwatch " CERTWATCH_VERSION
 		      " &middot; chat with <code>");
@@ -184,8 +174,7 @@ page_end(struct buf *out, const struct html_ctx *c)
 		      "</footer>\n</body></html>\n");
 }
 
-static void
-form(struct buf *out, const struct html_ctx *c, const char *value)
+static void form(struct buf *out, const struct html_ctx *c, const char *value)
 {
 	buf_puts(out, "<form action=\"");
 	esc(out, c->base);
@@ -199,9 +188,8 @@ form(struct buf *out, const struct html_ctx *c, const char *value)
 	buf_puts(out, "\">\n<button type=\"submit\">Check</button>\n</form>\n");
 }
 
-static void
-subscribe_links(struct buf *out, const struct html_ctx *c, const char *domain,
-		const char *shown)
+static void subscribe_links(struct buf *out, const struct html_ctx *c,
+			    const char *domain, const char *shown)
 {
 	buf_puts(out, "<h2>Get alerts</h2>\n<p>certwatch can watch ");
 	esc(out, shown);
@@ -220,7 +208,8 @@ subscribe_links(struct buf *out, const struct html_ctx *c, const char *domain,
 	buf_reset(&u);
 	html_xmpp_pubsub_uri(&u, c->jid, domain);
 	esc(out, u.s);
-	buf_puts(out, "\">Subscribe to the pubsub node</a> <code class=\"wrap\">");
+	buf_puts(out,
+		 "\">Subscribe to the pubsub node</a> <code class=\"wrap\">");
 	esc(out, u.s);
 	buf_puts(out, "</code></li>\n</ul>\n");
 	buf_free(&u);
@@ -228,19 +217,19 @@ subscribe_links(struct buf *out, const struct html_ctx *c, const char *domain,
 
 /* ---- pages ---- */
 
-void
-html_index(struct buf *out, const struct html_ctx *c, const char *value,
-	   const char *error)
+void html_index(struct buf *out, const struct html_ctx *c, const char *value,
+		const char *error)
 {
 	page_start(out, c, "Check a domain", 0);
-	buf_puts(out,
-		 "<h1>Is your XMPP server showing its own key?</h1>\n"
-		 "<p>certwatch connects to a domain's XMPP services the way a "
-		 "client does, through Tor, and compares the key each server "
-		 "presents with the domain's DNSSEC-signed DANE (TLSA) records. "
-		 "A machine in the middle holding a valid certificate, as in "
-		 "the jabber.ru interception of 2023, shows a key the records "
-		 "do not allow.</p>\n");
+	buf_puts(
+	    out,
+	    "<h1>Is your XMPP server showing its own key?</h1>\n"
+	    "<p>certwatch connects to a domain's XMPP services the way a "
+	    "client does, through Tor, and compares the key each server "
+	    "presents with the domain's DNSSEC-signed DANE (TLSA) records. "
+	    "A machine in the middle holding a valid certificate, as in "
+	    "the jabber.ru interception of 2023, shows a key the records "
+	    "do not allow.</p>\n");
 	if (error) {
 		buf_puts(out, "<p class=\"err\">");
 		esc(out, error);
@@ -253,9 +242,8 @@ html_index(struct buf *out, const struct html_ctx *c, const char *value,
 	page_end(out, c);
 }
 
-void
-html_checking(struct buf *out, const struct html_ctx *c,
-	      const struct domain_name *d, unsigned seconds)
+void html_checking(struct buf *out, const struct html_ctx *c,
+		   const struct domain_name *d, unsigned seconds)
 {
 	page_start(out, c, d->u, 2);
 	buf_puts(out, "<h1 id=\"checking\">Checking ");
@@ -270,15 +258,13 @@ html_checking(struct buf *out, const struct html_ctx *c,
 	page_end(out, c);
 }
 
-static const char *
-sec_word(enum dns_sec s)
+static const char *sec_word(enum dns_sec s)
 {
 	const char *w = dns_sec_name(s);
 	return w ? w : "-";
 }
 
-static int
-has_notes(const struct check_endpoint *e)
+static int has_notes(const struct check_endpoint *e)
 {
 	return (e->dns_detail[0] && (e->verdict == VERDICT_INSECURE ||
 				     e->verdict == VERDICT_BOGUS)) ||
@@ -286,13 +272,13 @@ has_notes(const struct check_endpoint *e)
 	       e->nwarnings > 0;
 }
 
-static void
-endpoint_row(struct buf *out, const struct check_endpoint *e)
+static void endpoint_row(struct buf *out, const struct check_endpoint *e)
 {
 	buf_puts(out, "<tr class=\"endpoint\"><td data-label=\"Service\">");
 	esc(out, check_service_name(e->service));
-	buf_printf(out, " <span class=\"muted\">(%s)</span></td>"
-			"<td data-label=\"Endpoint\" class=\"host\">",
+	buf_printf(out,
+		   " <span class=\"muted\">(%s)</span></td>"
+		   "<td data-label=\"Endpoint\" class=\"host\">",
 		   e->tls == PROBE_DIRECT ? "direct TLS" : "STARTTLS");
 	esc(out, e->host);
 	buf_printf(out, ":%u</td><td data-label=\"DNSSEC\">", e->port);
@@ -332,8 +318,8 @@ endpoint_row(struct buf *out, const struct check_endpoint *e)
 		return;
 	buf_puts(out, "<tr class=\"notes\"><td colspan=\"7\">");
 	/* The details the text report gives, as notes under the row. */
-	if (e->dns_detail[0] && (e->verdict == VERDICT_INSECURE ||
-				 e->verdict == VERDICT_BOGUS)) {
+	if (e->dns_detail[0] &&
+	    (e->verdict == VERDICT_INSECURE || e->verdict == VERDICT_BOGUS)) {
 		buf_puts(out, "<p class=\"note\">");
 		esc(out, e->dns_detail);
 		buf_puts(out, "</p>");
@@ -351,7 +337,8 @@ endpoint_row(struct buf *out, const struct check_endpoint *e)
 		}
 	}
 	for (size_t j = 0; j < e->nunusable; j++) {
-		buf_puts(out, "<p class=\"note key\">unusable record (ignored): ");
+		buf_puts(out,
+			 "<p class=\"note key\">unusable record (ignored): ");
 		esc(out, e->unusable[j]);
 		buf_puts(out, "</p>");
 	}
@@ -365,9 +352,8 @@ endpoint_row(struct buf *out, const struct check_endpoint *e)
 	buf_puts(out, "</td></tr>\n");
 }
 
-void
-html_result(struct buf *out, const struct html_ctx *c,
-	    const struct check_result *r)
+void html_result(struct buf *out, const struct html_ctx *c,
+		 const struct check_result *r)
 {
 	struct buf t = BUF_INIT;
 
@@ -411,10 +397,11 @@ html_result(struct buf *out, const struct html_ctx *c,
 		buf_puts(out, "</p>\n");
 	}
 	if (r->nsetup > 0) {
-		buf_puts(out, "<h2>Records to add</h2>\n<p>Compare the hash with "
-			      "the one computed on the server itself first: the "
-			      "key seen here could be an attacker's.</p>\n"
-			      "<pre id=\"setup\">");
+		buf_puts(out,
+			 "<h2>Records to add</h2>\n<p>Compare the hash with "
+			 "the one computed on the server itself first: the "
+			 "key seen here could be an attacker's.</p>\n"
+			 "<pre id=\"setup\">");
 		for (size_t i = 0; i < r->nsetup; i++) {
 			esc(out, r->setup[i]);
 			buf_putc(out, '\n');
@@ -437,9 +424,8 @@ html_result(struct buf *out, const struct html_ctx *c,
 	page_end(out, c);
 }
 
-void
-html_domain(struct buf *out, const struct html_ctx *c,
-	    const struct store_domain *d, long next_round_s)
+void html_domain(struct buf *out, const struct html_ctx *c,
+		 const struct store_domain *d, long next_round_s)
 {
 	page_start(out, c, d->name, 0);
 	buf_puts(out, "<h1>");
@@ -508,7 +494,7 @@ html_domain(struct buf *out, const struct html_ctx *c,
 		buf_puts(out, "<table id=\"history\"><thead><tr><th>When</th>"
 			      "<th>Change</th><th>Note</th></tr></thead>"
 			      "<tbody>\n");
-		for (size_t i = d->n_history; i-- > 0;) {	/* newest first */
+		for (size_t i = d->n_history; i-- > 0;) { /* newest first */
 			const struct store_change *h = &d->history[i];
 			buf_puts(out, "<tr><td data-label=\"When\">");
 			fmt_time(out, h->time);
@@ -536,9 +522,8 @@ html_domain(struct buf *out, const struct html_ctx *c,
 	page_end(out, c);
 }
 
-void
-html_not_watched(struct buf *out, const struct html_ctx *c,
-		 const struct domain_name *d)
+void html_not_watched(struct buf *out, const struct html_ctx *c,
+		      const struct domain_name *d)
 {
 	page_start(out, c, "Not watched", 0);
 	buf_puts(out, "<h1>");
@@ -551,9 +536,8 @@ html_not_watched(struct buf *out, const struct html_ctx *c,
 	page_end(out, c);
 }
 
-void
-html_error(struct buf *out, const struct html_ctx *c, const char *title,
-	   const char *text)
+void html_error(struct buf *out, const struct html_ctx *c, const char *title,
+		const char *text)
 {
 	page_start(out, c, title, 0);
 	buf_puts(out, "<h1>");

@@ -18,10 +18,10 @@
 #include "util/buf.h"
 
 struct html_ctx {
-	const char *base;	/* prefix of every link: "" (root-relative)
-				 * or "https://host/path" without a final / */
-	const char *jid;	/* the component's JID, for xmpp: links */
-	time_t now;		/* for "3 minutes ago" */
+	const char *base; /* prefix of every link: "" (root-relative)
+			   * or "https://host/path" without a final / */
+	const char *jid;  /* the component's JID, for xmpp: links */
+	time_t now;	  /* for "3 minutes ago" */
 };
 
 /* The stylesheet served as /style.css (no inline styles anywhere: the
@@ -56,7 +56,6 @@ void html_error(struct buf *out, const struct html_ctx *c, const char *title,
 /* The two subscribe links (RFC 5122 URIs; XEP-0147 pubsub action), not
  * escaped for HTML: only unreserved bytes and %XX remain in the parts. */
 void html_xmpp_chat_uri(struct buf *out, const char *jid, const char *domain);
-void html_xmpp_pubsub_uri(struct buf *out, const char *jid,
-			  const char *domain);
+void html_xmpp_pubsub_uri(struct buf *out, const char *jid, const char *domain);
 
 #endif

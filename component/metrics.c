@@ -14,8 +14,9 @@
 /* Probes take from tens of milliseconds (direct) to a minute (Tor, a
  * stalled server up to [probe] timeout). */
 const double metrics_probe_buckets[] = {0.025, 0.05, 0.1, 0.25, 0.5, 1,
-					2.5,   5,    10,  30,   60};
-#define NBUCKETS (sizeof(metrics_probe_buckets) / sizeof(metrics_probe_buckets[0]))
+					2.5,   5,    10,  30,	60};
+#define NBUCKETS                                                               \
+	(sizeof(metrics_probe_buckets) / sizeof(metrics_probe_buckets[0]))
 const unsigned metrics_probe_nbuckets = NBUCKETS;
 
 /* Verdicts of checks, in verdict order (index = enum verdict). */
@@ -23,45 +24,41 @@ const unsigned metrics_probe_nbuckets = NBUCKETS;
 
 /* Probe results: "ok" and each step a probe can fail at. */
 static const enum probe_step probe_steps[] = {
-	PROBE_STEP_NONE, PROBE_STEP_INPUT,    PROBE_STEP_DNS, PROBE_STEP_TOR,
-	PROBE_STEP_TCP,	 PROBE_STEP_STREAM,   PROBE_STEP_STARTTLS,
-	PROBE_STEP_TLS,
+    PROBE_STEP_NONE, PROBE_STEP_INPUT,	PROBE_STEP_DNS,	     PROBE_STEP_TOR,
+    PROBE_STEP_TCP,  PROBE_STEP_STREAM, PROBE_STEP_STARTTLS, PROBE_STEP_TLS,
 };
 #define NSTEPS (sizeof(probe_steps) / sizeof(probe_steps[0]))
 
 /* HTTP statuses the server answers with; others count as "other". */
-static const int http_codes[] = {200, 304, 400, 404, 405, 408, 413,
-				 429, 500, 503};
+static const int http_codes[] = {200, 304, 400, 404, 405,
+				 408, 413, 429, 500, 503};
 #define NCODES (sizeof(http_codes) / sizeof(http_codes[0]))
 
 struct metrics {
 	uint64_t checks[NVERDICTS];
-	uint64_t check_probes;			/* probes made by checks */
-	uint64_t probes[NSTEPS + 1];		/* by result; last: other */
+	uint64_t check_probes;	     /* probes made by checks */
+	uint64_t probes[NSTEPS + 1]; /* by result; last: other */
 	uint64_t probe_tls_refused;
-	uint64_t buckets[NBUCKETS];		/* not cumulative */
+	uint64_t buckets[NBUCKETS]; /* not cumulative */
 	uint64_t probe_count;
-	double probe_sum;			/* seconds */
-	uint64_t http[NCODES + 1];		/* last: other */
+	double probe_sum;	   /* seconds */
+	uint64_t http[NCODES + 1]; /* last: other */
 	uint64_t refused[METRICS_REFUSED_COUNT];
 	uint64_t web_checks;
 	unsigned http_open;
 };
 
-struct metrics *
-metrics_new(void)
+struct metrics *metrics_new(void)
 {
 	return xcalloc(1, sizeof(struct metrics));
 }
 
-void
-metrics_free(struct metrics *m)
+void metrics_free(struct metrics *m)
 {
 	free(m);
 }
 
-void
-metrics_on_probe(void *arg, const struct probe_result *res)
+void metrics_on_probe(void *arg, const struct probe_result *res)
 {
 	struct metrics *m = arg;
 	size_t i = 0;
@@ -71,7 +68,7 @@ metrics_on_probe(void *arg, const struct probe_result *res)
 		for (i = 1; i < NSTEPS && probe_steps[i] != res->fail_step; i++)
 			;
 		if (i == 0 || res->fail_step == PROBE_STEP_NONE)
-			i = NSTEPS;	/* "other" */
+			i = NSTEPS; /* "other" */
 	}
 	m->probes[i]++;
 	if (res->tls_refused)
@@ -86,8 +83,7 @@ metrics_on_probe(void *arg, const struct probe_result *res)
 	m->probe_sum += s;
 }
 
-void
-metrics_on_check(void *arg, const struct check_result *res)
+void metrics_on_check(void *arg, const struct check_result *res)
 {
 	struct metrics *m = arg;
 
@@ -96,8 +92,7 @@ metrics_on_check(void *arg, const struct check_result *res)
 	m->check_probes += res->probes;
 }
 
-void
-metrics_http_request(struct metrics *m, int status)
+void metrics_http_request(struct metrics *m, int status)
 {
 	size_t i;
 
@@ -106,44 +101,39 @@ metrics_http_request(struct metrics *m, int status)
 	m->http[i]++;
 }
 
-void
-metrics_http_check_refused(struct metrics *m, enum metrics_refusal why)
+void metrics_http_check_refused(struct metrics *m, enum metrics_refusal why)
 {
 	if ((unsigned)why < METRICS_REFUSED_COUNT)
 		m->refused[why]++;
 }
 
-void
-metrics_http_check_started(struct metrics *m)
+void metrics_http_check_started(struct metrics *m)
 {
 	m->web_checks++;
 }
 
-void
-metrics_http_connections(struct metrics *m, unsigned open)
+void metrics_http_connections(struct metrics *m, unsigned open)
 {
 	m->http_open = open;
 }
 
 /* ---- rendering ---- */
 
-static void
-head(struct buf *out, const char *name, const char *type, const char *help)
+static void head(struct buf *out, const char *name, const char *type,
+		 const char *help)
 {
 	buf_printf(out, "# HELP certwatch_%s %s\n# TYPE certwatch_%s %s\n",
 		   name, help, name, type);
 }
 
-static void
-one(struct buf *out, const char *name, const char *type, const char *help,
-    unsigned long long v)
+static void one(struct buf *out, const char *name, const char *type,
+		const char *help, unsigned long long v)
 {
 	head(out, name, type, help);
 	buf_printf(out, "certwatch_%s %llu\n", name, v);
 }
 
-static void
-render_checks(const struct metrics *m, struct buf *out)
+static void render_checks(const struct metrics *m, struct buf *out)
 {
 	head(out, "checks_total", "counter",
 	     "Checks of a domain that ended, by the domain's verdict.");
@@ -156,7 +146,7 @@ render_checks(const struct metrics *m, struct buf *out)
 	     "Probes (one connection to one endpoint) that ended, by result: "
 	     "ok or the step that failed.");
 	for (size_t i = 0; i <= NSTEPS; i++) {
-		const char *w = i == 0        ? "ok"
+		const char *w = i == 0	      ? "ok"
 				: i == NSTEPS ? "other"
 					      : probe_step_name(probe_steps[i]);
 		buf_printf(out, "certwatch_probes_total{result=\"%s\"} %llu\n",
@@ -184,8 +174,7 @@ render_checks(const struct metrics *m, struct buf *out)
 		   (unsigned long long)m->probe_count);
 }
 
-static void
-render_http(const struct metrics *m, struct buf *out)
+static void render_http(const struct metrics *m, struct buf *out)
 {
 	head(out, "http_requests_total", "counter",
 	     "HTTP requests answered by the web server, by status code.");
@@ -194,31 +183,32 @@ render_http(const struct metrics *m, struct buf *out)
 			buf_printf(out,
 				   "certwatch_http_requests_total{code=\"%d\"} "
 				   "%llu\n",
-				   http_codes[i], (unsigned long long)m->http[i]);
-		else
-			buf_printf(out,
-				   "certwatch_http_requests_total{code=\"other\"} "
-				   "%llu\n",
+				   http_codes[i],
 				   (unsigned long long)m->http[i]);
+		else
+			buf_printf(
+			    out,
+			    "certwatch_http_requests_total{code=\"other\"} "
+			    "%llu\n",
+			    (unsigned long long)m->http[i]);
 	}
 	one(out, "http_checks_started_total", "counter",
-	    "Checks started from the web page or the JSON API.",
-	    m->web_checks);
+	    "Checks started from the web page or the JSON API.", m->web_checks);
 	head(out, "http_checks_refused_total", "counter",
 	     "Checks from the web refused: rate-limit (per client address) or "
 	     "busy (probing saturated).");
-	buf_printf(out,
-		   "certwatch_http_checks_refused_total{reason=\"rate-limit\"} "
-		   "%llu\n"
-		   "certwatch_http_checks_refused_total{reason=\"busy\"} %llu\n",
-		   (unsigned long long)m->refused[METRICS_REFUSED_RATE],
-		   (unsigned long long)m->refused[METRICS_REFUSED_BUSY]);
-	one(out, "http_connections", "gauge",
-	    "HTTP connections open now.", m->http_open);
+	buf_printf(
+	    out,
+	    "certwatch_http_checks_refused_total{reason=\"rate-limit\"} "
+	    "%llu\n"
+	    "certwatch_http_checks_refused_total{reason=\"busy\"} %llu\n",
+	    (unsigned long long)m->refused[METRICS_REFUSED_RATE],
+	    (unsigned long long)m->refused[METRICS_REFUSED_BUSY]);
+	one(out, "http_connections", "gauge", "HTTP connections open now.",
+	    m->http_open);
 }
 
-static void
-render_sources(const struct metrics_sources *src, struct buf *out)
+static void render_sources(const struct metrics_sources *src, struct buf *out)
 {
 	if (src->store) {
 		struct store_stats ss;
@@ -234,20 +224,23 @@ render_sources(const struct metrics_sources *src, struct buf *out)
 		one(out, "pubsub_subscriptions", "gauge",
 		    "Pubsub subscriptions to domain nodes.", ss.pubsub_subs);
 		one(out, "presence_subscriptions", "gauge",
-		    "JIDs subscribed to the component's presence.", ss.presence);
+		    "JIDs subscribed to the component's presence.",
+		    ss.presence);
 	}
 	if (src->checks) {
 		one(out, "probes_in_flight", "gauge", "Probes running now.",
 		    check_env_probes_in_flight(src->checks));
 		one(out, "probes_queued", "gauge",
-		    "Probes waiting for a slot (concurrency, probes_per_minute).",
+		    "Probes waiting for a slot (concurrency, "
+		    "probes_per_minute).",
 		    check_env_probes_queued(src->checks));
 	}
 	if (src->watch) {
 		struct watch_stats ws;
 		watch_get_stats(src->watch, &ws);
 		one(out, "rounds_total", "counter",
-		    "Scheduled checks of watched domains that ended.", ws.rounds);
+		    "Scheduled checks of watched domains that ended.",
+		    ws.rounds);
 		one(out, "rounds_running", "gauge", "Rounds in flight.",
 		    ws.running);
 		one(out, "rounds_waiting", "gauge",
@@ -257,7 +250,8 @@ render_sources(const struct metrics_sources *src, struct buf *out)
 		head(out, "alerts_total", "counter",
 		     "Alerts sent to subscribers, by kind.");
 		for (int k = ALERT_ALARM; k <= ALERT_INFO; k++)
-			buf_printf(out, "certwatch_alerts_total{kind=\"%s\"} %llu\n",
+			buf_printf(out,
+				   "certwatch_alerts_total{kind=\"%s\"} %llu\n",
 				   alert_kind_name((enum alert_kind)k),
 				   (unsigned long long)ws.alerts[k]);
 	}
@@ -278,9 +272,8 @@ render_sources(const struct metrics_sources *src, struct buf *out)
 	}
 }
 
-void
-metrics_render(const struct metrics *m, const struct metrics_sources *src,
-	       struct buf *out)
+void metrics_render(const struct metrics *m, const struct metrics_sources *src,
+		    struct buf *out)
 {
 	head(out, "build_info", "gauge", "Always 1; the version as a label.");
 	buf_printf(out, "certwatch_build_info{version=\"%s\"} 1\n",

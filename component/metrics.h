@@ -22,7 +22,7 @@ struct watch;
 
 /* Never fails (allocation failure aborts).  Free with metrics_free(). */
 struct metrics *metrics_new(void);
-void metrics_free(struct metrics *m);	/* NULL: no-op */
+void metrics_free(struct metrics *m); /* NULL: no-op */
 
 /* The check observers: set check_config.on_probe / on_check to these and
  * observer_arg to the metrics. */
@@ -31,8 +31,11 @@ void metrics_on_check(void *arg, const struct check_result *res);
 
 /* The web server's own counters. */
 void metrics_http_request(struct metrics *m, int status);
-enum metrics_refusal { METRICS_REFUSED_RATE = 0, METRICS_REFUSED_BUSY,
-		       METRICS_REFUSED_COUNT };
+enum metrics_refusal {
+	METRICS_REFUSED_RATE = 0,
+	METRICS_REFUSED_BUSY,
+	METRICS_REFUSED_COUNT
+};
 void metrics_http_check_refused(struct metrics *m, enum metrics_refusal why);
 void metrics_http_check_started(struct metrics *m);
 void metrics_http_connections(struct metrics *m, unsigned open);
@@ -45,9 +48,9 @@ struct metrics_sources {
 	const struct store *store;
 	const struct watch *watch;
 	const struct check_env *checks;
-	int connected;			/* component stream up: 1 / 0 / -1 */
-	long reconnects;		/* -1: unknown */
-	double start_time;		/* seconds since the epoch, 0: unknown */
+	int connected;	   /* component stream up: 1 / 0 / -1 */
+	long reconnects;   /* -1: unknown */
+	double start_time; /* seconds since the epoch, 0: unknown */
 };
 
 /* Appends the whole exposition (ends with a newline) to out. */

@@ -20,11 +20,11 @@
 #include "component/watch.h"
 #include "store/store.h"
 
-#define CSP "default-src 'none'; style-src 'self'; img-src 'self'; " \
-	    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+#define CSP                                                                    \
+	"default-src 'none'; style-src 'self'; img-src 'self'; "               \
+	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
-double
-web_now(void)
+double web_now(void)
 {
 	struct timespec ts;
 
@@ -34,9 +34,9 @@ web_now(void)
 
 /* ---- replies ---- */
 
-void
-web_reply(struct web *web, struct evhttp_request *req, int code,
-      const char *ctype, const char *body, size_t len, const char *cache)
+void web_reply(struct web *web, struct evhttp_request *req, int code,
+	       const char *ctype, const char *body, size_t len,
+	       const char *cache)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	struct evbuffer *b = evbuffer_new();
@@ -54,17 +54,15 @@ web_reply(struct web *web, struct evhttp_request *req, int code,
 		evbuffer_free(b);
 }
 
-void
-web_reply_html(struct web *web, struct evhttp_request *req, int code,
-	   struct buf *page)
+void web_reply_html(struct web *web, struct evhttp_request *req, int code,
+		    struct buf *page)
 {
-	web_reply(web, req, code, "text/html; charset=utf-8", page->s ? page->s : "",
-	      page->len, NULL);
+	web_reply(web, req, code, "text/html; charset=utf-8",
+		  page->s ? page->s : "", page->len, NULL);
 }
 
-void
-web_reply_error(struct web *web, struct evhttp_request *req, int code,
-	    const char *title, const char *text)
+void web_reply_error(struct web *web, struct evhttp_request *req, int code,
+		     const char *title, const char *text)
 {
 	struct buf page = BUF_INIT;
 
@@ -73,9 +71,8 @@ web_reply_error(struct web *web, struct evhttp_request *req, int code,
 	buf_free(&page);
 }
 
-void
-web_reply_json_error(struct web *web, struct evhttp_request *req, int code,
-		 const char *what, unsigned retry_after)
+void web_reply_json_error(struct web *web, struct evhttp_request *req, int code,
+			  const char *what, unsigned retry_after)
 {
 	struct buf b = BUF_INIT;
 
@@ -90,8 +87,7 @@ web_reply_json_error(struct web *web, struct evhttp_request *req, int code,
 
 /* ---- connections at once ---- */
 
-static void
-conn_gone(struct web *web)
+static void conn_gone(struct web *web)
 {
 	if (web->conns > 0)
 		web->conns--;
@@ -102,8 +98,7 @@ conn_gone(struct web *web)
 	}
 }
 
-static void
-conn_closed(struct evhttp_connection *evcon, void *arg)
+static void conn_closed(struct evhttp_connection *evcon, void *arg)
 {
 	conn_gone(arg);
 }
@@ -115,8 +110,7 @@ conn_closed(struct evhttp_connection *evcon, void *arg)
  * (before any I/O on it), fresh_cb finds the connection through
  * bufferevent_getcb() and sets its close callback.
  */
-static struct bufferevent *
-conn_new_bev(struct event_base *base, void *arg)
+static struct bufferevent *conn_new_bev(struct event_base *base, void *arg)
 {
 	struct web *web = arg;
 	struct bufferevent *bev;
@@ -126,13 +120,13 @@ conn_new_bev(struct event_base *base, void *arg)
 		return NULL;
 	if (web->nfresh == web->capfresh) {
 		web->capfresh = web->capfresh ? web->capfresh * 2 : 16;
-		web->fresh = xrealloc(web->fresh,
-				      web->capfresh * sizeof(*web->fresh));
+		web->fresh =
+		    xrealloc(web->fresh, web->capfresh * sizeof(*web->fresh));
 	}
 	/* Pages wait while chat, DNS and probes have work (see web_new). */
 	if (web->low_prio > 0)
 		bufferevent_priority_set(bev, web->low_prio);
-	bufferevent_incref(bev);	/* until fresh_cb has looked */
+	bufferevent_incref(bev); /* until fresh_cb has looked */
 	web->fresh[web->nfresh++] = bev;
 	web->conns++;
 	metrics_http_connections(web->m, web->conns);
@@ -144,8 +138,7 @@ conn_new_bev(struct event_base *base, void *arg)
 	return bev;
 }
 
-static void
-fresh_cb(evutil_socket_t fd, short what, void *arg)
+static void fresh_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct web *web = arg;
 
@@ -157,15 +150,15 @@ fresh_cb(evutil_socket_t fd, short what, void *arg)
 		bufferevent_getcb(bev, &rcb, NULL, NULL, &cbarg);
 		if (rcb != NULL && cbarg != NULL)
 			evhttp_connection_set_closecb(cbarg, conn_closed, web);
-		else	/* evhttp already dropped it */
+		else /* evhttp already dropped it */
 			conn_gone(web);
 		bufferevent_decref(bev);
 	}
 	web->nfresh = 0;
 }
 
-static void
-handle_domain(struct web *web, struct evhttp_request *req, const char *path)
+static void handle_domain(struct web *web, struct evhttp_request *req,
+			  const char *path)
 {
 	size_t len = 0;
 	char *name = evhttp_uridecode(path, 0, &len);
@@ -178,8 +171,8 @@ handle_domain(struct web *web, struct evhttp_request *req, const char *path)
 	    names_domain(name, len, &dn, err, sizeof(err)) < 0) {
 		free(name);
 		web_reply_error(web, req, 400, "Not a domain name",
-			    "The address after /d/ must be a domain name, "
-			    "such as /d/example.org.");
+				"The address after /d/ must be a domain name, "
+				"such as /d/example.org.");
 		return;
 	}
 	free(name);
@@ -189,24 +182,23 @@ handle_domain(struct web *web, struct evhttp_request *req, const char *path)
 		html_not_watched(&page, &web->hctx, &dn);
 		web_reply_html(web, req, 404, &page);
 	} else {
-		long next = web->watch ? watch_next_round_in(web->watch, dn.a)
-				       : -1;
+		long next =
+		    web->watch ? watch_next_round_in(web->watch, dn.a) : -1;
 		html_domain(&page, &web->hctx, d, next);
 		web_reply_html(web, req, 200, &page);
 	}
 	buf_free(&page);
 }
 
-static void
-handle_metrics(struct web *web, struct evhttp_request *req)
+static void handle_metrics(struct web *web, struct evhttp_request *req)
 {
 	struct metrics_sources src = {
-		.store = web->st,
-		.watch = web->watch,
-		.checks = web->checks,
-		.connected = -1,
-		.reconnects = -1,
-		.start_time = web->start_time,
+	    .store = web->st,
+	    .watch = web->watch,
+	    .checks = web->checks,
+	    .connected = -1,
+	    .reconnects = -1,
+	    .start_time = web->start_time,
 	};
 	struct buf b = BUF_INIT;
 
@@ -215,13 +207,12 @@ handle_metrics(struct web *web, struct evhttp_request *req)
 	if (web->hooks.reconnects)
 		src.reconnects = (long)web->hooks.reconnects(web->hooks.arg);
 	metrics_render(web->m, &src, &b);
-	web_reply(web, req, 200, "text/plain; version=0.0.4; charset=utf-8", b.s,
-	      b.len, NULL);
+	web_reply(web, req, 200, "text/plain; version=0.0.4; charset=utf-8",
+		  b.s, b.len, NULL);
 	buf_free(&b);
 }
 
-static void
-handle(struct evhttp_request *req, void *arg)
+static void handle(struct evhttp_request *req, void *arg)
 {
 	struct web *web = arg;
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
@@ -231,26 +222,27 @@ handle(struct evhttp_request *req, void *arg)
 	if (path == NULL || *path == '\0') {
 		/* evhttp calls back without a URI after a protocol error. */
 		web_reply_error(web, req, 400, "Bad request",
-			    "The request could not be read.");
+				"The request could not be read.");
 		return;
 	}
 	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 				  "Allow", "GET, HEAD");
-		web_reply_error(web, req, 405, "Method not allowed",
-			    "This site only answers GET and HEAD requests.");
+		web_reply_error(
+		    web, req, 405, "Method not allowed",
+		    "This site only answers GET and HEAD requests.");
 		return;
 	}
 	if (!strcmp(path, "/")) {
 		struct buf page = BUF_INIT;
 		html_index(&page, &web->hctx, NULL, NULL);
 		web_reply(web, req, 200, "text/html; charset=utf-8", page.s,
-		      page.len, "max-age=300");
+			  page.len, "max-age=300");
 		buf_free(&page);
 	} else if (!strcmp(path, "/style.css")) {
 		web_reply(web, req, 200, "text/css; charset=utf-8",
-		      html_stylesheet, strlen(html_stylesheet),
-		      "max-age=3600");
+			  html_stylesheet, strlen(html_stylesheet),
+			  "max-age=3600");
 	} else if (!strcmp(path, "/check")) {
 		webcheck_handle(web, req, 0);
 	} else if (!strcmp(path, "/api/check")) {
@@ -263,37 +255,37 @@ handle(struct evhttp_request *req, void *arg)
 		static const char robots[] = "User-agent: *\nDisallow: /check\n"
 					     "Disallow: /api/\n";
 		web_reply(web, req, 200, "text/plain; charset=utf-8", robots,
-		      sizeof(robots) - 1, "max-age=86400");
+			  sizeof(robots) - 1, "max-age=86400");
 	} else {
 		web_reply_error(web, req, 404, "Not found",
-			    "There is no page at this address.");
+				"There is no page at this address.");
 	}
 }
 
 /* ---- life ---- */
 
-static void
-sweep_cb(evutil_socket_t fd, short what, void *arg)
+static void sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
 	webcheck_sweep(arg);
 }
 
-static int
-listen_on(struct web *web, const char *spec, char *err, size_t errlen)
+static int listen_on(struct web *web, const char *spec, char *err,
+		     size_t errlen)
 {
 	struct sockaddr_storage ss;
 	int len = sizeof(ss);
 	struct evhttp_bound_socket *bound;
 
-	if (evutil_parse_sockaddr_port(spec, (struct sockaddr *)&ss, &len) < 0) {
-		snprintf(err, errlen, "[http] listen: \"%s\" is not ADDRESS:PORT",
-			 spec);
+	if (evutil_parse_sockaddr_port(spec, (struct sockaddr *)&ss, &len) <
+	    0) {
+		snprintf(err, errlen,
+			 "[http] listen: \"%s\" is not ADDRESS:PORT", spec);
 		return -1;
 	}
 	web->lis = evconnlistener_new_bind(
-		web->base, NULL, NULL,
-		LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-		128, (struct sockaddr *)&ss, len);
+	    web->base, NULL, NULL,
+	    LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+	    128, (struct sockaddr *)&ss, len);
 	if (web->lis == NULL) {
 		snprintf(err, errlen, "[http] listen: cannot listen on %s: %s",
 			 spec, strerror(errno));
@@ -303,23 +295,23 @@ listen_on(struct web *web, const char *spec, char *err, size_t errlen)
 	if (bound == NULL) {
 		evconnlistener_free(web->lis);
 		web->lis = NULL;
-		snprintf(err, errlen, "[http] listen: cannot serve on %s", spec);
+		snprintf(err, errlen, "[http] listen: cannot serve on %s",
+			 spec);
 		return -1;
 	}
 	len = sizeof(ss);
 	if (getsockname(evconnlistener_get_fd(web->lis), (struct sockaddr *)&ss,
 			(socklen_t *)&len) == 0)
 		web->port = ntohs(ss.ss_family == AF_INET6
-				  ? ((struct sockaddr_in6 *)&ss)->sin6_port
-				  : ((struct sockaddr_in *)&ss)->sin_port);
+				      ? ((struct sockaddr_in6 *)&ss)->sin6_port
+				      : ((struct sockaddr_in *)&ss)->sin_port);
 	return 0;
 }
 
-struct web *
-web_new(struct event_base *base, const struct config *cfg,
-	struct check_env *checks, struct store *st, struct watch *w,
-	struct metrics *m, const struct web_hooks *hooks, char *err,
-	size_t errlen)
+struct web *web_new(struct event_base *base, const struct config *cfg,
+		    struct check_env *checks, struct store *st, struct watch *w,
+		    struct metrics *m, const struct web_hooks *hooks, char *err,
+		    size_t errlen)
 {
 	struct web *web = xcalloc(1, sizeof(*web));
 	struct timeval sweep = {10, 0};
@@ -334,7 +326,8 @@ web_new(struct event_base *base, const struct config *cfg,
 	if (hooks)
 		web->hooks = *hooks;
 	web->start_time = (double)time(NULL);
-	snprintf(web->base_url, sizeof(web->base_url), "%s", cfg->http_base_url);
+	snprintf(web->base_url, sizeof(web->base_url), "%s",
+		 cfg->http_base_url);
 	n = strlen(web->base_url);
 	while (n > 0 && web->base_url[n - 1] == '/')
 		web->base_url[--n] = '\0';
@@ -360,7 +353,8 @@ web_new(struct event_base *base, const struct config *cfg,
 	web->http = evhttp_new(base);
 	web->fresh_ev = event_new(base, -1, 0, fresh_cb, web);
 	web->sweep_ev = event_new(base, -1, EV_PERSIST, sweep_cb, web);
-	if (web->http == NULL || web->fresh_ev == NULL || web->sweep_ev == NULL) {
+	if (web->http == NULL || web->fresh_ev == NULL ||
+	    web->sweep_ev == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -383,23 +377,21 @@ fail:
 	return NULL;
 }
 
-unsigned
-web_port(const struct web *web)
+unsigned web_port(const struct web *web)
 {
 	return web->port;
 }
 
-void
-web_free(struct web *web)
+void web_free(struct web *web)
 {
 	if (web == NULL)
 		return;
 	webcheck_free_all(web);
 	if (web->fresh_ev)
-		fresh_cb(-1, 0, web);	/* drops our references */
+		fresh_cb(-1, 0, web); /* drops our references */
 	web->closing = 1;
 	if (web->http)
-		evhttp_free(web->http);	/* closes connections (and lis) */
+		evhttp_free(web->http); /* closes connections (and lis) */
 	else if (web->lis)
 		evconnlistener_free(web->lis);
 	if (web->fresh_ev)

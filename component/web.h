@@ -30,19 +30,23 @@ struct web;
 struct web_hooks {
 	void *arg;
 	int (*connected)(void *arg);		/* 1 while the stream is up */
-	unsigned long (*reconnects)(void *arg);	/* since the start */
+	unsigned long (*reconnects)(void *arg); /* since the start */
 };
 
-/* Fixed limits (docs/web.md). */
-#define WEB_MAX_CONNECTIONS 512		/* open at once; beyond, new ones
-					 * wait in the listen backlog */
-#define WEB_TIMEOUT_S 15		/* read/write idle timeout */
-#define WEB_MAX_HEADERS 8192		/* request line + headers, bytes */
+/*
+ * Fixed limits (docs/web.md): connections open at once (beyond, new ones
+ * wait in the listen backlog); the read/write idle timeout; request line
+ * plus headers, and body, in bytes; web checks running at once; how long
+ * a result is shown again; how long a page waits for a result before it
+ * answers with the page that reloads itself.
+ */
+#define WEB_MAX_CONNECTIONS 512
+#define WEB_TIMEOUT_S 15
+#define WEB_MAX_HEADERS 8192
 #define WEB_MAX_BODY 1024
-#define WEB_MAX_CHECKS 32		/* web checks running at once */
-#define WEB_RESULT_TTL_S 60		/* a result is shown again for */
-#define WEB_PAGE_WAIT_MS 1500		/* a page waits this long for a
-					 * result before the refresh page */
+#define WEB_MAX_CHECKS 32
+#define WEB_RESULT_TTL_S 60
+#define WEB_PAGE_WAIT_MS 1500
 
 /*
  * Listens on cfg->http_listen (which must not be empty).  cfg, checks,
@@ -51,9 +55,9 @@ struct web_hooks {
  * listen address, a port in use or a bad trusted_proxies list.
  */
 struct web *web_new(struct event_base *base, const struct config *cfg,
-		    struct check_env *checks, struct store *st,
-		    struct watch *w, struct metrics *m,
-		    const struct web_hooks *hooks, char *err, size_t errlen);
+		    struct check_env *checks, struct store *st, struct watch *w,
+		    struct metrics *m, const struct web_hooks *hooks, char *err,
+		    size_t errlen);
 
 /* Answers every waiting request with 503, cancels the web's checks,
  * closes every connection and frees the server.  NULL: no-op. */

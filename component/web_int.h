@@ -29,7 +29,7 @@ struct web {
 	struct html_ctx hctx;
 	struct webaddr_proxies proxies;
 	struct webaddr_rate rate;
-	size_t queue_bound;		/* probes queued beyond: 503 */
+	size_t queue_bound; /* probes queued beyond: 503 */
 	double start_time;
 
 	struct job *jobs;
@@ -39,9 +39,9 @@ struct web {
 	 * for (one per accepted socket) to its close callback. */
 	unsigned conns;
 	int paused;
-	int closing;			/* in web_free: the listener is going */
-	int low_prio;			/* the priority of HTTP connections */
-	struct bufferevent **fresh;	/* accepted, close callback not set */
+	int closing;		    /* in web_free: the listener is going */
+	int low_prio;		    /* the priority of HTTP connections */
+	struct bufferevent **fresh; /* accepted, close callback not set */
 	size_t nfresh, capfresh;
 	struct event *fresh_ev;
 	struct event *sweep_ev;
@@ -58,8 +58,8 @@ void web_reply_html(struct web *web, struct evhttp_request *req, int code,
 		    struct buf *page);
 void web_reply_error(struct web *web, struct evhttp_request *req, int code,
 		     const char *title, const char *text);
-void web_reply_json_error(struct web *web, struct evhttp_request *req,
-			  int code, const char *what, unsigned retry_after);
+void web_reply_json_error(struct web *web, struct evhttp_request *req, int code,
+			  const char *what, unsigned retry_after);
 
 /* GET /check (api 0) and GET /api/check (api 1). */
 void webcheck_handle(struct web *web, struct evhttp_request *req, int api);

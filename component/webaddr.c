@@ -11,14 +11,12 @@
 
 static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
-static int
-is_blank(char c)
+static int is_blank(char c)
 {
 	return c == ' ' || c == '\t';
 }
 
-int
-webaddr_parse(const char *s, size_t len, struct webaddr *out)
+int webaddr_parse(const char *s, size_t len, struct webaddr *out)
 {
 	char tmp[INET6_ADDRSTRLEN + 1];
 	struct in_addr a4;
@@ -45,8 +43,7 @@ webaddr_parse(const char *s, size_t len, struct webaddr *out)
 	return inet_pton(AF_INET6, tmp, out->a) == 1 ? 0 : -1;
 }
 
-int
-webaddr_from_sockaddr(const struct sockaddr *sa, struct webaddr *out)
+int webaddr_from_sockaddr(const struct sockaddr *sa, struct webaddr *out)
 {
 	if (sa == NULL)
 		return -1;
@@ -64,15 +61,13 @@ webaddr_from_sockaddr(const struct sockaddr *sa, struct webaddr *out)
 	return -1;
 }
 
-static int
-is_v4(const struct webaddr *a)
+static int is_v4(const struct webaddr *a)
 {
 	return memcmp(a->a, v4mapped, 12) == 0;
 }
 
-int
-webaddr_proxies_parse(const char *text, struct webaddr_proxies *out,
-		      char *err, size_t errlen)
+int webaddr_proxies_parse(const char *text, struct webaddr_proxies *out,
+			  char *err, size_t errlen)
 {
 	const char *p = text;
 
@@ -89,8 +84,10 @@ webaddr_proxies_parse(const char *text, struct webaddr_proxies *out,
 		struct webaddr_net net;
 		size_t alen = (size_t)((slash ? slash : end) - p);
 		if (webaddr_parse(p, alen, &net.addr) < 0) {
-			snprintf(err, errlen, "\"%.*s\" is not a numeric IP "
-				 "address", (int)(end - p > 64 ? 64 : end - p), p);
+			snprintf(err, errlen,
+				 "\"%.*s\" is not a numeric IP "
+				 "address",
+				 (int)(end - p > 64 ? 64 : end - p), p);
 			return -1;
 		}
 		unsigned max = is_v4(&net.addr) ? 32 : 128;
@@ -99,13 +96,16 @@ webaddr_proxies_parse(const char *text, struct webaddr_proxies *out,
 			unsigned v = 0;
 			const char *d = slash + 1;
 			if (d == end || end - d > 3) {
-				snprintf(err, errlen, "bad prefix length in "
-					 "\"%.*s\"", (int)(end - p), p);
+				snprintf(err, errlen,
+					 "bad prefix length in "
+					 "\"%.*s\"",
+					 (int)(end - p), p);
 				return -1;
 			}
 			for (; d < end; d++) {
 				if (*d < '0' || *d > '9') {
-					snprintf(err, errlen, "bad prefix "
+					snprintf(err, errlen,
+						 "bad prefix "
 						 "length in \"%.*s\"",
 						 (int)(end - p), p);
 					return -1;
@@ -118,7 +118,7 @@ webaddr_proxies_parse(const char *text, struct webaddr_proxies *out,
 			}
 			net.prefix = v;
 		}
-		if (max == 32)	/* over the mapped form */
+		if (max == 32) /* over the mapped form */
 			net.prefix += 96;
 		if (out->n == WEBADDR_MAX_PROXIES) {
 			snprintf(err, errlen, "more than %d trusted proxies",
@@ -130,8 +130,7 @@ webaddr_proxies_parse(const char *text, struct webaddr_proxies *out,
 	}
 }
 
-static int
-in_net(const struct webaddr_net *n, const struct webaddr *a)
+static int in_net(const struct webaddr_net *n, const struct webaddr *a)
 {
 	unsigned full = n->prefix / 8, rest = n->prefix % 8;
 
@@ -143,8 +142,8 @@ in_net(const struct webaddr_net *n, const struct webaddr *a)
 	return (n->addr.a[full] & mask) == (a->a[full] & mask);
 }
 
-int
-webaddr_proxies_match(const struct webaddr_proxies *p, const struct webaddr *a)
+int webaddr_proxies_match(const struct webaddr_proxies *p,
+			  const struct webaddr *a)
 {
 	for (size_t i = 0; i < p->n; i++)
 		if (in_net(&p->nets[i], a))
@@ -152,9 +151,9 @@ webaddr_proxies_match(const struct webaddr_proxies *p, const struct webaddr *a)
 	return 0;
 }
 
-void
-webaddr_client(const struct webaddr *peer, const struct webaddr_proxies *trusted,
-	       const char *const *xff, size_t n, struct webaddr *out)
+void webaddr_client(const struct webaddr *peer,
+		    const struct webaddr_proxies *trusted,
+		    const char *const *xff, size_t n, struct webaddr *out)
 {
 	*out = *peer;
 	if (!webaddr_proxies_match(trusted, peer))
@@ -169,7 +168,7 @@ webaddr_client(const struct webaddr *peer, const struct webaddr_proxies *trusted
 				start--;
 			struct webaddr a;
 			if (webaddr_parse(v + start, end - start, &a) < 0)
-				return;	/* garbage: trust nothing further */
+				return; /* garbage: trust nothing further */
 			*out = a;
 			if (!webaddr_proxies_match(trusted, &a))
 				return;
@@ -180,8 +179,7 @@ webaddr_client(const struct webaddr *peer, const struct webaddr_proxies *trusted
 	}
 }
 
-void
-webaddr_format(const struct webaddr *a, char *out, size_t len)
+void webaddr_format(const struct webaddr *a, char *out, size_t len)
 {
 	if (is_v4(a))
 		inet_ntop(AF_INET, a->a + 12, out, (socklen_t)len);
@@ -191,17 +189,15 @@ webaddr_format(const struct webaddr *a, char *out, size_t len)
 
 /* ---- token buckets ---- */
 
-void
-webaddr_rate_init(struct webaddr_rate *r, unsigned per_minute)
+void webaddr_rate_init(struct webaddr_rate *r, unsigned per_minute)
 {
 	memset(r, 0, sizeof(*r));
 	r->per_minute = per_minute;
 }
 
-static uint32_t
-hash_key(const struct webaddr *k)
+static uint32_t hash_key(const struct webaddr *k)
 {
-	uint32_t h = 2166136261u;	/* FNV-1a */
+	uint32_t h = 2166136261u; /* FNV-1a */
 
 	for (int i = 0; i < 16; i++)
 		h = (h ^ k->a[i]) * 16777619u;
@@ -210,8 +206,8 @@ hash_key(const struct webaddr *k)
 
 #define PROBES 8
 
-unsigned
-webaddr_rate_take(struct webaddr_rate *r, const struct webaddr *a, double now)
+unsigned webaddr_rate_take(struct webaddr_rate *r, const struct webaddr *a,
+			   double now)
 {
 	struct webaddr key = *a;
 	struct webaddr_rate_slot *s = NULL, *victim = NULL;
@@ -220,13 +216,13 @@ webaddr_rate_take(struct webaddr_rate *r, const struct webaddr *a, double now)
 	if (r->per_minute == 0)
 		return 0;
 	if (!is_v4(&key))
-		memset(key.a + 8, 0, 8);	/* per /64 */
+		memset(key.a + 8, 0, 8); /* per /64 */
 	if (now <= 0)
-		now = 1e-9;	/* 0 marks a free slot */
+		now = 1e-9; /* 0 marks a free slot */
 	uint32_t h = hash_key(&key);
 	for (unsigned i = 0; i < PROBES; i++) {
 		struct webaddr_rate_slot *c =
-			&r->slot[(h + i) % WEBADDR_RATE_SLOTS];
+		    &r->slot[(h + i) % WEBADDR_RATE_SLOTS];
 		if (c->last != 0 && !memcmp(&c->key, &key, sizeof(key))) {
 			s = c;
 			break;
@@ -240,7 +236,7 @@ webaddr_rate_take(struct webaddr_rate *r, const struct webaddr *a, double now)
 		s->tokens = cap;
 		s->last = now;
 	}
-	rate = cap / 60.0;	/* tokens per second */
+	rate = cap / 60.0; /* tokens per second */
 	if (now > s->last)
 		s->tokens += (now - s->last) * rate;
 	if (s->tokens > cap)

@@ -21,7 +21,7 @@ struct webaddr {
 
 struct webaddr_net {
 	struct webaddr addr;
-	unsigned prefix;	/* 0..128, over the mapped form */
+	unsigned prefix; /* 0..128, over the mapped form */
 };
 
 #define WEBADDR_MAX_PROXIES 32
@@ -66,13 +66,13 @@ void webaddr_format(const struct webaddr *a, char *out, size_t len);
 #define WEBADDR_RATE_SLOTS 4096
 
 struct webaddr_rate_slot {
-	struct webaddr key;	/* IPv6 cut to /64 */
+	struct webaddr key; /* IPv6 cut to /64 */
 	double tokens;
-	double last;		/* seconds, monotonic; 0: free slot */
+	double last; /* seconds, monotonic; 0: free slot */
 };
 
 struct webaddr_rate {
-	unsigned per_minute;	/* 0: no limit */
+	unsigned per_minute; /* 0: no limit */
 	struct webaddr_rate_slot slot[WEBADDR_RATE_SLOTS];
 };
 

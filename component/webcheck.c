@@ -22,7 +22,7 @@ struct waiter {
 	struct job *job;
 	struct evhttp_request *req;
 	enum waiter_kind kind;
-	struct event *timer;	/* pages only: give up waiting */
+	struct event *timer; /* pages only: give up waiting */
 };
 
 /* One domain's web check, running or done (kept WEB_RESULT_TTL_S). */
@@ -30,26 +30,24 @@ struct job {
 	struct job *next;
 	struct web *web;
 	struct domain_name dn;
-	struct check *chk;		/* NULL once done */
-	double started;			/* monotonic seconds */
+	struct check *chk; /* NULL once done */
+	double started;	   /* monotonic seconds */
 	double done_at;
-	char *html, *json;		/* rendered once, when done */
+	char *html, *json; /* rendered once, when done */
 	size_t html_len, json_len;
 	struct waiter *waiters;
 };
 
 /* ---- jobs ---- */
 
-static void
-waiter_free(struct waiter *wt)
+static void waiter_free(struct waiter *wt)
 {
 	if (wt->timer)
 		event_free(wt->timer);
 	free(wt);
 }
 
-static void
-waiter_unlink(struct waiter *wt)
+static void waiter_unlink(struct waiter *wt)
 {
 	struct waiter **pp = &wt->job->waiters;
 
@@ -59,20 +57,19 @@ waiter_unlink(struct waiter *wt)
 		*pp = wt->next;
 }
 
-static void
-send_result(struct web *web, struct job *j, struct evhttp_request *req,
-	    enum waiter_kind kind)
+static void send_result(struct web *web, struct job *j,
+			struct evhttp_request *req, enum waiter_kind kind)
 {
 	if (kind == WAIT_API)
-		web_reply(web, req, 200, "application/json", j->json, j->json_len,
-		      NULL);
+		web_reply(web, req, 200, "application/json", j->json,
+			  j->json_len, NULL);
 	else
 		web_reply(web, req, 200, "text/html; charset=utf-8", j->html,
-		      j->html_len, NULL);
+			  j->html_len, NULL);
 }
 
-static void
-send_checking(struct web *web, struct job *j, struct evhttp_request *req)
+static void send_checking(struct web *web, struct job *j,
+			  struct evhttp_request *req)
 {
 	struct buf page = BUF_INIT;
 	double age = web_now() - j->started;
@@ -82,19 +79,19 @@ send_checking(struct web *web, struct job *j, struct evhttp_request *req)
 	buf_free(&page);
 }
 
-static void
-job_free(struct job *j)
+static void job_free(struct job *j)
 {
 	struct waiter *wt;
 
 	while ((wt = j->waiters) != NULL) {
 		j->waiters = wt->next;
 		if (wt->kind == WAIT_API)
-			web_reply_json_error(j->web, wt->req, 503, "shutting down",
-					 0);
+			web_reply_json_error(j->web, wt->req, 503,
+					     "shutting down", 0);
 		else
-			web_reply_error(j->web, wt->req, 503, "Shutting down",
-				    "certwatch is stopping; try again later.");
+			web_reply_error(
+			    j->web, wt->req, 503, "Shutting down",
+			    "certwatch is stopping; try again later.");
 		waiter_free(wt);
 	}
 	if (j->chk) {
@@ -106,8 +103,7 @@ job_free(struct job *j)
 	free(j);
 }
 
-static void
-job_unlink(struct web *web, struct job *j)
+static void job_unlink(struct web *web, struct job *j)
 {
 	struct job **pp = &web->jobs;
 
@@ -119,8 +115,7 @@ job_unlink(struct web *web, struct job *j)
 	}
 }
 
-static void
-job_done(struct check_result *res, void *arg)
+static void job_done(struct check_result *res, void *arg)
 {
 	struct job *j = arg;
 	struct web *web = j->web;
@@ -144,14 +139,13 @@ job_done(struct check_result *res, void *arg)
 	}
 }
 
-static struct job *
-job_find(struct web *web, const char *a, double now)
+static struct job *job_find(struct web *web, const char *a, double now)
 {
 	for (struct job *j = web->jobs; j; j = j->next) {
 		if (strcmp(j->dn.a, a))
 			continue;
 		if (j->chk == NULL && now - j->done_at > WEB_RESULT_TTL_S)
-			return NULL;	/* stale: the sweep frees it */
+			return NULL; /* stale: the sweep frees it */
 		return j;
 	}
 	return NULL;
@@ -159,8 +153,7 @@ job_find(struct web *web, const char *a, double now)
 
 /* Drops stale results; with `need` set, also the oldest finished one so
  * that a new job fits under the bound. */
-static void
-jobs_sweep(struct web *web, double now, int need)
+static void jobs_sweep(struct web *web, double now, int need)
 {
 	struct job **pp = &web->jobs, *oldest = NULL;
 
@@ -184,14 +177,12 @@ jobs_sweep(struct web *web, double now, int need)
 	}
 }
 
-void
-webcheck_sweep(struct web *web)
+void webcheck_sweep(struct web *web)
 {
 	jobs_sweep(web, web_now(), 0);
 }
 
-void
-webcheck_free_all(struct web *web)
+void webcheck_free_all(struct web *web)
 {
 	struct job *j;
 
@@ -202,8 +193,7 @@ webcheck_free_all(struct web *web)
 	web->njobs = 0;
 }
 
-static void
-page_wait_cb(evutil_socket_t fd, short what, void *arg)
+static void page_wait_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct waiter *wt = arg;
 	struct job *j = wt->job;
@@ -213,9 +203,8 @@ page_wait_cb(evutil_socket_t fd, short what, void *arg)
 	waiter_free(wt);
 }
 
-static void
-add_waiter(struct web *web, struct job *j, struct evhttp_request *req,
-	   enum waiter_kind kind)
+static void add_waiter(struct web *web, struct job *j,
+		       struct evhttp_request *req, enum waiter_kind kind)
 {
 	struct waiter *wt = xcalloc(1, sizeof(*wt));
 
@@ -238,12 +227,12 @@ add_waiter(struct web *web, struct job *j, struct evhttp_request *req,
 }
 
 /* The address the per-client limit counts. */
-static void
-client_of(struct web *web, struct evhttp_request *req, struct webaddr *out)
+static void client_of(struct web *web, struct evhttp_request *req,
+		      struct webaddr *out)
 {
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	const struct sockaddr *sa = evcon ? evhttp_connection_get_addr(evcon)
-					  : NULL;
+	const struct sockaddr *sa =
+	    evcon ? evhttp_connection_get_addr(evcon) : NULL;
 	struct webaddr peer;
 	const char *xff[16];
 	size_t n = 0;
@@ -255,10 +244,11 @@ client_of(struct web *web, struct evhttp_request *req, struct webaddr *out)
 		*out = peer;
 		return;
 	}
-	TAILQ_FOREACH(kv, evhttp_request_get_input_headers(req), next) {
+	TAILQ_FOREACH(kv, evhttp_request_get_input_headers(req), next)
+	{
 		if (strcasecmp(kv->key, "X-Forwarded-For"))
 			continue;
-		if (n == sizeof(xff) / sizeof(xff[0]))	/* keep the last */
+		if (n == sizeof(xff) / sizeof(xff[0])) /* keep the last */
 			memmove(xff, xff + 1, --n * sizeof(xff[0]));
 		xff[n++] = kv->value;
 	}
@@ -269,9 +259,8 @@ client_of(struct web *web, struct evhttp_request *req, struct webaddr *out)
  * Finds or starts the check of a valid domain for a request; answers the
  * request itself when refused.  Returns the job, or NULL when answered.
  */
-static struct job *
-job_for(struct web *web, struct evhttp_request *req,
-	const struct domain_name *dn, enum waiter_kind kind)
+static struct job *job_for(struct web *web, struct evhttp_request *req,
+			   const struct domain_name *dn, enum waiter_kind kind)
 {
 	double now = web_now();
 	struct job *j = job_find(web, dn->a, now);
@@ -286,12 +275,15 @@ job_for(struct web *web, struct evhttp_request *req,
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 				  "Retry-After", "30");
 		if (kind == WAIT_API)
-			web_reply_json_error(web, req, 503, "busy: probing is "
-					 "saturated, try again later", 30);
+			web_reply_json_error(web, req, 503,
+					     "busy: probing is "
+					     "saturated, try again later",
+					     30);
 		else
-			web_reply_error(web, req, 503, "Busy",
-				    "certwatch is checking many domains right "
-				    "now. Please try again in a minute.");
+			web_reply_error(
+			    web, req, 503, "Busy",
+			    "certwatch is checking many domains right "
+			    "now. Please try again in a minute.");
 		return NULL;
 	}
 	client_of(web, req, &client);
@@ -305,11 +297,12 @@ job_for(struct web *web, struct evhttp_request *req,
 		if (kind == WAIT_API) {
 			web_reply_json_error(web, req, 429, "rate limit", wait);
 		} else {
-			snprintf(text, sizeof(text),
-				 "You have started %u checks in the last "
-				 "minute, the most this page allows. Please try "
-				 "again in %u s.",
-				 web->cfg->http_checks_per_minute, wait);
+			snprintf(
+			    text, sizeof(text),
+			    "You have started %u checks in the last "
+			    "minute, the most this page allows. Please try "
+			    "again in %u s.",
+			    web->cfg->http_checks_per_minute, wait);
 			web_reply_error(web, req, 429, "Too many checks", text);
 		}
 		return NULL;
@@ -322,7 +315,8 @@ job_for(struct web *web, struct evhttp_request *req,
 	j->chk = check_start(web->checks, dn->a, dn->u, job_done, j);
 	if (j->chk == NULL) {
 		free(j);
-		web_reply_error(web, req, 500, "Internal error", "out of memory");
+		web_reply_error(web, req, 500, "Internal error",
+				"out of memory");
 		return NULL;
 	}
 	web->nrunning++;
@@ -341,8 +335,7 @@ job_for(struct web *web, struct evhttp_request *req,
 /* ---- handlers ---- */
 
 /* The `domain` query parameter; NULL when absent.  *bad: malformed. */
-static char *
-query_domain(struct evhttp_request *req, int *bad)
+static char *query_domain(struct evhttp_request *req, int *bad)
 {
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
@@ -363,8 +356,7 @@ query_domain(struct evhttp_request *req, int *bad)
 	return v;
 }
 
-void
-webcheck_handle(struct web *web, struct evhttp_request *req, int api)
+void webcheck_handle(struct web *web, struct evhttp_request *req, int api)
 {
 	int bad;
 	char *input = query_domain(req, &bad);
@@ -375,21 +367,22 @@ webcheck_handle(struct web *web, struct evhttp_request *req, int api)
 	if (input == NULL || *input == '\0' ||
 	    names_domain(input, strlen(input), &dn, err, sizeof(err)) < 0) {
 		if (input == NULL || *input == '\0')
-			snprintf(err, sizeof(err), bad ? "malformed query"
-						       : "no domain given");
+			snprintf(err, sizeof(err),
+				 bad ? "malformed query" : "no domain given");
 		if (api) {
 			struct check_result *r =
-				check_result_invalid(input ? input : "", err);
+			    check_result_invalid(input ? input : "", err);
 			struct buf b = BUF_INIT;
 			report_json(r, &b);
 			web_reply(web, req, 400, "application/json", b.s, b.len,
-			      NULL);
+				  NULL);
 			buf_free(&b);
 			check_result_free(r);
 		} else {
 			struct buf page = BUF_INIT;
 			char msg[300];
-			snprintf(msg, sizeof(msg), "Not a domain name: %s", err);
+			snprintf(msg, sizeof(msg), "Not a domain name: %s",
+				 err);
 			/* A huge value is not worth showing back. */
 			html_index(&page, &web->hctx,
 				   input && strlen(input) <= 253 ? input : "",

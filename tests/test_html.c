@@ -19,18 +19,16 @@
 static const struct html_ctx ctx = {"", "certwatch.example.org", 0};
 
 /* No raw markup from EVIL survived; its escaped form is there. */
-static void
-assert_clean(const char *page)
+static void assert_clean(const char *page)
 {
 	assert_null(strstr(page, "<script"));
 	assert_null(strstr(page, "<img"));
 	assert_null(strstr(page, "onerror=alert(2)>"));
-	assert_null(strstr(page, "style="));	/* no inline style (CSP) */
+	assert_null(strstr(page, "style=")); /* no inline style (CSP) */
 	assert_non_null(strstr(page, "&lt;script&gt;"));
 }
 
-static void
-t_result_escaped(void **state)
+static void t_result_escaped(void **state)
 {
 	char *tlsa[] = {"3 1 1 " EVIL};
 	char *unusable[] = {"3 1 3 " EVIL};
@@ -84,11 +82,10 @@ t_result_escaped(void **state)
 	buf_free(&b);
 }
 
-static void
-t_domain_escaped(void **state)
+static void t_domain_escaped(void **state)
 {
-	struct store_endpoint ep = {"xmpp-client", EVIL, 5222, EVIL, EVIL,
-				    EVIL};
+	struct store_endpoint ep = {"xmpp-client", EVIL, 5222,
+				    EVIL,	   EVIL, EVIL};
 	struct store_key key = {EVIL, 1, 2};
 	struct store_change ch = {3, EVIL, "ok", EVIL};
 	struct store_domain d;
@@ -112,8 +109,7 @@ t_domain_escaped(void **state)
 	buf_free(&b);
 }
 
-static void
-t_other_pages(void **state)
+static void t_other_pages(void **state)
 {
 	struct buf b = BUF_INIT;
 	struct domain_name dn;
@@ -140,13 +136,13 @@ t_other_pages(void **state)
 	/* Links under base_url. */
 	const struct html_ctx base = {"https://example.org/cw", "c.example", 0};
 	html_index(&b, &base, NULL, NULL);
-	assert_non_null(strstr(b.s, "href=\"https://example.org/cw/style.css\""));
+	assert_non_null(
+	    strstr(b.s, "href=\"https://example.org/cw/style.css\""));
 	assert_non_null(strstr(b.s, "action=\"https://example.org/cw/check\""));
 	buf_free(&b);
 }
 
-static void
-t_xmpp_uris(void **state)
+static void t_xmpp_uris(void **state)
 {
 	struct buf b = BUF_INIT;
 
@@ -154,7 +150,8 @@ t_xmpp_uris(void **state)
 	assert_string_equal(b.s, "xmpp:certwatch.example.org?message;"
 				 "body=subscribe%20example.org");
 	buf_reset(&b);
-	html_xmpp_pubsub_uri(&b, "certwatch.example.org", "xn--bcher-kva.example");
+	html_xmpp_pubsub_uri(&b, "certwatch.example.org",
+			     "xn--bcher-kva.example");
 	assert_string_equal(b.s, "xmpp:certwatch.example.org?pubsub;"
 				 "action=subscribe;node=xn--bcher-kva.example");
 	buf_reset(&b);
@@ -164,8 +161,7 @@ t_xmpp_uris(void **state)
 	buf_free(&b);
 }
 
-static void
-t_metrics(void **state)
+static void t_metrics(void **state)
 {
 	struct metrics *m = metrics_new();
 	struct probe_result pr;
@@ -181,7 +177,7 @@ t_metrics(void **state)
 	pr.fail_step = PROBE_STEP_TLS;
 	pr.elapsed_ms = 3000;
 	metrics_on_probe(m, &pr);
-	pr.fail_step = PROBE_STEP_NONE;	/* odd: counted as "other" */
+	pr.fail_step = PROBE_STEP_NONE; /* odd: counted as "other" */
 	metrics_on_probe(m, &pr);
 	cr.verdict = VERDICT_MISMATCH;
 	cr.probes = 3;
@@ -189,18 +185,30 @@ t_metrics(void **state)
 	metrics_http_request(m, 200);
 	metrics_http_request(m, 418);
 	metrics_render(m, NULL, &b);
-	assert_non_null(strstr(b.s, "certwatch_checks_total{verdict=\"mismatch\"} 1\n"));
-	assert_non_null(strstr(b.s, "certwatch_checks_total{verdict=\"ok\"} 0\n"));
-	assert_non_null(strstr(b.s, "certwatch_probes_total{result=\"ok\"} 1\n"));
-	assert_non_null(strstr(b.s, "certwatch_probes_total{result=\"tls\"} 1\n"));
-	assert_non_null(strstr(b.s, "certwatch_probes_total{result=\"other\"} 1\n"));
-	assert_non_null(strstr(b.s, "certwatch_probe_duration_seconds_bucket{le=\"0.05\"} 0\n"));
-	assert_non_null(strstr(b.s, "certwatch_probe_duration_seconds_bucket{le=\"0.1\"} 1\n"));
-	assert_non_null(strstr(b.s, "certwatch_probe_duration_seconds_bucket{le=\"5\"} 3\n"));
-	assert_non_null(strstr(b.s, "certwatch_probe_duration_seconds_bucket{le=\"+Inf\"} 3\n"));
-	assert_non_null(strstr(b.s, "certwatch_probe_duration_seconds_count 3\n"));
-	assert_non_null(strstr(b.s, "certwatch_probe_duration_seconds_sum 6.070\n"));
-	assert_non_null(strstr(b.s, "certwatch_http_requests_total{code=\"other\"} 1\n"));
+	assert_non_null(
+	    strstr(b.s, "certwatch_checks_total{verdict=\"mismatch\"} 1\n"));
+	assert_non_null(
+	    strstr(b.s, "certwatch_checks_total{verdict=\"ok\"} 0\n"));
+	assert_non_null(
+	    strstr(b.s, "certwatch_probes_total{result=\"ok\"} 1\n"));
+	assert_non_null(
+	    strstr(b.s, "certwatch_probes_total{result=\"tls\"} 1\n"));
+	assert_non_null(
+	    strstr(b.s, "certwatch_probes_total{result=\"other\"} 1\n"));
+	assert_non_null(strstr(
+	    b.s, "certwatch_probe_duration_seconds_bucket{le=\"0.05\"} 0\n"));
+	assert_non_null(strstr(
+	    b.s, "certwatch_probe_duration_seconds_bucket{le=\"0.1\"} 1\n"));
+	assert_non_null(strstr(
+	    b.s, "certwatch_probe_duration_seconds_bucket{le=\"5\"} 3\n"));
+	assert_non_null(strstr(
+	    b.s, "certwatch_probe_duration_seconds_bucket{le=\"+Inf\"} 3\n"));
+	assert_non_null(
+	    strstr(b.s, "certwatch_probe_duration_seconds_count 3\n"));
+	assert_non_null(
+	    strstr(b.s, "certwatch_probe_duration_seconds_sum 6.070\n"));
+	assert_non_null(
+	    strstr(b.s, "certwatch_http_requests_total{code=\"other\"} 1\n"));
 	assert_non_null(strstr(b.s, "# TYPE certwatch_checks_total counter\n"));
 	assert_non_null(strstr(b.s, "certwatch_build_info{version=\""));
 	/* Without sources, no gauge that needs one. */
@@ -210,20 +218,20 @@ t_metrics(void **state)
 	struct metrics_sources src = {NULL, NULL, NULL, 1, 4, 0};
 	metrics_render(m, &src, &b);
 	assert_non_null(strstr(b.s, "certwatch_component_connected 1\n"));
-	assert_non_null(strstr(b.s, "certwatch_component_reconnects_total 4\n"));
+	assert_non_null(
+	    strstr(b.s, "certwatch_component_reconnects_total 4\n"));
 	buf_free(&b);
 	metrics_free(m);
 }
 
-int
-main(void)
+int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(t_result_escaped),
-		cmocka_unit_test(t_domain_escaped),
-		cmocka_unit_test(t_other_pages),
-		cmocka_unit_test(t_xmpp_uris),
-		cmocka_unit_test(t_metrics),
+	    cmocka_unit_test(t_result_escaped),
+	    cmocka_unit_test(t_domain_escaped),
+	    cmocka_unit_test(t_other_pages),
+	    cmocka_unit_test(t_xmpp_uris),
+	    cmocka_unit_test(t_metrics),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,28 +12,28 @@
 
 #include "component/webaddr.h"
 
-static void
-addr(const char *s, struct webaddr *a)
+static void addr(const char *s, struct webaddr *a)
 {
 	assert_int_equal(webaddr_parse(s, strlen(s), a), 0);
 }
 
-static const char *
-fmt(const struct webaddr *a)
+static const char *fmt(const struct webaddr *a)
 {
 	static char buf[64];
 	webaddr_format(a, buf, sizeof(buf));
 	return buf;
 }
 
-static void
-t_parse(void **state)
+static void t_parse(void **state)
 {
 	struct webaddr a;
 	static const char *const bad[] = {
-		"", " ", "1.2.3", "1.2.3.4.5", "::g", "[::1", "1.2.3.4:80",
-		"example.org", "1.2.3.4 5", "256.1.1.1", "[]",
-		"1111:2222:3333:4444:5555:6666:7777:8888:9999",
+	    "",		  " ",
+	    "1.2.3",	  "1.2.3.4.5",
+	    "::g",	  "[::1",
+	    "1.2.3.4:80", "example.org",
+	    "1.2.3.4 5",  "256.1.1.1",
+	    "[]",	  "1111:2222:3333:4444:5555:6666:7777:8888:9999",
 	};
 
 	addr(" 192.0.2.1 ", &a);
@@ -50,8 +50,7 @@ t_parse(void **state)
 	assert_int_equal(webaddr_parse(big, sizeof(big), &a), -1);
 }
 
-static void
-t_proxies(void **state)
+static void t_proxies(void **state)
 {
 	struct webaddr_proxies p;
 	struct webaddr a;
@@ -59,10 +58,10 @@ t_proxies(void **state)
 
 	assert_int_equal(webaddr_proxies_parse("", &p, err, sizeof(err)), 0);
 	assert_int_equal(p.n, 0);
-	assert_int_equal(webaddr_proxies_parse(
-				 "127.0.0.1, 10.0.0.0/8 2001:db8::/32,,", &p,
-				 err, sizeof(err)),
-			 0);
+	assert_int_equal(
+	    webaddr_proxies_parse("127.0.0.1, 10.0.0.0/8 2001:db8::/32,,", &p,
+				  err, sizeof(err)),
+	    0);
 	assert_int_equal(p.n, 3);
 	addr("10.200.1.1", &a);
 	assert_true(webaddr_proxies_match(&p, &a));
@@ -75,14 +74,14 @@ t_proxies(void **state)
 	addr("127.0.0.2", &a);
 	assert_false(webaddr_proxies_match(&p, &a));
 
-	assert_int_equal(webaddr_proxies_parse("10.0.0.0/33", &p, err,
-					       sizeof(err)), -1);
-	assert_int_equal(webaddr_proxies_parse("10.0.0.0/", &p, err,
-					       sizeof(err)), -1);
-	assert_int_equal(webaddr_proxies_parse("10.0.0.0/1x", &p, err,
-					       sizeof(err)), -1);
-	assert_int_equal(webaddr_proxies_parse("proxy.example", &p, err,
-					       sizeof(err)), -1);
+	assert_int_equal(
+	    webaddr_proxies_parse("10.0.0.0/33", &p, err, sizeof(err)), -1);
+	assert_int_equal(
+	    webaddr_proxies_parse("10.0.0.0/", &p, err, sizeof(err)), -1);
+	assert_int_equal(
+	    webaddr_proxies_parse("10.0.0.0/1x", &p, err, sizeof(err)), -1);
+	assert_int_equal(
+	    webaddr_proxies_parse("proxy.example", &p, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "proxy.example"));
 	assert_int_equal(webaddr_proxies_parse("::/0", &p, err, sizeof(err)),
 			 0);
@@ -90,15 +89,15 @@ t_proxies(void **state)
 	assert_true(webaddr_proxies_match(&p, &a));
 }
 
-static void
-t_client(void **state)
+static void t_client(void **state)
 {
 	struct webaddr_proxies p;
 	struct webaddr peer, out;
 	char err[128];
 
-	assert_int_equal(webaddr_proxies_parse("127.0.0.1 10.0.0.0/8", &p, err,
-					       sizeof(err)), 0);
+	assert_int_equal(
+	    webaddr_proxies_parse("127.0.0.1 10.0.0.0/8", &p, err, sizeof(err)),
+	    0);
 	/* An untrusted peer: its header is ignored. */
 	addr("198.51.100.7", &peer);
 	const char *h1[] = {"203.0.113.9"};
@@ -139,8 +138,7 @@ t_client(void **state)
 	assert_string_equal(fmt(&out), "2001:db8::5");
 }
 
-static void
-t_rate(void **state)
+static void t_rate(void **state)
 {
 	struct webaddr_rate *r = malloc(sizeof(*r));
 	struct webaddr a, b, c6, d6;
@@ -151,7 +149,7 @@ t_rate(void **state)
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(webaddr_rate_take(r, &a, 100.0), 0);
 	unsigned wait = webaddr_rate_take(r, &a, 100.0);
-	assert_true(wait >= 1 && wait <= 20);	/* one token per 20 s */
+	assert_true(wait >= 1 && wait <= 20); /* one token per 20 s */
 	assert_int_equal(webaddr_rate_take(r, &b, 100.0), 0);
 	/* Tokens come back with time. */
 	assert_true(webaddr_rate_take(r, &a, 110.0) > 0);
@@ -176,14 +174,13 @@ t_rate(void **state)
 	free(r);
 }
 
-int
-main(void)
+int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(t_parse),
-		cmocka_unit_test(t_proxies),
-		cmocka_unit_test(t_client),
-		cmocka_unit_test(t_rate),
+	    cmocka_unit_test(t_parse),
+	    cmocka_unit_test(t_proxies),
+	    cmocka_unit_test(t_client),
+	    cmocka_unit_test(t_rate),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
