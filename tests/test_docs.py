@@ -1,0 +1,319 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""test_docs.py - the manual may not drift from the code and the tests.
+
+Usage: test_docs.py SOURCE_ROOT CERTWATCH_BINARY
+
+Checks:
+- each server snippet in docs/running.md marked `<!-- lab-template: NAME -->`
+  is what the lab's template tests/lab/templates/NAME (filled the way
+  tests/lab/lab.py fills it) holds, modulo the template's placeholders;
+- every key component/config.c accepts is in docs/running.md's reference
+  tables, in certwatch.conf(5) and in contrib/certwatch.conf.example, with the
+  default of config_defaults(); and nothing else is documented as a key;
+- every ```ini block of README.md and docs/*.md is accepted by
+  `certwatch run -n` (a secret filled in);
+- every reply quoted in docs/usage.md under `<!-- from-code: FILES -->` is
+  text of those source files (`<...>` stands for a printf conversion);
+- every option of `certwatch --help` is in certwatch(8);
+- every relative link of README.md and docs/*.md names an existing file.
+"""
+import codecs
+import glob
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.abspath(sys.argv[1])
+CERTWATCH = os.path.abspath(sys.argv[2])
+sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
+
+failures = []
+passed = 0
+
+
+def check(ok, what):
+    global passed
+    if ok:
+        passed += 1
+    else:
+        failures.append(what)
+        print("FAIL:", what)
+
+
+def read(rel):
+    with open(os.path.join(ROOT, rel), encoding="utf-8") as f:
+        return f.read()
+
+
+def fenced_after(text, marker_re):
+    """(marker match, block lines) for each marker followed by a fence."""
+    out = []
+    for m in re.finditer(marker_re, text):
+        rest = text[m.end():]
+        f = re.match(r"\s*```[a-z]*\n(.*?)\n```", rest, re.S)
+        if f is None:
+            check(False, "marker %r is not followed by a code block" % m.group(0))
+            continue
+        out.append((m, f.group(1).split("\n")))
+    return out
+
+
+# ---- lab templates -----------------------------------------------------------
+
+def template_text(name):
+    """The template as the lab fills it, with placeholders still in."""
+    text = read(os.path.join("tests", "lab", "templates", name))
+    if name == "prosody.cfg.lua":
+        # $hosts is filled by lab.py's prosody_hosts(); use the real function
+        # with placeholders for its arguments.
+        import lab
+        hosts = lab.prosody_hosts(["$vhost"], component="$component",
+                                  secret="$secret")
+        text = text.replace("$hosts", hosts)
+    return text
+
+
+def line_regex(tline):
+    out, i = "", 0
+    for m in re.finditer(r"\$(\w+|\{\w+\})", tline):
+        out += re.escape(tline[i:m.start()]) + ".+"
+        i = m.end()
+    return re.compile(out + re.escape(tline[i:]) + r"\Z")
+
+
+COMMENT = {"prosody.cfg.lua": "--", "ejabberd.yml": "#"}
+
+
+def check_snippet(name, lines):
+    """Runs of lines (split at blank and comment lines) must appear, in
+    order, as consecutive lines of the template."""
+    tlines = [line_regex(t.rstrip()) for t in template_text(name).split("\n")]
+    runs, cur = [], []
+    for ln in lines:
+        if not ln.strip() or ln.strip().startswith(COMMENT[name]):
+            if cur:
+                runs.append(cur)
+            cur = []
+        else:
+            cur.append(ln.rstrip())
+    if cur:
+        runs.append(cur)
+    pos = 0
+    for run in runs:
+        found = None
+        for start in range(pos, len(tlines) - len(run) + 1):
+            if all(tlines[start + k].match(run[k]) for k in range(len(run))):
+                found = start
+                break
+        check(found is not None,
+              "docs/running.md: %s snippet lines %r are not in "
+              "tests/lab/templates/%s (in this order)" % (name, run, name))
+        if found is None:
+            return
+        pos = found + len(run)
+
+
+running = read("docs/running.md")
+snippets = fenced_after(running, r"<!-- lab-template: ([\w.]+) -->")
+check({m.group(1) for m, _ in snippets} >= {"prosody.cfg.lua", "ejabberd.yml"},
+      "docs/running.md: a Prosody and an ejabberd snippet are marked")
+for m, lines in snippets:
+    check(m.group(1) in COMMENT, "known template %s" % m.group(1))
+    if m.group(1) in COMMENT:
+        check_snippet(m.group(1), lines)
+
+# The doc's values must match each other: the secret and name are examples,
+# but the port is the one the certwatch config snippet uses.
+check('component_ports = { 5347 }' in running and 'port: 5347' in running,
+      "docs/running.md: the server snippets use port 5347")
+
+
+# ---- configuration keys and defaults ----------------------------------------
+
+config_c = read("component/config.c")
+keys = re.findall(r'IS\("(\w+)", "(\w+)"\)', config_c)
+check(len(keys) >= 30, "found the parser's keys in config.c (%d)" % len(keys))
+sections = []
+for s, _ in keys:
+    if s not in sections:
+        sections.append(s)
+
+# The kind of each key: what set_key() calls for it.
+kinds = {}
+for m in re.finditer(r'IS\("(\w+)", "(\w+)"\)\)\s*(?:\{[^}]*?)?return (set_\w+)',
+                     config_c, re.S):
+    kinds[(m.group(1), m.group(2))] = m.group(3)
+
+body = re.search(r"config_defaults\(struct config \*cfg\)\n\{(.*?)\n\}", config_c,
+                 re.S).group(1)
+fields = {}
+for m in re.finditer(r"cfg->(\w+) = ([^;]+);", body):
+    fields[m.group(1)] = m.group(2).strip()
+for m in re.finditer(r'snprintf\(cfg->(\w+),\s*sizeof\(cfg->\w+\),\s*"([^"]*)"\)', body):
+    fields[m.group(1)] = m.group(2)
+
+# Fields whose name is not the key's (everything else is KEY or SECTION_KEY).
+defaults = {}
+special = {"via_tor", "tor_socks_host", "tor_socks_port", "log_level"}
+for f, v in fields.items():
+    if f in special:
+        continue
+    owner = [(s, k) for s, k in keys if f == k or f == s + "_" + k]
+    check(len(owner) == 1, "config_defaults field %s maps to one key (%r)" % (f, owner))
+    if len(owner) == 1:
+        defaults[owner[0]] = v
+check(fields.get("via_tor") == "1", "via_tor default is 1")
+defaults[("probe", "via")] = "tor" if fields.get("via_tor") == "1" else "direct"
+defaults[("probe", "tor_socks")] = "%s:%s" % (fields.get("tor_socks_host"),
+                                              fields.get("tor_socks_port"))
+lv = fields.get("log_level", "")
+defaults[("log", "level")] = lv.replace("LOG_LEVEL_", "").lower()
+for key in keys:
+    if key not in defaults:
+        # Zeroed by memset: an empty string, or "no" for a yes/no key.
+        defaults[key] = "no" if kinds.get(key) == "set_bool" else ""
+
+# docs/running.md: "### [section]" then a table "| `key` | default | what |".
+doc_keys = {}
+for sm in re.finditer(r"^### \[(\w+)\]\n(.*?)(?=^#|\Z)", running, re.S | re.M):
+    for row in re.finditer(r"^\| `(\w+)` \| ([^|]*) \|", sm.group(2), re.M):
+        d = row.group(2).strip()
+        d = "" if d == "(empty)" else d.strip("`")
+        doc_keys[(sm.group(1), row.group(1))] = d
+for key in keys:
+    check(key in doc_keys, "docs/running.md documents [%s] %s" % key)
+    if key in doc_keys:
+        check(doc_keys[key] == defaults[key],
+              "docs/running.md: [%s] %s default %r, config.c says %r"
+              % (key[0], key[1], doc_keys[key], defaults[key]))
+for key in doc_keys:
+    check(key in keys, "docs/running.md documents [%s] %s, which the parser "
+          "does not accept" % key)
+
+# certwatch.conf(5): "# [section]" then "*key* = ..." entries with "Default: ...".
+man5 = read("man/certwatch.conf.5.scd")
+man_keys = {}
+for sm in re.finditer(r"^# \[(\w+)\]\n(.*?)(?=^# |\Z)", man5, re.S | re.M):
+    entries = re.split(r"^\*(\w+)\* = ", sm.group(2), flags=re.M)
+    for i in range(1, len(entries) - 1, 2):
+        text = " ".join(entries[i + 1].split())
+        dm = re.search(r"Default: (?:\*([^*]*)\*|(empty))\.", text)
+        man_keys[(sm.group(1), entries[i])] = (
+            None if dm is None else (dm.group(1) if dm.group(1) is not None else ""))
+for key in keys:
+    check(key in man_keys, "certwatch.conf(5) documents [%s] %s" % key)
+    if key in man_keys:
+        check(man_keys[key] == defaults[key],
+              "certwatch.conf(5): [%s] %s default %r, config.c says %r"
+              % (key[0], key[1], man_keys[key], defaults[key]))
+for key in man_keys:
+    check(key in keys, "certwatch.conf(5) documents [%s] %s, which the parser "
+          "does not accept" % key)
+
+# contrib/certwatch.conf.example: every key, set or as ";key = DEFAULT".
+example = read("contrib/certwatch.conf.example")
+section, ex_keys = None, {}
+for ln in example.split("\n"):
+    sm = re.match(r"\[(\w+)\]\s*$", ln)
+    if sm:
+        section = sm.group(1)
+        continue
+    km = re.match(r"(;?)(\w+) =\s*(.*?)\s*$", ln)
+    if km and section:
+        ex_keys.setdefault((section, km.group(2)), (km.group(1) == ";", km.group(3)))
+for key in keys:
+    check(key in ex_keys, "contrib/certwatch.conf.example lists [%s] %s" % key)
+    if key in ex_keys and ex_keys[key][0]:
+        check(ex_keys[key][1] == defaults[key],
+              "contrib/certwatch.conf.example: ;%s = %r, config.c's default is %r"
+              % (key[1], ex_keys[key][1], defaults[key]))
+
+
+# ---- ini blocks through the real parser --------------------------------------
+
+tmp = tempfile.mkdtemp(prefix="test_docs.")
+secret = os.path.join(tmp, "secret")
+with open(secret, "w") as f:
+    f.write("s3cret\n")
+os.chmod(secret, 0o600)
+doc_files = ["README.md"] + sorted(os.path.relpath(p, ROOT) for p in
+                                   glob.glob(os.path.join(ROOT, "docs", "*.md")))
+n_ini = 0
+for rel in doc_files:
+    for i, m in enumerate(re.finditer(r"```ini\n(.*?)\n```", read(rel), re.S)):
+        text = m.group(1).replace("…", "x")
+        text = re.sub(r"(?m)^(secret_file\s*=).*$", r"\1 " + secret, text)
+        if not re.search(r"(?m)^jid\s*=", text):
+            text = "[component]\njid = certwatch.example.org\n" + text
+        if not re.search(r"(?m)^secret(_file)?\s*=", text):
+            text = "[component]\nsecret = s3cret\n" + text
+        path = os.path.join(tmp, "block.ini")
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, 0o600)
+        p = subprocess.run([CERTWATCH, "run", "-n", "-c", path],
+                           capture_output=True, text=True)
+        check(p.returncode == 0, "%s: ini block %d is valid for `certwatch run -n` "
+              "(exit %d: %s)" % (rel, i + 1, p.returncode, p.stderr.strip()))
+        n_ini += 1
+check(n_ini >= 2, "found ini blocks in README.md and docs/ (%d)" % n_ini)
+
+
+# ---- replies quoted from the code -------------------------------------------
+
+def c_strings(rel):
+    """The file's string literals, adjacent ones joined, escapes decoded."""
+    src = re.sub(r"/\*.*?\*/", " ", read(rel), flags=re.S)
+    out = []
+    for m in re.finditer(r'"(?:[^"\\\n]|\\.)*"(?:\s*"(?:[^"\\\n]|\\.)*")*', src):
+        parts = re.findall(r'"((?:[^"\\\n]|\\.)*)"', m.group(0))
+        raw = "".join(parts).encode("utf-8")
+        out.append(codecs.escape_decode(raw)[0].decode("utf-8", "replace"))
+    return "\n\x00\n".join(out)
+
+
+CONV = r"%[-+ #0-9.]*(?:zu|llu|lu|ld|lld|u|d|s)"
+usage_md = read("docs/usage.md") if os.path.exists(os.path.join(ROOT, "docs/usage.md")) else ""
+quoted = fenced_after(usage_md, r"<!-- from-code: ([\w./ ]+) -->")
+check(len(quoted) >= 5, "docs/usage.md quotes replies from the code (%d)" % len(quoted))
+for m, lines in quoted:
+    src = "".join(c_strings(f) for f in m.group(1).split())
+    for ln in lines:
+        if not ln.strip():
+            continue
+        pat = ""
+        i = 0
+        for pm in re.finditer(r"<[^<>]+>", ln):
+            pat += re.escape(ln[i:pm.start()]) + CONV
+            i = pm.end()
+        pat += re.escape(ln[i:])
+        check(re.search(pat, src) is not None,
+              "docs/usage.md: %r is not text of %s" % (ln, m.group(1)))
+
+
+# ---- certwatch(8) has every option of --help ------------------------------------
+
+man8 = read("man/certwatch.8.scd")
+helptext = subprocess.run([CERTWATCH, "--help"], capture_output=True, text=True).stdout
+for opt in sorted(set(re.findall(r"(?<![\w-])(--?[a-z]+)", helptext))):
+    check("*%s*" % opt in man8, "certwatch(8) documents %s" % opt)
+for code in ("78",):
+    check("*%s*" % code in man8, "certwatch(8) lists exit status %s" % code)
+
+
+# ---- links ----------------------------------------------------------------------
+
+for rel in doc_files:
+    base = os.path.dirname(os.path.join(ROOT, rel))
+    for target in re.findall(r"\]\(([^)#:\s]+)(?:#[^)]*)?\)", read(rel)):
+        check(os.path.exists(os.path.join(base, target)),
+              "%s links to %s, which does not exist" % (rel, target))
+
+for f in glob.glob(os.path.join(tmp, "*")):
+    os.unlink(f)
+os.rmdir(tmp)
+print("%d passed, %d failed" % (passed, len(failures)))
+sys.exit(1 if failures else 0)
