@@ -6,7 +6,8 @@ As a library (tests/test_hostile.py, tests/test_faults.py):
     import reliability
     reliability.record(group, case, what=..., verdict=..., ...)
 appends one JSON line to $CERTWATCH_RELIABILITY (meson sets it to
-meson-logs/reliability.jsonl of the build).
+meson-logs/reliability.jsonl of the build); reliability.start(groups) first
+drops the records an earlier run left for those groups.
 
 As a program:
     reliability.py RECORDS.jsonl [-o docs/reliability.md]
@@ -39,6 +40,20 @@ def record(group, case, **fields):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(fields, sort_keys=True) + "\n")
+
+
+def start(groups):
+    """Forget the records of `groups` from earlier runs (a test calls this
+    first, so the figures are this run's)."""
+    path = os.environ.get("CERTWATCH_RELIABILITY")
+    if not path or not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8") as f:
+        keep = [ln for ln in f if ln.strip() and
+                json.loads(ln).get("group") not in groups]
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        f.writelines(keep)
+    os.replace(path + ".tmp", path)
 
 
 def load(path):
@@ -125,6 +140,9 @@ def main(argv):
     if len(argv) not in (2, 4) or (len(argv) == 4 and argv[2] != "-o"):
         sys.stderr.write("usage: reliability.py RECORDS.jsonl [-o OUT.md]\n")
         return 2
+    if not os.path.exists(argv[1]):
+        print("no records: the hostile and faults tests did not run")
+        return 77     # meson: skipped
     records = load(argv[1])
     if not records:
         sys.stderr.write("reliability.py: no records in %s\n" % argv[1])

@@ -391,6 +391,7 @@ def main():
         asyncio.run(flooder(a[0], int(a[1]), a[2], a[3], a[4], int(a[5])))
         return 0
     r = Runner()
+    reliability.start({"hostile-cli", "hostile-daemon", "abuse"})
     with lab() as info, tempfile.TemporaryDirectory() as d:
         conf = write_config(info, os.path.join(d, "certwatch.conf"))
         r.run("hostile servers, certwatch check, all at once", t_cli_all, info, conf)
