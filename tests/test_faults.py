@@ -9,7 +9,6 @@ Usage: test_faults.py CERTWATCH_BIN (as root: the disk-full test mounts a
 tmpfs).  Results go to $CERTWATCH_RELIABILITY (tests/reliability.py).
 """
 import asyncio
-import json
 import logging
 import os
 import re
