@@ -11,6 +11,8 @@ Checks:
 - every key component/config.c accepts is in docs/running.md's reference
   tables, in certwatch.conf(5) and in contrib/certwatch.conf.example, with the
   default of config_defaults(); and nothing else is documented as a key;
+- the keys certwatch(8) says SIGHUP reloads are those main.c's
+  daemon_reload() copies;
 - every ```ini block of README.md and docs/*.md is accepted by
   `certwatch run -n` (a secret filled in);
 - every reply quoted in docs/usage.md under `<!-- from-code: FILES -->` is
@@ -230,6 +232,50 @@ for key in keys:
         check(ex_keys[key][1] == defaults[key],
               "contrib/certwatch.conf.example: ;%s = %r, config.c's default is %r"
               % (key[1], ex_keys[key][1], defaults[key]))
+
+
+# ---- SIGHUP: what certwatch(8) says is reloaded is what main.c reloads -------
+
+def field_key(f):
+    if f == "log_level":
+        return ("log", "level")
+    if f in ("nadmins", "admins"):
+        return ("component", "admins")
+    owner = [(s, k) for s, k in keys if f == k or f == s + "_" + k]
+    return owner[0] if len(owner) == 1 else None
+
+
+main_c = read("component/main.c")
+reload_body = re.search(r"\ndaemon_reload\(struct daemon \*d\)\n\{(.*?)\n\}", main_c, re.S)
+check(reload_body is not None, "found daemon_reload() in main.c")
+reloaded = set()
+if reload_body:
+    for f in re.findall(r"\bc->(\w+) = n\.\w+;", reload_body.group(1)):
+        k = field_key(f)
+        check(k is not None, "main.c reloads field %s, which maps to a key" % f)
+        if k:
+            reloaded.add(k)
+    if "memcpy(c->admins" in reload_body.group(1):
+        reloaded.add(("component", "admins"))
+man8_text = read("man/certwatch.8.scd")
+hup = re.search(r"\*SIGHUP\*\n(.*?)Everything else", man8_text, re.S)
+check(hup is not None, "certwatch(8) has a SIGHUP entry naming what is reloaded")
+if hup:
+    said = set()
+    section_ctx = None
+    for m in re.finditer(r"\*(?:\[(\w+)\] ?)?(\w+)?\*", hup.group(1)):
+        sec, word = m.group(1), m.group(2)
+        if sec and not word:
+            section_ctx = sec
+            continue
+        cand = [(s, k) for s, k in keys if k == word and (sec is None or s == sec)]
+        if len(cand) > 1 and section_ctx:
+            cand = [c for c in cand if c[0] == section_ctx]
+        if len(cand) == 1:
+            said.add(cand[0])
+    check(said == reloaded,
+          "certwatch(8) SIGHUP names %s; main.c reloads %s"
+          % (sorted(said - reloaded) or "", sorted(reloaded - said) or ""))
 
 
 # ---- ini blocks through the real parser --------------------------------------
