@@ -117,6 +117,8 @@ def render(records):
         if not rows:
             continue
         out.append("## %s\n" % title)
+        notes = [r for r in rows if r.get("bound")]
+        rows = [r for r in rows if not r.get("note_only")]
         out.append("| input or fault | what happened | step | reason | time / limit | memory | held |")
         out.append("| --- | --- | --- | --- | --- | --- | --- |")
         for r in rows:
@@ -127,7 +129,6 @@ def render(records):
                 what, r.get("verdict") or r.get("outcome"), r.get("step"),
                 r.get("reason"), seconds(r), mb(r.get("peak_kb")),
                 "yes" if r.get("ok") else "**no**")))
-        notes = [r for r in rows if r.get("bound")]
         if notes:
             out.append("")
             for r in notes:

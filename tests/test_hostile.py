@@ -15,6 +15,7 @@ import asyncio
 import configparser
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -98,9 +99,32 @@ def run_measured(argv, timeout):
 
 # ------------------------------------------------------------------ CLI
 
+def source_bounds():
+    """The probe's limits as its sources define them (for the figures)."""
+    top = os.path.dirname(HERE)
+    text = ""
+    for f in ("probe/xmlstream.h", "probe/probe.c"):
+        with open(os.path.join(top, f), encoding="utf-8") as fh:
+            text += fh.read()
+    out = []
+    for name in ("XMLSTREAM_MAX_BYTES", "XMLSTREAM_MAX_DEPTH", "XMLSTREAM_MAX_ATTR",
+                 "PROBE_MAX_CHAIN_BYTES"):
+        m = re.search(r"#define %s \(?([^)\n]*)\)?" % name, text)
+        out.append("%s = %s" % (name, m.group(1).strip() if m else "?"))
+    return ", ".join(out)
+
+
 def t_cli_all(info, conf):
     """Every hostile domain at once, one `certwatch check` each."""
     import json
+    reliability.record("hostile-cli", "bounds", note_only=True, ok=True,
+                       bound="the probe's limits (from probe/xmlstream.h and probe/probe.c "
+                             "in this tree): %s; [probe] timeout = %d s; DTDs and entity "
+                             "declarations refused; invalid UTF-8 is an XML error. The "
+                             "time is the whole check (DNS, then the probe, whose own "
+                             "deadline is the timeout); the test allows %d s more; memory "
+                             "limit per check process %d MB" % (
+                                 source_bounds(), TIMEOUT, SLACK, CLI_PEAK_LIMIT_KB // 1024))
     results = {}
 
     def one(domain):
@@ -272,10 +296,11 @@ async def daemon_session(info, server, d, r):
                     took[dom] <= TIMEOUT + SLACK and (words is None or words in text)
                 if not ok:
                     bad.append("%s: %r after %.1f s" % (dom, first, took.get(dom, -1)))
+                failed_at = re.search(r"failed at: (.*)", text or "")
                 reliability.record(
                     "hostile-daemon", "%s (%s)" % (dom, server), order=order, server=server, what=what,
                     verdict=first.split(": ", 1)[1].split()[0] if first else "no report",
-                    step=step_, reason=words and (words if words in (text or "") else None),
+                    step=step_, reason=failed_at.group(1) if failed_at else None,
                     seconds=round(took.get(dom, -1), 2), limit_seconds=TIMEOUT,
                     peak_kb=None if sanitized else hwm1, ok=ok)
             reliability.record(
