@@ -12,6 +12,7 @@ alike, after one warm-up each; CPU is the certwatch process's own (user +
 system from wait4).  Prints Markdown for docs/performance.md."""
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -78,6 +79,7 @@ def main():
         finally:
             if own is not None:
                 own.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
     print('Tor network (%s): keys %.1f s, consensus listing all relays '
           '%.1f s, client bootstrapped %.1f s after its start, '
           'start → ready %.1f s; RSS at ready %d MB' % (

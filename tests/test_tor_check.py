@@ -14,7 +14,8 @@
      naming the SOCKS proxy; the daemon's rounds go unreachable and a
      subscriber gets no alert; with the client back the rounds recover,
      still without an alert (SPEC.md: unreachable endpoints count at their
-     last verdict; "down" needs down_after rounds).
+     last verdict); stopped for down_after rounds: one "down" alert, never
+     an alarm, then "recovered".
 
 Usage: test_tor_check.py [CERTWATCH_BIN]   (or $CERTWATCH_BIN)
 Reuses the lab of $CERTWATCH_LAB and the Tor network of $CERTWATCH_TORNET
@@ -366,8 +367,31 @@ async def client_stopped(info, net, confs, base):
         with open(log_path, errors='replace') as f:
             text = f.read()
         # Every alert (chat and pubsub alike) is logged: there is none.
-        alerts = re.findall(r'good\.test: \w+ \(.*→.*\)', text)
+        alerts = re.findall(r'good\.test: (\w+) \(.*→.*\)', text)
         assert not alerts, alerts
+
+        # The client stays away: the third unreachable round is "down"
+        # (not an alarm), and the first good round after it "recovered".
+        await asyncio.get_running_loop().run_in_executor(None, net.stop_client)
+        stopped = True
+        t0 = time.monotonic()
+        down = await sub.body(60, match=r'good\.test')
+        assert down.startswith('good.test is down: no endpoint could be '
+                               'checked in 3 rounds') and 'SOCKS' in down, down
+        took = time.monotonic() - t0
+        assert took > 18, 'down after %.0f s, before 3 rounds' % took
+        await asyncio.get_running_loop().run_in_executor(None, net.start_client)
+        stopped = False
+        back = await sub.body(40, match=r'good\.test')
+        assert back.startswith('good.test recovered: now ok'), back
+        await wait_rounds(admin, 1, 30)
+        await asyncio.sleep(1)
+        got = sub.drain()
+        assert not got, 'more alerts: %s' % got
+        with open(log_path, errors='replace') as f:
+            text = f.read()
+        alerts = re.findall(r'good\.test: (\w+) \(.*→.*\)', text)
+        assert alerts == ['down', 'recovered'], alerts
     finally:
         if stopped:
             net.start_client()
@@ -419,7 +443,8 @@ def main():
                 r.run(name, fn, info, net, confs)
             r.run('nothing reaches the servers around Tor',
                   t_only_through_tor, info, net, confs, tmp)
-            r.run('Tor client stopped: unreachable, no alert; recovers',
+            r.run('Tor client stopped: unreachable, no alert; recovers; '
+                  'down only after down_after rounds',
                   t_client_stopped, info, net, confs, tmp)
     finally:
         if own is not None:
