@@ -617,6 +617,22 @@ send_presence_summary(struct watch *w, const char *jid)
 
 /* ---- the hooks ------------------------------------------------------------ */
 
+/* Forgets a domain nobody subscribes to any more, with its timer (not
+ * left to fire once more); the caller commits. */
+static void
+drop_if_unwatched(struct watch *w, const char *name)
+{
+	const struct store_domain *sd = store_domain_get(w->st, name);
+	struct wdom *d;
+
+	if (has_subscribers(sd))
+		return;
+	if (sd)
+		store_domain_remove(w->st, name);
+	if ((d = wdom_find(w, name)) != NULL)
+		wdom_free(w, d);
+}
+
 /* A subscribe or unsubscribe waiting for its durable write. */
 struct pending_req {
 	struct watch *w;
@@ -811,18 +827,18 @@ hook_unsubscribe(void *arg, struct comp_request *r, const struct domain_name *d)
 	snprintf(p->jid, sizeof(p->jid), "%s", jid);
 	if (d == NULL) {
 		const struct store_jid *sj = store_jid_get(w->st, jid);
-		char names[STORE_ENDPOINTS_MAX][DNS_NAME_MAX + 1];
-		size_t n = 0;
-		for (size_t i = 0; sj && i < sj->n_domains && n < 64; i++)
-			snprintf(names[n++], sizeof(names[0]), "%s",
-				 sj->domains[i]->name);
+		/* Every domain of the JID (admins have no cap): the views
+		 * change with the removal, so copy the names first. */
+		size_t n = sj ? sj->n_domains : 0;
+		char **names = xcalloc(n + 1, sizeof(*names));
+		for (size_t i = 0; i < n; i++)
+			names[i] = xstrdup(sj->domains[i]->name);
 		size_t removed = store_sub_remove_all(w->st, jid);
 		for (size_t i = 0; i < n; i++) {
-			const struct store_domain *sd =
-				store_domain_get(w->st, names[i]);
-			if (sd && !has_subscribers(sd))
-				store_domain_remove(w->st, names[i]);
+			drop_if_unwatched(w, names[i]);
+			free(names[i]);
 		}
+		free(names);
 		snprintf(p->text, sizeof(p->text),
 			 removed ? "Unsubscribed from all %zu domains. No more "
 				   "alerts will be sent to you."
@@ -830,9 +846,8 @@ hook_unsubscribe(void *arg, struct comp_request *r, const struct domain_name *d)
 			 removed);
 	} else {
 		int rc = store_sub_remove(w->st, d->a, jid);
-		const struct store_domain *sd = store_domain_get(w->st, d->a);
-		if (sd && !has_subscribers(sd))
-			store_domain_remove(w->st, d->a);
+		if (store_domain_get(w->st, d->a))
+			drop_if_unwatched(w, d->a);
 		snprintf(p->text, sizeof(p->text),
 			 rc > 0 ? "Unsubscribed from %s."
 				: "You were not subscribed to %s.",
@@ -1104,15 +1119,9 @@ watch_domain_touched(struct watch *w, const char *domain)
 void
 watch_domain_maybe_drop(struct watch *w, const char *domain)
 {
-	const struct store_domain *sd = store_domain_get(w->st, domain);
-	struct wdom *d = wdom_find(w, domain);
-
-	if (has_subscribers(sd))
+	if (has_subscribers(store_domain_get(w->st, domain)))
 		return;
-	if (sd)
-		store_domain_remove(w->st, domain);
-	if (d)
-		wdom_free(w, d);
+	drop_if_unwatched(w, domain);
 	store_commit(w->st, commit_done_log, NULL);
 }
 
