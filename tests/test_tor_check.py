@@ -7,7 +7,9 @@
   2. the client's control port shows every probe's stream on a circuit of
      its own (conflux sets compared too), the target sent as a name, a
      fresh SOCKS user name each, and more than one exit over 20 probes;
-  3. run as an unprivileged user whose direct connections to the lab's
+  3. a connection refused behind the exit comes back as tor's SOCKS5
+     error reply (address type 0), reported in words at step `tor`;
+     run as an unprivileged user whose direct connections to the lab's
      XMPP servers are rejected (iptables owner match), a Tor check still
      succeeds and the rule never matches: nothing went around Tor;
   4. with the Tor client stopped: `check` says unreachable at step `tor`
@@ -229,6 +231,35 @@ def t_only_through_tor(info, net, confs, base):
     assert rejected_packets() == 0
 
 
+def t_exit_refused(info, net, confs):
+    """The exits' own connections to the good server's 5222 are refused:
+    tor answers that probe with a SOCKS5 error reply (address type 0);
+    certwatch reports it in words at step `tor`, the other three are ok."""
+    ip = info['targets']['good']
+    rule = ['OUTPUT', '-d', ip, '-p', 'tcp', '--dport', '5222',
+            '-m', 'owner', '--uid-owner', str(os.getuid()),
+            '-m', 'comment', '--comment', RULE_TAG,
+            '-j', 'REJECT', '--reject-with', 'tcp-reset']
+    subprocess.run(['iptables', '-I'] + rule, check=True, capture_output=True)
+    try:
+        rc, res = check_tor(confs['tor'], 'good.test')
+    finally:
+        subprocess.run(['iptables', '-D'] + rule, capture_output=True)
+    assert res['verdict'] != 'mismatch', res
+    for e in res['endpoints']:
+        if e['port'] == 5222:
+            assert e['verdict'] == 'unreachable', e
+            assert e['error']['step'] == 'tor', e
+            # Tor retries a refused stream at other exits; after three it
+            # gives up with "general failure" (reply 1, address type 0).
+            assert e['error']['reason'] in (
+                'SOCKS: general SOCKS server failure',
+                'SOCKS: connection refused'), e
+            print('     5222 refused behind the exit: %s' % e['error']['reason'])
+        else:
+            assert e['verdict'] == 'ok', e
+
+
 # ---------------------------------------- 4. the client stopped mid-run
 
 class Client(slixmpp.ClientXMPP):
@@ -441,6 +472,8 @@ def main():
                              ('a circuit of its own per probe, several exits',
                               t_circuits)):
                 r.run(name, fn, info, net, confs)
+            r.run('refused behind the exit: SOCKS reply in words',
+                  t_exit_refused, info, net, confs)
             r.run('nothing reaches the servers around Tor',
                   t_only_through_tor, info, net, confs, tmp)
             r.run('Tor client stopped: unreachable, no alert; recovers; '
