@@ -9,7 +9,7 @@ Reuses $CERTWATCH_LAB and $CERTWATCH_TORNET, or starts its own lab and Tor
 network (then the bootstrap figures are of this run).  Runs RUNS checks in
 each mode (default 10), alternating so that load from elsewhere hits both
 alike, after one warm-up each; CPU is the certwatch process's own (user +
-system from wait4).  Prints Markdown for docs/performance.md."""
+system from wait4), and the tor processes' CPU from /proc.  Prints Markdown for docs/performance.md."""
 import json
 import os
 import shutil
@@ -23,6 +23,19 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'tests'))
 from cwtest import lab, write_config  # noqa: E402
 from tornet import TorNet  # noqa: E402  (tests/lab, put on the path by cwtest)
+
+
+def proc_cpu(pids):
+    """CPU seconds used so far by the live processes among pids."""
+    total = 0.0
+    for pid in pids:
+        try:
+            with open('/proc/%d/stat' % pid, encoding='ascii') as f:
+                fields = f.read().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+    return total
 
 
 def one_check(binary, conf):
@@ -67,11 +80,15 @@ def main():
                                     probe={'via': 'tor', 'tor_socks': net.socks}),
             }
             got = {'direct': [], 'tor': []}
+            tor_cpu = []
             for mode in got:
                 one_check(binary, confs[mode])          # warm-up
             for _ in range(runs):
                 for mode in got:
+                    c0 = proc_cpu(net.info['pids'])
                     s = one_check(binary, confs[mode])
+                    if mode == 'tor':
+                        tor_cpu.append(proc_cpu(net.info['pids']) - c0)
                     if s[3] != 'ok':
                         raise SystemExit('%s check gave %s' % (mode, s[3]))
                     got[mode].append(s)
@@ -94,6 +111,10 @@ def main():
     print('|---|---:|---:|---:|---:|---:|')
     print(row('direct', got['direct']))
     print(row('through the lab\'s Tor', got['tor']))
+    print()
+    print('CPU of the 7 tor processes during one check through Tor: '
+          'median %.0f ms (clock ticks of 10 ms)' % (
+              statistics.median(tor_cpu) * 1000))
     print()
     print('load average: %.1f %.1f %.1f' % os.getloadavg())
     return 0
