@@ -275,6 +275,14 @@ struct xmlstream *xmlstream_new(xmlstream_cb cb, void *arg)
 	XML_SetStartDoctypeDeclHandler(xs->parser, on_doctype);
 	XML_SetEntityDeclHandler(xs->parser, on_entity);
 	XML_SetParamEntityParsing(xs->parser, XML_PARAM_ENTITY_PARSING_NEVER);
+#ifdef HAVE_XML_REPARSE_DEFERRAL
+	/* Expat's reparse deferral (2.6, and Debian's 2.5.0-1+deb12u2) holds
+	 * back a token that may continue until more bytes arrive; a server's
+	 * features come in one write and are followed by silence, so the
+	 * reader would wait until the deadline.  The depth and byte limits
+	 * bound the cost of reparsing. */
+	XML_SetReparseDeferralEnabled(xs->parser, XML_FALSE);
+#endif
 	return xs;
 }
 
