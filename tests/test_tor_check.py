@@ -423,17 +423,27 @@ async def client_stopped(info, net, confs, base):
             text = f.read()
         alerts = re.findall(r'good\.test: (\w+) \(.*→.*\)', text)
         assert alerts == ['down', 'recovered'], alerts
+        for c in clients:
+            c.disconnect()
+        clients = []
+        bot.send_signal(signal.SIGTERM)
+        rc = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: bot.wait(20))
+        with open(log_path, errors='replace') as f:
+            text = f.read()
+        assert rc == 0 and 'Sanitizer' not in text, (rc, text[-2000:])
     finally:
         if stopped:
             net.start_client()
         for c in clients:
             c.disconnect()
-        bot.send_signal(signal.SIGTERM)
-        try:
-            bot.wait(20)
-        except subprocess.TimeoutExpired:
-            bot.kill()
-            bot.wait()
+        if bot.poll() is None:
+            bot.send_signal(signal.SIGTERM)
+            try:
+                bot.wait(20)
+            except subprocess.TimeoutExpired:
+                bot.kill()
+                bot.wait()
 
 
 def t_client_stopped(info, net, confs, base):
