@@ -667,6 +667,7 @@ link_online(void *arg)
 {
 	struct comp *c = arg;
 
+	c->n_online++;
 	/* Contacts see the bot online again at once, not at their next
 	 * probe. */
 	for (size_t i = 0; i < c->ncontacts; i++)
@@ -790,4 +791,16 @@ comp_free(struct comp *c)
 		event_free(c->sweep);
 	comp_link_free(c->link);
 	free(c);
+}
+
+int
+comp_online(const struct comp *c)
+{
+	return comp_link_online(c->link);
+}
+
+unsigned long
+comp_reconnects(const struct comp *c)
+{
+	return c->n_online > 1 ? (unsigned long)(c->n_online - 1) : 0;
 }

@@ -89,6 +89,7 @@ struct comp {
 
 	time_t started;
 	uint64_t n_messages, n_commands, n_checks, n_checks_done, n_iqs;
+	uint64_t n_online;	/* handshakes accepted, first one included */
 	uint64_t n_limited, n_dropped;
 };
 

@@ -45,6 +45,12 @@ void comp_free(struct comp *c);
  */
 int comp_send_message(struct comp *c, const char *to_jid, const char *body);
 
+/* 1 while the stream to the server is up. */
+int comp_online(const struct comp *c);
+
+/* Times the stream came back after the first connection. */
+unsigned long comp_reconnects(const struct comp *c);
+
 /* ---- Hooks for the watcher (subscriptions) --------------------------- */
 
 /* One user's command waiting for its answer, from chat or ad-hoc. */

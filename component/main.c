@@ -16,7 +16,9 @@
 #include "component/names.h"
 #include "component/pubsub.h"
 #include "component/report.h"
+#include "component/metrics.h"
 #include "component/watch.h"
+#include "component/web.h"
 #include "dns/dns.h"
 #include "probe/check.h"
 #include "store/store.h"
@@ -51,6 +53,7 @@ struct runtime {
 	struct event_base *base;
 	struct dns_ctx *dns;
 	struct check_env *checks;
+	struct metrics *metrics;
 };
 
 static int
@@ -66,7 +69,20 @@ runtime_open(struct runtime *rt, const struct config *cfg, char *err,
 	struct check_config cc = {0};
 
 	memset(rt, 0, sizeof(*rt));
-	rt->base = event_base_new();
+	{
+		/* Three priorities: the web's connections take the lowest, and
+		 * after 8 of their callbacks (or 1 ms) the loop looks for
+		 * chat, DNS and probe events again (docs/web.md). */
+		struct event_config *ec = event_config_new();
+		struct timeval tick = {0, 1000};
+		if (ec)
+			event_config_set_max_dispatch_interval(ec, &tick, 8, 2);
+		rt->base = ec ? event_base_new_with_config(ec) : NULL;
+		if (ec)
+			event_config_free(ec);
+		if (rt->base)
+			event_base_priority_init(rt->base, 3);
+	}
 	if (rt->base == NULL) {
 		snprintf(err, errlen, "cannot create the event loop");
 		return -1;
@@ -83,6 +99,10 @@ runtime_open(struct runtime *rt, const struct config *cfg, char *err,
 	cc.probe.allow_private = cfg->allow_private;
 	cc.max_probes = (int)cfg->concurrency;
 	cc.probes_per_minute = (int)cfg->probes_per_minute;
+	rt->metrics = metrics_new();
+	cc.on_probe = metrics_on_probe;
+	cc.on_check = metrics_on_check;
+	cc.observer_arg = rt->metrics;
 	rt->checks = check_env_new(&cc);
 	if (rt->checks == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -99,6 +119,7 @@ runtime_close(struct runtime *rt)
 		dns_free(rt->dns);
 	if (rt->base)
 		event_base_free(rt->base);
+	metrics_free(rt->metrics);
 }
 
 /* ---- certwatch check ---------------------------------------------------- */
@@ -217,12 +238,25 @@ cmd_check(int argc, char **argv)
 
 /* ---- certwatch run ------------------------------------------------------- */
 
+static int
+web_comp_connected(void *arg)
+{
+	return comp_online(arg);
+}
+
+static unsigned long
+web_comp_reconnects(void *arg)
+{
+	return comp_reconnects(arg);
+}
+
 struct daemon {
 	struct runtime rt;
 	struct store *store;
 	struct comp *comp;
 	struct watch *watch;
 	struct pubsub *pubsub;
+	struct web *web;
 	struct event *sigterm, *sigint, *sighup;
 	int stopping;
 	struct config *cfg;	/* the live config, read by the bot */
@@ -261,8 +295,14 @@ daemon_reload(struct daemon *d)
 		log_warn("SIGHUP: [dns] changes need a restart");
 	if (strcmp(n.store_dir, c->store_dir))
 		log_warn("SIGHUP: [store] changes need a restart");
-	if (strcmp(n.http_listen, c->http_listen))
-		log_warn("SIGHUP: [http] listen changes need a restart");
+	if (strcmp(n.http_listen, c->http_listen) ||
+	    strcmp(n.http_base_url, c->http_base_url) ||
+	    strcmp(n.http_trusted_proxies, c->http_trusted_proxies))
+		log_warn("SIGHUP: [http] listen, base_url and trusted_proxies "
+			 "changes need a restart");
+	if (n.probes_per_minute != c->probes_per_minute)
+		log_warn("SIGHUP: [limits] probes_per_minute changes need a "
+			 "restart");
 
 	/* Swap the admins; the bot reads them through c. */
 	for (size_t i = 0; i < c->nadmins; i++)
@@ -284,7 +324,8 @@ daemon_reload(struct daemon *d)
 	log_set_level(d->verbose ? LOG_LEVEL_DEBUG : n.log_level);
 	if (warn[0])
 		log_warn("%s", warn);
-	log_info("SIGHUP: reloaded %s (log level, admins, [limits], [watch])",
+	log_info("SIGHUP: reloaded %s (log level, admins, [limits] but "
+		 "probes_per_minute, [watch], [http] checks_per_minute)",
 		 c->path);
 	config_free(&n);
 }
@@ -381,6 +422,14 @@ cmd_run(int argc, char **argv)
 	d.watch = watch_new(d.rt.base, &cfg, d.store, d.comp, d.rt.checks, NULL);
 	d.pubsub = pubsub_new(d.comp, &cfg, d.store, d.watch);
 	watch_start(d.watch);
+	if (cfg.http_listen[0]) {
+		struct web_hooks wh = {d.comp, web_comp_connected,
+				       web_comp_reconnects};
+		d.web = web_new(d.rt.base, &cfg, d.rt.checks, d.store, d.watch,
+				d.rt.metrics, &wh, err, sizeof(err));
+		if (d.web == NULL)
+			fatal(1, "%s", err);
+	}
 	d.sigterm = evsignal_new(d.rt.base, SIGTERM, daemon_signal, &d);
 	d.sigint = evsignal_new(d.rt.base, SIGINT, daemon_signal, &d);
 	d.sighup = evsignal_new(d.rt.base, SIGHUP, daemon_signal, &d);
@@ -393,6 +442,7 @@ cmd_run(int argc, char **argv)
 
 	event_base_dispatch(d.rt.base);
 
+	web_free(d.web);
 	watch_free(d.watch);
 	pubsub_free(d.pubsub);
 	comp_free(d.comp);

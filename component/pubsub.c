@@ -252,7 +252,7 @@ do_subscribe(struct pubsub *ps, xmpp_stanza_t *iq, xmpp_stanza_t *el,
 	}
 	sj = store_jid_get(ps->st, jid);
 	if (!admin && ps->cfg->subscriptions_per_jid && sj &&
-	    sj->n_pubsub >= ps->cfg->subscriptions_per_jid) {
+	    sj->n_domains + sj->n_pubsub >= ps->cfg->subscriptions_per_jid) {
 		iq_error(ps, iq, "cancel", "not-allowed",
 			 "subscription limit reached (subscriptions_per_jid)");
 		return;

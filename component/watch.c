@@ -305,7 +305,8 @@ key_rolled(const struct store_domain *sd, const struct check_result *r)
 
 static void
 alert_text(struct buf *b, enum alert_kind k, const char *domain,
-	   enum verdict prev, const struct check_result *r, unsigned rounds)
+	   enum verdict prev, const struct check_result *r, unsigned rounds,
+	   const struct store_domain *sd)
 {
 	switch (k) {
 	case ALERT_ALARM:
@@ -344,6 +345,21 @@ alert_text(struct buf *b, enum alert_kind k, const char *domain,
 	}
 	buf_putc(b, '\n');
 	report_text(r, b);
+	if (k == ALERT_ALARM && sd != NULL && sd->n_keys > 0) {
+		/* What this service presented before, to compare with. */
+		buf_puts(b, "\nKeys seen before (SPKI SHA-256, first and last "
+			    "seen):\n");
+		for (size_t i = 0; i < sd->n_keys; i++) {
+			char f[32], l[32];
+			time_t ft = (time_t)sd->keys[i].first_seen;
+			time_t lt = (time_t)sd->keys[i].last_seen;
+			struct tm tm;
+			strftime(f, sizeof(f), "%Y-%m-%d", gmtime_r(&ft, &tm));
+			strftime(l, sizeof(l), "%Y-%m-%d %H:%M", gmtime_r(&lt, &tm));
+			buf_printf(b, "  %s (%s to %s UTC)\n", sd->keys[i].spki,
+				   f, l);
+		}
+	}
 	buf_printf(b, "\nSend \"unsubscribe %s\" to stop these alerts.\n",
 		   domain);
 }
@@ -482,6 +498,16 @@ round_record(struct wdom *d, struct check_result *r, int baseline_only)
 			  strerror(-rc));
 	store_commit(w->st, commit_done_log, NULL);
 	sd = store_domain_get(w->st, d->name);
+	if (sd && prev == VERDICT_NONE && ws.verdict != VERDICT_NONE &&
+	    sd->n_pubsub > 0 && w->pub.publish) {
+		/* The baseline alerts nobody, but pubsub subscribers have had
+		 * no report yet: publish the first state. */
+		struct buf fb = BUF_INIT;
+		buf_printf(&fb, "First check of %s:\n", d->name);
+		report_text(r, &fb);
+		w->pub.publish(w->pub.arg, d->name, ALERT_NONE, fb.s, r);
+		buf_free(&fb);
+	}
 	if (k == ALERT_NONE || sd == NULL)
 		return;
 
@@ -504,7 +530,7 @@ round_record(struct wdom *d, struct check_result *r, int baseline_only)
 		return;
 	}
 	struct buf b = BUF_INIT;
-	alert_text(&b, k, d->name, prev, r, ws.unreachable_rounds);
+	alert_text(&b, k, d->name, prev, r, ws.unreachable_rounds, sd);
 	deliver(w, sd, k, b.s, r);
 	buf_free(&b);
 	for (size_t i = 0; i < sd->n_chat; i++)
@@ -765,7 +791,7 @@ hook_subscribe(void *arg, struct comp_request *r, const struct domain_name *d)
 			}
 	}
 	if (w->cfg->subscriptions_per_jid && !comp_request_admin(r) && sj &&
-	    sj->n_domains >= w->cfg->subscriptions_per_jid) {
+	    sj->n_domains + sj->n_pubsub >= w->cfg->subscriptions_per_jid) {
 		snprintf(msg, sizeof(msg),
 			 "You have reached the limit of %u subscriptions "
 			 "(subscriptions_per_jid). Unsubscribe from a domain "
