@@ -147,6 +147,19 @@ def t_selector0(info, conf):
         assert e['matched'] and e['matched'].startswith('3 0 2 '), e
 
 
+def t_cname(info, conf):
+    """RFC 7671 §7: for a CNAME'd SRV target, TLSA at the CNAME's target
+    first, then at the original name."""
+    good = info['keys']['good']['spki_sha256']
+    for domain in ('cname.test', 'cname2.test'):
+        rc, res, _ = check_json(BIN, conf, domain)
+        assert res['verdict'] == 'ok', res
+        for e in res['endpoints']:
+            assert e['host'] == f'xmpp.{domain}', e
+            assert e['matched'] == f'3 1 1 {good}', e
+            assert e['dnssec_addr'] == 'secure', e
+
+
 def t_stall(info, conf):
     t0 = time.monotonic()
     rc, res, _ = check_json(BIN, conf, 'stall.test')
@@ -288,6 +301,7 @@ def main():
                          ('bogus', t_bogus),
                          ('DANE-TA 2 0 1', t_dane_ta),
                          ('selector 0, SHA-512', t_selector0),
+                         ('CNAME on the way: TLSA at either name', t_cname),
                          ('stalled STARTTLS', t_stall),
                          ('malformed XML', t_badxml),
                          ('stream error', t_streamerr),

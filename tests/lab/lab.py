@@ -128,6 +128,12 @@ DOMAINS = [
      "srv": PLAIN2, "tlsa": ["3 1 1 good"], "note": "<stream:error> host-unknown"},
     {"name": "notls.test", "expect": "mismatch", "server": "notls", "srv": PLAIN2,
      "tlsa": ["3 1 1 good"], "note": "offers no <starttls/>: TLS downgrade"},
+    {"name": "cname.test", "expect": "ok", "server": "good", "tlsa": [],
+     "cname": "xmpp.good.test",
+     "note": "SRV target is a CNAME to xmpp.good.test: TLSA found at the CNAME's target"},
+    {"name": "cname2.test", "expect": "ok", "server": "good", "tlsa": ["3 1 1 good"],
+     "cname": "xmpp.notlsa.test",
+     "note": "SRV target is a CNAME to a name without TLSA: TLSA found at the original name"},
     {"name": "switch.test", "expect": "ok", "server": "switch", "also": ["mitm"],
      "switch": True, "tlsa": ["3 1 1 good"],
      "note": "test_watch.py: DNAT to mitm, TLSA removed, DS made bogus, and back"},
@@ -381,7 +387,9 @@ def build_zones(net, keys):
             owner_ports = [(name, 5222), (name, 5269)]
             target = name
         in_zone = target == name or target.endswith("." + name)
-        if in_zone:
+        if in_zone and d.get("cname"):
+            z.append("%s. 300 IN CNAME %s.\n" % (target, d["cname"]))
+        elif in_zone:
             z.append("%s. 300 IN A %s\n" % (target, ip(d["server"])))
         tlsa = {}
         if in_zone:
