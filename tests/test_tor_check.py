@@ -8,7 +8,8 @@
      its own (conflux sets compared too), the target sent as a name, a
      fresh SOCKS user name each, and more than one exit over 20 probes;
   3. a connection refused behind the exit comes back as tor's SOCKS5
-     error reply (address type 0), reported in words at step `tor`;
+     error reply (address type 0), reported in words at step `tor`; one
+     left unanswered ends at certwatch's time-out, also at step `tor`;
      run as an unprivileged user whose direct connections to the lab's
      XMPP servers are rejected (iptables owner match), a Tor check still
      succeeds and the rule never matches: nothing went around Tor;
@@ -231,20 +232,27 @@ def t_only_through_tor(info, net, confs, base):
     assert rejected_packets() == 0
 
 
+def exits_blocked(info, conf, target):
+    """check good.test while the exits' (root's) connections to the good
+    server's 5222 meet `target` (REJECT or DROP); the JSON result."""
+    ip = info['targets']['good']
+    rule = ['OUTPUT', '-d', ip, '-p', 'tcp', '--dport', '5222',
+            '-m', 'owner', '--uid-owner', str(os.getuid()),
+            '-m', 'comment', '--comment', RULE_TAG, '-j', target]
+    if target == 'REJECT':
+        rule += ['--reject-with', 'tcp-reset']
+    subprocess.run(['iptables', '-I'] + rule, check=True, capture_output=True)
+    try:
+        return check_tor(conf, 'good.test')
+    finally:
+        subprocess.run(['iptables', '-D'] + rule, capture_output=True)
+
+
 def t_exit_refused(info, net, confs):
     """The exits' own connections to the good server's 5222 are refused:
     tor answers that probe with a SOCKS5 error reply (address type 0);
     certwatch reports it in words at step `tor`, the other three are ok."""
-    ip = info['targets']['good']
-    rule = ['OUTPUT', '-d', ip, '-p', 'tcp', '--dport', '5222',
-            '-m', 'owner', '--uid-owner', str(os.getuid()),
-            '-m', 'comment', '--comment', RULE_TAG,
-            '-j', 'REJECT', '--reject-with', 'tcp-reset']
-    subprocess.run(['iptables', '-I'] + rule, check=True, capture_output=True)
-    try:
-        rc, res = check_tor(confs['tor'], 'good.test')
-    finally:
-        subprocess.run(['iptables', '-D'] + rule, capture_output=True)
+    rc, res = exits_blocked(info, confs['tor'], 'REJECT')
     assert res['verdict'] != 'mismatch', res
     for e in res['endpoints']:
         if e['port'] == 5222:
@@ -256,6 +264,27 @@ def t_exit_refused(info, net, confs):
                 'SOCKS: general SOCKS server failure',
                 'SOCKS: connection refused'), e
             print('     5222 refused behind the exit: %s' % e['error']['reason'])
+        else:
+            assert e['verdict'] == 'ok', e
+
+
+def t_exit_silent(info, net, confs, base):
+    """The exits' connections to 5222 go unanswered: tor holds the SOCKS
+    request, and certwatch's own time-out ends the probe at step `tor`."""
+    conf = write_config(info, os.path.join(base, 'tor-5s.conf'),
+                        probe={'via': 'tor', 'tor_socks': net.socks,
+                               'timeout': '5'})
+    t0 = time.monotonic()
+    rc, res = exits_blocked(info, conf, 'DROP')
+    took = time.monotonic() - t0
+    assert res['verdict'] != 'mismatch' and took < 5 + 5, (took, res)
+    for e in res['endpoints']:
+        if e['port'] == 5222:
+            assert e['verdict'] == 'unreachable', e
+            assert e['error']['step'] == 'tor', e
+            assert 'timed out after 5 s during the SOCKS connection' in \
+                e['error']['reason'], e
+            print('     5222 silent behind the exit: %s' % e['error']['reason'])
         else:
             assert e['verdict'] == 'ok', e
 
@@ -484,6 +513,8 @@ def main():
                 r.run(name, fn, info, net, confs)
             r.run('refused behind the exit: SOCKS reply in words',
                   t_exit_refused, info, net, confs)
+            r.run('silent behind the exit: certwatch\'s time-out, step tor',
+                  t_exit_silent, info, net, confs, tmp)
             r.run('nothing reaches the servers around Tor',
                   t_only_through_tor, info, net, confs, tmp)
             r.run('Tor client stopped: unreachable, no alert; recovers; '
