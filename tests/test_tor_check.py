@@ -439,7 +439,7 @@ async def client_stopped(info, net, confs, base):
         assert down.startswith('good.test is down: no endpoint could be '
                                'checked in 3 rounds') and 'SOCKS' in down, down
         took = time.monotonic() - t0
-        assert took > 18, 'down after %.0f s, before 3 rounds' % took
+        assert took > 15, 'down after %.0f s, before 3 rounds' % took
         await asyncio.get_running_loop().run_in_executor(None, net.start_client)
         stopped = False
         back = await sub.body(40, match=r'good\.test')
