@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * check_int.h - what check.c (the check's life: SRV look-ups, the probe
+ * queue, deciding, reporting) and check_ep.c (one endpoint: addresses,
+ * TLSA, probes, matching, its verdict) share.  Private to probe/.
+ */
+#ifndef CERTWATCH_CHECK_INT_H
+#define CERTWATCH_CHECK_INT_H
+
+#include <sys/time.h>
+#include <time.h>
+
+#include "probe/check.h"
+#include "probe/dane.h"
+
+#define CHECK_MAX_ENDPOINTS 32	/* SRV RRsets larger than this are cut */
+
+struct check_env {
+	struct check_config cfg;
+	size_t in_flight;
+	struct ep *queue_head, *queue_tail;
+	size_t queued;
+	/* probes_per_minute: a token bucket refilled continuously. */
+	double tokens;
+	struct timeval last_refill;
+	struct event *drain;
+	struct check *checks;	/* every live check, for env_free */
+};
+
+enum ep_phase { EP_ADDR, EP_MAIN, EP_SNI, EP_DONE };
+
+struct ep {
+	struct check *c;
+	struct check_endpoint *row;	/* in c->res->endpoints */
+	int server;
+	int fallback;
+	enum ep_phase phase;
+
+	struct dns_query *qa, *qaaaa, *qtlsa;
+	struct dns_answer *a, *aaaa, *tlsa, *tlsa_orig;
+	int tlsa_second;		/* looking up at the original name */
+	int srv_secure;
+
+	struct probe_addr addrs[32];
+	size_t naddrs;
+	int addr_private;
+
+	struct probe *probe;
+	int probe_waiting;		/* in the env's queue */
+	struct ep *qnext;
+	struct probe_result *pres;	/* the SNI = domain probe */
+	struct probe_result *pres_sni;	/* the SNI = target probe */
+	struct dane_match m, m_sni;
+	int m_ok, m_sni_ok;
+};
+
+struct srvq {
+	struct check *c;
+	enum check_service s;
+};
+
+struct check {
+	struct check_env *env;
+	struct srvq sq[SVC_COUNT];
+	struct check *next, *prev;
+	struct check_result *res;
+	check_cb cb;
+	void *arg;
+
+	struct dns_query *qsrv[SVC_COUNT];
+	struct dns_answer *srv[SVC_COUNT];
+	int srv_done[SVC_COUNT];
+	struct ep *eps[CHECK_MAX_ENDPOINTS];
+	size_t neps;
+	unsigned pending;
+	int finishing;
+	struct event *done_ev;
+	struct timeval t0;
+};
+
+/* check.c */
+time_t check_now(const struct check_env *env);
+void check_unref(struct check *c);
+void check_env_enqueue(struct ep *e);
+void check_env_drain(struct check_env *env);
+void check_free_strv(char **v, size_t n);
+
+/* check_ep.c */
+void check_ref(struct check *c);
+int check_answer_failed(const struct dns_answer *a);
+enum dns_sec check_sec_worse(enum dns_sec a, enum dns_sec b);
+struct ep *check_ep_new(struct check *c, enum check_service svc,
+			const char *host, uint16_t port, enum dns_sec srv_sec,
+			int fallback);
+void check_ep_start(struct ep *e);
+void check_ep_probe_start(struct ep *e);
+int check_ep_match(struct ep *e);
+void check_ep_decide(struct ep *e);
+
+#endif
