@@ -160,6 +160,20 @@ def t_cname(info, conf):
             assert e['dnssec_addr'] == 'secure', e
 
 
+def t_sni_target(info, conf):
+    """A host that picks its certificate by SNI: the probe with SNI = the
+    domain sees another key; the second probe, SNI = the SRV target,
+    matches: ok with warning sni-target, sni and key from that handshake."""
+    good = info['keys']['good']['spki_sha256']
+    rc, res, _ = check_json(BIN, conf, 'sni.test')
+    assert res['verdict'] == 'ok', res
+    e = res['endpoints'][0]
+    assert e['sni'] == 'xmpp.sni.test', e
+    assert e['spki_sha256'] == good, e
+    assert 'sni-target' in [w['code'] for w in e['warnings']], e
+    assert res['probes'] == 2, res
+
+
 def t_stall(info, conf):
     t0 = time.monotonic()
     rc, res, _ = check_json(BIN, conf, 'stall.test')
@@ -302,6 +316,8 @@ def main():
                          ('DANE-TA 2 0 1', t_dane_ta),
                          ('selector 0, SHA-512', t_selector0),
                          ('CNAME on the way: TLSA at either name', t_cname),
+                         ('SNI = the SRV target on a multi-tenant host',
+                          t_sni_target),
                          ('stalled STARTTLS', t_stall),
                          ('malformed XML', t_badxml),
                          ('stream error', t_streamerr),

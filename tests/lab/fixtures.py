@@ -199,6 +199,28 @@ async def bigcert(reader, writer, header, fx):
     await serve_tls(reader, writer, header, fx["made"]["bigcert"], fx["key"])
 
 
+async def sni(reader, writer, header, fx):
+    """A multi-tenant host: presents the good key only to clients that
+    send the SRV target (xmpp.<domain>) as SNI, the MITM key otherwise —
+    certwatch's second probe with SNI = the target must find the match."""
+    if not await proceed(reader, writer, header):
+        return
+    pki = fx["pki"]
+    other = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    other.load_cert_chain(os.path.join(pki, "good.chain.pem"),
+                          os.path.join(pki, "good.key"))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(os.path.join(pki, "mitm.chain.pem"),
+                        os.path.join(pki, "mitm.key"))
+
+    def pick(sock, name, _ctx):
+        if name and name.startswith("xmpp."):
+            sock.context = other
+    ctx.sni_callback = pick
+    await writer.start_tls(ctx)
+    await idle(reader)
+
+
 async def tlsnever(reader, writer, header, fx):
     """Answers <proceed/>, then never says a word of TLS."""
     if await proceed(reader, writer, header):
@@ -278,6 +300,7 @@ BEHAVIOURS = {
     "bigcert": bigcert,
     "tlsnever": tlsnever,
     "tlsclose": tlsclose,
+    "sni": sni,
 }
 
 

@@ -79,6 +79,8 @@ SERVERS = {
     "bigcert":     {"host": 40, "kind": "fixture"},
     "tlsnever":    {"host": 41, "kind": "fixture"},
     "tlsclose":    {"host": 42, "kind": "fixture"},
+    # Chooses its certificate by SNI, as multi-tenant hosts do.
+    "sni":         {"host": 43, "kind": "fixture", "ports": (5222,)},
 }
 FIXTURE_PORTS = (5222, 5269)
 
@@ -134,6 +136,9 @@ DOMAINS = [
     {"name": "cname2.test", "expect": "ok", "server": "good", "tlsa": ["3 1 1 good"],
      "cname": "xmpp.notlsa.test",
      "note": "SRV target is a CNAME to a name without TLSA: TLSA found at the original name"},
+    {"name": "sni.test", "expect": "ok", "server": "sni", "srv": ("xmpp-client",),
+     "tlsa": ["3 1 1 good"],
+     "note": "the good key only for SNI = the SRV target: ok with warning sni-target"},
     {"name": "switch.test", "expect": "ok", "server": "switch", "also": ["mitm"],
      "switch": True, "tlsa": ["3 1 1 good"],
      "note": "test_watch.py: DNAT to mitm, TLSA removed, DS made bogus, and back"},
