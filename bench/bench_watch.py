@@ -59,7 +59,7 @@ def start_timed(d):
     d.t0 = t0
     marks = {}
     log = open(d.log_path, "ab")
-    while len(marks) < 2:
+    while "connected" not in marks:
         line = d.p.stdout.readline()
         if not line:
             raise RuntimeError("certwatch exited: see %s" % d.log_path)
@@ -128,7 +128,7 @@ def main():
     bs = subprocess.run([os.path.abspath(a.bench_store), "-n", str(a.n), "-d", store,
                          "-k"], check=True, capture_output=True, text=True).stdout
     # The store alone, opened by bench_store in a process of its own.
-    alone = [l for l in bs.splitlines() if "open, warm" in l or "resident" in l]
+    alone = [l for l in bs.splitlines() if l.startswith("| open") or "resident" in l]
     fill = time.monotonic() - t
     du = sum(os.path.getsize(os.path.join(store, f)) for f in os.listdir(store))
     print("state: %d domains, %.1f MB in %d files (filled in %.0f s)"

@@ -111,7 +111,18 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 self.p.kill()
                 self.p.wait()
+            self.sanitizers()
         return self.p.returncode if self.p else None
+
+    def sanitizers(self):
+        """A sanitizer build's reports are failures (each once)."""
+        lg = self.log()
+        bad = [l for l in lg.splitlines() if "AddressSanitizer" in l or
+               "LeakSanitizer" in l or "runtime error:" in l]
+        if len(bad) > getattr(self, "reported", 0):
+            record("%s: sanitizer report" % os.path.basename(self.wdir), False,
+                   bad[self.reported if hasattr(self, "reported") else 0:][:5])
+            self.reported = len(bad)
 
     def kill9(self):
         self.p.kill()
@@ -381,6 +392,13 @@ async def alarms(server, lab, info, tmp):
         show, status, seen = await presence_status(a, r"ALERT", 15)
         record(tag + "presence: dnd \"ALERT: switch.test mismatch\"",
                show == "dnd" and "switch.test mismatch" in status, seen)
+        # A probe (the subscriber's client logs in again) must get the
+        # same summary, not a generic available presence.
+        a.drain(a.presences)
+        a.send_presence(pto=d.comp, ptype="probe")
+        show, status, seen = await presence_status(a, r".", 10)
+        record(tag + "presence: a probe during the alarm is answered dnd ALERT",
+               show == "dnd" and "ALERT" in (status or ""), seen)
         await phase("MITM undone", dnat_off, "recovered",
                     r"^switch\.test recovered: now ok", "ok")
         show, status, seen = await presence_status(a, r"OK", 15)
@@ -630,6 +648,7 @@ async def spread_restart(info, tmp, n=10000, interval=60):
         record("spread: bot up with %d domains" % n, await wait_bot(c))
         t0 = d.t0
         samples = []
+        io0 = (await stats(c))["store"]
         while time.monotonic() - t0 < interval + 15:
             s = await stats(c)
             samples.append((time.monotonic() - t0, s["rounds"],
@@ -641,10 +660,12 @@ async def spread_restart(info, tmp, n=10000, interval=60):
             return max([r for (ts, r, _, _) in samples if ts <= t] or [0])
         quarters = [done_at(interval * q / 4) / n for q in (1, 2, 3)]
         peak = max(q for (_, _, q, _) in samples)
+        io = [b - a for a, b in zip(io0, s["store"])]
         detail = ("rounds done at 1/4, 1/2, 3/4 of the interval: %s; all: %d "
-                  "at %.0f s; largest queue %d" % (
+                  "at %.0f s; largest queue %d; the store meanwhile: %d "
+                  "batches, %d files, %.1f MB, %d fsyncs" % (
                       ["%.0f%%" % (100 * q) for q in quarters], samples[-1][1],
-                      samples[-1][0], peak))
+                      samples[-1][0], peak, io[0], io[1], io[2] / 1e6, io[3]))
         record("spread: first rounds spread across the interval, not a burst",
                0.10 <= quarters[0] <= 0.40 and 0.35 <= quarters[1] <= 0.65 and
                0.60 <= quarters[2] <= 0.90 and samples[-1][1] >= 0.97 * n and
