@@ -616,10 +616,23 @@ send_presence(struct comp *c, const char *self, const char *to,
 
 	xmpp_stanza_set_from(pr, self);
 	xmpp_stanza_set_to(pr, to);
-	if (type != NULL)
+	if (type != NULL) {
 		xmpp_stanza_set_type(pr, type);
-	else
-		add_text_child(c, pr, "status", presence_status);
+	} else {
+		char bare[COMP_JID_MAX], line[512];
+		int dnd = 0;
+		/* The watcher's summary of the contact's domains, if any. */
+		if (c->have_hooks && c->hooks.presence_of &&
+		    names_bare_jid(to, bare, sizeof(bare)) == 0 &&
+		    c->hooks.presence_of(c->hooks.arg, bare, &dnd, line,
+					 sizeof(line))) {
+			if (dnd)
+				add_text_child(c, pr, "show", "dnd");
+			add_text_child(c, pr, "status", line);
+		} else {
+			add_text_child(c, pr, "status", presence_status);
+		}
+	}
 	comp_send(c, pr);
 	xmpp_stanza_release(pr);
 }

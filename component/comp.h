@@ -93,6 +93,11 @@ struct comp_watch_hooks {
 	/* A JID subscribed to / unsubscribed from the bot's presence
 	 * (may be NULL); the bot keeps its own list in memory. */
 	void (*presence)(void *arg, const char *bare_jid, int subscribed);
+	/* The bot's available presence towards a bare JID (answering its
+	 * probe, after a reconnect): fills `status` (and *dnd for an alarm)
+	 * and returns 1, or 0 for the bot's generic presence (may be NULL). */
+	int (*presence_of)(void *arg, const char *bare_jid, int *dnd,
+			   char *status, size_t len);
 };
 
 void comp_set_watch_hooks(struct comp *c, const struct comp_watch_hooks *h);

@@ -577,18 +577,19 @@ round_start(struct wdom *d)
 
 /* ---- presence ----------------------------------------------------------- */
 
-static void
-send_presence_summary(struct watch *w, const char *jid)
+/* What the bot's presence says to `jid`: a status line summarising its
+ * domains, and whether to show dnd (an alarm).  0 when the JID has
+ * nothing stored (the bot's generic presence then). */
+static int
+presence_summary(struct watch *w, const char *jid, int *dnd, char *line,
+		 size_t len)
 {
 	const struct store_jid *sj = store_jid_get(w->st, jid);
-	xmpp_ctx_t *ctx = comp_ctx(w->comp);
-	xmpp_stanza_t *p, *show, *status, *txt;
 	size_t ok = 0, alarm = 0, other = 0;
 	const char *alarm_dom = NULL, *alarm_v = NULL;
-	char line[512];
 
-	if (sj == NULL || sj->presence == NULL)
-		return;
+	if (sj == NULL || sj->n_domains == 0)
+		return 0;
 	for (size_t i = 0; i < sj->n_domains; i++) {
 		const struct store_domain *sd = sj->domains[i];
 		enum verdict v = verdict_parse(sd->verdict);
@@ -602,24 +603,44 @@ send_presence_summary(struct watch *w, const char *jid)
 			other++;
 		}
 	}
+	*dnd = alarm > 0;
 	if (alarm)
-		snprintf(line, sizeof(line), "ALERT: %s %s%s", alarm_dom,
-			 alarm_v, alarm > 1 ? " (and more)" : "");
-	else if (sj->n_domains == 0)
-		snprintf(line, sizeof(line),
-			 "Watching XMPP services for MITM; send \"help\"");
+		snprintf(line, len, "ALERT: %s %s%s", alarm_dom, alarm_v,
+			 alarm > 1 ? " (and more)" : "");
 	else if (other == 0)
-		snprintf(line, sizeof(line), "%zu domain%s OK", ok,
-			 ok == 1 ? "" : "s");
+		snprintf(line, len, "%zu domain%s OK", ok, ok == 1 ? "" : "s");
 	else
-		snprintf(line, sizeof(line), "%zu domain%s: %zu OK, %zu need "
-					     "attention",
+		snprintf(line, len, "%zu domain%s: %zu OK, %zu need attention",
 			 sj->n_domains, sj->n_domains == 1 ? "" : "s", ok,
 			 other);
+	return 1;
+}
+
+static int
+hook_presence_of(void *arg, const char *jid, int *dnd, char *status,
+		 size_t len)
+{
+	return presence_summary(arg, jid, dnd, status, len);
+}
+
+static void
+send_presence_summary(struct watch *w, const char *jid)
+{
+	const struct store_jid *sj = store_jid_get(w->st, jid);
+	xmpp_ctx_t *ctx = comp_ctx(w->comp);
+	xmpp_stanza_t *p, *show, *status, *txt;
+	char line[512];
+	int dnd = 0;
+
+	if (sj == NULL || sj->presence == NULL)
+		return;
+	if (!presence_summary(w, jid, &dnd, line, sizeof(line)))
+		snprintf(line, sizeof(line),
+			 "Watching XMPP services for MITM; send \"help\"");
 	p = xmpp_presence_new(ctx);
 	xmpp_stanza_set_from(p, w->cfg->jid);
 	xmpp_stanza_set_to(p, jid);
-	if (alarm) {
+	if (dnd) {
 		show = xmpp_stanza_new(ctx);
 		xmpp_stanza_set_name(show, "show");
 		txt = xmpp_stanza_new(ctx);
@@ -1107,6 +1128,7 @@ watch_start(struct watch *w)
 		.recheck = hook_recheck,
 		.stats = hook_stats,
 		.presence = hook_presence,
+		.presence_of = hook_presence_of,
 	};
 	size_t cur = 0;
 	const struct store_domain *sd;
