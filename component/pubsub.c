@@ -231,13 +231,29 @@ sub_committed(void *arg, int result)
 	free(p);
 }
 
+/* Chat and pubsub subscriptions of every JID of this bare JID: a pubsub
+ * subscription of a full JID (the `jid` attribute) is kept under that
+ * JID, so counting only the JID given would let a new resource per
+ * request get past subscriptions_per_jid. */
+static size_t
+subs_of_bare(struct pubsub *ps, const char *from_bare)
+{
+	size_t cur = 0, n = 0;
+	const struct store_jid *sj;
+
+	while ((sj = store_jid_next(ps->st, &cur)) != NULL)
+		if (sj->n_domains + sj->n_pubsub > 0 &&
+		    jid_matches(sj->jid, from_bare))
+			n += sj->n_domains + sj->n_pubsub;
+	return n;
+}
+
 static void
 do_subscribe(struct pubsub *ps, xmpp_stanza_t *iq, xmpp_stanza_t *el,
 	     const char *from_bare, int admin)
 {
 	const char *node = xmpp_stanza_get_attribute(el, "node");
 	const char *jid = xmpp_stanza_get_attribute(el, "jid");
-	const struct store_jid *sj;
 	struct domain_name d;
 	char err[128];
 
@@ -250,9 +266,8 @@ do_subscribe(struct pubsub *ps, xmpp_stanza_t *iq, xmpp_stanza_t *el,
 		iq_error(ps, iq, "cancel", "item-not-found", err);
 		return;
 	}
-	sj = store_jid_get(ps->st, jid);
-	if (!admin && ps->cfg->subscriptions_per_jid && sj &&
-	    sj->n_domains + sj->n_pubsub >= ps->cfg->subscriptions_per_jid) {
+	if (!admin && ps->cfg->subscriptions_per_jid &&
+	    subs_of_bare(ps, from_bare) >= ps->cfg->subscriptions_per_jid) {
 		iq_error(ps, iq, "cancel", "not-allowed",
 			 "subscription limit reached (subscriptions_per_jid)");
 		return;

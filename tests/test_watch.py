@@ -37,6 +37,7 @@ import time
 import traceback
 
 import slixmpp
+from slixmpp.exceptions import IqError
 from slixmpp.xmlstream import ET
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -429,6 +430,24 @@ async def alarms(server, lab, info, tmp):
         body = await a.ask("subscribe notlsa.test", match=r"limit|^Subscribed")
         record(tag + "the per-JID cap says so", "limit of 3 subscriptions" in body,
                body)
+        # The cap counts pubsub subscriptions of every resource of a JID:
+        # b has one (switch.test); two more, then the fourth is refused.
+        bare_b = users[11]["jid"]
+        for i in (1, 2):
+            await pubsub_iq(b, "set", "subscribe", node="p%d.nonexistent.test" % i,
+                            jid="%s/r%d" % (bare_b, i))
+        try:
+            r = await pubsub_iq(b, "set", "subscribe", node="p3.nonexistent.test",
+                                jid=bare_b + "/r3")
+            cond = "subscribed"
+        except IqError as e:
+            cond = e.iq["error"]["condition"]
+        record(tag + "pubsub cap: a new resource per request does not get past it",
+               cond == "not-allowed", cond)
+        for i in (1, 2):
+            await pubsub_iq(b, "set", "unsubscribe", node="p%d.nonexistent.test" % i,
+                            jid="%s/r%d" % (bare_b, i))
+        b.drain(b.events)
         body = await a.ask("subscribe nonexistent.test", match=r"already")
         record(tag + "already subscribed", "already subscribed" in body, body)
         a.drain(a.presences)
