@@ -19,12 +19,11 @@ import argparse
 import asyncio
 import logging
 import os
-import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -75,7 +74,7 @@ def start_timed(d):
         for line in d.p.stdout:
             log.write(line)
         log.close()
-    import threading
+
     threading.Thread(target=drain, daemon=True).start()
     return marks
 
