@@ -52,7 +52,7 @@ ci)
 	# shellcheck disable=SC2086
 	"$bin" $opts -max_total_time="$seconds" -artifact_prefix="$artifacts/" \
 		"$work" "$corpus" $regressions
-	rmdir "$artifacts" 2>/dev/null || true
+	rmdir "$artifacts" "$(dirname "$artifacts")" 2>/dev/null || true
 	;;
 long)
 	seconds=$4
