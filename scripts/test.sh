@@ -55,7 +55,12 @@ if [ -f tests/lab/tornet.py ]; then
 fi
 
 status=0
-meson test -C build --print-errorlogs --num-processes "$jobs" || status=1
+# The plain build (warnings as errors) runs the unit tests and what needs
+# an uninstrumented binary (valgrind, install, the manual's checks); the
+# ASan+UBSan build runs everything else too, integration included, so
+# the slow end-to-end tests run once, under the sanitizers.
+meson test -C build --print-errorlogs --num-processes "$jobs" \
+	--suite unit --suite plain || status=1
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	meson test -C build-asan --print-errorlogs --num-processes "$jobs" || status=1
