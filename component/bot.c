@@ -568,13 +568,51 @@ on_iq(struct comp *c, xmpp_stanza_t *iq)
 
 /* ---- Presence ---------------------------------------------------------- */
 
+/* The contacts live in an array (presence goes out in the order they came)
+ * with a linear-probing index beside it, so the watcher can add 100,000 of
+ * them at start-up without a quadratic scan. */
+static size_t
+contact_hash(const char *s)
+{
+	uint64_t h = 14695981039346656037u;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211u;
+	return (size_t)(h ^ (h >> 29));
+}
+
+/* The slot holding bare, or the empty slot where it would go. */
+static size_t
+contact_slot(const struct comp *c, const char *bare)
+{
+	size_t mask = c->ncontact_slots - 1;
+	size_t s = contact_hash(bare) & mask;
+
+	while (c->contact_slots[s] != 0 &&
+	       strcmp(c->contacts[c->contact_slots[s] - 1], bare) != 0)
+		s = (s + 1) & mask;
+	return s;
+}
+
 static int
 contact_index(struct comp *c, const char *bare)
 {
+	size_t s;
+
+	if (c->ncontact_slots == 0)
+		return -1;
+	s = contact_slot(c, bare);
+	return c->contact_slots[s] ? (int)(c->contact_slots[s] - 1) : -1;
+}
+
+static void
+contact_reindex(struct comp *c, size_t nslots)
+{
+	free(c->contact_slots);
+	c->contact_slots = xcalloc(nslots, sizeof(size_t));
+	c->ncontact_slots = nslots;
 	for (size_t i = 0; i < c->ncontacts; i++)
-		if (strcmp(c->contacts[i], bare) == 0)
-			return (int)i;
-	return -1;
+		c->contact_slots[contact_slot(c, c->contacts[i])] = i + 1;
 }
 
 void
@@ -595,17 +633,55 @@ comp_add_contact(struct comp *c, const char *bare)
 				       c->capcontacts * sizeof(char *));
 	}
 	c->contacts[c->ncontacts++] = xstrdup(bare);
+	if (2 * c->ncontacts > c->ncontact_slots)
+		contact_reindex(c, 2 * c->capcontacts);
+	else
+		c->contact_slots[contact_slot(c, bare)] = c->ncontacts;
+}
+
+/* Empties slot s and moves later entries of its probe run back into the
+ * hole, so lookups never need tombstones. */
+static void
+contact_slot_clear(struct comp *c, size_t s)
+{
+	size_t mask = c->ncontact_slots - 1, j = s;
+
+	c->contact_slots[s] = 0;
+	for (;;) {
+		size_t home;
+
+		j = (j + 1) & mask;
+		if (c->contact_slots[j] == 0)
+			return;
+		home = contact_hash(c->contacts[c->contact_slots[j] - 1]) &
+		       mask;
+		/* Entry j may fill the hole unless its home lies strictly
+		 * between the hole and j (cyclically). */
+		if (((j - home) & mask) >= ((j - s) & mask)) {
+			c->contact_slots[s] = c->contact_slots[j];
+			c->contact_slots[j] = 0;
+			s = j;
+		}
+	}
 }
 
 static void
 remove_contact(struct comp *c, const char *bare)
 {
 	int i = contact_index(c, bare);
+	size_t last;
 
 	if (i < 0)
 		return;
+	contact_slot_clear(c, contact_slot(c, bare));
 	free(c->contacts[i]);
-	c->contacts[i] = c->contacts[--c->ncontacts];
+	last = --c->ncontacts;
+	if ((size_t)i != last) {
+		/* The last contact takes the freed place, as before. */
+		c->contact_slots[contact_slot(c, c->contacts[last])] =
+			(size_t)i + 1;
+		c->contacts[i] = c->contacts[last];
+	}
 }
 
 static void
@@ -800,6 +876,7 @@ comp_free(struct comp *c)
 	for (size_t i = 0; i < c->ncontacts; i++)
 		free(c->contacts[i]);
 	free(c->contacts);
+	free(c->contact_slots);
 	if (c->sweep)
 		event_free(c->sweep);
 	comp_link_free(c->link);

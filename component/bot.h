@@ -77,6 +77,10 @@ struct comp {
 	size_t njids;
 	char **contacts;
 	size_t ncontacts, capcontacts;
+	/* Open-addressing index over contacts[]: slot -> position + 1
+	 * (0 = empty); nslots is a power of two, at least twice ncontacts. */
+	size_t *contact_slots;
+	size_t ncontact_slots;
 	struct outbox_item *out_head, *out_tail;
 	size_t nout;
 	struct chat_check *chat_checks;	/* chat.c */
