@@ -281,6 +281,19 @@ srv_cb(struct dns_answer *a, void *arg)
 
 /* ---- the check's life ------------------------------------------------- */
 
+static int
+endpoint_cmp(const void *a, const void *b)
+{
+	const struct check_endpoint *x = a, *y = b;
+	int d;
+
+	if (x->service != y->service)
+		return x->service < y->service ? -1 : 1;
+	if ((d = strcmp(x->host, y->host)) != 0)
+		return d;
+	return (int)x->port - (int)y->port;
+}
+
 static void
 check_decide(struct check *c)
 {
@@ -310,6 +323,8 @@ check_decide(struct check *c)
 		kept++;
 	}
 	r->nendpoints = kept;
+	/* A stable order for people and diffs: by service, host, port. */
+	qsort(r->endpoints, kept, sizeof(*r->endpoints), endpoint_cmp);
 	for (size_t i = 0; i < kept; i++) {
 		enum verdict ev = r->endpoints[i].verdict;
 		if (ev == VERDICT_UNREACHABLE)
