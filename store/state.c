@@ -6,6 +6,7 @@
  * marks the shard that holds the changed record.  No I/O.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -599,6 +600,42 @@ store_domain_set_due(struct store *st, const char *name, int64_t next_due)
 		d->pub.next_due = next_due;
 		store_mark(st, d->h.shard);
 	}
+	return 0;
+}
+
+int
+store_domain_touch(struct store *st, const char *name, int64_t checked,
+		   int64_t next_due, const char *const *spkis, size_t n)
+{
+	struct dom *d = name ? store_dom_find(st, name) : NULL;
+	struct store_key *keys;
+	size_t i, j;
+
+	if (d == NULL || (n > 0 && spkis == NULL))
+		return -EINVAL;
+	/* The keys live in d's blob, which the store owns and the writer
+	 * never reads (it gets formatted copies), so they can be refreshed
+	 * in place; all are looked up first so that a miss changes nothing. */
+	keys = (struct store_key *)(uintptr_t)d->pub.keys;
+	for (i = 0; i < n; i++) {
+		if (spkis[i] == NULL || *spkis[i] == '\0')
+			continue;
+		for (j = 0; j < d->pub.n_keys; j++)
+			if (strcmp(keys[j].spki, spkis[i]) == 0)
+				break;
+		if (j == d->pub.n_keys)
+			return -ENOENT;
+	}
+	for (i = 0; i < n; i++) {
+		if (spkis[i] == NULL || *spkis[i] == '\0')
+			continue;
+		for (j = 0; j < d->pub.n_keys; j++)
+			if (strcmp(keys[j].spki, spkis[i]) == 0 &&
+			    checked > keys[j].last_seen)
+				keys[j].last_seen = checked;
+	}
+	d->pub.last_check = checked;
+	d->pub.next_due = next_due;
 	return 0;
 }
 

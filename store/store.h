@@ -193,6 +193,22 @@ int store_domain_record(struct store *st, const char *name, const struct store_u
  * the domain is not stored. */
 int store_domain_set_due(struct store *st, const char *name, int64_t next_due);
 
+/*
+ * Records a check that changed nothing but times: sets last_check =
+ * checked and next_due, and raises last_seen to checked for each of the n
+ * keys in spkis (NULL or empty entries are skipped), in memory only,
+ * WITHOUT marking the domain's shard to be written.  These values reach
+ * disk with the shard's next write for any other reason; a crash (or a
+ * stop: store_close() writes only changed shards) loses only them, so a
+ * restarted certwatch sees older last_check/next_due/last_seen times.
+ * For rounds whose verdicts, endpoints and history are unchanged, so that
+ * they cost no shard write.  0; -EINVAL when the domain is not stored;
+ * -ENOENT when a key is not among the domain's keys (use
+ * store_domain_record); on error nothing changed.
+ */
+int store_domain_touch(struct store *st, const char *name, int64_t checked,
+		       int64_t next_due, const char *const *spkis, size_t n);
+
 /* Iteration over every domain, in no particular order:
  *   size_t cur = 0; const struct store_domain *d;
  *   while ((d = store_domain_next(st, &cur)) != NULL) ...

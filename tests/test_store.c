@@ -460,6 +460,76 @@ test_async_commit(void **state)
 	rm_dir(dir);
 }
 
+/* A round that changed nothing: store_domain_touch() updates the times
+ * and keys' last_seen in memory, dirties no shard, writes nothing; the
+ * values reach disk with the shard's next real write. */
+static void
+test_touch(void **state)
+{
+	char *dir = mktemp_dir();
+	struct store *st = open_ok(dir);
+	struct store_endpoint ep = { "xmpp-client", "x.example", 5222, "ok", spki_a, NULL };
+	struct store_update u = { "ok", NULL, 0, 100, 200, &ep, 1, NULL };
+	const char *spkis[] = { spki_a, NULL, "" };
+	const char *unknown[] = { spki_a, spki_b };
+	const struct store_domain *d;
+	struct store_stats ss;
+	struct store_io_stats io0, io1;
+
+	assert_int_equal(store_sub_add(st, "t.example", "a@x"), 1);
+	assert_int_equal(store_domain_record(st, "t.example", &u), 0);
+	assert_int_equal(store_commit_sync(st), 0);
+	store_io_stats(st, &io0);
+
+	assert_int_equal(store_domain_touch(st, "t.example", 300, 400, spkis, 3), 0);
+	store_stats(st, &ss);
+	assert_int_equal(ss.dirty_shards, 0);
+	d = store_domain_get(st, "t.example");
+	assert_int_equal(d->last_check, 300);
+	assert_int_equal(d->next_due, 400);
+	assert_int_equal(d->keys[0].first_seen, 100);
+	assert_int_equal(d->keys[0].last_seen, 300);
+	/* An older time does not lower last_seen. */
+	assert_int_equal(store_domain_touch(st, "t.example", 250, 450, spkis, 1), 0);
+	assert_int_equal(d->keys[0].last_seen, 300);
+	assert_int_equal(d->last_check, 250);
+	assert_int_equal(store_domain_touch(st, "t.example", 300, 400, spkis, 1), 0);
+	assert_int_equal(store_commit_sync(st), 0);
+	store_io_stats(st, &io1);
+	assert_int_equal(io1.files_written, io0.files_written);
+	assert_int_equal(io1.fsyncs, io0.fsyncs);
+
+	/* Misses change nothing. */
+	assert_int_equal(store_domain_touch(st, "none.example", 1, 2, NULL, 0), -EINVAL);
+	assert_int_equal(store_domain_touch(st, NULL, 1, 2, NULL, 0), -EINVAL);
+	assert_int_equal(store_domain_touch(st, "t.example", 900, 901, unknown, 2), -ENOENT);
+	assert_int_equal(d->last_check, 300);
+	assert_int_equal(d->keys[0].last_seen, 300);
+
+	/* Not written by itself: a reopen sees the last real write. */
+	store_close(st);
+	st = open_ok(dir);
+	d = store_domain_get(st, "t.example");
+	assert_int_equal(d->last_check, 100);
+	assert_int_equal(d->next_due, 200);
+	assert_int_equal(d->keys[0].last_seen, 100);
+
+	/* Touched values ride with the shard's next real write. */
+	assert_int_equal(store_domain_touch(st, "t.example", 500, 600, spkis, 1), 0);
+	assert_int_equal(store_sub_add(st, "t.example", "b@x"), 1);
+	assert_int_equal(store_commit_sync(st), 0);
+	store_close(st);
+	st = open_ok(dir);
+	d = store_domain_get(st, "t.example");
+	assert_int_equal(d->last_check, 500);
+	assert_int_equal(d->next_due, 600);
+	assert_int_equal(d->keys[0].first_seen, 100);
+	assert_int_equal(d->keys[0].last_seen, 500);
+	assert_int_equal(d->n_chat, 2);
+	store_close(st);
+	rm_dir(dir);
+}
+
 /* ---- crash safety ---- */
 
 struct ack_ctx {
@@ -1058,6 +1128,7 @@ main(void)
 		cmocka_unit_test(test_subscriptions),
 		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_async_commit),
+		cmocka_unit_test(test_touch),
 		cmocka_unit_test(test_crash_safety),
 		cmocka_unit_test(test_corrupt_shard),
 		cmocka_unit_test(test_hostile),
