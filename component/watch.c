@@ -412,6 +412,40 @@ changes_last_hour(const struct store_domain *sd, time_t now)
 	return n;
 }
 
+/* Equal strings, NULL and "" being the same "none" (as the store keeps
+ * them). */
+static int
+same_str(const char *a, const char *b)
+{
+	if (a == NULL || *a == '\0')
+		return b == NULL || *b == '\0';
+	return b != NULL && strcmp(a, b) == 0;
+}
+
+/* Whether recording u would change nothing in sd but times: same words,
+ * same endpoints, no history entry. */
+static int
+round_unchanged(const struct store_domain *sd, const struct store_update *u)
+{
+	if (sd == NULL || u->change != NULL ||
+	    !same_str(sd->verdict, u->verdict) ||
+	    !same_str(sd->alert, u->alert) ||
+	    sd->unreachable_rounds != u->unreachable_rounds ||
+	    sd->n_endpoints != u->n_endpoints)
+		return 0;
+	for (size_t i = 0; i < u->n_endpoints; i++) {
+		const struct store_endpoint *a = &sd->endpoints[i];
+		const struct store_endpoint *b = &u->endpoints[i];
+		if (a->port != b->port || !same_str(a->service, b->service) ||
+		    !same_str(a->host, b->host) ||
+		    !same_str(a->verdict, b->verdict) ||
+		    !same_str(a->spki, b->spki) ||
+		    !same_str(a->error, b->error))
+			return 0;
+	}
+	return 1;
+}
+
 static void
 round_record(struct wdom *d, struct check_result *r, int baseline_only)
 {
@@ -492,11 +526,22 @@ round_record(struct wdom *d, struct check_result *r, int baseline_only)
 		ch.note = note;
 		u.change = &ch;
 	}
-	int rc = store_domain_record(w->st, d->name, &u);
-	if (rc < 0)
-		log_error("%s: cannot record the round: %s", d->name,
-			  strerror(-rc));
-	store_commit(w->st, commit_done_log, NULL);
+	int rc = -1;
+	if (round_unchanged(sd, &u)) {
+		/* Only times moved: no shard write for this round. */
+		const char *spkis[STORE_ENDPOINTS_MAX];
+		for (size_t i = 0; i < n; i++)
+			spkis[i] = eps[i].spki;
+		rc = store_domain_touch(w->st, d->name, u.checked, u.next_due,
+					spkis, n);
+	}
+	if (rc < 0) {
+		rc = store_domain_record(w->st, d->name, &u);
+		if (rc < 0)
+			log_error("%s: cannot record the round: %s", d->name,
+				  strerror(-rc));
+		store_commit(w->st, commit_done_log, NULL);
+	}
 	sd = store_domain_get(w->st, d->name);
 	if (sd && prev == VERDICT_NONE && ws.verdict != VERDICT_NONE &&
 	    sd->n_pubsub > 0 && w->pub.publish) {
