@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define NAMES_MAX_INPUT 1024
 
@@ -124,6 +125,23 @@ names_domain(const char *input, size_t len, struct domain_name *out,
 		idn2_free(alabel);
 		return -1;
 	}
+	/* RFC 5891 §5.4: an A-label must be the encoding of its U-label.
+	 * libidn2 decodes labels such as xn--bnk (U+3222, which UTS #46 maps
+	 * away) without complaint; the U-label would then show a name that
+	 * reads as another one and cannot be typed back. */
+	char *again = NULL;
+	rc = idn2_to_ascii_8z(ulabel, &again,
+			      IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT);
+	if (rc != IDN2_OK || strcasecmp(again, alabel) != 0) {
+		snprintf(err, errlen, "not a valid domain name: an A-label "
+				      "that is not the encoding of its Unicode "
+				      "form");
+		idn2_free(again);
+		idn2_free(alabel);
+		idn2_free(ulabel);
+		return -1;
+	}
+	idn2_free(again);
 	if (strlen(ulabel) >= sizeof(out->u)) {
 		snprintf(err, errlen, "name too long");
 		idn2_free(alabel);

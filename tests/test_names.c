@@ -67,6 +67,11 @@ test_bad_domains(void **state)
 	bad("ex\0ample.org", 12, "NUL");
 	bad("xn--zz.example", 14, "valid");
 	bad("a_b.example", 11, "not allowed");
+	/* A-labels that decode to characters UTS #46 maps away: found by
+	 * fuzz_command (tests/fuzz/regressions/command/). */
+	bad("xn--bnk.e", 9, "not the encoding");
+	bad("xn--abcd-wea.example", 20, "not the encoding");
+	bad("xn--abcd-w89x.example", 21, "not the encoding");
 	memset(big, 'a', sizeof(big));
 	bad(big, sizeof(big), "too long");
 	memset(big, 'a', 70);
