@@ -2,11 +2,13 @@
 /*
  * watch.c - subscriptions, rounds, alerts.
  *
- * Each watched domain has a timer; a due round waits for a slot when
- * [probe] concurrency rounds already run.  A round's result is folded into
- * the store (endpoints, keys, history) and compared with the previous one
- * by transition_decide(); alerts go to chat subscribers and the pubsub
- * node.  Subscriptions are acknowledged only once durable (store_commit).
+ * The watched domains wait in one binary min-heap ordered by due time,
+ * under one libevent timer armed for the earliest (100,000 domains cost a
+ * small struct and a 16-byte heap entry each, not a struct event each); a
+ * due round waits for a slot when [probe] concurrency rounds already
+ * run.  A round's result is folded into the store (endpoints, keys,
+ * history) and compared with the previous one by transition_decide();
+ * alerts go to chat subscribers and the pubsub node.  Subscriptions are acknowledged only once durable (store_commit).
  */
 #include "component/watch.h"
 
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strophe.h>
+#include <time.h>
 
 #include "component/bot.h"
 #include "component/log.h"
@@ -25,19 +28,32 @@
 
 #define HASH_SIZE 65536u
 
+#define HEAP_NONE UINT32_MAX
+
+/* [watch] flap_limit: alerts other than alarms held this hour; only for
+ * the few domains that flapped. */
+struct wflap {
+	time_t until;
+	unsigned held;
+	struct event *timer;
+};
+
+/* One watched domain: kept small, there may be 100,000. */
 struct wdom {
 	struct watch *w;
-	char *name;
-	struct event *timer;
-	struct check *check;
-	int waiting;		/* in the ready queue */
-	int scheduled;
-	time_t due;
 	struct wdom *hnext, *qnext;
-	/* [watch] flap_limit: alerts other than alarms held this hour. */
-	time_t flap_until;
-	unsigned held;
-	struct event *flap_timer;
+	struct check *check;
+	struct wflap *flap;
+	time_t due;		/* wall clock, for status and the store */
+	uint32_t heap_idx;	/* its place in w->heap, HEAP_NONE: not scheduled */
+	uint32_t waiting;	/* in the ready queue */
+	char name[];
+};
+
+/* A heap entry: the monotonic due time in ms, with the domain. */
+struct hent {
+	int64_t key;
+	struct wdom *d;
 };
 
 struct watch {
@@ -50,7 +66,10 @@ struct watch {
 	struct watch_publisher pub;
 	struct wdom *hash[HASH_SIZE];
 	struct wdom *ready_head, *ready_tail;
-	size_t nscheduled, running, waiting;
+	struct hent *heap;	/* min-heap by key: the scheduled domains */
+	size_t nscheduled, capheap, running, waiting;
+	struct event *tick;	/* fires at the heap's earliest key */
+	int64_t tick_key;	/* the key it is armed for, -1: not armed */
 	uint64_t rounds;
 	uint64_t alerts[ALERT_INFO + 1];
 	struct event *store_ev;
@@ -81,6 +100,121 @@ hash_name(const char *s)
 	return h % HASH_SIZE;
 }
 
+/* Monotonic milliseconds, so that a step of the wall clock moves no
+ * round (as libevent's own timers did). */
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- the schedule: a binary min-heap of due domains -------------------- */
+
+static void
+heap_put(struct watch *w, size_t i, struct hent e)
+{
+	w->heap[i] = e;
+	e.d->heap_idx = (uint32_t)i;
+}
+
+static void
+heap_up(struct watch *w, size_t i)
+{
+	struct hent e = w->heap[i];
+
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+		if (w->heap[parent].key <= e.key)
+			break;
+		heap_put(w, i, w->heap[parent]);
+		i = parent;
+	}
+	heap_put(w, i, e);
+}
+
+static void
+heap_down(struct watch *w, size_t i)
+{
+	struct hent e = w->heap[i];
+	size_t n = w->nscheduled;
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= n)
+			break;
+		if (c + 1 < n && w->heap[c + 1].key < w->heap[c].key)
+			c++;
+		if (e.key <= w->heap[c].key)
+			break;
+		heap_put(w, i, w->heap[c]);
+		i = c;
+	}
+	heap_put(w, i, e);
+}
+
+static void
+heap_remove(struct watch *w, struct wdom *d)
+{
+	size_t i = d->heap_idx;
+
+	if (i == HEAP_NONE)
+		return;
+	d->heap_idx = HEAP_NONE;
+	if (i == --w->nscheduled)
+		return;
+	struct wdom *moved = w->heap[w->nscheduled].d;
+	heap_put(w, i, w->heap[w->nscheduled]);
+	heap_up(w, i);
+	heap_down(w, moved->heap_idx);
+}
+
+/* Inserts d with key, or moves it there when already scheduled. */
+static void
+heap_set(struct watch *w, struct wdom *d, int64_t key)
+{
+	size_t i = d->heap_idx;
+
+	if (i == HEAP_NONE) {
+		if (w->nscheduled == w->capheap) {
+			w->capheap = w->capheap ? 2 * w->capheap : 64;
+			w->heap = xrealloc(w->heap,
+					   w->capheap * sizeof(*w->heap));
+		}
+		i = w->nscheduled++;
+	}
+	heap_put(w, i, (struct hent){key, d});
+	heap_up(w, i);
+	heap_down(w, d->heap_idx);
+}
+
+/* Arms the one timer for the earliest due domain, if it changed. */
+static void
+tick_arm(struct watch *w)
+{
+	int64_t key, delta;
+	struct timeval tv;
+
+	if (w->nscheduled == 0) {
+		if (w->tick_key >= 0)
+			evtimer_del(w->tick);
+		w->tick_key = -1;
+		return;
+	}
+	key = w->heap[0].key;
+	if (key == w->tick_key)
+		return;
+	delta = key - mono_ms();
+	if (delta < 0)
+		delta = 0;
+	tv.tv_sec = (time_t)(delta / 1000);
+	tv.tv_usec = (suseconds_t)(delta % 1000) * 1000;
+	evtimer_add(w->tick, &tv);
+	w->tick_key = key;
+}
+
 static struct wdom *
 wdom_find(const struct watch *w, const char *name)
 {
@@ -90,20 +224,19 @@ wdom_find(const struct watch *w, const char *name)
 	return NULL;
 }
 
-static void round_due(evutil_socket_t fd, short what, void *arg);
-
 static struct wdom *
 wdom_get(struct watch *w, const char *name)
 {
 	struct wdom *d = wdom_find(w, name);
+	size_t len = strlen(name);
 	unsigned h;
 
 	if (d)
 		return d;
-	d = xcalloc(1, sizeof(*d));
+	d = xcalloc(1, sizeof(*d) + len + 1);
 	d->w = w;
-	d->name = xstrdup(name);
-	d->timer = evtimer_new(w->base, round_due, d);
+	memcpy(d->name, name, len + 1);
+	d->heap_idx = HEAP_NONE;
 	h = hash_name(name);
 	d->hnext = w->hash[h];
 	w->hash[h] = d;
@@ -142,12 +275,16 @@ wdom_free(struct watch *w, struct wdom *d)
 		check_cancel(d->check);
 		w->running--;
 	}
-	if (d->scheduled)
-		w->nscheduled--;
-	event_free(d->timer);
-	if (d->flap_timer)
-		event_free(d->flap_timer);
-	free(d->name);
+	if (d->heap_idx != HEAP_NONE) {
+		heap_remove(w, d);
+		if (!w->closing)
+			tick_arm(w);
+	}
+	if (d->flap) {
+		if (d->flap->timer)
+			event_free(d->flap->timer);
+		free(d->flap);
+	}
 	free(d);
 }
 
@@ -155,14 +292,11 @@ wdom_free(struct watch *w, struct wdom *d)
 static void
 wdom_schedule(struct wdom *d, long delay)
 {
-	struct timeval tv = {delay > 0 ? delay : 0, 0};
-
-	if (!d->scheduled) {
-		d->scheduled = 1;
-		d->w->nscheduled++;
-	}
+	if (delay < 0)
+		delay = 0;
 	d->due = w_now(d->w) + delay;
-	evtimer_add(d->timer, &tv);
+	heap_set(d->w, d, mono_ms() + (int64_t)delay * 1000);
+	tick_arm(d->w);
 }
 
 static long
@@ -211,15 +345,14 @@ ready_pump(struct watch *w)
 }
 
 static void
-round_due(evutil_socket_t fd, short what, void *arg)
+round_due(struct wdom *d)
 {
-	struct wdom *d = arg;
 	struct watch *w = d->w;
 	const struct store_domain *sd = store_domain_get(w->st, d->name);
 
-	if (d->scheduled) {
-		d->scheduled = 0;
-		w->nscheduled--;
+	if (d->heap_idx != HEAP_NONE) {
+		heap_remove(w, d);
+		tick_arm(w);
 	}
 	if (!has_subscribers(sd)) {
 		/* Nobody subscribes any more: stop polling, forget it. */
@@ -240,6 +373,19 @@ round_due(evutil_socket_t fd, short what, void *arg)
 	w->ready_tail = d;
 	w->waiting++;
 	ready_pump(w);
+}
+
+/* The timer: every domain whose time has come, earliest first. */
+static void
+tick_fire(evutil_socket_t fd, short what, void *arg)
+{
+	struct watch *w = arg;
+	int64_t now = mono_ms();
+
+	w->tick_key = -1;
+	while (w->nscheduled > 0 && w->heap[0].key <= now)
+		round_due(w->heap[0].d);
+	tick_arm(w);
 }
 
 static const char *
@@ -385,18 +531,19 @@ flap_summary(evutil_socket_t fd, short what, void *arg)
 	const struct store_domain *sd = store_domain_get(w->st, d->name);
 	struct buf b = BUF_INIT;
 
-	if (d->held > 0 && sd) {
+	if (d->flap->held > 0 && sd) {
 		buf_printf(&b, "%s changed state often in the last hour: %u "
 			       "alerts were held. Now: %s.\n",
-			   d->name, d->held, sd->verdict ? sd->verdict : "unknown");
+			   d->name, d->flap->held,
+			   sd->verdict ? sd->verdict : "unknown");
 		for (size_t i = 0; i < sd->n_chat; i++)
 			comp_send_message(w->comp, sd->chat[i], b.s);
 		if (w->pub.publish)
 			w->pub.publish(w->pub.arg, d->name, ALERT_INFO, b.s,
 				       NULL);
 	}
-	d->held = 0;
-	d->flap_until = 0;
+	d->flap->held = 0;
+	d->flap->until = 0;
 	buf_free(&b);
 }
 
@@ -505,7 +652,7 @@ round_record(struct wdom *d, struct check_result *r, int baseline_only)
 		.alert = alert_kind_name(ws.last),
 		.unreachable_rounds = ws.unreachable_rounds,
 		.checked = now,
-		.next_due = d->scheduled ? d->due : now,
+		.next_due = d->heap_idx != HEAP_NONE ? d->due : now,
 		.endpoints = eps,
 		.n_endpoints = n,
 		.change = NULL,
@@ -561,17 +708,19 @@ round_record(struct wdom *d, struct check_result *r, int baseline_only)
 		 verdict_name(ws.verdict));
 	/* [watch] flap_limit: beyond it, hold everything but alarms. */
 	if (k != ALERT_ALARM &&
-	    (d->flap_until > now ||
+	    ((d->flap && d->flap->until > now) ||
 	     changes_last_hour(sd, now) > w->cfg->flap_limit)) {
-		if (d->flap_until <= now) {
+		if (d->flap == NULL)
+			d->flap = xcalloc(1, sizeof(*d->flap));
+		if (d->flap->until <= now) {
 			struct timeval tv = {3600, 0};
-			d->flap_until = now + 3600;
-			if (d->flap_timer == NULL)
-				d->flap_timer = evtimer_new(w->base,
-							    flap_summary, d);
-			evtimer_add(d->flap_timer, &tv);
+			d->flap->until = now + 3600;
+			if (d->flap->timer == NULL)
+				d->flap->timer = evtimer_new(w->base,
+							     flap_summary, d);
+			evtimer_add(d->flap->timer, &tv);
 		}
-		d->held++;
+		d->flap->held++;
 		return;
 	}
 	struct buf b = BUF_INIT;
@@ -591,7 +740,7 @@ round_done(struct check_result *r, void *arg)
 	d->check = NULL;
 	w->running--;
 	w->rounds++;
-	if (!d->scheduled)
+	if (d->heap_idx == HEAP_NONE)
 		wdom_schedule(d, next_delay(w));
 	round_record(d, r, 0);
 	check_result_free(r);
@@ -818,7 +967,7 @@ sub_committed(void *arg, int result)
 	}
 
 	struct wdom *d = wdom_get(w, p->d.a);
-	if (!d->scheduled && !d->check && !d->waiting)
+	if (d->heap_idx == HEAP_NONE && !d->check && !d->waiting)
 		wdom_schedule(d, next_delay(w));
 	struct sub_check *sc = xcalloc(1, sizeof(*sc));
 	sc->w = w;
@@ -1059,12 +1208,11 @@ hook_recheck(void *arg, struct comp_request *r, const struct domain_name *d)
 		comp_request_done(r, msg, 0);
 		return;
 	}
-	evtimer_del(wd->timer);
 	snprintf(msg, sizeof(msg), "A round of %s starts now; subscribers "
 				   "are alerted if its state changed.",
 		 d->u);
 	comp_request_done(r, msg, 0);
-	round_due(-1, 0, wd);
+	round_due(wd);
 }
 
 static void
@@ -1153,6 +1301,8 @@ watch_new(struct event_base *base, const struct config *cfg, struct store *st,
 	w->store_ev = event_new(base, store_notify_fd(st), EV_READ | EV_PERSIST,
 				store_ready, w);
 	event_add(w->store_ev, NULL);
+	w->tick = evtimer_new(base, tick_fire, w);
+	w->tick_key = -1;
 	return w;
 }
 
@@ -1204,7 +1354,7 @@ watch_domain_touched(struct watch *w, const char *domain)
 	struct wdom *d = wdom_get(w, domain);
 	const struct store_domain *sd = store_domain_get(w->st, domain);
 
-	if (d->scheduled || d->check || d->waiting)
+	if (d->heap_idx != HEAP_NONE || d->check || d->waiting)
 		return;
 	wdom_schedule(d, sd && sd->verdict ? next_delay(w) : 0);
 }
@@ -1223,7 +1373,7 @@ watch_next_round_in(const struct watch *w, const char *domain)
 {
 	struct wdom *d = wdom_find(w, domain);
 
-	if (d == NULL || !d->scheduled)
+	if (d == NULL || d->heap_idx == HEAP_NONE)
 		return -1;
 	long s = (long)(d->due - w_now(w));
 	return s > 0 ? s : 0;
@@ -1260,5 +1410,7 @@ watch_free(struct watch *w)
 	}
 	if (w->store_ev)
 		event_free(w->store_ev);
+	event_free(w->tick);
+	free(w->heap);
 	free(w);
 }
