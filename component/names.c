@@ -58,6 +58,13 @@ check_alabel(const char *a, char *err, size_t errlen)
 		snprintf(err, errlen, "not a domain name (needs a dot)");
 		return -1;
 	}
+	/* A top-level label is never all digits (RFC 3696 §2): such a name
+	 * is an address, or a piece of one. */
+	const char *tld = strrchr(a, '.') + 1;
+	if (tld[strspn(tld, "0123456789")] == '\0') {
+		snprintf(err, errlen, "an all-numeric top-level label");
+		return -1;
+	}
 	return 0;
 }
 
@@ -114,6 +121,14 @@ names_domain(const char *input, size_t len, struct domain_name *out,
 	}
 	for (char *p = alabel; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
+	/* UTS #46 mapping can make an IP literal of what was not one
+	 * (superscript digits, a soft hyphen): check the result too. */
+	if (inet_pton(AF_INET, alabel, tmp) == 1 ||
+	    inet_pton(AF_INET6, alabel, tmp) == 1) {
+		snprintf(err, errlen, "an IP address is not a domain name");
+		idn2_free(alabel);
+		return -1;
+	}
 	if (check_alabel(alabel, err, errlen) < 0) {
 		idn2_free(alabel);
 		return -1;

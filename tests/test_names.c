@@ -70,6 +70,9 @@ test_bad_domains(void **state)
 	/* A-labels that decode to characters UTS #46 maps away: found by
 	 * fuzz_command (tests/fuzz/regressions/command/). */
 	bad("xn--bnk.e", 9, "not the encoding");
+	bad("1\xc2\xb2" "7.0.0.1", 10, "IP address");	/* superscript two */
+	bad("12\xc2\xad" "7.0.0.1", 11, "IP address");	/* soft hyphen */
+	bad("127.0.0", 7, "numeric");
 	bad("xn--abcd-wea.example", 20, "not the encoding");
 	bad("xn--abcd-w89x.example", 21, "not the encoding");
 	memset(big, 'a', sizeof(big));
