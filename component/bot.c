@@ -665,23 +665,37 @@ contact_slot_clear(struct comp *c, size_t s)
 	}
 }
 
+/* Moves contacts[from] to the free place `to`, with its index slot. */
+static void
+contact_move(struct comp *c, size_t from, size_t to)
+{
+	c->contact_slots[contact_slot(c, c->contacts[from])] = to + 1;
+	c->contacts[to] = c->contacts[from];
+}
+
 static void
 remove_contact(struct comp *c, const char *bare)
 {
-	int i = contact_index(c, bare);
-	size_t last;
+	int found = contact_index(c, bare);
+	size_t i, last;
 
-	if (i < 0)
+	if (found < 0)
 		return;
+	i = (size_t)found;
 	contact_slot_clear(c, contact_slot(c, bare));
 	free(c->contacts[i]);
 	last = --c->ncontacts;
-	if ((size_t)i != last) {
-		/* The last contact takes the freed place, as before. */
-		c->contact_slots[contact_slot(c, c->contacts[last])] =
-			(size_t)i + 1;
-		c->contacts[i] = c->contacts[last];
+	if (i < c->presence_next) {
+		/* Keep [0, presence_next) the contacts already sent: the
+		 * last of those fills the hole, and its place becomes the
+		 * hole. */
+		size_t hole = --c->presence_next;
+		if (hole != i)
+			contact_move(c, hole, i);
+		i = hole;
 	}
+	if (i != last)
+		contact_move(c, last, i);
 }
 
 static void
@@ -751,6 +765,33 @@ on_presence(struct comp *c, xmpp_stanza_t *st)
 
 /* ---- The link's callbacks ---------------------------------------------- */
 
+/* Presence to the contacts not yet told, a slice at a time while the
+ * stream's send queue is short: libstrophe keeps each queued stanza in a
+ * 1 KB buffer, so 11,111 contacts at once would hold 12 MB (and leave the
+ * heap that large). */
+#define PRESENCE_SLICE 256
+
+static void
+presence_pace(evutil_socket_t fd, short what, void *arg)
+{
+	struct comp *c = arg;
+	struct timeval tv = {0, 10000};
+	size_t end;
+
+	if (!comp_link_online(c->link))
+		return;	/* link_online starts again */
+	if (comp_link_queued(c->link) < PRESENCE_SLICE / 4) {
+		end = c->presence_next + PRESENCE_SLICE;
+		if (end > c->ncontacts)
+			end = c->ncontacts;
+		while (c->presence_next < end)
+			send_presence(c, c->cfg->jid,
+				      c->contacts[c->presence_next++], NULL);
+	}
+	if (c->presence_next < c->ncontacts)
+		evtimer_add(c->presence_ev, &tv);
+}
+
 static void
 link_online(void *arg)
 {
@@ -759,8 +800,8 @@ link_online(void *arg)
 	c->n_online++;
 	/* Contacts see the bot online again at once, not at their next
 	 * probe. */
-	for (size_t i = 0; i < c->ncontacts; i++)
-		send_presence(c, c->cfg->jid, c->contacts[i], NULL);
+	c->presence_next = 0;
+	presence_pace(-1, 0, c);
 	outbox_flush(c);
 }
 
@@ -828,6 +869,7 @@ comp_new(struct event_base *base, const struct config *cfg,
 	c->adhoc = comp_adhoc_new(c);
 	c->sweep = event_new(base, -1, EV_PERSIST, sweep_cb, c);
 	event_add(c->sweep, &sweep);
+	c->presence_ev = evtimer_new(base, presence_pace, c);
 	return c;
 }
 
@@ -879,6 +921,8 @@ comp_free(struct comp *c)
 	free(c->contact_slots);
 	if (c->sweep)
 		event_free(c->sweep);
+	if (c->presence_ev)
+		event_free(c->presence_ev);
 	comp_link_free(c->link);
 	free(c);
 }

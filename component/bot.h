@@ -81,6 +81,10 @@ struct comp {
 	 * (0 = empty); nslots is a power of two, at least twice ncontacts. */
 	size_t *contact_slots;
 	size_t ncontact_slots;
+	/* Presence to every contact when the stream comes up goes out in
+	 * slices (bot.c): contacts[0, presence_next) have had it. */
+	size_t presence_next;
+	struct event *presence_ev;
 	struct outbox_item *out_head, *out_tail;
 	size_t nout;
 	struct chat_check *chat_checks;	/* chat.c */
