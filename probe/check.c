@@ -324,7 +324,8 @@ check_decide(struct check *c)
 	}
 	r->nendpoints = kept;
 	/* A stable order for people and diffs: by service, host, port. */
-	qsort(r->endpoints, kept, sizeof(*r->endpoints), endpoint_cmp);
+	if (kept > 1)
+		qsort(r->endpoints, kept, sizeof(*r->endpoints), endpoint_cmp);
 	for (size_t i = 0; i < kept; i++) {
 		enum verdict ev = r->endpoints[i].verdict;
 		if (ev == VERDICT_UNREACHABLE)
