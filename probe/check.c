@@ -483,12 +483,9 @@ check_start(struct check_env *env, const char *domain_a, const char *domain_u,
 		struct dns_query *q = NULL;
 		if (dns_lookup(env->cfg.dns, name, DNS_T_SRV, srv_cb, &c->sq[s],
 			       &q) < 0) {
-			struct dns_answer *f = xcalloc(1, sizeof(*f));
-			snprintf(f->qname, sizeof(f->qname), "%s", name);
-			f->qtype = DNS_T_SRV;
-			f->status = DNS_ERROR;
-			snprintf(f->error, sizeof(f->error), "invalid name");
-			srv_cb(f, &c->sq[s]);
+			srv_cb(check_failed_answer(name, DNS_T_SRV,
+						   "invalid name"),
+			       &c->sq[s]);
 		} else if (!c->srv_done[s]) {
 			c->qsrv[s] = q;
 		}

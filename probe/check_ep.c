@@ -108,20 +108,25 @@ check_ep_start(struct ep *e)
 	check_ref(c);
 	if (dns_lookup(c->env->cfg.dns, e->row->host, DNS_T_A, ep_addr_cb, e,
 		       &e->qa) < 0) {
-		struct dns_answer *f = xcalloc(1, sizeof(*f));
-		f->qtype = DNS_T_A;
-		f->status = DNS_ERROR;
-		snprintf(f->error, sizeof(f->error), "invalid name");
-		ep_addr_cb(f, e);
+		ep_addr_cb(check_failed_answer(NULL, DNS_T_A, "invalid name"), e);
 	}
 	if (dns_lookup(c->env->cfg.dns, e->row->host, DNS_T_AAAA, ep_addr_cb,
 		       e, &e->qaaaa) < 0) {
-		struct dns_answer *f = xcalloc(1, sizeof(*f));
-		f->qtype = DNS_T_AAAA;
-		f->status = DNS_ERROR;
-		snprintf(f->error, sizeof(f->error), "invalid name");
-		ep_addr_cb(f, e);
+		ep_addr_cb(check_failed_answer(NULL, DNS_T_AAAA, "invalid name"), e);
 	}
+}
+
+struct dns_answer *
+check_failed_answer(const char *qname, uint16_t qtype, const char *why)
+{
+	struct dns_answer *f = xcalloc(1, sizeof(*f));
+
+	if (qname)
+		snprintf(f->qname, sizeof(f->qname), "%s", qname);
+	f->qtype = qtype;
+	f->status = DNS_ERROR;
+	snprintf(f->error, sizeof(f->error), "%s", why);
+	return f;
 }
 
 int
@@ -168,11 +173,7 @@ ep_lookup_tlsa(struct ep *e, const char *host)
 	check_ref(e->c);
 	if (dns_lookup(e->c->env->cfg.dns, name, DNS_T_TLSA, ep_tlsa_cb, e,
 		       &e->qtlsa) < 0) {
-		struct dns_answer *f = xcalloc(1, sizeof(*f));
-		f->qtype = DNS_T_TLSA;
-		f->status = DNS_ERROR;
-		snprintf(f->error, sizeof(f->error), "name too long");
-		ep_tlsa_cb(f, e);
+		ep_tlsa_cb(check_failed_answer(NULL, DNS_T_TLSA, "name too long"), e);
 	}
 }
 

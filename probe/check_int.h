@@ -88,6 +88,10 @@ void check_free_strv(char **v, size_t n);
 /* check_ep.c */
 void check_ref(struct check *c);
 int check_answer_failed(const struct dns_answer *a);
+/* An answer for a look-up dns_lookup() refused (a bad name), so that it
+ * takes the path of every other failure; the callee frees it. */
+struct dns_answer *check_failed_answer(const char *qname, uint16_t qtype,
+				       const char *why);
 enum dns_sec check_sec_worse(enum dns_sec a, enum dns_sec b);
 struct ep *check_ep_new(struct check *c, enum check_service svc,
 			const char *host, uint16_t port, enum dns_sec srv_sec,
