@@ -43,7 +43,12 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 	created_policy=yes
 	echo "setup-debian.sh: services are kept from starting during the install"
 fi
-cleanup() { [ "$created_policy" = yes ] && rm -f /usr/sbin/policy-rc.d; }
+# An "if", not "&&": the trap's last status becomes the script's, and a
+# machine that already has a policy-rc.d (Docker images do) must not make
+# a good install exit 1.
+cleanup() {
+	if [ "$created_policy" = yes ]; then rm -f /usr/sbin/policy-rc.d; fi
+}
 trap cleanup EXIT
 
 export DEBIAN_FRONTEND=noninteractive
