@@ -242,7 +242,8 @@ measure_open(const char *dir, long n)
 
 		snprintf(name, sizeof(name), "domain%06ld.example", (long)((i * 7919L) % n));
 		d = store_domain_get(st, name);
-		memcpy(eps, d->endpoints, sizeof(eps));
+		for (int e = 0; e < 4; e++)
+			store_domain_endpoint(d, (size_t)e, &eps[e]);
 		eps[0].verdict = "mismatch";
 		u = (struct store_update){ "mismatch", "alarm", 0, ch.time, ch.time + 3600, eps, 4, &ch };
 		s0 = now_s();

@@ -450,7 +450,9 @@ void html_domain(struct buf *out, const struct html_ctx *c,
 			      "<th>Verdict</th><th>Key seen (SPKI SHA-256)"
 			      "</th><th>Error</th></tr></thead><tbody>\n");
 		for (size_t i = 0; i < d->n_endpoints; i++) {
-			const struct store_endpoint *e = &d->endpoints[i];
+			struct store_endpoint ep;
+			const struct store_endpoint *e = &ep;
+			store_domain_endpoint(d, i, &ep);
 			buf_puts(out, "<tr class=\"endpoint\"><td "
 				      "data-label=\"Service\">");
 			esc(out, e->service);
@@ -495,7 +497,9 @@ void html_domain(struct buf *out, const struct html_ctx *c,
 			      "<th>Change</th><th>Note</th></tr></thead>"
 			      "<tbody>\n");
 		for (size_t i = d->n_history; i-- > 0;) { /* newest first */
-			const struct store_change *h = &d->history[i];
+			struct store_change ch;
+			const struct store_change *h = &ch;
+			store_domain_change(d, i, &ch);
 			buf_puts(out, "<tr><td data-label=\"When\">");
 			fmt_time(out, h->time);
 			buf_puts(out, "</td><td data-label=\"Change\">");

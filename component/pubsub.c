@@ -87,7 +87,9 @@ pubsub_state_payload(struct pubsub *ps, const char *domain, const char *alert,
 	set_int_attr(st, "checked", (long long)sd->last_check);
 	set_int_attr(st, "changed", (long long)sd->last_change);
 	for (size_t i = 0; i < sd->n_endpoints; i++) {
-		const struct store_endpoint *e = &sd->endpoints[i];
+		struct store_endpoint se;
+		const struct store_endpoint *e = &se;
+		store_domain_endpoint(sd, i, &se);
 		xmpp_stanza_t *ep = child(ctx, st, "endpoint", NULL);
 		xmpp_stanza_set_attribute(ep, "service", e->service);
 		xmpp_stanza_set_attribute(ep, "host", e->host);

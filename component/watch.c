@@ -394,7 +394,9 @@ last_verdict_of(const struct store_domain *sd, const struct check_endpoint *e)
 	const char *svc = check_service_name(e->service);
 
 	for (size_t i = 0; sd && i < sd->n_endpoints; i++) {
-		const struct store_endpoint *se = &sd->endpoints[i];
+		struct store_endpoint sep;
+		const struct store_endpoint *se = &sep;
+		store_domain_endpoint(sd, i, &sep);
 		if (se->port == e->port && !strcmp(se->host, e->host) &&
 		    !strcmp(se->service, svc) &&
 		    strcmp(se->verdict, "unreachable"))
@@ -440,7 +442,9 @@ key_rolled(const struct store_domain *sd, const struct check_result *r)
 		if (!e->have_key)
 			continue;
 		for (size_t j = 0; j < sd->n_endpoints; j++) {
-			const struct store_endpoint *se = &sd->endpoints[j];
+			struct store_endpoint sep;
+			const struct store_endpoint *se = &sep;
+			store_domain_endpoint(sd, j, &sep);
 			if (se->port == e->port && !strcmp(se->host, e->host) &&
 			    se->spki && strcmp(se->spki, e->spki_sha256))
 				changed = 1;
@@ -553,9 +557,12 @@ changes_last_hour(const struct store_domain *sd, time_t now)
 {
 	unsigned n = 0;
 
-	for (size_t i = 0; i < sd->n_history; i++)
-		if (sd->history[i].time > now - 3600)
+	for (size_t i = 0; i < sd->n_history; i++) {
+		struct store_change h;
+		store_domain_change(sd, i, &h);
+		if (h.time > now - 3600)
 			n++;
+	}
 	return n;
 }
 
@@ -581,8 +588,10 @@ round_unchanged(const struct store_domain *sd, const struct store_update *u)
 	    sd->n_endpoints != u->n_endpoints)
 		return 0;
 	for (size_t i = 0; i < u->n_endpoints; i++) {
-		const struct store_endpoint *a = &sd->endpoints[i];
+		struct store_endpoint sa;
+		const struct store_endpoint *a = &sa;
 		const struct store_endpoint *b = &u->endpoints[i];
+		store_domain_endpoint(sd, i, &sa);
 		if (a->port != b->port || !same_str(a->service, b->service) ||
 		    !same_str(a->host, b->host) ||
 		    !same_str(a->verdict, b->verdict) ||
@@ -1132,7 +1141,9 @@ domain_status(struct watch *w, const struct store_domain *sd, struct buf *b,
 		buf_printf(b, ", next check in %ld min", (next + 59) / 60);
 	buf_putc(b, '\n');
 	for (size_t i = 0; i < sd->n_endpoints; i++) {
-		const struct store_endpoint *e = &sd->endpoints[i];
+		struct store_endpoint ep;
+		const struct store_endpoint *e = &ep;
+		store_domain_endpoint(sd, i, &ep);
 		buf_printf(b, "  %s %s:%u: %s%s%s\n", e->service, e->host,
 			   e->port, e->verdict, e->error ? " — " : "",
 			   e->error ? e->error : "");
@@ -1148,12 +1159,12 @@ domain_status(struct watch *w, const struct store_domain *sd, struct buf *b,
 	}
 	size_t from = sd->n_history > 5 ? sd->n_history - 5 : 0;
 	for (size_t i = from; i < sd->n_history; i++) {
-		fmt_when(sd->history[i].time, when, sizeof(when));
+		struct store_change h;
+		store_domain_change(sd, i, &h);
+		fmt_when(h.time, when, sizeof(when));
 		buf_printf(b, "  %s: %s → %s%s%s\n", when,
-			   sd->history[i].from ? sd->history[i].from : "none",
-			   sd->history[i].to ? sd->history[i].to : "none",
-			   sd->history[i].note ? " " : "",
-			   sd->history[i].note ? sd->history[i].note : "");
+			   h.from ? h.from : "none", h.to ? h.to : "none",
+			   h.note ? " " : "", h.note ? h.note : "");
 	}
 }
 

@@ -120,7 +120,10 @@ out_domain(struct out *o, const struct store_domain *d)
 	out_int(o, d->next_due);
 	out_raw(o, "\n", 1);
 	for (i = 0; i < d->n_endpoints; i++) {
-		const struct store_endpoint *e = &d->endpoints[i];
+		struct store_endpoint ep;
+		const struct store_endpoint *e = &ep;
+
+		store_domain_endpoint(d, i, &ep);
 
 		out_str(o, "endpoint");
 		out_field(o, e->service, 0);
@@ -139,7 +142,10 @@ out_domain(struct out *o, const struct store_domain *d)
 		out_raw(o, "\n", 1);
 	}
 	for (i = 0; i < d->n_history; i++) {
-		const struct store_change *c = &d->history[i];
+		struct store_change ch;
+		const struct store_change *c = &ch;
+
+		store_domain_change(d, i, &ch);
 
 		out_str(o, "change");
 		out_int(o, c->time);

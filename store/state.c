@@ -15,6 +15,13 @@
 #define CONTAINER(p, type, member) \
 	((type *)(void *)((char *)(p) - offsetof(type, member)))
 
+/* The domain record of a view the store gave out. */
+static const struct dom *
+view_dom(const struct store_domain *v)
+{
+	return (const struct dom *)(const void *)((const char *)v - offsetof(struct dom, pub));
+}
+
 /* FNV-1a: small, stable across versions and platforms (the shard of a
  * record is part of the on-disk layout, docs/store.md). */
 uint32_t
@@ -247,6 +254,7 @@ store_dom_create(struct store *st, const char *name, struct dom **out)
 		return -ENOMEM;
 	memcpy(d->name, name, len + 1);
 	d->pub.name = d->name;
+	d->words = st->words;
 	d->h.key = d->name;
 	d->h.hash = store_hash(name);
 	d->h.shard = (uint16_t)(d->h.hash % STORE_NSHARDS);
@@ -280,38 +288,48 @@ store_dom_destroy(struct store *st, struct dom *d)
 
 /* ---- packing a domain's arrays and strings into one allocation ---- */
 
+/*
+ * The blob: the keys (views, so that store_domain_touch() can refresh
+ * them in place), the packed history and endpoints (store_int.h), the
+ * pubsub subscriptions and chat JID names, then the strings.  Every array
+ * has 8-byte aligned elements of a size that keeps the next one aligned.
+ */
 struct placer {
+	const struct store *st;
 	char *base;		/* NULL: only measure */
 	size_t off;
-	struct { const char *in, *at; } seen[2 * STORE_ENDPOINTS_MAX + STORE_KEYS_MAX];
+	int bad;		/* a word that is not one of st's */
+	struct { const char *in; uint32_t at; } seen[2 * STORE_ENDPOINTS_MAX + STORE_KEYS_MAX];
 	size_t n_seen;
 };
 
-static const char *
+/* Copies s (len bytes, then a NUL) to the blob; its offset, or
+ * STORE_OFF_NONE for no string (NULL or empty).  store_dom_pack() keeps
+ * the blob under STORE_OFF_NONE bytes, so an offset never collides. */
+static uint32_t
 put(struct placer *p, const char *s, size_t len)
 {
-	char *at = NULL;
+	uint32_t at = (uint32_t)p->off;
 
 	if (s == NULL || len == 0)
-		return NULL;
+		return STORE_OFF_NONE;
 	if (p->base) {
-		at = p->base + p->off;
-		memcpy(at, s, len);
-		at[len] = '\0';
+		memcpy(p->base + p->off, s, len);
+		p->base[p->off + len] = '\0';
 	}
 	p->off += len + 1;
 	return at;
 }
 
 /* Hosts and keys repeat across a domain's endpoints and keys: one copy. */
-static const char *
+static uint32_t
 put_shared(struct placer *p, const char *s)
 {
-	const char *at;
+	uint32_t at;
 	size_t i;
 
 	if (s == NULL || *s == '\0')
-		return NULL;
+		return STORE_OFF_NONE;
 	for (i = 0; i < p->n_seen; i++)
 		if (strcmp(p->seen[i].in, s) == 0)
 			return p->seen[i].at;
@@ -323,6 +341,12 @@ put_shared(struct placer *p, const char *s)
 	return at;
 }
 
+static const char *
+placed(const struct placer *p, uint32_t off)
+{
+	return off == STORE_OFF_NONE ? NULL : p->base + off;
+}
+
 static void *
 put_array(struct placer *p, size_t n, size_t size)
 {
@@ -332,54 +356,75 @@ put_array(struct placer *p, size_t n, size_t size)
 	return at;
 }
 
+/* The index of an interned word w in st->words, STORE_WORD_NONE for
+ * NULL; a word that is not the store's own sets p->bad. */
+static uint8_t
+word_index(struct placer *p, const char *w)
+{
+	size_t i;
+
+	if (w == NULL)
+		return STORE_WORD_NONE;
+	for (i = 0; i < p->st->n_words; i++)
+		if (p->st->words[i] == w)
+			return (uint8_t)i;
+	p->bad = 1;
+	return STORE_WORD_NONE;
+}
+
 /* Lays c out at p->base (or measures it); fills v when placing. */
 static void
 place(struct placer *p, const struct store_content *c, struct store_domain *v)
 {
-	struct store_endpoint *e = put_array(p, c->n_eps, sizeof(*e));
 	struct store_key *k = put_array(p, c->n_keys, sizeof(*k));
-	struct store_change *h = put_array(p, c->n_hist, sizeof(*h));
+	struct packed_change *h = put_array(p, c->n_hist, sizeof(*h));
+	struct packed_endpoint *e = put_array(p, c->n_eps, sizeof(*e));
 	struct store_pubsub *ps = put_array(p, c->n_ps, sizeof(*ps));
 	const char **chat = put_array(p, c->n_chat, sizeof(*chat));
 	size_t i;
 
 	for (i = 0; i < c->n_eps; i++) {
 		const struct store_endpoint *in = &c->eps[i];
-		const char *host = put_shared(p, in->host), *spki = put_shared(p, in->spki);
-		const char *error = put(p, in->error, store_text_len(in->error));
+		/* One statement each: the order of the strings in the blob
+		 * must be the same when measuring and when placing. */
+		uint32_t host = put_shared(p, in->host);
+		uint32_t spki = put_shared(p, in->spki);
+		uint32_t error = put(p, in->error, store_text_len(in->error));
+		uint8_t service = word_index(p, in->service), verdict = word_index(p, in->verdict);
 
 		if (e)
-			e[i] = (struct store_endpoint){ in->service, host, in->port, in->verdict, spki, error };
+			e[i] = (struct packed_endpoint){ service, verdict, (uint16_t)in->port,
+							 host, spki, error };
 	}
 	for (i = 0; i < c->n_keys; i++) {
-		const char *spki = put_shared(p, c->keys[i].spki);
+		uint32_t spki = put_shared(p, c->keys[i].spki);
 
 		if (k)
-			k[i] = (struct store_key){ spki, c->keys[i].first_seen, c->keys[i].last_seen };
+			k[i] = (struct store_key){ placed(p, spki), c->keys[i].first_seen,
+						   c->keys[i].last_seen };
 	}
 	for (i = 0; i < c->n_hist; i++) {
 		const struct store_change *in = &c->hist[i];
-		const char *note = put(p, in->note, store_text_len(in->note));
+		uint32_t note = put(p, in->note, store_text_len(in->note));
+		uint8_t from = word_index(p, in->from), to = word_index(p, in->to);
 
 		if (h)
-			h[i] = (struct store_change){ in->time, in->from, in->to, note };
+			h[i] = (struct packed_change){ in->time, from, to, note };
 	}
 	for (i = 0; i < c->n_ps; i++) {
 		const char *sid = c->ps[i].subid;
+		uint32_t at = put(p, sid, sid ? strlen(sid) : 0);
 
-		sid = put(p, sid, sid ? strlen(sid) : 0);
 		if (ps)
-			ps[i] = (struct store_pubsub){ c->ps[i].jid, sid };
+			ps[i] = (struct store_pubsub){ c->ps[i].jid, placed(p, at) };
 	}
 	if (chat && c->n_chat)
 		memcpy(chat, c->chat, c->n_chat * sizeof(*chat));
 	if (v == NULL)
 		return;
-	v->endpoints = e;
 	v->n_endpoints = c->n_eps;
 	v->keys = k;
 	v->n_keys = c->n_keys;
-	v->history = h;
 	v->n_history = c->n_hist;
 	v->pubsub = ps;
 	v->n_pubsub = c->n_ps;
@@ -391,7 +436,7 @@ place(struct placer *p, const struct store_content *c, struct store_domain *v)
  * Replaces every array of d by copies of c in one new allocation.  c may
  * point into d's current allocation (it is freed after the copy).  Words
  * and JID names in c must be the store's own (interned, JID records).
- * 0 or -ENOMEM (d unchanged).
+ * 0, -EINVAL (a word that is not the store's), -ENOMEM (d unchanged).
  */
 int
 store_dom_pack(struct store *st, struct dom *d, const struct store_content *c)
@@ -402,14 +447,18 @@ store_dom_pack(struct store *st, struct dom *d, const struct store_content *c)
 
 	if (p == NULL)
 		return -ENOMEM;
-	/* Struct arrays come first (all 8-byte aligned sizes), strings after. */
+	p->st = st;
 	place(p, c, NULL);
 	size = p->off;
-	if (size > 0 && (blob = malloc(size)) == NULL) {
+	if (p->bad || size >= STORE_OFF_NONE ||
+	    (size > 0 && (blob = malloc(size)) == NULL)) {
+		int r = p->bad ? -EINVAL : -ENOMEM;
+
 		free(p);
-		return -ENOMEM;
+		return r;
 	}
 	memset(p, 0, sizeof(*p));
+	p->st = st;
 	p->base = blob;
 	place(p, c, &d->pub);
 	free(p);
@@ -419,15 +468,94 @@ store_dom_pack(struct store *st, struct dom *d, const struct store_content *c)
 	return 0;
 }
 
-/* d's current arrays as a content, to be changed and packed again. */
-void
-store_dom_content(const struct dom *d, struct store_content *c)
+/* ---- reading the packed endpoints and history ---- */
+
+static const char *
+blob_str(const struct dom *d, uint32_t off)
 {
-	c->eps = d->pub.endpoints;
+	return off == STORE_OFF_NONE ? NULL : (const char *)d->blob + off;
+}
+
+static const char *
+blob_word(const struct dom *d, uint8_t i)
+{
+	return i == STORE_WORD_NONE ? NULL : d->words[i];
+}
+
+/* Where d's packed history and endpoints start (see place()); only for a
+ * domain that has some, so d->blob is not NULL. */
+static const struct packed_change *
+dom_hist(const struct dom *d)
+{
+	return (const void *)((const char *)d->blob + d->pub.n_keys * sizeof(struct store_key));
+}
+
+static const struct packed_endpoint *
+dom_eps(const struct dom *d)
+{
+	return (const void *)(dom_hist(d) + d->pub.n_history);
+}
+
+static void
+unpack_endpoint(const struct dom *d, const struct packed_endpoint *pe, struct store_endpoint *out)
+{
+	out->service = blob_word(d, pe->service);
+	out->host = blob_str(d, pe->host);
+	out->port = pe->port;
+	out->verdict = blob_word(d, pe->verdict);
+	out->spki = blob_str(d, pe->spki);
+	out->error = blob_str(d, pe->error);
+}
+
+static void
+unpack_change(const struct dom *d, const struct packed_change *pc, struct store_change *out)
+{
+	out->time = pc->time;
+	out->from = blob_word(d, pc->from);
+	out->to = blob_word(d, pc->to);
+	out->note = blob_str(d, pc->note);
+}
+
+void
+store_domain_endpoint(const struct store_domain *v, size_t i, struct store_endpoint *out)
+{
+	const struct dom *d = view_dom(v);
+
+	if (i >= v->n_endpoints) {
+		*out = (struct store_endpoint){ 0 };
+		return;
+	}
+	unpack_endpoint(d, &dom_eps(d)[i], out);
+}
+
+void
+store_domain_change(const struct store_domain *v, size_t i, struct store_change *out)
+{
+	const struct dom *d = view_dom(v);
+
+	if (i >= v->n_history) {
+		*out = (struct store_change){ 0 };
+		return;
+	}
+	unpack_change(d, &dom_hist(d)[i], out);
+}
+
+/* d's current arrays as a content (endpoints and history unpacked into
+ * u), to be changed and packed again. */
+void
+store_dom_content(const struct dom *d, struct store_content *c, struct store_unpacked *u)
+{
+	size_t i;
+
+	for (i = 0; i < d->pub.n_endpoints; i++)
+		unpack_endpoint(d, &dom_eps(d)[i], &u->eps[i]);
+	for (i = 0; i < d->pub.n_history; i++)
+		unpack_change(d, &dom_hist(d)[i], &u->hist[i]);
+	c->eps = u->eps;
 	c->n_eps = d->pub.n_endpoints;
 	c->keys = d->pub.keys;
 	c->n_keys = d->pub.n_keys;
-	c->hist = d->pub.history;
+	c->hist = u->hist;
 	c->n_hist = d->pub.n_history;
 	c->chat = d->pub.chat;
 	c->n_chat = d->pub.n_chat;
@@ -532,7 +660,8 @@ store_domain_record(struct store *st, const char *name, const struct store_updat
 {
 	struct store_endpoint eps[STORE_ENDPOINTS_MAX];
 	struct store_key keys[STORE_KEYS_MAX];
-	struct store_change hist[STORE_HISTORY_MAX];
+	struct store_change added;
+	struct store_unpacked old;
 	struct store_content c;
 	const char *verdict, *alert;
 	struct dom *d;
@@ -548,17 +677,17 @@ store_domain_record(struct store *st, const char *name, const struct store_updat
 	if ((r = endpoints_check(st, u->endpoints, u->n_endpoints, eps)) < 0)
 		return r;
 	if (u->change) {
-		hist[0] = *u->change;
-		hist[0].from = store_word(st, u->change->from, &r);
+		added = *u->change;
+		added.from = store_word(st, u->change->from, &r);
 		if (r)
 			return r;
-		hist[0].to = store_word(st, u->change->to, &r);
+		added.to = store_word(st, u->change->to, &r);
 		if (r)
 			return r;
 	}
 	if ((r = store_dom_get(st, name, &d)) < 0)
 		return r;
-	store_dom_content(d, &c);
+	store_dom_content(d, &c, &old);
 	c.eps = eps;
 	c.n_eps = u->n_endpoints;
 	if (c.n_keys)
@@ -568,14 +697,12 @@ store_domain_record(struct store *st, const char *name, const struct store_updat
 			store_key_merge(keys, &c.n_keys, eps[i].spki, u->checked, u->checked);
 	c.keys = keys;
 	if (u->change) {
-		struct store_change added = hist[0];
-		size_t skip = c.n_hist == STORE_HISTORY_MAX;
-
-		if (c.n_hist > skip)
-			memcpy(hist, c.hist + skip, (c.n_hist - skip) * sizeof(*hist));
-		c.n_hist -= skip;
-		hist[c.n_hist++] = added;
-		c.hist = hist;
+		/* c.hist is old.hist: make room there, the oldest goes. */
+		if (c.n_hist == STORE_HISTORY_MAX) {
+			memmove(&old.hist[0], &old.hist[1], (c.n_hist - 1) * sizeof(old.hist[0]));
+			c.n_hist--;
+		}
+		old.hist[c.n_hist++] = added;
 	}
 	if ((r = store_dom_pack(st, d, &c)) < 0)
 		return r;

@@ -73,12 +73,13 @@ struct store_domain {
 	int64_t last_check;	/* 0 when never */
 	int64_t last_change;
 	int64_t next_due;
+	/* Endpoints (in the order given) and history (oldest first) are kept
+	 * packed: read them with store_domain_endpoint() and
+	 * store_domain_change(). */
 	size_t n_endpoints;
-	const struct store_endpoint *endpoints;	/* in the order given */
 	size_t n_keys;
 	const struct store_key *keys;		/* in the order first seen */
 	size_t n_history;
-	const struct store_change *history;	/* oldest first */
 	size_t n_chat;
 	const char *const *chat;		/* subscribed bare JIDs */
 	size_t n_pubsub;
@@ -160,6 +161,17 @@ int store_commit_sync(struct store *st);
 
 /* The domain, or NULL when it is not stored. */
 const struct store_domain *store_domain_get(const struct store *st, const char *name);
+
+/*
+ * Fill *out with endpoint i (< d->n_endpoints) of d, and with change i
+ * (< d->n_history, 0 the oldest) of its history.  d must be a view from
+ * this store (not a copy of one).  The strings put in *out (words, host,
+ * key, free text) are the store's, valid like every view pointer: until
+ * the next call that changes the store or closes it.  *out itself is the
+ * caller's; nothing is to be freed.
+ */
+void store_domain_endpoint(const struct store_domain *d, size_t i, struct store_endpoint *out);
+void store_domain_change(const struct store_domain *d, size_t i, struct store_change *out);
 
 /* Adds a domain (no subscriber yet).  1 added, 0 already there, -EINVAL,
  * -ENOMEM. */

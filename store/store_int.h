@@ -14,7 +14,11 @@
 /* Records are spread over this many files by a hash of their key, so one
  * change rewrites 1/4096th of the state (docs/store.md says why). */
 #define STORE_NSHARDS	4096u
-#define STORE_WORDS_MAX	256	/* distinct words (verdicts, services...) */
+/* Distinct words (verdicts, services...): a packed record holds a word as
+ * a one-byte index, and 255 there means no word. */
+#define STORE_WORDS_MAX	255
+#define STORE_WORD_NONE	255
+#define STORE_OFF_NONE	UINT32_MAX	/* a packed string offset: NULL */
 #define STORE_LINE_MAX	16384	/* longest line of a shard file */
 #define STORE_FILE_MAX	((size_t)256 << 20)	/* largest shard file read */
 #define STORE_SUBS_MAX	1000000	/* subscribers of one domain read from a file */
@@ -39,10 +43,32 @@ struct hnode {
 	uint8_t kind;
 };
 
+/*
+ * An endpoint and a history entry as kept in a domain's blob: words as
+ * their index in the store's words[] (stable: words are only added),
+ * strings as their offset in the blob.  16 bytes each instead of 48 and
+ * 32 for the views (store_domain_endpoint() fills those).
+ */
+struct packed_endpoint {
+	uint8_t service, verdict;
+	uint16_t port;
+	uint32_t host, spki, error;
+};
+
+struct packed_change {
+	int64_t time;
+	uint8_t from, to;
+	uint32_t note;
+};
+
 struct dom {
 	struct store_domain pub;	/* its arrays point into blob */
 	struct hnode h;
-	void *blob;		/* one allocation: every array and string */
+	/* One allocation: every array and string.  It starts with the keys,
+	 * the packed history and the packed endpoints, in that order, so
+	 * that where each starts follows from the counts. */
+	void *blob;
+	char *const *words;	/* the store's words[], for the packed indexes */
 	char name[];
 };
 
@@ -122,7 +148,8 @@ struct store {
 	int fail_errno, fail_count;	/* under mu */
 };
 
-/* A domain's arrays, to be packed into its one allocation. */
+/* A domain's arrays, to be packed into its one allocation (endpoints and
+ * history in their view form, their words the store's own). */
 struct store_content {
 	const struct store_endpoint *eps;
 	size_t n_eps;
@@ -156,7 +183,12 @@ int store_dom_get(struct store *st, const char *name, struct dom **out);
 int store_dom_create(struct store *st, const char *name, struct dom **out);
 void store_dom_destroy(struct store *st, struct dom *d);
 int store_dom_pack(struct store *st, struct dom *d, const struct store_content *c);
-void store_dom_content(const struct dom *d, struct store_content *c);
+/* Room for a domain's endpoints and history taken out of its blob. */
+struct store_unpacked {
+	struct store_endpoint eps[STORE_ENDPOINTS_MAX];
+	struct store_change hist[STORE_HISTORY_MAX];
+};
+void store_dom_content(const struct dom *d, struct store_content *c, struct store_unpacked *u);
 void store_key_merge(struct store_key *keys, size_t *n, const char *spki, int64_t first, int64_t last);
 
 /* subs.c */

@@ -169,6 +169,7 @@ int
 store_sub_add(struct store *st, const char *domain, const char *jid)
 {
 	const char *chat[1];
+	struct store_unpacked old;
 	struct store_content c;
 	struct dom *d;
 	struct jid *j;
@@ -193,7 +194,7 @@ store_sub_add(struct store *st, const char *domain, const char *jid)
 			if (d->pub.chat[i] == j->name)
 				return 0;
 	}
-	store_dom_content(d, &c);
+	store_dom_content(d, &c, &old);
 	all = d->pub.n_chat ? malloc((d->pub.n_chat + 1) * sizeof(*all)) : (const char **)chat;
 	if (all == NULL || jid_link(j, &d->pub, 0) < 0) {
 		if (all != chat)
@@ -273,6 +274,7 @@ same_subid(const char *a, const char *b)
 int
 store_pubsub_add(struct store *st, const char *domain, const char *jid, const char *subid)
 {
+	struct store_unpacked old;
 	struct store_content c;
 	struct store_pubsub *all;
 	struct dom *d;
@@ -296,7 +298,7 @@ store_pubsub_add(struct store *st, const char *domain, const char *jid, const ch
 				return 0;
 			has = 1;
 		}
-	store_dom_content(d, &c);
+	store_dom_content(d, &c, &old);
 	if ((all = malloc((c.n_ps + 1) * sizeof(*all))) == NULL ||
 	    (!has && jid_link(j, &d->pub, 1) < 0)) {
 		free(all);

@@ -82,31 +82,29 @@ static void t_result_escaped(void **state)
 	buf_free(&b);
 }
 
+/* A real (memory) store's domain: every string the store lets through
+ * (names, hosts, keys, free text) is EVIL; words cannot be, the store
+ * refuses them, so they are unknown words instead. */
 static void t_domain_escaped(void **state)
 {
 	struct store_endpoint ep = {"xmpp-client", EVIL, 5222,
-				    EVIL,	   EVIL, EVIL};
-	struct store_key key = {EVIL, 1, 2};
-	struct store_change ch = {3, EVIL, "ok", EVIL};
-	struct store_domain d;
+				    "not-a-verdict", EVIL, EVIL};
+	struct store_change ch = {3, "not-a-verdict", "ok", EVIL};
+	struct store_update u = {"not-a-verdict", NULL, 0, 1700000000, 0,
+				 &ep, 1, &ch};
+	struct store *st;
+	char err[256];
 	struct buf b = BUF_INIT;
 
-	memset(&d, 0, sizeof(d));
-	d.name = EVIL;
-	d.verdict = EVIL;
-	d.last_check = 1700000000;
-	d.n_endpoints = 1;
-	d.endpoints = &ep;
-	d.n_keys = 1;
-	d.keys = &key;
-	d.n_history = 1;
-	d.history = &ch;
-	html_domain(&b, &ctx, &d, 125);
+	assert_int_equal(store_open(NULL, &st, err, sizeof(err)), 0);
+	assert_int_equal(store_domain_record(st, EVIL, &u), 0);
+	html_domain(&b, &ctx, store_domain_get(st, EVIL), 125);
 	assert_clean(b.s);
 	/* An unknown verdict word never becomes a CSS class. */
 	assert_non_null(strstr(b.s, "class=\"v v-unknown\""));
 	assert_non_null(strstr(b.s, "next check in about 2 min"));
 	buf_free(&b);
+	store_close(st);
 }
 
 static void t_other_pages(void **state)

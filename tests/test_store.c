@@ -149,6 +149,24 @@ find_file(const char *dir, const char *has, int *count)
 
 /* ---- round trip ---- */
 
+static struct store_endpoint
+ep_at(const struct store_domain *d, size_t i)
+{
+	struct store_endpoint e;
+
+	store_domain_endpoint(d, i, &e);
+	return e;
+}
+
+static struct store_change
+change_at(const struct store_domain *d, size_t i)
+{
+	struct store_change c;
+
+	store_domain_change(d, i, &c);
+	return c;
+}
+
 static const char *spki_a = "6a5f9b3c1d2e4f60718293a4b5c6d7e8f90112233445566778899aabbccddeeff";
 static const char *spki_b = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
@@ -196,19 +214,19 @@ check_filled(struct store *st)
 	assert_int_equal(d->last_change, 1700000100);
 	assert_int_equal(d->next_due, 1700003700);
 	assert_int_equal(d->n_endpoints, 4);
-	assert_string_equal(d->endpoints[0].service, "xmpp-client");
-	assert_string_equal(d->endpoints[0].host, "xmpp.example.org");
-	assert_int_equal(d->endpoints[0].port, 5222);
-	assert_string_equal(d->endpoints[0].verdict, "ok");
-	assert_string_equal(d->endpoints[0].spki, spki_a);
-	assert_null(d->endpoints[0].error);
-	assert_string_equal(d->endpoints[1].error, "key differs: 100% sure\nline two - with spaces  ");
-	assert_string_equal(d->endpoints[1].spki, spki_b);
-	assert_null(d->endpoints[2].spki);
-	assert_string_equal(d->endpoints[2].error, "-");
-	assert_int_equal(d->endpoints[3].port, 0);
-	assert_null(d->endpoints[3].verdict);
-	assert_null(d->endpoints[3].error);
+	assert_string_equal(ep_at(d, 0).service, "xmpp-client");
+	assert_string_equal(ep_at(d, 0).host, "xmpp.example.org");
+	assert_int_equal(ep_at(d, 0).port, 5222);
+	assert_string_equal(ep_at(d, 0).verdict, "ok");
+	assert_string_equal(ep_at(d, 0).spki, spki_a);
+	assert_null(ep_at(d, 0).error);
+	assert_string_equal(ep_at(d, 1).error, "key differs: 100% sure\nline two - with spaces  ");
+	assert_string_equal(ep_at(d, 1).spki, spki_b);
+	assert_null(ep_at(d, 2).spki);
+	assert_string_equal(ep_at(d, 2).error, "-");
+	assert_int_equal(ep_at(d, 3).port, 0);
+	assert_null(ep_at(d, 3).verdict);
+	assert_null(ep_at(d, 3).error);
 	assert_int_equal(d->n_keys, 2);
 	assert_string_equal(d->keys[0].spki, spki_a);
 	assert_int_equal(d->keys[0].first_seen, 1700000000);
@@ -216,13 +234,13 @@ check_filled(struct store *st)
 	assert_string_equal(d->keys[1].spki, spki_b);
 	assert_int_equal(d->keys[1].first_seen, 1700000100);
 	assert_int_equal(d->n_history, 2);
-	assert_null(d->history[0].from);
-	assert_string_equal(d->history[0].to, "ok");
-	assert_null(d->history[0].note);
-	assert_int_equal(d->history[1].time, 1700000100);
-	assert_string_equal(d->history[1].from, "ok");
-	assert_string_equal(d->history[1].to, "mismatch");
-	assert_string_equal(d->history[1].note, "key changed to 0011…");
+	assert_null(change_at(d, 0).from);
+	assert_string_equal(change_at(d, 0).to, "ok");
+	assert_null(change_at(d, 0).note);
+	assert_int_equal(change_at(d, 1).time, 1700000100);
+	assert_string_equal(change_at(d, 1).from, "ok");
+	assert_string_equal(change_at(d, 1).to, "mismatch");
+	assert_string_equal(change_at(d, 1).note, "key changed to 0011…");
 	assert_int_equal(d->n_chat, 2);
 	assert_string_equal(d->chat[0], "alice@example.net");
 	assert_string_equal(d->chat[1], "bob@example.com");
@@ -393,8 +411,8 @@ test_bounds(void **state)
 	assert_int_equal(d->n_keys, STORE_KEYS_MAX);
 	assert_int_equal(d->keys[0].first_seen, 1000 + 80 - STORE_KEYS_MAX);
 	assert_int_equal(d->n_history, STORE_HISTORY_MAX);
-	assert_string_equal(d->history[0].note, "change 30");
-	assert_string_equal(d->history[STORE_HISTORY_MAX - 1].note, "change 79");
+	assert_string_equal(change_at(d, 0).note, "change 30");
+	assert_string_equal(change_at(d, STORE_HISTORY_MAX - 1).note, "change 79");
 
 	/* free text is cut, not inside a UTF-8 sequence */
 	memset(note, 'a', sizeof(note));
@@ -408,8 +426,176 @@ test_bounds(void **state)
 		assert_int_equal(store_domain_record(st, "b.example", &u), 0);
 	}
 	d = store_domain_get(st, "b.example");
-	assert_int_equal(strlen(d->history[STORE_HISTORY_MAX - 1].note), STORE_TEXT_MAX - 1);
+	assert_int_equal(strlen(change_at(d, STORE_HISTORY_MAX - 1).note), STORE_TEXT_MAX - 1);
 	store_close(st);
+}
+
+/* ---- endpoints and history kept packed ---- */
+
+/*
+ * A domain with every field of STORE_ENDPOINTS_MAX endpoints and
+ * STORE_HISTORY_MAX changes set (NULLs, empty strings, bounds, text cut),
+ * using the last of the STORE_WORDS_MAX (255) words the store can hold,
+ * read back through the accessors, then again after a reload from disk.
+ */
+#define PK_CHANGES	60
+/* Services, verdicts (none for every fourth endpoint), each change's `to`. */
+#define PK_WORDS_USED	(STORE_ENDPOINTS_MAX + STORE_ENDPOINTS_MAX * 3 / 4 + PK_CHANGES)
+#define PK_WORDS_MAX	255	/* STORE_WORDS_MAX, store_int.h */
+
+static char pk_long[1500];
+
+/* Endpoint i as written; *want_error is what must come back. */
+static void
+pk_endpoint(int i, struct store_endpoint *e, char *svc, char *ver, char *host, char *spki,
+	    char *err, const char **want_error)
+{
+	sprintf(svc, "svc%d", i);
+	sprintf(ver, "ver%d", i);
+	if (i == 5) {
+		memset(host, 'h', STORE_NAME_MAX);
+		host[STORE_NAME_MAX] = '\0';
+	} else {
+		sprintf(host, "host%d.example", i % 3);
+	}
+	sprintf(spki, "%064d", i % 48);
+	sprintf(err, "error %d:\n%%20 \t%s", i, i % 2 ? "x" : "");
+	e->service = svc;
+	e->host = host;
+	e->port = i == 0 ? 0 : i == STORE_ENDPOINTS_MAX - 1 ? 65535 : (unsigned)i * 1000 + 1;
+	e->verdict = i % 4 == 0 ? NULL : ver;
+	e->spki = i % 4 == 1 ? NULL : spki;
+	e->error = i % 3 == 0 ? NULL : i % 3 == 1 ? "" : i == 2 ? pk_long : err;
+	*want_error = e->error && *e->error ? e->error : NULL;
+}
+
+/* Change j as written. */
+static void
+pk_change(int j, struct store_change *c, char *from, char *to, char *note)
+{
+	sprintf(from, "to%d", j - 1);
+	sprintf(to, "to%d", j);
+	sprintf(note, "note %d", j);
+	c->time = j == PK_CHANGES - 1 ? INT64_MAX : j == 10 ? INT64_MIN : (int64_t)j * 100 - 3000;
+	c->from = j == 0 ? NULL : from;
+	c->to = to;
+	c->note = j % 3 == 0 ? NULL : j % 3 == 1 ? note : pk_long;
+}
+
+static void
+pk_str(const char *got, const char *want, size_t max)
+{
+	if (want == NULL) {
+		assert_null(got);
+		return;
+	}
+	assert_non_null(got);
+	assert_int_equal(strlen(got), strlen(want) < max ? strlen(want) : max);
+	assert_memory_equal(got, want, strlen(got));
+}
+
+static void
+pk_check(struct store *st)
+{
+	const struct store_domain *d = store_domain_get(st, "packed.example");
+	char svc[32], ver[32], host[STORE_NAME_MAX + 1], spki[80], err[80], from[32], to[32], note[32];
+	struct store_endpoint got, want;
+	struct store_change gc, wc;
+	const char *want_error;
+	int i;
+
+	assert_non_null(d);
+	assert_int_equal(d->n_endpoints, STORE_ENDPOINTS_MAX);
+	assert_int_equal(d->n_history, STORE_HISTORY_MAX);
+	assert_int_equal(d->n_keys, STORE_KEYS_MAX);
+	for (i = 0; i < STORE_ENDPOINTS_MAX; i++) {
+		pk_endpoint(i, &want, svc, ver, host, spki, err, &want_error);
+		store_domain_endpoint(d, (size_t)i, &got);
+		assert_string_equal(got.service, want.service);
+		pk_str(got.host, want.host, STORE_NAME_MAX);
+		assert_int_equal(got.port, want.port);
+		pk_str(got.verdict, want.verdict, STORE_WORD_MAX);
+		pk_str(got.spki, want.spki, STORE_NAME_MAX);
+		pk_str(got.error, want_error, STORE_TEXT_MAX);
+	}
+	for (i = 0; i < STORE_HISTORY_MAX; i++) {
+		pk_change(PK_CHANGES - STORE_HISTORY_MAX + i, &wc, from, to, note);
+		store_domain_change(d, (size_t)i, &gc);
+		assert_true(gc.time == wc.time);
+		pk_str(gc.from, wc.from, STORE_WORD_MAX);
+		pk_str(gc.to, wc.to, STORE_WORD_MAX);
+		pk_str(gc.note, wc.note, STORE_TEXT_MAX);
+	}
+	assert_string_equal(d->verdict, "to59");
+	assert_true(d->last_change == INT64_MAX);
+	/* Past the end: all empty. */
+	store_domain_endpoint(d, STORE_ENDPOINTS_MAX, &got);
+	assert_null(got.service);
+	assert_null(got.host);
+	assert_int_equal(got.port, 0);
+	store_domain_change(d, STORE_HISTORY_MAX, &gc);
+	assert_null(gc.to);
+	assert_true(gc.time == 0);
+}
+
+static void
+test_packed(void **state)
+{
+	static struct store_endpoint eps[STORE_ENDPOINTS_MAX];
+	static char svc[STORE_ENDPOINTS_MAX][32], ver[STORE_ENDPOINTS_MAX][32], spki[STORE_ENDPOINTS_MAX][80],
+		err[STORE_ENDPOINTS_MAX][80], host[STORE_ENDPOINTS_MAX][STORE_NAME_MAX + 1];
+	char *dir = mktemp_dir(), jid[64], word[32], from[32], to[32], note[32];
+	struct store *st = open_ok(dir);
+	const struct store_domain *d;
+	const char *want_error;
+	int i, j;
+
+	memset(pk_long, 'n', sizeof(pk_long) - 1);
+	/* Fill the words so that the domain's take the last indexes; the
+	 * last change's `to` is the 255th and last word. */
+	for (i = 0; i < PK_WORDS_MAX - PK_WORDS_USED; i++) {
+		sprintf(jid, "p%d@example.org", i);
+		sprintf(word, "pres%d", i);
+		assert_int_equal(store_presence_set(st, jid, word), 0);
+	}
+	for (i = 0; i < STORE_ENDPOINTS_MAX; i++)
+		pk_endpoint(i, &eps[i], svc[i], ver[i], host[i], spki[i], err[i], &want_error);
+	for (j = 0; j < PK_CHANGES; j++) {
+		struct store_change c;
+		struct store_update u = { NULL, NULL, 7, 1700000000 + j, 1700003600, eps,
+					  STORE_ENDPOINTS_MAX, &c };
+
+		pk_change(j, &c, from, to, note);
+		u.verdict = c.to;
+		assert_int_equal(store_domain_record(st, "packed.example", &u), 0);
+	}
+	pk_check(st);
+
+	/* No 256th word; a record with one changes nothing. */
+	assert_int_equal(store_presence_set(st, "one@example.org", "one-too-many"), -EINVAL);
+	{
+		struct store_change c = { 1, "to59", "one-too-many", NULL };
+		struct store_update u = { "to59", NULL, 0, 1, 2, eps, 1, &c };
+
+		assert_int_equal(store_domain_record(st, "packed.example", &u), -EINVAL);
+	}
+	pk_check(st);
+
+	/* Subscriptions repack the blob: the rest is carried over. */
+	assert_int_equal(store_sub_add(st, "packed.example", "a@example.org"), 1);
+	assert_int_equal(store_pubsub_add(st, "packed.example", "b@example.org", "s"), 1);
+	pk_check(st);
+
+	assert_int_equal(store_commit_sync(st), 0);
+	store_close(st);
+	st = open_ok(dir);
+	assert_int_equal(n_warnings(st), 0);
+	pk_check(st);
+	d = store_domain_get(st, "packed.example");
+	assert_int_equal(d->n_chat, 1);
+	assert_int_equal(d->n_pubsub, 1);
+	store_close(st);
+	rm_dir(dir);
 }
 
 /* ---- asynchronous commits and their cost ---- */
@@ -454,7 +640,7 @@ test_async_commit(void **state)
 	store_close(st);
 
 	st = open_ok(dir);
-	assert_string_equal(store_domain_get(st, "d7.example")->endpoints[0].verdict, "mismatch");
+	assert_string_equal(ep_at(store_domain_get(st, "d7.example"), 0).verdict, "mismatch");
 	assert_non_null(store_domain_get(st, "late.example"));
 	store_close(st);
 	rm_dir(dir);
@@ -1127,6 +1313,7 @@ main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_subscriptions),
 		cmocka_unit_test(test_bounds),
+		cmocka_unit_test(test_packed),
 		cmocka_unit_test(test_async_commit),
 		cmocka_unit_test(test_touch),
 		cmocka_unit_test(test_crash_safety),

@@ -32,18 +32,22 @@ static size_t walk(const struct store *st)
 		FUZZ_CHECK(d->n_endpoints <= STORE_ENDPOINTS_MAX);
 		FUZZ_CHECK(d->n_keys <= STORE_KEYS_MAX);
 		FUZZ_CHECK(d->n_history <= STORE_HISTORY_MAX);
-		for (size_t i = 0; i < d->n_endpoints; i++)
-			sum += slen(d->endpoints[i].service) +
-			       slen(d->endpoints[i].host) +
-			       slen(d->endpoints[i].verdict) +
-			       slen(d->endpoints[i].spki) +
-			       slen(d->endpoints[i].error);
+		for (size_t i = 0; i < d->n_endpoints; i++) {
+			struct store_endpoint e;
+
+			store_domain_endpoint(d, i, &e);
+			FUZZ_CHECK(e.service != NULL && e.host != NULL);
+			sum += slen(e.service) + slen(e.host) +
+			       slen(e.verdict) + slen(e.spki) + slen(e.error);
+		}
 		for (size_t i = 0; i < d->n_keys; i++)
 			sum += slen(d->keys[i].spki);
-		for (size_t i = 0; i < d->n_history; i++)
-			sum += slen(d->history[i].from) +
-			       slen(d->history[i].to) +
-			       slen(d->history[i].note);
+		for (size_t i = 0; i < d->n_history; i++) {
+			struct store_change h;
+
+			store_domain_change(d, i, &h);
+			sum += slen(h.from) + slen(h.to) + slen(h.note);
+		}
 		for (size_t i = 0; i < d->n_chat; i++) {
 			FUZZ_CHECK(store_jid_get(st, d->chat[i]) != NULL);
 			sum += slen(d->chat[i]);
