@@ -199,7 +199,7 @@ node_cmp(const void *a, const void *b)
 
 	if (x->kind != y->kind)
 		return x->kind < y->kind ? -1 : 1;
-	return strcmp(x->key, y->key);
+	return strcmp(store_node_key(x), store_node_key(y));
 }
 
 /* A JID is written only for what belongs to it alone: its subscriptions

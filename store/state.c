@@ -81,6 +81,15 @@ store_grow(void *pp, uint32_t *cap, size_t need, size_t size)
 
 /* ---- hash tables with a dense array for iteration ---- */
 
+/* A node's key: the name of its record (no pointer kept for it). */
+const char *
+store_node_key(const struct hnode *n)
+{
+	if (n->kind == NODE_DOMAIN)
+		return CONTAINER(n, struct dom, h)->name;
+	return CONTAINER(n, struct jid, h)->name;
+}
+
 struct hnode *
 store_htab_find(const struct htab *t, const char *key, uint32_t h)
 {
@@ -89,7 +98,7 @@ store_htab_find(const struct htab *t, const char *key, uint32_t h)
 	if (t->b == NULL)
 		return NULL;
 	for (n = t->b[h & t->mask]; n != NULL; n = n->next)
-		if (n->hash == h && strcmp(n->key, key) == 0)
+		if (n->hash == h && strcmp(store_node_key(n), key) == 0)
 			return n;
 	return NULL;
 }
@@ -255,7 +264,6 @@ store_dom_create(struct store *st, const char *name, struct dom **out)
 	memcpy(d->name, name, len + 1);
 	d->pub.name = d->name;
 	d->words = st->words;
-	d->h.key = d->name;
 	d->h.hash = store_hash(name);
 	d->h.shard = (uint16_t)(d->h.hash % STORE_NSHARDS);
 	d->h.kind = NODE_DOMAIN;

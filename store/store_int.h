@@ -35,7 +35,6 @@ enum { NODE_DOMAIN = 1, NODE_JID = 2 };
 struct hnode {
 	struct hnode *next;	/* hash chain */
 	struct hnode *snext;	/* shard list */
-	const char *key;
 	uint32_t hash;
 	uint32_t idx;		/* index in the dense array */
 	uint16_t shard;		/* home shard: hash % STORE_NSHARDS */
@@ -165,6 +164,7 @@ struct store_content {
 
 /* state.c */
 uint32_t store_hash(const char *s);
+const char *store_node_key(const struct hnode *n);
 void store_mark(struct store *st, unsigned shard);
 int store_valid_name(const char *s, size_t max);
 int store_grow(void *pp, uint32_t *cap, size_t need, size_t size);

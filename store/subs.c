@@ -42,7 +42,6 @@ store_jid_ref(struct store *st, const char *name, struct jid **out)
 		return -ENOMEM;
 	memcpy(j->name, name, len + 1);
 	j->pub.jid = j->name;
-	j->h.key = j->name;
 	j->h.hash = store_hash(name);
 	j->h.shard = (uint16_t)(j->h.hash % STORE_NSHARDS);
 	j->h.kind = NODE_JID;
