@@ -69,21 +69,23 @@ struct store_domain {
 	const char *name;	/* the key: the domain's A-label */
 	const char *verdict;	/* domain verdict of the last check, or NULL */
 	const char *alert;	/* alert state word, or NULL */
-	unsigned unreachable_rounds;	/* consecutive rounds all unreachable */
 	int64_t last_check;	/* 0 when never */
 	int64_t last_change;
 	int64_t next_due;
+	unsigned unreachable_rounds;	/* consecutive rounds all unreachable */
 	/* Endpoints (in the order given) and history (oldest first) are kept
 	 * packed: read them with store_domain_endpoint() and
 	 * store_domain_change(). */
-	size_t n_endpoints;
-	size_t n_keys;
+	uint32_t n_endpoints;
+	uint32_t n_history;
+	/* Counts are 32 bits (and in this order) to keep the struct, one
+	 * per domain, at 96 bytes. */
+	uint32_t n_keys;
 	const struct store_key *keys;		/* in the order first seen */
-	size_t n_history;
-	size_t n_chat;
 	const char *const *chat;		/* subscribed bare JIDs */
-	size_t n_pubsub;
 	const struct store_pubsub *pubsub;	/* pubsub subscriptions */
+	uint32_t n_chat;
+	uint32_t n_pubsub;
 };
 
 /* Per-JID flags. */
