@@ -94,7 +94,8 @@ pubsub_state_payload(struct pubsub *ps, const char *domain, const char *alert,
 		xmpp_stanza_set_attribute(ep, "service", e->service);
 		xmpp_stanza_set_attribute(ep, "host", e->host);
 		set_int_attr(ep, "port", e->port);
-		xmpp_stanza_set_attribute(ep, "verdict", e->verdict);
+		if (e->verdict)	/* a store file may leave it out */
+			xmpp_stanza_set_attribute(ep, "verdict", e->verdict);
 		if (e->spki)
 			xmpp_stanza_set_attribute(ep, "spki-sha256", e->spki);
 		if (e->error)

@@ -398,7 +398,7 @@ last_verdict_of(const struct store_domain *sd, const struct check_endpoint *e)
 		const struct store_endpoint *se = &sep;
 		store_domain_endpoint(sd, i, &sep);
 		if (se->port == e->port && !strcmp(se->host, e->host) &&
-		    !strcmp(se->service, svc) &&
+		    !strcmp(se->service, svc) && se->verdict &&
 		    strcmp(se->verdict, "unreachable"))
 			return se->verdict;
 	}
@@ -1145,7 +1145,8 @@ domain_status(struct watch *w, const struct store_domain *sd, struct buf *b,
 		const struct store_endpoint *e = &ep;
 		store_domain_endpoint(sd, i, &ep);
 		buf_printf(b, "  %s %s:%u: %s%s%s\n", e->service, e->host,
-			   e->port, e->verdict, e->error ? " — " : "",
+			   e->port, e->verdict ? e->verdict : "-",
+			   e->error ? " — " : "",
 			   e->error ? e->error : "");
 		if (e->spki)
 			buf_printf(b, "    key %s\n", e->spki);

@@ -589,6 +589,9 @@ async def corrupted_shard(info, tmp, d):
     total = sum(len(v) for v in names.values())
     with open(victim, "wb") as f:
         f.write(b"\x00\xffnot a shard\n" * 50)
+    # A file the parser accepts may still hold odd values: an endpoint
+    # with no verdict ("-") in a domain that one of the users watches.
+    odd = odd_endpoint(shards, victim, set(u["jid"] for u in users))
     d.start()
     clients = []
     try:
@@ -603,6 +606,18 @@ async def corrupted_shard(info, tmp, d):
                want <= have and not (set(names[victim]) & have),
                "%d of %d loaded, %d were in the bad file" % (
                    len(have), total, len(names[victim])))
+        if odd:
+            dom, jid = odd
+            c = next(c for u, c in zip(users, clients) if u["jid"] == jid)
+            try:
+                body = await c.ask("status " + dom, match=r"odd\.example", timeout=20)
+            except Exception as e:
+                body = "no answer: %r" % e
+            record("corrupt: an endpoint without a verdict is shown as '-'",
+                   " odd.example:5222: -" in body and d.p.poll() is None, body[:300])
+        else:
+            record("corrupt: an endpoint without a verdict is shown as '-'",
+                   False, "no domain of users 12-15 outside the bad file")
         kept = glob.glob(victim + ".corrupt-*")
         same = False
         if kept:
@@ -618,6 +633,29 @@ async def corrupted_shard(info, tmp, d):
         for c in clients:
             c.disconnect()
         d.stop()
+
+
+def odd_endpoint(shards, victim, jids):
+    """Adds `endpoint xmpp-client odd.example 5222 - - -` to the first
+    domain (outside victim) that one of jids subscribes to by chat; returns
+    (domain, jid) or None."""
+    for path in shards:
+        if path == victim:
+            continue
+        with open(path) as f:
+            lines = f.read().split("\n")
+        dom = None
+        for i, line in enumerate(lines):
+            if line.startswith("domain "):
+                dom = line.split(" ", 1)[1]
+            elif line.startswith("chat ") and line[5:] in jids and dom:
+                for j in range(i, 0, -1):
+                    if lines[j].startswith("state "):
+                        lines.insert(j + 1, "endpoint xmpp-client odd.example 5222 - - -")
+                        with open(path, "w") as f:
+                            f.write("\n".join(lines))
+                        return dom, line[5:]
+    return None
 
 
 # ---------------------------------------- 4. a restart with 10,000 due
