@@ -1,0 +1,453 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * watch_alert.c - a round's result folded into the store (endpoints,
+ * keys, history) and compared with the previous one by
+ * transition_decide(); alerts to chat subscribers and the pubsub node,
+ * held summaries of flapping domains, and the presence summarising each
+ * subscriber's domains.
+ */
+#include "component/watch_int.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strophe.h>
+#include <time.h>
+
+#include "component/bot.h"
+#include "component/log.h"
+#include "component/report.h"
+#include "util/buf.h"
+
+/* ---- rounds and alerts --------------------------------------------------- */
+
+static const char *
+last_verdict_of(const struct store_domain *sd, const struct check_endpoint *e)
+{
+	const char *svc = check_service_name(e->service);
+
+	for (size_t i = 0; sd && i < sd->n_endpoints; i++) {
+		struct store_endpoint sep;
+		const struct store_endpoint *se = &sep;
+		store_domain_endpoint(sd, i, &sep);
+		if (se->port == e->port && !strcmp(se->host, e->host) &&
+		    !strcmp(se->service, svc) && se->verdict &&
+		    strcmp(se->verdict, "unreachable"))
+			return se->verdict;
+	}
+	return NULL;
+}
+
+/* The verdict for alerts: unreachable endpoints count at their last. */
+static enum verdict
+alert_verdict(const struct store_domain *sd, const struct check_result *r)
+{
+	enum verdict v = VERDICT_NONE;
+
+	for (size_t i = 0; i < r->nendpoints; i++) {
+		const struct check_endpoint *e = &r->endpoints[i];
+		enum verdict ev = e->verdict;
+		if (ev == VERDICT_UNREACHABLE) {
+			const char *last = last_verdict_of(sd, e);
+			if (last)
+				ev = verdict_parse(last);
+		}
+		v = verdict_worse(v, ev);
+	}
+	for (int s = 0; s < SVC_COUNT; s++)
+		if (r->services[s] == SVC_STATE_BOGUS)
+			v = verdict_worse(v, VERDICT_BOGUS);
+	if (v == VERDICT_NONE)
+		v = VERDICT_UNREACHABLE;
+	return v;
+}
+
+/* A key changed while every endpoint still matches (a rollover). */
+static int
+key_rolled(const struct store_domain *sd, const struct check_result *r)
+{
+	int changed = 0;
+
+	if (r->verdict != VERDICT_OK || sd == NULL)
+		return 0;
+	for (size_t i = 0; i < r->nendpoints; i++) {
+		const struct check_endpoint *e = &r->endpoints[i];
+		if (!e->have_key)
+			continue;
+		for (size_t j = 0; j < sd->n_endpoints; j++) {
+			struct store_endpoint sep;
+			const struct store_endpoint *se = &sep;
+			store_domain_endpoint(sd, j, &sep);
+			if (se->port == e->port && !strcmp(se->host, e->host) &&
+			    se->spki && strcmp(se->spki, e->spki_sha256))
+				changed = 1;
+		}
+	}
+	return changed;
+}
+
+static void
+alert_text(struct buf *b, enum alert_kind k, const char *domain,
+	   enum verdict prev, const struct check_result *r, unsigned rounds,
+	   const struct store_domain *sd)
+{
+	switch (k) {
+	case ALERT_ALARM:
+		buf_printf(b, "ALARM: %s is now %s%s\n", domain,
+			   verdict_name(r->verdict),
+			   r->verdict == VERDICT_MISMATCH
+				   ? ": POSSIBLE MAN IN THE MIDDLE"
+				   : ": DNSSEC validation fails");
+		break;
+	case ALERT_REMOVED:
+		buf_printf(b, "%s: DNSSEC or its TLSA records were removed "
+			      "(was %s, now %s)\n",
+			   domain, verdict_name(prev), verdict_name(r->verdict));
+		break;
+	case ALERT_DOWN:
+		buf_printf(b, "%s is down: no endpoint could be checked in %u "
+			      "rounds in a row (this is not a sign of "
+			      "interception)\n",
+			   domain, rounds);
+		break;
+	case ALERT_RECOVERED:
+		buf_printf(b, "%s recovered: now %s\n", domain,
+			   verdict_name(r->verdict));
+		break;
+	case ALERT_INFO:
+		if (prev == r->verdict)
+			buf_printf(b, "%s: the key changed and still matches a "
+				      "TLSA record (a planned rollover)\n",
+				   domain);
+		else
+			buf_printf(b, "%s changed: %s → %s\n", domain,
+				   verdict_name(prev), verdict_name(r->verdict));
+		break;
+	default:
+		return;
+	}
+	buf_putc(b, '\n');
+	report_text(r, b);
+	if (k == ALERT_ALARM && sd != NULL && sd->n_keys > 0) {
+		/* What this service presented before, to compare with. */
+		buf_puts(b, "\nKeys seen before (SPKI SHA-256, first and last "
+			    "seen):\n");
+		for (size_t i = 0; i < sd->n_keys; i++) {
+			char f[32], l[32];
+			time_t ft = (time_t)sd->keys[i].first_seen;
+			time_t lt = (time_t)sd->keys[i].last_seen;
+			struct tm tm;
+			strftime(f, sizeof(f), "%Y-%m-%d", gmtime_r(&ft, &tm));
+			strftime(l, sizeof(l), "%Y-%m-%d %H:%M", gmtime_r(&lt, &tm));
+			buf_printf(b, "  %s (%s to %s UTC)\n", sd->keys[i].spki,
+				   f, l);
+		}
+	}
+	buf_printf(b, "\nSend \"unsubscribe %s\" to stop these alerts.\n",
+		   domain);
+}
+
+static void
+deliver(struct watch *w, const struct store_domain *sd, enum alert_kind k,
+	const char *text, const struct check_result *r)
+{
+	for (size_t i = 0; i < sd->n_chat; i++)
+		comp_send_message(w->comp, sd->chat[i], text);
+	if (w->pub.publish)
+		w->pub.publish(w->pub.arg, sd->name, k, text, r);
+	w->alerts[k]++;
+}
+
+static void
+flap_summary(evutil_socket_t fd, short what, void *arg)
+{
+	struct wdom *d = arg;
+	struct watch *w = d->w;
+	const struct store_domain *sd = store_domain_get(w->st, d->name);
+	struct buf b = BUF_INIT;
+
+	if (d->flap->held > 0 && sd) {
+		buf_printf(&b, "%s changed state often in the last hour: %u "
+			       "alerts were held. Now: %s.\n",
+			   d->name, d->flap->held,
+			   sd->verdict ? sd->verdict : "unknown");
+		for (size_t i = 0; i < sd->n_chat; i++)
+			comp_send_message(w->comp, sd->chat[i], b.s);
+		if (w->pub.publish)
+			w->pub.publish(w->pub.arg, d->name, ALERT_INFO, b.s,
+				       NULL);
+	}
+	d->flap->held = 0;
+	d->flap->until = 0;
+	buf_free(&b);
+}
+
+/* Changes in the history during the last hour, this one included. */
+static unsigned
+changes_last_hour(const struct store_domain *sd, time_t now)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < sd->n_history; i++) {
+		struct store_change h;
+		store_domain_change(sd, i, &h);
+		if (h.time > now - 3600)
+			n++;
+	}
+	return n;
+}
+
+/* Equal strings, NULL and "" being the same "none" (as the store keeps
+ * them). */
+static int
+same_str(const char *a, const char *b)
+{
+	if (a == NULL || *a == '\0')
+		return b == NULL || *b == '\0';
+	return b != NULL && strcmp(a, b) == 0;
+}
+
+/* Whether recording u would change nothing in sd but times: same words,
+ * same endpoints, no history entry. */
+static int
+round_unchanged(const struct store_domain *sd, const struct store_update *u)
+{
+	if (sd == NULL || u->change != NULL ||
+	    !same_str(sd->verdict, u->verdict) ||
+	    !same_str(sd->alert, u->alert) ||
+	    sd->unreachable_rounds != u->unreachable_rounds ||
+	    sd->n_endpoints != u->n_endpoints)
+		return 0;
+	for (size_t i = 0; i < u->n_endpoints; i++) {
+		struct store_endpoint sa;
+		const struct store_endpoint *a = &sa;
+		const struct store_endpoint *b = &u->endpoints[i];
+		store_domain_endpoint(sd, i, &sa);
+		if (a->port != b->port || !same_str(a->service, b->service) ||
+		    !same_str(a->host, b->host) ||
+		    !same_str(a->verdict, b->verdict) ||
+		    !same_str(a->spki, b->spki) ||
+		    !same_str(a->error, b->error))
+			return 0;
+	}
+	return 1;
+}
+
+void
+watch_alert_record(struct wdom *d, struct check_result *r, int baseline_only)
+{
+	struct watch *w = d->w;
+	const struct store_domain *sd = store_domain_get(w->st, d->name);
+	struct watch_state ws = {VERDICT_NONE, ALERT_NONE, 0};
+	struct round_facts f;
+	struct store_endpoint eps[STORE_ENDPOINTS_MAX];
+	char errs[STORE_ENDPOINTS_MAX][300];
+	size_t n = 0;
+	time_t now = watch_now(w);
+	struct store_change ch;
+	char note[300];
+	enum alert_kind k;
+	enum verdict prev;
+
+	if (sd) {
+		ws.verdict = sd->verdict ? verdict_parse(sd->verdict)
+					 : VERDICT_NONE;
+		ws.last = alert_kind_parse(sd->alert);
+		ws.unreachable_rounds = sd->unreachable_rounds;
+	}
+	prev = ws.verdict;
+	f.verdict = alert_verdict(sd, r);
+	f.all_unreachable = r->verdict == VERDICT_UNREACHABLE;
+	f.key_rolled = key_rolled(sd, r);
+	k = transition_decide(&ws, &f, w->cfg->down_after);
+	if (baseline_only && prev == VERDICT_NONE)
+		k = ALERT_NONE;
+
+	for (size_t i = 0; i < r->nendpoints && n < STORE_ENDPOINTS_MAX; i++) {
+		const struct check_endpoint *e = &r->endpoints[i];
+		struct store_endpoint *se = &eps[n];
+		const char *v = verdict_name(e->verdict);
+		se->service = check_service_name(e->service);
+		se->host = e->host;
+		se->port = e->port;
+		se->spki = e->have_key ? e->spki_sha256 : NULL;
+		se->error = NULL;
+		if (e->err_step != PROBE_STEP_NONE) {
+			snprintf(errs[n], sizeof(errs[n]), "%s: %s",
+				 probe_step_name(e->err_step), e->err_reason);
+			se->error = errs[n];
+		}
+		if (e->verdict == VERDICT_UNREACHABLE) {
+			/* Keep the last known verdict; the error says it is
+			 * unreachable now. */
+			const char *last = last_verdict_of(sd, e);
+			if (last)
+				v = last;
+		}
+		se->verdict = v;
+		n++;
+	}
+	struct store_update u = {
+		.verdict = verdict_name(ws.verdict),
+		.alert = alert_kind_name(ws.last),
+		.unreachable_rounds = ws.unreachable_rounds,
+		.checked = now,
+		.next_due = d->heap_idx != HEAP_NONE ? d->due : now,
+		.endpoints = eps,
+		.n_endpoints = n,
+		.change = NULL,
+	};
+	if (ws.verdict != prev) {
+		snprintf(note, sizeof(note), "%s",
+			 k != ALERT_NONE ? alert_kind_name(k) : "");
+		ch.time = now;
+		ch.from = verdict_name(prev);
+		ch.to = verdict_name(ws.verdict);
+		ch.note = note[0] ? note : NULL;
+		u.change = &ch;
+	} else if (k == ALERT_DOWN || k == ALERT_INFO) {
+		snprintf(note, sizeof(note), "%s", alert_kind_name(k));
+		ch.time = now;
+		ch.from = verdict_name(prev);
+		ch.to = verdict_name(ws.verdict);
+		ch.note = note;
+		u.change = &ch;
+	}
+	int rc = -1;
+	if (round_unchanged(sd, &u)) {
+		/* Only times moved: no shard write for this round. */
+		const char *spkis[STORE_ENDPOINTS_MAX];
+		for (size_t i = 0; i < n; i++)
+			spkis[i] = eps[i].spki;
+		rc = store_domain_touch(w->st, d->name, u.checked, u.next_due,
+					spkis, n);
+	}
+	if (rc < 0) {
+		rc = store_domain_record(w->st, d->name, &u);
+		if (rc < 0)
+			log_error("%s: cannot record the round: %s", d->name,
+				  strerror(-rc));
+		store_commit(w->st, watch_commit_done_log, NULL);
+	}
+	sd = store_domain_get(w->st, d->name);
+	if (sd && prev == VERDICT_NONE && ws.verdict != VERDICT_NONE &&
+	    sd->n_pubsub > 0 && w->pub.publish) {
+		/* The baseline alerts nobody, but pubsub subscribers have had
+		 * no report yet: publish the first state. */
+		struct buf fb = BUF_INIT;
+		buf_printf(&fb, "First check of %s:\n", d->name);
+		report_text(r, &fb);
+		w->pub.publish(w->pub.arg, d->name, ALERT_NONE, fb.s, r);
+		buf_free(&fb);
+	}
+	if (k == ALERT_NONE || sd == NULL)
+		return;
+
+	log_info("%s: %s (%s → %s)", d->name, alert_kind_name(k),
+		 verdict_name(prev) ? verdict_name(prev) : "none",
+		 verdict_name(ws.verdict));
+	/* [watch] flap_limit: beyond it, hold everything but alarms. */
+	if (k != ALERT_ALARM &&
+	    ((d->flap && d->flap->until > now) ||
+	     changes_last_hour(sd, now) > w->cfg->flap_limit)) {
+		if (d->flap == NULL)
+			d->flap = xcalloc(1, sizeof(*d->flap));
+		if (d->flap->until <= now) {
+			struct timeval tv = {3600, 0};
+			d->flap->until = now + 3600;
+			if (d->flap->timer == NULL)
+				d->flap->timer = evtimer_new(w->base,
+							     flap_summary, d);
+			evtimer_add(d->flap->timer, &tv);
+		}
+		d->flap->held++;
+		return;
+	}
+	struct buf b = BUF_INIT;
+	alert_text(&b, k, d->name, prev, r, ws.unreachable_rounds, sd);
+	deliver(w, sd, k, b.s, r);
+	buf_free(&b);
+	for (size_t i = 0; i < sd->n_chat; i++)
+		watch_alert_send_presence(w, sd->chat[i]);
+}
+
+/* ---- presence ----------------------------------------------------------- */
+
+/* What the bot's presence says to `jid`: a status line summarising its
+ * domains, and whether to show dnd (an alarm).  0 when the JID has
+ * nothing stored (the bot's generic presence then). */
+int
+watch_alert_presence_summary(struct watch *w, const char *jid, int *dnd,
+			     char *line, size_t len)
+{
+	const struct store_jid *sj = store_jid_get(w->st, jid);
+	size_t ok = 0, alarm = 0, other = 0;
+	const char *alarm_dom = NULL, *alarm_v = NULL;
+
+	if (sj == NULL || sj->n_domains == 0)
+		return 0;
+	for (size_t i = 0; i < sj->n_domains; i++) {
+		const struct store_domain *sd = sj->domains[i];
+		enum verdict v = verdict_parse(sd->verdict);
+		if (v == VERDICT_MISMATCH || v == VERDICT_BOGUS) {
+			alarm++;
+			alarm_dom = sd->name;
+			alarm_v = sd->verdict;
+		} else if (v == VERDICT_OK) {
+			ok++;
+		} else {
+			other++;
+		}
+	}
+	*dnd = alarm > 0;
+	if (alarm)
+		snprintf(line, len, "ALERT: %s %s%s", alarm_dom, alarm_v,
+			 alarm > 1 ? " (and more)" : "");
+	else if (other == 0)
+		snprintf(line, len, "%zu domain%s OK", ok, ok == 1 ? "" : "s");
+	else
+		snprintf(line, len, "%zu domain%s: %zu OK, %zu need attention",
+			 sj->n_domains, sj->n_domains == 1 ? "" : "s", ok,
+			 other);
+	return 1;
+}
+
+void
+watch_alert_send_presence(struct watch *w, const char *jid)
+{
+	const struct store_jid *sj = store_jid_get(w->st, jid);
+	xmpp_ctx_t *ctx = comp_ctx(w->comp);
+	xmpp_stanza_t *p, *show, *status, *txt;
+	char line[512];
+	int dnd = 0;
+
+	if (sj == NULL || sj->presence == NULL)
+		return;
+	if (!watch_alert_presence_summary(w, jid, &dnd, line, sizeof(line)))
+		snprintf(line, sizeof(line),
+			 "Watching XMPP services for MITM; send \"help\"");
+	p = xmpp_presence_new(ctx);
+	xmpp_stanza_set_from(p, w->cfg->jid);
+	xmpp_stanza_set_to(p, jid);
+	if (dnd) {
+		show = xmpp_stanza_new(ctx);
+		xmpp_stanza_set_name(show, "show");
+		txt = xmpp_stanza_new(ctx);
+		xmpp_stanza_set_text(txt, "dnd");
+		xmpp_stanza_add_child(show, txt);
+		xmpp_stanza_release(txt);
+		xmpp_stanza_add_child(p, show);
+		xmpp_stanza_release(show);
+	}
+	status = xmpp_stanza_new(ctx);
+	xmpp_stanza_set_name(status, "status");
+	txt = xmpp_stanza_new(ctx);
+	xmpp_stanza_set_text(txt, line);
+	xmpp_stanza_add_child(status, txt);
+	xmpp_stanza_release(txt);
+	xmpp_stanza_add_child(p, status);
+	xmpp_stanza_release(status);
+	comp_send(w->comp, p);
+	xmpp_stanza_release(p);
+}
