@@ -450,23 +450,22 @@ void html_domain(struct buf *out, const struct html_ctx *c,
 			      "<th>Verdict</th><th>Key seen (SPKI SHA-256)"
 			      "</th><th>Error</th></tr></thead><tbody>\n");
 		for (size_t i = 0; i < d->n_endpoints; i++) {
-			struct store_endpoint ep;
-			const struct store_endpoint *e = &ep;
-			store_domain_endpoint(d, i, &ep);
+			struct store_endpoint e;
+			store_domain_endpoint(d, i, &e);
 			buf_puts(out, "<tr class=\"endpoint\"><td "
 				      "data-label=\"Service\">");
-			esc(out, e->service);
+			esc(out, e.service);
 			buf_puts(out, "</td><td data-label=\"Endpoint\" "
 				      "class=\"wrap\">");
-			esc(out, e->host);
+			esc(out, e.host);
 			buf_printf(out, ":%u</td><td data-label=\"Verdict\">",
-				   e->port);
-			badge(out, e->verdict);
+				   e.port);
+			badge(out, e.verdict);
 			buf_puts(out, "</td><td data-label=\"Key seen\" "
 				      "class=\"key\">");
-			esc(out, e->spki ? e->spki : "-");
+			esc(out, e.spki ? e.spki : "-");
 			buf_puts(out, "</td><td data-label=\"Error\">");
-			esc(out, e->error ? e->error : "-");
+			esc(out, e.error ? e.error : "-");
 			buf_puts(out, "</td></tr>\n");
 		}
 		buf_puts(out, "</tbody></table>\n");
@@ -497,17 +496,16 @@ void html_domain(struct buf *out, const struct html_ctx *c,
 			      "<th>Change</th><th>Note</th></tr></thead>"
 			      "<tbody>\n");
 		for (size_t i = d->n_history; i-- > 0;) { /* newest first */
-			struct store_change ch;
-			const struct store_change *h = &ch;
-			store_domain_change(d, i, &ch);
+			struct store_change h;
+			store_domain_change(d, i, &h);
 			buf_puts(out, "<tr><td data-label=\"When\">");
-			fmt_time(out, h->time);
+			fmt_time(out, h.time);
 			buf_puts(out, "</td><td data-label=\"Change\">");
-			badge(out, h->from);
+			badge(out, h.from);
 			buf_puts(out, " &rarr; ");
-			badge(out, h->to);
+			badge(out, h.to);
 			buf_puts(out, "</td><td data-label=\"Note\">");
-			esc(out, h->note ? h->note : "");
+			esc(out, h.note ? h.note : "");
 			buf_puts(out, "</td></tr>\n");
 		}
 		buf_puts(out, "</tbody></table>\n");

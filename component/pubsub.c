@@ -87,19 +87,18 @@ pubsub_state_payload(struct pubsub *ps, const char *domain, const char *alert,
 	set_int_attr(st, "checked", (long long)sd->last_check);
 	set_int_attr(st, "changed", (long long)sd->last_change);
 	for (size_t i = 0; i < sd->n_endpoints; i++) {
-		struct store_endpoint se;
-		const struct store_endpoint *e = &se;
-		store_domain_endpoint(sd, i, &se);
+		struct store_endpoint e;
+		store_domain_endpoint(sd, i, &e);
 		xmpp_stanza_t *ep = child(ctx, st, "endpoint", NULL);
-		xmpp_stanza_set_attribute(ep, "service", e->service);
-		xmpp_stanza_set_attribute(ep, "host", e->host);
-		set_int_attr(ep, "port", e->port);
-		if (e->verdict)	/* a store file may leave it out */
-			xmpp_stanza_set_attribute(ep, "verdict", e->verdict);
-		if (e->spki)
-			xmpp_stanza_set_attribute(ep, "spki-sha256", e->spki);
-		if (e->error)
-			xmpp_stanza_set_attribute(ep, "error", e->error);
+		xmpp_stanza_set_attribute(ep, "service", e.service);
+		xmpp_stanza_set_attribute(ep, "host", e.host);
+		set_int_attr(ep, "port", e.port);
+		if (e.verdict)	/* a store file may leave it out */
+			xmpp_stanza_set_attribute(ep, "verdict", e.verdict);
+		if (e.spki)
+			xmpp_stanza_set_attribute(ep, "spki-sha256", e.spki);
+		if (e.error)
+			xmpp_stanza_set_attribute(ep, "error", e.error);
 	}
 	if (text)
 		text_child(ctx, st, "text", text);

@@ -28,13 +28,12 @@ last_verdict_of(const struct store_domain *sd, const struct check_endpoint *e)
 	const char *svc = check_service_name(e->service);
 
 	for (size_t i = 0; sd && i < sd->n_endpoints; i++) {
-		struct store_endpoint sep;
-		const struct store_endpoint *se = &sep;
-		store_domain_endpoint(sd, i, &sep);
-		if (se->port == e->port && !strcmp(se->host, e->host) &&
-		    !strcmp(se->service, svc) && se->verdict &&
-		    strcmp(se->verdict, "unreachable"))
-			return se->verdict;
+		struct store_endpoint se;
+		store_domain_endpoint(sd, i, &se);
+		if (se.port == e->port && !strcmp(se.host, e->host) &&
+		    !strcmp(se.service, svc) && se.verdict &&
+		    strcmp(se.verdict, "unreachable"))
+			return se.verdict;
 	}
 	return NULL;
 }
@@ -76,11 +75,10 @@ key_rolled(const struct store_domain *sd, const struct check_result *r)
 		if (!e->have_key)
 			continue;
 		for (size_t j = 0; j < sd->n_endpoints; j++) {
-			struct store_endpoint sep;
-			const struct store_endpoint *se = &sep;
-			store_domain_endpoint(sd, j, &sep);
-			if (se->port == e->port && !strcmp(se->host, e->host) &&
-			    se->spki && strcmp(se->spki, e->spki_sha256))
+			struct store_endpoint se;
+			store_domain_endpoint(sd, j, &se);
+			if (se.port == e->port && !strcmp(se.host, e->host) &&
+			    se.spki && strcmp(se.spki, e->spki_sha256))
 				changed = 1;
 		}
 	}
@@ -220,15 +218,14 @@ round_unchanged(const struct store_domain *sd, const struct store_update *u)
 	    sd->n_endpoints != u->n_endpoints)
 		return 0;
 	for (size_t i = 0; i < u->n_endpoints; i++) {
-		struct store_endpoint sa;
-		const struct store_endpoint *a = &sa;
+		struct store_endpoint a;
 		const struct store_endpoint *b = &u->endpoints[i];
-		store_domain_endpoint(sd, i, &sa);
-		if (a->port != b->port || !same_str(a->service, b->service) ||
-		    !same_str(a->host, b->host) ||
-		    !same_str(a->verdict, b->verdict) ||
-		    !same_str(a->spki, b->spki) ||
-		    !same_str(a->error, b->error))
+		store_domain_endpoint(sd, i, &a);
+		if (a.port != b->port || !same_str(a.service, b->service) ||
+		    !same_str(a.host, b->host) ||
+		    !same_str(a.verdict, b->verdict) ||
+		    !same_str(a.spki, b->spki) ||
+		    !same_str(a.error, b->error))
 			return 0;
 	}
 	return 1;

@@ -40,6 +40,19 @@ req_unlink(struct watch *w, struct pending_req *p)
 		}
 }
 
+/* Keeps p among the requests in flight and commits; `done` gets the
+ * result (-ENOMEM at once when the commit cannot be queued). */
+static void
+req_commit(struct watch *w, struct pending_req *p, store_done_fn done)
+{
+	p->next = w->reqs;
+	w->reqs = p;
+	if (store_commit(w->st, done, p) < 0) {
+		req_unlink(w, p);
+		done(p, -ENOMEM);
+	}
+}
+
 static void
 sub_check_done(struct check_result *r, void *arg)
 {
@@ -162,12 +175,7 @@ hook_subscribe(void *arg, struct comp_request *r, const struct domain_name *d)
 		free(p);
 		return;
 	}
-	p->next = w->reqs;
-	w->reqs = p;
-	if (store_commit(w->st, sub_committed, p) < 0) {
-		req_unlink(w, p);
-		sub_committed(p, -ENOMEM);
-	}
+	req_commit(w, p, sub_committed);
 }
 
 static void
@@ -227,12 +235,7 @@ hook_unsubscribe(void *arg, struct comp_request *r, const struct domain_name *d)
 				: "You were not subscribed to %s.",
 			 d->u);
 	}
-	p->next = w->reqs;
-	w->reqs = p;
-	if (store_commit(w->st, unsub_committed, p) < 0) {
-		req_unlink(w, p);
-		unsub_committed(p, -ENOMEM);
-	}
+	req_commit(w, p, unsub_committed);
 }
 
 static void
@@ -265,15 +268,14 @@ domain_status(struct watch *w, const struct store_domain *sd, struct buf *b,
 		buf_printf(b, ", next check in %ld min", (next + 59) / 60);
 	buf_putc(b, '\n');
 	for (size_t i = 0; i < sd->n_endpoints; i++) {
-		struct store_endpoint ep;
-		const struct store_endpoint *e = &ep;
-		store_domain_endpoint(sd, i, &ep);
-		buf_printf(b, "  %s %s:%u: %s%s%s\n", e->service, e->host,
-			   e->port, e->verdict ? e->verdict : "-",
-			   e->error ? " — " : "",
-			   e->error ? e->error : "");
-		if (e->spki)
-			buf_printf(b, "    key %s\n", e->spki);
+		struct store_endpoint e;
+		store_domain_endpoint(sd, i, &e);
+		buf_printf(b, "  %s %s:%u: %s%s%s\n", e.service, e.host,
+			   e.port, e.verdict ? e.verdict : "-",
+			   e.error ? " — " : "",
+			   e.error ? e.error : "");
+		if (e.spki)
+			buf_printf(b, "    key %s\n", e.spki);
 	}
 	for (size_t i = 0; i < sd->n_keys; i++) {
 		char f[64], l[64];

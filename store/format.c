@@ -120,18 +120,17 @@ out_domain(struct out *o, const struct store_domain *d)
 	out_int(o, d->next_due);
 	out_raw(o, "\n", 1);
 	for (i = 0; i < d->n_endpoints; i++) {
-		struct store_endpoint ep;
-		const struct store_endpoint *e = &ep;
+		struct store_endpoint e;
 
-		store_domain_endpoint(d, i, &ep);
+		store_domain_endpoint(d, i, &e);
 
 		out_str(o, "endpoint");
-		out_field(o, e->service, 0);
-		out_field(o, e->host, 0);
-		out_int(o, e->port);
-		out_field(o, e->verdict, 0);
-		out_field(o, e->spki, 0);
-		out_field(o, e->error, 1);
+		out_field(o, e.service, 0);
+		out_field(o, e.host, 0);
+		out_int(o, e.port);
+		out_field(o, e.verdict, 0);
+		out_field(o, e.spki, 0);
+		out_field(o, e.error, 1);
 		out_raw(o, "\n", 1);
 	}
 	for (i = 0; i < d->n_keys; i++) {
@@ -142,16 +141,15 @@ out_domain(struct out *o, const struct store_domain *d)
 		out_raw(o, "\n", 1);
 	}
 	for (i = 0; i < d->n_history; i++) {
-		struct store_change ch;
-		const struct store_change *c = &ch;
+		struct store_change c;
 
-		store_domain_change(d, i, &ch);
+		store_domain_change(d, i, &c);
 
 		out_str(o, "change");
-		out_int(o, c->time);
-		out_field(o, c->from, 0);
-		out_field(o, c->to, 0);
-		out_field(o, c->note, 1);
+		out_int(o, c.time);
+		out_field(o, c.from, 0);
+		out_field(o, c.to, 0);
+		out_field(o, c.note, 1);
 		out_raw(o, "\n", 1);
 	}
 	for (i = 0; i < d->n_chat; i++) {

@@ -15,13 +15,6 @@
 #define CONTAINER(p, type, member) \
 	((type *)(void *)((char *)(p) - offsetof(type, member)))
 
-/* The domain record of a view the store gave out. */
-static const struct dom *
-view_dom(const struct store_domain *v)
-{
-	return (const struct dom *)(const void *)((const char *)v - offsetof(struct dom, pub));
-}
-
 /* FNV-1a: small, stable across versions and platforms (the shard of a
  * record is part of the on-disk layout, docs/store.md). */
 uint32_t
@@ -349,10 +342,11 @@ put_shared(struct placer *p, const char *s)
 	return at;
 }
 
+/* The string at offset off of a blob (put()'s result), or NULL. */
 static const char *
-placed(const struct placer *p, uint32_t off)
+str_at(const void *blob, uint32_t off)
 {
-	return off == STORE_OFF_NONE ? NULL : p->base + off;
+	return off == STORE_OFF_NONE ? NULL : (const char *)blob + off;
 }
 
 static void *
@@ -408,7 +402,7 @@ place(struct placer *p, const struct store_content *c, struct store_domain *v)
 		uint32_t spki = put_shared(p, c->keys[i].spki);
 
 		if (k)
-			k[i] = (struct store_key){ placed(p, spki), c->keys[i].first_seen,
+			k[i] = (struct store_key){ str_at(p->base, spki), c->keys[i].first_seen,
 						   c->keys[i].last_seen };
 	}
 	for (i = 0; i < c->n_hist; i++) {
@@ -424,7 +418,7 @@ place(struct placer *p, const struct store_content *c, struct store_domain *v)
 		uint32_t at = put(p, sid, sid ? strlen(sid) : 0);
 
 		if (ps)
-			ps[i] = (struct store_pubsub){ c->ps[i].jid, placed(p, at) };
+			ps[i] = (struct store_pubsub){ c->ps[i].jid, str_at(p->base, at) };
 	}
 	if (chat && c->n_chat)
 		memcpy(chat, c->chat, c->n_chat * sizeof(*chat));
@@ -479,12 +473,6 @@ store_dom_pack(struct store *st, struct dom *d, const struct store_content *c)
 /* ---- reading the packed endpoints and history ---- */
 
 static const char *
-blob_str(const struct dom *d, uint32_t off)
-{
-	return off == STORE_OFF_NONE ? NULL : (const char *)d->blob + off;
-}
-
-static const char *
 blob_word(const struct dom *d, uint8_t i)
 {
 	return i == STORE_WORD_NONE ? NULL : d->words[i];
@@ -508,11 +496,11 @@ static void
 unpack_endpoint(const struct dom *d, const struct packed_endpoint *pe, struct store_endpoint *out)
 {
 	out->service = blob_word(d, pe->service);
-	out->host = blob_str(d, pe->host);
+	out->host = str_at(d->blob, pe->host);
 	out->port = pe->port;
 	out->verdict = blob_word(d, pe->verdict);
-	out->spki = blob_str(d, pe->spki);
-	out->error = blob_str(d, pe->error);
+	out->spki = str_at(d->blob, pe->spki);
+	out->error = str_at(d->blob, pe->error);
 }
 
 static void
@@ -521,13 +509,13 @@ unpack_change(const struct dom *d, const struct packed_change *pc, struct store_
 	out->time = pc->time;
 	out->from = blob_word(d, pc->from);
 	out->to = blob_word(d, pc->to);
-	out->note = blob_str(d, pc->note);
+	out->note = str_at(d->blob, pc->note);
 }
 
 void
 store_domain_endpoint(const struct store_domain *v, size_t i, struct store_endpoint *out)
 {
-	const struct dom *d = view_dom(v);
+	const struct dom *d = CONTAINER(v, struct dom, pub);
 
 	if (i >= v->n_endpoints) {
 		*out = (struct store_endpoint){ 0 };
@@ -539,7 +527,7 @@ store_domain_endpoint(const struct store_domain *v, size_t i, struct store_endpo
 void
 store_domain_change(const struct store_domain *v, size_t i, struct store_change *out)
 {
-	const struct dom *d = view_dom(v);
+	const struct dom *d = CONTAINER(v, struct dom, pub);
 
 	if (i >= v->n_history) {
 		*out = (struct store_change){ 0 };
