@@ -115,10 +115,14 @@ void probe_result_free(struct probe_result *res);
 const char *probe_step_name(enum probe_step step);
 
 /*
- * True for addresses a probe must not reach unless allow_private:
- * unspecified, loopback, private (RFC 1918, ULA), link-local, shared
- * (100.64/10), multicast, broadcast, documentation and reserved ranges,
- * and IPv4-mapped forms of them.
+ * True for addresses a probe must not reach unless allow_private: the
+ * entries of IANA's IPv4 and IPv6 Special-Purpose Address Registries
+ * (RFC 6890) that are not globally reachable (unspecified, loopback,
+ * private, shared, link-local, documentation, benchmarking, reserved,
+ * local-use NAT64 64:ff9b:1::/48), multicast, broadcast, deprecated
+ * site-local (fec0::/10), IPv4-compatible (::a.b.c.d) and IPv4-translated
+ * (::ffff:0:a.b.c.d) addresses, and the IPv4-mapped, NAT64 (64:ff9b::/96)
+ * and 6to4 forms of private IPv4 addresses.
  */
 int probe_addr_is_private(const struct probe_addr *a);
 
