@@ -5,6 +5,7 @@
  * one with SNI = the SRV target when nothing matched), the match and its
  * verdict.
  */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,6 +178,51 @@ ep_lookup_tlsa(struct ep *e, const char *host)
 	}
 }
 
+size_t
+check_addrs_drop_private(struct probe_addr *addrs, size_t *n,
+			 struct probe_addr *first)
+{
+	size_t kept = 0, dropped = 0;
+
+	for (size_t i = 0; i < *n; i++) {
+		if (!probe_addr_is_private(&addrs[i])) {
+			addrs[kept++] = addrs[i];
+			continue;
+		}
+		if (dropped++ == 0 && first != NULL)
+			*first = addrs[i];
+	}
+	*n = kept;
+	return dropped;
+}
+
+/* One private address among public ones must not hide the endpoint (an
+ * interceptor could add one to the DNS): only that address is skipped,
+ * with a note.  Through Tor the name goes to the exit, which refuses
+ * private addresses itself (Tor's ExitPolicyRejectPrivate). */
+static void
+ep_skip_private(struct ep *e)
+{
+	struct probe_addr first;
+	char ip[INET6_ADDRSTRLEN], text[256];
+	size_t total = e->naddrs;
+
+	e->naddrs_private = check_addrs_drop_private(e->addrs, &e->naddrs,
+						     &first);
+	if (e->naddrs_private == 0 || e->naddrs == 0)
+		return;
+	if (inet_ntop(first.family, first.addr, ip, sizeof(ip)) == NULL)
+		snprintf(ip, sizeof(ip), "?");
+	snprintf(text, sizeof(text),
+		 "%zu of the %zu addresses of %s %s private, loopback or "
+		 "link-local (%s%s): certwatch does not connect to %s",
+		 e->naddrs_private, total, e->row->host,
+		 e->naddrs_private == 1 ? "is" : "are", ip,
+		 e->naddrs_private == 1 ? "" : ", …",
+		 e->naddrs_private == 1 ? "it" : "them");
+	add_warning(e->row, "private-address", text);
+}
+
 static void
 ep_after_addr(struct ep *e)
 {
@@ -204,8 +250,6 @@ ep_after_addr(struct ep *e)
 			struct probe_addr *pa = &e->addrs[e->naddrs++];
 			pa->family = x->addr[j].family;
 			memcpy(pa->addr, x->addr[j].addr, 16);
-			if (probe_addr_is_private(pa))
-				e->addr_private = 1;
 		}
 	}
 	if (failed == 2) {
@@ -259,10 +303,12 @@ ep_after_addr(struct ep *e)
 	e->phase = EP_MAIN;
 	if (row->err_step == PROBE_STEP_DNS && e->naddrs == 0)
 		return;
-	if (e->addr_private && !e->c->env->cfg.probe.allow_private) {
+	if (!e->c->env->cfg.probe.allow_private)
+		ep_skip_private(e);
+	if (e->naddrs == 0 && e->naddrs_private > 0) {
 		set_error(row, PROBE_STEP_INPUT,
-			  "refused: the target has a private, loopback or "
-			  "link-local address");
+			  "refused: the target has only private, loopback or "
+			  "link-local addresses");
 		return;
 	}
 	check_ref(e->c);

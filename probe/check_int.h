@@ -43,7 +43,7 @@ struct ep {
 
 	struct probe_addr addrs[32];
 	size_t naddrs;
-	int addr_private;
+	size_t naddrs_private;		/* skipped: private, loopback... */
 
 	struct probe *probe;
 	int probe_waiting;		/* in the env's queue */
@@ -100,5 +100,10 @@ void check_ep_start(struct ep *e);
 void check_ep_probe_start(struct ep *e);
 int check_ep_match(struct ep *e);
 void check_ep_decide(struct ep *e);
+/* Removes the addresses probe_addr_is_private() refuses from addrs[0..*n),
+ * keeping the order of the others; returns how many it removed, the first
+ * of them in *first (may be NULL). */
+size_t check_addrs_drop_private(struct probe_addr *addrs, size_t *n,
+				struct probe_addr *first);
 
 #endif

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "probe/check_int.h"
 #include "probe/probe.h"
 
 #define SRV_HEADER                                                             \
@@ -953,6 +954,49 @@ static void test_private_table(void **state)
 	assert_int_equal(probe_addr_is_private(&bad), 1);
 }
 
+static void set_addr(struct probe_addr *a, const char *s)
+{
+	memset(a, 0, sizeof(*a));
+	a->family = strchr(s, ':') ? AF_INET6 : AF_INET;
+	assert_int_equal(inet_pton(a->family, s, a->addr), 1);
+}
+
+/* One private address among public ones skips that address only: the
+ * endpoint is still probed at the others, in DNS order. */
+static void test_private_skipped(void **state)
+{
+	static const char *mixed[] = {"10.0.0.1", "192.0.2.80", "8.8.8.8",
+				      "::1", "2a01::1", "fec0::1"};
+	struct probe_addr addrs[6], first, want;
+	char ip[INET6_ADDRSTRLEN];
+	size_t n = 6;
+
+	(void)state;
+	for (size_t i = 0; i < n; i++)
+		set_addr(&addrs[i], mixed[i]);
+	assert_int_equal(check_addrs_drop_private(addrs, &n, &first), 4);
+	assert_int_equal(n, 2);
+	set_addr(&want, "10.0.0.1");
+	assert_memory_equal(&first, &want, sizeof(want));
+	assert_non_null(inet_ntop(AF_INET, addrs[0].addr, ip, sizeof(ip)));
+	assert_string_equal(ip, "8.8.8.8");
+	assert_non_null(inet_ntop(AF_INET6, addrs[1].addr, ip, sizeof(ip)));
+	assert_string_equal(ip, "2a01::1");
+
+	/* Only private ones: nothing is left to probe. */
+	n = 2;
+	set_addr(&addrs[0], "127.0.0.1");
+	set_addr(&addrs[1], "::ffff:0:127.0.0.1");
+	assert_int_equal(check_addrs_drop_private(addrs, &n, NULL), 2);
+	assert_int_equal(n, 0);
+
+	/* Only public ones: untouched. */
+	n = 1;
+	set_addr(&addrs[0], "1.1.1.1");
+	assert_int_equal(check_addrs_drop_private(addrs, &n, NULL), 0);
+	assert_int_equal(n, 1);
+}
+
 static void test_step_names(void **state)
 {
 	(void)state;
@@ -971,6 +1015,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_private_table),
+		cmocka_unit_test(test_private_skipped),
 		cmocka_unit_test(test_step_names),
 		cmocka_unit_test(test_starttls_ok),
 		cmocka_unit_test(test_split_reads),
