@@ -136,6 +136,38 @@ fmt_time(int64_t t, char *buf, size_t len)
 	strftime(buf, len, "%Y-%m-%d %H:%M UTC", &tm);
 }
 
+/* The longest record line the text report prints whole: 4,096 bytes of
+ * data ("U S M " and 8,192 hex digits).  A longer one (a `3 0 0` record of
+ * a huge certificate, up to 65,532 bytes) is cut with a marker that says
+ * so, never shown as if whole or left empty; JSON has it whole. */
+#define REPORT_RECORD_TEXT_MAX (8192 + 12)
+#define REPORT_RECORD_TEXT_HEAD 64	/* hex digits kept of a cut one */
+
+static void
+put_record(struct buf *out, const char *label, const char *rec,
+	   const char *sni)
+{
+	size_t len = strlen(rec);
+
+	buf_printf(out, "  %s: ", label);
+	if (len <= REPORT_RECORD_TEXT_MAX) {
+		buf_puts(out, rec);
+	} else {
+		/* "U S M " then hex: keep the fields and the data's start. */
+		const char *hex = rec;
+		for (int f = 0; f < 3 && strchr(hex, ' '); f++)
+			hex = strchr(hex, ' ') + 1;
+		size_t head = (size_t)(hex - rec), nhex = len - head;
+		buf_printf(out, "%.*s%.*s… [cut: the record holds %zu bytes; "
+				"the JSON report has it whole]",
+			   (int)head, rec, REPORT_RECORD_TEXT_HEAD, hex,
+			   nhex / 2);
+	}
+	if (sni != NULL)
+		buf_printf(out, " (SNI %s)", sni);
+	buf_putc(out, '\n');
+}
+
 void
 report_text(const struct check_result *r, struct buf *out)
 {
@@ -170,17 +202,16 @@ report_text(const struct check_result *r, struct buf *out)
 			buf_printf(out, "  key seen (SPKI SHA-256): %s\n",
 				   e->spki_sha256);
 		if (e->matched)
-			buf_printf(out, "  matched: %s (SNI %s)\n", e->matched,
-				   e->sni);
+			put_record(out, "matched", e->matched, e->sni);
 		if (e->verdict == VERDICT_MISMATCH) {
 			for (size_t j = 0; j < e->ntlsa; j++)
-				buf_printf(out, "  expected: %s\n", e->tlsa[j]);
+				put_record(out, "expected", e->tlsa[j], NULL);
 			if (e->match_detail[0])
 				buf_printf(out, "  why: %s\n", e->match_detail);
 		}
 		for (size_t j = 0; j < e->nunusable; j++)
-			buf_printf(out, "  unusable record (ignored): %s\n",
-				   e->unusable[j]);
+			put_record(out, "unusable record (ignored)",
+				   e->unusable[j], NULL);
 		if (e->not_after) {
 			fmt_time(e->not_after, when, sizeof(when));
 			buf_printf(out, "  certificate expires: %s\n", when);

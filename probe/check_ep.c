@@ -36,6 +36,17 @@ push_str(char ***v, size_t *n, const char *s)
 	(*v)[(*n)++] = xstrdup(s);
 }
 
+char *
+check_tlsa_line(const struct dns_tlsa *t)
+{
+	/* "255 255 255 " and the hex: sized from the record, so that none
+	 * (a TLSA record holds up to 65,532 bytes) comes out cut or empty. */
+	size_t len = 16 + 2 * t->len;
+	char *line = xcalloc(1, len);
+
+	return dns_tlsa_format(t, line, len);
+}
+
 static void
 set_error(struct check_endpoint *row, enum probe_step step, const char *why)
 {
@@ -447,10 +458,11 @@ check_ep_decide(struct ep *e)
 		in.tlsa = row->dnssec_tlsa;
 		in.tlsa_failed = check_answer_failed(t);
 		for (size_t i = 0; i < t->n; i++) {
-			dns_tlsa_format(&t->tlsa[i], line, sizeof(line));
-			push_str(&row->tlsa, &row->ntlsa, line);
+			char *rec = check_tlsa_line(&t->tlsa[i]);
+			push_str(&row->tlsa, &row->ntlsa, rec);
 			if (!dane_record_known(&t->tlsa[i]))
-				push_str(&row->unusable, &row->nunusable, line);
+				push_str(&row->unusable, &row->nunusable, rec);
+			free(rec);
 		}
 		if (t->sec == DNS_SEC_BOGUS)
 			set_detail(row, "the TLSA records at %s fail DNSSEC "
@@ -503,8 +515,7 @@ check_ep_decide(struct ep *e)
 		snprintf(row->match_detail, sizeof(row->match_detail), "%s",
 			 m->detail);
 		if (m->matched >= 0 && t && (size_t)m->matched < t->n) {
-			dns_tlsa_format(&t->tlsa[m->matched], line, sizeof(line));
-			row->matched = xstrdup(line);
+			row->matched = check_tlsa_line(&t->tlsa[m->matched]);
 		}
 		for (unsigned b = 0; b < 6; b++) {
 			enum dane_warning w = (enum dane_warning)(1u << b);

@@ -25,6 +25,7 @@ struct check_env {
 	struct timeval last_refill;
 	struct event *drain;
 	struct check *checks;	/* every live check, for env_free */
+	int freeing;		/* check_env_free: no more draining */
 };
 
 enum ep_phase { EP_ADDR, EP_MAIN, EP_SNI, EP_DONE };
@@ -100,6 +101,9 @@ void check_ep_start(struct ep *e);
 void check_ep_probe_start(struct ep *e);
 int check_ep_match(struct ep *e);
 void check_ep_decide(struct ep *e);
+/* A TLSA record as "U S M HEX", whole whatever its size; the caller
+ * frees it. */
+char *check_tlsa_line(const struct dns_tlsa *t);
 /* Removes the addresses probe_addr_is_private() refuses from addrs[0..*n),
  * keeping the order of the others; returns how many it removed, the first
  * of them in *first (may be NULL). */

@@ -997,6 +997,29 @@ static void test_private_skipped(void **state)
 	assert_int_equal(n, 1);
 }
 
+/* Every TLSA record comes out whole, however long (a DNS message holds
+ * up to 65,535 bytes); before, records over 4 KB came out empty. */
+static void test_tlsa_line(void **state)
+{
+	static const size_t sizes[] = {0, 32, 4096, 4097, 5000, 65532};
+	static uint8_t data[65532];
+	struct dns_tlsa t = {.usage = 3, .selector = 0, .mtype = 0,
+			     .data = data};
+
+	(void)state;
+	memset(data, 0xab, sizeof(data));
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		t.len = sizes[i];
+		char *line = check_tlsa_line(&t);
+		assert_int_equal(strlen(line),
+				 5 + (t.len ? 1 + 2 * t.len : 0));
+		assert_memory_equal(line, "3 0 0", 5);
+		if (t.len)
+			assert_string_equal(line + 6 + 2 * t.len - 4, "abab");
+		free(line);
+	}
+}
+
 static void test_step_names(void **state)
 {
 	(void)state;
@@ -1016,6 +1039,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_private_table),
 		cmocka_unit_test(test_private_skipped),
+		cmocka_unit_test(test_tlsa_line),
 		cmocka_unit_test(test_step_names),
 		cmocka_unit_test(test_starttls_ok),
 		cmocka_unit_test(test_split_reads),

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -135,6 +136,49 @@ test_escapes(void **state)
 	buf_free(&b);
 }
 
+/* A record of `bytes` bytes of data, as check_tlsa_line() writes it. */
+static char *
+big_record(size_t bytes)
+{
+	char *s = xcalloc(1, 16 + 2 * bytes);
+
+	strcpy(s, "3 0 0 ");
+	for (size_t i = 0; i < 2 * bytes; i++)
+		s[6 + i] = "3082"[i % 4];
+	return s;
+}
+
+/* A record too long for a chat line is cut with a marker, never printed
+ * empty or as if whole; JSON has it whole. */
+static void
+test_long_records(void **state)
+{
+	struct check_result *r = make(VERDICT_MISMATCH);
+	struct check_endpoint *e = &r->endpoints[0];
+	struct buf b = BUF_INIT;
+	char *whole = big_record(10000), *fits = big_record(4096), want[160];
+
+	(void)state;
+	e->tlsa = xrealloc(e->tlsa, 2 * sizeof(char *));
+	e->tlsa[0] = (free(e->tlsa[0]), xstrdup(whole));
+	e->tlsa[1] = xstrdup(fits);
+	e->ntlsa = 2;
+	report_text(r, &b);
+	snprintf(want, sizeof(want), "  expected: %.70s… [cut: the record "
+		 "holds 10000 bytes; the JSON report has it whole]\n", whole);
+	if (strstr(b.s, want) == NULL)
+		fail_msg("no cut record line in:\n%.400s", b.s);
+	assert_non_null(strstr(b.s, fits));	/* 4,096 bytes: whole */
+	assert_null(strstr(b.s, "  expected: \n"));
+	buf_free(&b);
+	report_json(r, &b);
+	assert_non_null(strstr(b.s, whole));
+	buf_free(&b);
+	free(whole);
+	free(fits);
+	check_result_free(r);
+}
+
 int
 main(void)
 {
@@ -143,6 +187,7 @@ main(void)
 		cmocka_unit_test(test_invalid),
 		cmocka_unit_test(test_text_and_json),
 		cmocka_unit_test(test_escapes),
+		cmocka_unit_test(test_long_records),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
