@@ -497,12 +497,19 @@ check_start(struct check_env *env, const char *domain_a, const char *domain_u,
 void
 check_cancel(struct check *c)
 {
+	struct check_env *env;
+
 	if (c == NULL)
 		return;
+	env = c->env;
 	check_result_free(c->res);
 	c->res = NULL;
 	check_free_internals(c);
 	free(c);
+	/* Its probes' slots are free: the queue moves on, from the loop
+	 * (not inside the caller, which may be cancelling more). */
+	if (!env->freeing && env->queue_head != NULL)
+		event_active(env->drain, EV_TIMEOUT, 0);
 }
 
 void
@@ -510,6 +517,7 @@ check_env_free(struct check_env *env)
 {
 	if (env == NULL)
 		return;
+	env->freeing = 1;
 	while (env->checks)
 		check_cancel(env->checks);
 	event_free(env->drain);
