@@ -233,23 +233,6 @@ sub_committed(void *arg, int result)
 	free(p);
 }
 
-/* Chat and pubsub subscriptions of every JID of this bare JID: a pubsub
- * subscription of a full JID (the `jid` attribute) is kept under that
- * JID, so counting only the JID given would let a new resource per
- * request get past subscriptions_per_jid. */
-static size_t
-subs_of_bare(struct pubsub *ps, const char *from_bare)
-{
-	size_t cur = 0, n = 0;
-	const struct store_jid *sj;
-
-	while ((sj = store_jid_next(ps->st, &cur)) != NULL)
-		if (sj->n_domains + sj->n_pubsub > 0 &&
-		    jid_matches(sj->jid, from_bare))
-			n += sj->n_domains + sj->n_pubsub;
-	return n;
-}
-
 static void
 do_subscribe(struct pubsub *ps, xmpp_stanza_t *iq, xmpp_stanza_t *el,
 	     const char *from_bare, int admin)
@@ -269,7 +252,8 @@ do_subscribe(struct pubsub *ps, xmpp_stanza_t *iq, xmpp_stanza_t *el,
 		return;
 	}
 	if (!admin && ps->cfg->subscriptions_per_jid &&
-	    subs_of_bare(ps, from_bare) >= ps->cfg->subscriptions_per_jid) {
+	    store_subs_of_bare(ps->st, from_bare) >=
+		    ps->cfg->subscriptions_per_jid) {
 		iq_error(ps, iq, "cancel", "not-allowed",
 			 "subscription limit reached (subscriptions_per_jid)");
 		return;

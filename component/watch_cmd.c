@@ -135,7 +135,6 @@ hook_subscribe(void *arg, struct comp_request *r, const struct domain_name *d)
 {
 	struct watch *w = arg;
 	const char *jid = comp_request_jid(r);
-	const struct store_jid *sj = store_jid_get(w->st, jid);
 	const struct store_domain *sd = store_domain_get(w->st, d->a);
 	char msg[256];
 	int rc;
@@ -151,8 +150,10 @@ hook_subscribe(void *arg, struct comp_request *r, const struct domain_name *d)
 				return;
 			}
 	}
-	if (w->cfg->subscriptions_per_jid && !comp_request_admin(r) && sj &&
-	    sj->n_domains + sj->n_pubsub >= w->cfg->subscriptions_per_jid) {
+	/* Every subscription of the JID counts: chat, and pubsub ones made
+	 * under any of its full JIDs. */
+	if (w->cfg->subscriptions_per_jid && !comp_request_admin(r) &&
+	    store_subs_of_bare(w->st, jid) >= w->cfg->subscriptions_per_jid) {
 		snprintf(msg, sizeof(msg),
 			 "You have reached the limit of %u subscriptions "
 			 "(subscriptions_per_jid). Unsubscribe from a domain "

@@ -265,6 +265,12 @@ int store_jid_flags(struct store *st, const char *jid, unsigned flags, int on);
  * store_domain_next(). */
 const struct store_jid *store_jid_next(const struct store *st, size_t *cursor);
 
+/* Chat and pubsub subscriptions of a bare JID and of every full JID of it
+ * ("BARE/resource"), names compared ignoring ASCII case: what
+ * subscriptions_per_jid counts, so that subscribing under a new resource
+ * (pubsub keeps the `jid` given) does not pass it.  Walks every JID. */
+size_t store_subs_of_bare(const struct store *st, const char *bare);
+
 /* ---- Counts and I/O statistics ---- */
 
 struct store_stats {

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "store/store_int.h"
 
@@ -400,6 +401,20 @@ store_jid_next(const struct store *st, size_t *cursor)
 	if (*cursor >= st->jids.n)
 		return NULL;
 	return &CONTAINER(st->jids.vec[(*cursor)++], struct jid, h)->pub;
+}
+
+size_t
+store_subs_of_bare(const struct store *st, const char *bare)
+{
+	size_t len = strlen(bare), n = 0, cur = 0;
+	const struct store_jid *j;
+
+	while ((j = store_jid_next(st, &cur)) != NULL)
+		if (j->n_domains + j->n_pubsub > 0 &&
+		    strncasecmp(j->jid, bare, len) == 0 &&
+		    (j->jid[len] == '\0' || j->jid[len] == '/'))
+			n += j->n_domains + j->n_pubsub;
+	return n;
 }
 
 void

@@ -308,6 +308,31 @@ test_round_trip(void **state)
 
 /* ---- the API's bookkeeping ---- */
 
+/* subscriptions_per_jid counts every subscription of a bare JID: chat
+ * (kept under the bare JID) and pubsub under any of its full JIDs. */
+static void
+test_subs_of_bare(void **state)
+{
+	struct store *st;
+
+	(void)state;
+	assert_int_equal(store_open(NULL, &st, NULL, 0), 0);
+	assert_int_equal(store_subs_of_bare(st, "u@x.example"), 0);
+	assert_int_equal(store_sub_add(st, "a.example", "u@x.example"), 1);
+	assert_int_equal(store_pubsub_add(st, "b.example", "u@x.example/r1", "cw1"), 1);
+	assert_int_equal(store_pubsub_add(st, "c.example", "u@x.example/r2", "cw1"), 1);
+	assert_int_equal(store_pubsub_add(st, "d.example", "u@X.Example/r3", "cw1"), 1);
+	assert_int_equal(store_pubsub_add(st, "e.example", "u@x.example", "cw1"), 1);
+	/* Other JIDs that share a prefix. */
+	assert_int_equal(store_sub_add(st, "a.example", "u@x.example.org"), 1);
+	assert_int_equal(store_pubsub_add(st, "a.example", "u@x.exampleq/r", "cw1"), 1);
+	assert_int_equal(store_sub_add(st, "a.example", "uu@x.example"), 1);
+	assert_int_equal(store_subs_of_bare(st, "u@x.example"), 5);
+	assert_int_equal(store_pubsub_remove(st, "c.example", "u@x.example/r2", NULL), 1);
+	assert_int_equal(store_subs_of_bare(st, "u@x.example"), 4);
+	store_close(st);
+}
+
 static void
 test_subscriptions(void **state)
 {
@@ -1312,6 +1337,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_subscriptions),
+		cmocka_unit_test(test_subs_of_bare),
 		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_packed),
 		cmocka_unit_test(test_async_commit),
