@@ -372,6 +372,28 @@ do_subscriptions(struct pubsub *ps, xmpp_stanza_t *iq, xmpp_stanza_t *el,
 	xmpp_stanza_release(r);
 }
 
+/* Subscribe and unsubscribe are commands like chat's and ad-hoc's: they
+ * count against the JID's [limits] commands_per_minute (an iq always gets
+ * an answer, RFC 6120 §8.2.3, so each one over is refused, not dropped).
+ * Answers and returns -1 when over. */
+static int
+rate_limited(struct pubsub *ps, xmpp_stanza_t *iq, const char *from_bare,
+	     int admin)
+{
+	struct comp_peer p = {.admin = admin};
+	unsigned wait_s = 0;
+	char msg[160];
+
+	snprintf(p.bare, sizeof(p.bare), "%s", from_bare);
+	if (comp_limit_command(ps->comp, &p, &wait_s) == 0)
+		return 0;
+	snprintf(msg, sizeof(msg),
+		 "rate limit: %u commands a minute; try again in %u s",
+		 ps->cfg->commands_per_minute, wait_s);
+	iq_error(ps, iq, "wait", "resource-constraint", msg);
+	return -1;
+}
+
 static int
 ext_iq(void *arg, xmpp_stanza_t *iq, xmpp_stanza_t *payload,
        const char *from_bare, int admin, int get)
@@ -398,6 +420,10 @@ ext_iq(void *arg, xmpp_stanza_t *iq, xmpp_stanza_t *payload,
 		return 1;
 	}
 	const char *name = xmpp_stanza_get_name(el);
+	if (!get && (!strcmp(name, "subscribe") ||
+		     !strcmp(name, "unsubscribe")) &&
+	    rate_limited(ps, iq, from_bare, admin) < 0)
+		return 1;
 	if (!get && !strcmp(name, "subscribe"))
 		do_subscribe(ps, iq, el, from_bare, admin);
 	else if (!get && !strcmp(name, "unsubscribe"))
