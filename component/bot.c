@@ -312,6 +312,8 @@ comp_check_release(struct comp *c, const char *bare)
 
 	if (j->inflight > 0)
 		j->inflight--;
+	if (!c->stopping && c->have_hooks && c->hooks.check_slot_free)
+		c->hooks.check_slot_free(c->hooks.arg, bare);
 }
 
 /* Forgets JIDs that have nothing running and an old window. */
@@ -900,6 +902,7 @@ comp_free(struct comp *c)
 {
 	if (c == NULL)
 		return;
+	c->stopping = 1;	/* the watcher may be gone: no more hooks */
 	comp_chat_cancel_all(c);
 	comp_adhoc_free(c->adhoc);
 	comp_requests_free(c);

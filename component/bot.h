@@ -164,7 +164,8 @@ int comp_limit_command(struct comp *c, const struct comp_peer *p,
 		       unsigned *wait_s);
 
 /* Takes one of the peer's [limits] checks_in_flight slots; -1 with a reply
- * text in msg when none is free.  comp_check_release gives it back. */
+ * text in msg when none is free.  comp_check_release gives it back (and
+ * tells the watcher, whose checks after a subscribe wait for a slot). */
 int comp_check_acquire(struct comp *c, const struct comp_peer *p, char *msg,
 		       size_t msglen);
 void comp_check_release(struct comp *c, const char *bare);

@@ -98,6 +98,10 @@ struct comp_watch_hooks {
 	 * and returns 1, or 0 for the bot's generic presence (may be NULL). */
 	int (*presence_of)(void *arg, const char *bare_jid, int *dnd,
 			   char *status, size_t len);
+	/* One of the JID's checks_in_flight slots was given back (may be
+	 * NULL): a check waiting for one (after a subscribe) can start.
+	 * Not called once the bot is stopping. */
+	void (*check_slot_free)(void *arg, const char *bare_jid);
 };
 
 void comp_set_watch_hooks(struct comp *c, const struct comp_watch_hooks *h);

@@ -25,6 +25,7 @@ struct pending_req {
 	struct domain_name d;
 	int all;
 	int is_new;
+	int admin;
 	char jid[STORE_JID_MAX + 1];
 	char text[512];
 	struct pending_req *next;
@@ -54,17 +55,68 @@ req_commit(struct watch *w, struct pending_req *p, store_done_fn done)
 }
 
 static void
+sub_check_unlink(struct watch *w, struct sub_check *sc)
+{
+	for (struct sub_check **pp = &w->subchecks; *pp; pp = &(*pp)->next)
+		if (*pp == sc) {
+			*pp = sc->next;
+			break;
+		}
+}
+
+static void sub_check_done(struct check_result *r, void *arg);
+
+/* Starts sc when one of its JID's checks_in_flight slots is free (the
+ * check after a subscribe counts like a `check`, but waits for a slot
+ * instead of being refused); otherwise it stays queued.  Returns 1 when
+ * sc is no longer queued (started, or dropped because the check could
+ * not start). */
+static int
+sub_check_try(struct watch *w, struct sub_check *sc)
+{
+	struct comp_peer p = {.admin = sc->admin};
+	char msg[200];
+
+	snprintf(p.bare, sizeof(p.bare), "%s", sc->jid);
+	if (comp_check_acquire(w->comp, &p, msg, sizeof(msg)) < 0)
+		return 0;
+	sc->slot = 1;
+	sc->check = check_start(w->checks, sc->domain, sc->domain_u,
+				sub_check_done, sc);
+	if (sc->check == NULL) {
+		sub_check_unlink(w, sc);
+		free(sc);
+		comp_check_release(w->comp, p.bare);
+	}
+	return 1;
+}
+
+/* A slot of bare_jid was given back: its oldest waiting check starts. */
+static void
+hook_check_slot_free(void *arg, const char *bare_jid)
+{
+	struct watch *w = arg;
+	struct sub_check *oldest = NULL;
+
+	if (w->closing)
+		return;
+	/* New ones are added at the head: the last one found waited
+	 * longest. */
+	for (struct sub_check *sc = w->subchecks; sc; sc = sc->next)
+		if (sc->check == NULL && !strcmp(sc->jid, bare_jid))
+			oldest = sc;
+	if (oldest)
+		sub_check_try(w, oldest);
+}
+
+static void
 sub_check_done(struct check_result *r, void *arg)
 {
 	struct sub_check *sc = arg;
 	struct watch *w = sc->w;
 	struct buf b = BUF_INIT;
 
-	for (struct sub_check **pp = &w->subchecks; *pp; pp = &(*pp)->next)
-		if (*pp == sc) {
-			*pp = sc->next;
-			break;
-		}
+	sub_check_unlink(w, sc);
 	struct wdom *d = watch_wdom_find(w, sc->domain);
 	const struct store_domain *sd = store_domain_get(w->st, sc->domain);
 
@@ -76,6 +128,8 @@ sub_check_done(struct check_result *r, void *arg)
 		watch_alert_record(d, r, 1); /* the baseline of a new domain */
 	watch_alert_send_presence(w, sc->jid);
 	check_result_free(r);
+	if (sc->slot)	/* may start the next one waiting: sc is unlinked */
+		comp_check_release(w->comp, sc->jid);
 	free(sc);
 }
 
@@ -119,14 +173,12 @@ sub_committed(void *arg, int result)
 	sc->w = w;
 	snprintf(sc->jid, sizeof(sc->jid), "%s", p->jid);
 	snprintf(sc->domain, sizeof(sc->domain), "%s", p->d.a);
+	snprintf(sc->domain_u, sizeof(sc->domain_u), "%s", p->d.u);
 	sc->is_new = p->is_new;
-	sc->check = check_start(w->checks, p->d.a, p->d.u, sub_check_done, sc);
-	if (sc->check == NULL) {
-		free(sc);
-	} else {
-		sc->next = w->subchecks;
-		w->subchecks = sc;
-	}
+	sc->admin = p->admin;
+	sc->next = w->subchecks;
+	w->subchecks = sc;
+	sub_check_try(w, sc);
 	free(p);
 }
 
@@ -167,6 +219,7 @@ hook_subscribe(void *arg, struct comp_request *r, const struct domain_name *d)
 	p->r = r;
 	p->d = *d;
 	p->is_new = sd == NULL;
+	p->admin = comp_request_admin(r);
 	snprintf(p->jid, sizeof(p->jid), "%s", jid);
 	rc = store_sub_add(w->st, d->a, jid);
 	if (rc < 0) {
@@ -433,6 +486,7 @@ watch_cmd_set_hooks(struct watch *w)
 		.stats = hook_stats,
 		.presence = hook_presence,
 		.presence_of = hook_presence_of,
+		.check_slot_free = hook_check_slot_free,
 	};
 
 	comp_set_watch_hooks(w->comp, &h);

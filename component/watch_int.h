@@ -59,11 +59,14 @@ struct watch {
  * for a new domain it is the baseline. */
 struct sub_check {
 	struct watch *w;
-	struct check *check;
+	struct check *check;	/* NULL: waiting for a checks_in_flight slot */
 	struct sub_check *next;
 	char jid[STORE_JID_MAX + 1];
 	char domain[DNS_NAME_MAX + 1];
+	char domain_u[DNS_NAME_MAX * 4 + 1];	/* U-label, for the report */
 	int is_new;
+	int admin;		/* not bound by [limits] */
+	int slot;		/* holds one of the JID's slots */
 };
 
 /* watch.c */
