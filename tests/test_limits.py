@@ -1,7 +1,14 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""test_limits.py - [limits] hold on every path (issue 13, "fail closed",
-the smaller items), against the daemon on the lab's Prosody:
+"""test_limits.py - [limits] hold on every path, and a private address
+does not hide an endpoint (issue 13, "fail closed", the smaller items).
+
+The CLI through a SOCKS5 proxy (Tor's place) that forwards to the lab:
+
+- a target with one private address among public ones is still probed,
+  with warning `private-address`;
+
+and the daemon on the lab's Prosody:
 
 - a check cancelled while probes of another wait for its slots lets them
   start (the probe queue is drained on cancel);
@@ -18,10 +25,13 @@ import asyncio
 import logging
 import os
 import re
+import select
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -159,6 +169,111 @@ async def t_pubsub_rate(user):
         "rate limit" in (err[1] or ""), err
 
 
+class ForwardingSocks(threading.Thread):
+    """A SOCKS5 proxy in Tor's place (user/password auth, a host name in
+    CONNECT) that connects every request to `target` at the port asked
+    for, and records the host names it was given."""
+
+    def __init__(self, target):
+        super().__init__(daemon=True)
+        self.target = target
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.hosts = []
+
+    def run(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    @staticmethod
+    def recv_exact(c, n):
+        b = b""
+        while len(b) < n:
+            got = c.recv(n - len(b))
+            if not got:
+                raise EOFError
+            b += got
+        return b
+
+    def serve(self, c):
+        up = None
+        try:
+            c.settimeout(10)
+            _, n = self.recv_exact(c, 2)
+            methods = self.recv_exact(c, n)
+            method = 2 if 2 in methods else 0
+            c.sendall(bytes([5, method]))
+            if method == 2:
+                _, ulen = self.recv_exact(c, 2)
+                self.recv_exact(c, ulen)
+                plen = self.recv_exact(c, 1)[0]
+                self.recv_exact(c, plen)
+                c.sendall(b"\x01\x00")
+            _, cmd, _, atyp = self.recv_exact(c, 4)
+            if atyp == 3:
+                host = self.recv_exact(c, self.recv_exact(c, 1)[0]).decode()
+            else:
+                host = socket.inet_ntop(
+                    socket.AF_INET if atyp == 1 else socket.AF_INET6,
+                    self.recv_exact(c, 4 if atyp == 1 else 16))
+            port = int.from_bytes(self.recv_exact(c, 2), "big")
+            self.hosts.append(host)
+            up = socket.create_connection((self.target, port), timeout=10)
+            c.sendall(b"\x05\x00\x00\x01" + bytes(6))
+            socks = [c, up]
+            while True:
+                ready, _, _ = select.select(socks, [], [], 10)
+                if not ready:
+                    return
+                for s in ready:
+                    data = s.recv(65536)
+                    if not data:
+                        return
+                    (up if s is c else c).sendall(data)
+        except (OSError, EOFError, ValueError):
+            pass
+        finally:
+            c.close()
+            if up is not None:
+                up.close()
+
+
+def t_private_address_skipped(info, d):
+    """xmpp.good.test given two addresses, the lab server's (loopback, so
+    private) and a public one, allow_private = no, through a SOCKS proxy:
+    every endpoint is probed (the name goes to the proxy) and shows the
+    good key, with warning `private-address`; none is refused."""
+    proxy = ForwardingSocks(info["targets"]["good"])
+    proxy.start()
+    ub = os.path.join(d, "mixed-unbound.conf")
+    with open(info["unbound_conf"]) as f, open(ub, "w") as o:
+        o.write(f.read())
+        o.write('server:\n'
+                '    local-data: "xmpp.good.test. A %s"\n'
+                '    local-data: "xmpp.good.test. A 192.0.32.10"\n'
+                % info["targets"]["good"])
+    conf = cwtest.write_config(
+        info, os.path.join(d, "mixed.ini"),
+        probe={"allow_private": "no", "via": "tor",
+               "tor_socks": "127.0.0.1:%d" % proxy.port},
+        dns={"unbound_conf": ub})
+    _, res, _ = cwtest.check_json(BIN, conf, "good.test")
+    proxy.sock.close()
+    want = info["keys"]["good"]["spki_sha256"]
+    assert res["endpoints"], res
+    for e in res["endpoints"]:
+        assert e["error"] is None or e["error"]["step"] != "input", e
+        assert e["spki_sha256"] == want, e
+        assert any(w["code"] == "private-address" for w in e["warnings"]), e
+    assert "xmpp.good.test" in proxy.hosts, proxy.hosts
+
+
 async def session(info, d, r):
     x = info["xmpp"][SERVER]
     comp, users = x["component"], x["users"]
@@ -220,6 +335,8 @@ def main():
     r = cwtest.Runner()
     d = tempfile.mkdtemp(prefix="cw-limits-")
     with cwtest.lab() as info:
+        r.run("one private address does not hide the endpoint",
+              t_private_address_skipped, info, d)
         asyncio.run(session(info, d, r))
     if not r.failed:
         shutil.rmtree(d, ignore_errors=True)
