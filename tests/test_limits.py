@@ -28,6 +28,7 @@ import re
 import select
 import shutil
 import socket
+import socketserver
 import subprocess
 import sys
 import tempfile
@@ -169,79 +170,69 @@ async def t_pubsub_rate(user):
         "rate limit" in (err[1] or ""), err
 
 
-class ForwardingSocks(threading.Thread):
+def recv_exact(c, n):
+    b = b""
+    while len(b) < n:
+        got = c.recv(n - len(b))
+        if not got:
+            raise EOFError
+        b += got
+    return b
+
+
+class ForwardingSocks(socketserver.ThreadingTCPServer):
     """A SOCKS5 proxy in Tor's place (user/password auth, a host name in
     CONNECT) that connects every request to `target` at the port asked
     for, and records the host names it was given."""
+    daemon_threads = True
 
     def __init__(self, target):
-        super().__init__(daemon=True)
+        super().__init__(("127.0.0.1", 0), SocksHandler)
         self.target = target
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
         self.hosts = []
+        self.port = self.server_address[1]
+        threading.Thread(target=self.serve_forever, daemon=True).start()
 
-    def run(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
 
-    @staticmethod
-    def recv_exact(c, n):
-        b = b""
-        while len(b) < n:
-            got = c.recv(n - len(b))
-            if not got:
-                raise EOFError
-            b += got
-        return b
-
-    def serve(self, c):
-        up = None
+class SocksHandler(socketserver.BaseRequestHandler):
+    def handle(self):
+        c, srv = self.request, self.server
+        c.settimeout(10)
         try:
-            c.settimeout(10)
-            _, n = self.recv_exact(c, 2)
-            methods = self.recv_exact(c, n)
-            method = 2 if 2 in methods else 0
+            _, n = recv_exact(c, 2)
+            method = 2 if 2 in recv_exact(c, n) else 0
             c.sendall(bytes([5, method]))
-            if method == 2:
-                _, ulen = self.recv_exact(c, 2)
-                self.recv_exact(c, ulen)
-                plen = self.recv_exact(c, 1)[0]
-                self.recv_exact(c, plen)
+            if method == 2:     # RFC 1929: any user name and password
+                recv_exact(c, recv_exact(c, 2)[1])
+                recv_exact(c, recv_exact(c, 1)[0])
                 c.sendall(b"\x01\x00")
-            _, cmd, _, atyp = self.recv_exact(c, 4)
+            atyp = recv_exact(c, 4)[3]
             if atyp == 3:
-                host = self.recv_exact(c, self.recv_exact(c, 1)[0]).decode()
+                host = recv_exact(c, recv_exact(c, 1)[0]).decode()
             else:
-                host = socket.inet_ntop(
-                    socket.AF_INET if atyp == 1 else socket.AF_INET6,
-                    self.recv_exact(c, 4 if atyp == 1 else 16))
-            port = int.from_bytes(self.recv_exact(c, 2), "big")
-            self.hosts.append(host)
-            up = socket.create_connection((self.target, port), timeout=10)
-            c.sendall(b"\x05\x00\x00\x01" + bytes(6))
-            socks = [c, up]
-            while True:
-                ready, _, _ = select.select(socks, [], [], 10)
-                if not ready:
-                    return
-                for s in ready:
-                    data = s.recv(65536)
-                    if not data:
-                        return
-                    (up if s is c else c).sendall(data)
+                fam, n = ((socket.AF_INET, 4) if atyp == 1
+                          else (socket.AF_INET6, 16))
+                host = socket.inet_ntop(fam, recv_exact(c, n))
+            port = int.from_bytes(recv_exact(c, 2), "big")
+            srv.hosts.append(host)
+            with socket.create_connection((srv.target, port), 10) as up:
+                c.sendall(b"\x05\x00\x00\x01" + bytes(6))
+                pipe(c, up)
         except (OSError, EOFError, ValueError):
             pass
-        finally:
-            c.close()
-            if up is not None:
-                up.close()
+
+
+def pipe(a, b):
+    """Copies both ways until one side closes or 10 s pass idle."""
+    while True:
+        ready, _, _ = select.select([a, b], [], [], 10)
+        if not ready:
+            return
+        for s in ready:
+            data = s.recv(65536)
+            if not data:
+                return
+            (b if s is a else a).sendall(data)
 
 
 def t_private_address_skipped(info, d):
@@ -250,7 +241,6 @@ def t_private_address_skipped(info, d):
     every endpoint is probed (the name goes to the proxy) and shows the
     good key, with warning `private-address`; none is refused."""
     proxy = ForwardingSocks(info["targets"]["good"])
-    proxy.start()
     ub = os.path.join(d, "mixed-unbound.conf")
     with open(info["unbound_conf"]) as f, open(ub, "w") as o:
         o.write(f.read())
@@ -264,7 +254,8 @@ def t_private_address_skipped(info, d):
                "tor_socks": "127.0.0.1:%d" % proxy.port},
         dns={"unbound_conf": ub})
     _, res, _ = cwtest.check_json(BIN, conf, "good.test")
-    proxy.sock.close()
+    proxy.shutdown()
+    proxy.server_close()
     want = info["keys"]["good"]["spki_sha256"]
     assert res["endpoints"], res
     for e in res["endpoints"]:
