@@ -143,35 +143,31 @@ fmt_time(int64_t t, char *buf, size_t len)
 #define REPORT_RECORD_TEXT_MAX (8192 + 12)
 #define REPORT_RECORD_TEXT_HEAD 64	/* hex digits kept of a cut one */
 
-static void
-put_record(struct buf *out, const char *label, const char *rec,
-	   const char *sni)
+/* rec as the text report shows it: itself, or its cut form in *tmp. */
+static const char *
+record_shown(const char *rec, struct buf *tmp)
 {
 	size_t len = strlen(rec);
 
-	buf_printf(out, "  %s: ", label);
-	if (len <= REPORT_RECORD_TEXT_MAX) {
-		buf_puts(out, rec);
-	} else {
-		/* "U S M " then hex: keep the fields and the data's start. */
-		const char *hex = rec;
-		for (int f = 0; f < 3 && strchr(hex, ' '); f++)
-			hex = strchr(hex, ' ') + 1;
-		size_t head = (size_t)(hex - rec), nhex = len - head;
-		buf_printf(out, "%.*s%.*s… [cut: the record holds %zu bytes; "
-				"the JSON report has it whole]",
-			   (int)head, rec, REPORT_RECORD_TEXT_HEAD, hex,
-			   nhex / 2);
-	}
-	if (sni != NULL)
-		buf_printf(out, " (SNI %s)", sni);
-	buf_putc(out, '\n');
+	if (len <= REPORT_RECORD_TEXT_MAX)
+		return rec;
+	/* "U S M " then hex: keep the fields and the data's start. */
+	const char *hex = rec;
+	for (int f = 0; f < 3 && strchr(hex, ' '); f++)
+		hex = strchr(hex, ' ') + 1;
+	size_t head = (size_t)(hex - rec), nhex = len - head;
+	tmp->len = 0;
+	buf_printf(tmp, "%.*s%.*s… [cut: the record holds %zu bytes; the "
+			"JSON report has it whole]",
+		   (int)head, rec, REPORT_RECORD_TEXT_HEAD, hex, nhex / 2);
+	return tmp->s;
 }
 
 void
 report_text(const struct check_result *r, struct buf *out)
 {
 	char when[64];
+	struct buf cut = BUF_INIT;
 
 	if (r->verdict == VERDICT_NONE) {
 		buf_printf(out, "%s\n", r->err_reason);
@@ -202,16 +198,18 @@ report_text(const struct check_result *r, struct buf *out)
 			buf_printf(out, "  key seen (SPKI SHA-256): %s\n",
 				   e->spki_sha256);
 		if (e->matched)
-			put_record(out, "matched", e->matched, e->sni);
+			buf_printf(out, "  matched: %s (SNI %s)\n",
+				   record_shown(e->matched, &cut), e->sni);
 		if (e->verdict == VERDICT_MISMATCH) {
 			for (size_t j = 0; j < e->ntlsa; j++)
-				put_record(out, "expected", e->tlsa[j], NULL);
+				buf_printf(out, "  expected: %s\n",
+					   record_shown(e->tlsa[j], &cut));
 			if (e->match_detail[0])
 				buf_printf(out, "  why: %s\n", e->match_detail);
 		}
 		for (size_t j = 0; j < e->nunusable; j++)
-			put_record(out, "unusable record (ignored)",
-				   e->unusable[j], NULL);
+			buf_printf(out, "  unusable record (ignored): %s\n",
+				   record_shown(e->unusable[j], &cut));
 		if (e->not_after) {
 			fmt_time(e->not_after, when, sizeof(when));
 			buf_printf(out, "  certificate expires: %s\n", when);
@@ -232,6 +230,7 @@ report_text(const struct check_result *r, struct buf *out)
 			buf_printf(out, "  %s\n", r->setup[i]);
 	}
 	buf_printf(out, "\n%s\n", report_advice(r->verdict));
+	buf_free(&cut);
 }
 
 static void
