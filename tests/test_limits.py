@@ -315,10 +315,16 @@ async def session(info, d, r):
         except subprocess.TimeoutExpired:
             bot.kill()
         log.close()
+        with open(log_path, "rb") as f:
+            text = f.read().decode(errors="replace")
+        # A sanitizer build reports memory errors and leaks in its log.
+        bad = re.search(r"AddressSanitizer|LeakSanitizer|runtime error:",
+                        text)
+        if bad:
+            r.failed += 1
+            print("FAIL the daemon's log is clean of sanitizer reports")
         if r.failed:
-            with open(log_path, "rb") as f:
-                sys.stdout.write("--- certwatch log ---\n%s\n" %
-                                 f.read().decode(errors="replace")[-4000:])
+            sys.stdout.write("--- certwatch log ---\n%s\n" % text[-4000:])
 
 
 def main():
