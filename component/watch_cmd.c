@@ -68,10 +68,9 @@ static void sub_check_done(struct check_result *r, void *arg);
 
 /* Starts sc when one of its JID's checks_in_flight slots is free (the
  * check after a subscribe counts like a `check`, but waits for a slot
- * instead of being refused); otherwise it stays queued.  Returns 1 when
- * sc is no longer queued (started, or dropped because the check could
- * not start). */
-static int
+ * instead of being refused); otherwise it stays queued.  A check that
+ * cannot start (out of memory) is dropped. */
+static void
 sub_check_try(struct watch *w, struct sub_check *sc)
 {
 	struct comp_peer p = {.admin = sc->admin};
@@ -79,7 +78,7 @@ sub_check_try(struct watch *w, struct sub_check *sc)
 
 	snprintf(p.bare, sizeof(p.bare), "%s", sc->jid);
 	if (comp_check_acquire(w->comp, &p, msg, sizeof(msg)) < 0)
-		return 0;
+		return;
 	sc->slot = 1;
 	sc->check = check_start(w->checks, sc->domain, sc->domain_u,
 				sub_check_done, sc);
@@ -88,7 +87,18 @@ sub_check_try(struct watch *w, struct sub_check *sc)
 		free(sc);
 		comp_check_release(w->comp, p.bare);
 	}
-	return 1;
+}
+
+/* A check of that domain for that JID already waiting for a slot (a
+ * subscribe, unsubscribe, subscribe loop queues no more than one). */
+static int
+sub_check_waiting(const struct watch *w, const char *jid, const char *domain)
+{
+	for (const struct sub_check *sc = w->subchecks; sc; sc = sc->next)
+		if (sc->check == NULL && !strcmp(sc->jid, jid) &&
+		    !strcmp(sc->domain, domain))
+			return 1;
+	return 0;
 }
 
 /* A slot of bare_jid was given back: its oldest waiting check starts. */
@@ -169,6 +179,10 @@ sub_committed(void *arg, int result)
 	struct wdom *d = watch_wdom_get(w, p->d.a);
 	if (d->heap_idx == HEAP_NONE && !d->check && !d->waiting)
 		watch_wdom_schedule(d, watch_next_delay(w));
+	if (sub_check_waiting(w, p->jid, p->d.a)) {
+		free(p);
+		return;
+	}
 	struct sub_check *sc = xcalloc(1, sizeof(*sc));
 	sc->w = w;
 	snprintf(sc->jid, sizeof(sc->jid), "%s", p->jid);
