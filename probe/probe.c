@@ -936,8 +936,11 @@ const char *probe_step_name(enum probe_step step)
 	return NULL;
 }
 
-/* The IANA IPv4 Special-Purpose Address Registry (RFC 6890 §2.2.2) entries
- * that are not globally reachable, with multicast and broadcast. */
+/* The entries of the IANA IPv4 Special-Purpose Address Registry (RFC 6890
+ * §2.2.2, https://www.iana.org/assignments/iana-ipv4-special-registry/)
+ * that are not globally reachable, with multicast (224/4) and broadcast.
+ * 192.0.0.0/24 is taken whole: its two global /32s (PCP and TURN anycast,
+ * RFC 7723, RFC 8155) are not XMPP servers. */
 static int v4_is_private(const uint8_t *a)
 {
 	static const struct {
@@ -962,7 +965,8 @@ static int v4_is_private(const uint8_t *a)
 
 /*
  * IPv6 ranges a probe must not reach, after the IANA IPv6 Special-Purpose
- * Address Registry (RFC 6890 §2.2.3, updated by RFC 8190): the entries
+ * Address Registry (RFC 6890 §2.2.3, updated by RFC 8190;
+ * https://www.iana.org/assignments/iana-ipv6-special-registry/): the entries
  * that are not "globally reachable", plus deprecated forms that the
  * registry does not list but that a host must not send to the Internet
  * (site-local fec0::/10, RFC 3879; IPv4-compatible ::/96, RFC 4291
