@@ -147,6 +147,14 @@ async def t_subscribe_bounded(user):
     assert second.startswith("First check of good.test"), second[:80]
 
 
+async def t_stop_with_waiting(user):
+    """Two subscribes, so one check after a subscribe runs and one waits
+    for the slot, then the daemon is stopped (below): it exits cleanly."""
+    for dom in ("stall.test", "notls.test"):
+        b = await user.ask("subscribe " + dom)
+        assert b.startswith("Subscribed to " + dom), b
+
+
 async def t_subs_per_jid(user):
     """subscriptions_per_jid = 2, both taken by pubsub subscriptions under
     full JIDs: a chat `subscribe` is refused."""
@@ -306,15 +314,21 @@ async def session(info, d, r):
                    t_subs_per_jid(u3))
         await step("pubsub subscribe/unsubscribe count in "
                    "commands_per_minute", t_pubsub_rate(u4))
+        await step("stop with a check after subscribe waiting",
+                   t_stop_with_waiting(u1))
     finally:
         for c in clients:
             c.disconnect()
         bot.terminate()
         try:
-            bot.wait(15)
+            rc = bot.wait(15)
         except subprocess.TimeoutExpired:
             bot.kill()
+            rc = "hung"
         log.close()
+        if rc != 0:
+            r.failed += 1
+            print("FAIL the daemon stops cleanly (exit %s)" % rc)
         with open(log_path, "rb") as f:
             text = f.read().decode(errors="replace")
         # A sanitizer build reports memory errors and leaks in its log.
