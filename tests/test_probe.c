@@ -656,7 +656,7 @@ static void expect_withheld(const char *custom, size_t len, const char *words)
  */
 static void test_stream_bounds(void **state)
 {
-	size_t cap = XMLSTREAM_MAX_BYTES + 65536, off, i;
+	size_t cap = XMLSTREAM_MAX_BYTES + 256 * 1024, off, i;
 	char *b = malloc(cap);
 	struct probe_result *r;
 

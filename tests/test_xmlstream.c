@@ -399,7 +399,7 @@ static void test_bounds(void **state)
 		"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>";
 	static const char proceed[] =
 		"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>";
-	size_t cap = XMLSTREAM_MAX_BYTES + 4096, off, i;
+	size_t cap = XMLSTREAM_MAX_BYTES + 256 * 1024, off, i;
 	char *b = malloc(cap);
 	struct rec r;
 
