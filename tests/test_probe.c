@@ -635,6 +635,8 @@ static struct probe_result *run_dribble(const char *custom, size_t len,
 	sv.dribble = dribble;
 	srv_run(&sv);
 	init_opts(&o);
+	if (dribble > 0)
+		o.timeout_ms = 60000;	/* the server's own pace, slow in ASan */
 	init_req(&req, sv.port, PROBE_STARTTLS);
 	r = run(&o, &req);
 	srv_stop(&sv);
@@ -677,7 +679,8 @@ static void test_stream_bounds(void **state)
 	struct probe_result *r;
 
 	(void)state;
-	assert_non_null(b);
+	if (b == NULL)
+		abort();	/* noreturn, unlike fail(): GCC's checks */
 
 	/* A 1,500-byte id, 200 KiB of features, one nested 40 deep. */
 	off = (size_t)sprintf(b, "<?xml version='1.0'?><stream:stream "
@@ -739,9 +742,10 @@ static double thread_cpu_ms(void)
 
 /*
  * A 768 KiB id sent a byte a segment: expat parses its unfinished token
- * again on every feed, so the probe reads less often while it is long.
- * Measured on the 2-core test VM: ~260 ms of CPU; reading at once as
- * bytes came (PROBE_SLOW_PENDING out of reach), ~1,300 ms.
+ * again on every feed, so the probe reads less often while it is long: at
+ * most 100 parses a second, whatever the server's pace.  Measured on the
+ * 2-core test VM, CPU over the probe's time: 6-8 % (ASan too); reading at
+ * once as bytes came (PROBE_SLOW_PENDING out of reach), 26 %.
  */
 static void test_stream_dribble(void **state)
 {
@@ -751,7 +755,8 @@ static void test_stream_dribble(void **state)
 	double cpu;
 
 	(void)state;
-	assert_non_null(b);
+	if (b == NULL)
+		abort();	/* noreturn, unlike fail(): GCC's checks */
 	off = (size_t)sprintf(b, "<?xml version='1.0'?><stream:stream "
 				 "xmlns='jabber:client' xmlns:stream="
 				 "'http://etherx.jabber.org/streams' "
@@ -767,7 +772,7 @@ static void test_stream_dribble(void **state)
 		fail_msg("probe failed: %s", r->reason);
 	print_message("dribbled %zu bytes: %.0f ms of CPU in the probe's "
 		      "thread, %u ms\n", off, cpu, r->elapsed_ms);
-	assert_true(cpu < 700);
+	assert_true(cpu < 0.15 * r->elapsed_ms);
 	probe_result_free(r);
 	free(b);
 }
