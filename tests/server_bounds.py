@@ -270,7 +270,7 @@ def t_server_bounds(info):
               "every read (up to 2 MiB, under 4 ms measured for 1 MiB), so "
               "while it holds 8 KiB or more the probe reads every 10 ms, "
               "taking what the socket holds (a 768 KiB id sent a byte a "
-              "segment: 130-260 ms of CPU, 1,300 ms without; "
+              "segment: CPU 6-8 % of the probe's time, 18-26 % without; "
               "tests/test_probe.c). Past a bound before "
               "<proceed/>, TLS is withheld: with a secure, usable TLSA RRset "
               "the endpoint is mismatch (step stream, or starttls once "
