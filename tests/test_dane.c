@@ -329,7 +329,8 @@ static int match_nm(const struct rset *rs, const struct dane_names *nm,
 		n++;
 	}
 	va_end(ap);
-	return dane_match(rs->r, rs->n, chain, n, nm, NOW, m);
+	dane_match(rs->r, rs->n, chain, n, nm, NOW, NULL, m);
+	return 0;
 }
 
 #define MATCH(rs, m, ...) match_nm(rs, &names, m, __VA_ARGS__, NULL)
@@ -543,10 +544,8 @@ static void test_only_unusable(void **state)
 	assert_non_null(strstr(m.detail, "no usable"));
 	assert_false(m.warnings & DANE_W_STALE_RECORD);
 	/* no records at all */
-	assert_int_equal(dane_match(NULL, 0,
-				    &(struct probe_cert){leaf.der, leaf.len}, 1,
-				    &names, NOW, &m),
-			 0);
+	dane_match(NULL, 0, &(struct probe_cert){leaf.der, leaf.len}, 1,
+		   &names, NOW, NULL, &m);
 	assert_int_equal(m.nusable, 0);
 	assert_int_equal(m.matched, -1);
 }
@@ -738,11 +737,11 @@ static void test_path_budget(void **state)
 		chain[i].der = loop[i - 1].der;
 		chain[i].len = loop[i - 1].len;
 	}
-	assert_int_equal(dane_match(rs.r, rs.n, chain, 16, &names, NOW, &m), 0);
+	dane_match(rs.r, rs.n, chain, 16, &names, NOW, NULL, &m);
 	assert_int_equal(m.matched, -1);
 	/* a 2 1 1 record for their shared key matches all of them */
 	one(&rs, 2, 1, 1, &loop[0]);
-	assert_int_equal(dane_match(rs.r, rs.n, chain, 16, &names, NOW, &m), 0);
+	dane_match(rs.r, rs.n, chain, 16, &names, NOW, NULL, &m);
 	assert_int_equal(m.matched, 0);
 }
 
@@ -837,17 +836,23 @@ static void test_garbage(void **state)
 
 	(void)state;
 	one(&rs, 3, 1, 1, &leaf);
-	assert_int_equal(dane_match(rs.r, rs.n, &bad, 1, &names, NOW, &m), -1);
+	/* A leaf nothing can parse is judged: no match, with the reason,
+	 * while the record stays usable (the endpoint is a mismatch) */
+	dane_match(rs.r, rs.n, &bad, 1, &names, NOW, NULL, &m);
 	assert_int_equal(m.matched, -1);
+	assert_int_equal(m.nusable, 1);
 	assert_false(m.have_leaf);
+	assert_non_null(strstr(m.detail, "cannot be parsed"));
+	dane_match(rs.r, rs.n, NULL, 0, &names, NOW, NULL, &m);
+	assert_int_equal(m.matched, -1);
+	assert_int_equal(m.nusable, 1);
 	assert_true(m.detail[0] != '\0');
-	assert_int_equal(dane_match(rs.r, rs.n, NULL, 0, &names, NOW, &m), -1);
 	assert_int_equal(dane_spki_sha256(junk, sizeof(junk), h), -1);
 	/* a garbage intermediate is skipped */
 	chain[0].der = leaf.der;
 	chain[0].len = leaf.len;
 	chain[1] = bad;
-	assert_int_equal(dane_match(rs.r, rs.n, chain, 2, &names, NOW, &m), 0);
+	dane_match(rs.r, rs.n, chain, 2, &names, NOW, NULL, &m);
 	assert_int_equal(m.matched, 0);
 	/* every truncation of a real leaf fails cleanly */
 	for (i = 0; i < leaf.len; i++) {
@@ -857,8 +862,9 @@ static void test_garbage(void **state)
 		chain[0].der = copy;
 		chain[0].len = i;
 		assert_int_equal(dane_spki_sha256(copy, i, h), -1);
-		assert_int_equal(
-		    dane_match(rs.r, rs.n, chain, 1, &names, NOW, &m), -1);
+		dane_match(rs.r, rs.n, chain, 1, &names, NOW, NULL, &m);
+		assert_int_equal(m.matched, -1);
+		assert_false(m.have_leaf);
 		free(copy);
 	}
 	/* flipped bytes: whatever GnuTLS says, no crash and no false match
@@ -871,7 +877,7 @@ static void test_garbage(void **state)
 		chain[0].der = copy;
 		chain[0].len = leaf.len;
 		(void)dane_spki_sha256(copy, leaf.len, h);
-		(void)dane_match(rs.r, rs.n, chain, 1, &names, NOW, &m);
+		dane_match(rs.r, rs.n, chain, 1, &names, NOW, NULL, &m);
 	}
 	free(copy);
 }
@@ -929,31 +935,57 @@ static void test_helpers(void **state)
 	assert_null(dane_warning_text((enum dane_warning)0));
 }
 
-/* More records than the classification holds: the rest are unusable. */
+/* More records than struct dane_match reports: every one still counts,
+ * the one that matches and the one that forbids (digest agility). */
+#define NMANY (DANE_MAX_RECORDS + 40)
 static void test_many_records(void **state)
 {
-	struct dns_tlsa recs[DANE_MAX_RECORDS + 2];
+	static struct dns_tlsa recs[NMANY];
+	static uint8_t data[NMANY][64];
 	struct probe_cert c = {leaf.der, leaf.len};
+	struct rset rs;
 	struct dane_match m;
-	uint8_t h[32], good[32];
 	size_t i;
 
 	(void)state;
-	assert_int_equal(dane_spki_sha256(leaf.der, leaf.len, h), 0);
-	memcpy(good, h, 32);
-	for (i = 0; i < DANE_MAX_RECORDS + 2; i++) {
+	for (i = 0; i < NMANY; i++) {
 		recs[i].usage = 3;
 		recs[i].selector = 1;
 		recs[i].mtype = 1;
 		recs[i].len = 32;
-		recs[i].data = h;
+		recs[i].data = data[i];
+		memset(data[i], (int)i, 64);
 	}
-	h[0] ^= 1;
-	recs[DANE_MAX_RECORDS].data = good; /* would match, but beyond */
-	assert_int_equal(
-	    dane_match(recs, DANE_MAX_RECORDS + 2, &c, 1, &names, NOW, &m), 0);
-	assert_int_equal(m.nusable, DANE_MAX_RECORDS);
+	/* the operator's record last */
+	one(&rs, 3, 1, 1, &leaf);
+	memcpy(data[NMANY - 1], rs.r[0].data, 32);
+	dane_match(recs, NMANY, &c, 1, &names, NOW, NULL, &m);
+	assert_int_equal(m.nusable, NMANY);
+	assert_int_equal(m.matched, NMANY - 1);
+	assert_true(m.warnings & DANE_W_STALE_RECORD);
+	/* a 3 1 2 record far down: the 3 1 1 ones no longer count */
+	recs[NMANY - 2].mtype = 2;
+	recs[NMANY - 2].len = 64;
+	dane_match(recs, NMANY, &c, 1, &names, NOW, NULL, &m);
+	assert_int_equal(m.nusable, 1);
 	assert_int_equal(m.matched, -1);
+	assert_int_equal(m.usable[0], 2);
+	recs[NMANY - 2].mtype = 1;
+	recs[NMANY - 2].len = 32;
+
+	/* DANE-TA: records for other CAs first, the operator's CA last */
+	for (i = 0; i < NMANY; i++)
+		recs[i].usage = 2;
+	one(&rs, 2, 1, 1, &ca);
+	memcpy(data[NMANY - 1], rs.r[0].data, 32);
+	{
+		struct probe_cert ch[2] = {{leaf.der, leaf.len},
+					   {ca.der, ca.len}};
+
+		dane_match(recs, NMANY, ch, 2, &names, NOW, NULL, &m);
+	}
+	assert_int_equal(m.matched, NMANY - 1);
+	assert_false(m.too_costly);
 }
 
 int main(void)
