@@ -43,9 +43,16 @@ struct cert {
 	size_t len;
 	gnutls_datum_t spki; /* data NULL: GnuTLS cannot read the key */
 	uint8_t der256[32], der512[64], spki256[32], spki512[64];
+	/* by[k]: did the chain's certificate k issue this one?  0 not known
+	 * yet, 1 yes, -1 no; links do not depend on the anchor, so each is
+	 * verified once per match, however many anchors are tried. */
+	int8_t by[MAX_CHAIN];
 };
 
-/* What a match may still spend (dane.h "Bounded cost"). */
+/* What a match may still spend (dane.h "Bounded cost").  The time is the
+ * CPU time of the thread, which is what holds the event loop: a busy
+ * machine preempting us must not turn a legitimate match into "too
+ * costly". */
 struct cost {
 	unsigned left;	   /* signature verifications still allowed */
 	unsigned spent;
@@ -120,7 +127,7 @@ static void cost_init(struct cost *c, unsigned left)
 {
 	memset(c, 0, sizeof(*c));
 	c->left = left;
-	clock_gettime(CLOCK_MONOTONIC, &c->deadline);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c->deadline);
 	c->deadline.tv_nsec += (long)DANE_MATCH_MAX_MS * 1000000L;
 	c->deadline.tv_sec += c->deadline.tv_nsec / 1000000000L;
 	c->deadline.tv_nsec %= 1000000000L;
@@ -149,7 +156,7 @@ static int cost_time(struct cost *c)
 {
 	struct timespec t;
 
-	clock_gettime(CLOCK_MONOTONIC, &t);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
 	if (t.tv_sec < c->deadline.tv_sec ||
 	    (t.tv_sec == c->deadline.tv_sec &&
 	     t.tv_nsec < c->deadline.tv_nsec))
@@ -386,7 +393,7 @@ static int anchor_issues(const struct anchor *a, const struct cert *cur,
 }
 
 struct walk {
-	const struct cert *certs;
+	struct cert *certs;
 	size_t n;
 	const struct anchor *a;
 	gnutls_x509_crt_t *path;
@@ -396,9 +403,26 @@ struct walk {
 	struct cost *cost;
 };
 
+/* Did chain certificate k issue certificate cur?  Cached in by[]; a bound
+ * hit while checking leaves it unknown. */
+static int linked(struct walk *w, size_t cur, size_t k)
+{
+	struct cert *c = &w->certs[cur];
+	int r;
+
+	if (c->by[k])
+		return c->by[k] > 0;
+	r = issued_by(c->crt, w->certs[k].crt, w->cost);
+	if (!w->cost->out)
+		c->by[k] = r ? 1 : -1;
+	return r;
+}
+
 /* Depth-first from certs[cur], so that a cross-signed intermediate that
- * leads elsewhere does not hide the path to the anchor.  Look-alikes
- * certifying one another make this factorial: the cost bounds it. */
+ * leads elsewhere does not hide the path to the anchor.  A certificate is
+ * explored once per walk (what it reaches does not depend on the way
+ * there), so look-alikes certifying one another cost n^2 links at most,
+ * never a factorial. */
 static int extend(struct walk *w, size_t cur)
 {
 	size_t k;
@@ -419,13 +443,12 @@ static int extend(struct walk *w, size_t cur)
 		/* The anchor is found by anchor_issues, never as a link */
 		if (w->a && w->a->ta && same_cert(&w->certs[k], w->a->ta))
 			continue;
-		if (!issued_by(w->certs[cur].crt, w->certs[k].crt, w->cost))
+		if (!linked(w, cur, k))
 			continue;
 		w->used[k] = 1;
 		w->path[w->np++] = w->certs[k].crt;
 		if (extend(w, k))
 			return 1;
-		w->used[k] = 0;
 		w->np--;
 	}
 	return 0;
@@ -438,7 +461,7 @@ static int extend(struct walk *w, size_t cur)
  * index of the highest certificate reached.  The anchor may be NULL: then
  * the walk just finds how far the presented chain goes.
  */
-static int build_path(const struct cert *certs, size_t n,
+static int build_path(struct cert *certs, size_t n,
 		      const struct anchor *a, gnutls_x509_crt_t *path,
 		      size_t *np, size_t *top, struct cost *c)
 {
@@ -555,7 +578,7 @@ static int names_ok(gnutls_x509_crt_t crt, const struct dane_names *nm)
  * Does the leaf chain to `ta` (signatures, dates, names), with `ta` as the
  * only trust anchor?  1 yes; 0 no, with the reason in why.
  */
-static int chains_to(const struct cert *certs, size_t n, const struct cert *ta,
+static int chains_to(struct cert *certs, size_t n, const struct cert *ta,
 		     const struct dane_names *nm, time_t now, struct cost *c,
 		     char *why, size_t whylen)
 {
@@ -629,7 +652,7 @@ out:
 
 /* The presented chain (with the system's anchor) is valid for the names:
  * 1 yes, 0 no, -1 not known (the cost bound was reached). */
-static int pkix_valid(const struct cert *certs, size_t n,
+static int pkix_valid(struct cert *certs, size_t n,
 		      const struct dane_names *nm, time_t now, struct cost *c)
 {
 	gnutls_x509_crt_t path[MAX_CHAIN];
@@ -677,7 +700,7 @@ static int is_public_ca(const struct cert *ta, struct cost *c)
 
 /* Does the presented chain stop below a certificate it does not include
  * (its top is not self-issued)?  Then a TA may simply not have been sent. */
-static int chain_is_cut(const struct cert *certs, size_t n, struct cost *c)
+static int chain_is_cut(struct cert *certs, size_t n, struct cost *c)
 {
 	gnutls_x509_crt_t path[MAX_CHAIN];
 	size_t np, top = 0;

@@ -47,7 +47,7 @@ struct dane_names {
  * RRset must not hold the event loop.  Matching spends signature
  * verifications (a DANE-EE or PKIX-EE match spends none): at most
  * DANE_VERIFY_PER_MATCH per dane_match and DANE_VERIFY_PER_CHECK over one
- * check, and stops at DANE_MATCH_MAX_MS of wall time; an RSA key over
+ * check, and stops at DANE_MATCH_MAX_MS of CPU time; an RSA key over
  * DANE_RSA_MAX_BITS or with a public exponent of 2^32 or more, or a DSA key
  * over DANE_DSA_MAX_BITS, is refused before any signature is verified with
  * it.  A record that could not be tried to the end is counted in
