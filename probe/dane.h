@@ -56,7 +56,7 @@ struct dane_names {
  */
 #define DANE_VERIFY_PER_MATCH 64
 #define DANE_VERIFY_PER_CHECK 256
-#define DANE_MATCH_MAX_MS 50
+#define DANE_MATCH_MAX_MS 25
 #define DANE_RSA_MAX_BITS 16384
 #define DANE_DSA_MAX_BITS 3072
 

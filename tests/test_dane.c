@@ -1317,6 +1317,9 @@ static void test_budget(void **state)
 	/* a fresh check's budget: the same chain matches */
 	b.spent = 0;
 	timed(rs.r, rs.n, c3, 3, &b, &m, &cpu, &wall);
+	print_message("a DANE-TA match of leaf, intermediate, root: %.2f ms "
+		      "CPU, %u verifications\n",
+		      cpu, m.verifications);
 	assert_int_equal(m.matched, 0);
 	assert_false(m.too_costly);
 	assert_true(m.verifications > 0);
@@ -1423,7 +1426,7 @@ static void test_fair_ta_tries(void **state)
  * keys allowed (16,384 bits, exponent 2^32 - 1), certifying one another in
  * name, and 64 "2 0 0" records of further look-alikes: every verification
  * the budget allows costs ~1.5 ms, so the count alone would allow ~100 ms;
- * the CPU-time bound stops it at about half.  The figures go to
+ * the CPU-time bound stops it at about a quarter.  The figures go to
  * docs/reliability.md.
  */
 static void test_worst_case_cost(void **state)
@@ -1458,9 +1461,10 @@ static void test_worst_case_cost(void **state)
 	assert_int_equal(m.matched, -1);
 	assert_true(m.too_costly);
 	assert_true(m.verifications <= DANE_VERIFY_PER_MATCH);
-	/* the time bound, plus at most one more step: the count alone
-	 * (~96 ms here) would not keep to this */
-	assert_true(cpu < DANE_MATCH_MAX_MS * 1.5);
+	/* the time bound, plus at most the one step under way (a path of
+	 * up to 16 such signatures, ~24 ms): the count alone (~96 ms here)
+	 * would not keep to this */
+	assert_true(cpu < DANE_MATCH_MAX_MS + 25);
 	for (i = 0; i < 15; i++)
 		drop_rsa(&la[i]);
 	for (i = 0; i < 64; i++)
