@@ -192,7 +192,7 @@ static void subject_of(gnutls_x509_crt_t c, char *buf, size_t len)
  * Is verifying a signature with this certificate's key too costly?  The
  * cost of an RSA verification grows with the exponent's length times the
  * square of the modulus's: a 16,384-bit key with a 16,384-bit exponent
- * costs seconds (docs/reliability.md).  Returns 1 with the reason in
+ * costs seconds (docs/performance.md).  Returns 1 with the reason in
  * c->why (the match is cut short), 0 when the key may be used.
  */
 static int key_refused(gnutls_x509_crt_t crt, struct cost *c)

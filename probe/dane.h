@@ -43,8 +43,8 @@ struct dane_names {
 #define DANE_MAX_RECORDS 64
 
 /*
- * Bounded cost (docs/reliability.md "Bounded cost"): a hostile chain or
- * RRset must not hold the event loop.  Matching spends signature
+ * Bounded cost (docs/performance.md "Matching a hostile chain"): a hostile
+ * chain or RRset must not hold the event loop.  Matching spends signature
  * verifications (a DANE-EE or PKIX-EE match spends none): at most
  * DANE_VERIFY_PER_MATCH per dane_match and DANE_VERIFY_PER_CHECK over one
  * check, and stops at DANE_MATCH_MAX_MS of CPU time; an RSA key over
