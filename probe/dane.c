@@ -203,8 +203,12 @@ static int key_refused(gnutls_x509_crt_t crt, struct cost *c)
 	int alg = gnutls_x509_crt_get_pk_algorithm(crt, &bits), bad = 0;
 
 	if (alg == GNUTLS_PK_RSA || alg == GNUTLS_PK_RSA_PSS) {
-		if (gnutls_x509_crt_get_pk_rsa_raw(crt, &m, &e) < 0)
-			return 0; /* GnuTLS cannot verify with it either */
+		if (gnutls_x509_crt_get_pk_rsa_raw(crt, &m, &e) < 0) {
+			/* Its cost cannot be known: refused (fail closed) */
+			subject_of(crt, dn, sizeof(dn));
+			cost_stop(c, "the RSA key of %s cannot be read", dn);
+			return 1;
+		}
 		for (i = 0; i < e.size && e.data[i] == 0; i++)
 			;
 		ebytes = e.size - i;
