@@ -598,6 +598,15 @@ static int chains_to(struct cert *certs, size_t n, const struct cert *ta,
 	say(why, whylen, "it was not tried to the end");
 	if (!cost_time(c))
 		return 0;
+	/* The path first: most anchors tried lead nowhere, and the trust
+	 * list is only needed for GnuTLS's check of a path found. */
+	a.ta = ta;
+	a.tl = NULL;
+	if (!build_path(certs, n, &a, path, &np, &top, c)) {
+		if (!c->out)
+			say(why, whylen, "the leaf does not chain to it");
+		return 0;
+	}
 	if (gnutls_x509_trust_list_init(&tl, 0) < 0)
 		return 0;
 	if (gnutls_x509_crt_init(&copy) < 0) {
@@ -610,13 +619,6 @@ static int chains_to(struct cert *certs, size_t n, const struct cert *ta,
 		gnutls_x509_trust_list_deinit(tl, 1);
 		say(why, whylen, "the trust anchor cannot be used");
 		return 0;
-	}
-	a.ta = ta;
-	a.tl = tl;
-	if (!build_path(certs, n, &a, path, &np, &top, c)) {
-		if (!c->out)
-			say(why, whylen, "the leaf does not chain to it");
-		goto out;
 	}
 	if (verify_path(tl, path, np, ta->crt, NULL, &status, c) < 0 ||
 	    status != 0) {
