@@ -884,11 +884,12 @@ static void explain(struct state *s, size_t nrecs, int ta_unseen)
 			  : "no TLSA record");
 	} else if (out->too_costly) {
 		/* Before any other reason: what was not tried might have
-		 * matched, or might have explained the mismatch. */
+		 * matched, or might have explained the mismatch.  The key
+		 * first, so that a long reason cannot cut it short. */
 		say(out->detail, sizeof(out->detail),
-		    "chain too costly: %s; the leaf's key (%s) matches no "
-		    "record tried",
-		    s->cost.why, hex);
+		    "chain too costly: the leaf's key (%s) matches no record "
+		    "tried; %s",
+		    hex, s->cost.why);
 	} else if (s->ta_candidate) {
 		say(out->detail, sizeof(out->detail), "%s", s->why);
 	} else if (ta_unseen && chain_is_cut(s->certs, s->n, &s->cost)) {
