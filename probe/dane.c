@@ -943,8 +943,10 @@ static void match_records(struct state *s, size_t nrecs, int has512[4][2],
 		hit = match_ta(s, i, &seen);
 		s->cost.left = before - (share - s->cost.left);
 		if (s->cost.out) {
-			/* This record, and any later one, was not tried to
-			 * the end: neither a match nor stale. */
+			/* This record was not tried to the end: neither a
+			 * match nor stale.  The next ones still get their
+			 * shares while the match has verifications and
+			 * time left. */
 			out->too_costly = 1;
 			if (!cost_time(&s->cost) || s->cost.left == 0)
 				break;
