@@ -150,12 +150,15 @@ static void cost_stop(struct cost *c, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Is there time left?  Checked before each piece of work that the
- * verification count does not bound (an anchor set up, a path). */
+/* Is there time left?  Checked before each verification and each piece
+ * of work the count does not bound (an anchor tried); the first
+ * DANE_VERIFY_FREE verifications always have time. */
 static int cost_time(struct cost *c)
 {
 	struct timespec t;
 
+	if (c->spent < DANE_VERIFY_FREE)
+		return 1;
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
 	if (t.tv_sec < c->deadline.tv_sec ||
 	    (t.tv_sec == c->deadline.tv_sec &&
