@@ -516,6 +516,8 @@ check_ep_decide(struct ep *e)
 		if (m->have_leaf)
 			dane_hex(m->spki_sha256, 32, row->spki_sha256);
 		row->not_after = m->not_after;
+		if (pr->chain_cut)
+			add_warning(row, "chain-cut", pr->reason);
 		snprintf(row->match_detail, sizeof(row->match_detail), "%s",
 			 m->detail);
 		if (m->matched >= 0 && t && (size_t)m->matched < t->n) {

@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 /* A chain larger than this is refused rather than copied. */
-#define PROBE_MAX_CHAIN_BYTES (256 * 1024)
+#define PROBE_MAX_CHAIN_BYTES (256u * 1024u)
 #define PROBE_DEFAULT_TIMEOUT_MS 60000
 /* One read of the stream before TLS takes what the socket holds, up to
  * this, and feeds it to the reader at once. */
@@ -368,37 +368,55 @@ static void start_tls(struct probe *p)
 	wait_for(p, EV_WRITE);
 }
 
+/*
+ * The handshake completed: the server proved it holds the key of the leaf
+ * it sent, so from here on nothing it sent may make the probe fail (a
+ * failure would be `unreachable`, and an interceptor would choose it).
+ * What cannot be kept is noted in `reason` with `chain_cut` set, and the
+ * matcher judges what was kept (docs/reliability.md, "Fail closed").
+ */
 static void capture_chain(struct probe *p)
 {
-	const gnutls_datum_t *peers;
-	unsigned int n = 0, i;
-	size_t total = 0;
+	const gnutls_datum_t *peers = NULL;
+	unsigned int n = 0, i, keep;
+	size_t total;
 	gnutls_datum_t proto;
 	const char *ver;
 	struct probe_result *r = p->res;
 
-	if (gnutls_certificate_type_get2(p->session, GNUTLS_CTYPE_SERVER) !=
-	    GNUTLS_CRT_X509) {
-		probe_fail(p, "the server sent no X.509 certificate");
-		return;
+	if (gnutls_certificate_type_get2(p->session, GNUTLS_CTYPE_SERVER) ==
+	    GNUTLS_CRT_X509)
+		peers = gnutls_certificate_get_peers(p->session, &n);
+	if (peers == NULL)
+		n = 0;
+	if (n == 0) {
+		r->chain_cut = 1;
+		snprintf(r->reason, sizeof(r->reason),
+			 "the handshake completed without an X.509 "
+			 "certificate");
 	}
-	peers = gnutls_certificate_get_peers(p->session, &n);
-	if (peers == NULL || n == 0) {
-		probe_fail(p, "the server presented no certificate");
-		return;
+	/* The leaf is always kept (GnuTLS bounds one handshake message);
+	 * the rest while the chain stays under the bound. */
+	total = n ? peers[0].size : 0;
+	for (keep = n ? 1 : 0; keep < n; keep++) {
+		if (peers[keep].size > PROBE_MAX_CHAIN_BYTES - total)
+			break;
+		total += peers[keep].size;
 	}
-	for (i = 0; i < n; i++)
-		total += peers[i].size;
-	if (total > PROBE_MAX_CHAIN_BYTES) {
-		probe_fail(p, "certificate chain too large (%zu bytes)", total);
-		return;
+	if (keep < n) {
+		r->chain_cut = 1;
+		snprintf(r->reason, sizeof(r->reason),
+			 "the chain was cut after %u of %u certificates: more "
+			 "than %u bytes", keep, n, PROBE_MAX_CHAIN_BYTES);
 	}
-	r->chain = calloc(n, sizeof(*r->chain));
-	if (r->chain == NULL) {
-		probe_fail(p, "out of memory");
-		return;
+	if (keep > 0) {
+		r->chain = calloc(keep, sizeof(*r->chain));
+		if (r->chain == NULL) {
+			probe_fail(p, "out of memory");
+			return;
+		}
 	}
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < keep; i++) {
 		r->chain[i].der = malloc(peers[i].size ? peers[i].size : 1);
 		if (r->chain[i].der == NULL) {
 			probe_fail(p, "out of memory");
@@ -414,7 +432,14 @@ static void capture_chain(struct probe *p)
 	if (gnutls_alpn_get_selected_protocol(p->session, &proto) == 0)
 		snprintf(r->alpn, sizeof(r->alpn), "%.*s", (int)proto.size,
 			 (const char *)proto.data);
-	probe_finish(p, PROBE_STEP_NONE, "%s", "");
+	if (r->chain_cut) {
+		char note[sizeof(r->reason)];
+
+		memcpy(note, r->reason, sizeof(note));
+		probe_finish(p, PROBE_STEP_NONE, "%s", note);
+	} else {
+		probe_finish(p, PROBE_STEP_NONE, "%s", "");
+	}
 }
 
 static void do_handshake(struct probe *p)

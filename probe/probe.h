@@ -83,6 +83,10 @@ struct probe_result {
 	 * on).  With a secure usable TLSA RRset this is a downgrade
 	 * (RFC 7673 §3.4).  Never set by a time-out. */
 	int tls_refused;
+	/* The handshake completed but not all of the chain could be kept
+	 * (over the byte bound, or no X.509 certificate): `reason` says
+	 * what; `ok` stays 1 and what was kept is judged. */
+	int chain_cut;
 
 	struct probe_cert *chain;	/* as presented, leaf first */
 	size_t nchain;
