@@ -240,29 +240,23 @@ trouble_round(const struct watch *w, const struct store_domain *sd,
 	return na;
 }
 
-/* "SERVICE HOST:PORT (ADDRESS via VANTAGE)" of an endpoint: the address
- * its probe connected to, without the port; through Tor, where the proxy
- * resolves the name, the host. */
+/* The address an endpoint's probe connected to, without its port; the
+ * host through Tor, where the proxy resolves the name. */
 static void
-endpoint_words(struct buf *b, const struct watch *w,
-	       const struct check_endpoint *e)
+endpoint_address(const struct check_endpoint *e, char *out, size_t len)
 {
 	const char *a = e->address;
-	size_t len = strlen(a);
 	const char *colon = strrchr(a, ':');
+	size_t n = colon ? (size_t)(colon - a) : strlen(a);
 
-	if (colon)
-		len = (size_t)(colon - a);
-	if (len >= 2 && a[0] == '[' && a[len - 1] == ']') {
+	if (n >= 2 && a[0] == '[' && a[n - 1] == ']') {
 		a++;
-		len -= 2;
+		n -= 2;
 	}
-	if (len == 0) {
-		a = e->host;
-		len = strlen(a);
-	}
-	buf_printf(b, "%s %s:%u (%.*s via %s)", check_service_name(e->service),
-		   e->host, e->port, (int)len, a, w->cfg->via_tor ? "tor" : "direct");
+	if (n == 0 || n >= len)
+		snprintf(out, len, "%s", e->host);
+	else
+		snprintf(out, len, "%.*s", (int)n, a);
 }
 
 static void
@@ -271,20 +265,25 @@ ep_alert_text(struct buf *b, const struct watch *w, const char *domain,
 	      const struct ep_alert *a)
 {
 	const struct check_endpoint *e = &r->endpoints[a->ep];
+	const char *svc = check_service_name(e->service);
+	const char *via = w->cfg->via_tor ? "tor" : "direct";
+	char addr[DNS_NAME_MAX + 1];
 
-	buf_printf(b, "%s: ", domain);
-	endpoint_words(b, w, e);
+	endpoint_address(e, addr, sizeof(addr));
 	if (a->kind == ALERT_INFO) {
-		buf_printf(b, " fails at %s for %u rounds (it answered before): "
-			      "an interceptor can hide behind a failure\n",
-			   a->step, a->rounds);
+		buf_printf(b, "%s: %s %s:%u (%s via %s) fails at %s for %u "
+			      "rounds (it answered before): an interceptor can "
+			      "hide behind a failure\n",
+			   domain, svc, e->host, e->port, addr, via, a->step,
+			   a->rounds);
 		buf_printf(b, "\nNow: %s: %s. Until it answers, the domain's "
 			      "verdict counts it at its last one (%s).\n",
 			   probe_step_name(e->err_step), e->err_reason,
 			   stored->verdict ? stored->verdict : "none");
 	} else {
-		buf_printf(b, " recovered: it answers again (%s) after failing "
-			      "at %s for %u rounds\n",
+		buf_printf(b, "%s: %s %s:%u (%s via %s) recovered: it answers "
+			      "again (%s) after failing at %s for %u rounds\n",
+			   domain, svc, e->host, e->port, addr, via,
 			   verdict_name(e->verdict), a->step, a->rounds);
 	}
 	buf_putc(b, '\n');
