@@ -111,6 +111,10 @@ trouble_decide(struct trouble_state *st, enum trouble_probe now,
 		}
 		return ALERT_NONE;
 	case TROUBLE_FAILED:
+		/* One that never answered hides nothing: not counted, so a
+		 * dead backup endpoint costs no store write per round. */
+		if (!st->answered)
+			return ALERT_NONE;
 		if (st->fail_rounds < UINT32_MAX)
 			st->fail_rounds++;
 		if (st->answered && !st->alerted && others_answer &&

@@ -76,7 +76,8 @@ enum trouble_probe trouble_classify(enum verdict v, enum probe_step step);
  * answered before, while others_answer (another probe of the domain
  * answered this round: a whole domain down is the "down" alert's);
  * ALERT_RECOVERED the first round it answers after that; else ALERT_NONE.
- * A round of TROUBLE_OTHER changes nothing.
+ * A round of TROUBLE_OTHER changes nothing, and failed rounds of an
+ * endpoint that never answered are not counted.
  */
 enum alert_kind trouble_decide(struct trouble_state *st, enum trouble_probe now,
 			       int others_answer, unsigned down_after);

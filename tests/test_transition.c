@@ -152,6 +152,12 @@ test_trouble_counts(void **state)
 	/* down_after 1: the first failed round alerts. */
 	st = (struct trouble_state){0, 1, 0};
 	assert_int_equal(trouble_decide(&st, TROUBLE_FAILED, 1, 1), ALERT_INFO);
+	/* Never answered: not counted (no store write per round). */
+	st = (struct trouble_state){0, 0, 0};
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(trouble_decide(&st, TROUBLE_FAILED, 1, 3),
+				 ALERT_NONE);
+	assert_int_equal(st.fail_rounds, 0);
 	/* A count read back from the store at its limit does not wrap. */
 	st = (struct trouble_state){UINT32_MAX, 1, 1};
 	assert_int_equal(trouble_decide(&st, TROUBLE_FAILED, 1, 3), ALERT_NONE);
