@@ -120,6 +120,8 @@ create(const char *dir, long n)
 			eps[e].verdict = "ok";
 			eps[e].spki = k1;
 			eps[e].error = NULL;
+			eps[e].fail_rounds = 0;
+			eps[e].flags = 0;
 		}
 		/* three checks, three changes; every other domain rolled its key */
 		u.checked = ch[0].time;

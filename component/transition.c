@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* transition.c - the alert rules of SPEC.md "Alerts". */
+/* transition.c - the alert rules of docs/usage.md "Alerts". */
 #include "component/transition.h"
 
+#include <stdint.h>
 #include <string.h>
 
 static const char *const names[] = {"none", "alarm", "removed", "down",
@@ -78,4 +79,51 @@ transition_decide(struct watch_state *st, const struct round_facts *now,
 	if (now->key_rolled)
 		return ALERT_INFO;
 	return ALERT_NONE;
+}
+
+enum trouble_probe
+trouble_classify(enum verdict v, enum probe_step step)
+{
+	if (v != VERDICT_UNREACHABLE)
+		return v == VERDICT_NONE ? TROUBLE_OTHER : TROUBLE_ANSWERED;
+	switch (step) {
+	case PROBE_STEP_TCP:
+	case PROBE_STEP_STREAM:
+	case PROBE_STEP_STARTTLS:
+	case PROBE_STEP_TLS:
+		return TROUBLE_FAILED;
+	default:
+		return TROUBLE_OTHER;
+	}
+}
+
+enum alert_kind
+trouble_decide(struct trouble_state *st, enum trouble_probe now,
+	       int others_answer, unsigned down_after)
+{
+	switch (now) {
+	case TROUBLE_ANSWERED:
+		st->fail_rounds = 0;
+		st->answered = 1;
+		if (st->alerted) {
+			st->alerted = 0;
+			return ALERT_RECOVERED;
+		}
+		return ALERT_NONE;
+	case TROUBLE_FAILED:
+		/* One that never answered hides nothing: not counted, so a
+		 * dead backup endpoint costs no store write per round. */
+		if (!st->answered)
+			return ALERT_NONE;
+		if (st->fail_rounds < UINT32_MAX)
+			st->fail_rounds++;
+		if (st->answered && !st->alerted && others_answer &&
+		    st->fail_rounds >= down_after) {
+			st->alerted = 1;
+			return ALERT_INFO;
+		}
+		return ALERT_NONE;
+	default:
+		return ALERT_NONE;
+	}
 }

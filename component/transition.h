@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * transition.h - which alert, if any, a round of a watched domain sends
- * (SPEC.md "Alerts"), in one pure function tested on a table of cases.
+ * (docs/usage.md "Alerts"), in pure functions tested on tables of cases.
  */
 #ifndef CERTWATCH_TRANSITION_H
 #define CERTWATCH_TRANSITION_H
 
+#include "probe/probe.h"
 #include "probe/verdict.h"
 
 enum alert_kind {
@@ -42,6 +43,44 @@ struct round_facts {
 enum alert_kind transition_decide(struct watch_state *st,
 				  const struct round_facts *now,
 				  unsigned down_after);
+
+/*
+ * Endpoint trouble (docs/usage.md "Alerts"): one endpoint that fails
+ * after TCP could be tried, while the domain's other probes answer, is
+ * where an interceptor can hide, since an unreachable endpoint counts at
+ * its last verdict.  Kept per endpoint (service, host, port; per address
+ * and vantage once a check probes each), in the store.
+ */
+struct trouble_state {
+	unsigned fail_rounds;	/* consecutive rounds failing at tcp, stream,
+				 * starttls or tls */
+	int answered;		/* it answered in some round before */
+	int alerted;		/* the trouble alert went out, its recovery
+				 * not yet */
+};
+
+/* What one round's probe of the endpoint gave. */
+enum trouble_probe {
+	TROUBLE_OTHER = 0,	/* says nothing of the endpoint: not probed,
+				 * a DNS or Tor failure, a bad input */
+	TROUBLE_ANSWERED,	/* a verdict came (ok, mismatch, ...) */
+	TROUBLE_FAILED,		/* unreachable at tcp, stream, starttls or tls */
+};
+
+/* The probe class of an endpoint's round: its verdict and failed step. */
+enum trouble_probe trouble_classify(enum verdict v, enum probe_step step);
+
+/*
+ * Decides an endpoint's trouble alert of a round and updates *st: ALERT_INFO
+ * once after down_after failed rounds in a row of an endpoint that
+ * answered before, while others_answer (another probe of the domain
+ * answered this round: a whole domain down is the "down" alert's);
+ * ALERT_RECOVERED the first round it answers after that; else ALERT_NONE.
+ * A round of TROUBLE_OTHER changes nothing, and failed rounds of an
+ * endpoint that never answered are not counted.
+ */
+enum alert_kind trouble_decide(struct trouble_state *st, enum trouble_probe now,
+			       int others_answer, unsigned down_after);
 
 /* "alarm", "removed", "down", "recovered", "info", or "none". */
 const char *alert_kind_name(enum alert_kind k);

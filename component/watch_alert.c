@@ -22,19 +22,32 @@
 
 /* ---- rounds and alerts --------------------------------------------------- */
 
-static const char *
-last_verdict_of(const struct store_domain *sd, const struct check_endpoint *e)
+/* The stored endpoint (service, host, port) of e: 1 found, else 0. */
+static int
+stored_endpoint(const struct store_domain *sd, const struct check_endpoint *e,
+		struct store_endpoint *out)
 {
 	const char *svc = check_service_name(e->service);
 
 	for (size_t i = 0; sd && i < sd->n_endpoints; i++) {
-		struct store_endpoint se;
-		store_domain_endpoint(sd, i, &se);
-		if (se.port == e->port && !strcmp(se.host, e->host) &&
-		    !strcmp(se.service, svc) && se.verdict &&
-		    strcmp(se.verdict, "unreachable"))
-			return se.verdict;
+		store_domain_endpoint(sd, i, out);
+		if (out->port == e->port && !strcmp(out->host, e->host) &&
+		    !strcmp(out->service, svc))
+			return 1;
 	}
+	return 0;
+}
+
+/* The last verdict e gave, NULL when it never answered (the store keeps
+ * an endpoint that becomes unreachable at its last verdict). */
+static const char *
+last_verdict_of(const struct store_domain *sd, const struct check_endpoint *e)
+{
+	struct store_endpoint se;
+
+	if (stored_endpoint(sd, e, &se) && se.verdict &&
+	    strcmp(se.verdict, "unreachable"))
+		return se.verdict;
 	return NULL;
 }
 
@@ -146,6 +159,139 @@ alert_text(struct buf *b, enum alert_kind k, const char *domain,
 		   domain);
 }
 
+/* ---- endpoint trouble -------------------------------------------------- */
+
+/* One endpoint's trouble alert of a round (transition.h). */
+struct ep_alert {
+	enum alert_kind kind;	/* ALERT_INFO, or ALERT_RECOVERED */
+	size_t ep;		/* its index in the check's endpoints */
+	char step[16];		/* the step it fails (failed) at */
+	unsigned rounds;	/* in a row */
+};
+
+/* The step word an endpoint's stored error starts with ("stream: ..."). */
+static void
+step_of_error(const char *error, char *out, size_t len)
+{
+	size_t n = error ? strcspn(error, ":") : 0;
+
+	snprintf(out, len, "%.*s", (int)n, error ? error : "");
+}
+
+/*
+ * Folds each endpoint's probe of this round into its trouble state, kept
+ * in the store with the endpoint (eps[i] is what is stored for
+ * r->endpoints[i]), and collects the alerts in out (room for n).  An
+ * endpoint answered before when it has a stored verdict: the store keeps
+ * an unreachable endpoint at its last one.  Returns how many alerts.
+ */
+static size_t
+trouble_round(const struct watch *w, const struct store_domain *sd,
+	      const struct check_result *r, struct store_endpoint *eps,
+	      size_t n, struct ep_alert *out)
+{
+	enum trouble_probe cls[STORE_ENDPOINTS_MAX];
+	size_t answering = 0, na = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct check_endpoint *e = &r->endpoints[i];
+		cls[i] = trouble_classify(e->verdict, e->err_step);
+		answering += cls[i] == TROUBLE_ANSWERED;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct check_endpoint *e = &r->endpoints[i];
+		struct store_endpoint old;
+		struct trouble_state ts = {0, 0, 0};
+		int found = stored_endpoint(sd, e, &old);
+		enum alert_kind k;
+
+		if (found) {
+			ts.fail_rounds = old.fail_rounds;
+			ts.answered = old.verdict &&
+				      strcmp(old.verdict, "unreachable") != 0;
+			ts.alerted = (old.flags & STORE_EP_ALERTED) != 0;
+		}
+		k = trouble_decide(&ts, cls[i],
+				   answering > (cls[i] == TROUBLE_ANSWERED),
+				   w->cfg->down_after);
+		eps[i].fail_rounds = ts.fail_rounds;
+		eps[i].flags = ts.alerted ? STORE_EP_ALERTED : 0;
+		if (cls[i] == TROUBLE_FAILED)
+			log_debug("%s: %s %s:%u fails at %s (%u rounds in a "
+				  "row)",
+				  r->domain, check_service_name(e->service),
+				  e->host, e->port, probe_step_name(e->err_step),
+				  ts.fail_rounds);
+		if (k == ALERT_NONE)
+			continue;
+		out[na].kind = k;
+		out[na].ep = i;
+		if (k == ALERT_INFO) {
+			snprintf(out[na].step, sizeof(out[na].step), "%s",
+				 probe_step_name(e->err_step));
+			out[na].rounds = ts.fail_rounds;
+		} else {
+			step_of_error(old.error, out[na].step,
+				      sizeof(out[na].step));
+			out[na].rounds = old.fail_rounds;
+		}
+		na++;
+	}
+	return na;
+}
+
+/* The address an endpoint's probe connected to, without its port; the
+ * host through Tor, where the proxy resolves the name. */
+static void
+endpoint_address(const struct check_endpoint *e, char *out, size_t len)
+{
+	const char *a = e->address;
+	const char *colon = strrchr(a, ':');
+	size_t n = colon ? (size_t)(colon - a) : strlen(a);
+
+	if (n >= 2 && a[0] == '[' && a[n - 1] == ']') {
+		a++;
+		n -= 2;
+	}
+	if (n == 0 || n >= len)
+		snprintf(out, len, "%s", e->host);
+	else
+		snprintf(out, len, "%.*s", (int)n, a);
+}
+
+static void
+ep_alert_text(struct buf *b, const struct watch *w, const char *domain,
+	      const struct check_result *r, const struct store_endpoint *stored,
+	      const struct ep_alert *a)
+{
+	const struct check_endpoint *e = &r->endpoints[a->ep];
+	const char *svc = check_service_name(e->service);
+	const char *via = w->cfg->via_tor ? "tor" : "direct";
+	char addr[DNS_NAME_MAX + 1];
+
+	endpoint_address(e, addr, sizeof(addr));
+	if (a->kind == ALERT_INFO) {
+		buf_printf(b, "%s: %s %s:%u (%s via %s) fails at %s for %u "
+			      "rounds (it answered before): an interceptor can "
+			      "hide behind a failure\n",
+			   domain, svc, e->host, e->port, addr, via, a->step,
+			   a->rounds);
+		buf_printf(b, "\nNow: %s: %s. Until it answers, the domain's "
+			      "verdict counts it at its last one (%s).\n",
+			   probe_step_name(e->err_step), e->err_reason,
+			   stored->verdict ? stored->verdict : "none");
+	} else {
+		buf_printf(b, "%s: %s %s:%u (%s via %s) recovered: it answers "
+			      "again (%s) after failing at %s for %u rounds\n",
+			   domain, svc, e->host, e->port, addr, via,
+			   verdict_name(e->verdict), a->step, a->rounds);
+	}
+	buf_putc(b, '\n');
+	report_text(r, b);
+	buf_printf(b, "\nSend \"unsubscribe %s\" to stop these alerts.\n",
+		   domain);
+}
+
 static void
 deliver(struct watch *w, const struct store_domain *sd, enum alert_kind k,
 	const char *text, const struct check_result *r)
@@ -196,6 +342,29 @@ changes_last_hour(const struct store_domain *sd, time_t now)
 	return n;
 }
 
+/* [watch] flap_limit: whether an alert (not an alarm) of d is held for
+ * the hour's summary, counted there. */
+static int
+flap_hold(struct wdom *d, const struct store_domain *sd, time_t now)
+{
+	struct watch *w = d->w;
+
+	if (!((d->flap && d->flap->until > now) ||
+	      changes_last_hour(sd, now) > w->cfg->flap_limit))
+		return 0;
+	if (d->flap == NULL)
+		d->flap = xcalloc(1, sizeof(*d->flap));
+	if (d->flap->until <= now) {
+		struct timeval tv = {3600, 0};
+		d->flap->until = now + 3600;
+		if (d->flap->timer == NULL)
+			d->flap->timer = evtimer_new(w->base, flap_summary, d);
+		evtimer_add(d->flap->timer, &tv);
+	}
+	d->flap->held++;
+	return 1;
+}
+
 /* Equal strings, NULL and "" being the same "none" (as the store keeps
  * them). */
 static int
@@ -207,7 +376,7 @@ same_str(const char *a, const char *b)
 }
 
 /* Whether recording u would change nothing in sd but times: same words,
- * same endpoints, no history entry. */
+ * same endpoints (trouble counts too), no history entry. */
 static int
 round_unchanged(const struct store_domain *sd, const struct store_update *u)
 {
@@ -225,7 +394,8 @@ round_unchanged(const struct store_domain *sd, const struct store_update *u)
 		    !same_str(a.host, b->host) ||
 		    !same_str(a.verdict, b->verdict) ||
 		    !same_str(a.spki, b->spki) ||
-		    !same_str(a.error, b->error))
+		    !same_str(a.error, b->error) ||
+		    a.fail_rounds != b->fail_rounds || a.flags != b->flags)
 			return 0;
 	}
 	return 1;
@@ -246,6 +416,8 @@ watch_alert_record(struct wdom *d, struct check_result *r, int baseline_only)
 	char note[300];
 	enum alert_kind k;
 	enum verdict prev;
+	struct ep_alert ea[STORE_ENDPOINTS_MAX];
+	size_t na;
 
 	if (sd) {
 		ws.verdict = sd->verdict ? verdict_parse(sd->verdict)
@@ -285,6 +457,7 @@ watch_alert_record(struct wdom *d, struct check_result *r, int baseline_only)
 		se->verdict = v;
 		n++;
 	}
+	na = trouble_round(w, sd, r, eps, n, ea);
 	struct store_update u = {
 		.verdict = verdict_name(ws.verdict),
 		.alert = alert_kind_name(ws.last),
@@ -305,6 +478,20 @@ watch_alert_record(struct wdom *d, struct check_result *r, int baseline_only)
 		u.change = &ch;
 	} else if (k == ALERT_DOWN || k == ALERT_INFO) {
 		snprintf(note, sizeof(note), "%s", alert_kind_name(k));
+		ch.time = now;
+		ch.from = verdict_name(prev);
+		ch.to = verdict_name(ws.verdict);
+		ch.note = note;
+		u.change = &ch;
+	} else if (na > 0) {
+		/* An endpoint's trouble: in the history, when nothing else
+		 * is this round. */
+		const struct check_endpoint *e = &r->endpoints[ea[0].ep];
+		snprintf(note, sizeof(note), "%s: %s %s:%u %s at %s",
+			 alert_kind_name(ea[0].kind),
+			 check_service_name(e->service), e->host, e->port,
+			 ea[0].kind == ALERT_INFO ? "fails" : "answers again, failed",
+			 ea[0].step);
 		ch.time = now;
 		ch.from = verdict_name(prev);
 		ch.to = verdict_name(ws.verdict);
@@ -338,35 +525,38 @@ watch_alert_record(struct wdom *d, struct check_result *r, int baseline_only)
 		w->pub.publish(w->pub.arg, d->name, ALERT_NONE, fb.s, r);
 		buf_free(&fb);
 	}
-	if (k == ALERT_NONE || sd == NULL)
+	if (sd == NULL)
 		return;
 
-	log_info("%s: %s (%s → %s)", d->name, alert_kind_name(k),
-		 verdict_name(prev) ? verdict_name(prev) : "none",
-		 verdict_name(ws.verdict));
-	/* [watch] flap_limit: beyond it, hold everything but alarms. */
-	if (k != ALERT_ALARM &&
-	    ((d->flap && d->flap->until > now) ||
-	     changes_last_hour(sd, now) > w->cfg->flap_limit)) {
-		if (d->flap == NULL)
-			d->flap = xcalloc(1, sizeof(*d->flap));
-		if (d->flap->until <= now) {
-			struct timeval tv = {3600, 0};
-			d->flap->until = now + 3600;
-			if (d->flap->timer == NULL)
-				d->flap->timer = evtimer_new(w->base,
-							     flap_summary, d);
-			evtimer_add(d->flap->timer, &tv);
+	if (k != ALERT_NONE) {
+		log_info("%s: %s (%s → %s)", d->name, alert_kind_name(k),
+			 verdict_name(prev) ? verdict_name(prev) : "none",
+			 verdict_name(ws.verdict));
+		if (k == ALERT_ALARM || !flap_hold(d, sd, now)) {
+			struct buf b = BUF_INIT;
+			alert_text(&b, k, d->name, prev, r,
+				   ws.unreachable_rounds, sd);
+			deliver(w, sd, k, b.s, r);
+			buf_free(&b);
+			for (size_t i = 0; i < sd->n_chat; i++)
+				watch_alert_send_presence(w, sd->chat[i]);
 		}
-		d->flap->held++;
-		return;
 	}
-	struct buf b = BUF_INIT;
-	alert_text(&b, k, d->name, prev, r, ws.unreachable_rounds, sd);
-	deliver(w, sd, k, b.s, r);
-	buf_free(&b);
-	for (size_t i = 0; i < sd->n_chat; i++)
-		watch_alert_send_presence(w, sd->chat[i]);
+	for (size_t i = 0; i < na; i++) {
+		const struct ep_alert *a = &ea[i];
+		const struct check_endpoint *e = &r->endpoints[a->ep];
+		log_info("%s: %s: %s %s:%u %s at %s for %u rounds", d->name,
+			 alert_kind_name(a->kind),
+			 check_service_name(e->service), e->host, e->port,
+			 a->kind == ALERT_INFO ? "fails" : "answers again, failed",
+			 a->step, a->rounds);
+		if (flap_hold(d, sd, now))
+			continue;
+		struct buf b = BUF_INIT;
+		ep_alert_text(&b, w, d->name, r, &eps[a->ep], a);
+		deliver(w, sd, a->kind, b.s, r);
+		buf_free(&b);
+	}
 }
 
 /* ---- presence ----------------------------------------------------------- */

@@ -64,6 +64,10 @@ struct check_endpoint {
 	char dns_detail[256];	/* which record set is unsigned or bogus,
 				 * and unbound's reason */
 	char match_detail[256];	/* why nothing matched, or the TA matched */
+	char address[64];	/* "ADDR:PORT" ("[ADDR]:PORT" for IPv6) the
+				 * deciding probe connected to last; "" when
+				 * unknown, and through SOCKS (the proxy
+				 * resolves the name) */
 };
 
 struct check_result {

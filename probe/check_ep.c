@@ -386,10 +386,14 @@ ep_probe_cb(struct probe_result *res, void *arg)
 	env->in_flight--;
 	if (env->cfg.on_probe)
 		env->cfg.on_probe(env->cfg.observer_arg, res);
-	if (e->phase == EP_SNI)
+	if (e->phase == EP_SNI) {
 		e->pres_sni = res;
-	else
+	} else {
 		e->pres = res;
+		if (!env->cfg.probe.via_socks)
+			snprintf(e->row->address, sizeof(e->row->address), "%s",
+				 res->peer);
+	}
 	check_unref(e->c);
 	check_env_drain(env);
 }

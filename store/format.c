@@ -16,6 +16,8 @@
 
 /* Flag words, in bit order. */
 const char *const store_flag_words[STORE_N_FLAG_WORDS] = { "told-unsubscribe-all" };
+/* An endpoint's flag words (STORE_EP_*), in bit order. */
+const char *const store_ep_flag_words[STORE_N_EP_FLAG_WORDS] = { "alerted" };
 
 /* ---- writing ---- */
 
@@ -131,6 +133,14 @@ out_domain(struct out *o, const struct store_domain *d)
 		out_field(o, e.verdict, 0);
 		out_field(o, e.spki, 0);
 		out_field(o, e.error, 1);
+		out_raw(o, "\n", 1);
+		if (e.fail_rounds == 0 && e.flags == 0)
+			continue;
+		out_str(o, "trouble");
+		out_int(o, e.fail_rounds);
+		for (unsigned b = 0; b < STORE_N_EP_FLAG_WORDS; b++)
+			if (e.flags & (1u << b))
+				out_field(o, store_ep_flag_words[b], 0);
 		out_raw(o, "\n", 1);
 	}
 	for (i = 0; i < d->n_keys; i++) {

@@ -314,6 +314,7 @@ domain_body(struct pctx *c, struct dom *d)
 	const char **chat = NULL;
 	struct store_pubsub *ps = NULL;
 	size_t n_eps = 0, n_keys = 0, n_hist = 0, n_chat = 0, n_ps = 0, i;
+	size_t troubled = 0;	/* endpoints up to here have had their line */
 	int states = 0, r = 0;
 
 #define BAD(msg) { r = fail(c, msg); break; }
@@ -365,8 +366,31 @@ domain_body(struct pctx *c, struct dom *d)
 				eps[n_eps].verdict = iword(c, e, &r);
 				eps[n_eps].spki = keep(c, f);
 				eps[n_eps].error = keep(c, kw);
+				eps[n_eps].fail_rounds = 0;
+				eps[n_eps].flags = 0;
 			}
 			n_eps++;
+		} else if (strcmp(kw, "trouble") == 0) {
+			unsigned flags = 0;
+
+			/* Version 2: the endpoint line just before, once. */
+			if (num(c, 0, UINT32_MAX, &x) < 0 || troubled == n_eps)
+				BAD("bad trouble line");
+			while (c->cur && r == 0) {
+				if (word(c, &a, 1) < 0)
+					r = -1;
+				for (i = 0; r == 0 && i < STORE_N_EP_FLAG_WORDS; i++)
+					if (strcmp(a, store_ep_flag_words[i]) == 0)
+						flags |= 1u << i;
+			}
+			if (r < 0)
+				BAD("bad trouble line");
+			/* Unknown flag words are a later version's: ignored. */
+			if (d) {
+				eps[n_eps - 1].fail_rounds = (unsigned)x;
+				eps[n_eps - 1].flags = flags;
+			}
+			troubled = n_eps;
 		} else if (strcmp(kw, "key") == 0) {
 			if (name(c, &a, STORE_NAME_MAX) < 0 || num(c, INT64_MIN, INT64_MAX, &x) < 0 ||
 			    num(c, INT64_MIN, INT64_MAX, &y) < 0 || done(c) < 0 ||
@@ -612,8 +636,9 @@ store_parse_file(struct store *st, const char *buf, size_t len, unsigned origin,
 		ret = fail(c, "not a certwatch-store file");
 		goto out;
 	}
-	if (v != STORE_FORMAT_VERSION) {
-		fail(c, "format version %lld, this certwatch reads %d", (long long)v, STORE_FORMAT_VERSION);
+	if (v < STORE_FORMAT_OLDEST || v > STORE_FORMAT_VERSION) {
+		fail(c, "format version %lld, this certwatch reads %d to %d", (long long)v,
+		     STORE_FORMAT_OLDEST, STORE_FORMAT_VERSION);
 		ret = v > STORE_FORMAT_VERSION ? -2 : -1;
 		goto out;
 	}

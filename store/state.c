@@ -396,7 +396,8 @@ place(struct placer *p, const struct store_content *c, struct store_domain *v)
 
 		if (e)
 			e[i] = (struct packed_endpoint){ service, verdict, (uint16_t)in->port,
-							 host, spki, error };
+							 host, spki, error, in->fail_rounds,
+							 in->flags };
 	}
 	for (i = 0; i < c->n_keys; i++) {
 		uint32_t spki = put_shared(p, c->keys[i].spki);
@@ -501,6 +502,8 @@ unpack_endpoint(const struct dom *d, const struct packed_endpoint *pe, struct st
 	out->verdict = blob_word(d, pe->verdict);
 	out->spki = str_at(d->blob, pe->spki);
 	out->error = str_at(d->blob, pe->error);
+	out->fail_rounds = pe->fail_rounds;
+	out->flags = pe->flags;
 }
 
 static void

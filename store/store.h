@@ -45,7 +45,15 @@ struct store_endpoint {
 	const char *verdict;	/* word, e.g. "ok", "unreachable" */
 	const char *spki;	/* hex SPKI SHA-256 of the key seen, or NULL */
 	const char *error;	/* free text, or NULL */
+	/* Endpoint trouble (docs/store.md, the `trouble` line): consecutive
+	 * rounds it failed after TCP could be tried, and STORE_EP_* flags;
+	 * 0 and 0 for most. */
+	unsigned fail_rounds;
+	unsigned flags;
 };
+
+#define STORE_EP_ALERTED	0x1u	/* its trouble alert went out, its
+					 * recovery not yet */
 
 struct store_key {
 	const char *spki;	/* hex SPKI SHA-256 */

@@ -24,9 +24,13 @@
 #define STORE_SUBS_MAX	1000000	/* subscribers of one domain read from a file */
 
 #define STORE_MAGIC		"certwatch-store"
-#define STORE_FORMAT_VERSION	1
+/* Files of versions OLDEST..VERSION are read; VERSION is written. */
+#define STORE_FORMAT_VERSION	2
+#define STORE_FORMAT_OLDEST	1
 #define STORE_N_FLAG_WORDS	1
 extern const char *const store_flag_words[STORE_N_FLAG_WORDS];	/* in bit order */
+#define STORE_N_EP_FLAG_WORDS	1
+extern const char *const store_ep_flag_words[STORE_N_EP_FLAG_WORDS];	/* in bit order */
 
 enum { NODE_DOMAIN = 1, NODE_JID = 2 };
 
@@ -45,13 +49,16 @@ struct hnode {
 /*
  * An endpoint and a history entry as kept in a domain's blob: words as
  * their index in the store's words[] (stable: words are only added),
- * strings as their offset in the blob.  16 bytes each instead of 48 and
- * 32 for the views (store_domain_endpoint() fills those).
+ * strings as their offset in the blob.  24 and 16 bytes instead of 56
+ * and 32 for the views (store_domain_endpoint() fills those); a multiple
+ * of 8, so that the arrays after them stay aligned.
  */
 struct packed_endpoint {
 	uint8_t service, verdict;
 	uint16_t port;
 	uint32_t host, spki, error;
+	uint32_t fail_rounds;
+	uint32_t flags;
 };
 
 struct packed_change {

@@ -88,7 +88,7 @@ static void t_result_escaped(void **state)
 static void t_domain_escaped(void **state)
 {
 	struct store_endpoint ep = {"xmpp-client", EVIL, 5222,
-				    "not-a-verdict", EVIL, EVIL};
+				    "not-a-verdict", EVIL, EVIL, 0, 0};
 	struct store_change ch = {3, "not-a-verdict", "ok", EVIL};
 	struct store_update u = {"not-a-verdict", NULL, 0, 1700000000, 0,
 				 &ep, 1, &ch};

@@ -174,11 +174,11 @@ static void
 fill(struct store *st)
 {
 	struct store_endpoint eps[4] = {
-		{ "xmpp-client", "xmpp.example.org", 5222, "ok", spki_a, NULL },
+		{ "xmpp-client", "xmpp.example.org", 5222, "ok", spki_a, NULL, 0, 0 },
 		{ "xmpps-client", "xmpp.example.org", 5223, "mismatch", spki_b,
-		  "key differs: 100% sure\nline two - with spaces  " },
-		{ "xmpp-server", "s2s.example.org", 5269, "unreachable", NULL, "-" },
-		{ "xmpps-server", "s2s.example.org", 0, NULL, NULL, "" },
+		  "key differs: 100% sure\nline two - with spaces  ", 3, STORE_EP_ALERTED },
+		{ "xmpp-server", "s2s.example.org", 5269, "unreachable", NULL, "-", 4294967295u, 0 },
+		{ "xmpps-server", "s2s.example.org", 0, NULL, NULL, "", 0, STORE_EP_ALERTED },
 	};
 	struct store_change ch = { 1700000100, "ok", "mismatch", "key changed to 0011…" };
 	struct store_change ch0 = { 1700000000, NULL, "ok", NULL };
@@ -227,6 +227,15 @@ check_filled(struct store *st)
 	assert_int_equal(ep_at(d, 3).port, 0);
 	assert_null(ep_at(d, 3).verdict);
 	assert_null(ep_at(d, 3).error);
+	/* Endpoint trouble: the count (to its 32-bit limit) and the flag. */
+	assert_int_equal(ep_at(d, 0).fail_rounds, 0);
+	assert_int_equal(ep_at(d, 0).flags, 0);
+	assert_int_equal(ep_at(d, 1).fail_rounds, 3);
+	assert_int_equal(ep_at(d, 1).flags, STORE_EP_ALERTED);
+	assert_int_equal(ep_at(d, 2).fail_rounds, 4294967295u);
+	assert_int_equal(ep_at(d, 2).flags, 0);
+	assert_int_equal(ep_at(d, 3).fail_rounds, 0);
+	assert_int_equal(ep_at(d, 3).flags, STORE_EP_ALERTED);
 	assert_int_equal(d->n_keys, 2);
 	assert_string_equal(d->keys[0].spki, spki_a);
 	assert_int_equal(d->keys[0].first_seen, 1700000000);
@@ -400,7 +409,7 @@ test_subscriptions(void **state)
 	assert_int_equal(store_presence_set(st, "a@x", "two words"), -EINVAL);
 	assert_int_equal(store_jid_flags(st, "a@x", 0x100, 1), -EINVAL);
 	{
-		struct store_endpoint ep = { "bad service", "h", 1, "ok", NULL, NULL };
+		struct store_endpoint ep = { "bad service", "h", 1, "ok", NULL, NULL, 0, 0 };
 		struct store_update u = { "ok", NULL, 0, 1, 2, &ep, 1, NULL };
 
 		assert_int_equal(store_domain_record(st, "new.example", &u), -EINVAL);
@@ -424,7 +433,7 @@ test_bounds(void **state)
 
 	assert_int_equal(store_open(NULL, &st, NULL, 0), 0);
 	for (i = 0; i < 80; i++) {
-		struct store_endpoint ep = { "xmpp-client", "h.example", 5222, "ok", spki, NULL };
+		struct store_endpoint ep = { "xmpp-client", "h.example", 5222, "ok", spki, NULL, 0, 0 };
 		struct store_change ch = { i, "ok", "ok", note };
 		struct store_update u = { "ok", NULL, 0, 1000 + i, 0, &ep, 1, &ch };
 
@@ -632,7 +641,7 @@ test_async_commit(void **state)
 	struct store *st = open_ok(dir);
 	struct done a = { 0 }, b = { 0 }, c = { 0 };
 	struct store_io_stats io0, io1;
-	struct store_endpoint ep = { "xmpp-client", "x.example", 5222, "ok", spki_a, NULL };
+	struct store_endpoint ep = { "xmpp-client", "x.example", 5222, "ok", spki_a, NULL, 0, 0 };
 	struct store_update u = { "ok", NULL, 0, 1, 2, &ep, 1, NULL };
 	char name[64];
 	int i;
@@ -679,7 +688,7 @@ test_touch(void **state)
 {
 	char *dir = mktemp_dir();
 	struct store *st = open_ok(dir);
-	struct store_endpoint ep = { "xmpp-client", "x.example", 5222, "ok", spki_a, NULL };
+	struct store_endpoint ep = { "xmpp-client", "x.example", 5222, "ok", spki_a, NULL, 0, 0 };
 	struct store_update u = { "ok", NULL, 0, 100, 200, &ep, 1, NULL };
 	const char *spkis[] = { spki_a, NULL, "" };
 	const char *unknown[] = { spki_a, spki_b };
@@ -775,7 +784,7 @@ crash_child(const char *dir, int fd, int base)
 	if (store_open(dir, &st, err, sizeof(err)) < 0)
 		_exit(2);
 	for (i = base;; i++) {
-		struct store_endpoint ep = { "xmpp-client", "x.example", 5222, "ok", spki_a, NULL };
+		struct store_endpoint ep = { "xmpp-client", "x.example", 5222, "ok", spki_a, NULL, 0, 0 };
 		struct store_change ch = { i, "ok", "mismatch", "note" };
 		struct store_update u = { "mismatch", "alarm", 0, i, i + 60, &ep, 1, &ch };
 		struct ack_ctx *a = malloc(sizeof(*a));
@@ -946,13 +955,13 @@ test_corrupt_shard(void **state)
 
 	/* A file of a newer format stops the open, with a clear message. */
 	f = fopen(path, "wb");
-	fputs("certwatch-store 2\ncommit 1\nrecords 0\n", f);
+	fputs("certwatch-store 3\ncommit 1\nrecords 0\n", f);
 	fclose(f);
 	{
 		char err[512];
 
 		assert_int_equal(store_open(dir, &st, err, sizeof(err)), -1);
-		assert_non_null(strstr(err, "version 2"));
+		assert_non_null(strstr(err, "version 3"));
 	}
 	/* Junk is set aside; the rest still loads. */
 	f = fopen(path, "wb");
@@ -1069,7 +1078,8 @@ test_hostile(void **state)
 	free(junk);
 
 	parse_expect("", -1);
-	parse_expect("certwatch-store 2\ncommit 1\nrecords 0\n", -2);
+	parse_expect("certwatch-store 3\ncommit 1\nrecords 0\n", -2);
+	parse_expect("certwatch-store 2\ncommit 1\nrecords 0\n", 0);
 	parse_expect("certwatch-store 0\ncommit 1\nrecords 0\n", -1);
 	parse_expect("certwatch-store 1\ncommit 1\nrecords 0\n", 0);
 	parse_expect("certwatch-store 1\ncommit 1\nrecords 0", 0);
@@ -1112,13 +1122,96 @@ test_hostile(void **state)
 	rm_dir(dir);
 }
 
+/* Endpoint trouble (format version 2): the `trouble` line after its
+ * endpoint, written only when there is something to say; version 1 files
+ * still load, with no trouble. */
+static void
+test_trouble_lines(void **state)
+{
+	static const char v1[] =
+		"certwatch-store 1\ncommit 7\ndomain a.example\nstate ok - 0 1 1 2\n"
+		"endpoint xmpp-client h.example 5222 ok - -\n"
+		"endpoint xmpp-server h.example 5269 ok - stream: closed\n"
+		"end\nrecords 1\n";
+	static const char v2[] =
+		"certwatch-store 2\ncommit 7\ndomain a.example\nstate ok - 0 1 1 2\n"
+		"endpoint xmpp-client h.example 5222 ok - -\n"
+		"endpoint xmpp-server h.example 5269 ok - stream: closed\n"
+		"trouble 3 alerted a-later-flag\n"
+		"end\nrecords 1\n";
+	const char *head = "certwatch-store 2\ncommit 1\ndomain a\nstate - - 0 0 0 0\n";
+	static const char *bad[] = {
+		"trouble 1\nendpoint x h 1 ok - -\n",		/* before any endpoint */
+		"endpoint x h 1 ok - -\ntrouble 1\ntrouble 2\n",	/* twice */
+		"endpoint x h 1 ok - -\ntrouble -1\n",
+		"endpoint x h 1 ok - -\ntrouble 4294967296\n",
+		"endpoint x h 1 ok - -\ntrouble\n",
+		"endpoint x h 1 ok - -\ntrouble 1 -\n",
+		"endpoint x h 1 ok - -\ntrouble 1 bad%20word\n",
+		"endpoint x h 1 ok - -\ntrouble 1 alerted \n",
+	};
+	char *dir = mktemp_dir(), *name, *bytes, buf[512], err[256];
+	const struct store_domain *d;
+	struct store *st;
+	int count;
+
+	for (int v = 0; v < 2; v++) {
+		const char *text = v ? v2 : v1;
+
+		assert_int_equal(store_open(NULL, &st, NULL, 0), 0);
+		assert_int_equal(store_parse_shard(st, text, strlen(text), err, sizeof(err)), 0);
+		assert_non_null(d = store_domain_get(st, "a.example"));
+		assert_int_equal(d->n_endpoints, 2);
+		assert_int_equal(ep_at(d, 0).fail_rounds, 0);
+		assert_int_equal(ep_at(d, 0).flags, 0);
+		assert_int_equal(ep_at(d, 1).fail_rounds, v ? 3 : 0);
+		assert_int_equal(ep_at(d, 1).flags, v ? STORE_EP_ALERTED : 0);
+		store_close(st);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(buf, sizeof(buf), "%s%send\nrecords 1\n", head, bad[i]);
+		parse_expect(buf, -1);
+	}
+
+	/* A version 1 file is read and written back as version 2: the
+	 * healthy endpoint gets no trouble line, the other its count. */
+	st = open_ok(dir);
+	assert_int_equal(store_parse_shard(st, v1, strlen(v1), err, sizeof(err)), 0);
+	{
+		struct store_endpoint eps[2];
+		struct store_update u = { "ok", NULL, 0, 5, 6, eps, 2, NULL };
+
+		d = store_domain_get(st, "a.example");
+		store_domain_endpoint(d, 0, &eps[0]);
+		store_domain_endpoint(d, 1, &eps[1]);
+		eps[1].fail_rounds = 2;
+		assert_int_equal(store_domain_record(st, "a.example", &u), 0);
+	}
+	assert_int_equal(store_commit_sync(st), 0);
+	store_close(st);
+	name = find_file(dir, "shard-", &count);
+	assert_int_equal(count, 1);
+	bytes = slurp(dir, name, NULL);
+	assert_non_null(strstr(bytes, "certwatch-store 2\n"));
+	assert_non_null(strstr(bytes, "5222 ok - -\nendpoint "));
+	assert_non_null(strstr(bytes, "stream: closed\ntrouble 2\nend\n"));
+	free(bytes);
+	free(name);
+	st = open_ok(dir);
+	assert_non_null(d = store_domain_get(st, "a.example"));
+	assert_int_equal(ep_at(d, 1).fail_rounds, 2);
+	assert_int_equal(ep_at(d, 1).flags, 0);
+	store_close(st);
+	rm_dir(dir);
+}
+
 /* A record in another shard's file (moved by hand, or a future shard
  * count) moves home; of two copies the one with the higher commit wins. */
 static void
 test_misplaced(void **state)
 {
 	char *dir = mktemp_dir(), *home, *bytes, *p, path[600];
-	struct store_endpoint ep = { "xmpp-client", "x.example", 5222, "ok", spki_a, NULL };
+	struct store_endpoint ep = { "xmpp-client", "x.example", 5222, "ok", spki_a, NULL, 0, 0 };
 	struct store_update u = { "ok", NULL, 0, 1, 2, &ep, 1, NULL };
 	struct store *st = open_ok(dir);
 	int count;
@@ -1345,6 +1438,7 @@ main(void)
 		cmocka_unit_test(test_crash_safety),
 		cmocka_unit_test(test_corrupt_shard),
 		cmocka_unit_test(test_hostile),
+		cmocka_unit_test(test_trouble_lines),
 		cmocka_unit_test(test_misplaced),
 		cmocka_unit_test(test_lock),
 		cmocka_unit_test(test_enospc_injected),
