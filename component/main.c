@@ -2,11 +2,13 @@
 /* main.c - the certwatch command line: run (the daemon) and check. */
 #include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "version.h"
@@ -88,8 +90,12 @@ runtime_open(struct runtime *rt, const struct config *cfg, char *err,
 		return -1;
 	}
 	rt->dns = dns_new(rt->base, &dc, err, errlen);
-	if (rt->dns == NULL)
+	if (rt->dns == NULL) {
+		char why[1024];
+		snprintf(why, sizeof(why), "%s", err);
+		snprintf(err, errlen, "%s: [dns] %s", cfg->path, why);
 		return -1;
+	}
 	cc.base = rt->base;
 	cc.dns = rt->dns;
 	cc.probe.via_socks = cfg->via_tor;
@@ -237,6 +243,59 @@ cmd_check(int argc, char **argv)
 }
 
 /* ---- certwatch run ------------------------------------------------------- */
+
+/*
+ * The state directory can be made and written by this user: store_open()
+ * makes only its last component, as mkdir(2) does, so the parent must
+ * exist.  Checked without creating anything, for `run -n` too.
+ */
+static int
+state_dir_usable(const struct config *cfg, char *err, size_t errlen)
+{
+	const char *dir = cfg->store_dir;
+	char parent[sizeof(cfg->store_dir)];
+	struct stat st;
+	const char *what = dir;
+	int e;
+
+	if (stat(dir, &st) == 0) {
+		if (!S_ISDIR(st.st_mode)) {
+			errno = ENOTDIR;
+			goto fail;
+		}
+	} else if (errno == ENOENT) {
+		snprintf(parent, sizeof(parent), "%s", dir);
+		char *slash = strrchr(parent, '/');
+		while (slash && slash > parent && slash[1] == '\0') {
+			*slash = '\0';	/* "dir/" */
+			slash = strrchr(parent, '/');
+		}
+		if (slash == NULL)
+			snprintf(parent, sizeof(parent), ".");
+		else
+			slash[slash == parent ? 1 : 0] = '\0';
+		what = parent;
+		if (stat(parent, &st) < 0)
+			goto fail;
+		if (!S_ISDIR(st.st_mode)) {
+			errno = ENOTDIR;
+			goto fail;
+		}
+	} else {
+		goto fail;
+	}
+	if (faccessat(AT_FDCWD, what, W_OK | X_OK, AT_EACCESS) == 0)
+		return 0;
+fail:
+	e = errno;
+	if (what == dir)
+		snprintf(err, errlen, "%s: [store] dir %s: %s", cfg->path, dir,
+			 strerror(e));
+	else
+		snprintf(err, errlen, "%s: [store] dir %s cannot be made in %s: %s",
+			 cfg->path, dir, what, strerror(e));
+	return -1;
+}
 
 static int
 web_comp_connected(void *arg)
@@ -395,17 +454,29 @@ cmd_run(int argc, char **argv)
 	}
 	if (warn[0])
 		fprintf(stderr, "certwatch: warning: %s", warn);
+	/* `run -n` loads what `run` loads (the anchor, the unbound
+	 * fragment) and checks the state directory, so that a config it
+	 * passes does not fail at start; both exit 78 for a config that
+	 * cannot work, which stops systemd's restarts (docs/running.md). */
+	memset(&d, 0, sizeof(d));
+	if (state_dir_usable(&cfg, err, sizeof(err)) < 0 ||
+	    runtime_open(&d.rt, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "certwatch: %s\n", err);
+		runtime_close(&d.rt);
+		config_free(&cfg);
+		return EXIT_CONFIG;
+	}
 	if (dry) {
 		char desc[4096];
 		config_describe(&cfg, desc, sizeof(desc));
 		fputs(desc, stdout);
+		runtime_close(&d.rt);
 		config_free(&cfg);
 		return 0;
 	}
 	log_set_level(verbose ? LOG_LEVEL_DEBUG : cfg.log_level);
 	signal(SIGPIPE, SIG_IGN);
 
-	memset(&d, 0, sizeof(d));
 	d.cfg = &cfg;
 	d.verbose = verbose;
 	if (store_open(cfg.store_dir, &d.store, err, sizeof(err)) < 0)
@@ -414,8 +485,6 @@ cmd_run(int argc, char **argv)
 	size_t nwarn = store_warnings(d.store, &lines);
 	for (size_t i = 0; i < nwarn; i++)
 		log_warn("state: %s", lines[i]);
-	if (runtime_open(&d.rt, &cfg, err, sizeof(err)) < 0)
-		fatal(1, "%s", err);
 	d.comp = comp_new(d.rt.base, &cfg, d.rt.checks, err, sizeof(err));
 	if (d.comp == NULL)
 		fatal(1, "%s", err);
