@@ -19,6 +19,7 @@
 #include "component/pubsub.h"
 #include "component/report.h"
 #include "component/metrics.h"
+#include "component/torwatch.h"
 #include "component/watch.h"
 #include "component/web.h"
 #include "dns/dns.h"
@@ -56,6 +57,7 @@ struct runtime {
 	struct dns_ctx *dns;
 	struct check_env *checks;
 	struct metrics *metrics;
+	struct torwatch *tor;	/* between the checks and the metrics */
 };
 
 static int
@@ -106,9 +108,10 @@ runtime_open(struct runtime *rt, const struct config *cfg, char *err,
 	cc.max_probes = (int)cfg->concurrency;
 	cc.probes_per_minute = (int)cfg->probes_per_minute;
 	rt->metrics = metrics_new();
-	cc.on_probe = metrics_on_probe;
-	cc.on_check = metrics_on_check;
-	cc.observer_arg = rt->metrics;
+	rt->tor = torwatch_new(rt->base, cfg, rt->metrics);
+	cc.on_probe = torwatch_on_probe;
+	cc.on_check = torwatch_on_check;
+	cc.observer_arg = rt->tor;
 	rt->checks = check_env_new(&cc);
 	if (rt->checks == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -121,6 +124,7 @@ static void
 runtime_close(struct runtime *rt)
 {
 	check_env_free(rt->checks);
+	torwatch_free(rt->tor);
 	if (rt->dns)
 		dns_free(rt->dns);
 	if (rt->base)
@@ -506,6 +510,18 @@ cmd_run(int argc, char **argv)
 	evsignal_add(d.sigint, NULL);
 	evsignal_add(d.sighup, NULL);
 	log_info("certwatch %s starting as %s", CERTWATCH_VERSION, cfg.jid);
+	/* Both are for labs; in production they show where probes come from
+	 * or let users aim them at the service's own network. */
+	if (!cfg.via_tor)
+		log_warn("[probe] via = direct: probes leave from this host's "
+			 "own address, not through Tor, so an interceptor can "
+			 "tell them apart (labs and tests only; "
+			 "docs/running.md)");
+	if (cfg.allow_private)
+		log_warn("[probe] allow_private = yes: users can make probes "
+			 "reach private and loopback addresses of this host's "
+			 "network (labs and tests only; docs/running.md)");
+	torwatch_start(d.rt.tor);
 	if (comp_start(d.comp) < 0)
 		fatal(1, "cannot start the component");
 

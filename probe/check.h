@@ -64,6 +64,8 @@ struct check_endpoint {
 	char dns_detail[256];	/* which record set is unsigned or bogus,
 				 * and unbound's reason */
 	char match_detail[256];	/* why nothing matched, or the TA matched */
+	char unsigned_zone[DNS_NAME_MAX + 1];	/* insecure: the zone to sign,
+						 * "" when not found */
 };
 
 struct check_result {

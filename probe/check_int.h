@@ -76,6 +76,12 @@ struct check {
 	int finishing;
 	struct event *done_ev;
 	struct timeval t0;
+
+	/* check_zone.c: the unsigned zone of each insecure endpoint. */
+	size_t zone_ep;			/* the endpoint asked about */
+	char zone_q[DNS_NAME_MAX + 1];	/* the name asked for its SOA */
+	struct dns_query *qzone;
+	int zone_in_lookup, zone_answered;
 };
 
 /* check.c */
@@ -100,5 +106,9 @@ void check_ep_start(struct ep *e);
 void check_ep_probe_start(struct ep *e);
 int check_ep_match(struct ep *e);
 void check_ep_decide(struct ep *e);
+
+/* check_zone.c: names the unsigned zone of every insecure endpoint, then
+ * activates done_ev.  After check_decide(). */
+void check_zone_start(struct check *c);
 
 #endif
