@@ -13,7 +13,7 @@ import tempfile
 import time
 import urllib.request
 
-from cwtest import Runner, lab, run, write_config
+from cwtest import Runner, check_json, lab, run, write_config
 
 BIN = sys.argv[1] if len(sys.argv) > 1 else os.environ.get('CERTWATCH_BIN')
 ROOT_KEY = '/usr/share/dns/root.key'
@@ -93,11 +93,122 @@ def t_run_n_loads_what_run_loads(d):
             assert conf in p.stderr, (what, 'names the config', p.stderr)
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def wait_for(what, fn, timeout=30):
+    """fn() until it returns something true; its value."""
+    end = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > end:
+            raise AssertionError(f'timed out waiting for {what}')
+        time.sleep(0.1)
+
+
+def get(url, timeout=60):
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return resp.read().decode()
+
+
+def t_dead_tor(info, d):
+    """Tor's SOCKS port closed: a warning at start, one (rate-limited) as
+    probes fail at step tor, the metric counts them, and users read that
+    the fault is the service's."""
+    socks, http = free_port(), free_port()
+    conf = write_config(
+        info, os.path.join(d, 'tor.conf'),
+        component={'host': '127.0.0.1', 'port': str(free_port())},
+        probe={'via': 'tor', 'tor_socks': f'127.0.0.1:{socks}',
+               'timeout': '5'},
+        http={'listen': f'127.0.0.1:{http}'})
+    log = os.path.join(d, 'tor.log')
+    with open(log, 'w', encoding='utf-8') as errf:
+        proc = subprocess.Popen([BIN, 'run', '-c', conf], stderr=errf)
+    try:
+        def text():
+            with open(log, encoding='utf-8') as f:
+                return f.read()
+        start = wait_for('the start-up warning', lambda: [
+            ln for ln in text().splitlines()
+            if f'SOCKS proxy 127.0.0.1:{socks} does not work at start' in ln])
+        assert 'warning' in start[0] and 'start tor' in start[0] and \
+            '[probe] tor_socks' in start[0], start
+        assert 'allow_private = yes' in text(), text()
+        base = f'http://127.0.0.1:{http}'
+        res = json.loads(get(f'{base}/api/check?domain=good.test'))
+        steps = {e['error']['step'] for e in res['endpoints'] if e['error']}
+        assert res['verdict'] == 'unreachable' and steps == {'tor'}, res
+        page = get(f'{base}/check?domain=rollover.test')
+        assert 'fault of the certwatch service' in page, page[-2000:]
+        warned = wait_for('the warning for step tor', lambda: [
+            ln for ln in text().splitlines()
+            if 'probes fail at step tor: cannot reach the SOCKS proxy' in ln])
+        assert 'start tor' in warned[0], warned
+        metrics = get(f'{base}/metrics')
+        tor = [ln for ln in metrics.splitlines()
+               if ln.startswith('certwatch_probes_total{result="tor"}')]
+        assert tor and int(tor[0].split()[-1]) >= 8, tor   # 2 checks x 4
+        # Rate-limited: the second check's probes add no line.
+        assert len(warned) == 1, warned
+        # No endpoint at all: the step and the services' findings.
+        page = get(f'{base}/check?domain=nothere.test')
+        assert 'failed at: no XMPP service (step dns)' in page, page[-2000:]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def t_insecure_names_zone(info, d):
+    conf = write_config(info, os.path.join(d, 'lab.conf'))
+    rc, res, _ = check_json(BIN, conf, 'unsigned.test')
+    assert rc == 1 and res['verdict'] == 'insecure', res
+    zones = {e.get('unsigned_zone') for e in res['endpoints']}
+    assert zones == {'unsigned.test'}, zones
+    keys = {e['spki_sha256'] for e in res['endpoints']}
+    want = {f'_{e["port"]}._tcp.{e["host"]}. IN TLSA 3 1 1 {e["spki_sha256"]}'
+            for e in res['endpoints']}
+    assert len(keys) == 1 and None not in keys and set(res['setup']) == want, \
+        res['setup']
+    p = run([BIN, 'check', '-c', conf, 'unsigned.test'])
+    for words in ('unsigned zone: unsigned.test',
+                  'TLSA records to add once the zone is signed:',
+                  *want, 'computed on the server itself'):
+        assert words in p.stdout, (words, p.stdout)
+
+
+def t_unreachable_says_why(info, d):
+    conf = write_config(info, os.path.join(d, 'lab.conf'),
+                        probe={'timeout': '3'})
+    p = run([BIN, 'check', '-c', conf, 'nothere.test'])
+    assert p.returncode == 3, p
+    for words in ('failed at: no XMPP service (step dns)',
+                  'no SRV records and the domain has no address records'):
+        assert words in p.stdout, (words, p.stdout)
+    assert 'named above' not in p.stdout, p.stdout
+    p = run([BIN, 'check', '-c', conf, 'stall.test'])
+    assert p.returncode == 3, p
+    assert 'failed at: timed out after 3 s during STARTTLS (step starttls)' \
+        in p.stdout, p.stdout
+
+
 def main():
     r = Runner()
     with tempfile.TemporaryDirectory(prefix='cw-firsthour.') as d:
         r.run('run -n and run refuse the same configs with 78',
               t_run_n_loads_what_run_loads, d)
+        with lab() as info:
+            r.run('a dead Tor: logged at start and at step tor, counted, '
+                  'told to users', t_dead_tor, info, d)
+            r.run('insecure: the unsigned zone and the TLSA lines',
+                  t_insecure_names_zone, info, d)
+            r.run('unreachable: the step and the detail in text',
+                  t_unreachable_says_why, info, d)
     return r.finish()
 
 
