@@ -184,11 +184,16 @@ fmt_time(int64_t t, char *buf, size_t len)
 static void
 text_step(const struct check_endpoint *e, struct buf *out)
 {
-	buf_printf(out, "  %s: %s",
-		   e->verdict == VERDICT_UNREACHABLE ? "failed at" : "note",
-		   e->err_reason);
-	report_dns_words(e->err_reason, out);
-	buf_printf(out, " (step %s)\n", probe_step_name(e->err_step));
+	struct buf w = BUF_INIT;
+
+	report_dns_words(e->err_reason, &w);
+	if (e->verdict == VERDICT_UNREACHABLE)
+		buf_printf(out, "  failed at: %s%s (step %s)\n", e->err_reason,
+			   w.s ? w.s : "", probe_step_name(e->err_step));
+	else
+		buf_printf(out, "  note: %s%s (step %s)\n", e->err_reason,
+			   w.s ? w.s : "", probe_step_name(e->err_step));
+	buf_free(&w);
 }
 
 void
