@@ -200,9 +200,12 @@ void
 report_no_endpoint(const struct check_result *r, struct buf *out)
 {
 	int done[SVC_COUNT] = {0};
+	struct buf w = BUF_INIT;
 
-	buf_printf(out, "failed at: %s (step %s)\n", r->err_reason,
-		   probe_step_name(r->err_step));
+	report_dns_words(r->err_reason, &w);
+	buf_printf(out, "failed at: %s%s (step %s)\n", r->err_reason,
+		   w.s ? w.s : "", probe_step_name(r->err_step));
+	buf_free(&w);
 	for (int s = 0; s < SVC_COUNT; s++) {
 		const char *d = r->service_detail[s];
 		if (done[s] || r->services[s] != SVC_STATE_NOT_OFFERED || !d[0])

@@ -111,6 +111,11 @@ def wait_for(what, fn, timeout=30):
         time.sleep(0.1)
 
 
+def slurp(path):
+    with open(path, encoding='utf-8') as f:
+        return f.read()
+
+
 def get(url, timeout=60):
     with urllib.request.urlopen(url, timeout=timeout) as resp:
         return resp.read().decode()
@@ -132,8 +137,7 @@ def t_dead_tor(info, d):
         proc = subprocess.Popen([BIN, 'run', '-c', conf], stderr=errf)
     try:
         def text():
-            with open(log, encoding='utf-8') as f:
-                return f.read()
+            return slurp(log)
         start = wait_for('the start-up warning', lambda: [
             ln for ln in text().splitlines()
             if f'SOCKS proxy 127.0.0.1:{socks} does not work at start' in ln])
@@ -162,6 +166,46 @@ def t_dead_tor(info, d):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def t_socks_greeting(info, d):
+    """A SOCKS5 server that takes the greeting (user name and password, as
+    probes offer): logged as answering; one that answers something else:
+    a warning naming what it said."""
+    import threading
+    for reply, want in ((b'\x05\x02', 'Tor: the SOCKS proxy 127.0.0.1:%d answers'),
+                        (b'HTTP/1.0 400 Bad\r\n\r\n',
+                         'does not work at start: not a SOCKS5 proxy')):
+        srv = socket.socket()
+        srv.bind(('127.0.0.1', 0))
+        srv.listen(1)
+        port = srv.getsockname()[1]
+        got = []
+
+        def serve():
+            c, _ = srv.accept()
+            with c:
+                got.append(c.recv(16))
+                c.sendall(reply)
+                c.recv(16)      # until certwatch closes
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        conf = write_config(
+            info, os.path.join(d, 'greet.conf'),
+            component={'host': '127.0.0.1', 'port': str(free_port())},
+            probe={'via': 'tor', 'tor_socks': f'127.0.0.1:{port}'})
+        log = os.path.join(d, 'greet.log')
+        with open(log, 'w', encoding='utf-8') as errf:
+            proc = subprocess.Popen([BIN, 'run', '-c', conf], stderr=errf)
+        try:
+            words = want % port if '%d' in want else want
+            wait_for(words, lambda: words in slurp(log))
+            assert got == [b'\x05\x01\x02'], got  # RFC 1928 §3, method 2
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+            srv.close()
+        t.join(timeout=5)
 
 
 def t_insecure_names_zone(info, d):
@@ -205,6 +249,8 @@ def main():
         with lab() as info:
             r.run('a dead Tor: logged at start and at step tor, counted, '
                   'told to users', t_dead_tor, info, d)
+            r.run('the SOCKS greeting at start: answered, not SOCKS5',
+                  t_socks_greeting, info, d)
             r.run('insecure: the unsigned zone and the TLSA lines',
                   t_insecure_names_zone, info, d)
             r.run('unreachable: the step and the detail in text',
