@@ -4,6 +4,7 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -257,7 +258,7 @@ static int
 state_dir_usable(const struct config *cfg, char *err, size_t errlen)
 {
 	const char *dir = cfg->store_dir;
-	char parent[sizeof(cfg->store_dir)];
+	char parent[sizeof(cfg->store_dir)];	/* dirname() writes in it */
 	struct stat st;
 	const char *what = dir;
 	int e;
@@ -269,17 +270,8 @@ state_dir_usable(const struct config *cfg, char *err, size_t errlen)
 		}
 	} else if (errno == ENOENT) {
 		snprintf(parent, sizeof(parent), "%s", dir);
-		char *slash = strrchr(parent, '/');
-		while (slash && slash > parent && slash[1] == '\0') {
-			*slash = '\0';	/* "dir/" */
-			slash = strrchr(parent, '/');
-		}
-		if (slash == NULL)
-			snprintf(parent, sizeof(parent), ".");
-		else
-			slash[slash == parent ? 1 : 0] = '\0';
-		what = parent;
-		if (stat(parent, &st) < 0)
+		what = dirname(parent);	/* "a/b/" -> "a", "b" -> "." */
+		if (stat(what, &st) < 0)
 			goto fail;
 		if (!S_ISDIR(st.st_mode)) {
 			errno = ENOTDIR;
