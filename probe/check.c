@@ -391,6 +391,8 @@ check_free_internals(struct check *c)
 	c->neps = 0;
 	if (c->qzone)
 		dns_cancel(c->qzone);
+	if (c->zone_timer)
+		event_free(c->zone_timer);
 	if (c->done_ev)
 		event_free(c->done_ev);
 	if (c->prev)

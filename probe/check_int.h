@@ -81,6 +81,7 @@ struct check {
 	size_t zone_ep;			/* the endpoint asked about */
 	char zone_q[DNS_NAME_MAX + 1];	/* the name asked for its SOA */
 	struct dns_query *qzone;
+	struct event *zone_timer;	/* the walk's deadline */
 	int zone_in_lookup, zone_answered;
 };
 

@@ -5,7 +5,10 @@
  * ancestor is asked for its SOA record; the first name that has one is the
  * zone's apex (RFC 1034 §4.2.1, RFC 1035 §5.2).  Runs after the verdicts,
  * before the result is delivered; the look-ups are cached by libunbound,
- * and one failed look-up only moves on to the next name.
+ * and one failed look-up only moves on to the next name.  Endpoints with
+ * the same record set share the answer, and the whole walk has a deadline
+ * (a zone left unnamed then), so that name servers that do not answer
+ * cannot hold the result back.
  */
 #include <event2/event.h>
 #include <stdio.h>
@@ -14,6 +17,7 @@
 #include "probe/check_int.h"
 
 #define CHECK_T_SOA 6	/* RFC 1035 §3.2.2 */
+#define CHECK_ZONE_DEADLINE_S 5
 
 /* The unsigned record set of an insecure endpoint, as its owner name: the
  * SRV records (or their denial) first, since with those unsigned the
@@ -38,6 +42,48 @@ insecure_owner(const struct check *c, const struct check_endpoint *row,
 }
 
 static void zone_next(struct check *c);
+
+/* The walk is over: the result goes out. */
+static void
+zone_finish(struct check *c)
+{
+	if (c->qzone) {
+		dns_cancel(c->qzone);
+		c->qzone = NULL;
+	}
+	/* Freed with the check (check.c), not here: this may run inside
+	 * the timer's own callback. */
+	if (c->zone_timer)
+		evtimer_del(c->zone_timer);
+	event_active(c->done_ev, EV_TIMEOUT, 0);
+}
+
+static void
+zone_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	zone_finish(arg);
+}
+
+/* True when an endpoint before `i` had the same unsigned record set; its
+ * zone (named or not) is copied. */
+static int
+zone_shared(struct check *c, size_t i, const char *owner)
+{
+	char buf[DNS_NAME_MAX + 32];
+
+	for (size_t j = 0; j < i; j++) {
+		const struct check_endpoint *prev = &c->res->endpoints[j];
+		const char *o = insecure_owner(c, prev, buf, sizeof(buf));
+		if (o != NULL && !strcmp(o, owner)) {
+			memcpy(c->res->endpoints[i].unsigned_zone,
+			       prev->unsigned_zone, sizeof(prev->unsigned_zone));
+			return 1;
+		}
+	}
+	return 0;
+}
 
 static void
 zone_cb(struct dns_answer *a, void *arg)
@@ -80,12 +126,14 @@ zone_next(struct check *c)
 		const char *owner = NULL;
 
 		while (c->zone_ep < c->res->nendpoints &&
-		       (owner = insecure_owner(c,
-					       &c->res->endpoints[c->zone_ep],
-					       buf, sizeof(buf))) == NULL)
+		       ((owner = insecure_owner(c,
+						&c->res->endpoints[c->zone_ep],
+						buf, sizeof(buf))) == NULL ||
+			(c->zone_q[0] == '\0' &&
+			 zone_shared(c, c->zone_ep, owner))))
 			c->zone_ep++;
 		if (c->zone_ep >= c->res->nendpoints) {
-			event_active(c->done_ev, EV_TIMEOUT, 0);
+			zone_finish(c);
 			return;
 		}
 		if (c->zone_q[0] == '\0')
@@ -108,7 +156,12 @@ zone_next(struct check *c)
 void
 check_zone_start(struct check *c)
 {
+	struct timeval tv = {CHECK_ZONE_DEADLINE_S, 0};
+
 	c->zone_ep = 0;
 	c->zone_q[0] = '\0';
+	c->zone_timer = evtimer_new(c->env->cfg.base, zone_deadline, c);
+	if (c->zone_timer)
+		evtimer_add(c->zone_timer, &tv);
 	zone_next(c);
 }
