@@ -165,7 +165,8 @@ def t_dead_tor(info, d):
         assert 'failed at: no XMPP service (step dns)' in page, page[-2000:]
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        rc = proc.wait(timeout=30)
+    assert rc == 0, (rc, slurp(log)[-2000:])
 
 
 def t_socks_greeting(info, d):
