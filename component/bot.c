@@ -30,8 +30,8 @@
 #define SWEEP_S 60
 
 const char comp_presence_status[] =
-	"I check XMPP services for machine-in-the-middle attacks (DANE). "
-	"Send \"help\".";
+	"I check XMPP services for machine-in-the-middle attacks (DANE); "
+	"send \"help\".";
 
 time_t
 comp_now(void)
