@@ -270,7 +270,9 @@ submit(struct comp_adhoc_session *s, xmpp_stanza_t *iq, xmpp_stanza_t *form)
 		return;
 	} else if (names_domain(value, strlen(value), &d, why,
 				sizeof(why)) < 0) {
-		snprintf(msg, sizeof(msg), "Invalid domain: %s.", why);
+		/* The chat's words (component/command.c, docs/usage.md). */
+		snprintf(msg, sizeof(msg), "invalid domain \"%.60s%s\": %s",
+			 value, strlen(value) > 60 ? "..." : "", why);
 		ask(s, iq, "error", msg, value);
 		return;
 	}

@@ -29,9 +29,9 @@
 #define OUTBOX_TTL 900		/* seconds they are kept */
 #define SWEEP_S 60
 
-static const char presence_status[] =
-	"I check XMPP services for machine-in-the-middle attacks (DANE). "
-	"Send \"help\".";
+const char comp_presence_status[] =
+	"I check XMPP services for machine-in-the-middle attacks (DANE); "
+	"send \"help\".";
 
 time_t
 comp_now(void)
@@ -722,7 +722,7 @@ send_presence(struct comp *c, const char *self, const char *to,
 				add_text_child(c, pr, "show", "dnd");
 			add_text_child(c, pr, "status", line);
 		} else {
-			add_text_child(c, pr, "status", presence_status);
+			add_text_child(c, pr, "status", comp_presence_status);
 		}
 	}
 	comp_send(c, pr);

@@ -18,6 +18,10 @@
 #define COMP_JID_MAX 3072	/* RFC 7622: three parts of 1023 bytes */
 
 #define COMP_BODY_MAX 4096	/* bytes of one body we send */
+
+/* The bot's presence status to a contact with no domains, from the bot and
+ * from the watcher alike (bot.c). */
+extern const char comp_presence_status[];
 #define COMP_JID_BUCKETS 1024
 
 /*

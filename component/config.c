@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* config.c - the INI configuration file: defaults, parser, checks. */
 #include "component/config.h"
+#include "component/webaddr.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -234,9 +235,11 @@ set_key(struct cparse *p, const char *key, const char *val)
 	}
 	if (IS("component", "secret"))
 		return set_str(p, key, val, c->secret, sizeof(c->secret));
-	if (IS("component", "secret_file"))
+	if (IS("component", "secret_file")) {
+		c->secret_file_line = p->line;
 		return set_str(p, key, val, c->secret_file,
 			       sizeof(c->secret_file));
+	}
 	if (IS("component", "admins"))
 		return set_admins(p, key, val);
 
@@ -309,6 +312,11 @@ set_key(struct cparse *p, const char *key, const char *val)
 		uint16_t port;
 		if (set_hostport(p, key, val, h, sizeof(h), &port) < 0)
 			return -1;
+		/* The listener reads "A:B::C:8080" as an IPv6 address on a
+		 * port of the kernel's choosing; say so here, not at start. */
+		if (strchr(h, ':') && val[0] != '[')
+			return cerr(p, key, "write an IPv6 address in brackets: "
+					    "[%s]:%u", h, port);
 		return set_str(p, key, val, c->http_listen,
 			       sizeof(c->http_listen));
 	}
@@ -321,9 +329,14 @@ set_key(struct cparse *p, const char *key, const char *val)
 	if (IS("http", "checks_per_minute"))
 		return set_uint(p, key, val, 0, 1000000,
 				&c->http_checks_per_minute);
-	if (IS("http", "trusted_proxies"))
+	if (IS("http", "trusted_proxies")) {
+		struct webaddr_proxies wp;
+		char why[256];
+		if (webaddr_proxies_parse(val, &wp, why, sizeof(why)) < 0)
+			return cerr(p, key, "%s", why);
 		return set_str(p, key, val, c->http_trusted_proxies,
 			       sizeof(c->http_trusted_proxies));
+	}
 
 	if (IS("log", "level"))
 		return set_level(p, key, val);
@@ -514,6 +527,29 @@ warn_mode(const char *path, const char *what, char *warn, size_t warnlen)
 			 path, what);
 }
 
+/*
+ * "PATH:LINE: [component] secret_file: WHY", and for a systemd credential
+ * path read outside its unit the reason it is missing: systemd mounts
+ * /run/credentials/UNIT/ only for the unit's own processes
+ * (systemd.exec(5), LoadCredential=).  Returns -1.
+ */
+static int
+secret_file_error(const struct config *cfg, const char *why, char *err,
+		  size_t errlen)
+{
+	int cred = !strncmp(cfg->secret_file, "/run/credentials/", 17) &&
+		   getenv("CREDENTIALS_DIRECTORY") == NULL;
+
+	snprintf(err, errlen, "%s:%u: [component] secret_file: %s%s", cfg->path,
+		 cfg->secret_file_line, why,
+		 cred ? " (/run/credentials/... exists only for the systemd "
+			"unit's own processes; to run by hand, point "
+			"secret_file at a copy your user can read, see "
+			"docs/running.md)"
+		      : "");
+	return -1;
+}
+
 int
 config_load(struct config *cfg, const char *path, int for_run, char *err,
 	    size_t errlen, char *warn, size_t warnlen)
@@ -541,18 +577,19 @@ config_load(struct config *cfg, const char *path, int for_run, char *err,
 	if (cfg->secret_file[0]) {
 		char *s;
 		size_t sl;
+		char why[1100];
 		if (read_file(cfg->secret_file, &s, &sl, sizeof(cfg->secret) - 1,
-			      err, errlen) < 0)
-			return -1;
+			      why, sizeof(why)) < 0)
+			return secret_file_error(cfg, why, err, errlen);
 		while (sl > 0 && (s[sl - 1] == '\n' || s[sl - 1] == '\r'))
 			s[--sl] = '\0';
 		if (sl == 0 || memchr(s, '\n', sl) || memchr(s, '\0', sl)) {
-			snprintf(err, errlen,
+			snprintf(why, sizeof(why),
 				 "%s: the secret must be one non-empty line",
 				 cfg->secret_file);
 			explicit_bzero(s, sl);
 			free(s);
-			return -1;
+			return secret_file_error(cfg, why, err, errlen);
 		}
 		memcpy(cfg->secret, s, sl + 1);
 		explicit_bzero(s, sl);

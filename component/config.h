@@ -24,6 +24,7 @@ struct config {
 	uint16_t port;
 	char secret[512];	/* from `secret` or read from `secret_file` */
 	char secret_file[1024];
+	unsigned secret_file_line;	/* its line in the file, for messages */
 	char *admins[CONFIG_MAX_ADMINS];	/* bare JIDs, owned */
 	size_t nadmins;
 

@@ -269,7 +269,7 @@ static int has_notes(const struct check_endpoint *e)
 	return (e->dns_detail[0] && (e->verdict == VERDICT_INSECURE ||
 				     e->verdict == VERDICT_BOGUS)) ||
 	       e->verdict == VERDICT_MISMATCH || e->nunusable > 0 ||
-	       e->nwarnings > 0;
+	       e->nwarnings > 0 || e->unsigned_zone[0];
 }
 
 static void endpoint_row(struct buf *out, const struct check_endpoint *e)
@@ -309,7 +309,13 @@ static void endpoint_row(struct buf *out, const struct check_endpoint *e)
 		buf_puts(out, "<strong>");
 		esc(out, probe_step_name(e->err_step));
 		buf_puts(out, "</strong>: ");
-		esc(out, e->err_reason);
+		struct buf why = BUF_INIT;
+		buf_puts(&why, e->err_reason);
+		report_dns_words(e->err_reason, &why);
+		if (report_service_fault(e->err_step, e->err_reason))
+			buf_puts(&why, ". " REPORT_SERVICE_FAULT);
+		esc(out, why.s);
+		buf_free(&why);
 	} else {
 		buf_puts(out, "-");
 	}
@@ -323,6 +329,12 @@ static void endpoint_row(struct buf *out, const struct check_endpoint *e)
 		buf_puts(out, "<p class=\"note\">");
 		esc(out, e->dns_detail);
 		buf_puts(out, "</p>");
+	}
+	if (e->unsigned_zone[0]) {
+		buf_puts(out, "<p class=\"note\">unsigned zone: <strong>");
+		esc(out, e->unsigned_zone);
+		buf_puts(out, "</strong> (sign it, then publish its DS record "
+			      "in the parent zone)</p>");
 	}
 	if (e->verdict == VERDICT_MISMATCH) {
 		for (size_t j = 0; j < e->ntlsa; j++) {
@@ -379,7 +391,10 @@ void html_result(struct buf *out, const struct html_ctx *c,
 		buf_puts(out, ": ");
 		esc(out, check_svc_state_name(r->services[s]));
 		buf_puts(out, " - ");
-		esc(out, r->service_detail[s]);
+		buf_reset(&t);
+		buf_puts(&t, r->service_detail[s]);
+		report_dns_words(r->service_detail[s], &t);
+		esc(out, t.s);
 		buf_puts(out, "</p>\n");
 	}
 	if (r->nendpoints > 0) {
@@ -392,16 +407,21 @@ void html_result(struct buf *out, const struct html_ctx *c,
 			endpoint_row(out, &r->endpoints[i]);
 		buf_puts(out, "</tbody></table>\n");
 	} else if (r->err_reason[0]) {
-		buf_puts(out, "<p>");
-		esc(out, r->err_reason);
-		buf_puts(out, "</p>\n");
+		buf_reset(&t);
+		report_no_endpoint(r, &t);
+		buf_puts(out, "<pre class=\"wrap\" id=\"failure\">");
+		esc(out, t.s);
+		buf_puts(out, "</pre>\n");
 	}
 	if (r->nsetup > 0) {
-		buf_puts(out,
-			 "<h2>Records to add</h2>\n<p>Compare the hash with "
-			 "the one computed on the server itself first: the "
-			 "key seen here could be an attacker's.</p>\n"
-			 "<pre id=\"setup\">");
+		buf_printf(out,
+			   "<h2>Records to add</h2>\n<p>%sCompare the hash "
+			   "with the one computed on the server itself first: "
+			   "the key seen here could be an attacker's.</p>\n"
+			   "<pre id=\"setup\">",
+			   r->verdict == VERDICT_INSECURE
+				   ? "Publish these once the zone is signed. "
+				   : "");
 		for (size_t i = 0; i < r->nsetup; i++) {
 			esc(out, r->setup[i]);
 			buf_putc(out, '\n');

@@ -2,11 +2,14 @@
 /* main.c - the certwatch command line: run (the daemon) and check. */
 #include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "version.h"
@@ -17,6 +20,7 @@
 #include "component/pubsub.h"
 #include "component/report.h"
 #include "component/metrics.h"
+#include "component/torwatch.h"
 #include "component/watch.h"
 #include "component/web.h"
 #include "dns/dns.h"
@@ -54,6 +58,7 @@ struct runtime {
 	struct dns_ctx *dns;
 	struct check_env *checks;
 	struct metrics *metrics;
+	struct torwatch *tor;	/* between the checks and the metrics */
 };
 
 static int
@@ -88,8 +93,12 @@ runtime_open(struct runtime *rt, const struct config *cfg, char *err,
 		return -1;
 	}
 	rt->dns = dns_new(rt->base, &dc, err, errlen);
-	if (rt->dns == NULL)
+	if (rt->dns == NULL) {
+		char why[1024];
+		snprintf(why, sizeof(why), "%s", err);
+		snprintf(err, errlen, "%s: [dns] %s", cfg->path, why);
 		return -1;
+	}
 	cc.base = rt->base;
 	cc.dns = rt->dns;
 	cc.probe.via_socks = cfg->via_tor;
@@ -100,9 +109,10 @@ runtime_open(struct runtime *rt, const struct config *cfg, char *err,
 	cc.max_probes = (int)cfg->concurrency;
 	cc.probes_per_minute = (int)cfg->probes_per_minute;
 	rt->metrics = metrics_new();
-	cc.on_probe = metrics_on_probe;
-	cc.on_check = metrics_on_check;
-	cc.observer_arg = rt->metrics;
+	rt->tor = torwatch_new(rt->base, cfg, rt->metrics);
+	cc.on_probe = torwatch_on_probe;
+	cc.on_check = torwatch_on_check;
+	cc.observer_arg = rt->tor;
 	rt->checks = check_env_new(&cc);
 	if (rt->checks == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -115,6 +125,7 @@ static void
 runtime_close(struct runtime *rt)
 {
 	check_env_free(rt->checks);
+	torwatch_free(rt->tor);
 	if (rt->dns)
 		dns_free(rt->dns);
 	if (rt->base)
@@ -237,6 +248,50 @@ cmd_check(int argc, char **argv)
 }
 
 /* ---- certwatch run ------------------------------------------------------- */
+
+/*
+ * The state directory can be made and written by this user: store_open()
+ * makes only its last component, as mkdir(2) does, so the parent must
+ * exist.  Checked without creating anything, for `run -n` too.
+ */
+static int
+state_dir_usable(const struct config *cfg, char *err, size_t errlen)
+{
+	const char *dir = cfg->store_dir;
+	char parent[sizeof(cfg->store_dir)];	/* dirname() writes in it */
+	struct stat st;
+	const char *what = dir;
+	int e;
+
+	if (stat(dir, &st) == 0) {
+		if (!S_ISDIR(st.st_mode)) {
+			errno = ENOTDIR;
+			goto fail;
+		}
+	} else if (errno == ENOENT) {
+		snprintf(parent, sizeof(parent), "%s", dir);
+		what = dirname(parent);	/* "a/b/" -> "a", "b" -> "." */
+		if (stat(what, &st) < 0)
+			goto fail;
+		if (!S_ISDIR(st.st_mode)) {
+			errno = ENOTDIR;
+			goto fail;
+		}
+	} else {
+		goto fail;
+	}
+	if (faccessat(AT_FDCWD, what, W_OK | X_OK, AT_EACCESS) == 0)
+		return 0;
+fail:
+	e = errno;
+	if (what == dir)
+		snprintf(err, errlen, "%s: [store] dir %s: %s", cfg->path, dir,
+			 strerror(e));
+	else
+		snprintf(err, errlen, "%s: [store] dir %s cannot be made in %s: %s",
+			 cfg->path, dir, what, strerror(e));
+	return -1;
+}
 
 static int
 web_comp_connected(void *arg)
@@ -395,17 +450,29 @@ cmd_run(int argc, char **argv)
 	}
 	if (warn[0])
 		fprintf(stderr, "certwatch: warning: %s", warn);
+	/* `run -n` loads what `run` loads (the anchor, the unbound
+	 * fragment) and checks the state directory, so that a config it
+	 * passes does not fail at start; both exit 78 for a config that
+	 * cannot work, which stops systemd's restarts (docs/running.md). */
+	memset(&d, 0, sizeof(d));
+	if (state_dir_usable(&cfg, err, sizeof(err)) < 0 ||
+	    runtime_open(&d.rt, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "certwatch: %s\n", err);
+		runtime_close(&d.rt);
+		config_free(&cfg);
+		return EXIT_CONFIG;
+	}
 	if (dry) {
 		char desc[4096];
 		config_describe(&cfg, desc, sizeof(desc));
 		fputs(desc, stdout);
+		runtime_close(&d.rt);
 		config_free(&cfg);
 		return 0;
 	}
 	log_set_level(verbose ? LOG_LEVEL_DEBUG : cfg.log_level);
 	signal(SIGPIPE, SIG_IGN);
 
-	memset(&d, 0, sizeof(d));
 	d.cfg = &cfg;
 	d.verbose = verbose;
 	if (store_open(cfg.store_dir, &d.store, err, sizeof(err)) < 0)
@@ -414,8 +481,6 @@ cmd_run(int argc, char **argv)
 	size_t nwarn = store_warnings(d.store, &lines);
 	for (size_t i = 0; i < nwarn; i++)
 		log_warn("state: %s", lines[i]);
-	if (runtime_open(&d.rt, &cfg, err, sizeof(err)) < 0)
-		fatal(1, "%s", err);
 	d.comp = comp_new(d.rt.base, &cfg, d.rt.checks, err, sizeof(err));
 	if (d.comp == NULL)
 		fatal(1, "%s", err);
@@ -437,6 +502,18 @@ cmd_run(int argc, char **argv)
 	evsignal_add(d.sigint, NULL);
 	evsignal_add(d.sighup, NULL);
 	log_info("certwatch %s starting as %s", CERTWATCH_VERSION, cfg.jid);
+	/* Both are for labs; in production they show where probes come from
+	 * or let users aim them at the service's own network. */
+	if (!cfg.via_tor)
+		log_warn("[probe] via = direct: probes leave from this host's "
+			 "own address, not through Tor, so an interceptor can "
+			 "tell them apart (labs and tests only; "
+			 "docs/running.md)");
+	if (cfg.allow_private)
+		log_warn("[probe] allow_private = yes: users can make probes "
+			 "reach private and loopback addresses of this host's "
+			 "network (labs and tests only; docs/running.md)");
+	torwatch_start(d.rt.tor);
 	if (comp_start(d.comp) < 0)
 		fatal(1, "cannot start the component");
 

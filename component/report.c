@@ -69,6 +69,52 @@ report_status_line(const struct check_result *r, struct buf *out)
 	report_summary(r, out);
 }
 
+/* The same advice for no-tlsa and insecure: the key was seen from outside,
+ * so it is compared with the server's own before it is published. */
+#define COMPARE_FIRST                                                          \
+	"after checking that the hash equals the one computed on the server "  \
+	"itself (the key seen here could be an attacker's): openssl x509 -in " \
+	"CERT.pem -noout -pubkey | openssl pkey -pubin -outform DER | openssl "\
+	"dgst -sha256. Keep the key across renewals (certbot --reuse-key); "   \
+	"records are additive, so several domains on one host each get their " \
+	"own lines."
+
+int
+report_service_fault(enum probe_step step, const char *reason)
+{
+	/* The probe's words for a proxy that is down or is not one
+	 * (probe/probe.c); a CONNECT refused by Tor is the circuit's or the
+	 * server's and carries RFC 1928's words instead. */
+	static const char *const words[] = {
+		"cannot reach the SOCKS proxy", "the connection to the SOCKS "
+		"proxy", "the SOCKS handshake", "not a SOCKS5 proxy",
+		"SOCKS proxy accepts none", "SOCKS proxy chose method",
+		"SOCKS authentication",
+	};
+
+	if (step != PROBE_STEP_TOR)
+		return 0;
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strstr(reason, words[i]) != NULL)
+			return 1;
+	return 0;
+}
+
+void
+report_dns_words(const char *reason, struct buf *out)
+{
+	if (strstr(reason, "(RCODE 2)") || strstr(reason, "(SERVFAIL)"))
+		buf_puts(out, " (SERVFAIL: the resolver got no answer it "
+			      "could use: the domain's name servers did not "
+			      "answer, answered wrongly, or their answers "
+			      "failed DNSSEC validation; dig +dnssec shows "
+			      "which)");
+	else if (strstr(reason, "(RCODE 5)") || strstr(reason, "(REFUSED)"))
+		buf_puts(out, " (REFUSED: a name server refused to answer; "
+			      "check the resolver's access rules or [dns] "
+			      "forward)");
+}
+
 const char *
 report_advice(enum verdict v)
 {
@@ -89,19 +135,13 @@ report_advice(enum verdict v)
 		       "to it is being intercepted.";
 	case VERDICT_NO_TLSA:
 		return "DNSSEC is on, but there is no usable TLSA record. Add "
-		       "the lines below to the zone, after checking that the "
-		       "hash equals the one computed on the server itself "
-		       "(the key seen here could be an attacker's): "
-		       "openssl x509 -in CERT.pem -noout -pubkey | openssl pkey "
-		       "-pubin -outform DER | openssl dgst -sha256. Keep the "
-		       "key across renewals (certbot --reuse-key); records are "
-		       "additive, so several domains on one host each get "
-		       "their own lines.";
+		       "the TLSA lines of this report to the zone, " COMPARE_FIRST;
 	case VERDICT_INSECURE:
 		return "DANE does not apply because a record set on the way is "
-		       "not signed. Enable DNSSEC for the zone named above "
-		       "(and publish its DS record at the parent), then add "
-		       "TLSA records.";
+		       "not signed. Enable DNSSEC for the unsigned zone named "
+		       "above and publish its DS record in the parent zone; "
+		       "once it is signed, add the TLSA lines of this report, "
+		       COMPARE_FIRST;
 	case VERDICT_BOGUS:
 		return "DNSSEC validation failed: the DNS answers are broken or "
 		       "tampered with. Check the zone's signatures and its DS "
@@ -109,7 +149,11 @@ report_advice(enum verdict v)
 		       "dnsviz).";
 	case VERDICT_UNREACHABLE:
 		return "The service could not be checked; this is not a sign "
-		       "of interception. The step that failed is named above.";
+		       "of interception. Each \"failed at\" line above says "
+		       "why and at which step (dns: the DNS look-ups; tor: "
+		       "this service's Tor proxy or the circuit; tcp: the "
+		       "connection; stream, starttls, tls: the XMPP server's "
+		       "answers).";
 	default:
 		return "";
 	}
@@ -163,6 +207,47 @@ record_shown(const char *rec, struct buf *tmp)
 	return tmp->s;
 }
 
+/* "failed at: WHY (step S)", with plain words for an RCODE. */
+static void
+text_step(const struct check_endpoint *e, struct buf *out)
+{
+	struct buf w = BUF_INIT;
+
+	report_dns_words(e->err_reason, &w);
+	if (e->verdict == VERDICT_UNREACHABLE)
+		buf_printf(out, "  failed at: %s%s (step %s)\n", e->err_reason,
+			   w.s ? w.s : "", probe_step_name(e->err_step));
+	else
+		buf_printf(out, "  note: %s%s (step %s)\n", e->err_reason,
+			   w.s ? w.s : "", probe_step_name(e->err_step));
+	buf_free(&w);
+}
+
+void
+report_no_endpoint(const struct check_result *r, struct buf *out)
+{
+	int done[SVC_COUNT] = {0};
+	struct buf w = BUF_INIT;
+
+	report_dns_words(r->err_reason, &w);
+	buf_printf(out, "failed at: %s%s (step %s)\n", r->err_reason,
+		   w.s ? w.s : "", probe_step_name(r->err_step));
+	buf_free(&w);
+	for (int s = 0; s < SVC_COUNT; s++) {
+		const char *d = r->service_detail[s];
+		if (done[s] || r->services[s] != SVC_STATE_NOT_OFFERED || !d[0])
+			continue;
+		for (int t = s; t < SVC_COUNT; t++)
+			if (r->services[t] == SVC_STATE_NOT_OFFERED &&
+			    !strcmp(r->service_detail[t], d)) {
+				buf_printf(out, "%s%s", t == s ? "" : ", ",
+					   check_service_name(t));
+				done[t] = 1;
+			}
+		buf_printf(out, ": %s\n", d);
+	}
+}
+
 void
 report_text(const struct check_result *r, struct buf *out)
 {
@@ -175,13 +260,25 @@ report_text(const struct check_result *r, struct buf *out)
 	}
 	report_summary(r, out);
 	buf_puts(out, "\n");
+	/* Up front, so that it is in a chat report's first message. */
+	for (size_t i = 0; i < r->nendpoints; i++)
+		if (report_service_fault(r->endpoints[i].err_step,
+					 r->endpoints[i].err_reason)) {
+			buf_puts(out, REPORT_SERVICE_FAULT "\n");
+			break;
+		}
 	for (int s = 0; s < SVC_COUNT; s++) {
 		const char *st = check_svc_state_name(r->services[s]);
 		if (r->services[s] == SVC_STATE_BOGUS ||
-		    r->services[s] == SVC_STATE_FAILED)
-			buf_printf(out, "%s: %s - %s\n", check_service_name(s),
+		    r->services[s] == SVC_STATE_FAILED) {
+			buf_printf(out, "%s: %s - %s", check_service_name(s),
 				   st, r->service_detail[s]);
+			report_dns_words(r->service_detail[s], out);
+			buf_putc(out, '\n');
+		}
 	}
+	if (r->nendpoints == 0 && r->err_step != PROBE_STEP_NONE)
+		report_no_endpoint(r, out);
 	for (size_t i = 0; i < r->nendpoints; i++) {
 		const struct check_endpoint *e = &r->endpoints[i];
 		buf_printf(out, "\n%s %s:%u (%s): %s\n",
@@ -194,6 +291,10 @@ report_text(const struct check_result *r, struct buf *out)
 		if (e->dns_detail[0] && (e->verdict == VERDICT_INSECURE ||
 					 e->verdict == VERDICT_BOGUS))
 			buf_printf(out, "  %s\n", e->dns_detail);
+		if (e->unsigned_zone[0])
+			buf_printf(out, "  unsigned zone: %s (sign it, then "
+				   "publish its DS record in the parent zone)\n",
+				   e->unsigned_zone);
 		if (e->have_key)
 			buf_printf(out, "  key seen (SPKI SHA-256): %s\n",
 				   e->spki_sha256);
@@ -218,14 +319,13 @@ report_text(const struct check_result *r, struct buf *out)
 			buf_printf(out, "  warning (%s): %s\n",
 				   e->warnings[j].code, e->warnings[j].text);
 		if (e->err_step != PROBE_STEP_NONE)
-			buf_printf(out, "  %s: %s\n",
-				   e->verdict == VERDICT_UNREACHABLE
-					   ? "failed at"
-					   : "note",
-				   e->err_reason);
+			text_step(e, out);
 	}
 	if (r->nsetup > 0) {
-		buf_puts(out, "\nTLSA records to add:\n");
+		buf_printf(out, "\nTLSA records to add%s:\n",
+			   r->verdict == VERDICT_INSECURE
+				   ? " once the zone is signed"
+				   : "");
 		for (size_t i = 0; i < r->nsetup; i++)
 			buf_printf(out, "  %s\n", r->setup[i]);
 	}
@@ -360,6 +460,10 @@ report_json(const struct check_result *r, struct buf *out)
 		if (e->match_detail[0]) {
 			buf_puts(out, ",\"match_detail\":");
 			buf_json_str(out, e->match_detail);
+		}
+		if (e->unsigned_zone[0]) {
+			buf_puts(out, ",\"unsigned_zone\":");
+			buf_json_str(out, e->unsigned_zone);
 		}
 		json_error(out, e->err_step, e->err_reason);
 		buf_putc(out, '}');

@@ -23,6 +23,24 @@ void report_summary(const struct check_result *r, struct buf *out);
 /* The JSON object of SPEC.md ("check --json"), one line plus newline. */
 void report_json(const struct check_result *r, struct buf *out);
 
+/* True when a probe's failure is the service's own, not the domain's: the
+ * Tor SOCKS proxy could not be reached or did not speak SOCKS5. */
+int report_service_fault(enum probe_step step, const char *reason);
+
+/* Said to users under such a failure. */
+#define REPORT_SERVICE_FAULT                                                   \
+	"This is a fault of the certwatch service (its Tor proxy does not "   \
+	"work), not of the domain; the service's operator has to fix it."
+
+/* Appends plain words for a DNS failure's RCODE in `reason` (SERVFAIL,
+ * REFUSED), or nothing. */
+void report_dns_words(const char *reason, struct buf *out);
+
+/* A result without endpoints: "failed at: WHY (step S)" and what the
+ * services' look-ups found, one line each (services with the same words
+ * share a line). */
+void report_no_endpoint(const struct check_result *r, struct buf *out);
+
 /* What the operator should do about the domain's verdict, one paragraph. */
 const char *report_advice(enum verdict v);
 

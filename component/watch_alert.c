@@ -612,8 +612,7 @@ watch_alert_send_presence(struct watch *w, const char *jid)
 	if (sj == NULL || sj->presence == NULL)
 		return;
 	if (!watch_alert_presence_summary(w, jid, &dnd, line, sizeof(line)))
-		snprintf(line, sizeof(line),
-			 "Watching XMPP services for MITM; send \"help\"");
+		snprintf(line, sizeof(line), "%s", comp_presence_status);
 	p = xmpp_presence_new(ctx);
 	xmpp_stanza_set_from(p, w->cfg->jid);
 	xmpp_stanza_set_to(p, jid);

@@ -290,9 +290,11 @@ hook_unsubscribe(void *arg, struct comp_request *r, const struct domain_name *d)
 		}
 		free(names);
 		snprintf(p->text, sizeof(p->text),
-			 removed ? "Unsubscribed from all %zu domains. No more "
-				   "alerts will be sent to you."
-				 : "You had no subscriptions.",
+			 removed == 1 ? "Unsubscribed from your one domain. "
+					"No more alerts will be sent to you."
+			 : removed    ? "Unsubscribed from all %zu domains. No "
+					"more alerts will be sent to you."
+				      : "You had no subscriptions.",
 			 removed);
 	} else {
 		int rc = store_sub_remove(w->st, d->a, jid);

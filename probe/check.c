@@ -389,6 +389,10 @@ check_free_internals(struct check *c)
 		free(e);
 	}
 	c->neps = 0;
+	if (c->qzone)
+		dns_cancel(c->qzone);
+	if (c->zone_timer)
+		event_free(c->zone_timer);
 	if (c->done_ev)
 		event_free(c->done_ev);
 	if (c->prev)
@@ -443,7 +447,7 @@ check_unref(struct check *c)
 		return;
 	c->finishing = 1;
 	check_decide(c);
-	event_active(c->done_ev, EV_TIMEOUT, 0);
+	check_zone_start(c);	/* then done_ev */
 }
 
 struct check *

@@ -68,6 +68,8 @@ struct check_endpoint {
 				 * deciding probe connected to last; "" when
 				 * unknown, and through SOCKS (the proxy
 				 * resolves the name) */
+	char unsigned_zone[DNS_NAME_MAX + 1];	/* insecure: the zone to sign,
+						 * "" when not found */
 };
 
 struct check_result {

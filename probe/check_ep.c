@@ -551,7 +551,9 @@ check_ep_decide(struct ep *e)
 			    "applies (RFC 7673)");
 	row->verdict = verdict_endpoint(&in);
 
-	if (row->verdict == VERDICT_NO_TLSA && row->have_key) {
+	/* For insecure: the lines to publish once the zone is signed. */
+	if ((row->verdict == VERDICT_NO_TLSA ||
+	     row->verdict == VERDICT_INSECURE) && row->have_key) {
 		snprintf(line, sizeof(line), "_%u._tcp.%s. IN TLSA 3 1 1 %s",
 			 row->port, row->host, row->spki_sha256);
 		push_str(&c->res->setup, &c->res->nsetup, line);

@@ -78,6 +78,13 @@ struct check {
 	struct event *done_ev;
 	struct timeval t0;
 	struct dane_budget dane_budget;	/* every match of this check */
+
+	/* check_zone.c: the unsigned zone of each insecure endpoint. */
+	size_t zone_ep;			/* the endpoint asked about */
+	char zone_q[DNS_NAME_MAX + 1];	/* the name asked for its SOA */
+	struct dns_query *qzone;
+	struct event *zone_timer;	/* the walk's deadline */
+	int zone_in_lookup, zone_answered;
 };
 
 /* check.c */
@@ -110,5 +117,9 @@ char *check_tlsa_line(const struct dns_tlsa *t);
  * of them in *first (may be NULL). */
 size_t check_addrs_drop_private(struct probe_addr *addrs, size_t *n,
 				struct probe_addr *first);
+
+/* check_zone.c: names the unsigned zone of every insecure endpoint, then
+ * activates done_ev.  After check_decide(). */
+void check_zone_start(struct check *c);
 
 #endif

@@ -156,6 +156,8 @@ test_errors(void **state)
 		{"[http]\nbase_url = ftp://x\n", "[http] base_url: expected an http"},
 		{"[http]\nlisten = nowhere\n", "[http] listen: expected ADDRESS:PORT"},
 		{"[store]\ndir =\n", "[store] dir: must not be empty"},
+		{"[http]\nlisten = ::1:8080\n", "t.conf:2: [http] listen: write an IPv6 address in brackets: [::1]:8080"},
+		{"[http]\ntrusted_proxies = 10.0.0.0/8 proxy\n", "t.conf:2: [http] trusted_proxies: \"proxy\" is not a numeric IP address"},
 		{"[limits]\nmax_message = 1\n", "[limits] max_message: 1 is out of range"},
 		{"[component]\nsecret = a\x01" "b\n", "control character in value"},
 	};
@@ -214,6 +216,18 @@ write_file(const char *path, const char *text, mode_t mode)
 	chmod(path, mode);
 }
 
+/* Writes `text` to `conf` and loads it for the daemon; the caller frees c. */
+static int
+load_run(struct config *c, const char *conf, const char *text, char *err,
+	 size_t errlen)
+{
+	char warn[1024];
+
+	write_file(conf, text, 0600);
+	config_defaults(c);
+	return config_load(c, conf, 1, err, errlen, warn, sizeof(warn));
+}
+
 static void
 test_load(void **state)
 {
@@ -261,6 +275,39 @@ test_load(void **state)
 				     sizeof(warn)),
 			 -1);
 	assert_non_null(strstr(err, "both set"));
+	config_free(&c);
+
+	/* A secret_file that cannot be read: the config file, the line and
+	 * the key; a systemd credential path says why it is missing. */
+	snprintf(text, sizeof(text),
+		 "[component]\njid = cw.example.org\n\nsecret_file = %s/none\n",
+		 dir);
+	assert_int_equal(load_run(&c, conf, text, err, sizeof(err)), -1);
+	snprintf(text, sizeof(text),
+		 "%s:4: [component] secret_file: %s/none: No such file", conf,
+		 dir);
+	if (strstr(err, text) == NULL)
+		fail_msg("err \"%s\", want \"%s\"", err, text);
+	assert_null(strstr(err, "systemd"));
+	config_free(&c);
+	unsetenv("CREDENTIALS_DIRECTORY");
+	assert_int_equal(load_run(&c, conf,
+				  "[component]\njid = cw.example.org\n"
+				  "secret_file = /run/credentials/cw/none\n",
+				  err, sizeof(err)),
+			 -1);
+	assert_non_null(strstr(err, ":3: [component] secret_file: "
+				    "/run/credentials/cw/none: "));
+	assert_non_null(strstr(err, "exists only for the systemd unit"));
+	config_free(&c);
+	/* An empty secret file: the same place named. */
+	write_file(secret, "\n", 0600);
+	snprintf(text, sizeof(text),
+		 "[component]\njid = cw.example.org\nsecret_file = %s\n",
+		 secret);
+	assert_int_equal(load_run(&c, conf, text, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, ":3: [component] secret_file: "));
+	assert_non_null(strstr(err, "one non-empty line"));
 	config_free(&c);
 
 	/* jitter must stay below half the interval. */

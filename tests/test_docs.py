@@ -18,15 +18,22 @@ Checks:
 - every reply quoted in docs/usage.md under `<!-- from-code: FILES -->` is
   text of those source files (`<...>` stands for a printf conversion);
 - every option of `certwatch --help` is in certwatch(8);
-- every relative link of README.md and docs/*.md names an existing file.
+- every relative link of README.md and docs/*.md names an existing file;
+- docs/running.md's blocks marked `<!-- test_docs: NAME -->` work as
+  written: the DESTDIR install, the unbound_conf fragment (`run -n`
+  accepts it, and refuses it without its `server:` line), and running by
+  hand as an unprivileged user (in a scratch directory, as `nobody`).
 """
 import codecs
 import glob
+import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 ROOT = os.path.abspath(sys.argv[1])
 CERTWATCH = os.path.abspath(sys.argv[2])
@@ -348,6 +355,132 @@ for opt in sorted(set(re.findall(r"(?<![\w-])(--?[a-z]+)", helptext))):
     check("*%s*" % opt in man8, "certwatch(8) documents %s" % opt)
 for code in ("78",):
     check("*%s*" % code in man8, "certwatch(8) lists exit status %s" % code)
+
+
+# ---- docs/running.md's commands, as written ----------------------------------
+
+running_md = read("docs/running.md")
+marked = {m.group(1): lines for m, lines in
+          fenced_after(running_md, r"<!-- test_docs: ([\w-]+) -->")}
+check(set(marked) >= {"destdir", "unbound-fragment", "by-hand"},
+      "docs/running.md marks its runnable blocks (%s)" % sorted(marked))
+
+
+def sh(line, **kw):
+    return subprocess.run(["bash", "-c", line], capture_output=True, text=True,
+                          timeout=120, **kw)
+
+
+def t_destdir(lines):
+    """meson install --destdir into a scratch directory; the files listed
+    are there (under the build's own prefix)."""
+    build = os.path.dirname(os.path.dirname(CERTWATCH))
+    opts = {o["name"]: o["value"] for o in json.loads(subprocess.run(
+        ["meson", "introspect", "--buildoptions", build],
+        capture_output=True, text=True).stdout)}
+    prefix = opts["prefix"]
+    etc = opts["sysconfdir"]
+    etc = etc if etc.startswith("/") else os.path.join(prefix, etc)
+    stage = os.path.join(tmp, "stage")
+    for ln in lines:
+        ln = ln.replace("/tmp/certwatch-stage/usr/", stage + prefix + "/")
+        ln = ln.replace("/tmp/certwatch-stage/etc/", stage + etc + "/")
+        ln = ln.replace("/tmp/certwatch-stage", stage)
+        ln = ln.replace("-C build ", "-C %s " % build)
+        p = sh(ln)
+        check(p.returncode == 0, "running.md (destdir): %r exits %d: %s"
+              % (ln, p.returncode, (p.stdout + p.stderr)[-500:]))
+    subprocess.run(["rm", "-rf", stage])
+
+
+def t_fragment(lines):
+    frag = os.path.join(tmp, "fragment.conf")
+    conf = os.path.join(tmp, "fragment.ini")
+    for text, want in (("\n".join(lines) + "\n", 0),
+                       ("\n".join(ln for ln in lines if ln != "server:") + "\n",
+                        78)):
+        with open(frag, "w") as f:
+            f.write(text)
+        with open(conf, "w") as f:
+            f.write("[component]\njid = certwatch.example.org\nsecret = s\n"
+                    "[store]\ndir = %s/fragment-state\n[dns]\nunbound_conf = %s\n"
+                    % (tmp, frag))
+        os.chmod(conf, 0o600)
+        p = subprocess.run([CERTWATCH, "run", "-n", "-c", conf],
+                           capture_output=True, text=True)
+        check(p.returncode == want, "running.md (unbound-fragment)%s: run -n "
+              "exits %d, want %d: %s" % ("" if want == 0 else " without server:",
+                                         p.returncode, want, p.stderr.strip()))
+
+
+def t_by_hand(lines):
+    """The commands of "Running by hand" in a scratch directory: /etc/certwatch
+    and /var/lib/certwatch moved there, the account `nobody` (an unprivileged
+    user that exists everywhere) in place of a new `certwatch` one."""
+    root = tempfile.mkdtemp(prefix="test_docs.byhand.")
+    os.chmod(root, 0o755)
+    etc, state = os.path.join(root, "etc"), os.path.join(root, "state")
+    os.mkdir(etc, 0o755)
+    # Sections 2 and 3: the secret (root's, 0600) and the minimal config.
+    p = sh("umask 077; openssl rand -hex 24 > %s/secret" % etc)
+    check(p.returncode == 0, "by-hand: the secret as section 2 makes it")
+    ini = re.search(r"A minimal file, for the systemd unit below:\n\n```ini\n(.*?)\n```",
+                    running_md, re.S)
+    check(ini is not None, "by-hand: section 3's minimal file")
+    with open(os.path.join(etc, "certwatch.conf"), "w") as f:
+        f.write(ini.group(1).replace("/var/lib/certwatch", state) if ini else "")
+    os.chmod(os.path.join(etc, "certwatch.conf"), 0o600)
+    daemon = None
+    for ln in lines:
+        if ln.startswith("useradd "):
+            continue    # no new account on the test host: nobody instead
+        ln = ln.replace("/etc/certwatch", etc).replace("/var/lib/certwatch", state)
+        ln = re.sub(r"(-[ug] |-o |chgrp )certwatch", lambda m: m.group(1) +
+                    ("nogroup" if m.group(1) in ("-g ", "chgrp ") else "nobody"), ln)
+        ln = ln.replace("-- certwatch ", "-- %s " % CERTWATCH)
+        if " run -c " in ln:
+            daemon = ln
+            continue
+        p = sh(ln)
+        check(p.returncode == 0, "running.md (by-hand): %r exits %d: %s"
+              % (ln, p.returncode, (p.stdout + p.stderr)[-500:]))
+    check(daemon is not None, "by-hand: the block runs the daemon")
+    if daemon:
+        log = os.path.join(root, "daemon.log")
+        with open(log, "w") as errf:
+            d = subprocess.Popen(["bash", "-c", "exec " + daemon], stderr=errf,
+                                 start_new_session=True)
+        started = False
+        end = time.monotonic() + 30
+        while time.monotonic() < end and d.poll() is None:
+            with open(log) as f:
+                if "starting as certwatch.example.org" in f.read():
+                    started = True
+                    break
+            time.sleep(0.1)
+        if d.poll() is None:
+            os.killpg(d.pid, signal.SIGINT)
+        try:
+            rc = d.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(d.pid, signal.SIGKILL)
+            rc = d.wait()
+        with open(log) as f:
+            text = f.read()
+        check(started and rc == 0, "running.md (by-hand): the daemon as nobody "
+              "started and stopped on SIGINT (exit %s): %s" % (rc, text[-800:]))
+        st = os.stat(state)
+        check(st.st_uid == 65534 or os.getuid() != 0,
+              "by-hand: the state directory belongs to the user")
+    subprocess.run(["rm", "-rf", root])
+
+
+if "destdir" in marked:
+    t_destdir(marked["destdir"])
+if "unbound-fragment" in marked:
+    t_fragment(marked["unbound-fragment"])
+if "by-hand" in marked and os.getuid() == 0:
+    t_by_hand(marked["by-hand"])
 
 
 # ---- links ----------------------------------------------------------------------

@@ -123,6 +123,79 @@ test_text_and_json(void **state)
 	check_result_free(r);
 }
 
+/* The first hour (docs/running.md): a dead Tor proxy is the service's
+ * fault, said once and up front; every failure names its step; an RCODE
+ * is explained; insecure names its zone; no endpoint still says why. */
+static void
+test_first_hour(void **state)
+{
+	struct check_result *r = make(VERDICT_UNREACHABLE);
+	struct buf b = BUF_INIT;
+	const char *p;
+
+	r->endpoints[0].verdict = VERDICT_UNREACHABLE;
+	r->endpoints[0].err_step = PROBE_STEP_TOR;
+	strcpy(r->endpoints[0].err_reason,
+	       "cannot reach the SOCKS proxy 127.0.0.1:9050: connection refused");
+	report_text(r, &b);
+	p = strstr(b.s, "\nThis is a fault of the certwatch service");
+	assert_non_null(p);
+	assert_true(p < strstr(b.s, "xmpp-client xmpp.example"));
+	assert_null(strstr(p + 2, "This is a fault"));
+	assert_non_null(strstr(b.s, "failed at: cannot reach the SOCKS proxy "
+				    "127.0.0.1:9050: connection refused (step "
+				    "tor)"));
+	assert_non_null(strstr(b.s, "failed at: connection refused (step tcp)"));
+	buf_reset(&b);
+	/* Refused by Tor at CONNECT: the circuit's or the server's. */
+	strcpy(r->endpoints[0].err_reason, "host unreachable");
+	report_text(r, &b);
+	assert_null(strstr(b.s, "fault of the certwatch service"));
+	buf_reset(&b);
+	strcpy(r->endpoints[0].err_reason,
+	       "the SOCKS proxy closed the connection during the SOCKS "
+	       "connection to the server");
+	report_text(r, &b);
+	assert_null(strstr(b.s, "fault of the certwatch service"));
+	buf_reset(&b);
+
+	r->endpoints[0].err_step = PROBE_STEP_DNS;
+	strcpy(r->endpoints[0].err_reason,
+	       "address look-up of xmpp.example failed: resolution failed "
+	       "(RCODE 2)");
+	report_text(r, &b);
+	assert_non_null(strstr(b.s, "(RCODE 2) (SERVFAIL: the resolver got no "
+				    "answer it could use"));
+	buf_reset(&b);
+
+	r->verdict = r->endpoints[0].verdict = VERDICT_INSECURE;
+	r->endpoints[0].err_step = PROBE_STEP_NONE;
+	strcpy(r->endpoints[0].unsigned_zone, "example");
+	report_text(r, &b);
+	assert_non_null(strstr(b.s, "  unsigned zone: example (sign it"));
+	buf_reset(&b);
+	report_json(r, &b);
+	assert_non_null(strstr(b.s, ",\"unsigned_zone\":\"example\""));
+	assert_non_null(strstr(report_advice(VERDICT_INSECURE),
+			       "computed on the server itself"));
+	buf_reset(&b);
+
+	r->verdict = VERDICT_UNREACHABLE;
+	r->nendpoints = 0;
+	r->err_step = PROBE_STEP_DNS;
+	strcpy(r->err_reason, "no XMPP service");
+	r->services[SVC_XMPP_CLIENT] = r->services[SVC_XMPP_SERVER] =
+		SVC_STATE_NOT_OFFERED;
+	strcpy(r->service_detail[SVC_XMPP_CLIENT], "no SRV records");
+	strcpy(r->service_detail[SVC_XMPP_SERVER], "no SRV records");
+	report_text(r, &b);
+	assert_non_null(strstr(b.s, "\nfailed at: no XMPP service (step dns)\n"
+				    "xmpp-client, xmpp-server: no SRV records\n"));
+	r->nendpoints = 2;
+	buf_free(&b);
+	check_result_free(r);
+}
+
 static void
 test_escapes(void **state)
 {
@@ -188,6 +261,7 @@ main(void)
 		cmocka_unit_test(test_text_and_json),
 		cmocka_unit_test(test_escapes),
 		cmocka_unit_test(test_long_records),
+		cmocka_unit_test(test_first_hour),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
