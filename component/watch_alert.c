@@ -22,67 +22,19 @@
 
 /* ---- rounds and alerts --------------------------------------------------- */
 
-static const char *
-last_verdict_of(const struct store_domain *sd, const struct check_endpoint *e)
+/* The endpoints the last round left in the store, read out of sd (whose
+ * strings they point into). */
+static size_t
+last_endpoints(const struct store_domain *sd,
+	       struct store_endpoint last[STORE_ENDPOINTS_MAX])
 {
-	const char *svc = check_service_name(e->service);
+	size_t n = sd ? sd->n_endpoints : 0;
 
-	for (size_t i = 0; sd && i < sd->n_endpoints; i++) {
-		struct store_endpoint se;
-		store_domain_endpoint(sd, i, &se);
-		if (se.port == e->port && !strcmp(se.host, e->host) &&
-		    !strcmp(se.service, svc) && se.verdict &&
-		    strcmp(se.verdict, "unreachable"))
-			return se.verdict;
-	}
-	return NULL;
-}
-
-/* The verdict for alerts: unreachable endpoints count at their last. */
-static enum verdict
-alert_verdict(const struct store_domain *sd, const struct check_result *r)
-{
-	enum verdict v = VERDICT_NONE;
-
-	for (size_t i = 0; i < r->nendpoints; i++) {
-		const struct check_endpoint *e = &r->endpoints[i];
-		enum verdict ev = e->verdict;
-		if (ev == VERDICT_UNREACHABLE) {
-			const char *last = last_verdict_of(sd, e);
-			if (last)
-				ev = verdict_parse(last);
-		}
-		v = verdict_worse(v, ev);
-	}
-	for (int s = 0; s < SVC_COUNT; s++)
-		if (r->services[s] == SVC_STATE_BOGUS)
-			v = verdict_worse(v, VERDICT_BOGUS);
-	if (v == VERDICT_NONE)
-		v = VERDICT_UNREACHABLE;
-	return v;
-}
-
-/* A key changed while every endpoint still matches (a rollover). */
-static int
-key_rolled(const struct store_domain *sd, const struct check_result *r)
-{
-	int changed = 0;
-
-	if (r->verdict != VERDICT_OK || sd == NULL)
-		return 0;
-	for (size_t i = 0; i < r->nendpoints; i++) {
-		const struct check_endpoint *e = &r->endpoints[i];
-		if (!e->have_key)
-			continue;
-		for (size_t j = 0; j < sd->n_endpoints; j++) {
-			struct store_endpoint se;
-			store_domain_endpoint(sd, j, &se);
-			if (se.port == e->port && !strcmp(se.host, e->host) &&
-			    se.spki && strcmp(se.spki, e->spki_sha256))
-				changed = 1;
-		}
-	}
-	return changed;
+	if (n > STORE_ENDPOINTS_MAX)
+		n = STORE_ENDPOINTS_MAX;
+	for (size_t i = 0; i < n; i++)
+		store_domain_endpoint(sd, i, &last[i]);
+	return n;
 }
 
 static void
@@ -164,11 +116,12 @@ flap_summary(evutil_socket_t fd, short what, void *arg)
 	struct watch *w = d->w;
 	const struct store_domain *sd = store_domain_get(w->st, d->name);
 	struct buf b = BUF_INIT;
+	unsigned held = transition_flap_summary(&d->flap->st);
 
-	if (d->flap->held > 0 && sd) {
+	if (held > 0 && sd) {
 		buf_printf(&b, "%s changed state often in the last hour: %u "
 			       "alerts were held. Now: %s.\n",
-			   d->name, d->flap->held,
+			   d->name, held,
 			   sd->verdict ? sd->verdict : "unknown");
 		for (size_t i = 0; i < sd->n_chat; i++)
 			comp_send_message(w->comp, sd->chat[i], b.s);
@@ -176,8 +129,6 @@ flap_summary(evutil_socket_t fd, short what, void *arg)
 			w->pub.publish(w->pub.arg, d->name, ALERT_INFO, b.s,
 				       NULL);
 	}
-	d->flap->held = 0;
-	d->flap->until = 0;
 	buf_free(&b);
 }
 
@@ -238,7 +189,8 @@ watch_alert_record(struct wdom *d, struct check_result *r, int baseline_only)
 	const struct store_domain *sd = store_domain_get(w->st, d->name);
 	struct watch_state ws = {VERDICT_NONE, ALERT_NONE, 0};
 	struct round_facts f;
-	struct store_endpoint eps[STORE_ENDPOINTS_MAX];
+	struct store_endpoint eps[STORE_ENDPOINTS_MAX], last[STORE_ENDPOINTS_MAX];
+	size_t nlast = last_endpoints(sd, last);
 	char errs[STORE_ENDPOINTS_MAX][300];
 	size_t n = 0;
 	time_t now = watch_now(w);
@@ -254,9 +206,9 @@ watch_alert_record(struct wdom *d, struct check_result *r, int baseline_only)
 		ws.unreachable_rounds = sd->unreachable_rounds;
 	}
 	prev = ws.verdict;
-	f.verdict = alert_verdict(sd, r);
+	f.verdict = transition_alert_verdict(r, last, nlast);
 	f.all_unreachable = r->verdict == VERDICT_UNREACHABLE;
-	f.key_rolled = key_rolled(sd, r);
+	f.key_rolled = transition_key_rolled(r, last, nlast);
 	k = transition_decide(&ws, &f, w->cfg->down_after);
 	if (baseline_only && prev == VERDICT_NONE)
 		k = ALERT_NONE;
@@ -278,9 +230,9 @@ watch_alert_record(struct wdom *d, struct check_result *r, int baseline_only)
 		if (e->verdict == VERDICT_UNREACHABLE) {
 			/* Keep the last known verdict; the error says it is
 			 * unreachable now. */
-			const char *last = last_verdict_of(sd, e);
-			if (last)
-				v = last;
+			const char *was = transition_last_verdict(e, last, nlast);
+			if (was)
+				v = was;
 		}
 		se->verdict = v;
 		n++;
@@ -345,20 +297,20 @@ watch_alert_record(struct wdom *d, struct check_result *r, int baseline_only)
 		 verdict_name(prev) ? verdict_name(prev) : "none",
 		 verdict_name(ws.verdict));
 	/* [watch] flap_limit: beyond it, hold everything but alarms. */
-	if (k != ALERT_ALARM &&
-	    ((d->flap && d->flap->until > now) ||
-	     changes_last_hour(sd, now) > w->cfg->flap_limit)) {
+	struct flap_state fs = d->flap ? d->flap->st : (struct flap_state){0, 0};
+	int hold = transition_flap_hold(&fs, k, now, changes_last_hour(sd, now),
+					w->cfg->flap_limit);
+	if (hold) {
 		if (d->flap == NULL)
 			d->flap = xcalloc(1, sizeof(*d->flap));
-		if (d->flap->until <= now) {
-			struct timeval tv = {3600, 0};
-			d->flap->until = now + 3600;
+		d->flap->st = fs;
+		if (hold == 2) {
+			struct timeval tv = {(time_t)(fs.until - now), 0};
 			if (d->flap->timer == NULL)
 				d->flap->timer = evtimer_new(w->base,
 							     flap_summary, d);
 			evtimer_add(d->flap->timer, &tv);
 		}
-		d->flap->held++;
 		return;
 	}
 	struct buf b = BUF_INIT;
