@@ -127,3 +127,94 @@ trouble_decide(struct trouble_state *st, enum trouble_probe now,
 		return ALERT_NONE;
 	}
 }
+
+/* ---- the facts of a round ----------------------------------------------- */
+
+const char *
+transition_last_verdict(const struct check_endpoint *e,
+			const struct store_endpoint *last, size_t n)
+{
+	const char *svc = check_service_name(e->service);
+
+	for (size_t i = 0; i < n; i++) {
+		const struct store_endpoint *se = &last[i];
+		if (se->port == e->port && !strcmp(se->host, e->host) &&
+		    !strcmp(se->service, svc) && se->verdict &&
+		    strcmp(se->verdict, "unreachable"))
+			return se->verdict;
+	}
+	return NULL;
+}
+
+enum verdict
+transition_alert_verdict(const struct check_result *r,
+			 const struct store_endpoint *last, size_t n)
+{
+	enum verdict v = VERDICT_NONE;
+
+	for (size_t i = 0; i < r->nendpoints; i++) {
+		const struct check_endpoint *e = &r->endpoints[i];
+		enum verdict ev = e->verdict;
+		if (ev == VERDICT_UNREACHABLE) {
+			const char *word = transition_last_verdict(e, last, n);
+			if (word)
+				ev = verdict_parse(word);
+		}
+		v = verdict_worse(v, ev);
+	}
+	for (int s = 0; s < SVC_COUNT; s++)
+		if (r->services[s] == SVC_STATE_BOGUS)
+			v = verdict_worse(v, VERDICT_BOGUS);
+	if (v == VERDICT_NONE)
+		v = VERDICT_UNREACHABLE;
+	return v;
+}
+
+int
+transition_key_rolled(const struct check_result *r,
+		      const struct store_endpoint *last, size_t n)
+{
+	if (r->verdict != VERDICT_OK)
+		return 0;
+	for (size_t i = 0; i < r->nendpoints; i++) {
+		const struct check_endpoint *e = &r->endpoints[i];
+		if (!e->have_key)
+			continue;
+		for (size_t j = 0; j < n; j++)
+			if (last[j].port == e->port &&
+			    !strcmp(last[j].host, e->host) && last[j].spki &&
+			    strcmp(last[j].spki, e->spki_sha256))
+				return 1;
+	}
+	return 0;
+}
+
+/* ---- [watch] flap_limit -------------------------------------------------- */
+
+int
+transition_flap_hold(struct flap_state *f, enum alert_kind k, int64_t now,
+		     unsigned changes, unsigned limit)
+{
+	int starts = 0;
+
+	if (k == ALERT_NONE || k == ALERT_ALARM)
+		return 0;
+	if (f->until <= now && changes <= limit)
+		return 0;
+	if (f->until <= now) {
+		f->until = now + 3600;
+		starts = 1;
+	}
+	f->held++;
+	return starts ? 2 : 1;
+}
+
+unsigned
+transition_flap_summary(struct flap_state *f)
+{
+	unsigned held = f->held;
+
+	f->held = 0;
+	f->until = 0;
+	return held;
+}

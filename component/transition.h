@@ -6,8 +6,13 @@
 #ifndef CERTWATCH_TRANSITION_H
 #define CERTWATCH_TRANSITION_H
 
+#include <stddef.h>
+#include <stdint.h>
+
+#include "probe/check.h"
 #include "probe/probe.h"
 #include "probe/verdict.h"
+#include "store/store.h"
 
 enum alert_kind {
 	ALERT_NONE = 0,
@@ -81,6 +86,48 @@ enum trouble_probe trouble_classify(enum verdict v, enum probe_step step);
  */
 enum alert_kind trouble_decide(struct trouble_state *st, enum trouble_probe now,
 			       int others_answer, unsigned down_after);
+
+/*
+ * The facts of a round, from its result and the endpoints the last round
+ * left in the store (`last`, n of them; the store's words): the verdict
+ * for alerts, in which an unreachable endpoint counts at its last verdict
+ * (so a MITM'd endpoint that turns unreachable hides nothing, while the
+ * others are checked), and whether a key rolled over.
+ */
+enum verdict transition_alert_verdict(const struct check_result *r,
+				      const struct store_endpoint *last,
+				      size_t n);
+/* An endpoint's last verdict other than "unreachable" (the store's word,
+ * pointing into last), or NULL when it has none. */
+const char *transition_last_verdict(const struct check_endpoint *e,
+				    const struct store_endpoint *last,
+				    size_t n);
+/* A key changed on an endpoint while the domain is ok: every endpoint still
+ * matches a record (a planned rollover). */
+int transition_key_rolled(const struct check_result *r,
+			  const struct store_endpoint *last, size_t n);
+
+/*
+ * [watch] flap_limit (docs/usage.md "Alerts").  Beyond `limit` changes in
+ * the last hour, and for the rest of the hour that starts then, every
+ * alert but an alarm is held; at the hour's end one summary says how many
+ * were.  The caller keeps the state and the clock, so that the rule is
+ * tested on a table (tests/test_transition.c).
+ */
+struct flap_state {
+	int64_t until;		/* end of the hour of holding; 0: none */
+	unsigned held;		/* alerts held in it */
+};
+
+/* Whether an alert of kind k decided at `now` is held; `changes`: the
+ * domain's changes in the hour before now, this one included.  0: send
+ * it; 1: held; 2: held, and an hour of holding starts (its summary is due
+ * at f->until). */
+int transition_flap_hold(struct flap_state *f, enum alert_kind k,
+			 int64_t now, unsigned changes, unsigned limit);
+/* The hour's end: the number of alerts held (0: no summary to send); the
+ * state starts over. */
+unsigned transition_flap_summary(struct flap_state *f);
 
 /* "alarm", "removed", "down", "recovered", "info", or "none". */
 const char *alert_kind_name(enum alert_kind k);

@@ -38,64 +38,19 @@ stored_endpoint(const struct store_domain *sd, const struct check_endpoint *e,
 	return 0;
 }
 
-/* The last verdict e gave, NULL when it never answered (the store keeps
- * an endpoint that becomes unreachable at its last verdict). */
-static const char *
-last_verdict_of(const struct store_domain *sd, const struct check_endpoint *e)
+/* The endpoints the last round left in the store, read out of sd (whose
+ * strings they point into). */
+static size_t
+last_endpoints(const struct store_domain *sd,
+	       struct store_endpoint last[STORE_ENDPOINTS_MAX])
 {
-	struct store_endpoint se;
+	size_t n = sd ? sd->n_endpoints : 0;
 
-	if (stored_endpoint(sd, e, &se) && se.verdict &&
-	    strcmp(se.verdict, "unreachable"))
-		return se.verdict;
-	return NULL;
-}
-
-/* The verdict for alerts: unreachable endpoints count at their last. */
-static enum verdict
-alert_verdict(const struct store_domain *sd, const struct check_result *r)
-{
-	enum verdict v = VERDICT_NONE;
-
-	for (size_t i = 0; i < r->nendpoints; i++) {
-		const struct check_endpoint *e = &r->endpoints[i];
-		enum verdict ev = e->verdict;
-		if (ev == VERDICT_UNREACHABLE) {
-			const char *last = last_verdict_of(sd, e);
-			if (last)
-				ev = verdict_parse(last);
-		}
-		v = verdict_worse(v, ev);
-	}
-	for (int s = 0; s < SVC_COUNT; s++)
-		if (r->services[s] == SVC_STATE_BOGUS)
-			v = verdict_worse(v, VERDICT_BOGUS);
-	if (v == VERDICT_NONE)
-		v = VERDICT_UNREACHABLE;
-	return v;
-}
-
-/* A key changed while every endpoint still matches (a rollover). */
-static int
-key_rolled(const struct store_domain *sd, const struct check_result *r)
-{
-	int changed = 0;
-
-	if (r->verdict != VERDICT_OK || sd == NULL)
-		return 0;
-	for (size_t i = 0; i < r->nendpoints; i++) {
-		const struct check_endpoint *e = &r->endpoints[i];
-		if (!e->have_key)
-			continue;
-		for (size_t j = 0; j < sd->n_endpoints; j++) {
-			struct store_endpoint se;
-			store_domain_endpoint(sd, j, &se);
-			if (se.port == e->port && !strcmp(se.host, e->host) &&
-			    se.spki && strcmp(se.spki, e->spki_sha256))
-				changed = 1;
-		}
-	}
-	return changed;
+	if (n > STORE_ENDPOINTS_MAX)
+		n = STORE_ENDPOINTS_MAX;
+	for (size_t i = 0; i < n; i++)
+		store_domain_endpoint(sd, i, &last[i]);
+	return n;
 }
 
 static void
@@ -310,11 +265,12 @@ flap_summary(evutil_socket_t fd, short what, void *arg)
 	struct watch *w = d->w;
 	const struct store_domain *sd = store_domain_get(w->st, d->name);
 	struct buf b = BUF_INIT;
+	unsigned held = transition_flap_summary(&d->flap->st);
 
-	if (d->flap->held > 0 && sd) {
+	if (held > 0 && sd) {
 		buf_printf(&b, "%s changed state often in the last hour: %u "
 			       "alerts were held. Now: %s.\n",
-			   d->name, d->flap->held,
+			   d->name, held,
 			   sd->verdict ? sd->verdict : "unknown");
 		for (size_t i = 0; i < sd->n_chat; i++)
 			comp_send_message(w->comp, sd->chat[i], b.s);
@@ -322,8 +278,6 @@ flap_summary(evutil_socket_t fd, short what, void *arg)
 			w->pub.publish(w->pub.arg, d->name, ALERT_INFO, b.s,
 				       NULL);
 	}
-	d->flap->held = 0;
-	d->flap->until = 0;
 	buf_free(&b);
 }
 
@@ -342,26 +296,29 @@ changes_last_hour(const struct store_domain *sd, time_t now)
 	return n;
 }
 
-/* [watch] flap_limit: whether an alert (not an alarm) of d is held for
- * the hour's summary, counted there. */
+/* [watch] flap_limit (transition_flap_hold): whether an alert of kind k
+ * of d is held for the hour's summary; an alarm never is.  Arms the
+ * summary's timer when an hour of holding starts. */
 static int
-flap_hold(struct wdom *d, const struct store_domain *sd, time_t now)
+flap_hold(struct wdom *d, const struct store_domain *sd, enum alert_kind k,
+	  time_t now)
 {
 	struct watch *w = d->w;
+	struct flap_state fs = d->flap ? d->flap->st : (struct flap_state){0, 0};
+	int hold = transition_flap_hold(&fs, k, now, changes_last_hour(sd, now),
+					w->cfg->flap_limit);
 
-	if (!((d->flap && d->flap->until > now) ||
-	      changes_last_hour(sd, now) > w->cfg->flap_limit))
+	if (!hold)
 		return 0;
 	if (d->flap == NULL)
 		d->flap = xcalloc(1, sizeof(*d->flap));
-	if (d->flap->until <= now) {
-		struct timeval tv = {3600, 0};
-		d->flap->until = now + 3600;
+	d->flap->st = fs;
+	if (hold == 2) {
+		struct timeval tv = {(time_t)(fs.until - now), 0};
 		if (d->flap->timer == NULL)
 			d->flap->timer = evtimer_new(w->base, flap_summary, d);
 		evtimer_add(d->flap->timer, &tv);
 	}
-	d->flap->held++;
 	return 1;
 }
 
@@ -408,7 +365,8 @@ watch_alert_record(struct wdom *d, struct check_result *r, int baseline_only)
 	const struct store_domain *sd = store_domain_get(w->st, d->name);
 	struct watch_state ws = {VERDICT_NONE, ALERT_NONE, 0};
 	struct round_facts f;
-	struct store_endpoint eps[STORE_ENDPOINTS_MAX];
+	struct store_endpoint eps[STORE_ENDPOINTS_MAX], last[STORE_ENDPOINTS_MAX];
+	size_t nlast = last_endpoints(sd, last);
 	char errs[STORE_ENDPOINTS_MAX][300];
 	size_t n = 0;
 	time_t now = watch_now(w);
@@ -426,9 +384,9 @@ watch_alert_record(struct wdom *d, struct check_result *r, int baseline_only)
 		ws.unreachable_rounds = sd->unreachable_rounds;
 	}
 	prev = ws.verdict;
-	f.verdict = alert_verdict(sd, r);
+	f.verdict = transition_alert_verdict(r, last, nlast);
 	f.all_unreachable = r->verdict == VERDICT_UNREACHABLE;
-	f.key_rolled = key_rolled(sd, r);
+	f.key_rolled = transition_key_rolled(r, last, nlast);
 	k = transition_decide(&ws, &f, w->cfg->down_after);
 	if (baseline_only && prev == VERDICT_NONE)
 		k = ALERT_NONE;
@@ -450,9 +408,9 @@ watch_alert_record(struct wdom *d, struct check_result *r, int baseline_only)
 		if (e->verdict == VERDICT_UNREACHABLE) {
 			/* Keep the last known verdict; the error says it is
 			 * unreachable now. */
-			const char *last = last_verdict_of(sd, e);
-			if (last)
-				v = last;
+			const char *was = transition_last_verdict(e, last, nlast);
+			if (was)
+				v = was;
 		}
 		se->verdict = v;
 		n++;
@@ -532,7 +490,7 @@ watch_alert_record(struct wdom *d, struct check_result *r, int baseline_only)
 		log_info("%s: %s (%s → %s)", d->name, alert_kind_name(k),
 			 verdict_name(prev) ? verdict_name(prev) : "none",
 			 verdict_name(ws.verdict));
-		if (k == ALERT_ALARM || !flap_hold(d, sd, now)) {
+		if (!flap_hold(d, sd, k, now)) {
 			struct buf b = BUF_INIT;
 			alert_text(&b, k, d->name, prev, r,
 				   ws.unreachable_rounds, sd);
@@ -550,7 +508,7 @@ watch_alert_record(struct wdom *d, struct check_result *r, int baseline_only)
 			 check_service_name(e->service), e->host, e->port,
 			 a->kind == ALERT_INFO ? "fails" : "answers again, failed",
 			 a->step, a->rounds);
-		if (flap_hold(d, sd, now))
+		if (flap_hold(d, sd, a->kind, now))
 			continue;
 		struct buf b = BUF_INIT;
 		ep_alert_text(&b, w, d->name, r, &eps[a->ep], a);

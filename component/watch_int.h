@@ -16,8 +16,7 @@
 /* [watch] flap_limit: alerts other than alarms held this hour; only for
  * the few domains that flapped. */
 struct wflap {
-	time_t until;
-	unsigned held;
+	struct flap_state st;
 	struct event *timer;
 };
 

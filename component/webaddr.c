@@ -181,10 +181,17 @@ void webaddr_client(const struct webaddr *peer,
 
 void webaddr_format(const struct webaddr *a, char *out, size_t len)
 {
+	const char *ok;
+
+	if (len == 0)
+		return;
 	if (is_v4(a))
-		inet_ntop(AF_INET, a->a + 12, out, (socklen_t)len);
+		ok = inet_ntop(AF_INET, a->a + 12, out, (socklen_t)len);
 	else
-		inet_ntop(AF_INET6, a->a, out, (socklen_t)len);
+		ok = inet_ntop(AF_INET6, a->a, out, (socklen_t)len);
+	/* inet_ntop leaves out untouched when it does not fit. */
+	if (ok == NULL)
+		out[0] = '\0';
 }
 
 /* ---- token buckets ---- */

@@ -58,7 +58,8 @@ void webaddr_client(const struct webaddr *peer,
 		    const struct webaddr_proxies *trusted,
 		    const char *const *xff, size_t n, struct webaddr *out);
 
-/* Text form, for logs ("192.0.2.1", "2001:db8::1"). */
+/* Text form, for logs ("192.0.2.1", "2001:db8::1"); "" when it does not
+ * fit in len bytes (INET6_ADDRSTRLEN always does). */
 void webaddr_format(const struct webaddr *a, char *out, size_t len);
 
 /* ---- per-client token buckets ---- */
