@@ -73,6 +73,19 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 # Each fuzz target: its regression inputs, then 15 s on its corpus.
 meson test -C build-fuzz --suite fuzz --print-errorlogs --num-processes "$jobs" || status=1
 
+# The shared Tor network's stop (test_tornet checks it only on a network
+# of its own): exit 0 and no tor process left, or the run fails.
+if [ -f "${CERTWATCH_TORNET:-}" ]; then
+	if ! /usr/bin/python3 tests/lab/tornet.py stop "$labdir/tor" ||
+	   ! /usr/bin/python3 -c 'import json, os, sys
+sys.exit(any(os.path.exists("/proc/%d" % p)
+             for p in json.load(open(sys.argv[1])).get("pids", [])))' \
+		"$CERTWATCH_TORNET"; then
+		echo "FAILED tests/lab/tornet.py stop $labdir/tor: error or tor left running"
+		status=1
+	fi
+fi
+
 /usr/bin/python3 tests/summary.py build/meson-logs/testlog.json build-asan/meson-logs/testlog.json \
 	build-fuzz/meson-logs/testlog.json
 exit $status

@@ -266,7 +266,11 @@ async def run_server(name, lab, lab_json, binary, tmp):
             # the server answer the subscription itself.
             if comp in a.client_roster:
                 a.del_roster_item(comp)
-                await asyncio.sleep(1)
+                # Until the server's roster push has removed it.
+                deadline = time.monotonic() + 10
+                while comp in a.client_roster and \
+                        time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)
             while not a.presences.empty():
                 a.presences.get_nowait()
             a.send_presence(pto=comp, ptype="subscribe")
@@ -337,11 +341,11 @@ async def run_server(name, lab, lab_json, binary, tmp):
             check("subscribe: report follows",
                   body.startswith("First check of good.test since you "
                                   "subscribed:") and
-                  "good.test: ok" in body, body.splitlines()[:2])
+                  "good.test: ok" in body, " | ".join(body.splitlines()[:2]))
             body = await a.ask("unsubscribe all")
             m = re.match(r"Unsubscribed from all (\d+) domains\. ", body)
-            check("unsubscribe all: unsubscribed", m and int(m.group(1)) >= 1,
-                  body.splitlines()[0])
+            check("unsubscribe all: unsubscribed",
+                  bool(m) and int(m.group(1)) >= 1, body.splitlines()[0])
         await step("chat", chat())
         a.drain()
 
@@ -535,8 +539,12 @@ async def run_server(name, lab, lab_json, binary, tmp):
 
         async def shutdown():
             b = clients[-1]
+            # The probe's answer first, so that the next unavailable
+            # presence is the shutdown's.
             b.send_presence(pto=comp, ptype="probe")
-            await asyncio.sleep(1)
+            p = await asyncio.wait_for(b.presences.get(), 10)
+            while p["type"] != "available":
+                p = await asyncio.wait_for(b.presences.get(), 10)
             while not b.presences.empty():
                 b.presences.get_nowait()
             bot.send_signal(signal.SIGTERM)
