@@ -164,6 +164,9 @@ def t_cli_all(info, conf):
                            limit_seconds=TIMEOUT, peak_kb=None if sanitized else peak,
                            ok=not bad)
         wrong += ["%s: %s" % (domain, b) for b in bad]
+    if not sanitized:
+        print("# certwatch check, peak RSS: largest %d KB (limit %d KB)" % (
+            max(r[2] for r in results.values()), CLI_PEAK_LIMIT_KB), flush=True)
     assert not wrong, "\n".join(wrong)
 
 
@@ -305,8 +308,11 @@ async def daemon_session(info, server, d, r, memory_only=False):
                 bad.append("help took %.2f s (%.2f s before)" % (help_s, base))
             if not good.startswith("ta.test: ok") or good_s > 10:
                 bad.append("ta.test: %r in %.1f s" % (good.splitlines()[0], good_s))
-            if not sanitized and growth > DAEMON_GROWTH_LIMIT_KB:
-                bad.append("VmHWM grew by %d KB" % growth)
+            if not sanitized:
+                print("# daemon VmHWM %d -> %d KB (+%d KB, limit +%d KB)" % (
+                    hwm0, hwm1, growth, DAEMON_GROWTH_LIMIT_KB), flush=True)
+                if growth > DAEMON_GROWTH_LIMIT_KB:
+                    bad.append("VmHWM grew by %d KB" % growth)
             for order, (dom, what, verdict, step_, words) in enumerate(HOSTILE):
                 text = reports.get(dom)
                 first = text.splitlines()[0] if text else None
