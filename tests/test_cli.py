@@ -177,7 +177,8 @@ def main():
                          ('check bad arguments: UNKNOWN, exit 3',
                           t_check_bad_args),
                          ('--help, --version', t_help_version),
-                         ('SIGHUP applies the new log level, keeps it on a broken file; SIGTERM stops',
+                         ('SIGHUP: new log level in force, kept on a broken '
+                          'file; SIGTERM stops',
                           t_sighup_reload)]:
             r.run(name, fn, d)
     return r.finish()

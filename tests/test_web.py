@@ -413,13 +413,13 @@ def t_saturated(info):
         out[domain] = api(domain)
     ts = [threading.Thread(target=bg, args=(d,)) for d in
           ('stall.test', 'ta.test', 'notlsa.test', 'unsigned.test')]
-    for t in ts:
+    ts[0].start()
+    wait_for('stall.test never held both probe slots',
+             lambda: metric(metrics(), 'certwatch_probes_in_flight') >= 2, 10)
+    for t in ts[1:]:
         t.start()
-        time.sleep(0.2)
-    deadline = time.time() + 5
-    while metric(metrics(), 'certwatch_probes_queued') <= 8:
-        assert time.time() < deadline, 'probes never queued'
-        time.sleep(0.05)
+    wait_for('probes never queued',
+             lambda: metric(metrics(), 'certwatch_probes_queued') > 8, 10)
     st, h, res = api('nosrv.test')
     assert st == 503 and res['error'].startswith('busy'), (st, res)
     assert h['retry-after'] == '30'
