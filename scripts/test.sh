@@ -77,8 +77,10 @@ meson test -C build-fuzz --suite fuzz --print-errorlogs --num-processes "$jobs" 
 # of its own): exit 0 and no tor process left, or the run fails.
 if [ -f "${CERTWATCH_TORNET:-}" ]; then
 	if ! /usr/bin/python3 tests/lab/tornet.py stop "$labdir/tor" ||
-	   ! /usr/bin/python3 -c 'import json, os, sys
-sys.exit(any(os.path.exists("/proc/%d" % p)
+	   ! /usr/bin/python3 -c 'import json, sys
+sys.path.insert(0, "tests/lab")
+import tornet   # a zombie is dead: _pid_alive
+sys.exit(any(tornet._pid_alive(p)
              for p in json.load(open(sys.argv[1])).get("pids", [])))' \
 		"$CERTWATCH_TORNET"; then
 		echo "FAILED tests/lab/tornet.py stop $labdir/tor: error or tor left running"
