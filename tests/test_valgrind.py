@@ -6,7 +6,7 @@ covering every verdict and the misbehaving servers, and the daemon through
 a chat session (check, subscribe, status, ad-hoc, pubsub-free paths) until
 SIGTERM.  Any invalid access or definite/indirect leak fails the test, and
 so does a crash (a signal: a negative return code) or an exit code other
-than the verdict's (docs: 0 ok, 1 no-tlsa/insecure, 2 mismatch/bogus,
+than the verdict's (certwatch(8): 0 ok, 1 no-tlsa/insecure, 2 mismatch/bogus,
 3 unreachable or an invalid domain); the suppressions in tests/valgrind.supp
 are for the libraries' own, each explained there."""
 import asyncio
