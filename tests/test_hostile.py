@@ -291,7 +291,17 @@ async def daemon_session(info, server, d, r, memory_only=False):
                         reports[dom] = m["body"]
                         took[dom] = time.monotonic() - t0
             collector = asyncio.create_task(collect())
-            await asyncio.sleep(0.5)
+            # Until the daemon has read the nine commands (its debug log
+            # names each): from then on its hostile probes run.
+            want = [": check %s" % h[0] for h in HOSTILE]
+            while True:
+                with open(log_path, "rb") as f:
+                    text = f.read().decode(errors="replace")
+                if all(w in text for w in want):
+                    break
+                assert time.monotonic() < t0 + 10, "commands not read: %s" % [
+                    w for w in want if w not in text]
+                await asyncio.sleep(0.05)
             # Another user, while the hostile probes run: a chat command and
             # a check of a domain not checked before (no cached result).
             body, help_s = await timed_ask(other, "help")
