@@ -270,7 +270,10 @@ async def roster_add(c):
     if c.comp in c.client_roster and \
             c.client_roster[c.comp]["subscription"] != "none":
         c.del_roster_item(c.comp)
-        await asyncio.sleep(1)
+        # Until the server's roster push has removed it.
+        deadline = time.monotonic() + 10
+        while c.comp in c.client_roster and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
     c.drain(c.presences)
     c.send_presence(pto=c.comp, ptype="subscribe")
 
