@@ -13,6 +13,12 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, 'lab'))
 
+# `certwatch check`'s exit code for each verdict (Nagios states,
+# certwatch(8)): an unreachable domain, bad arguments and an invalid
+# domain are 3.
+VERDICT_EXIT = {'ok': 0, 'no-tlsa': 1, 'insecure': 1, 'mismatch': 2,
+                'bogus': 2, 'unreachable': 3}
+
 
 @contextlib.contextmanager
 def lab():

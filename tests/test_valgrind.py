@@ -4,9 +4,11 @@
 run under valgrind is 20-50x slower): `certwatch check` of lab domains
 covering every verdict and the misbehaving servers, and the daemon through
 a chat session (check, subscribe, status, ad-hoc, pubsub-free paths) until
-SIGTERM.  Any invalid access or definite/indirect leak fails the test; the
-suppressions in tests/valgrind.supp are for the libraries' own, each
-explained there."""
+SIGTERM.  Any invalid access or definite/indirect leak fails the test, and
+so does a crash (a signal: a negative return code) or an exit code other
+than the verdict's (certwatch(8): 0 ok, 1 no-tlsa/insecure, 2 mismatch/bogus,
+3 unreachable or an invalid domain); the suppressions in tests/valgrind.supp
+are for the libraries' own, each explained there."""
 import asyncio
 import os
 import signal
@@ -14,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 
-from cwtest import Runner, lab, write_config
+from cwtest import VERDICT_EXIT as EXIT, Runner, lab, write_config
 import test_component as tc
 
 BIN = sys.argv[1] if len(sys.argv) > 1 else os.environ.get('CERTWATCH_BIN')
@@ -26,18 +28,32 @@ VG = ['valgrind', '--leak-check=full',
       f'--suppressions={os.path.join(HERE, "valgrind.supp")}']
 
 
+def exit_problem(rc, want, log):
+    """Why exit code rc is wrong (None: it is `want`): valgrind's own 99,
+    a signal (negative), or another code than the verdict's."""
+    if rc == want:
+        return None
+    why = ('valgrind found errors' if rc == 99 else
+           f'killed by signal {-rc}' if rc < 0 else f'want exit {want}')
+    with open(log, encoding='utf-8', errors='replace') as f:
+        return f'exit {rc} ({why})\n{f.read()[-3000:]}'
+
+
 def t_checks(info, conf, d):
     bad = []
-    for domain in ('good.test', 'mitm.test', 'notlsa.test', 'bogus.test',
-                   'unsigned.test', 'nosrv.test', 'badxml.test',
-                   'streamerr.test', 'notls.test', 'bad..name'):
+    domains = ('good.test', 'mitm.test', 'notlsa.test', 'bogus.test',
+               'unsigned.test', 'nosrv.test', 'badxml.test',
+               'streamerr.test', 'notls.test', 'bad..name')
+    for domain in domains:
+        want = EXIT[info['domains'][domain]['expect']] \
+            if domain in info['domains'] else 3     # an invalid name
         log = os.path.join(d, f'vg-{domain}.log')
         p = subprocess.run(VG + [f'--log-file={log}', BIN, 'check', '-c',
                                  conf, domain],
                            capture_output=True, text=True, timeout=300)
-        if p.returncode == 99 or p.returncode > 3:
-            with open(log, encoding='utf-8', errors='replace') as f:
-                bad.append(f'{domain}: exit {p.returncode}\n{f.read()[-3000:]}')
+        why = exit_problem(p.returncode, want, log)
+        if why:
+            bad.append(f'{domain}: {why}')
     assert not bad, '\n'.join(bad)
 
 
@@ -89,9 +105,8 @@ def t_daemon(info, d):
         except subprocess.TimeoutExpired:
             p.kill()
             rc = p.wait()
-    with open(log, encoding='utf-8', errors='replace') as f:
-        text = f.read()
-    assert rc == 0, f'exit {rc}\n{text[-4000:]}'
+    why = exit_problem(rc, 0, log)
+    assert not why, why
 
 
 def main():

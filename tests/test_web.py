@@ -413,13 +413,13 @@ def t_saturated(info):
         out[domain] = api(domain)
     ts = [threading.Thread(target=bg, args=(d,)) for d in
           ('stall.test', 'ta.test', 'notlsa.test', 'unsigned.test')]
-    for t in ts:
+    ts[0].start()
+    wait_for('stall.test never held both probe slots',
+             lambda: metric(metrics(), 'certwatch_probes_in_flight') >= 2, 10)
+    for t in ts[1:]:
         t.start()
-        time.sleep(0.2)
-    deadline = time.time() + 5
-    while metric(metrics(), 'certwatch_probes_queued') <= 8:
-        assert time.time() < deadline, 'probes never queued'
-        time.sleep(0.05)
+    wait_for('probes never queued',
+             lambda: metric(metrics(), 'certwatch_probes_queued') > 8, 10)
     st, h, res = api('nosrv.test')
     assert st == 503 and res['error'].startswith('busy'), (st, res)
     assert h['retry-after'] == '30'
@@ -431,35 +431,87 @@ def t_saturated(info):
     assert out['ta.test'][2]['verdict'] == 'ok', out
 
 
-def t_connection_cap(info):
-    """Beyond WEB_MAX_CONNECTIONS (512) open at once, a new connection
-    waits in the backlog until one closes; nothing breaks."""
-    idle = []
-    for _ in range(512):
-        s = socket.create_connection(('127.0.0.1', PORT), timeout=5)
-        idle.append(s)
-    deadline = time.time() + 5
-    while True:   # wait until the server has accepted them all
+def tcp_table(port):
+    """(inodes of the sockets connected to local `port`, the listening
+    socket's accept queue) from /proc/net/tcp{,6}."""
+    conns, backlog = set(), None
+    for name in ('/proc/net/tcp', '/proc/net/tcp6'):
+        with open(name, encoding='ascii') as f:
+            for row in f.read().splitlines()[1:]:
+                col = row.split()
+                if int(col[1].rsplit(':', 1)[1], 16) != port:
+                    continue
+                if col[3] == '0A':          # LISTEN: rx_queue = backlog
+                    backlog = int(col[4].split(':')[1], 16)
+                elif col[3] == '01':        # ESTABLISHED
+                    conns.add(int(col[9]))
+    return conns, backlog
+
+
+def accepted(pid, port):
+    """How many connections to `port` process `pid` has accepted (holds
+    an fd of), and how many wait in its listening socket's backlog."""
+    mine = set()
+    for fd in os.listdir(f'/proc/{pid}/fd'):
+        try:
+            link = os.readlink(f'/proc/{pid}/fd/{fd}')
+        except OSError:
+            continue
+        if link.startswith('socket:['):
+            mine.add(int(link[8:-1]))
+    conns, backlog = tcp_table(port)
+    return len(conns & mine), backlog
+
+
+def wait_for(what, cond, timeout=30):
+    deadline = time.time() + timeout
+    while not cond():
+        assert time.time() < deadline, what
+        time.sleep(0.05)
+
+
+def t_connection_cap(info, d):
+    """WEB_MAX_CONNECTIONS (512) open at once: the daemon holds exactly 512
+    (counted in /proc, its fds against the port's connections); 10 more
+    wait in the listening socket's backlog, unserved, while a request on
+    a held connection is answered; once 50 close, the 10 are served."""
+    pid = d.proc.pid
+    idle = [socket.create_connection(('127.0.0.1', PORT), timeout=5)
+            for _ in range(512)]
+    wait_for('the daemon never held 512 connections',
+             lambda: accepted(pid, PORT)[0] == 512)
+    extra = []
+    for _ in range(10):
         c = socket.create_connection(('127.0.0.1', PORT), timeout=5)
         c.sendall(b'GET /style.css HTTP/1.0\r\n\r\n')
-        c.settimeout(1.0)
+        extra.append(c)
+    wait_for('the 10 more never reached the backlog',
+             lambda: accepted(pid, PORT)[1] == 10)
+    # A fence: a request on a held connection is answered, so the daemon's
+    # loop has run since the 10 arrived, and it did not accept them.
+    idle[0].sendall(b'GET /style.css HTTP/1.1\r\nHost: x\r\n\r\n')
+    assert idle[0].recv(100).startswith(b'HTTP/1.1 200')
+    held, backlog = accepted(pid, PORT)
+    assert (held, backlog) == (512, 10), (held, backlog)
+    for c in extra:
+        c.setblocking(False)
         try:
             data = c.recv(100)
-        except socket.timeout:
-            break   # not served: the cap holds
-        c.close()
-        assert time.time() < deadline and data, 'cap never reached'
-        idle.append(socket.create_connection(('127.0.0.1', PORT)))
+        except BlockingIOError:
+            data = None
+        assert data is None, data   # not served, and not closed
+        c.settimeout(30)
     for s in idle[:50]:
         s.close()
-    c.settimeout(5)
-    data = c.recv(100)
-    assert data.startswith(b'HTTP/1.1 200') or data.startswith(b'HTTP/1.0 200'), data
-    c.close()
+    for c in extra:
+        data = c.recv(100)
+        assert data.startswith((b'HTTP/1.1 200', b'HTTP/1.0 200')), data
+        c.close()
     for s in idle[50:]:
         s.close()
-    time.sleep(0.3)
-    assert metric(metrics(), 'certwatch_http_connections') <= 2
+    wait_for('connections not released',
+             lambda: metric(metrics(), 'certwatch_http_connections') <= 2,
+             10)
 
 
 def t_clean_log(path):
@@ -514,7 +566,7 @@ def main():
             d.stop()
             d.start()
             r.run('saturated: 503', t_saturated, info)
-            r.run('connection cap', t_connection_cap, info)
+            r.run('connection cap', t_connection_cap, info, d)
         finally:
             d.stop()
             # A sanitizer build reports into the daemon's log.
