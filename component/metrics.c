@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "version.h"
+#include "component/log.h"
 #include "component/transition.h"
 #include "component/watch.h"
 #include "store/store.h"
@@ -46,11 +47,21 @@ struct metrics {
 	uint64_t refused[METRICS_REFUSED_COUNT];
 	uint64_t web_checks;
 	unsigned http_open;
+	int per_domain;	/* [http] metrics_per_domain */
+	int cut_logged; /* the per-domain series were left out, and logged */
 };
 
 struct metrics *metrics_new(void)
 {
-	return xcalloc(1, sizeof(struct metrics));
+	struct metrics *m = xcalloc(1, sizeof(struct metrics));
+
+	m->per_domain = 1;
+	return m;
+}
+
+void metrics_set_per_domain(struct metrics *m, int on)
+{
+	m->per_domain = on;
 }
 
 void metrics_free(struct metrics *m)
@@ -272,7 +283,117 @@ static void render_sources(const struct metrics_sources *src, struct buf *out)
 	}
 }
 
-void metrics_render(const struct metrics *m, const struct metrics_sources *src,
+/* A label value in the text exposition format: backslash, double quote
+ * and line feed escaped (Prometheus docs, "Text-based format"). */
+static void label(struct buf *out, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			buf_putc(out, '\\');
+		if (*s == '\n') {
+			buf_puts(out, "\\n");
+			continue;
+		}
+		buf_putc(out, *s);
+	}
+}
+
+/* The verdict of a watched domain as a label: its word, "none" before the
+ * first check. */
+static int domain_verdict(const struct store_domain *d)
+{
+	enum verdict v = d->verdict ? verdict_parse(d->verdict) : VERDICT_NONE;
+	return (int)v;
+}
+
+static const char *verdict_label(int v)
+{
+	return v == VERDICT_NONE ? "none" : verdict_name((enum verdict)v);
+}
+
+static void render_endpoints(const struct store_domain *d, struct buf *out)
+{
+	for (uint32_t i = 0; i < d->n_endpoints; i++) {
+		struct store_endpoint e;
+		store_domain_endpoint(d, i, &e);
+		/* A key was compared with usable TLSA records only for these
+		 * two; the others have nothing to say about the key. */
+		int match = e.verdict && !strcmp(e.verdict, "ok")	  ? 1
+			    : e.verdict && !strcmp(e.verdict, "mismatch") ? 0
+									  : -1;
+		if (match < 0)
+			continue;
+		buf_puts(out, "certwatch_endpoint_key_match{domain=\"");
+		label(out, d->name);
+		buf_puts(out, "\",service=\"");
+		label(out, e.service ? e.service : "");
+		buf_puts(out, "\",host=\"");
+		label(out, e.host ? e.host : "");
+		buf_printf(out, "\",port=\"%u\"} %d\n", e.port, match);
+	}
+}
+
+/* Watched domains by verdict, and (per_domain, up to METRICS_MAX_DOMAINS)
+ * each domain's verdict, last check and endpoints' key match. */
+static void render_domains(struct metrics *m,
+			   const struct metrics_sources *src, struct buf *out)
+{
+	uint64_t by[NVERDICTS] = {0};
+	size_t cur = 0, n = 0;
+	const struct store_domain *d;
+
+	while ((d = store_domain_next(src->store, &cur)) != NULL) {
+		by[domain_verdict(d)]++;
+		n++;
+	}
+	head(out, "domains", "gauge",
+	     "Watched domains by the verdict of their last check (none: not "
+	     "checked yet).");
+	for (int v = VERDICT_NONE; v < (int)NVERDICTS; v++)
+		buf_printf(out, "certwatch_domains{verdict=\"%s\"} %llu\n",
+			   verdict_label(v), (unsigned long long)by[v]);
+	if (!m->per_domain)
+		return;
+	if (n > METRICS_MAX_DOMAINS) {
+		if (!m->cut_logged)
+			log_warn("metrics: %zu watched domains, more than %d: "
+				 "/metrics has counts only, no per-domain "
+				 "series",
+				 n, METRICS_MAX_DOMAINS);
+		m->cut_logged = 1;
+		return;
+	}
+	head(out, "domain_verdict", "gauge",
+	     "1 for the verdict of the last check of each watched domain.");
+	cur = 0;
+	while ((d = store_domain_next(src->store, &cur)) != NULL) {
+		buf_puts(out, "certwatch_domain_verdict{domain=\"");
+		label(out, d->name);
+		buf_printf(out, "\",verdict=\"%s\"} 1\n",
+			   verdict_label(domain_verdict(d)));
+	}
+	head(out, "domain_last_check_timestamp_seconds", "gauge",
+	     "When each watched domain was last checked, seconds since the "
+	     "epoch (absent before the first check).");
+	cur = 0;
+	while ((d = store_domain_next(src->store, &cur)) != NULL) {
+		if (d->last_check <= 0)
+			continue;
+		buf_puts(out,
+			 "certwatch_domain_last_check_timestamp_seconds{domain=\"");
+		label(out, d->name);
+		buf_printf(out, "\"} %lld\n", (long long)d->last_check);
+	}
+	head(out, "endpoint_key_match", "gauge",
+	     "1 when the key an endpoint presented matched a usable TLSA "
+	     "record at the last check, 0 when it did not (mismatch); absent "
+	     "when nothing was compared.");
+	cur = 0;
+	while ((d = store_domain_next(src->store, &cur)) != NULL)
+		render_endpoints(d, out);
+}
+
+void metrics_render(struct metrics *m, const struct metrics_sources *src,
 		    struct buf *out)
 {
 	head(out, "build_info", "gauge", "Always 1; the version as a label.");
@@ -284,4 +405,6 @@ void metrics_render(const struct metrics *m, const struct metrics_sources *src,
 	render_http(m, out);
 	if (src)
 		render_sources(src, out);
+	if (src && src->store)
+		render_domains(m, src, out);
 }

@@ -323,6 +323,7 @@ struct web *web_new(struct event_base *base, const struct config *cfg,
 	web->st = st;
 	web->watch = w;
 	web->m = m;
+	metrics_set_per_domain(m, cfg->http_metrics_per_domain);
 	if (hooks)
 		web->hooks = *hooks;
 	web->start_time = (double)time(NULL);
