@@ -298,6 +298,30 @@ static void label(struct buf *out, const char *s)
 	}
 }
 
+/* 1 when an endpoint's key matched a usable TLSA record, 0 when it did
+ * not (mismatch); -1 when nothing was compared (no-tlsa, insecure, bogus,
+ * unreachable: the verdict says why). */
+static int key_match(const char *verdict)
+{
+	if (verdict && !strcmp(verdict, "ok"))
+		return 1;
+	if (verdict && !strcmp(verdict, "mismatch"))
+		return 0;
+	return -1;
+}
+
+/* `service="...",host="...",port="..."}` of an endpoint: the caller has
+ * opened the brace (and may have put labels before these). */
+static void endpoint_labels(struct buf *out, const char *service,
+			    const char *host, unsigned port)
+{
+	buf_puts(out, "service=\"");
+	label(out, service ? service : "");
+	buf_puts(out, "\",host=\"");
+	label(out, host ? host : "");
+	buf_printf(out, "\",port=\"%u\"}", port);
+}
+
 /* The verdict of a watched domain as a label: its word, "none" before the
  * first check. */
 static int domain_verdict(const struct store_domain *d)
@@ -316,20 +340,14 @@ static void render_endpoints(const struct store_domain *d, struct buf *out)
 	for (uint32_t i = 0; i < d->n_endpoints; i++) {
 		struct store_endpoint e;
 		store_domain_endpoint(d, i, &e);
-		/* A key was compared with usable TLSA records only for these
-		 * two; the others have nothing to say about the key. */
-		int match = e.verdict && !strcmp(e.verdict, "ok")	  ? 1
-			    : e.verdict && !strcmp(e.verdict, "mismatch") ? 0
-									  : -1;
+		int match = key_match(e.verdict);
 		if (match < 0)
 			continue;
 		buf_puts(out, "certwatch_endpoint_key_match{domain=\"");
 		label(out, d->name);
-		buf_puts(out, "\",service=\"");
-		label(out, e.service ? e.service : "");
-		buf_puts(out, "\",host=\"");
-		label(out, e.host ? e.host : "");
-		buf_printf(out, "\",port=\"%u\"} %d\n", e.port, match);
+		buf_puts(out, "\",");
+		endpoint_labels(out, e.service, e.host, e.port);
+		buf_printf(out, " %d\n", match);
 	}
 }
 
@@ -407,4 +425,56 @@ void metrics_render(struct metrics *m, const struct metrics_sources *src,
 		render_sources(src, out);
 	if (src && src->store)
 		render_domains(m, src, out);
+}
+
+/* ---- GET /probe ---- */
+
+/* One per-endpoint series of a probe: name{service,host,port} value. */
+static void probe_endpoint(struct buf *out, const char *name,
+			   const struct check_endpoint *e, long long v)
+{
+	buf_printf(out, "certwatch_probe_%s{", name);
+	endpoint_labels(out, check_service_name(e->service), e->host, e->port);
+	buf_printf(out, " %lld\n", v);
+}
+
+void metrics_probe_render(const struct check_result *res, struct buf *out)
+{
+	head(out, "probe_success", "gauge",
+	     "1 when the check's verdict is ok: every endpoint presented a key "
+	     "its DNSSEC-signed TLSA records allow.");
+	buf_printf(out, "certwatch_probe_success %d\n",
+		   res->verdict == VERDICT_OK);
+	head(out, "probe_verdict", "gauge",
+	     "1 for the check's verdict (none: not decided), 0 for the others.");
+	for (int v = VERDICT_NONE; v < (int)NVERDICTS; v++)
+		buf_printf(out, "certwatch_probe_verdict{verdict=\"%s\"} %d\n",
+			   verdict_label(v), (int)res->verdict == v);
+	head(out, "probe_duration_seconds", "gauge",
+	     "How long the check took.");
+	buf_printf(out, "certwatch_probe_duration_seconds %.3f\n",
+		   res->elapsed_ms / 1000.0);
+	head(out, "probe_key_match", "gauge",
+	     "Per endpoint: 1 the key matched a usable TLSA record, 0 it did "
+	     "not (mismatch); absent when nothing was compared.");
+	for (size_t i = 0; i < res->nendpoints; i++) {
+		const struct check_endpoint *e = &res->endpoints[i];
+		int match = key_match(verdict_name(e->verdict));
+		if (match >= 0)
+			probe_endpoint(out, "key_match", e, match);
+	}
+	head(out, "probe_tlsa_records", "gauge",
+	     "Per endpoint: TLSA records found (usable or not).");
+	for (size_t i = 0; i < res->nendpoints; i++)
+		probe_endpoint(out, "tlsa_records", &res->endpoints[i],
+			       (long long)res->endpoints[i].ntlsa);
+	head(out, "probe_certificate_expiry_timestamp_seconds", "gauge",
+	     "Per endpoint: when the certificate presented expires (absent "
+	     "when no certificate was seen).");
+	for (size_t i = 0; i < res->nendpoints; i++)
+		if (res->endpoints[i].not_after > 0)
+			probe_endpoint(out,
+				       "certificate_expiry_timestamp_seconds",
+				       &res->endpoints[i],
+				       (long long)res->endpoints[i].not_after);
 }

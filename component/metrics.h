@@ -67,6 +67,15 @@ struct metrics_sources {
 void metrics_render(struct metrics *m, const struct metrics_sources *src,
 		    struct buf *out);
 
+/*
+ * GET /probe?domain= (docs/web.md, "Probe"): the metrics of one check, in
+ * the blackbox_exporter style: certwatch_probe_success (1: verdict ok),
+ * certwatch_probe_verdict{verdict}, certwatch_probe_duration_seconds and
+ * per endpoint the key match, TLSA records and certificate expiry.
+ * Appends the whole exposition to out.
+ */
+void metrics_probe_render(const struct check_result *res, struct buf *out);
+
 /* The histogram's bucket bounds in seconds, for tests. */
 extern const double metrics_probe_buckets[];
 extern const unsigned metrics_probe_nbuckets;
