@@ -5,6 +5,8 @@ configs, running the binary, and a tiny test runner that ends with the
 import contextlib
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -51,6 +53,27 @@ def write_config(info, path, **sections):
                 f.write(f'{k} = {v}\n')
     os.chmod(path, 0o600)
     return path
+
+
+def free_port(host='127.0.0.1'):
+    """A TCP port free on host now (for a listener, or a closed port)."""
+    s = socket.socket()
+    s.bind((host, 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def terminate(proc, timeout=20):
+    """SIGTERM (certwatch's clean stop), then SIGKILL after timeout."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def run(argv, timeout=120, **kw):

@@ -15,25 +15,15 @@ import http.client
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-from cwtest import Runner
+from cwtest import Runner, free_port, terminate
 
 BIN, FILL = sys.argv[1], sys.argv[2]
 N = 10000
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def get(port, path):
@@ -85,12 +75,7 @@ listen = 127.0.0.1:{self.port}
                              self.logtext())
 
     def __exit__(self, *exc):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc)
         self.log.close()
 
     def logtext(self):

@@ -17,27 +17,17 @@ import http.client
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.parse
 
-from cwtest import Runner, lab, write_config
+from cwtest import Runner, free_port, lab, terminate, write_config
 
 BIN = sys.argv[1]
 RATE = 5
 PORT = None
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def get(path, timeout=90):
@@ -162,12 +152,7 @@ def main():
             r.run('bad input: 400', t_bad_input)
             r.run('checks_per_minute: 429', t_rate_limit)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            terminate(proc)
             log.close()
             if r.failed:
                 print(open(logpath, encoding='utf-8').read()[-3000:])
