@@ -77,6 +77,10 @@ for page in man8/certwatch.8.gz man5/certwatch.conf.5.gz; do
 	fi
 done
 
+[ -f "$root/usr/share/doc/certwatch/examples/certwatch.rules.yml" ] &&
+	ok "the Prometheus alert rules are shipped as an example" ||
+	fail "no /usr/share/doc/certwatch/examples/certwatch.rules.yml"
+
 # ---- the conffile: listed, and accepted once a secret is set (by hand, as
 # the operator checks it before starting the service: secret_file named).
 conf=$root/etc/certwatch/certwatch.conf
