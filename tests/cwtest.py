@@ -76,6 +76,14 @@ def terminate(proc, timeout=20):
         proc.wait()
 
 
+def assert_clean_log(path):
+    """A sanitizer build reports into the daemon's log: none there."""
+    with open(path, encoding='utf-8', errors='replace') as f:
+        text = f.read()
+    for bad in ('AddressSanitizer', 'LeakSanitizer', 'runtime error:'):
+        assert bad not in text, text[max(0, text.index(bad) - 200):][:3000]
+
+
 def run(argv, timeout=120, **kw):
     return subprocess.run(argv, capture_output=True, text=True,
                           timeout=timeout, **kw)

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 
-from cwtest import Runner, free_port, terminate
+from cwtest import Runner, assert_clean_log, free_port, terminate
 
 BIN, FILL = sys.argv[1], sys.argv[2]
 N = 10000
@@ -60,7 +60,8 @@ listen = 127.0.0.1:{self.port}
         os.chmod(self.conf, 0o600)
 
     def __enter__(self):
-        self.log = open(self.logpath, 'w', encoding='utf-8')
+        self.log = open(self.logpath, 'a', encoding='utf-8')
+        self.start = self.log.tell()
         self.proc = subprocess.Popen([BIN, 'run', '-c', self.conf],
                                      stdout=self.log, stderr=self.log)
         deadline = time.time() + 30
@@ -80,6 +81,7 @@ listen = 127.0.0.1:{self.port}
 
     def logtext(self):
         with open(self.logpath, encoding='utf-8', errors='replace') as f:
+            f.seek(self.start)
             return f.read()[-3000:]
 
     def metrics(self):
@@ -162,6 +164,8 @@ def main():
               store)
         r.run(f'{N + 1} domains: counts only, logged once', t_cut, tmp)
         r.run('metrics_per_domain = no: counts only', t_off, tmp, store)
+        r.run('no sanitizer report', assert_clean_log,
+              os.path.join(tmp, 'certwatch.log'))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return r.finish()

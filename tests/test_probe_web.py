@@ -23,7 +23,8 @@ import tempfile
 import time
 import urllib.parse
 
-from cwtest import Runner, free_port, lab, terminate, write_config
+from cwtest import (Runner, assert_clean_log, free_port, lab, terminate,
+                    write_config)
 
 BIN = sys.argv[1]
 RATE = 5
@@ -154,6 +155,7 @@ def main():
         finally:
             terminate(proc)
             log.close()
+            r.run('no sanitizer report', assert_clean_log, logpath)
             if r.failed:
                 print(open(logpath, encoding='utf-8').read()[-3000:])
             shutil.rmtree(tmp, ignore_errors=True)
