@@ -4,7 +4,8 @@
 "Metrics"): a state directory filled by web_fill_store, the page through
 `promtool check metrics`, one certwatch_domain_verdict series a domain,
 certwatch_domains{verdict} adding up, its size and time; then 10,001
-domains (counts only, logged once) and [http] metrics_per_domain = no.
+domains (counts only, logged once), [http] metrics_per_domain = no, and
+the same applied by SIGHUP.
 
 No lab is needed: the page is served from the store; the component port
 is closed (certwatch retries it) and no check runs.
@@ -15,6 +16,7 @@ import http.client
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -155,6 +157,22 @@ def t_off(tmp, store):
         print(f'     metrics_per_domain = no: {len(text)} bytes, {ms:.0f} ms')
 
 
+def t_reload(tmp, store):
+    # SIGHUP applies [http] metrics_per_domain (docs/running.md).
+    with Daemon(tmp, store, 'yes') as d:
+        assert 'certwatch_domain_verdict{' in d.metrics()[0]
+        with open(d.conf, encoding='utf-8') as f:
+            text = f.read().replace('metrics_per_domain = yes',
+                                    'metrics_per_domain = no')
+        with open(d.conf, 'w', encoding='utf-8') as f:
+            f.write(text)
+        d.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while 'domain="' in d.metrics()[0]:
+            assert time.time() < deadline, 'SIGHUP did not apply it'
+            time.sleep(0.2)
+
+
 def main():
     r = Runner()
     tmp = tempfile.mkdtemp(prefix='certwatch-metrics.')
@@ -164,6 +182,8 @@ def main():
               store)
         r.run(f'{N + 1} domains: counts only, logged once', t_cut, tmp)
         r.run('metrics_per_domain = no: counts only', t_off, tmp, store)
+        r.run('SIGHUP: metrics_per_domain = no applied', t_reload, tmp,
+              store)
         r.run('no sanitizer report', assert_clean_log,
               os.path.join(tmp, 'certwatch.log'))
     finally:
