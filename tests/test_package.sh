@@ -100,6 +100,22 @@ if [ -f "$conf" ]; then
 	rc=$?
 	[ $rc -eq 78 ] && ok "the conffile without a secret: exit 78" ||
 		fail "the conffile without a secret: exit $rc, want 78: $out"
+	# Unchanged, as the service reads it: the secret where systemd's
+	# LoadCredential= puts it, in a private mount namespace (a tmpfs on
+	# /run seen by this one command only).
+	if unshare --mount --propagation private true 2>/dev/null; then
+		out=$(unshare --mount --propagation private sh -c '
+			mount -t tmpfs -o mode=0755 tmpfs /run &&
+			mkdir -p /run/credentials/certwatch.service &&
+			(umask 077; echo a-secret-for-the-test >/run/credentials/certwatch.service/secret) &&
+			exec "$1" run -n -c "$2"' sh "$bin" "$conf" 2>&1)
+		rc=$?
+		[ $rc -eq 0 ] && echo "$out" | grep -q 'is valid' &&
+			ok "the conffile unchanged, with the credential in place: valid" ||
+			fail "the conffile with /run/credentials/certwatch.service/secret (exit $rc): $out"
+	else
+		echo "skip: no mount namespace here (unshare --mount)"
+	fi
 else
 	fail "/etc/certwatch/certwatch.conf not in the package"
 fi
