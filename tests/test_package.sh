@@ -27,11 +27,17 @@ finish() {
 
 # ---- a clean copy: the files git knows of (and new ones not ignored),
 # none of the build directories or a developer's leftovers.
+# Outside a git checkout (a release tarball): all but the build trees.
 mkdir "$tmp/src"
-if ! (cd "$src" && git ls-files -z --cached --others --exclude-standard |
-	xargs -0 cp --parents -t "$tmp/src") 2>"$tmp/copy.log"; then
-	# Files git knows of but deleted in the work tree are not copied.
-	grep -v 'No such file' "$tmp/copy.log" && fail "copy the tree"
+if git -C "$src" rev-parse --git-dir >/dev/null 2>&1; then
+	if ! (cd "$src" && git ls-files -z --cached --others --exclude-standard |
+		xargs -0 cp --parents -t "$tmp/src") 2>"$tmp/copy.log"; then
+		# Files git knows of but deleted in the work tree are not copied.
+		grep -v 'No such file' "$tmp/copy.log" && fail "copy the tree"
+	fi
+else
+	tar -C "$src" --exclude='./build*' --exclude='./obj-*' --exclude=./debian/certwatch \
+		-cf - . | tar -C "$tmp/src" -xf - || fail "copy the tree"
 fi
 [ -x "$tmp/src/debian/rules" ] || { fail "no debian/rules in $src"; finish; }
 
