@@ -43,6 +43,7 @@ config_defaults(struct config *cfg)
 	cfg->adhoc_session_timeout = 300;
 	snprintf(cfg->store_dir, sizeof(cfg->store_dir), "/var/lib/certwatch");
 	cfg->http_checks_per_minute = 30;
+	cfg->http_metrics_per_domain = 1;
 	cfg->log_level = LOG_LEVEL_INFO;
 }
 
@@ -337,6 +338,8 @@ set_key(struct cparse *p, const char *key, const char *val)
 		return set_str(p, key, val, c->http_trusted_proxies,
 			       sizeof(c->http_trusted_proxies));
 	}
+	if (IS("http", "metrics_per_domain"))
+		return set_bool(p, key, val, &c->http_metrics_per_domain);
 
 	if (IS("log", "level"))
 		return set_level(p, key, val);

@@ -56,6 +56,7 @@ struct config {
 	char http_base_url[512];
 	unsigned http_checks_per_minute;
 	char http_trusted_proxies[1024];
+	int http_metrics_per_domain;	/* per-domain series in /metrics */
 
 	/* [log] */
 	enum log_level log_level;

@@ -375,6 +375,8 @@ daemon_reload(struct daemon *d)
 	c->max_message = n.max_message;
 	c->adhoc_session_timeout = n.adhoc_session_timeout;
 	c->http_checks_per_minute = n.http_checks_per_minute;
+	c->http_metrics_per_domain = n.http_metrics_per_domain;
+	metrics_set_per_domain(d->rt.metrics, n.http_metrics_per_domain);
 	c->log_level = n.log_level;
 	log_set_level(d->verbose ? LOG_LEVEL_DEBUG : n.log_level);
 	if (warn[0])

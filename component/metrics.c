@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "version.h"
+#include "component/log.h"
 #include "component/transition.h"
 #include "component/watch.h"
 #include "store/store.h"
@@ -46,11 +47,21 @@ struct metrics {
 	uint64_t refused[METRICS_REFUSED_COUNT];
 	uint64_t web_checks;
 	unsigned http_open;
+	int per_domain;	/* [http] metrics_per_domain */
+	int cut_logged; /* the per-domain series were left out, and logged */
 };
 
 struct metrics *metrics_new(void)
 {
-	return xcalloc(1, sizeof(struct metrics));
+	struct metrics *m = xcalloc(1, sizeof(struct metrics));
+
+	m->per_domain = 1;
+	return m;
+}
+
+void metrics_set_per_domain(struct metrics *m, int on)
+{
+	m->per_domain = on;
 }
 
 void metrics_free(struct metrics *m)
@@ -272,7 +283,135 @@ static void render_sources(const struct metrics_sources *src, struct buf *out)
 	}
 }
 
-void metrics_render(const struct metrics *m, const struct metrics_sources *src,
+/* A label value in the text exposition format: backslash, double quote
+ * and line feed escaped (Prometheus docs, "Text-based format"). */
+static void label(struct buf *out, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			buf_putc(out, '\\');
+		if (*s == '\n') {
+			buf_puts(out, "\\n");
+			continue;
+		}
+		buf_putc(out, *s);
+	}
+}
+
+/* 1 when an endpoint's key matched a usable TLSA record, 0 when it did
+ * not (mismatch); -1 when nothing was compared (no-tlsa, insecure, bogus,
+ * unreachable: the verdict says why). */
+static int key_match(const char *verdict)
+{
+	if (verdict && !strcmp(verdict, "ok"))
+		return 1;
+	if (verdict && !strcmp(verdict, "mismatch"))
+		return 0;
+	return -1;
+}
+
+/* `service="...",host="...",port="..."}` of an endpoint: the caller has
+ * opened the brace (and may have put labels before these). */
+static void endpoint_labels(struct buf *out, const char *service,
+			    const char *host, unsigned port)
+{
+	buf_puts(out, "service=\"");
+	label(out, service ? service : "");
+	buf_puts(out, "\",host=\"");
+	label(out, host ? host : "");
+	buf_printf(out, "\",port=\"%u\"}", port);
+}
+
+/* The verdict of a watched domain as a label: its word, "none" before the
+ * first check. */
+static int domain_verdict(const struct store_domain *d)
+{
+	enum verdict v = d->verdict ? verdict_parse(d->verdict) : VERDICT_NONE;
+	return (int)v;
+}
+
+static const char *verdict_label(int v)
+{
+	return v == VERDICT_NONE ? "none" : verdict_name((enum verdict)v);
+}
+
+static void render_endpoints(const struct store_domain *d, struct buf *out)
+{
+	for (uint32_t i = 0; i < d->n_endpoints; i++) {
+		struct store_endpoint e;
+		store_domain_endpoint(d, i, &e);
+		int match = key_match(e.verdict);
+		if (match < 0)
+			continue;
+		buf_puts(out, "certwatch_endpoint_key_match{domain=\"");
+		label(out, d->name);
+		buf_puts(out, "\",");
+		endpoint_labels(out, e.service, e.host, e.port);
+		buf_printf(out, " %d\n", match);
+	}
+}
+
+/* Watched domains by verdict, and (per_domain, up to METRICS_MAX_DOMAINS)
+ * each domain's verdict, last check and endpoints' key match. */
+static void render_domains(struct metrics *m,
+			   const struct metrics_sources *src, struct buf *out)
+{
+	uint64_t by[NVERDICTS] = {0};
+	size_t cur = 0, n = 0;
+	const struct store_domain *d;
+
+	while ((d = store_domain_next(src->store, &cur)) != NULL) {
+		by[domain_verdict(d)]++;
+		n++;
+	}
+	head(out, "domains", "gauge",
+	     "Watched domains by the verdict of their last check (none: not "
+	     "checked yet).");
+	for (int v = VERDICT_NONE; v < (int)NVERDICTS; v++)
+		buf_printf(out, "certwatch_domains{verdict=\"%s\"} %llu\n",
+			   verdict_label(v), (unsigned long long)by[v]);
+	if (!m->per_domain)
+		return;
+	if (n > METRICS_MAX_DOMAINS) {
+		if (!m->cut_logged)
+			log_warn("metrics: %zu watched domains, more than %d: "
+				 "/metrics has counts only, no per-domain "
+				 "series",
+				 n, METRICS_MAX_DOMAINS);
+		m->cut_logged = 1;
+		return;
+	}
+	head(out, "domain_verdict", "gauge",
+	     "1 for the verdict of the last check of each watched domain.");
+	cur = 0;
+	while ((d = store_domain_next(src->store, &cur)) != NULL) {
+		buf_puts(out, "certwatch_domain_verdict{domain=\"");
+		label(out, d->name);
+		buf_printf(out, "\",verdict=\"%s\"} 1\n",
+			   verdict_label(domain_verdict(d)));
+	}
+	head(out, "domain_last_check_timestamp_seconds", "gauge",
+	     "When each watched domain was last checked, seconds since the "
+	     "epoch (absent before the first check).");
+	cur = 0;
+	while ((d = store_domain_next(src->store, &cur)) != NULL) {
+		if (d->last_check <= 0)
+			continue;
+		buf_puts(out,
+			 "certwatch_domain_last_check_timestamp_seconds{domain=\"");
+		label(out, d->name);
+		buf_printf(out, "\"} %lld\n", (long long)d->last_check);
+	}
+	head(out, "endpoint_key_match", "gauge",
+	     "1 when the key an endpoint presented matched a usable TLSA "
+	     "record at the last check, 0 when it did not (mismatch); absent "
+	     "when nothing was compared.");
+	cur = 0;
+	while ((d = store_domain_next(src->store, &cur)) != NULL)
+		render_endpoints(d, out);
+}
+
+void metrics_render(struct metrics *m, const struct metrics_sources *src,
 		    struct buf *out)
 {
 	head(out, "build_info", "gauge", "Always 1; the version as a label.");
@@ -284,4 +423,58 @@ void metrics_render(const struct metrics *m, const struct metrics_sources *src,
 	render_http(m, out);
 	if (src)
 		render_sources(src, out);
+	if (src && src->store)
+		render_domains(m, src, out);
+}
+
+/* ---- GET /probe ---- */
+
+/* One per-endpoint series of a probe: name{service,host,port} value. */
+static void probe_endpoint(struct buf *out, const char *name,
+			   const struct check_endpoint *e, long long v)
+{
+	buf_printf(out, "certwatch_probe_%s{", name);
+	endpoint_labels(out, check_service_name(e->service), e->host, e->port);
+	buf_printf(out, " %lld\n", v);
+}
+
+void metrics_probe_render(const struct check_result *res, struct buf *out)
+{
+	head(out, "probe_success", "gauge",
+	     "1 when the check's verdict is ok: every endpoint presented a key "
+	     "its DNSSEC-signed TLSA records allow.");
+	buf_printf(out, "certwatch_probe_success %d\n",
+		   res->verdict == VERDICT_OK);
+	head(out, "probe_verdict", "gauge",
+	     "1 for the check's verdict (none: not decided), 0 for the others.");
+	for (int v = VERDICT_NONE; v < (int)NVERDICTS; v++)
+		buf_printf(out, "certwatch_probe_verdict{verdict=\"%s\"} %d\n",
+			   verdict_label(v), (int)res->verdict == v);
+	head(out, "probe_duration_seconds", "gauge",
+	     "How long the check took.");
+	buf_printf(out, "certwatch_probe_duration_seconds %.3f\n",
+		   res->elapsed_ms / 1000.0);
+	head(out, "probe_key_match", "gauge",
+	     "Per endpoint: 1 the key matched a usable TLSA record, 0 it did "
+	     "not (mismatch); absent when nothing was compared.");
+	for (size_t i = 0; i < res->nendpoints; i++) {
+		const struct check_endpoint *e = &res->endpoints[i];
+		int match = key_match(verdict_name(e->verdict));
+		if (match >= 0)
+			probe_endpoint(out, "key_match", e, match);
+	}
+	head(out, "probe_tlsa_records", "gauge",
+	     "Per endpoint: TLSA records found (usable or not).");
+	for (size_t i = 0; i < res->nendpoints; i++)
+		probe_endpoint(out, "tlsa_records", &res->endpoints[i],
+			       (long long)res->endpoints[i].ntlsa);
+	head(out, "probe_certificate_expiry_timestamp_seconds", "gauge",
+	     "Per endpoint: when the certificate presented expires (absent "
+	     "when no certificate was seen).");
+	for (size_t i = 0; i < res->nendpoints; i++)
+		if (res->endpoints[i].not_after > 0)
+			probe_endpoint(out,
+				       "certificate_expiry_timestamp_seconds",
+				       &res->endpoints[i],
+				       (long long)res->endpoints[i].not_after);
 }

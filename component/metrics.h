@@ -29,6 +29,11 @@ void metrics_free(struct metrics *m); /* NULL: no-op */
 void metrics_on_probe(void *arg, const struct probe_result *res);
 void metrics_on_check(void *arg, const struct check_result *res);
 
+/* [http] metrics_per_domain: 1 (the default of metrics_new) renders the
+ * series with a domain label, for up to METRICS_MAX_DOMAINS watched
+ * domains (above, counts only); 0 counts only. */
+void metrics_set_per_domain(struct metrics *m, int on);
+
 /* The web server's own counters. */
 void metrics_http_request(struct metrics *m, int status);
 enum metrics_refusal {
@@ -53,9 +58,23 @@ struct metrics_sources {
 	double start_time; /* seconds since the epoch, 0: unknown */
 };
 
-/* Appends the whole exposition (ends with a newline) to out. */
-void metrics_render(const struct metrics *m, const struct metrics_sources *src,
+/* Above this many watched domains, /metrics has counts only (one page of
+ * about 100 bytes a series stays near 4 MB). */
+#define METRICS_MAX_DOMAINS 10000
+
+/* Appends the whole exposition (ends with a newline) to out.  m is not
+ * const: it remembers that the per-domain cut was logged (once). */
+void metrics_render(struct metrics *m, const struct metrics_sources *src,
 		    struct buf *out);
+
+/*
+ * GET /probe?domain= (docs/web.md, "Probe"): the metrics of one check, in
+ * the blackbox_exporter style: certwatch_probe_success (1: verdict ok),
+ * certwatch_probe_verdict{verdict}, certwatch_probe_duration_seconds and
+ * per endpoint the key match, TLSA records and certificate expiry.
+ * Appends the whole exposition to out.
+ */
+void metrics_probe_render(const struct check_result *res, struct buf *out);
 
 /* The histogram's bucket bounds in seconds, for tests. */
 extern const double metrics_probe_buckets[];

@@ -249,11 +249,14 @@ static void handle(struct evhttp_request *req, void *arg)
 		webcheck_handle(web, req, 1);
 	} else if (!strncmp(path, "/d/", 3) && path[3]) {
 		handle_domain(web, req, path + 3);
+	} else if (!strcmp(path, "/probe")) {
+		webcheck_handle(web, req, 2);
 	} else if (!strcmp(path, "/metrics")) {
 		handle_metrics(web, req);
 	} else if (!strcmp(path, "/robots.txt")) {
 		static const char robots[] = "User-agent: *\nDisallow: /check\n"
-					     "Disallow: /api/\n";
+					     "Disallow: /api/\n"
+					     "Disallow: /probe\n";
 		web_reply(web, req, 200, "text/plain; charset=utf-8", robots,
 			  sizeof(robots) - 1, "max-age=86400");
 	} else {
@@ -323,6 +326,7 @@ struct web *web_new(struct event_base *base, const struct config *cfg,
 	web->st = st;
 	web->watch = w;
 	web->m = m;
+	metrics_set_per_domain(m, cfg->http_metrics_per_domain);
 	if (hooks)
 		web->hooks = *hooks;
 	web->start_time = (double)time(NULL);

@@ -61,8 +61,10 @@ void web_reply_error(struct web *web, struct evhttp_request *req, int code,
 void web_reply_json_error(struct web *web, struct evhttp_request *req, int code,
 			  const char *what, unsigned retry_after);
 
-/* GET /check (api 0) and GET /api/check (api 1). */
+/* api: 0 the page (/check), 1 the JSON API (/api/check), 2 Prometheus'
+ * multi-target probe (/probe, docs/web.md). */
 void webcheck_handle(struct web *web, struct evhttp_request *req, int api);
+#define WEB_PROM_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 /* Drops results older than WEB_RESULT_TTL_S. */
 void webcheck_sweep(struct web *web);

@@ -15,7 +15,7 @@
 #include "component/names.h"
 #include "component/report.h"
 
-enum waiter_kind { WAIT_PAGE, WAIT_API };
+enum waiter_kind { WAIT_PAGE, WAIT_API, WAIT_PROBE };
 
 struct waiter {
 	struct waiter *next;
@@ -33,8 +33,8 @@ struct job {
 	struct check *chk; /* NULL once done */
 	double started;	   /* monotonic seconds */
 	double done_at;
-	char *html, *json; /* rendered once, when done */
-	size_t html_len, json_len;
+	char *html, *json, *prom; /* rendered once, when done */
+	size_t html_len, json_len, prom_len;
 	struct waiter *waiters;
 };
 
@@ -63,6 +63,9 @@ static void send_result(struct web *web, struct job *j,
 	if (kind == WAIT_API)
 		web_reply(web, req, 200, "application/json", j->json,
 			  j->json_len, NULL);
+	else if (kind == WAIT_PROBE)
+		web_reply(web, req, 200, WEB_PROM_TYPE, j->prom, j->prom_len,
+			  NULL);
 	else
 		web_reply(web, req, 200, "text/html; charset=utf-8", j->html,
 			  j->html_len, NULL);
@@ -100,6 +103,7 @@ static void job_free(struct job *j)
 	}
 	free(j->html);
 	free(j->json);
+	free(j->prom);
 	free(j);
 }
 
@@ -131,6 +135,9 @@ static void job_done(struct check_result *res, void *arg)
 	report_json(res, &b);
 	j->json_len = b.len;
 	j->json = buf_steal(&b);
+	metrics_probe_render(res, &b);
+	j->prom_len = b.len;
+	j->prom = buf_steal(&b);
 	check_result_free(res);
 	while ((wt = j->waiters) != NULL) {
 		j->waiters = wt->next;
@@ -358,6 +365,7 @@ static char *query_domain(struct evhttp_request *req, int *bad)
 
 void webcheck_handle(struct web *web, struct evhttp_request *req, int api)
 {
+	enum waiter_kind kind = api == 2 ? WAIT_PROBE : api ? WAIT_API : WAIT_PAGE;
 	int bad;
 	char *input = query_domain(req, &bad);
 	struct domain_name dn;
@@ -369,7 +377,14 @@ void webcheck_handle(struct web *web, struct evhttp_request *req, int api)
 		if (input == NULL || *input == '\0')
 			snprintf(err, sizeof(err),
 				 bad ? "malformed query" : "no domain given");
-		if (api) {
+		if (kind == WAIT_PROBE) {
+			char msg[300];
+			int n = snprintf(msg, sizeof(msg), "%s\n", err);
+			web_reply(web, req, 400, "text/plain; charset=utf-8",
+				  msg, (size_t)n < sizeof(msg) ? (size_t)n
+							       : sizeof(msg) - 1,
+				  NULL);
+		} else if (api) {
 			struct check_result *r =
 			    check_result_invalid(input ? input : "", err);
 			struct buf b = BUF_INIT;
@@ -394,11 +409,11 @@ void webcheck_handle(struct web *web, struct evhttp_request *req, int api)
 		return;
 	}
 	free(input);
-	j = job_for(web, req, &dn, api ? WAIT_API : WAIT_PAGE);
+	j = job_for(web, req, &dn, kind);
 	if (j == NULL)
 		return;
 	if (j->chk == NULL)
-		send_result(web, j, req, api ? WAIT_API : WAIT_PAGE);
+		send_result(web, j, req, kind);
 	else
-		add_waiter(web, j, req, api ? WAIT_API : WAIT_PAGE);
+		add_waiter(web, j, req, kind);
 }

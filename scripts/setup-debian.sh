@@ -24,9 +24,11 @@ LAB="knot knot-dnssecutils unbound bind9-dnsutils dns-root-data prosody
 CHECKS="valgrind man-db systemd"
 # The web face's tests and benchmark: a real browser, promtool, wrk.
 WEB="chromium chromium-driver python3-selenium prometheus wrk"
+# The Debian package (debian/, tests/test_package.sh).
+PACKAGE="debhelper dpkg-dev fakeroot lintian"
 
 missing=""
-for p in $BUILD $LAB $CHECKS $WEB; do
+for p in $BUILD $LAB $CHECKS $WEB $PACKAGE; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' ||
 		missing="$missing $p"
 done

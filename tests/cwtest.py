@@ -5,6 +5,8 @@ configs, running the binary, and a tiny test runner that ends with the
 import contextlib
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -57,6 +59,35 @@ def write_config(info, path, **sections):
                 f.write(f'{k} = {v}\n')
     os.chmod(path, 0o600)
     return path
+
+
+def free_port(host='127.0.0.1'):
+    """A TCP port free on host now (for a listener, or a closed port)."""
+    s = socket.socket()
+    s.bind((host, 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def terminate(proc, timeout=20):
+    """SIGTERM (certwatch's clean stop), then SIGKILL after timeout."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def assert_clean_log(path):
+    """A sanitizer build reports into the daemon's log: none there."""
+    with open(path, encoding='utf-8', errors='replace') as f:
+        text = f.read()
+    for bad in ('AddressSanitizer', 'LeakSanitizer', 'runtime error:'):
+        assert bad not in text, text[max(0, text.index(bad) - 200):][:3000]
 
 
 def run(argv, timeout=120, **kw):

@@ -181,6 +181,8 @@ defaults[("probe", "tor_socks")] = "%s:%s" % (fields.get("tor_socks_host"),
 lv = fields.get("log_level", "")
 defaults[("log", "level")] = lv.replace("LOG_LEVEL_", "").lower()
 for key in keys:
+    if kinds.get(key) == "set_bool" and defaults.get(key) in ("0", "1"):
+        defaults[key] = "yes" if defaults[key] == "1" else "no"
     if key not in defaults:
         # Zeroed by memset: an empty string, or "no" for a yes/no key.
         defaults[key] = "no" if kinds.get(key) == "set_bool" else ""

@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * test_metrics.c - the per-domain series of /metrics (docs/web.md): watched
+ * domains by verdict, each domain's verdict, last check and endpoints' key
+ * match, label values escaped, [http] metrics_per_domain, the cut above
+ * METRICS_MAX_DOMAINS.  The page is rendered from a real store in a
+ * temporary directory and handed to `promtool check metrics` (Debian's
+ * prometheus package), which parses it as Prometheus does.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "component/metrics.h"
+#include "store/store.h"
+
+static char dir[64];
+static struct store *st;
+
+static int setup(void **state)
+{
+	char err[256];
+
+	snprintf(dir, sizeof(dir), "/tmp/test_metrics.XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	return store_open(dir, &st, err, sizeof(err)) < 0 ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	store_close(st);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void record(const char *name, const char *verdict, int64_t checked,
+		   const struct store_endpoint *eps, size_t n)
+{
+	struct store_update u = {
+	    .verdict = verdict,
+	    .checked = checked,
+	    .next_due = checked + 3600,
+	    .endpoints = eps,
+	    .n_endpoints = n,
+	};
+	assert_int_equal(store_domain_record(st, name, &u), 0);
+}
+
+/* promtool's verdict on the page: 0 when it parses cleanly. */
+static int promtool(const struct buf *b)
+{
+	FILE *p = popen("promtool check metrics >/dev/null 2>&1", "w");
+
+	assert_non_null(p);
+	fwrite(b->s, 1, b->len, p);
+	return pclose(p);
+}
+
+static size_t count(const char *s, const char *needle)
+{
+	size_t n = 0;
+
+	for (; (s = strstr(s, needle)) != NULL; s++)
+		n++;
+	return n;
+}
+
+static void t_per_domain(void **state)
+{
+	struct store_endpoint good[2] = {
+	    {.service = "xmpp-client", .host = "xmpp.good.test", .port = 5222,
+	     .verdict = "ok", .spki = NULL},
+	    {.service = "xmpp-server", .host = "xmpp.good.test", .port = 5269,
+	     .verdict = "ok"},
+	};
+	/* One endpoint intercepted, one unreachable (no key compared), one
+	 * whose host carries what a label value must escape. */
+	struct store_endpoint bad[3] = {
+	    {.service = "xmpp-client", .host = "mitm.bad.test", .port = 5222,
+	     .verdict = "mismatch"},
+	    {.service = "xmpps-client", .host = "down.bad.test", .port = 5223,
+	     .verdict = "unreachable", .error = "connection refused"},
+	    {.service = "xmpp-server", .host = "q\"uote\\back.bad.test",
+	     .port = 5269, .verdict = "ok"},
+	};
+	struct metrics_sources src = {.connected = -1, .reconnects = -1};
+	struct metrics *m = metrics_new();
+	struct buf b = BUF_INIT;
+
+	record("good.test", "ok", 1700000000, good, 2);
+	record("bad.test", "mismatch", 1700000100, bad, 3);
+	assert_int_equal(store_domain_add(st, "new.test"), 1);
+	src.store = st;
+	metrics_render(m, &src, &b);
+
+	assert_non_null(strstr(b.s, "# TYPE certwatch_domains gauge\n"));
+	assert_non_null(strstr(b.s, "certwatch_domains{verdict=\"ok\"} 1\n"));
+	assert_non_null(
+	    strstr(b.s, "certwatch_domains{verdict=\"mismatch\"} 1\n"));
+	assert_non_null(strstr(b.s, "certwatch_domains{verdict=\"none\"} 1\n"));
+	assert_non_null(strstr(b.s, "certwatch_domains{verdict=\"bogus\"} 0\n"));
+	assert_non_null(strstr(
+	    b.s,
+	    "certwatch_domain_verdict{domain=\"bad.test\",verdict=\"mismatch\"} "
+	    "1\n"));
+	assert_non_null(strstr(
+	    b.s, "certwatch_domain_verdict{domain=\"good.test\",verdict=\"ok\"} "
+		 "1\n"));
+	assert_non_null(strstr(
+	    b.s,
+	    "certwatch_domain_verdict{domain=\"new.test\",verdict=\"none\"} 1\n"));
+	assert_int_equal(count(b.s, "certwatch_domain_verdict{"), 3);
+	assert_non_null(strstr(b.s, "certwatch_domain_last_check_timestamp_"
+				    "seconds{domain=\"bad.test\"} 1700000100\n"));
+	/* Never checked: no timestamp. */
+	assert_null(strstr(
+	    b.s,
+	    "certwatch_domain_last_check_timestamp_seconds{domain=\"new.test\""));
+	assert_non_null(strstr(
+	    b.s, "certwatch_endpoint_key_match{domain=\"bad.test\",service="
+		 "\"xmpp-client\",host=\"mitm.bad.test\",port=\"5222\"} 0\n"));
+	assert_non_null(strstr(
+	    b.s, "certwatch_endpoint_key_match{domain=\"good.test\",service="
+		 "\"xmpp-server\",host=\"xmpp.good.test\",port=\"5269\"} 1\n"));
+	assert_non_null(strstr(
+	    b.s, "certwatch_endpoint_key_match{domain=\"bad.test\",service="
+		 "\"xmpp-server\",host=\"q\\\"uote\\\\back.bad.test\","
+		 "port=\"5269\"} 1\n"));
+	assert_null(strstr(b.s, "down.bad.test"));
+	assert_int_equal(count(b.s, "certwatch_endpoint_key_match{"), 4);
+	assert_int_equal(promtool(&b), 0);
+
+	/* [http] metrics_per_domain = no: the counts only. */
+	buf_reset(&b);
+	metrics_set_per_domain(m, 0);
+	metrics_render(m, &src, &b);
+	assert_non_null(strstr(b.s, "certwatch_domains{verdict=\"ok\"} 1\n"));
+	assert_null(strstr(b.s, "domain=\""));
+	assert_int_equal(promtool(&b), 0);
+
+	buf_free(&b);
+	metrics_free(m);
+}
+
+/* A broken escape is what promtool must catch: the check above would pass
+ * a page it cannot parse otherwise. */
+static void t_promtool_catches(void **state)
+{
+	struct buf b = BUF_INIT;
+
+	buf_puts(&b, "# TYPE certwatch_x gauge\n"
+		     "certwatch_x{host=\"q\"uote\"} 1\n");
+	assert_int_not_equal(promtool(&b), 0);
+	buf_free(&b);
+}
+
+/* Above METRICS_MAX_DOMAINS watched domains, counts only. */
+static void t_cut(void **state)
+{
+	struct metrics_sources src = {.store = st, .connected = -1,
+				      .reconnects = -1};
+	struct metrics *m = metrics_new();
+	struct buf b = BUF_INIT;
+	char name[32];
+	struct store_stats ss;
+
+	store_stats(st, &ss);
+	for (size_t i = ss.domains; i <= METRICS_MAX_DOMAINS; i++) {
+		snprintf(name, sizeof(name), "d%zu.test", i);
+		assert_true(store_domain_add(st, name) >= 0);
+	}
+	metrics_render(m, &src, &b);
+	assert_null(strstr(b.s, "certwatch_domain_verdict"));
+	assert_non_null(strstr(b.s, "certwatch_domains{verdict=\"none\"} "));
+	assert_int_equal(promtool(&b), 0);
+
+	/* One fewer: the series come back. */
+	assert_int_equal(store_domain_remove(st, name), 1);
+	buf_reset(&b);
+	metrics_render(m, &src, &b);
+	assert_int_equal(count(b.s, "certwatch_domain_verdict{"),
+			 METRICS_MAX_DOMAINS);
+	assert_int_equal(promtool(&b), 0);
+	buf_free(&b);
+	metrics_free(m);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(t_per_domain, setup, teardown),
+	    cmocka_unit_test(t_promtool_catches),
+	    cmocka_unit_test_setup_teardown(t_cut, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
