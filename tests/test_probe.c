@@ -948,33 +948,57 @@ static void test_huge_key(void **state)
 	hugekey_drop(&huge);
 }
 
-/* The costliest key allowed (a 16,384-bit modulus, e = 2^32 - 1) is used:
- * the server's random signature fails verification, at step tls. */
-static void test_costliest_key_allowed(void **state)
+/* The bounds themselves: the costliest key allowed (a 16,384-bit modulus,
+ * e = 2^32 - 1) is used (the server's random signature then fails, at
+ * step tls); one bit more of modulus, or an exponent of 2^32 + 1, is
+ * refused. */
+static void test_key_bounds(void **state)
 {
-	static const uint8_t e[4] = {0xff, 0xff, 0xff, 0xff};
-	struct tcert big;
+	static const uint8_t emax[4] = {0xff, 0xff, 0xff, 0xff},
+			     e33[5] = {1, 0, 0, 0, 1}, f4[3] = {1, 0, 1};
+	static const struct {
+		size_t nbytes;
+		const uint8_t *e;
+		size_t elen;
+		const char *refused;	/* NULL: allowed */
+	} keys[] = {
+		{2048, emax, sizeof(emax), NULL},
+		{2049, f4, sizeof(f4), "16392-bit modulus, 17-bit exponent"},
+		{256, e33, sizeof(e33), "2048-bit modulus, 33-bit exponent"},
+	};
+	struct tcert key;
 	struct srv sv;
 	struct probe_opts o;
 	struct probe_req req;
 	struct probe_result *r;
+	size_t i;
 
 	(void)state;
-	hugekey_cert(&big, "CN=xmpp.test", "xmpp.test", 2048, e, sizeof(e),
-		     0, NULL, 2048, time(NULL));
-	srv_start(&sv, M_DIRECT);
-	sv.leaf = &big;
-	srv_run(&sv);
-	init_opts(&o);
-	init_req(&req, sv.port, PROBE_DIRECT);
-	r = run(&o, &req);
-	srv_stop(&sv);
-	assert_int_equal(r->key_refused, 0);
-	assert_int_equal(r->ok, 0);
-	assert_int_equal(r->fail_step, PROBE_STEP_TLS);
-	assert_int_equal(r->nchain, 0);
-	probe_result_free(r);
-	hugekey_drop(&big);
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		hugekey_cert(&key, "CN=xmpp.test", "xmpp.test", keys[i].nbytes,
+			     keys[i].e, keys[i].elen, 0, NULL, 2048,
+			     time(NULL));
+		srv_start(&sv, M_DIRECT);
+		sv.leaf = &key;
+		srv_run(&sv);
+		init_opts(&o);
+		init_req(&req, sv.port, PROBE_DIRECT);
+		r = run(&o, &req);
+		srv_stop(&sv);
+		if (keys[i].refused == NULL) {
+			assert_int_equal(r->key_refused, 0);
+			assert_int_equal(r->ok, 0);
+			assert_int_equal(r->fail_step, PROBE_STEP_TLS);
+			assert_int_equal(r->nchain, 0);
+		} else {
+			assert_int_equal(r->key_refused, 1);
+			assert_int_equal(r->ok, 1);
+			assert_int_equal(r->nchain, 1);
+			assert_non_null(strstr(r->reason, keys[i].refused));
+		}
+		probe_result_free(r);
+		hugekey_drop(&key);
+	}
 }
 
 static void test_silent_deadline(void **state)
@@ -1452,7 +1476,7 @@ int main(void)
 		cmocka_unit_test(test_stream_bounds),
 		cmocka_unit_test(test_stream_dribble),
 		cmocka_unit_test(test_huge_key),
-		cmocka_unit_test(test_costliest_key_allowed),
+		cmocka_unit_test(test_key_bounds),
 		cmocka_unit_test(test_silent_deadline),
 		cmocka_unit_test(test_stream_error),
 		cmocka_unit_test(test_connection_refused),
