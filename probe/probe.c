@@ -3,7 +3,8 @@
  * probe.c - one probe's connection on the caller's event loop: TCP (direct
  * or through SOCKS5), the XMPP stream up to <proceed/>, and a TLS handshake
  * whose presented chain is copied out.  Certificates are not verified here:
- * matching is the DANE code's job.
+ * matching is the DANE code's job; but a leaf whose RSA key is too costly
+ * to use stops the handshake before GnuTLS uses it (probe.h key_refused).
  */
 #include "probe/probe.h"
 
@@ -89,7 +90,7 @@ struct probe {
 
 	gnutls_session_t session;
 	gnutls_certificate_credentials_t cred;
-	int key_checked;	/* the leaf's key passed key_refused() */
+	int key_checked;	/* the leaf's key went through key_refused() */
 
 	char last_err[160];	/* why the last address failed */
 	struct probe_result *res;
