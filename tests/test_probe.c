@@ -871,6 +871,56 @@ static void test_stream_dribble(void **state)
 }
 
 /*
+ * The row probe/check_ep.c makes of probe result `r` (kept by the caller)
+ * for xmpp.test:5222, SRV and addresses secure, with the TLSA answer `t`:
+ * check_ep_match() and check_ep_decide() as a check runs them.  The caller
+ * frees the result with check_result_free().
+ */
+static struct check_result *ep_row(struct probe_result *r,
+				   struct dns_answer *t)
+{
+	struct check_env env;
+	struct check c;
+	struct ep e;
+	struct check_result *res = calloc(1, sizeof(*res));
+
+	assert_non_null(res);
+	memset(&env, 0, sizeof(env));
+	memset(&c, 0, sizeof(c));
+	memset(&e, 0, sizeof(e));
+	snprintf(res->domain, sizeof(res->domain), "xmpp.test");
+	snprintf(res->domain_u, sizeof(res->domain_u), "xmpp.test");
+	res->endpoints = calloc(1, sizeof(*res->endpoints));
+	assert_non_null(res->endpoints);
+	res->nendpoints = 1;
+	/* the host is the domain: no second probe with SNI = the target */
+	snprintf(res->endpoints[0].host, sizeof(res->endpoints[0].host),
+		 "xmpp.test");
+	res->endpoints[0].port = 5222;
+	res->endpoints[0].dnssec_srv = DNS_SEC_SECURE;
+	res->endpoints[0].dnssec_addr = DNS_SEC_SECURE;
+	c.env = &env;
+	c.res = res;
+	e.c = &c;
+	e.row = &res->endpoints[0];
+	e.phase = EP_MAIN;
+	e.naddrs = 1;
+	e.tlsa = t;
+	e.pres = r;
+	assert_int_equal(check_ep_match(&e), 0);
+	check_ep_decide(&e);
+	return res;
+}
+
+static int has_warning(const struct check_endpoint *row, const char *code)
+{
+	for (size_t i = 0; i < row->nwarnings; i++)
+		if (strcmp(row->warnings[i].code, code) == 0)
+			return 1;
+	return 0;
+}
+
+/*
  * A leaf whose RSA key costs seconds to verify with (a 16,384-bit modulus
  * and exponent): the server's signature (TLS 1.3 CertificateVerify, TLS
  * 1.2 ServerKeyExchange) or, with TLS 1.2's RSA key exchange, the
@@ -898,6 +948,9 @@ static void test_huge_key(void **state)
 	struct dane_match m;
 	struct dns_tlsa rec = {3, 1, 1, 32, NULL};
 	const struct dane_names names = {"xmpp.test", "xmpp.test", NULL, 0};
+	struct dns_answer tlsa;
+	struct check_result *row;
+	char hex[65];
 	uint8_t h[32];
 	double cpu;
 	size_t i;
@@ -910,6 +963,11 @@ static void test_huge_key(void **state)
 		     0, NULL, 2048, time(NULL));
 	assert_int_equal(dane_spki_sha256(huge.der, huge.len, h), 0);
 	rec.data = h;
+	memset(&tlsa, 0, sizeof(tlsa));
+	tlsa.qtype = DNS_T_TLSA;
+	tlsa.status = DNS_ANSWER;
+	tlsa.sec = DNS_SEC_SECURE;
+	tlsa.tlsa = &rec;
 	for (i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
 		srv_start(&sv, M_DIRECT);
 		sv.leaf = &huge;
@@ -943,6 +1001,29 @@ static void test_huge_key(void **state)
 		assert_int_equal(m.matched, 0);
 		assert_int_equal(dane_verdict(r, m.matched >= 0),
 				 VERDICT_MISMATCH);
+		/* ... and so is the endpoint's row, with the key and why */
+		tlsa.n = 1;
+		row = ep_row(r, &tlsa);
+		assert_int_equal(row->endpoints[0].verdict, VERDICT_MISMATCH);
+		assert_null(row->endpoints[0].matched);
+		assert_true(row->endpoints[0].have_key);
+		dane_hex(h, 32, hex);
+		assert_string_equal(row->endpoints[0].spki_sha256, hex);
+		assert_non_null(strstr(row->endpoints[0].match_detail, hex));
+		assert_non_null(strstr(row->endpoints[0].match_detail,
+				       "16384-bit exponent"));
+		assert_true(has_warning(&row->endpoints[0], "key-refused"));
+		assert_int_equal(row->endpoints[0].err_step, PROBE_STEP_NONE);
+		check_result_free(row);
+		/* a secure denial of TLSA: no-tlsa, and no record to publish
+		 * for a key the server never proved */
+		tlsa.n = 0;
+		tlsa.status = DNS_NODATA;
+		row = ep_row(r, &tlsa);
+		assert_int_equal(row->endpoints[0].verdict, VERDICT_NO_TLSA);
+		assert_int_equal(row->nsetup, 0);
+		check_result_free(row);
+		tlsa.status = DNS_ANSWER;
 		probe_result_free(r);
 	}
 	hugekey_drop(&huge);
