@@ -540,6 +540,10 @@ check_ep_decide(struct ep *e)
 		}
 		for (unsigned b = 0; b < 6; b++) {
 			enum dane_warning w = (enum dane_warning)(1u << b);
+			/* These speak of a match a refused key is not. */
+			if (pr->key_refused && (w == DANE_W_STALE_RECORD ||
+						w == DANE_W_WEAK_TA))
+				continue;
 			if (m->warnings & w)
 				add_warning(row, dane_warning_code(w),
 					    dane_warning_text(w));
@@ -562,8 +566,8 @@ check_ep_decide(struct ep *e)
 			    "applies (RFC 7673)");
 	row->verdict = verdict_endpoint(&in);
 
-	/* For insecure: the lines to publish once the zone is signed. */
-	/* Never for a refused key: the server did not prove it holds it. */
+	/* For insecure: the lines to publish once the zone is signed; never
+	 * for a refused key, which the server did not prove it holds. */
 	if ((row->verdict == VERDICT_NO_TLSA ||
 	     row->verdict == VERDICT_INSECURE) && row->have_key &&
 	    !(pr && pr->key_refused)) {

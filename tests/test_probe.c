@@ -946,7 +946,9 @@ static void test_huge_key(void **state)
 	struct probe_req req;
 	struct probe_result *r;
 	struct dane_match m;
-	struct dns_tlsa rec = {3, 1, 1, 32, NULL};
+	/* a record for the key, and one for another key */
+	struct dns_tlsa rec[2] = {{3, 1, 1, 32, NULL}, {3, 1, 1, 32, NULL}};
+	uint8_t other[32] = {1};
 	const struct dane_names names = {"xmpp.test", "xmpp.test", NULL, 0};
 	struct dns_answer tlsa;
 	struct check_result *row;
@@ -962,12 +964,13 @@ static void test_huge_key(void **state)
 	hugekey_cert(&huge, "CN=xmpp.test", "xmpp.test", 2048, e, sizeof(e),
 		     0, NULL, 2048, time(NULL));
 	assert_int_equal(dane_spki_sha256(huge.der, huge.len, h), 0);
-	rec.data = h;
+	rec[0].data = h;
+	rec[1].data = other;
 	memset(&tlsa, 0, sizeof(tlsa));
 	tlsa.qtype = DNS_T_TLSA;
 	tlsa.status = DNS_ANSWER;
 	tlsa.sec = DNS_SEC_SECURE;
-	tlsa.tlsa = &rec;
+	tlsa.tlsa = rec;
 	for (i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
 		srv_start(&sv, M_DIRECT);
 		sv.leaf = &huge;
@@ -996,13 +999,13 @@ static void test_huge_key(void **state)
 				    i == 0 ? "TLS1.3" : "TLS1.2");
 		/* a record for that very key matches the chain, yet the
 		 * verdict is mismatch: the key was never proved */
-		dane_match(&rec, 1, r->chain, r->nchain, &names, time(NULL),
+		dane_match(rec, 1, r->chain, r->nchain, &names, time(NULL),
 			   NULL, &m);
 		assert_int_equal(m.matched, 0);
 		assert_int_equal(dane_verdict(r, m.matched >= 0),
 				 VERDICT_MISMATCH);
 		/* ... and so is the endpoint's row, with the key and why */
-		tlsa.n = 1;
+		tlsa.n = 2;
 		row = ep_row(r, &tlsa);
 		assert_int_equal(row->endpoints[0].verdict, VERDICT_MISMATCH);
 		assert_null(row->endpoints[0].matched);
@@ -1013,6 +1016,7 @@ static void test_huge_key(void **state)
 		assert_non_null(strstr(row->endpoints[0].match_detail,
 				       "16384-bit exponent"));
 		assert_true(has_warning(&row->endpoints[0], "key-refused"));
+		assert_false(has_warning(&row->endpoints[0], "stale-record"));
 		assert_int_equal(row->endpoints[0].err_step, PROBE_STEP_NONE);
 		check_result_free(row);
 		/* a secure denial of TLSA: no-tlsa, and no record to publish
