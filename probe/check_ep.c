@@ -430,7 +430,8 @@ check_ep_match(struct ep *e)
 			   e->pres->nchain, &names, now, &c->dane_budget,
 			   &e->m);
 	if (t && t->sec == DNS_SEC_SECURE && e->m_ok && e->m.nusable > 0 &&
-	    e->m.matched < 0 && !e->fallback && strcmp(row->host, c->res->domain)) {
+	    (e->m.matched < 0 || e->pres->key_refused) && !e->fallback &&
+	    strcmp(row->host, c->res->domain)) {
 		/* Multi-tenant hosts choose the certificate by SNI: one more
 		 * probe, on a new circuit, with SNI = the SRV target. */
 		e->phase = EP_SNI;
@@ -499,7 +500,7 @@ check_ep_decide(struct ep *e)
 			     "enabled for the domain's zone)", NULL);
 
 	/* Use the SNI = target handshake if it matched. */
-	if (e->m_sni_ok && e->m_sni.matched >= 0) {
+	if (e->m_sni_ok && e->m_sni.matched >= 0 && !e->pres_sni->key_refused) {
 		m = &e->m_sni;
 		pr = e->pres_sni;
 		snprintf(row->sni, sizeof(row->sni), "%s", row->host);
@@ -515,6 +516,7 @@ check_ep_decide(struct ep *e)
 	if (pr && pr->ok && mok) {
 		in.probe_ok = 1;
 		in.matched = m->matched >= 0;
+		in.key_refused = pr->key_refused;
 		in.tlsa_usable = (unsigned)m->nusable;
 		row->have_key = m->have_leaf;
 		if (m->have_leaf)
@@ -522,13 +524,26 @@ check_ep_decide(struct ep *e)
 		row->not_after = m->not_after;
 		if (pr->chain_cut)
 			add_warning(row, "chain-cut", pr->reason);
-		snprintf(row->match_detail, sizeof(row->match_detail), "%s",
-			 m->detail);
-		if (m->matched >= 0 && t && (size_t)m->matched < t->n) {
+		if (pr->key_refused) {
+			/* The reason, and the key it names (probe.h). */
+			add_warning(row, "key-refused", pr->reason);
+			snprintf(row->match_detail, sizeof(row->match_detail),
+				 "%s; its SPKI SHA-256 is %s", pr->reason,
+				 row->have_key ? row->spki_sha256 : "unknown");
+		} else {
+			snprintf(row->match_detail, sizeof(row->match_detail),
+				 "%s", m->detail);
+		}
+		if (m->matched >= 0 && !pr->key_refused && t &&
+		    (size_t)m->matched < t->n) {
 			row->matched = check_tlsa_line(&t->tlsa[m->matched]);
 		}
 		for (unsigned b = 0; b < 6; b++) {
 			enum dane_warning w = (enum dane_warning)(1u << b);
+			/* These speak of a match a refused key is not. */
+			if (pr->key_refused && (w == DANE_W_STALE_RECORD ||
+						w == DANE_W_WEAK_TA))
+				continue;
 			if (m->warnings & w)
 				add_warning(row, dane_warning_code(w),
 					    dane_warning_text(w));
@@ -551,9 +566,11 @@ check_ep_decide(struct ep *e)
 			    "applies (RFC 7673)");
 	row->verdict = verdict_endpoint(&in);
 
-	/* For insecure: the lines to publish once the zone is signed. */
+	/* For insecure: the lines to publish once the zone is signed; never
+	 * for a refused key, which the server did not prove it holds. */
 	if ((row->verdict == VERDICT_NO_TLSA ||
-	     row->verdict == VERDICT_INSECURE) && row->have_key) {
+	     row->verdict == VERDICT_INSECURE) && row->have_key &&
+	    !(pr && pr->key_refused)) {
 		snprintf(line, sizeof(line), "_%u._tcp.%s. IN TLSA 3 1 1 %s",
 			 row->port, row->host, row->spki_sha256);
 		push_str(&c->res->setup, &c->res->nsetup, line);

@@ -3,10 +3,12 @@
  * probe.c - one probe's connection on the caller's event loop: TCP (direct
  * or through SOCKS5), the XMPP stream up to <proceed/>, and a TLS handshake
  * whose presented chain is copied out.  Certificates are not verified here:
- * matching is the DANE code's job.
+ * matching is the DANE code's job; but a leaf whose RSA key is too costly
+ * to use stops the handshake before GnuTLS uses it (probe.h key_refused).
  */
 #include "probe/probe.h"
 
+#include "probe/dane.h"
 #include "probe/socks5.h"
 #include "probe/xmlstream.h"
 
@@ -14,6 +16,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -87,12 +90,16 @@ struct probe {
 
 	gnutls_session_t session;
 	gnutls_certificate_credentials_t cred;
+	int key_checked;	/* the leaf's key went through key_refused() */
 
 	char last_err[160];	/* why the last address failed */
 	struct probe_result *res;
 };
 
 static void probe_io(evutil_socket_t fd, short what, void *arg);
+static int on_handshake_msg(gnutls_session_t session, unsigned int htype,
+			    unsigned when, unsigned int incoming,
+			    const gnutls_datum_t *msg);
 
 static enum probe_step state_step(const struct probe *p)
 {
@@ -230,7 +237,8 @@ static void probe_finish(struct probe *p, enum probe_step step,
 	vsnprintf(p->res->reason, sizeof(p->res->reason), fmt, ap);
 	va_end(ap);
 	p->res->elapsed_ms = elapsed_ms(p);
-	probe_close(p, p->res->ok);
+	/* close_notify only after a completed handshake */
+	probe_close(p, p->res->ok && !p->res->key_refused);
 	evtimer_del(p->deadline);
 	p->state = PS_DONE;
 	event_active(p->done, EV_TIMEOUT, 1);
@@ -363,27 +371,28 @@ static void start_tls(struct probe *p)
 		return;
 	}
 	gnutls_transport_set_int(p->session, p->fd);
+	gnutls_session_set_ptr(p->session, p);
+	gnutls_handshake_set_hook_function(p->session, GNUTLS_HANDSHAKE_ANY,
+					   GNUTLS_HOOK_PRE, on_handshake_msg);
 	/* The probe's own deadline bounds the handshake. */
 	gnutls_handshake_set_timeout(p->session, 0);
 	wait_for(p, EV_WRITE);
 }
 
 /*
- * The handshake completed: the server proved it holds the key of the leaf
- * it sent, so from here on nothing it sent may make the probe fail (a
- * failure would be `unreachable`, and an interceptor would choose it).
- * What cannot be kept is noted in `reason` with `chain_cut` set, and the
- * matcher judges what was kept (docs/reliability.md, "Fail closed").
+ * Copies the presented chain into the result, leaf first: the leaf always
+ * (GnuTLS bounds one handshake message), the rest while the chain stays
+ * under PROBE_MAX_CHAIN_BYTES.  What is not kept sets chain_cut, with the
+ * words in `note` ("" otherwise).  0, or -1 when out of memory.
  */
-static void capture_chain(struct probe *p)
+static int keep_chain(struct probe *p, char *note, size_t notelen)
 {
 	const gnutls_datum_t *peers = NULL;
 	unsigned int n = 0, i, keep;
 	size_t total;
-	gnutls_datum_t proto;
-	const char *ver;
 	struct probe_result *r = p->res;
 
+	note[0] = '\0';
 	if (gnutls_certificate_type_get2(p->session, GNUTLS_CTYPE_SERVER) ==
 	    GNUTLS_CRT_X509)
 		peers = gnutls_certificate_get_peers(p->session, &n);
@@ -391,12 +400,9 @@ static void capture_chain(struct probe *p)
 		n = 0;
 	if (n == 0) {
 		r->chain_cut = 1;
-		snprintf(r->reason, sizeof(r->reason),
-			 "the handshake completed without an X.509 "
-			 "certificate");
+		snprintf(note, notelen, "the handshake completed without an "
+					"X.509 certificate");
 	}
-	/* The leaf is always kept (GnuTLS bounds one handshake message);
-	 * the rest while the chain stays under the bound. */
 	total = n ? peers[0].size : 0;
 	for (keep = n ? 1 : 0; keep < n; keep++) {
 		if (peers[keep].size > PROBE_MAX_CHAIN_BYTES - total)
@@ -405,41 +411,155 @@ static void capture_chain(struct probe *p)
 	}
 	if (keep < n) {
 		r->chain_cut = 1;
-		snprintf(r->reason, sizeof(r->reason),
-			 "the chain was cut after %u of %u certificates: more "
-			 "than %u bytes", keep, n, PROBE_MAX_CHAIN_BYTES);
+		snprintf(note, notelen, "the chain was cut after %u of %u "
+					"certificates: more than %u bytes",
+			 keep, n, PROBE_MAX_CHAIN_BYTES);
 	}
 	if (keep > 0) {
 		r->chain = calloc(keep, sizeof(*r->chain));
-		if (r->chain == NULL) {
-			probe_fail(p, "out of memory");
-			return;
-		}
+		if (r->chain == NULL)
+			return -1;
 	}
 	for (i = 0; i < keep; i++) {
 		r->chain[i].der = malloc(peers[i].size ? peers[i].size : 1);
-		if (r->chain[i].der == NULL) {
-			probe_fail(p, "out of memory");
-			return;
-		}
+		if (r->chain[i].der == NULL)
+			return -1;
 		memcpy(r->chain[i].der, peers[i].data, peers[i].size);
 		r->chain[i].len = peers[i].size;
 		r->nchain = i + 1;
 	}
+	return 0;
+}
+
+/* The protocol version and ALPN agreed, for the report. */
+static void keep_session_facts(struct probe *p)
+{
+	struct probe_result *r = p->res;
+	gnutls_datum_t proto;
+	const char *ver;
+
 	ver = gnutls_protocol_get_name(gnutls_protocol_get_version(p->session));
 	snprintf(r->tls_version, sizeof(r->tls_version), "%s",
 		 ver ? ver : "?");
 	if (gnutls_alpn_get_selected_protocol(p->session, &proto) == 0)
 		snprintf(r->alpn, sizeof(r->alpn), "%.*s", (int)proto.size,
 			 (const char *)proto.data);
-	if (r->chain_cut) {
-		char note[sizeof(r->reason)];
+}
 
-		memcpy(note, r->reason, sizeof(note));
-		probe_finish(p, PROBE_STEP_NONE, "%s", note);
-	} else {
-		probe_finish(p, PROBE_STEP_NONE, "%s", "");
+/*
+ * The handshake completed: the server proved it holds the key of the leaf
+ * it sent, so from here on nothing it sent may make the probe fail (a
+ * failure would be `unreachable`, and an interceptor would choose it).
+ * What cannot be kept is noted in `reason` with `chain_cut` set, and the
+ * matcher judges what was kept (docs/architecture.md, "A completed
+ * handshake is judged").
+ */
+static void capture_chain(struct probe *p)
+{
+	char note[sizeof(p->res->reason)];
+
+	if (keep_chain(p, note, sizeof(note)) != 0) {
+		probe_fail(p, "out of memory");
+		return;
 	}
+	keep_session_facts(p);
+	probe_finish(p, PROBE_STEP_NONE, "%s", note);
+}
+
+/*
+ * Is using this RSA key too costly (probe.h key_refused)?  The cost of a
+ * verification or an encryption grows with the exponent's length times
+ * the square of the modulus's: a 16,384-bit modulus and exponent cost
+ * 0.6-0.8 s of CPU per handshake here (docs/performance.md).  The bounds
+ * are the matcher's (probe/dane.h).  A key GnuTLS reads but we cannot
+ * is refused too: its cost cannot be known.  1 with the words in `why`.
+ */
+static int key_refused(const gnutls_datum_t *leaf, char *why, size_t len)
+{
+	gnutls_x509_crt_t crt = NULL;
+	gnutls_datum_t m = {NULL, 0}, e = {NULL, 0};
+	unsigned bits = 0, ebits = 0, i;
+	int alg, bad = 0;
+
+	if (gnutls_x509_crt_init(&crt) < 0)
+		return 0;	/* out of memory: GnuTLS fails it too */
+	if (gnutls_x509_crt_import(crt, leaf, GNUTLS_X509_FMT_DER) < 0) {
+		gnutls_x509_crt_deinit(crt);
+		return 0;	/* GnuTLS refuses it itself */
+	}
+	alg = gnutls_x509_crt_get_pk_algorithm(crt, &bits);
+	if (alg == GNUTLS_PK_RSA || alg == GNUTLS_PK_RSA_PSS) {
+		if (gnutls_x509_crt_get_pk_rsa_raw(crt, &m, &e) < 0) {
+			snprintf(why, len, "the server's RSA key is refused "
+					   "before any signature is verified: "
+					   "its size cannot be read");
+			gnutls_x509_crt_deinit(crt);
+			return 1;
+		}
+		for (i = 0; i < e.size && e.data[i] == 0; i++)
+			;
+		if (i < e.size)
+			for (ebits = 8 * (e.size - i); ebits > 0 &&
+			     !(e.data[i] & (1u << ((ebits - 1) % 8)));
+			     ebits--)
+				;
+		bad = bits > DANE_RSA_MAX_BITS || ebits > 32;
+		if (bad)
+			snprintf(why, len,
+				 "the server's RSA key is refused before any "
+				 "signature is verified: %u-bit modulus, "
+				 "%u-bit exponent (at most %u bits, an "
+				 "exponent below 2^32)",
+				 bits, ebits, (unsigned)DANE_RSA_MAX_BITS);
+		gnutls_free(m.data);
+		gnutls_free(e.data);
+	}
+	gnutls_x509_crt_deinit(crt);
+	return bad;
+}
+
+/*
+ * Runs before GnuTLS processes each handshake message it receives.  Right
+ * after the server's Certificate, GnuTLS uses the leaf's key: it verifies
+ * CertificateVerify (TLS 1.3) or ServerKeyExchange (TLS 1.2) with it, or
+ * encrypts the premaster secret to it (TLS 1.2 RSA key exchange).  The
+ * first message after the Certificate finds the chain in the session, and
+ * the key is checked there, before any use.  (The certificate verify
+ * function comes too late: in TLS 1.3 GnuTLS 3.7.9 runs it after
+ * CertificateVerify is verified, lib/handshake-tls13.c.)  A refused key
+ * ends the handshake with the chain kept (probe.h key_refused).
+ */
+static int on_handshake_msg(gnutls_session_t session, unsigned int htype,
+			    unsigned when, unsigned int incoming,
+			    const gnutls_datum_t *msg)
+{
+	struct probe *p = gnutls_session_get_ptr(session);
+	const gnutls_datum_t *peers;
+	unsigned int n = 0;
+	char note[sizeof(p->res->reason)], why[sizeof(p->res->reason)];
+
+	(void)htype, (void)when, (void)msg;
+	if (!incoming || p->key_checked)
+		return 0;
+	if (gnutls_certificate_type_get2(session, GNUTLS_CTYPE_SERVER) !=
+	    GNUTLS_CRT_X509)
+		return 0;
+	peers = gnutls_certificate_get_peers(session, &n);
+	if (peers == NULL || n == 0)
+		return 0;	/* before the Certificate message */
+	p->key_checked = 1;
+	if (!key_refused(&peers[0], why, sizeof(why)))
+		return 0;
+	if (keep_chain(p, note, sizeof(note)) != 0)
+		return GNUTLS_E_MEMORY_ERROR;
+	keep_session_facts(p);
+	p->res->key_refused = 1;
+	if (note[0] != '\0')
+		snprintf(p->res->reason, sizeof(p->res->reason), "%s; %s", why,
+			 note);
+	else
+		snprintf(p->res->reason, sizeof(p->res->reason), "%s", why);
+	return GNUTLS_E_CERTIFICATE_ERROR;
 }
 
 static void do_handshake(struct probe *p)
@@ -451,6 +571,16 @@ static void do_handshake(struct probe *p)
 	} while (rc < 0 && rc != GNUTLS_E_AGAIN && !gnutls_error_is_fatal(rc));
 	if (rc == 0) {
 		capture_chain(p);
+		return;
+	}
+	if (p->res->key_refused) {
+		char why[sizeof(p->res->reason)];
+
+		/* One try at telling the server why; the probe is over. */
+		gnutls_alert_send(p->session, GNUTLS_AL_FATAL,
+				  GNUTLS_A_UNSUPPORTED_CERTIFICATE);
+		memcpy(why, p->res->reason, sizeof(why));
+		probe_finish(p, PROBE_STEP_NONE, "%s", why);
 		return;
 	}
 	if (rc == GNUTLS_E_AGAIN) {

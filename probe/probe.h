@@ -74,7 +74,10 @@ struct probe_cert {
 };
 
 struct probe_result {
-	int ok;				/* handshake done, chain captured */
+	/* The chain was captured: the handshake completed, or it was
+	 * stopped at a refused key (key_refused).  Either way what the
+	 * server presented is judged, never `unreachable`. */
+	int ok;
 	enum probe_step fail_step;	/* when !ok */
 	char reason[256];		/* words for the failure */
 	/* The server refused or withheld TLS: no <starttls/> in its
@@ -87,6 +90,19 @@ struct probe_result {
 	 * (over the byte bound, or no X.509 certificate): `reason` says
 	 * what; `ok` stays 1 and what was kept is judged. */
 	int chain_cut;
+	/* Bounded cost: the leaf's RSA key has a modulus over
+	 * DANE_RSA_MAX_BITS (16,384) or an exponent of 2^32 or more, so
+	 * using it (verifying TLS 1.3 CertificateVerify or TLS 1.2
+	 * ServerKeyExchange, or encrypting to it in TLS 1.2's RSA key
+	 * exchange) would hold the event loop for seconds.  The handshake was
+	 * stopped before GnuTLS used it, right after the server's
+	 * Certificate: `ok` is 1, the chain and tls_version are kept, and
+	 * `reason` says why ("the server's RSA key is refused before any
+	 * signature is verified: 16384-bit modulus, ...").  The server never
+	 * proved it holds that key, so no TLSA record can match it: with a
+	 * secure usable RRset the verdict is `mismatch` (verdict.h), never
+	 * `unreachable`, which an interceptor could otherwise choose. */
+	int key_refused;
 
 	struct probe_cert *chain;	/* as presented, leaf first */
 	size_t nchain;

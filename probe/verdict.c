@@ -33,6 +33,12 @@ enum verdict verdict_endpoint(const struct verdict_input *in)
 		return VERDICT_MISMATCH;
 	if (!in->probe_ok)
 		return VERDICT_UNREACHABLE;
+	/* A key refused before it was used: shown, never proved, so never
+	 * ok, and never unreachable either (or an interceptor would
+	 * present one; docs/architecture.md "The handshake has the same
+	 * bound"). */
+	if (in->key_refused)
+		return VERDICT_MISMATCH;
 	return in->matched ? VERDICT_OK : VERDICT_MISMATCH;
 }
 

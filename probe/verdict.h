@@ -35,6 +35,10 @@ struct verdict_input {
 	int tls_refused;	/* no <starttls/> offered, <failure/>, or the
 				 * stream passed the bounds before TLS */
 	int matched;		/* a usable record matched the chain */
+	/* The handshake was stopped at the leaf's key, refused as too costly
+	 * to use (probe.h key_refused): the server never proved it holds
+	 * it, so no record can match it, whatever `matched` says. */
+	int key_refused;
 };
 
 enum verdict verdict_endpoint(const struct verdict_input *in);

@@ -22,16 +22,10 @@
 #include <gnutls/x509.h>
 
 #include "probe/dane.h"
+#include "tests/hugekey.h"
 
 #define NOW ((time_t)1750000000) /* 2025-06-15 */
 #define DAY 86400L
-
-struct tcert {
-	gnutls_x509_crt_t crt;
-	gnutls_x509_privkey_t key;
-	uint8_t *der;
-	size_t len;
-};
 
 struct spec {
 	const char *dn;
@@ -48,9 +42,6 @@ struct spec {
 static struct tcert ca, other_ca, inter, fake_ca, leaf, leaf_i, evil_leaf,
     expired_leaf, noname_leaf, forged_leaf, self_leaf, xmpp_leaf, srvid_leaf,
     target_leaf, expired_inter, leaf_ei, cross_inter, leaf_loop, client_leaf;
-
-/* An RSA signing key, for certificates whose signature is then replaced */
-static gnutls_x509_privkey_t rsa_signer;
 
 /* Look-alike CAs: one name, one key, certifying one another */
 #define NLOOP 15
@@ -241,10 +232,6 @@ static int setup(void **state)
 	make(&leaf_loop, &s_leaf, &loop[0]);
 	s_client.eku = GNUTLS_KP_TLS_WWW_CLIENT;
 	make(&client_leaf, &s_client, &ca);
-	assert_int_equal(gnutls_x509_privkey_init(&rsa_signer), 0);
-	assert_int_equal(gnutls_x509_privkey_generate(rsa_signer, GNUTLS_PK_RSA,
-						      2048, 0),
-			 0);
 	return 0;
 }
 
@@ -263,7 +250,7 @@ static int teardown(void **state)
 		drop(all[i]);
 	for (i = 0; i < NLOOP; i++)
 		drop(&loop[i]);
-	gnutls_x509_privkey_deinit(rsa_signer);
+	hugekey_cleanup();
 	dane_set_trust_file(NULL);
 	return 0;
 }
@@ -1083,123 +1070,6 @@ static double wall_ms(void)
 	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
-/* Reads one DER length at p[*o]. */
-static size_t der_len(const uint8_t *p, size_t *o)
-{
-	size_t l = p[(*o)++], k;
-
-	if (l & 0x80)
-		for (k = l & 0x7f, l = 0; k > 0; k--)
-			l = (l << 8) | p[(*o)++];
-	return l;
-}
-
-static size_t der_hdr(uint8_t *p, uint8_t tag, size_t len)
-{
-	p[0] = tag;
-	if (len < 0x80) {
-		p[1] = (uint8_t)len;
-		return 2;
-	}
-	p[1] = 0x83;
-	p[2] = (uint8_t)(len >> 16);
-	p[3] = (uint8_t)(len >> 8);
-	p[4] = (uint8_t)len;
-	return 5;
-}
-
-/*
- * A certificate with subject `dn` and the RSA key (n of nbytes random
- * bytes, exponent e), issued in name by `issuer` (NULL: itself), whose
- * signature is `siglen` random bytes: nobody holds these keys, but
- * verifying the signature costs what a real one would, the point here.
- */
-static void make_rsa(struct tcert *t, const char *dn, size_t nbytes,
-		     const uint8_t *e, size_t elen, int ca_flag,
-		     const struct tcert *issuer, size_t siglen)
-{
-	static unsigned serial = 0x7000;
-	uint8_t *n = malloc(nbytes), ser[3], *out, *sig;
-	gnutls_datum_t dn_ = {n, (unsigned)nbytes}, de = {(uint8_t *)e,
-							   (unsigned)elen};
-	gnutls_datum_t d;
-	gnutls_pubkey_t pub;
-	size_t o = 1, tbs, mid, bl, ol;
-
-	assert_non_null(n);
-	assert_int_equal(gnutls_rnd(GNUTLS_RND_NONCE, n, nbytes), 0);
-	n[0] |= 0x80;
-	n[nbytes - 1] |= 1;
-	assert_int_equal(gnutls_pubkey_init(&pub), 0);
-	assert_int_equal(gnutls_pubkey_import_rsa_raw(pub, &dn_, &de), 0);
-	memset(t, 0, sizeof(*t));
-	assert_int_equal(gnutls_x509_crt_init(&t->crt), 0);
-	assert_int_equal(gnutls_x509_crt_set_version(t->crt, 3), 0);
-	assert_int_equal(gnutls_x509_crt_set_pubkey(t->crt, pub), 0);
-	serial++;
-	ser[0] = 0x20;
-	ser[1] = (uint8_t)(serial >> 8);
-	ser[2] = (uint8_t)serial;
-	assert_int_equal(gnutls_x509_crt_set_serial(t->crt, ser, 3), 0);
-	assert_int_equal(gnutls_x509_crt_set_dn(t->crt, dn, NULL), 0);
-	assert_int_equal(gnutls_x509_crt_set_activation_time(t->crt, NOW - DAY),
-			 0);
-	assert_int_equal(
-	    gnutls_x509_crt_set_expiration_time(t->crt, NOW + 100 * DAY), 0);
-	assert_int_equal(
-	    gnutls_x509_crt_set_basic_constraints(t->crt, ca_flag, -1), 0);
-	if (!ca_flag)
-		assert_int_equal(gnutls_x509_crt_set_subject_alt_name(
-				     t->crt, GNUTLS_SAN_DNSNAME, "example.org",
-				     11, GNUTLS_FSAN_APPEND),
-				 0);
-	assert_int_equal(gnutls_x509_crt_sign2(t->crt,
-					       issuer ? issuer->crt : t->crt,
-					       rsa_signer, GNUTLS_DIG_SHA256, 0),
-			 0);
-	assert_int_equal(
-	    gnutls_x509_crt_export2(t->crt, GNUTLS_X509_FMT_DER, &d), 0);
-	/* Certificate ::= SEQUENCE { tbs, algorithm, BIT STRING signature } */
-	der_len(d.data, &o);
-	tbs = o;
-	o++;
-	o += der_len(d.data, &o);
-	o++;
-	o += der_len(d.data, &o);
-	mid = o - tbs;
-	out = malloc(mid + siglen + 16);
-	sig = malloc(siglen + 1);
-	assert_true(out && sig);
-	sig[0] = 0;
-	assert_int_equal(gnutls_rnd(GNUTLS_RND_NONCE, sig + 1, siglen), 0);
-	sig[1] &= 0x3f; /* below any modulus of that length */
-	bl = siglen + 1 < 0x80 ? 2 : 5; /* as der_hdr writes it */
-	ol = der_hdr(out, 0x30, mid + bl + siglen + 1);
-	memcpy(out + ol, d.data + tbs, mid);
-	ol += mid;
-	ol += der_hdr(out + ol, 0x03, siglen + 1);
-	memcpy(out + ol, sig, siglen + 1);
-	ol += siglen + 1;
-	gnutls_free(d.data);
-	free(sig);
-	free(n);
-	gnutls_pubkey_deinit(pub);
-	gnutls_x509_crt_deinit(t->crt);
-	t->der = out;
-	t->len = ol;
-	d.data = out;
-	d.size = (unsigned)ol;
-	assert_int_equal(gnutls_x509_crt_init(&t->crt), 0);
-	assert_int_equal(
-	    gnutls_x509_crt_import(t->crt, &d, GNUTLS_X509_FMT_DER), 0);
-}
-
-static void drop_rsa(struct tcert *t)
-{
-	gnutls_x509_crt_deinit(t->crt);
-	free(t->der);
-}
-
 /* Matches chain[0..n) and says how long it took. */
 static void timed(const struct dns_tlsa *r, size_t nr,
 		  const struct tcert *const *c, size_t n,
@@ -1242,8 +1112,10 @@ static void test_huge_rsa_exponent(void **state)
 	assert_int_equal(gnutls_rnd(GNUTLS_RND_NONCE, e, sizeof(e)), 0);
 	e[0] |= 0x80;
 	e[sizeof(e) - 1] |= 1;
-	make_rsa(&huge, "CN=Huge CA", 2048, e, sizeof(e), 1, NULL, 256);
-	make_rsa(&hleaf, "CN=example.org", 256, f4, 3, 0, &huge, 2048);
+	hugekey_cert(&huge, "CN=Huge CA", NULL, 2048,
+		     e, sizeof(e), 1, NULL, 256, NOW);
+	hugekey_cert(&hleaf, "CN=example.org", "example.org", 256,
+		     f4, 3, 0, &huge, 2048, NOW);
 	one(&rs, 2, 0, 1, &huge);
 	c2[0] = &hleaf;
 	c2[1] = &huge;
@@ -1270,26 +1142,30 @@ static void test_huge_rsa_exponent(void **state)
 	assert_true(cpu < 100);
 	assert_int_equal(m.matched, 0);
 	/* an exponent of 2^32 + 1 and a 16,392-bit modulus: refused too */
-	make_rsa(&big, "CN=Big CA", 256, e33, sizeof(e33), 1, NULL, 256);
-	make_rsa(&bleaf, "CN=example.org", 256, f4, 3, 0, &big, 256);
+	hugekey_cert(&big, "CN=Big CA", NULL, 256,
+		     e33, sizeof(e33), 1, NULL, 256, NOW);
+	hugekey_cert(&bleaf, "CN=example.org", "example.org", 256,
+		     f4, 3, 0, &big, 256, NOW);
 	one(&rs, 2, 0, 1, &big);
 	c2[0] = &bleaf;
 	c2[1] = &big;
 	timed(rs.r, rs.n, c2, 2, NULL, &m, &cpu, &wall);
 	assert_int_equal(m.matched, -1);
 	assert_non_null(strstr(m.detail, "CN=Big CA is refused"));
-	drop_rsa(&big);
-	drop_rsa(&bleaf);
-	make_rsa(&big, "CN=Big CA", 2049, f4, 3, 1, NULL, 256);
-	make_rsa(&bleaf, "CN=example.org", 256, f4, 3, 0, &big, 2049);
+	hugekey_drop(&big);
+	hugekey_drop(&bleaf);
+	hugekey_cert(&big, "CN=Big CA", NULL, 2049,
+		     f4, 3, 1, NULL, 256, NOW);
+	hugekey_cert(&bleaf, "CN=example.org", "example.org", 256,
+		     f4, 3, 0, &big, 2049, NOW);
 	one(&rs, 2, 0, 1, &big);
 	timed(rs.r, rs.n, c2, 2, NULL, &m, &cpu, &wall);
 	assert_int_equal(m.matched, -1);
 	assert_non_null(strstr(m.detail, "16392-bit modulus"));
-	drop_rsa(&big);
-	drop_rsa(&bleaf);
-	drop_rsa(&huge);
-	drop_rsa(&hleaf);
+	hugekey_drop(&big);
+	hugekey_drop(&bleaf);
+	hugekey_drop(&huge);
+	hugekey_drop(&hleaf);
 }
 
 /* The check's budget spent: a TA match cannot be tried, a mismatch that
@@ -1441,13 +1317,14 @@ static void test_worst_case_cost(void **state)
 
 	(void)state;
 	for (i = 0; i < 15; i++)
-		make_rsa(&la[i], "CN=Look-alike CA", 2048, emax, 4, 1,
-			 i ? &la[0] : NULL, 2048);
-	make_rsa(&lleaf, "CN=example.org", 256, emax, 4, 0, &la[0], 2048);
+		hugekey_cert(&la[i], "CN=Look-alike CA", NULL, 2048, emax, 4,
+			     1, i ? &la[0] : NULL, 2048, NOW);
+	hugekey_cert(&lleaf, "CN=example.org", "example.org", 256,
+		     emax, 4, 0, &la[0], 2048, NOW);
 	memset(&bs, 0, sizeof(bs));
 	for (i = 0; i < 64; i++) {
-		make_rsa(&ta[i], "CN=Look-alike CA", 2048, emax, 4, 1, NULL,
-			 2048);
+		hugekey_cert(&ta[i], "CN=Look-alike CA", NULL, 2048, emax, 4,
+			     1, NULL, 2048, NOW);
 		big_add(&bs, 2, 0, 0, &ta[i]);
 	}
 	cl[0] = &lleaf;
@@ -1466,10 +1343,10 @@ static void test_worst_case_cost(void **state)
 	 * would not keep to this */
 	assert_true(cpu < DANE_MATCH_MAX_MS + 25);
 	for (i = 0; i < 15; i++)
-		drop_rsa(&la[i]);
+		hugekey_drop(&la[i]);
 	for (i = 0; i < 64; i++)
-		drop_rsa(&ta[i]);
-	drop_rsa(&lleaf);
+		hugekey_drop(&ta[i]);
+	hugekey_drop(&lleaf);
 }
 
 int main(void)

@@ -13,6 +13,8 @@
 
 #include <arpa/inet.h>
 #include <event2/event.h>
+#include <gnutls/abstract.h>
+#include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <netinet/in.h>
@@ -27,9 +29,11 @@
 #include <unistd.h>
 
 #include "probe/check_int.h"
+#include "probe/dane.h"
 #include "probe/probe.h"
 #include "probe/verdict.h"
 #include "probe/xmlstream.h"
+#include "tests/hugekey.h"
 
 #define SRV_HEADER                                                             \
 	"<?xml version='1.0'?><stream:stream xmlns='jabber:client' "           \
@@ -69,6 +73,11 @@ struct srv {
 	size_t custom_len;
 	int custom_tls;
 	size_t dribble;		/* the first `dribble` bytes one per send() */
+	/* TLS: this leaf alone, with a key nobody holds (its signatures are
+	 * random bytes), instead of the ECDSA chain; NULL for that chain. */
+	const struct tcert *leaf;
+	unsigned leaf_bits;	/* its modulus */
+	const char *prio;	/* GnuTLS priorities; NULL: the default */
 };
 
 /* root -> ca (intermediate) -> leaf; the server sends leaf and ca. */
@@ -150,6 +159,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
+	hugekey_cleanup();
 	gnutls_free(ca_der.data);
 	gnutls_free(leaf_der.data);
 	gnutls_free(chain_pem.data);
@@ -224,6 +234,78 @@ static int post_hello(gnutls_session_t s)
 	return 0;
 }
 
+/* The key of sv->leaf, which nobody holds: a "signature" of random bytes
+ * below the modulus costs the peer's verification what a real one would,
+ * and the server nothing. */
+static int fake_sign(gnutls_privkey_t key, gnutls_sign_algorithm_t algo,
+		     void *arg, unsigned flags, const gnutls_datum_t *data,
+		     gnutls_datum_t *sig)
+{
+	struct srv *sv = arg;
+
+	(void)key, (void)algo, (void)flags, (void)data;
+	sig->size = sv->leaf_bits / 8;
+	sig->data = gnutls_malloc(sig->size);
+	if (sig->data == NULL ||
+	    gnutls_rnd(GNUTLS_RND_NONCE, sig->data, sig->size) != 0)
+		return GNUTLS_E_MEMORY_ERROR;
+	sig->data[0] &= 0x3f;
+	return 0;
+}
+
+static int fake_decrypt(gnutls_privkey_t key, void *arg,
+			const gnutls_datum_t *ct, gnutls_datum_t *pt)
+{
+	(void)key, (void)arg, (void)ct, (void)pt;
+	return GNUTLS_E_DECRYPTION_FAILED;
+}
+
+static int fake_info(gnutls_privkey_t key, unsigned flags, void *arg)
+{
+	struct srv *sv = arg;
+
+	(void)key;
+	if (flags & GNUTLS_PRIVKEY_INFO_PK_ALGO)
+		return GNUTLS_PK_RSA;
+	if (flags & GNUTLS_PRIVKEY_INFO_PK_ALGO_BITS)
+		return (int)sv->leaf_bits;
+	if (flags & GNUTLS_PRIVKEY_INFO_HAVE_SIGN_ALGO) {
+		gnutls_pk_algorithm_t pk = gnutls_sign_get_pk_algorithm(
+			GNUTLS_FLAGS_TO_SIGN_ALGO(flags));
+
+		return pk == GNUTLS_PK_RSA || pk == GNUTLS_PK_RSA_PSS;
+	}
+	return GNUTLS_E_UNIMPLEMENTED_FEATURE;
+}
+
+/* sv->leaf with its fake key; 0 or a GnuTLS error. */
+static int set_fake_key(struct srv *sv, gnutls_certificate_credentials_t cred)
+{
+	gnutls_pcert_st pc;
+	gnutls_privkey_t pk;
+	gnutls_datum_t der = {sv->leaf->der, (unsigned)sv->leaf->len};
+	int rc;
+
+	gnutls_x509_crt_get_pk_algorithm(sv->leaf->crt, &sv->leaf_bits);
+	rc = gnutls_pcert_import_x509_raw(&pc, &der, GNUTLS_X509_FMT_DER, 0);
+	if (rc != 0)
+		return rc;
+	gnutls_privkey_init(&pk);
+	rc = gnutls_privkey_import_ext4(pk, sv, fake_sign, fake_sign,
+					fake_decrypt, NULL, fake_info, 0);
+	/* The usual check signs and verifies: it would fail, and cost the
+	 * huge verification here. */
+	gnutls_certificate_set_flags(cred,
+				     GNUTLS_CERTIFICATE_SKIP_KEY_CERT_MATCH);
+	if (rc == 0)
+		rc = gnutls_certificate_set_key(cred, NULL, 0, &pc, 1, pk);
+	if (rc != 0) {
+		gnutls_pcert_deinit(&pc);
+		gnutls_privkey_deinit(pk);
+	}
+	return rc;
+}
+
 static void serve_tls(struct srv *sv, int fd)
 {
 	gnutls_certificate_credentials_t cred;
@@ -235,13 +317,20 @@ static void serve_tls(struct srv *sv, int fd)
 	gnutls_certificate_allocate_credentials(&cred);
 	/* From PEM: gnutls_certificate_set_x509_key() with the two
 	 * certificate objects kept only the leaf here (GnuTLS 3.7.9). */
-	if (gnutls_certificate_set_x509_key_mem(cred, &chain_pem, &key_pem,
-						GNUTLS_X509_FMT_PEM) != 0) {
+	if (sv->leaf != NULL)
+		rc = set_fake_key(sv, cred);
+	else
+		rc = gnutls_certificate_set_x509_key_mem(
+			cred, &chain_pem, &key_pem, GNUTLS_X509_FMT_PEM);
+	if (rc != 0) {
 		gnutls_certificate_free_credentials(cred);
 		return;
 	}
 	gnutls_init(&s, GNUTLS_SERVER);
-	gnutls_set_default_priority(s);
+	if (sv->prio != NULL)
+		gnutls_priority_set_direct(s, sv->prio, NULL);
+	else
+		gnutls_set_default_priority(s);
 	gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred);
 	gnutls_alpn_set_protocols(s, protos, 2, 0);
 	gnutls_session_set_ptr(s, sv);
@@ -604,8 +693,9 @@ static void test_tls_refused(void **state)
 }
 
 /* The verdict of an endpoint with a secure, usable TLSA RRset whose only
- * probe gave `r` (probe/check_ep.c passes the same fields). */
-static enum verdict dane_verdict(const struct probe_result *r)
+ * probe gave `r`, with `matched` from dane_match (probe/check_ep.c passes
+ * the same fields). */
+static enum verdict dane_verdict(const struct probe_result *r, int matched)
 {
 	struct verdict_input in = {
 		.srv = DNS_SEC_SECURE,
@@ -614,6 +704,8 @@ static enum verdict dane_verdict(const struct probe_result *r)
 		.tlsa_usable = 1,
 		.probe_ok = r->ok,
 		.tls_refused = r->tls_refused,
+		.key_refused = r->key_refused,
+		.matched = matched,
 	};
 
 	return verdict_endpoint(&in);
@@ -661,7 +753,7 @@ static void expect_withheld(const char *custom, size_t len, const char *words)
 	assert_int_equal(r->tls_refused, 1);
 	if (strstr(r->reason, words) == NULL)
 		fail_msg("reason '%s' lacks '%s'", r->reason, words);
-	assert_int_equal(dane_verdict(r), VERDICT_MISMATCH);
+	assert_int_equal(dane_verdict(r, 0), VERDICT_MISMATCH);
 	probe_result_free(r);
 }
 
@@ -727,7 +819,7 @@ static void test_stream_bounds(void **state)
 	assert_int_equal(r->fail_step, PROBE_STEP_STREAM);
 	assert_int_equal(r->tls_refused, 0);
 	assert_non_null(strstr(r->reason, "invalid XML"));
-	assert_int_equal(dane_verdict(r), VERDICT_UNREACHABLE);
+	assert_int_equal(dane_verdict(r, 0), VERDICT_UNREACHABLE);
 	probe_result_free(r);
 	free(b);
 }
@@ -778,6 +870,222 @@ static void test_stream_dribble(void **state)
 	free(b);
 }
 
+/*
+ * The row probe/check_ep.c makes of probe result `r` (kept by the caller)
+ * for xmpp.test:5222, SRV and addresses secure, with the TLSA answer `t`:
+ * check_ep_match() and check_ep_decide() as a check runs them.  The caller
+ * frees the result with check_result_free().
+ */
+static struct check_result *ep_row(struct probe_result *r,
+				   struct dns_answer *t)
+{
+	struct check_env env;
+	struct check c;
+	struct ep e;
+	struct check_result *res = calloc(1, sizeof(*res));
+
+	assert_non_null(res);
+	memset(&env, 0, sizeof(env));
+	memset(&c, 0, sizeof(c));
+	memset(&e, 0, sizeof(e));
+	snprintf(res->domain, sizeof(res->domain), "xmpp.test");
+	snprintf(res->domain_u, sizeof(res->domain_u), "xmpp.test");
+	res->endpoints = calloc(1, sizeof(*res->endpoints));
+	assert_non_null(res->endpoints);
+	res->nendpoints = 1;
+	/* the host is the domain: no second probe with SNI = the target */
+	snprintf(res->endpoints[0].host, sizeof(res->endpoints[0].host),
+		 "xmpp.test");
+	res->endpoints[0].port = 5222;
+	res->endpoints[0].dnssec_srv = DNS_SEC_SECURE;
+	res->endpoints[0].dnssec_addr = DNS_SEC_SECURE;
+	c.env = &env;
+	c.res = res;
+	e.c = &c;
+	e.row = &res->endpoints[0];
+	e.phase = EP_MAIN;
+	e.naddrs = 1;
+	e.tlsa = t;
+	e.pres = r;
+	assert_int_equal(check_ep_match(&e), 0);
+	check_ep_decide(&e);
+	return res;
+}
+
+static int has_warning(const struct check_endpoint *row, const char *code)
+{
+	for (size_t i = 0; i < row->nwarnings; i++)
+		if (strcmp(row->warnings[i].code, code) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * A leaf whose RSA key costs seconds to verify with (a 16,384-bit modulus
+ * and exponent): the server's signature (TLS 1.3 CertificateVerify, TLS
+ * 1.2 ServerKeyExchange) or, with TLS 1.2's RSA key exchange, the
+ * encryption to it would hold the event loop.  The probe refuses the key
+ * before GnuTLS uses it and keeps what the server presented, which a
+ * secure usable TLSA RRset judges `mismatch` even where a record names
+ * that key: the server never proved it holds it.
+ */
+static void test_huge_key(void **state)
+{
+	static const struct {
+		const char *prio, *what;
+	} runs[] = {
+		{NULL, "TLS 1.3"},
+		{"NORMAL:-VERS-ALL:+VERS-TLS1.2", "TLS 1.2, ECDHE-RSA"},
+		{"NORMAL:-VERS-ALL:+VERS-TLS1.2:-KX-ALL:+RSA",
+		 "TLS 1.2, RSA key exchange"},
+	};
+	static uint8_t e[2048];
+	struct tcert huge;
+	struct srv sv;
+	struct probe_opts o;
+	struct probe_req req;
+	struct probe_result *r;
+	struct dane_match m;
+	/* a record for the key, and one for another key */
+	struct dns_tlsa rec[2] = {{3, 1, 1, 32, NULL}, {3, 1, 1, 32, NULL}};
+	uint8_t other[32] = {1};
+	const struct dane_names names = {"xmpp.test", "xmpp.test", NULL, 0};
+	struct dns_answer tlsa;
+	struct check_result *row;
+	char hex[65];
+	uint8_t h[32];
+	double cpu;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(gnutls_rnd(GNUTLS_RND_NONCE, e, sizeof(e)), 0);
+	e[0] |= 0x80;
+	e[sizeof(e) - 1] |= 1;
+	hugekey_cert(&huge, "CN=xmpp.test", "xmpp.test", 2048, e, sizeof(e),
+		     0, NULL, 2048, time(NULL));
+	assert_int_equal(dane_spki_sha256(huge.der, huge.len, h), 0);
+	rec[0].data = h;
+	rec[1].data = other;
+	memset(&tlsa, 0, sizeof(tlsa));
+	tlsa.qtype = DNS_T_TLSA;
+	tlsa.status = DNS_ANSWER;
+	tlsa.sec = DNS_SEC_SECURE;
+	tlsa.tlsa = rec;
+	for (i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+		srv_start(&sv, M_DIRECT);
+		sv.leaf = &huge;
+		sv.prio = runs[i].prio;
+		srv_run(&sv);
+		init_opts(&o);
+		o.timeout_ms = 60000;	/* unbounded, it took seconds */
+		init_req(&req, sv.port, PROBE_DIRECT);
+		cpu = thread_cpu_ms();
+		r = run(&o, &req);
+		cpu = thread_cpu_ms() - cpu;
+		srv_stop(&sv);
+		print_message("huge RSA leaf, %s: %.1f ms CPU, %u ms; %s: %s\n",
+			      runs[i].what, cpu, r->elapsed_ms,
+			      r->ok ? "ok" : probe_step_name(r->fail_step),
+			      r->reason);
+		assert_true(cpu < 50);
+		assert_int_equal(r->ok, 1);
+		assert_int_equal(r->key_refused, 1);
+		assert_non_null(strstr(r->reason, "16384-bit modulus"));
+		assert_non_null(strstr(r->reason, "16384-bit exponent"));
+		assert_int_equal(r->nchain, 1);
+		assert_int_equal(r->chain[0].len, huge.len);
+		assert_memory_equal(r->chain[0].der, huge.der, huge.len);
+		assert_string_equal(r->tls_version,
+				    i == 0 ? "TLS1.3" : "TLS1.2");
+		/* a record for that very key matches the chain, yet the
+		 * verdict is mismatch: the key was never proved */
+		dane_match(rec, 1, r->chain, r->nchain, &names, time(NULL),
+			   NULL, &m);
+		assert_int_equal(m.matched, 0);
+		assert_int_equal(dane_verdict(r, m.matched >= 0),
+				 VERDICT_MISMATCH);
+		/* ... and so is the endpoint's row, with the key and why */
+		tlsa.n = 2;
+		row = ep_row(r, &tlsa);
+		assert_int_equal(row->endpoints[0].verdict, VERDICT_MISMATCH);
+		assert_null(row->endpoints[0].matched);
+		assert_true(row->endpoints[0].have_key);
+		dane_hex(h, 32, hex);
+		assert_string_equal(row->endpoints[0].spki_sha256, hex);
+		assert_non_null(strstr(row->endpoints[0].match_detail, hex));
+		assert_non_null(strstr(row->endpoints[0].match_detail,
+				       "16384-bit exponent"));
+		assert_true(has_warning(&row->endpoints[0], "key-refused"));
+		assert_false(has_warning(&row->endpoints[0], "stale-record"));
+		assert_int_equal(row->endpoints[0].err_step, PROBE_STEP_NONE);
+		check_result_free(row);
+		/* a secure denial of TLSA: no-tlsa, and no record to publish
+		 * for a key the server never proved */
+		tlsa.n = 0;
+		tlsa.status = DNS_NODATA;
+		row = ep_row(r, &tlsa);
+		assert_int_equal(row->endpoints[0].verdict, VERDICT_NO_TLSA);
+		assert_int_equal(row->nsetup, 0);
+		check_result_free(row);
+		tlsa.status = DNS_ANSWER;
+		probe_result_free(r);
+	}
+	hugekey_drop(&huge);
+}
+
+/* The bounds themselves: the costliest key allowed (a 16,384-bit modulus,
+ * e = 2^32 - 1) is used (the server's random signature then fails, at
+ * step tls); one bit more of modulus, or an exponent of 2^32 + 1, is
+ * refused. */
+static void test_key_bounds(void **state)
+{
+	static const uint8_t emax[4] = {0xff, 0xff, 0xff, 0xff},
+			     e33[5] = {1, 0, 0, 0, 1}, f4[3] = {1, 0, 1};
+	static const struct {
+		size_t nbytes;
+		const uint8_t *e;
+		size_t elen;
+		const char *refused;	/* NULL: allowed */
+	} keys[] = {
+		{2048, emax, sizeof(emax), NULL},
+		{2049, f4, sizeof(f4), "16392-bit modulus, 17-bit exponent"},
+		{256, e33, sizeof(e33), "2048-bit modulus, 33-bit exponent"},
+	};
+	struct tcert key;
+	struct srv sv;
+	struct probe_opts o;
+	struct probe_req req;
+	struct probe_result *r;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		hugekey_cert(&key, "CN=xmpp.test", "xmpp.test", keys[i].nbytes,
+			     keys[i].e, keys[i].elen, 0, NULL, 2048,
+			     time(NULL));
+		srv_start(&sv, M_DIRECT);
+		sv.leaf = &key;
+		srv_run(&sv);
+		init_opts(&o);
+		init_req(&req, sv.port, PROBE_DIRECT);
+		r = run(&o, &req);
+		srv_stop(&sv);
+		if (keys[i].refused == NULL) {
+			assert_int_equal(r->key_refused, 0);
+			assert_int_equal(r->ok, 0);
+			assert_int_equal(r->fail_step, PROBE_STEP_TLS);
+			assert_int_equal(r->nchain, 0);
+		} else {
+			assert_int_equal(r->key_refused, 1);
+			assert_int_equal(r->ok, 1);
+			assert_int_equal(r->nchain, 1);
+			assert_non_null(strstr(r->reason, keys[i].refused));
+		}
+		probe_result_free(r);
+		hugekey_drop(&key);
+	}
+}
+
 static void test_silent_deadline(void **state)
 {
 	struct srv sv;
@@ -800,7 +1108,7 @@ static void test_silent_deadline(void **state)
 	assert_true(r->elapsed_ms >= 290 && r->elapsed_ms < 3000);
 	/* A time-out stays unreachable, even with DANE. */
 	assert_int_equal(r->tls_refused, 0);
-	assert_int_equal(dane_verdict(r), VERDICT_UNREACHABLE);
+	assert_int_equal(dane_verdict(r, 0), VERDICT_UNREACHABLE);
 	probe_result_free(r);
 
 	/* Whole seconds read as such, and direct TLS times out in the
@@ -1252,6 +1560,8 @@ int main(void)
 		cmocka_unit_test(test_tls_refused),
 		cmocka_unit_test(test_stream_bounds),
 		cmocka_unit_test(test_stream_dribble),
+		cmocka_unit_test(test_huge_key),
+		cmocka_unit_test(test_key_bounds),
 		cmocka_unit_test(test_silent_deadline),
 		cmocka_unit_test(test_stream_error),
 		cmocka_unit_test(test_connection_refused),
