@@ -201,8 +201,9 @@ async def bigcert(reader, writer, header, fx):
 
 async def sni(reader, writer, header, fx):
     """A multi-tenant host: presents the good key only to clients that
-    send the SRV target (xmpp.<domain>) as SNI, the MITM key otherwise —
-    certwatch's second probe with SNI = the target must find the match."""
+    send the SRV target (xmpp.<domain>) as SNI, the MITM key otherwise:
+    the probe with SNI = the domain decides (mismatch); the second one,
+    SNI = the target, finds the match and only explains it (sni-target)."""
     if not await proceed(reader, writer, header):
         return
     pki = fx["pki"]
