@@ -1,0 +1,170 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Fail closed (issue 13): impostors in the lab (tests/lab/fixtures.py,
+docs/lab.md) that try to make certwatch quieter than `mismatch` on a domain
+whose signed TLSA records publish the good key.  Each must give `mismatch`,
+never `ok` or `unreachable`, with the impostor's key shown:
+
+- reenc.test: the MITM leaf with a non-minimal outer DER length;
+- hugeid.test: a 1,500-byte stream id before STARTTLS;
+- snisel.test: an interceptor that selects by SNI (the domain: MITM key;
+  the SRV target: passed through to the good server);
+- hugeexp.test: the MITM leaf under a look-alike CA with a 16,384-bit RSA
+  exponent, named by `2 x x` / `0 x x` records: the check must end fast, and
+  a running daemon must keep answering chat (p99 of `help` under 50 ms)
+  while it checks that domain.
+
+Usage: test_failclosed.py CERTWATCH_BIN.  Uses the lab's Prosody component
+JID for the daemon part, so it does not share a lab with test_hostile.py
+or test_component.py at the same time (meson: is_parallel false).
+"""
+import asyncio
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from cwtest import Runner, check_json, lab, write_config  # noqa: E402
+
+BIN = sys.argv[1] if len(sys.argv) == 2 else os.environ.get("CERTWATCH_BIN")
+QUICK_S = 2.0           # a whole check of hugeexp.test (the lab's take 0.1-0.3 s)
+HELP_P99_S = 0.050      # chat latency while the hostile chain is checked
+HELP_EVERY_S = 0.02     # one `help` sent every 20 ms, whatever the replies do
+
+
+def mismatch_with(info, conf, domain, key="mitm"):
+    """`check --json DOMAIN`: exit 2, mismatch on every endpoint, each
+    showing `key` (a lab key name) as the key seen with SNI = the domain."""
+    rc, res, _ = check_json(BIN, conf, domain)
+    assert rc == 2 and res["verdict"] == "mismatch", res
+    want = info["keys"][key]["spki_sha256"]
+    for e in res["endpoints"]:
+        assert e["verdict"] == "mismatch" and e["matched"] is None, e
+        assert e["spki_sha256"] == want, ("the impostor's key is not shown", e)
+        assert e["sni"] == domain, e
+    return res
+
+
+def t_reenc(info, conf):
+    """The CA signature does not cover the outer header: a re-encoded leaf
+    still completes TLS; the key it proved is judged."""
+    mismatch_with(info, conf, "reenc.test")
+
+
+def t_hugeid(info, conf):
+    """A stream header clients accept (1,500-byte id), then an impostor."""
+    mismatch_with(info, conf, "hugeid.test")
+
+
+def t_snisel(info, conf):
+    """SNI = the domain decides; the SNI = target probe, which the proxy
+    passes through to the good server, only explains (sni-target, both
+    keys named)."""
+    res = mismatch_with(info, conf, "snisel.test")
+    good, mitm = info["keys"]["good"]["spki_sha256"], info["keys"]["mitm"]["spki_sha256"]
+    e = res["endpoints"][0]
+    text = [w["text"] for w in e["warnings"] if w["code"] == "sni-target"]
+    assert len(text) == 1 and mitm in text[0] and good in text[0], e
+    assert res["probes"] == 2, res
+
+
+def t_hugeexp(info, conf):
+    """A chain that would cost seconds of RSA per signature: mismatch, the
+    impostor's key shown, and the check ends quickly."""
+    t0 = time.monotonic()
+    mismatch_with(info, conf, "hugeexp.test")
+    took = time.monotonic() - t0
+    assert took < QUICK_S, "check took %.1f s (limit %.1f s)" % (took, QUICK_S)
+
+
+def percentile(values, p):
+    s = sorted(values)
+    return s[min(len(s) - 1, int(len(s) * p))]
+
+
+async def daemon_help_p99(info, d):
+    """Chat `help` every 20 ms from the admin (exempt from rate limits),
+    while another user asks the daemon to check hugeexp.test; latencies
+    from each send to its reply, replies matched in order."""
+    import test_component as tc
+    from test_hostile import daemon_conf
+    x = info["xmpp"]["prosody"]
+    comp, users = x["component"], x["users"]
+    conf = daemon_conf(info, "prosody", d)
+    log = open(os.path.join(d, "daemon.log"), "wb")
+    bot = subprocess.Popen([BIN, "run", "-c", conf], stdout=log, stderr=subprocess.STDOUT)
+    clients = []
+    try:
+        assert await tc.wait_bot(x, users[0], comp), "the daemon did not come up"
+        admin = await tc.connect(x, users[0], comp)
+        other = await tc.connect(x, users[1], comp)
+        clients += [admin, other]
+        await admin.ask("help")
+        sent, lat = [], []
+
+        async def replies():
+            while True:
+                m = await admin.body(30)
+                if "check DOMAIN" in m["body"] and sent:
+                    lat.append(time.monotonic() - sent.pop(0))
+
+        reader = asyncio.create_task(replies())
+        stop = asyncio.Event()
+
+        async def pinger():
+            while not stop.is_set():
+                sent.append(time.monotonic())
+                admin.send_message(mto=comp, mbody="help", mtype="chat")
+                await asyncio.sleep(HELP_EVERY_S)
+
+        ping = asyncio.create_task(pinger())
+        await asyncio.sleep(0.5)
+        t0 = time.monotonic()
+        report = await other.report("hugeexp.test")
+        took = time.monotonic() - t0
+        await asyncio.sleep(0.5)
+        stop.set()
+        await ping
+        end = time.monotonic() + 5
+        while sent and time.monotonic() < end:
+            await asyncio.sleep(0.05)
+        reader.cancel()
+        lost = len(sent)
+        p99 = percentile(lat, 0.99) if lat else float("inf")
+        print("     hugeexp.test in the daemon: %.2f s; help: %d answered, %d lost, "
+              "p50 %.1f ms, p99 %.1f ms, max %.1f ms" % (
+                  took, len(lat), lost, 1000 * percentile(lat, 0.5) if lat else -1,
+                  1000 * p99, 1000 * max(lat) if lat else -1), flush=True)
+        assert report.startswith("hugeexp.test: mismatch"), report
+        assert lost == 0 and len(lat) >= 50, (len(lat), lost)
+        assert p99 < HELP_P99_S, "p99 of help %.1f ms (limit %.0f ms)" % (
+            1000 * p99, 1000 * HELP_P99_S)
+    finally:
+        for c in clients:
+            c.disconnect()
+        bot.kill()      # its shutdown is test_component.py's business
+        bot.wait()
+        log.close()
+
+
+def main():
+    logging.basicConfig(level=logging.CRITICAL)
+    r = Runner()
+    with lab() as info, tempfile.TemporaryDirectory() as d:
+        conf = write_config(info, os.path.join(d, "certwatch.conf"))
+        for name, fn in [("reenc: re-encoded leaf is judged, mismatch", t_reenc),
+                         ("hugeid: 1,500-byte stream id, mismatch", t_hugeid),
+                         ("snisel: SNI-selective interceptor, mismatch", t_snisel),
+                         ("hugeexp: huge RSA exponent, quick mismatch", t_hugeexp)]:
+            r.run(name, fn, info, conf)
+        r.run("hugeexp in the daemon: chat help p99 under 50 ms",
+              lambda: asyncio.run(daemon_help_p99(info, d)))
+    return r.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
