@@ -19,6 +19,7 @@ JID for the daemon part, so it does not share a lab with test_hostile.py
 or test_component.py at the same time (meson: is_parallel false).
 """
 import asyncio
+import base64
 import logging
 import os
 import subprocess
@@ -47,6 +48,22 @@ def mismatch_with(info, conf, domain, key="mitm"):
         assert e["spki_sha256"] == want, ("the impostor's key is not shown", e)
         assert e["sni"] == domain, e
     return res
+
+
+def t_reenc_served(info, d):
+    """The lab case itself, seen by gnutls-cli: the handshake completes and
+    the leaf arrives with its non-minimal outer length (30 85 00 00 ...),
+    so that the check below is about that encoding."""
+    saved = os.path.join(d, "reenc-seen.pem")
+    p = subprocess.run(["gnutls-cli", "--starttls-proto=xmpp", "--insecure",
+                        "--sni-hostname=reenc.test", "--save-cert=" + saved, "-p", "5222",
+                        info["targets"]["reenc"]], input="", capture_output=True,
+                       text=True, timeout=30)
+    assert "Handshake was completed" in p.stdout, p.stdout + p.stderr
+    with open(saved) as f:
+        body = f.read().split("-----BEGIN CERTIFICATE-----")[1].split("-----END")[0]
+    der = base64.b64decode("".join(body.split()))
+    assert der[:4] == b"\x30\x85\x00\x00", der[:8].hex()
 
 
 def t_reenc(info, conf):
@@ -156,6 +173,7 @@ def main():
     r = Runner()
     with lab() as info, tempfile.TemporaryDirectory() as d:
         conf = write_config(info, os.path.join(d, "certwatch.conf"))
+        r.run("reenc: gnutls-cli completes TLS, leaf starts 30 85 00 00", t_reenc_served, info, d)
         for name, fn in [("reenc: re-encoded leaf is judged, mismatch", t_reenc),
                          ("hugeid: 1,500-byte stream id, mismatch", t_hugeid),
                          ("snisel: SNI-selective interceptor, mismatch", t_snisel),
