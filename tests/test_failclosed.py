@@ -21,6 +21,7 @@ or test_component.py at the same time (meson: is_parallel false).
 import asyncio
 import base64
 import logging
+import math
 import os
 import subprocess
 import sys
@@ -35,6 +36,7 @@ BIN = sys.argv[1] if len(sys.argv) == 2 else os.environ.get("CERTWATCH_BIN")
 QUICK_S = 2.0           # a whole check of hugeexp.test (the lab's take 0.1-0.3 s)
 HELP_P99_S = 0.050      # chat latency while the hostile chain is checked
 HELP_EVERY_S = 0.02     # one `help` sent every 20 ms, whatever the replies do
+CHECKS = 10             # checks of hugeexp.test in a row while helps are sent
 
 
 def mismatch_with(info, conf, domain, key="mitm"):
@@ -99,14 +101,59 @@ def t_hugeexp(info, conf):
 
 
 def percentile(values, p):
+    """Nearest-rank percentile."""
     s = sorted(values)
-    return s[min(len(s) - 1, int(len(s) * p))]
+    return s[max(0, math.ceil(p * len(s)) - 1)]
+
+
+async def help_during_checks(admin, other, comp):
+    """One measurement: `help` every 20 ms from the admin (exempt from rate
+    limits) while the other user has hugeexp.test checked CHECKS times in
+    a row.  Returns (latencies of the helps sent from the first check's
+    start to 100 ms after the last report, replies matched in order; the
+    checks' reports; seconds the checks took)."""
+    sent, got = [], []          # send times waiting for a reply; (sent, latency)
+
+    async def replies():
+        while True:
+            m = await admin.body(30)
+            if "check DOMAIN" in m["body"] and sent:
+                ts = sent.pop(0)
+                got.append((ts, time.monotonic() - ts))
+
+    async def pinger():
+        while True:
+            sent.append(time.monotonic())
+            admin.send_message(mto=comp, mbody="help", mtype="chat")
+            await asyncio.sleep(HELP_EVERY_S)
+
+    tasks = [asyncio.create_task(replies()), asyncio.create_task(pinger())]
+    try:
+        await asyncio.sleep(0.2)
+        t0, reports = time.monotonic(), []
+        t1 = t0
+        while len(reports) < CHECKS and t1 - t0 < QUICK_S * len(reports) + QUICK_S:
+            reports.append(await other.report("hugeexp.test"))
+            t1 = time.monotonic()
+        await asyncio.sleep(0.1)
+        tasks.pop().cancel()
+        end = time.monotonic() + 10
+        while sent and time.monotonic() < end:
+            await asyncio.sleep(0.02)
+    finally:
+        for t in tasks:
+            t.cancel()
+    window = [lat for ts, lat in got if t0 <= ts <= t1 + 0.1]
+    assert not sent, "%d helps unanswered" % len(sent)
+    return window, reports, t1 - t0
 
 
 async def daemon_help_p99(info, d):
-    """Chat `help` every 20 ms from the admin (exempt from rate limits),
-    while another user asks the daemon to check hugeexp.test; latencies
-    from each send to its reply, replies matched in order."""
+    """While a daemon checks hugeexp.test, other users' chat is answered:
+    p99 of `help` under 50 ms.  The loop freezes for seconds when matching
+    is not bounded; a loaded machine also delays a reply now and then, so
+    a p99 over the limit is measured once more, and only a repeated one
+    fails (a frozen loop fails both)."""
     import test_component as tc
     from test_hostile import daemon_conf
     x = info["xmpp"]["prosody"]
@@ -120,44 +167,24 @@ async def daemon_help_p99(info, d):
         admin = await tc.connect(x, users[0], comp)
         other = await tc.connect(x, users[1], comp)
         clients += [admin, other]
+        # The first check of a daemon loads the system's CA store (for the
+        # PKIX warning): a one-off cost that is not the hostile chain's.
         await admin.ask("help")
-        sent, lat = [], []
-
-        async def replies():
-            while True:
-                m = await admin.body(30)
-                if "check DOMAIN" in m["body"] and sent:
-                    lat.append(time.monotonic() - sent.pop(0))
-
-        reader = asyncio.create_task(replies())
-        stop = asyncio.Event()
-
-        async def pinger():
-            while not stop.is_set():
-                sent.append(time.monotonic())
-                admin.send_message(mto=comp, mbody="help", mtype="chat")
-                await asyncio.sleep(HELP_EVERY_S)
-
-        ping = asyncio.create_task(pinger())
-        await asyncio.sleep(0.5)
-        t0 = time.monotonic()
-        report = await other.report("hugeexp.test")
-        took = time.monotonic() - t0
-        await asyncio.sleep(0.5)
-        stop.set()
-        await ping
-        end = time.monotonic() + 5
-        while sent and time.monotonic() < end:
-            await asyncio.sleep(0.05)
-        reader.cancel()
-        lost = len(sent)
-        p99 = percentile(lat, 0.99) if lat else float("inf")
-        print("     hugeexp.test in the daemon: %.2f s; help: %d answered, %d lost, "
-              "p50 %.1f ms, p99 %.1f ms, max %.1f ms" % (
-                  took, len(lat), lost, 1000 * percentile(lat, 0.5) if lat else -1,
-                  1000 * p99, 1000 * max(lat) if lat else -1), flush=True)
-        assert report.startswith("hugeexp.test: mismatch"), report
-        assert lost == 0 and len(lat) >= 50, (len(lat), lost)
+        assert (await other.report("good.test")).startswith("good.test: ok")
+        for attempt in (1, 2):
+            lat, reports, took = await help_during_checks(admin, other, comp)
+            p99 = percentile(lat, 0.99)
+            print("     attempt %d: hugeexp.test checked %d times in %.2f s; %d helps "
+                  "meanwhile: p50 %.1f ms, p99 %.1f ms, max %.1f ms" % (
+                      attempt, len(reports), took, len(lat), 1000 * percentile(lat, 0.5),
+                      1000 * p99, 1000 * max(lat)), flush=True)
+            assert len(reports) == CHECKS, "checks took %.1f s (%.1f s each allowed)" % (
+                took, QUICK_S)
+            for report in reports:
+                assert report.startswith("hugeexp.test: mismatch"), report
+            assert len(lat) >= 5, lat
+            if p99 < HELP_P99_S:
+                break
         assert p99 < HELP_P99_S, "p99 of help %.1f ms (limit %.0f ms)" % (
             1000 * p99, 1000 * HELP_P99_S)
     finally:
