@@ -372,17 +372,21 @@ check_ep_match(struct ep *e)
 	};
 	time_t now = check_now(c->env);
 
+	/* A completed handshake is always judged (dane.h): whatever its
+	 * chain holds, the match decides, never "unreachable". */
 	if (e->phase == EP_SNI) {
-		e->m_sni_ok = e->pres_sni && e->pres_sni->ok &&
-			      dane_match(t->tlsa, t->n, e->pres_sni->chain,
-					 e->pres_sni->nchain, &names, now,
-					 &e->m_sni) == 0;
+		e->m_sni_ok = e->pres_sni && e->pres_sni->ok;
+		if (e->m_sni_ok)
+			dane_match(t->tlsa, t->n, e->pres_sni->chain,
+				   e->pres_sni->nchain, &names, now,
+				   &c->dane_budget, &e->m_sni);
 		return 0;
 	}
-	if (e->pres && e->pres->ok)
-		e->m_ok = dane_match(t ? t->tlsa : NULL, t ? t->n : 0,
-				     e->pres->chain, e->pres->nchain, &names,
-				     now, &e->m) == 0;
+	e->m_ok = e->pres && e->pres->ok;
+	if (e->m_ok)
+		dane_match(t ? t->tlsa : NULL, t ? t->n : 0, e->pres->chain,
+			   e->pres->nchain, &names, now, &c->dane_budget,
+			   &e->m);
 	if (t && t->sec == DNS_SEC_SECURE && e->m_ok && e->m.nusable > 0 &&
 	    e->m.matched < 0 && !e->fallback && strcmp(row->host, c->res->domain)) {
 		/* Multi-tenant hosts choose the certificate by SNI: one more
@@ -490,9 +494,6 @@ check_ep_decide(struct ep *e)
 		if (pr && !pr->ok) {
 			in.tls_refused = pr->tls_refused;
 			set_error(row, pr->fail_step, pr->reason);
-		} else if (pr && pr->ok && !mok) {
-			set_error(row, PROBE_STEP_TLS,
-				  "the server's certificate could not be parsed");
 		}
 	}
 	if (e->fallback)

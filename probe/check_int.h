@@ -76,6 +76,7 @@ struct check {
 	int finishing;
 	struct event *done_ev;
 	struct timeval t0;
+	struct dane_budget dane_budget;	/* every match of this check */
 };
 
 /* check.c */

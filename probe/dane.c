@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
@@ -26,16 +27,38 @@
 /* Longest chain we look at; a server sending more is broken anyway. */
 #define MAX_CHAIN 16
 
-/* Trust anchors tried in one match, each a bounded path search: the cost
- * of a hostile chain stays small. */
-#define MAX_TA_TRIES 32
-
+/*
+ * A certificate as GnuTLS reads it.  Selector 0 is matched on the bytes as
+ * presented (der), not on a re-encoding: they are what the server sent and
+ * what the operator's `x 0 x` record was computed from; a re-encoded copy of
+ * the operator's certificate is not that certificate (and cannot complete a
+ * handshake without its key anyway).  Selector 1 is matched on GnuTLS's
+ * encoding of the key it read (gnutls_pubkey_export2, as libgnutls-dane
+ * does): the key the handshake was verified with, whatever DER leniency
+ * GnuTLS allowed in the certificate around it.
+ */
 struct cert {
 	gnutls_x509_crt_t crt; /* NULL: did not parse */
 	const uint8_t *der;
 	size_t len;
-	const uint8_t *spki; /* inside der */
-	size_t spki_len;
+	gnutls_datum_t spki; /* data NULL: GnuTLS cannot read the key */
+	uint8_t der256[32], der512[64], spki256[32], spki512[64];
+	/* by[k]: did the chain's certificate k issue this one?  0 not known
+	 * yet, 1 yes, -1 no; links do not depend on the anchor, so each is
+	 * verified once per match, however many anchors are tried. */
+	int8_t by[MAX_CHAIN];
+};
+
+/* What a match may still spend (dane.h "Bounded cost").  The time is the
+ * CPU time of the thread, which is what holds the event loop: a busy
+ * machine preempting us must not turn a legitimate match into "too
+ * costly". */
+struct cost {
+	unsigned left;	   /* signature verifications still allowed */
+	unsigned spent;
+	struct timespec deadline;
+	int out;	   /* a bound was hit: something was not tried */
+	char why[200];	   /* the first bound hit */
 };
 
 /* The trust anchor a path must end at: one certificate (DANE-TA), or the
@@ -100,86 +123,175 @@ static void say(char *buf, size_t len, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Reads one DER header at *off (definite lengths only, up to 4 length
- * bytes); on success *off is at the content and *vlen fits in len. */
-static int der_header(const uint8_t *p, size_t len, size_t *off, uint8_t *tag,
-		      size_t *vlen)
+static void cost_init(struct cost *c, unsigned left)
 {
-	size_t o = *off, l, n;
+	memset(c, 0, sizeof(*c));
+	c->left = left;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c->deadline);
+	c->deadline.tv_nsec += (long)DANE_MATCH_MAX_MS * 1000000L;
+	c->deadline.tv_sec += c->deadline.tv_nsec / 1000000000L;
+	c->deadline.tv_nsec %= 1000000000L;
+}
 
-	if (o + 2 > len)
-		return -1;
-	*tag = p[o++];
-	if ((*tag & 0x1f) == 0x1f)
-		return -1; /* high tag numbers never occur here */
-	l = p[o++];
-	if (l & 0x80) {
-		n = l & 0x7f;
-		if (n == 0 || n > 4 || o + n > len)
-			return -1;
-		for (l = 0; n > 0; n--)
-			l = (l << 8) | p[o++];
-	}
-	if (l > len - o)
-		return -1;
-	*off = o;
-	*vlen = l;
+/* Notes that a bound stopped the match (out); the first reason is kept
+ * for the report even when the match goes on with the next record. */
+static void cost_stop(struct cost *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void cost_stop(struct cost *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	c->out = 1;
+	if (c->why[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(c->why, sizeof(c->why), fmt, ap);
+	va_end(ap);
+}
+
+/* Is there time left?  Checked before each piece of work that the
+ * verification count does not bound (an anchor set up, a path). */
+static int cost_time(struct cost *c)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+	if (t.tv_sec < c->deadline.tv_sec ||
+	    (t.tv_sec == c->deadline.tv_sec &&
+	     t.tv_nsec < c->deadline.tv_nsec))
+		return 1;
+	cost_stop(c, "matching took longer than %d ms", DANE_MATCH_MAX_MS);
 	return 0;
 }
 
-/*
- * Finds the SubjectPublicKeyInfo (header included) in a certificate's DER:
- * Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version OPTIONAL,
- * serial, signature, issuer, validity, subject, subjectPublicKeyInfo, ...
- * The exact bytes matter: selector 1 hashes the SPKI as the certificate
- * carries it, not a re-encoding.
- */
-static int find_spki(const uint8_t *der, size_t len, const uint8_t **spki,
-		     size_t *spki_len)
+/* Takes n signature verifications; 0 (and the match is marked as cut
+ * short) when the budget or the time is spent. */
+static int cost_take(struct cost *c, unsigned n)
 {
-	/* serial, signature, issuer, validity, subject, then the SPKI */
-	static const uint8_t want[6] = {0x02, 0x30, 0x30, 0x30, 0x30, 0x30};
-	size_t off = 0, vlen, end, start = 0;
-	uint8_t tag;
-	int i;
-
-	if (der_header(der, len, &off, &tag, &vlen) < 0 || tag != 0x30)
-		return -1;
-	if (der_header(der, len, &off, &tag, &vlen) < 0 || tag != 0x30)
-		return -1;
-	end = off + vlen;
-	for (i = -1; i < 6; i++) {
-		start = off;
-		if (der_header(der, end, &off, &tag, &vlen) < 0)
-			return -1;
-		if (i == -1) {
-			/* [0] version is optional */
-			if (tag == 0xa0) {
-				off += vlen;
-				continue;
-			}
-			i = 0;
-		}
-		if (tag != want[i])
-			return -1;
-		if (i < 5)
-			off += vlen;
+	if (c->left < n) {
+		cost_stop(c, "the budget of signature verifications is spent");
+		return 0;
 	}
-	*spki = der + start;
-	*spki_len = off - start + vlen;
+	if (!cost_time(c))
+		return 0;
+	c->left -= n;
+	c->spent += n;
+	return 1;
+}
+
+static void subject_of(gnutls_x509_crt_t c, char *buf, size_t len)
+{
+	size_t size = len;
+
+	if (gnutls_x509_crt_get_dn(c, buf, &size) < 0)
+		say(buf, len, "(unreadable subject)");
+}
+
+/*
+ * Is verifying a signature with this certificate's key too costly?  The
+ * cost of an RSA verification grows with the exponent's length times the
+ * square of the modulus's: a 16,384-bit key with a 16,384-bit exponent
+ * costs seconds (docs/reliability.md).  Returns 1 with the reason in
+ * c->why (the match is cut short), 0 when the key may be used.
+ */
+static int key_refused(gnutls_x509_crt_t crt, struct cost *c)
+{
+	gnutls_datum_t m = {NULL, 0}, e = {NULL, 0};
+	unsigned bits = 0, i, ebytes;
+	char dn[120];
+	int alg = gnutls_x509_crt_get_pk_algorithm(crt, &bits), bad = 0;
+
+	if (alg == GNUTLS_PK_RSA || alg == GNUTLS_PK_RSA_PSS) {
+		if (gnutls_x509_crt_get_pk_rsa_raw(crt, &m, &e) < 0)
+			return 0; /* GnuTLS cannot verify with it either */
+		for (i = 0; i < e.size && e.data[i] == 0; i++)
+			;
+		ebytes = e.size - i;
+		gnutls_free(m.data);
+		gnutls_free(e.data);
+		if (bits > DANE_RSA_MAX_BITS || ebytes > 4) {
+			subject_of(crt, dn, sizeof(dn));
+			cost_stop(c,
+				  "the RSA key of %s is refused (%u-bit "
+				  "modulus, %u-byte exponent; at most %d "
+				  "bits and an exponent below 2^32)",
+				  dn, bits, ebytes, DANE_RSA_MAX_BITS);
+			bad = 1;
+		}
+	} else if (alg == GNUTLS_PK_DSA && bits > DANE_DSA_MAX_BITS) {
+		subject_of(crt, dn, sizeof(dn));
+		cost_stop(c, "the %u-bit DSA key of %s is refused", bits, dn);
+		bad = 1;
+	}
+	return bad;
+}
+
+/*
+ * Parses one certificate with GnuTLS (whatever DER leniency it allows, as
+ * the handshake did) and takes its key and digests.  0, or -1 when GnuTLS
+ * cannot parse it.
+ */
+static int cert_parse(struct cert *c, const uint8_t *der, size_t len)
+{
+	gnutls_datum_t d = {(unsigned char *)der, (unsigned)len};
+	gnutls_pubkey_t pub;
+
+	memset(c, 0, sizeof(*c));
+	if (!der || len == 0 || len > 1u << 20)
+		return -1;
+	if (gnutls_x509_crt_init(&c->crt) < 0) {
+		c->crt = NULL;
+		return -1;
+	}
+	if (gnutls_x509_crt_import(c->crt, &d, GNUTLS_X509_FMT_DER) < 0) {
+		gnutls_x509_crt_deinit(c->crt);
+		c->crt = NULL;
+		return -1;
+	}
+	c->der = der;
+	c->len = len;
+	if (gnutls_pubkey_init(&pub) == 0) {
+		if (gnutls_pubkey_import_x509(pub, c->crt, 0) < 0 ||
+		    gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &c->spki) <
+			0)
+			c->spki.data = NULL;
+		gnutls_pubkey_deinit(pub);
+	}
+	/* Once per certificate, however many records compare with it */
+	gnutls_hash_fast(GNUTLS_DIG_SHA256, der, len, c->der256);
+	gnutls_hash_fast(GNUTLS_DIG_SHA512, der, len, c->der512);
+	if (c->spki.data) {
+		gnutls_hash_fast(GNUTLS_DIG_SHA256, c->spki.data, c->spki.size,
+				 c->spki256);
+		gnutls_hash_fast(GNUTLS_DIG_SHA512, c->spki.data, c->spki.size,
+				 c->spki512);
+	}
 	return 0;
+}
+
+static void cert_free(struct cert *c)
+{
+	if (c->crt)
+		gnutls_x509_crt_deinit(c->crt);
+	gnutls_free(c->spki.data);
+	c->crt = NULL;
+	c->spki.data = NULL;
 }
 
 int dane_spki_sha256(const uint8_t *der, size_t len, uint8_t out[32])
 {
-	const uint8_t *spki;
-	size_t spki_len;
+	struct cert c;
+	int r = -1;
 
-	if (!der || find_spki(der, len, &spki, &spki_len) < 0)
+	if (cert_parse(&c, der, len) < 0)
 		return -1;
-	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, spki, spki_len, out) < 0)
-		return -1;
-	return 0;
+	if (c.spki.data) {
+		memcpy(out, c.spki256, 32);
+		r = 0;
+	}
+	cert_free(&c);
+	return r;
 }
 
 void dane_hex(const uint8_t *in, size_t len, char *buf)
@@ -212,36 +324,6 @@ int dane_record_known(const struct dns_tlsa *t)
 	}
 }
 
-static int cert_parse(struct cert *c, const uint8_t *der, size_t len)
-{
-	gnutls_datum_t d = {(unsigned char *)der, (unsigned)len};
-
-	memset(c, 0, sizeof(*c));
-	if (!der || len == 0 || len > 1u << 20)
-		return -1;
-	if (find_spki(der, len, &c->spki, &c->spki_len) < 0)
-		return -1;
-	if (gnutls_x509_crt_init(&c->crt) < 0) {
-		c->crt = NULL;
-		return -1;
-	}
-	if (gnutls_x509_crt_import(c->crt, &d, GNUTLS_X509_FMT_DER) < 0) {
-		gnutls_x509_crt_deinit(c->crt);
-		c->crt = NULL;
-		return -1;
-	}
-	c->der = der;
-	c->len = len;
-	return 0;
-}
-
-static void cert_free(struct cert *c)
-{
-	if (c->crt)
-		gnutls_x509_crt_deinit(c->crt);
-	c->crt = NULL;
-}
-
 static int same_cert(const struct cert *a, const struct cert *b)
 {
 	return a->len == b->len && memcmp(a->der, b->der, a->len) == 0;
@@ -250,29 +332,35 @@ static int same_cert(const struct cert *a, const struct cert *b)
 /* Does the record's data match this certificate (by its selector)? */
 static int record_matches(const struct dns_tlsa *t, const struct cert *c)
 {
-	const uint8_t *d = t->selector == 0 ? c->der : c->spki;
-	size_t len = t->selector == 0 ? c->len : c->spki_len;
-	uint8_t h[64];
+	int full = t->selector == 0;
 
+	if (!full && !c->spki.data)
+		return 0;
 	switch (t->mtype) {
 	case 0:
-		return t->len == len && memcmp(t->data, d, len) == 0;
+		if (full)
+			return t->len == c->len &&
+			       memcmp(t->data, c->der, c->len) == 0;
+		return t->len == c->spki.size &&
+		       memcmp(t->data, c->spki.data, t->len) == 0;
 	case 1:
-		return gnutls_hash_fast(GNUTLS_DIG_SHA256, d, len, h) == 0 &&
-		       memcmp(h, t->data, 32) == 0;
+		return memcmp(full ? c->der256 : c->spki256, t->data, 32) == 0;
 	case 2:
-		return gnutls_hash_fast(GNUTLS_DIG_SHA512, d, len, h) == 0 &&
-		       memcmp(h, t->data, 64) == 0;
+		return memcmp(full ? c->der512 : c->spki512, t->data, 64) == 0;
 	}
 	return 0;
 }
 
-/* Was `cur` signed by `iss`, an acceptable issuer (CA flag)? */
-static int issued_by(gnutls_x509_crt_t cur, gnutls_x509_crt_t iss)
+/* Was `cur` signed by `iss`, an acceptable issuer (CA flag)?  One
+ * signature verification, if the names agree and the key is not refused. */
+static int issued_by(gnutls_x509_crt_t cur, gnutls_x509_crt_t iss,
+		     struct cost *c)
 {
 	unsigned status = 0;
 
 	if (!gnutls_x509_crt_check_issuer(cur, iss))
+		return 0;
+	if (key_refused(iss, c) || !cost_take(c, 1))
 		return 0;
 	if (gnutls_x509_crt_verify(cur, &iss, 1, VFLAGS, &status) < 0)
 		return 0;
@@ -280,7 +368,8 @@ static int issued_by(gnutls_x509_crt_t cur, gnutls_x509_crt_t iss)
 }
 
 /* 2: `cur` is the anchor itself, 1: the anchor issued it, 0: neither. */
-static int anchor_issues(const struct anchor *a, const struct cert *cur)
+static int anchor_issues(const struct anchor *a, const struct cert *cur,
+			 struct cost *c)
 {
 	gnutls_x509_crt_t iss;
 	int r;
@@ -288,7 +377,7 @@ static int anchor_issues(const struct anchor *a, const struct cert *cur)
 	if (a->ta) {
 		if (same_cert(cur, a->ta))
 			return 2;
-		return issued_by(cur->crt, a->ta->crt);
+		return issued_by(cur->crt, a->ta->crt, c);
 	}
 	if (!a->tl)
 		return 0;
@@ -298,34 +387,48 @@ static int anchor_issues(const struct anchor *a, const struct cert *cur)
 	if (gnutls_x509_crt_equals(cur->crt, iss))
 		r = 2;
 	else
-		r = issued_by(cur->crt, iss);
+		r = issued_by(cur->crt, iss, c);
 	gnutls_x509_crt_deinit(iss);
 	return r;
 }
 
-/* Signature checks one path search may make: a hostile chain of
- * look-alikes must not cost a factorial. */
-#define PATH_BUDGET 256
-
 struct walk {
-	const struct cert *certs;
+	struct cert *certs;
 	size_t n;
 	const struct anchor *a;
 	gnutls_x509_crt_t *path;
 	size_t np;
 	int used[MAX_CHAIN];
 	size_t top, top_depth;
-	int budget;
+	struct cost *cost;
 };
 
+/* Did chain certificate k issue certificate cur?  Cached in by[]; a bound
+ * hit while checking leaves it unknown. */
+static int linked(struct walk *w, size_t cur, size_t k)
+{
+	struct cert *c = &w->certs[cur];
+	int r;
+
+	if (c->by[k])
+		return c->by[k] > 0;
+	r = issued_by(c->crt, w->certs[k].crt, w->cost);
+	if (!w->cost->out)
+		c->by[k] = r ? 1 : -1;
+	return r;
+}
+
 /* Depth-first from certs[cur], so that a cross-signed intermediate that
- * leads elsewhere does not hide the path to the anchor. */
+ * leads elsewhere does not hide the path to the anchor.  A certificate is
+ * explored once per walk (what it reaches does not depend on the way
+ * there), so look-alikes certifying one another cost n^2 links at most,
+ * never a factorial. */
 static int extend(struct walk *w, size_t cur)
 {
 	size_t k;
 	int r;
 
-	r = w->a ? anchor_issues(w->a, &w->certs[cur]) : 0;
+	r = w->a ? anchor_issues(w->a, &w->certs[cur], w->cost) : 0;
 	if (r == 2 && cur != 0)
 		w->np--; /* the anchor is not part of the path */
 	if (r > 0)
@@ -334,21 +437,18 @@ static int extend(struct walk *w, size_t cur)
 		w->top = cur;
 		w->top_depth = w->np;
 	}
-	for (k = 1; k < w->n; k++) {
+	for (k = 1; k < w->n && !w->cost->out; k++) {
 		if (w->used[k] || !w->certs[k].crt)
 			continue;
 		/* The anchor is found by anchor_issues, never as a link */
 		if (w->a && w->a->ta && same_cert(&w->certs[k], w->a->ta))
 			continue;
-		if (--w->budget < 0)
-			return 0;
-		if (!issued_by(w->certs[cur].crt, w->certs[k].crt))
+		if (!linked(w, cur, k))
 			continue;
 		w->used[k] = 1;
 		w->path[w->np++] = w->certs[k].crt;
 		if (extend(w, k))
 			return 1;
-		w->used[k] = 0;
 		w->np--;
 	}
 	return 0;
@@ -361,9 +461,9 @@ static int extend(struct walk *w, size_t cur)
  * index of the highest certificate reached.  The anchor may be NULL: then
  * the walk just finds how far the presented chain goes.
  */
-static int build_path(const struct cert *certs, size_t n,
+static int build_path(struct cert *certs, size_t n,
 		      const struct anchor *a, gnutls_x509_crt_t *path,
-		      size_t *np, size_t *top)
+		      size_t *np, size_t *top, struct cost *c)
 {
 	struct walk w;
 	int ok;
@@ -373,7 +473,7 @@ static int build_path(const struct cert *certs, size_t n,
 	w.n = n;
 	w.a = a;
 	w.path = path;
-	w.budget = PATH_BUDGET;
+	w.cost = c;
 	path[0] = certs[0].crt;
 	w.np = 1;
 	w.used[0] = 1;
@@ -381,6 +481,30 @@ static int build_path(const struct cert *certs, size_t n,
 	*np = w.np;
 	*top = w.top;
 	return ok;
+}
+
+/*
+ * GnuTLS's own verification of a path that build_path found (CA flags,
+ * path length, name constraints, the purpose): one signature per
+ * certificate, each key checked first.  `ta` is the anchor certificate
+ * when there is one (its key verifies the path's top).
+ */
+static int verify_path(gnutls_x509_trust_list_t tl, gnutls_x509_crt_t *path,
+		       size_t np, gnutls_x509_crt_t ta,
+		       gnutls_typed_vdata_st *purpose, unsigned *status,
+		       struct cost *c)
+{
+	size_t i;
+
+	*status = 0;
+	for (i = 1; i < np; i++)
+		if (key_refused(path[i], c))
+			return -1;
+	if ((ta && key_refused(ta, c)) || !cost_take(c, (unsigned)np))
+		return -1;
+	return gnutls_x509_trust_list_verify_crt2(tl, path, (unsigned)np,
+						  purpose, purpose ? 1 : 0,
+						  VFLAGS, status, NULL);
 }
 
 static int valid_at(gnutls_x509_crt_t c, time_t now)
@@ -450,21 +574,13 @@ static int names_ok(gnutls_x509_crt_t crt, const struct dane_names *nm)
 	return 0;
 }
 
-static void subject_of(gnutls_x509_crt_t c, char *buf, size_t len)
-{
-	size_t size = len;
-
-	if (gnutls_x509_crt_get_dn(c, buf, &size) < 0)
-		say(buf, len, "(unreadable subject)");
-}
-
 /*
  * Does the leaf chain to `ta` (signatures, dates, names), with `ta` as the
  * only trust anchor?  1 yes; 0 no, with the reason in why.
  */
-static int chains_to(const struct cert *certs, size_t n, const struct cert *ta,
-		     const struct dane_names *nm, time_t now, char *why,
-		     size_t whylen)
+static int chains_to(struct cert *certs, size_t n, const struct cert *ta,
+		     const struct dane_names *nm, time_t now, struct cost *c,
+		     char *why, size_t whylen)
 {
 	gnutls_x509_crt_t path[MAX_CHAIN], copy;
 	gnutls_x509_trust_list_t tl;
@@ -475,6 +591,9 @@ static int chains_to(const struct cert *certs, size_t n, const struct cert *ta,
 	unsigned status = 0;
 	int ok = 0;
 
+	say(why, whylen, "it was not tried to the end");
+	if (!cost_time(c))
+		return 0;
 	if (gnutls_x509_trust_list_init(&tl, 0) < 0)
 		return 0;
 	if (gnutls_x509_crt_init(&copy) < 0) {
@@ -490,13 +609,15 @@ static int chains_to(const struct cert *certs, size_t n, const struct cert *ta,
 	}
 	a.ta = ta;
 	a.tl = tl;
-	if (!build_path(certs, n, &a, path, &np, &top)) {
-		say(why, whylen, "the leaf does not chain to it");
+	if (!build_path(certs, n, &a, path, &np, &top, c)) {
+		if (!c->out)
+			say(why, whylen, "the leaf does not chain to it");
 		goto out;
 	}
-	if (gnutls_x509_trust_list_verify_crt2(tl, path, (unsigned)np, NULL, 0,
-					       VFLAGS, &status, NULL) < 0 ||
+	if (verify_path(tl, path, np, ta->crt, NULL, &status, c) < 0 ||
 	    status != 0) {
+		if (c->out)
+			goto out;
 		if (gnutls_certificate_verification_status_print(
 			status, GNUTLS_CRT_X509, &txt, 0) == 0) {
 			say(why, whylen, "the leaf does not chain to it: %s",
@@ -529,9 +650,10 @@ out:
 	return ok;
 }
 
-/* The presented chain (with the system's anchor) is valid for the names. */
-static int pkix_valid(const struct cert *certs, size_t n,
-		      const struct dane_names *nm, time_t now)
+/* The presented chain (with the system's anchor) is valid for the names:
+ * 1 yes, 0 no, -1 not known (the cost bound was reached). */
+static int pkix_valid(struct cert *certs, size_t n,
+		      const struct dane_names *nm, time_t now, struct cost *c)
 {
 	gnutls_x509_crt_t path[MAX_CHAIN];
 	struct anchor a = {NULL, system_trust()};
@@ -542,12 +664,13 @@ static int pkix_valid(const struct cert *certs, size_t n,
 	    GNUTLS_DT_KEY_PURPOSE_OID,
 	    (unsigned char *)GNUTLS_KP_TLS_WWW_SERVER, 0};
 
-	if (!a.tl || !build_path(certs, n, &a, path, &np, &top))
+	if (!a.tl)
 		return 0;
-	if (gnutls_x509_trust_list_verify_crt2(a.tl, path, (unsigned)np,
-					       &purpose, 1, VFLAGS, &status,
-					       NULL) < 0 ||
-	    status != 0)
+	if (!build_path(certs, n, &a, path, &np, &top, c))
+		return c->out ? -1 : 0;
+	if (verify_path(a.tl, path, np, NULL, &purpose, &status, c) < 0)
+		return c->out ? -1 : 0;
+	if (status != 0)
 		return 0;
 	for (i = 0; i < np; i++)
 		if (!valid_at(path[i], now))
@@ -556,14 +679,18 @@ static int pkix_valid(const struct cert *certs, size_t n,
 }
 
 /* Is this trust anchor a public CA: in the system store, or issued under
- * it?  Anyone who can get a certificate from it passes a match on it. */
-static int is_public_ca(const struct cert *ta)
+ * it?  Anyone who can get a certificate from it passes a match on it.  When
+ * the cost bound leaves it unknown, it is said to be one (the warning
+ * errs on the side of telling). */
+static int is_public_ca(const struct cert *ta, struct cost *c)
 {
 	gnutls_x509_trust_list_t tl = system_trust();
 	unsigned status = 0;
 
 	if (!tl)
 		return 0;
+	if (!cost_take(c, 1))
+		return 1;
 	if (gnutls_x509_trust_list_verify_crt2(
 		tl, (gnutls_x509_crt_t *)&ta->crt, 1, NULL, 0, VFLAGS, &status,
 		NULL) < 0)
@@ -573,12 +700,12 @@ static int is_public_ca(const struct cert *ta)
 
 /* Does the presented chain stop below a certificate it does not include
  * (its top is not self-issued)?  Then a TA may simply not have been sent. */
-static int chain_is_cut(const struct cert *certs, size_t n)
+static int chain_is_cut(struct cert *certs, size_t n, struct cost *c)
 {
 	gnutls_x509_crt_t path[MAX_CHAIN];
 	size_t np, top = 0;
 
-	build_path(certs, n, NULL, path, &np, &top);
+	build_path(certs, n, NULL, path, &np, &top, c);
 	return !gnutls_x509_crt_check_issuer(certs[top].crt, certs[top].crt);
 }
 
@@ -598,9 +725,9 @@ struct state {
 	const struct dane_names *nm;
 	time_t now;
 	struct dane_match *out;
+	struct cost cost;
 	int best_rank;
 	int ta_candidate; /* some DANE-TA record matched a presented cert */
-	int tries;	  /* anchors tried, at most MAX_TA_TRIES */
 	char why[256];	  /* why the closest TA candidate failed */
 };
 
@@ -619,7 +746,7 @@ static void note_match(struct state *s, size_t i, const struct cert *ta)
 		subject_of(ta->crt, dn, sizeof(dn));
 		say(s->out->detail, sizeof(s->out->detail), "trust anchor %s",
 		    dn);
-		if (is_public_ca(ta))
+		if (is_public_ca(ta, &s->cost))
 			s->out->warnings |= DANE_W_WEAK_TA;
 	} else {
 		say(s->out->detail, sizeof(s->out->detail),
@@ -632,20 +759,18 @@ static int try_ta(struct state *s, size_t i, const struct cert *ta)
 {
 	char why[160], dn[160];
 
-	/* Look-alikes sharing a key can each match a 2 1 x record */
-	if (++s->tries > MAX_TA_TRIES)
-		return 0;
-	if (chains_to(s->certs, s->n, ta, s->nm, s->now, why, sizeof(why))) {
+	if (chains_to(s->certs, s->n, ta, s->nm, s->now, &s->cost, why,
+		      sizeof(why))) {
 		note_match(s, i, ta);
 		return 1;
 	}
-	if (!s->ta_candidate) {
+	if (!s->ta_candidate && !s->cost.out) {
 		subject_of(ta->crt, dn, sizeof(dn));
 		say(s->why, sizeof(s->why),
 		    "the record %u %u %u matches %s, but %s", s->recs[i].usage,
 		    s->recs[i].selector, s->recs[i].mtype, dn, why);
+		s->ta_candidate = 1;
 	}
-	s->ta_candidate = 1;
 	return 0;
 }
 
@@ -663,13 +788,13 @@ static int match_ta(struct state *s, size_t i, int *seen)
 	if (t->selector == 0 && t->mtype == 0) {
 		/* 2 0 0 / 0 0 0: the anchor is in DNS, whether sent or not */
 		*seen = 1;
-		if (cert_parse(&dns, t->data, t->len) < 0)
+		if (!cost_time(&s->cost) || cert_parse(&dns, t->data, t->len) < 0)
 			return 0;
 		r = try_ta(s, i, &dns);
 		cert_free(&dns);
 		return r;
 	}
-	for (j = 0; j < s->n && !r; j++) {
+	for (j = 0; j < s->n && !r && !s->cost.out; j++) {
 		if (!s->certs[j].crt || !record_matches(t, &s->certs[j]))
 			continue;
 		/* The leaf can be its own anchor only when self-issued */
@@ -679,11 +804,11 @@ static int match_ta(struct state *s, size_t i, int *seen)
 		*seen = 1;
 		r = try_ta(s, i, &s->certs[j]);
 	}
-	if (r || t->usage != 0 || !system_trust())
+	if (r || t->usage != 0 || !system_trust() || s->cost.out)
 		return r;
 	/* PKIX-TA may name a root of the system store the server does not
 	 * send (RFC 7671 §5.4): try the issuer of the presented chain's top */
-	build_path(s->certs, s->n, NULL, path, &np, &top);
+	build_path(s->certs, s->n, NULL, path, &np, &top, &s->cost);
 	if (gnutls_x509_trust_list_get_issuer(system_trust(), s->certs[top].crt,
 					      &iss, GNUTLS_TL_GET_COPY) < 0)
 		return 0;
@@ -701,55 +826,174 @@ static int match_ta(struct state *s, size_t i, int *seen)
 	return r;
 }
 
-/* Marks usable records, then digest agility (RFC 7671 §9). */
-static size_t classify(const struct dns_tlsa *recs, size_t nrecs,
-		       uint8_t *usable)
+/*
+ * The class of record i: 0 unusable, 1 usable, 2 ignored by digest agility
+ * (RFC 7671 §9: a usage and selector with SHA-512 records ignore their
+ * SHA-256 ones).  has512 comes from every record of the RRset.
+ */
+static uint8_t record_class(const struct dns_tlsa *t, int has512[4][2])
 {
-	int has512[4][2] = {{0}};
-	size_t i, n = 0,
-		  lim = nrecs < DANE_MAX_RECORDS ? nrecs : DANE_MAX_RECORDS;
+	if (!dane_record_known(t))
+		return 0;
+	if (t->mtype == 1 && has512[t->usage][t->selector])
+		return 2;
+	return 1;
+}
 
-	for (i = 0; i < lim; i++) {
-		usable[i] = (uint8_t)dane_record_known(&recs[i]);
-		if (usable[i] && recs[i].mtype == 2)
+/* Classifies every record; reports the first DANE_MAX_RECORDS. */
+static size_t classify(const struct dns_tlsa *recs, size_t nrecs,
+		       int has512[4][2], uint8_t *usable)
+{
+	size_t i, n = 0;
+	uint8_t k;
+
+	for (i = 0; i < nrecs; i++)
+		if (dane_record_known(&recs[i]) && recs[i].mtype == 2)
 			has512[recs[i].usage][recs[i].selector] = 1;
-	}
-	for (i = 0; i < lim; i++) {
-		if (usable[i] && recs[i].mtype == 1 &&
-		    has512[recs[i].usage][recs[i].selector])
-			usable[i] = 2;
-		n += usable[i] == 1;
+	for (i = 0; i < nrecs; i++) {
+		k = record_class(&recs[i], has512);
+		if (i < DANE_MAX_RECORDS)
+			usable[i] = k;
+		n += k == 1;
 	}
 	return n;
 }
 
-int dane_match(const struct dns_tlsa *recs, size_t nrecs,
-	       const struct probe_cert *chain, size_t nchain,
-	       const struct dane_names *names, time_t now,
-	       struct dane_match *out)
+/* Why nothing matched, when something did not. */
+static void explain(struct state *s, size_t nrecs, int ta_unseen)
+{
+	struct dane_match *out = s->out;
+	char hex[90];
+
+	if (out->have_leaf) {
+		memcpy(hex, "SPKI SHA-256 ", 13);
+		dane_hex(out->spki_sha256, 32, hex + 13);
+	} else {
+		say(hex, sizeof(hex), "a key GnuTLS cannot read");
+	}
+	if (out->nusable == 0) {
+		say(out->detail, sizeof(out->detail), "%s",
+		    nrecs ? "no usable TLSA record (unknown usage, selector "
+			    "or matching type)"
+			  : "no TLSA record");
+	} else if (out->too_costly) {
+		/* Before any other reason: what was not tried might have
+		 * matched, or might have explained the mismatch. */
+		say(out->detail, sizeof(out->detail),
+		    "chain too costly: %s; the leaf's key (%s) matches no "
+		    "record tried",
+		    s->cost.why, hex);
+	} else if (s->ta_candidate) {
+		say(out->detail, sizeof(out->detail), "%s", s->why);
+	} else if (ta_unseen && chain_is_cut(s->certs, s->n, &s->cost)) {
+		out->warnings |= DANE_W_TA_NOT_SENT;
+		say(out->detail, sizeof(out->detail),
+		    "no certificate of the chain matches a DANE-TA record: "
+		    "the server may not send its trust anchor, which "
+		    "RFC 7671 §5.2 requires");
+	} else {
+		say(out->detail, sizeof(out->detail),
+		    "no usable record matches the leaf (%s) "
+		    "or a trust anchor in the chain",
+		    hex);
+	}
+}
+
+/* Matches the records against the parsed chain: end-entity records first
+ * (no signature to verify), then each TA record with a fair share of
+ * what is left.  Sets s->out's match, too_costly and warnings. */
+static void match_records(struct state *s, size_t nrecs, int has512[4][2],
+			  int *ta_unseen)
+{
+	struct dane_match *out = s->out;
+	size_t i, nta = 0;
+	unsigned before, share;
+	int hit, seen, stale = 0;
+
+	for (i = 0; i < nrecs; i++) {
+		if (record_class(&s->recs[i], has512) != 1)
+			continue;
+		if (s->recs[i].usage == 3 || s->recs[i].usage == 1) {
+			hit = record_matches(&s->recs[i], &s->certs[0]);
+			if (hit)
+				note_match(s, i, NULL);
+			stale |= !hit;
+		} else {
+			nta++;
+		}
+	}
+	/* A hostile record first must not use up the tries of the
+	 * operator's own: each TA record may spend its share of what is left
+	 * (rounded up), and what it does not spend goes to the next ones. */
+	for (i = 0; i < nrecs && nta > 0; i++) {
+		if (record_class(&s->recs[i], has512) != 1 ||
+		    s->recs[i].usage == 3 || s->recs[i].usage == 1)
+			continue;
+		before = s->cost.left;
+		share = (before + (unsigned)nta - 1) / (unsigned)nta;
+		nta--;
+		s->cost.left = share;
+		hit = match_ta(s, i, &seen);
+		s->cost.left = before - (share - s->cost.left);
+		if (s->cost.out) {
+			/* This record, and any later one, was not tried to
+			 * the end: neither a match nor stale. */
+			out->too_costly = 1;
+			if (!cost_time(&s->cost) || s->cost.left == 0)
+				break;
+			s->cost.out = 0;
+			continue;
+		}
+		stale |= !hit;
+		if (!seen && s->recs[i].usage == 2)
+			*ta_unseen = 1;
+	}
+	if (out->matched >= 0 && stale)
+		out->warnings |= DANE_W_STALE_RECORD;
+}
+
+void dane_match(const struct dns_tlsa *recs, size_t nrecs,
+		const struct probe_cert *chain, size_t nchain,
+		const struct dane_names *names, time_t now,
+		struct dane_budget *budget, struct dane_match *out)
 {
 	struct cert certs[MAX_CHAIN];
-	uint8_t hit[DANE_MAX_RECORDS] = {0};
+	int has512[4][2] = {{0}};
 	struct state s;
-	size_t i, j, n, lim;
-	int seen, ta_unseen = 0, stale = 0;
+	size_t i, j, n = 0;
+	unsigned left = DANE_VERIFY_PER_MATCH;
+	int ta_unseen = 0, pkix;
 
 	memset(out, 0, sizeof(*out));
 	out->matched = -1;
 	if (!recs)
 		nrecs = 0;
-	lim = nrecs < DANE_MAX_RECORDS ? nrecs : DANE_MAX_RECORDS;
-	out->nusable = classify(recs, nrecs, out->usable);
+	out->nusable = classify(recs, nrecs, has512, out->usable);
+	if (budget) {
+		if (budget->spent >= DANE_VERIFY_PER_CHECK)
+			left = 0;
+		else if (DANE_VERIFY_PER_CHECK - budget->spent < left)
+			left = DANE_VERIFY_PER_CHECK - budget->spent;
+	}
+	/* Loaded once per process, before the clock starts: reading the
+	 * store is no cost of this chain's */
+	(void)system_trust();
+	memset(&s, 0, sizeof(s));
+	cost_init(&s.cost, left);
 	if (!chain || nchain == 0) {
 		say(out->detail, sizeof(out->detail), "no certificate");
-		return -1;
+		return;
+	}
+	if (cert_parse(&certs[0], chain[0].der, chain[0].len) < 0) {
+		/* The handshake completed with it: a mismatch, not a reason
+		 * to stop looking (the verdict is the caller's). */
+		say(out->detail, sizeof(out->detail),
+		    "the leaf certificate cannot be parsed (%zu bytes), so no "
+		    "record can match it",
+		    chain[0].len);
+		return;
 	}
 	n = nchain < MAX_CHAIN ? nchain : MAX_CHAIN;
-	if (cert_parse(&certs[0], chain[0].der, chain[0].len) < 0) {
-		say(out->detail, sizeof(out->detail),
-		    "the leaf certificate cannot be parsed");
-		return -1;
-	}
 	for (i = 1; i < n; i++) {
 		cert_parse(&certs[i], chain[i].der, chain[i].len);
 		/* A repeated certificate never helps a path, only costs */
@@ -758,70 +1002,35 @@ int dane_match(const struct dns_tlsa *recs, size_t nrecs,
 				cert_free(&certs[i]);
 	}
 
-	out->have_leaf = 1;
-	gnutls_hash_fast(GNUTLS_DIG_SHA256, certs[0].spki, certs[0].spki_len,
-			 out->spki_sha256);
+	out->have_leaf = certs[0].spki.data != NULL;
+	memcpy(out->spki_sha256, certs[0].spki256, 32);
 	out->not_after =
 	    (int64_t)gnutls_x509_crt_get_expiration_time(certs[0].crt);
 	if (out->not_after < (int64_t)now)
 		out->warnings |= DANE_W_EXPIRED_LEAF;
 	if (!names_ok(certs[0].crt, names))
 		out->warnings |= DANE_W_NAME_MISMATCH;
-	out->pkix_valid = pkix_valid(certs, n, names, now);
-	if (!out->pkix_valid)
-		out->warnings |= DANE_W_PKIX_INVALID;
 
-	memset(&s, 0, sizeof(s));
 	s.recs = recs;
 	s.certs = certs;
 	s.n = n;
 	s.nm = names;
 	s.now = now;
 	s.out = out;
-	for (i = 0; i < lim; i++) {
-		if (out->usable[i] != 1)
-			continue;
-		if (recs[i].usage == 3 || recs[i].usage == 1) {
-			hit[i] = (uint8_t)record_matches(&recs[i], &certs[0]);
-			if (hit[i])
-				note_match(&s, i, NULL);
-			continue;
-		}
-		hit[i] = (uint8_t)match_ta(&s, i, &seen);
-		if (!seen && recs[i].usage == 2)
-			ta_unseen = 1;
-	}
-	for (i = 0; i < lim; i++)
-		if (out->usable[i] == 1 && !hit[i])
-			stale = 1;
-	if (out->matched >= 0) {
-		if (stale)
-			out->warnings |= DANE_W_STALE_RECORD;
-	} else if (out->nusable == 0) {
-		say(out->detail, sizeof(out->detail), "%s",
-		    nrecs ? "no usable TLSA record (unknown usage, selector "
-			    "or matching type)"
-			  : "no TLSA record");
-	} else if (s.ta_candidate) {
-		say(out->detail, sizeof(out->detail), "%s", s.why);
-	} else if (ta_unseen && chain_is_cut(certs, n)) {
-		out->warnings |= DANE_W_TA_NOT_SENT;
-		say(out->detail, sizeof(out->detail),
-		    "no certificate of the chain matches a DANE-TA record: "
-		    "the server may not send its trust anchor, which "
-		    "RFC 7671 §5.2 requires");
-	} else {
-		char hex[65];
-
-		dane_hex(out->spki_sha256, 32, hex);
-		say(out->detail, sizeof(out->detail),
-		    "no usable record matches the leaf (SPKI SHA-256 %s) "
-		    "or a trust anchor in the chain",
-		    hex);
-	}
+	match_records(&s, nrecs, has512, &ta_unseen);
+	if (out->matched < 0)
+		explain(&s, nrecs, ta_unseen);
+	/* The PKIX report last: it is a warning, the match is the verdict */
+	s.cost.out = 0;
+	pkix = pkix_valid(certs, n, names, now, &s.cost);
+	out->pkix_valid = pkix == 1;
+	if (pkix == 0)
+		out->warnings |= DANE_W_PKIX_INVALID;
+	out->verifications = s.cost.spent;
+	if (budget)
+		budget->spent += s.cost.spent;
 	for (i = 0; i < n; i++)
 		cert_free(&certs[i]);
-	return 0;
 }
 
 const char *dane_warning_code(enum dane_warning w)

@@ -6,7 +6,8 @@
  * without linking the leaf to it, and checks no names (../shared/NOTES.md).
  *
  * Pure: no I/O except reading the system trust store once (for the PKIX
- * report and the "TA is a public CA" test).
+ * report and the "TA is a public CA" test) and the clock (the time bound
+ * of a match).
  */
 #ifndef CERTWATCH_DANE_H
 #define CERTWATCH_DANE_H
@@ -37,34 +38,70 @@ struct dane_names {
 	int server;		/* 0: _xmpp-client SRV-IDs, 1: _xmpp-server */
 };
 
+/* Records whose class dane_match reports in struct dane_match's usable[];
+ * every record is classified and matched, however many there are. */
 #define DANE_MAX_RECORDS 64
+
+/*
+ * Bounded cost (docs/reliability.md "Bounded cost"): a hostile chain or
+ * RRset must not hold the event loop.  Matching spends signature
+ * verifications (a DANE-EE or PKIX-EE match spends none): at most
+ * DANE_VERIFY_PER_MATCH per dane_match and DANE_VERIFY_PER_CHECK over one
+ * check, and stops at DANE_MATCH_MAX_MS of CPU time; an RSA key over
+ * DANE_RSA_MAX_BITS or with a public exponent of 2^32 or more, or a DSA key
+ * over DANE_DSA_MAX_BITS, is refused before any signature is verified with
+ * it.  A record that could not be tried to the end is counted in
+ * struct dane_match's too_costly: with no match, the endpoint is a
+ * mismatch, never ok or unreachable.
+ */
+#define DANE_VERIFY_PER_MATCH 64
+#define DANE_VERIFY_PER_CHECK 256
+#define DANE_MATCH_MAX_MS 25
+#define DANE_RSA_MAX_BITS 16384
+#define DANE_DSA_MAX_BITS 3072
+
+/* What one check has spent on matching.  The caller owns it (one per
+ * check), zeroes it before the check's first match and passes it to every
+ * dane_match of that check; dane_match adds what it spent. */
+struct dane_budget {
+	unsigned spent;		/* signature verifications so far */
+};
 
 struct dane_match {
 	size_t nusable;		/* usable records (after digest agility) */
 	int matched;		/* index into the records, -1: none */
 	uint32_t warnings;	/* enum dane_warning bits */
 	/* Per record: 0 unusable, 1 usable, 2 ignored by digest agility;
-	 * only the first DANE_MAX_RECORDS records are classified, the rest
-	 * count as unusable. */
+	 * reported for the first DANE_MAX_RECORDS records only (nusable and
+	 * the match cover them all). */
 	uint8_t usable[DANE_MAX_RECORDS];
-	uint8_t spki_sha256[32];	/* of the leaf's key */
-	int have_leaf;
+	uint8_t spki_sha256[32];	/* of the leaf's key, as GnuTLS reads
+					 * it */
+	int have_leaf;		/* spki_sha256 and not_after are set */
 	int64_t not_after;	/* leaf expiry, seconds since the epoch */
 	int pkix_valid;		/* chain valid under the system CAs for the
 				 * domain (or the secure SRV target) */
+	int too_costly;		/* a usable record was not tried to the end:
+				 * a bound of "Bounded cost" was reached */
+	unsigned verifications;	/* signature verifications spent */
 	char detail[256];	/* why nothing matched, or the TA's subject */
 };
 
 /*
- * Matches `chain` (leaf first, DER) against `recs`.  `now` is the time for
- * validity checks.  Fills *out; returns 0, or -1 when the leaf cannot be
- * parsed (out->detail says why).  Records of unknown usage, selector or
- * matching type are unusable and never a mismatch.
+ * Matches `chain` (leaf first, DER, as presented) against `recs`.  `now`
+ * is the time for validity checks; `budget` is the check's (see struct
+ * dane_budget), or NULL for a match on its own.  Always fills *out: a
+ * completed handshake is judged whatever its certificates hold, so a leaf
+ * GnuTLS cannot parse, a chain too costly to match, or any other failure
+ * is "no match" (matched -1) with the reason in out->detail, never an
+ * error.  The leaf's key is GnuTLS's view of the certificate it accepted;
+ * certwatch parses no DER of its own.  Records of unknown usage, selector
+ * or matching type are unusable and never a mismatch.
  */
-int dane_match(const struct dns_tlsa *recs, size_t nrecs,
-	       const struct probe_cert *chain, size_t nchain,
-	       const struct dane_names *names, time_t now,
-	       struct dane_match *out);
+void dane_match(const struct dns_tlsa *recs, size_t nrecs,
+		const struct probe_cert *chain, size_t nchain,
+		const struct dane_names *names, time_t now,
+		struct dane_budget *budget, struct dane_match *out);
 
 /*
  * Replaces the system trust store (used for the PKIX report, PKIX-TA and
@@ -77,7 +114,8 @@ int dane_set_trust_file(const char *path);
 /* True when this usage/selector/matching type is one certwatch knows. */
 int dane_record_known(const struct dns_tlsa *t);
 
-/* SHA-256 of the leaf's SubjectPublicKeyInfo DER.  0 or -1. */
+/* SHA-256 of a certificate's SubjectPublicKeyInfo, as GnuTLS encodes the
+ * key it reads from the DER.  0, or -1 when GnuTLS cannot read it. */
 int dane_spki_sha256(const uint8_t *der, size_t len, uint8_t out[32]);
 
 /* Lower-case hex of `len` bytes into buf (2*len+1 bytes). */

@@ -487,7 +487,21 @@ static int on_stream(const struct xmlstream_event *ev, void *arg)
 		probe_fail(p, "the server closed the XMPP stream");
 		break;
 	case XMLSTREAM_ERROR:
-		probe_fail(p, "%s", ev->error);
+		if (!ev->bound) {
+			probe_fail(p, "%s", ev->error);
+			break;
+		}
+		/* Clients read on past any bound of ours, into TLS with
+		 * whoever sent this, so with DANE it is judged like a
+		 * refused STARTTLS.  Also once <starttls/> was offered: or an
+		 * interceptor would offer it first, then overflow
+		 * (docs/reliability.md, "Bounds before TLS"). */
+		p->res->tls_refused = 1;
+		probe_fail(p, "the stream passed certwatch's bounds before TLS, "
+			      "%s: %s",
+			   ev->starttls ? "after <starttls/> was offered"
+					: "with no <starttls/> offered",
+			   ev->error);
 		break;
 	}
 	return p->state == PS_DONE;

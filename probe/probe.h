@@ -77,9 +77,11 @@ struct probe_result {
 	int ok;				/* handshake done, chain captured */
 	enum probe_step fail_step;	/* when !ok */
 	char reason[256];		/* words for the failure */
-	/* The server refused TLS: no <starttls/> in its features, or a
-	 * <failure/> to it.  With a secure usable TLSA RRset this is a
-	 * downgrade (RFC 7673 §3.4). */
+	/* The server refused or withheld TLS: no <starttls/> in its
+	 * features, a <failure/> to it, or a stream past the reader's
+	 * bounds before <proceed/> (probe/xmlstream.h; a client would read
+	 * on).  With a secure usable TLSA RRset this is a downgrade
+	 * (RFC 7673 §3.4).  Never set by a time-out. */
 	int tls_refused;
 
 	struct probe_cert *chain;	/* as presented, leaf first */

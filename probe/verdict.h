@@ -32,7 +32,8 @@ struct verdict_input {
 	int tlsa_failed;
 	unsigned tlsa_usable;	/* usable records in a secure RRset */
 	int probe_ok;		/* the TLS handshake completed */
-	int tls_refused;	/* no <starttls/> offered, or <failure/> */
+	int tls_refused;	/* no <starttls/> offered, <failure/>, or the
+				 * stream passed the bounds before TLS */
 	int matched;		/* a usable record matched the chain */
 };
 

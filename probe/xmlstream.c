@@ -30,6 +30,8 @@ struct xmlstream {
 	int stopped;		/* the callback asked to stop */
 	int failed;		/* an error was reported */
 	char err[160];		/* set by a handler that aborts */
+	int err_bound;		/* ... at one of our bounds */
+	int starttls_seen;	/* a <starttls/> in the features, so far */
 
 	enum child child;	/* the depth-2 element we are in */
 	int starttls, required, in_starttls;
@@ -39,11 +41,12 @@ struct xmlstream {
 	size_t text_len;
 };
 
-static void xs_abort(struct xmlstream *xs, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+static void xs_abort(struct xmlstream *xs, int bound, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
-/* Aborts the parse from inside a handler; xmlstream_feed reports it. */
-static void xs_abort(struct xmlstream *xs, const char *fmt, ...)
+/* Aborts the parse from inside a handler; xmlstream_feed reports it.
+ * `bound`: the stream met one of our bounds, not an error of its own. */
+static void xs_abort(struct xmlstream *xs, int bound, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -51,6 +54,7 @@ static void xs_abort(struct xmlstream *xs, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(xs->err, sizeof(xs->err), fmt, ap);
 		va_end(ap);
+		xs->err_bound = bound;
 	}
 	XML_StopParser(xs->parser, XML_FALSE);
 }
@@ -106,13 +110,13 @@ static void XMLCALL on_start(void *data, const char *name, const char **atts)
 	if (xs_done(xs))
 		return;
 	if (++xs->depth > XMLSTREAM_MAX_DEPTH) {
-		xs_abort(xs, "XML nested deeper than %d elements",
+		xs_abort(xs, 1, "XML nested deeper than %d elements",
 			 XMLSTREAM_MAX_DEPTH);
 		return;
 	}
 	for (i = 0; atts[i] != NULL; i += 2) {
 		if (strlen(atts[i + 1]) > XMLSTREAM_MAX_ATTR) {
-			xs_abort(xs, "XML attribute longer than %d bytes",
+			xs_abort(xs, 1, "XML attribute longer than %d bytes",
 				 XMLSTREAM_MAX_ATTR);
 			return;
 		}
@@ -121,7 +125,7 @@ static void XMLCALL on_start(void *data, const char *name, const char **atts)
 	switch (xs->depth) {
 	case 1:
 		if (!is(name, XMLSTREAM_NS_STREAMS, "stream")) {
-			xs_abort(xs, "not an XMPP stream");
+			xs_abort(xs, 0, "not an XMPP stream");
 			return;
 		}
 		memset(&ev, 0, sizeof(ev));
@@ -152,6 +156,7 @@ static void XMLCALL on_start(void *data, const char *name, const char **atts)
 		    is(name, XMLSTREAM_NS_TLS, "starttls")) {
 			xs->starttls = 1;
 			xs->in_starttls = 1;
+			xs->starttls_seen = 1;
 		} else if (xs->child == CHILD_ERROR &&
 			   (local = local_in(name, XMLSTREAM_NS_ERRORS))) {
 			if (strcmp(local, "text") == 0)
@@ -241,7 +246,7 @@ static void XMLCALL on_doctype(void *data, const char *name, const char *sysid,
 			       const char *pubid, int has_internal)
 {
 	(void)name, (void)sysid, (void)pubid, (void)has_internal;
-	xs_abort(data, "XML with a document type declaration (DTD)");
+	xs_abort(data, 0, "XML with a document type declaration (DTD)");
 }
 
 static void XMLCALL on_entity(void *data, const char *name, int is_param,
@@ -251,7 +256,7 @@ static void XMLCALL on_entity(void *data, const char *name, int is_param,
 {
 	(void)name, (void)is_param, (void)value, (void)value_len, (void)base;
 	(void)sysid, (void)pubid, (void)notation;
-	xs_abort(data, "XML with an entity declaration");
+	xs_abort(data, 0, "XML with an entity declaration");
 }
 
 struct xmlstream *xmlstream_new(xmlstream_cb cb, void *arg)
@@ -294,13 +299,15 @@ void xmlstream_free(struct xmlstream *xs)
 	free(xs);
 }
 
-static int xs_fail(struct xmlstream *xs, const char *words)
+static int xs_fail(struct xmlstream *xs, const char *words, int bound)
 {
 	struct xmlstream_event ev;
 
 	memset(&ev, 0, sizeof(ev));
 	ev.type = XMLSTREAM_ERROR;
 	ev.error = words;
+	ev.bound = bound;
+	ev.starttls = xs->starttls_seen;
 	xs->failed = 1;
 	xs->cb(&ev, xs->arg);
 	return -1;
@@ -309,29 +316,40 @@ static int xs_fail(struct xmlstream *xs, const char *words)
 int xmlstream_feed(struct xmlstream *xs, const void *data, size_t len)
 {
 	char words[200];
+	size_t room = XMLSTREAM_MAX_BYTES - xs->total;
+	size_t n = len < room ? len : room;
+	enum XML_Error code;
 
 	if (xs->failed)
 		return -1;
 	if (xs->stopped)
 		return 1;
-	if (len > XMLSTREAM_MAX_BYTES - xs->total) {
+	/* What fits is read first: a <proceed/> or an error inside it
+	 * counts, and an over-long stream is one that was valid up to the
+	 * bound. */
+	xs->total += n;
+	if (XML_Parse(xs->parser, data, (int)n, XML_FALSE) != XML_STATUS_OK) {
+		if (xs->err[0] != '\0')
+			return xs_fail(xs, xs->err, xs->err_bound);
+		if (xs->stopped)
+			return 1;
+		code = XML_GetErrorCode(xs->parser);
+		snprintf(words, sizeof(words), "invalid XML: %s (line %lu)",
+			 XML_ErrorString(code),
+			 (unsigned long)XML_GetCurrentLineNumber(xs->parser));
+		/* Out of memory is a bound (ours, through expat's), not the
+		 * server's error. */
+		return xs_fail(xs, words, code == XML_ERROR_NO_MEMORY);
+	}
+	if (xs->stopped)
+		return 1;
+	if (n < len) {
 		snprintf(words, sizeof(words),
 			 "more than %d bytes of XML before TLS",
 			 XMLSTREAM_MAX_BYTES);
-		return xs_fail(xs, words);
+		return xs_fail(xs, words, 1);
 	}
-	xs->total += len;
-	if (XML_Parse(xs->parser, data, (int)len, XML_FALSE) ==
-	    XML_STATUS_OK)
-		return 0;
-	if (xs->err[0] != '\0')
-		return xs_fail(xs, xs->err);
-	if (xs->stopped)
-		return 1;
-	snprintf(words, sizeof(words), "invalid XML: %s (line %lu)",
-		 XML_ErrorString(XML_GetErrorCode(xs->parser)),
-		 (unsigned long)XML_GetCurrentLineNumber(xs->parser));
-	return xs_fail(xs, words);
+	return 0;
 }
 
 int xmlstream_header(char *out, size_t cap, const char *to, int server)

@@ -5,18 +5,30 @@
  * stream error), and the two things a probe writes.
  *
  * Pure: bytes in, events out through a callback; no I/O.  Refuses DTDs and
- * entity declarations, invalid UTF-8, nesting deeper than
- * XMLSTREAM_MAX_DEPTH, attribute values longer than XMLSTREAM_MAX_ATTR and
- * more than XMLSTREAM_MAX_BYTES in all.
+ * entity declarations and invalid UTF-8 (RFC 6120 §11), and stops at its
+ * bounds: nesting deeper than XMLSTREAM_MAX_DEPTH, attribute values longer
+ * than XMLSTREAM_MAX_ATTR, more than XMLSTREAM_MAX_BYTES in all.  The bounds
+ * are at least what Prosody 0.12 and ejabberd 23.01 accept from a peer
+ * before TLS (measured; docs/reliability.md, "Bounds before TLS"): a stream
+ * past them may well be one a client reads on, so the reader says which
+ * errors are bounds (xmlstream_event.bound) and the probe fails closed.
  */
 #ifndef CERTWATCH_XMLSTREAM_H
 #define CERTWATCH_XMLSTREAM_H
 
 #include <stddef.h>
 
-#define XMLSTREAM_MAX_BYTES (64 * 1024)
-#define XMLSTREAM_MAX_DEPTH 16
-#define XMLSTREAM_MAX_ATTR 1024
+/* The header, the features and the answer to <starttls/> together: twice
+ * Prosody's largest default stanza limit (1 MiB), four times ejabberd's
+ * largest packaged max_stanza_size (512 KiB). */
+#define XMLSTREAM_MAX_BYTES (2 * 1024 * 1024)
+/* ejabberd has no depth limit of its own: 524,288 bytes of s2s stanza nest
+ * 74,898 deep (<a></a>); Prosody stops at 25,000 elements a stanza.  Expat
+ * holds ~145 bytes per open element, so this costs up to ~11 MB. */
+#define XMLSTREAM_MAX_DEPTH 75000
+/* As large as Prosody's largest default stanza (neither server bounds an
+ * attribute on its own). */
+#define XMLSTREAM_MAX_ATTR (1024 * 1024)
 /* Longer stream error texts are cut (they are only shown). */
 #define XMLSTREAM_MAX_TEXT 512
 
@@ -43,15 +55,21 @@ struct xmlstream_event {
 	const char *id;
 	const char *version;
 	const char *from;
-	/* XMLSTREAM_FEATURES */
-	int starttls;		/* <starttls/> offered */
+	/* XMLSTREAM_FEATURES: <starttls/> offered.  XMLSTREAM_ERROR: a
+	 * <starttls/> was read in the features so far (they may not have
+	 * ended). */
+	int starttls;
 	int starttls_required;	/* with <required/> inside */
 	/* XMLSTREAM_STREAM_ERROR: the condition's element name ("" if none
 	 * was given) and its <text/> ("" if none). */
 	const char *condition;
 	const char *text;
-	/* XMLSTREAM_ERROR: words. */
+	/* XMLSTREAM_ERROR: words, and whether a bound of this reader was
+	 * exceeded (1: bytes, depth, attribute size or expat's memory; the
+	 * XML read so far was well-formed) rather than bytes that are not a
+	 * well-formed XMPP stream or hold what XMPP forbids (0). */
 	const char *error;
+	int bound;
 };
 
 /*

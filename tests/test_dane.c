@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <gnutls/abstract.h>
@@ -47,6 +48,9 @@ struct spec {
 static struct tcert ca, other_ca, inter, fake_ca, leaf, leaf_i, evil_leaf,
     expired_leaf, noname_leaf, forged_leaf, self_leaf, xmpp_leaf, srvid_leaf,
     target_leaf, expired_inter, leaf_ei, cross_inter, leaf_loop, client_leaf;
+
+/* An RSA signing key, for certificates whose signature is then replaced */
+static gnutls_x509_privkey_t rsa_signer;
 
 /* Look-alike CAs: one name, one key, certifying one another */
 #define NLOOP 15
@@ -237,6 +241,10 @@ static int setup(void **state)
 	make(&leaf_loop, &s_leaf, &loop[0]);
 	s_client.eku = GNUTLS_KP_TLS_WWW_CLIENT;
 	make(&client_leaf, &s_client, &ca);
+	assert_int_equal(gnutls_x509_privkey_init(&rsa_signer), 0);
+	assert_int_equal(gnutls_x509_privkey_generate(rsa_signer, GNUTLS_PK_RSA,
+						      2048, 0),
+			 0);
 	return 0;
 }
 
@@ -255,6 +263,7 @@ static int teardown(void **state)
 		drop(all[i]);
 	for (i = 0; i < NLOOP; i++)
 		drop(&loop[i]);
+	gnutls_x509_privkey_deinit(rsa_signer);
 	dane_set_trust_file(NULL);
 	return 0;
 }
@@ -329,7 +338,8 @@ static int match_nm(const struct rset *rs, const struct dane_names *nm,
 		n++;
 	}
 	va_end(ap);
-	return dane_match(rs->r, rs->n, chain, n, nm, NOW, m);
+	dane_match(rs->r, rs->n, chain, n, nm, NOW, NULL, m);
+	return 0;
 }
 
 #define MATCH(rs, m, ...) match_nm(rs, &names, m, __VA_ARGS__, NULL)
@@ -543,10 +553,8 @@ static void test_only_unusable(void **state)
 	assert_non_null(strstr(m.detail, "no usable"));
 	assert_false(m.warnings & DANE_W_STALE_RECORD);
 	/* no records at all */
-	assert_int_equal(dane_match(NULL, 0,
-				    &(struct probe_cert){leaf.der, leaf.len}, 1,
-				    &names, NOW, &m),
-			 0);
+	dane_match(NULL, 0, &(struct probe_cert){leaf.der, leaf.len}, 1,
+		   &names, NOW, NULL, &m);
 	assert_int_equal(m.nusable, 0);
 	assert_int_equal(m.matched, -1);
 }
@@ -738,11 +746,11 @@ static void test_path_budget(void **state)
 		chain[i].der = loop[i - 1].der;
 		chain[i].len = loop[i - 1].len;
 	}
-	assert_int_equal(dane_match(rs.r, rs.n, chain, 16, &names, NOW, &m), 0);
+	dane_match(rs.r, rs.n, chain, 16, &names, NOW, NULL, &m);
 	assert_int_equal(m.matched, -1);
 	/* a 2 1 1 record for their shared key matches all of them */
 	one(&rs, 2, 1, 1, &loop[0]);
-	assert_int_equal(dane_match(rs.r, rs.n, chain, 16, &names, NOW, &m), 0);
+	dane_match(rs.r, rs.n, chain, 16, &names, NOW, NULL, &m);
 	assert_int_equal(m.matched, 0);
 }
 
@@ -837,17 +845,23 @@ static void test_garbage(void **state)
 
 	(void)state;
 	one(&rs, 3, 1, 1, &leaf);
-	assert_int_equal(dane_match(rs.r, rs.n, &bad, 1, &names, NOW, &m), -1);
+	/* A leaf nothing can parse is judged: no match, with the reason,
+	 * while the record stays usable (the endpoint is a mismatch) */
+	dane_match(rs.r, rs.n, &bad, 1, &names, NOW, NULL, &m);
 	assert_int_equal(m.matched, -1);
+	assert_int_equal(m.nusable, 1);
 	assert_false(m.have_leaf);
+	assert_non_null(strstr(m.detail, "cannot be parsed"));
+	dane_match(rs.r, rs.n, NULL, 0, &names, NOW, NULL, &m);
+	assert_int_equal(m.matched, -1);
+	assert_int_equal(m.nusable, 1);
 	assert_true(m.detail[0] != '\0');
-	assert_int_equal(dane_match(rs.r, rs.n, NULL, 0, &names, NOW, &m), -1);
 	assert_int_equal(dane_spki_sha256(junk, sizeof(junk), h), -1);
 	/* a garbage intermediate is skipped */
 	chain[0].der = leaf.der;
 	chain[0].len = leaf.len;
 	chain[1] = bad;
-	assert_int_equal(dane_match(rs.r, rs.n, chain, 2, &names, NOW, &m), 0);
+	dane_match(rs.r, rs.n, chain, 2, &names, NOW, NULL, &m);
 	assert_int_equal(m.matched, 0);
 	/* every truncation of a real leaf fails cleanly */
 	for (i = 0; i < leaf.len; i++) {
@@ -857,8 +871,9 @@ static void test_garbage(void **state)
 		chain[0].der = copy;
 		chain[0].len = i;
 		assert_int_equal(dane_spki_sha256(copy, i, h), -1);
-		assert_int_equal(
-		    dane_match(rs.r, rs.n, chain, 1, &names, NOW, &m), -1);
+		dane_match(rs.r, rs.n, chain, 1, &names, NOW, NULL, &m);
+		assert_int_equal(m.matched, -1);
+		assert_false(m.have_leaf);
 		free(copy);
 	}
 	/* flipped bytes: whatever GnuTLS says, no crash and no false match
@@ -871,7 +886,7 @@ static void test_garbage(void **state)
 		chain[0].der = copy;
 		chain[0].len = leaf.len;
 		(void)dane_spki_sha256(copy, leaf.len, h);
-		(void)dane_match(rs.r, rs.n, chain, 1, &names, NOW, &m);
+		dane_match(rs.r, rs.n, chain, 1, &names, NOW, NULL, &m);
 	}
 	free(copy);
 }
@@ -929,31 +944,532 @@ static void test_helpers(void **state)
 	assert_null(dane_warning_text((enum dane_warning)0));
 }
 
-/* More records than the classification holds: the rest are unusable. */
+/* More records than struct dane_match reports: every one still counts,
+ * the one that matches and the one that forbids (digest agility). */
+#define NMANY (DANE_MAX_RECORDS + 40)
 static void test_many_records(void **state)
 {
-	struct dns_tlsa recs[DANE_MAX_RECORDS + 2];
+	static struct dns_tlsa recs[NMANY];
+	static uint8_t data[NMANY][64];
 	struct probe_cert c = {leaf.der, leaf.len};
+	struct rset rs;
 	struct dane_match m;
-	uint8_t h[32], good[32];
 	size_t i;
 
 	(void)state;
-	assert_int_equal(dane_spki_sha256(leaf.der, leaf.len, h), 0);
-	memcpy(good, h, 32);
-	for (i = 0; i < DANE_MAX_RECORDS + 2; i++) {
+	for (i = 0; i < NMANY; i++) {
 		recs[i].usage = 3;
 		recs[i].selector = 1;
 		recs[i].mtype = 1;
 		recs[i].len = 32;
-		recs[i].data = h;
+		recs[i].data = data[i];
+		memset(data[i], (int)i, 64);
 	}
-	h[0] ^= 1;
-	recs[DANE_MAX_RECORDS].data = good; /* would match, but beyond */
-	assert_int_equal(
-	    dane_match(recs, DANE_MAX_RECORDS + 2, &c, 1, &names, NOW, &m), 0);
-	assert_int_equal(m.nusable, DANE_MAX_RECORDS);
+	/* the operator's record last */
+	one(&rs, 3, 1, 1, &leaf);
+	memcpy(data[NMANY - 1], rs.r[0].data, 32);
+	dane_match(recs, NMANY, &c, 1, &names, NOW, NULL, &m);
+	assert_int_equal(m.nusable, NMANY);
+	assert_int_equal(m.matched, NMANY - 1);
+	assert_true(m.warnings & DANE_W_STALE_RECORD);
+	/* a 3 1 2 record far down: the 3 1 1 ones no longer count */
+	recs[NMANY - 2].mtype = 2;
+	recs[NMANY - 2].len = 64;
+	dane_match(recs, NMANY, &c, 1, &names, NOW, NULL, &m);
+	assert_int_equal(m.nusable, 1);
 	assert_int_equal(m.matched, -1);
+	assert_int_equal(m.usable[0], 2);
+	recs[NMANY - 2].mtype = 1;
+	recs[NMANY - 2].len = 32;
+
+	/* DANE-TA: records for other CAs first, the operator's CA last */
+	for (i = 0; i < NMANY; i++)
+		recs[i].usage = 2;
+	one(&rs, 2, 1, 1, &ca);
+	memcpy(data[NMANY - 1], rs.r[0].data, 32);
+	{
+		struct probe_cert ch[2] = {{leaf.der, leaf.len},
+					   {ca.der, ca.len}};
+
+		dane_match(recs, NMANY, ch, 2, &names, NOW, NULL, &m);
+	}
+	assert_int_equal(m.matched, NMANY - 1);
+	assert_false(m.too_costly);
+}
+
+/* ---- what a man in the middle can send (docs/reliability.md) -------- */
+
+/* The leaf with its outer DER header rewritten with a non-minimal length
+ * (30 85 00 00 LL LL LL): the CA's signature covers only the
+ * TBSCertificate, and GnuTLS (hence the handshake) accepts it. */
+static uint8_t *reencode(const struct tcert *c, size_t *len)
+{
+	size_t hl = c->der[1] == 0x82 ? 4 : 3, body = c->len - hl;
+	uint8_t *p = malloc(body + 7);
+
+	assert_int_equal(c->der[0], 0x30);
+	assert_non_null(p);
+	memcpy(p, "\x30\x85\x00\x00", 4);
+	p[4] = (uint8_t)(body >> 16);
+	p[5] = (uint8_t)(body >> 8);
+	p[6] = (uint8_t)body;
+	memcpy(p + 7, c->der + hl, body);
+	*len = body + 7;
+	return p;
+}
+
+static void test_reencoded_leaf(void **state)
+{
+	struct probe_cert chain[2];
+	struct dane_match m;
+	struct rset rs;
+	uint8_t real[32], h[32];
+	char hex[65];
+	size_t len;
+	uint8_t *re = reencode(&leaf, &len);
+
+	(void)state;
+	assert_int_equal(dane_spki_sha256(leaf.der, leaf.len, real), 0);
+	assert_int_equal(dane_spki_sha256(re, len, h), 0);
+	assert_memory_equal(h, real, 32);
+	chain[0].der = re;
+	chain[0].len = len;
+	chain[1].der = ca.der;
+	chain[1].len = ca.len;
+	/* its real key's record matches */
+	one(&rs, 3, 1, 1, &leaf);
+	dane_match(rs.r, rs.n, chain, 1, &names, NOW, NULL, &m);
+	assert_int_equal(m.matched, 0);
+	assert_true(m.have_leaf);
+	/* another key's record does not, and the key seen is shown */
+	one(&rs, 3, 1, 1, &evil_leaf);
+	dane_match(rs.r, rs.n, chain, 1, &names, NOW, NULL, &m);
+	assert_int_equal(m.matched, -1);
+	assert_int_equal(m.nusable, 1);
+	assert_true(m.have_leaf);
+	assert_memory_equal(m.spki_sha256, real, 32);
+	dane_hex(real, 32, hex);
+	assert_non_null(strstr(m.detail, hex));
+	/* selector 0 is the bytes as presented (dane.c: struct cert) */
+	one(&rs, 3, 0, 1, &leaf);
+	dane_match(rs.r, rs.n, chain, 1, &names, NOW, NULL, &m);
+	assert_int_equal(m.matched, -1);
+	assert_true(m.have_leaf);
+	memset(&rs, 0, sizeof(rs));
+	assert_int_equal(gnutls_hash_fast(GNUTLS_DIG_SHA256, re, len, h), 0);
+	add_raw(&rs, 3, 0, 1, h, 32);
+	dane_match(rs.r, rs.n, chain, 1, &names, NOW, NULL, &m);
+	assert_int_equal(m.matched, 0);
+	/* the CA's signature still holds: DANE-TA matches */
+	one(&rs, 2, 0, 1, &ca);
+	dane_match(rs.r, rs.n, chain, 2, &names, NOW, NULL, &m);
+	assert_int_equal(m.matched, 0);
+	free(re);
+}
+
+static double cpu_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static double wall_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+/* Reads one DER length at p[*o]. */
+static size_t der_len(const uint8_t *p, size_t *o)
+{
+	size_t l = p[(*o)++], k;
+
+	if (l & 0x80)
+		for (k = l & 0x7f, l = 0; k > 0; k--)
+			l = (l << 8) | p[(*o)++];
+	return l;
+}
+
+static size_t der_hdr(uint8_t *p, uint8_t tag, size_t len)
+{
+	p[0] = tag;
+	if (len < 0x80) {
+		p[1] = (uint8_t)len;
+		return 2;
+	}
+	p[1] = 0x83;
+	p[2] = (uint8_t)(len >> 16);
+	p[3] = (uint8_t)(len >> 8);
+	p[4] = (uint8_t)len;
+	return 5;
+}
+
+/*
+ * A certificate with subject `dn` and the RSA key (n of nbytes random
+ * bytes, exponent e), issued in name by `issuer` (NULL: itself), whose
+ * signature is `siglen` random bytes: nobody holds these keys, but
+ * verifying the signature costs what a real one would, the point here.
+ */
+static void make_rsa(struct tcert *t, const char *dn, size_t nbytes,
+		     const uint8_t *e, size_t elen, int ca_flag,
+		     const struct tcert *issuer, size_t siglen)
+{
+	static unsigned serial = 0x7000;
+	uint8_t *n = malloc(nbytes), ser[3], *out, *sig;
+	gnutls_datum_t dn_ = {n, (unsigned)nbytes}, de = {(uint8_t *)e,
+							   (unsigned)elen};
+	gnutls_datum_t d;
+	gnutls_pubkey_t pub;
+	size_t o = 1, tbs, mid, bl, ol;
+
+	assert_non_null(n);
+	assert_int_equal(gnutls_rnd(GNUTLS_RND_NONCE, n, nbytes), 0);
+	n[0] |= 0x80;
+	n[nbytes - 1] |= 1;
+	assert_int_equal(gnutls_pubkey_init(&pub), 0);
+	assert_int_equal(gnutls_pubkey_import_rsa_raw(pub, &dn_, &de), 0);
+	memset(t, 0, sizeof(*t));
+	assert_int_equal(gnutls_x509_crt_init(&t->crt), 0);
+	assert_int_equal(gnutls_x509_crt_set_version(t->crt, 3), 0);
+	assert_int_equal(gnutls_x509_crt_set_pubkey(t->crt, pub), 0);
+	serial++;
+	ser[0] = 0x20;
+	ser[1] = (uint8_t)(serial >> 8);
+	ser[2] = (uint8_t)serial;
+	assert_int_equal(gnutls_x509_crt_set_serial(t->crt, ser, 3), 0);
+	assert_int_equal(gnutls_x509_crt_set_dn(t->crt, dn, NULL), 0);
+	assert_int_equal(gnutls_x509_crt_set_activation_time(t->crt, NOW - DAY),
+			 0);
+	assert_int_equal(
+	    gnutls_x509_crt_set_expiration_time(t->crt, NOW + 100 * DAY), 0);
+	assert_int_equal(
+	    gnutls_x509_crt_set_basic_constraints(t->crt, ca_flag, -1), 0);
+	if (!ca_flag)
+		assert_int_equal(gnutls_x509_crt_set_subject_alt_name(
+				     t->crt, GNUTLS_SAN_DNSNAME, "example.org",
+				     11, GNUTLS_FSAN_APPEND),
+				 0);
+	assert_int_equal(gnutls_x509_crt_sign2(t->crt,
+					       issuer ? issuer->crt : t->crt,
+					       rsa_signer, GNUTLS_DIG_SHA256, 0),
+			 0);
+	assert_int_equal(
+	    gnutls_x509_crt_export2(t->crt, GNUTLS_X509_FMT_DER, &d), 0);
+	/* Certificate ::= SEQUENCE { tbs, algorithm, BIT STRING signature } */
+	der_len(d.data, &o);
+	tbs = o;
+	o++;
+	o += der_len(d.data, &o);
+	o++;
+	o += der_len(d.data, &o);
+	mid = o - tbs;
+	out = malloc(mid + siglen + 16);
+	sig = malloc(siglen + 1);
+	assert_true(out && sig);
+	sig[0] = 0;
+	assert_int_equal(gnutls_rnd(GNUTLS_RND_NONCE, sig + 1, siglen), 0);
+	sig[1] &= 0x3f; /* below any modulus of that length */
+	bl = siglen + 1 < 0x80 ? 2 : 5; /* as der_hdr writes it */
+	ol = der_hdr(out, 0x30, mid + bl + siglen + 1);
+	memcpy(out + ol, d.data + tbs, mid);
+	ol += mid;
+	ol += der_hdr(out + ol, 0x03, siglen + 1);
+	memcpy(out + ol, sig, siglen + 1);
+	ol += siglen + 1;
+	gnutls_free(d.data);
+	free(sig);
+	free(n);
+	gnutls_pubkey_deinit(pub);
+	gnutls_x509_crt_deinit(t->crt);
+	t->der = out;
+	t->len = ol;
+	d.data = out;
+	d.size = (unsigned)ol;
+	assert_int_equal(gnutls_x509_crt_init(&t->crt), 0);
+	assert_int_equal(
+	    gnutls_x509_crt_import(t->crt, &d, GNUTLS_X509_FMT_DER), 0);
+}
+
+static void drop_rsa(struct tcert *t)
+{
+	gnutls_x509_crt_deinit(t->crt);
+	free(t->der);
+}
+
+/* Matches chain[0..n) and says how long it took. */
+static void timed(const struct dns_tlsa *r, size_t nr,
+		  const struct tcert *const *c, size_t n,
+		  struct dane_budget *b, struct dane_match *m, double *cpu,
+		  double *wall)
+{
+	struct probe_cert chain[16];
+	double c0 = cpu_ms(), w0 = wall_ms();
+	size_t i;
+
+	assert_true(n <= 16);
+	for (i = 0; i < n; i++) {
+		chain[i].der = c[i]->der;
+		chain[i].len = c[i]->len;
+	}
+	c0 = cpu_ms();
+	w0 = wall_ms();
+	dane_match(r, nr, chain, n, &names, NOW, b, m);
+	*cpu = cpu_ms() - c0;
+	*wall = wall_ms() - w0;
+}
+
+/*
+ * RSA keys whose verification costs seconds (a 16,384-bit modulus with a
+ * 16,384-bit exponent: ~2.3 s per signature with Debian 12's GnuTLS) are
+ * refused before any signature is verified; as a leaf under DANE-EE the
+ * key is still matched (no signature to verify).
+ */
+static void test_huge_rsa_exponent(void **state)
+{
+	static uint8_t e[2048];
+	static const uint8_t e33[5] = {1, 0, 0, 0, 1}, f4[3] = {1, 0, 1};
+	struct tcert huge, hleaf, big, bleaf;
+	const struct tcert *c2[2];
+	struct dane_match m;
+	struct rset rs;
+	double cpu, wall;
+
+	(void)state;
+	assert_int_equal(gnutls_rnd(GNUTLS_RND_NONCE, e, sizeof(e)), 0);
+	e[0] |= 0x80;
+	e[sizeof(e) - 1] |= 1;
+	make_rsa(&huge, "CN=Huge CA", 2048, e, sizeof(e), 1, NULL, 256);
+	make_rsa(&hleaf, "CN=example.org", 256, f4, 3, 0, &huge, 2048);
+	one(&rs, 2, 0, 1, &huge);
+	c2[0] = &hleaf;
+	c2[1] = &huge;
+	timed(rs.r, rs.n, c2, 2, NULL, &m, &cpu, &wall);
+	print_message("huge exponent, 2 0 1: %.1f ms CPU, %.1f ms wall, "
+		      "%u verifications\n",
+		      cpu, wall, m.verifications);
+	assert_true(cpu < 100);
+	assert_int_equal(m.matched, -1);
+	assert_true(m.too_costly);
+	assert_true(m.have_leaf);
+	assert_non_null(strstr(m.detail, "chain too costly"));
+	assert_non_null(strstr(m.detail, "CN=Huge CA is refused"));
+	/* the TA only in DNS */
+	rs.r[0] = (struct dns_tlsa){2, 0, 0, huge.len, huge.der};
+	timed(rs.r, rs.n, c2, 1, NULL, &m, &cpu, &wall);
+	assert_true(cpu < 100);
+	assert_int_equal(m.matched, -1);
+	assert_true(m.too_costly);
+	/* the key as a leaf, under 3 1 1: no signature, a match */
+	one(&rs, 3, 1, 1, &huge);
+	c2[0] = &huge;
+	timed(rs.r, rs.n, c2, 1, NULL, &m, &cpu, &wall);
+	assert_true(cpu < 100);
+	assert_int_equal(m.matched, 0);
+	/* an exponent of 2^32 + 1 and a 16,392-bit modulus: refused too */
+	make_rsa(&big, "CN=Big CA", 256, e33, sizeof(e33), 1, NULL, 256);
+	make_rsa(&bleaf, "CN=example.org", 256, f4, 3, 0, &big, 256);
+	one(&rs, 2, 0, 1, &big);
+	c2[0] = &bleaf;
+	c2[1] = &big;
+	timed(rs.r, rs.n, c2, 2, NULL, &m, &cpu, &wall);
+	assert_int_equal(m.matched, -1);
+	assert_non_null(strstr(m.detail, "CN=Big CA is refused"));
+	drop_rsa(&big);
+	drop_rsa(&bleaf);
+	make_rsa(&big, "CN=Big CA", 2049, f4, 3, 1, NULL, 256);
+	make_rsa(&bleaf, "CN=example.org", 256, f4, 3, 0, &big, 2049);
+	one(&rs, 2, 0, 1, &big);
+	timed(rs.r, rs.n, c2, 2, NULL, &m, &cpu, &wall);
+	assert_int_equal(m.matched, -1);
+	assert_non_null(strstr(m.detail, "16392-bit modulus"));
+	drop_rsa(&big);
+	drop_rsa(&bleaf);
+	drop_rsa(&huge);
+	drop_rsa(&hleaf);
+}
+
+/* The check's budget spent: a TA match cannot be tried, a mismatch that
+ * says so (with the key seen); DANE-EE still matches. */
+static void test_budget(void **state)
+{
+	struct dane_budget b = {DANE_VERIFY_PER_CHECK - 2};
+	const struct tcert *c3[3] = {&leaf_i, &inter, &ca};
+	struct dane_match m;
+	struct rset rs;
+	double cpu, wall;
+	char hex[65];
+
+	(void)state;
+	one(&rs, 2, 0, 1, &ca);
+	timed(rs.r, rs.n, c3, 3, &b, &m, &cpu, &wall);
+	assert_int_equal(m.matched, -1);
+	assert_int_equal(m.nusable, 1);
+	assert_true(m.too_costly);
+	assert_true(m.have_leaf);
+	assert_non_null(strstr(m.detail, "chain too costly"));
+	dane_hex(m.spki_sha256, 32, hex);
+	assert_non_null(strstr(m.detail, hex));
+	assert_true(b.spent <= DANE_VERIFY_PER_CHECK);
+	/* a fresh check's budget: the same chain matches */
+	b.spent = 0;
+	timed(rs.r, rs.n, c3, 3, &b, &m, &cpu, &wall);
+	print_message("a DANE-TA match of leaf, intermediate, root: %.2f ms "
+		      "CPU, %u verifications\n",
+		      cpu, m.verifications);
+	assert_int_equal(m.matched, 0);
+	assert_false(m.too_costly);
+	assert_true(m.verifications > 0);
+	assert_int_equal(b.spent, m.verifications);
+	/* nothing left at all: DANE-EE needs no signature */
+	b.spent = DANE_VERIFY_PER_CHECK;
+	one(&rs, 3, 1, 1, &leaf_i);
+	timed(rs.r, rs.n, c3, 3, &b, &m, &cpu, &wall);
+	assert_int_equal(m.matched, 0);
+	assert_int_equal(b.spent, DANE_VERIFY_PER_CHECK);
+}
+
+/* A TLSA RRset of many records for fuzzing out costs. */
+struct bigset {
+	struct dns_tlsa r[72];
+	uint8_t h[72][32];
+	size_t n;
+};
+
+static void big_add(struct bigset *s, int u, int sel, int mt,
+		    const struct tcert *c)
+{
+	struct rset one_rs;
+
+	assert_true(s->n < 72);
+	if (mt == 0) {
+		s->r[s->n] = (struct dns_tlsa){(uint8_t)u, (uint8_t)sel, 0,
+					       c->len, c->der};
+	} else {
+		one(&one_rs, u, sel, 1, c);
+		memcpy(s->h[s->n], one_rs.r[0].data, 32);
+		s->r[s->n] =
+		    (struct dns_tlsa){(uint8_t)u, (uint8_t)sel, 1, 32, s->h[s->n]};
+	}
+	s->n++;
+}
+
+/*
+ * Each DANE-TA record gets its own try: neither 33 records that cost
+ * nothing (the old code stopped after 32 tries) nor one whose look-alike
+ * chain would cost a factorial may starve the operator's record.
+ */
+static void test_fair_ta_tries(void **state)
+{
+	static const struct spec s_stranger = {.dn = "CN=Stranger",
+					       .ca = 1,
+					       .from = -DAY,
+					       .to = 100 * DAY};
+	static const struct spec s_fakeloop = {.dn = "CN=Loop CA",
+					       .ca = 1,
+					       .from = -DAY,
+					       .to = 100 * DAY};
+	static struct bigset bs;
+	struct tcert stranger, fake[3];
+	const struct tcert *c3[3] = {&leaf_i, &inter, &ca}, *cl[16];
+	struct dane_match m;
+	double cpu, wall;
+	size_t i;
+
+	(void)state;
+	make(&stranger, &s_stranger, NULL);
+	for (i = 0; i < 3; i++)
+		make(&fake[i], &s_fakeloop, NULL);
+	memset(&bs, 0, sizeof(bs));
+	for (i = 0; i < 40; i++)
+		big_add(&bs, 2, 0, 0, &stranger);
+	big_add(&bs, 2, 0, 1, &ca);
+	timed(bs.r, bs.n, c3, 3, NULL, &m, &cpu, &wall);
+	assert_int_equal(m.matched, 40);
+	assert_false(m.too_costly);
+
+	/* Look-alike anchors first (the name of the 15 look-alikes in the
+	 * chain, another key): each costs ~31 verifications, three more than
+	 * the budget; their shares stop them, the operator's record matches */
+	cl[0] = &leaf_loop;
+	for (i = 1; i < 16; i++)
+		cl[i] = &loop[i - 1];
+	memset(&bs, 0, sizeof(bs));
+	for (i = 0; i < 3; i++)
+		big_add(&bs, 2, 0, 0, &fake[i]);
+	big_add(&bs, 2, 1, 1, &loop[0]);
+	timed(bs.r, bs.n, cl, 16, NULL, &m, &cpu, &wall);
+	assert_int_equal(m.matched, 3);
+	assert_true(m.too_costly); /* the others were not tried to the end */
+	assert_true(m.verifications <= DANE_VERIFY_PER_MATCH);
+	/* without the operator's record: a mismatch "too costly", not ok */
+	bs.n = 3;
+	timed(bs.r, bs.n, cl, 16, NULL, &m, &cpu, &wall);
+	print_message("look-alike chain of 16, three 2 0 0: %.1f ms CPU, "
+		      "%.1f ms wall, %u verifications\n",
+		      cpu, wall, m.verifications);
+	assert_int_equal(m.matched, -1);
+	assert_true(m.too_costly);
+	assert_non_null(strstr(m.detail, "chain too costly"));
+	assert_true(m.verifications <= DANE_VERIFY_PER_MATCH);
+	assert_true(cpu < 100);
+	drop(&stranger);
+	for (i = 0; i < 3; i++)
+		drop(&fake[i]);
+}
+
+/*
+ * The worst hostile input found: 15 look-alike CAs with the costliest RSA
+ * keys allowed (16,384 bits, exponent 2^32 - 1), certifying one another in
+ * name, and 64 "2 0 0" records of further look-alikes: every verification
+ * the budget allows costs ~1.5 ms, so the count alone would allow ~100 ms;
+ * the CPU-time bound stops it at about a quarter.  The figures go to
+ * docs/reliability.md.
+ */
+static void test_worst_case_cost(void **state)
+{
+	static const uint8_t emax[4] = {0xff, 0xff, 0xff, 0xff};
+	static struct bigset bs;
+	static struct tcert la[15], ta[64], lleaf;
+	const struct tcert *cl[16];
+	struct dane_match m;
+	double cpu, wall;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 15; i++)
+		make_rsa(&la[i], "CN=Look-alike CA", 2048, emax, 4, 1,
+			 i ? &la[0] : NULL, 2048);
+	make_rsa(&lleaf, "CN=example.org", 256, emax, 4, 0, &la[0], 2048);
+	memset(&bs, 0, sizeof(bs));
+	for (i = 0; i < 64; i++) {
+		make_rsa(&ta[i], "CN=Look-alike CA", 2048, emax, 4, 1, NULL,
+			 2048);
+		big_add(&bs, 2, 0, 0, &ta[i]);
+	}
+	cl[0] = &lleaf;
+	for (i = 1; i < 16; i++)
+		cl[i] = &la[i - 1];
+	timed(bs.r, bs.n, cl, 16, NULL, &m, &cpu, &wall);
+	print_message("worst case (RSA-16384, e = 2^32-1, 16 certificates, "
+		      "64 2 0 0): %.1f ms CPU, %.1f ms wall, %u "
+		      "verifications\n",
+		      cpu, wall, m.verifications);
+	assert_int_equal(m.matched, -1);
+	assert_true(m.too_costly);
+	assert_true(m.verifications <= DANE_VERIFY_PER_MATCH);
+	/* the time bound, plus at most the one step under way (a path of
+	 * up to 16 such signatures, ~24 ms): the count alone (~96 ms here)
+	 * would not keep to this */
+	assert_true(cpu < DANE_MATCH_MAX_MS + 25);
+	for (i = 0; i < 15; i++)
+		drop_rsa(&la[i]);
+	for (i = 0; i < 64; i++)
+		drop_rsa(&ta[i]);
+	drop_rsa(&lleaf);
 }
 
 int main(void)
@@ -979,6 +1495,11 @@ int main(void)
 	    cmocka_unit_test(test_garbage),
 	    cmocka_unit_test(test_helpers),
 	    cmocka_unit_test(test_many_records),
+	    cmocka_unit_test(test_reencoded_leaf),
+	    cmocka_unit_test(test_huge_rsa_exponent),
+	    cmocka_unit_test(test_budget),
+	    cmocka_unit_test(test_fair_ta_tries),
+	    cmocka_unit_test(test_worst_case_cost),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -26,6 +26,8 @@
 #include <unistd.h>
 
 #include "probe/probe.h"
+#include "probe/verdict.h"
+#include "probe/xmlstream.h"
 
 #define SRV_HEADER                                                             \
 	"<?xml version='1.0'?><stream:stream xmlns='jabber:client' "           \
@@ -41,6 +43,8 @@ enum srv_mode {
 	M_SILENT,	/* accepts, never answers */
 	M_STREAM_ERROR,	/* host-unknown */
 	M_SPLIT,	/* like M_STARTTLS, the features 100 ms after the header */
+	M_CUSTOM,	/* sends `custom` as its header and features; then,
+			 * if `custom_tls`, <proceed/> and TLS */
 };
 
 struct srv {
@@ -59,6 +63,9 @@ struct srv {
 	char socks_user[256];
 	char socks_pass[256];
 	int got_starttls;
+	const char *custom;
+	size_t custom_len;
+	int custom_tls;
 };
 
 /* root -> ca (intermediate) -> leaf; the server sends leaf and ca. */
@@ -311,6 +318,18 @@ static void *serve(void *arg)
 	switch (sv->mode) {
 	case M_SILENT:
 		wait_close(fd);
+		break;
+	case M_CUSTOM:
+		/* A short write: the probe stopped reading (and closed). */
+		(void)!send(fd, sv->custom, sv->custom_len, MSG_NOSIGNAL);
+		if (!sv->custom_tls ||
+		    read_until(fd, buf, sizeof(buf), "/>") != 0) {
+			wait_close(fd);
+			break;
+		}
+		sv->got_starttls = 1;
+		send_str(fd, "<proceed xmlns='" NS_TLS "'/>");
+		serve_tls(sv, fd);
 		break;
 	case M_STREAM_ERROR:
 		send_str(fd, SRV_HEADER
@@ -575,6 +594,124 @@ static void test_tls_refused(void **state)
 	}
 }
 
+/* The verdict of an endpoint with a secure, usable TLSA RRset whose only
+ * probe gave `r` (probe/check_ep.c passes the same fields). */
+static enum verdict dane_verdict(const struct probe_result *r)
+{
+	struct verdict_input in = {
+		.srv = DNS_SEC_SECURE,
+		.addr = DNS_SEC_SECURE,
+		.tlsa = DNS_SEC_SECURE,
+		.tlsa_usable = 1,
+		.probe_ok = r->ok,
+		.tls_refused = r->tls_refused,
+	};
+
+	return verdict_endpoint(&in);
+}
+
+/* Runs one probe against a server that sends `custom` before TLS. */
+static struct probe_result *run_custom(const char *custom, size_t len,
+				       int tls)
+{
+	struct srv sv;
+	struct probe_opts o;
+	struct probe_req req;
+	struct probe_result *r;
+
+	srv_start(&sv, M_CUSTOM);
+	sv.custom = custom;
+	sv.custom_len = len;
+	sv.custom_tls = tls;
+	srv_run(&sv);
+	init_opts(&o);
+	init_req(&req, sv.port, PROBE_STARTTLS);
+	r = run(&o, &req);
+	srv_stop(&sv);
+	return r;
+}
+
+/* A server that sends `custom` and no more: the probe stops at a bound,
+ * in step `stream`, with TLS withheld (mismatch with DANE) and `words`. */
+static void expect_withheld(const char *custom, size_t len, const char *words)
+{
+	struct probe_result *r = run_custom(custom, len, 0);
+
+	assert_int_equal(r->ok, 0);
+	assert_int_equal(r->fail_step, PROBE_STEP_STREAM);
+	assert_int_equal(r->tls_refused, 1);
+	if (strstr(r->reason, words) == NULL)
+		fail_msg("reason '%s' lacks '%s'", r->reason, words);
+	assert_int_equal(dane_verdict(r), VERDICT_MISMATCH);
+	probe_result_free(r);
+}
+
+#define STARTTLS_FEATURE "<starttls xmlns='" NS_TLS "'/>"
+
+/*
+ * Issue 13, item 2: what a client reads on past (a 1,500-byte id, a
+ * feature nested 40 deep, 200 KiB of features) reaches TLS; a stream past
+ * the bounds is TLS withheld, whether or not <starttls/> came first, so
+ * with DANE it is a mismatch, never unreachable.
+ */
+static void test_stream_bounds(void **state)
+{
+	size_t cap = XMLSTREAM_MAX_BYTES + 256 * 1024, off, i;
+	char *b = malloc(cap);
+	struct probe_result *r;
+
+	(void)state;
+	assert_non_null(b);
+
+	/* A 1,500-byte id, 200 KiB of features, one nested 40 deep. */
+	off = (size_t)sprintf(b, "<?xml version='1.0'?><stream:stream "
+				 "xmlns='jabber:client' xmlns:stream="
+				 "'http://etherx.jabber.org/streams' "
+				 "version='1.0' id='");
+	memset(b + off, 'i', 1500);
+	off += 1500;
+	off += (size_t)sprintf(b + off, "'><stream:features>");
+	while (off < 200 * 1024)
+		off += (size_t)sprintf(b + off, "<x xmlns='urn:example:junk'>"
+						"junk</x>");
+	for (i = 0; i < 40; i++)
+		off += (size_t)sprintf(b + off, "<f xmlns='urn:example:f'>");
+	for (i = 0; i < 40; i++)
+		off += (size_t)sprintf(b + off, "</f>");
+	off += (size_t)sprintf(b + off, STARTTLS_FEATURE "</stream:features>");
+	r = run_custom(b, off, 1);
+	if (!r->ok)
+		fail_msg("probe failed: %s", r->reason);
+	assert_chain(r);
+	probe_result_free(r);
+
+	/* Nested past the bound, no <starttls/>: TLS withheld. */
+	off = (size_t)sprintf(b, SRV_HEADER "<stream:features>");
+	for (i = 0; i < XMLSTREAM_MAX_DEPTH; i++)
+		off += (size_t)sprintf(b + off, "<a>");
+	expect_withheld(b, off, "with no <starttls/> offered: "
+				"XML nested deeper than");
+
+	/* <starttls/> offered, then more bytes than the bound in the same
+	 * features: withheld too (an interceptor would offer it first). */
+	off = (size_t)sprintf(b, SRV_HEADER "<stream:features>"
+				 STARTTLS_FEATURE);
+	while (off < XMLSTREAM_MAX_BYTES + 100)
+		off += (size_t)sprintf(b + off, "<x/>");
+	expect_withheld(b, off, "after <starttls/> was offered: "
+				"more than 2097152 bytes");
+
+	/* Malformed XML is not a bound: the client fails as well. */
+	off = (size_t)sprintf(b, SRV_HEADER "<stream:features><a></b>");
+	r = run_custom(b, off, 0);
+	assert_int_equal(r->fail_step, PROBE_STEP_STREAM);
+	assert_int_equal(r->tls_refused, 0);
+	assert_non_null(strstr(r->reason, "invalid XML"));
+	assert_int_equal(dane_verdict(r), VERDICT_UNREACHABLE);
+	probe_result_free(r);
+	free(b);
+}
+
 static void test_silent_deadline(void **state)
 {
 	struct srv sv;
@@ -595,6 +732,9 @@ static void test_silent_deadline(void **state)
 	assert_string_equal(r->reason,
 			    "timed out after 0.3 s during the XMPP stream");
 	assert_true(r->elapsed_ms >= 290 && r->elapsed_ms < 3000);
+	/* A time-out stays unreachable, even with DANE. */
+	assert_int_equal(r->tls_refused, 0);
+	assert_int_equal(dane_verdict(r), VERDICT_UNREACHABLE);
 	probe_result_free(r);
 
 	/* Whole seconds read as such, and direct TLS times out in the
@@ -966,6 +1106,7 @@ int main(void)
 		cmocka_unit_test(test_split_reads),
 		cmocka_unit_test(test_direct_alpn),
 		cmocka_unit_test(test_tls_refused),
+		cmocka_unit_test(test_stream_bounds),
 		cmocka_unit_test(test_silent_deadline),
 		cmocka_unit_test(test_stream_error),
 		cmocka_unit_test(test_connection_refused),

@@ -34,6 +34,14 @@ static const struct row rows[] = {
     {"downgrade wins over a failed probe",
      {S, 0, S, 0, S, 0, 3, 0, 1, 0},
      VERDICT_MISMATCH},
+    /* A stream past the bounds before TLS is reported as TLS withheld
+     * (probe.h); a time-out is not (tests/test_probe.c runs both). */
+    {"stream over the bounds before TLS, secure usable TLSA",
+     {S, 0, S, 0, S, 0, 1, 0, 1, 0},
+     VERDICT_MISMATCH},
+    {"time-out in the stream, secure usable TLSA",
+     {S, 0, S, 0, S, 0, 1, 0, 0, 0},
+     VERDICT_UNREACHABLE},
     /* no-tlsa */
     {"secure denial of TLSA", {S, 0, S, 0, S, 0, 0, 1, 0, 0}, VERDICT_NO_TLSA},
     {"only unusable records", {S, 0, S, 0, S, 0, 0, 0, 0, 0}, VERDICT_NO_TLSA},

@@ -33,7 +33,9 @@ struct rec {
 	char s1[16][80];	/* id or condition or error */
 	char s2[16][600];	/* version or text */
 	char from[16][80];
+	size_t idlen[16];
 	int starttls[16], required[16];
+	int bound[16];
 	int stop_on;		/* stop when this type arrives; -1: never */
 };
 
@@ -48,6 +50,7 @@ static int record(const struct xmlstream_event *ev, void *arg)
 	switch (ev->type) {
 	case XMLSTREAM_HEADER:
 		snprintf(r->s1[i], sizeof(r->s1[i]), "%s", ev->id);
+		r->idlen[i] = strlen(ev->id);
 		snprintf(r->s2[i], sizeof(r->s2[i]), "%s", ev->version);
 		snprintf(r->from[i], sizeof(r->from[i]), "%s", ev->from);
 		break;
@@ -61,6 +64,8 @@ static int record(const struct xmlstream_event *ev, void *arg)
 		break;
 	case XMLSTREAM_ERROR:
 		snprintf(r->s1[i], sizeof(r->s1[i]), "%s", ev->error);
+		r->bound[i] = ev->bound;
+		r->starttls[i] = ev->starttls;
 		break;
 	default:
 		break;
@@ -272,8 +277,11 @@ static void test_stream_error(void **state)
 	free(big);
 }
 
-static void expect_error(const char *s, size_t len, size_t step,
-			 const char *words)
+/* The error s gives, fed in pieces of `step`: its words, and whether it
+ * is one of the reader's bounds (`bound`) reached after a <starttls/>
+ * (`starttls`). */
+static void expect_error_of(const char *s, size_t len, size_t step,
+			    const char *words, int bound, int starttls)
 {
 	struct rec r;
 
@@ -283,6 +291,17 @@ static void expect_error(const char *s, size_t len, size_t step,
 	assert_int_equal(r.type[r.n - 1], XMLSTREAM_ERROR);
 	if (words != NULL && strstr(r.s1[r.n - 1], words) == NULL)
 		fail_msg("error '%s' lacks '%s'", r.s1[r.n - 1], words);
+	if (r.bound[r.n - 1] != bound)
+		fail_msg("error '%s': bound %d, want %d", r.s1[r.n - 1],
+			 r.bound[r.n - 1], bound);
+	assert_int_equal(r.starttls[r.n - 1], starttls);
+}
+
+/* Malformed or forbidden XML: not a bound. */
+static void expect_error(const char *s, size_t len, size_t step,
+			 const char *words)
+{
+	expect_error_of(s, len, step, words, 0, 0);
 }
 
 static void test_hostile(void **state)
@@ -333,7 +352,7 @@ static void test_hostile(void **state)
 	expect_error(nul, sizeof(nul) - 1, 0, "invalid XML");
 
 	/* Nesting: the limit counts the stream itself. */
-	deep = malloc(4096);
+	deep = malloc(3 * XMLSTREAM_MAX_DEPTH + 200);
 	assert_non_null(deep);
 	off = (size_t)sprintf(deep, "%s", HEADER);
 	for (i = 1; i < XMLSTREAM_MAX_DEPTH; i++)
@@ -344,8 +363,8 @@ static void test_hostile(void **state)
 		assert_int_equal(feed(&r, deep, off, 0), 0);
 	}
 	off += (size_t)sprintf(deep + off, "<a>");
-	expect_error(deep, off, 0, "nested");
-	expect_error(deep, off, 1, "nested");
+	expect_error_of(deep, off, 0, "nested", 1, 0);
+	expect_error_of(deep, off, 4096, "nested", 1, 0);
 	free(deep);
 
 	/* Huge features: over the byte limit, in one piece or many. */
@@ -354,8 +373,8 @@ static void test_hostile(void **state)
 	off = (size_t)sprintf(huge, "%s<stream:features>", HEADER);
 	while (off < XMLSTREAM_MAX_BYTES + 100)
 		off += (size_t)sprintf(huge + off, "<x/>");
-	expect_error(huge, off, 0, "bytes of XML");
-	expect_error(huge, off, 1000, "bytes of XML");
+	expect_error_of(huge, off, 0, "bytes of XML", 1, 0);
+	expect_error_of(huge, off, 1000, "bytes of XML", 1, 0);
 	free(huge);
 
 	/* A long attribute value. */
@@ -365,8 +384,102 @@ static void test_hostile(void **state)
 	memset(longattr + off, 'x', XMLSTREAM_MAX_ATTR + 1);
 	off += XMLSTREAM_MAX_ATTR + 1;
 	off += (size_t)sprintf(longattr + off, "'/>");
-	expect_error(longattr, off, 0, "attribute");
+	expect_error_of(longattr, off, 0, "attribute", 1, 0);
 	free(longattr);
+}
+
+/*
+ * What clients read on past, and the old bounds (64 KiB, depth 16, 1 KiB
+ * attributes) refused: each is read, and past the new bounds refused as a
+ * bound, saying whether <starttls/> came first (issue 13, item 2).
+ */
+static void test_bounds(void **state)
+{
+	static const char tls[] =
+		"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>";
+	static const char proceed[] =
+		"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>";
+	size_t cap = XMLSTREAM_MAX_BYTES + 256 * 1024, off, i;
+	char *b = malloc(cap);
+	struct rec r;
+
+	(void)state;
+	assert_non_null(b);
+
+	/* A 1,500-byte id. */
+	off = (size_t)sprintf(b, "<?xml version='1.0'?><stream:stream "
+				 "xmlns:stream='" XMLSTREAM_NS_STREAMS "' "
+				 "version='1.0' id='");
+	memset(b + off, 'i', 1500);
+	off += 1500;
+	off += (size_t)sprintf(b + off, "'><stream:features>%s"
+					"</stream:features>%s", tls, proceed);
+	rec_init(&r, XMLSTREAM_PROCEED);
+	assert_int_equal(feed(&r, b, off, 0), 1);
+	assert_int_equal(r.type[0], XMLSTREAM_HEADER);
+	assert_int_equal(r.idlen[0], 1500);
+	assert_int_equal(r.starttls[1], 1);
+	rec_init(&r, XMLSTREAM_PROCEED);
+	assert_int_equal(feed(&r, b, off, 7), 1);
+	assert_int_equal(r.idlen[0], 1500);
+
+	/* An unknown feature nested 40 deep, after <starttls/>. */
+	off = (size_t)sprintf(b, "%s<stream:features>%s", HEADER, tls);
+	for (i = 0; i < 40; i++)
+		off += (size_t)sprintf(b + off, "<f xmlns='urn:example:f'>");
+	for (i = 0; i < 40; i++)
+		off += (size_t)sprintf(b + off, "</f>");
+	off += (size_t)sprintf(b + off, "</stream:features>%s", proceed);
+	rec_init(&r, XMLSTREAM_PROCEED);
+	assert_int_equal(feed(&r, b, off, 1), 1);
+	assert_int_equal(r.n, 3);
+	assert_int_equal(r.type[1], XMLSTREAM_FEATURES);
+	assert_int_equal(r.starttls[1], 1);
+
+	/* 200 KiB of unknown features, <starttls/> last. */
+	off = (size_t)sprintf(b, "%s<stream:features>", HEADER);
+	while (off < 200 * 1024)
+		off += (size_t)sprintf(b + off, "<x xmlns='urn:example:junk'>"
+						"junk</x>");
+	off += (size_t)sprintf(b + off, "%s</stream:features>%s", tls,
+			       proceed);
+	rec_init(&r, XMLSTREAM_PROCEED);
+	assert_int_equal(feed(&r, b, off, 1500), 1);
+	assert_int_equal(r.type[1], XMLSTREAM_FEATURES);
+	assert_int_equal(r.starttls[1], 1);
+	assert_int_equal(r.type[2], XMLSTREAM_PROCEED);
+
+	/* Past the byte bound after <starttls/>: still a bound, and the
+	 * reader says <starttls/> was seen (the features are not over). */
+	off = (size_t)sprintf(b, "%s<stream:features>%s", HEADER, tls);
+	while (off < XMLSTREAM_MAX_BYTES + 10)
+		off += (size_t)sprintf(b + off, "<x/>");
+	expect_error_of(b, off, 0, "bytes of XML", 1, 1);
+	expect_error_of(b, off, 65536, "bytes of XML", 1, 1);
+
+	/* Exactly the byte bound is read; one more byte is not. */
+	off = (size_t)sprintf(b, "%s", HEADER);
+	memset(b + off, ' ', XMLSTREAM_MAX_BYTES - off);
+	rec_init(&r, -1);
+	assert_int_equal(feed(&r, b, XMLSTREAM_MAX_BYTES, 0), 0);
+	b[XMLSTREAM_MAX_BYTES] = ' ';
+	expect_error_of(b, XMLSTREAM_MAX_BYTES + 1, 0, "bytes of XML", 1, 0);
+
+	/* An attribute of exactly the bound is read. */
+	off = (size_t)sprintf(b, "%s<a b='", HEADER);
+	memset(b + off, 'x', XMLSTREAM_MAX_ATTR);
+	off += XMLSTREAM_MAX_ATTR;
+	off += (size_t)sprintf(b + off, "'/>");
+	rec_init(&r, -1);
+	assert_int_equal(feed(&r, b, off, 0), 0);
+
+	/* A <proceed/> inside the bytes that fit counts: the rest is TLS. */
+	off = (size_t)sprintf(b, "%s<stream:features>%s</stream:features>%s",
+			      HEADER, tls, proceed);
+	memset(b + off, 0x16, XMLSTREAM_MAX_BYTES);
+	rec_init(&r, XMLSTREAM_PROCEED);
+	assert_int_equal(feed(&r, b, XMLSTREAM_MAX_BYTES + 1, 0), 1);
+	free(b);
 }
 
 static void test_header_writer(void **state)
@@ -422,6 +535,7 @@ int main(void)
 		cmocka_unit_test(test_failure_and_end),
 		cmocka_unit_test(test_stream_error),
 		cmocka_unit_test(test_hostile),
+		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_header_writer),
 	};
 

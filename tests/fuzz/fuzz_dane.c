@@ -6,7 +6,8 @@
  *
  * Input:
  *   byte 0     bit 0: _xmpp-server names; bit 1: a secure SRV target
- *              (xmpp.good.test); bits 2-4: number of TLSA records (0-7)
+ *              (xmpp.good.test); bits 2-4: number of TLSA records (0-7);
+ *              bit 5: the check's budget is nearly spent (3 left)
  *   bytes 1-2  the time of the check: hours after 2026-01-01, big endian
  *   records    each: usage, selector, matching type, length (1 byte), data
  *   chain      up to 4 certificates, each: length (2 bytes, big endian),
@@ -69,6 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct probe_cert chain[MAX_CHAIN];
 	struct dane_names names = {"good.test", "good.test", NULL, 0};
 	struct dane_match m;
+	struct dane_budget budget;
 	size_t want, nrecs = 0, nchain = 0, off = 3;
 	time_t now;
 	int rc;
@@ -116,25 +118,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	memset(&m, 0xA5, sizeof(m));
-	rc = dane_match(recs, nrecs, chain, nchain, &names, now, &m);
-	FUZZ_CHECK(rc == 0 || rc == -1);
+	budget.spent = data[0] >> 5 & 1 ? DANE_VERIFY_PER_CHECK - 3 : 0;
+	dane_match(recs, nrecs, chain, nchain, &names, now, &budget, &m);
 	FUZZ_CHECK(fuzz_terminated(m.detail, sizeof(m.detail)));
-	if (rc == 0) {
-		FUZZ_CHECK(m.matched >= -1 && m.matched < (int)nrecs);
-		FUZZ_CHECK(m.nusable <= nrecs);
-		if (m.matched >= 0)
-			FUZZ_CHECK(m.usable[m.matched] == 1);
-		for (unsigned b = 1; b != 0 && b <= DANE_W_TA_NOT_SENT; b <<= 1)
-			if (m.warnings & b)
-				FUZZ_CHECK(
-				    dane_warning_code((enum dane_warning)b) &&
-				    dane_warning_text((enum dane_warning)b));
-	}
+	FUZZ_CHECK(m.matched >= -1 && m.matched < (int)nrecs);
+	FUZZ_CHECK(m.nusable <= nrecs);
+	FUZZ_CHECK(m.verifications <= DANE_VERIFY_PER_MATCH);
+	FUZZ_CHECK(budget.spent <= DANE_VERIFY_PER_CHECK);
+	/* A leaf is judged, never an error: no match says why */
+	if (m.matched < 0)
+		FUZZ_CHECK(m.detail[0] != '\0');
+	if (m.matched >= 0)
+		FUZZ_CHECK(m.usable[m.matched] == 1);
+	for (unsigned b = 1; b != 0 && b <= DANE_W_TA_NOT_SENT; b <<= 1)
+		if (m.warnings & b)
+			FUZZ_CHECK(dane_warning_code((enum dane_warning)b) &&
+				   dane_warning_text((enum dane_warning)b));
 	for (size_t i = 0; i < nrecs; i++)
 		(void)dane_record_known(&recs[i]);
 	if (nchain > 0) {
 		uint8_t spki[32];
-		(void)dane_spki_sha256(chain[0].der, chain[0].len, spki);
+		/* The key shown is GnuTLS's, whatever the DER around it */
+		rc = dane_spki_sha256(chain[0].der, chain[0].len, spki);
+		FUZZ_CHECK((rc == 0) == (m.have_leaf != 0));
+		if (rc == 0)
+			FUZZ_CHECK(memcmp(spki, m.spki_sha256, 32) == 0);
 	}
 
 out:
