@@ -463,9 +463,8 @@ check_ep_decide(struct ep *e)
 		snprintf(row->sni, sizeof(row->sni), "%s", c->res->domain);
 	if (e->m_ok && e->m.have_leaf && e->m_sni_ok && e->m_sni.matched >= 0)
 		add_sni_target_warning(row, &e->m, &e->m_sni);
-	int mok = e->m_ok;
 
-	if (pr && pr->ok && mok) {
+	if (pr && pr->ok && e->m_ok) {
 		in.probe_ok = 1;
 		in.matched = m->matched >= 0;
 		in.tlsa_usable = (unsigned)m->nusable;
