@@ -256,8 +256,8 @@ async def reenc(reader, writer, header, fx):
 
 
 async def hugeid(reader, writer, header, fx):
-    """A stream header whose id has 1,500 bytes (Prosody, ejabberd and
-    clients carry on), then STARTTLS with the MITM key."""
+    """A stream header whose id has 1,500 bytes (clients carry on: RFC 6120
+    sets no limit), then STARTTLS with the MITM key."""
     await serve_tls(reader, writer, header, fx["impostor"]["chain"], fx["impostor"]["key"],
                     stream_open(header, "i" * 1500))
 

@@ -482,9 +482,11 @@ def pki_failclosed(pki, keys):
     ca_der, ca_spki, n = lookalike_ca()
     # The leaf names the look-alike as its issuer and carries an RSA
     # signature as long as its modulus (so that checking it runs the
-    # whole exponentiation) that no key made.
+    # whole exponentiation) that no key made: openssl signs it with a
+    # throwaway RSA key of the look-alike's name, whose signature is
+    # then replaced.
     tmp_key, tmp_crt = os.path.join(pki, "lookalike-tmp.key"), os.path.join(pki, "lookalike-tmp.crt")
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", tmp_key, "-out", tmp_crt,
+    openssl("req", "-x509", "-newkey", "rsa:1024", "-nodes", "-keyout", tmp_key, "-out", tmp_crt,
             "-days", "30", "-subj", "/CN=certwatch lab look-alike CA")
     csr, leaf = os.path.join(pki, "hugeexp.csr"), os.path.join(pki, "hugeexp.crt")
     openssl("req", "-new", "-key", mitm["key"], "-subj", "/O=certwatch lab/CN=hugeexp.test",
