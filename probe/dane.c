@@ -150,12 +150,15 @@ static void cost_stop(struct cost *c, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Is there time left?  Checked before each piece of work that the
- * verification count does not bound (an anchor set up, a path). */
+/* Is there time left?  Checked before each verification and each piece
+ * of work the count does not bound (an anchor tried); the first
+ * DANE_VERIFY_FREE verifications always have time. */
 static int cost_time(struct cost *c)
 {
 	struct timespec t;
 
+	if (c->spent < DANE_VERIFY_FREE)
+		return 1;
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
 	if (t.tv_sec < c->deadline.tv_sec ||
 	    (t.tv_sec == c->deadline.tv_sec &&
@@ -192,7 +195,7 @@ static void subject_of(gnutls_x509_crt_t c, char *buf, size_t len)
  * Is verifying a signature with this certificate's key too costly?  The
  * cost of an RSA verification grows with the exponent's length times the
  * square of the modulus's: a 16,384-bit key with a 16,384-bit exponent
- * costs seconds (docs/reliability.md).  Returns 1 with the reason in
+ * costs seconds (docs/performance.md).  Returns 1 with the reason in
  * c->why (the match is cut short), 0 when the key may be used.
  */
 static int key_refused(gnutls_x509_crt_t crt, struct cost *c)
@@ -203,8 +206,12 @@ static int key_refused(gnutls_x509_crt_t crt, struct cost *c)
 	int alg = gnutls_x509_crt_get_pk_algorithm(crt, &bits), bad = 0;
 
 	if (alg == GNUTLS_PK_RSA || alg == GNUTLS_PK_RSA_PSS) {
-		if (gnutls_x509_crt_get_pk_rsa_raw(crt, &m, &e) < 0)
-			return 0; /* GnuTLS cannot verify with it either */
+		if (gnutls_x509_crt_get_pk_rsa_raw(crt, &m, &e) < 0) {
+			/* Its cost cannot be known: refused (fail closed) */
+			subject_of(crt, dn, sizeof(dn));
+			cost_stop(c, "the RSA key of %s cannot be read", dn);
+			return 1;
+		}
 		for (i = 0; i < e.size && e.data[i] == 0; i++)
 			;
 		ebytes = e.size - i;
@@ -594,6 +601,15 @@ static int chains_to(struct cert *certs, size_t n, const struct cert *ta,
 	say(why, whylen, "it was not tried to the end");
 	if (!cost_time(c))
 		return 0;
+	/* The path first: most anchors tried lead nowhere, and the trust
+	 * list is only needed for GnuTLS's check of a path found. */
+	a.ta = ta;
+	a.tl = NULL;
+	if (!build_path(certs, n, &a, path, &np, &top, c)) {
+		if (!c->out)
+			say(why, whylen, "the leaf does not chain to it");
+		return 0;
+	}
 	if (gnutls_x509_trust_list_init(&tl, 0) < 0)
 		return 0;
 	if (gnutls_x509_crt_init(&copy) < 0) {
@@ -606,13 +622,6 @@ static int chains_to(struct cert *certs, size_t n, const struct cert *ta,
 		gnutls_x509_trust_list_deinit(tl, 1);
 		say(why, whylen, "the trust anchor cannot be used");
 		return 0;
-	}
-	a.ta = ta;
-	a.tl = tl;
-	if (!build_path(certs, n, &a, path, &np, &top, c)) {
-		if (!c->out)
-			say(why, whylen, "the leaf does not chain to it");
-		goto out;
 	}
 	if (verify_path(tl, path, np, ta->crt, NULL, &status, c) < 0 ||
 	    status != 0) {
@@ -878,11 +887,12 @@ static void explain(struct state *s, size_t nrecs, int ta_unseen)
 			  : "no TLSA record");
 	} else if (out->too_costly) {
 		/* Before any other reason: what was not tried might have
-		 * matched, or might have explained the mismatch. */
+		 * matched, or might have explained the mismatch.  The key
+		 * first, so that a long reason cannot cut it short. */
 		say(out->detail, sizeof(out->detail),
-		    "chain too costly: %s; the leaf's key (%s) matches no "
-		    "record tried",
-		    s->cost.why, hex);
+		    "chain too costly: the leaf's key (%s) matches no record "
+		    "tried; %s",
+		    hex, s->cost.why);
 	} else if (s->ta_candidate) {
 		say(out->detail, sizeof(out->detail), "%s", s->why);
 	} else if (ta_unseen && chain_is_cut(s->certs, s->n, &s->cost)) {
@@ -936,8 +946,10 @@ static void match_records(struct state *s, size_t nrecs, int has512[4][2],
 		hit = match_ta(s, i, &seen);
 		s->cost.left = before - (share - s->cost.left);
 		if (s->cost.out) {
-			/* This record, and any later one, was not tried to
-			 * the end: neither a match nor stale. */
+			/* This record was not tried to the end: neither a
+			 * match nor stale.  The next ones still get their
+			 * shares while the match has verifications and
+			 * time left. */
 			out->too_costly = 1;
 			if (!cost_time(&s->cost) || s->cost.left == 0)
 				break;

@@ -27,6 +27,15 @@
 /* A chain larger than this is refused rather than copied. */
 #define PROBE_MAX_CHAIN_BYTES (256 * 1024)
 #define PROBE_DEFAULT_TIMEOUT_MS 60000
+/* One read of the stream before TLS takes what the socket holds, up to
+ * this, and feeds it to the reader at once. */
+#define PROBE_STREAM_READ (64 * 1024)
+/* While the reader holds an unfinished token this long, every feed parses
+ * it again (up to 2 MiB), so the next read waits PROBE_SLOW_READ_MS: a
+ * server sending such a token a byte at a time costs at most 100 parses a
+ * second, not one a byte; the kernel gathers the bytes meanwhile. */
+#define PROBE_SLOW_PENDING (8 * 1024)
+#define PROBE_SLOW_READ_MS 10
 /* TLS 1.2 and 1.3 only; X.509 only, as raw public keys are never enabled
  * (no GNUTLS_ENABLE_RAWPK). */
 #define PROBE_PRIORITY "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
@@ -73,6 +82,7 @@ struct probe {
 	size_t in_len;
 
 	struct xmlstream *xs;
+	uint8_t *sbuf;		/* PROBE_STREAM_READ bytes, for the stream */
 	int proceed;		/* <proceed/> read */
 
 	gnutls_session_t session;
@@ -237,6 +247,7 @@ static void probe_free(struct probe *p)
 	if (p->done != NULL)
 		event_free(p->done);
 	xmlstream_free(p->xs);
+	free(p->sbuf);
 	probe_result_free(p->res);
 	free(p->host);
 	free(p->stream_to);
@@ -524,7 +535,8 @@ static void start_stream(struct probe *p)
 		return;
 	}
 	p->xs = xmlstream_new(on_stream, p);
-	if (p->xs == NULL) {
+	p->sbuf = malloc(PROBE_STREAM_READ);
+	if (p->xs == NULL || p->sbuf == NULL) {
 		probe_fail(p, "out of memory");
 		return;
 	}
@@ -604,18 +616,76 @@ static void socks_step(struct probe *p)
 	}
 }
 
+static void read_again(evutil_socket_t fd, short what, void *arg)
+{
+	struct probe *p = arg;
+
+	(void)fd, (void)what;
+	if (p->state != PS_DONE)
+		wait_for(p, EV_READ);
+}
+
+/* Reads the stream after PROBE_SLOW_READ_MS. */
+static void read_later(struct probe *p)
+{
+	struct timeval tv = {0, PROBE_SLOW_READ_MS * 1000};
+
+	if (p->io != NULL)
+		event_free(p->io);
+	p->io = evtimer_new(p->base, read_again, p);
+	if (p->io == NULL || evtimer_add(p->io, &tv) != 0)
+		probe_fail(p, "out of memory");
+}
+
+/* The stream before TLS: what the socket holds, fed at once. */
+static void read_stream(struct probe *p)
+{
+	size_t len = 0;
+	ssize_t n = 0;
+	int err = 0;
+
+	while (len < PROBE_STREAM_READ) {
+		n = recv(p->fd, p->sbuf + len, PROBE_STREAM_READ - len, 0);
+		if (n <= 0) {
+			err = errno;
+			break;
+		}
+		len += (size_t)n;
+	}
+	if (len > 0)
+		feed_stream(p, p->sbuf, len);
+	if (p->state != PS_STREAM && p->state != PS_PROCEED)
+		return;		/* ended, or TLS began */
+	if (n == 0) {
+		probe_fail(p, "the server closed the connection during %s",
+			   state_words(p));
+		return;
+	}
+	if (n < 0 && err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
+		probe_fail(p, "%s during %s", errno_words(err), state_words(p));
+		return;
+	}
+	/* Unless the reader's events chose what to wait for (<starttls/>
+	 * sent), read on. */
+	if (p->io != NULL && event_pending(p->io, EV_READ | EV_WRITE, NULL))
+		return;
+	if (xmlstream_pending(p->xs) >= PROBE_SLOW_PENDING)
+		read_later(p);
+	else
+		wait_for(p, EV_READ);
+}
+
 static void on_readable(struct probe *p)
 {
-	uint8_t buf[4096];
 	ssize_t n;
 	int socks = p->state == PS_SOCKS_METHOD ||
 		    p->state == PS_SOCKS_AUTH || p->state == PS_SOCKS_CONNECT;
 
-	if (socks)
-		n = recv(p->fd, p->in + p->in_len, sizeof(p->in) - p->in_len,
-			 0);
-	else
-		n = recv(p->fd, buf, sizeof(buf), 0);
+	if (!socks) {
+		read_stream(p);
+		return;
+	}
+	n = recv(p->fd, p->in + p->in_len, sizeof(p->in) - p->in_len, 0);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 			return;
@@ -624,23 +694,17 @@ static void on_readable(struct probe *p)
 		return;
 	}
 	if (n == 0) {
-		probe_fail(p, "%s closed the connection during %s",
-			   socks ? "the SOCKS proxy" : "the server",
+		probe_fail(p, "the SOCKS proxy closed the connection during %s",
 			   state_words(p));
 		return;
 	}
-	if (socks) {
-		p->in_len += (size_t)n;
-		socks_step(p);
-	} else {
-		feed_stream(p, buf, (size_t)n);
-	}
+	p->in_len += (size_t)n;
+	socks_step(p);
 	/* p->io is not persistent: unless the step above chose what to wait
-	 * for next (or ended the probe, or began TLS), read on.  Without this
-	 * a reply split over two reads (a stream header, then the features
-	 * later) stalled the probe until its deadline. */
-	if ((p->state == PS_STREAM || p->state == PS_PROCEED || socks) &&
-	    p->state != PS_DONE && p->io != NULL &&
+	 * for next (or ended the probe), read on.  Without this a reply split
+	 * over two reads stalled the probe until its deadline. */
+	if ((p->state == PS_SOCKS_METHOD || p->state == PS_SOCKS_AUTH ||
+	     p->state == PS_SOCKS_CONNECT) && p->io != NULL &&
 	    !event_pending(p->io, EV_READ | EV_WRITE, NULL))
 		wait_for(p, EV_READ);
 }

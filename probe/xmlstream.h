@@ -22,10 +22,11 @@
  * Prosody's largest default stanza limit (1 MiB), four times ejabberd's
  * largest packaged max_stanza_size (512 KiB). */
 #define XMLSTREAM_MAX_BYTES (2 * 1024 * 1024)
-/* ejabberd has no depth limit of its own: 524,288 bytes of s2s stanza nest
- * 74,898 deep (<a></a>); Prosody stops at 25,000 elements a stanza.  Expat
- * holds ~145 bytes per open element, so this costs up to ~11 MB. */
-#define XMLSTREAM_MAX_DEPTH 75000
+/* Neither server bounds depth but by bytes: Prosody's s2s reads a 1 MiB
+ * stanza before TLS, 149,796 deep as <a></a> (80,000 measured); ejabberd's
+ * 512 KiB s2s stanza, 74,898.  Expat holds ~145 bytes per open element, so
+ * a probe at this bound holds ~22 MB (docs/reliability.md). */
+#define XMLSTREAM_MAX_DEPTH 150000
 /* As large as Prosody's largest default stanza (neither server bounds an
  * attribute on its own). */
 #define XMLSTREAM_MAX_ATTR (1024 * 1024)
@@ -93,6 +94,14 @@ void xmlstream_free(struct xmlstream *xs);
  * After a stop or an error, later calls take no bytes.
  */
 int xmlstream_feed(struct xmlstream *xs, const void *data, size_t len);
+
+/*
+ * Bytes fed that expat holds as an unfinished token (a long start tag, say):
+ * each later xmlstream_feed() parses them again, so a caller reading a
+ * byte at a time should read less often while this is large.  0 after a
+ * stop or an error.
+ */
+size_t xmlstream_pending(struct xmlstream *xs);
 
 /*
  * Writes the stream header:

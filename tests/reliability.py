@@ -22,6 +22,7 @@ import platform
 import sys
 
 GROUPS = [
+    ("bounds", "Bounds before TLS: what Prosody and ejabberd accept from a peer before TLS, and certwatch's bounds"),
     ("hostile-cli", "Hostile probe targets, `certwatch check` (one process per domain, all at once)"),
     ("hostile-daemon", "Hostile probe targets, the daemon checking all of them at once"),
     ("abuse", "Abuse and access"),

@@ -16,6 +16,7 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -66,6 +67,7 @@ struct srv {
 	const char *custom;
 	size_t custom_len;
 	int custom_tls;
+	size_t dribble;		/* the first `dribble` bytes one per send() */
 };
 
 /* root -> ca (intermediate) -> leaf; the server sends leaf and ca. */
@@ -320,8 +322,14 @@ static void *serve(void *arg)
 		wait_close(fd);
 		break;
 	case M_CUSTOM:
-		/* A short write: the probe stopped reading (and closed). */
-		(void)!send(fd, sv->custom, sv->custom_len, MSG_NOSIGNAL);
+		/* A short write: the probe stopped reading (and closed).
+		 * Without Nagle, each byte of the dribble is a segment. */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1},
+			   sizeof(int));
+		for (size_t i = 0; i < sv->dribble; i++)
+			(void)!send(fd, sv->custom + i, 1, MSG_NOSIGNAL);
+		(void)!send(fd, sv->custom + sv->dribble,
+			    sv->custom_len - sv->dribble, MSG_NOSIGNAL);
 		if (!sv->custom_tls ||
 		    read_until(fd, buf, sizeof(buf), "/>") != 0) {
 			wait_close(fd);
@@ -610,9 +618,10 @@ static enum verdict dane_verdict(const struct probe_result *r)
 	return verdict_endpoint(&in);
 }
 
-/* Runs one probe against a server that sends `custom` before TLS. */
-static struct probe_result *run_custom(const char *custom, size_t len,
-				       int tls)
+/* Runs one probe against a server that sends `custom` before TLS, the
+ * first `dribble` bytes one per send(). */
+static struct probe_result *run_dribble(const char *custom, size_t len,
+					int tls, size_t dribble)
 {
 	struct srv sv;
 	struct probe_opts o;
@@ -623,12 +632,21 @@ static struct probe_result *run_custom(const char *custom, size_t len,
 	sv.custom = custom;
 	sv.custom_len = len;
 	sv.custom_tls = tls;
+	sv.dribble = dribble;
 	srv_run(&sv);
 	init_opts(&o);
+	if (dribble > 0)
+		o.timeout_ms = 60000;	/* the server's own pace, slow in ASan */
 	init_req(&req, sv.port, PROBE_STARTTLS);
 	r = run(&o, &req);
 	srv_stop(&sv);
 	return r;
+}
+
+static struct probe_result *run_custom(const char *custom, size_t len,
+				       int tls)
+{
+	return run_dribble(custom, len, tls, 0);
 }
 
 /* A server that sends `custom` and no more: the probe stops at a bound,
@@ -661,7 +679,8 @@ static void test_stream_bounds(void **state)
 	struct probe_result *r;
 
 	(void)state;
-	assert_non_null(b);
+	if (b == NULL)
+		abort();	/* noreturn, unlike fail(): GCC's checks */
 
 	/* A 1,500-byte id, 200 KiB of features, one nested 40 deep. */
 	off = (size_t)sprintf(b, "<?xml version='1.0'?><stream:stream "
@@ -708,6 +727,52 @@ static void test_stream_bounds(void **state)
 	assert_int_equal(r->tls_refused, 0);
 	assert_non_null(strstr(r->reason, "invalid XML"));
 	assert_int_equal(dane_verdict(r), VERDICT_UNREACHABLE);
+	probe_result_free(r);
+	free(b);
+}
+
+/* CPU time of this thread, in ms. */
+static double thread_cpu_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/*
+ * A 768 KiB id sent a byte a segment: expat parses its unfinished token
+ * again on every feed, so the probe reads less often while it is long: at
+ * most 100 parses a second, whatever the server's pace.  Measured on the
+ * 2-core test VM, CPU over the probe's time: 6-8 % (ASan too); reading at
+ * once as bytes came (PROBE_SLOW_PENDING out of reach), 26 %.
+ */
+static void test_stream_dribble(void **state)
+{
+	size_t idlen = 768 * 1024, cap = idlen + 1024, off;
+	char *b = malloc(cap);
+	struct probe_result *r;
+	double cpu;
+
+	(void)state;
+	if (b == NULL)
+		abort();	/* noreturn, unlike fail(): GCC's checks */
+	off = (size_t)sprintf(b, "<?xml version='1.0'?><stream:stream "
+				 "xmlns='jabber:client' xmlns:stream="
+				 "'http://etherx.jabber.org/streams' "
+				 "version='1.0' id='");
+	memset(b + off, 'i', idlen);
+	off += idlen;
+	off += (size_t)sprintf(b + off, "'><stream:features>" STARTTLS_FEATURE
+					"</stream:features>");
+	cpu = thread_cpu_ms();
+	r = run_dribble(b, off, 1, off - 100);
+	cpu = thread_cpu_ms() - cpu;
+	if (!r->ok)
+		fail_msg("probe failed: %s", r->reason);
+	print_message("dribbled %zu bytes: %.0f ms of CPU in the probe's "
+		      "thread, %u ms\n", off, cpu, r->elapsed_ms);
+	assert_true(cpu < 0.15 * r->elapsed_ms);
 	probe_result_free(r);
 	free(b);
 }
@@ -1107,6 +1172,7 @@ int main(void)
 		cmocka_unit_test(test_direct_alpn),
 		cmocka_unit_test(test_tls_refused),
 		cmocka_unit_test(test_stream_bounds),
+		cmocka_unit_test(test_stream_dribble),
 		cmocka_unit_test(test_silent_deadline),
 		cmocka_unit_test(test_stream_error),
 		cmocka_unit_test(test_connection_refused),

@@ -404,7 +404,8 @@ static void test_bounds(void **state)
 	struct rec r;
 
 	(void)state;
-	assert_non_null(b);
+	if (b == NULL)
+		abort();	/* noreturn, unlike fail(): GCC's checks */
 
 	/* A 1,500-byte id. */
 	off = (size_t)sprintf(b, "<?xml version='1.0'?><stream:stream "
