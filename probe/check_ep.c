@@ -66,6 +66,25 @@ set_detail(struct check_endpoint *row, const char *fmt, const char *name,
 		 why ? why : "");
 }
 
+/* Warning sni-target: `seen` is the key of the deciding handshake (SNI =
+ * the domain), `target` the one that matched with SNI = the SRV target. */
+static void
+add_sni_target_warning(struct check_endpoint *row,
+		       const struct dane_match *seen,
+		       const struct dane_match *target)
+{
+	char a[65], b[65], text[sizeof(row->warnings[0].text)];
+
+	dane_hex(seen->spki_sha256, 32, a);
+	dane_hex(target->spki_sha256, 32, b);
+	snprintf(text, sizeof(text),
+		 "SNI = the domain (what clients send): key %s, which no "
+		 "record allows; SNI = the SRV target: key %s, which a record "
+		 "allows",
+		 a, b);
+	add_warning(row, "sni-target", text);
+}
+
 /* ---- endpoints -------------------------------------------------------- */
 
 void
@@ -499,21 +518,17 @@ check_ep_decide(struct ep *e)
 			   : "the SRV records are not signed (DNSSEC is not "
 			     "enabled for the domain's zone)", NULL);
 
-	/* Use the SNI = target handshake if it matched. */
-	if (e->m_sni_ok && e->m_sni.matched >= 0 && !e->pres_sni->key_refused) {
-		m = &e->m_sni;
-		pr = e->pres_sni;
-		snprintf(row->sni, sizeof(row->sni), "%s", row->host);
-		add_warning(row, "sni-target",
-			    "the record matched only with SNI set to the SRV "
-			    "target; clients send the domain as SNI and may "
-			    "see another certificate");
-	} else if (pr) {
+	/* The handshake with SNI = the domain decides: clients send the domain
+	 * (XEP-0368), so a key shown only for SNI = the SRV target does not
+	 * protect them, and an interceptor may select its victims by SNI.  The
+	 * second probe only explains a mismatch (docs/usage.md, sni-target). */
+	if (pr)
 		snprintf(row->sni, sizeof(row->sni), "%s", c->res->domain);
-	}
-	int mok = (m == &e->m) ? e->m_ok : 1;
+	if (e->m_ok && e->m.have_leaf && e->m_sni_ok && e->m_sni.matched >= 0 &&
+	    !e->pres_sni->key_refused)
+		add_sni_target_warning(row, &e->m, &e->m_sni);
 
-	if (pr && pr->ok && mok) {
+	if (pr && pr->ok && e->m_ok) {
 		in.probe_ok = 1;
 		in.matched = m->matched >= 0;
 		in.key_refused = pr->key_refused;

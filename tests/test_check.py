@@ -168,15 +168,19 @@ def t_cname(info, conf):
 
 def t_sni_target(info, conf):
     """A host that picks its certificate by SNI: the probe with SNI = the
-    domain sees another key; the second probe, SNI = the SRV target,
-    matches: ok with warning sni-target, sni and key from that handshake."""
+    domain (what clients send) sees another key and decides: mismatch.
+    The second probe, SNI = the SRV target, matches and only explains:
+    warning sni-target names both keys; sni and key are the domain's."""
     good = info['keys']['good']['spki_sha256']
+    mitm = info['keys']['mitm']['spki_sha256']
     rc, res, _ = check_json(BIN, conf, 'sni.test')
-    assert res['verdict'] == 'ok', res
+    assert rc == 2 and res['verdict'] == 'mismatch', res
     e = res['endpoints'][0]
-    assert e['sni'] == 'xmpp.sni.test', e
-    assert e['spki_sha256'] == good, e
-    assert 'sni-target' in [w['code'] for w in e['warnings']], e
+    assert e['verdict'] == 'mismatch' and e['matched'] is None, e
+    assert e['sni'] == 'sni.test', e
+    assert e['spki_sha256'] == mitm, e
+    w = [w['text'] for w in e['warnings'] if w['code'] == 'sni-target']
+    assert len(w) == 1 and mitm in w[0] and good in w[0], e
     assert res['probes'] == 2, res
 
 

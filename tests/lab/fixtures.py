@@ -3,8 +3,10 @@
 """Misbehaving XMPP servers for the certwatch lab, one asyncio process.
 
 Usage: fixtures.py CONFIG.json, where CONFIG is a list of
-{"name", "behaviour", "ip", "ports", "pki", "cert", "key"} (cert and key:
-the lab's good key, for behaviours that speak TLS).  Each behaviour is a coroutine in
+{"name", "behaviour", "ip", "ports", "pki", "cert", "key", "impostor",
+"good"} (cert and key: the lab's good key, for behaviours that speak TLS;
+impostor: the MITM key's "chain" and "key", or a chain made for that
+server; good: the good server's address).  Each behaviour is a coroutine in
 BEHAVIOURS below; add hostile servers there (lab.py's FIXTURES names them).
 Every server reads the client's stream header first and answers as the
 domain named in its `to`, so a probe gets as far as the behaviour allows.
@@ -15,9 +17,11 @@ import json
 import re
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import sys
+import time
 import uuid
 
 HEADER_LIMIT = 4096      # bytes we read while waiting for the stream header
@@ -45,13 +49,14 @@ def attr(header, name):
     return m.group(2) if m else ""
 
 
-def stream_open(header):
+def stream_open(header, sid=None):
     """Our answering stream header, as the domain the client asked for."""
     ns = attr(header, "xmlns") or "jabber:client"
     to = attr(header, "to")
     return ("<?xml version='1.0'?><stream:stream xmlns='%s' "
             "xmlns:stream='http://etherx.jabber.org/streams' from='%s' "
-            "id='%s' version='1.0' xml:lang='en'>" % (ns, to, uuid.uuid4().hex)).encode()
+            "id='%s' version='1.0' xml:lang='en'>"
+            % (ns, to, sid or uuid.uuid4().hex)).encode()
 
 
 async def idle(reader):
@@ -163,9 +168,9 @@ async def badutf8(reader, writer, header, fx):
     await idle(reader)
 
 
-async def proceed(reader, writer, header):
+async def proceed(reader, writer, header, opening=None):
     """Offer STARTTLS, wait for <starttls/>, answer <proceed/>."""
-    writer.write(stream_open(header) + FEATURES_STARTTLS)
+    writer.write((opening or stream_open(header)) + FEATURES_STARTTLS)
     await writer.drain()
     buf = b""
     while b"starttls" not in buf:
@@ -178,8 +183,8 @@ async def proceed(reader, writer, header):
     return True
 
 
-async def serve_tls(reader, writer, header, chain, key):
-    if not await proceed(reader, writer, header):
+async def serve_tls(reader, writer, header, chain, key, opening=None):
+    if not await proceed(reader, writer, header, opening):
         return
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(chain, key)
@@ -201,8 +206,9 @@ async def bigcert(reader, writer, header, fx):
 
 async def sni(reader, writer, header, fx):
     """A multi-tenant host: presents the good key only to clients that
-    send the SRV target (xmpp.<domain>) as SNI, the MITM key otherwise —
-    certwatch's second probe with SNI = the target must find the match."""
+    send the SRV target (xmpp.<domain>) as SNI, the MITM key otherwise:
+    the probe with SNI = the domain decides (mismatch); the second one,
+    SNI = the target, finds the match and only explains it (sni-target)."""
     if not await proceed(reader, writer, header):
         return
     pki = fx["pki"]
@@ -234,6 +240,132 @@ async def tlsclose(reader, writer, header, fx):
         await asyncio.wait_for(reader.read(4096), 30)
         writer.write(b"\x16\x03\x03\x04\x00\x02\x00\x03\xfc\x03\x03")
         await writer.drain()
+
+
+# ------------------------------------------ fail-closed servers (issue 13)
+# Impostors presenting the MITM key (CA-valid: the lab CA's certificate
+# names their domains), each in a way meant to make certwatch quieter than
+# `mismatch`; tests/test_failclosed.py checks that it is not.
+
+async def reenc(reader, writer, header, fx):
+    """STARTTLS, then the TLS handshake relayed to a gnutls-serv that sends
+    the MITM leaf with its outer length re-encoded (30 85 00 00 LL LL LL)
+    as it is: Python's ssl would re-encode the certificate."""
+    if await proceed(reader, writer, header):
+        await relay(reader, writer, b"", *await tcp("127.0.0.1", fx["tls_port"]))
+
+
+async def hugeid(reader, writer, header, fx):
+    """A stream header whose id has 1,500 bytes (clients carry on: RFC 6120
+    sets no limit), then STARTTLS with the MITM key."""
+    await serve_tls(reader, writer, header, fx["impostor"]["chain"], fx["impostor"]["key"],
+                    stream_open(header, "i" * 1500))
+
+
+async def snisel(reader, writer, header, fx):
+    """An interceptor that chooses by SNI: a ClientHello naming the domain
+    (what clients send) goes to a gnutls-serv with the MITM key; any other
+    is passed through, with its own STARTTLS, to the good server."""
+    if not await proceed(reader, writer, header):
+        return
+    head = await asyncio.wait_for(reader.readexactly(5), 30)
+    hello = head + await asyncio.wait_for(reader.readexactly(int.from_bytes(head[3:5], "big")), 30)
+    domain = attr(header, "to")
+    if client_hello_sni(hello).lower() == domain.lower():
+        await relay(reader, writer, hello, *await tcp("127.0.0.1", fx["tls_port"]))
+        return
+    up_r, up_w = await tcp(fx["good"], 5222)
+    up_w.write(("<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+                "xmlns:stream='http://etherx.jabber.org/streams' to='%s' "
+                "version='1.0'>" % domain).encode())
+    if await read_until(up_r, b"</stream:features>"):
+        up_w.write(b"<starttls xmlns='%s'/>" % NS_TLS.encode())
+        if await read_until(up_r, b"<proceed"):
+            await relay(reader, writer, hello, up_r, up_w)
+    up_w.close()
+
+
+async def hugeexp(reader, writer, header, fx):
+    """After STARTTLS, the MITM leaf and a look-alike CA whose RSA key has a
+    16,384-bit modulus and an exponent of almost as many bits, with a
+    signature on the leaf as long as the modulus (lab.py pki_failclosed)."""
+    await serve_tls(reader, writer, header, fx["impostor"]["chain"], fx["impostor"]["key"])
+
+
+def client_hello_sni(record):
+    """The host_name of a TLS ClientHello's server_name extension (RFC 6066
+    §3), "" when there is none.  `record` is one whole TLS record."""
+    try:
+        p = 5 + 4 + 2 + 32                      # record, handshake headers; version, random
+        p += 1 + record[p]                      # session id
+        p += 2 + int.from_bytes(record[p:p + 2], "big")   # cipher suites
+        p += 1 + record[p]                      # compression methods
+        end = p + 2 + int.from_bytes(record[p:p + 2], "big")
+        p += 2
+        while p + 4 <= end:
+            etype = int.from_bytes(record[p:p + 2], "big")
+            elen = int.from_bytes(record[p + 2:p + 4], "big")
+            if etype == 0:                      # list length (2), type (1), name
+                nlen = int.from_bytes(record[p + 7:p + 9], "big")
+                return record[p + 9:p + 9 + nlen].decode("ascii", "replace")
+            p += 4 + elen
+    except IndexError:
+        pass
+    return ""
+
+
+async def tcp(host, port):
+    return await asyncio.wait_for(asyncio.open_connection(host, port), 10)
+
+
+async def read_until(reader, marker, limit=65536):
+    """Read until `marker` has been seen (False: closed or over `limit`)."""
+    buf = b""
+    while marker not in buf:
+        chunk = await asyncio.wait_for(reader.read(4096), 30)
+        if not chunk or len(buf) > limit:
+            return False
+        buf += chunk
+    return True
+
+
+async def relay(reader, writer, first, up_r, up_w):
+    """Pass bytes both ways between the client and an upstream (sending it
+    `first` before), until either side closes."""
+    async def pipe(src, dst):
+        try:
+            while True:
+                data = await asyncio.wait_for(src.read(65536), IDLE_LIMIT)
+                if not data:
+                    return
+                dst.write(data)
+                await dst.drain()
+        except (asyncio.TimeoutError, ConnectionError):
+            return
+
+    up_w.write(first)
+    tasks = [asyncio.ensure_future(pipe(reader, up_w)), asyncio.ensure_future(pipe(up_r, writer))]
+    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for t in tasks:
+        t.cancel()
+    up_w.close()
+
+
+def start_gnutls_serv(chain, key):
+    """A gnutls-serv on a free loopback port, serving `chain` byte for byte;
+    it belongs to this process's group, which the lab stops."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    subprocess.Popen(["gnutls-serv", "-q", "--echo", "-p", str(port), "--x509certfile", chain,
+                      "--x509keyfile", key], stdin=subprocess.DEVNULL,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return port
+        time.sleep(0.05)
+    raise RuntimeError("gnutls-serv did not start on port %d" % port)
 
 
 FEATURES_STARTTLS = (b"<stream:features><starttls xmlns='%s'/></stream:features>"
@@ -301,7 +433,13 @@ BEHAVIOURS = {
     "tlsnever": tlsnever,
     "tlsclose": tlsclose,
     "sni": sni,
+    "reenc": reenc,
+    "hugeid": hugeid,
+    "snisel": snisel,
+    "hugeexp": hugeexp,
 }
+# Behaviours whose impostor TLS is a gnutls-serv (fx["tls_port"]).
+NEEDS_GNUTLS = ("reenc", "snisel")
 
 
 def handler(behaviour, fx):
@@ -310,7 +448,8 @@ def handler(behaviour, fx):
             header = await read_header(reader)
             if header is not None:
                 await behaviour(reader, writer, header, fx)
-        except (asyncio.TimeoutError, ConnectionError, ssl.SSLError):
+        except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError,
+                ssl.SSLError):
             pass
         finally:
             writer.close()
@@ -322,6 +461,8 @@ async def main(config):
     for fx in config:
         if fx["behaviour"] in NEEDS_CERTS:
             fx["made"] = make_certs(fx)
+        if fx["behaviour"] in NEEDS_GNUTLS:
+            fx["tls_port"] = start_gnutls_serv(fx["impostor"]["chain"], fx["impostor"]["key"])
         for port in fx["ports"]:
             servers.append(await asyncio.start_server(
                 handler(BEHAVIOURS[fx["behaviour"]], fx), fx["ip"], port,

@@ -31,6 +31,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import urllib.error
 import urllib.request
@@ -81,6 +82,13 @@ SERVERS = {
     "tlsclose":    {"host": 42, "kind": "fixture"},
     # Chooses its certificate by SNI, as multi-tenant hosts do.
     "sni":         {"host": 43, "kind": "fixture", "ports": (5222,)},
+    # Fail closed (issue 13, tests/test_failclosed.py): impostors (the
+    # mitm key, whose certificate from the lab CA names their domains)
+    # that each try to hide from certwatch in their own way.
+    "reenc":       {"host": 44, "kind": "fixture", "key": "mitm", "ports": (5222,)},
+    "hugeid":      {"host": 45, "kind": "fixture", "key": "mitm", "ports": (5222,)},
+    "snisel":      {"host": 46, "kind": "fixture", "key": "mitm", "ports": (5222,)},
+    "hugeexp":     {"host": 47, "kind": "fixture", "key": "mitm", "ports": (5222,)},
 }
 FIXTURE_PORTS = (5222, 5269)
 
@@ -136,9 +144,24 @@ DOMAINS = [
     {"name": "cname2.test", "expect": "ok", "server": "good", "tlsa": ["3 1 1 good"],
      "cname": "xmpp.notlsa.test",
      "note": "SRV target is a CNAME to a name without TLSA: TLSA found at the original name"},
-    {"name": "sni.test", "expect": "ok", "server": "sni", "srv": ("xmpp-client",),
+    {"name": "sni.test", "expect": "mismatch", "server": "sni", "srv": ("xmpp-client",),
      "tlsa": ["3 1 1 good"],
-     "note": "the good key only for SNI = the SRV target: ok with warning sni-target"},
+     "note": "the good key only for SNI = the SRV target: mismatch (SNI = the domain "
+             "decides) with warning sni-target naming both keys"},
+    {"name": "reenc.test", "expect": "mismatch", "server": "reenc", "srv": ("xmpp-client",),
+     "tlsa": ["3 1 1 good"],
+     "note": "the MITM leaf with its outer DER length re-encoded (30 85 00 00 LL LL LL)"},
+    {"name": "hugeid.test", "expect": "mismatch", "server": "hugeid", "srv": ("xmpp-client",),
+     "tlsa": ["3 1 1 good"],
+     "note": "a stream header with a 1,500-byte id, then STARTTLS with the MITM key"},
+    {"name": "snisel.test", "expect": "mismatch", "server": "snisel", "also": ["good"],
+     "srv": ("xmpp-client",), "tlsa": ["3 1 1 good"],
+     "note": "intercepts SNI = the domain (MITM key), passes other SNI through to good"},
+    {"name": "hugeexp.test", "expect": "mismatch", "server": "hugeexp",
+     "srv": ("xmpp-client",),
+     "tlsa": ["3 1 1 good", "2 0 1 lookalike", "2 1 1 lookalike", "0 0 1 lookalike",
+              "0 1 1 lookalike"],
+     "note": "the MITM leaf under a look-alike CA with a 16,384-bit RSA exponent"},
     {"name": "switch.test", "expect": "ok", "server": "switch", "also": ["mitm"],
      "switch": True, "tlsa": ["3 1 1 good"],
      "note": "test_watch.py: DNAT to mitm, TLSA removed, DS made bogus, and back"},
@@ -361,6 +384,127 @@ def pki_leaf(pki, name, names, keys):
                 out.write(f.read())
     os.chmod(key, 0o600)
     keys[name] = add_hashes({"cert": crt, "chain": chain, "key": key, "names": names})
+
+
+# Certificates of the fail-closed servers (issue 13, docs/lab.md): DER
+# built or rewritten by hand, since no tool makes these on purpose.
+
+def der_tlv(tag, body):
+    """One DER element, with a minimal length."""
+    n = len(body)
+    if n < 0x80:
+        return bytes([tag, n]) + body
+    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(size)]) + size + body
+
+
+def der_int(v):
+    return der_tlv(0x02, v.to_bytes(v.bit_length() // 8 + 1, "big"))
+
+
+def der_oid(dotted):
+    arcs = [int(a) for a in dotted.split(".")]
+    out = bytes([40 * arcs[0] + arcs[1]])
+    for a in arcs[2:]:
+        chunk = [a & 0x7f]
+        while a > 0x7f:
+            a >>= 7
+            chunk.append(0x80 | (a & 0x7f))
+        out += bytes(reversed(chunk))
+    return der_tlv(0x06, out)
+
+
+def der_split(der):
+    """(header length, content length) of the DER element at der[0]."""
+    if der[1] < 0x80:
+        return 2, der[1]
+    k = der[1] & 0x7f
+    return 2 + k, int.from_bytes(der[2:2 + k], "big")
+
+
+def der_children(der):
+    """The elements inside the constructed element der."""
+    hl, n = der_split(der)
+    body, out = der[hl:hl + n], []
+    while body:
+        h, m = der_split(body)
+        out.append(body[:h + m])
+        body = body[h + m:]
+    return out
+
+
+def pem(ders):
+    return "".join("-----BEGIN CERTIFICATE-----\n%s\n-----END CERTIFICATE-----\n" % "\n".join(
+        textwrap.wrap(base64.b64encode(d).decode(), 64)) for d in ders)
+
+
+def reencoded(der):
+    """The certificate with its outer SEQUENCE length in five bytes
+    (30 85 00 00 LL LL LL): not DER, but BER that GnuTLS and OpenSSL
+    accept, and outside what the CA signed (only the TBSCertificate)."""
+    hl, n = der_split(der)
+    return b"\x30\x85" + n.to_bytes(5, "big") + der[hl:]
+
+
+SHA256_RSA = der_tlv(0x30, der_oid("1.2.840.113549.1.1.11") + b"\x05\x00")
+
+
+def lookalike_ca(bits=16384):
+    """A CA certificate whose RSA key has a 16,384-bit modulus and a public
+    exponent of almost as many bits (random odd numbers: no one holds the
+    private key), so that checking one signature with it costs seconds.
+    Only its own signature is junk: a trust anchor's is never checked."""
+    n = secrets.randbits(bits) | (1 << (bits - 1)) | 1
+    e = secrets.randbits(bits - 1) | (1 << (bits - 2)) | 1
+    name = der_tlv(0x30, der_tlv(0x31, der_tlv(0x30, der_oid("2.5.4.3") + der_tlv(
+        0x0c, b"certwatch lab look-alike CA"))))
+    rsa = der_tlv(0x30, der_oid("1.2.840.113549.1.1.1") + b"\x05\x00")
+    spki = der_tlv(0x30, rsa + der_tlv(0x03, b"\0" + der_tlv(0x30, der_int(n) + der_int(e))))
+    now = time.time()
+    when = lambda t: der_tlv(0x17, time.strftime("%y%m%d%H%M%SZ", time.gmtime(t)).encode())
+    ca_true = der_tlv(0x30, der_tlv(0x01, b"\xff"))
+    ext = der_tlv(0xa3, der_tlv(0x30, der_tlv(0x30, der_oid("2.5.29.19") + der_tlv(
+        0x01, b"\xff") + der_tlv(0x04, ca_true))))
+    tbs = der_tlv(0x30, der_tlv(0xa0, der_int(2)) + der_int(secrets.randbits(63)) +
+                  SHA256_RSA + name + der_tlv(0x30, when(now - 86400) + when(now + 30 * 86400)) +
+                  name + spki + ext)
+    return (der_tlv(0x30, tbs + SHA256_RSA + der_tlv(0x03, b"\0" + secrets.token_bytes(bits // 8))),
+            spki, n)
+
+
+def pki_failclosed(pki, keys):
+    """What the fail-closed servers present: the MITM leaf re-encoded
+    (reenc), and a MITM leaf under a look-alike CA with a huge RSA
+    exponent (hugeexp).  Adds keys["lookalike"] (for its TLSA records)."""
+    mitm = keys["mitm"]
+    ca_pem = pem([keys["ca"]["_der"][0]])
+    reenc = os.path.join(pki, "reenc.chain.pem")
+    write(reenc, pem([reencoded(mitm["_der"][0])]) + ca_pem)
+    ca_der, ca_spki, n = lookalike_ca()
+    # The leaf names the look-alike as its issuer and carries an RSA
+    # signature as long as its modulus (so that checking it runs the
+    # whole exponentiation) that no key made: openssl signs it with a
+    # throwaway RSA key of the look-alike's name, whose signature is
+    # then replaced.
+    tmp_key, tmp_crt = os.path.join(pki, "lookalike-tmp.key"), os.path.join(pki, "lookalike-tmp.crt")
+    openssl("req", "-x509", "-newkey", "rsa:1024", "-nodes", "-keyout", tmp_key, "-out", tmp_crt,
+            "-days", "30", "-subj", "/CN=certwatch lab look-alike CA")
+    csr, leaf = os.path.join(pki, "hugeexp.csr"), os.path.join(pki, "hugeexp.crt")
+    openssl("req", "-new", "-key", mitm["key"], "-subj", "/O=certwatch lab/CN=hugeexp.test",
+            "-out", csr)
+    openssl("x509", "-req", "-in", csr, "-CA", tmp_crt, "-CAkey", tmp_key, "-set_serial", "77",
+            "-days", "30", "-out", leaf)
+    tbs, alg, _ = der_children(pem_der(leaf))
+    sig = (secrets.randbits(16383) % n).to_bytes(2048, "big")
+    leaf_der = der_tlv(0x30, tbs + alg + der_tlv(0x03, b"\0" + sig))
+    chain = os.path.join(pki, "hugeexp.chain.pem")
+    write(chain, pem([leaf_der, ca_der]))
+    cert = os.path.join(pki, "lookalike.crt")
+    write(cert, pem([ca_der]))
+    keys["lookalike"] = {"cert": cert, "cert_sha256": hashlib.sha256(ca_der).hexdigest(),
+                         "spki_sha256": hashlib.sha256(ca_spki).hexdigest(),
+                         "_der": {0: ca_der, 1: ca_spki}}
+    return {"reenc": reenc, "hugeexp": chain}
 
 
 def tlsa_rdata(spec, keys):
@@ -786,6 +930,7 @@ class Lab:
         start_ejabberd(self, xmpp["ejabberd"])
         for name, certnames in names.items():
             pki_leaf(pki, name, certnames, self.keys)
+        hostile_chains = pki_failclosed(pki, self.keys)
         mark("pki")
         home = self.keys["home"]
         start_prosody(self, "prosody", home["chain"], home["key"], [xmpp["prosody"]["domain"]],
@@ -804,10 +949,15 @@ class Lab:
                 targets[name] = self.ip(name)
         # A fixture may name its own ports and behaviour; it gets the PKI
         # directory and the good key's paths for behaviours that speak TLS.
+        # Impostors get the MITM key and the chain made for them, if any,
+        # and the address of the good server (snisel passes through to it).
         fixtures = [{"name": n, "behaviour": s.get("behaviour", n), "ip": self.ip(n),
                      "ports": list(s.get("ports", FIXTURE_PORTS)),
                      "pki": self.path("pki"), "cert": self.keys["good"]["chain"],
-                     "key": self.keys["good"]["key"]}
+                     "key": self.keys["good"]["key"],
+                     "impostor": {"chain": hostile_chains.get(n, self.keys["mitm"]["chain"]),
+                                  "key": self.keys["mitm"]["key"]},
+                     "good": self.ip("good")}
                     for n, s in SERVERS.items() if s["kind"] == "fixture"]
         fdir = self.path("fixtures")
         write(os.path.join(fdir, "fixtures.json"), json.dumps(fixtures, indent=1))
