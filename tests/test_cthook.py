@@ -12,8 +12,9 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 
-from cwtest import Runner, run
+from cwtest import Runner, run, terminate
 
 BIN = sys.argv[1] if len(sys.argv) > 1 else os.environ.get('CERTWATCH_BIN')
 WRAPPER_IN = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..',
@@ -307,6 +308,65 @@ def t_wrapper(d):
     assert p.returncode == 2 and 'CERTWATCH_CONFIG' in p.stderr, p
 
 
+def t_real_certspotter(d):
+    """The real certspotter runs the installed wrapper: offline, a log it
+    cannot reach fails its health check, which it reports to its -script
+    as EVENT=error (certspotter(8), -healthcheck).  No CT log server is
+    packaged, so discovered_cert cannot be driven here."""
+    certspotter = shutil.which('certspotter')
+    assert certspotter, 'certspotter is not installed (scripts/setup-debian.sh)'
+    conf, store = config(d)
+    wrapper = os.path.join(d, 'certwatch-ct-hook')
+    with open(WRAPPER_IN, encoding='utf-8') as f:
+        write(wrapper, f.read().replace(
+            '@BINDIR@', os.path.dirname(os.path.abspath(BIN))), 0o755)
+    key = os.path.join(d, 'log.key')
+    subprocess.run(['openssl', 'ecparam', '-name', 'prime256v1', '-genkey',
+                    '-noout', '-out', key], check=True, capture_output=True)
+    pub = subprocess.run(['openssl', 'ec', '-in', key, '-pubout', '-outform',
+                          'DER'], check=True, capture_output=True).stdout
+    import base64
+    import json
+    loglist = {'version': '1.0', 'log_list_timestamp': '2026-01-01T00:00:00Z',
+               'operators': [{'name': 'lab', 'email': ['lab@example.org'],
+                              'logs': [{
+                                  'description': 'nobody listens here',
+                                  'log_id': base64.b64encode(
+                                      hashlib.sha256(pub).digest()).decode(),
+                                  'key': base64.b64encode(pub).decode(),
+                                  'url': 'https://127.0.0.1:9/', 'mmd': 86400,
+                                  'state': {'usable': {
+                                      'timestamp': '2020-01-01T00:00:00Z'}}}]}]}
+    write(os.path.join(d, 'loglist.json'), json.dumps(loglist))
+    write(os.path.join(d, 'watchlist'), 'example.org\n')
+    os.makedirs(os.path.join(d, 'csconfig'))
+    env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin'), 'HOME': d,
+           'CERTSPOTTER_CONFIG_DIR': os.path.join(d, 'csconfig'),
+           'CERTWATCH_CONFIG': conf}
+    with open(os.path.join(d, 'certspotter.log'), 'wb') as log:
+        proc = subprocess.Popen(
+            [certspotter, '-start_at_end', '-watchlist',
+             os.path.join(d, 'watchlist'), '-state_dir',
+             os.path.join(d, 'state'), '-script', wrapper, '-logs',
+             os.path.join(d, 'loglist.json'), '-healthcheck', '5s'],
+            env=env, stdout=log, stderr=log)
+        try:
+            spool = os.path.join(store, 'ct', 'spool')
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not (
+                    os.path.isdir(spool) and
+                    [n for n in os.listdir(spool) if n.endswith('.ct')]):
+                assert proc.poll() is None, open(log.name).read()
+                time.sleep(0.5)
+        finally:
+            terminate(proc)
+    evs = read_spool(store)
+    assert evs, open(os.path.join(d, 'certspotter.log')).read()
+    assert evs[0]['event'] == 'error', evs[0]
+    assert evs[0]['summary'], evs[0]
+    assert evs[0]['cert_state'] == 'absent', evs[0]
+
+
 def main():
     r = Runner()
     for name, fn in [
@@ -321,7 +381,9 @@ def main():
             ('hostile values: escaped, cut, dropped', t_hostile_values),
             ('unwritable spool: exit 1, nothing left', t_unwritable_spool),
             ('only [store] is read', t_only_store_section),
-            ('the installed wrapper', t_wrapper)]:
+            ('the installed wrapper', t_wrapper),
+            ('the real certspotter runs the wrapper (EVENT=error, offline)',
+             t_real_certspotter)]:
         with tempfile.TemporaryDirectory() as d:
             r.run(name, fn, d)
     return r.finish()
