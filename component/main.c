@@ -49,6 +49,8 @@ usage(FILE *f)
 	      "monitoring-plugin\n"
 	      "          convention (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)\n"
 	      "          --json  print the JSON object instead\n"
+	      "  ct-hook certspotter's hook (certspotter-script(8)): spool one\n"
+	      "          event into STORE/ct/spool/ (0 spooled, 1 could not)\n"
 	      "\n"
 	      "See certwatch(8) and certwatch.conf(5).\n",
 	      f);
