@@ -34,7 +34,7 @@ full_event(void)
 	snprintf(ev->subject_dn, sizeof(ev->subject_dn), "CN=example.org");
 	snprintf(ev->serial, sizeof(ev->serial), "03ab");
 	ev->has_not_before = ev->has_not_after = ev->has_entry_index = 1;
-	ev->not_before = -5;
+	ev->not_before = -INT64_MAX;
 	ev->not_after = INT64_MAX;
 	ev->entry_index = UINT64_C(9999999999999999999);
 	snprintf(ev->log_uri, sizeof(ev->log_uri), "https://ct.example/log/");
@@ -184,6 +184,10 @@ test_hostile(void **state)
 		 "not_before"},
 		{HEAD "event x\ncert_state absent\nnot_before -\nend\n",
 		 "not_before"},
+		{HEAD "event x\ncert_state absent\nnot_before "
+		      "-9223372036854775808\nend\n", "not_before"},
+		{HEAD "event x\ncert_state absent\nnot_after "
+		      "9223372036854775808\nend\n", "not_after"},
 		{HEAD "event x\ncert_state absent\nentry_index -1\nend\n",
 		 "entry_index"},
 		{HEAD "event x\ncert_state absent\nentry_index "
