@@ -162,7 +162,8 @@ copy_num(const char *src, int64_t *out)
 		return 0;
 	errno = 0;
 	v = strtoll(src, &end, 10);
-	if (errno || *end)
+	/* INT64_MIN has no negation: the spool keeps ±INT64_MAX. */
+	if (errno || *end || v < -INT64_MAX)
 		return 0;
 	*out = v;
 	return 1;

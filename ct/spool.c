@@ -287,7 +287,8 @@ set_field(struct ct_event *ev, const struct field *f, const char *v,
 	case F_HEX:
 		return n == 0 ? 0 : get_hex(v, n, base + f->off);
 	case F_I64:
-		if (get_num(v, n, 1, &neg, &u) < 0)
+		/* Up to ±INT64_MAX: -INT64_MIN would overflow. */
+		if (get_num(v, n, 1, &neg, &u) < 0 || u > INT64_MAX)
 			return -1;
 		*(int64_t *)(void *)(base + f->off) = neg ? -(int64_t)u
 							  : (int64_t)u;
