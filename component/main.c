@@ -15,6 +15,7 @@
 #include "version.h"
 #include "component/comp.h"
 #include "component/config.h"
+#include "component/ct_hook.h"
 #include "component/log.h"
 #include "component/names.h"
 #include "component/pubsub.h"
@@ -35,6 +36,7 @@ usage(FILE *f)
 {
 	fputs("usage: certwatch run -c FILE [-n] [-v]\n"
 	      "       certwatch check [-c FILE] [--json] DOMAIN\n"
+	      "       certwatch ct-hook -c FILE\n"
 	      "       certwatch --help | --version\n"
 	      "\n"
 	      "  run     the XMPP component daemon (XEP-0114)\n"
@@ -47,6 +49,8 @@ usage(FILE *f)
 	      "monitoring-plugin\n"
 	      "          convention (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)\n"
 	      "          --json  print the JSON object instead\n"
+	      "  ct-hook certspotter's hook (certspotter-script(8)): spool one\n"
+	      "          event into STORE/ct/spool/ (0 spooled, 1 could not)\n"
 	      "\n"
 	      "See certwatch(8) and certwatch.conf(5).\n",
 	      f);
@@ -555,6 +559,8 @@ main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "check"))
 		return cmd_check(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "ct-hook"))
+		return ct_hook_main(argc - 1, argv + 1);
 	fprintf(stderr, "certwatch: unknown command \"%s\"\n", argv[1]);
 	usage(stderr);
 	return 2;

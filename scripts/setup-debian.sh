@@ -21,6 +21,8 @@ BUILD="build-essential meson ninja-build pkg-config git ca-certificates
 LAB="knot knot-dnssecutils unbound bind9-dnsutils dns-root-data prosody
  ejabberd tor gnutls-bin openssl python3 python3-slixmpp iproute2 iptables
  procps psmisc util-linux"
+# Certificate Transparency: the CT monitor certwatch runs (docs/ct.md).
+CT="certspotter"
 CHECKS="valgrind man-db systemd"
 # The web face's tests and benchmark: a real browser, promtool, wrk.
 WEB="chromium chromium-driver python3-selenium prometheus wrk"
@@ -28,7 +30,7 @@ WEB="chromium chromium-driver python3-selenium prometheus wrk"
 PACKAGE="debhelper dpkg-dev fakeroot lintian"
 
 missing=""
-for p in $BUILD $LAB $CHECKS $WEB $PACKAGE; do
+for p in $BUILD $LAB $CT $CHECKS $WEB $PACKAGE; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' ||
 		missing="$missing $p"
 done

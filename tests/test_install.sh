@@ -34,12 +34,14 @@ opt() {
 }
 prefix=$(opt prefix)
 bindir=$(opt bindir)
+libexecdir=$(opt libexecdir)
 mandir=$(opt mandir)
 sysconfdir=$(opt sysconfdir)
 unitdir=$(opt systemdunitdir)
 [ -n "$unitdir" ] || unitdir=$prefix/lib/systemd/system
 case $sysconfdir in /*) ;; *) sysconfdir=$prefix/$sysconfdir ;; esac
 case $bindir in /*) ;; *) bindir=$prefix/$bindir ;; esac
+case $libexecdir in /*) ;; *) libexecdir=$prefix/$libexecdir ;; esac
 case $mandir in /*) ;; *) mandir=$prefix/$mandir ;; esac
 
 # ---- the binary
@@ -48,6 +50,15 @@ if [ -x "$bin" ] && "$bin" --version | grep -q '^certwatch [0-9]'; then
 	ok "$bindir/certwatch runs"
 else
 	fail "$bindir/certwatch missing or does not run"
+fi
+
+# ---- certspotter's hook (docs/ct.md): runs the installed certwatch
+hook=$dest$libexecdir/certwatch-ct-hook
+if [ -x "$hook" ] && sh -n "$hook" &&
+	grep -qF "exec \"$bindir/certwatch\" ct-hook -c \"\$CERTWATCH_CONFIG\"" "$hook"; then
+	ok "$libexecdir/certwatch-ct-hook runs $bindir/certwatch ct-hook"
+else
+	fail "$libexecdir/certwatch-ct-hook missing, not executable or wrong"
 fi
 
 # ---- the man pages
