@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
- * verdict.c - the verdict rules of SPEC.md "Verdicts": the DNS state
+ * verdict.c - the verdict rules of docs/usage.md "Verdicts": the DNS state
  * decides first, a DNS failure is never turned into advice, and only a
  * secure, usable TLSA RRset lets the probe decide.
  */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
- * verdict.h - the verdict rules of SPEC.md in one place: given the DNSSEC
+ * verdict.h - the verdict rules of docs/usage.md in one place: given the DNSSEC
  * states, the TLSA set and what the probe saw, an endpoint's verdict; given
  * the endpoints, the domain's.  Pure functions, tested on a table of cases.
  */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* test_verdict.c - the verdict table of SPEC.md, row by row, as data. */
+/* test_verdict.c - the verdict table of docs/usage.md, row by row, as data. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
