@@ -71,6 +71,16 @@ enum verdict verdict_worse(enum verdict a, enum verdict b)
 	return severity(b) > severity(a) ? b : a;
 }
 
+enum verdict verdict_domain(const enum verdict *endpoints, size_t n,
+			    size_t bogus_services)
+{
+	enum verdict v = bogus_services ? VERDICT_BOGUS : VERDICT_NONE;
+
+	for (size_t i = 0; i < n; i++)
+		v = verdict_worse(v, endpoints[i]);
+	return v == VERDICT_NONE ? VERDICT_UNREACHABLE : v;
+}
+
 static const char *const names[] = {
     [VERDICT_OK] = "ok",
     [VERDICT_NO_TLSA] = "no-tlsa",
