@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
- * config.h - the INI configuration file of SPEC.md ("Configuration file").
+ * config.h - the INI configuration file (docs/running.md, "Configuration
+ * reference").
  *
  * Our own small parser rather than Debian's libinih: that build never tells
  * its handler the line of a key, and every error must name file, line and
@@ -66,7 +67,7 @@ struct config {
 	int have_component;	/* a [component] jid was given */
 };
 
-/* Fills *cfg with the defaults of SPEC.md. */
+/* Fills *cfg with the defaults of docs/running.md. */
 void config_defaults(struct config *cfg);
 
 /*

@@ -20,7 +20,8 @@ void report_text(const struct check_result *r, struct buf *out);
 /* One short line for lists ("good.test: ok"). */
 void report_summary(const struct check_result *r, struct buf *out);
 
-/* The JSON object of SPEC.md ("check --json"), one line plus newline. */
+/* The JSON object of "check --json" (man/certwatch.8.scd), one line plus
+ * newline. */
 void report_json(const struct check_result *r, struct buf *out);
 
 /* True when a probe's failure is the service's own, not the domain's: the

@@ -3,7 +3,10 @@
 #include "component/transition.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "util/buf.h"
 
 static const char *const names[] = {"none", "alarm", "removed", "down",
 				    "recovered", "info"};
@@ -150,23 +153,22 @@ enum verdict
 transition_alert_verdict(const struct check_result *r,
 			 const struct store_endpoint *last, size_t n)
 {
-	enum verdict v = VERDICT_NONE;
+	enum verdict *evs = xcalloc(r->nendpoints + 1, sizeof(*evs));
+	size_t nbogus = 0;
 
 	for (size_t i = 0; i < r->nendpoints; i++) {
 		const struct check_endpoint *e = &r->endpoints[i];
-		enum verdict ev = e->verdict;
-		if (ev == VERDICT_UNREACHABLE) {
+		evs[i] = e->verdict;
+		if (evs[i] == VERDICT_UNREACHABLE) {
 			const char *word = transition_last_verdict(e, last, n);
 			if (word)
-				ev = verdict_parse(word);
+				evs[i] = verdict_parse(word);
 		}
-		v = verdict_worse(v, ev);
 	}
 	for (int s = 0; s < SVC_COUNT; s++)
-		if (r->services[s] == SVC_STATE_BOGUS)
-			v = verdict_worse(v, VERDICT_BOGUS);
-	if (v == VERDICT_NONE)
-		v = VERDICT_UNREACHABLE;
+		nbogus += r->services[s] == SVC_STATE_BOGUS;
+	enum verdict v = verdict_domain(evs, r->nendpoints, nbogus);
+	free(evs);
 	return v;
 }
 

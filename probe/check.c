@@ -298,9 +298,9 @@ static void
 check_decide(struct check *c)
 {
 	struct check_result *r = c->res;
-	enum verdict v = VERDICT_NONE;
-	size_t kept = 0, unreachable = 0;
-	int any_service = 0;
+	enum verdict v;
+	size_t kept = 0, nbogus = 0;
+	int any_service = 0, decided = 0;
 
 	for (size_t i = 0; i < c->neps; i++)
 		check_ep_decide(c->eps[i]);
@@ -326,22 +326,21 @@ check_decide(struct check *c)
 	/* A stable order for people and diffs: by service, host, port. */
 	if (kept > 1)
 		qsort(r->endpoints, kept, sizeof(*r->endpoints), endpoint_cmp);
+	enum verdict *evs = xcalloc(kept + 1, sizeof(*evs));
 	for (size_t i = 0; i < kept; i++) {
-		enum verdict ev = r->endpoints[i].verdict;
-		if (ev == VERDICT_UNREACHABLE)
-			unreachable++;
-		v = verdict_worse(v, ev);
+		evs[i] = r->endpoints[i].verdict;
+		decided |= evs[i] != VERDICT_NONE;
 	}
 	for (int s = 0; s < SVC_COUNT; s++) {
-		if (r->services[s] == SVC_STATE_BOGUS)
-			v = verdict_worse(v, VERDICT_BOGUS);
+		nbogus += r->services[s] == SVC_STATE_BOGUS;
+		decided |= r->services[s] == SVC_STATE_FAILED;
 		if (r->services[s] != SVC_STATE_NOT_OFFERED)
 			any_service = 1;
-		if (r->services[s] == SVC_STATE_FAILED && v == VERDICT_NONE)
-			v = VERDICT_UNREACHABLE;
 	}
-	if (v == VERDICT_NONE) {
-		v = VERDICT_UNREACHABLE;
+	v = verdict_domain(evs, kept, nbogus);
+	free(evs);
+	/* Nothing decided, not even a failed look-up: no service at all. */
+	if (!decided && nbogus == 0) {
 		if (!any_service || kept == 0) {
 			r->err_step = PROBE_STEP_DNS;
 			snprintf(r->err_reason, sizeof(r->err_reason),
@@ -355,7 +354,6 @@ check_decide(struct check *c)
 				 r->service_detail[s]);
 		}
 	r->verdict = v;
-	(void)unreachable;
 }
 
 static void

@@ -3,7 +3,8 @@
  * dane.h - matching a presented certificate chain against a TLSA RRset
  * (RFC 6698, RFC 7671, RFC 7673), with our own code over GnuTLS's X.509
  * API.  libgnutls-dane is not used: it matches DANE-TA anywhere in the chain
- * without linking the leaf to it, and checks no names (../shared/NOTES.md).
+ * without linking the leaf to it, and checks no names (docs/architecture.md,
+ * "Our own DANE matcher").
  *
  * Pure: no I/O except reading the system trust store once (for the PKIX
  * report and the "TA is a public CA" test) and the clock (the time bound

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
- * verdict.c - the verdict rules of SPEC.md "Verdicts": the DNS state
+ * verdict.c - the verdict rules of docs/usage.md "Verdicts": the DNS state
  * decides first, a DNS failure is never turned into advice, and only a
  * secure, usable TLSA RRset lets the probe decide.
  */
@@ -69,6 +69,16 @@ enum verdict verdict_worse(enum verdict a, enum verdict b)
 	if (severity(a) == 0 && severity(b) == 0)
 		return VERDICT_NONE;
 	return severity(b) > severity(a) ? b : a;
+}
+
+enum verdict verdict_domain(const enum verdict *endpoints, size_t n,
+			    size_t bogus_services)
+{
+	enum verdict v = bogus_services ? VERDICT_BOGUS : VERDICT_NONE;
+
+	for (size_t i = 0; i < n; i++)
+		v = verdict_worse(v, endpoints[i]);
+	return v == VERDICT_NONE ? VERDICT_UNREACHABLE : v;
 }
 
 static const char *const names[] = {

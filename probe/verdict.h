@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
- * verdict.h - the verdict rules of SPEC.md in one place: given the DNSSEC
+ * verdict.h - the verdict rules of docs/usage.md in one place: given the DNSSEC
  * states, the TLSA set and what the probe saw, an endpoint's verdict; given
  * the endpoints, the domain's.  Pure functions, tested on a table of cases.
  */
 #ifndef CERTWATCH_VERDICT_H
 #define CERTWATCH_VERDICT_H
+
+#include <stddef.h>
 
 #include "dns/dns.h"
 
@@ -45,6 +47,18 @@ enum verdict verdict_endpoint(const struct verdict_input *in);
 
 /* The worse of two results (UNREACHABLE and NONE lose to any result). */
 enum verdict verdict_worse(enum verdict a, enum verdict b);
+
+/*
+ * The domain's verdict (docs/usage.md "Verdicts"), from its endpoints'
+ * verdicts (n of them) and the number of services whose DNS answers were
+ * bogus: the worst of them, in the order mismatch, bogus, insecure,
+ * no-tlsa, ok; a bogus service counts as `bogus`; an unreachable endpoint
+ * does not count unless none could be checked.  VERDICT_UNREACHABLE when
+ * nothing could be checked (or n is 0), never VERDICT_NONE.  The alert
+ * rule passes an unreachable endpoint as its last verdict instead.
+ */
+enum verdict verdict_domain(const enum verdict *endpoints, size_t n,
+			    size_t bogus_services);
 
 /* "ok", "mismatch", "no-tlsa", "insecure", "bogus", "unreachable"; NULL
  * for VERDICT_NONE. */

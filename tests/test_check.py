@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""`certwatch check` against the lab: every verdict of SPEC.md from real
+"""`certwatch check` against the lab: every verdict of docs/usage.md from real
 signed zones and real XMPP servers, both directions of each, the no-SRV
 fallback, s2s and direct TLS, DANE-TA, selector 0 / SHA-512, downgrades,
 servers that stall or send garbage, and SOCKS proxies that refuse."""

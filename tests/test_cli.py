@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The command line contract of SPEC.md: run -n exit codes and messages,
+"""The command line contract of man/certwatch.8.scd: run -n exit codes and messages,
 check's exit codes for bad arguments, --help, --version."""
 import os
 import sys

@@ -2,7 +2,7 @@
 /*
  * test_dane.c - the DANE matcher on certificates made at test time
  * (ECDSA P-256 with GnuTLS): every selector and matching type, and the
- * negative cases of NOTES.md that libgnutls-dane gets wrong.
+ * negative cases that libgnutls-dane gets wrong (docs/architecture.md).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -416,7 +416,7 @@ static void test_ta_every_selector_and_type(void **state)
 			}
 }
 
-/* NOTES.md: the operator's CA appended to another CA's leaf. */
+/* docs/architecture.md: the operator's CA appended to another CA's leaf. */
 static void test_appended_ca_does_not_match(void **state)
 {
 	struct dane_match m;
@@ -552,7 +552,8 @@ static void test_digest_agility(void **state)
 	struct rset rs;
 
 	(void)state;
-	/* NOTES.md: 3 1 1 beside a 3 1 2 for another key: no match */
+	/* RFC 7671 section 9 (digest agility): 3 1 1 beside a 3 1 2 for
+	 * another key: no match */
 	one(&rs, 3, 1, 1, &leaf);
 	add(&rs, 3, 1, 2, &evil_leaf);
 	assert_int_equal(MATCH(&rs, &m, &leaf, &ca), 0);

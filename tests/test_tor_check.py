@@ -16,7 +16,7 @@
   4. with the Tor client stopped: `check` says unreachable at step `tor`
      naming the SOCKS proxy; the daemon's rounds go unreachable and a
      subscriber gets no alert; with the client back the rounds recover,
-     still without an alert (SPEC.md: unreachable endpoints count at their
+     still without an alert (docs/usage.md "Alerts": unreachable endpoints count at their
      last verdict); stopped for down_after rounds: one "down" alert, never
      an alarm, then "recovered".
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* test_verdict.c - the verdict table of SPEC.md, row by row, as data. */
+/* test_verdict.c - the verdict table of docs/usage.md, row by row, as data. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -165,6 +165,69 @@ static void test_worse(void **state)
 	    VERDICT_MISMATCH);
 }
 
+/* The domain's verdict from its endpoints' (docs/usage.md "Verdicts"). */
+struct domain_row {
+	const char *what;
+	enum verdict eps[4];
+	size_t n;
+	size_t bogus_services;
+	enum verdict want;
+};
+
+#define OK VERDICT_OK
+#define NT VERDICT_NO_TLSA
+#define IN VERDICT_INSECURE
+#define BO VERDICT_BOGUS
+#define MM VERDICT_MISMATCH
+#define UN VERDICT_UNREACHABLE
+#define NO VERDICT_NONE
+
+static const struct domain_row domain_rows[] = {
+    {"no endpoint, nothing bogus", {NO}, 0, 0, UN},
+    {"no endpoint, a bogus service", {NO}, 0, 1, BO},
+    {"one ok", {OK}, 1, 0, OK},
+    {"every endpoint unreachable", {UN, UN}, 2, 0, UN},
+    {"unreachable does not count beside ok", {UN, OK, UN}, 3, 0, OK},
+    {"unreachable does not count beside mismatch", {UN, MM}, 2, 0, MM},
+    {"mismatch is the worst", {OK, MM, BO, IN}, 4, 0, MM},
+    {"bogus over insecure", {IN, BO, OK}, 3, 0, BO},
+    {"insecure over no-tlsa", {NT, IN, OK}, 3, 0, IN},
+    {"no-tlsa over ok", {OK, NT}, 2, 0, NT},
+    {"a bogus service over ok endpoints", {OK, OK}, 2, 1, BO},
+    {"a bogus service under a mismatch", {OK, MM}, 2, 2, MM},
+    {"a bogus service beside unreachable endpoints", {UN, UN}, 2, 1, BO},
+    {"undecided endpoints only", {NO, NO}, 2, 0, UN},
+    {"only the first n count", {OK, MM}, 1, 0, OK},
+};
+
+static void test_domain(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(domain_rows) / sizeof(domain_rows[0]);
+	     i++) {
+		const struct domain_row *d = &domain_rows[i];
+		enum verdict got =
+		    verdict_domain(d->eps, d->n, d->bogus_services);
+
+		if (got != d->want)
+			fail_msg("%s: got %s, want %s", d->what,
+				 verdict_name(got), verdict_name(d->want));
+	}
+	/* Order does not matter: every rotation of a row gives its verdict. */
+	for (size_t i = 0; i < sizeof(domain_rows) / sizeof(domain_rows[0]);
+	     i++) {
+		const struct domain_row *d = &domain_rows[i];
+		for (size_t r = 1; r < d->n; r++) {
+			enum verdict rot[4];
+			for (size_t j = 0; j < d->n; j++)
+				rot[j] = d->eps[(j + r) % d->n];
+			assert_int_equal(verdict_domain(rot, d->n,
+							d->bogus_services),
+					 d->want);
+		}
+	}
+}
+
 static void test_names(void **state)
 {
 	enum verdict v;
@@ -200,6 +263,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_table),
 	    cmocka_unit_test(test_worse),
+	    cmocka_unit_test(test_domain),
 	    cmocka_unit_test(test_names),
 	    cmocka_unit_test(test_exit_codes),
 	};
