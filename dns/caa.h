@@ -14,7 +14,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DNS_T_CAA 257		/* RFC 8659 §4 */
 #define DNS_CAA_TAG_MAX 15	/* RFC 8659 §4.1: tag length 1-15 */
 #define DNS_CAA_VALUE_MAX 1024	/* longer values are refused, not cut */
 #define DNS_CAA_FLAG_CRITICAL 0x80	/* RFC 8659 §4.1, bit 0 */
