@@ -193,6 +193,7 @@ check_result_free(struct check_result *r)
 	}
 	free(r->endpoints);
 	check_free_strv(r->setup, r->nsetup);
+	check_free_strv(r->caa.records, r->caa.nrecords);
 	free(r);
 }
 
@@ -389,6 +390,7 @@ check_free_internals(struct check *c)
 		free(e);
 	}
 	c->neps = 0;
+	check_caa_cancel(c);
 	if (c->qzone)
 		dns_cancel(c->qzone);
 	if (c->zone_timer)
@@ -494,6 +496,7 @@ check_start(struct check_env *env, const char *domain_a, const char *domain_u,
 			c->qsrv[s] = q;
 		}
 	}
+	check_caa_start(c);	/* defences: never changes the verdict */
 	check_unref(c);
 	return c;
 }

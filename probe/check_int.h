@@ -85,6 +85,11 @@ struct check {
 	struct dns_query *qzone;
 	struct event *zone_timer;	/* the walk's deadline */
 	int zone_in_lookup, zone_answered;
+
+	/* check_caa.c: the CAA walk up from the domain. */
+	char caa_q[DNS_NAME_MAX + 1];
+	struct dns_query *qcaa;
+	unsigned caa_step;		/* look-ups started, <= 128 */
 };
 
 /* check.c */
@@ -117,6 +122,11 @@ char *check_tlsa_line(const struct dns_tlsa *t);
  * of them in *first (may be NULL). */
 size_t check_addrs_drop_private(struct probe_addr *addrs, size_t *n,
 				struct probe_addr *first);
+
+/* check_caa.c: starts the CAA walk (RFC 8659 §3), holding a reference
+ * until it ends; check_caa_cancel() stops it. */
+void check_caa_start(struct check *c);
+void check_caa_cancel(struct check *c);
 
 /* check_zone.c: names the unsigned zone of every insecure endpoint, then
  * activates done_ev.  After check_decide(). */
