@@ -42,6 +42,15 @@ def t_climb(info, conf):
     assert c['state'] == 'bound' and c['found_at'] == 'good.test', c
 
 
+def t_cname(info, conf):
+    """xmpp.cname.test is a CNAME to xmpp.good.test: the alias target is
+    asked, its parent good.test (bound) is not (RFC 8659 §3); the walk
+    climbs cname.test and test. instead."""
+    _, c = caa(conf, 'xmpp.cname.test')
+    assert c['state'] == 'none' and c['found_at'] is None, c
+    assert c['dnssec'] == 'secure', c
+
+
 def t_issuers(info, conf):
     res, c = caa(conf, 'rollover.test')
     assert res['verdict'] == 'ok', res
@@ -89,6 +98,8 @@ def main():
         conf = write_config(info, os.path.join(d, 'certwatch.conf'))
         for name, fn in [('CAA bound to an account', t_bound),
                          ('CAA at a parent (tree climbing)', t_climb),
+                         ("CNAME: the target's parents not climbed",
+                          t_cname),
                          ('CAA issuers only', t_issuers),
                          ('no CAA up to the TLD', t_none),
                          ('CAA in an unsigned zone', t_insecure),
