@@ -444,7 +444,7 @@ text_defences(const struct check_result *r, struct buf *out)
 	if (c->state == CAA_STATE_NONE || c->state == CAA_STATE_ISSUERS)
 		buf_printf(out,
 			   "  To let only your ACME account get certificates "
-			   "(RFC 8657), add:\n"
+			   "(RFC 8657), %s:\n"
 			   "    %s. IN CAA 0 issue \"letsencrypt.org; "
 			   "accounturi=https://acme-v02.api.letsencrypt.org/"
 			   "acme/acct/<your account id>\"\n"
@@ -453,6 +453,10 @@ text_defences(const struct check_result *r, struct buf *out)
 			   "/etc/letsencrypt/accounts/*/directory/*/regr.json); "
 			   "use your CA's name and account URL if it is not "
 			   "Let's Encrypt.\n",
+			   c->state == CAA_STATE_NONE
+				   ? "add"
+				   : "give every issue record an accounturi, "
+				     "e.g.",
 			   c->found_at[0] ? c->found_at : r->domain);
 }
 
