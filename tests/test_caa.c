@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "dns/caa.h"
+#include "dns/dns.h"
 
 /* Wire RDATA: flags, tag length, tag, value. */
 static size_t rdata(uint8_t *b, uint8_t flags, const char *tag,
@@ -193,6 +194,40 @@ static void test_issue_unterminated(void **state)
 	assert_false(i.has_accounturi);
 }
 
+/* dns_parse_response() keeps CAA records whole, for dns_caa_parse(). */
+static void test_response_caa(void **state)
+{
+	static const uint8_t pkt[] = {
+	    0, 0, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0,
+	    4, 'g', 'o', 'o', 'd', 4, 't', 'e', 's', 't', 0, 1, 1, 0, 1,
+	    /* good.test CAA 0 issue ";" */
+	    0xc0, 12, 1, 1, 0, 1, 0, 0, 1, 44, 0, 8,
+	    0, 5, 'i', 's', 's', 'u', 'e', ';',
+	    /* good.test CAA with an empty RDATA: kept, then refused */
+	    0xc0, 12, 1, 1, 0, 1, 0, 0, 1, 44, 0, 0,
+	};
+	struct dns_answer a;
+	struct dns_caa c;
+	char err[128];
+
+	(void)state;
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(dns_parse_response(pkt, sizeof(pkt), DNS_T_CAA, &a,
+					    err, sizeof(err)), 0);
+	assert_int_equal(a.status, DNS_ANSWER);
+	assert_int_equal(a.n, 2);
+	assert_int_equal(a.rdata[0].len, 8);
+	assert_int_equal(dns_caa_parse(a.rdata[0].data, a.rdata[0].len, &c,
+				       err, sizeof(err)), 0);
+	assert_int_equal(c.kind, DNS_CAA_ISSUE);
+	assert_string_equal(c.value, ";");
+	assert_int_equal(a.rdata[1].len, 0);
+	assert_non_null(a.rdata[1].data);
+	assert_int_equal(dns_caa_parse(a.rdata[1].data, a.rdata[1].len, &c,
+				       err, sizeof(err)), -1);
+	dns_answer_clear(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -201,6 +236,7 @@ int main(void)
 	    cmocka_unit_test(test_issue_values),
 	    cmocka_unit_test(test_issue_malformed),
 	    cmocka_unit_test(test_issue_unterminated),
+	    cmocka_unit_test(test_response_caa),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
