@@ -458,16 +458,23 @@ text_defences(const struct check_result *r, struct buf *out)
 				   : "give every issue record an accounturi, "
 				     "e.g.",
 			   c->found_at[0] ? c->found_at : r->domain);
+	for (size_t i = 0; i < r->ncaa_targets; i++) {
+		const struct check_caa *t = &r->caa_targets[i].caa;
+		buf_printf(out, "  CAA of SRV target %s: %s (%s%s%sDNSSEC %s)\n",
+			   r->caa_targets[i].name, check_caa_state_name(t->state),
+			   t->found_at[0] ? "records at " : "", t->found_at,
+			   t->found_at[0] ? ", " : "", sec_word(t->sec));
+	}
 }
 
+/* The fields of one CAA judgement, after an opening brace. */
 static void
-json_defences(const struct check_result *r, struct buf *out)
+json_caa(const struct check_caa *c, struct buf *out)
 {
-	const struct check_caa *c = &r->caa;
 	struct caa_warning w[4];
 	size_t nw = caa_warnings(c, w);
 
-	buf_puts(out, ",\"defences\":{\"caa\":{\"state\":");
+	buf_puts(out, "\"state\":");
 	buf_json_str(out, check_caa_state_name(c->state));
 	buf_puts(out, ",\"found_at\":");
 	buf_json_str(out, c->found_at[0] ? c->found_at : NULL);
@@ -487,6 +494,22 @@ json_defences(const struct check_result *r, struct buf *out)
 		buf_json_str(out, w[i].code);
 		buf_puts(out, ",\"text\":");
 		buf_json_str(out, w[i].text);
+		buf_putc(out, '}');
+	}
+	buf_putc(out, ']');
+}
+
+static void
+json_defences(const struct check_result *r, struct buf *out)
+{
+	buf_puts(out, ",\"defences\":{\"caa\":{");
+	json_caa(&r->caa, out);
+	buf_puts(out, ",\"targets\":[");
+	for (size_t i = 0; i < r->ncaa_targets; i++) {
+		buf_printf(out, "%s{\"name\":", i ? "," : "");
+		buf_json_str(out, r->caa_targets[i].name);
+		buf_putc(out, ',');
+		json_caa(&r->caa_targets[i].caa, out);
 		buf_putc(out, '}');
 	}
 	buf_puts(out, "]}}");

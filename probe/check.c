@@ -194,6 +194,10 @@ check_result_free(struct check_result *r)
 	free(r->endpoints);
 	check_free_strv(r->setup, r->nsetup);
 	check_free_strv(r->caa.records, r->caa.nrecords);
+	for (size_t i = 0; i < r->ncaa_targets; i++)
+		check_free_strv(r->caa_targets[i].caa.records,
+				r->caa_targets[i].caa.nrecords);
+	free(r->caa_targets);
 	free(r);
 }
 
@@ -247,6 +251,7 @@ srv_class_done(struct check *c, int server)
 			for (size_t i = 0; i < a->n; i++) {
 				if (!strcmp(a->srv[i].target, "."))
 					continue;
+				check_caa_target(c, a->srv[i].target);
 				struct ep *e = check_ep_new(c, s, a->srv[i].target,
 						      a->srv[i].port, a->sec, 0);
 				if (e)

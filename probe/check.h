@@ -90,6 +90,13 @@ struct check_caa {
 	char why[256];			/* for unknown: what failed */
 };
 
+#define CHECK_MAX_CAA_TARGETS 8	/* SRV targets judged; the rest are not */
+
+struct check_caa_target {
+	char name[DNS_NAME_MAX + 1];
+	struct check_caa caa;
+};
+
 struct check_result {
 	char domain[DNS_NAME_MAX + 1];	/* A-label */
 	char domain_u[DNS_NAME_MAX * 4 + 1];	/* U-label (UTF-8) */
@@ -106,6 +113,8 @@ struct check_result {
 	uint32_t elapsed_ms;
 	unsigned probes;		/* probes made */
 	struct check_caa caa;		/* defences: the domain's CAA */
+	struct check_caa_target *caa_targets;	/* each SRV target's */
+	size_t ncaa_targets;
 };
 
 struct check_config {

@@ -21,7 +21,7 @@
 #define CAA_MAX_STEPS 128	/* a 253-character name has at most 127 labels */
 #define CAA_MAX_RECORDS 64	/* listed; the rest are judged, not listed */
 
-static void caa_ask(struct check *c);
+static void caa_ask(struct caa_walk *w);
 
 /* "FLAGS TAG \"VALUE\"" as in a zone file, other bytes as \DDD. */
 static char *caa_line(const struct dns_caa *p)
@@ -112,72 +112,96 @@ static void caa_judge(struct check_caa *r, const struct dns_answer *a,
 						 : CAA_STATE_ISSUERS;
 }
 
-static void caa_end(struct check *c)
-{
-	check_unref(c);
-}
-
 static void caa_cb(struct dns_answer *a, void *arg)
 {
-	struct check *c = arg;
-	struct check_caa *r = &c->res->caa;
+	struct caa_walk *w = arg;
+	struct check_caa *r = w->out;
 	const char *dot;
 
-	c->qcaa = NULL;
+	w->qcaa = NULL;
 	r->sec = r->sec == DNS_SEC_NONE ? a->sec : check_sec_worse(r->sec,
 								   a->sec);
 	if (a->sec == DNS_SEC_BOGUS) {
 		r->state = CAA_STATE_UNKNOWN;
 		snprintf(r->why, sizeof(r->why), "CAA at %s fails DNSSEC "
-			 "validation: %s", c->caa_q, a->why_bogus);
+			 "validation: %s", w->q, a->why_bogus);
 	} else if (check_answer_failed(a)) {
 		r->state = CAA_STATE_UNKNOWN;
 		snprintf(r->why, sizeof(r->why), "CAA look-up at %s failed: %s",
-			 c->caa_q,
+			 w->q,
 			 a->error[0] ? a->error : dns_status_name(a->status));
 	} else if (a->status == DNS_ANSWER && a->n > 0) {
-		caa_judge(r, a, c->caa_q);
-	} else if ((dot = strchr(c->caa_q, '.')) == NULL ||
-		   c->caa_step >= CAA_MAX_STEPS) {
+		caa_judge(r, a, w->q);
+	} else if ((dot = strchr(w->q, '.')) == NULL ||
+		   w->step >= CAA_MAX_STEPS) {
 		r->state = CAA_STATE_NONE;	/* the TLD answered: none */
 	} else {
-		memmove(c->caa_q, dot + 1, strlen(dot + 1) + 1);
+		memmove(w->q, dot + 1, strlen(dot + 1) + 1);
 		dns_answer_free(a);
-		caa_ask(c);
+		caa_ask(w);
 		return;
 	}
 	dns_answer_free(a);
-	caa_end(c);
+	check_unref(w->c);
 }
 
-static void caa_ask(struct check *c)
+static void caa_ask(struct caa_walk *w)
 {
-	unsigned step = ++c->caa_step;
+	unsigned step = ++w->step;
 	struct dns_query *q = NULL;
 
-	if (dns_lookup(c->env->cfg.dns, c->caa_q, DNS_T_CAA, caa_cb, c, &q) <
+	if (dns_lookup(w->c->env->cfg.dns, w->q, DNS_T_CAA, caa_cb, w, &q) <
 	    0) {
-		caa_cb(check_failed_answer(c->caa_q, DNS_T_CAA, "invalid name"),
-		       c);
+		caa_cb(check_failed_answer(w->q, DNS_T_CAA, "invalid name"), w);
 		return;
 	}
 	/* A cached answer ran caa_cb already, which may have asked again. */
-	if (c->caa_step == step && q != NULL)
-		c->qcaa = q;
+	if (w->step == step && q != NULL)
+		w->qcaa = q;
+}
+
+static void caa_walk_start(struct check *c, const char *name,
+			   struct check_caa *out)
+{
+	struct caa_walk *w = &c->caa[c->ncaa++];
+
+	w->c = c;
+	w->out = out;
+	snprintf(w->q, sizeof(w->q), "%s", name);
+	check_ref(c);
+	caa_ask(w);
 }
 
 void check_caa_start(struct check *c)
 {
-	check_ref(c);
-	snprintf(c->caa_q, sizeof(c->caa_q), "%s", c->res->domain);
-	caa_ask(c);
+	caa_walk_start(c, c->res->domain, &c->res->caa);
+}
+
+void check_caa_target(struct check *c, const char *name)
+{
+	struct check_result *r = c->res;
+
+	for (size_t i = 0; i < r->ncaa_targets; i++)
+		if (!strcmp(r->caa_targets[i].name, name))
+			return;
+	if (r->ncaa_targets >= CHECK_MAX_CAA_TARGETS)
+		return;
+	/* Allocated once: the walks keep pointers into it. */
+	if (r->caa_targets == NULL)
+		r->caa_targets = xcalloc(CHECK_MAX_CAA_TARGETS,
+					 sizeof(*r->caa_targets));
+	struct check_caa_target *t = &r->caa_targets[r->ncaa_targets++];
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	caa_walk_start(c, name, &t->caa);
 }
 
 void check_caa_cancel(struct check *c)
 {
-	if (c->qcaa)
-		dns_cancel(c->qcaa);
-	c->qcaa = NULL;
+	for (size_t i = 0; i < c->ncaa; i++) {
+		if (c->caa[i].qcaa)
+			dns_cancel(c->caa[i].qcaa);
+		c->caa[i].qcaa = NULL;
+	}
 }
 
 const char *check_caa_state_name(enum check_caa_state s)

@@ -34,6 +34,10 @@ def t_bound(info, conf):
         '0 iodef "mailto:security@good.test"']), c
     assert c['validationmethods'] == 'dns-01', c
     assert codes(c) == [], c
+    # Its SRV target xmpp.good.test has no CAA: it takes good.test's.
+    assert [t['name'] for t in c['targets']] == ['xmpp.good.test'], c
+    t = c['targets'][0]
+    assert t['state'] == 'bound' and t['found_at'] == 'good.test', t
 
 
 def t_climb(info, conf):
@@ -76,6 +80,9 @@ def t_insecure(info, conf):
     _, c = caa(conf, 'unsigned.test')
     assert c['state'] == 'none' and c['dnssec'] == 'insecure', c
     assert codes(c) == ['caa-insecure', 'caa-none'], c
+    # The SRV target is in the signed good.test: judged on its own.
+    t = {t['name']: t for t in c['targets']}['xmpp.good.test']
+    assert t['state'] == 'bound' and t['dnssec'] == 'secure', t
 
 
 def t_bogus(info, conf):
