@@ -24,6 +24,7 @@ enum dns_rrtype {
 	DNS_T_SRV = 33,
 	DNS_T_DNAME = 39,
 	DNS_T_TLSA = 52,
+	DNS_T_CAA = 257,	/* RFC 8659; parse with dns/caa.h */
 };
 
 /* DNSSEC state of one answer, as unbound's validator saw it. */
@@ -60,6 +61,12 @@ struct dns_tlsa {
 	uint8_t *data;		/* owned by the dns_answer */
 };
 
+/* A record kept as its RDATA (CAA), for a parser of its own. */
+struct dns_rdata {
+	size_t len;
+	uint8_t *data;		/* owned by the dns_answer */
+};
+
 struct dns_addr {
 	int family;		/* AF_INET or AF_INET6 */
 	uint8_t addr[16];	/* network order; 4 bytes used for AF_INET */
@@ -86,6 +93,7 @@ struct dns_answer {
 	struct dns_srv *srv;	/* when qtype == DNS_T_SRV */
 	struct dns_tlsa *tlsa;	/* when qtype == DNS_T_TLSA */
 	struct dns_addr *addr;	/* when qtype == DNS_T_A or DNS_T_AAAA */
+	struct dns_rdata *rdata;	/* when qtype == DNS_T_CAA */
 };
 
 struct dns_config {

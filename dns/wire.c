@@ -272,6 +272,16 @@ static int take_record(const uint8_t *pkt, const struct rr *r,
 		}
 		memcpy(out->tlsa[i].data, d + 3, out->tlsa[i].len);
 		return 0;
+	case DNS_T_CAA:
+		/* +1: an empty RDATA still gets a pointer; dns/caa.c parses */
+		out->rdata[i].data = malloc((size_t)r->rdlen + 1);
+		if (out->rdata[i].data == NULL) {
+			errf(err, errlen, "out of memory");
+			return -1;
+		}
+		memcpy(out->rdata[i].data, d, r->rdlen);
+		out->rdata[i].len = r->rdlen;
+		return 0;
 	default:
 		return 0; /* counted, not decoded */
 	}
@@ -291,6 +301,9 @@ static int alloc_records(struct dns_answer *out, uint16_t qtype, size_t n)
 	case DNS_T_AAAA:
 		out->addr = calloc(n, sizeof(*out->addr));
 		return out->addr != NULL ? 0 : -1;
+	case DNS_T_CAA:
+		out->rdata = calloc(n, sizeof(*out->rdata));
+		return out->rdata != NULL ? 0 : -1;
 	default:
 		return 0;
 	}
@@ -518,6 +531,14 @@ static int collect(const uint8_t *pkt, size_t len, const struct rr *rrs,
 	return 0;
 }
 
+static void free_rdata(struct dns_rdata *r, size_t n)
+{
+	if (r != NULL)
+		for (size_t i = 0; i < n; i++)
+			free(r[i].data);
+	free(r);
+}
+
 /* Frees what the parser put into out, leaving it an empty DNS_ERROR. */
 static void reset(struct dns_answer *out)
 {
@@ -525,6 +546,8 @@ static void reset(struct dns_answer *out)
 		for (size_t i = 0; i < out->n; i++)
 			free(out->tlsa[i].data);
 	free(out->tlsa);
+	free_rdata(out->rdata, out->n);
+	out->rdata = NULL;
 	free(out->srv);
 	free(out->addr);
 	out->srv = NULL;
@@ -551,6 +574,7 @@ int dns_parse_response(const uint8_t *pkt, size_t len, uint16_t qtype,
 	out->srv = NULL;
 	out->tlsa = NULL;
 	out->addr = NULL;
+	out->rdata = NULL;
 	out->n = 0;
 	out->error[0] = '\0';
 	reset(out);
@@ -608,6 +632,7 @@ void dns_answer_clear(struct dns_answer *a)
 		for (size_t i = 0; i < a->n; i++)
 			free(a->tlsa[i].data);
 	free(a->tlsa);
+	free_rdata(a->rdata, a->n);
 	free(a->srv);
 	free(a->addr);
 	memset(a, 0, sizeof(*a));

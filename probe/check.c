@@ -193,6 +193,11 @@ check_result_free(struct check_result *r)
 	}
 	free(r->endpoints);
 	check_free_strv(r->setup, r->nsetup);
+	check_free_strv(r->caa.records, r->caa.nrecords);
+	for (size_t i = 0; i < r->ncaa_targets; i++)
+		check_free_strv(r->caa_targets[i].caa.records,
+				r->caa_targets[i].caa.nrecords);
+	free(r->caa_targets);
 	free(r);
 }
 
@@ -246,6 +251,7 @@ srv_class_done(struct check *c, int server)
 			for (size_t i = 0; i < a->n; i++) {
 				if (!strcmp(a->srv[i].target, "."))
 					continue;
+				check_caa_target(c, a->srv[i].target);
 				struct ep *e = check_ep_new(c, s, a->srv[i].target,
 						      a->srv[i].port, a->sec, 0);
 				if (e)
@@ -387,6 +393,7 @@ check_free_internals(struct check *c)
 		free(e);
 	}
 	c->neps = 0;
+	check_caa_cancel(c);
 	if (c->qzone)
 		dns_cancel(c->qzone);
 	if (c->zone_timer)
@@ -492,6 +499,7 @@ check_start(struct check_env *env, const char *domain_a, const char *domain_u,
 			c->qsrv[s] = q;
 		}
 	}
+	check_caa_start(c);	/* defences: never changes the verdict */
 	check_unref(c);
 	return c;
 }

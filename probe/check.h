@@ -72,6 +72,31 @@ struct check_endpoint {
 						 * "" when not found */
 };
 
+/* The CAA defence (RFC 8659 tree climbing, RFC 8657 account binding). */
+enum check_caa_state {
+	CAA_STATE_UNKNOWN = 0,	/* a look-up failed or was bogus */
+	CAA_STATE_BOUND,	/* every issue names an accounturi or is ";" */
+	CAA_STATE_ISSUERS,	/* CAs named, not all bound */
+	CAA_STATE_NONE,		/* no CAA up to the TLD */
+};
+
+struct check_caa {
+	enum check_caa_state state;
+	char found_at[DNS_NAME_MAX + 1];	/* "" unless records found */
+	enum dns_sec sec;		/* the worst of the walk's answers */
+	char **records;			/* "FLAGS TAG \"VALUE\"" */
+	size_t nrecords;
+	char validationmethods[256];	/* the union, comma-separated */
+	char why[256];			/* for unknown: what failed */
+};
+
+#define CHECK_MAX_CAA_TARGETS 8	/* SRV targets judged; the rest are not */
+
+struct check_caa_target {
+	char name[DNS_NAME_MAX + 1];
+	struct check_caa caa;
+};
+
 struct check_result {
 	char domain[DNS_NAME_MAX + 1];	/* A-label */
 	char domain_u[DNS_NAME_MAX * 4 + 1];	/* U-label (UTF-8) */
@@ -87,6 +112,9 @@ struct check_result {
 	int64_t started;		/* seconds since the epoch */
 	uint32_t elapsed_ms;
 	unsigned probes;		/* probes made */
+	struct check_caa caa;		/* defences: the domain's CAA */
+	struct check_caa_target *caa_targets;	/* each SRV target's */
+	size_t ncaa_targets;
 };
 
 struct check_config {
@@ -136,5 +164,7 @@ struct check_result *check_result_invalid(const char *input,
 
 const char *check_service_name(enum check_service s);
 const char *check_svc_state_name(enum check_svc_state s);
+/* "unknown", "bound", "issuers", "none" (probe/check_caa.c). */
+const char *check_caa_state_name(enum check_caa_state s);
 
 #endif

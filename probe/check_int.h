@@ -55,6 +55,15 @@ struct ep {
 	int m_ok, m_sni_ok;
 };
 
+/* One CAA walk (check_caa.c). */
+struct caa_walk {
+	struct check *c;
+	struct check_caa *out;
+	char q[DNS_NAME_MAX + 1];	/* the name asked now */
+	struct dns_query *qcaa;
+	unsigned step;			/* look-ups started, <= 128 */
+};
+
 struct srvq {
 	struct check *c;
 	enum check_service s;
@@ -85,6 +94,11 @@ struct check {
 	struct dns_query *qzone;
 	struct event *zone_timer;	/* the walk's deadline */
 	int zone_in_lookup, zone_answered;
+
+	/* check_caa.c: the CAA walks up from the domain and each SRV
+	 * target (walk 0: the domain). */
+	struct caa_walk caa[1 + CHECK_MAX_CAA_TARGETS];
+	size_t ncaa;
 };
 
 /* check.c */
@@ -117,6 +131,14 @@ char *check_tlsa_line(const struct dns_tlsa *t);
  * of them in *first (may be NULL). */
 size_t check_addrs_drop_private(struct probe_addr *addrs, size_t *n,
 				struct probe_addr *first);
+
+/* check_caa.c: starts the CAA walk (RFC 8659 §3), holding a reference
+ * until it ends; check_caa_cancel() stops it. */
+void check_caa_start(struct check *c);
+void check_caa_cancel(struct check *c);
+/* Starts the walk of an SRV target (once per name, at most
+ * CHECK_MAX_CAA_TARGETS). */
+void check_caa_target(struct check *c, const char *name);
 
 /* check_zone.c: names the unsigned zone of every insecure endpoint, then
  * activates done_ev.  After check_decide(). */

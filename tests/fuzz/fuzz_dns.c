@@ -14,7 +14,7 @@
 #include "dns/dns.h"
 
 static const uint16_t qtypes[] = {DNS_T_A, DNS_T_AAAA, DNS_T_SRV,
-				  DNS_T_TLSA, DNS_T_CNAME};
+				  DNS_T_TLSA, DNS_T_CNAME, DNS_T_CAA};
 
 static void check_answer(const struct dns_answer *a, uint16_t qtype)
 {

@@ -107,12 +107,19 @@ FIXTURE_PORTS = (5222, 5269)
 #           not "domains", so tests running beside them never see it;
 #   tlsa:   "usage selector mtype source" with source a key of the lab
 #           PKI (good, old, mitm, ca); placed at _PORT._tcp.<target> for
-#           each SRV port, or at _5222/_5269._tcp.<name> without SRV.
+#           each SRV port, or at _5222/_5269._tcp.<name> without SRV;
+#   caa:    CAA records at the apex, "FLAGS TAG VALUE" as in a zone file
+#           (RFC 8659); none by default (test_defences.py).
 DOMAINS = [
     {"name": "good.test", "expect": "ok", "server": "good",
-     "tlsa": ["3 1 1 good"], "note": "all four services, 3 1 1 of the served key"},
+     "tlsa": ["3 1 1 good"], "note": "all four services, 3 1 1 of the served key",
+     "caa": ['0 issue "letsencrypt.org; accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/1234; validationmethods=dns-01"',
+             '0 issue ";"', '0 iodef "mailto:security@good.test"']},
     {"name": "rollover.test", "expect": "ok", "server": "good",
      "tlsa": ["3 1 1 old", "3 1 1 good"],
+     "caa": ['0 issue "letsencrypt.org; accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/1234"',
+             '0 issue "ca.example.net"',
+             '0 issuewild "letsencrypt.org"'],
      "note": "two TLSA records: a key not served (old) and the served one"},
     {"name": "nosrv.test", "expect": "ok", "server": "good", "srv": (),
      "tlsa": ["3 1 1 good"], "note": "no SRV (secure denial): fallback to the domain on 5222/5269"},
@@ -527,6 +534,7 @@ def build_zones(net, keys):
     for d in DOMAINS:
         name = d["name"]
         z = ["$ORIGIN %s.\n$TTL 300\n" % name, SOA % name]
+        z += ["@ 300 IN CAA %s\n" % c for c in d.get("caa", [])]
         target = d.get("target") or "xmpp." + name
         srv = d.get("srv", ALL4)
         srvs = []
@@ -556,7 +564,7 @@ def build_zones(net, keys):
         described[name] = {
             "expect": d["expect"], "server": d["server"], "ip": ip(d["server"]),
             "dnssec": d.get("dnssec", "signed"), "srv": srvs, "target": target,
-            "tlsa": tlsa, "note": d.get("note", "")}
+            "tlsa": tlsa, "caa": d.get("caa", []), "note": d.get("note", "")}
     return zones, described
 
 
