@@ -198,40 +198,59 @@ static void subject_of(gnutls_x509_crt_t c, char *buf, size_t len)
  * costs seconds (docs/performance.md).  Returns 1 with the reason in
  * c->why (the match is cut short), 0 when the key may be used.
  */
-static int key_refused(gnutls_x509_crt_t crt, struct cost *c)
+int dane_rsa_too_costly(gnutls_x509_crt_t crt, unsigned *bits,
+			unsigned *ebits)
 {
 	gnutls_datum_t m = {NULL, 0}, e = {NULL, 0};
-	unsigned bits = 0, i, ebytes;
-	char dn[120];
-	int alg = gnutls_x509_crt_get_pk_algorithm(crt, &bits), bad = 0;
+	unsigned i;
+	int alg;
 
-	if (alg == GNUTLS_PK_RSA || alg == GNUTLS_PK_RSA_PSS) {
-		if (gnutls_x509_crt_get_pk_rsa_raw(crt, &m, &e) < 0) {
-			/* Its cost cannot be known: refused (fail closed) */
-			subject_of(crt, dn, sizeof(dn));
-			cost_stop(c, "the RSA key of %s cannot be read", dn);
-			return 1;
-		}
-		for (i = 0; i < e.size && e.data[i] == 0; i++)
+	*bits = *ebits = 0;
+	alg = gnutls_x509_crt_get_pk_algorithm(crt, bits);
+	if (alg != GNUTLS_PK_RSA && alg != GNUTLS_PK_RSA_PSS)
+		return 0;
+	if (gnutls_x509_crt_get_pk_rsa_raw(crt, &m, &e) < 0)
+		return -1;
+	for (i = 0; i < e.size && e.data[i] == 0; i++)
+		;
+	if (i < e.size)
+		for (*ebits = 8 * (e.size - i);
+		     *ebits > 0 && !(e.data[i] & (1u << ((*ebits - 1) % 8)));
+		     (*ebits)--)
 			;
-		ebytes = e.size - i;
-		gnutls_free(m.data);
-		gnutls_free(e.data);
-		if (bits > DANE_RSA_MAX_BITS || ebytes > 4) {
-			subject_of(crt, dn, sizeof(dn));
-			cost_stop(c,
-				  "the RSA key of %s is refused (%u-bit "
-				  "modulus, %u-byte exponent; at most %d "
-				  "bits and an exponent below 2^32)",
-				  dn, bits, ebytes, DANE_RSA_MAX_BITS);
-			bad = 1;
-		}
-	} else if (alg == GNUTLS_PK_DSA && bits > DANE_DSA_MAX_BITS) {
+	gnutls_free(m.data);
+	gnutls_free(e.data);
+	return *bits > DANE_RSA_MAX_BITS || *ebits > 32;
+}
+
+static int key_refused(gnutls_x509_crt_t crt, struct cost *c)
+{
+	unsigned bits, ebits;
+	char dn[120];
+	int rsa = dane_rsa_too_costly(crt, &bits, &ebits);
+
+	if (rsa < 0) {
+		/* Its cost cannot be known: refused (fail closed) */
+		subject_of(crt, dn, sizeof(dn));
+		cost_stop(c, "the RSA key of %s cannot be read", dn);
+		return 1;
+	}
+	if (rsa > 0) {
+		subject_of(crt, dn, sizeof(dn));
+		cost_stop(c,
+			  "the RSA key of %s is refused (%u-bit "
+			  "modulus, %u-byte exponent; at most %d "
+			  "bits and an exponent below 2^32)",
+			  dn, bits, (ebits + 7) / 8, DANE_RSA_MAX_BITS);
+		return 1;
+	}
+	if (gnutls_x509_crt_get_pk_algorithm(crt, &bits) == GNUTLS_PK_DSA &&
+	    bits > DANE_DSA_MAX_BITS) {
 		subject_of(crt, dn, sizeof(dn));
 		cost_stop(c, "the %u-bit DSA key of %s is refused", bits, dn);
-		bad = 1;
+		return 1;
 	}
-	return bad;
+	return 0;
 }
 
 /*

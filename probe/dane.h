@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <gnutls/x509.h>
+
 #include "dns/dns.h"
 #include "probe/probe.h"
 
@@ -78,6 +80,18 @@ struct dane_names {
 #endif
 #define DANE_RSA_MAX_BITS 16384
 #define DANE_DSA_MAX_BITS 3072
+
+/*
+ * The size of crt's RSA (or RSA-PSS) key: its modulus in *bits and its
+ * public exponent in *ebits (significant bits).  1 when it is over the
+ * bounds above (DANE_RSA_MAX_BITS, an exponent of 2^32 or more), 0 when
+ * it is within them or not RSA, -1 when GnuTLS cannot read the key (its
+ * cost cannot be known: callers refuse it).  Used by the matcher and by
+ * the probe's handshake, which refuses the leaf's key before GnuTLS uses
+ * it.
+ */
+int dane_rsa_too_costly(gnutls_x509_crt_t crt, unsigned *bits,
+			unsigned *ebits);
 
 /* What one check has spent on matching.  The caller owns it (one per
  * check), zeroes it before the check's first match and passes it to every

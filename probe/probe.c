@@ -477,9 +477,8 @@ static void capture_chain(struct probe *p)
 static int key_refused(const gnutls_datum_t *leaf, char *why, size_t len)
 {
 	gnutls_x509_crt_t crt = NULL;
-	gnutls_datum_t m = {NULL, 0}, e = {NULL, 0};
-	unsigned bits = 0, ebits = 0, i;
-	int alg, bad = 0;
+	unsigned bits, ebits;
+	int rsa;
 
 	if (gnutls_x509_crt_init(&crt) < 0)
 		return 0;	/* out of memory: GnuTLS fails it too */
@@ -487,35 +486,20 @@ static int key_refused(const gnutls_datum_t *leaf, char *why, size_t len)
 		gnutls_x509_crt_deinit(crt);
 		return 0;	/* GnuTLS refuses it itself */
 	}
-	alg = gnutls_x509_crt_get_pk_algorithm(crt, &bits);
-	if (alg == GNUTLS_PK_RSA || alg == GNUTLS_PK_RSA_PSS) {
-		if (gnutls_x509_crt_get_pk_rsa_raw(crt, &m, &e) < 0) {
-			snprintf(why, len, "the server's RSA key is refused "
-					   "before any signature is verified: "
-					   "its size cannot be read");
-			gnutls_x509_crt_deinit(crt);
-			return 1;
-		}
-		for (i = 0; i < e.size && e.data[i] == 0; i++)
-			;
-		if (i < e.size)
-			for (ebits = 8 * (e.size - i); ebits > 0 &&
-			     !(e.data[i] & (1u << ((ebits - 1) % 8)));
-			     ebits--)
-				;
-		bad = bits > DANE_RSA_MAX_BITS || ebits > 32;
-		if (bad)
-			snprintf(why, len,
-				 "the server's RSA key is refused before any "
-				 "signature is verified: %u-bit modulus, "
-				 "%u-bit exponent (at most %u bits, an "
-				 "exponent below 2^32)",
-				 bits, ebits, (unsigned)DANE_RSA_MAX_BITS);
-		gnutls_free(m.data);
-		gnutls_free(e.data);
-	}
+	rsa = dane_rsa_too_costly(crt, &bits, &ebits);
 	gnutls_x509_crt_deinit(crt);
-	return bad;
+	if (rsa < 0)
+		snprintf(why, len, "the server's RSA key is refused before any "
+				   "signature is verified: its size cannot be "
+				   "read");
+	else if (rsa > 0)
+		snprintf(why, len,
+			 "the server's RSA key is refused before any "
+			 "signature is verified: %u-bit modulus, "
+			 "%u-bit exponent (at most %u bits, an "
+			 "exponent below 2^32)",
+			 bits, ebits, (unsigned)DANE_RSA_MAX_BITS);
+	return rsa != 0;
 }
 
 /*
