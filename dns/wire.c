@@ -500,13 +500,40 @@ static int owned_by(const uint8_t *pkt, size_t len, const struct rr *r,
 		       curlen);
 }
 
-/* Copies the records of qtype owned by cur into out (at most 1024). */
+/* One owned record, placed by its RDATA for canonical ordering. */
+struct placed {
+	const uint8_t *rdata;
+	uint16_t rdlen;
+	size_t i;
+};
+
+/* RFC 4034 §6.3: RDATA compared as left-justified unsigned octet strings,
+ * a shorter one first when it is a prefix of the other. */
+static int placed_cmp(const void *a, const void *b)
+{
+	const struct placed *x = a, *y = b;
+	size_t n = x->rdlen < y->rdlen ? x->rdlen : y->rdlen;
+	int c = memcmp(x->rdata, y->rdata, n);
+
+	if (c != 0)
+		return c;
+	return (x->rdlen > y->rdlen) - (x->rdlen < y->rdlen);
+}
+
+/*
+ * Copies the records of qtype owned by cur into out (at most 1024).  TLSA
+ * and CAA records, which are listed to users and compared between checks,
+ * are put in canonical order (their RDATA holds no names, so the wire
+ * bytes are canonical): a server that shuffles an RRset does not change
+ * the report.  SRV and address records keep the order they came in.
+ */
 static int collect(const uint8_t *pkt, size_t len, const struct rr *rrs,
 		   size_t an, uint16_t qtype, const uint8_t *cur, int curlen,
 		   struct dns_answer *out, uint32_t *ttl, char *err,
 		   size_t errlen)
 {
-	size_t n = 0;
+	struct placed *order;
+	size_t n = 0, k = 0;
 
 	for (size_t i = 0; i < an; i++)
 		n += (size_t)owned_by(pkt, len, &rrs[i], qtype, cur, curlen);
@@ -514,20 +541,35 @@ static int collect(const uint8_t *pkt, size_t len, const struct rr *rrs,
 		n = MAX_RECORDS;
 	if (n == 0)
 		return 0;
-	if (alloc_records(out, qtype, n) < 0) {
+	order = calloc(n, sizeof(*order));
+	if (order == NULL || alloc_records(out, qtype, n) < 0) {
+		free(order);
 		errf(err, errlen, "out of memory");
 		return -1;
 	}
-	for (size_t i = 0; i < an && out->n < n; i++) {
+	for (size_t i = 0; i < an && k < n; i++) {
 		if (!owned_by(pkt, len, &rrs[i], qtype, cur, curlen))
 			continue;
+		order[k].rdata = pkt + rrs[i].rdata;
+		order[k].rdlen = rrs[i].rdlen;
+		order[k].i = i;
+		k++;
+	}
+	if (qtype == DNS_T_TLSA || qtype == DNS_T_CAA)
+		qsort(order, k, sizeof(*order), placed_cmp);
+	for (size_t j = 0; j < k; j++) {
+		const struct rr *r = &rrs[order[j].i];
+
 		/* out->n counts the records filled, so that a failure
 		 * frees exactly those */
-		if (take_record(pkt, &rrs[i], out, out->n, err, errlen) < 0)
+		if (take_record(pkt, r, out, out->n, err, errlen) < 0) {
+			free(order);
 			return -1;
-		*ttl = min32(*ttl, rrs[i].ttl);
+		}
+		*ttl = min32(*ttl, r->ttl);
 		out->n++;
 	}
+	free(order);
 	return 0;
 }
 

@@ -216,15 +216,16 @@ static void test_response_caa(void **state)
 					    err, sizeof(err)), 0);
 	assert_int_equal(a.status, DNS_ANSWER);
 	assert_int_equal(a.n, 2);
-	assert_int_equal(a.rdata[0].len, 8);
+	/* canonical order (RFC 4034 §6.3): the empty RDATA comes first */
+	assert_int_equal(a.rdata[0].len, 0);
+	assert_non_null(a.rdata[0].data);
 	assert_int_equal(dns_caa_parse(a.rdata[0].data, a.rdata[0].len, &c,
+				       err, sizeof(err)), -1);
+	assert_int_equal(a.rdata[1].len, 8);
+	assert_int_equal(dns_caa_parse(a.rdata[1].data, a.rdata[1].len, &c,
 				       err, sizeof(err)), 0);
 	assert_int_equal(c.kind, DNS_CAA_ISSUE);
 	assert_string_equal(c.value, ";");
-	assert_int_equal(a.rdata[1].len, 0);
-	assert_non_null(a.rdata[1].data);
-	assert_int_equal(dns_caa_parse(a.rdata[1].data, a.rdata[1].len, &c,
-				       err, sizeof(err)), -1);
 	dns_answer_clear(&a);
 }
 

@@ -837,6 +837,75 @@ static void test_many_records(void **state)
 	free(p);
 }
 
+/* TLSA and CAA come out in canonical order (RFC 4034 §6.3) whatever order
+ * the server sent them in; SRV records keep theirs. */
+static void build_shuffled(struct pb *p, unsigned qtype, const unsigned *ord,
+			   unsigned n)
+{
+	header(p, 0, 1, n, 0, 0);
+	question(p, "_5222._tcp.shuffle.example", qtype);
+	for (unsigned i = 0; i < n; i++) {
+		name_ptr(p, "", 12);
+		rr(p, qtype, 60);
+		if (qtype == DNS_T_TLSA) {
+			raw(p, ord[i] == 2 ? "\x02\x00\x01" : "\x03\x01\x01", 3);
+			u8(p, ord[i]);
+		} else if (qtype == DNS_T_CAA) {
+			u8(p, 0);
+			u8(p, 5);
+			raw(p, "issue", 5);
+			/* "ca" is a prefix of "ca1": the shorter goes first */
+			raw(p, ord[i] == 0 ? "ca" : ord[i] == 1 ? "ca1" : "cb",
+			    ord[i] == 1 ? 3 : 2);
+		} else {
+			u16(p, 10);
+			u16(p, 0);
+			u16(p, 5222 + ord[i]);
+			name(p, "x.example");
+		}
+		rr_end(p);
+	}
+}
+
+static void test_canonical_order(void **state)
+{
+	static const unsigned orders[][3] = {
+	    {0, 1, 2}, {2, 1, 0}, {1, 2, 0}, {2, 0, 1}};
+	struct pb *p = malloc(sizeof(*p));
+	struct dns_answer a;
+
+	(void)state;
+	assert_non_null(p);
+	for (size_t o = 0; o < sizeof(orders) / sizeof(orders[0]); o++) {
+		build_shuffled(p, DNS_T_TLSA, orders[o], 3);
+		assert_int_equal(parse(p, DNS_T_TLSA, &a), 0);
+		assert_int_equal(a.n, 3);
+		/* 3 1 1 00, 3 1 1 01 sort after 2 0 1 02 */
+		assert_int_equal(a.tlsa[0].usage, 2);
+		assert_int_equal(a.tlsa[1].data[0], 0);
+		assert_int_equal(a.tlsa[2].data[0], 1);
+		dns_answer_clear(&a);
+
+		build_shuffled(p, DNS_T_CAA, orders[o], 3);
+		assert_int_equal(parse(p, DNS_T_CAA, &a), 0);
+		assert_int_equal(a.n, 3);
+		assert_int_equal(a.rdata[0].len, 9);
+		assert_memory_equal(a.rdata[0].data + 7, "ca", 2);
+		assert_int_equal(a.rdata[1].len, 10);
+		assert_memory_equal(a.rdata[1].data + 7, "ca1", 3);
+		assert_memory_equal(a.rdata[2].data + 7, "cb", 2);
+		dns_answer_clear(&a);
+
+		build_shuffled(p, DNS_T_SRV, orders[o], 3);
+		assert_int_equal(parse(p, DNS_T_SRV, &a), 0);
+		assert_int_equal(a.n, 3);
+		for (unsigned i = 0; i < 3; i++)
+			assert_int_equal(a.srv[i].port, 5222 + orders[o][i]);
+		dns_answer_clear(&a);
+	}
+	free(p);
+}
+
 /* Random damage to the samples: only 0 or -1, no crash, sane output. */
 static void test_mutations(void **state)
 {
@@ -1736,6 +1805,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_compression_loops),
 	    cmocka_unit_test(test_lying_rdlength),
 	    cmocka_unit_test(test_many_records),
+	    cmocka_unit_test(test_canonical_order),
 	    cmocka_unit_test(test_mutations),
 	    cmocka_unit_test(test_names),
 	    cmocka_unit_test(test_captured),
