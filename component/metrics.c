@@ -9,6 +9,7 @@
 #include "version.h"
 #include "component/log.h"
 #include "component/transition.h"
+#include "component/domain_state.h"
 #include "component/watch.h"
 #include "store/store.h"
 
@@ -326,7 +327,7 @@ static void endpoint_labels(struct buf *out, const char *service,
  * first check. */
 static int domain_verdict(const struct store_domain *d)
 {
-	enum verdict v = d->verdict ? verdict_parse(d->verdict) : VERDICT_NONE;
+	enum verdict v = domain_state_verdict(d);
 	return (int)v;
 }
 
