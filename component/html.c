@@ -120,15 +120,9 @@ static void badge(struct buf *out, const char *word)
 
 static void fmt_time(struct buf *out, int64_t t)
 {
-	time_t tt = (time_t)t;
-	struct tm tm;
 	char s[64];
 
-	if (t <= 0 || gmtime_r(&tt, &tm) == NULL) {
-		buf_puts(out, "never");
-		return;
-	}
-	strftime(s, sizeof(s), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	report_time(t, REPORT_TIME_SECOND, "never", s, sizeof(s));
 	buf_puts(out, s);
 }
 

@@ -23,67 +23,6 @@
 
 /* ---- rounds and alerts --------------------------------------------------- */
 
-static void
-alert_text(struct buf *b, enum alert_kind k, const char *domain,
-	   enum verdict prev, const struct check_result *r, unsigned rounds,
-	   const struct store_domain *sd)
-{
-	switch (k) {
-	case ALERT_ALARM:
-		buf_printf(b, "ALARM: %s is now %s%s\n", domain,
-			   verdict_name(r->verdict),
-			   r->verdict == VERDICT_MISMATCH
-				   ? ": POSSIBLE MAN IN THE MIDDLE"
-				   : ": DNSSEC validation fails");
-		break;
-	case ALERT_REMOVED:
-		buf_printf(b, "%s: DNSSEC or its TLSA records were removed "
-			      "(was %s, now %s)\n",
-			   domain, verdict_name(prev), verdict_name(r->verdict));
-		break;
-	case ALERT_DOWN:
-		buf_printf(b, "%s is down: no endpoint could be checked in %u "
-			      "rounds in a row (this is not a sign of "
-			      "interception)\n",
-			   domain, rounds);
-		break;
-	case ALERT_RECOVERED:
-		buf_printf(b, "%s recovered: now %s\n", domain,
-			   verdict_name(r->verdict));
-		break;
-	case ALERT_INFO:
-		if (prev == r->verdict)
-			buf_printf(b, "%s: the key changed and still matches a "
-				      "TLSA record (a planned rollover)\n",
-				   domain);
-		else
-			buf_printf(b, "%s changed: %s → %s\n", domain,
-				   verdict_name(prev), verdict_name(r->verdict));
-		break;
-	default:
-		return;
-	}
-	buf_putc(b, '\n');
-	report_text(r, b);
-	if (k == ALERT_ALARM && sd != NULL && sd->n_keys > 0) {
-		/* What this service presented before, to compare with. */
-		buf_puts(b, "\nKeys seen before (SPKI SHA-256, first and last "
-			    "seen):\n");
-		for (size_t i = 0; i < sd->n_keys; i++) {
-			char f[32], l[32];
-			time_t ft = (time_t)sd->keys[i].first_seen;
-			time_t lt = (time_t)sd->keys[i].last_seen;
-			struct tm tm;
-			strftime(f, sizeof(f), "%Y-%m-%d", gmtime_r(&ft, &tm));
-			strftime(l, sizeof(l), "%Y-%m-%d %H:%M", gmtime_r(&lt, &tm));
-			buf_printf(b, "  %s (%s to %s UTC)\n", sd->keys[i].spki,
-				   f, l);
-		}
-	}
-	buf_printf(b, "\nSend \"unsubscribe %s\" to stop these alerts.\n",
-		   domain);
-}
-
 /* ---- endpoint trouble -------------------------------------------------- */
 
 /* One endpoint's trouble alert of a round (transition.h). */
@@ -156,59 +95,6 @@ trouble_round(const struct watch *w, const struct domain_state *last,
 	return na;
 }
 
-/* The address an endpoint's probe connected to, without its port; the
- * host through Tor, where the proxy resolves the name. */
-static void
-endpoint_address(const struct check_endpoint *e, char *out, size_t len)
-{
-	const char *a = e->address;
-	const char *colon = strrchr(a, ':');
-	size_t n = colon ? (size_t)(colon - a) : strlen(a);
-
-	if (n >= 2 && a[0] == '[' && a[n - 1] == ']') {
-		a++;
-		n -= 2;
-	}
-	if (n == 0 || n >= len)
-		snprintf(out, len, "%s", e->host);
-	else
-		snprintf(out, len, "%.*s", (int)n, a);
-}
-
-static void
-ep_alert_text(struct buf *b, const struct watch *w, const char *domain,
-	      const struct check_result *r, const struct endpoint_state *stored,
-	      const struct ep_alert *a)
-{
-	const struct check_endpoint *e = &r->endpoints[a->ep];
-	const char *svc = check_service_name(e->service);
-	const char *via = w->cfg->via_tor ? "tor" : "direct";
-	char addr[DNS_NAME_MAX + 1];
-
-	endpoint_address(e, addr, sizeof(addr));
-	if (a->kind == ALERT_INFO) {
-		buf_printf(b, "%s: %s %s:%u (%s via %s) fails at %s for %u "
-			      "rounds (it answered before): an interceptor can "
-			      "hide behind a failure\n",
-			   domain, svc, e->host, e->port, addr, via, a->step,
-			   a->rounds);
-		buf_printf(b, "\nNow: %s: %s. Until it answers, the domain's "
-			      "verdict counts it at its last one (%s).\n",
-			   probe_step_name(e->err_step), e->err_reason,
-			   verdict_name(stored->verdict) ? verdict_name(stored->verdict)
-							 : "none");
-	} else {
-		buf_printf(b, "%s: %s %s:%u (%s via %s) recovered: it answers "
-			      "again (%s) after failing at %s for %u rounds\n",
-			   domain, svc, e->host, e->port, addr, via,
-			   verdict_name(e->verdict), a->step, a->rounds);
-	}
-	buf_putc(b, '\n');
-	report_text(r, b);
-	buf_printf(b, "\nSend \"unsubscribe %s\" to stop these alerts.\n",
-		   domain);
-}
-
 static void
 deliver(struct watch *w, const struct store_domain *sd, enum alert_kind k,
 	const char *text, const struct check_result *r)
@@ -230,10 +116,7 @@ flap_summary(evutil_socket_t fd, short what, void *arg)
 	unsigned held = transition_flap_summary(&d->flap->st);
 
 	if (held > 0 && sd) {
-		buf_printf(&b, "%s changed state often in the last hour: %u "
-			       "alerts were held. Now: %s.\n",
-			   d->name, held,
-			   sd->verdict ? sd->verdict : "unknown");
+		report_flap_summary(&b, d->name, held, domain_state_verdict(sd));
 		for (size_t i = 0; i < sd->n_chat; i++)
 			comp_send_message(w->comp, sd->chat[i], b.s);
 		if (w->pub.publish)
@@ -427,8 +310,8 @@ watch_alert_record(struct wdom *d, struct check_result *r, int baseline_only)
 			 verdict_name(ws.verdict));
 		if (!flap_hold(d, sd, k, now)) {
 			struct buf b = BUF_INIT;
-			alert_text(&b, k, d->name, prev, r,
-				   ws.unreachable_rounds, sd);
+			report_alert(&b, k, d->name, prev, r,
+				     ws.unreachable_rounds, sd->keys, sd->n_keys);
 			deliver(w, sd, k, b.s, r);
 			buf_free(&b);
 			for (size_t i = 0; i < sd->n_chat; i++)
@@ -446,7 +329,9 @@ watch_alert_record(struct wdom *d, struct check_result *r, int baseline_only)
 		if (flap_hold(d, sd, a->kind, now))
 			continue;
 		struct buf b = BUF_INIT;
-		ep_alert_text(&b, w, d->name, r, &next->ep[a->ep], a);
+		report_endpoint_alert(&b, a->kind, d->name, r, a->ep, a->step,
+				      a->rounds, next->ep[a->ep].verdict,
+				      w->cfg->via_tor);
 		deliver(w, sd, a->kind, b.s, r);
 		buf_free(&b);
 	}

@@ -311,13 +311,7 @@ hook_unsubscribe(void *arg, struct comp_request *r, const struct domain_name *d)
 static void
 fmt_when(int64_t t, char *buf, size_t len)
 {
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (t == 0 || gmtime_r(&tt, &tm) == NULL)
-		snprintf(buf, len, "never");
-	else
-		strftime(buf, len, "%Y-%m-%d %H:%M UTC", &tm);
+	report_time(t, REPORT_TIME_MINUTE, "never", buf, len);
 }
 
 static void
