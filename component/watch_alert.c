@@ -359,7 +359,7 @@ watch_alert_presence_summary(struct watch *w, const char *jid, int *dnd,
 		if (v == VERDICT_MISMATCH || v == VERDICT_BOGUS) {
 			alarm++;
 			alarm_dom = sd->name;
-			alarm_v = sd->verdict;
+			alarm_v = verdict_name(v);
 		} else if (v == VERDICT_OK) {
 			ok++;
 		} else {
