@@ -4,9 +4,11 @@
 #include "component/html.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "version.h"
+#include "component/domain_state.h"
 #include "component/report.h"
 
 const char html_stylesheet[] =
@@ -120,15 +122,9 @@ static void badge(struct buf *out, const char *word)
 
 static void fmt_time(struct buf *out, int64_t t)
 {
-	time_t tt = (time_t)t;
-	struct tm tm;
 	char s[64];
 
-	if (t <= 0 || gmtime_r(&tt, &tm) == NULL) {
-		buf_puts(out, "never");
-		return;
-	}
-	strftime(s, sizeof(s), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	report_time(t, REPORT_TIME_SECOND, "never", s, sizeof(s));
 	buf_puts(out, s);
 }
 
@@ -447,11 +443,14 @@ void html_result(struct buf *out, const struct html_ctx *c,
 void html_domain(struct buf *out, const struct html_ctx *c,
 		 const struct store_domain *d, long next_round_s)
 {
+	struct domain_state *ds = xcalloc(1, sizeof(*ds));
+
+	(void)domain_state_load(d, ds, NULL, 0);
 	page_start(out, c, d->name, 0);
 	buf_puts(out, "<h1>");
 	esc(out, d->name);
 	buf_puts(out, " <span id=\"verdict\">");
-	badge(out, d->verdict);
+	badge(out, verdict_name(ds->alert.verdict));
 	buf_puts(out, "</span></h1>\n<p>Watched by certwatch. Last checked ");
 	fmt_time(out, d->last_check);
 	if (d->last_change > 0) {
@@ -464,32 +463,32 @@ void html_domain(struct buf *out, const struct html_ctx *c,
 	}
 	buf_puts(out, ".</p>\n");
 
-	if (d->n_endpoints > 0) {
+	if (ds->n > 0) {
 		buf_puts(out, "<h2>Endpoints</h2>\n<table id=\"endpoints\">"
 			      "<thead><tr><th>Service</th><th>Endpoint</th>"
 			      "<th>Verdict</th><th>Key seen (SPKI SHA-256)"
 			      "</th><th>Error</th></tr></thead><tbody>\n");
-		for (size_t i = 0; i < d->n_endpoints; i++) {
-			struct store_endpoint e;
-			store_domain_endpoint(d, i, &e);
+		for (size_t i = 0; i < ds->n; i++) {
+			const struct endpoint_state *e = &ds->ep[i];
 			buf_puts(out, "<tr class=\"endpoint\"><td "
 				      "data-label=\"Service\">");
-			esc(out, e.service);
+			esc(out, check_service_name(e->service));
 			buf_puts(out, "</td><td data-label=\"Endpoint\" "
 				      "class=\"wrap\">");
-			esc(out, e.host);
+			esc(out, e->host);
 			buf_printf(out, ":%u</td><td data-label=\"Verdict\">",
-				   e.port);
-			badge(out, e.verdict);
+				   e->port);
+			badge(out, verdict_name(e->verdict));
 			buf_puts(out, "</td><td data-label=\"Key seen\" "
 				      "class=\"key\">");
-			esc(out, e.spki ? e.spki : "-");
+			esc(out, e->spki[0] ? e->spki : "-");
 			buf_puts(out, "</td><td data-label=\"Error\">");
-			esc(out, e.error ? e.error : "-");
+			esc(out, e->error[0] ? e->error : "-");
 			buf_puts(out, "</td></tr>\n");
 		}
 		buf_puts(out, "</tbody></table>\n");
 	}
+	free(ds);
 	if (d->n_keys > 0) {
 		buf_puts(out, "<h2>Keys seen</h2>\n<table id=\"keys\"><thead>"
 			      "<tr><th>Key (SPKI SHA-256)</th><th>First seen"

@@ -9,6 +9,7 @@
 #include "version.h"
 #include "component/log.h"
 #include "component/transition.h"
+#include "component/domain_state.h"
 #include "component/watch.h"
 #include "store/store.h"
 
@@ -301,11 +302,11 @@ static void label(struct buf *out, const char *s)
 /* 1 when an endpoint's key matched a usable TLSA record, 0 when it did
  * not (mismatch); -1 when nothing was compared (no-tlsa, insecure, bogus,
  * unreachable: the verdict says why). */
-static int key_match(const char *verdict)
+static int key_match(enum verdict v)
 {
-	if (verdict && !strcmp(verdict, "ok"))
+	if (v == VERDICT_OK)
 		return 1;
-	if (verdict && !strcmp(verdict, "mismatch"))
+	if (v == VERDICT_MISMATCH)
 		return 0;
 	return -1;
 }
@@ -326,7 +327,7 @@ static void endpoint_labels(struct buf *out, const char *service,
  * first check. */
 static int domain_verdict(const struct store_domain *d)
 {
-	enum verdict v = d->verdict ? verdict_parse(d->verdict) : VERDICT_NONE;
+	enum verdict v = domain_state_verdict(d);
 	return (int)v;
 }
 
@@ -337,18 +338,22 @@ static const char *verdict_label(int v)
 
 static void render_endpoints(const struct store_domain *d, struct buf *out)
 {
-	for (uint32_t i = 0; i < d->n_endpoints; i++) {
-		struct store_endpoint e;
-		store_domain_endpoint(d, i, &e);
-		int match = key_match(e.verdict);
+	struct domain_state *ds = xcalloc(1, sizeof(*ds));
+
+	(void)domain_state_load(d, ds, NULL, 0);
+	for (size_t i = 0; i < ds->n; i++) {
+		const struct endpoint_state *e = &ds->ep[i];
+		int match = key_match(e->verdict);
 		if (match < 0)
 			continue;
 		buf_puts(out, "certwatch_endpoint_key_match{domain=\"");
 		label(out, d->name);
 		buf_puts(out, "\",");
-		endpoint_labels(out, e.service, e.host, e.port);
+		endpoint_labels(out, check_service_name(e->service), e->host,
+				e->port);
 		buf_printf(out, " %d\n", match);
 	}
+	free(ds);
 }
 
 /* Watched domains by verdict, and (per_domain, up to METRICS_MAX_DOMAINS)
@@ -459,7 +464,7 @@ void metrics_probe_render(const struct check_result *res, struct buf *out)
 	     "not (mismatch); absent when nothing was compared.");
 	for (size_t i = 0; i < res->nendpoints; i++) {
 		const struct check_endpoint *e = &res->endpoints[i];
-		int match = key_match(verdict_name(e->verdict));
+		int match = key_match(e->verdict);
 		if (match >= 0)
 			probe_endpoint(out, "key_match", e, match);
 	}

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "component/bot.h"
+#include "component/domain_state.h"
 #include "component/log.h"
 #include "component/names.h"
 #include "util/buf.h"
@@ -76,30 +77,36 @@ pubsub_state_payload(struct pubsub *ps, const char *domain, const char *alert,
 
 	if (sd == NULL)
 		return NULL;
+	struct domain_state *ds = xcalloc(1, sizeof(*ds));
+	(void)domain_state_load(sd, ds, NULL, 0);
 	st = xmpp_stanza_new(ctx);
 	xmpp_stanza_set_name(st, "state");
 	xmpp_stanza_set_ns(st, CERTWATCH_NS_STATE);
 	xmpp_stanza_set_attribute(st, "domain", sd->name);
 	xmpp_stanza_set_attribute(st, "verdict",
-				  sd->verdict ? sd->verdict : "pending");
+				  ds->alert.verdict != VERDICT_NONE
+					  ? verdict_name(ds->alert.verdict)
+					  : "pending");
 	if (alert)
 		xmpp_stanza_set_attribute(st, "alert", alert);
 	set_int_attr(st, "checked", (long long)sd->last_check);
 	set_int_attr(st, "changed", (long long)sd->last_change);
-	for (size_t i = 0; i < sd->n_endpoints; i++) {
-		struct store_endpoint e;
-		store_domain_endpoint(sd, i, &e);
+	for (size_t i = 0; i < ds->n; i++) {
+		const struct endpoint_state *e = &ds->ep[i];
 		xmpp_stanza_t *ep = child(ctx, st, "endpoint", NULL);
-		xmpp_stanza_set_attribute(ep, "service", e.service);
-		xmpp_stanza_set_attribute(ep, "host", e.host);
-		set_int_attr(ep, "port", e.port);
-		if (e.verdict)	/* a store file may leave it out */
-			xmpp_stanza_set_attribute(ep, "verdict", e.verdict);
-		if (e.spki)
-			xmpp_stanza_set_attribute(ep, "spki-sha256", e.spki);
-		if (e.error)
-			xmpp_stanza_set_attribute(ep, "error", e.error);
+		xmpp_stanza_set_attribute(ep, "service",
+					  check_service_name(e->service));
+		xmpp_stanza_set_attribute(ep, "host", e->host);
+		set_int_attr(ep, "port", e->port);
+		if (e->verdict != VERDICT_NONE)	/* a store file may leave it out */
+			xmpp_stanza_set_attribute(ep, "verdict",
+						  verdict_name(e->verdict));
+		if (e->spki[0])
+			xmpp_stanza_set_attribute(ep, "spki-sha256", e->spki);
+		if (e->error[0])
+			xmpp_stanza_set_attribute(ep, "error", e->error);
 	}
+	free(ds);
 	if (text)
 		text_child(ctx, st, "text", text);
 	return st;

@@ -167,19 +167,6 @@ sec_word(enum dns_sec s)
 	return w ? w : "-";
 }
 
-static void
-fmt_time(int64_t t, char *buf, size_t len)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (t == 0 || gmtime_r(&tt, &tm) == NULL) {
-		snprintf(buf, len, "unknown");
-		return;
-	}
-	strftime(buf, len, "%Y-%m-%d %H:%M UTC", &tm);
-}
-
 /* The longest record line the text report prints whole: 4,096 bytes of
  * data ("U S M " and 8,192 hex digits).  A longer one (a `3 0 0` record of
  * a huge certificate, up to 65,532 bytes) is cut with a marker that says
@@ -314,7 +301,8 @@ report_text(const struct check_result *r, struct buf *out)
 			buf_printf(out, "  unusable record (ignored): %s\n",
 				   record_shown(e->unusable[j], &cut));
 		if (e->not_after) {
-			fmt_time(e->not_after, when, sizeof(when));
+			report_time(e->not_after, REPORT_TIME_MINUTE,
+				    "unknown", when, sizeof(when));
 			buf_printf(out, "  certificate expires: %s\n", when);
 		}
 		for (size_t j = 0; j < e->nwarnings; j++)

@@ -7,7 +7,11 @@
 #ifndef CERTWATCH_REPORT_H
 #define CERTWATCH_REPORT_H
 
+#include <stdint.h>
+
+#include "component/transition.h"
 #include "probe/check.h"
+#include "store/store.h"
 #include "util/buf.h"
 
 /* "CERTWATCH OK - good.test: ok (4 endpoints)" without a newline. */
@@ -44,5 +48,34 @@ void report_no_endpoint(const struct check_result *r, struct buf *out);
 
 /* What the operator should do about the domain's verdict, one paragraph. */
 const char *report_advice(enum verdict v);
+
+/* ---- report_alert.c: alerts of a watched domain, and dates ---- */
+
+enum report_time_form {
+	REPORT_TIME_DAY,	/* 2024-05-01 */
+	REPORT_TIME_MINUTE,	/* 2024-05-01 12:34 UTC */
+	REPORT_TIME_SECOND,	/* 2024-05-01 12:34:56 UTC */
+};
+/* The one date formatter: seconds since the epoch in UTC, `none` for 0
+ * (never) or a time that cannot be shown. */
+void report_time(int64_t t, enum report_time_form form, const char *none,
+		 char *buf, size_t len);
+
+/* A domain's alert of kind k (docs/usage.md "Alerts"): its words, the
+ * round's report, the keys seen before (an alarm), how to stop alerts.
+ * prev: the verdict before; rounds: unreachable rounds in a row. */
+void report_alert(struct buf *b, enum alert_kind k, const char *domain,
+		  enum verdict prev, const struct check_result *r,
+		  unsigned rounds, const struct store_key *keys, size_t nkeys);
+/* An endpoint's trouble alert (ALERT_INFO) or its recovery: r's endpoint
+ * ep failing (failed) at `step` for `rounds`; `last`, the verdict it
+ * counts at meanwhile. */
+void report_endpoint_alert(struct buf *b, enum alert_kind k,
+			   const char *domain, const struct check_result *r,
+			   size_t ep, const char *step, unsigned rounds,
+			   enum verdict last, int via_tor);
+/* The summary at the end of an hour of held alerts ([watch] flap_limit). */
+void report_flap_summary(struct buf *b, const char *domain, unsigned held,
+			 enum verdict now);
 
 #endif

@@ -2,6 +2,8 @@
 /* transition.c - the alert rules of docs/usage.md "Alerts". */
 #include "component/transition.h"
 
+#include "component/domain_state.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,25 +135,21 @@ trouble_decide(struct trouble_state *st, enum trouble_probe now,
 
 /* ---- the facts of a round ----------------------------------------------- */
 
-const char *
+enum verdict
 transition_last_verdict(const struct check_endpoint *e,
-			const struct store_endpoint *last, size_t n)
+			const struct domain_state *last)
 {
-	const char *svc = check_service_name(e->service);
+	const struct endpoint_state *se =
+	    domain_state_find(last, e->service, e->host, e->port);
 
-	for (size_t i = 0; i < n; i++) {
-		const struct store_endpoint *se = &last[i];
-		if (se->port == e->port && !strcmp(se->host, e->host) &&
-		    !strcmp(se->service, svc) && se->verdict &&
-		    strcmp(se->verdict, "unreachable"))
-			return se->verdict;
-	}
-	return NULL;
+	if (se == NULL || se->verdict == VERDICT_UNREACHABLE)
+		return VERDICT_NONE;
+	return se->verdict;
 }
 
 enum verdict
 transition_alert_verdict(const struct check_result *r,
-			 const struct store_endpoint *last, size_t n)
+			 const struct domain_state *last)
 {
 	enum verdict *evs = xcalloc(r->nendpoints + 1, sizeof(*evs));
 	size_t nbogus = 0;
@@ -160,9 +158,9 @@ transition_alert_verdict(const struct check_result *r,
 		const struct check_endpoint *e = &r->endpoints[i];
 		evs[i] = e->verdict;
 		if (evs[i] == VERDICT_UNREACHABLE) {
-			const char *word = transition_last_verdict(e, last, n);
-			if (word)
-				evs[i] = verdict_parse(word);
+			enum verdict was = transition_last_verdict(e, last);
+			if (was != VERDICT_NONE)
+				evs[i] = was;
 		}
 	}
 	for (int s = 0; s < SVC_COUNT; s++)
@@ -174,18 +172,19 @@ transition_alert_verdict(const struct check_result *r,
 
 int
 transition_key_rolled(const struct check_result *r,
-		      const struct store_endpoint *last, size_t n)
+		      const struct domain_state *last)
 {
-	if (r->verdict != VERDICT_OK)
+	if (r->verdict != VERDICT_OK || last == NULL)
 		return 0;
 	for (size_t i = 0; i < r->nendpoints; i++) {
 		const struct check_endpoint *e = &r->endpoints[i];
 		if (!e->have_key)
 			continue;
-		for (size_t j = 0; j < n; j++)
-			if (last[j].port == e->port &&
-			    !strcmp(last[j].host, e->host) && last[j].spki &&
-			    strcmp(last[j].spki, e->spki_sha256))
+		for (size_t j = 0; j < last->n; j++)
+			if (last->ep[j].port == e->port &&
+			    !strcmp(last->ep[j].host, e->host) &&
+			    last->ep[j].spki[0] &&
+			    strcmp(last->ep[j].spki, e->spki_sha256))
 				return 1;
 	}
 	return 0;

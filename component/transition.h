@@ -14,6 +14,8 @@
 #include "probe/verdict.h"
 #include "store/store.h"
 
+struct domain_state;
+
 enum alert_kind {
 	ALERT_NONE = 0,
 	ALERT_ALARM,		/* to mismatch or bogus: sent at once, always */
@@ -24,7 +26,7 @@ enum alert_kind {
 	ALERT_INFO,		/* any other change; a key rollover */
 };
 
-/* The state kept between rounds (in the store as words). */
+/* The alert state kept between rounds (in domain_state.h). */
 struct watch_state {
 	enum verdict verdict;	/* the alert verdict of the last round;
 				 * VERDICT_NONE before the first */
@@ -88,24 +90,23 @@ enum alert_kind trouble_decide(struct trouble_state *st, enum trouble_probe now,
 			       int others_answer, unsigned down_after);
 
 /*
- * The facts of a round, from its result and the endpoints the last round
- * left in the store (`last`, n of them; the store's words): the verdict
- * for alerts, in which an unreachable endpoint counts at its last verdict
- * (so a MITM'd endpoint that turns unreachable hides nothing, while the
- * others are checked), and whether a key rolled over.
+ * The facts of a round, from its result and the state the last round
+ * left (`last`, NULL for none; domain_state.h): the verdict for alerts,
+ * in which an unreachable endpoint counts at its last verdict (so a
+ * MITM'd endpoint that turns unreachable hides nothing, while the others
+ * are checked), and whether a key rolled over.  Folded by verdict_domain()
+ * like the check's own verdict.
  */
 enum verdict transition_alert_verdict(const struct check_result *r,
-				      const struct store_endpoint *last,
-				      size_t n);
-/* An endpoint's last verdict other than "unreachable" (the store's word,
- * pointing into last), or NULL when it has none. */
-const char *transition_last_verdict(const struct check_endpoint *e,
-				    const struct store_endpoint *last,
-				    size_t n);
+				      const struct domain_state *last);
+/* An endpoint's last verdict other than unreachable, or VERDICT_NONE when
+ * it has none. */
+enum verdict transition_last_verdict(const struct check_endpoint *e,
+				     const struct domain_state *last);
 /* A key changed on an endpoint while the domain is ok: every endpoint still
  * matches a record (a planned rollover). */
 int transition_key_rolled(const struct check_result *r,
-			  const struct store_endpoint *last, size_t n);
+			  const struct domain_state *last);
 
 /*
  * [watch] flap_limit (docs/usage.md "Alerts").  Beyond `limit` changes in

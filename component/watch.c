@@ -48,13 +48,15 @@ hash_name(const char *s)
 	return h % HASH_SIZE;
 }
 
-/* Monotonic milliseconds, so that a step of the wall clock moves no
- * round (as libevent's own timers did). */
+/* Monotonic milliseconds, by the injected clock if there is one (a step
+ * of the wall clock moves no round, as libevent's own timers did). */
 static int64_t
-mono_ms(void)
+mono_ms(const struct watch *w)
 {
 	struct timespec ts;
 
+	if (w->clk.mono_ms)
+		return w->clk.mono_ms();
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
@@ -154,7 +156,7 @@ tick_arm(struct watch *w)
 	key = w->heap[0].key;
 	if (key == w->tick_key)
 		return;
-	delta = key - mono_ms();
+	delta = key - mono_ms(w);
 	if (delta < 0)
 		delta = 0;
 	tv.tv_sec = (time_t)(delta / 1000);
@@ -243,7 +245,7 @@ watch_wdom_schedule(struct wdom *d, long delay)
 	if (delay < 0)
 		delay = 0;
 	d->due = watch_now(d->w) + delay;
-	heap_set(d->w, d, mono_ms() + (int64_t)delay * 1000);
+	heap_set(d->w, d, mono_ms(d->w) + (int64_t)delay * 1000);
 	tick_arm(d->w);
 }
 
@@ -339,17 +341,22 @@ watch_round_due(struct wdom *d)
 	ready_pump(w);
 }
 
-/* The timer: every domain whose time has come, earliest first. */
-static void
-tick_fire(evutil_socket_t fd, short what, void *arg)
+void
+watch_tick(struct watch *w)
 {
-	struct watch *w = arg;
-	int64_t now = mono_ms();
+	int64_t now = mono_ms(w);
 
 	w->tick_key = -1;
 	while (w->nscheduled > 0 && w->heap[0].key <= now)
 		watch_round_due(w->heap[0].d);
 	tick_arm(w);
+}
+
+/* The timer: every domain whose time has come, earliest first. */
+static void
+tick_fire(evutil_socket_t fd, short what, void *arg)
+{
+	watch_tick(arg);
 }
 
 static void

@@ -24,9 +24,13 @@
 struct event_base;
 struct watch;
 
+/* The watcher's only sources of time and chance (tests inject them):
+ * wall seconds for what is stored and shown, monotonic milliseconds for
+ * the schedule, so that a step of the wall clock moves no round. */
 struct watch_clock {
 	time_t (*now)(void);		/* NULL: time() */
 	uint32_t (*rand32)(void);	/* NULL: random() */
+	int64_t (*mono_ms)(void);	/* NULL: CLOCK_MONOTONIC */
 };
 
 /*

@@ -16,103 +16,12 @@
 #include <time.h>
 
 #include "component/bot.h"
+#include "component/domain_state.h"
 #include "component/log.h"
 #include "component/report.h"
 #include "util/buf.h"
 
 /* ---- rounds and alerts --------------------------------------------------- */
-
-/* The stored endpoint (service, host, port) of e: 1 found, else 0. */
-static int
-stored_endpoint(const struct store_domain *sd, const struct check_endpoint *e,
-		struct store_endpoint *out)
-{
-	const char *svc = check_service_name(e->service);
-
-	for (size_t i = 0; sd && i < sd->n_endpoints; i++) {
-		store_domain_endpoint(sd, i, out);
-		if (out->port == e->port && !strcmp(out->host, e->host) &&
-		    !strcmp(out->service, svc))
-			return 1;
-	}
-	return 0;
-}
-
-/* The endpoints the last round left in the store, read out of sd (whose
- * strings they point into). */
-static size_t
-last_endpoints(const struct store_domain *sd,
-	       struct store_endpoint last[STORE_ENDPOINTS_MAX])
-{
-	size_t n = sd ? sd->n_endpoints : 0;
-
-	if (n > STORE_ENDPOINTS_MAX)
-		n = STORE_ENDPOINTS_MAX;
-	for (size_t i = 0; i < n; i++)
-		store_domain_endpoint(sd, i, &last[i]);
-	return n;
-}
-
-static void
-alert_text(struct buf *b, enum alert_kind k, const char *domain,
-	   enum verdict prev, const struct check_result *r, unsigned rounds,
-	   const struct store_domain *sd)
-{
-	switch (k) {
-	case ALERT_ALARM:
-		buf_printf(b, "ALARM: %s is now %s%s\n", domain,
-			   verdict_name(r->verdict),
-			   r->verdict == VERDICT_MISMATCH
-				   ? ": POSSIBLE MAN IN THE MIDDLE"
-				   : ": DNSSEC validation fails");
-		break;
-	case ALERT_REMOVED:
-		buf_printf(b, "%s: DNSSEC or its TLSA records were removed "
-			      "(was %s, now %s)\n",
-			   domain, verdict_name(prev), verdict_name(r->verdict));
-		break;
-	case ALERT_DOWN:
-		buf_printf(b, "%s is down: no endpoint could be checked in %u "
-			      "rounds in a row (this is not a sign of "
-			      "interception)\n",
-			   domain, rounds);
-		break;
-	case ALERT_RECOVERED:
-		buf_printf(b, "%s recovered: now %s\n", domain,
-			   verdict_name(r->verdict));
-		break;
-	case ALERT_INFO:
-		if (prev == r->verdict)
-			buf_printf(b, "%s: the key changed and still matches a "
-				      "TLSA record (a planned rollover)\n",
-				   domain);
-		else
-			buf_printf(b, "%s changed: %s → %s\n", domain,
-				   verdict_name(prev), verdict_name(r->verdict));
-		break;
-	default:
-		return;
-	}
-	buf_putc(b, '\n');
-	report_text(r, b);
-	if (k == ALERT_ALARM && sd != NULL && sd->n_keys > 0) {
-		/* What this service presented before, to compare with. */
-		buf_puts(b, "\nKeys seen before (SPKI SHA-256, first and last "
-			    "seen):\n");
-		for (size_t i = 0; i < sd->n_keys; i++) {
-			char f[32], l[32];
-			time_t ft = (time_t)sd->keys[i].first_seen;
-			time_t lt = (time_t)sd->keys[i].last_seen;
-			struct tm tm;
-			strftime(f, sizeof(f), "%Y-%m-%d", gmtime_r(&ft, &tm));
-			strftime(l, sizeof(l), "%Y-%m-%d %H:%M", gmtime_r(&lt, &tm));
-			buf_printf(b, "  %s (%s to %s UTC)\n", sd->keys[i].spki,
-				   f, l);
-		}
-	}
-	buf_printf(b, "\nSend \"unsubscribe %s\" to stop these alerts.\n",
-		   domain);
-}
 
 /* ---- endpoint trouble -------------------------------------------------- */
 
@@ -124,29 +33,20 @@ struct ep_alert {
 	unsigned rounds;	/* in a row */
 };
 
-/* The step word an endpoint's stored error starts with ("stream: ..."). */
-static void
-step_of_error(const char *error, char *out, size_t len)
-{
-	size_t n = error ? strcspn(error, ":") : 0;
-
-	snprintf(out, len, "%.*s", (int)n, error ? error : "");
-}
-
 /*
- * Folds each endpoint's probe of this round into its trouble state, kept
- * in the store with the endpoint (eps[i] is what is stored for
- * r->endpoints[i]), and collects the alerts in out (room for n).  An
- * endpoint answered before when it has a stored verdict: the store keeps
- * an unreachable endpoint at its last one.  Returns how many alerts.
+ * Folds each endpoint's probe of this round into its trouble state (in
+ * next->ep[i], for r->endpoints[i]) and collects the alerts in out (room
+ * for next->n).  An endpoint answered before when it has a last verdict:
+ * the state keeps an unreachable endpoint at its last one.  Returns how
+ * many alerts.
  */
 static size_t
-trouble_round(const struct watch *w, const struct store_domain *sd,
-	      const struct check_result *r, struct store_endpoint *eps,
-	      size_t n, struct ep_alert *out)
+trouble_round(const struct watch *w, const struct domain_state *last,
+	      const struct check_result *r, struct domain_state *next,
+	      struct ep_alert *out)
 {
 	enum trouble_probe cls[STORE_ENDPOINTS_MAX];
-	size_t answering = 0, na = 0;
+	size_t answering = 0, na = 0, n = next->n;
 
 	for (size_t i = 0; i < n; i++) {
 		const struct check_endpoint *e = &r->endpoints[i];
@@ -155,22 +55,22 @@ trouble_round(const struct watch *w, const struct store_domain *sd,
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct check_endpoint *e = &r->endpoints[i];
-		struct store_endpoint old;
+		const struct endpoint_state *old =
+		    domain_state_find(last, e->service, e->host, e->port);
 		struct trouble_state ts = {0, 0, 0};
-		int found = stored_endpoint(sd, e, &old);
 		enum alert_kind k;
 
-		if (found) {
-			ts.fail_rounds = old.fail_rounds;
-			ts.answered = old.verdict &&
-				      strcmp(old.verdict, "unreachable") != 0;
-			ts.alerted = (old.flags & STORE_EP_ALERTED) != 0;
+		if (old) {
+			ts.fail_rounds = old->fail_rounds;
+			ts.answered = old->verdict != VERDICT_UNREACHABLE &&
+				      old->verdict != VERDICT_NONE;
+			ts.alerted = old->trouble_alerted;
 		}
 		k = trouble_decide(&ts, cls[i],
 				   answering > (cls[i] == TROUBLE_ANSWERED),
 				   w->cfg->down_after);
-		eps[i].fail_rounds = ts.fail_rounds;
-		eps[i].flags = ts.alerted ? STORE_EP_ALERTED : 0;
+		next->ep[i].fail_rounds = ts.fail_rounds;
+		next->ep[i].trouble_alerted = ts.alerted;
 		if (cls[i] == TROUBLE_FAILED)
 			log_debug("%s: %s %s:%u fails at %s (%u rounds in a "
 				  "row)",
@@ -181,70 +81,18 @@ trouble_round(const struct watch *w, const struct store_domain *sd,
 			continue;
 		out[na].kind = k;
 		out[na].ep = i;
-		if (k == ALERT_INFO) {
-			snprintf(out[na].step, sizeof(out[na].step), "%s",
-				 probe_step_name(e->err_step));
-			out[na].rounds = ts.fail_rounds;
-		} else {
-			step_of_error(old.error, out[na].step,
-				      sizeof(out[na].step));
-			out[na].rounds = old.fail_rounds;
-		}
+		enum probe_step step = k == ALERT_INFO ? e->err_step
+				       : old		? old->err_step
+							: PROBE_STEP_NONE;
+		const char *sw = probe_step_name(step);
+		snprintf(out[na].step, sizeof(out[na].step), "%s",
+			 sw ? sw : "");
+		out[na].rounds = k == ALERT_INFO ? ts.fail_rounds
+				 : old		 ? old->fail_rounds
+						 : 0;
 		na++;
 	}
 	return na;
-}
-
-/* The address an endpoint's probe connected to, without its port; the
- * host through Tor, where the proxy resolves the name. */
-static void
-endpoint_address(const struct check_endpoint *e, char *out, size_t len)
-{
-	const char *a = e->address;
-	const char *colon = strrchr(a, ':');
-	size_t n = colon ? (size_t)(colon - a) : strlen(a);
-
-	if (n >= 2 && a[0] == '[' && a[n - 1] == ']') {
-		a++;
-		n -= 2;
-	}
-	if (n == 0 || n >= len)
-		snprintf(out, len, "%s", e->host);
-	else
-		snprintf(out, len, "%.*s", (int)n, a);
-}
-
-static void
-ep_alert_text(struct buf *b, const struct watch *w, const char *domain,
-	      const struct check_result *r, const struct store_endpoint *stored,
-	      const struct ep_alert *a)
-{
-	const struct check_endpoint *e = &r->endpoints[a->ep];
-	const char *svc = check_service_name(e->service);
-	const char *via = w->cfg->via_tor ? "tor" : "direct";
-	char addr[DNS_NAME_MAX + 1];
-
-	endpoint_address(e, addr, sizeof(addr));
-	if (a->kind == ALERT_INFO) {
-		buf_printf(b, "%s: %s %s:%u (%s via %s) fails at %s for %u "
-			      "rounds (it answered before): an interceptor can "
-			      "hide behind a failure\n",
-			   domain, svc, e->host, e->port, addr, via, a->step,
-			   a->rounds);
-		buf_printf(b, "\nNow: %s: %s. Until it answers, the domain's "
-			      "verdict counts it at its last one (%s).\n",
-			   probe_step_name(e->err_step), e->err_reason,
-			   stored->verdict ? stored->verdict : "none");
-	} else {
-		buf_printf(b, "%s: %s %s:%u (%s via %s) recovered: it answers "
-			      "again (%s) after failing at %s for %u rounds\n",
-			   domain, svc, e->host, e->port, addr, via,
-			   verdict_name(e->verdict), a->step, a->rounds);
-	}
-	buf_putc(b, '\n');
-	report_text(r, b);
-	buf_printf(b, "\nSend \"unsubscribe %s\" to stop these alerts.\n",
-		   domain);
 }
 
 static void
@@ -268,10 +116,7 @@ flap_summary(evutil_socket_t fd, short what, void *arg)
 	unsigned held = transition_flap_summary(&d->flap->st);
 
 	if (held > 0 && sd) {
-		buf_printf(&b, "%s changed state often in the last hour: %u "
-			       "alerts were held. Now: %s.\n",
-			   d->name, held,
-			   sd->verdict ? sd->verdict : "unknown");
+		report_flap_summary(&b, d->name, held, domain_state_verdict(sd));
 		for (size_t i = 0; i < sd->n_chat; i++)
 			comp_send_message(w->comp, sd->chat[i], b.s);
 		if (w->pub.publish)
@@ -363,69 +208,40 @@ watch_alert_record(struct wdom *d, struct check_result *r, int baseline_only)
 {
 	struct watch *w = d->w;
 	const struct store_domain *sd = store_domain_get(w->st, d->name);
-	struct watch_state ws = {VERDICT_NONE, ALERT_NONE, 0};
+	struct domain_state *last = xcalloc(2, sizeof(*last));
+	struct domain_state *next = last + 1;
 	struct round_facts f;
-	struct store_endpoint eps[STORE_ENDPOINTS_MAX], last[STORE_ENDPOINTS_MAX];
-	size_t nlast = last_endpoints(sd, last);
-	char errs[STORE_ENDPOINTS_MAX][300];
-	size_t n = 0;
+	struct store_endpoint eps[STORE_ENDPOINTS_MAX];
 	time_t now = watch_now(w);
 	struct store_change ch;
-	char note[300];
+	char note[300], why[200];
 	enum alert_kind k;
 	enum verdict prev;
 	struct ep_alert ea[STORE_ENDPOINTS_MAX];
 	size_t na;
 
-	if (sd) {
-		ws.verdict = sd->verdict ? verdict_parse(sd->verdict)
-					 : VERDICT_NONE;
-		ws.last = alert_kind_parse(sd->alert);
-		ws.unreachable_rounds = sd->unreachable_rounds;
-	}
-	prev = ws.verdict;
-	f.verdict = transition_alert_verdict(r, last, nlast);
+	if (domain_state_load(sd, last, why, sizeof(why)) < 0)
+		log_warn("%s: stored state: %s (the rest is used)", d->name,
+			 why);
+	prev = last->alert.verdict;
+	next->alert = last->alert;
+	f.verdict = transition_alert_verdict(r, last);
 	f.all_unreachable = r->verdict == VERDICT_UNREACHABLE;
-	f.key_rolled = transition_key_rolled(r, last, nlast);
-	k = transition_decide(&ws, &f, w->cfg->down_after);
+	f.key_rolled = transition_key_rolled(r, last);
+	k = transition_decide(&next->alert, &f, w->cfg->down_after);
 	if (baseline_only && prev == VERDICT_NONE)
 		k = ALERT_NONE;
 
-	for (size_t i = 0; i < r->nendpoints && n < STORE_ENDPOINTS_MAX; i++) {
-		const struct check_endpoint *e = &r->endpoints[i];
-		struct store_endpoint *se = &eps[n];
-		const char *v = verdict_name(e->verdict);
-		se->service = check_service_name(e->service);
-		se->host = e->host;
-		se->port = e->port;
-		se->spki = e->have_key ? e->spki_sha256 : NULL;
-		se->error = NULL;
-		if (e->err_step != PROBE_STEP_NONE) {
-			snprintf(errs[n], sizeof(errs[n]), "%s: %s",
-				 probe_step_name(e->err_step), e->err_reason);
-			se->error = errs[n];
-		}
-		if (e->verdict == VERDICT_UNREACHABLE) {
-			/* Keep the last known verdict; the error says it is
-			 * unreachable now. */
-			const char *was = transition_last_verdict(e, last, nlast);
-			if (was)
-				v = was;
-		}
-		se->verdict = v;
-		n++;
-	}
-	na = trouble_round(w, sd, r, eps, n, ea);
+	domain_state_round(next, last, r);
+	na = trouble_round(w, last, r, next, ea);
 	struct store_update u = {
-		.verdict = verdict_name(ws.verdict),
-		.alert = alert_kind_name(ws.last),
-		.unreachable_rounds = ws.unreachable_rounds,
 		.checked = now,
 		.next_due = d->heap_idx != HEAP_NONE ? d->due : now,
-		.endpoints = eps,
-		.n_endpoints = n,
 		.change = NULL,
 	};
+	domain_state_to_update(next, &u, eps);
+	const struct watch_state ws = next->alert;
+	size_t n = next->n;
 	if (ws.verdict != prev) {
 		snprintf(note, sizeof(note), "%s",
 			 k != ALERT_NONE ? alert_kind_name(k) : "");
@@ -483,8 +299,10 @@ watch_alert_record(struct wdom *d, struct check_result *r, int baseline_only)
 		w->pub.publish(w->pub.arg, d->name, ALERT_NONE, fb.s, r);
 		buf_free(&fb);
 	}
-	if (sd == NULL)
+	if (sd == NULL) {
+		free(last);
 		return;
+	}
 
 	if (k != ALERT_NONE) {
 		log_info("%s: %s (%s → %s)", d->name, alert_kind_name(k),
@@ -492,8 +310,8 @@ watch_alert_record(struct wdom *d, struct check_result *r, int baseline_only)
 			 verdict_name(ws.verdict));
 		if (!flap_hold(d, sd, k, now)) {
 			struct buf b = BUF_INIT;
-			alert_text(&b, k, d->name, prev, r,
-				   ws.unreachable_rounds, sd);
+			report_alert(&b, k, d->name, prev, r,
+				     ws.unreachable_rounds, sd->keys, sd->n_keys);
 			deliver(w, sd, k, b.s, r);
 			buf_free(&b);
 			for (size_t i = 0; i < sd->n_chat; i++)
@@ -511,10 +329,13 @@ watch_alert_record(struct wdom *d, struct check_result *r, int baseline_only)
 		if (flap_hold(d, sd, a->kind, now))
 			continue;
 		struct buf b = BUF_INIT;
-		ep_alert_text(&b, w, d->name, r, &eps[a->ep], a);
+		report_endpoint_alert(&b, a->kind, d->name, r, a->ep, a->step,
+				      a->rounds, next->ep[a->ep].verdict,
+				      w->cfg->via_tor);
 		deliver(w, sd, a->kind, b.s, r);
 		buf_free(&b);
 	}
+	free(last);
 }
 
 /* ---- presence ----------------------------------------------------------- */
@@ -534,11 +355,11 @@ watch_alert_presence_summary(struct watch *w, const char *jid, int *dnd,
 		return 0;
 	for (size_t i = 0; i < sj->n_domains; i++) {
 		const struct store_domain *sd = sj->domains[i];
-		enum verdict v = verdict_parse(sd->verdict);
+		enum verdict v = domain_state_verdict(sd);
 		if (v == VERDICT_MISMATCH || v == VERDICT_BOGUS) {
 			alarm++;
 			alarm_dom = sd->name;
-			alarm_v = sd->verdict;
+			alarm_v = verdict_name(v);
 		} else if (v == VERDICT_OK) {
 			ok++;
 		} else {

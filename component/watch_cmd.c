@@ -15,6 +15,7 @@
 
 #include "component/bot.h"
 #include "component/log.h"
+#include "component/domain_state.h"
 #include "component/report.h"
 #include "util/buf.h"
 
@@ -311,42 +312,43 @@ hook_unsubscribe(void *arg, struct comp_request *r, const struct domain_name *d)
 static void
 fmt_when(int64_t t, char *buf, size_t len)
 {
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (t == 0 || gmtime_r(&tt, &tm) == NULL)
-		snprintf(buf, len, "never");
-	else
-		strftime(buf, len, "%Y-%m-%d %H:%M UTC", &tm);
+	report_time(t, REPORT_TIME_MINUTE, "never", buf, len);
 }
 
 static void
 domain_status(struct watch *w, const struct store_domain *sd, struct buf *b,
 	      int full)
 {
+	struct domain_state *ds = xcalloc(1, sizeof(*ds));
 	char when[64];
 
+	(void)domain_state_load(sd, ds, NULL, 0);
 	fmt_when(sd->last_check, when, sizeof(when));
 	buf_printf(b, "%s: %s (checked %s)", sd->name,
-		   sd->verdict ? sd->verdict : "not checked yet", when);
+		   ds->alert.verdict != VERDICT_NONE
+			   ? verdict_name(ds->alert.verdict)
+			   : "not checked yet",
+		   when);
 	if (!full) {
 		buf_putc(b, '\n');
+		free(ds);
 		return;
 	}
 	long next = watch_next_round_in(w, sd->name);
 	if (next >= 0)
 		buf_printf(b, ", next check in %ld min", (next + 59) / 60);
 	buf_putc(b, '\n');
-	for (size_t i = 0; i < sd->n_endpoints; i++) {
-		struct store_endpoint e;
-		store_domain_endpoint(sd, i, &e);
-		buf_printf(b, "  %s %s:%u: %s%s%s\n", e.service, e.host,
-			   e.port, e.verdict ? e.verdict : "-",
-			   e.error ? " — " : "",
-			   e.error ? e.error : "");
-		if (e.spki)
-			buf_printf(b, "    key %s\n", e.spki);
+	for (size_t i = 0; i < ds->n; i++) {
+		const struct endpoint_state *e = &ds->ep[i];
+		buf_printf(b, "  %s %s:%u: %s%s%s\n",
+			   check_service_name(e->service), e->host, e->port,
+			   e->verdict != VERDICT_NONE ? verdict_name(e->verdict)
+						  : "-",
+			   e->error[0] ? " — " : "", e->error);
+		if (e->spki[0])
+			buf_printf(b, "    key %s\n", e->spki);
 	}
+	free(ds);
 	for (size_t i = 0; i < sd->n_keys; i++) {
 		char f[64], l[64];
 		fmt_when(sd->keys[i].first_seen, f, sizeof(f));

@@ -81,6 +81,10 @@ struct wdom *watch_wdom_get(struct watch *w, const char *name);
 void watch_wdom_schedule(struct wdom *d, long delay);
 /* [watch] interval with its jitter, in seconds (at least 1). */
 long watch_next_delay(const struct watch *w);
+/* The schedule's timer: starts every round whose time has come by the
+ * watcher's monotonic clock, earliest first, and re-arms the timer
+ * (tests call it after moving an injected clock). */
+void watch_tick(struct watch *w);
 /* A round of d is due now: it starts or waits for a slot; a domain nobody
  * subscribes to any more is forgotten instead (d is freed). */
 void watch_round_due(struct wdom *d);

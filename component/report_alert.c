@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * report_alert.c - the words of a watched domain's alerts (docs/usage.md
+ * "Alerts") and the one formatter of dates, beside report.c's rendering
+ * of a check: what subscribers read, from typed values only.
+ */
+#include "component/report.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+void
+report_time(int64_t t, enum report_time_form form, const char *none,
+	    char *buf, size_t len)
+{
+	static const char *const fmt[] = {
+		[REPORT_TIME_DAY] = "%Y-%m-%d",
+		[REPORT_TIME_MINUTE] = "%Y-%m-%d %H:%M UTC",
+		[REPORT_TIME_SECOND] = "%Y-%m-%d %H:%M:%S UTC",
+	};
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t <= 0 || gmtime_r(&tt, &tm) == NULL ||
+	    strftime(buf, len, fmt[form], &tm) == 0)
+		snprintf(buf, len, "%s", none);
+}
+
+static const char *
+word(enum verdict v)
+{
+	return verdict_name(v) ? verdict_name(v) : "none";
+}
+
+static void
+alert_footer(struct buf *b, const char *domain)
+{
+	buf_printf(b, "\nSend \"unsubscribe %s\" to stop these alerts.\n",
+		   domain);
+}
+
+void
+report_alert(struct buf *b, enum alert_kind k, const char *domain,
+	     enum verdict prev, const struct check_result *r, unsigned rounds,
+	     const struct store_key *keys, size_t nkeys)
+{
+	switch (k) {
+	case ALERT_ALARM:
+		buf_printf(b, "ALARM: %s is now %s%s\n", domain,
+			   word(r->verdict),
+			   r->verdict == VERDICT_MISMATCH
+				   ? ": POSSIBLE MAN IN THE MIDDLE"
+				   : ": DNSSEC validation fails");
+		break;
+	case ALERT_REMOVED:
+		buf_printf(b, "%s: DNSSEC or its TLSA records were removed "
+			      "(was %s, now %s)\n",
+			   domain, word(prev), word(r->verdict));
+		break;
+	case ALERT_DOWN:
+		buf_printf(b, "%s is down: no endpoint could be checked in %u "
+			      "rounds in a row (this is not a sign of "
+			      "interception)\n",
+			   domain, rounds);
+		break;
+	case ALERT_RECOVERED:
+		buf_printf(b, "%s recovered: now %s\n", domain,
+			   word(r->verdict));
+		break;
+	case ALERT_INFO:
+		if (prev == r->verdict)
+			buf_printf(b, "%s: the key changed and still matches a "
+				      "TLSA record (a planned rollover)\n",
+				   domain);
+		else
+			buf_printf(b, "%s changed: %s → %s\n", domain,
+				   word(prev), word(r->verdict));
+		break;
+	default:
+		return;
+	}
+	buf_putc(b, '\n');
+	report_text(r, b);
+	if (k == ALERT_ALARM && nkeys > 0) {
+		/* What this service presented before, to compare with. */
+		buf_puts(b, "\nKeys seen before (SPKI SHA-256, first and last "
+			    "seen):\n");
+		for (size_t i = 0; i < nkeys; i++) {
+			char f[32], l[32];
+			report_time(keys[i].first_seen, REPORT_TIME_DAY, "?", f,
+				    sizeof(f));
+			report_time(keys[i].last_seen, REPORT_TIME_MINUTE, "?",
+				    l, sizeof(l));
+			buf_printf(b, "  %s (%s to %s)\n", keys[i].spki, f, l);
+		}
+	}
+	alert_footer(b, domain);
+}
+
+/* The address an endpoint's probe connected to, without its port; the
+ * host through Tor, where the proxy resolves the name. */
+static void
+endpoint_address(const struct check_endpoint *e, char *out, size_t len)
+{
+	const char *a = e->address;
+	const char *colon = strrchr(a, ':');
+	size_t n = colon ? (size_t)(colon - a) : strlen(a);
+
+	if (n >= 2 && a[0] == '[' && a[n - 1] == ']') {
+		a++;
+		n -= 2;
+	}
+	if (n == 0 || n >= len)
+		snprintf(out, len, "%s", e->host);
+	else
+		snprintf(out, len, "%.*s", (int)n, a);
+}
+
+void
+report_endpoint_alert(struct buf *b, enum alert_kind k, const char *domain,
+		      const struct check_result *r, size_t ep,
+		      const char *step, unsigned rounds, enum verdict last,
+		      int via_tor)
+{
+	const struct check_endpoint *e = &r->endpoints[ep];
+	const char *svc = check_service_name(e->service);
+	const char *via = via_tor ? "tor" : "direct";
+	char addr[DNS_NAME_MAX + 1];
+
+	endpoint_address(e, addr, sizeof(addr));
+	if (k == ALERT_INFO) {
+		buf_printf(b, "%s: %s %s:%u (%s via %s) fails at %s for %u "
+			      "rounds (it answered before): an interceptor can "
+			      "hide behind a failure\n",
+			   domain, svc, e->host, e->port, addr, via, step,
+			   rounds);
+		buf_printf(b, "\nNow: %s: %s. Until it answers, the domain's "
+			      "verdict counts it at its last one (%s).\n",
+			   probe_step_name(e->err_step), e->err_reason,
+			   word(last));
+	} else {
+		buf_printf(b, "%s: %s %s:%u (%s via %s) recovered: it answers "
+			      "again (%s) after failing at %s for %u rounds\n",
+			   domain, svc, e->host, e->port, addr, via,
+			   word(e->verdict), step, rounds);
+	}
+	buf_putc(b, '\n');
+	report_text(r, b);
+	alert_footer(b, domain);
+}
+
+void
+report_flap_summary(struct buf *b, const char *domain, unsigned held,
+		    enum verdict now)
+{
+	buf_printf(b, "%s changed state often in the last hour: %u alerts "
+		      "were held. Now: %s.\n",
+		   domain, held,
+		   verdict_name(now) ? verdict_name(now) : "unknown");
+}
