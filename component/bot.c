@@ -766,6 +766,12 @@ send_presence(struct comp *c, const char *self, const char *to,
 	xmpp_stanza_release(pr);
 }
 
+void
+comp_send_presence(struct comp *c, const char *bare_jid)
+{
+	send_presence(c, c->cfg->jid, bare_jid, NULL);
+}
+
 static void
 on_presence(struct comp *c, xmpp_stanza_t *st)
 {
