@@ -56,12 +56,25 @@ static const struct {
 			  "subscriptions."},
 };
 
+/* The IQ table's row for <command xmlns='...commands'/> sets (XEP-0050). */
+static int
+adhoc_iq_handler(void *userdata, void *call)
+{
+	struct comp_iq_call *q = call;
+
+	comp_adhoc_iq(userdata, q->iq, q->payload, q->peer);
+	return 1;
+}
+
 struct comp_adhoc *
 comp_adhoc_new(struct comp *c)
 {
 	struct comp_adhoc *a = xcalloc(1, sizeof(*a));
 
 	a->c = c;
+	if (comp_iq_handler_add(c, adhoc_iq_handler, COMP_NS_COMMANDS,
+				"command", IQTAB_SET, a) < 0)
+		log_warn("adhoc: the IQ table refused the commands handler");
 	return a;
 }
 

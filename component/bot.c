@@ -427,13 +427,19 @@ add_feature(struct comp *c, xmpp_stanza_t *q, const char *var)
 	xmpp_stanza_set_attribute(f, "var", var);
 }
 
-static void
-disco_info(struct comp *c, xmpp_stanza_t *iq, xmpp_stanza_t *query)
+/* The bot's own rows of the IQ table (iq_register_own), peers of ad-hoc
+ * (adhoc.c) and pubsub (pubsub.c), which register themselves. */
+static int
+disco_info(void *userdata, void *call)
 {
+	struct comp_iq_call *qc = call;
+	struct comp *c = qc->c;
+	xmpp_stanza_t *iq = qc->iq, *query = qc->payload;
 	const char *node = xmpp_stanza_get_attribute(query, "node");
 	xmpp_stanza_t *r = comp_iq_result(c, iq);
 	xmpp_stanza_t *q = add_child(c, r, "query", NS_DISCO_INFO);
 
+	(void)userdata;
 	if (node != NULL) {
 		xmpp_stanza_set_attribute(q, "node", node);
 		if (comp_adhoc_disco_info(c->adhoc, node, q) < 0 &&
@@ -441,7 +447,7 @@ disco_info(struct comp *c, xmpp_stanza_t *iq, xmpp_stanza_t *query)
 		     c->iq_ext.disco_info(c->iq_ext.arg, node, q) < 0)) {
 			xmpp_stanza_release(r);
 			comp_iq_error(c, iq, "cancel", "item-not-found", NULL);
-			return;
+			return 1;
 		}
 	} else {
 		xmpp_stanza_t *id = add_child(c, q, "identity", NULL);
@@ -464,16 +470,21 @@ disco_info(struct comp *c, xmpp_stanza_t *iq, xmpp_stanza_t *query)
 	}
 	comp_send(c, r);
 	xmpp_stanza_release(r);
+	return 1;
 }
 
-static void
-disco_items(struct comp *c, xmpp_stanza_t *iq, xmpp_stanza_t *query)
+static int
+disco_items(void *userdata, void *call)
 {
+	struct comp_iq_call *qc = call;
+	struct comp *c = qc->c;
+	xmpp_stanza_t *iq = qc->iq, *query = qc->payload;
 	const char *node = xmpp_stanza_get_attribute(query, "node");
 	const char *self = xmpp_stanza_get_to(iq);
 	const struct comp_iq_ext *ext = c->have_iq_ext ? &c->iq_ext : NULL;
 	xmpp_stanza_t *r, *q;
 
+	(void)userdata;
 	if (self == NULL)
 		self = c->cfg->jid;
 	r = comp_iq_result(c, iq);
@@ -490,27 +501,32 @@ disco_items(struct comp *c, xmpp_stanza_t *iq, xmpp_stanza_t *query)
 		    node != NULL) {
 			xmpp_stanza_release(r);
 			comp_iq_error(c, iq, "cancel", "item-not-found", NULL);
-			return;
+			return 1;
 		}
 	} else if (node != NULL) {
 		xmpp_stanza_release(r);
 		comp_iq_error(c, iq, "cancel", "item-not-found", NULL);
-		return;
+		return 1;
 	}
 	comp_send(c, r);
 	xmpp_stanza_release(r);
+	return 1;
 }
 
-static void
-version(struct comp *c, xmpp_stanza_t *iq)
+static int
+version(void *userdata, void *call)
 {
-	xmpp_stanza_t *r = comp_iq_result(c, iq);
+	struct comp_iq_call *qc = call;
+	struct comp *c = qc->c;
+	xmpp_stanza_t *r = comp_iq_result(c, qc->iq);
 	xmpp_stanza_t *q = add_child(c, r, "query", NS_VERSION);
 
+	(void)userdata;
 	add_text_child(c, q, "name", "certwatch");
 	add_text_child(c, q, "version", CERTWATCH_VERSION);
 	comp_send(c, r);
 	xmpp_stanza_release(r);
+	return 1;
 }
 
 static void
@@ -521,6 +537,7 @@ on_iq(struct comp *c, xmpp_stanza_t *iq)
 	const char *ns = NULL, *name = NULL;
 	int get;
 	struct comp_peer p;
+	struct comp_iq_call call;
 
 	if (type == NULL ||
 	    (strcmp(type, "get") != 0 && strcmp(type, "set") != 0))
@@ -547,25 +564,45 @@ on_iq(struct comp *c, xmpp_stanza_t *iq)
 		comp_iq_error(c, iq, "modify", "bad-request", NULL);
 		return;
 	}
-	if (get && strcmp(ns, NS_DISCO_INFO) == 0 && strcmp(name, "query") == 0)
-		disco_info(c, iq, child);
-	else if (get && strcmp(ns, NS_DISCO_ITEMS) == 0 &&
-		 strcmp(name, "query") == 0)
-		disco_items(c, iq, child);
-	else if (get && strcmp(ns, NS_VERSION) == 0 &&
-		 strcmp(name, "query") == 0)
-		version(c, iq);
-	else if (get && strcmp(ns, NS_PING) == 0 && strcmp(name, "ping") == 0) {
-		xmpp_stanza_t *r = comp_iq_result(c, iq);
-		comp_send(c, r);
-		xmpp_stanza_release(r);
-	} else if (!get && strcmp(ns, COMP_NS_COMMANDS) == 0 &&
-		   strcmp(name, "command") == 0)
-		comp_adhoc_iq(c->adhoc, iq, child, &p);
-	else if (!c->have_iq_ext || c->iq_ext.iq == NULL ||
-		 c->iq_ext.iq(c->iq_ext.arg, iq, child, p.bare, p.admin,
-			      get) == 0)
+	call = (struct comp_iq_call){
+		.c = c, .iq = iq, .payload = child, .peer = &p, .get = get,
+	};
+	if (iqtab_dispatch(&c->iqs, ns, name, get ? IQTAB_GET : IQTAB_SET,
+			   &call) == 0)
 		comp_iq_error(c, iq, "cancel", "service-unavailable", NULL);
+}
+
+int
+comp_iq_handler_add(struct comp *c, int (*fn)(void *, void *), const char *ns,
+		    const char *name, unsigned types, void *userdata)
+{
+	return iqtab_add(&c->iqs, fn, ns, name, types, userdata);
+}
+
+/* XEP-0199 §4: an empty result. */
+static int
+iq_ping(void *userdata, void *call)
+{
+	struct comp_iq_call *q = call;
+	xmpp_stanza_t *r = comp_iq_result(q->c, q->iq);
+
+	(void)userdata;
+	comp_send(q->c, r);
+	xmpp_stanza_release(r);
+	return 1;
+}
+
+static void
+iq_register_own(struct comp *c)
+{
+	iqtab_init(&c->iqs);
+	(void)iqtab_add(&c->iqs, disco_info, NS_DISCO_INFO, "query",
+			IQTAB_GET, NULL);
+	(void)iqtab_add(&c->iqs, disco_items, NS_DISCO_ITEMS, "query",
+			IQTAB_GET, NULL);
+	(void)iqtab_add(&c->iqs, version, NS_VERSION, "query", IQTAB_GET,
+			NULL);
+	(void)iqtab_add(&c->iqs, iq_ping, NS_PING, "ping", IQTAB_GET, NULL);
 }
 
 /* ---- Presence ---------------------------------------------------------- */
@@ -729,6 +766,12 @@ send_presence(struct comp *c, const char *self, const char *to,
 	xmpp_stanza_release(pr);
 }
 
+void
+comp_send_presence(struct comp *c, const char *bare_jid)
+{
+	send_presence(c, c->cfg->jid, bare_jid, NULL);
+}
+
 static void
 on_presence(struct comp *c, xmpp_stanza_t *st)
 {
@@ -868,6 +911,7 @@ comp_new(struct event_base *base, const struct config *cfg,
 		free(c);
 		return NULL;
 	}
+	iq_register_own(c);
 	c->adhoc = comp_adhoc_new(c);
 	c->sweep = event_new(base, -1, EV_PERSIST, sweep_cb, c);
 	event_add(c->sweep, &sweep);

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "component/comp.h"
+#include "component/iqtab.h"
 
 #define COMP_NS_COMMANDS "http://jabber.org/protocol/commands"
 #define COMP_JID_MAX 3072	/* RFC 7622: three parts of 1023 bytes */
@@ -24,17 +25,32 @@
 extern const char comp_presence_status[];
 #define COMP_JID_BUCKETS 1024
 
+/* One iq get/set to the component's own address, as the handlers of the
+ * IQ table (iqtab.h) get it: `payload` is its first element child. */
+struct comp_iq_call {
+	struct comp *c;
+	xmpp_stanza_t *iq;
+	xmpp_stanza_t *payload;
+	const struct comp_peer *peer;
+	int get;
+};
+
 /*
- * An extension of the bot's iq handling (the pubsub service): asked
- * before an iq would get service-unavailable, and for disco.
+ * Registers fn for iq gets and/or sets (IQTAB_GET | IQTAB_SET) whose
+ * payload is <name xmlns=ns/>, like libstrophe's xmpp_handler_add(); fn
+ * gets (userdata, struct comp_iq_call *) and returns 1 when it answered.
+ * 0, or -1 (duplicate, table full).  ns and name must outlive the bot.
+ */
+int comp_iq_handler_add(struct comp *c, int (*fn)(void *, void *),
+			const char *ns, const char *name, unsigned types,
+			void *userdata);
+
+/*
+ * An extension of the bot's disco (the pubsub service): its nodes and
+ * features beside the bot's own.
  */
 struct comp_iq_ext {
 	void *arg;
-	/* An iq get/set to the component's own address; `payload` is its
-	 * first element child.  Returns 1 when it answered (now or later),
-	 * 0 to leave it to the bot. */
-	int (*iq)(void *arg, xmpp_stanza_t *iq, xmpp_stanza_t *payload,
-		  const char *from_bare, int admin, int get);
 	/* node NULL: adds identities and features to the root disco#info
 	 * and returns 0; otherwise fills `q` for a node it knows (0) or
 	 * returns -1. */
@@ -76,6 +92,7 @@ struct comp {
 	int have_hooks;
 	struct comp_iq_ext iq_ext;
 	int have_iq_ext;
+	struct iqtab iqs;	/* iq get/set handlers */
 
 	struct jid_state *jids[COMP_JID_BUCKETS];
 	size_t njids;

@@ -106,6 +106,10 @@ struct comp_watch_hooks {
 
 void comp_set_watch_hooks(struct comp *c, const struct comp_watch_hooks *h);
 
+/* Sends the bot's available presence to a bare JID now: the status line
+ * (and <show>dnd</show>) from the presence_of hook, or the generic one. */
+void comp_send_presence(struct comp *c, const char *bare_jid);
+
 /* Adds a JID to the contacts that get the bot's presence (e.g. loaded
  * from the store at start). */
 void comp_add_contact(struct comp *c, const char *bare_jid);

@@ -401,11 +401,15 @@ rate_limited(struct pubsub *ps, xmpp_stanza_t *iq, const char *from_bare,
 	return -1;
 }
 
+/* The IQ table's rows for <pubsub/> in both namespaces (bot.h). */
 static int
-ext_iq(void *arg, xmpp_stanza_t *iq, xmpp_stanza_t *payload,
-       const char *from_bare, int admin, int get)
+ext_iq(void *arg, void *call)
 {
 	struct pubsub *ps = arg;
+	const struct comp_iq_call *q = call;
+	xmpp_stanza_t *iq = q->iq, *payload = q->payload;
+	const char *from_bare = q->peer->bare;
+	int admin = q->peer->admin, get = q->get;
 	const char *ns = xmpp_stanza_get_ns(payload);
 	xmpp_stanza_t *el;
 
@@ -511,7 +515,6 @@ pubsub_new(struct comp *comp, const struct config *cfg, struct store *st,
 	struct pubsub *ps = xcalloc(1, sizeof(*ps));
 	struct comp_iq_ext ext = {
 		.arg = ps,
-		.iq = ext_iq,
 		.disco_info = ext_disco_info,
 		.disco_items = ext_disco_items,
 	};
@@ -522,6 +525,11 @@ pubsub_new(struct comp *comp, const struct config *cfg, struct store *st,
 	ps->st = st;
 	ps->w = w;
 	comp_set_iq_ext(comp, &ext);
+	if (comp_iq_handler_add(comp, ext_iq, PUBSUB_NS, "pubsub",
+				IQTAB_GET | IQTAB_SET, ps) < 0 ||
+	    comp_iq_handler_add(comp, ext_iq, PUBSUB_NS_OWNER, "pubsub",
+				IQTAB_GET | IQTAB_SET, ps) < 0)
+		log_warn("pubsub: the IQ table refused its handlers");
 	watch_set_publisher(w, &pub);
 	return ps;
 }

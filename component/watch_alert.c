@@ -383,36 +383,8 @@ void
 watch_alert_send_presence(struct watch *w, const char *jid)
 {
 	const struct store_jid *sj = store_jid_get(w->st, jid);
-	xmpp_ctx_t *ctx = comp_ctx(w->comp);
-	xmpp_stanza_t *p, *show, *status, *txt;
-	char line[512];
-	int dnd = 0;
 
-	if (sj == NULL || sj->presence == NULL)
-		return;
-	if (!watch_alert_presence_summary(w, jid, &dnd, line, sizeof(line)))
-		snprintf(line, sizeof(line), "%s", comp_presence_status);
-	p = xmpp_presence_new(ctx);
-	xmpp_stanza_set_from(p, w->cfg->jid);
-	xmpp_stanza_set_to(p, jid);
-	if (dnd) {
-		show = xmpp_stanza_new(ctx);
-		xmpp_stanza_set_name(show, "show");
-		txt = xmpp_stanza_new(ctx);
-		xmpp_stanza_set_text(txt, "dnd");
-		xmpp_stanza_add_child(show, txt);
-		xmpp_stanza_release(txt);
-		xmpp_stanza_add_child(p, show);
-		xmpp_stanza_release(show);
-	}
-	status = xmpp_stanza_new(ctx);
-	xmpp_stanza_set_name(status, "status");
-	txt = xmpp_stanza_new(ctx);
-	xmpp_stanza_set_text(txt, line);
-	xmpp_stanza_add_child(status, txt);
-	xmpp_stanza_release(txt);
-	xmpp_stanza_add_child(p, status);
-	xmpp_stanza_release(status);
-	comp_send(w->comp, p);
-	xmpp_stanza_release(p);
+	/* The bot builds the stanza; it asks our presence_of hook. */
+	if (sj != NULL && sj->presence != NULL)
+		comp_send_presence(w->comp, jid);
 }

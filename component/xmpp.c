@@ -25,9 +25,14 @@
  *    queued (a full socket buffer, or a reply queued from a check's
  *    callback outside libstrophe).  A TCP connect in progress also waits
  *    for EV_WRITE.
- *  - Timers.  libstrophe's own timers (handshake and connect time-outs,
- *    the 2 s close time-out) run inside xmpp_run_once(): a 100 ms tick
- *    calls it while a connection exists.
+ *  - Timers.  libstrophe's own timers (connect and handshake time-outs,
+ *    the 2 s close time-out) run inside xmpp_run_once(), and it has no
+ *    public call that tells its next deadline.  Those timers exist only
+ *    while a stream is being set up or closed, so a one-shot 100 ms timer
+ *    is armed after each turn in exactly those states (and while online
+ *    without a watched fd); an established stream is driven by its socket
+ *    alone and an idle bot does not wake up for libstrophe at all
+ *    (docs/performance.md "Idle wake-ups").
  *  - select().  libstrophe uses select() internally, so its fd must stay
  *    below FD_SETSIZE on every reconnect.  socket() returns the lowest
  *    free number, so a socket above the limit means none below is free:
@@ -233,6 +238,25 @@ drop_fd(struct comp_link *l)
 	l->fd = -1;
 }
 
+/* Arms the one-shot tick while libstrophe may have a deadline of its own
+ * (setting up or closing a stream) or no fd of ours drives it; disarms it
+ * otherwise. */
+static void
+arm_tick(struct comp_link *l)
+{
+	struct timeval tv = {0, TICK_MS * 1000};
+	int want = l->state == LINK_PREPARING ||
+		   l->state == LINK_CONNECTING || l->state == LINK_CLOSING ||
+		   (l->state == LINK_ONLINE && l->rd == NULL);
+
+	if (l->tick == NULL || l->freeing)
+		return;
+	if (!want)
+		event_del(l->tick);
+	else if (!evtimer_pending(l->tick, NULL))
+		evtimer_add(l->tick, &tv);
+}
+
 /* One turn of libstrophe: write what is queued, read what is there, fire
  * handlers and timers; again while replies wait in the queue. */
 static void
@@ -243,6 +267,7 @@ run(struct comp_link *l)
 			xmpp_conn_send_queue_len(l->conn) > 0; i++)
 		xmpp_run_once(l->ctx, 0);
 	watch_write(l);
+	arm_tick(l);
 }
 
 static void
@@ -258,7 +283,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (l->state == LINK_PREPARING || l->state == LINK_CONNECTING ||
 	    l->state == LINK_ONLINE || l->state == LINK_CLOSING)
-		run(l);
+		run(l);	/* re-arms the tick while a deadline may exist */
 }
 
 static void
@@ -411,6 +436,7 @@ do_connect(struct comp_link *l)
 
 	l->new_fd = -1;
 	l->state = LINK_CONNECTING;
+	arm_tick(l);
 	reserve_low_fd(l);
 	rc = xmpp_connect_component(l->conn, l->host, l->port, conn_handler,
 				    l);
@@ -478,8 +504,6 @@ comp_link_new(struct event_base *base, const struct comp_link_opts *o,
 	      size_t errlen)
 {
 	struct comp_link *l = calloc(1, sizeof(*l));
-	struct timeval tick = {0, TICK_MS * 1000};
-
 	if (l == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -501,7 +525,7 @@ comp_link_new(struct event_base *base, const struct comp_link_opts *o,
 	l->log.userdata = l;
 	l->ctx = xmpp_ctx_new(NULL, &l->log);
 	l->conn = l->ctx ? xmpp_conn_new(l->ctx) : NULL;
-	l->tick = event_new(base, -1, EV_PERSIST, tick_cb, l);
+	l->tick = evtimer_new(base, tick_cb, l);
 	l->retry = evtimer_new(base, retry_cb, l);
 	l->notify = event_new(base, -1, 0, notify_cb, l);
 	l->sm_ready = event_new(base, -1, 0, sm_ready_cb, l);
@@ -517,7 +541,6 @@ comp_link_new(struct event_base *base, const struct comp_link_opts *o,
 	xmpp_handler_add(l->conn, stanza_handler, NULL, NULL, NULL, l);
 	l->next = registry;
 	registry = l;
-	event_add(l->tick, &tick);
 	return l;
 }
 
@@ -529,6 +552,7 @@ comp_link_start(struct comp_link *l)
 	if (l->state != LINK_IDLE)
 		return 0;
 	l->state = LINK_PREPARING;
+	arm_tick(l);
 	l->donor = xmpp_conn_new(l->ctx);
 	if (l->donor == NULL)
 		return -1;
@@ -585,6 +609,7 @@ comp_link_close(struct comp_link *l)
 		 * close, or libstrophe's 2 s time-out, ends it. */
 		xmpp_disconnect(l->conn);
 		watch_write(l);
+		arm_tick(l);
 		break;
 	case LINK_CLOSING:
 		break;

@@ -33,9 +33,8 @@ struct dns_query {
 	struct event *timer;
 	int async_id;		/* unbound's id, for ub_cancel() */
 	int starting;		/* inside ub_resolve_event() */
-	int done;		/* answered while starting */
-	struct dns_query **out; /* the caller's handle, cleared on a
-				 * synchronous answer */
+	int done;		/* answered while starting: the callback
+				 * waits for the zero-delay timer */
 	dns_cb cb;
 	void *arg;
 	/* allocated up front so that the answer can always be delivered */
@@ -105,9 +104,12 @@ static void free_query(struct dns_query *q)
 }
 
 /*
- * Ends q and calls its callback.  On the synchronous path dns_lookup()
- * still needs q afterwards and frees it itself.  Nothing of q is touched
- * after the callback, which may start, cancel or forget other look-ups.
+ * Ends q and calls its callback.  An answer that comes while dns_lookup()
+ * is still inside ub_resolve_event() (libunbound's cache) is only marked
+ * done: dns_lookup() then fires q's timer with no delay, and the callback
+ * runs from the event loop, like probe_start()'s and check_start()'s, and
+ * never before dns_lookup() has returned.  Nothing of q is touched after
+ * the callback, which may start, cancel or forget other look-ups.
  */
 static void finish(struct dns_query *q)
 {
@@ -115,16 +117,13 @@ static void finish(struct dns_query *q)
 	dns_cb cb = q->cb;
 	void *arg = q->arg;
 
-	q->answer = NULL;
-	unlink_query(q);
 	if (q->starting) {
 		q->done = 1;
-		/* before the callback, which may free what out points into */
-		if (q->out != NULL)
-			*q->out = NULL;
-	} else {
-		free_query(q);
+		return;
 	}
+	q->answer = NULL;
+	unlink_query(q);
+	free_query(q);
 	cb(a, arg);
 }
 
@@ -179,6 +178,10 @@ static void on_timeout(evutil_socket_t fd, short what, void *data)
 	(void)fd;
 	(void)what;
 
+	if (q->done) {
+		finish(q);	/* the deferred answer (dns_lookup) */
+		return;
+	}
 	/* unbound keeps resolving, but will not call back */
 	(void)ub_cancel(q->ctx->ub, q->async_id);
 	a->status = DNS_TIMEOUT;
@@ -417,11 +420,10 @@ int dns_lookup(struct dns_ctx *ctx, const char *name, uint16_t rrtype,
 	q->ctx = ctx;
 	q->cb = cb;
 	q->arg = arg;
-	q->out = out;
 	q->starting = 1;
 
-	/* everything the callback touches is ready: a cached answer runs
-	 * it from inside ub_resolve_event() */
+	/* a cached answer comes from inside ub_resolve_event(): on_answer()
+	 * then only fills q->answer and marks q done (finish()) */
 	q->next = ctx->head;
 	if (ctx->head != NULL)
 		ctx->head->prev = q;
@@ -434,7 +436,10 @@ int dns_lookup(struct dns_ctx *ctx, const char *name, uint16_t rrtype,
 			     &q->async_id);
 	q->starting = 0;
 	if (q->done) {
-		free_query(q);
+		/* answered already: deliver from the loop, with no delay */
+		tv.tv_sec = 0;
+		tv.tv_usec = 0;
+		evtimer_add(q->timer, &tv);
 		return 0;
 	}
 	if (r != 0) {
@@ -456,7 +461,9 @@ void dns_cancel(struct dns_query *q)
 {
 	if (q == NULL)
 		return;
-	(void)ub_cancel(q->ctx->ub, q->async_id);
+	/* a deferred answer's id is unbound's no more (it may be reused) */
+	if (!q->done)
+		(void)ub_cancel(q->ctx->ub, q->async_id);
 	unlink_query(q);
 	free_query(q);
 }

@@ -109,9 +109,9 @@ struct dns_query;
 
 /*
  * Called once per look-up with an answer the callee owns (free it with
- * dns_answer_free).  NOTE: for an answer in libunbound's cache the callback
- * runs inside dns_lookup(), before it returns; set up everything the
- * callback touches before calling dns_lookup().
+ * dns_answer_free), always from the event loop: never before dns_lookup()
+ * has returned, even for an answer in libunbound's cache (that one comes
+ * from a zero-delay timer).
  */
 typedef void (*dns_cb)(struct dns_answer *answer, void *arg);
 
@@ -131,8 +131,8 @@ struct dns_ctx *dns_new(struct event_base *base, const struct dns_config *cfg,
  * (bad name, out of memory, libunbound refused the query).  Names are
  * letters, digits, '-' and '_' only, <= 253 characters, labels of 1-63.
  * If `out` is not NULL, *out is set to a handle valid until the callback
- * runs, for dns_cancel(); *out is set before a cached answer's callback
- * can run, and is NULL after a synchronous answer.
+ * runs, for dns_cancel() (a cached answer's too: its callback has not run
+ * yet when dns_lookup() returns).
  */
 int dns_lookup(struct dns_ctx *ctx, const char *name, uint16_t rrtype,
 	       dns_cb cb, void *arg, struct dns_query **out);

@@ -1288,11 +1288,12 @@ static void test_bad_names(void **state)
 	event_base_free(base);
 }
 
-/* RFC 6761 names are answered by libunbound itself, before the call ends */
+/* RFC 6761 names are answered by libunbound itself, inside
+ * ub_resolve_event(): the callback still waits for the event loop. */
 static void test_special_name(void **state)
 {
 	struct event_base *base = event_base_new();
-	struct seen s = {0};
+	struct seen s = {0}, c = {0};
 	struct dns_query *q = NULL;
 	struct dns_ctx *ctx;
 
@@ -1301,8 +1302,19 @@ static void test_special_name(void **state)
 	assert_int_equal(
 	    dns_lookup(ctx, "certwatch.invalid.", DNS_T_SRV, on_done, &s, &q),
 	    0);
+	assert_int_equal(s.calls, 0);	/* never before dns_lookup returns */
+	assert_non_null(q);
+	assert_int_equal(dns_pending(ctx), 1);
+	/* a deferred answer can still be cancelled: no callback then */
+	assert_int_equal(
+	    dns_lookup(ctx, "other.invalid.", DNS_T_A, on_done, &c, &q), 0);
+	assert_int_equal(c.calls, 0);
+	assert_non_null(q);
+	dns_cancel(q);
+	assert_int_equal(dns_pending(ctx), 1);
+	run_until(base, &s.calls, 1, 100);
 	assert_int_equal(s.calls, 1);
-	assert_null(q);
+	assert_int_equal(c.calls, 0);
 	assert_int_equal(s.a->status, DNS_NXDOMAIN);
 	assert_string_equal(s.a->qname, "certwatch.invalid");
 	assert_int_equal(s.a->qtype, DNS_T_SRV);
@@ -1451,11 +1463,11 @@ static void nest_cb(struct dns_answer *a, void *arg)
 
 	t->outer_calls++;
 	assert_int_equal(a->status, DNS_ANSWER);
-	/* the same name again: unbound may answer it right here, or from
-	 * the finishing query's callback list just after */
+	/* the same name again: unbound may have it at once, but the
+	 * callback never runs before dns_lookup() returns */
 	assert_int_equal(
 	    dns_lookup(t->ctx, a->qname, a->qtype, on_done, &t->inner, &q), 0);
-	t->sync_inner = (t->inner.calls == before + 1) == (q == NULL);
+	t->sync_inner = t->inner.calls == before && q != NULL;
 	/* and a new one, answered later */
 	assert_int_equal(dns_lookup(t->ctx, "nested.example.com", DNS_T_SRV,
 				    on_done, &t->inner, NULL),
@@ -1499,12 +1511,17 @@ static void test_fake_server(void **state)
 	assert_string_equal(s.a->qname, "_xmpp-client._tcp.example.com");
 	assert_true(s.a->ttl > 0 && s.a->ttl <= 3600);
 
-	/* again: from the cache, inside dns_lookup(), handle cleared */
+	/* again: from the cache, but not before dns_lookup() returns */
+	dns_answer_free(s.a);
+	s.a = NULL;
 	assert_int_equal(dns_lookup(ctx, "_xmpp-client._tcp.example.com",
 				    DNS_T_SRV, on_done, &s, &q),
 			 0);
+	assert_int_equal(s.calls, 1);
+	assert_non_null(q);
+	assert_int_equal(dns_pending(ctx), 1);
+	run_until(base, &s.calls, 2, 100);
 	assert_int_equal(s.calls, 2);
-	assert_null(q);
 	assert_int_equal(s.a->n, 2);
 	assert_int_equal(dns_pending(ctx), 0);
 
