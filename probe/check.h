@@ -70,6 +70,10 @@ struct check_endpoint {
 				 * resolves the name) */
 	char unsigned_zone[DNS_NAME_MAX + 1];	/* insecure: the zone to sign,
 						 * "" when not found */
+	/* Defences: the deciding probe's TLS version ("" without a
+	 * handshake) and, c2s, the features of its stream after TLS. */
+	char tls_version[16];
+	struct probe_features features;
 };
 
 /* The CAA defence (RFC 8659 tree climbing, RFC 8657 account binding). */

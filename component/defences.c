@@ -1,0 +1,369 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * defences.c - the defences of a check_result (docs/usage.md,
+ * "Defences"): CAA (RFC 8659, RFC 8657), channel binding (XEP-0440,
+ * RFC 9266), expiry, TLSA strength and a prepared next key.
+ */
+#include "component/defences.h"
+
+#include "component/report.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct dwarn {
+	const char *code, *text;
+};
+
+static void
+json_warnings(const struct dwarn *w, size_t n, struct buf *out)
+{
+	buf_puts(out, ",\"warnings\":[");
+	for (size_t i = 0; i < n; i++) {
+		buf_printf(out, "%s{\"code\":", i ? "," : "");
+		buf_json_str(out, w[i].code);
+		buf_puts(out, ",\"text\":");
+		buf_json_str(out, w[i].text);
+		buf_putc(out, '}');
+	}
+	buf_putc(out, ']');
+}
+
+static void
+text_warnings(const struct dwarn *w, size_t n, struct buf *out)
+{
+	for (size_t i = 0; i < n; i++)
+		buf_printf(out, "  warning (%s): %s\n", w[i].code, w[i].text);
+}
+
+/* ---- CAA ------------------------------------------------------------ */
+
+/* The CAA warnings of a result, into w (room for 4); returns how many. */
+static size_t
+caa_warnings(const struct check_caa *c, struct dwarn *w)
+{
+	size_t n = 0;
+
+	if (c->sec == DNS_SEC_BOGUS)
+		w[n++] = (struct dwarn){"caa-bogus",
+			"the CAA look-up fails DNSSEC validation: a CA "
+			"may still issue"};
+	else if (c->sec == DNS_SEC_INSECURE)
+		w[n++] = (struct dwarn){"caa-insecure",
+			"the CAA answers are not DNSSEC-signed: whoever "
+			"controls the path to a CA can hide them"};
+	if (c->state == CAA_STATE_NONE)
+		w[n++] = (struct dwarn){"caa-none",
+			"no CAA record up to the TLD: any CA may issue "
+			"for this domain"};
+	else if (c->state == CAA_STATE_ISSUERS)
+		w[n++] = (struct dwarn){"caa-no-accounturi",
+			"an issue property names no accounturi: anyone who "
+			"passes that CA's validation can get a certificate"};
+	return n;
+}
+
+static void
+text_caa(const struct check_result *r, struct buf *out)
+{
+	const struct check_caa *c = &r->caa;
+	struct dwarn w[4];
+	size_t nw = caa_warnings(c, w);
+
+	buf_printf(out, "  CAA: %s",
+		   check_caa_state_name(c->state));
+	if (c->found_at[0])
+		buf_printf(out, " (records at %s", c->found_at);
+	else
+		buf_puts(out, " (");
+	buf_printf(out, "%sDNSSEC %s)\n", c->found_at[0] ? ", " : "",
+		   report_sec_word(c->sec));
+	for (size_t i = 0; i < c->nrecords; i++)
+		buf_printf(out, "    %s\n", c->records[i]);
+	if (c->state == CAA_STATE_UNKNOWN && c->why[0])
+		buf_printf(out, "    %s\n", c->why);
+	text_warnings(w, nw, out);
+	if (c->state == CAA_STATE_NONE || c->state == CAA_STATE_ISSUERS)
+		buf_printf(out,
+			   "  To let only your ACME account get certificates "
+			   "(RFC 8657), %s:\n"
+			   "    %s. IN CAA 0 issue \"letsencrypt.org; "
+			   "accounturi=https://acme-v02.api.letsencrypt.org/"
+			   "acme/acct/<your account id>\"\n"
+			   "  <your account id> is the number at the end of "
+			   "your ACME account's URL (certbot: \"uri\" in "
+			   "/etc/letsencrypt/accounts/*/directory/*/regr.json); "
+			   "use your CA's name and account URL if it is not "
+			   "Let's Encrypt.\n",
+			   c->state == CAA_STATE_NONE
+				   ? "add"
+				   : "give every issue record an accounturi, "
+				     "e.g.",
+			   c->found_at[0] ? c->found_at : r->domain);
+	for (size_t i = 0; i < r->ncaa_targets; i++) {
+		const struct check_caa *t = &r->caa_targets[i].caa;
+		buf_printf(out, "  CAA of SRV target %s: %s (%s%s%sDNSSEC %s)\n",
+			   r->caa_targets[i].name, check_caa_state_name(t->state),
+			   t->found_at[0] ? "records at " : "", t->found_at,
+			   t->found_at[0] ? ", " : "", report_sec_word(t->sec));
+	}
+}
+
+/* The fields of one CAA judgement, after an opening brace. */
+static void
+json_caa(const struct check_caa *c, struct buf *out)
+{
+	struct dwarn w[4];
+	size_t nw = caa_warnings(c, w);
+
+	buf_puts(out, "\"state\":");
+	buf_json_str(out, check_caa_state_name(c->state));
+	buf_puts(out, ",\"found_at\":");
+	buf_json_str(out, c->found_at[0] ? c->found_at : NULL);
+	buf_puts(out, ",\"dnssec\":");
+	buf_json_str(out, dns_sec_name(c->sec));
+	report_json_strv(out, "records", c->records, c->nrecords);
+	buf_puts(out, ",\"validationmethods\":");
+	buf_json_str(out, c->validationmethods[0] ? c->validationmethods
+						  : NULL);
+	if (c->why[0]) {
+		buf_puts(out, ",\"detail\":");
+		buf_json_str(out, c->why);
+	}
+	json_warnings(w, nw, out);
+}
+
+
+/* ---- channel binding (XEP-0440) ------------------------------------ */
+
+#define CB_MAX_NAMES (XMLSTREAM_MAX_MECHS * 2)
+
+struct cb_sum {
+	enum probe_cb state;	/* PROBE_CB_NA: no c2s endpoint */
+	int usable;		/* -1: null */
+	int sasl2;
+	const char *mechs[CB_MAX_NAMES], *types[CB_MAX_NAMES];
+	size_t nmechs, ntypes;
+};
+
+static int
+is_c2s(const struct check_endpoint *e)
+{
+	return (e->service == SVC_XMPP_CLIENT ||
+		e->service == SVC_XMPPS_CLIENT) && e->verdict != VERDICT_NONE;
+}
+
+static void
+add_name(const char **v, size_t *n, const char *s)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (!strcmp(v[i], s))
+			return;
+	if (*n < CB_MAX_NAMES)
+		v[(*n)++] = s;
+}
+
+/* Offered only when every c2s endpoint that answered offers it; the
+ * names are the union (pointers into r). */
+static void
+cb_sum(const struct check_result *r, struct cb_sum *s)
+{
+	size_t c2s = 0, answered = 0, none = 0, u_no = 0, u_yes = 0;
+
+	memset(s, 0, sizeof(*s));
+	for (size_t i = 0; i < r->nendpoints; i++) {
+		const struct check_endpoint *e = &r->endpoints[i];
+		const struct xmlstream_sasl *sa = &e->features.sasl;
+		enum probe_cb st = probe_cb_state(&e->features);
+
+		if (!is_c2s(e))
+			continue;
+		c2s++;
+		if (st != PROBE_CB_OFFERED && st != PROBE_CB_NONE)
+			continue;
+		answered++;
+		none += st == PROBE_CB_NONE;
+		s->sasl2 |= sa->sasl2;
+		for (size_t j = 0; j < sa->nmechs; j++)
+			add_name(s->mechs, &s->nmechs, sa->mechs[j]);
+		for (size_t j = 0; j < sa->ntypes; j++)
+			add_name(s->types, &s->ntypes, sa->types[j]);
+		if (st == PROBE_CB_OFFERED) {
+			int u = probe_cb_usable(&e->features, e->tls_version);
+			u_no += u == 0;
+			u_yes += u == 1;
+		}
+	}
+	s->state = c2s == 0	 ? PROBE_CB_NA
+		   : answered == 0 ? PROBE_CB_UNKNOWN
+		   : none	   ? PROBE_CB_NONE
+				   : PROBE_CB_OFFERED;
+	s->usable = u_no ? 0 : (u_yes && u_yes == answered - none) ? 1 : -1;
+}
+
+static const char cb_todo[] =
+	"offer SCRAM-SHA-*-PLUS (XEP-0440) so that clients detect an "
+	"interceptor themselves (docs/setup-dane.md, \"Channel binding\"): "
+	"Prosody 0.12: keep hashed passwords (authentication = "
+	"\"internal_hashed\") and c2s over TLS 1.3 with tls-exporter, or "
+	"tls-server-end-point; ejabberd 23: auth_password_format: scram "
+	"and a SCRAM-SHA-*-PLUS capable build";
+
+/* Its warnings, into w (room for 2). */
+static size_t
+cb_warnings(const struct cb_sum *s, struct dwarn *w)
+{
+	if (s->state == PROBE_CB_NONE)
+		w[0] = (struct dwarn){"no-channel-binding",
+			"a client endpoint offers no SCRAM-*-PLUS mechanism: "
+			"clients cannot detect an interceptor that holds a "
+			"valid certificate (XEP-0440)"};
+	else if (s->state == PROBE_CB_OFFERED && s->usable == 0)
+		w[0] = (struct dwarn){"no-channel-binding",
+			"-PLUS is offered, but only with tls-unique, which "
+			"TLS 1.3 does not define (RFC 9266): clients cannot "
+			"bind to this TLS session"};
+	else
+		return 0;
+	return 1;
+}
+
+static void
+json_names(struct buf *out, const char *key, const char *const *v, size_t n)
+{
+	if (key != NULL)
+		buf_printf(out, ",\"%s\":", key);
+	buf_putc(out, '[');
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			buf_putc(out, ',');
+		buf_json_str(out, v[i]);
+	}
+	buf_putc(out, ']');
+}
+
+static void
+json_usable(struct buf *out, int u)
+{
+	buf_printf(out, ",\"usable\":%s",
+		   u < 0 ? "null" : u ? "true" : "false");
+}
+
+void
+defences_endpoint_json(const struct check_endpoint *e, struct buf *out)
+{
+	const struct probe_features *f = &e->features;
+	const char *m[XMLSTREAM_MAX_MECHS], *t[XMLSTREAM_MAX_CB_TYPES];
+	enum probe_cb st = probe_cb_state(f);
+
+	buf_puts(out, ",\"channel_binding\":");
+	if (!is_c2s(e)) {
+		buf_puts(out, "null");
+		return;
+	}
+	buf_puts(out, "{\"state\":");
+	buf_json_str(out, st == PROBE_CB_NA ? "unknown" : probe_cb_name(st));
+	for (size_t i = 0; i < f->sasl.nmechs; i++)
+		m[i] = f->sasl.mechs[i];
+	for (size_t i = 0; i < f->sasl.ntypes; i++)
+		t[i] = f->sasl.types[i];
+	json_names(out, "mechanisms", m, f->sasl.nmechs);
+	buf_puts(out, ",\"types\":");
+	if (f->sasl.cb_list)
+		json_names(out, NULL, t, f->sasl.ntypes);
+	else
+		buf_puts(out, "null");
+	buf_printf(out, ",\"sasl2\":%s", f->sasl.sasl2 ? "true" : "false");
+	buf_puts(out, ",\"tls_version\":");
+	buf_json_str(out, e->tls_version[0] ? e->tls_version : NULL);
+	json_usable(out, probe_cb_usable(f, e->tls_version));
+	if (st != PROBE_CB_OFFERED && st != PROBE_CB_NONE) {
+		buf_puts(out, ",\"detail\":");
+		buf_json_str(out, st == PROBE_CB_NA ? "no completed TLS "
+						      "handshake"
+						    : f->reason);
+	}
+	if (f->sasl.dropped)
+		buf_printf(out, ",\"dropped\":%zu", f->sasl.dropped);
+	buf_putc(out, '}');
+}
+
+static void
+json_cb(const struct check_result *r, struct buf *out)
+{
+	struct cb_sum s;
+	struct dwarn w[2];
+	size_t nw;
+
+	cb_sum(r, &s);
+	nw = cb_warnings(&s, w);
+	buf_puts(out, ",\"channel_binding\":{\"state\":");
+	buf_json_str(out, probe_cb_name(s.state));
+	json_names(out, "mechanisms", s.mechs, s.nmechs);
+	json_names(out, "types", s.types, s.ntypes);
+	buf_printf(out, ",\"sasl2\":%s", s.sasl2 ? "true" : "false");
+	json_usable(out, s.usable);
+	json_warnings(w, nw, out);
+	buf_putc(out, '}');
+}
+
+static void
+text_cb(const struct check_result *r, struct buf *out)
+{
+	struct cb_sum s;
+	struct dwarn w[2];
+	size_t nw;
+
+	cb_sum(r, &s);
+	if (s.state == PROBE_CB_NA)
+		return;
+	nw = cb_warnings(&s, w);
+	buf_printf(out, "  Channel binding (XEP-0440): %s",
+		   probe_cb_name(s.state));
+	for (size_t i = 0; i < s.nmechs; i++)
+		buf_printf(out, "%s%s", i ? " " : " (mechanisms: ",
+			   s.mechs[i]);
+	if (s.nmechs)
+		buf_putc(out, ')');
+	for (size_t i = 0; i < s.ntypes; i++)
+		buf_printf(out, "%s%s", i ? " " : " (types: ", s.types[i]);
+	if (s.ntypes)
+		buf_putc(out, ')');
+	buf_putc(out, '\n');
+	for (size_t i = 0; i < r->nendpoints; i++) {
+		const struct check_endpoint *e = &r->endpoints[i];
+		if (is_c2s(e) && probe_cb_state(&e->features) ==
+					 PROBE_CB_UNKNOWN)
+			buf_printf(out, "    %s:%u: unknown: %s\n", e->host,
+				   e->port, e->features.reason);
+	}
+	text_warnings(w, nw, out);
+	if (nw)
+		buf_printf(out, "  To do: %s.\n", cb_todo);
+}
+
+void
+defences_text(const struct check_result *r, struct buf *out)
+{
+	buf_puts(out, "\nDefences:\n");
+	text_caa(r, out);
+	text_cb(r, out);
+}
+
+void
+defences_json(const struct check_result *r, struct buf *out)
+{
+	buf_puts(out, ",\"defences\":{\"caa\":{");
+	json_caa(&r->caa, out);
+	buf_puts(out, ",\"targets\":[");
+	for (size_t i = 0; i < r->ncaa_targets; i++) {
+		buf_printf(out, "%s{\"name\":", i ? "," : "");
+		buf_json_str(out, r->caa_targets[i].name);
+		buf_putc(out, ',');
+		json_caa(&r->caa_targets[i].caa, out);
+		buf_putc(out, '}');
+	}
+	buf_puts(out, "]}");
+	json_cb(r, out);
+	buf_putc(out, '}');
+}
