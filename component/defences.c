@@ -10,6 +10,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 struct dwarn {
 	const char *code, *text;
@@ -342,12 +343,181 @@ text_cb(const struct check_result *r, struct buf *out)
 		buf_printf(out, "  To do: %s.\n", cb_todo);
 }
 
+/* ---- expiry, TLSA strength, a prepared next key ---------------------- */
+
+#define EXPIRY_WARN_DAYS 14
+
+/* The earliest leaf expiry seen; 0 when none was seen. */
+static int64_t
+expiry_first(const struct check_result *r, const struct check_endpoint **at)
+{
+	int64_t first = 0;
+
+	*at = NULL;
+	for (size_t i = 0; i < r->nendpoints; i++) {
+		const struct check_endpoint *e = &r->endpoints[i];
+		if (e->not_after && (first == 0 || e->not_after < first)) {
+			first = e->not_after;
+			*at = e;
+		}
+	}
+	return first;
+}
+
+static int
+expiry_days(const struct check_result *r, int64_t na)
+{
+	int64_t d = na - r->started;
+
+	/* Whole days left, rounded down (an expired leaf is negative). */
+	return (int)(d >= 0 ? d / 86400 : -((-d + 86399) / 86400));
+}
+
+static int
+warn_days(const struct check_result *r)
+{
+	return r->expiry_warn_days > 0 ? r->expiry_warn_days
+				       : EXPIRY_WARN_DAYS;
+}
+
+static int
+has_warning(const struct check_endpoint *e, const char *code)
+{
+	for (size_t j = 0; j < e->nwarnings; j++)
+		if (!strcmp(e->warnings[j].code, code))
+			return 1;
+	return 0;
+}
+
+enum tlsa_quality { TQ_NONE, TQ_WEAK, TQ_STRONG };
+
+/* strong: every endpoint that matched did by DANE-EE (3 x x) or its own
+ * CA; weak: a DANE-TA record names a public CA (weak-ta); none: no TLSA
+ * record at all. */
+static enum tlsa_quality
+tlsa_quality(const struct check_result *r)
+{
+	int any = 0;
+
+	for (size_t i = 0; i < r->nendpoints; i++) {
+		const struct check_endpoint *e = &r->endpoints[i];
+		if (e->ntlsa == 0 || e->verdict == VERDICT_NONE)
+			continue;
+		any = 1;
+		if (has_warning(e, "weak-ta"))
+			return TQ_WEAK;
+	}
+	return any ? TQ_STRONG : TQ_NONE;
+}
+
+static const char *
+tlsa_quality_name(enum tlsa_quality q)
+{
+	return q == TQ_STRONG ? "strong" : q == TQ_WEAK ? "weak" : "none";
+}
+
+/* A 3 1 1 record of an endpoint that matched, naming no key seen at any
+ * endpoint: a prepared rollover.  NULL when there is none. */
+static const char *
+next_key(const struct check_result *r)
+{
+	for (size_t i = 0; i < r->nendpoints; i++) {
+		const struct check_endpoint *e = &r->endpoints[i];
+		if (!e->matched)
+			continue;
+		for (size_t j = 0; j < e->ntlsa; j++) {
+			const char *rec = e->tlsa[j];
+			int seen = 0;
+			if (strncmp(rec, "3 1 1 ", 6) != 0)
+				continue;
+			for (size_t k = 0; k < r->nendpoints; k++)
+				if (r->endpoints[k].have_key &&
+				    !strcasecmp(rec + 6,
+						r->endpoints[k].spki_sha256))
+					seen = 1;
+			if (!seen)
+				return rec;
+		}
+	}
+	return NULL;
+}
+
+static const char expiry_todo[] =
+	"renew now; certbot renew --reuse-key keeps the key, so 3 1 1 "
+	"records stay valid across the renewal";
+static const char weak_todo[] =
+	"publish a 3 1 1 record of your own key (the \"TLSA records to add\" "
+	"line of a check) instead of a 2 x x record naming a public CA: "
+	"anyone that CA issues to passes it";
+static const char next_key_todo[] =
+	"make the next key now and publish its 3 1 1 record beside the "
+	"current one (certbot: --reuse-key until you switch), so that a "
+	"rollover never waits for DNS caches";
+
+static void
+json_more(const struct check_result *r, struct buf *out)
+{
+	const struct check_endpoint *at;
+	int64_t na = expiry_first(r, &at);
+	const char *nk = next_key(r);
+
+	buf_puts(out, ",\"expiry\":{\"days\":");
+	if (na) {
+		int days = expiry_days(r, na);
+		buf_printf(out, "%d,\"not_after\":%lld,\"host\":", days,
+			   (long long)na);
+		buf_json_str(out, at->host);
+		if (days < warn_days(r)) {
+			struct dwarn w = {"expires-soon",
+				"the certificate expires within the warning "
+				"line ([watch] expiry_warn_days)"};
+			json_warnings(&w, 1, out);
+		} else {
+			json_warnings(NULL, 0, out);
+		}
+	} else {
+		buf_puts(out, "null,\"not_after\":null,\"host\":null");
+		json_warnings(NULL, 0, out);
+	}
+	buf_puts(out, "},\"tlsa_quality\":");
+	buf_json_str(out, tlsa_quality_name(tlsa_quality(r)));
+	buf_puts(out, ",\"next_key\":");
+	buf_json_str(out, nk);
+}
+
+static void
+text_more(const struct check_result *r, struct buf *out)
+{
+	const struct check_endpoint *at;
+	int64_t na = expiry_first(r, &at);
+	enum tlsa_quality q = tlsa_quality(r);
+	const char *nk = next_key(r);
+
+	if (na) {
+		int days = expiry_days(r, na);
+		buf_printf(out, "  Expiry: %d days (%s)\n", days, at->host);
+		if (days < warn_days(r))
+			buf_printf(out, "  warning (expires-soon): under %d "
+				   "days. To do: %s.\n", warn_days(r),
+				   expiry_todo);
+	}
+	buf_printf(out, "  TLSA records: %s\n", tlsa_quality_name(q));
+	if (q == TQ_WEAK)
+		buf_printf(out, "  To do: %s.\n", weak_todo);
+	if (nk)
+		buf_printf(out, "  Next key prepared: %s\n", nk);
+	else if (q != TQ_NONE)
+		buf_printf(out, "  Next key: none prepared. To do: %s.\n",
+			   next_key_todo);
+}
+
 void
 defences_text(const struct check_result *r, struct buf *out)
 {
 	buf_puts(out, "\nDefences:\n");
 	text_caa(r, out);
 	text_cb(r, out);
+	text_more(r, out);
 }
 
 void
@@ -365,5 +535,6 @@ defences_json(const struct check_result *r, struct buf *out)
 	}
 	buf_puts(out, "]}");
 	json_cb(r, out);
+	json_more(r, out);
 	buf_putc(out, '}');
 }

@@ -119,6 +119,7 @@ struct check_result {
 	struct check_caa caa;		/* defences: the domain's CAA */
 	struct check_caa_target *caa_targets;	/* each SRV target's */
 	size_t ncaa_targets;
+	int expiry_warn_days;		/* expires-soon under it; 0: 14 */
 };
 
 struct check_config {
@@ -134,6 +135,7 @@ struct check_config {
 	void (*on_probe)(void *arg, const struct probe_result *res);
 	void (*on_check)(void *arg, const struct check_result *res);
 	void *observer_arg;
+	int expiry_warn_days;		/* copied into each result */
 };
 
 struct check_env;
