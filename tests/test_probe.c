@@ -1581,8 +1581,8 @@ static void test_step_names(void **state)
 
 /* ---- the stream after TLS (probe/tlsfeat.c, XEP-0440) ------------------ */
 
-static struct probe_result *run_after_tls(const char *after, size_t len,
-					  enum probe_tls tls)
+static struct probe_result *run_after_tls_as(const char *after, size_t len,
+					     enum probe_tls tls, int server)
 {
 	struct srv sv;
 	struct probe_opts o;
@@ -1595,6 +1595,7 @@ static struct probe_result *run_after_tls(const char *after, size_t len,
 	srv_run(&sv);
 	init_opts(&o);
 	init_req(&req, sv.port, tls);
+	req.server = server;
 	r = run(&o, &req);
 	srv_stop(&sv);
 	/* Whatever the second stream does, the chain is judged. */
@@ -1604,6 +1605,12 @@ static struct probe_result *run_after_tls(const char *after, size_t len,
 	assert_string_equal(r->reason, "");
 	assert_chain(r);
 	return r;
+}
+
+static struct probe_result *run_after_tls(const char *after, size_t len,
+					  enum probe_tls tls)
+{
+	return run_after_tls_as(after, len, tls, 0);
 }
 
 #define CB_FEATURES                                                            \
@@ -1713,20 +1720,11 @@ static void test_features_hostile(void **state)
 /* A s2s probe never opens a second stream. */
 static void test_features_s2s(void **state)
 {
-	struct srv sv;
-	struct probe_opts o;
-	struct probe_req req;
 	struct probe_result *r;
 
 	(void)state;
-	srv_start(&sv, M_STARTTLS);
-	srv_run(&sv);
-	init_opts(&o);
-	init_req(&req, sv.port, PROBE_STARTTLS);
-	req.server = 1;
-	r = run(&o, &req);
-	srv_stop(&sv);
-	assert_int_equal(r->ok, 1);
+	r = run_after_tls_as(CB_FEATURES, strlen(CB_FEATURES), PROBE_STARTTLS,
+			     1);
 	assert_int_equal(r->features.state, PROBE_FEAT_NOT_TRIED);
 	probe_result_free(r);
 }
