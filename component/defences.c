@@ -537,3 +537,60 @@ defences_json(const struct check_result *r, struct buf *out)
 	json_more(r, out);
 	buf_putc(out, '}');
 }
+
+static const char caa_todo[] =
+	"add CAA 0 issue \"<your CA's CAA domain>; accounturi=<your ACME "
+	"account URL>\" (RFC 8657); certbot keeps the account URL as \"uri\" "
+	"in /etc/letsencrypt/accounts/*/directory/*/regr.json";
+static const char tlsa_todo[] =
+	"publish 3 1 1 records of your key (\"Records to add\")";
+
+size_t
+defences_checklist(const struct check_result *r, struct defence_line *l)
+{
+	const struct check_endpoint *at;
+	int64_t na = expiry_first(r, &at);
+	enum tlsa_quality q = tlsa_quality(r);
+	const char *nk = next_key(r);
+	struct cb_sum s;
+	size_t n = 0;
+
+	l[n] = (struct defence_line){.name = "CAA bound to your ACME account",
+		.good = r->caa.state == CAA_STATE_BOUND ? 1
+			: r->caa.state == CAA_STATE_UNKNOWN ? -1 : 0};
+	snprintf(l[n].state, sizeof(l[n].state), "%s",
+		 check_caa_state_name(r->caa.state));
+	l[n].todo = l[n].good == 0 ? caa_todo : "";
+	n++;
+	cb_sum(r, &s);
+	if (s.state != PROBE_CB_NA) {
+		l[n] = (struct defence_line){.name = "Channel binding",
+			.good = s.state == PROBE_CB_UNKNOWN ? -1
+				: s.state == PROBE_CB_OFFERED && s.usable != 0};
+		snprintf(l[n].state, sizeof(l[n].state), "%s",
+			 probe_cb_name(s.state));
+		l[n].todo = l[n].good == 0 ? cb_todo : "";
+		n++;
+	}
+	if (na) {
+		int days = expiry_days(r, na);
+		l[n] = (struct defence_line){.name = "Expiry",
+			.good = days >= warn_days(r)};
+		snprintf(l[n].state, sizeof(l[n].state), "%d days", days);
+		l[n].todo = l[n].good ? "" : expiry_todo;
+		n++;
+	}
+	l[n] = (struct defence_line){.name = "TLSA records",
+		.good = q == TQ_STRONG,
+		.todo = q == TQ_WEAK ? weak_todo : q == TQ_NONE ? tlsa_todo : ""};
+	snprintf(l[n].state, sizeof(l[n].state), "%s", tlsa_quality_name(q));
+	n++;
+	if (q != TQ_NONE) {
+		l[n] = (struct defence_line){.name = "Next key prepared",
+			.good = nk != NULL, .todo = nk ? "" : next_key_todo};
+		snprintf(l[n].state, sizeof(l[n].state), "%s",
+			 nk ? "yes" : "none");
+		n++;
+	}
+	return n;
+}

@@ -21,4 +21,18 @@ void defences_json(const struct check_result *r, struct buf *out);
 /* ,"channel_binding":{...} of one endpoint (null for s2s). */
 void defences_endpoint_json(const struct check_endpoint *e, struct buf *out);
 
+/* One line of the checklist of the web page. */
+struct defence_line {
+	const char *name;	/* "CAA", "Channel binding", ... */
+	char state[64];		/* the JSON state, or days for expiry */
+	int good;		/* 1 in place, 0 missing, -1 not known */
+	const char *todo;	/* what to do; "" when nothing */
+};
+
+#define DEFENCES_LINES 5
+
+/* Fills l[0..DEFENCES_LINES); returns how many lines were filled. */
+size_t defences_checklist(const struct check_result *r,
+			  struct defence_line *l);
+
 #endif
