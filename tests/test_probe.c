@@ -1650,6 +1650,23 @@ static void test_features_offered(void **state)
 	}
 }
 
+/* A server offering PLAIN only: read, no channel binding. */
+static void test_features_plain(void **state)
+{
+	static const char plain[] = SRV_HEADER "<stream:features><mechanisms "
+		"xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN"
+		"</mechanism></mechanisms></stream:features>";
+	struct probe_result *r;
+
+	(void)state;
+	r = run_after_tls(plain, sizeof(plain) - 1, PROBE_STARTTLS);
+	assert_int_equal(r->features.state, PROBE_FEAT_READ);
+	assert_int_equal(r->features.sasl.nmechs, 1);
+	assert_int_equal(probe_cb_state(&r->features), PROBE_CB_NONE);
+	assert_int_equal(probe_cb_usable(&r->features, r->tls_version), -1);
+	probe_result_free(r);
+}
+
 /* RFC 9266: tls-unique alone is no use under TLS 1.3. */
 static void test_features_usable(void **state)
 {
@@ -1739,6 +1756,7 @@ int main(void)
 		cmocka_unit_test(test_starttls_ok),
 		cmocka_unit_test(test_features_offered),
 		cmocka_unit_test(test_features_usable),
+		cmocka_unit_test(test_features_plain),
 		cmocka_unit_test(test_features_hostile),
 		cmocka_unit_test(test_features_s2s),
 		cmocka_unit_test(test_split_reads),
