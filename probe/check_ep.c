@@ -376,6 +376,7 @@ check_ep_probe_start(struct ep *e)
 		.tls = e->row->tls,
 		.addrs = e->addrs,
 		.naddrs = e->naddrs,
+		.no_features = e->phase == EP_SNI,	/* defences read pres */
 	};
 
 	c->res->probes++;

@@ -93,6 +93,7 @@ struct probe {
 	gnutls_session_t session;
 	gnutls_certificate_credentials_t cred;
 	int key_checked;	/* the leaf's key went through key_refused() */
+	int no_features;	/* probe_req.no_features */
 	struct tlsfeat *feat;	/* PS_FEATURES */
 	char chain_note[256];	/* capture_chain()'s words, kept meanwhile */
 
@@ -471,20 +472,27 @@ static void features_done(void *arg)
 
 /*
  * c2s: the stream again over TLS, for its features (probe.h).  Bounded by
- * PROBE_FEATURES_MS, or a quarter of the probe's time if less, so that it
- * delays a verdict little; whatever happens there, the probe ends `ok`.
+ * twice the time so far (at least PROBE_FEATURES_MIN_MS), PROBE_FEATURES_MS
+ * and a quarter of the probe's time, so that it delays a verdict little;
+ * whatever happens there, the probe ends `ok`.
  */
 static void start_features(struct probe *p)
 {
-	int budget = p->timeout_ms / 4;
+	int64_t budget = 2 * (int64_t)elapsed_ms(p);
+	int cap = p->timeout_ms / 4;
 
-	if (budget > PROBE_FEATURES_MS)
-		budget = PROBE_FEATURES_MS;
+	if (cap > PROBE_FEATURES_MS)
+		cap = PROBE_FEATURES_MS;
+	if (budget < PROBE_FEATURES_MIN_MS)
+		budget = PROBE_FEATURES_MIN_MS;
+	if (budget > cap)
+		budget = cap;
 	if (budget < 1)
 		budget = 1;
 	p->state = PS_FEATURES;
 	p->feat = tlsfeat_start(p->base, p->session, p->fd,
-				p->stream_to ? p->stream_to : p->host, budget,
+				p->stream_to ? p->stream_to : p->host,
+				(int)budget,
 				&p->res->features, features_done, p);
 	if (p->feat == NULL)
 		probe_finish(p, PROBE_STEP_NONE, "%s", p->chain_note);
@@ -507,7 +515,7 @@ static void capture_chain(struct probe *p)
 		return;
 	}
 	keep_session_facts(p);
-	if (!p->server) {
+	if (!p->server && !p->no_features) {
 		snprintf(p->chain_note, sizeof(p->chain_note), "%s", note);
 		start_features(p);
 		return;
@@ -1090,6 +1098,7 @@ struct probe *probe_start(struct event_base *base, const struct probe_opts *opts
 	p->sni = dup_or_null(req->sni, &oom);
 	p->port = req->port;
 	p->server = req->server;
+	p->no_features = req->no_features;
 	p->tls = req->tls;
 	p->via_socks = opts->via_socks;
 	p->proxy_port = opts->socks_port;

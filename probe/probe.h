@@ -68,6 +68,9 @@ struct probe_req {
 	 * opts->allow_private. */
 	const struct probe_addr *addrs;
 	size_t naddrs;
+	/* c2s: do not read the features after TLS (a second probe of the
+	 * same endpoint, whose features nobody reads). */
+	int no_features;
 };
 
 /*
@@ -79,6 +82,11 @@ struct probe_req {
  * `ok`, the chain or any other field of the result.
  */
 #define PROBE_FEATURES_MS 5000
+/* ... and by twice the time the probe took up to the end of the handshake
+ * (a server answers a stream header in about one round trip), at least
+ * PROBE_FEATURES_MIN_MS: a server silent after TLS delays the verdict,
+ * a mismatch included, by little. */
+#define PROBE_FEATURES_MIN_MS 1000
 
 enum probe_feat_state {
 	PROBE_FEAT_NOT_TRIED = 0,	/* s2s, or no completed handshake */
