@@ -107,9 +107,13 @@ static int on_feat(const struct xmlstream_event *ev, void *arg)
 		       "the server closed the stream after TLS");
 		break;
 	case XMLSTREAM_ERROR:
-		tf_end(t, PROBE_FEAT_FAILED, "the stream after TLS %s: %s",
-		       ev->bound ? "passed certwatch's bounds" : "is malformed",
-		       ev->error);
+		if (ev->bound)	/* its words speak of the stream before TLS */
+			tf_end(t, PROBE_FEAT_FAILED, "the stream after TLS "
+			       "passed certwatch's bounds (%d bytes, %d deep)",
+			       XMLSTREAM_MAX_BYTES, XMLSTREAM_MAX_DEPTH);
+		else
+			tf_end(t, PROBE_FEAT_FAILED, "the stream after TLS is "
+			       "malformed: %s", ev->error);
 		break;
 	default:
 		break;		/* <proceed/>, <failure/>: not ours here */

@@ -2,7 +2,9 @@
 /*
  * xmlstream.h - a bounded, incremental reader of the XMPP stream a server
  * sends before TLS (its header, features, the answer to <starttls/>, a
- * stream error), and the two things a probe writes.
+ * stream error), and the two things a probe writes.  The same reader reads
+ * the stream after TLS up to its features (probe/tlsfeat.c), with their
+ * SASL mechanisms and channel-binding types (struct xmlstream_sasl).
  *
  * Pure: bytes in, events out through a callback; no I/O.  Refuses DTDs and
  * entity declarations and invalid UTF-8 (RFC 6120 §11), and stops at its
