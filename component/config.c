@@ -34,6 +34,7 @@ config_defaults(struct config *cfg)
 	cfg->interval = 3600;
 	cfg->jitter = 900;
 	cfg->down_after = 3;
+	cfg->expiry_warn_days = 14;
 	cfg->flap_limit = 4;
 	cfg->commands_per_minute = 30;
 	cfg->checks_in_flight = 2;
@@ -280,6 +281,8 @@ set_key(struct cparse *p, const char *key, const char *val)
 		return set_uint(p, key, val, 0, 31 * 86400, &c->jitter);
 	if (IS("watch", "down_after"))
 		return set_uint(p, key, val, 1, 1000, &c->down_after);
+	if (IS("watch", "expiry_warn_days"))
+		return set_uint(p, key, val, 1, 3650, &c->expiry_warn_days);
 	if (IS("watch", "flap_limit"))
 		return set_uint(p, key, val, 1, 1000, &c->flap_limit);
 

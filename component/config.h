@@ -44,6 +44,7 @@ struct config {
 
 	/* [watch] */
 	unsigned interval, jitter, down_after, flap_limit;
+	unsigned expiry_warn_days;	/* defences: expires-soon under it */
 
 	/* [limits] */
 	unsigned commands_per_minute, checks_in_flight, probes_per_minute;

@@ -9,6 +9,7 @@
 
 #include "version.h"
 #include "component/domain_state.h"
+#include "component/defences.h"
 #include "component/report.h"
 
 const char html_stylesheet[] =
@@ -360,6 +361,31 @@ static void endpoint_row(struct buf *out, const struct check_endpoint *e)
 	buf_puts(out, "</td></tr>\n");
 }
 
+/* The checklist of docs/usage.md, "Defences": one line each, with what
+ * to do. */
+static void defences_html(struct buf *out, const struct check_result *r)
+{
+	struct defence_line l[DEFENCES_LINES];
+	size_t n = defences_checklist(r, l);
+
+	buf_puts(out, "<h2>Defences</h2>\n<ul id=\"defences\">\n");
+	for (size_t i = 0; i < n; i++) {
+		buf_printf(out, "<li class=\"%s\">",
+			   l[i].good > 0 ? "ok" : l[i].good < 0 ? "unknown"
+							       : "missing");
+		esc(out, l[i].name);
+		buf_puts(out, ": <b>");
+		esc(out, l[i].state);
+		buf_puts(out, "</b>");
+		if (l[i].todo[0]) {
+			buf_puts(out, " &mdash; ");
+			esc(out, l[i].todo);
+		}
+		buf_puts(out, "</li>\n");
+	}
+	buf_puts(out, "</ul>\n");
+}
+
 void html_result(struct buf *out, const struct html_ctx *c,
 		 const struct check_result *r)
 {
@@ -424,6 +450,7 @@ void html_result(struct buf *out, const struct html_ctx *c,
 		}
 		buf_puts(out, "</pre>\n");
 	}
+	defences_html(out, r);
 	buf_puts(out, "<h2>What to do next</h2>\n<p id=\"advice\">");
 	esc(out, report_advice(r->verdict));
 	buf_puts(out, "</p>\n");

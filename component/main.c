@@ -112,6 +112,7 @@ runtime_open(struct runtime *rt, const struct config *cfg, char *err,
 	cc.probe.allow_private = cfg->allow_private;
 	cc.max_probes = (int)cfg->concurrency;
 	cc.probes_per_minute = (int)cfg->probes_per_minute;
+	cc.expiry_warn_days = (int)cfg->expiry_warn_days;
 	rt->metrics = metrics_new();
 	rt->tor = torwatch_new(rt->base, cfg, rt->metrics);
 	cc.on_probe = torwatch_on_probe;

@@ -2,6 +2,8 @@
 /* report.c - a check_result as text, monitoring-plugin line and JSON. */
 #include "component/report.h"
 
+#include "component/defences.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -159,8 +161,8 @@ report_advice(enum verdict v)
 	}
 }
 
-static const char *
-sec_word(enum dns_sec s)
+const char *
+report_sec_word(enum dns_sec s)
 {
 	const char *w = dns_sec_name(s);
 
@@ -235,8 +237,6 @@ report_no_endpoint(const struct check_result *r, struct buf *out)
 	}
 }
 
-static void text_defences(const struct check_result *r, struct buf *out);
-
 void
 report_text(const struct check_result *r, struct buf *out)
 {
@@ -275,8 +275,9 @@ report_text(const struct check_result *r, struct buf *out)
 			   e->tls == PROBE_DIRECT ? "direct TLS" : "STARTTLS",
 			   verdict_name(e->verdict));
 		buf_printf(out, "  DNSSEC: SRV %s, addresses %s, TLSA %s\n",
-			   sec_word(e->dnssec_srv), sec_word(e->dnssec_addr),
-			   sec_word(e->dnssec_tlsa));
+			   report_sec_word(e->dnssec_srv),
+			   report_sec_word(e->dnssec_addr),
+			   report_sec_word(e->dnssec_tlsa));
 		if (e->dns_detail[0] && (e->verdict == VERDICT_INSECURE ||
 					 e->verdict == VERDICT_BOGUS))
 			buf_printf(out, "  %s\n", e->dns_detail);
@@ -319,7 +320,7 @@ report_text(const struct check_result *r, struct buf *out)
 		for (size_t i = 0; i < r->nsetup; i++)
 			buf_printf(out, "  %s\n", r->setup[i]);
 	}
-	text_defences(r, out);
+	defences_text(r, out);
 	buf_printf(out, "\n%s\n", report_advice(r->verdict));
 	buf_free(&cut);
 }
@@ -331,8 +332,8 @@ json_sec(struct buf *out, const char *key, enum dns_sec s)
 	buf_json_str(out, dns_sec_name(s));
 }
 
-static void
-json_strv(struct buf *out, const char *key, char **v, size_t n)
+void
+report_json_strv(struct buf *out, const char *key, char **v, size_t n)
 {
 	buf_printf(out, ",\"%s\":[", key);
 	for (size_t i = 0; i < n; i++) {
@@ -375,132 +376,6 @@ json_error(struct buf *out, enum probe_step step, const char *reason)
 	buf_puts(out, ",\"reason\":");
 	buf_json_str(out, reason);
 	buf_putc(out, '}');
-}
-
-/* ---- defences: CAA (docs/usage.md "Defences") ---------------------- */
-
-struct caa_warning {
-	const char *code, *text;
-};
-
-/* The CAA warnings of a result, into w (room for 4); returns how many. */
-static size_t
-caa_warnings(const struct check_caa *c, struct caa_warning *w)
-{
-	size_t n = 0;
-
-	if (c->sec == DNS_SEC_BOGUS)
-		w[n++] = (struct caa_warning){"caa-bogus",
-			"the CAA look-up fails DNSSEC validation: a CA "
-			"may still issue"};
-	else if (c->sec == DNS_SEC_INSECURE)
-		w[n++] = (struct caa_warning){"caa-insecure",
-			"the CAA answers are not DNSSEC-signed: whoever "
-			"controls the path to a CA can hide them"};
-	if (c->state == CAA_STATE_NONE)
-		w[n++] = (struct caa_warning){"caa-none",
-			"no CAA record up to the TLD: any CA may issue "
-			"for this domain"};
-	else if (c->state == CAA_STATE_ISSUERS)
-		w[n++] = (struct caa_warning){"caa-no-accounturi",
-			"an issue property names no accounturi: anyone who "
-			"passes that CA's validation can get a certificate"};
-	return n;
-}
-
-static void
-text_defences(const struct check_result *r, struct buf *out)
-{
-	const struct check_caa *c = &r->caa;
-	struct caa_warning w[4];
-	size_t nw = caa_warnings(c, w);
-
-	buf_printf(out, "\nDefences:\n  CAA: %s",
-		   check_caa_state_name(c->state));
-	if (c->found_at[0])
-		buf_printf(out, " (records at %s", c->found_at);
-	else
-		buf_puts(out, " (");
-	buf_printf(out, "%sDNSSEC %s)\n", c->found_at[0] ? ", " : "",
-		   sec_word(c->sec));
-	for (size_t i = 0; i < c->nrecords; i++)
-		buf_printf(out, "    %s\n", c->records[i]);
-	if (c->state == CAA_STATE_UNKNOWN && c->why[0])
-		buf_printf(out, "    %s\n", c->why);
-	for (size_t i = 0; i < nw; i++)
-		buf_printf(out, "  warning (%s): %s\n", w[i].code, w[i].text);
-	if (c->state == CAA_STATE_NONE || c->state == CAA_STATE_ISSUERS)
-		buf_printf(out,
-			   "  To let only your ACME account get certificates "
-			   "(RFC 8657), %s:\n"
-			   "    %s. IN CAA 0 issue \"letsencrypt.org; "
-			   "accounturi=https://acme-v02.api.letsencrypt.org/"
-			   "acme/acct/<your account id>\"\n"
-			   "  <your account id> is the number at the end of "
-			   "your ACME account's URL (certbot: \"uri\" in "
-			   "/etc/letsencrypt/accounts/*/directory/*/regr.json); "
-			   "use your CA's name and account URL if it is not "
-			   "Let's Encrypt.\n",
-			   c->state == CAA_STATE_NONE
-				   ? "add"
-				   : "give every issue record an accounturi, "
-				     "e.g.",
-			   c->found_at[0] ? c->found_at : r->domain);
-	for (size_t i = 0; i < r->ncaa_targets; i++) {
-		const struct check_caa *t = &r->caa_targets[i].caa;
-		buf_printf(out, "  CAA of SRV target %s: %s (%s%s%sDNSSEC %s)\n",
-			   r->caa_targets[i].name, check_caa_state_name(t->state),
-			   t->found_at[0] ? "records at " : "", t->found_at,
-			   t->found_at[0] ? ", " : "", sec_word(t->sec));
-	}
-}
-
-/* The fields of one CAA judgement, after an opening brace. */
-static void
-json_caa(const struct check_caa *c, struct buf *out)
-{
-	struct caa_warning w[4];
-	size_t nw = caa_warnings(c, w);
-
-	buf_puts(out, "\"state\":");
-	buf_json_str(out, check_caa_state_name(c->state));
-	buf_puts(out, ",\"found_at\":");
-	buf_json_str(out, c->found_at[0] ? c->found_at : NULL);
-	buf_puts(out, ",\"dnssec\":");
-	buf_json_str(out, dns_sec_name(c->sec));
-	json_strv(out, "records", c->records, c->nrecords);
-	buf_puts(out, ",\"validationmethods\":");
-	buf_json_str(out, c->validationmethods[0] ? c->validationmethods
-						  : NULL);
-	if (c->why[0]) {
-		buf_puts(out, ",\"detail\":");
-		buf_json_str(out, c->why);
-	}
-	buf_puts(out, ",\"warnings\":[");
-	for (size_t i = 0; i < nw; i++) {
-		buf_printf(out, "%s{\"code\":", i ? "," : "");
-		buf_json_str(out, w[i].code);
-		buf_puts(out, ",\"text\":");
-		buf_json_str(out, w[i].text);
-		buf_putc(out, '}');
-	}
-	buf_putc(out, ']');
-}
-
-static void
-json_defences(const struct check_result *r, struct buf *out)
-{
-	buf_puts(out, ",\"defences\":{\"caa\":{");
-	json_caa(&r->caa, out);
-	buf_puts(out, ",\"targets\":[");
-	for (size_t i = 0; i < r->ncaa_targets; i++) {
-		buf_printf(out, "%s{\"name\":", i ? "," : "");
-		buf_json_str(out, r->caa_targets[i].name);
-		buf_putc(out, ',');
-		json_caa(&r->caa_targets[i].caa, out);
-		buf_putc(out, '}');
-	}
-	buf_puts(out, "]}}");
 }
 
 void
@@ -550,8 +425,8 @@ report_json(const struct check_result *r, struct buf *out)
 		buf_json_str(out, verdict_name(e->verdict));
 		buf_puts(out, ",\"spki_sha256\":");
 		buf_json_str(out, e->have_key ? e->spki_sha256 : NULL);
-		json_strv(out, "tlsa", e->tlsa, e->ntlsa);
-		json_strv(out, "unusable", e->unusable, e->nunusable);
+		report_json_strv(out, "tlsa", e->tlsa, e->ntlsa);
+		report_json_strv(out, "unusable", e->unusable, e->nunusable);
 		buf_puts(out, ",\"matched\":");
 		buf_json_str(out, e->matched);
 		buf_puts(out, ",\"sni\":");
@@ -559,6 +434,7 @@ report_json(const struct check_result *r, struct buf *out)
 		if (e->not_after)
 			buf_printf(out, ",\"not_after\":%lld",
 				   (long long)e->not_after);
+		defences_endpoint_json(e, out);
 		buf_puts(out, ",\"warnings\":[");
 		for (size_t j = 0; j < e->nwarnings; j++) {
 			if (j)
@@ -586,9 +462,9 @@ report_json(const struct check_result *r, struct buf *out)
 		buf_putc(out, '}');
 	}
 	buf_putc(out, ']');
-	json_strv(out, "setup", r->setup, r->nsetup);
+	report_json_strv(out, "setup", r->setup, r->nsetup);
 	if (r->verdict != VERDICT_NONE)
-		json_defences(r, out);
+		defences_json(r, out);
 	json_error(out, r->err_step, r->err_reason);
 	buf_printf(out, ",\"started\":%lld,\"elapsed_ms\":%u,\"probes\":%u}\n",
 		   (long long)r->started, r->elapsed_ms, r->probes);

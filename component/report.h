@@ -46,6 +46,12 @@ void report_dns_words(const char *reason, struct buf *out);
  * share a line). */
 void report_no_endpoint(const struct check_result *r, struct buf *out);
 
+/* A DNSSEC state in words ("secure", ..., "-" for none). */
+const char *report_sec_word(enum dns_sec s);
+
+/* ,"KEY":[...] of JSON strings. */
+void report_json_strv(struct buf *out, const char *key, char **v, size_t n);
+
 /* What the operator should do about the domain's verdict, one paragraph. */
 const char *report_advice(enum verdict v);
 

@@ -470,6 +470,7 @@ check_start(struct check_env *env, const char *domain_a, const char *domain_u,
 	snprintf(c->res->domain_u, sizeof(c->res->domain_u), "%s",
 		 domain_u && *domain_u ? domain_u : domain_a);
 	c->res->started = check_now(env);
+	c->res->expiry_warn_days = env->cfg.expiry_warn_days;
 	gettimeofday(&c->t0, NULL);
 	c->done_ev = event_new(env->cfg.base, -1, 0, check_done_cb, c);
 	if (c->done_ev == NULL) {

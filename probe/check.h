@@ -70,6 +70,10 @@ struct check_endpoint {
 				 * resolves the name) */
 	char unsigned_zone[DNS_NAME_MAX + 1];	/* insecure: the zone to sign,
 						 * "" when not found */
+	/* Defences: the deciding probe's TLS version ("" without a
+	 * handshake) and, c2s, the features of its stream after TLS. */
+	char tls_version[16];
+	struct probe_features features;
 };
 
 /* The CAA defence (RFC 8659 tree climbing, RFC 8657 account binding). */
@@ -115,6 +119,7 @@ struct check_result {
 	struct check_caa caa;		/* defences: the domain's CAA */
 	struct check_caa_target *caa_targets;	/* each SRV target's */
 	size_t ncaa_targets;
+	int expiry_warn_days;		/* expires-soon under it; 0: 14 */
 };
 
 struct check_config {
@@ -130,6 +135,7 @@ struct check_config {
 	void (*on_probe)(void *arg, const struct probe_result *res);
 	void (*on_check)(void *arg, const struct check_result *res);
 	void *observer_arg;
+	int expiry_warn_days;		/* copied into each result */
 };
 
 struct check_env;

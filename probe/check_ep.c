@@ -376,6 +376,7 @@ check_ep_probe_start(struct ep *e)
 		.tls = e->row->tls,
 		.addrs = e->addrs,
 		.naddrs = e->naddrs,
+		.no_features = e->phase == EP_SNI,	/* defences read pres */
 	};
 
 	c->res->probes++;
@@ -537,6 +538,9 @@ check_ep_decide(struct ep *e)
 		if (m->have_leaf)
 			dane_hex(m->spki_sha256, 32, row->spki_sha256);
 		row->not_after = m->not_after;
+		row->features = pr->features;	/* defences only */
+		snprintf(row->tls_version, sizeof(row->tls_version), "%s",
+			 pr->tls_version);
 		if (pr->chain_cut)
 			add_warning(row, "chain-cut", pr->reason);
 		if (pr->key_refused) {

@@ -1092,8 +1092,9 @@ const char *dane_warning_text(enum dane_warning w)
 		       "get a certificate from it passes; publish a 3 1 1 "
 		       "record of your own key instead";
 	case DANE_W_STALE_RECORD:
-		return "a TLSA record matches nothing the server presents; "
-		       "remove it once it is no longer needed for a rollover";
+		return "a TLSA record matches nothing the server presents: "
+		       "an old key's, or a prepared next key; remove an old "
+		       "one once no rollover needs it";
 	case DANE_W_EXPIRED_LEAF:
 		return "the leaf certificate has expired; clients that do not "
 		       "use DANE will refuse it";

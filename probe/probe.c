@@ -10,6 +10,7 @@
 
 #include "probe/dane.h"
 #include "probe/socks5.h"
+#include "probe/tlsfeat.h"
 #include "probe/xmlstream.h"
 
 #include <arpa/inet.h>
@@ -51,6 +52,7 @@ enum probe_state {
 	PS_STREAM,		/* stream header sent, waiting for features */
 	PS_PROCEED,		/* <starttls/> sent */
 	PS_TLS,			/* handshake under way */
+	PS_FEATURES,		/* c2s: the stream after TLS (tlsfeat.c) */
 	PS_DONE,		/* result made, callback deferred */
 };
 
@@ -91,6 +93,9 @@ struct probe {
 	gnutls_session_t session;
 	gnutls_certificate_credentials_t cred;
 	int key_checked;	/* the leaf's key went through key_refused() */
+	int no_features;	/* probe_req.no_features */
+	struct tlsfeat *feat;	/* PS_FEATURES */
+	char chain_note[256];	/* capture_chain()'s words, kept meanwhile */
 
 	char last_err[160];	/* why the last address failed */
 	struct probe_result *res;
@@ -115,6 +120,7 @@ static enum probe_step state_step(const struct probe *p)
 	case PS_PROCEED:
 		return PROBE_STEP_STARTTLS;
 	case PS_TLS:
+	case PS_FEATURES:
 	case PS_DONE:
 		break;
 	}
@@ -136,6 +142,8 @@ static const char *state_words(const struct probe *p)
 		return "the XMPP stream";
 	case PS_PROCEED:
 		return "STARTTLS";
+	case PS_FEATURES:
+		return "the stream after TLS";
 	case PS_TLS:
 	case PS_DONE:
 		break;
@@ -197,6 +205,7 @@ static void probe_close(struct probe *p, int polite)
 		event_free(p->io);
 		p->io = NULL;
 	}
+	tlsfeat_stop(p->feat, NULL);
 	if (p->session != NULL) {
 		/* One try at close_notify; a non-blocking socket may refuse
 		 * and that is fine: the chain is already ours. */
@@ -255,6 +264,7 @@ static void probe_free(struct probe *p)
 	if (p->done != NULL)
 		event_free(p->done);
 	xmlstream_free(p->xs);
+	tlsfeat_free(p->feat);
 	free(p->sbuf);
 	probe_result_free(p->res);
 	free(p->host);
@@ -284,6 +294,13 @@ static void probe_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	int ms = p->timeout_ms;
 
 	(void)fd, (void)what;
+	if (p->state == PS_FEATURES) {
+		/* The chain is in: the deadline ends only the second stream. */
+		tlsfeat_stop(p->feat, "no features before the probe's "
+				      "deadline");
+		probe_finish(p, PROBE_STEP_NONE, "%s", p->chain_note);
+		return;
+	}
 	if (ms % 1000 == 0)
 		probe_fail(p, "timed out after %d s during %s", ms / 1000,
 			   state_words(p));
@@ -446,6 +463,41 @@ static void keep_session_facts(struct probe *p)
 			 (const char *)proto.data);
 }
 
+static void features_done(void *arg)
+{
+	struct probe *p = arg;
+
+	probe_finish(p, PROBE_STEP_NONE, "%s", p->chain_note);
+}
+
+/*
+ * c2s: the stream again over TLS, for its features (probe.h).  Bounded by
+ * twice the time so far (at least PROBE_FEATURES_MIN_MS), PROBE_FEATURES_MS
+ * and a quarter of the probe's time, so that it delays a verdict little;
+ * whatever happens there, the probe ends `ok`.
+ */
+static void start_features(struct probe *p)
+{
+	int64_t budget = 2 * (int64_t)elapsed_ms(p);
+	int cap = p->timeout_ms / 4;
+
+	if (cap > PROBE_FEATURES_MS)
+		cap = PROBE_FEATURES_MS;
+	if (budget < PROBE_FEATURES_MIN_MS)
+		budget = PROBE_FEATURES_MIN_MS;
+	if (budget > cap)
+		budget = cap;
+	if (budget < 1)
+		budget = 1;
+	p->state = PS_FEATURES;
+	p->feat = tlsfeat_start(p->base, p->session, p->fd,
+				p->stream_to ? p->stream_to : p->host,
+				(int)budget,
+				&p->res->features, features_done, p);
+	if (p->feat == NULL)
+		probe_finish(p, PROBE_STEP_NONE, "%s", p->chain_note);
+}
+
 /*
  * The handshake completed: the server proved it holds the key of the leaf
  * it sent, so from here on nothing it sent may make the probe fail (a
@@ -463,6 +515,11 @@ static void capture_chain(struct probe *p)
 		return;
 	}
 	keep_session_facts(p);
+	if (!p->server && !p->no_features) {
+		snprintf(p->chain_note, sizeof(p->chain_note), "%s", note);
+		start_features(p);
+		return;
+	}
 	probe_finish(p, PROBE_STEP_NONE, "%s", note);
 }
 
@@ -1041,6 +1098,7 @@ struct probe *probe_start(struct event_base *base, const struct probe_opts *opts
 	p->sni = dup_or_null(req->sni, &oom);
 	p->port = req->port;
 	p->server = req->server;
+	p->no_features = req->no_features;
 	p->tls = req->tls;
 	p->via_socks = opts->via_socks;
 	p->proxy_port = opts->socks_port;

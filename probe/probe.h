@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "probe/xmlstream.h"
+
 struct event_base;
 
 enum probe_tls {
@@ -66,7 +68,56 @@ struct probe_req {
 	 * opts->allow_private. */
 	const struct probe_addr *addrs;
 	size_t naddrs;
+	/* c2s: do not read the features after TLS (a second probe of the
+	 * same endpoint, whose features nobody reads). */
+	int no_features;
 };
+
+/*
+ * A c2s probe whose handshake completed opens the stream again over TLS
+ * (RFC 6120 §5.4.3.3; at once for direct TLS, XEP-0368) and reads its
+ * features: the SASL mechanisms and XEP-0440 channel-binding types.  It
+ * never authenticates.  This second stream is bounded like the first
+ * (probe/xmlstream.h) and by PROBE_FEATURES_MS, and nothing in it changes
+ * `ok`, the chain or any other field of the result.
+ */
+#define PROBE_FEATURES_MS 5000
+/* ... and by twice the time the probe took up to the end of the handshake
+ * (a server answers a stream header in about one round trip), at least
+ * PROBE_FEATURES_MIN_MS: a server silent after TLS delays the verdict,
+ * a mismatch included, by little. */
+#define PROBE_FEATURES_MIN_MS 1000
+
+enum probe_feat_state {
+	PROBE_FEAT_NOT_TRIED = 0,	/* s2s, or no completed handshake */
+	PROBE_FEAT_READ,		/* the features were read */
+	PROBE_FEAT_FAILED,		/* the stream after TLS failed */
+};
+
+struct probe_features {
+	enum probe_feat_state state;
+	struct xmlstream_sasl sasl;	/* PROBE_FEAT_READ */
+	char reason[160];		/* PROBE_FEAT_FAILED: words */
+};
+
+/* Channel binding as offered by one endpoint (XEP-0440). */
+enum probe_cb {
+	PROBE_CB_NA = 0,	/* not tried: JSON null */
+	PROBE_CB_OFFERED,	/* "offered": a -PLUS mechanism */
+	PROBE_CB_NONE,		/* "none" */
+	PROBE_CB_UNKNOWN,	/* "unknown": the stream after TLS failed */
+};
+
+enum probe_cb probe_cb_state(const struct probe_features *f);
+/* "offered", "none", "unknown"; NULL for PROBE_CB_NA. */
+const char *probe_cb_name(enum probe_cb s);
+/*
+ * Whether the advertised XEP-0440 types hold one a client can use at this
+ * TLS version ("TLS1.3", ...): 1 yes, 0 no (none, or only tls-unique under
+ * TLS 1.3, which RFC 9266 §1 leaves undefined there), -1 when no XEP-0440
+ * list was advertised.
+ */
+int probe_cb_usable(const struct probe_features *f, const char *tls_version);
 
 struct probe_cert {
 	uint8_t *der;
@@ -113,6 +164,7 @@ struct probe_result {
 	char socks_user[64];		/* credentials used (for tests that
 					 * match Tor circuits) */
 	uint32_t elapsed_ms;
+	struct probe_features features;	/* the stream after TLS (c2s) */
 };
 
 struct probe;

@@ -12,6 +12,8 @@
  * space never occurs in either. */
 #define NS_SEP ' '
 #define MAX_COND 64
+/* A mechanism's text as sent, before its surrounding space is trimmed. */
+#define MECH_RAW 64
 
 enum child {
 	CHILD_OTHER = 0,
@@ -39,6 +41,13 @@ struct xmlstream {
 	char condition[MAX_COND];
 	char text[XMLSTREAM_MAX_TEXT + 1];
 	size_t text_len;
+
+	/* The features' authentication lists (xmlstream.h). */
+	struct xmlstream_sasl sasl;
+	enum { LIST_NONE, LIST_SASL, LIST_SASL2, LIST_CB } in_list;
+	int in_mech;
+	char mech[MECH_RAW + 1];
+	size_t mech_len;	/* MECH_RAW + 1: too long */
 };
 
 static void xs_abort(struct xmlstream *xs, int bound, const char *fmt, ...)
@@ -100,6 +109,103 @@ static const char *attr(const char **atts, const char *name)
 	return "";
 }
 
+static int all_of(const char *s, size_t len, const char *set, size_t max)
+{
+	if (len == 0 || len > max)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (strchr(set, s[i]) == NULL)
+			return 0;
+	return 1;
+}
+
+/* Keeps a name in a bounded list once, or counts it as dropped. */
+static void keep_name(struct xmlstream_sasl *sa, char *list, size_t *n,
+		      size_t cap, size_t width, const char *name, size_t len,
+		      int valid)
+{
+	char *slot;
+
+	if (!valid) {
+		sa->dropped++;
+		return;
+	}
+	for (size_t i = 0; i < *n; i++) {
+		slot = list + i * width;
+		if (strlen(slot) == len && memcmp(slot, name, len) == 0)
+			return;
+	}
+	if (*n >= cap) {
+		sa->dropped++;
+		return;
+	}
+	slot = list + (*n)++ * width;
+	memcpy(slot, name, len);
+	slot[len] = '\0';
+}
+
+/* A <mechanism/> ended: its name, trimmed of XML white space, if it is
+ * one (RFC 4422 §3.1). */
+static void mech_end(struct xmlstream *xs)
+{
+	static const char ws[] = " \t\r\n";
+	const char *m = xs->mech;
+	size_t len = xs->mech_len;
+
+	xs->in_mech = 0;
+	if (len > MECH_RAW) {
+		xs->sasl.dropped++;
+		return;
+	}
+	while (len > 0 && strchr(ws, *m) != NULL && *m != '\0')
+		m++, len--;
+	while (len > 0 && strchr(ws, m[len - 1]) != NULL && m[len - 1] != '\0')
+		len--;
+	keep_name(&xs->sasl, &xs->sasl.mechs[0][0], &xs->sasl.nmechs, XMLSTREAM_MAX_MECHS, XMLSTREAM_MECH_LEN + 1,
+		  m, len,
+		  all_of(m, len, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_",
+			 XMLSTREAM_MECH_LEN));
+}
+
+/* An element inside <stream:features/> at depth 3 or 4. */
+static void features_start(struct xmlstream *xs, const char *name,
+			   const char **atts)
+{
+	const char *t;
+
+	if (xs->depth == 3) {
+		if (is(name, XMLSTREAM_NS_SASL, "mechanisms")) {
+			xs->in_list = LIST_SASL;
+			xs->sasl.sasl = 1;
+		} else if (is(name, XMLSTREAM_NS_SASL2, "authentication")) {
+			xs->in_list = LIST_SASL2;
+			xs->sasl.sasl2 = 1;
+		} else if (is(name, XMLSTREAM_NS_SASL_CB,
+			      "sasl-channel-binding")) {
+			xs->in_list = LIST_CB;
+			xs->sasl.cb_list = 1;
+		}
+		return;
+	}
+	if ((xs->in_list == LIST_SASL &&
+	     is(name, XMLSTREAM_NS_SASL, "mechanism")) ||
+	    (xs->in_list == LIST_SASL2 &&
+	     is(name, XMLSTREAM_NS_SASL2, "mechanism"))) {
+		xs->in_mech = 1;
+		xs->mech_len = 0;
+	} else if (xs->in_list == LIST_CB &&
+		   is(name, XMLSTREAM_NS_SASL_CB, "channel-binding")) {
+		t = attr(atts, "type");
+		keep_name(&xs->sasl, &xs->sasl.types[0][0], &xs->sasl.ntypes,
+			  XMLSTREAM_MAX_CB_TYPES, XMLSTREAM_CB_TYPE_LEN + 1, t,
+			  strlen(t),
+			  all_of(t, strlen(t),
+				 "abcdefghijklmnopqrstuvwxyz"
+				 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-",
+				 XMLSTREAM_CB_TYPE_LEN));
+	}
+}
+
 static void XMLCALL on_start(void *data, const char *name, const char **atts)
 {
 	struct xmlstream *xs = data;
@@ -142,6 +248,9 @@ static void XMLCALL on_start(void *data, const char *name, const char **atts)
 		xs->condition[0] = '\0';
 		xs->text[0] = '\0';
 		xs->text_len = 0;
+		memset(&xs->sasl, 0, sizeof(xs->sasl));
+		xs->in_list = LIST_NONE;
+		xs->in_mech = 0;
 		if (is(name, XMLSTREAM_NS_STREAMS, "features"))
 			xs->child = CHILD_FEATURES;
 		else if (is(name, XMLSTREAM_NS_STREAMS, "error"))
@@ -157,6 +266,8 @@ static void XMLCALL on_start(void *data, const char *name, const char **atts)
 			xs->starttls = 1;
 			xs->in_starttls = 1;
 			xs->starttls_seen = 1;
+		} else if (xs->child == CHILD_FEATURES) {
+			features_start(xs, name, atts);
 		} else if (xs->child == CHILD_ERROR &&
 			   (local = local_in(name, XMLSTREAM_NS_ERRORS))) {
 			if (strcmp(local, "text") == 0)
@@ -169,8 +280,12 @@ static void XMLCALL on_start(void *data, const char *name, const char **atts)
 	case 4:
 		if (xs->in_starttls && is(name, XMLSTREAM_NS_TLS, "required"))
 			xs->required = 1;
+		else if (xs->child == CHILD_FEATURES)
+			features_start(xs, name, atts);
 		break;
 	default:
+		if (xs->in_mech)	/* a mechanism has no children */
+			xs->mech_len = MECH_RAW + 1;
 		break;
 	}
 }
@@ -195,6 +310,7 @@ static void XMLCALL on_end(void *data, const char *name)
 			ev.type = XMLSTREAM_FEATURES;
 			ev.starttls = xs->starttls;
 			ev.starttls_required = xs->required;
+			ev.sasl = &xs->sasl;
 			break;
 		case CHILD_PROCEED:
 			ev.type = XMLSTREAM_PROCEED;
@@ -216,6 +332,11 @@ static void XMLCALL on_end(void *data, const char *name)
 	case 3:
 		xs->in_text = 0;
 		xs->in_starttls = 0;
+		xs->in_list = LIST_NONE;
+		break;
+	case 4:
+		if (xs->in_mech)
+			mech_end(xs);
 		break;
 	default:
 		break;
@@ -227,6 +348,18 @@ static void XMLCALL on_text(void *data, const char *s, int len)
 	struct xmlstream *xs = data;
 	size_t room, n;
 
+	if (!xs_done(xs) && xs->in_mech && len > 0) {
+		/* Too long, or text inside a child, is remembered as
+		 * MECH_RAW + 1. */
+		if (xs->depth != 4 || xs->mech_len > MECH_RAW ||
+		    (size_t)len > MECH_RAW - xs->mech_len) {
+			xs->mech_len = MECH_RAW + 1;
+			return;
+		}
+		memcpy(xs->mech + xs->mech_len, s, (size_t)len);
+		xs->mech_len += (size_t)len;
+		return;
+	}
 	if (xs_done(xs) || !xs->in_text || len <= 0)
 		return;
 	room = XMLSTREAM_MAX_TEXT - xs->text_len;

@@ -2,7 +2,9 @@
 /*
  * xmlstream.h - a bounded, incremental reader of the XMPP stream a server
  * sends before TLS (its header, features, the answer to <starttls/>, a
- * stream error), and the two things a probe writes.
+ * stream error), and the two things a probe writes.  The same reader reads
+ * the stream after TLS up to its features (probe/tlsfeat.c), with their
+ * SASL mechanisms and channel-binding types (struct xmlstream_sasl).
  *
  * Pure: bytes in, events out through a callback; no I/O.  Refuses DTDs and
  * entity declarations and invalid UTF-8 (RFC 6120 §11), and stops at its
@@ -36,6 +38,30 @@
 #define XMLSTREAM_NS_STREAMS "http://etherx.jabber.org/streams"
 #define XMLSTREAM_NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
 #define XMLSTREAM_NS_ERRORS "urn:ietf:params:xml:ns:xmpp-streams"
+#define XMLSTREAM_NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
+#define XMLSTREAM_NS_SASL2 "urn:xmpp:sasl:2"
+#define XMLSTREAM_NS_SASL_CB "urn:xmpp:sasl-cb:0"
+
+/* What the features offer for authentication: the union of the SASL
+ * mechanisms of RFC 6120 §6.4.1 and XEP-0388 SASL2, and XEP-0440's
+ * channel-binding types.  Bounded: a mechanism name has 1-20 characters
+ * of [A-Z0-9-_] (RFC 4422 §3.1); names and types beyond these counts, or
+ * malformed, are not kept but counted in `dropped`. */
+#define XMLSTREAM_MAX_MECHS 32
+#define XMLSTREAM_MECH_LEN 20
+#define XMLSTREAM_MAX_CB_TYPES 8
+#define XMLSTREAM_CB_TYPE_LEN 32
+
+struct xmlstream_sasl {
+	char mechs[XMLSTREAM_MAX_MECHS][XMLSTREAM_MECH_LEN + 1];
+	size_t nmechs;
+	int sasl;		/* an RFC 6120 <mechanisms/> was read */
+	int sasl2;		/* an XEP-0388 <authentication/> was read */
+	int cb_list;		/* an XEP-0440 <sasl-channel-binding/> */
+	char types[XMLSTREAM_MAX_CB_TYPES][XMLSTREAM_CB_TYPE_LEN + 1];
+	size_t ntypes;
+	size_t dropped;
+};
 
 /* What a probe sends to ask for TLS. */
 #define XMLSTREAM_STARTTLS "<starttls xmlns='" XMLSTREAM_NS_TLS "'/>"
@@ -61,6 +87,8 @@ struct xmlstream_event {
 	 * ended). */
 	int starttls;
 	int starttls_required;	/* with <required/> inside */
+	/* XMLSTREAM_FEATURES: the authentication offered (never NULL). */
+	const struct xmlstream_sasl *sasl;
 	/* XMLSTREAM_STREAM_ERROR: the condition's element name ("" if none
 	 * was given) and its <text/> ("" if none). */
 	const char *condition;

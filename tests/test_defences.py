@@ -3,10 +3,16 @@
 """`certwatch check` and the defences of docs/usage.md against the lab's
 signed zones: CAA bound to an ACME account (RFC 8657), issuers only, none
 up to the TLD, found at a parent (RFC 8659 §3 tree climbing), in an
-unsigned zone and in a bogus one.  The DANE verdict never changes."""
+unsigned zone and in a bogus one.  Channel binding (XEP-0440) as the
+lab's Prosody and ejabberd offer it, measured here with a raw client, and
+a server silent after TLS.  The DANE verdict never changes."""
 import os
+import re
+import socket
+import ssl
 import sys
 import tempfile
+import time
 
 from cwtest import Runner, check_json, lab, run, write_config
 
@@ -99,6 +105,109 @@ def t_invalid(info, conf):
     assert 'defences' not in res, res
 
 
+NS_STREAMS = 'http://etherx.jabber.org/streams'
+
+
+def read_until(sock, marker, limit=1 << 20, timeout=10):
+    buf, end = b'', time.time() + timeout
+    while marker not in buf:
+        sock.settimeout(max(0.1, end - time.time()))
+        chunk = sock.recv(65536)
+        assert chunk and len(buf) < limit and time.time() < end, buf[-300:]
+        buf += chunk
+    return buf
+
+
+def header(domain):
+    return (f"<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+            f"xmlns:stream='{NS_STREAMS}' to='{domain}' "
+            f"version='1.0'>").encode()
+
+
+def raw_features(ip, port, domain, direct=False):
+    """A client of our own: TLS (STARTTLS or direct), the stream again,
+    its features: (mechanisms, XEP-0440 types or None, TLS version)."""
+    s = socket.create_connection((ip, port), timeout=10)
+    if not direct:
+        s.sendall(header(domain))
+        read_until(s, b'</stream:features>')
+        s.sendall(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+        read_until(s, b'proceed')
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if direct:
+        ctx.set_alpn_protocols(['xmpp-client'])
+    t = ctx.wrap_socket(s, server_hostname=domain)
+    t.sendall(header(domain))
+    feats = read_until(t, b'</stream:features>').decode()
+    version = t.version().replace('v', '')
+    t.close()
+    mechs = re.findall(r'<mechanism>\s*([^<\s]+)\s*</mechanism>', feats)
+    types = None
+    if 'urn:xmpp:sasl-cb:0' in feats:
+        types = re.findall(r"<channel-binding type=['\"]([^'\"]+)", feats)
+    return mechs, types, version
+
+
+def cb_of(res, port):
+    return next(e for e in res['endpoints']
+                if e['port'] == port)['channel_binding']
+
+
+def same_as_raw(cb, raw):
+    mechs, types, version = raw
+    assert sorted(cb['mechanisms']) == sorted(set(mechs)), (cb, raw)
+    assert cb['types'] == types, (cb, raw)
+    assert cb['tls_version'] == version, (cb, raw)
+    plus = any(m.endswith('-PLUS') for m in mechs)
+    assert cb['state'] == ('offered' if plus else 'none'), (cb, raw)
+
+
+def t_cb_prosody(info, conf):
+    """The lab's Prosody 0.12 (good.test), STARTTLS and direct TLS."""
+    res, _ = caa(conf, 'good.test')
+    assert res['verdict'] == 'ok', res
+    ip = info['targets']['good']
+    for port, direct in ((5222, False), (5223, True)):
+        same_as_raw(cb_of(res, port),
+                    raw_features(ip, port, 'good.test', direct))
+    for e in res['endpoints']:
+        if e['service'].endswith('server'):
+            assert e['channel_binding'] is None, e
+    d = res['defences']['channel_binding']
+    # Measured: SCRAM-SHA-1, SCRAM-SHA-256 and PLAIN over TLS 1.3, no
+    # -PLUS (its hashed store and TLS 1.3 leave it no binding to offer).
+    assert d['state'] == 'none', d
+    assert codes(d) == ['no-channel-binding'], d
+    p = run([BIN, 'check', '-c', conf, 'good.test'], timeout=120)
+    assert 'Channel binding (XEP-0440): none' in p.stdout, p.stdout
+
+
+def t_cb_ejabberd(info, conf):
+    """The lab's ejabberd 23 offers SCRAM-*-PLUS: offered, no warning."""
+    rc, res, _ = check_json(BIN, conf, 'ejabberd.test')
+    assert res['verdict'] == 'no-tlsa', res
+    x = info['xmpp']['ejabberd']
+    raw = raw_features(x['host'], x['c2s_port'], 'ejabberd.test')
+    same_as_raw(cb_of(res, x['c2s_port']), raw)
+    d = res['defences']['channel_binding']
+    assert d['state'] == 'offered' and codes(d) == [], d
+    assert any(m.endswith('-PLUS') for m in d['mechanisms']), d
+
+
+def t_cb_silent(info, conf):
+    """sni.test's server says nothing after TLS: channel binding unknown,
+    the mismatch stays, found within the second stream's bound."""
+    t0 = time.time()
+    rc, res, _ = check_json(BIN, conf, 'sni.test')
+    assert res['verdict'] == 'mismatch', res
+    cb = cb_of(res, 5222)
+    assert cb['state'] == 'unknown' and cb['detail'], cb
+    assert res['defences']['channel_binding']['state'] == 'unknown', res
+    assert time.time() - t0 < 60, time.time() - t0
+
+
 def main():
     r = Runner()
     with lab() as info, tempfile.TemporaryDirectory() as d:
@@ -111,7 +220,11 @@ def main():
                          ('no CAA up to the TLD', t_none),
                          ('CAA in an unsigned zone', t_insecure),
                          ('CAA in a bogus zone', t_bogus),
-                         ('invalid input', t_invalid)]:
+                         ('invalid input', t_invalid),
+                         ('channel binding: Prosody', t_cb_prosody),
+                         ('channel binding: ejabberd', t_cb_ejabberd),
+                         ('channel binding: silent after TLS',
+                          t_cb_silent)]:
             r.run(name, fn, info, conf)
     return r.finish()
 

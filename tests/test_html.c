@@ -72,6 +72,13 @@ static void t_result_escaped(void **state)
 	/* The domain in the xmpp: links is percent-encoded. */
 	assert_non_null(strstr(b.s, "body=subscribe%20%3Cscript%3E"));
 	assert_non_null(strstr(b.s, "<pre id=\"setup\">"));
+	/* The defences checklist, each missing line with what to do. */
+	assert_non_null(strstr(b.s, "<ul id=\"defences\">"));
+	assert_non_null(strstr(b.s, "<li class=\"unknown\">CAA bound to "
+				    "your ACME account: <b>unknown</b></li>"));
+	assert_non_null(strstr(b.s, "TLSA records: <b>strong</b></li>"));
+	assert_non_null(strstr(b.s, "Next key prepared: <b>none</b> &mdash; "
+				    "make the next key"));
 
 	/* The same for bogus and insecure details (unbound's reasons). */
 	buf_reset(&b);

@@ -78,6 +78,10 @@ struct srv {
 	const struct tcert *leaf;
 	unsigned leaf_bits;	/* its modulus */
 	const char *prio;	/* GnuTLS priorities; NULL: the default */
+	/* After the handshake: read the client's stream header, then send
+	 * these bytes (`after_len`); NULL: stay silent. */
+	const char *after_tls;
+	size_t after_len;
 };
 
 /* root -> ca (intermediate) -> leaf; the server sends leaf and ca. */
@@ -278,6 +282,32 @@ static int fake_info(gnutls_privkey_t key, unsigned flags, void *arg)
 	return GNUTLS_E_UNIMPLEMENTED_FEATURE;
 }
 
+/* The second stream (probe/tlsfeat.c): the client's header, our bytes. */
+static void send_after_tls(struct srv *sv, gnutls_session_t s)
+{
+	char buf[4096];
+	size_t got = 0, off = 0;
+	ssize_t n;
+
+	while (got < sizeof(buf) - 1) {
+		n = gnutls_record_recv(s, buf + got, sizeof(buf) - 1 - got);
+		if (n <= 0)
+			return;
+		got += (size_t)n;
+		buf[got] = '\0';
+		if (strstr(buf, "version='1.0'>") != NULL)
+			break;
+	}
+	while (off < sv->after_len) {
+		size_t k = sv->after_len - off;
+		n = gnutls_record_send(s, sv->after_tls + off,
+				       k > 16384 ? 16384 : k);
+		if (n <= 0)
+			return;
+		off += (size_t)n;
+	}
+}
+
 /* sv->leaf with its fake key; 0 or a GnuTLS error. */
 static int set_fake_key(struct srv *sv, gnutls_certificate_credentials_t cred)
 {
@@ -340,6 +370,8 @@ static void serve_tls(struct srv *sv, int fd)
 	do {
 		rc = gnutls_handshake(s);
 	} while (rc < 0 && !gnutls_error_is_fatal(rc));
+	if (rc == 0 && sv->after_tls != NULL)
+		send_after_tls(sv, s);
 	if (rc == 0)
 		wait_close(fd);
 	gnutls_deinit(s);
@@ -1547,6 +1579,173 @@ static void test_step_names(void **state)
 	probe_result_free(NULL);
 }
 
+/* ---- the stream after TLS (probe/tlsfeat.c, XEP-0440) ------------------ */
+
+static struct probe_result *run_after_tls_as(const char *after, size_t len,
+					     enum probe_tls tls, int server)
+{
+	struct srv sv;
+	struct probe_opts o;
+	struct probe_req req;
+	struct probe_result *r;
+
+	srv_start(&sv, tls == PROBE_DIRECT ? M_DIRECT : M_STARTTLS);
+	sv.after_tls = after;
+	sv.after_len = len;
+	srv_run(&sv);
+	init_opts(&o);
+	init_req(&req, sv.port, tls);
+	req.server = server;
+	r = run(&o, &req);
+	srv_stop(&sv);
+	/* Whatever the second stream does, the chain is judged. */
+	if (!r->ok)
+		fail_msg("probe failed: %s", r->reason);
+	assert_int_equal(r->fail_step, PROBE_STEP_NONE);
+	assert_string_equal(r->reason, "");
+	assert_chain(r);
+	return r;
+}
+
+static struct probe_result *run_after_tls(const char *after, size_t len,
+					  enum probe_tls tls)
+{
+	return run_after_tls_as(after, len, tls, 0);
+}
+
+#define CB_FEATURES                                                            \
+	SRV_HEADER "<stream:features><mechanisms "                             \
+	"xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>SCRAM-SHA-1"      \
+	"</mechanism><mechanism> SCRAM-SHA-1-PLUS\n</mechanism>"               \
+	"<mechanism>bad name</mechanism></mechanisms>"                         \
+	"<authentication xmlns='urn:xmpp:sasl:2'><mechanism>SCRAM-SHA-256-PLUS" \
+	"</mechanism><mechanism>SCRAM-SHA-1</mechanism></authentication>"      \
+	"<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'>"                    \
+	"<channel-binding type='tls-unique'/>"                                 \
+	"<channel-binding type='tls-exporter'/></sasl-channel-binding>"        \
+	"</stream:features>"
+
+static void test_features_offered(void **state)
+{
+	static const enum probe_tls modes[] = {PROBE_STARTTLS, PROBE_DIRECT};
+	struct probe_result *r;
+
+	(void)state;
+	for (size_t i = 0; i < 2; i++) {
+		r = run_after_tls(CB_FEATURES, strlen(CB_FEATURES), modes[i]);
+		assert_int_equal(r->features.state, PROBE_FEAT_READ);
+		assert_int_equal(r->features.sasl.nmechs, 3);
+		assert_string_equal(r->features.sasl.mechs[0], "SCRAM-SHA-1");
+		assert_string_equal(r->features.sasl.mechs[1],
+				    "SCRAM-SHA-1-PLUS");
+		assert_string_equal(r->features.sasl.mechs[2],
+				    "SCRAM-SHA-256-PLUS");
+		assert_int_equal(r->features.sasl.dropped, 1);
+		assert_int_equal(r->features.sasl.sasl2, 1);
+		assert_int_equal(r->features.sasl.ntypes, 2);
+		assert_int_equal(probe_cb_state(&r->features),
+				 PROBE_CB_OFFERED);
+		assert_int_equal(probe_cb_usable(&r->features, "TLS1.3"), 1);
+		probe_result_free(r);
+	}
+}
+
+/* A server offering PLAIN only: read, no channel binding. */
+static void test_features_plain(void **state)
+{
+	static const char plain[] = SRV_HEADER "<stream:features><mechanisms "
+		"xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN"
+		"</mechanism></mechanisms></stream:features>";
+	struct probe_result *r;
+
+	(void)state;
+	r = run_after_tls(plain, sizeof(plain) - 1, PROBE_STARTTLS);
+	assert_int_equal(r->features.state, PROBE_FEAT_READ);
+	assert_int_equal(r->features.sasl.nmechs, 1);
+	assert_int_equal(probe_cb_state(&r->features), PROBE_CB_NONE);
+	assert_int_equal(probe_cb_usable(&r->features, r->tls_version), -1);
+	probe_result_free(r);
+}
+
+/* RFC 9266: tls-unique alone is no use under TLS 1.3. */
+static void test_features_usable(void **state)
+{
+	struct probe_features f;
+
+	(void)state;
+	memset(&f, 0, sizeof(f));
+	f.state = PROBE_FEAT_READ;
+	snprintf(f.sasl.mechs[0], sizeof(f.sasl.mechs[0]), "SCRAM-SHA-1-PLUS");
+	f.sasl.nmechs = 1;
+	assert_int_equal(probe_cb_usable(&f, "TLS1.3"), -1);
+	f.sasl.cb_list = 1;
+	snprintf(f.sasl.types[0], sizeof(f.sasl.types[0]), "tls-unique");
+	f.sasl.ntypes = 1;
+	assert_int_equal(probe_cb_usable(&f, "TLS1.3"), 0);
+	assert_int_equal(probe_cb_usable(&f, "TLS1.2"), 1);
+	snprintf(f.sasl.mechs[0], sizeof(f.sasl.mechs[0]), "PLAIN");
+	assert_int_equal(probe_cb_state(&f), PROBE_CB_NONE);
+	f.state = PROBE_FEAT_FAILED;
+	assert_int_equal(probe_cb_state(&f), PROBE_CB_UNKNOWN);
+}
+
+/* Garbage, a feature list past the reader's bounds, a stream error, or
+ * silence after TLS: channel binding is unknown, and the chain is kept
+ * with ok set, within the second stream's time bound. */
+static void test_features_hostile(void **state)
+{
+	static const char garbage[] = "\x16\x03\x01 not XML at all <<<";
+	static const char err[] = SRV_HEADER "<stream:error><host-unknown "
+		"xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>";
+	size_t big = XMLSTREAM_MAX_BYTES + 4096, n;
+	char *huge = malloc(big);
+	struct probe_result *r;
+	const char *mech = "<mechanism>SCRAM-SHA-1-PLUS</mechanism>";
+
+	(void)state;
+	assert_non_null(huge);
+	n = (size_t)snprintf(huge, big, "%s<stream:features><mechanisms "
+			     "xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>",
+			     SRV_HEADER);
+	while (n + strlen(mech) < big) {
+		memcpy(huge + n, mech, strlen(mech));
+		n += strlen(mech);
+	}
+	r = run_after_tls(garbage, sizeof(garbage) - 1, PROBE_STARTTLS);
+	assert_int_equal(probe_cb_state(&r->features), PROBE_CB_UNKNOWN);
+	assert_non_null(strstr(r->features.reason, "malformed"));
+	probe_result_free(r);
+
+	r = run_after_tls(huge, n, PROBE_STARTTLS);
+	assert_int_equal(probe_cb_state(&r->features), PROBE_CB_UNKNOWN);
+	assert_non_null(strstr(r->features.reason, "bounds"));
+	probe_result_free(r);
+	free(huge);
+
+	r = run_after_tls(err, sizeof(err) - 1, PROBE_DIRECT);
+	assert_int_equal(probe_cb_state(&r->features), PROBE_CB_UNKNOWN);
+	assert_non_null(strstr(r->features.reason, "host-unknown"));
+	probe_result_free(r);
+
+	/* Silence: at most a quarter of the 5 s probe time is spent. */
+	r = run_after_tls(NULL, 0, PROBE_STARTTLS);
+	assert_int_equal(probe_cb_state(&r->features), PROBE_CB_UNKNOWN);
+	assert_true(r->elapsed_ms < 3000);
+	probe_result_free(r);
+}
+
+/* A s2s probe never opens a second stream. */
+static void test_features_s2s(void **state)
+{
+	struct probe_result *r;
+
+	(void)state;
+	r = run_after_tls_as(CB_FEATURES, strlen(CB_FEATURES), PROBE_STARTTLS,
+			     1);
+	assert_int_equal(r->features.state, PROBE_FEAT_NOT_TRIED);
+	probe_result_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1555,6 +1754,11 @@ int main(void)
 		cmocka_unit_test(test_tlsa_line),
 		cmocka_unit_test(test_step_names),
 		cmocka_unit_test(test_starttls_ok),
+		cmocka_unit_test(test_features_offered),
+		cmocka_unit_test(test_features_usable),
+		cmocka_unit_test(test_features_plain),
+		cmocka_unit_test(test_features_hostile),
+		cmocka_unit_test(test_features_s2s),
 		cmocka_unit_test(test_split_reads),
 		cmocka_unit_test(test_direct_alpn),
 		cmocka_unit_test(test_tls_refused),

@@ -252,6 +252,49 @@ test_long_records(void **state)
 	check_result_free(r);
 }
 
+/* Defences from one result: expiry against the warning line, TLSA
+ * strength, a 3 1 1 record of no key seen (the next key), channel
+ * binding per c2s endpoint and summed up. */
+static void
+test_defences(void **state)
+{
+	struct check_result *r = make(VERDICT_OK);
+	struct check_endpoint *e = &r->endpoints[0];
+	struct buf b = BUF_INIT;
+
+	(void)state;
+	r->started = 1700000000;
+	e->not_after = r->started + 3 * 86400 + 3600;
+	e->matched = xstrdup("3 1 1 aaaa");
+	e->features.state = PROBE_FEAT_READ;
+	strcpy(e->features.sasl.mechs[0], "SCRAM-SHA-1");
+	strcpy(e->features.sasl.mechs[1], "PLAIN");
+	e->features.sasl.nmechs = 2;
+	strcpy(e->tls_version, "TLS1.3");
+	report_json(r, &b);
+	assert_non_null(strstr(b.s, "\"expiry\":{\"days\":3,"));
+	assert_non_null(strstr(b.s, "\"code\":\"expires-soon\""));
+	assert_non_null(strstr(b.s, "\"tlsa_quality\":\"strong\""));
+	assert_non_null(strstr(b.s, "\"next_key\":\"3 1 1 bbbb\""));
+	assert_non_null(strstr(b.s, "\"channel_binding\":{\"state\":\"none\","
+				    "\"mechanisms\":[\"SCRAM-SHA-1\",\"PLAIN\"]"));
+	assert_non_null(strstr(b.s, "\"code\":\"no-channel-binding\""));
+	/* s2s endpoints have none */
+	assert_non_null(strstr(b.s, "\"channel_binding\":null"));
+	buf_free(&b);
+
+	r->expiry_warn_days = 2;
+	strcpy(e->features.sasl.mechs[1], "SCRAM-SHA-1-PLUS");
+	report_text(r, &b);
+	assert_non_null(strstr(b.s, "  Expiry: 3 days (xmpp.example)\n"));
+	assert_null(strstr(b.s, "expires-soon"));
+	assert_non_null(strstr(b.s, "Channel binding (XEP-0440): offered"));
+	assert_null(strstr(b.s, "no-channel-binding"));
+	assert_non_null(strstr(b.s, "Next key prepared: 3 1 1 bbbb"));
+	buf_free(&b);
+	check_result_free(r);
+}
+
 int
 main(void)
 {
@@ -262,6 +305,7 @@ main(void)
 		cmocka_unit_test(test_escapes),
 		cmocka_unit_test(test_long_records),
 		cmocka_unit_test(test_first_hour),
+		cmocka_unit_test(test_defences),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,7 +7,8 @@
  * are the largest piece (0: everything in one call); piece sizes vary
  * between 1 and that, from a small generator seeded by the byte, so the
  * same stream is cut at different places.  Bit 7 set: stop at <proceed/>,
- * as the probe does before TLS.
+ * as the probe does before TLS.  The authentication lists of the features
+ * (SASL, SASL2, XEP-0440) are checked against their bounds.
  */
 #include "fuzz.h"
 
@@ -26,6 +27,18 @@ static size_t str_len(const char *s)
 	return s ? strlen(s) : 0;
 }
 
+/* A kept name is NUL-terminated, within its width, of its alphabet. */
+static void check_names(const char *list, size_t n, size_t width,
+			const char *alphabet)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *name = list + i * width;
+		size_t len = strnlen(name, width);
+		FUZZ_CHECK(len > 0 && len < width);
+		FUZZ_CHECK(strspn(name, alphabet) == len);
+	}
+}
+
 static int on_event(const struct xmlstream_event *ev, void *arg)
 {
 	struct seen *s = arg;
@@ -42,6 +55,17 @@ static int on_event(const struct xmlstream_event *ev, void *arg)
 		break;
 	case XMLSTREAM_FEATURES:
 		FUZZ_CHECK(!ev->starttls_required || ev->starttls);
+		FUZZ_CHECK(ev->sasl != NULL);
+		FUZZ_CHECK(ev->sasl->nmechs <= XMLSTREAM_MAX_MECHS);
+		FUZZ_CHECK(ev->sasl->ntypes <= XMLSTREAM_MAX_CB_TYPES);
+		FUZZ_CHECK(ev->sasl->ntypes == 0 || ev->sasl->cb_list);
+		check_names(&ev->sasl->mechs[0][0], ev->sasl->nmechs,
+			    XMLSTREAM_MECH_LEN + 1,
+			    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_");
+		check_names(&ev->sasl->types[0][0], ev->sasl->ntypes,
+			    XMLSTREAM_CB_TYPE_LEN + 1,
+			    "abcdefghijklmnopqrstuvwxyz"
+			    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-");
 		break;
 	case XMLSTREAM_STREAM_ERROR:
 		FUZZ_CHECK(ev->condition && ev->text);
