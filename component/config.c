@@ -29,6 +29,7 @@ config_defaults(struct config *cfg)
 	cfg->tor_socks_port = 9050;
 	cfg->timeout = 60;
 	cfg->concurrency = 32;
+	cfg->max_addresses = 8;
 	snprintf(cfg->trust_anchor, sizeof(cfg->trust_anchor),
 		 "/usr/share/dns/root.key");
 	cfg->interval = 3600;
@@ -262,6 +263,8 @@ set_key(struct cparse *p, const char *key, const char *val)
 		return set_uint(p, key, val, 1, 3600, &c->timeout);
 	if (IS("probe", "concurrency"))
 		return set_uint(p, key, val, 1, 10000, &c->concurrency);
+	if (IS("probe", "max_addresses"))
+		return set_uint(p, key, val, 1, 32, &c->max_addresses);
 	if (IS("probe", "allow_private"))
 		return set_bool(p, key, val, &c->allow_private);
 

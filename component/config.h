@@ -35,6 +35,7 @@ struct config {
 	uint16_t tor_socks_port;
 	unsigned timeout;	/* seconds */
 	unsigned concurrency;
+	unsigned max_addresses;		/* probed per endpoint */
 	int allow_private;
 
 	/* [dns] */

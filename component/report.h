@@ -45,4 +45,15 @@ void report_no_endpoint(const struct check_result *r, struct buf *out);
 /* What the operator should do about the domain's verdict, one paragraph. */
 const char *report_advice(enum verdict v);
 
+/* report_probes.c: each endpoint's probes, the domain's warnings
+ * (key-split) in JSON ("probes", "warnings") and text (probe lines only
+ * where the probes differ), and the split in the summary. */
+void report_json_probes(const struct check_endpoint *e, struct buf *out);
+/* ",\"warnings\":[{\"code\", \"text\"}...]" */
+void report_json_warning_list(const struct check_warning *w, size_t n,
+			      struct buf *out);
+void report_text_probes(const struct check_endpoint *e, struct buf *out);
+void report_text_warnings(const struct check_result *r, struct buf *out);
+void report_summary_split(const struct check_result *r, struct buf *out);
+
 #endif

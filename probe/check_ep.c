@@ -341,8 +341,11 @@ ep_after_addr(struct ep *e)
 			  "link-local addresses");
 		return;
 	}
-	check_ref(e->c);
-	check_env_enqueue(e);
+	check_ep_plan(e);
+	for (size_t i = 0; i < e->nap; i++)
+		check_ref(e->c);
+	if (e->nap > 0)
+		check_env_enqueue(e);
 }
 
 static void
@@ -363,20 +366,14 @@ ep_tlsa_cb(struct dns_answer *a, void *arg)
 	check_unref(e->c);
 }
 
+/* The SNI = target probe, at the address of the deciding probe. */
 void
 check_ep_probe_start(struct ep *e)
 {
 	struct check *c = e->c;
-	struct probe_req req = {
-		.host = e->row->host,
-		.port = e->row->port,
-		.stream_to = c->res->domain_u,
-		.sni = e->phase == EP_SNI ? e->row->host : c->res->domain,
-		.server = e->server,
-		.tls = e->row->tls,
-		.addrs = e->addrs,
-		.naddrs = e->naddrs,
-	};
+	struct probe_req req;
+
+	check_ep_req(e, &e->ap[e->decider], e->row->host, &req);
 
 	c->res->probes++;
 	e->probe = probe_start(c->env->cfg.base, &c->env->cfg.probe, &req,
@@ -385,10 +382,7 @@ check_ep_probe_start(struct ep *e)
 		struct probe_result *r = xcalloc(1, sizeof(*r));
 		r->fail_step = PROBE_STEP_TCP;
 		snprintf(r->reason, sizeof(r->reason), "out of memory");
-		if (e->phase == EP_SNI)
-			e->pres_sni = r;
-		else
-			e->pres = r;
+		e->pres_sni = r;
 		check_unref(c);
 		return;
 	}
@@ -405,14 +399,7 @@ ep_probe_cb(struct probe_result *res, void *arg)
 	env->in_flight--;
 	if (env->cfg.on_probe)
 		env->cfg.on_probe(env->cfg.observer_arg, res);
-	if (e->phase == EP_SNI) {
-		e->pres_sni = res;
-	} else {
-		e->pres = res;
-		if (!env->cfg.probe.via_socks)
-			snprintf(e->row->address, sizeof(e->row->address), "%s",
-				 res->peer);
-	}
+	e->pres_sni = res;
 	check_unref(e->c);
 	check_env_drain(env);
 }
@@ -443,11 +430,7 @@ check_ep_match(struct ep *e)
 				   &c->dane_budget, &e->m_sni);
 		return 0;
 	}
-	e->m_ok = e->pres && e->pres->ok;
-	if (e->m_ok)
-		dane_match(t ? t->tlsa : NULL, t ? t->n : 0, e->pres->chain,
-			   e->pres->nchain, &names, now, &c->dane_budget,
-			   &e->m);
+	check_ep_match_all(e, t, &names, now);
 	if (t && t->sec == DNS_SEC_SECURE && e->m_ok && e->m.nusable > 0 &&
 	    (e->m.matched < 0 || e->pres->key_refused) && !e->fallback &&
 	    strcmp(row->host, c->res->domain)) {
@@ -528,6 +511,7 @@ check_ep_decide(struct ep *e)
 	    !e->pres_sni->key_refused)
 		add_sni_target_warning(row, &e->m, &e->m_sni);
 
+	struct verdict_input base = in;
 	if (pr && pr->ok && e->m_ok) {
 		in.probe_ok = 1;
 		in.matched = m->matched >= 0;
@@ -580,6 +564,7 @@ check_ep_decide(struct ep *e)
 			    "itself; publish signed SRV records so DANE "
 			    "applies (RFC 7673)");
 	row->verdict = verdict_endpoint(&in);
+	check_ep_probes_report(e, &base);
 
 	/* For insecure: the lines to publish once the zone is signed; never
 	 * for a refused key, which the server did not prove it holds. */
