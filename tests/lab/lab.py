@@ -102,6 +102,7 @@ FIXTURE_PORTS = (5222, 5269)
 #   target: SRV target (default xmpp.<name>); when outside the zone, no
 #           address or TLSA is added here;
 #   also:   other SERVERS that serve it too (VirtualHost, certificate);
+#   addrs:  more SERVERS whose addresses the target also has (A records)
 #   switch: tests change its state while the lab runs (Lab.zone_set,
 #           a DNAT of its server): listed under lab.json's "switchable",
 #           not "domains", so tests running beside them never see it;
@@ -169,6 +170,15 @@ DOMAINS = [
      "tlsa": ["3 1 1 good", "2 0 1 lookalike", "2 1 1 lookalike", "0 0 1 lookalike",
               "0 1 1 lookalike"],
      "note": "the MITM leaf under a look-alike CA with a 16,384-bit RSA exponent"},
+    # Every address (issue 14, tests/test_every.py): the SRV target has a
+    # second A record, the impostor's, which serves the domain with a
+    # lab-CA certificate as a valid-certificate interceptor would.
+    {"name": "twoaddr.test", "expect": "mismatch", "server": "good", "also": ["mitm"],
+     "addrs": ["mitm"], "srv": ("xmpp-client",), "tlsa": ["3 1 1 good"],
+     "note": "two addresses, one the good server, one the impostor"},
+    {"name": "twoaddr-nodane.test", "expect": "no-tlsa", "server": "good",
+     "also": ["mitm"], "addrs": ["mitm"], "srv": ("xmpp-client",),
+     "note": "two addresses, no TLSA: key-split"},
     {"name": "switch.test", "expect": "ok", "server": "switch", "also": ["mitm"],
      "switch": True, "tlsa": ["3 1 1 good"],
      "note": "test_watch.py: DNAT to mitm, TLSA removed, DS made bogus, and back"},
@@ -550,7 +560,8 @@ def build_zones(net, keys):
         if in_zone and d.get("cname"):
             z.append("%s. 300 IN CNAME %s.\n" % (target, d["cname"]))
         elif in_zone:
-            z.append("%s. 300 IN A %s\n" % (target, ip(d["server"])))
+            for server in [d["server"]] + d.get("addrs", []):
+                z.append("%s. 300 IN A %s\n" % (target, ip(server)))
         tlsa = {}
         if in_zone:
             for host, port in owner_ports:

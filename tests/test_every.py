@@ -1,0 +1,201 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Every address (issue 14): the lab's twoaddr.test and twoaddr-nodane.test
+have an SRV target with two A records, the good server's and the
+impostor's (the mitm key, with a lab-CA certificate naming the domain: a
+valid-certificate interceptor of one address among two).
+
+- with DANE: `mismatch` on every run, both addresses in `probes`;
+- without DANE: warning `key-split`, exit status at least 1, the summary
+  "keys differ between probes";
+- through a SOCKS proxy: each address goes as an IP literal, same verdicts;
+- a SOCKS proxy that is dead: unreachable probes, never mismatch or split;
+- max_addresses = 1: one probe per endpoint.
+
+Usage: test_every.py CERTWATCH_BIN.
+"""
+import os
+import socket
+import socketserver
+import subprocess
+import sys
+import tempfile
+import threading
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from cwtest import Runner, check_json, lab, write_config  # noqa: E402
+from test_limits import pipe, recv_exact  # noqa: E402
+
+BIN = sys.argv[1] if len(sys.argv) == 2 else os.environ.get("CERTWATCH_BIN")
+RUNS = 3
+
+
+class LiteralSocks(socketserver.ThreadingTCPServer):
+    """A SOCKS5 proxy that connects where an IP literal (ATYP 1 or 4)
+    says, and refuses host names (ATYP 3): the probe must name the
+    address.  Records the addresses asked for."""
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), LiteralHandler)
+        self.asked = []
+        self.port = self.server_address[1]
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+class LiteralHandler(socketserver.BaseRequestHandler):
+    def handle(self):
+        c, srv = self.request, self.server
+        c.settimeout(10)
+        try:
+            _, n = recv_exact(c, 2)
+            method = 2 if 2 in recv_exact(c, n) else 0
+            c.sendall(bytes([5, method]))
+            if method == 2:
+                recv_exact(c, recv_exact(c, 2)[1])
+                recv_exact(c, recv_exact(c, 1)[0])
+                c.sendall(b"\x01\x00")
+            atyp = recv_exact(c, 4)[3]
+            if atyp not in (1, 4):
+                c.sendall(b"\x05\x08\x00\x01" + bytes(6))
+                return
+            fam, n = ((socket.AF_INET, 4) if atyp == 1
+                      else (socket.AF_INET6, 16))
+            host = socket.inet_ntop(fam, recv_exact(c, n))
+            port = int.from_bytes(recv_exact(c, 2), "big")
+            srv.asked.append(host)
+            with socket.create_connection((host, port), 10) as up:
+                c.sendall(b"\x05\x00\x00\x01" + bytes(6))
+                pipe(c, up)
+        except (OSError, EOFError, ValueError):
+            pass
+
+
+def addrs(info):
+    return {info["targets"]["good"], info["targets"]["mitm"]}
+
+
+def probes_by_addr(e):
+    return {p["address"]: p for p in e["probes"]}
+
+
+def t_dane_mismatch(info, conf, domain="twoaddr.test"):
+    """Every run: mismatch, both addresses probed, the impostor's probe
+    mismatch with its key, the good one's ok."""
+    good, mitm = info["keys"]["good"], info["keys"]["mitm"]
+    for _ in range(RUNS):
+        rc, res, _ = check_json(BIN, conf, domain)
+        assert rc == 2 and res["verdict"] == "mismatch", res
+        [e] = res["endpoints"]
+        assert e["verdict"] == "mismatch", e
+        assert e["spki_sha256"] == mitm["spki_sha256"], e
+        by = probes_by_addr(e)
+        assert set(by) == addrs(info), e["probes"]
+        pm = by[info["targets"]["mitm"]]
+        pg = by[info["targets"]["good"]]
+        assert pm["verdict"] == "mismatch", pm
+        assert pm["spki_sha256"] == mitm["spki_sha256"], pm
+        assert pg["verdict"] == "ok", pg
+        assert pg["spki_sha256"] == good["spki_sha256"], pg
+        for p in (pm, pg):
+            assert p["cert_sha256"] and p["issuer"] and p["not_before"], p
+            assert p["key_type"] in ("ecdsa", "rsa", "ed25519"), p
+    return res
+
+
+def t_split(info, conf, domain="twoaddr-nodane.test"):
+    """No DANE: key-split naming both keys; exit >= 1; the summary."""
+    good, mitm = info["keys"]["good"], info["keys"]["mitm"]
+    rc, res, _ = check_json(BIN, conf, domain)
+    assert rc >= 1, (rc, res)
+    [e] = res["endpoints"]
+    assert set(probes_by_addr(e)) == addrs(info), e["probes"]
+    splits = [w for w in res["warnings"] if w["code"] == "key-split"]
+    assert len(splits) == 1, res["warnings"]
+    for k in (good, mitm):
+        assert k["spki_sha256"][:16] in splits[0]["text"], splits
+    p = subprocess.run([BIN, "check", "-c", conf, domain],
+                       capture_output=True, text=True, timeout=120)
+    first = p.stdout.splitlines()[0]
+    assert p.returncode >= 1, p
+    assert "keys differ between probes (" in first, first
+    # Probes differ: one line each.
+    assert p.stdout.count("  probe ") == 2, p.stdout
+
+
+def t_one_address_no_split(info, conf):
+    """The lab's good.test (one address, one key per port's endpoint):
+    no warnings, one probe per endpoint, exit 0 as before."""
+    rc, res, _ = check_json(BIN, conf, "good.test")
+    assert rc == 0 and res["verdict"] == "ok", res
+    assert res["warnings"] == [], res["warnings"]
+    for e in res["endpoints"]:
+        assert len(e["probes"]) == 1, e
+
+
+def t_socks(info, d):
+    """Through SOCKS: the two addresses go as literals; same verdicts."""
+    proxy = LiteralSocks()
+    conf = write_config(info, os.path.join(d, "socks.conf"),
+                        probe={"via": "tor",
+                               "tor_socks": "127.0.0.1:%d" % proxy.port})
+    try:
+        res = t_dane_mismatch(info, conf)
+        assert all(p["vantage"] == "tor" for p in res["endpoints"][0]["probes"])
+        t_split(info, conf)
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    assert set(proxy.asked) == addrs(info), proxy.asked
+
+
+def t_dead_socks(info, d):
+    """A dead proxy: every probe unreachable, never mismatch or split."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    conf = write_config(info, os.path.join(d, "dead.conf"),
+                        probe={"via": "tor",
+                               "tor_socks": "127.0.0.1:%d" % port})
+    # Without DANE the verdict is the DNS's (no-tlsa), as in one probe.
+    for domain, want in (("twoaddr.test", "unreachable"),
+                         ("twoaddr-nodane.test", "no-tlsa")):
+        rc, res, _ = check_json(BIN, conf, domain)
+        assert res["verdict"] == want, res
+        assert res["warnings"] == [], res
+        [e] = res["endpoints"]
+        assert len(e["probes"]) == 2, e
+        for p in e["probes"]:
+            assert p["verdict"] == want and p["spki_sha256"] is None, p
+            assert p["error"]["step"] == "tor", p
+
+
+def t_max_addresses(info, d):
+    conf = write_config(info, os.path.join(d, "one.conf"),
+                        probe={"via": "direct", "timeout": "10",
+                               "allow_private": "yes", "max_addresses": "1"})
+    _, res, _ = check_json(BIN, conf, "twoaddr.test")
+    [e] = res["endpoints"]
+    assert len(e["probes"]) == 1, e
+
+
+def main():
+    r = Runner()
+    with lab() as info, tempfile.TemporaryDirectory() as d:
+        conf = write_config(info, os.path.join(d, "certwatch.conf"))
+        r.run("two addresses, DANE: mismatch on every run", t_dane_mismatch,
+              info, conf)
+        r.run("two addresses, no DANE: key-split", t_split, info, conf)
+        r.run("one address: no split, one probe", t_one_address_no_split,
+              info, conf)
+        r.run("through SOCKS: IP literals, same verdicts", t_socks, info, d)
+        r.run("dead SOCKS proxy: unreachable, no split", t_dead_socks,
+              info, d)
+        r.run("max_addresses = 1: one probe", t_max_addresses, info, d)
+    return r.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
