@@ -112,6 +112,8 @@ runtime_open(struct runtime *rt, const struct config *cfg, char *err,
 	cc.probe.allow_private = cfg->allow_private;
 	cc.max_probes = (int)cfg->concurrency;
 	cc.max_addresses = (int)cfg->max_addresses;
+	memcpy(cc.vantages, cfg->vantages, sizeof(cc.vantages));
+	cc.nvantages = cfg->nvantages;
 	cc.probes_per_minute = (int)cfg->probes_per_minute;
 	rt->metrics = metrics_new();
 	rt->tor = torwatch_new(rt->base, cfg, rt->metrics);

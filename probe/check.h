@@ -138,6 +138,16 @@ struct check_result {
 	size_t nwarnings;
 };
 
+/* A vantage: where probes start from ([probe] vantages). */
+#define CHECK_MAX_VANTAGES 8
+struct check_vantage {
+	char name[80];			/* "tor", "tor2", "direct",
+					 * "socks5://HOST:PORT" */
+	int via_socks;
+	char socks_host[64];		/* numeric */
+	uint16_t socks_port;
+};
+
 struct check_config {
 	struct event_base *base;
 	struct dns_ctx *dns;
@@ -146,6 +156,10 @@ struct check_config {
 	int probes_per_minute;		/* started across all checks; 0: no
 					 * limit (the rest wait in a queue) */
 	int max_addresses;		/* probed per endpoint; 0: 8 */
+	/* Every address is probed from each; none: the one of `probe`
+	 * ("tor" or "direct"). */
+	struct check_vantage vantages[CHECK_MAX_VANTAGES];
+	size_t nvantages;
 	time_t (*now)(void);		/* NULL: time() */
 	/* Observers for metrics (may be NULL): every probe that ended, with
 	 * its duration in the result, and every check that ended. */

@@ -372,12 +372,13 @@ check_ep_probe_start(struct ep *e)
 {
 	struct check *c = e->c;
 	struct probe_req req;
+	struct probe_opts o;
 
 	check_ep_req(e, &e->ap[e->decider], e->row->host, &req);
+	check_ep_opts(e, &e->ap[e->decider], &o);
 
 	c->res->probes++;
-	e->probe = probe_start(c->env->cfg.base, &c->env->cfg.probe, &req,
-			       ep_probe_cb, e);
+	e->probe = probe_start(c->env->cfg.base, &o, &req, ep_probe_cb, e);
 	if (e->probe == NULL) {
 		struct probe_result *r = xcalloc(1, sizeof(*r));
 		r->fail_step = PROBE_STEP_TCP;

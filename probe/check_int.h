@@ -36,6 +36,7 @@ struct ep_probe {
 	struct ep *e;
 	struct probe_addr addr;
 	char addr_s[46];		/* the address as text */
+	size_t vantage;			/* index into cfg.vantages */
 	struct probe *probe;
 	struct probe_result *res;
 	struct dane_match m;
@@ -158,6 +159,9 @@ void check_ep_plan(struct ep *e);
 /* The request of probe p (its address) with that SNI. */
 void check_ep_req(const struct ep *e, const struct ep_probe *p,
 		  const char *sni, struct probe_req *req);
+/* The options of probe p: its vantage's. */
+void check_ep_opts(const struct ep *e, const struct ep_probe *p,
+		   struct probe_opts *o);
 /* Starts the next address's probe; returns 1 while more remain. */
 int check_ep_probe_next(struct ep *e);
 /* Matches every probe, then picks the one that decides (the worst). */

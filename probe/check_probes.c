@@ -28,9 +28,11 @@ check_ep_plan(struct ep *e)
 	size_t i4 = 0, i6 = 0, n = 0;
 	int want6 = 0;
 
+	size_t nv = e->c->env->cfg.nvantages ? e->c->env->cfg.nvantages : 1;
+
 	if (max > e->naddrs)
 		max = e->naddrs;
-	e->ap = xcalloc(max ? max : 1, sizeof(*e->ap));
+	e->ap = xcalloc(max ? max * nv : 1, sizeof(*e->ap));
 	while (n < max) {
 		/* The next of the wanted family, else of the other one. */
 		int fam = want6 ? AF_INET6 : AF_INET;
@@ -47,6 +49,13 @@ check_ep_plan(struct ep *e)
 			      sizeof(p->addr_s)) == NULL)
 			snprintf(p->addr_s, sizeof(p->addr_s), "?");
 	}
+	/* The same addresses from every other vantage. */
+	for (size_t v = 1; v < nv; v++)
+		for (size_t i = 0; i < n; i++) {
+			e->ap[v * n + i] = e->ap[i];
+			e->ap[v * n + i].vantage = v;
+		}
+	n *= nv;
 	e->nap = n;
 	e->ap_next = 0;
 }
@@ -67,16 +76,53 @@ ap_probe_cb(struct probe_result *res, void *arg)
 	check_env_drain(env);
 }
 
+static const struct check_vantage *
+ap_vantage(const struct ep *e, const struct ep_probe *p)
+{
+	const struct check_config *cfg = &e->c->env->cfg;
+
+	return cfg->nvantages ? &cfg->vantages[p->vantage] : NULL;
+}
+
+void
+check_ep_opts(const struct ep *e, const struct ep_probe *p,
+	      struct probe_opts *o)
+{
+	const struct check_vantage *v = ap_vantage(e, p);
+
+	*o = e->c->env->cfg.probe;
+	if (v == NULL)
+		return;
+	o->via_socks = v->via_socks;
+	o->socks_host = v->socks_host;
+	o->socks_port = v->socks_port;
+	/* Fresh credentials per probe: each its own Tor circuit. */
+	o->socks_user = NULL;
+	o->socks_pass = NULL;
+}
+
+static const char *
+ap_vantage_name(const struct ep *e, const struct ep_probe *p)
+{
+	const struct check_vantage *v = ap_vantage(e, p);
+
+	if (v)
+		return v->name;
+	return e->c->env->cfg.probe.via_socks ? "tor" : "direct";
+}
+
 void
 check_ep_req(const struct ep *e, const struct ep_probe *p, const char *sni,
 	     struct probe_req *req)
 {
 	const struct check *c = e->c;
+	const struct check_vantage *v = ap_vantage(e, p);
+	int socks = v ? v->via_socks : c->env->cfg.probe.via_socks;
 
 	/* Through SOCKS the address goes as a literal (ATYP 1 or 4); SNI
 	 * and the stream's `to` stay as they are. */
 	memset(req, 0, sizeof(*req));
-	req->host = c->env->cfg.probe.via_socks ? p->addr_s : e->row->host;
+	req->host = socks ? p->addr_s : e->row->host;
 	req->port = e->row->port;
 	req->stream_to = c->res->domain_u;
 	req->sni = sni;
@@ -92,14 +138,15 @@ check_ep_probe_next(struct ep *e)
 	struct check *c = e->c;
 	struct ep_probe *p;
 	struct probe_req req;
+	struct probe_opts o;
 
 	if (e->ap_next >= e->nap)
 		return 0;
 	p = &e->ap[e->ap_next++];
 	check_ep_req(e, p, c->res->domain, &req);
+	check_ep_opts(e, p, &o);
 	c->res->probes++;
-	p->probe = probe_start(c->env->cfg.base, &c->env->cfg.probe, &req,
-			       ap_probe_cb, p);
+	p->probe = probe_start(c->env->cfg.base, &o, &req, ap_probe_cb, p);
 	if (p->probe == NULL) {
 		p->res = xcalloc(1, sizeof(*p->res));
 		p->res->fail_step = PROBE_STEP_TCP;
@@ -160,7 +207,8 @@ check_ep_match_all(struct ep *e, const struct dns_answer *t,
 	if (d->res && d->res->peer[0])
 		snprintf(e->row->address, sizeof(e->row->address), "%s",
 			 d->res->peer);
-	if (c->env->cfg.probe.via_socks)
+	if (ap_vantage(e, d) ? ap_vantage(e, d)->via_socks
+			     : c->env->cfg.probe.via_socks)
 		snprintf(e->row->address, sizeof(e->row->address),
 			 d->addr.family == AF_INET6 ? "[%s]:%u" : "%s:%u",
 			 d->addr_s, e->row->port);
@@ -207,7 +255,6 @@ check_ep_probes_report(struct ep *e, const struct verdict_input *base)
 {
 	struct check_endpoint *row = e->row;
 	const struct dns_answer *t = e->tlsa;
-	const char *vantage = e->c->env->cfg.probe.via_socks ? "tor" : "direct";
 
 	if (e->nap == 0)
 		return;
@@ -219,7 +266,8 @@ check_ep_probes_report(struct ep *e, const struct verdict_input *base)
 		struct verdict_input in = *base;
 
 		snprintf(cp->address, sizeof(cp->address), "%s", p->addr_s);
-		snprintf(cp->vantage, sizeof(cp->vantage), "%s", vantage);
+		snprintf(cp->vantage, sizeof(cp->vantage), "%s",
+			 ap_vantage_name(e, p));
 		if (p->res && p->res->ok && p->m_ok) {
 			in.probe_ok = 1;
 			in.matched = p->m.matched >= 0;

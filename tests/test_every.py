@@ -10,66 +10,32 @@ valid-certificate interceptor of one address among two).
   "keys differ between probes";
 - through a SOCKS proxy: each address goes as an IP literal, same verdicts;
 - a SOCKS proxy that is dead: unreachable probes, never mismatch or split;
-- max_addresses = 1: one probe per endpoint.
+- max_addresses = 1: one probe per endpoint;
+- [probe] vantages: every address from each; a dead vantage's probes
+  unreachable without lowering the verdict; an intercepting vantage's
+  probe mismatch under DANE.
 
 Usage: test_every.py CERTWATCH_BIN.
 """
 import os
 import socket
-import socketserver
 import subprocess
 import sys
 import tempfile
-import threading
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from cwtest import Runner, check_json, lab, write_config  # noqa: E402
-from test_limits import pipe, recv_exact  # noqa: E402
+from test_limits import ForwardingSocks  # noqa: E402
 
 BIN = sys.argv[1] if len(sys.argv) == 2 else os.environ.get("CERTWATCH_BIN")
 RUNS = 3
 
 
-class LiteralSocks(socketserver.ThreadingTCPServer):
-    """A SOCKS5 proxy that connects where an IP literal (ATYP 1 or 4)
-    says, and refuses host names (ATYP 3): the probe must name the
-    address.  Records the addresses asked for."""
-    daemon_threads = True
-
-    def __init__(self):
-        super().__init__(("127.0.0.1", 0), LiteralHandler)
-        self.asked = []
-        self.port = self.server_address[1]
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-
-class LiteralHandler(socketserver.BaseRequestHandler):
-    def handle(self):
-        c, srv = self.request, self.server
-        c.settimeout(10)
-        try:
-            _, n = recv_exact(c, 2)
-            method = 2 if 2 in recv_exact(c, n) else 0
-            c.sendall(bytes([5, method]))
-            if method == 2:
-                recv_exact(c, recv_exact(c, 2)[1])
-                recv_exact(c, recv_exact(c, 1)[0])
-                c.sendall(b"\x01\x00")
-            atyp = recv_exact(c, 4)[3]
-            if atyp not in (1, 4):
-                c.sendall(b"\x05\x08\x00\x01" + bytes(6))
-                return
-            fam, n = ((socket.AF_INET, 4) if atyp == 1
-                      else (socket.AF_INET6, 16))
-            host = socket.inet_ntop(fam, recv_exact(c, n))
-            port = int.from_bytes(recv_exact(c, 2), "big")
-            srv.asked.append(host)
-            with socket.create_connection((host, port), 10) as up:
-                c.sendall(b"\x05\x00\x00\x01" + bytes(6))
-                pipe(c, up)
-        except (OSError, EOFError, ValueError):
-            pass
+def LiteralSocks():
+    """A SOCKS5 proxy that connects where the request says; its `hosts`
+    are what it was asked for (the probe must send IP literals)."""
+    return ForwardingSocks(None)
 
 
 def addrs(info):
@@ -147,7 +113,7 @@ def t_socks(info, d):
     finally:
         proxy.shutdown()
         proxy.server_close()
-    assert set(proxy.asked) == addrs(info), proxy.asked
+    assert set(proxy.hosts) == addrs(info), proxy.hosts
 
 
 def t_dead_socks(info, d):
@@ -181,6 +147,69 @@ def t_max_addresses(info, d):
     assert len(e["probes"]) == 1, e
 
 
+def t_vantages(info, d):
+    """[probe] vantages = direct, a SOCKS proxy that passes through, a
+    dead one, one that intercepts: every address from each vantage; the
+    dead one's probes unreachable without lowering the verdict; the
+    intercepting one's probe is mismatch under DANE."""
+    # The intercepting vantage: every connection goes to the impostor.
+    live, bad = LiteralSocks(), ForwardingSocks(info["targets"]["mitm"])
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    dead = s.getsockname()[1]
+    s.close()
+    names = ["direct", "socks5://127.0.0.1:%d" % live.port,
+             "socks5://127.0.0.1:%d" % dead]
+    conf = write_config(info, os.path.join(d, "v.conf"),
+                        probe={"via": "direct", "timeout": "10",
+                               "allow_private": "yes",
+                               "vantages": ", ".join(names)})
+    try:
+        rc, res, _ = check_json(BIN, conf, "twoaddr.test")
+        assert rc == 2 and res["verdict"] == "mismatch", res
+        [e] = res["endpoints"]
+        got = {(p["address"], p["vantage"]): p for p in e["probes"]}
+        assert set(got) == {(a, v) for a in addrs(info) for v in names}, got
+        for (a, v), p in got.items():
+            if v == names[2]:
+                assert p["verdict"] == "unreachable", p
+            else:
+                want = "mismatch" if a == info["targets"]["mitm"] else "ok"
+                assert p["verdict"] == want, p
+        # Only the dead vantage: unreachable probes, never mismatch/split.
+        rc, res, _ = check_json(BIN, conf, "good.test")
+        assert rc == 0 and res["verdict"] == "ok", res
+        assert res["warnings"] == [], res["warnings"]
+        for e in res["endpoints"]:
+            assert len(e["probes"]) == 3, e
+        # One vantage intercepted, the domain's one address not.
+        conf2 = write_config(info, os.path.join(d, "v2.conf"),
+                             probe={"via": "direct", "timeout": "10",
+                                    "allow_private": "yes",
+                                    "vantages": "direct, socks5://127.0.0.1:%d"
+                                    % bad.port})
+        rc, res, _ = check_json(BIN, conf2, "switch.test")
+        assert rc == 2 and res["verdict"] == "mismatch", res
+        for e in res["endpoints"]:
+            v = {p["vantage"]: p["verdict"] for p in e["probes"]}
+            assert v == {"direct": "ok",
+                         "socks5://127.0.0.1:%d" % bad.port: "mismatch"}, e
+    finally:
+        for p in (live, bad):
+            p.shutdown()
+            p.server_close()
+
+
+def t_bad_vantages(info, d):
+    for bad in ("xmpp:someone@example.org", "socks5://name:9050", ""):
+        conf = write_config(info, os.path.join(d, "bad.conf"),
+                            probe={"vantages": bad})
+        p = subprocess.run([BIN, "check", "-c", conf, "good.test"],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode != 0 and "vantages" in p.stdout + p.stderr, \
+            (bad, p)
+
+
 def main():
     r = Runner()
     with lab() as info, tempfile.TemporaryDirectory() as d:
@@ -194,6 +223,8 @@ def main():
         r.run("dead SOCKS proxy: unreachable, no split", t_dead_socks,
               info, d)
         r.run("max_addresses = 1: one probe", t_max_addresses, info, d)
+        r.run("vantages: every address from each", t_vantages, info, d)
+        r.run("vantages: bad entries refused", t_bad_vantages, info, d)
     return r.finish()
 
 

@@ -223,7 +223,9 @@ class SocksHandler(socketserver.BaseRequestHandler):
                 host = socket.inet_ntop(fam, recv_exact(c, n))
             port = int.from_bytes(recv_exact(c, 2), "big")
             srv.hosts.append(host)
-            with socket.create_connection((srv.target, port), 10) as up:
+            # target None: where the request says (an IP literal).
+            with socket.create_connection((srv.target or host, port),
+                                          10) as up:
                 c.sendall(b"\x05\x00\x00\x01" + bytes(6))
                 pipe(c, up)
         except (OSError, EOFError, ValueError):
