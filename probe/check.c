@@ -98,7 +98,7 @@ check_env_drain(struct check_env *env)
 		env->queued--;
 		e->qnext = NULL;
 		e->probe_waiting = 0;
-		if (e->phase == EP_MAIN) {
+		if (e->phase == EP_MAIN || e->phase == EP_KEYS) {
 			/* One address per turn: endpoints share the slots. */
 			if (check_ep_probe_next(e))
 				env_append(e);
@@ -455,6 +455,8 @@ check_unref(struct check *c)
 	 * probe are both here are matched, which may start SNI probes. */
 	for (size_t i = 0; i < c->neps; i++) {
 		struct ep *e = c->eps[i];
+		if (e->phase == EP_KEYS)
+			check_ep_keys_end(e);	/* then matched again */
 		if (e->phase == EP_MAIN) {
 			c->pending++;	/* hold while matching */
 			int more = check_ep_match(e);

@@ -432,6 +432,8 @@ check_ep_match(struct ep *e)
 		return 0;
 	}
 	check_ep_match_all(e, t, &names, now);
+	if (check_ep_keys_start(e))
+		return 1;
 	if (t && t->sec == DNS_SEC_SECURE && e->m_ok && e->m.nusable > 0 &&
 	    (e->m.matched < 0 || e->pres->key_refused) && !e->fallback &&
 	    strcmp(row->host, c->res->domain)) {

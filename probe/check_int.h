@@ -29,7 +29,7 @@ struct check_env {
 	int freeing;		/* check_env_free: no more draining */
 };
 
-enum ep_phase { EP_ADDR, EP_MAIN, EP_SNI, EP_DONE };
+enum ep_phase { EP_ADDR, EP_MAIN, EP_KEYS, EP_SNI, EP_DONE };
 
 /* One probe of an endpoint at one address (probe/check_probes.c). */
 struct ep_probe {
@@ -37,6 +37,8 @@ struct ep_probe {
 	struct probe_addr addr;
 	char addr_s[46];		/* the address as text */
 	size_t vantage;			/* index into cfg.vantages */
+	enum probe_keys keys;		/* the other family's probe */
+	int matched_done;		/* m and m_ok are set */
 	struct probe *probe;
 	struct probe_result *res;
 	struct dane_match m;
@@ -62,6 +64,9 @@ struct ep {
 	/* The SNI = domain probes, one per address (max_addresses). */
 	struct ep_probe *ap;
 	size_t nap, ap_next;
+	size_t nplan;			/* probes to start: nap, or nap + 1
+					 * for the other key family's */
+	int keys_done;			/* that probe was made or skipped */
 	size_t decider;			/* the probe whose verdict is the
 					 * endpoint's */
 
@@ -170,6 +175,13 @@ void check_ep_match_all(struct ep *e, const struct dns_answer *t,
 /* Fills row->probes with each probe's verdict from the endpoint's DNS
  * state `base`. */
 void check_ep_probes_report(struct ep *e, const struct verdict_input *base);
+/* Once per endpoint, after the first handshakes: one more offering only
+ * the other signature family (RSA vs ECDSA), at the deciding probe's
+ * address and vantage; returns 1 when started.  check_ep_keys_end() keeps
+ * it as a probe when its handshake completed (a refused one is ignored:
+ * most servers hold one key). */
+int check_ep_keys_start(struct ep *e);
+void check_ep_keys_end(struct ep *e);
 /* The key-split warnings of the whole check, from the rows' probes
  * (after every decide). */
 void check_split(struct check_result *r);

@@ -32,7 +32,7 @@ check_ep_plan(struct ep *e)
 
 	if (max > e->naddrs)
 		max = e->naddrs;
-	e->ap = xcalloc(max ? max * nv : 1, sizeof(*e->ap));
+	e->ap = xcalloc(max * nv + 1, sizeof(*e->ap));
 	while (n < max) {
 		/* The next of the wanted family, else of the other one. */
 		int fam = want6 ? AF_INET6 : AF_INET;
@@ -57,6 +57,7 @@ check_ep_plan(struct ep *e)
 		}
 	n *= nv;
 	e->nap = n;
+	e->nplan = n;
 	e->ap_next = 0;
 }
 
@@ -130,6 +131,7 @@ check_ep_req(const struct ep *e, const struct ep_probe *p, const char *sni,
 	req->tls = e->row->tls;
 	req->addrs = &p->addr;
 	req->naddrs = 1;
+	req->keys = p->keys;
 }
 
 int
@@ -140,7 +142,7 @@ check_ep_probe_next(struct ep *e)
 	struct probe_req req;
 	struct probe_opts o;
 
-	if (e->ap_next >= e->nap)
+	if (e->ap_next >= e->nplan)
 		return 0;
 	p = &e->ap[e->ap_next++];
 	check_ep_req(e, p, c->res->domain, &req);
@@ -156,7 +158,7 @@ check_ep_probe_next(struct ep *e)
 	} else {
 		c->env->in_flight++;
 	}
-	return e->ap_next < e->nap;
+	return e->ap_next < e->nplan;
 }
 
 /* How bad a probe's outcome is, for choosing the one that decides. */
@@ -187,11 +189,14 @@ check_ep_match_all(struct ep *e, const struct dns_answer *t,
 	e->decider = 0;
 	for (size_t i = 0; i < e->nap; i++) {
 		struct ep_probe *p = &e->ap[i];
-		p->m_ok = p->res && p->res->ok;
-		if (p->m_ok)
-			dane_match(t ? t->tlsa : NULL, t ? t->n : 0,
-				   p->res->chain, p->res->nchain, names, now,
-				   &c->dane_budget, &p->m);
+		if (!p->matched_done) {
+			p->m_ok = p->res && p->res->ok;
+			if (p->m_ok)
+				dane_match(t ? t->tlsa : NULL, t ? t->n : 0,
+					   p->res->chain, p->res->nchain,
+					   names, now, &c->dane_budget, &p->m);
+			p->matched_done = 1;
+		}
 		int r = ap_rank(p, t);
 		if (r > best) {
 			best = r;
@@ -212,6 +217,68 @@ check_ep_match_all(struct ep *e, const struct dns_answer *t,
 		snprintf(e->row->address, sizeof(e->row->address),
 			 d->addr.family == AF_INET6 ? "[%s]:%u" : "%s:%u",
 			 d->addr_s, e->row->port);
+}
+
+static enum probe_keys
+leaf_family(const struct probe_result *r)
+{
+	gnutls_x509_crt_t crt;
+	gnutls_datum_t d;
+	enum probe_keys k = PROBE_KEYS_ANY;
+
+	if (r == NULL || !r->ok || r->key_refused || r->nchain == 0 ||
+	    gnutls_x509_crt_init(&crt) < 0)
+		return k;
+	d.data = r->chain[0].der;
+	d.size = (unsigned)r->chain[0].len;
+	if (gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_DER) == 0) {
+		int a = gnutls_x509_crt_get_pk_algorithm(crt, NULL);
+		k = (a == GNUTLS_PK_RSA || a == GNUTLS_PK_RSA_PSS)
+			    ? PROBE_KEYS_RSA
+			    : PROBE_KEYS_EC;
+	}
+	gnutls_x509_crt_deinit(crt);
+	return k;
+}
+
+int
+check_ep_keys_start(struct ep *e)
+{
+	enum probe_keys seen;
+	struct ep_probe *p;
+
+	if (e->keys_done || e->nap == 0)
+		return 0;
+	e->keys_done = 1;
+	seen = leaf_family(e->ap[e->decider].res);
+	if (seen == PROBE_KEYS_ANY)
+		return 0;
+	p = &e->ap[e->nap];
+	*p = e->ap[e->decider];
+	p->probe = NULL;
+	p->res = NULL;
+	p->matched_done = 0;
+	p->keys = seen == PROBE_KEYS_RSA ? PROBE_KEYS_EC : PROBE_KEYS_RSA;
+	e->nplan = e->nap + 1;
+	e->phase = EP_KEYS;
+	check_ref(e->c);
+	check_env_enqueue(e);
+	return 1;
+}
+
+void
+check_ep_keys_end(struct ep *e)
+{
+	struct ep_probe *p = &e->ap[e->nap];
+
+	e->phase = EP_MAIN;
+	if (p->res && p->res->ok && !p->res->tls_refused) {
+		e->nap++;	/* a key of the other family: a probe */
+		return;
+	}
+	probe_result_free(p->res);
+	p->res = NULL;
+	e->nplan = e->nap;
 }
 
 /* The leaf's certificate hash, validity, issuer and key type. */
@@ -302,7 +369,7 @@ check_ep_probes_report(struct ep *e, const struct verdict_input *base)
 void
 check_ep_probes_free(struct ep *e, struct check_env *env)
 {
-	for (size_t i = 0; i < e->nap; i++) {
+	for (size_t i = 0; i < e->nplan; i++) {
 		struct ep_probe *p = &e->ap[i];
 		if (p->probe) {
 			probe_cancel(p->probe);

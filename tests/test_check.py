@@ -181,7 +181,8 @@ def t_sni_target(info, conf):
     assert e['spki_sha256'] == mitm, e
     w = [w['text'] for w in e['warnings'] if w['code'] == 'sni-target']
     assert len(w) == 1 and mitm in w[0] and good in w[0], e
-    assert res['probes'] == 2, res
+    # SNI = the domain, the other key family (one key: refused), the target
+    assert res['probes'] == 3, res
 
 
 def t_stall(info, conf):
