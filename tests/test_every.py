@@ -11,6 +11,8 @@ valid-certificate interceptor of one address among two).
 - through a SOCKS proxy: each address goes as an IP literal, same verdicts;
 - a SOCKS proxy that is dead: unreachable probes, never mismatch or split;
 - max_addresses = 1: one probe per endpoint;
+- twokeys(-both).test: an ECDSA and an RSA certificate, TLSA for one
+  (mismatch naming the other) or both (ok);
 - [probe] vantages: every address from each; a dead vantage's probes
   unreachable without lowering the verdict; an intercepting vantage's
   probe mismatch under DANE.
@@ -210,6 +212,29 @@ def t_bad_vantages(info, d):
             (bad, p)
 
 
+def t_two_keys(info, conf):
+    """An ECDSA and an RSA certificate: TLSA for the ECDSA key only gives
+    mismatch naming the RSA key; TLSA for both gives ok, both shown."""
+    good, rsa = info["keys"]["good"], info["keys"]["rsa"]
+    rc, res, _ = check_json(BIN, conf, "twokeys.test")
+    assert rc == 2 and res["verdict"] == "mismatch", res
+    [e] = res["endpoints"]
+    assert e["spki_sha256"] == rsa["spki_sha256"], e
+    kt = {p["key_type"]: p for p in e["probes"]}
+    assert set(kt) == {"ecdsa", "rsa"}, e["probes"]
+    assert kt["rsa"]["verdict"] == "mismatch", kt
+    assert kt["rsa"]["spki_sha256"] == rsa["spki_sha256"], kt
+    assert kt["ecdsa"]["verdict"] == "ok", kt
+    assert kt["ecdsa"]["spki_sha256"] == good["spki_sha256"], kt
+    assert res["warnings"] == [], res["warnings"]   # two types: no split
+    rc, res, _ = check_json(BIN, conf, "twokeys-both.test")
+    assert rc == 0 and res["verdict"] == "ok", res
+    [e] = res["endpoints"]
+    got = {p["key_type"]: (p["spki_sha256"], p["verdict"]) for p in e["probes"]}
+    assert got == {"ecdsa": (good["spki_sha256"], "ok"),
+                   "rsa": (rsa["spki_sha256"], "ok")}, got
+
+
 def main():
     r = Runner()
     with lab() as info, tempfile.TemporaryDirectory() as d:
@@ -225,6 +250,7 @@ def main():
         r.run("max_addresses = 1: one probe", t_max_addresses, info, d)
         r.run("vantages: every address from each", t_vantages, info, d)
         r.run("vantages: bad entries refused", t_bad_vantages, info, d)
+        r.run("two key types: each judged", t_two_keys, info, conf)
     return r.finish()
 
 

@@ -89,6 +89,8 @@ SERVERS = {
     "hugeid":      {"host": 45, "kind": "fixture", "key": "mitm", "ports": (5222,)},
     "snisel":      {"host": 46, "kind": "fixture", "key": "mitm", "ports": (5222,)},
     "hugeexp":     {"host": 47, "kind": "fixture", "key": "mitm", "ports": (5222,)},
+    # Every key type (issue 14): an ECDSA (good) and an RSA certificate.
+    "twokeys":     {"host": 48, "kind": "fixture", "key": "good", "ports": (5222,)},
 }
 FIXTURE_PORTS = (5222, 5269)
 
@@ -179,6 +181,12 @@ DOMAINS = [
     {"name": "twoaddr-nodane.test", "expect": "no-tlsa", "server": "good",
      "also": ["mitm"], "addrs": ["mitm"], "srv": ("xmpp-client",),
      "note": "two addresses, no TLSA: key-split"},
+    {"name": "twokeys.test", "expect": "mismatch", "server": "twokeys",
+     "srv": ("xmpp-client",), "tlsa": ["3 1 1 good"],
+     "note": "an ECDSA and an RSA certificate, TLSA for the ECDSA key only"},
+    {"name": "twokeys-both.test", "expect": "ok", "server": "twokeys",
+     "srv": ("xmpp-client",), "tlsa": ["3 1 1 good", "3 1 1 rsa"],
+     "note": "an ECDSA and an RSA certificate, TLSA for both"},
     {"name": "switch.test", "expect": "ok", "server": "switch", "also": ["mitm"],
      "switch": True, "tlsa": ["3 1 1 good"],
      "note": "test_watch.py: DNAT to mitm, TLSA removed, DS made bogus, and back"},
@@ -374,8 +382,8 @@ def pki_names():
     return served
 
 
-def pki_leaf(pki, name, names, keys):
-    """A fresh P-256 key and its certificate from the lab CA."""
+def pki_leaf(pki, name, names, keys, newkey=("ec", "-pkeyopt", "ec_paramgen_curve:P-256")):
+    """A fresh P-256 key (or `newkey`) and its certificate from the lab CA."""
     ca_crt, ca_key = keys["ca"]["cert"], keys["ca"]["key"]
     key, crt = os.path.join(pki, name + ".key"), os.path.join(pki, name + ".crt")
     csr = os.path.join(pki, name + ".csr")
@@ -388,7 +396,7 @@ def pki_leaf(pki, name, names, keys):
                "keyUsage=critical,digitalSignature\n"
                "extendedKeyUsage=serverAuth,clientAuth\n"
                "subjectAltName=" + ",".join(sans) + "\n")
-    openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+    openssl("req", "-new", "-newkey", *newkey,
             "-nodes", "-keyout", key, "-out", csr, "-subj",
             "/O=certwatch lab/CN=" + names[0])
     openssl("x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key,
@@ -949,6 +957,9 @@ class Lab:
         start_ejabberd(self, xmpp["ejabberd"])
         for name, certnames in names.items():
             pki_leaf(pki, name, certnames, self.keys)
+        # twokeys.test's second certificate (fixtures.py, twokeys).
+        pki_leaf(pki, "rsa", [n for d in ("twokeys.test", "twokeys-both.test")
+                              for n in (d, "xmpp." + d)], self.keys, ("rsa:2048",))
         hostile_chains = pki_failclosed(pki, self.keys)
         mark("pki")
         home = self.keys["home"]
