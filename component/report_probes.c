@@ -96,8 +96,8 @@ report_text_probes(const struct check_endpoint *e, struct buf *out)
 		buf_printf(out, "  probe %s via %s: %s", p->address,
 			   p->vantage, verdict_name(p->verdict));
 		if (p->have_key)
-			buf_printf(out, ", key %s%s%s", p->spki_sha256,
-				   p->key_type[0] ? " " : "", p->key_type);
+			buf_printf(out, ", key %s (%s)", p->spki_sha256,
+				   p->key_type[0] ? p->key_type : "unknown type");
 		if (p->err_step != PROBE_STEP_NONE)
 			buf_printf(out, ", %s: %s",
 				   probe_step_name(p->err_step),
