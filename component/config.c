@@ -29,6 +29,7 @@ config_defaults(struct config *cfg)
 	cfg->tor_socks_port = 9050;
 	cfg->timeout = 60;
 	cfg->concurrency = 32;
+	cfg->max_addresses = 8;
 	snprintf(cfg->trust_anchor, sizeof(cfg->trust_anchor),
 		 "/usr/share/dns/root.key");
 	cfg->interval = 3600;
@@ -164,6 +165,53 @@ set_hostport(struct cparse *p, const char *key, const char *val, char *host,
 	return 0;
 }
 
+/* "tor, direct, socks5://HOST:PORT": tor is the tor_socks proxy with a
+ * circuit of its own per probe (fresh SOCKS credentials, Tor's
+ * IsolateSOCKSAuth); each more tor is named tor2, tor3, ... */
+static int
+set_vantages(struct cparse *p, const char *key, const char *val)
+{
+	struct config *c = p->cfg;
+	char list[1024], *save = NULL;
+	unsigned ntor = 0;
+
+	if (set_str(p, key, val, list, sizeof(list)) < 0)
+		return -1;
+	c->nvantages = 0;
+	for (char *t = strtok_r(list, ", \t", &save); t != NULL;
+	     t = strtok_r(NULL, ", \t", &save)) {
+		if (c->nvantages == CHECK_MAX_VANTAGES)
+			return cerr(p, key, "at most %d vantages",
+				    CHECK_MAX_VANTAGES);
+		struct check_vantage *v = &c->vantages[c->nvantages];
+		memset(v, 0, sizeof(*v));
+		if (!strcmp(t, "tor")) {
+			v->via_socks = 1;
+			if (ntor++ == 0)
+				snprintf(v->name, sizeof(v->name), "tor");
+			else
+				snprintf(v->name, sizeof(v->name), "tor%u",
+					 ntor);
+		} else if (!strcmp(t, "direct")) {
+			snprintf(v->name, sizeof(v->name), "direct");
+		} else if (!strncmp(t, "socks5://", 9)) {
+			v->via_socks = 1;
+			if (set_hostport(p, key, t + 9, v->socks_host,
+					 sizeof(v->socks_host),
+					 &v->socks_port) < 0)
+				return -1;
+			snprintf(v->name, sizeof(v->name), "%.70s", t);
+		} else {
+			return cerr(p, key, "expected tor, direct or "
+				    "socks5://ADDRESS:PORT, got \"%s\"", t);
+		}
+		c->nvantages++;
+	}
+	if (c->nvantages == 0)
+		return cerr(p, key, "no vantage given");
+	return 0;
+}
+
 static int
 set_admins(struct cparse *p, const char *key, const char *val)
 {
@@ -263,6 +311,10 @@ set_key(struct cparse *p, const char *key, const char *val)
 		return set_uint(p, key, val, 1, 3600, &c->timeout);
 	if (IS("probe", "concurrency"))
 		return set_uint(p, key, val, 1, 10000, &c->concurrency);
+	if (IS("probe", "vantages"))
+		return set_vantages(p, key, val);
+	if (IS("probe", "max_addresses"))
+		return set_uint(p, key, val, 1, 32, &c->max_addresses);
 	if (IS("probe", "allow_private"))
 		return set_bool(p, key, val, &c->allow_private);
 
@@ -466,6 +518,14 @@ config_parse(struct config *cfg, const char *path, const char *text,
 		if (parse_line(&p, line) < 0)
 			return -1;
 	}
+	/* The tor vantages use tor_socks, wherever it came in the file. */
+	for (size_t v = 0; v < cfg->nvantages; v++)
+		if (!strncmp(cfg->vantages[v].name, "tor", 3)) {
+			snprintf(cfg->vantages[v].socks_host,
+				 sizeof(cfg->vantages[v].socks_host), "%s",
+				 cfg->tor_socks_host);
+			cfg->vantages[v].socks_port = cfg->tor_socks_port;
+		}
 	return 0;
 }
 

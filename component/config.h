@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "probe/check.h"
+
 enum log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARN, LOG_LEVEL_INFO,
 		 LOG_LEVEL_DEBUG };
 
@@ -35,6 +37,10 @@ struct config {
 	uint16_t tor_socks_port;
 	unsigned timeout;	/* seconds */
 	unsigned concurrency;
+	unsigned max_addresses;		/* probed per endpoint */
+	/* [probe] vantages; none: `via` alone. */
+	struct check_vantage vantages[CHECK_MAX_VANTAGES];
+	size_t nvantages;
 	int allow_private;
 
 	/* [dns] */

@@ -69,6 +69,22 @@ static void esc(struct buf *out, const char *s)
 	buf_html(out, s ? s : "");
 }
 
+/* The probes of an endpoint, one line each, only when they differ
+ * (docs/usage.md, "Probes"). */
+static void
+html_probe_lines(struct buf *out, const struct check_endpoint *e)
+{
+	struct buf t = BUF_INIT;
+
+	report_text_probes(e, &t);
+	if (t.len > 0) {
+		buf_puts(out, "<pre class=\"probes\">");
+		esc(out, t.s);
+		buf_puts(out, "</pre>");
+	}
+	buf_free(&t);
+}
+
 /* Percent-encoding for a URI part: only RFC 3986 unreserved bytes stay. */
 static void uri_part(struct buf *out, const char *s)
 {
@@ -292,6 +308,7 @@ static void endpoint_row(struct buf *out, const struct check_endpoint *e)
 		esc(out, e->spki_sha256);
 	else
 		buf_puts(out, "-");
+	html_probe_lines(out, e);
 	buf_puts(out, "</td><td data-label=\"Matched\" class=\"key\">");
 	if (e->matched) {
 		esc(out, e->matched);

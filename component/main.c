@@ -111,6 +111,9 @@ runtime_open(struct runtime *rt, const struct config *cfg, char *err,
 	cc.probe.timeout_ms = (int)cfg->timeout * 1000;
 	cc.probe.allow_private = cfg->allow_private;
 	cc.max_probes = (int)cfg->concurrency;
+	cc.max_addresses = (int)cfg->max_addresses;
+	memcpy(cc.vantages, cfg->vantages, sizeof(cc.vantages));
+	cc.nvantages = cfg->nvantages;
 	cc.probes_per_minute = (int)cfg->probes_per_minute;
 	cc.expiry_warn_days = (int)cfg->expiry_warn_days;
 	rt->metrics = metrics_new();
@@ -175,6 +178,9 @@ print_result(const struct check_result *r, int json)
 	}
 	fputs(out.s, stdout);
 	buf_free(&out);
+	/* keys differ between probes (key-split): at least 1. */
+	if (r->nwarnings > 0 && verdict_exit_code(r->verdict) == 0)
+		return 1;
 	return verdict_exit_code(r->verdict);
 }
 

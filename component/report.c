@@ -62,6 +62,7 @@ report_summary(const struct check_result *r, struct buf *out)
 			   r->nendpoints, r->nendpoints == 1 ? "" : "s");
 	else if (r->verdict == VERDICT_UNREACHABLE && r->err_reason[0])
 		buf_printf(out, ": %s", r->err_reason);
+	report_summary_split(r, out);
 }
 
 void
@@ -266,6 +267,7 @@ report_text(const struct check_result *r, struct buf *out)
 			buf_putc(out, '\n');
 		}
 	}
+	report_text_warnings(r, out);
 	if (r->nendpoints == 0 && r->err_step != PROBE_STEP_NONE)
 		report_no_endpoint(r, out);
 	for (size_t i = 0; i < r->nendpoints; i++) {
@@ -288,6 +290,7 @@ report_text(const struct check_result *r, struct buf *out)
 		if (e->have_key)
 			buf_printf(out, "  key seen (SPKI SHA-256): %s\n",
 				   e->spki_sha256);
+		report_text_probes(e, out);
 		if (e->matched)
 			buf_printf(out, "  matched: %s (SNI %s)\n",
 				   record_shown(e->matched, &cut), e->sni);
@@ -435,17 +438,7 @@ report_json(const struct check_result *r, struct buf *out)
 			buf_printf(out, ",\"not_after\":%lld",
 				   (long long)e->not_after);
 		defences_endpoint_json(e, out);
-		buf_puts(out, ",\"warnings\":[");
-		for (size_t j = 0; j < e->nwarnings; j++) {
-			if (j)
-				buf_putc(out, ',');
-			buf_puts(out, "{\"code\":");
-			buf_json_str(out, e->warnings[j].code);
-			buf_puts(out, ",\"text\":");
-			buf_json_str(out, e->warnings[j].text);
-			buf_putc(out, '}');
-		}
-		buf_putc(out, ']');
+		report_json_warning_list(e->warnings, e->nwarnings, out);
 		if (e->dns_detail[0]) {
 			buf_puts(out, ",\"dns_detail\":");
 			buf_json_str(out, e->dns_detail);
@@ -458,10 +451,12 @@ report_json(const struct check_result *r, struct buf *out)
 			buf_puts(out, ",\"unsigned_zone\":");
 			buf_json_str(out, e->unsigned_zone);
 		}
+		report_json_probes(e, out);
 		json_error(out, e->err_step, e->err_reason);
 		buf_putc(out, '}');
 	}
 	buf_putc(out, ']');
+	report_json_warning_list(r->warnings, r->nwarnings, out);
 	report_json_strv(out, "setup", r->setup, r->nsetup);
 	if (r->verdict != VERDICT_NONE)
 		defences_json(r, out);

@@ -84,4 +84,15 @@ void report_endpoint_alert(struct buf *b, enum alert_kind k,
 void report_flap_summary(struct buf *b, const char *domain, unsigned held,
 			 enum verdict now);
 
+/* report_probes.c: each endpoint's probes, the domain's warnings
+ * (key-split) in JSON ("probes", "warnings") and text (probe lines only
+ * where the probes differ), and the split in the summary. */
+void report_json_probes(const struct check_endpoint *e, struct buf *out);
+/* ",\"warnings\":[{\"code\", \"text\"}...]" */
+void report_json_warning_list(const struct check_warning *w, size_t n,
+			      struct buf *out);
+void report_text_probes(const struct check_endpoint *e, struct buf *out);
+void report_text_warnings(const struct check_result *r, struct buf *out);
+void report_summary_split(const struct check_result *r, struct buf *out);
+
 #endif

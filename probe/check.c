@@ -80,6 +80,8 @@ env_max(const struct check_env *env)
 	return env->cfg.max_probes > 0 ? (size_t)env->cfg.max_probes : 32;
 }
 
+static void env_append(struct ep *e);
+
 void
 check_env_drain(struct check_env *env)
 {
@@ -96,6 +98,12 @@ check_env_drain(struct check_env *env)
 		env->queued--;
 		e->qnext = NULL;
 		e->probe_waiting = 0;
+		if (e->phase == EP_MAIN || e->phase == EP_KEYS) {
+			/* One address per turn: endpoints share the slots. */
+			if (check_ep_probe_next(e))
+				env_append(e);
+			continue;
+		}
 		check_ep_probe_start(e);
 	}
 }
@@ -106,8 +114,8 @@ env_drain_cb(evutil_socket_t fd, short what, void *arg)
 	check_env_drain(arg);
 }
 
-void
-check_env_enqueue(struct ep *e)
+static void
+env_append(struct ep *e)
 {
 	struct check_env *env = e->c->env;
 
@@ -119,7 +127,13 @@ check_env_enqueue(struct ep *e)
 		env->queue_head = e;
 	env->queue_tail = e;
 	env->queued++;
-	check_env_drain(env);
+}
+
+void
+check_env_enqueue(struct ep *e)
+{
+	env_append(e);
+	check_env_drain(e->c->env);
 }
 
 static void
@@ -190,8 +204,10 @@ check_result_free(struct check_result *r)
 		check_free_strv(e->unusable, e->nunusable);
 		free(e->matched);
 		free(e->warnings);
+		free(e->probes);
 	}
 	free(r->endpoints);
+	free(r->warnings);
 	check_free_strv(r->setup, r->nsetup);
 	check_free_strv(r->caa.records, r->caa.nrecords);
 	for (size_t i = 0; i < r->ncaa_targets; i++)
@@ -322,6 +338,7 @@ check_decide(struct check *c)
 			check_free_strv(row->unusable, row->nunusable);
 			free(row->matched);
 			free(row->warnings);
+			free(row->probes);
 			continue;
 		}
 		if (kept != i)
@@ -332,6 +349,7 @@ check_decide(struct check *c)
 	/* A stable order for people and diffs: by service, host, port. */
 	if (kept > 1)
 		qsort(r->endpoints, kept, sizeof(*r->endpoints), endpoint_cmp);
+	check_split(r);
 	enum verdict *evs = xcalloc(kept + 1, sizeof(*evs));
 	for (size_t i = 0; i < kept; i++) {
 		evs[i] = r->endpoints[i].verdict;
@@ -382,13 +400,13 @@ check_free_internals(struct check *c)
 			probe_cancel(e->probe);
 			c->env->in_flight--;
 		}
+		check_ep_probes_free(e, c->env);
 		if (e->probe_waiting)
 			env_dequeue(e);
 		dns_answer_free(e->a);
 		dns_answer_free(e->aaaa);
 		dns_answer_free(e->tlsa);
 		dns_answer_free(e->tlsa_orig);
-		probe_result_free(e->pres);
 		probe_result_free(e->pres_sni);
 		free(e);
 	}
@@ -437,6 +455,8 @@ check_unref(struct check *c)
 	 * probe are both here are matched, which may start SNI probes. */
 	for (size_t i = 0; i < c->neps; i++) {
 		struct ep *e = c->eps[i];
+		if (e->phase == EP_KEYS)
+			check_ep_keys_end(e);	/* then matched again */
 		if (e->phase == EP_MAIN) {
 			c->pending++;	/* hold while matching */
 			int more = check_ep_match(e);

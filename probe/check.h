@@ -38,6 +38,22 @@ struct check_warning {
 	char text[256];
 };
 
+/* One probe of an endpoint: one (address, vantage, key type). */
+struct check_probe {
+	char address[46];		/* the IP address, as text */
+	char vantage[80];		/* "direct", "tor", ... */
+	char key_type[8];		/* "ecdsa", "rsa", "ed25519", "" */
+	int have_key;
+	char spki_sha256[65];
+	char cert_sha256[65];		/* of the leaf */
+	int64_t not_before, not_after;	/* 0: unknown */
+	char issuer[256];		/* the leaf's issuer DN, cut */
+	int allowed;			/* a secure TLSA record matched it */
+	enum verdict verdict;
+	enum probe_step err_step;	/* PROBE_STEP_NONE: JSON null */
+	char err_reason[256];
+};
+
 struct check_endpoint {
 	enum check_service service;
 	enum probe_tls tls;
@@ -74,6 +90,8 @@ struct check_endpoint {
 	 * handshake) and, c2s, the features of its stream after TLS. */
 	char tls_version[16];
 	struct probe_features features;
+	struct check_probe *probes;	/* every probe, in the order made */
+	size_t nprobes;
 };
 
 /* The CAA defence (RFC 8659 tree climbing, RFC 8657 account binding). */
@@ -120,6 +138,19 @@ struct check_result {
 	struct check_caa_target *caa_targets;	/* each SRV target's */
 	size_t ncaa_targets;
 	int expiry_warn_days;		/* expires-soon under it; 0: 14 */
+	/* Domain-level warnings: key-split (keys differ between probes). */
+	struct check_warning *warnings;
+	size_t nwarnings;
+};
+
+/* A vantage: where probes start from ([probe] vantages). */
+#define CHECK_MAX_VANTAGES 8
+struct check_vantage {
+	char name[80];			/* "tor", "tor2", "direct",
+					 * "socks5://HOST:PORT" */
+	int via_socks;
+	char socks_host[64];		/* numeric */
+	uint16_t socks_port;
 };
 
 struct check_config {
@@ -129,6 +160,11 @@ struct check_config {
 	int max_probes;			/* in flight across all checks; 0: 32 */
 	int probes_per_minute;		/* started across all checks; 0: no
 					 * limit (the rest wait in a queue) */
+	int max_addresses;		/* probed per endpoint; 0: 8 */
+	/* Every address is probed from each; none: the one of `probe`
+	 * ("tor" or "direct"). */
+	struct check_vantage vantages[CHECK_MAX_VANTAGES];
+	size_t nvantages;
 	time_t (*now)(void);		/* NULL: time() */
 	/* Observers for metrics (may be NULL): every probe that ended, with
 	 * its duration in the result, and every check that ended. */

@@ -341,8 +341,11 @@ ep_after_addr(struct ep *e)
 			  "link-local addresses");
 		return;
 	}
-	check_ref(e->c);
-	check_env_enqueue(e);
+	check_ep_plan(e);
+	for (size_t i = 0; i < e->nap; i++)
+		check_ref(e->c);
+	if (e->nap > 0)
+		check_env_enqueue(e);
 }
 
 static void
@@ -363,33 +366,25 @@ ep_tlsa_cb(struct dns_answer *a, void *arg)
 	check_unref(e->c);
 }
 
+/* The SNI = target probe, at the address of the deciding probe. */
 void
 check_ep_probe_start(struct ep *e)
 {
 	struct check *c = e->c;
-	struct probe_req req = {
-		.host = e->row->host,
-		.port = e->row->port,
-		.stream_to = c->res->domain_u,
-		.sni = e->phase == EP_SNI ? e->row->host : c->res->domain,
-		.server = e->server,
-		.tls = e->row->tls,
-		.addrs = e->addrs,
-		.naddrs = e->naddrs,
-		.no_features = e->phase == EP_SNI,	/* defences read pres */
-	};
+	struct probe_req req;
+	struct probe_opts o;
+
+	check_ep_req(e, &e->ap[e->decider], e->row->host, &req);
+	check_ep_opts(e, &e->ap[e->decider], &o);
+	req.no_features = 1;	/* the defences read the first probe's */
 
 	c->res->probes++;
-	e->probe = probe_start(c->env->cfg.base, &c->env->cfg.probe, &req,
-			       ep_probe_cb, e);
+	e->probe = probe_start(c->env->cfg.base, &o, &req, ep_probe_cb, e);
 	if (e->probe == NULL) {
 		struct probe_result *r = xcalloc(1, sizeof(*r));
 		r->fail_step = PROBE_STEP_TCP;
 		snprintf(r->reason, sizeof(r->reason), "out of memory");
-		if (e->phase == EP_SNI)
-			e->pres_sni = r;
-		else
-			e->pres = r;
+		e->pres_sni = r;
 		check_unref(c);
 		return;
 	}
@@ -406,14 +401,7 @@ ep_probe_cb(struct probe_result *res, void *arg)
 	env->in_flight--;
 	if (env->cfg.on_probe)
 		env->cfg.on_probe(env->cfg.observer_arg, res);
-	if (e->phase == EP_SNI) {
-		e->pres_sni = res;
-	} else {
-		e->pres = res;
-		if (!env->cfg.probe.via_socks)
-			snprintf(e->row->address, sizeof(e->row->address), "%s",
-				 res->peer);
-	}
+	e->pres_sni = res;
 	check_unref(e->c);
 	check_env_drain(env);
 }
@@ -444,11 +432,9 @@ check_ep_match(struct ep *e)
 				   &c->dane_budget, &e->m_sni);
 		return 0;
 	}
-	e->m_ok = e->pres && e->pres->ok;
-	if (e->m_ok)
-		dane_match(t ? t->tlsa : NULL, t ? t->n : 0, e->pres->chain,
-			   e->pres->nchain, &names, now, &c->dane_budget,
-			   &e->m);
+	check_ep_match_all(e, t, &names, now);
+	if (check_ep_keys_start(e))
+		return 1;
 	if (t && t->sec == DNS_SEC_SECURE && e->m_ok && e->m.nusable > 0 &&
 	    (e->m.matched < 0 || e->pres->key_refused) && !e->fallback &&
 	    strcmp(row->host, c->res->domain)) {
@@ -529,6 +515,7 @@ check_ep_decide(struct ep *e)
 	    !e->pres_sni->key_refused)
 		add_sni_target_warning(row, &e->m, &e->m_sni);
 
+	struct verdict_input base = in;
 	if (pr && pr->ok && e->m_ok) {
 		in.probe_ok = 1;
 		in.matched = m->matched >= 0;
@@ -584,6 +571,7 @@ check_ep_decide(struct ep *e)
 			    "itself; publish signed SRV records so DANE "
 			    "applies (RFC 7673)");
 	row->verdict = verdict_endpoint(&in);
+	check_ep_probes_report(e, &base);
 
 	/* For insecure: the lines to publish once the zone is signed; never
 	 * for a refused key, which the server did not prove it holds. */

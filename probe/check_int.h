@@ -12,6 +12,7 @@
 
 #include "probe/check.h"
 #include "probe/dane.h"
+#include "probe/verdict.h"
 
 #define CHECK_MAX_ENDPOINTS 32	/* SRV RRsets larger than this are cut */
 
@@ -28,7 +29,21 @@ struct check_env {
 	int freeing;		/* check_env_free: no more draining */
 };
 
-enum ep_phase { EP_ADDR, EP_MAIN, EP_SNI, EP_DONE };
+enum ep_phase { EP_ADDR, EP_MAIN, EP_KEYS, EP_SNI, EP_DONE };
+
+/* One probe of an endpoint at one address (probe/check_probes.c). */
+struct ep_probe {
+	struct ep *e;
+	struct probe_addr addr;
+	char addr_s[46];		/* the address as text */
+	size_t vantage;			/* index into cfg.vantages */
+	enum probe_keys keys;		/* the other family's probe */
+	int matched_done;		/* m and m_ok are set */
+	struct probe *probe;
+	struct probe_result *res;
+	struct dane_match m;
+	int m_ok;
+};
 
 struct ep {
 	struct check *c;
@@ -46,10 +61,20 @@ struct ep {
 	size_t naddrs;
 	size_t naddrs_private;		/* skipped: private, loopback... */
 
-	struct probe *probe;
+	/* The SNI = domain probes, one per address (max_addresses). */
+	struct ep_probe *ap;
+	size_t nap, ap_next;
+	size_t nplan;			/* probes to start: nap, or nap + 1
+					 * for the other key family's */
+	int keys_done;			/* that probe was made or skipped */
+	size_t decider;			/* the probe whose verdict is the
+					 * endpoint's */
+
+	struct probe *probe;		/* the SNI = target probe */
 	int probe_waiting;		/* in the env's queue */
 	struct ep *qnext;
-	struct probe_result *pres;	/* the SNI = domain probe */
+	struct probe_result *pres;	/* the deciding SNI = domain probe
+					 * (in ap[], not owned) */
 	struct probe_result *pres_sni;	/* the SNI = target probe */
 	struct dane_match m, m_sni;
 	int m_ok, m_sni_ok;
@@ -131,6 +156,36 @@ char *check_tlsa_line(const struct dns_tlsa *t);
  * of them in *first (may be NULL). */
 size_t check_addrs_drop_private(struct probe_addr *addrs, size_t *n,
 				struct probe_addr *first);
+
+/* check_probes.c */
+/* The addresses to probe: IPv4 and IPv6 in turn, in DNS order, at most
+ * max_addresses, from e->addrs. */
+void check_ep_plan(struct ep *e);
+/* The request of probe p (its address) with that SNI. */
+void check_ep_req(const struct ep *e, const struct ep_probe *p,
+		  const char *sni, struct probe_req *req);
+/* The options of probe p: its vantage's. */
+void check_ep_opts(const struct ep *e, const struct ep_probe *p,
+		   struct probe_opts *o);
+/* Starts the next address's probe; returns 1 while more remain. */
+int check_ep_probe_next(struct ep *e);
+/* Matches every probe, then picks the one that decides (the worst). */
+void check_ep_match_all(struct ep *e, const struct dns_answer *t,
+			const struct dane_names *names, time_t now);
+/* Fills row->probes with each probe's verdict from the endpoint's DNS
+ * state `base`. */
+void check_ep_probes_report(struct ep *e, const struct verdict_input *base);
+/* Once per endpoint, after the first handshakes: one more offering only
+ * the other signature family (RSA vs ECDSA), at the deciding probe's
+ * address and vantage; returns 1 when started.  check_ep_keys_end() keeps
+ * it as a probe when its handshake completed (a refused one is ignored:
+ * most servers hold one key). */
+int check_ep_keys_start(struct ep *e);
+void check_ep_keys_end(struct ep *e);
+/* The key-split warnings of the whole check, from the rows' probes
+ * (after every decide). */
+void check_split(struct check_result *r);
+void check_ep_probes_free(struct ep *e, struct check_env *env);
 
 /* check_caa.c: starts the CAA walk (RFC 8659 §3), holding a reference
  * until it ends; check_caa_cancel() stops it. */

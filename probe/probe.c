@@ -43,6 +43,17 @@
 /* TLS 1.2 and 1.3 only; X.509 only, as raw public keys are never enabled
  * (no GNUTLS_ENABLE_RAWPK). */
 #define PROBE_PRIORITY "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+/* One signature family only (probe.h, enum probe_keys). */
+#define PROBE_PRIORITY_RSA                                                     \
+	PROBE_PRIORITY ":-ECDHE-ECDSA:-SIGN-ALL:+SIGN-RSA-PSS-RSAE-SHA256:"    \
+		       "+SIGN-RSA-PSS-RSAE-SHA384:+SIGN-RSA-PSS-RSAE-SHA512:"  \
+		       "+SIGN-RSA-SHA256:+SIGN-RSA-SHA384:+SIGN-RSA-SHA512"
+#define PROBE_PRIORITY_EC                                                      \
+	PROBE_PRIORITY ":-RSA:-ECDHE-RSA:-DHE-RSA:-SIGN-ALL:"                  \
+		       "+SIGN-ECDSA-SECP256R1-SHA256:"                         \
+		       "+SIGN-ECDSA-SECP384R1-SHA384:"                         \
+		       "+SIGN-ECDSA-SECP521R1-SHA512:+SIGN-ECDSA-SHA256:"      \
+		       "+SIGN-ECDSA-SHA384:+SIGN-ECDSA-SHA512:+SIGN-EdDSA-Ed25519"
 
 enum probe_state {
 	PS_CONNECT,		/* TCP connect under way (target or proxy) */
@@ -65,6 +76,7 @@ struct probe {
 	uint16_t port;
 	int server;
 	enum probe_tls tls;
+	enum probe_keys keys;
 	struct probe_addr *addrs;
 	size_t naddrs, next_addr;
 	int via_socks;
@@ -369,8 +381,12 @@ static void start_tls(struct probe *p)
 						      GNUTLS_NO_TICKETS |
 						      GNUTLS_NO_SIGNAL);
 	if (rc == 0)
-		rc = gnutls_priority_set_direct(p->session, PROBE_PRIORITY,
-						NULL);
+		rc = gnutls_priority_set_direct(
+			p->session,
+			p->keys == PROBE_KEYS_RSA  ? PROBE_PRIORITY_RSA
+			: p->keys == PROBE_KEYS_EC ? PROBE_PRIORITY_EC
+						   : PROBE_PRIORITY,
+			NULL);
 	if (rc == 0)
 		rc = gnutls_credentials_set(p->session, GNUTLS_CRD_CERTIFICATE,
 					    p->cred);
@@ -1100,6 +1116,7 @@ struct probe *probe_start(struct event_base *base, const struct probe_opts *opts
 	p->server = req->server;
 	p->no_features = req->no_features;
 	p->tls = req->tls;
+	p->keys = req->keys;
 	p->via_socks = opts->via_socks;
 	p->proxy_port = opts->socks_port;
 	p->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms

@@ -55,6 +55,13 @@ struct probe_opts {
 	void (*random)(void *buf, size_t len);
 };
 
+/* The signature family the handshake offers (the server's key type). */
+enum probe_keys {
+	PROBE_KEYS_ANY = 0,
+	PROBE_KEYS_RSA,		/* RSA (PKCS#1 v1.5, PSS) signatures only */
+	PROBE_KEYS_EC,		/* ECDSA and Ed25519 signatures only */
+};
+
 struct probe_req {
 	const char *host;	/* A-label target: sent to the proxy, or the
 				 * name `addrs` belong to */
@@ -63,6 +70,9 @@ struct probe_req {
 	const char *sni;	/* SNI, A-label; NULL or "" for none */
 	int server;		/* 0: jabber:client, 1: jabber:server */
 	enum probe_tls tls;
+	/* A server holding an RSA and an ECDSA certificate shows the one
+	 * the client's signature_algorithms allow (RFC 8446 §4.2.3). */
+	enum probe_keys keys;
 	/* Direct mode: the addresses to try, in order.  Ignored through SOCKS.
 	 * Private, loopback, link-local and multicast ones are refused unless
 	 * opts->allow_private. */

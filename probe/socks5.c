@@ -3,6 +3,7 @@
 #include "util/err.h"
 #include "probe/socks5.h"
 
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -64,7 +65,24 @@ int socks5_connect_request(uint8_t *out, size_t cap, const char *host,
 			   uint16_t port, char *err, size_t errlen)
 {
 	size_t hlen;
+	uint8_t ip[16];
 
+	/* An address literal goes as one (RFC 1928 §5, ATYP 1 or 4), so the
+	 * proxy connects to that address and resolves nothing. */
+	if (host != NULL && cap >= 22 &&
+	    (inet_pton(AF_INET, host, ip) == 1 ||
+	     inet_pton(AF_INET6, host, ip) == 1)) {
+		int v6 = strchr(host, ':') != NULL;
+		size_t alen = v6 ? 16 : 4;
+		out[0] = SOCKS5_VER;
+		out[1] = SOCKS5_CMD_CONNECT;
+		out[2] = 0x00;
+		out[3] = v6 ? SOCKS5_ATYP_IPV6 : SOCKS5_ATYP_IPV4;
+		memcpy(out + 4, ip, alen);
+		out[4 + alen] = (uint8_t)(port >> 8);
+		out[5 + alen] = (uint8_t)(port & 0xff);
+		return (int)(6 + alen);
+	}
 	if (host == NULL || (hlen = strlen(host)) < 1 || hlen > 255) {
 		errf(err, errlen, "host name for SOCKS must be 1 to 255 bytes");
 		return -1;

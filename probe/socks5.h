@@ -46,8 +46,8 @@ int socks5_auth_request(uint8_t *out, size_t cap, const char *user,
 			const char *pass, char *err, size_t errlen);
 
 /*
- * The CONNECT request with address type 3: the host name goes to the proxy
- * as it is and is never resolved here.  host must be 1..255 bytes without
+ * The CONNECT request: an IPv4 or IPv6 literal as address type 1 or 4,
+ * any other host name as address type 3, as it is, never resolved here.  host must be 1..255 bytes without
  * NUL.  Returns the length written, or -1 with words in err.
  */
 int socks5_connect_request(uint8_t *out, size_t cap, const char *host,

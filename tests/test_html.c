@@ -67,8 +67,23 @@ static void t_result_escaped(void **state)
 	r.setup = setup;
 	r.nsetup = 1;
 
+	/* Two probes that differ: a line each, escaped. */
+	struct check_probe pr[2];
+	memset(pr, 0, sizeof(pr));
+	for (int i = 0; i < 2; i++) {
+		snprintf(pr[i].address, sizeof(pr[i].address), "%s", EVIL);
+		snprintf(pr[i].vantage, sizeof(pr[i].vantage), "%s", EVIL);
+		snprintf(pr[i].err_reason, sizeof(pr[i].err_reason), "%s", EVIL);
+		pr[i].err_step = PROBE_STEP_TCP;
+		pr[i].verdict = i ? VERDICT_OK : VERDICT_MISMATCH;
+	}
+	e.probes = pr;
+	e.nprobes = 2;
 	html_result(&b, &ctx, &r);
 	assert_clean(b.s);
+	assert_non_null(strstr(b.s, "<pre class=\"probes\">  probe "));
+	e.probes = NULL;
+	e.nprobes = 0;
 	/* The domain in the xmpp: links is percent-encoded. */
 	assert_non_null(strstr(b.s, "body=subscribe%20%3Cscript%3E"));
 	assert_non_null(strstr(b.s, "<pre id=\"setup\">"));

@@ -73,6 +73,17 @@ static void test_connect_request(void **state)
 			 7 + 12);
 	assert_memory_equal(b, "\x05\x01\x00\x03\x0c" "xmpp.example" "\x14\x66",
 			    19);
+	/* Address literals go as ATYP 1 and 4 (RFC 1928 §5). */
+	assert_int_equal(socks5_connect_request(b, sizeof(b), "192.0.2.7",
+						5222, err, sizeof(err)),
+			 10);
+	assert_memory_equal(b, "\x05\x01\x00\x01\xc0\x00\x02\x07\x14\x66",
+			    10);
+	assert_int_equal(socks5_connect_request(b, sizeof(b), "2001:db8::1",
+						5269, err, sizeof(err)),
+			 22);
+	assert_memory_equal(b, "\x05\x01\x00\x04\x20\x01\x0d\xb8", 8);
+	assert_memory_equal(b + 19, "\x01\x14\x95", 3);
 	assert_int_equal(socks5_connect_request(b, sizeof(b), "", 1, err,
 						sizeof(err)),
 			 -1);

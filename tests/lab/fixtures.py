@@ -227,6 +227,19 @@ async def sni(reader, writer, header, fx):
     await idle(reader)
 
 
+async def twokeys(reader, writer, header, fx):
+    """After STARTTLS, an ECDSA (good) and an RSA certificate: the client's
+    signature algorithms choose (RFC 8446 §4.2.3)."""
+    if not await proceed(reader, writer, header):
+        return
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(fx["cert"], fx["key"])
+    ctx.load_cert_chain(os.path.join(fx["pki"], "rsa.chain.pem"),
+                        os.path.join(fx["pki"], "rsa.key"))
+    await writer.start_tls(ctx)
+    await idle(reader)
+
+
 async def tlsnever(reader, writer, header, fx):
     """Answers <proceed/>, then never says a word of TLS."""
     if await proceed(reader, writer, header):
@@ -437,6 +450,7 @@ BEHAVIOURS = {
     "hugeid": hugeid,
     "snisel": snisel,
     "hugeexp": hugeexp,
+    "twokeys": twokeys,
 }
 # Behaviours whose impostor TLS is a gnutls-serv (fx["tls_port"]).
 NEEDS_GNUTLS = ("reenc", "snisel")

@@ -89,6 +89,8 @@ SERVERS = {
     "hugeid":      {"host": 45, "kind": "fixture", "key": "mitm", "ports": (5222,)},
     "snisel":      {"host": 46, "kind": "fixture", "key": "mitm", "ports": (5222,)},
     "hugeexp":     {"host": 47, "kind": "fixture", "key": "mitm", "ports": (5222,)},
+    # Every key type (issue 14): an ECDSA (good) and an RSA certificate.
+    "twokeys":     {"host": 48, "kind": "fixture", "key": "good", "ports": (5222,)},
 }
 FIXTURE_PORTS = (5222, 5269)
 
@@ -102,6 +104,7 @@ FIXTURE_PORTS = (5222, 5269)
 #   target: SRV target (default xmpp.<name>); when outside the zone, no
 #           address or TLSA is added here;
 #   also:   other SERVERS that serve it too (VirtualHost, certificate);
+#   addrs:  more SERVERS whose addresses the target also has (A records)
 #   switch: tests change its state while the lab runs (Lab.zone_set,
 #           a DNAT of its server): listed under lab.json's "switchable",
 #           not "domains", so tests running beside them never see it;
@@ -169,6 +172,21 @@ DOMAINS = [
      "tlsa": ["3 1 1 good", "2 0 1 lookalike", "2 1 1 lookalike", "0 0 1 lookalike",
               "0 1 1 lookalike"],
      "note": "the MITM leaf under a look-alike CA with a 16,384-bit RSA exponent"},
+    # Every address (issue 14, tests/test_every.py): the SRV target has a
+    # second A record, the impostor's, which serves the domain with a
+    # lab-CA certificate as a valid-certificate interceptor would.
+    {"name": "twoaddr.test", "expect": "mismatch", "server": "good", "also": ["mitm"],
+     "addrs": ["mitm"], "srv": ("xmpp-client",), "tlsa": ["3 1 1 good"],
+     "note": "two addresses, one the good server, one the impostor"},
+    {"name": "twoaddr-nodane.test", "expect": "no-tlsa", "server": "good",
+     "also": ["mitm"], "addrs": ["mitm"], "srv": ("xmpp-client",),
+     "note": "two addresses, no TLSA: key-split"},
+    {"name": "twokeys.test", "expect": "mismatch", "server": "twokeys",
+     "srv": ("xmpp-client",), "tlsa": ["3 1 1 good"],
+     "note": "an ECDSA and an RSA certificate, TLSA for the ECDSA key only"},
+    {"name": "twokeys-both.test", "expect": "ok", "server": "twokeys",
+     "srv": ("xmpp-client",), "tlsa": ["3 1 1 good", "3 1 1 rsa"],
+     "note": "an ECDSA and an RSA certificate, TLSA for both"},
     {"name": "switch.test", "expect": "ok", "server": "switch", "also": ["mitm"],
      "switch": True, "tlsa": ["3 1 1 good"],
      "note": "test_watch.py: DNAT to mitm, TLSA removed, DS made bogus, and back"},
@@ -364,8 +382,8 @@ def pki_names():
     return served
 
 
-def pki_leaf(pki, name, names, keys):
-    """A fresh P-256 key and its certificate from the lab CA."""
+def pki_leaf(pki, name, names, keys, newkey=("ec", "-pkeyopt", "ec_paramgen_curve:P-256")):
+    """A fresh P-256 key (or `newkey`) and its certificate from the lab CA."""
     ca_crt, ca_key = keys["ca"]["cert"], keys["ca"]["key"]
     key, crt = os.path.join(pki, name + ".key"), os.path.join(pki, name + ".crt")
     csr = os.path.join(pki, name + ".csr")
@@ -378,7 +396,7 @@ def pki_leaf(pki, name, names, keys):
                "keyUsage=critical,digitalSignature\n"
                "extendedKeyUsage=serverAuth,clientAuth\n"
                "subjectAltName=" + ",".join(sans) + "\n")
-    openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+    openssl("req", "-new", "-newkey", *newkey,
             "-nodes", "-keyout", key, "-out", csr, "-subj",
             "/O=certwatch lab/CN=" + names[0])
     openssl("x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key,
@@ -550,7 +568,8 @@ def build_zones(net, keys):
         if in_zone and d.get("cname"):
             z.append("%s. 300 IN CNAME %s.\n" % (target, d["cname"]))
         elif in_zone:
-            z.append("%s. 300 IN A %s\n" % (target, ip(d["server"])))
+            for server in [d["server"]] + d.get("addrs", []):
+                z.append("%s. 300 IN A %s\n" % (target, ip(server)))
         tlsa = {}
         if in_zone:
             for host, port in owner_ports:
@@ -938,6 +957,9 @@ class Lab:
         start_ejabberd(self, xmpp["ejabberd"])
         for name, certnames in names.items():
             pki_leaf(pki, name, certnames, self.keys)
+        # twokeys.test's second certificate (fixtures.py, twokeys).
+        pki_leaf(pki, "rsa", [n for d in ("twokeys.test", "twokeys-both.test")
+                              for n in (d, "xmpp." + d)], self.keys, ("rsa:2048",))
         hostile_chains = pki_failclosed(pki, self.keys)
         mark("pki")
         home = self.keys["home"]

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * report_probes.c - the probes of each endpoint (one per address and
+ * vantage) and the domain-level warnings (key-split) in the JSON and text
+ * reports.  Text shows probe lines only where the probes differ, so the
+ * common case stays as short as one probe's (docs/usage.md).
+ */
+#include <string.h>
+
+#include "component/report.h"
+
+void
+report_json_probes(const struct check_endpoint *e, struct buf *out)
+{
+	buf_puts(out, ",\"probes\":[");
+	for (size_t i = 0; i < e->nprobes; i++) {
+		const struct check_probe *p = &e->probes[i];
+		if (i)
+			buf_putc(out, ',');
+		buf_puts(out, "{\"address\":");
+		buf_json_str(out, p->address);
+		buf_puts(out, ",\"vantage\":");
+		buf_json_str(out, p->vantage);
+		buf_puts(out, ",\"key_type\":");
+		buf_json_str(out, p->key_type[0] ? p->key_type : NULL);
+		buf_puts(out, ",\"spki_sha256\":");
+		buf_json_str(out, p->have_key ? p->spki_sha256 : NULL);
+		buf_puts(out, ",\"cert_sha256\":");
+		buf_json_str(out, p->cert_sha256[0] ? p->cert_sha256 : NULL);
+		if (p->not_before)
+			buf_printf(out, ",\"not_before\":%lld",
+				   (long long)p->not_before);
+		else
+			buf_puts(out, ",\"not_before\":null");
+		if (p->not_after)
+			buf_printf(out, ",\"not_after\":%lld",
+				   (long long)p->not_after);
+		else
+			buf_puts(out, ",\"not_after\":null");
+		buf_puts(out, ",\"issuer\":");
+		buf_json_str(out, p->issuer[0] ? p->issuer : NULL);
+		buf_puts(out, ",\"verdict\":");
+		buf_json_str(out, verdict_name(p->verdict));
+		buf_puts(out, ",\"error\":");
+		if (p->err_step == PROBE_STEP_NONE) {
+			buf_puts(out, "null}");
+			continue;
+		}
+		buf_puts(out, "{\"step\":");
+		buf_json_str(out, probe_step_name(p->err_step));
+		buf_puts(out, ",\"reason\":");
+		buf_json_str(out, p->err_reason);
+		buf_puts(out, "}}");
+	}
+	buf_putc(out, ']');
+}
+
+void
+report_json_warning_list(const struct check_warning *w, size_t n,
+			 struct buf *out)
+{
+	buf_puts(out, ",\"warnings\":[");
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			buf_putc(out, ',');
+		buf_puts(out, "{\"code\":");
+		buf_json_str(out, w[i].code);
+		buf_puts(out, ",\"text\":");
+		buf_json_str(out, w[i].text);
+		buf_putc(out, '}');
+	}
+	buf_putc(out, ']');
+}
+
+/* Do the probes of an endpoint tell different stories? */
+static int
+probes_differ(const struct check_endpoint *e)
+{
+	for (size_t i = 1; i < e->nprobes; i++) {
+		const struct check_probe *a = &e->probes[0], *b = &e->probes[i];
+		if (a->verdict != b->verdict || a->have_key != b->have_key ||
+		    strcmp(a->spki_sha256, b->spki_sha256) ||
+		    a->err_step != b->err_step)
+			return 1;
+	}
+	return 0;
+}
+
+void
+report_text_probes(const struct check_endpoint *e, struct buf *out)
+{
+	if (!probes_differ(e))
+		return;
+	for (size_t i = 0; i < e->nprobes; i++) {
+		const struct check_probe *p = &e->probes[i];
+		buf_printf(out, "  probe %s via %s: %s", p->address,
+			   p->vantage, verdict_name(p->verdict));
+		if (p->have_key)
+			buf_printf(out, ", key %s (%s)", p->spki_sha256,
+				   p->key_type[0] ? p->key_type : "unknown type");
+		if (p->err_step != PROBE_STEP_NONE)
+			buf_printf(out, ", %s: %s",
+				   probe_step_name(p->err_step),
+				   p->err_reason);
+		buf_putc(out, '\n');
+	}
+}
+
+void
+report_text_warnings(const struct check_result *r, struct buf *out)
+{
+	for (size_t i = 0; i < r->nwarnings; i++)
+		buf_printf(out, "warning (%s): %s\n", r->warnings[i].code,
+			   r->warnings[i].text);
+}
+
+void
+report_summary_split(const struct check_result *r, struct buf *out)
+{
+	for (size_t i = 0; i < r->nwarnings; i++)
+		if (!strcmp(r->warnings[i].code, "key-split")) {
+			buf_puts(out, "; ");
+			buf_puts(out, r->warnings[i].text);
+			return;
+		}
+}

@@ -1,0 +1,451 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * check_probes.c - the probes of one endpoint: one per address of its
+ * target (IPv4 and IPv6 in turn, in DNS order, up to max_addresses), each
+ * matched on its own; the worst of them decides the endpoint (an
+ * unreachable one never lowers a decided one), and every one is reported.
+ * Then the key-split warning of the whole check: keys that should agree
+ * and do not (docs/usage.md, "key-split").
+ */
+#include <arpa/inet.h>
+#include <gnutls/crypto.h>
+#include <gnutls/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "probe/check_int.h"
+#include "util/buf.h"
+
+#define EP_DEFAULT_ADDRESSES 8
+
+void
+check_ep_plan(struct ep *e)
+{
+	size_t max = e->c->env->cfg.max_addresses > 0
+			     ? (size_t)e->c->env->cfg.max_addresses
+			     : EP_DEFAULT_ADDRESSES;
+	size_t i4 = 0, i6 = 0, n = 0;
+	int want6 = 0;
+
+	size_t nv = e->c->env->cfg.nvantages ? e->c->env->cfg.nvantages : 1;
+
+	if (max > e->naddrs)
+		max = e->naddrs;
+	e->ap = xcalloc(max * nv + 1, sizeof(*e->ap));
+	while (n < max) {
+		/* The next of the wanted family, else of the other one. */
+		int fam = want6 ? AF_INET6 : AF_INET;
+		size_t *ix = want6 ? &i6 : &i4;
+		while (*ix < e->naddrs && e->addrs[*ix].family != fam)
+			(*ix)++;
+		want6 = !want6;
+		if (*ix >= e->naddrs)
+			continue;
+		struct ep_probe *p = &e->ap[n++];
+		p->e = e;
+		p->addr = e->addrs[(*ix)++];
+		if (inet_ntop(p->addr.family, p->addr.addr, p->addr_s,
+			      sizeof(p->addr_s)) == NULL)
+			snprintf(p->addr_s, sizeof(p->addr_s), "?");
+	}
+	/* The same addresses from every other vantage. */
+	for (size_t v = 1; v < nv; v++)
+		for (size_t i = 0; i < n; i++) {
+			e->ap[v * n + i] = e->ap[i];
+			e->ap[v * n + i].vantage = v;
+		}
+	n *= nv;
+	e->nap = n;
+	e->nplan = n;
+	e->ap_next = 0;
+}
+
+static void
+ap_probe_cb(struct probe_result *res, void *arg)
+{
+	struct ep_probe *p = arg;
+	struct ep *e = p->e;
+	struct check_env *env = e->c->env;
+
+	p->probe = NULL;
+	p->res = res;
+	env->in_flight--;
+	if (env->cfg.on_probe)
+		env->cfg.on_probe(env->cfg.observer_arg, res);
+	check_unref(e->c);
+	check_env_drain(env);
+}
+
+static const struct check_vantage *
+ap_vantage(const struct ep *e, const struct ep_probe *p)
+{
+	const struct check_config *cfg = &e->c->env->cfg;
+
+	return cfg->nvantages ? &cfg->vantages[p->vantage] : NULL;
+}
+
+void
+check_ep_opts(const struct ep *e, const struct ep_probe *p,
+	      struct probe_opts *o)
+{
+	const struct check_vantage *v = ap_vantage(e, p);
+
+	*o = e->c->env->cfg.probe;
+	if (v == NULL)
+		return;
+	o->via_socks = v->via_socks;
+	o->socks_host = v->socks_host;
+	o->socks_port = v->socks_port;
+	/* Fresh credentials per probe: each its own Tor circuit. */
+	o->socks_user = NULL;
+	o->socks_pass = NULL;
+}
+
+static const char *
+ap_vantage_name(const struct ep *e, const struct ep_probe *p)
+{
+	const struct check_vantage *v = ap_vantage(e, p);
+
+	if (v)
+		return v->name;
+	return e->c->env->cfg.probe.via_socks ? "tor" : "direct";
+}
+
+void
+check_ep_req(const struct ep *e, const struct ep_probe *p, const char *sni,
+	     struct probe_req *req)
+{
+	const struct check *c = e->c;
+	const struct check_vantage *v = ap_vantage(e, p);
+	int socks = v ? v->via_socks : c->env->cfg.probe.via_socks;
+
+	/* Through SOCKS the address goes as a literal (ATYP 1 or 4); SNI
+	 * and the stream's `to` stay as they are. */
+	memset(req, 0, sizeof(*req));
+	req->host = socks ? p->addr_s : e->row->host;
+	req->port = e->row->port;
+	req->stream_to = c->res->domain_u;
+	req->sni = sni;
+	req->server = e->server;
+	req->tls = e->row->tls;
+	req->addrs = &p->addr;
+	req->naddrs = 1;
+	req->keys = p->keys;
+}
+
+int
+check_ep_probe_next(struct ep *e)
+{
+	struct check *c = e->c;
+	struct ep_probe *p;
+	struct probe_req req;
+	struct probe_opts o;
+
+	if (e->ap_next >= e->nplan)
+		return 0;
+	p = &e->ap[e->ap_next++];
+	check_ep_req(e, p, c->res->domain, &req);
+	check_ep_opts(e, p, &o);
+	c->res->probes++;
+	p->probe = probe_start(c->env->cfg.base, &o, &req, ap_probe_cb, p);
+	if (p->probe == NULL) {
+		p->res = xcalloc(1, sizeof(*p->res));
+		p->res->fail_step = PROBE_STEP_TCP;
+		snprintf(p->res->reason, sizeof(p->res->reason),
+			 "out of memory");
+		check_unref(c);
+	} else {
+		c->env->in_flight++;
+	}
+	return e->ap_next < e->nplan;
+}
+
+/* How bad a probe's outcome is, for choosing the one that decides. */
+static int
+ap_rank(const struct ep_probe *p, const struct dns_answer *t)
+{
+	int secure = t && t->sec == DNS_SEC_SECURE;
+
+	if (p->res == NULL)
+		return -1;
+	if (p->res->ok && p->m_ok && secure &&
+	    ((p->m.nusable > 0 && p->m.matched < 0) || p->res->key_refused))
+		return 3;		/* mismatch */
+	if (!p->res->ok && p->res->tls_refused && secure)
+		return 2;		/* downgrade */
+	if (p->res->ok)
+		return 1;
+	return 0;			/* unreachable */
+}
+
+void
+check_ep_match_all(struct ep *e, const struct dns_answer *t,
+		   const struct dane_names *names, time_t now)
+{
+	struct check *c = e->c;
+	int best = -2;
+
+	e->decider = 0;
+	for (size_t i = 0; i < e->nap; i++) {
+		struct ep_probe *p = &e->ap[i];
+		if (!p->matched_done) {
+			p->m_ok = p->res && p->res->ok;
+			if (p->m_ok)
+				dane_match(t ? t->tlsa : NULL, t ? t->n : 0,
+					   p->res->chain, p->res->nchain,
+					   names, now, &c->dane_budget, &p->m);
+			p->matched_done = 1;
+		}
+		int r = ap_rank(p, t);
+		if (r > best) {
+			best = r;
+			e->decider = i;
+		}
+	}
+	if (e->nap == 0)
+		return;
+	struct ep_probe *d = &e->ap[e->decider];
+	e->pres = d->res;
+	e->m = d->m;
+	e->m_ok = d->m_ok;
+	if (d->res && d->res->peer[0])
+		snprintf(e->row->address, sizeof(e->row->address), "%s",
+			 d->res->peer);
+	if (ap_vantage(e, d) ? ap_vantage(e, d)->via_socks
+			     : c->env->cfg.probe.via_socks)
+		snprintf(e->row->address, sizeof(e->row->address),
+			 d->addr.family == AF_INET6 ? "[%s]:%u" : "%s:%u",
+			 d->addr_s, e->row->port);
+}
+
+static enum probe_keys
+leaf_family(const struct probe_result *r)
+{
+	gnutls_x509_crt_t crt;
+	gnutls_datum_t d;
+	enum probe_keys k = PROBE_KEYS_ANY;
+
+	if (r == NULL || !r->ok || r->key_refused || r->nchain == 0 ||
+	    gnutls_x509_crt_init(&crt) < 0)
+		return k;
+	d.data = r->chain[0].der;
+	d.size = (unsigned)r->chain[0].len;
+	if (gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_DER) == 0) {
+		int a = gnutls_x509_crt_get_pk_algorithm(crt, NULL);
+		k = (a == GNUTLS_PK_RSA || a == GNUTLS_PK_RSA_PSS)
+			    ? PROBE_KEYS_RSA
+			    : PROBE_KEYS_EC;
+	}
+	gnutls_x509_crt_deinit(crt);
+	return k;
+}
+
+int
+check_ep_keys_start(struct ep *e)
+{
+	enum probe_keys seen;
+	struct ep_probe *p;
+
+	if (e->keys_done || e->nap == 0)
+		return 0;
+	e->keys_done = 1;
+	seen = leaf_family(e->ap[e->decider].res);
+	if (seen == PROBE_KEYS_ANY)
+		return 0;
+	p = &e->ap[e->nap];
+	*p = e->ap[e->decider];
+	p->probe = NULL;
+	p->res = NULL;
+	p->matched_done = 0;
+	p->keys = seen == PROBE_KEYS_RSA ? PROBE_KEYS_EC : PROBE_KEYS_RSA;
+	e->nplan = e->nap + 1;
+	e->phase = EP_KEYS;
+	check_ref(e->c);
+	check_env_enqueue(e);
+	return 1;
+}
+
+void
+check_ep_keys_end(struct ep *e)
+{
+	struct ep_probe *p = &e->ap[e->nap];
+
+	e->phase = EP_MAIN;
+	if (p->res && p->res->ok && !p->res->tls_refused) {
+		e->nap++;	/* a key of the other family: a probe */
+		return;
+	}
+	probe_result_free(p->res);
+	p->res = NULL;
+	e->nplan = e->nap;
+}
+
+/* The leaf's certificate hash, validity, issuer and key type. */
+static void
+leaf_facts(const struct probe_cert *leaf, struct check_probe *cp)
+{
+	gnutls_x509_crt_t crt;
+	gnutls_datum_t d = {leaf->der, (unsigned)leaf->len};
+	uint8_t h[32];
+	size_t len = sizeof(cp->issuer);
+
+	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, leaf->der, leaf->len, h) == 0)
+		dane_hex(h, 32, cp->cert_sha256);
+	if (gnutls_x509_crt_init(&crt) < 0)
+		return;
+	if (gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_DER) == 0) {
+		time_t nb = gnutls_x509_crt_get_activation_time(crt);
+		cp->not_before = nb == (time_t)-1 ? 0 : (int64_t)nb;
+		if (gnutls_x509_crt_get_issuer_dn(crt, cp->issuer, &len) < 0)
+			cp->issuer[0] = '\0';
+		switch (gnutls_x509_crt_get_pk_algorithm(crt, NULL)) {
+		case GNUTLS_PK_RSA:
+		case GNUTLS_PK_RSA_PSS:
+			strcpy(cp->key_type, "rsa");
+			break;
+		case GNUTLS_PK_ECDSA:
+			strcpy(cp->key_type, "ecdsa");
+			break;
+		case GNUTLS_PK_EDDSA_ED25519:
+			strcpy(cp->key_type, "ed25519");
+			break;
+		default:
+			break;
+		}
+	}
+	gnutls_x509_crt_deinit(crt);
+}
+
+void
+check_ep_probes_report(struct ep *e, const struct verdict_input *base)
+{
+	struct check_endpoint *row = e->row;
+	const struct dns_answer *t = e->tlsa;
+
+	if (e->nap == 0)
+		return;
+	row->probes = xcalloc(e->nap, sizeof(*row->probes));
+	row->nprobes = e->nap;
+	for (size_t i = 0; i < e->nap; i++) {
+		struct ep_probe *p = &e->ap[i];
+		struct check_probe *cp = &row->probes[i];
+		struct verdict_input in = *base;
+
+		snprintf(cp->address, sizeof(cp->address), "%s", p->addr_s);
+		snprintf(cp->vantage, sizeof(cp->vantage), "%s",
+			 ap_vantage_name(e, p));
+		if (p->res && p->res->ok && p->m_ok) {
+			in.probe_ok = 1;
+			in.matched = p->m.matched >= 0;
+			in.key_refused = p->res->key_refused;
+			in.tlsa_usable = (unsigned)p->m.nusable;
+			cp->have_key = p->m.have_leaf;
+			if (p->m.have_leaf)
+				dane_hex(p->m.spki_sha256, 32,
+					 cp->spki_sha256);
+			cp->not_after = p->m.not_after;
+			cp->allowed = in.matched && !in.key_refused && t &&
+				      t->sec == DNS_SEC_SECURE;
+			if (p->res->nchain > 0)
+				leaf_facts(&p->res->chain[0], cp);
+		} else {
+			if (t && t->sec == DNS_SEC_SECURE)
+				for (size_t j = 0; j < t->n; j++)
+					if (dane_record_known(&t->tlsa[j]))
+						in.tlsa_usable++;
+			if (p->res) {
+				in.tls_refused = p->res->tls_refused;
+				cp->err_step = p->res->fail_step;
+				snprintf(cp->err_reason,
+					 sizeof(cp->err_reason), "%s",
+					 p->res->reason);
+			}
+		}
+		cp->verdict = verdict_endpoint(&in);
+	}
+}
+
+void
+check_ep_probes_free(struct ep *e, struct check_env *env)
+{
+	for (size_t i = 0; i < e->nplan; i++) {
+		struct ep_probe *p = &e->ap[i];
+		if (p->probe) {
+			probe_cancel(p->probe);
+			env->in_flight--;
+		}
+		probe_result_free(p->res);
+	}
+	free(e->ap);
+	e->ap = NULL;
+	e->nap = 0;
+}
+
+/* ---- key-split ------------------------------------------------------- */
+
+static void
+add_domain_warning(struct check_result *r, const char *code,
+		   const char *text)
+{
+	r->warnings = xrealloc(r->warnings,
+			       (r->nwarnings + 1) * sizeof(*r->warnings));
+	struct check_warning *w = &r->warnings[r->nwarnings++];
+	snprintf(w->code, sizeof(w->code), "%s", code);
+	snprintf(w->text, sizeof(w->text), "%s", text);
+}
+
+/* Two probes whose keys should agree and do not: same key type, both
+ * keys seen, different, not both allowed by secure TLSA. */
+static int
+split_pair(const struct check_probe *a, const struct check_probe *b)
+{
+	return a->have_key && b->have_key &&
+	       !strcmp(a->key_type, b->key_type) &&
+	       strcmp(a->spki_sha256, b->spki_sha256) &&
+	       !(a->allowed && b->allowed);
+}
+
+static void
+split_warn(struct check_result *r, const struct check_endpoint *ea,
+	   const struct check_probe *a, const struct check_endpoint *eb,
+	   const struct check_probe *b)
+{
+	char text[sizeof(r->warnings[0].text)];
+
+	snprintf(text, sizeof(text),
+		 "keys differ between probes (%.16s… at %s port %u, %s via "
+		 "%s vs %.16s… at %s port %u, %s via %s); no secure TLSA "
+		 "record allows both",
+		 a->spki_sha256, ea->host, ea->port, a->address, a->vantage,
+		 b->spki_sha256, eb->host, eb->port, b->address, b->vantage);
+	add_domain_warning(r, "key-split", text);
+}
+
+void
+check_split(struct check_result *r)
+{
+	/* Every pair of probes of one host name (the same endpoint across
+	 * addresses and vantages, or its ports); the first pair found per
+	 * pair of endpoints is named. */
+	for (size_t i = 0; i < r->nendpoints; i++) {
+		const struct check_endpoint *ea = &r->endpoints[i];
+		for (size_t j = i; j < r->nendpoints; j++) {
+			const struct check_endpoint *eb = &r->endpoints[j];
+			int found = 0;
+			if (strcmp(ea->host, eb->host) || (j > i &&
+			    ea->port == eb->port && ea->tls == eb->tls))
+				continue;
+			for (size_t x = 0; x < ea->nprobes && !found; x++)
+				for (size_t y = (i == j ? x + 1 : 0);
+				     y < eb->nprobes && !found; y++) {
+					if (!split_pair(&ea->probes[x],
+							&eb->probes[y]))
+						continue;
+					split_warn(r, ea, &ea->probes[x], eb,
+						   &eb->probes[y]);
+					found = 1;
+				}
+		}
+	}
+}
