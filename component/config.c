@@ -399,6 +399,21 @@ set_key(struct cparse *p, const char *key, const char *val)
 	if (IS("log", "level"))
 		return set_level(p, key, val);
 
+	if (IS("ct", "certspotter")) {
+		if (*val && strchr(val, '/') && val[0] != '/')
+			return cerr(p, key, "expected an absolute path or a "
+					    "name to look up in PATH");
+		return set_str(p, key, val, c->ct_certspotter,
+			       sizeof(c->ct_certspotter));
+	}
+	if (IS("ct", "logs")) {
+		if (*val && val[0] != '/' && strncmp(val, "https://", 8) &&
+		    strncmp(val, "http://", 7))
+			return cerr(p, key, "expected an absolute path or an "
+					    "http:// or https:// URL");
+		return set_str(p, key, val, c->ct_logs, sizeof(c->ct_logs));
+	}
+
 	if (!strcmp(p->section, ""))
 		return cerr(p, key, "key outside of any [section]");
 	return cerr(p, key, "unknown key");
@@ -409,7 +424,7 @@ known_section(const char *s)
 {
 	static const char *const names[] = {"component", "probe", "dns",
 					    "watch", "limits", "store",
-					    "http", "log"};
+					    "http", "log", "ct"};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (!strcmp(s, names[i]))
@@ -617,6 +632,57 @@ secret_file_error(const struct config *cfg, const char *why, char *err,
 }
 
 int
+config_find_exec(const char *name, char *out, size_t len)
+{
+	struct stat st;
+
+	if (!*name)
+		return -1;
+	if (strchr(name, '/')) {
+		snprintf(out, len, "%s", name);
+		return stat(out, &st) == 0 && S_ISREG(st.st_mode) &&
+			       access(out, X_OK) == 0
+			   ? 0 : -1;
+	}
+	const char *path = getenv("PATH");
+	if (path == NULL || !*path)
+		path = "/usr/bin:/bin";
+	while (*path) {
+		size_t n = strcspn(path, ":");
+		int w = snprintf(out, len, "%.*s/%s", (int)n, path, name);
+		if (n && w > 0 && (size_t)w < len && stat(out, &st) == 0 &&
+		    S_ISREG(st.st_mode) && access(out, X_OK) == 0)
+			return 0;
+		path += n + (path[n] == ':');
+	}
+	return -1;
+}
+
+/* A missing certspotter or log list is a warning: the daemon runs, says
+ * so in /metrics (certwatch_ct_certspotter_up 0) and in the log. */
+static void
+warn_ct(const struct config *cfg, char *warn, size_t warnlen)
+{
+	char where[1024];
+	size_t used = strlen(warn);
+
+	if (cfg->ct_certspotter[0] && used < warnlen &&
+	    config_find_exec(cfg->ct_certspotter, where, sizeof(where)) < 0)
+		snprintf(warn + used, warnlen - used,
+			 "%s: [ct] certspotter: no executable \"%s\" (apt "
+			 "install certspotter); Certificate Transparency is "
+			 "not watched\n",
+			 cfg->path, cfg->ct_certspotter);
+	used = strlen(warn);
+	if (cfg->ct_certspotter[0] && cfg->ct_logs[0] == '/' &&
+	    used < warnlen && access(cfg->ct_logs, R_OK) < 0)
+		snprintf(warn + used, warnlen - used,
+			 "%s: [ct] logs: cannot read %s; certspotter will "
+			 "not start\n",
+			 cfg->path, cfg->ct_logs);
+}
+
+int
 config_load(struct config *cfg, const char *path, int for_run, char *err,
 	    size_t errlen, char *warn, size_t warnlen)
 {
@@ -663,6 +729,8 @@ config_load(struct config *cfg, const char *path, int for_run, char *err,
 		warn_mode(cfg->secret_file, "the component secret", warn,
 			  warnlen);
 	}
+	if (warnlen)
+		warn_ct(cfg, warn, warnlen);
 	if (for_run) {
 		if (!cfg->jid[0]) {
 			snprintf(err, errlen, "%s: [component] jid is required",
@@ -737,6 +805,12 @@ config_describe(const struct config *c, char *out, size_t len)
 		     c->store_dir, c->http_listen[0] ? c->http_listen : "off",
 		     lv[c->log_level]);
 	if (c->via_tor && n > 0 && (size_t)n < len)
-		snprintf(out + n, len - (size_t)n, "tor: SOCKS5 at %s:%u\n",
-			 c->tor_socks_host, c->tor_socks_port);
+		n += snprintf(out + n, len - (size_t)n,
+			      "tor: SOCKS5 at %s:%u\n", c->tor_socks_host,
+			      c->tor_socks_port);
+	if (n > 0 && (size_t)n < len)
+		snprintf(out + n, len - (size_t)n, "ct: %s%s%s%s\n",
+			 c->ct_certspotter[0] ? "certspotter " : "off",
+			 c->ct_certspotter, c->ct_logs[0] ? ", logs " : "",
+			 c->ct_logs);
 }

@@ -69,6 +69,10 @@ struct config {
 	/* [log] */
 	enum log_level log_level;
 
+	/* [ct] (docs/ct.md): certspotter to supervise, empty: no CT */
+	char ct_certspotter[1024];	/* absolute path or a name in PATH */
+	char ct_logs[1024];	/* its -logs: a file or an http(s) URL */
+
 	/* Where it came from, for messages. */
 	char path[1024];
 	int have_component;	/* a [component] jid was given */
@@ -95,6 +99,13 @@ int config_parse(struct config *cfg, const char *path, const char *text,
  */
 int config_load(struct config *cfg, const char *path, int for_run,
 		char *err, size_t errlen, char *warn, size_t warnlen);
+
+/*
+ * Where `[ct] certspotter` is: itself when it holds a '/', else the first
+ * executable of that name in PATH (or /usr/bin:/bin).  0 with the path in
+ * out, or -1 when no executable file is found.
+ */
+int config_find_exec(const char *name, char *out, size_t len);
 
 /* Frees what config_parse allocated (admins). */
 void config_free(struct config *cfg);

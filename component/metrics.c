@@ -50,6 +50,8 @@ struct metrics {
 	unsigned http_open;
 	int per_domain;	/* [http] metrics_per_domain */
 	int cut_logged; /* the per-domain series were left out, and logged */
+	int ct_up;	/* certspotter running: 1 / 0; -1: [ct] not set */
+	uint64_t ct_events[METRICS_CT_JUDGED];	/* by judgement */
 };
 
 struct metrics *metrics_new(void)
@@ -57,6 +59,7 @@ struct metrics *metrics_new(void)
 	struct metrics *m = xcalloc(1, sizeof(struct metrics));
 
 	m->per_domain = 1;
+	m->ct_up = -1;
 	return m;
 }
 
@@ -416,6 +419,34 @@ static void render_domains(struct metrics *m,
 		render_endpoints(d, out);
 }
 
+/* Certificate Transparency (docs/ct.md), when [ct] certspotter is set. */
+static void render_ct(const struct metrics *m, struct buf *out)
+{
+	static const char *const judged[METRICS_CT_JUDGED] = {
+		"known", "unpublished", "new", "malformed"};
+
+	head(out, "ct_certspotter_up", "gauge",
+	     "1 while certspotter runs under certwatch, 0 otherwise.");
+	buf_printf(out, "certwatch_ct_certspotter_up %d\n", m->ct_up);
+	head(out, "ct_events_total", "counter",
+	     "Logged certificates taken from the spool, by judgement.");
+	for (int j = 0; j < METRICS_CT_JUDGED; j++)
+		buf_printf(out, "certwatch_ct_events_total{judged=\"%s\"} %llu\n",
+			   judged[j], (unsigned long long)m->ct_events[j]);
+}
+
+void metrics_ct_up(struct metrics *m, int up)
+{
+	if (m)
+		m->ct_up = up;
+}
+
+void metrics_ct_event(struct metrics *m, int judged)
+{
+	if (m && judged >= 0 && judged < METRICS_CT_JUDGED)
+		m->ct_events[judged]++;
+}
+
 void metrics_render(struct metrics *m, const struct metrics_sources *src,
 		    struct buf *out)
 {
@@ -430,6 +461,8 @@ void metrics_render(struct metrics *m, const struct metrics_sources *src,
 		render_sources(src, out);
 	if (src && src->store)
 		render_domains(m, src, out);
+	if (m->ct_up >= 0)
+		render_ct(m, out);
 }
 
 /* ---- GET /probe ---- */

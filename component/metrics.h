@@ -45,6 +45,13 @@ void metrics_http_check_refused(struct metrics *m, enum metrics_refusal why);
 void metrics_http_check_started(struct metrics *m);
 void metrics_http_connections(struct metrics *m, unsigned open);
 
+/* Certificate Transparency (docs/ct.md): certspotter running (1/0; the
+ * series appear once this is called), and one event taken, by judgement
+ * (enum ct_judged order: known, unpublished, new, malformed). */
+#define METRICS_CT_JUDGED 4
+void metrics_ct_up(struct metrics *m, int up);
+void metrics_ct_event(struct metrics *m, int judged);
+
 /*
  * Where the gauges come from when rendering; any pointer may be NULL (its
  * metrics are then left out).  connected < 0: unknown (left out).

@@ -62,6 +62,33 @@ def t_secret_mode_warned(d):
     assert 's3cret-value' not in p.stderr
 
 
+def t_ct_config(d):
+    # [ct] (docs/ct.md): a missing certspotter is a warning, not an error;
+    # a relative path or a logs value that is neither a path nor a URL is.
+    p = run([BIN, 'run', '-c', write(d, 'ct.conf', GOOD +
+             '[ct]\ncertspotter = /nonexistent/certspotter\n'), '-n'])
+    assert p.returncode == 0, p
+    assert '[ct] certspotter: no executable' in p.stderr, p.stderr
+    assert 'ct: certspotter /nonexistent/certspotter' in p.stdout, p.stdout
+    sh = write(d, 'fake-certspotter', '#!/bin/sh\n', 0o700)
+    p = run([BIN, 'run', '-c', write(d, 'ct2.conf', GOOD +
+             '[ct]\ncertspotter = %s\nlogs = %s/loglist.json\n' % (sh, d)),
+             '-n'])
+    assert p.returncode == 0, p
+    assert 'no executable' not in p.stderr, p.stderr
+    assert '[ct] logs: cannot read' in p.stderr, p.stderr
+    p = run([BIN, 'run', '-c', write(d, 'ct3.conf', GOOD +
+             '[ct]\ncertspotter = sh\n'), '-n'])
+    assert p.returncode == 0 and 'no executable' not in p.stderr, p
+    for text, want in [('certspotter = bin/certspotter\n',
+                        ':12: [ct] certspotter: expected an absolute path'),
+                       ('logs = loglist.json\n',
+                        ':12: [ct] logs: expected an absolute path')]:
+        path = write(d, 'ct4.conf', GOOD + '[ct]\n' + text)
+        p = run([BIN, 'run', '-c', path, '-n'])
+        assert p.returncode == 78 and path + want in p.stderr, (want, p)
+
+
 def t_check_bad_args(d):
     for argv in (['check'], ['check', 'a.org', 'b.org'], ['check', '--nope', 'a.org']):
         p = run([BIN] + argv)
@@ -174,6 +201,8 @@ def main():
                           t_run_n_invalid),
                          ('secret readable by others is warned about',
                           t_secret_mode_warned),
+                         ('[ct]: missing certspotter warned, bad values '
+                          'refused', t_ct_config),
                          ('check bad arguments: UNKNOWN, exit 3',
                           t_check_bad_args),
                          ('--help, --version', t_help_version),
