@@ -107,7 +107,8 @@ on_stderr(evutil_socket_t fd, short what, void *arg)
 	if (n <= 0) {
 		if (n < 0 && errno == EINTR)
 			return;
-		event_del(w->err_ev);
+		event_free(w->err_ev);	/* safe in its own callback */
+		w->err_ev = NULL;
 		close(w->errfd);
 		w->errfd = -1;
 		return;
@@ -281,11 +282,10 @@ ct_start(struct ct_watch *w)
 	metrics_ct_up(w->metrics, 1);
 	w->started = time(NULL);
 	w->starts++;
-	if (w->errfd >= 0) {
-		event_del(w->err_ev);
+	if (w->err_ev != NULL)
 		event_free(w->err_ev);
+	if (w->errfd >= 0)
 		close(w->errfd);
-	}
 	w->errfd = pfd[0];
 	w->err_ev = event_new(w->base, w->errfd, EV_READ | EV_PERSIST,
 			      on_stderr, w);

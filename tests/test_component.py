@@ -30,6 +30,7 @@ sys.path.insert(0, os.path.join(HERE, "lab"))
 
 NS_CMD = "http://jabber.org/protocol/commands"
 NS_DATA = "jabber:x:data"
+NS_CHATSTATES = "http://jabber.org/protocol/chatstates"
 CHECK_TIMEOUT = 120     # seconds for one check's report
 results = []
 
@@ -108,8 +109,14 @@ class Client(slixmpp.ClientXMPP):
                           mtype="chat")
         want = domain.lower().rstrip(".") + ": "
         while True:
-            body = (await self.body())["body"]
+            m = await self.body()
+            body = m["body"]
             if body.startswith(want):
+                # A report over 4096 bytes comes in pieces; the last
+                # carries the chat state <active/> (XEP-0085).
+                while m.xml.find("{%s}active" % NS_CHATSTATES) is None:
+                    m = await self.body()
+                    body += "\n" + m["body"]
                 return body
             if body.startswith("Checking ") or body.startswith("First "):
                 continue
