@@ -18,7 +18,11 @@
 #define COMP_NS_COMMANDS "http://jabber.org/protocol/commands"
 #define COMP_JID_MAX 3072	/* RFC 7622: three parts of 1023 bytes */
 
-#define COMP_BODY_MAX 4096	/* bytes of one body we send */
+/* Bytes of one body we send: a report or an alert of a domain with a few
+ * endpoints, its probes and defences fits in one; longer answers are split
+ * at line ends.  Servers take far larger stanzas (Prosody's
+ * c2s_stanza_size_limit and ejabberd's max_stanza_size: 256 KiB). */
+#define COMP_BODY_MAX 16384
 
 /* The bot's presence status to a contact with no domains, from the bot and
  * from the watcher alike (bot.c). */

@@ -112,7 +112,7 @@ class Client(slixmpp.ClientXMPP):
             m = await self.body()
             body = m["body"]
             if body.startswith(want):
-                # A report over 4096 bytes comes in pieces; the last
+                # A report over 16 KiB comes in pieces; the last
                 # carries the chat state <active/> (XEP-0085).
                 while m.xml.find("{%s}active" % NS_CHATSTATES) is None:
                     m = await self.body()
