@@ -161,13 +161,14 @@ report_keys_html(struct buf *b, const struct keys_state *ks, size_t max)
 
 	if (ks->n == 0)
 		return;
-	buf_puts(b, "<h2>Keys seen</h2>\n");
+	buf_puts(b, "<h2>Keys per endpoint</h2>\n");
 	if (ks->alarm)
-		buf_puts(b, "<p class=\"bad\">Split alarm open: keys differ "
-			    "between probes.</p>\n");
-	buf_puts(b, "<table><tr><th>endpoint</th><th>key (SPKI SHA-256)</th>"
-		    "<th>first seen</th><th>last seen</th><th>vantages</th>"
-		    "<th>addresses</th></tr>\n");
+		buf_puts(b, "<p id=\"split-alarm\">Split alarm open: keys "
+			    "differ between probes of one host.</p>\n");
+	buf_puts(b, "<table id=\"endpoint-keys\"><thead><tr><th>Endpoint</th>"
+		    "<th>Key (SPKI SHA-256)</th><th>First seen</th>"
+		    "<th>Last seen</th><th>Vantages</th><th>Addresses</th>"
+		    "</tr></thead><tbody>\n");
 	for (size_t i = 0; i < ks->n && i < max; i++) {
 		const struct seen_key *k = &ks->k[i];
 		char ep[DNS_NAME_MAX + 40];
@@ -175,24 +176,23 @@ report_keys_html(struct buf *b, const struct keys_state *ks, size_t max)
 		report_time(k->last_seen, REPORT_TIME_MINUTE, "?", t2, sizeof(t2));
 		snprintf(ep, sizeof(ep), "%s %s:%u", check_service_name(k->service),
 			 k->host, k->port);
-		buf_puts(b, "<tr><td>");
+		buf_puts(b, "<tr><td data-label=\"Endpoint\" class=\"wrap\">");
 		buf_html(b, ep);
-		buf_puts(b, "</td><td><code>");
+		buf_puts(b, "</td><td data-label=\"Key\" class=\"key\">");
 		buf_html(b, k->key_type);
 		buf_puts(b, k->key_type[0] ? " " : "");
 		buf_html(b, k->spki);
-		buf_puts(b, "</code>");
 		if (k->rounds < KEYS_ESTABLISHED)
 			buf_puts(b, " (not established)");
-		buf_puts(b, "</td><td>");
+		buf_puts(b, "</td><td data-label=\"First seen\">");
 		buf_html(b, t1);
-		buf_puts(b, "</td><td>");
+		buf_puts(b, "</td><td data-label=\"Last seen\">");
 		buf_html(b, t2);
-		buf_puts(b, "</td><td>");
+		buf_puts(b, "</td><td data-label=\"Vantages\">");
 		buf_html(b, k->vantages);
-		buf_puts(b, "</td><td>");
+		buf_puts(b, "</td><td data-label=\"Addresses\" class=\"wrap\">");
 		buf_html(b, k->addresses);
 		buf_puts(b, "</td></tr>\n");
 	}
-	buf_puts(b, "</table>\n");
+	buf_puts(b, "</tbody></table>\n");
 }
