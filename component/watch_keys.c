@@ -42,6 +42,9 @@ watch_keys_round(struct watch *w, const char *name,
 			  strerror(-rc));
 	else if (rc > 0)
 		store_commit(w->st, watch_commit_done_log, NULL);
+	log_debug("%s: keys: %zu seen, split in %u of the last %u rounds%s",
+		  name, next->n, a.split_seen, a.window,
+		  next->alarm ? ", alarm open" : "");
 	if (k != ALERT_NONE) {
 		log_info("%s: keys: %s (%s on %s)", name, alert_kind_name(k),
 			 a.new_spki, a.host);
