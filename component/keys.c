@@ -122,13 +122,13 @@ established_anywhere(const struct keys_state *s, const char *spki)
 /* The round's observations; how many. */
 static size_t
 observe(const struct keys_state *last, const struct check_result *r,
-	struct obs *o)
+	struct obs *o, size_t max)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < r->nendpoints && i < STORE_ENDPOINTS_MAX; i++) {
 		const struct check_endpoint *e = &r->endpoints[i];
-		for (size_t j = 0; j < e->nprobes && n < OBS_MAX; j++) {
+		for (size_t j = 0; j < e->nprobes && n < max; j++) {
 			const struct check_probe *p = &e->probes[j];
 			struct obs *b = &o[n];
 			/* A remote vantage (another certwatch) says what it
@@ -158,7 +158,7 @@ observe(const struct keys_state *last, const struct check_result *r,
 			n++;
 		}
 		/* A result without probes (none made): the endpoint's key. */
-		if (e->nprobes == 0 && e->have_key && n < OBS_MAX &&
+		if (e->nprobes == 0 && e->have_key && n < max &&
 		    strlen(e->spki_sha256) == 64) {
 			struct obs *b = &o[n++];
 			memset(b, 0, sizeof(*b));
@@ -438,7 +438,8 @@ keys_round(const struct keys_state *last, const struct check_result *r,
 	size_t up[STORE_ENDPOINTS_MAX];
 	size_t nep = r->nendpoints < STORE_ENDPOINTS_MAX ? r->nendpoints
 							 : STORE_ENDPOINTS_MAX;
-	struct obs *o = calloc(OBS_MAX, sizeof(*o));
+	size_t cap = 0;
+	struct obs *o;
 	int baseline = last->n == 0;
 	unsigned window;
 	size_t n, fresh = 0;
@@ -451,9 +452,12 @@ keys_round(const struct keys_state *last, const struct check_result *r,
 		split_rounds = 16;
 	window = 2 * split_rounds;
 	memcpy(next, last, sizeof(*next));
+	for (size_t i = 0; i < nep; i++)
+		cap += r->endpoints[i].nprobes + 1;
+	o = calloc(cap < OBS_MAX ? cap + 1 : OBS_MAX, sizeof(*o));
 	if (o == NULL)
 		return ALERT_NONE;	/* the state stays as it was */
-	n = observe(last, r, o);
+	n = observe(last, r, o, cap < OBS_MAX ? cap + 1 : OBS_MAX);
 	for (size_t i = 0; i < n; i++)
 		fresh += o[i].fresh;
 	link_endpoints(last, r, up, nep);
