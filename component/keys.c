@@ -21,6 +21,8 @@ struct obs {
 	char spki[65];
 	int fresh;		/* shown this round (else: counted at its last) */
 	int allowed;		/* a secure TLSA record allows it */
+	int mismatch;		/* secure TLSA records reject it: the
+				 * verdict's own alarm speaks for it */
 	int established;	/* at its endpoint, before this round */
 	int splitting;		/* the never-established key of a split */
 	const struct check_probe *p;
@@ -146,6 +148,7 @@ observe(const struct keys_state *last, const struct check_result *r,
 				memcpy(b->spki, p->spki_sha256, 65);
 				b->fresh = 1;
 				b->allowed = p->allowed;
+				b->mismatch = p->verdict == VERDICT_MISMATCH;
 				b->p = p;
 				n++;
 				continue;
@@ -293,7 +296,7 @@ record_keys(struct keys_state *next, const struct keys_state *last,
 		if (baseline) {
 			s->rounds = KEYS_ESTABLISHED;
 		} else if (!counted[k] && !last->alarm && !o[i].splitting &&
-			   s->rounds < KEYS_ESTABLISHED) {
+			   !o[i].mismatch && s->rounds < KEYS_ESTABLISHED) {
 			s->rounds++;
 		}
 		counted[k] = 1;
@@ -344,7 +347,9 @@ find_splits(const struct keys_state *last, const struct check_result *r,
 	for (size_t i = 0; i < n; i++) {
 		const struct check_endpoint *e = &r->endpoints[o[i].ep];
 		long k = find_key(last, e, o[i].key_type, o[i].spki);
-		o[i].established = baseline || o[i].allowed ||
+		/* A key DANE rejects is the verdict's alarm (mismatch), at
+		 * once: not a split as well. */
+		o[i].established = baseline || o[i].allowed || o[i].mismatch ||
 				   (k >= 0 && last->k[k].rounds >= KEYS_ESTABLISHED);
 		o[i].group = i;
 		for (size_t j = 0; j < i; j++)
@@ -407,7 +412,7 @@ find_move(const struct keys_state *last, const struct check_result *r,
 	  const struct obs *o, size_t n)
 {
 	for (size_t g = 0; g < n; g++) {
-		int one = 1, moved = 0, all_allowed = 1;
+		int one = 1, moved = 0, all_dane = 1;
 		if (o[g].group != g)
 			continue;
 		for (size_t i = g; i < n && one; i++) {
@@ -415,15 +420,15 @@ find_move(const struct keys_state *last, const struct check_result *r,
 				continue;
 			if (!o[i].fresh || strcmp(o[i].spki, o[g].spki))
 				one = 0;
-			all_allowed &= o[i].allowed;
+			all_dane &= o[i].allowed || o[i].mismatch;
 			long k = latest_key(last, &r->endpoints[o[i].ep],
 					    o[i].key_type);
 			if (k >= 0 && strcmp(last->k[k].spki, o[g].spki))
 				moved = 1;
 		}
-		/* TLSA allowing it everywhere: a planned rollover, which
-		 * the verdict's own alerts report. */
-		if (one && moved && !all_allowed &&
+		/* TLSA judging it everywhere: a planned rollover or a
+		 * mismatch, which the verdict's own alerts report. */
+		if (one && moved && !all_dane &&
 		    !established_anywhere(last, o[g].spki))
 			return (long)g;
 	}

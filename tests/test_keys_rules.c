@@ -90,7 +90,9 @@ build(struct check_result *r, struct check_endpoint *eps,
 			p->verdict = VERDICT_UNREACHABLE;
 			p->err_step = PROBE_STEP_TCP;
 		}
-		p->allowed = in[i].allowed;
+		p->allowed = in[i].allowed > 0;
+		if (in[i].key && in[i].allowed < 0)
+			p->verdict = VERDICT_MISMATCH;	/* DANE rejects it */
 	}
 }
 
@@ -254,6 +256,20 @@ static const struct round tlsa_allowed[] = {
 	{{{5222, "192.0.2.1", "tor", "ecdsa", B, 1}, P(5223, A), P(5269, A)}, ALERT_NONE},
 };
 
+/* DANE rejects the new key: the verdict's alarm (mismatch) speaks, at
+ * once; neither a split alarm nor a new-key info as well (one port, then
+ * every port). */
+#define MM(port, key) {port, "192.0.2.1", "tor", "ecdsa", key, -1}
+static const struct round dane_mismatch[] = {
+	{{{5222, "192.0.2.1", "tor", "ecdsa", A, 1}, {5223, "192.0.2.1", "tor", "ecdsa", A, 1}}, ALERT_NONE},
+	{{MM(5222, B), {5223, "192.0.2.1", "tor", "ecdsa", A, 1}}, ALERT_NONE},
+	{{MM(5222, B), {5223, "192.0.2.1", "tor", "ecdsa", A, 1}}, ALERT_NONE},
+	{{MM(5222, B), {5223, "192.0.2.1", "tor", "ecdsa", A, 1}}, ALERT_NONE},
+	{{MM(5222, B), MM(5223, B)}, ALERT_NONE},
+	{{MM(5222, C), MM(5223, C)}, ALERT_NONE},
+	{{MM(5222, C), MM(5223, C)}, ALERT_NONE},
+};
+
 static void
 t_not_alarms(void **state)
 {
@@ -265,6 +281,7 @@ t_not_alarms(void **state)
 	play(tlsa_allowed, N(tlsa_allowed), 2, NULL, NULL);
 	play(new_addr, N(new_addr), 2, NULL, NULL);
 	play(vantage, N(vantage), 2, NULL, NULL);
+	play(dane_mismatch, N(dane_mismatch), 2, NULL, NULL);
 }
 
 /* Every port moves to one new key: info once, never an alarm; also after
