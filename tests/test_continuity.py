@@ -20,7 +20,8 @@ the lab CA naming the domain).  Checked:
     bad name; /d/keys.test has the table;
   - kill -9 while the alarm is open: no second alarm after the restart;
   - the redirect ends: `recovered`;
-  - every port redirected: the info alert "new key on every endpoint"
+  - a clean restart; every port redirected: the info alert "new key on
+    every endpoint"
     with the issuer and validity, never an alarm in the rounds after;
   - a version 2 store (written by the certwatch before) loads, its first
     round is the continuity baseline (no alert) and it is written back as
@@ -244,6 +245,9 @@ async def watched(info, wdir):
                               % good_key) and not alerts(before),
               (back.splitlines()[:1], before))
 
+        # A clean restart (SIGTERM) keeps them too: the next round is no
+        # new baseline, so every port moving is still told.
+        await restart(cw, chat, "a restart")
         # Every port to the impostor: one new key everywhere, an info.
         dnat_all("-A", ip, mitm)
         redirected = "all"
