@@ -208,3 +208,77 @@ domain_state_to_update(const struct domain_state *ds, struct store_update *u,
 	u->endpoints = eps;
 	u->n_endpoints = ds->n;
 }
+
+/* ---- key continuity: the `seen` and `split` lines (keys.h) ---- */
+
+int
+domain_state_keys_load(const struct store_domain *sd, struct keys_state *ks,
+		       char *err, size_t errlen)
+{
+	struct store_continuity c = {0, 0, NULL, 0};
+	int rc = 0;
+
+	if (sd)
+		store_domain_continuity(sd, &c);
+	ks->split_rounds = c.split_rounds;
+	ks->alarm = (c.flags & STORE_CONT_ALARM) != 0;
+	ks->n = 0;
+	for (size_t i = 0; i < c.n_seen && ks->n < KEYS_SEEN_MAX; i++) {
+		const struct store_seen *s = &c.seen[i];
+		struct seen_key *k = &ks->k[ks->n];
+		enum check_service svc;
+		size_t hl = s->host ? strlen(s->host) : 0;
+		size_t kl = s->key_type ? strlen(s->key_type) : 0;
+
+		if (domain_state_service_parse(s->service, &svc) < 0 ||
+		    hl == 0 || hl > DNS_NAME_MAX || s->port == 0 ||
+		    s->port > 65535 || !s->spki || strlen(s->spki) != 64 ||
+		    kl >= sizeof(k->key_type)) {
+			snprintf(err, errlen, "a seen key of an unknown service "
+				 "or with a bad host, port, key or key type");
+			rc = -1;
+			continue;
+		}
+		memset(k, 0, sizeof(*k));
+		k->service = svc;
+		k->port = (uint16_t)s->port;
+		memcpy(k->host, s->host, hl + 1);
+		memcpy(k->key_type, s->key_type ? s->key_type : "", kl + 1);
+		memcpy(k->spki, s->spki, 65);
+		k->first_seen = s->first_seen;
+		k->last_seen = s->last_seen;
+		k->rounds = s->rounds > KEYS_ESTABLISHED ? KEYS_ESTABLISHED
+							 : s->rounds;
+		snprintf(k->vantages, sizeof(k->vantages), "%s",
+			 s->vantages ? s->vantages : "");
+		snprintf(k->addresses, sizeof(k->addresses), "%s",
+			 s->addresses ? s->addresses : "");
+		ks->n++;
+	}
+	return rc;
+}
+
+void
+domain_state_keys_to_store(const struct keys_state *ks,
+			   struct store_continuity *c, struct store_seen *buf)
+{
+	for (size_t i = 0; i < ks->n; i++) {
+		const struct seen_key *k = &ks->k[i];
+		buf[i] = (struct store_seen){
+			.service = check_service_name(k->service),
+			.host = k->host,
+			.port = k->port,
+			.key_type = k->key_type[0] ? k->key_type : NULL,
+			.spki = k->spki,
+			.first_seen = k->first_seen,
+			.last_seen = k->last_seen,
+			.rounds = k->rounds,
+			.vantages = k->vantages[0] ? k->vantages : NULL,
+			.addresses = k->addresses[0] ? k->addresses : NULL,
+		};
+	}
+	c->split_rounds = ks->split_rounds;
+	c->flags = ks->alarm ? STORE_CONT_ALARM : 0;
+	c->seen = buf;
+	c->n_seen = ks->n;
+}

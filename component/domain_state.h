@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "component/keys.h"
 #include "component/transition.h"
 #include "dns/dns.h"
 #include "probe/check.h"
@@ -43,6 +44,12 @@ struct domain_state {
 	struct watch_state alert;	/* verdict, last alert, down count */
 	size_t n;
 	struct endpoint_state ep[STORE_ENDPOINTS_MAX];
+	/* Key continuity (keys.h: the keys seen per endpoint and key type,
+	 * the split rounds and alarm; the store's `seen` and `split`
+	 * lines) is a struct keys_state of its own, loaded with
+	 * domain_state_keys_load() by the few that need it: at up to 128
+	 * keys it is large, and presence, metrics and pages read every
+	 * domain's state. */
 };
 
 /*
@@ -89,6 +96,19 @@ void domain_state_round(struct domain_state *next,
 void domain_state_to_update(const struct domain_state *ds,
 			    struct store_update *u,
 			    struct store_endpoint *eps);
+
+/*
+ * Key continuity, store -> state: the domain's `seen` and `split` lines
+ * into ks (sd NULL: none, the baseline to come).  An entry of an unknown
+ * service, a bad host or key is left out (-1 and err); 0 otherwise.
+ */
+int domain_state_keys_load(const struct store_domain *sd,
+			   struct keys_state *ks, char *err, size_t errlen);
+/* State -> store: c for store_domain_set_continuity(), its entries in
+ * buf (room for KEYS_SEEN_MAX), pointing into ks. */
+void domain_state_keys_to_store(const struct keys_state *ks,
+				struct store_continuity *c,
+				struct store_seen *buf);
 
 /* The word of a probe step and back (PROBE_STEP_NONE for an unknown or
  * empty word); the step an "step: reason" error starts with. */

@@ -9,6 +9,7 @@
 
 #include "version.h"
 #include "component/domain_state.h"
+#include "component/report_keys.h"
 #include "component/defences.h"
 #include "component/report.h"
 
@@ -549,6 +550,13 @@ void html_domain(struct buf *out, const struct html_ctx *c,
 			buf_puts(out, "</td></tr>\n");
 		}
 		buf_puts(out, "</tbody></table>\n");
+	}
+	/* Key continuity (keys.h): the keys seen per endpoint. */
+	{
+		struct keys_state *ks = xcalloc(1, sizeof(*ks));
+		(void)domain_state_keys_load(d, ks, NULL, 0);
+		report_keys_html(out, ks, KEYS_SEEN_MAX);
+		free(ks);
 	}
 	buf_puts(out, "<h2>History</h2>\n");
 	if (d->n_history == 0) {

@@ -335,6 +335,16 @@ watch_alert_record(struct wdom *d, struct check_result *r, int baseline_only)
 		deliver(w, sd, a->kind, b.s, r);
 		buf_free(&b);
 	}
+	/* Key continuity (watch_keys.c): its own state and alert; a split
+	 * alarm is never held, the others as any alert. */
+	{
+		struct buf kb = BUF_INIT;
+		enum alert_kind kk = watch_keys_round(w, d->name, r, now, &kb);
+		sd = store_domain_get(w->st, d->name);
+		if (kk != ALERT_NONE && sd && !flap_hold(d, sd, kk, now))
+			deliver(w, sd, kk, kb.s, r);
+		buf_free(&kb);
+	}
 	free(last);
 }
 

@@ -16,6 +16,7 @@
 #include "component/bot.h"
 #include "component/log.h"
 #include "component/domain_state.h"
+#include "component/report_keys.h"
 #include "component/report.h"
 #include "util/buf.h"
 
@@ -355,6 +356,13 @@ domain_status(struct watch *w, const struct store_domain *sd, struct buf *b,
 		fmt_when(sd->keys[i].last_seen, l, sizeof(l));
 		buf_printf(b, "  key seen %s: first %s, last %s\n",
 			   sd->keys[i].spki, f, l);
+	}
+	/* Key continuity (keys.h): the keys seen per endpoint. */
+	{
+		struct keys_state *ks = xcalloc(1, sizeof(*ks));
+		(void)domain_state_keys_load(sd, ks, NULL, 0);
+		report_keys_text(b, ks, 8);
+		free(ks);
 	}
 	size_t from = sd->n_history > 5 ? sd->n_history - 5 : 0;
 	for (size_t i = from; i < sd->n_history; i++) {

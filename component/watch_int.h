@@ -8,6 +8,7 @@
 #define CERTWATCH_WATCH_INT_H
 
 #include "component/watch.h"
+#include "util/buf.h"
 
 #define HASH_SIZE 65536u
 
@@ -105,6 +106,14 @@ int watch_alert_presence_summary(struct watch *w, const char *jid, int *dnd,
 /* Sends jid the bot's presence with that summary, if jid has the bot as a
  * contact. */
 void watch_alert_send_presence(struct watch *w, const char *jid);
+
+/* watch_keys.c */
+/* Key continuity of a round (keys.h): updates the domain's keys seen in
+ * the store and returns its alert (ALERT_NONE, or ALARM, RECOVERED,
+ * INFO with its words appended to text) for the caller to deliver. */
+enum alert_kind watch_keys_round(struct watch *w, const char *name,
+				 const struct check_result *r, time_t now,
+				 struct buf *text);
 
 /* watch_cmd.c */
 /* Installs the bot's hooks (subscribe, status, ...) for watch_start(). */

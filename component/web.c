@@ -247,6 +247,8 @@ static void handle(struct evhttp_request *req, void *arg)
 		webcheck_handle(web, req, 0);
 	} else if (!strcmp(path, "/api/check")) {
 		webcheck_handle(web, req, 1);
+	} else if (!strcmp(path, "/api/domain")) {
+		webdomain_handle(web, req);
 	} else if (!strncmp(path, "/d/", 3) && path[3]) {
 		handle_domain(web, req, path + 3);
 	} else if (!strcmp(path, "/probe")) {

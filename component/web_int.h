@@ -66,6 +66,14 @@ void web_reply_json_error(struct web *web, struct evhttp_request *req, int code,
 void webcheck_handle(struct web *web, struct evhttp_request *req, int api);
 #define WEB_PROM_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
+/* The `domain` query parameter (a copy to free), NULL when absent; *bad
+ * when the query is malformed. */
+char *webcheck_query_domain(struct evhttp_request *req, int *bad);
+
+/* GET /api/domain?domain=: a watched domain's state as JSON
+ * (webdomain.c, docs/web.md). */
+void webdomain_handle(struct web *web, struct evhttp_request *req);
+
 /* Drops results older than WEB_RESULT_TTL_S. */
 void webcheck_sweep(struct web *web);
 

@@ -342,7 +342,7 @@ static struct job *job_for(struct web *web, struct evhttp_request *req,
 /* ---- handlers ---- */
 
 /* The `domain` query parameter; NULL when absent.  *bad: malformed. */
-static char *query_domain(struct evhttp_request *req, int *bad)
+char *webcheck_query_domain(struct evhttp_request *req, int *bad)
 {
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
@@ -367,7 +367,7 @@ void webcheck_handle(struct web *web, struct evhttp_request *req, int api)
 {
 	enum waiter_kind kind = api == 2 ? WAIT_PROBE : api ? WAIT_API : WAIT_PAGE;
 	int bad;
-	char *input = query_domain(req, &bad);
+	char *input = webcheck_query_domain(req, &bad);
 	struct domain_name dn;
 	char err[256];
 	struct job *j;

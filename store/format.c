@@ -106,6 +106,39 @@ out_field(struct out *o, const char *s, int text)
 	o->len = (size_t)(w - o->p);
 }
 
+/* Key continuity (version 3): one `seen` line per key, then `split`
+ * when a split was seen lately or its alarm is open. */
+static void
+out_continuity(struct out *o, const struct store_domain *d)
+{
+	struct store_continuity c;
+
+	store_domain_continuity(d, &c);
+	for (size_t i = 0; i < c.n_seen; i++) {
+		const struct store_seen *s = &c.seen[i];
+
+		out_str(o, "seen");
+		out_field(o, s->service, 0);
+		out_field(o, s->host, 0);
+		out_int(o, s->port);
+		out_field(o, s->key_type, 0);
+		out_field(o, s->spki, 0);
+		out_int(o, s->first_seen);
+		out_int(o, s->last_seen);
+		out_int(o, s->rounds);
+		out_field(o, s->vantages, 0);
+		out_field(o, s->addresses, 0);
+		out_raw(o, "\n", 1);
+	}
+	if (c.split_rounds == 0 && c.flags == 0)
+		return;
+	out_str(o, "split");
+	out_int(o, (int64_t)(c.split_rounds & INT64_MAX));
+	if (c.flags & STORE_CONT_ALARM)
+		out_str(o, " alarm");
+	out_raw(o, "\n", 1);
+}
+
 static void
 out_domain(struct out *o, const struct store_domain *d)
 {
@@ -150,6 +183,7 @@ out_domain(struct out *o, const struct store_domain *d)
 		out_int(o, d->keys[i].last_seen);
 		out_raw(o, "\n", 1);
 	}
+	out_continuity(o, d);
 	for (i = 0; i < d->n_history; i++) {
 		struct store_change c;
 

@@ -30,6 +30,9 @@ struct pctx {
 	char *arena;			/* copies of a record's strings */
 	size_t arena_len, arena_cap;
 	void *list, *list2;		/* a record's chat and pubsub lines */
+	struct store_seen *seen;	/* a record's seen lines
+					 * [STORE_SEEN_MAX] */
+	int had_split;			/* the record had its split line */
 	size_t list_cap, list2_cap;
 };
 
@@ -299,6 +302,68 @@ grow_list(struct pctx *c, size_t n, size_t size)
 }
 
 /*
+ * A `seen` or `split` line (version 3: key continuity) into *cont; with
+ * apply, its strings kept in the arena and its entries in c->seen.
+ * 0, or -1 for a syntax error (a second split line, too many seen).
+ */
+static int
+continuity_line(struct pctx *c, const char *kw, int apply,
+		struct store_continuity *cont)
+{
+	char *svc, *host, *kt, *spki, *van, *addr, *a;
+	int64_t port, first, last, rounds, bits;
+
+	if (strcmp(kw, "split") == 0) {
+		unsigned flags = 0;
+
+		if (c->had_split++ || num(c, 0, INT64_MAX, &bits) < 0)
+			return -1;
+		while (c->cur) {
+			if (word(c, &a, 1) < 0)
+				return -1;
+			if (strcmp(a, "alarm") == 0)
+				flags |= STORE_CONT_ALARM;
+			/* Other words are a later version's: ignored. */
+		}
+		cont->split_rounds = (uint64_t)bits;
+		cont->flags = flags;
+		return 0;
+	}
+	if (word(c, &svc, 1) < 0 || name(c, &host, STORE_NAME_MAX) < 0 ||
+	    num(c, 0, 65535, &port) < 0 || word(c, &kt, 0) < 0 ||
+	    name(c, &spki, STORE_NAME_MAX) < 0 ||
+	    num(c, INT64_MIN, INT64_MAX, &first) < 0 ||
+	    num(c, INT64_MIN, INT64_MAX, &last) < 0 ||
+	    num(c, 0, UINT32_MAX, &rounds) < 0 ||
+	    opt_name(c, &van, STORE_SEEN_LIST_MAX) < 0 ||
+	    opt_name(c, &addr, STORE_SEEN_LIST_MAX) < 0 || done(c) < 0 ||
+	    cont->n_seen == STORE_SEEN_MAX ||
+	    (van && strchr(van, ' ')) || (addr && strchr(addr, ' ')))
+		return -1;
+	if (apply) {
+		struct store_seen *e;
+
+		if (c->seen == NULL &&
+		    (c->seen = calloc(STORE_SEEN_MAX, sizeof(*c->seen))) == NULL)
+			return -1;
+		e = &c->seen[cont->n_seen];
+		e->service = keep(c, svc);
+		e->host = keep(c, host);
+		e->port = (unsigned)port;
+		e->key_type = keep(c, kt);
+		e->spki = keep(c, spki);
+		e->first_seen = first;
+		e->last_seen = last;
+		e->rounds = (unsigned)rounds;
+		e->vantages = keep(c, van);
+		e->addresses = keep(c, addr);
+		cont->seen = c->seen;
+	}
+	cont->n_seen++;
+	return 0;
+}
+
+/*
  * Reads the body of a domain record (the lines after "domain NAME" up to
  * "end").  With d NULL it only checks; with d it collects every line and
  * then packs them into d at once.  Returns 0, -1 for a syntax error,
@@ -315,11 +380,13 @@ domain_body(struct pctx *c, struct dom *d)
 	struct store_pubsub *ps = NULL;
 	size_t n_eps = 0, n_keys = 0, n_hist = 0, n_chat = 0, n_ps = 0, i;
 	size_t troubled = 0;	/* endpoints up to here have had their line */
-	int states = 0, r = 0;
+	struct store_continuity cont = {0, 0, NULL, 0};
+	int states = 0, r = 0, changed;
 
 #define BAD(msg) { r = fail(c, msg); break; }
 
 	c->arena_len = 0;
+	c->had_split = 0;
 	for (;;) {
 		char *kw, *a, *b, *e, *f;
 		int64_t x, y, z, w;
@@ -400,6 +467,9 @@ domain_body(struct pctx *c, struct dom *d)
 				store_key_merge(keys, &n_keys, keep(c, a), x, y);
 			else
 				n_keys++;
+		} else if (strcmp(kw, "seen") == 0 || strcmp(kw, "split") == 0) {
+			if (continuity_line(c, kw, d != NULL, &cont) < 0)
+				BAD("bad seen or split line");
 		} else if (strcmp(kw, "change") == 0) {
 			if (num(c, INT64_MIN, INT64_MAX, &x) < 0 || word(c, &a, 0) < 0 ||
 			    word(c, &b, 0) < 0 || text(c, &e) < 0 || (e && strlen(e) > STORE_TEXT_MAX))
@@ -457,7 +527,8 @@ domain_body(struct pctx *c, struct dom *d)
 	if (d == NULL)
 		return r;
 	ct = (struct store_content){ eps, n_eps, keys, n_keys, hist, n_hist, chat, n_chat, ps, n_ps };
-	if (r == 0 && (r = store_dom_pack(c->st, d, &ct)) == 0)
+	if (r == 0 && (r = store_dom_pack(c->st, d, &ct)) == 0 &&
+	    (r = store_cont_attach(c->st, d, &cont, &changed)) == 0)
 		return 0;
 	/* Undo the links made to JIDs: d is about to be dropped. */
 	for (i = 0; i < n_chat; i++) {
@@ -696,6 +767,7 @@ out:
 	free(c->arena);
 	free(c->list);
 	free(c->list2);
+	free(c->seen);
 	free(c);
 	return ret;
 }

@@ -283,6 +283,7 @@ store_dom_destroy(struct store *st, struct dom *d)
 	store_mark(st, d->h.shard);
 	store_htab_remove(&st->doms, &d->h);
 	store_shard_unlink(st, &d->h);
+	store_cont_free(d);
 	free(d->blob);
 	free(d);
 }

@@ -237,6 +237,49 @@ int store_domain_touch(struct store *st, const char *name, int64_t checked,
  * The store must not change during the iteration. */
 const struct store_domain *store_domain_next(const struct store *st, size_t *cursor);
 
+/* ---- Key continuity (docs/store.md: the `seen` and `split` lines) ----
+ * Per endpoint and key type, the keys seen; the rounds that showed a
+ * split and whether its alarm is open.  What they mean is the caller's
+ * (component/domain_state.c); the store keeps words and strings. */
+
+#define STORE_SEEN_MAX		128	/* seen keys per domain */
+#define STORE_SEEN_LIST_MAX	480	/* a comma-separated list, bytes */
+
+struct store_seen {
+	const char *service;	/* word, e.g. "xmpp-client" */
+	const char *host;
+	unsigned port;
+	const char *key_type;	/* word ("ecdsa", "rsa"...) or NULL */
+	const char *spki;	/* hex SPKI SHA-256 */
+	int64_t first_seen;
+	int64_t last_seen;
+	unsigned rounds;	/* rounds it counted in (the caller's rule) */
+	const char *vantages;	/* comma-separated names, or NULL */
+	const char *addresses;	/* comma-separated addresses, or NULL */
+};
+
+struct store_continuity {
+	uint64_t split_rounds;	/* bit i: the round i rounds ago was split */
+	unsigned flags;		/* STORE_CONT_* */
+	const struct store_seen *seen;
+	size_t n_seen;
+};
+
+#define STORE_CONT_ALARM	0x1u	/* the split alarm went out, its
+					 * recovery not yet */
+
+/* The continuity of d (a view of this store); all zero when none. */
+void store_domain_continuity(const struct store_domain *d, struct store_continuity *out);
+
+/* Replaces the continuity of a stored domain.  The shard is marked to be
+ * written only when something other than a last_seen time changed (so a
+ * round that only saw the same keys again costs no write, like
+ * store_domain_touch()).  1 marked, 0 kept in memory only; -EINVAL (not
+ * stored, a bad word or name, a space in a list, too many), -ENOMEM; on
+ * error nothing changed. */
+int store_domain_set_continuity(struct store *st, const char *name,
+				const struct store_continuity *c);
+
 /* ---- Chat subscriptions ---- */
 
 /* Subscribes a bare JID to a domain (added if missing).  1 added, 0

@@ -25,7 +25,7 @@
 
 #define STORE_MAGIC		"certwatch-store"
 /* Files of versions OLDEST..VERSION are read; VERSION is written. */
-#define STORE_FORMAT_VERSION	2
+#define STORE_FORMAT_VERSION	3
 #define STORE_FORMAT_OLDEST	1
 #define STORE_N_FLAG_WORDS	1
 extern const char *const store_flag_words[STORE_N_FLAG_WORDS];	/* in bit order */
@@ -75,6 +75,7 @@ struct dom {
 	 * that where each starts follows from the counts. */
 	void *blob;
 	char *const *words;	/* the store's words[], for the packed indexes */
+	void *cont;		/* key continuity (seen.c), NULL for none */
 	char name[];
 };
 
@@ -197,6 +198,12 @@ struct store_unpacked {
 };
 void store_dom_content(const struct dom *d, struct store_content *c, struct store_unpacked *u);
 void store_key_merge(struct store_key *keys, size_t *n, const char *spki, int64_t first, int64_t last);
+
+/* seen.c: the continuity of d replaced by a copy of c (*changed: in more
+ * than last_seen times), and freed. */
+int store_cont_attach(struct store *st, struct dom *d, const struct store_continuity *c,
+		      int *changed);
+void store_cont_free(struct dom *d);
 
 /* subs.c */
 struct jid *store_jid_find(const struct store *st, const char *name);

@@ -963,13 +963,13 @@ test_corrupt_shard(void **state)
 
 	/* A file of a newer format stops the open, with a clear message. */
 	f = fopen(path, "wb");
-	fputs("certwatch-store 3\ncommit 1\nrecords 0\n", f);
+	fputs("certwatch-store 4\ncommit 1\nrecords 0\n", f);
 	fclose(f);
 	{
 		char err[512];
 
 		assert_int_equal(store_open(dir, &st, err, sizeof(err)), -1);
-		assert_non_null(strstr(err, "version 3"));
+		assert_non_null(strstr(err, "version 4"));
 	}
 	/* Junk is set aside; the rest still loads. */
 	f = fopen(path, "wb");
@@ -1086,7 +1086,8 @@ test_hostile(void **state)
 	free(junk);
 
 	parse_expect("", -1);
-	parse_expect("certwatch-store 3\ncommit 1\nrecords 0\n", -2);
+	parse_expect("certwatch-store 4\ncommit 1\nrecords 0\n", -2);
+	parse_expect("certwatch-store 3\ncommit 1\nrecords 0\n", 0);
 	parse_expect("certwatch-store 2\ncommit 1\nrecords 0\n", 0);
 	parse_expect("certwatch-store 0\ncommit 1\nrecords 0\n", -1);
 	parse_expect("certwatch-store 1\ncommit 1\nrecords 0\n", 0);
@@ -1200,7 +1201,7 @@ test_trouble_lines(void **state)
 	name = find_file(dir, "shard-", &count);
 	assert_int_equal(count, 1);
 	bytes = slurp(dir, name, NULL);
-	assert_non_null(strstr(bytes, "certwatch-store 2\n"));
+	assert_non_null(strstr(bytes, "certwatch-store 3\n"));
 	assert_non_null(strstr(bytes, "5222 ok - -\nendpoint "));
 	assert_non_null(strstr(bytes, "stream: closed\ntrouble 2\nend\n"));
 	free(bytes);
@@ -1210,6 +1211,122 @@ test_trouble_lines(void **state)
 	assert_int_equal(ep_at(d, 1).fail_rounds, 2);
 	assert_int_equal(ep_at(d, 1).flags, 0);
 	store_close(st);
+	rm_dir(dir);
+}
+
+/* Key continuity (format version 3): `seen` lines and the `split` line
+ * round-trip through a file byte for byte, a version 2 file loads with
+ * none, a change of last_seen alone marks nothing, and bad lines make
+ * the record invalid. */
+#define KEY_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define KEY_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+static void
+test_seen_lines(void **state)
+{
+	static const char v3[] =
+		"certwatch-store 3\ncommit 7\ndomain a.example\nstate ok - 0 1 1 2\n"
+		"endpoint xmpp-client h.example 5222 ok - -\n"
+		"seen xmpp-client h.example 5222 ecdsa " KEY_A " 100 200 2 tor,direct 192.0.2.1,2001:db8::1\n"
+		"seen xmpp-client h.example 5222 - " KEY_B " 150 150 0 - -\n"
+		"split 3 alarm a-later-flag\n"
+		"end\nrecords 1\n";
+	const char *head = "certwatch-store 3\ncommit 1\ndomain a\nstate - - 0 0 0 0\n";
+	static const char *bad[] = {
+		"seen xmpp-client h 5222 ecdsa k 1 2\n",		/* short */
+		"seen xmpp-client h 5222 ecdsa k 1 2 3 - - x\n",	/* long */
+		"seen xmpp-client h 65536 ecdsa k 1 2 3 - -\n",
+		"seen - h 5222 ecdsa k 1 2 3 - -\n",
+		"seen xmpp-client h 5222 bad%20word k 1 2 3 - -\n",
+		"seen xmpp-client h 5222 ecdsa - 1 2 3 - -\n",
+		"seen xmpp-client h 5222 ecdsa k 1 2 -3 - -\n",
+		"seen xmpp-client h 5222 ecdsa k 1 2 3 a%20b -\n",
+		"split 1\nsplit 2\n",
+		"split -1\n",
+		"split\n",
+	};
+	char *dir = mktemp_dir(), *name, *bytes, buf[1024], err[256];
+	const struct store_domain *d;
+	struct store_continuity c;
+	struct store *st;
+	int count;
+
+	/* Version 2: none. */
+	parse_expect("certwatch-store 2\ncommit 1\ndomain a\nstate - - 0 0 0 0\nend\nrecords 1\n", 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(buf, sizeof(buf), "%s%send\nrecords 1\n", head, bad[i]);
+		parse_expect(buf, -1);
+	}
+	/* Too many seen lines. */
+	{
+		struct buf_s { char *p; size_t n; } big = { calloc(1, 200000), 0 };
+		big.n = (size_t)sprintf(big.p, "%s", head);
+		for (int i = 0; i <= STORE_SEEN_MAX; i++)
+			big.n += (size_t)sprintf(big.p + big.n,
+						 "seen x h 1 - k%d 1 2 3 - -\n", i);
+		sprintf(big.p + big.n, "end\nrecords 1\n");
+		parse_expect(big.p, -1);
+		free(big.p);
+	}
+
+	st = open_ok(dir);
+	assert_int_equal(store_parse_shard(st, v3, strlen(v3), err, sizeof(err)), 0);
+	assert_non_null(d = store_domain_get(st, "a.example"));
+	store_domain_continuity(d, &c);
+	assert_int_equal(c.n_seen, 2);
+	assert_int_equal(c.split_rounds, 3);
+	assert_int_equal(c.flags, STORE_CONT_ALARM);
+	assert_string_equal(c.seen[0].key_type, "ecdsa");
+	assert_string_equal(c.seen[0].addresses, "192.0.2.1,2001:db8::1");
+	assert_int_equal(c.seen[0].rounds, 2);
+	assert_null(c.seen[1].key_type);
+	assert_null(c.seen[1].vantages);
+	/* The same again but a later last_seen: kept in memory only. */
+	{
+		struct store_seen s2[2] = { c.seen[0], c.seen[1] };
+		struct store_continuity c2 = c;
+
+		s2[0].last_seen = 300;
+		c2.seen = s2;
+		store_commit_sync(st);
+		assert_int_equal(store_domain_set_continuity(st, "a.example", &c2), 0);
+		s2[1].rounds = 1;
+		assert_int_equal(store_domain_set_continuity(st, "a.example", &c2), 1);
+		s2[1].rounds = 0;
+		assert_int_equal(store_domain_set_continuity(st, "a.example", &c2), 1);
+		s2[0].vantages = "a b";
+		assert_int_equal(store_domain_set_continuity(st, "a.example", &c2), -EINVAL);
+		assert_int_equal(store_domain_set_continuity(st, "nowhere", &c2), -EINVAL);
+	}
+	assert_int_equal(store_commit_sync(st), 0);
+	store_close(st);
+	name = find_file(dir, "shard-", &count);
+	assert_int_equal(count, 1);
+	bytes = slurp(dir, name, NULL);
+	assert_non_null(strstr(bytes, "certwatch-store 3\n"));
+	assert_non_null(strstr(bytes, "seen xmpp-client h.example 5222 ecdsa " KEY_A
+				      " 100 300 2 tor,direct 192.0.2.1,2001:db8::1\n"
+				      "seen xmpp-client h.example 5222 - " KEY_B
+				      " 150 150 0 - -\nsplit 3 alarm\n"));
+	free(bytes);
+	free(name);
+	st = open_ok(dir);
+	assert_non_null(d = store_domain_get(st, "a.example"));
+	store_domain_continuity(d, &c);
+	assert_int_equal(c.n_seen, 2);
+	assert_int_equal(c.seen[0].last_seen, 300);
+	/* None at all: no line, nothing kept. */
+	{
+		struct store_continuity none = { 0, 0, NULL, 0 };
+		assert_int_equal(store_domain_set_continuity(st, "a.example", &none), 1);
+	}
+	assert_int_equal(store_commit_sync(st), 0);
+	store_close(st);
+	bytes = slurp(dir, name = find_file(dir, "shard-", &count), NULL);
+	assert_null(strstr(bytes, "seen "));
+	assert_null(strstr(bytes, "split "));
+	free(bytes);
+	free(name);
 	rm_dir(dir);
 }
 
@@ -1447,6 +1564,7 @@ main(void)
 		cmocka_unit_test(test_corrupt_shard),
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_trouble_lines),
+		cmocka_unit_test(test_seen_lines),
 		cmocka_unit_test(test_misplaced),
 		cmocka_unit_test(test_lock),
 		cmocka_unit_test(test_enospc_injected),

@@ -62,6 +62,9 @@ SERVERS = {
     # switch.test's own server (good key): tests/test_watch.py redirects
     # its address to mitm with an iptables DNAT rule, as in the 2023 attack.
     "switch":    {"host": 12, "kind": "prosody", "key": "good"},
+    # keys.test's own server (good key, no DANE): tests/test_continuity.py
+    # redirects its port 5222 alone, then every port, to mitm (issue 14).
+    "keys":      {"host": 13, "kind": "prosody", "key": "good"},
     "prosody":   {"host": 20, "kind": "home"},
     "ejabberd":  {"host": 21, "kind": "ejabberd"},
     # Misbehaving servers (tests/lab/fixtures.py): "behaviour" (default:
@@ -190,6 +193,9 @@ DOMAINS = [
     {"name": "switch.test", "expect": "ok", "server": "switch", "also": ["mitm"],
      "switch": True, "tlsa": ["3 1 1 good"],
      "note": "test_watch.py: DNAT to mitm, TLSA removed, DS made bogus, and back"},
+    {"name": "keys.test", "expect": "no-tlsa", "server": "keys", "also": ["mitm"],
+     "switch": True, "tlsa": [],
+     "note": "test_continuity.py: no DANE; 5222 alone, then every port, DNAT to mitm"},
 ] + [
     {"name": name + ".test", "expect": expect, "server": name, "srv": PLAIN2,
      "tlsa": ["3 1 1 good"], "note": note}
