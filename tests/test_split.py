@@ -1,0 +1,415 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""test_split.py - key-split and vantages against the real lab (issue 14;
+docs/usage.md, "Probes" and "key-split").
+
+switch.test (four endpoints on the lab's switch server, also served by the
+impostor `mitm` with a lab-CA certificate) is made to lie in one place only:
+
+  1. ports: an iptables DNAT rule sends its port 5222 alone to the
+     impostor, as in the 2023 jabber.ru interception.  Without DANE
+     (`Lab.zone_set(..., "notlsa")`): warning `key-split` naming port 5222
+     and the other ports, `check` exits at least 1 with "keys differ
+     between probes"; with DANE: `mismatch` on 5222 only.  The rule gone:
+     no split.
+  2. vantages: only one vantage's traffic is intercepted.  A SOCKS proxy
+     of the test that connects every request to the impostor; and the
+     lab's private Tor network, with the DNAT rule matching only the Tor
+     exits' connections (iptables owner match on root while certwatch runs
+     as nobody): split across vantages without DANE, `mismatch` of that
+     vantage's probes with DANE, the other vantage's probes `ok`.
+  3. a dead vantage (SOCKS and Tor): its probes unreachable at step `tor`,
+     never a mismatch or a split, the verdict that of the live vantage.
+  4. [probe] concurrency and [limits] probes_per_minute count every probe
+     (each address, vantage and key type): SOCKS proxies that hold each
+     CONNECT a moment see at most `concurrency` held at once, and the
+     probe past the bucket waits for a token.
+
+Needs root (the lab, iptables, setpriv).  Usage: test_split.py CERTWATCH_BIN.
+Reuses the lab of $CERTWATCH_LAB and the Tor network of $CERTWATCH_TORNET,
+or starts its own.
+"""
+import json
+import os
+import shutil
+import socket
+import socketserver
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "lab"))
+from cwtest import Runner, check_json, free_port, write_config  # noqa: E402
+from lab import Lab  # noqa: E402
+from test_limits import ForwardingSocks, pipe, recv_exact  # noqa: E402
+
+BIN = os.path.abspath(sys.argv[1] if len(sys.argv) == 2 else
+                      os.environ.get("CERTWATCH_BIN",
+                                     "build/component/certwatch"))
+DOMAIN = "switch.test"
+NOBODY = 65534
+TAG = "certwatch-test-split-%d" % os.getpid()
+PORTS = {5222, 5223, 5269, 5270}
+
+
+def dnat(op, dst, port, to, uid=None):
+    """Port `port` of dst sent to `to` (loopback output), for the
+    connections of user `uid` only when given."""
+    rule = ["OUTPUT", "-d", dst, "-p", "tcp", "--dport", str(port)]
+    if uid is not None:
+        rule += ["-m", "owner", "--uid-owner", str(uid)]
+    rule += ["-m", "comment", "--comment", TAG, "-j", "DNAT",
+             "--to-destination", "%s:%d" % (to, port)]
+    subprocess.run(["iptables", "-t", "nat", op] + rule,
+                   check=(op != "-D"), capture_output=True)
+
+
+def dnat_packets():
+    out = subprocess.run(["iptables", "-t", "nat", "-L", "OUTPUT", "-v",
+                          "-x", "-n"], capture_output=True, text=True).stdout
+    return sum(int(line.split()[0]) for line in out.splitlines()
+               if TAG in line)
+
+
+def text_check(conf, domain=DOMAIN):
+    p = subprocess.run([BIN, "check", "-c", conf, domain],
+                       capture_output=True, text=True, timeout=120)
+    return p.returncode, p.stdout
+
+
+def by_port(res):
+    return {e["port"]: e for e in res["endpoints"]}
+
+
+def splits(res):
+    return [w["text"] for w in res["warnings"] if w["code"] == "key-split"]
+
+
+def keys_of(e):
+    return {p["spki_sha256"] for p in e["probes"]}
+
+
+# ---- 1. one port redirected -----------------------------------------------
+
+def t_port_split(lab, info, conf):
+    """Port 5222 alone to the impostor: key-split without DANE, mismatch
+    on 5222 alone with DANE; the rule gone, nothing."""
+    good, mitm = info["keys"]["good"], info["keys"]["mitm"]
+    ip = info["switchable"][DOMAIN]["ip"]
+    dnat("-A", ip, 5222, info["targets"]["mitm"])
+    try:
+        lab.zone_set(DOMAIN, "notlsa")
+        rc, res, _ = check_json(BIN, conf, DOMAIN)
+        assert res["verdict"] == "no-tlsa" and rc >= 1, (rc, res)
+        ports = by_port(res)
+        assert set(ports) == PORTS, ports
+        for port, e in ports.items():
+            want = mitm if port == 5222 else good
+            assert keys_of(e) == {want["spki_sha256"]}, e
+        s = splits(res)
+        # 5222 against each of the other three ports.
+        assert len(s) == 3, res["warnings"]
+        for text in s:
+            assert "port 5222" in text, s
+            assert mitm["spki_sha256"][:16] in text, s
+            assert good["spki_sha256"][:16] in text, s
+        rc, out = text_check(conf)
+        first = out.splitlines()[0]
+        assert rc >= 1 and "keys differ between probes (" in first, out
+        assert out.count("warning (key-split)") == 3, out
+        # One probe per endpoint, all alike: no probe lines.
+        assert "  probe " not in out, out
+
+        lab.zone_set(DOMAIN, "normal")
+        rc, res, _ = check_json(BIN, conf, DOMAIN)
+        assert rc == 2 and res["verdict"] == "mismatch", res
+        for port, e in by_port(res).items():
+            want = "mismatch" if port == 5222 else "ok"
+            assert e["verdict"] == want, e
+    finally:
+        dnat("-D", ip, 5222, info["targets"]["mitm"])
+        lab.zone_set(DOMAIN, "normal")
+    lab.zone_set(DOMAIN, "notlsa")
+    try:
+        rc, res, _ = check_json(BIN, conf, DOMAIN)
+        assert res["verdict"] == "no-tlsa" and res["warnings"] == [], res
+        rc, out = text_check(conf)
+        assert "keys differ" not in out, out
+    finally:
+        lab.zone_set(DOMAIN, "normal")
+
+
+# ---- 2. one vantage intercepted -------------------------------------------
+
+def vantage_split(lab, info, conf, liar, other):
+    """switch.test checked with vantages `other` and `liar`, where `liar`
+    alone reaches the impostor (at least on 5222): without DANE a split
+    naming both vantages, with DANE `mismatch` of the liar's probe."""
+    good, mitm = info["keys"]["good"], info["keys"]["mitm"]
+    lab.zone_set(DOMAIN, "notlsa")
+    try:
+        rc, res, _ = check_json(BIN, conf, DOMAIN)
+        assert res["verdict"] == "no-tlsa" and rc >= 1, (rc, res)
+        e = by_port(res)[5222]
+        got = {p["vantage"]: p["spki_sha256"] for p in e["probes"]}
+        assert got == {other: good["spki_sha256"],
+                       liar: mitm["spki_sha256"]}, e["probes"]
+        s = splits(res)
+        assert s and any("via %s" % liar in t and "via %s" % other in t
+                         for t in s), s
+        rc, out = text_check(conf)
+        assert rc >= 1 and "keys differ between probes (" in \
+            out.splitlines()[0], out
+        # 5222's probes differ: a line each; the others' do not.
+        assert "  probe %s via %s: no-tlsa, key %s" % (
+            info["switchable"][DOMAIN]["ip"], liar,
+            mitm["spki_sha256"]) in out, out
+        lab.zone_set(DOMAIN, "normal")
+        rc, res, _ = check_json(BIN, conf, DOMAIN)
+        assert rc == 2 and res["verdict"] == "mismatch", res
+        e = by_port(res)[5222]
+        got = {p["vantage"]: p["verdict"] for p in e["probes"]}
+        assert got == {other: "ok", liar: "mismatch"}, e["probes"]
+        assert e["spki_sha256"] == mitm["spki_sha256"], e
+    finally:
+        lab.zone_set(DOMAIN, "normal")
+    return res
+
+
+def t_socks_liar(lab, info, d):
+    """A SOCKS vantage that sends every connection to the impostor."""
+    bad = ForwardingSocks(info["targets"]["mitm"])
+    liar = "socks5://127.0.0.1:%d" % bad.port
+    conf = write_config(info, os.path.join(d, "liar.conf"),
+                        probe={"vantages": "direct, " + liar})
+    try:
+        res = vantage_split(lab, info, conf, liar, "direct")
+        # Every port through it: mismatch everywhere it went.
+        for e in res["endpoints"]:
+            v = {p["vantage"]: p["verdict"] for p in e["probes"]}
+            assert v == {"direct": "ok", liar: "mismatch"}, e
+    finally:
+        bad.shutdown()
+        bad.server_close()
+
+
+def nobody_confs(info, base, probe):
+    """Configs nobody can read, with its own copies of the lab's DNS
+    files (the lab's directory is root's)."""
+    d = os.path.join(base, "nobody")
+    os.makedirs(d, exist_ok=True)
+    for name, src in (("anchor.key", info["trust_anchor"]),
+                      ("unbound.conf", info["unbound_conf"])):
+        shutil.copy(src, os.path.join(d, name))
+    conf = write_config(info, os.path.join(d, "tor.conf"), probe=probe,
+                        dns={"trust_anchor": os.path.join(d, "anchor.key"),
+                             "unbound_conf": os.path.join(d, "unbound.conf")},
+                        store={"dir": os.path.join(d, "store")})
+    for root, dirs, files in os.walk(d):
+        for n in dirs + files:
+            os.chown(os.path.join(root, n), NOBODY, NOBODY)
+    os.chown(d, NOBODY, NOBODY)
+    os.chmod(base, 0o755)
+    return conf
+
+
+def t_tor_liar(lab, info, d, net):
+    """Vantages direct and tor; the DNAT rule for root's connections
+    only, that is the lab's Tor exits' (certwatch runs as nobody): the tor
+    vantage alone meets the impostor on 5222."""
+    if net is None:
+        raise AssertionError("no Tor network")
+    conf = nobody_confs(info, d, {"vantages": "direct, tor",
+                                  "tor_socks": net.socks})
+    ip = info["switchable"][DOMAIN]["ip"]
+    global BIN
+    real = BIN
+    wrapper = os.path.join(d, "as-nobody")
+    with open(wrapper, "w") as f:
+        f.write("#!/bin/sh\nexec setpriv --reuid %d --regid %d "
+                "--clear-groups -- %s \"$@\"\n" % (NOBODY, NOBODY, real))
+    os.chmod(wrapper, 0o755)
+    dnat("-A", ip, 5222, info["targets"]["mitm"], uid=0)
+    BIN = wrapper
+    try:
+        vantage_split(lab, info, conf, "tor", "direct")
+        assert dnat_packets() > 0, "the rule never matched"
+    finally:
+        BIN = real
+        dnat("-D", ip, 5222, info["targets"]["mitm"], uid=0)
+
+
+# ---- 3. a dead vantage --------------------------------------------------
+
+def t_dead_vantage(lab, info, d):
+    """A dead SOCKS vantage and a dead Tor: unreachable probes at step
+    tor; the verdict and the split are the live vantage's."""
+    dead = free_port()
+    for name, probe in (
+            ("socks", {"vantages": "direct, socks5://127.0.0.1:%d" % dead}),
+            ("tor", {"vantages": "direct, tor",
+                     "tor_socks": "127.0.0.1:%d" % dead})):
+        conf = write_config(info, os.path.join(d, "dead-%s.conf" % name),
+                            probe=probe)
+        for variant, want in (("normal", "ok"), ("notlsa", "no-tlsa")):
+            lab.zone_set(DOMAIN, variant)
+            try:
+                rc, res, _ = check_json(BIN, conf, DOMAIN)
+            finally:
+                lab.zone_set(DOMAIN, "normal")
+            assert res["verdict"] == want and res["warnings"] == [], res
+            for e in res["endpoints"]:
+                assert e["verdict"] == want, e
+                assert len(e["probes"]) == 2, e
+                for p in e["probes"]:
+                    if p["vantage"] == "direct":
+                        assert p["verdict"] == want, p
+                    else:
+                        assert p["verdict"] in ("unreachable", want), p
+                        assert p["spki_sha256"] is None, p
+                        assert p["error"]["step"] == "tor", p
+
+
+# ---- 4. the limits count every probe ------------------------------------
+
+class HoldingSocks(socketserver.ThreadingTCPServer):
+    """A SOCKS5 proxy that connects where the request says after holding
+    the CONNECT `hold` seconds; `held` counts requests being held (shared
+    by the proxies of one `stats`), `peak` its highest value, `starts`
+    the time of each request."""
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, stats, hold):
+        super().__init__(("127.0.0.1", 0), HoldingHandler)
+        self.stats, self.hold = stats, hold
+        self.port = self.server_address[1]
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+class HoldStats:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.held = self.peak = 0
+        self.starts = []
+
+
+class HoldingHandler(socketserver.BaseRequestHandler):
+    def handle(self):
+        c, st = self.request, self.server.stats
+        c.settimeout(10)
+        try:
+            _, n = recv_exact(c, 2)
+            method = 2 if 2 in recv_exact(c, n) else 0
+            c.sendall(bytes([5, method]))
+            if method == 2:
+                recv_exact(c, recv_exact(c, 2)[1])
+                recv_exact(c, recv_exact(c, 1)[0])
+                c.sendall(b"\x01\x00")
+            atyp = recv_exact(c, 4)[3]
+            if atyp != 1:
+                return
+            host = socket.inet_ntop(socket.AF_INET, recv_exact(c, 4))
+            port = int.from_bytes(recv_exact(c, 2), "big")
+            with st.lock:
+                st.held += 1
+                st.peak = max(st.peak, st.held)
+                st.starts.append(time.monotonic())
+            time.sleep(self.server.hold)
+            with st.lock:
+                st.held -= 1
+            with socket.create_connection((host, port), 10) as up:
+                c.sendall(b"\x05\x00\x00\x01" + bytes(6))
+                pipe(c, up)
+        except (OSError, EOFError, ValueError):
+            pass
+
+
+def holding_run(info, d, name, hold, **limits):
+    """twoaddr-nodane.test (one endpoint, two addresses) from three
+    holding proxies: 6 probes and the other key type's handshake."""
+    st = HoldStats()
+    px = [HoldingSocks(st, hold) for _ in range(3)]
+    probe = {"vantages": ", ".join("socks5://127.0.0.1:%d" % p.port
+                                   for p in px)}
+    probe.update(limits.get("probe", {}))
+    conf = write_config(info, os.path.join(d, name + ".conf"), probe=probe,
+                        limits=limits.get("limits", {}))
+    try:
+        t0 = time.monotonic()
+        _, res, _ = check_json(BIN, conf, "twoaddr-nodane.test")
+    finally:
+        for p in px:
+            p.shutdown()
+            p.server_close()
+    [e] = res["endpoints"]
+    assert len(e["probes"]) == 6, e["probes"]
+    assert len(st.starts) == 7, st.starts     # + the other key type
+    return st, [t - t0 for t in sorted(st.starts)]
+
+
+def t_concurrency(info, d):
+    """concurrency = 1: never two probes at once; the default (32): the
+    six start together (so the proxies can see more than one)."""
+    st, _ = holding_run(info, d, "c1", 0.3, probe={"concurrency": "1"})
+    assert st.peak == 1, st.peak
+    st, _ = holding_run(info, d, "c32", 0.3)
+    assert st.peak >= 6, st.peak
+
+
+def t_probes_per_minute(info, d):
+    """probes_per_minute = 6: the bucket starts full, so six probes start
+    at once and the seventh (the other key type's) ten seconds later."""
+    st, at = holding_run(info, d, "ppm", 0.0,
+                         limits={"probes_per_minute": "6"})
+    assert at[5] - at[0] < 3, at
+    assert 8 <= at[6] - at[0] <= 16, at
+
+
+def tor_network(info, tmp):
+    """($CERTWATCH_TORNET's network, None) or (our own, it to stop);
+    (None, None) without tornet.py's Tor."""
+    from tornet import TorNet
+    path = os.environ.get("CERTWATCH_TORNET")
+    if path:
+        dd = os.path.dirname(path) if path.endswith(".json") else path
+        return TorNet(dd).wait(timeout=300), None
+    net = TorNet(os.path.join(tmp, "tor"), resolver=info["dns"]["resolver"])
+    net.start()
+    return net, net
+
+
+def main():
+    r = Runner()
+    tmp = tempfile.mkdtemp(prefix="cw-split-")
+    own = None
+    try:
+        with Lab.from_env() as lab:
+            info = lab.info
+            conf = write_config(info, os.path.join(tmp, "direct.conf"))
+            r.run("one port redirected: key-split without DANE, mismatch "
+                  "with it", t_port_split, lab, info, conf)
+            r.run("a lying SOCKS vantage: split across vantages, mismatch "
+                  "with DANE", t_socks_liar, lab, info, tmp)
+            r.run("dead vantages: unreachable probes, never split or "
+                  "mismatch", t_dead_vantage, lab, info, tmp)
+            r.run("concurrency counts every probe", t_concurrency, info, tmp)
+            r.run("probes_per_minute counts every probe",
+                  t_probes_per_minute, info, tmp)
+            net, own = tor_network(info, tmp)
+            r.run("the Tor exits intercepted: split across vantages, "
+                  "mismatch with DANE", t_tor_liar, lab, info, tmp, net)
+    finally:
+        if own is not None:
+            own.stop()
+    if not r.failed:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return r.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
