@@ -85,6 +85,24 @@ html_probe_lines(struct buf *out, const struct check_endpoint *e)
 	buf_free(&t);
 }
 
+/* The domain's own warnings (key-split: keys differ between probes,
+ * docs/usage.md), each in full: the headline names only the first. */
+static void
+html_domain_warnings(struct buf *out, const struct check_result *r)
+{
+	if (r->nwarnings == 0)
+		return;
+	buf_puts(out, "<ul id=\"warnings\">\n");
+	for (size_t i = 0; i < r->nwarnings; i++) {
+		buf_puts(out, "<li class=\"err\">warning (");
+		esc(out, r->warnings[i].code);
+		buf_puts(out, "): ");
+		esc(out, r->warnings[i].text);
+		buf_puts(out, "</li>\n");
+	}
+	buf_puts(out, "</ul>\n");
+}
+
 /* Percent-encoding for a URI part: only RFC 3986 unreserved bytes stay. */
 static void uri_part(struct buf *out, const char *s)
 {
@@ -420,6 +438,7 @@ void html_result(struct buf *out, const struct html_ctx *c,
 	fmt_time(out, r->started);
 	buf_printf(out, " in %.1f s, %u probe%s.</p>\n", r->elapsed_ms / 1000.0,
 		   r->probes, r->probes == 1 ? "" : "s");
+	html_domain_warnings(out, r);
 
 	for (int s = 0; s < SVC_COUNT; s++) {
 		if (r->services[s] != SVC_STATE_BOGUS &&

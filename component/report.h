@@ -92,6 +92,11 @@ void report_json_probes(const struct check_endpoint *e, struct buf *out);
 void report_json_warning_list(const struct check_warning *w, size_t n,
 			      struct buf *out);
 void report_text_probes(const struct check_endpoint *e, struct buf *out);
+/* Whether an endpoint's probes differ (verdict, key or failed step): only
+ * then are they listed one by one (docs/usage.md, "Probes"). */
+int report_probes_differ(const struct check_endpoint *e);
+/* One probe: "probe ADDRESS via VANTAGE: VERDICT[, key K (TYPE)][, STEP: WHY]". */
+void report_probe_line(const struct check_probe *p, struct buf *out);
 void report_text_warnings(const struct check_result *r, struct buf *out);
 void report_summary_split(const struct check_result *r, struct buf *out);
 

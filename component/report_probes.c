@@ -73,8 +73,8 @@ report_json_warning_list(const struct check_warning *w, size_t n,
 }
 
 /* Do the probes of an endpoint tell different stories? */
-static int
-probes_differ(const struct check_endpoint *e)
+int
+report_probes_differ(const struct check_endpoint *e)
 {
 	for (size_t i = 1; i < e->nprobes; i++) {
 		const struct check_probe *a = &e->probes[0], *b = &e->probes[i];
@@ -87,21 +87,26 @@ probes_differ(const struct check_endpoint *e)
 }
 
 void
+report_probe_line(const struct check_probe *p, struct buf *out)
+{
+	buf_printf(out, "probe %s via %s: %s", p->address, p->vantage,
+		   verdict_name(p->verdict));
+	if (p->have_key)
+		buf_printf(out, ", key %s (%s)", p->spki_sha256,
+			   p->key_type[0] ? p->key_type : "unknown type");
+	if (p->err_step != PROBE_STEP_NONE)
+		buf_printf(out, ", %s: %s", probe_step_name(p->err_step),
+			   p->err_reason);
+}
+
+void
 report_text_probes(const struct check_endpoint *e, struct buf *out)
 {
-	if (!probes_differ(e))
+	if (!report_probes_differ(e))
 		return;
 	for (size_t i = 0; i < e->nprobes; i++) {
-		const struct check_probe *p = &e->probes[i];
-		buf_printf(out, "  probe %s via %s: %s", p->address,
-			   p->vantage, verdict_name(p->verdict));
-		if (p->have_key)
-			buf_printf(out, ", key %s (%s)", p->spki_sha256,
-				   p->key_type[0] ? p->key_type : "unknown type");
-		if (p->err_step != PROBE_STEP_NONE)
-			buf_printf(out, ", %s: %s",
-				   probe_step_name(p->err_step),
-				   p->err_reason);
+		buf_puts(out, "  ");
+		report_probe_line(&e->probes[i], out);
 		buf_putc(out, '\n');
 	}
 }
