@@ -29,7 +29,6 @@ Needs root (the lab, iptables, setpriv).  Usage: test_split.py CERTWATCH_BIN.
 Reuses the lab of $CERTWATCH_LAB and the Tor network of $CERTWATCH_TORNET,
 or starts its own.
 """
-import json
 import os
 import shutil
 import socket
