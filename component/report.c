@@ -9,9 +9,9 @@
 #include <time.h>
 
 static const char *
-state_word(enum verdict v)
+state_word(int exit_code)
 {
-	switch (verdict_exit_code(v)) {
+	switch (exit_code) {
 	case 0: return "OK";
 	case 1: return "WARNING";
 	case 2: return "CRITICAL";
@@ -68,7 +68,7 @@ report_summary(const struct check_result *r, struct buf *out)
 void
 report_status_line(const struct check_result *r, struct buf *out)
 {
-	buf_printf(out, "CERTWATCH %s - ", state_word(r->verdict));
+	buf_printf(out, "CERTWATCH %s - ", state_word(report_exit_code(r)));
 	report_summary(r, out);
 }
 

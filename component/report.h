@@ -99,5 +99,9 @@ int report_probes_differ(const struct check_endpoint *e);
 void report_probe_line(const struct check_probe *p, struct buf *out);
 void report_text_warnings(const struct check_result *r, struct buf *out);
 void report_summary_split(const struct check_result *r, struct buf *out);
+/* check's exit status: the verdict's (verdict_exit_code), at least 1 when
+ * the domain has warnings (key-split); the status line's first word
+ * follows it. */
+int report_exit_code(const struct check_result *r);
 
 #endif

@@ -129,3 +129,15 @@ report_summary_split(const struct check_result *r, struct buf *out)
 			return;
 		}
 }
+
+int
+report_exit_code(const struct check_result *r)
+{
+	int code = verdict_exit_code(r->verdict);
+
+	/* Keys differ between probes (key-split): at least a warning, even
+	 * where every probe's verdict was ok. */
+	if (code == 0 && r->nwarnings > 0)
+		return 1;
+	return code;
+}

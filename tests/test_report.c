@@ -182,6 +182,14 @@ test_probe_lines(void **state)
 				    "cccc)\n"));
 	assert_true(strstr(b.s, "keys differ") < strchr(b.s, '\n'));
 	assert_non_null(strstr(b.s, "\nwarning (key-split): keys differ"));
+	/* Every probe ok, keys split: exit 1, and the status word says so. */
+	buf_reset(&b);
+	report_status_line(r, &b);
+	assert_int_equal(strncmp(b.s, "CERTWATCH WARNING - ", 20), 0);
+	assert_int_equal(report_exit_code(r), 1);
+	r->nwarnings = 0;
+	assert_int_equal(report_exit_code(r), 0);
+	r->nwarnings = 1;
 	buf_free(&one);
 	buf_free(&b);
 	check_result_free(r);
