@@ -22,8 +22,9 @@ impostor `mitm` with a lab-CA certificate) is made to lie in one place only:
      never a mismatch or a split, the verdict that of the live vantage.
   4. [probe] concurrency and [limits] probes_per_minute count every probe
      (each address, vantage and key type): SOCKS proxies that hold each
-     CONNECT a moment see at most `concurrency` held at once, and the
-     probe past the bucket waits for a token.
+     CONNECT a moment see at most `concurrency` held at once, the probe
+     past the bucket waits for a token, and /metrics'
+     certwatch_probes_queued counts the probes an endpoint still owes.
 
 Needs root (the lab, iptables, setpriv).  Usage: test_split.py CERTWATCH_BIN.
 Reuses the lab of $CERTWATCH_LAB and the Tor network of $CERTWATCH_TORNET,
@@ -375,6 +376,47 @@ def t_probes_per_minute(info, d):
     assert 8 <= at[6] - at[0] <= 16, at
 
 
+def t_queued_gauge(info, d):
+    """certwatch_probes_queued counts probes, not endpoints: with
+    concurrency = 1 and one endpoint owing six probes (two addresses,
+    three vantages), the gauge says 5 while the first is held."""
+    import test_web
+    test_web.BIN = BIN
+    st = HoldStats()
+    px = [HoldingSocks(st, 1.0) for _ in range(3)]
+    port = free_port()
+    conf = write_config(
+        info, os.path.join(d, "q.conf"),
+        component={"jid": "certwatch.split.invalid", "host": "127.0.0.1",
+                   "port": str(free_port()), "secret": "unused"},
+        probe={"concurrency": "1", "vantages": ", ".join(
+            "socks5://127.0.0.1:%d" % p.port for p in px)},
+        watch={"interval": "86400"}, store={"dir": os.path.join(d, "sq")},
+        http={"listen": "127.0.0.1:%d" % port, "checks_per_minute": "0"})
+    dm = test_web.Daemon(conf, port, os.path.join(d, "q.log"))
+    seen = []
+    dm.start()
+    try:
+        t = threading.Thread(target=test_web.req, args=(
+            "GET", "/probe?domain=twoaddr-nodane.test"),
+            kwargs={"port": port, "timeout": 60})
+        t.start()
+        while t.is_alive():
+            m = test_web.req("GET", "/metrics", port=port)[2].decode()
+            seen.append((test_web.metric(m, "certwatch_probes_in_flight"),
+                         test_web.metric(m, "certwatch_probes_queued")))
+            time.sleep(0.2)
+        t.join()
+    finally:
+        dm.stop()
+        for p in px:
+            p.shutdown()
+            p.server_close()
+    assert st.peak == 1 and len(st.starts) == 7, (st.peak, st.starts)
+    assert max(q for _, q in seen) == 5, seen
+    assert all(f <= 1 for f, _ in seen), seen
+
+
 def tor_network(info, tmp):
     """($CERTWATCH_TORNET's network, None) or (our own, it to stop);
     (None, None) without tornet.py's Tor."""
@@ -405,6 +447,8 @@ def main():
             r.run("concurrency counts every probe", t_concurrency, info, tmp)
             r.run("probes_per_minute counts every probe",
                   t_probes_per_minute, info, tmp)
+            r.run("the probes queued gauge counts every probe",
+                  t_queued_gauge, info, tmp)
             net, own = tor_network(info, tmp)
             r.run("the Tor exits intercepted: split across vantages, "
                   "mismatch with DANE", t_tor_liar, lab, info, tmp, net)
