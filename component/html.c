@@ -85,6 +85,19 @@ html_probe_lines(struct buf *out, const struct check_endpoint *e)
 	buf_free(&t);
 }
 
+/* "warning (CODE): TEXT", escaped, between open and close. */
+static void
+html_warning(struct buf *out, const char *open, const struct check_warning *w,
+	     const char *close)
+{
+	buf_puts(out, open);
+	buf_puts(out, "warning (");
+	esc(out, w->code);
+	buf_puts(out, "): ");
+	esc(out, w->text);
+	buf_puts(out, close);
+}
+
 /* The domain's own warnings (key-split: keys differ between probes,
  * docs/usage.md), each in full: the headline names only the first. */
 static void
@@ -93,13 +106,9 @@ html_domain_warnings(struct buf *out, const struct check_result *r)
 	if (r->nwarnings == 0)
 		return;
 	buf_puts(out, "<ul id=\"warnings\">\n");
-	for (size_t i = 0; i < r->nwarnings; i++) {
-		buf_puts(out, "<li class=\"err\">warning (");
-		esc(out, r->warnings[i].code);
-		buf_puts(out, "): ");
-		esc(out, r->warnings[i].text);
-		buf_puts(out, "</li>\n");
-	}
+	for (size_t i = 0; i < r->nwarnings; i++)
+		html_warning(out, "<li class=\"err\">", &r->warnings[i],
+			     "</li>\n");
 	buf_puts(out, "</ul>\n");
 }
 
@@ -386,13 +395,8 @@ static void endpoint_row(struct buf *out, const struct check_endpoint *e)
 		esc(out, e->unusable[j]);
 		buf_puts(out, "</p>");
 	}
-	for (size_t j = 0; j < e->nwarnings; j++) {
-		buf_puts(out, "<p class=\"note\">warning (");
-		esc(out, e->warnings[j].code);
-		buf_puts(out, "): ");
-		esc(out, e->warnings[j].text);
-		buf_puts(out, "</p>");
-	}
+	for (size_t j = 0; j < e->nwarnings; j++)
+		html_warning(out, "<p class=\"note\">", &e->warnings[j], "</p>");
 	buf_puts(out, "</td></tr>\n");
 }
 

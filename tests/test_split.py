@@ -46,6 +46,7 @@ sys.path.insert(0, os.path.join(HERE, "lab"))
 from cwtest import Runner, check_json, free_port, write_config  # noqa: E402
 from lab import Lab  # noqa: E402
 from test_limits import ForwardingSocks, pipe, recv_exact  # noqa: E402
+from test_tor_check import nobody_dir, tor_network  # noqa: E402
 
 BIN = os.path.abspath(sys.argv[1] if len(sys.argv) == 2 else
                       os.environ.get("CERTWATCH_BIN",
@@ -203,34 +204,20 @@ def t_socks_liar(lab, info, d):
         bad.server_close()
 
 
-def nobody_confs(info, base, probe):
-    """Configs nobody can read, with its own copies of the lab's DNS
-    files (the lab's directory is root's)."""
-    d = os.path.join(base, "nobody")
-    os.makedirs(d, exist_ok=True)
-    for name, src in (("anchor.key", info["trust_anchor"]),
-                      ("unbound.conf", info["unbound_conf"])):
-        shutil.copy(src, os.path.join(d, name))
-    conf = write_config(info, os.path.join(d, "tor.conf"), probe=probe,
-                        dns={"trust_anchor": os.path.join(d, "anchor.key"),
-                             "unbound_conf": os.path.join(d, "unbound.conf")},
-                        store={"dir": os.path.join(d, "store")})
-    for root, dirs, files in os.walk(d):
-        for n in dirs + files:
-            os.chown(os.path.join(root, n), NOBODY, NOBODY)
-    os.chown(d, NOBODY, NOBODY)
-    os.chmod(base, 0o755)
-    return conf
-
-
 def t_tor_liar(lab, info, d, net):
     """Vantages direct and tor; the DNAT rule for root's connections
     only, that is the lab's Tor exits' (certwatch runs as nobody): the tor
     vantage alone meets the impostor on 5222."""
     if net is None:
         raise AssertionError("no Tor network")
-    conf = nobody_confs(info, d, {"vantages": "direct, tor",
-                                  "tor_socks": net.socks})
+    # test_tor_check's config for nobody, through Tor, given a second
+    # vantage: direct.
+    conf = nobody_dir(info, d, net)["tor"]
+    with open(conf, encoding="utf-8") as f:
+        text = f.read()
+    with open(conf, "w", encoding="utf-8") as f:
+        f.write(text.replace("[probe]\n", "[probe]\nvantages = direct, tor\n",
+                             1))
     ip = info["switchable"][DOMAIN]["ip"]
     global BIN
     real = BIN
@@ -417,23 +404,10 @@ def t_queued_gauge(info, d):
     assert all(f <= 1 for f, _ in seen), seen
 
 
-def tor_network(info, tmp):
-    """($CERTWATCH_TORNET's network, None) or (our own, it to stop);
-    (None, None) without tornet.py's Tor."""
-    from tornet import TorNet
-    path = os.environ.get("CERTWATCH_TORNET")
-    if path:
-        dd = os.path.dirname(path) if path.endswith(".json") else path
-        return TorNet(dd).wait(timeout=300), None
-    net = TorNet(os.path.join(tmp, "tor"), resolver=info["dns"]["resolver"])
-    net.start()
-    return net, net
-
-
 def main():
     r = Runner()
     tmp = tempfile.mkdtemp(prefix="cw-split-")
-    own = None
+    started = []        # a Tor network of our own, to stop
     try:
         with Lab.from_env() as lab:
             info = lab.info
@@ -450,14 +424,16 @@ def main():
             r.run("the probes queued gauge counts every probe",
                   t_queued_gauge, info, tmp)
             net, own = tor_network(info, tmp)
+            started += [own] if own else []
             r.run("the Tor exits intercepted: split across vantages, "
                   "mismatch with DANE", t_tor_liar, lab, info, tmp, net)
     finally:
-        if own is not None:
-            own.stop()
-    if not r.failed:
+        for net in started:
+            net.stop()
+    rc = r.finish()
+    if rc == 0:
         shutil.rmtree(tmp, ignore_errors=True)
-    return r.finish()
+    return rc
 
 
 if __name__ == "__main__":
