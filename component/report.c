@@ -257,6 +257,7 @@ report_text(const struct check_result *r, struct buf *out)
 			buf_puts(out, REPORT_SERVICE_FAULT "\n");
 			break;
 		}
+	report_text_dead_vantages(r, out);
 	for (int s = 0; s < SVC_COUNT; s++) {
 		const char *st = check_svc_state_name(r->services[s]);
 		if (r->services[s] == SVC_STATE_BOGUS ||

@@ -98,6 +98,8 @@ int report_probes_differ(const struct check_endpoint *e);
 /* One probe: "probe ADDRESS via VANTAGE: VERDICT[, key K (TYPE)][, STEP: WHY]". */
 void report_probe_line(const struct check_probe *p, struct buf *out);
 void report_text_warnings(const struct check_result *r, struct buf *out);
+/* One line when a vantage's proxy is down while other vantages decided. */
+void report_text_dead_vantages(const struct check_result *r, struct buf *out);
 void report_summary_split(const struct check_result *r, struct buf *out);
 /* check's exit status: the verdict's (verdict_exit_code), at least 1 when
  * the domain has warnings (key-split); the status line's first word

@@ -141,3 +141,27 @@ report_exit_code(const struct check_result *r)
 		return 1;
 	return code;
 }
+
+void
+report_text_dead_vantages(const struct check_result *r, struct buf *out)
+{
+	/* A vantage whose proxy is down where the endpoint was decided by
+	 * another: its probes count for nothing (never for a verdict), so
+	 * the operator is told, once, which one (docs/usage.md, "Probes"). */
+	for (size_t i = 0; i < r->nendpoints; i++) {
+		const struct check_endpoint *e = &r->endpoints[i];
+		if (report_service_fault(e->err_step, e->err_reason))
+			continue;	/* said up front already */
+		for (size_t j = 0; j < e->nprobes; j++) {
+			const struct check_probe *p = &e->probes[j];
+			if (!report_service_fault(p->err_step, p->err_reason))
+				continue;
+			buf_printf(out, "The vantage %s of the certwatch service "
+				   "does not work (%s); its probes were left "
+				   "out and the verdict is the other "
+				   "vantages'. The service's operator has to "
+				   "fix it.\n", p->vantage, p->err_reason);
+			return;
+		}
+	}
+}

@@ -166,6 +166,13 @@ test_probe_lines(void **state)
 	assert_non_null(strstr(b.s, "  probe 192.0.2.1 via direct: ok, key "
 				    "cccc"));
 	assert_non_null(strstr(b.s, "cc (ecdsa)\n"));
+	/* The tor vantage's proxy is down, the endpoint decided by the other:
+	 * said once, up front, as the service's fault. */
+	assert_non_null(strstr(b.s, "\nThe vantage tor of the certwatch "
+				    "service does not work (cannot reach the "
+				    "SOCKS proxy);"));
+	assert_true(strstr(b.s, "The vantage tor") <
+		    strstr(b.s, "\nxmpp-client "));
 	size_t lines = 0;
 	for (const char *q = b.s; (q = strstr(q, "  probe ")) != NULL; q++)
 		lines++;

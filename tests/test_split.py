@@ -265,6 +265,11 @@ def t_dead_vantage(lab, info, d):
                         assert p["verdict"] in ("unreachable", want), p
                         assert p["spki_sha256"] is None, p
                         assert p["error"]["step"] == "tor", p
+        # The text says which vantage is down, as the service's fault.
+        vname = probe["vantages"].split(", ")[1]
+        _, out = text_check(conf)
+        assert "The vantage %s of the certwatch service does not work" % (
+            vname) in out, out
 
 
 # ---- 4. the limits count every probe ------------------------------------
