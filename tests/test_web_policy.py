@@ -221,7 +221,9 @@ def t_base_url(port, base):
 
 def t_probes_per_minute(port):
     """[limits] probes_per_minute = 6: a token bucket that starts full, so
-    6 probes start at once, the 7th about 10 s after the 6th."""
+    6 probes start at once, the 7th about 10 s after the 6th.  One check
+    of good.test makes 8 (4 endpoints, then the other key type's handshake
+    of each: every probe counts, docs/performance.md)."""
     def probes():
         m = metrics(port)
         done = sum(float(v) for v in re.findall(
@@ -231,7 +233,7 @@ def t_probes_per_minute(port):
     done0 = probes()[0]
     out = {}
     ts = [threading.Thread(target=lambda d=d: out.update(
-        {d: api(port, d, '192.0.2.50')})) for d in ('good.test', 'ta.test')]
+        {d: api(port, d, '192.0.2.50')})) for d in ('good.test',)]
     for t in ts:
         t.start()
     # Eight probes asked for; six may start.
@@ -244,7 +246,7 @@ def t_probes_per_minute(port):
     for t in ts:
         t.join(60)
     assert out['good.test'][2]['verdict'] == 'ok', out
-    assert out['ta.test'][2]['verdict'] == 'ok', out
+    assert out['good.test'][2]['probes'] == 8, out
     # 10 s for a token; the probe itself takes milliseconds.
     assert 7 <= t7 <= 14, f'the seventh probe came {t7:.1f} s after the sixth'
 
