@@ -100,6 +100,9 @@ check_ep_opts(const struct ep *e, const struct ep_probe *p,
 	/* Fresh credentials per probe: each its own Tor circuit. */
 	o->socks_user = NULL;
 	o->socks_pass = NULL;
+	/* A socks5:// vantage may not be Tor (ssh -D knows no
+	 * authentication); a tor one must isolate. */
+	o->socks_any_auth = !strncmp(v->name, "socks5://", 9);
 }
 
 static const char *

@@ -19,7 +19,9 @@ impostor `mitm` with a lab-CA certificate) is made to lie in one place only:
      as nobody): split across vantages without DANE, `mismatch` of that
      vantage's probes with DANE, the other vantage's probes `ok`.
   3. a dead vantage (SOCKS and Tor): its probes unreachable at step `tor`,
-     never a mismatch or a split, the verdict that of the live vantage.
+     never a mismatch or a split, the verdict that of the live vantage;
+     a socks5:// vantage that knows no authentication (as `ssh -D`) works,
+     Tor at such a port is refused (it must isolate each probe).
   4. [probe] concurrency and [limits] probes_per_minute count every probe
      (each address, vantage and key type): SOCKS proxies that hold each
      CONNECT a moment see at most `concurrency` held at once, the probe
@@ -282,9 +284,9 @@ class HoldingSocks(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, stats, hold):
+    def __init__(self, stats, hold, noauth=False):
         super().__init__(("127.0.0.1", 0), HoldingHandler)
-        self.stats, self.hold = stats, hold
+        self.stats, self.hold, self.noauth = stats, hold, noauth
         self.port = self.server_address[1]
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
@@ -294,6 +296,7 @@ class HoldStats:
         self.lock = threading.Lock()
         self.held = self.peak = 0
         self.starts = []
+        self.offers = []        # the methods each greeting offered
 
 
 class HoldingHandler(socketserver.BaseRequestHandler):
@@ -302,8 +305,14 @@ class HoldingHandler(socketserver.BaseRequestHandler):
         c.settimeout(10)
         try:
             _, n = recv_exact(c, 2)
-            method = 2 if 2 in recv_exact(c, n) else 0
+            offered = recv_exact(c, n)
+            st.offers.append(bytes(offered))
+            # `noauth`: as ssh -D, no authentication or nothing.
+            method = (0 if 0 in offered else 0xff) if self.server.noauth \
+                else 2 if 2 in offered else 0
             c.sendall(bytes([5, method]))
+            if method == 0xff:
+                return
             if method == 2:
                 recv_exact(c, recv_exact(c, 2)[1])
                 recv_exact(c, recv_exact(c, 1)[0])
@@ -325,6 +334,35 @@ class HoldingHandler(socketserver.BaseRequestHandler):
                 pipe(c, up)
         except (OSError, EOFError, ValueError):
             pass
+
+
+def t_noauth_vantage(info, d):
+    """A socks5:// vantage that knows no authentication (as `ssh -D`):
+    its probes work; Tor at the same port is refused (a tor vantage
+    offers username/password only, for a circuit per probe), unreachable
+    at step tor, never lowering the verdict."""
+    st = HoldStats()
+    px = HoldingSocks(st, 0.0, noauth=True)
+    name = "socks5://127.0.0.1:%d" % px.port
+    conf = write_config(info, os.path.join(d, "noauth.conf"),
+                        probe={"vantages": "direct, %s, tor" % name,
+                               "tor_socks": "127.0.0.1:%d" % px.port})
+    try:
+        rc, res, _ = check_json(BIN, conf, "good.test")
+    finally:
+        px.shutdown()
+        px.server_close()
+    assert rc == 0 and res["verdict"] == "ok", res
+    assert res["warnings"] == [], res["warnings"]
+    good = info["keys"]["good"]["spki_sha256"]
+    for e in res["endpoints"]:
+        v = {p["vantage"]: p for p in e["probes"]}
+        assert set(v) == {"direct", name, "tor"}, e["probes"]
+        assert v[name]["verdict"] == "ok", v[name]
+        assert v[name]["spki_sha256"] == good, v[name]
+        assert v["tor"]["verdict"] == "unreachable", v["tor"]
+        assert "accepts none" in v["tor"]["error"]["reason"], v["tor"]
+    assert b"\x02\x00" in st.offers and b"\x02" in st.offers, st.offers
 
 
 def holding_run(info, d, name, hold, **limits):
@@ -423,6 +461,8 @@ def main():
                   "with DANE", t_socks_liar, lab, info, tmp)
             r.run("dead vantages: unreachable probes, never split or "
                   "mismatch", t_dead_vantage, lab, info, tmp)
+            r.run("a SOCKS vantage without authentication (ssh -D)",
+                  t_noauth_vantage, info, tmp)
             r.run("concurrency counts every probe", t_concurrency, info, tmp)
             r.run("probes_per_minute counts every probe",
                   t_probes_per_minute, info, tmp)
