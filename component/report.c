@@ -316,6 +316,7 @@ report_text(const struct check_result *r, struct buf *out)
 		if (e->err_step != PROBE_STEP_NONE)
 			text_step(e, out);
 	}
+	report_text_split_setup(r, out);
 	if (r->nsetup > 0) {
 		buf_printf(out, "\nTLSA records to add%s:\n",
 			   r->verdict == VERDICT_INSECURE

@@ -100,6 +100,8 @@ void report_probe_line(const struct check_probe *p, struct buf *out);
 void report_text_warnings(const struct check_result *r, struct buf *out);
 /* One line when a vantage's proxy is down while other vantages decided. */
 void report_text_dead_vantages(const struct check_result *r, struct buf *out);
+/* For no-tlsa and insecure with a key-split: why no TLSA lines are given. */
+void report_text_split_setup(const struct check_result *r, struct buf *out);
 void report_summary_split(const struct check_result *r, struct buf *out);
 /* check's exit status: the verdict's (verdict_exit_code), at least 1 when
  * the domain has warnings (key-split); the status line's first word

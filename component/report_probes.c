@@ -142,26 +142,56 @@ report_exit_code(const struct check_result *r)
 	return code;
 }
 
+/* Was this vantage named already (by an earlier endpoint's probe)? */
+static int
+vantage_told(const struct check_result *r, size_t i, size_t j)
+{
+	const char *v = r->endpoints[i].probes[j].vantage;
+
+	for (size_t a = 0; a <= i; a++) {
+		const struct check_endpoint *e = &r->endpoints[a];
+		for (size_t b = 0; b < (a == i ? j : e->nprobes); b++)
+			if (!strcmp(e->probes[b].vantage, v) &&
+			    report_service_fault(e->probes[b].err_step,
+						 e->probes[b].err_reason) &&
+			    !report_service_fault(e->err_step, e->err_reason))
+				return 1;
+	}
+	return 0;
+}
+
 void
 report_text_dead_vantages(const struct check_result *r, struct buf *out)
 {
 	/* A vantage whose proxy is down where the endpoint was decided by
 	 * another: its probes count for nothing (never for a verdict), so
-	 * the operator is told, once, which one (docs/usage.md, "Probes"). */
+	 * the operator is told which, once each (docs/usage.md, "Probes"). */
 	for (size_t i = 0; i < r->nendpoints; i++) {
 		const struct check_endpoint *e = &r->endpoints[i];
 		if (report_service_fault(e->err_step, e->err_reason))
 			continue;	/* said up front already */
 		for (size_t j = 0; j < e->nprobes; j++) {
 			const struct check_probe *p = &e->probes[j];
-			if (!report_service_fault(p->err_step, p->err_reason))
+			if (!report_service_fault(p->err_step, p->err_reason) ||
+			    vantage_told(r, i, j))
 				continue;
 			buf_printf(out, "The vantage %s of the certwatch service "
 				   "does not work (%s); its probes were left "
 				   "out and the verdict is the other "
 				   "vantages'. The service's operator has to "
 				   "fix it.\n", p->vantage, p->err_reason);
-			return;
 		}
 	}
+}
+
+void
+report_text_split_setup(const struct check_result *r, struct buf *out)
+{
+	if (r->nwarnings == 0 || (r->verdict != VERDICT_NO_TLSA &&
+				  r->verdict != VERDICT_INSECURE))
+		return;
+	buf_puts(out, "\nNo TLSA records are offered while keys differ "
+		      "between probes: one of them may be an interceptor's. "
+		      "Compare each with the keys your own servers hold "
+		      "first, then check again.\n");
 }

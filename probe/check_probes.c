@@ -480,4 +480,11 @@ check_split(struct check_result *r)
 			split_endpoints(r, ea, eb);
 		}
 	}
+	/* No TLSA line to publish while keys differ: the key of one probe
+	 * may be an interceptor's (docs/usage.md, "key-split"). */
+	if (r->nwarnings > 0) {
+		check_free_strv(r->setup, r->nsetup);
+		r->setup = NULL;
+		r->nsetup = 0;
+	}
 }

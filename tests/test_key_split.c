@@ -71,8 +71,15 @@ test_every_key_named(void **state)
 	memset(&r, 0, sizeof(r));
 	r.endpoints = &e;
 	r.nendpoints = 1;
+	r.nsetup = 1;
+	r.setup = calloc(1, sizeof(char *));
+	assert_non_null(r.setup);
+	r.setup[0] = strdup("_5222._tcp.xmpp.example. IN TLSA 3 1 1 aaaa");
 	check_split(&r);
 	assert_int_equal(r.nwarnings, 2);
+	/* No TLSA line to publish while keys differ. */
+	assert_int_equal(r.nsetup, 0);
+	assert_null(r.setup);
 	for (char c = 'a'; c <= 'c'; c++) {
 		memset(k, c, 16);
 		k[16] = '\0';

@@ -197,6 +197,26 @@ test_probe_lines(void **state)
 	r->nwarnings = 0;
 	assert_int_equal(report_exit_code(r), 0);
 	r->nwarnings = 1;
+	assert_null(strstr(b.s, "No TLSA records are offered"));
+	/* no-tlsa with a split: no lines to publish, and why. */
+	r->verdict = VERDICT_NO_TLSA;
+	buf_reset(&b);
+	report_text(r, &b);
+	assert_non_null(strstr(b.s, "\nNo TLSA records are offered while keys "
+				    "differ between probes"));
+	/* Two dead vantages, one of them twice: a line each. */
+	e->probes[2].have_key = 0;
+	e->probes[2].err_step = PROBE_STEP_TOR;
+	strcpy(e->probes[2].vantage, "socks5://192.0.2.9:1080");
+	strcpy(e->probes[2].err_reason, "cannot reach the SOCKS proxy");
+	e->probes[0] = e->probes[1];
+	buf_reset(&b);
+	report_text(r, &b);
+	size_t dead = 0;
+	for (const char *q = b.s; (q = strstr(q, "The vantage ")) != NULL; q++)
+		dead++;
+	assert_int_equal(dead, 2);
+	assert_non_null(strstr(b.s, "The vantage socks5://192.0.2.9:1080 of"));
 	buf_free(&one);
 	buf_free(&b);
 	check_result_free(r);

@@ -125,10 +125,14 @@ def t_port_split(lab, info, conf):
             assert "port 5222" in text, s
             assert mitm["spki_sha256"][:16] in text, s
             assert good["spki_sha256"][:16] in text, s
+        # No TLSA line for a key that may be the impostor's.
+        assert res["setup"] == [], res["setup"]
         rc, out = text_check(conf)
         first = out.splitlines()[0]
         assert rc >= 1 and "keys differ between probes (" in first, out
         assert out.count("warning (key-split)") == 3, out
+        assert "No TLSA records are offered while keys differ" in out, out
+        assert "TLSA records to add" not in out, out
         # One probe per endpoint, all alike: no probe lines.
         assert "  probe " not in out, out
 
@@ -145,6 +149,7 @@ def t_port_split(lab, info, conf):
     try:
         rc, res, _ = check_json(BIN, conf, DOMAIN)
         assert res["verdict"] == "no-tlsa" and res["warnings"] == [], res
+        assert len(res["setup"]) == 4, res["setup"]
         rc, out = text_check(conf)
         assert "keys differ" not in out, out
     finally:
