@@ -98,8 +98,11 @@ comp_form_ask_domain(xmpp_ctx_t *ctx, const char *title,
 }
 
 /* An endpoint whose probes differ gets one field per probe after its own,
- * "endpoint.N.probe.M"; probes that agree add nothing, so the common form
+ * "endpoint.N.probe.M", the first FORM_PROBES_MAX of them (the report
+ * field has every one); probes that agree add nothing, so the common form
  * stays as it was (docs/usage.md, "Probes"). */
+#define FORM_PROBES_MAX 16
+
 static void
 add_probe_fields(xmpp_stanza_t *x, const struct check_endpoint *e, size_t n)
 {
@@ -108,7 +111,7 @@ add_probe_fields(xmpp_stanza_t *x, const struct check_endpoint *e, size_t n)
 
 	if (!report_probes_differ(e))
 		return;
-	for (size_t i = 0; i < e->nprobes; i++) {
+	for (size_t i = 0; i < e->nprobes && i < FORM_PROBES_MAX; i++) {
 		buf_reset(&line);
 		report_probe_line(&e->probes[i], &line);
 		snprintf(var, sizeof(var), "endpoint.%zu.probe.%zu", n, i + 1);

@@ -188,6 +188,21 @@ test_check_result(void **state)
 					 sizeof(v)), 0);
 	assert_int_equal(comp_form_value(x, "endpoint.2", v, sizeof(v)), 1);
 	xmpp_stanza_release(x);
+	/* 40 probes that differ: 16 fields (the report has them all). */
+	struct check_probe many[40];
+	for (int i = 0; i < 40; i++) {
+		many[i] = pr[i % 2];
+		snprintf(many[i].address, sizeof(many[i].address),
+			 "192.0.2.%d", i);
+	}
+	ep[0].probes = many;
+	ep[0].nprobes = 40;
+	x = comp_form_check_result(ctx, &r, "good.test: mismatch\n");
+	assert_int_equal(comp_form_value(x, "endpoint.1.probe.16", v,
+					 sizeof(v)), 1);
+	assert_int_equal(comp_form_value(x, "endpoint.1.probe.17", v,
+					 sizeof(v)), 0);
+	xmpp_stanza_release(x);
 }
 
 static void
