@@ -447,6 +447,10 @@ def t_queued_gauge(info, d):
         for p in px:
             p.shutdown()
             p.server_close()
+    with open(os.path.join(d, "q.log"), encoding="utf-8",
+              errors="replace") as f:
+        log = f.read()
+    assert "Sanitizer" not in log and "runtime error:" not in log, log
     assert st.peak == 1 and len(st.starts) == 7, (st.peak, st.starts)
     assert max(q for _, q in seen) == 5, seen
     assert all(f <= 1 for f, _ in seen), seen
