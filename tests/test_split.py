@@ -370,6 +370,27 @@ def t_noauth_vantage(info, d):
     assert b"\x02\x00" in st.offers and b"\x02" in st.offers, st.offers
 
 
+def t_two_key_types_setup(info, d):
+    """Without DANE, a server holding an ECDSA and an RSA certificate (the
+    lab's twokeys fixture, reached through a SOCKS vantage that sends
+    notlsa.test's connections there): the TLSA lines to add name both
+    keys, for both need records; no split between two key types."""
+    px = ForwardingSocks(info["targets"]["twokeys"])
+    conf = write_config(info, os.path.join(d, "tk.conf"), probe={
+        "vantages": "socks5://127.0.0.1:%d" % px.port})
+    try:
+        rc, res, _ = check_json(BIN, conf, "notlsa.test")
+    finally:
+        px.shutdown()
+        px.server_close()
+    assert res["verdict"] == "no-tlsa" and res["warnings"] == [], res
+    e = by_port(res)[5222]
+    assert {p["key_type"] for p in e["probes"]} == {"ecdsa", "rsa"}, e
+    want = {"_5222._tcp.%s. IN TLSA 3 1 1 %s" % (
+        e["host"], info["keys"][k]["spki_sha256"]) for k in ("good", "rsa")}
+    assert want <= set(res["setup"]), res["setup"]
+
+
 def holding_run(info, d, name, hold, **limits):
     """twoaddr-nodane.test (one endpoint, two addresses) from three
     holding proxies: 6 probes and the other key type's handshake."""
@@ -472,6 +493,8 @@ def main():
                   "mismatch", t_dead_vantage, lab, info, tmp)
             r.run("a SOCKS vantage without authentication (ssh -D)",
                   t_noauth_vantage, info, tmp)
+            r.run("two key types without DANE: a TLSA line for each",
+                  t_two_key_types_setup, info, tmp)
             r.run("concurrency counts every probe", t_concurrency, info, tmp)
             r.run("probes_per_minute counts every probe",
                   t_probes_per_minute, info, tmp)
