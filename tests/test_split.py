@@ -27,6 +27,8 @@ impostor `mitm` with a lab-CA certificate) is made to lie in one place only:
      CONNECT a moment see at most `concurrency` held at once, the probe
      past the bucket waits for a token, and /metrics'
      certwatch_probes_queued counts the probes an endpoint still owes.
+  5. the web page of a split lists it in full and a probe line per
+     address; a page where the probes agree has neither.
 
 Needs root (the lab, iptables, setpriv).  Usage: test_split.py CERTWATCH_BIN.
 Reuses the lab of $CERTWATCH_LAB and the Tor network of $CERTWATCH_TORNET,
@@ -432,6 +434,47 @@ def t_probes_per_minute(info, d):
     assert 8 <= at[6] - at[0] <= 16, at
 
 
+def check_page(port, domain):
+    """The web report page of `domain`, once the check has ended."""
+    import test_web
+    while True:
+        st, _, body = test_web.req("GET", "/check?domain=" + domain,
+                                   port=port)
+        if b'id="checking"' not in body:
+            return st, body.decode()
+        time.sleep(0.3)
+
+
+def t_web_page(info, d):
+    """The web page: twoaddr-nodane.test's split listed in full and one
+    probe line per address; good.test's page (probes alike) with neither,
+    as before issue 14."""
+    import test_web
+    test_web.BIN = BIN
+    port = free_port()
+    conf = write_config(
+        info, os.path.join(d, "w.conf"),
+        component={"jid": "certwatch.split.invalid", "host": "127.0.0.1",
+                   "port": str(free_port()), "secret": "unused"},
+        watch={"interval": "86400"}, store={"dir": os.path.join(d, "sw")},
+        http={"listen": "127.0.0.1:%d" % port, "checks_per_minute": "0"})
+    dm = test_web.Daemon(conf, port, os.path.join(d, "w.log"))
+    dm.start()
+    try:
+        st, split = check_page(port, "twoaddr-nodane.test")
+        st2, good = check_page(port, "good.test")
+    finally:
+        dm.stop()
+    assert st == 200 and st2 == 200, (st, st2)
+    assert '<ul id="warnings">\n<li class="err">warning (key-split): keys ' \
+        'differ between probes' in split, split
+    pre = split[split.index('<pre class="probes">'):]
+    pre = pre[:pre.index("</pre>")]
+    for a in (info["targets"]["good"], info["targets"]["mitm"]):
+        assert "  probe %s via direct: no-tlsa, key " % a in pre, pre
+    assert 'id="warnings"' not in good and 'class="probes"' not in good, good
+
+
 def t_queued_gauge(info, d):
     """certwatch_probes_queued counts probes, not endpoints: with
     concurrency = 1 and one endpoint owing six probes (two addresses,
@@ -498,6 +541,8 @@ def main():
             r.run("concurrency counts every probe", t_concurrency, info, tmp)
             r.run("probes_per_minute counts every probe",
                   t_probes_per_minute, info, tmp)
+            r.run("the web page: probe lines and the split only where "
+                  "probes differ", t_web_page, info, tmp)
             r.run("the probes queued gauge counts every probe",
                   t_queued_gauge, info, tmp)
             net, own = tor_network(info, tmp)
