@@ -27,13 +27,15 @@ impostor `mitm` with a lab-CA certificate) is made to lie in one place only:
      CONNECT a moment see at most `concurrency` held at once, the probe
      past the bucket waits for a token, and /metrics'
      certwatch_probes_queued counts the probes an endpoint still owes.
-  5. the web page of a split lists it in full and a probe line per
-     address; a page where the probes agree has neither.
+  5. the chat reply, the ad-hoc form and the web page of a split show it
+     and a probe line per address; where the probes agree, neither.
 
 Needs root (the lab, iptables, setpriv).  Usage: test_split.py CERTWATCH_BIN.
 Reuses the lab of $CERTWATCH_LAB and the Tor network of $CERTWATCH_TORNET,
 or starts its own.
 """
+import asyncio
+import logging
 import os
 import shutil
 import socket
@@ -343,6 +345,18 @@ class HoldingHandler(socketserver.BaseRequestHandler):
             pass
 
 
+def check_via(px, info, path, probe, domain):
+    """check --json of `domain` with [probe] `probe`; the proxy px is shut
+    down after.  (exit status, result)"""
+    conf = write_config(info, path, probe=probe)
+    try:
+        rc, res, _ = check_json(BIN, conf, domain)
+    finally:
+        px.shutdown()
+        px.server_close()
+    return rc, res
+
+
 def t_noauth_vantage(info, d):
     """A socks5:// vantage that knows no authentication (as `ssh -D`):
     its probes work; Tor at the same port is refused (a tor vantage
@@ -351,14 +365,9 @@ def t_noauth_vantage(info, d):
     st = HoldStats()
     px = HoldingSocks(st, 0.0, noauth=True)
     name = "socks5://127.0.0.1:%d" % px.port
-    conf = write_config(info, os.path.join(d, "noauth.conf"),
-                        probe={"vantages": "direct, %s, tor" % name,
-                               "tor_socks": "127.0.0.1:%d" % px.port})
-    try:
-        rc, res, _ = check_json(BIN, conf, "good.test")
-    finally:
-        px.shutdown()
-        px.server_close()
+    rc, res = check_via(px, info, os.path.join(d, "noauth.conf"), {
+        "vantages": "direct, %s, tor" % name,
+        "tor_socks": "127.0.0.1:%d" % px.port}, "good.test")
     assert rc == 0 and res["verdict"] == "ok", res
     assert res["warnings"] == [], res["warnings"]
     good = info["keys"]["good"]["spki_sha256"]
@@ -378,13 +387,8 @@ def t_two_key_types_setup(info, d):
     notlsa.test's connections there): the TLSA lines to add name both
     keys, for both need records; no split between two key types."""
     px = ForwardingSocks(info["targets"]["twokeys"])
-    conf = write_config(info, os.path.join(d, "tk.conf"), probe={
-        "vantages": "socks5://127.0.0.1:%d" % px.port})
-    try:
-        rc, res, _ = check_json(BIN, conf, "notlsa.test")
-    finally:
-        px.shutdown()
-        px.server_close()
+    _, res = check_via(px, info, os.path.join(d, "tk.conf"), {
+        "vantages": "socks5://127.0.0.1:%d" % px.port}, "notlsa.test")
     assert res["verdict"] == "no-tlsa" and res["warnings"] == [], res
     e = by_port(res)[5222]
     assert {p["key_type"] for p in e["probes"]} == {"ecdsa", "rsa"}, e
@@ -475,6 +479,52 @@ def t_web_page(info, d):
     assert 'id="warnings"' not in good and 'class="probes"' not in good, good
 
 
+async def chat_and_form(info, d):
+    """check by chat and by ad-hoc command, of twoaddr-nodane.test (its
+    two addresses show two keys) and good.test (probes alike)."""
+    import test_component as tc
+    from test_hostile import daemon_conf
+    x = info["xmpp"]["prosody"]
+    comp, user = x["component"], x["users"][20]
+    conf = daemon_conf(info, "prosody", d)
+    log = open(os.path.join(d, "chat.log"), "wb")
+    bot = subprocess.Popen([BIN, "run", "-c", conf], stdout=log,
+                           stderr=subprocess.STDOUT)
+    c, out = None, {}
+    try:
+        assert await tc.wait_bot(x, user, comp), "the bot never answered"
+        c = await tc.connect(x, user, comp)
+        for domain in ("twoaddr-nodane.test", "good.test"):
+            chat = await c.report(domain)
+            r = await tc.command(c, "check", action="execute")
+            r = await tc.command(c, "check", action="complete",
+                                 sessionid=r.get("sessionid"), domain=domain)
+            out[domain] = (chat, tc.form_values(r))
+    finally:
+        if c is not None:
+            c.disconnect()
+        bot.terminate()
+        bot.wait(15)
+        log.close()
+    return out
+
+
+def t_chat_and_form(info, d):
+    """Chat and the ad-hoc form show a probe line per address only where
+    the probes differ, and the split; where they agree, as before."""
+    out = asyncio.run(chat_and_form(info, d))
+    chat, form = out["twoaddr-nodane.test"]
+    assert "keys differ between probes (" in chat.splitlines()[0], chat
+    assert chat.count("\n  probe ") == 2, chat
+    assert form["endpoint.1.probe.1"].startswith("probe "), form
+    assert form["endpoint.1.probe.2"].startswith("probe "), form
+    assert "endpoint.1.probe.3" not in form, form
+    assert sum("  probe " in line for line in form["report"]) == 2, form
+    chat, form = out["good.test"]
+    assert "probe " not in chat and "keys differ" not in chat, chat
+    assert not [k for k in form if ".probe." in k], form
+
+
 def t_queued_gauge(info, d):
     """certwatch_probes_queued counts probes, not endpoints: with
     concurrency = 1 and one endpoint owing six probes (two addresses,
@@ -521,6 +571,7 @@ def t_queued_gauge(info, d):
 
 
 def main():
+    logging.basicConfig(level=logging.CRITICAL)
     r = Runner()
     tmp = tempfile.mkdtemp(prefix="cw-split-")
     started = []        # a Tor network of our own, to stop
@@ -541,6 +592,8 @@ def main():
             r.run("concurrency counts every probe", t_concurrency, info, tmp)
             r.run("probes_per_minute counts every probe",
                   t_probes_per_minute, info, tmp)
+            r.run("chat and ad-hoc: probe lines and the split only where "
+                  "probes differ", t_chat_and_form, info, tmp)
             r.run("the web page: probe lines and the split only where "
                   "probes differ", t_web_page, info, tmp)
             r.run("the probes queued gauge counts every probe",
