@@ -438,6 +438,13 @@ def t_probes_per_minute(info, d):
     assert 8 <= at[6] - at[0] <= 16, at
 
 
+def assert_clean_log(path):
+    """No sanitizer report in a daemon's log (a sanitizer build)."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        log = f.read()
+    assert "Sanitizer" not in log and "runtime error:" not in log, log
+
+
 def check_page(port, domain):
     """The web report page of `domain`, once the check has ended."""
     import test_web
@@ -469,6 +476,7 @@ def t_web_page(info, d):
         st2, good = check_page(port, "good.test")
     finally:
         dm.stop()
+    assert_clean_log(os.path.join(d, "w.log"))
     assert st == 200 and st2 == 200, (st, st2)
     assert '<ul id="warnings">\n<li class="err">warning (key-split): keys ' \
         'differ between probes' in split, split
@@ -513,6 +521,7 @@ def t_chat_and_form(info, d):
     """Chat and the ad-hoc form show a probe line per address only where
     the probes differ, and the split; where they agree, as before."""
     out = asyncio.run(chat_and_form(info, d))
+    assert_clean_log(os.path.join(d, "chat.log"))
     chat, form = out["twoaddr-nodane.test"]
     assert "keys differ between probes (" in chat.splitlines()[0], chat
     assert chat.count("\n  probe ") == 2, chat
@@ -561,10 +570,7 @@ def t_queued_gauge(info, d):
         for p in px:
             p.shutdown()
             p.server_close()
-    with open(os.path.join(d, "q.log"), encoding="utf-8",
-              errors="replace") as f:
-        log = f.read()
-    assert "Sanitizer" not in log and "runtime error:" not in log, log
+    assert_clean_log(os.path.join(d, "q.log"))
     assert st.peak == 1 and len(st.starts) == 7, (st.peak, st.starts)
     assert max(q for _, q in seen) == 5, seen
     assert all(f <= 1 for f, _ in seen), seen
