@@ -3,9 +3,12 @@
  * bench_check.c - checks per second, probes per second, CPU per probe and
  * memory per probe in flight, for one domain, on one event loop.
  *
- *   bench_check ANCHOR UNBOUND_CONF DOMAIN CHECKS CONCURRENCY
+ *   bench_check ANCHOR UNBOUND_CONF DOMAIN CHECKS CONCURRENCY [VANTAGES]
  *
- * Direct mode with private targets allowed (the lab).  Prints one line of
+ * Direct mode with private targets allowed (the lab).  VANTAGES = k sets
+ * [probe] vantages to k direct vantages (each address probed k times, as
+ * from k places; docs/performance.md); without it, the one vantage of
+ * `via`, as before issue 14.  Prints one line of
  * key=value figures; bench/bench_check.py runs it beside a loop of
  * `openssl s_client -dane_tlsa_rrdata` and writes the table.
  */
@@ -93,9 +96,9 @@ main(int argc, char **argv)
 	struct timeval t0, t1;
 	struct rusage u0, u1;
 
-	if (argc != 6) {
+	if (argc != 6 && argc != 7) {
 		fprintf(stderr, "usage: bench_check ANCHOR UNBOUND_CONF DOMAIN "
-				"CHECKS CONCURRENCY\n");
+				"CHECKS CONCURRENCY [VANTAGES]\n");
 		return 2;
 	}
 	base = event_base_new();
@@ -111,6 +114,15 @@ main(int argc, char **argv)
 		.probe = {.via_socks = 0, .timeout_ms = 10000, .allow_private = 1},
 		.max_probes = 64,
 	};
+	int k = argc == 7 ? atoi(argv[6]) : 0;
+	if (k < 0 || k > CHECK_MAX_VANTAGES) {
+		fprintf(stderr, "VANTAGES: 0 to %d\n", CHECK_MAX_VANTAGES);
+		return 2;
+	}
+	for (int i = 0; i < k; i++)
+		snprintf(cc.vantages[i].name, sizeof(cc.vantages[i].name),
+			 i ? "direct%d" : "direct", i + 1);
+	cc.nvantages = (size_t)k;
 	b.env = check_env_new(&cc);
 	b.base = base;
 	b.domain = argv[3];
@@ -139,11 +151,11 @@ main(int argc, char **argv)
 	double wall = tv_s(t1) - tv_s(t0);
 	double cpu = tv_s(u1.ru_utime) - tv_s(u0.ru_utime) + tv_s(u1.ru_stime) -
 		     tv_s(u0.ru_stime);
-	printf("checks=%d bad=%d probes=%u wall_s=%.3f cpu_s=%.3f "
+	printf("vantages=%d checks=%d bad=%d probes=%u wall_s=%.3f cpu_s=%.3f "
 	       "checks_per_s=%.1f probes_per_s=%.1f cpu_ms_per_probe=%.3f "
 	       "rss_start_kb=%ld rss_peak_kb=%ld max_probes_in_flight=%zu "
 	       "kb_per_probe_in_flight=%.1f\n",
-	       b.done, b.bad, b.probes, wall, cpu, b.done / wall,
+	       k, b.done, b.bad, b.probes, wall, cpu, b.done / wall,
 	       b.probes / wall, b.probes ? cpu * 1000 / b.probes : 0.0, rss0,
 	       hwm, b.max_in_flight,
 	       b.max_in_flight ? (double)(hwm - rss0) / b.max_in_flight : 0.0);

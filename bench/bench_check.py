@@ -5,7 +5,10 @@ lab's good domain (direct mode), side by side with a loop of
 `openssl s_client -dane_tlsa_rrdata` doing the same DANE check of one
 endpoint (handed the TLSA record, so it does no DNS at all).
 
-    bench/bench_check.py BUILD_DIR [CHECKS] [CONCURRENCY]
+    bench/bench_check.py BUILD_DIR [CHECKS] [CONCURRENCY] [VANTAGES]
+
+VANTAGES = k: k direct vantages (each address probed k times;
+docs/performance.md); without it the one vantage of `via`.
 
 Prints a Markdown table for docs/performance.md."""
 import json
@@ -21,6 +24,7 @@ from cwtest import lab  # noqa: E402
 build = sys.argv[1]
 checks = int(sys.argv[2]) if len(sys.argv) > 2 else 200
 conc = int(sys.argv[3]) if len(sys.argv) > 3 else 16
+vantages = sys.argv[4:5]
 peer_runs = 60
 
 
@@ -36,7 +40,7 @@ def certwatch(info, n, c):
     s0 = server_cpu(info)
     out = subprocess.run(
         [os.path.join(build, 'bench', 'bench_check'), info['trust_anchor'],
-         info['unbound_conf'], 'good.test', str(n), str(c)],
+         info['unbound_conf'], 'good.test', str(n), str(c)] + vantages,
         capture_output=True, text=True, check=True).stdout
     res = dict(kv.split('=') for kv in out.split())
     res['server_cpu_share'] = (server_cpu(info) - s0) / float(res['wall_s'])
@@ -72,7 +76,8 @@ with lab() as info:
 rows = [
     ('openssl s_client -dane_tlsa_rrdata, sequential (1 probe per run)',
      pe['probes_per_s'], pe['cpu_ms_per_probe'], '-'),
-    ('certwatch, 1 check at a time (4 probes + DNS per check)',
+    ('certwatch, 1 check at a time (%d probes + DNS per check)'
+     % (int(seq['probes']) // int(seq['checks'])),
      float(seq['probes_per_s']), float(seq['cpu_ms_per_probe']),
      seq['kb_per_probe_in_flight']),
     (f'certwatch, {conc} checks at a time',

@@ -2,6 +2,8 @@
 /* forms.c - XEP-0004 data forms built and read over libstrophe stanzas. */
 #include "component/forms.h"
 
+#include "component/report.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -95,6 +97,30 @@ comp_form_ask_domain(xmpp_ctx_t *ctx, const char *title,
 	return x;
 }
 
+/* An endpoint whose probes differ gets one field per probe after its own,
+ * "endpoint.N.probe.M", the first FORM_PROBES_MAX of them (the report
+ * field has every one); probes that agree add nothing, so the common form
+ * stays as it was (docs/usage.md, "Probes"). */
+#define FORM_PROBES_MAX 16
+
+static void
+add_probe_fields(xmpp_stanza_t *x, const struct check_endpoint *e, size_t n)
+{
+	char var[64];
+	struct buf line = BUF_INIT;
+
+	if (!report_probes_differ(e))
+		return;
+	for (size_t i = 0; i < e->nprobes && i < FORM_PROBES_MAX; i++) {
+		buf_reset(&line);
+		report_probe_line(&e->probes[i], &line);
+		snprintf(var, sizeof(var), "endpoint.%zu.probe.%zu", n, i + 1);
+		comp_form_add_field(x, var, "text-single", "probe",
+				    line.s ? line.s : "", 0);
+	}
+	buf_free(&line);
+}
+
 xmpp_stanza_t *
 comp_form_check_result(xmpp_ctx_t *ctx, const struct check_result *r,
 		       const char *report)
@@ -124,6 +150,7 @@ comp_form_check_result(xmpp_ctx_t *ctx, const struct check_result *r,
 			 e->have_key && e->spki_sha256[0] ? e->spki_sha256
 							  : "-");
 		comp_form_add_field(x, var, "text-single", label, value, 0);
+		add_probe_fields(x, e, i + 1);
 	}
 	if (report != NULL)
 		comp_form_add_field(x, "report", "text-multi", "Report", report,

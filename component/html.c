@@ -86,6 +86,33 @@ html_probe_lines(struct buf *out, const struct check_endpoint *e)
 	buf_free(&t);
 }
 
+/* "warning (CODE): TEXT", escaped, between open and close. */
+static void
+html_warning(struct buf *out, const char *open, const struct check_warning *w,
+	     const char *close)
+{
+	buf_puts(out, open);
+	buf_puts(out, "warning (");
+	esc(out, w->code);
+	buf_puts(out, "): ");
+	esc(out, w->text);
+	buf_puts(out, close);
+}
+
+/* The domain's own warnings (key-split: keys differ between probes,
+ * docs/usage.md), each in full: the headline names only the first. */
+static void
+html_domain_warnings(struct buf *out, const struct check_result *r)
+{
+	if (r->nwarnings == 0)
+		return;
+	buf_puts(out, "<ul id=\"warnings\">\n");
+	for (size_t i = 0; i < r->nwarnings; i++)
+		html_warning(out, "<li class=\"err\">", &r->warnings[i],
+			     "</li>\n");
+	buf_puts(out, "</ul>\n");
+}
+
 /* Percent-encoding for a URI part: only RFC 3986 unreserved bytes stay. */
 static void uri_part(struct buf *out, const char *s)
 {
@@ -369,13 +396,8 @@ static void endpoint_row(struct buf *out, const struct check_endpoint *e)
 		esc(out, e->unusable[j]);
 		buf_puts(out, "</p>");
 	}
-	for (size_t j = 0; j < e->nwarnings; j++) {
-		buf_puts(out, "<p class=\"note\">warning (");
-		esc(out, e->warnings[j].code);
-		buf_puts(out, "): ");
-		esc(out, e->warnings[j].text);
-		buf_puts(out, "</p>");
-	}
+	for (size_t j = 0; j < e->nwarnings; j++)
+		html_warning(out, "<p class=\"note\">", &e->warnings[j], "</p>");
 	buf_puts(out, "</td></tr>\n");
 }
 
@@ -421,6 +443,7 @@ void html_result(struct buf *out, const struct html_ctx *c,
 	fmt_time(out, r->started);
 	buf_printf(out, " in %.1f s, %u probe%s.</p>\n", r->elapsed_ms / 1000.0,
 		   r->probes, r->probes == 1 ? "" : "s");
+	html_domain_warnings(out, r);
 
 	for (int s = 0; s < SVC_COUNT; s++) {
 		if (r->services[s] != SVC_STATE_BOGUS &&

@@ -180,9 +180,7 @@ print_result(const struct check_result *r, int json)
 	fputs(out.s, stdout);
 	buf_free(&out);
 	/* keys differ between probes (key-split): at least 1. */
-	if (r->nwarnings > 0 && verdict_exit_code(r->verdict) == 0)
-		return 1;
-	return verdict_exit_code(r->verdict);
+	return report_exit_code(r);
 }
 
 static int

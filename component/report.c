@@ -9,9 +9,9 @@
 #include <time.h>
 
 static const char *
-state_word(enum verdict v)
+state_word(int exit_code)
 {
-	switch (verdict_exit_code(v)) {
+	switch (exit_code) {
 	case 0: return "OK";
 	case 1: return "WARNING";
 	case 2: return "CRITICAL";
@@ -68,7 +68,7 @@ report_summary(const struct check_result *r, struct buf *out)
 void
 report_status_line(const struct check_result *r, struct buf *out)
 {
-	buf_printf(out, "CERTWATCH %s - ", state_word(r->verdict));
+	buf_printf(out, "CERTWATCH %s - ", state_word(report_exit_code(r)));
 	report_summary(r, out);
 }
 
@@ -257,6 +257,7 @@ report_text(const struct check_result *r, struct buf *out)
 			buf_puts(out, REPORT_SERVICE_FAULT "\n");
 			break;
 		}
+	report_text_dead_vantages(r, out);
 	for (int s = 0; s < SVC_COUNT; s++) {
 		const char *st = check_svc_state_name(r->services[s]);
 		if (r->services[s] == SVC_STATE_BOGUS ||
@@ -315,6 +316,7 @@ report_text(const struct check_result *r, struct buf *out)
 		if (e->err_step != PROBE_STEP_NONE)
 			text_step(e, out);
 	}
+	report_text_split_setup(r, out);
 	if (r->nsetup > 0) {
 		buf_printf(out, "\nTLSA records to add%s:\n",
 			   r->verdict == VERDICT_INSECURE

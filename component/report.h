@@ -92,7 +92,20 @@ void report_json_probes(const struct check_endpoint *e, struct buf *out);
 void report_json_warning_list(const struct check_warning *w, size_t n,
 			      struct buf *out);
 void report_text_probes(const struct check_endpoint *e, struct buf *out);
+/* Whether an endpoint's probes differ (verdict, key or failed step): only
+ * then are they listed one by one (docs/usage.md, "Probes"). */
+int report_probes_differ(const struct check_endpoint *e);
+/* One probe: "probe ADDRESS via VANTAGE: VERDICT[, key K (TYPE)][, STEP: WHY]". */
+void report_probe_line(const struct check_probe *p, struct buf *out);
 void report_text_warnings(const struct check_result *r, struct buf *out);
+/* One line when a vantage's proxy is down while other vantages decided. */
+void report_text_dead_vantages(const struct check_result *r, struct buf *out);
+/* For no-tlsa and insecure with a key-split: why no TLSA lines are given. */
+void report_text_split_setup(const struct check_result *r, struct buf *out);
 void report_summary_split(const struct check_result *r, struct buf *out);
+/* check's exit status: the verdict's (verdict_exit_code), at least 1 when
+ * the domain has warnings (key-split); the status line's first word
+ * follows it. */
+int report_exit_code(const struct check_result *r);
 
 #endif

@@ -180,7 +180,16 @@ check_env_probes_in_flight(const struct check_env *env)
 size_t
 check_env_probes_queued(const struct check_env *env)
 {
-	return env->queued;
+	size_t n = 0;
+
+	/* Every probe waiting counts: an endpoint in the queue still owes
+	 * one per address, vantage and key type not started (issue 14). */
+	for (const struct ep *e = env->queue_head; e; e = e->qnext)
+		n += (e->phase == EP_MAIN || e->phase == EP_KEYS) &&
+				     e->nplan > e->ap_next
+			     ? e->nplan - e->ap_next
+			     : 1;
+	return n;
 }
 
 /* ---- results ---------------------------------------------------------- */

@@ -581,6 +581,17 @@ check_ep_decide(struct ep *e)
 		snprintf(line, sizeof(line), "_%u._tcp.%s. IN TLSA 3 1 1 %s",
 			 row->port, row->host, row->spki_sha256);
 		push_str(&c->res->setup, &c->res->nsetup, line);
+		/* And each other key the probes saw, such as the other key
+		 * type's: TLSA must allow both (a split drops them all). */
+		for (size_t i = 0; i < row->nprobes && i < e->nap; i++) {
+			if (!row->probes[i].have_key || e->ap[i].res == NULL ||
+			    e->ap[i].res->key_refused)
+				continue;
+			snprintf(line, sizeof(line),
+				 "_%u._tcp.%s. IN TLSA 3 1 1 %s", row->port,
+				 row->host, row->probes[i].spki_sha256);
+			push_str(&c->res->setup, &c->res->nsetup, line);
+		}
 	}
 }
 

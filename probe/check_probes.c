@@ -100,6 +100,9 @@ check_ep_opts(const struct ep *e, const struct ep_probe *p,
 	/* Fresh credentials per probe: each its own Tor circuit. */
 	o->socks_user = NULL;
 	o->socks_pass = NULL;
+	/* A socks5:// vantage may not be Tor (ssh -D knows no
+	 * authentication); a tor one must isolate. */
+	o->socks_any_auth = !strncmp(v->name, "socks5://", 9);
 }
 
 static const char *
@@ -384,6 +387,8 @@ check_ep_probes_free(struct ep *e, struct check_env *env)
 
 /* ---- key-split ------------------------------------------------------- */
 
+#define SPLIT_MAX_WARNINGS 16
+
 static void
 add_domain_warning(struct check_result *r, const char *code,
 		   const char *text)
@@ -422,30 +427,64 @@ split_warn(struct check_result *r, const struct check_endpoint *ea,
 	add_domain_warning(r, "key-split", text);
 }
 
+/* Is this key among the n already named? */
+static int
+split_named(const char *const *named, size_t n, const char *spki)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(named[i], spki))
+			return 1;
+	return 0;
+}
+
+/* The splits between two endpoints of one host (or within one, a == b):
+ * one warning per pair of probes that names a key not named yet for
+ * these two, so every key is named once; at most SPLIT_MAX_WARNINGS for
+ * the whole check (the addresses of an unsigned zone are the sender's to
+ * choose). */
+static void
+split_endpoints(struct check_result *r, const struct check_endpoint *ea,
+		const struct check_endpoint *eb)
+{
+	const char *named[2 * SPLIT_MAX_WARNINGS];
+	size_t nn = 0;
+
+	for (size_t x = 0; x < ea->nprobes; x++)
+		for (size_t y = (ea == eb ? x + 1 : 0); y < eb->nprobes; y++) {
+			const struct check_probe *a = &ea->probes[x];
+			const struct check_probe *b = &eb->probes[y];
+			if (r->nwarnings >= SPLIT_MAX_WARNINGS)
+				return;
+			if (!split_pair(a, b) ||
+			    (split_named(named, nn, a->spki_sha256) &&
+			     split_named(named, nn, b->spki_sha256)))
+				continue;
+			split_warn(r, ea, a, eb, b);
+			named[nn++] = a->spki_sha256;
+			named[nn++] = b->spki_sha256;
+		}
+}
+
 void
 check_split(struct check_result *r)
 {
-	/* Every pair of probes of one host name (the same endpoint across
-	 * addresses and vantages, or its ports); the first pair found per
-	 * pair of endpoints is named. */
+	/* Every pair of probes of one host name: the same endpoint across
+	 * addresses and vantages, or its ports. */
 	for (size_t i = 0; i < r->nendpoints; i++) {
 		const struct check_endpoint *ea = &r->endpoints[i];
 		for (size_t j = i; j < r->nendpoints; j++) {
 			const struct check_endpoint *eb = &r->endpoints[j];
-			int found = 0;
 			if (strcmp(ea->host, eb->host) || (j > i &&
 			    ea->port == eb->port && ea->tls == eb->tls))
 				continue;
-			for (size_t x = 0; x < ea->nprobes && !found; x++)
-				for (size_t y = (i == j ? x + 1 : 0);
-				     y < eb->nprobes && !found; y++) {
-					if (!split_pair(&ea->probes[x],
-							&eb->probes[y]))
-						continue;
-					split_warn(r, ea, &ea->probes[x], eb,
-						   &eb->probes[y]);
-					found = 1;
-				}
+			split_endpoints(r, ea, eb);
 		}
+	}
+	/* No TLSA line to publish while keys differ: the key of one probe
+	 * may be an interceptor's (docs/usage.md, "key-split"). */
+	if (r->nwarnings > 0) {
+		check_free_strv(r->setup, r->nsetup);
+		r->setup = NULL;
+		r->nsetup = 0;
 	}
 }

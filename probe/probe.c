@@ -83,6 +83,7 @@ struct probe {
 	struct probe_addr proxy;
 	uint16_t proxy_port;
 	char socks_user[256], socks_pass[256];
+	int socks_any_auth;		/* probe_opts.socks_any_auth */
 	int timeout_ms;
 	int allow_private;
 
@@ -774,8 +775,14 @@ static void socks_step(struct probe *p)
 
 	switch (p->state) {
 	case PS_SOCKS_METHOD:
-		st = socks5_parse_method(p->in, p->in_len, 1, &used, err,
-					 sizeof(err));
+		st = socks5_parse_method(p->in, p->in_len,
+					 p->socks_any_auth ? SOCKS5_AUTH_EITHER
+							   : 1,
+					 &used, err, sizeof(err));
+		/* No authentication chosen (only where it was offered): on
+		 * to the CONNECT request, as after a successful one. */
+		if (st == SOCKS5_DONE && !socks5_method_is_auth(p->in))
+			p->state = PS_SOCKS_AUTH;
 		break;
 	case PS_SOCKS_AUTH:
 		st = socks5_parse_auth(p->in, p->in_len, &used, err,
@@ -949,7 +956,8 @@ static void on_connected(struct probe *p)
 		return;
 	}
 	p->state = PS_SOCKS_METHOD;
-	n = socks5_greeting(msg, sizeof(msg), 1);
+	n = socks5_greeting(msg, sizeof(msg),
+			    p->socks_any_auth ? SOCKS5_AUTH_EITHER : 1);
 	send_bytes(p, msg, (size_t)n);
 }
 
@@ -1122,6 +1130,7 @@ struct probe *probe_start(struct event_base *base, const struct probe_opts *opts
 	p->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms
 					     : PROBE_DEFAULT_TIMEOUT_MS;
 	p->allow_private = opts->allow_private;
+	p->socks_any_auth = opts->socks_any_auth;
 	if (!p->via_socks && req->naddrs > 0) {
 		p->addrs = calloc(req->naddrs, sizeof(*p->addrs));
 		if (p->addrs != NULL) {

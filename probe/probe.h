@@ -49,6 +49,10 @@ struct probe_opts {
 	 * circuit. */
 	const char *socks_user;
 	const char *socks_pass;
+	/* 1: offer no authentication as well (a SOCKS vantage that is not
+	 * Tor, such as `ssh -D`); 0: username/password only, so that a Tor
+	 * cannot put two probes on one circuit. */
+	int socks_any_auth;
 	int timeout_ms;			/* the whole probe */
 	int allow_private;		/* allow private/loopback targets */
 	/* Random source for the SOCKS credentials; NULL: getrandom(). */

@@ -20,12 +20,21 @@
 
 int socks5_greeting(uint8_t *out, size_t cap, int with_auth)
 {
-	if (cap < 3)
+	if (cap < (with_auth == SOCKS5_AUTH_EITHER ? 4u : 3u))
 		return -1;
 	out[0] = SOCKS5_VER;
 	out[1] = 1;
 	out[2] = with_auth ? SOCKS5_METHOD_USERPASS : SOCKS5_METHOD_NONE;
-	return 3;
+	if (with_auth != SOCKS5_AUTH_EITHER)
+		return 3;
+	out[1] = 2;
+	out[3] = SOCKS5_METHOD_NONE;
+	return 4;
+}
+
+int socks5_method_is_auth(const uint8_t *reply)
+{
+	return reply[1] == SOCKS5_METHOD_USERPASS;
 }
 
 int socks5_auth_request(uint8_t *out, size_t cap, const char *user,
@@ -120,7 +129,8 @@ enum socks5_status socks5_parse_method(const uint8_t *in, size_t len,
 				 "authentication methods");
 		return SOCKS5_ERROR;
 	}
-	if (in[1] != want) {
+	if (in[1] != want && !(with_auth == SOCKS5_AUTH_EITHER &&
+				 in[1] == SOCKS5_METHOD_NONE)) {
 		errf(err, errlen, "SOCKS proxy chose method 0x%02x, which was "
 				 "not offered", in[1]);
 		return SOCKS5_ERROR;

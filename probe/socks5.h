@@ -33,9 +33,16 @@ enum socks5_status {
  * The greeting.  With `with_auth`, it offers only method 0x02
  * (username/password), so the proxy cannot skip the credentials that
  * isolate the probe's circuit; otherwise only 0x00 (no authentication).
- * Returns the length written, or -1 if `cap` is too small.
+ * With SOCKS5_AUTH_EITHER it offers both, 0x02 first, for a proxy that is
+ * not known to be Tor (a second Tor picks 0x02 and isolates; `ssh -D`
+ * knows only 0x00).  Returns the length written, or -1 if `cap` is too
+ * small.
  */
+#define SOCKS5_AUTH_EITHER 2
 int socks5_greeting(uint8_t *out, size_t cap, int with_auth);
+/* After socks5_parse_method() said SOCKS5_DONE: whether the proxy chose
+ * username/password (1) or no authentication (0). */
+int socks5_method_is_auth(const uint8_t *reply);
 
 /*
  * The RFC 1929 request.  user and pass must be 1..255 bytes, and user must

@@ -151,6 +151,57 @@ test_check_result(void **state)
 	assert_int_equal(comp_form_value(x, "endpoint.3", v, sizeof(v)), 0);
 	/* text-multi has several values: the single-value reader refuses. */
 	assert_int_equal(comp_form_value(x, "report", v, sizeof(v)), -1);
+	assert_int_equal(comp_form_value(x, "endpoint.1.probe.1", v,
+					 sizeof(v)), 0);
+	xmpp_stanza_release(x);
+
+	/* Two probes that agree: the form as with one. */
+	struct check_probe pr[2];
+	memset(pr, 0, sizeof(pr));
+	for (int i = 0; i < 2; i++) {
+		strcpy(pr[i].address, i ? "192.0.2.2" : "192.0.2.1");
+		strcpy(pr[i].vantage, "tor");
+		strcpy(pr[i].key_type, "ecdsa");
+		strcpy(pr[i].spki_sha256, "00ff");
+		pr[i].have_key = 1;
+		pr[i].verdict = VERDICT_OK;
+	}
+	ep[0].probes = pr;
+	ep[0].nprobes = 2;
+	x = comp_form_check_result(ctx, &r, "good.test: ok\n");
+	assert_int_equal(comp_form_value(x, "endpoint.1.probe.1", v,
+					 sizeof(v)), 0);
+	xmpp_stanza_release(x);
+	/* They differ: a field each, after the endpoint's. */
+	strcpy(pr[1].spki_sha256, "ee11");
+	pr[1].verdict = VERDICT_MISMATCH;
+	x = comp_form_check_result(ctx, &r, "good.test: mismatch\n");
+	assert_int_equal(comp_form_value(x, "endpoint.1.probe.1", v,
+					 sizeof(v)), 1);
+	assert_string_equal(v, "probe 192.0.2.1 via tor: ok, key 00ff (ecdsa)");
+	assert_int_equal(comp_form_value(x, "endpoint.1.probe.2", v,
+					 sizeof(v)), 1);
+	assert_string_equal(v, "probe 192.0.2.2 via tor: mismatch, key ee11 (ecdsa)");
+	assert_int_equal(comp_form_value(x, "endpoint.1.probe.3", v,
+					 sizeof(v)), 0);
+	assert_int_equal(comp_form_value(x, "endpoint.2.probe.1", v,
+					 sizeof(v)), 0);
+	assert_int_equal(comp_form_value(x, "endpoint.2", v, sizeof(v)), 1);
+	xmpp_stanza_release(x);
+	/* 40 probes that differ: 16 fields (the report has them all). */
+	struct check_probe many[40];
+	for (int i = 0; i < 40; i++) {
+		many[i] = pr[i % 2];
+		snprintf(many[i].address, sizeof(many[i].address),
+			 "192.0.2.%d", i);
+	}
+	ep[0].probes = many;
+	ep[0].nprobes = 40;
+	x = comp_form_check_result(ctx, &r, "good.test: mismatch\n");
+	assert_int_equal(comp_form_value(x, "endpoint.1.probe.16", v,
+					 sizeof(v)), 1);
+	assert_int_equal(comp_form_value(x, "endpoint.1.probe.17", v,
+					 sizeof(v)), 0);
 	xmpp_stanza_release(x);
 }
 

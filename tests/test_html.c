@@ -77,11 +77,26 @@ static void t_result_escaped(void **state)
 		pr[i].err_step = PROBE_STEP_TCP;
 		pr[i].verdict = i ? VERDICT_OK : VERDICT_MISMATCH;
 	}
+	/* Two that agree: no probe lines (as short as with one). */
+	memcpy(&pr[1], &pr[0], sizeof(pr[0]));
 	e.probes = pr;
 	e.nprobes = 2;
 	html_result(&b, &ctx, &r);
+	assert_null(strstr(b.s, "class=\"probes\""));
+	assert_null(strstr(b.s, "<ul id=\"warnings\">"));
+	buf_reset(&b);
+	pr[1].verdict = VERDICT_OK;
+	/* The domain's key-split, in full and escaped. */
+	struct check_warning split = {"key-split", EVIL};
+	r.warnings = &split;
+	r.nwarnings = 1;
+	html_result(&b, &ctx, &r);
+	r.warnings = NULL;
+	r.nwarnings = 0;
 	assert_clean(b.s);
 	assert_non_null(strstr(b.s, "<pre class=\"probes\">  probe "));
+	assert_non_null(strstr(b.s, "<ul id=\"warnings\">\n<li class=\"err\">"
+				    "warning (key-split): &lt;script&gt;"));
 	e.probes = NULL;
 	e.nprobes = 0;
 	/* The domain in the xmpp: links is percent-encoded. */

@@ -123,6 +123,105 @@ test_text_and_json(void **state)
 	check_result_free(r);
 }
 
+/* Probes that agree add nothing to the text (as short as with one probe);
+ * probes that differ get a line each; a key-split reaches the summary. */
+static void
+test_probe_lines(void **state)
+{
+	struct check_result *r = make(VERDICT_OK);
+	struct check_endpoint *e = &r->endpoints[0];
+	struct buf one = BUF_INIT, b = BUF_INIT;
+	const char *addr[3] = {"192.0.2.1", "2001:db8::1", "192.0.2.1"};
+	const char *via[3] = {"tor", "tor", "direct"};
+
+	report_text(r, &one);
+	e->nprobes = 3;
+	e->probes = xcalloc(3, sizeof(*e->probes));
+	for (int i = 0; i < 3; i++) {
+		struct check_probe *p = &e->probes[i];
+		strcpy(p->address, addr[i]);
+		strcpy(p->vantage, via[i]);
+		strcpy(p->key_type, "ecdsa");
+		p->have_key = 1;
+		memset(p->spki_sha256, 'a', 64);
+		p->verdict = VERDICT_OK;
+	}
+	report_text(r, &b);
+	assert_string_equal(b.s, one.s);
+	assert_int_equal(report_probes_differ(e), 0);
+
+	/* The direct vantage sees another key; the second address fails. */
+	memset(e->probes[2].spki_sha256, 'c', 64);
+	e->probes[1].have_key = 0;
+	e->probes[1].verdict = VERDICT_UNREACHABLE;
+	e->probes[1].err_step = PROBE_STEP_TOR;
+	strcpy(e->probes[1].err_reason, "cannot reach the SOCKS proxy");
+	e->probes[1].key_type[0] = '\0';
+	buf_reset(&b);
+	report_text(r, &b);
+	assert_int_equal(report_probes_differ(e), 1);
+	assert_non_null(strstr(b.s, "  probe 192.0.2.1 via tor: ok, key aaaa"));
+	assert_non_null(strstr(b.s, "  probe 2001:db8::1 via tor: unreachable, "
+				    "tor: cannot reach the SOCKS proxy\n"));
+	assert_non_null(strstr(b.s, "  probe 192.0.2.1 via direct: ok, key "
+				    "cccc"));
+	assert_non_null(strstr(b.s, "cc (ecdsa)\n"));
+	/* The tor vantage's proxy is down, the endpoint decided by the other:
+	 * said once, up front, as the service's fault. */
+	assert_non_null(strstr(b.s, "\nThe vantage tor of the certwatch "
+				    "service does not work (cannot reach the "
+				    "SOCKS proxy);"));
+	assert_true(strstr(b.s, "The vantage tor") <
+		    strstr(b.s, "\nxmpp-client "));
+	size_t lines = 0;
+	for (const char *q = b.s; (q = strstr(q, "  probe ")) != NULL; q++)
+		lines++;
+	assert_int_equal(lines, 3);
+
+	/* The split: in the summary (the first line) and as a warning. */
+	r->nwarnings = 1;
+	r->warnings = xcalloc(1, sizeof(*r->warnings));
+	strcpy(r->warnings[0].code, "key-split");
+	strcpy(r->warnings[0].text, "keys differ between probes (aaaa vs cccc)");
+	buf_reset(&b);
+	report_text(r, &b);
+	assert_non_null(strstr(b.s, "; keys differ between probes (aaaa vs "
+				    "cccc)\n"));
+	assert_true(strstr(b.s, "keys differ") < strchr(b.s, '\n'));
+	assert_non_null(strstr(b.s, "\nwarning (key-split): keys differ"));
+	/* Every probe ok, keys split: exit 1, and the status word says so. */
+	buf_reset(&b);
+	report_status_line(r, &b);
+	assert_int_equal(strncmp(b.s, "CERTWATCH WARNING - ", 20), 0);
+	assert_int_equal(report_exit_code(r), 1);
+	r->nwarnings = 0;
+	assert_int_equal(report_exit_code(r), 0);
+	r->nwarnings = 1;
+	assert_null(strstr(b.s, "No TLSA records are offered"));
+	/* no-tlsa with a split: no lines to publish, and why. */
+	r->verdict = VERDICT_NO_TLSA;
+	buf_reset(&b);
+	report_text(r, &b);
+	assert_non_null(strstr(b.s, "\nNo TLSA records are offered while keys "
+				    "differ between probes"));
+	/* Two dead vantages, one of them twice: a line each. */
+	e->probes[2].have_key = 0;
+	e->probes[2].err_step = PROBE_STEP_TOR;
+	strcpy(e->probes[2].vantage, "socks5://192.0.2.9:1080");
+	strcpy(e->probes[2].err_reason, "cannot reach the SOCKS proxy");
+	e->probes[0] = e->probes[1];
+	buf_reset(&b);
+	report_text(r, &b);
+	size_t dead = 0;
+	for (const char *q = b.s; (q = strstr(q, "The vantage ")) != NULL; q++)
+		dead++;
+	assert_int_equal(dead, 2);
+	assert_non_null(strstr(b.s, "The vantage socks5://192.0.2.9:1080 of"));
+	buf_free(&one);
+	buf_free(&b);
+	check_result_free(r);
+}
+
 /* The first hour (docs/running.md): a dead Tor proxy is the service's
  * fault, said once and up front; every failure names its step; an RCODE
  * is explained; insecure names its zone; no endpoint still says why. */
@@ -302,6 +401,7 @@ main(void)
 		cmocka_unit_test(test_status_line),
 		cmocka_unit_test(test_invalid),
 		cmocka_unit_test(test_text_and_json),
+		cmocka_unit_test(test_probe_lines),
 		cmocka_unit_test(test_escapes),
 		cmocka_unit_test(test_long_records),
 		cmocka_unit_test(test_first_hour),

@@ -20,6 +20,11 @@ static void test_greeting(void **state)
 	assert_int_equal(socks5_greeting(b, sizeof(b), 0), 3);
 	assert_memory_equal(b, "\x05\x01\x00", 3);
 	assert_int_equal(socks5_greeting(b, 2, 1), -1);
+	/* Both methods, username/password first (a SOCKS vantage that may
+	 * not be Tor). */
+	assert_int_equal(socks5_greeting(b, sizeof(b), SOCKS5_AUTH_EITHER), 4);
+	assert_memory_equal(b, "\x05\x02\x02\x00", 4);
+	assert_int_equal(socks5_greeting(b, 3, SOCKS5_AUTH_EITHER), -1);
 }
 
 static void test_auth_request(void **state)
@@ -134,6 +139,26 @@ static void test_parse_method(void **state)
 			 SOCKS5_ERROR);
 	assert_int_equal(socks5_parse_method((const uint8_t *)"\x04", 1, 1,
 					     &used, NULL, 0),
+			 SOCKS5_ERROR);
+	/* Both offered: either answer is taken, and told apart; anything
+	 * else is still refused. */
+	assert_int_equal(socks5_parse_method((const uint8_t *)"\x05\x00", 2,
+					     SOCKS5_AUTH_EITHER, &used, err,
+					     sizeof(err)),
+			 SOCKS5_DONE);
+	assert_int_equal(socks5_method_is_auth((const uint8_t *)"\x05\x00"), 0);
+	assert_int_equal(socks5_parse_method((const uint8_t *)"\x05\x02", 2,
+					     SOCKS5_AUTH_EITHER, &used, err,
+					     sizeof(err)),
+			 SOCKS5_DONE);
+	assert_int_equal(socks5_method_is_auth((const uint8_t *)"\x05\x02"), 1);
+	assert_int_equal(socks5_parse_method((const uint8_t *)"\x05\x01", 2,
+					     SOCKS5_AUTH_EITHER, &used, err,
+					     sizeof(err)),
+			 SOCKS5_ERROR);
+	assert_int_equal(socks5_parse_method((const uint8_t *)"\x05\xff", 2,
+					     SOCKS5_AUTH_EITHER, &used, err,
+					     sizeof(err)),
 			 SOCKS5_ERROR);
 }
 

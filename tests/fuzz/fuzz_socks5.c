@@ -4,8 +4,8 @@
  * replies, offered byte by byte as a proxy's answer arrives.
  *
  * Input: one control byte, then the reply.  Control bits 0-1 choose the
- * parser (method selection, RFC 1929 reply, CONNECT reply); bit 2 is the
- * greeting's with_auth.  Every prefix of the reply is parsed: a parser
+ * parser (method selection, RFC 1929 reply, CONNECT reply); bits 2-3 the
+ * greeting's with_auth (0, 1, SOCKS5_AUTH_EITHER; 3 is 1).  Every prefix of the reply is parsed: a parser
  * must ask for more, finish within the bytes it was given, or refuse, and
  * never change its mind as more bytes arrive.
  */
@@ -39,7 +39,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	which = data[0] & 3;
-	with_auth = (data[0] >> 2) & 1;
+	with_auth = (data[0] >> 2) & 3;
+	if (with_auth == 3)
+		with_auth = 1;
 	data++;
 	size--;
 	if (size > 600)		/* a reply is at most 262 bytes */
@@ -62,6 +64,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				   err[0] != '\0');
 		if (st == SOCKS5_DONE)
 			FUZZ_CHECK(used >= 2 && used <= n);
+		/* Only what was offered is taken. */
+		if (st == SOCKS5_DONE && which == 0)
+			FUZZ_CHECK(with_auth == SOCKS5_AUTH_EITHER ||
+				   socks5_method_is_auth(data) == with_auth);
 		/* More bytes never undo an answer. */
 		if (prev == SOCKS5_DONE)
 			FUZZ_CHECK(st == SOCKS5_DONE && used == prev_used);
