@@ -95,4 +95,10 @@ void report_text_probes(const struct check_endpoint *e, struct buf *out);
 void report_text_warnings(const struct check_result *r, struct buf *out);
 void report_summary_split(const struct check_result *r, struct buf *out);
 
+/* Certificate Transparency (docs/ct.md): the alarm or info of one logged
+ * certificate r judged for `domain`, with what to do. */
+struct ct_record;
+void report_ct_alert(struct buf *b, const char *domain,
+		     const struct ct_record *r);
+
 #endif

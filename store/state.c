@@ -284,6 +284,7 @@ store_dom_destroy(struct store *st, struct dom *d)
 	store_htab_remove(&st->doms, &d->h);
 	store_shard_unlink(st, &d->h);
 	free(d->blob);
+	free(d->ct);
 	free(d);
 }
 

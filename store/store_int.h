@@ -25,7 +25,7 @@
 
 #define STORE_MAGIC		"certwatch-store"
 /* Files of versions OLDEST..VERSION are read; VERSION is written. */
-#define STORE_FORMAT_VERSION	2
+#define STORE_FORMAT_VERSION	3
 #define STORE_FORMAT_OLDEST	1
 #define STORE_N_FLAG_WORDS	1
 extern const char *const store_flag_words[STORE_N_FLAG_WORDS];	/* in bit order */
@@ -75,6 +75,9 @@ struct dom {
 	 * that where each starts follows from the counts. */
 	void *blob;
 	char *const *words;	/* the store's words[], for the packed indexes */
+	/* Certificate Transparency: the `ct` lines (store/ct.c), joined by
+	 * '\n', or NULL; kept apart from the blob, which a round rewrites. */
+	char *ct;
 	char name[];
 };
 
@@ -212,6 +215,12 @@ int store_load_pubsub(struct store *st, struct dom *d, const char *jid, const ch
 
 /* format.c */
 int store_format_shard(const struct store *st, unsigned shard, uint64_t gen, char **out, size_t *len);
+
+/* ct.c: the `ct` lines of a domain record (docs/store.md) */
+/* Appends one decoded `ct` line to *buf (*n lines so far): 0, -EINVAL
+ * when it is empty, too long, holds a newline or would be one too many,
+ * -ENOMEM. */
+int store_ct_collect(char **buf, size_t *n, const char *line);
 
 /* parse.c */
 int store_parse_file(struct store *st, const char *buf, size_t len, unsigned origin,
