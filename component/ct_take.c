@@ -22,6 +22,7 @@
 
 #define CT_SCAN_MAX 100000	/* spool files listed per look */
 #define CT_DOMAINS_PER_EVENT 64	/* watched domains one event is judged for */
+#define CT_WRITE_WAIT 30	/* seconds before a wait for the stream is logged */
 
 struct ix {			/* a watched name -> its domain */
 	char *name, *domain;
@@ -50,7 +51,10 @@ struct ct_take {
 	size_t nslice;
 	struct alert_item *alerts;
 	size_t nalerts;
-	int busy;			/* a slice waits for a commit */
+	int busy;			/* a slice is in flight */
+	enum { STAGE_ONLINE, STAGE_WRITTEN } stage;	/* of its alerts */
+	unsigned waited;		/* tenths of a second waited */
+	struct event *wait;
 	int closing;			/* freed when that commit completes */
 	struct ct_tbs_set *tbs;
 	struct ct_event *ev;
@@ -437,6 +441,92 @@ slice_sent(void *arg, int result)
 		event_active(t->kick, EV_TIMEOUT, 0);
 }
 
+/*
+ * The alerts of a slice: sent once the stream is up, then marked sent
+ * once they are written to the server's socket (as long as it takes;
+ * logged after CT_WRITE_WAIT seconds), then committed.  A crash before the mark
+ * sends them again at the next start: at least once, and once in the
+ * normal case.
+ */
+static void
+wait_more(struct ct_take *t)
+{
+	struct timeval tv = {0, 100 * 1000};
+
+	/* Never marked sent unsent: the events wait (and the spool with
+	 * them) until the stream is back. */
+	if (++t->waited == CT_WRITE_WAIT * 10)
+		log_warn("CT: %zu alerts wait for the XMPP server", t->nalerts);
+	evtimer_add(t->wait, &tv);
+}
+
+static void
+slice_alert(struct ct_take *t)
+{
+	if (t->stage == STAGE_ONLINE) {
+		if (t->nalerts && !watch_ct_written(t->watch)) {
+			wait_more(t);
+			return;
+		}
+		for (size_t i = 0; i < t->nalerts; i++) {
+			const struct alert_item *a = &t->alerts[i];
+			const struct store_domain *sd =
+				store_domain_get(t->st, a->domain);
+			struct ct_record *r;
+			struct buf b = BUF_INIT;
+
+			if (sd == NULL)
+				continue;
+			(void)ct_state_load(sd, t->cs);
+			r = ct_state_find(t->cs, a->tbs, a->spool);
+			if (r == NULL || r->status != CT_PENDING)
+				continue;
+			if (r->alarm || r->info) {
+				report_ct_alert(&b, a->domain, r);
+				watch_ct_alert(t->watch, a->domain,
+					       r->alarm ? ALERT_ALARM : ALERT_INFO,
+					       b.s);
+			}
+			buf_free(&b);
+			if (r->judged == CT_UNPUBLISHED)
+				watch_check_now(t->watch, a->domain);
+		}
+		t->stage = STAGE_WRITTEN;
+	}
+	if (t->nalerts && !watch_ct_written(t->watch)) {
+		wait_more(t);
+		return;
+	}
+	t->waited = 0;
+	for (size_t i = 0; i < t->nalerts; i++) {
+		const struct alert_item *a = &t->alerts[i];
+		const struct store_domain *sd = store_domain_get(t->st, a->domain);
+		struct ct_record *r;
+
+		if (sd == NULL)
+			continue;
+		(void)ct_state_load(sd, t->cs);
+		r = ct_state_find(t->cs, a->tbs, a->spool);
+		if (r == NULL || r->status != CT_PENDING)
+			continue;
+		r->status = CT_SENT;
+		(void)ct_state_save(t->st, a->domain, t->cs);
+	}
+	t->nalerts = 0;
+	if (store_commit(t->st, slice_sent, t) < 0) {
+		t->busy = 0;
+		t->nslice = 0;
+	}
+}
+
+static void
+on_wait(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	slice_alert(arg);
+}
+
 static void
 slice_recorded(void *arg, int result)
 {
@@ -453,34 +543,9 @@ slice_recorded(void *arg, int result)
 		return;
 	}
 	test_stop("recorded");
-	for (size_t i = 0; i < t->nalerts; i++) {
-		const struct alert_item *a = &t->alerts[i];
-		const struct store_domain *sd = store_domain_get(t->st, a->domain);
-		struct ct_record *r;
-		struct buf b = BUF_INIT;
-
-		if (sd == NULL)
-			continue;
-		(void)ct_state_load(sd, t->cs);
-		r = ct_state_find(t->cs, a->tbs, a->spool);
-		if (r == NULL || r->status != CT_PENDING)
-			continue;
-		if (r->alarm || r->info) {
-			report_ct_alert(&b, a->domain, r);
-			watch_ct_alert(t->watch, a->domain,
-				       r->alarm ? ALERT_ALARM : ALERT_INFO, b.s);
-		}
-		buf_free(&b);
-		if (r->judged == CT_UNPUBLISHED)
-			watch_check_now(t->watch, a->domain);
-		r->status = CT_SENT;
-		(void)ct_state_save(t->st, a->domain, t->cs);
-	}
-	t->nalerts = 0;
-	if (store_commit(t->st, slice_sent, t) < 0) {
-		t->busy = 0;
-		t->nslice = 0;
-	}
+	t->stage = STAGE_ONLINE;
+	t->waited = 0;
+	slice_alert(t);
 }
 
 /* Takes the next slice of the files listed. */
@@ -555,6 +620,7 @@ ct_take_new(struct event_base *base, const struct config *cfg,
 	t->slice = xcalloc(CT_TAKE_SLICE, sizeof(*t->slice));
 	t->timer = event_new(base, -1, EV_PERSIST, on_kick, t);
 	t->kick = event_new(base, -1, 0, on_kick, t);
+	t->wait = evtimer_new(base, on_wait, t);
 	event_add(t->timer, &every);
 	event_active(t->kick, EV_TIMEOUT, 0);
 	return t;
@@ -568,7 +634,8 @@ ct_take_free(struct ct_take *t)
 	event_del(t->timer);
 	event_del(t->kick);
 	t->closing = 1;
-	if (!t->busy)
+	/* Waiting for the stream, no commit is in flight: free now. */
+	if (!t->busy || evtimer_pending(t->wait, NULL))
 		take_free(t);
 }
 
@@ -577,6 +644,7 @@ take_free(struct ct_take *t)
 {
 	event_free(t->timer);
 	event_free(t->kick);
+	event_free(t->wait);
 	ix_free(t);
 	free(t->names);
 	free(t->slice);

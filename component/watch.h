@@ -84,6 +84,9 @@ void watch_free(struct watch *w);
  * an alert of kind k (counted with the others). */
 void watch_ct_alert(struct watch *w, const char *domain, enum alert_kind k,
 		    const char *text);
+/* 1 when the stream to the server is up and every alert sent so far is
+ * written to its socket (a crash now loses none of them). */
+int watch_ct_written(const struct watch *w);
 /* Starts a round of the domain now, unless one runs or waits. */
 void watch_check_now(struct watch *w, const char *domain);
 

@@ -413,6 +413,12 @@ watch_ct_alert(struct watch *w, const char *domain, enum alert_kind k,
 			watch_alert_send_presence(w, sd->chat[i]);
 }
 
+int
+watch_ct_written(const struct watch *w)
+{
+	return comp_online(w->comp) && comp_unsent(w->comp) == 0;
+}
+
 void
 watch_check_now(struct watch *w, const char *domain)
 {
