@@ -546,3 +546,43 @@ ct_state_text(const struct store_domain *sd, struct buf *out)
 	}
 	free(cs);
 }
+
+void
+ct_state_html(const struct store_domain *sd, struct buf *out)
+{
+	struct ct_state *cs = xcalloc(1, sizeof(*cs));
+
+	(void)ct_state_load(sd, cs);
+	if (cs->nev)
+		buf_puts(out, "<h2>Certificate Transparency</h2>\n<table "
+			      "id=\"ct\"><thead><tr><th>Taken</th><th>Name"
+			      "</th><th>Judged</th><th>Key (SPKI SHA-256)</th>"
+			      "<th>Issuer</th><th>Log, entry</th></tr></thead>"
+			      "<tbody>\n");
+	for (size_t n = 0; n < cs->nev; n++) {
+		const struct ct_record *r = &cs->ev[cs->nev - 1 - n];
+		char when[40];
+
+		report_time(r->taken, REPORT_TIME_MINUTE, "?", when,
+			    sizeof(when));
+		buf_puts(out, "<tr class=\"ct-event\"><td data-label=\"Taken\">");
+		buf_html(out, when);
+		buf_puts(out, "</td><td data-label=\"Name\" class=\"wrap\">");
+		buf_html(out, r->name);
+		buf_printf(out, "</td><td data-label=\"Judged\">%s%s</td>",
+			   ct_judged_word(r->judged),
+			   r->alarm ? " (alarm)" : r->info ? " (info)" : "");
+		buf_puts(out, "<td data-label=\"Key\" class=\"key\">");
+		buf_html(out, r->spki[0] ? r->spki : "-");
+		buf_puts(out, "</td><td data-label=\"Issuer\" class=\"wrap\">");
+		buf_html(out, r->issuer[0] ? r->issuer : "-");
+		buf_puts(out, "</td><td data-label=\"Log\" class=\"wrap\">");
+		buf_html(out, r->log[0] ? r->log : "-");
+		if (r->entry >= 0)
+			buf_printf(out, ", %lld", (long long)r->entry);
+		buf_puts(out, "</td></tr>\n");
+	}
+	if (cs->nev)
+		buf_puts(out, "</tbody></table>\n");
+	free(cs);
+}

@@ -109,6 +109,9 @@ int ct_state_round(struct ct_state *cs, const struct check_result *r,
  * event's in `seen_on`.  For status, /d/DOMAIN and /api/domain. */
 void ct_state_json(const struct store_domain *sd, struct buf *out);
 
+/* The events as the table of /d/DOMAIN (id "ct"; nothing when none). */
+void ct_state_html(const struct store_domain *sd, struct buf *out);
+
 /* The events as text lines for the bot's `status DOMAIN` ("" when none). */
 void ct_state_text(const struct store_domain *sd, struct buf *out);
 
