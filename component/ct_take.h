@@ -20,7 +20,7 @@
 #include "store/store.h"
 
 #define CT_TAKE_EVERY 2		/* seconds between looks at the spool */
-#define CT_TAKE_SLICE 32	/* spool files taken per turn of the loop */
+#define CT_TAKE_SLICE 16	/* spool files taken per turn of the loop */
 
 struct ct_take;
 

@@ -21,7 +21,9 @@ Usage: test_ct.py [CERTWATCH_BIN]; reuses $CERTWATCH_LAB or starts a lab.
 Needs root (the lab).  Prints one line per check, "N passed, N failed".
 """
 import asyncio
+import base64
 import logging
+import math
 import os
 import re
 import shutil
@@ -74,7 +76,8 @@ class Daemon:
         self.conf = write_config(
             info, os.path.join(wdir, "certwatch.ini"),
             component={"jid": x["component"], "host": x["host"],
-                       "port": x["component_port"], "secret": x["secret"]},
+                       "port": x["component_port"], "secret": x["secret"],
+                       "admins": x["users"][23]["jid"]},
             probe={"timeout": "5"}, store={"dir": self.store},
             log={"level": "debug"}, watch={"interval": "86400", "jitter": "0"},
             http={"listen": self.http},
@@ -284,6 +287,98 @@ async def hook_alone(info, srv, d, c):
         c2.disconnect()
 
 
+def spool_direct(d, n, der, spki):
+    """n spool files of `der` (a known certificate) written as the hook
+    writes them (docs/ct.md, "The spool file"), each its own TBS_SHA256."""
+    sp = os.path.join(d.store, "ct", "spool")
+    os.makedirs(sp, exist_ok=True)
+    b64 = base64.b64encode(der).decode()
+    for i in range(n):
+        tmp = os.path.join(sp, ".tmp-bulk")
+        with open(tmp, "w") as f:
+            f.write("certwatch-ct 1\nevent discovered_cert\nwatch_item "
+                    "good.test\ntbs_sha256 %064x\ncert_state ok\n"
+                    "spki_sha256 %s\ncert %s\nend\n" % (i + 1, spki, b64))
+        os.rename(tmp, os.path.join(sp, "%020d%09d-1.ct" % (1, i)))
+
+
+async def bulk_and_hostile(info, srv, d, c):
+    """10,000 spooled events are taken without stalling chat; hostile
+    spool files are set aside, and what follows them is still taken."""
+    good = key_of(info, "good")
+    der = srv.issue(good, ["good.test"]).public_bytes(serialization.Encoding.DER)
+    spki = info["keys"]["good"]["spki_sha256"]
+    sp = os.path.join(d.store, "ct", "spool")
+    # Hostile: garbage, a torn file, a huge one, a symlink to the config,
+    # a directory, a NUL in a value.
+    os.makedirs(sp, exist_ok=True)
+    hostile = {"00-garbage.ct": b"\xff\x00garbage\n",
+               "01-torn.ct": b"certwatch-ct 1\nevent discovered_cert\n",
+               "02-huge.ct": b"certwatch-ct 1\n" + b"x" * 300000,
+               "04-nul.ct": b"certwatch-ct 1\nevent a%00b\ncert_state absent\nend\n"}
+    for name, data in hostile.items():
+        with open(os.path.join(sp, name), "wb") as f:
+            f.write(data)
+    os.symlink(d.conf, os.path.join(sp, "03-link.ct"))
+    os.mkdir(os.path.join(sp, "05-dir.ct"))
+    spool_direct(d, 10000, der, spki)
+    c.drain()
+    sent, got = [], []
+
+    async def replies():
+        while True:
+            m = await c.body(60)
+            if "check DOMAIN" in m and sent:
+                ts = sent.pop(0)
+                got.append(time.monotonic() - ts)
+
+    async def pinger():
+        while True:
+            sent.append(time.monotonic())
+            c.send_message(mto=d.comp, mbody="help", mtype="chat")
+            await asyncio.sleep(0.02)
+
+    t0 = time.monotonic()
+    tasks = [asyncio.create_task(replies()), asyncio.create_task(pinger())]
+    try:
+        drained = await wait_for(lambda: not d.spool(), 300)
+        took = time.monotonic() - t0
+        tasks.pop().cancel()
+        await wait_for(lambda: not sent, 10)
+    finally:
+        for t in tasks:
+            t.cancel()
+    got.sort()
+    p99 = got[max(0, math.ceil(0.99 * len(got)) - 1)] if got else 99
+    record("10,000 spooled events taken (%.1f s), chat answers: p99 of "
+           "help %.1f ms over %d" % (took, p99 * 1000, len(got)),
+           drained and p99 < 0.05 and len(got) > 50, (drained, p99))
+    left = sorted(os.listdir(sp))
+    bad = [f for f in left if f.endswith(".bad")]
+    record("hostile spool files set aside as .bad, the daemon alive",
+           d.p.poll() is None and len(bad) == 6 and "05-dir.ct.bad" in bad,
+           left[:12])
+    k = ec.generate_private_key(ec.SECP256R1())
+    p = d.hook(hook_env(cert_file(d, srv, k, ["notlsa.test"], "after"),
+                        "ab" * 32))
+    try:
+        m = await c.body(20, match=r"^notlsa\.test: a new")
+    except asyncio.TimeoutError:
+        m = ""
+    record("after them, an event is still alerted", p.returncode == 0 and m)
+
+
+async def web_page(d):
+    """/d/good.test shows its CT events."""
+    import urllib.request
+    with urllib.request.urlopen("http://%s/d/good.test" % d.http,
+                                timeout=10) as r:
+        page = r.read().decode()
+    record("/d/good.test: the CT table, the certificate known",
+           'id="ct"' in page and "<td data-label=\"Judged\">known</td>" in page,
+           page[page.find('id="ct"'):][:300])
+
+
 async def main_async(lab, info, tmp):
     x = info["xmpp"]["prosody"]
     srv = ctlog.Server(info["keys"]["ca"]["cert"], info["keys"]["ca"]["key"], tmp)
@@ -305,7 +400,9 @@ async def main_async(lab, info, tmp):
         await asyncio.sleep(1)
         c.drain()
         for name, coro in (("real certspotter", real_certspotter(info, srv, d, c)),
-                           ("hook alone", hook_alone(info, srv, d, c))):
+                           ("web page", web_page(d)),
+                           ("hook alone", hook_alone(info, srv, d, c)),
+                           ("bulk and hostile", bulk_and_hostile(info, srv, d, c))):
             try:
                 await coro
             except Exception as e:  # noqa: BLE001 - recorded as a failure
