@@ -448,6 +448,20 @@ slice_sent(void *arg, int result)
  * sends them again at the next start: at least once, and once in the
  * normal case.
  */
+/* The pending record of an alert due, in t->cs (loaded), or NULL. */
+static struct ct_record *
+pending_record(struct ct_take *t, const struct alert_item *a)
+{
+	const struct store_domain *sd = store_domain_get(t->st, a->domain);
+	struct ct_record *r;
+
+	if (sd == NULL)
+		return NULL;
+	(void)ct_state_load(sd, t->cs);
+	r = ct_state_find(t->cs, a->tbs, a->spool);
+	return r && r->status == CT_PENDING ? r : NULL;
+}
+
 static void
 wait_more(struct ct_take *t)
 {
@@ -470,16 +484,10 @@ slice_alert(struct ct_take *t)
 		}
 		for (size_t i = 0; i < t->nalerts; i++) {
 			const struct alert_item *a = &t->alerts[i];
-			const struct store_domain *sd =
-				store_domain_get(t->st, a->domain);
-			struct ct_record *r;
+			struct ct_record *r = pending_record(t, a);
 			struct buf b = BUF_INIT;
 
-			if (sd == NULL)
-				continue;
-			(void)ct_state_load(sd, t->cs);
-			r = ct_state_find(t->cs, a->tbs, a->spool);
-			if (r == NULL || r->status != CT_PENDING)
+			if (r == NULL)
 				continue;
 			if (r->alarm || r->info) {
 				report_ct_alert(&b, a->domain, r);
@@ -500,14 +508,9 @@ slice_alert(struct ct_take *t)
 	t->waited = 0;
 	for (size_t i = 0; i < t->nalerts; i++) {
 		const struct alert_item *a = &t->alerts[i];
-		const struct store_domain *sd = store_domain_get(t->st, a->domain);
-		struct ct_record *r;
+		struct ct_record *r = pending_record(t, a);
 
-		if (sd == NULL)
-			continue;
-		(void)ct_state_load(sd, t->cs);
-		r = ct_state_find(t->cs, a->tbs, a->spool);
-		if (r == NULL || r->status != CT_PENDING)
+		if (r == NULL)
 			continue;
 		r->status = CT_SENT;
 		(void)ct_state_save(t->st, a->domain, t->cs);
