@@ -167,6 +167,12 @@ async def real_certspotter(info, srv, d, c):
     await asyncio.sleep(2)
     srv.log.add_cert(srv.issue(good, ["good.test", "xmpp.good.test"]))
     srv.log.add_cert(srv.issue(mitm, ["rollover.test", "xmpp.rollover.test"]))
+    # good.test publishes no key ahead: a new key is likely its renewal.
+    renewal = ec.generate_private_key(ec.SECP256R1())
+    srv.log.add_cert(srv.issue(renewal, ["xmpp.good.test"]))
+    # ta.test's `2 0 1` names the lab CA, in the logged chain: known.
+    ta_key = ec.generate_private_key(ec.SECP256R1())
+    srv.log.add_cert(srv.issue(ta_key, ["ta.test"]))
     fresh = ec.generate_private_key(ec.SECP256R1())
     srv.log.add_cert(srv.issue(fresh, ["notlsa.test"], precert=True,
                                serial=4242), precert=True)
@@ -196,15 +202,27 @@ async def real_certspotter(info, srv, d, c):
     news = [m for m in rest if m.startswith("notlsa.test: a new certificate")]
     record("precertificate and certificate on notlsa.test: one info",
            len(news) == 1, rest)
+    good_spki = info["keys"]["good"]["spki_sha256"]
     record("good.test with its real key: no alert",
-           not [m for m in rest if "good.test" in m], rest)
+           not [m for m in rest if good_spki in m], rest)
+    renew = [m for m in rest if "good.test" in m]
+    record("good.test, a new key on a domain that publishes none ahead: "
+           "info, not alarm",
+           len(renew) == 1 and renew[0].startswith(
+               "good.test: a certificate for xmpp.good.test was issued") and
+           "Not an alarm" in renew[0], rest)
     record("one alarm only",
            len([m for m in rest if m.startswith("ALARM")]) == 1, rest)
+    record("ta.test, a new key under its DANE-TA anchor: no alert",
+           not [m for m in rest if "ta.test" in m], rest)
+    st = await c.ask("status ta.test", match=r"^ta\.test: ")
+    record("status ta.test: known by its trust anchor",
+           re.search(r"ta\.test known, key ", st), st[-400:])
     st = await c.ask("status good.test", match=r"^good\.test: ")
     record("status good.test shows the certificate known",
            re.search(r"good\.test known, key ", st), st[-500:])
     record("metrics: certwatch_ct_events_total by judgement",
-           ct_count(d, "known") >= 1 and ct_count(d, "unpublished") >= 1 and
+           ct_count(d, "known") >= 2 and ct_count(d, "unpublished") >= 2 and
            ct_count(d, "new") == 1,
            [ct_count(d, j) for j in ("known", "unpublished", "new", "malformed")])
 
@@ -394,7 +412,7 @@ async def main_async(lab, info, tmp):
         record("bot up", await wait_bot(c))
         await pubsub_iq(c, "set", "subscribe", node="rollover.test",
                         jid=c.boundjid.bare)
-        for dom in ("good.test", "rollover.test", "notlsa.test"):
+        for dom in ("good.test", "rollover.test", "notlsa.test", "ta.test"):
             await c.ask("subscribe " + dom, match=r"^Subscribed to ")
             await c.body(90, match=r"^First check of " + re.escape(dom))
         await asyncio.sleep(1)
