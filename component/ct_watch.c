@@ -281,11 +281,14 @@ ct_start(struct ct_watch *w)
 	metrics_ct_up(w->metrics, 1);
 	w->started = time(NULL);
 	w->starts++;
-	if (w->errfd >= 0) {
-		event_del(w->err_ev);
+	/* The last certspotter's pipe: its event even when EOF closed the
+	 * descriptor (on_stderr), or it leaks at every restart. */
+	if (w->err_ev) {
 		event_free(w->err_ev);
-		close(w->errfd);
+		w->err_ev = NULL;
 	}
+	if (w->errfd >= 0)
+		close(w->errfd);
 	w->errfd = pfd[0];
 	w->err_ev = event_new(w->base, w->errfd, EV_READ | EV_PERSIST,
 			      on_stderr, w);
