@@ -62,6 +62,17 @@ struct ct_take {
 	unsigned long done;
 };
 
+#define CT_TAKE_BUDGET_US 5000	/* of the loop's time a slice may take */
+
+static int64_t
+mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 /* ---- the watched names ----------------------------------------------- */
 
 static int
@@ -555,6 +566,8 @@ slice_recorded(void *arg, int result)
 static void
 slice_next(struct ct_take *t)
 {
+	int64_t t0 = mono_us(), t1;
+
 	if (t->busy)
 		return;
 	if (t->next >= t->nnames) {
@@ -562,10 +575,18 @@ slice_next(struct ct_take *t)
 		if (t->nnames == 0)
 			return;
 		ix_build(t);
+		t1 = mono_us();
+		if (t1 - t0 > 20000)
+			log_debug("CT: listing %zu spool files took %lld ms",
+				  t->nnames, (long long)(t1 - t0) / 1000);
+		t0 = t1;
 	}
 	t->nslice = 0;
 	t->nalerts = 0;
-	while (t->next < t->nnames && t->nslice < CT_TAKE_SLICE) {
+	/* A slice ends after CT_TAKE_SLICE files or CT_TAKE_BUDGET_US, so a
+	 * slow machine (or a sanitizer build) keeps chat responsive. */
+	while (t->next < t->nnames && t->nslice < CT_TAKE_SLICE &&
+	       (t->nslice == 0 || mono_us() - t0 < CT_TAKE_BUDGET_US)) {
 		const char *name = t->names[t->next++];
 		char why[256];
 
@@ -586,6 +607,10 @@ slice_next(struct ct_take *t)
 			event_active(t->kick, EV_TIMEOUT, 0);
 		return;
 	}
+	t1 = mono_us();
+	if (t1 - t0 > 20000)
+		log_debug("CT: a slice of %zu files took %lld ms", t->nslice,
+			  (long long)(t1 - t0) / 1000);
 	t->busy = 1;
 	if (store_commit(t->st, slice_recorded, t) < 0) {
 		t->busy = 0;
