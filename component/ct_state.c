@@ -170,7 +170,6 @@ parse_event(const char *s, struct ct_record *r)
 struct loader {
 	struct ct_state *cs;
 	int bad;
-	int any_seen;
 };
 
 static void
@@ -202,7 +201,6 @@ load_line(void *arg, const char *line)
 		cs->ntlsa++;
 	} else if (!strcmp(kw, "seen")) {
 		size_t len;
-		l->any_seen = 1;
 		if (cs->nseen == CT_KEEP_SEEN || get_field(&s, f, sizeof(f)) < 0 ||
 		    unhex(f, cs->seen[cs->nseen], 32, &len) < 0 || len != 32) {
 			l->bad++;
@@ -230,25 +228,15 @@ load_line(void *arg, const char *line)
 int
 ct_state_load(const struct store_domain *sd, struct ct_state *cs)
 {
-	struct loader l = {cs, 0, 0};
+	struct loader l = {cs, 0};
 
 	memset(cs, 0, sizeof(*cs));
 	if (sd == NULL)
 		return 0;
 	store_ct_each(sd, load_line, &l);
-	if (!l.any_seen && !(sd->alert && strstr(sd->alert, "alarm"))) {
-		/* Stored before `seen` lines: the keys the store has seen,
-		 * newest last. */
-		size_t from = sd->n_keys > CT_KEEP_SEEN ? sd->n_keys - CT_KEEP_SEEN
-							: 0;
-		for (size_t i = from; i < sd->n_keys; i++) {
-			size_t len;
-			if (sd->keys[i].spki &&
-			    unhex(sd->keys[i].spki, cs->seen[cs->nseen], 32,
-				  &len) == 0 && len == 32)
-				cs->nseen++;
-		}
-	}
+	/* No `seen` line yet (a domain stored by an older certwatch): none
+	 * is taken from the store's keys, which may hold an interceptor's
+	 * seen during an alarm; the next round fills them. */
 	return l.bad;
 }
 

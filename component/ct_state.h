@@ -68,9 +68,10 @@ struct ct_state {
 
 /*
  * Store -> state (sd may be NULL: the empty state).  A domain with no
- * `seen` line yet (stored by an older certwatch) takes its keys seen from
- * the store when its alert state is not an alarm.  A line that does not
- * parse is skipped: returns how many were, 0 for a clean record.
+ * `seen` line yet (stored by an older certwatch) has no key seen until
+ * its next round: the store's keys seen may hold an interceptor's.  A
+ * line that does not parse is skipped: returns how many were, 0 for a
+ * clean record.
  */
 int ct_state_load(const struct store_domain *sd, struct ct_state *cs);
 
