@@ -39,7 +39,7 @@ sys.path.insert(0, os.path.join(HERE, "lab"))
 from cwtest import write_config, free_port  # noqa: E402
 from lab import Lab  # noqa: E402
 import ctlog  # noqa: E402
-from test_watch import connect, wait_bot, pubsub_iq, NS_EVENT  # noqa: E402
+from test_watch import connect, wait_bot, pubsub_iq, stats  # noqa: E402
 from slixmpp.xmlstream import ET  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
@@ -165,6 +165,8 @@ async def real_certspotter(info, srv, d, c):
         d.store, "ct", "certspotter", "logs")), 30)
     record("certspotter started on the lab log", ok)
     await asyncio.sleep(2)
+    rounds0 = (await stats(c))["rounds"]
+    c.drain()
     srv.log.add_cert(srv.issue(good, ["good.test", "xmpp.good.test"]))
     srv.log.add_cert(srv.issue(mitm, ["rollover.test", "xmpp.rollover.test"]))
     # good.test publishes no key ahead: a new key is likely its renewal.
@@ -215,6 +217,16 @@ async def real_certspotter(info, srv, d, c):
            len([m for m in rest if m.startswith("ALARM")]) == 1, rest)
     record("ta.test, a new key under its DANE-TA anchor: no alert",
            not [m for m in rest if "ta.test" in m], rest)
+    # unpublished on rollover.test and good.test: each checked at once.
+    ok = False
+    for _ in range(30):
+        rounds = (await stats(c))["rounds"]
+        if rounds >= rounds0 + 2:
+            ok = True
+            break
+        await asyncio.sleep(1)
+    record("an unpublished certificate: its domain checked at once", ok,
+           (rounds0, rounds))
     st = await c.ask("status ta.test", match=r"^ta\.test: ")
     record("status ta.test: known by its trust anchor",
            re.search(r"ta\.test known, key ", st), st[-400:])
@@ -305,7 +317,7 @@ async def hook_alone(info, srv, d, c):
         c2.disconnect()
 
 
-def spool_direct(d, n, der, spki):
+def spool_direct(d, n, der, spki, first=0):
     """n spool files of `der` (a known certificate) written as the hook
     writes them (docs/ct.md, "The spool file"), each its own TBS_SHA256."""
     sp = os.path.join(d.store, "ct", "spool")
@@ -316,30 +328,13 @@ def spool_direct(d, n, der, spki):
         with open(tmp, "w") as f:
             f.write("certwatch-ct 1\nevent discovered_cert\nwatch_item "
                     "good.test\ntbs_sha256 %064x\ncert_state ok\n"
-                    "spki_sha256 %s\ncert %s\nend\n" % (i + 1, spki, b64))
-        os.rename(tmp, os.path.join(sp, "%020d%09d-1.ct" % (1, i)))
+                    "spki_sha256 %s\ncert %s\nend\n" % (first + i + 1, spki, b64))
+        os.rename(tmp, os.path.join(sp, "%020d%09d-1.ct" % (1, first + i)))
 
 
-async def bulk_and_hostile(info, srv, d, c):
-    """10,000 spooled events are taken without stalling chat; hostile
-    spool files are set aside, and what follows them is still taken."""
-    good = key_of(info, "good")
-    der = srv.issue(good, ["good.test"]).public_bytes(serialization.Encoding.DER)
-    spki = info["keys"]["good"]["spki_sha256"]
-    sp = os.path.join(d.store, "ct", "spool")
-    # Hostile: garbage, a torn file, a huge one, a symlink to the config,
-    # a directory, a NUL in a value.
-    os.makedirs(sp, exist_ok=True)
-    hostile = {"00-garbage.ct": b"\xff\x00garbage\n",
-               "01-torn.ct": b"certwatch-ct 1\nevent discovered_cert\n",
-               "02-huge.ct": b"certwatch-ct 1\n" + b"x" * 300000,
-               "04-nul.ct": b"certwatch-ct 1\nevent a%00b\ncert_state absent\nend\n"}
-    for name, data in hostile.items():
-        with open(os.path.join(sp, name), "wb") as f:
-            f.write(data)
-    os.symlink(d.conf, os.path.join(sp, "03-link.ct"))
-    os.mkdir(os.path.join(sp, "05-dir.ct"))
-    spool_direct(d, 10000, der, spki)
+async def help_while_taken(d, c):
+    """`help` every 20 ms until the spool is empty: (drained, seconds,
+    p99 of the replies' latency, how many)."""
     c.drain()
     sent, got = [], []
 
@@ -368,9 +363,41 @@ async def bulk_and_hostile(info, srv, d, c):
             t.cancel()
     got.sort()
     p99 = got[max(0, math.ceil(0.99 * len(got)) - 1)] if got else 99
+    return drained, took, p99, len(got)
+
+
+async def bulk_and_hostile(info, srv, d, c):
+    """10,000 spooled events are taken without stalling chat; hostile
+    spool files are set aside, and what follows them is still taken."""
+    good = key_of(info, "good")
+    der = srv.issue(good, ["good.test"]).public_bytes(serialization.Encoding.DER)
+    spki = info["keys"]["good"]["spki_sha256"]
+    sp = os.path.join(d.store, "ct", "spool")
+    # Hostile: garbage, a torn file, a huge one, a symlink to the config,
+    # a directory, a NUL in a value.
+    os.makedirs(sp, exist_ok=True)
+    hostile = {"00-garbage.ct": b"\xff\x00garbage\n",
+               "01-torn.ct": b"certwatch-ct 1\nevent discovered_cert\n",
+               "02-huge.ct": b"certwatch-ct 1\n" + b"x" * 300000,
+               "04-nul.ct": b"certwatch-ct 1\nevent a%00b\ncert_state absent\nend\n"}
+    for name, data in hostile.items():
+        with open(os.path.join(sp, name), "wb") as f:
+            f.write(data)
+    os.symlink(d.conf, os.path.join(sp, "03-link.ct"))
+    os.mkdir(os.path.join(sp, "05-dir.ct"))
+    # A loaded machine delays a reply now and then: a p99 over the limit
+    # is measured once more, and only a repeated one fails (a loop that
+    # takes the spool in one go fails both).
+    for attempt in (1, 2):
+        spool_direct(d, 10000, der, spki, first=attempt * 100000)
+        drained, took, p99, n = await help_while_taken(d, c)
+        print("     attempt %d: 10,000 taken in %.1f s, p99 of help %.1f ms "
+              "over %d" % (attempt, took, p99 * 1000, n), flush=True)
+        if not drained or p99 < 0.05:
+            break
     record("10,000 spooled events taken (%.1f s), chat answers: p99 of "
-           "help %.1f ms over %d" % (took, p99 * 1000, len(got)),
-           drained and p99 < 0.05 and len(got) > 50, (drained, p99))
+           "help %.1f ms over %d" % (took, p99 * 1000, n),
+           drained and p99 < 0.05 and n > 50, (drained, p99))
     left = sorted(os.listdir(sp))
     bad = [f for f in left if f.endswith(".bad")]
     record("hostile spool files set aside as .bad, the daemon alive",
