@@ -980,6 +980,14 @@ comp_online(const struct comp *c)
 	return comp_link_online(c->link);
 }
 
+int
+comp_unsent(const struct comp *c)
+{
+	if (c->out_head != NULL || !comp_link_online(c->link))
+		return 1 + comp_link_queued(c->link);
+	return comp_link_queued(c->link);
+}
+
 unsigned long
 comp_reconnects(const struct comp *c)
 {

@@ -48,6 +48,10 @@ int comp_send_message(struct comp *c, const char *to_jid, const char *body);
 /* 1 while the stream to the server is up. */
 int comp_online(const struct comp *c);
 
+/* Stanzas not yet written to the server's socket: waiting for the stream
+ * to come back, or in libstrophe's send queue (0: all written). */
+int comp_unsent(const struct comp *c);
+
 /* Times the stream came back after the first connection. */
 unsigned long comp_reconnects(const struct comp *c);
 

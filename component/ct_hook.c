@@ -169,6 +169,40 @@ copy_num(const char *src, int64_t *out)
 	return 1;
 }
 
+/* The certificates after the first of a PEM file (its chain, for a
+ * DANE-TA record): at most CT_CHAIN_MAX, CT_CHAIN_DER_MAX bytes in all;
+ * the rest, or one that does not decode, is left out. */
+static void
+load_chain(struct ct_event *ev, const char *text, size_t len)
+{
+	static const char end[] = "-----END CERTIFICATE-----";
+	const char *p = text, *stop = text + len;
+	size_t off = 0;
+
+	ev->nchain = 0;
+	p = memmem(p, (size_t)(stop - p), end, sizeof(end) - 1);
+	while (p && ev->nchain < CT_CHAIN_MAX) {
+		gnutls_datum_t pem, der = {NULL, 0};
+
+		p += sizeof(end) - 1;
+		if (memmem(p, (size_t)(stop - p), "-----BEGIN", 10) == NULL)
+			break;
+		pem.data = (unsigned char *)p;
+		pem.size = (unsigned)(stop - p);
+		if (gnutls_pem_base64_decode2("CERTIFICATE", &pem, &der) < 0)
+			break;
+		if (der.size == 0 || der.size > CT_CHAIN_DER_MAX - off) {
+			gnutls_free(der.data);
+			break;
+		}
+		memcpy(ev->chain_der + off, der.data, der.size);
+		ev->chain_len[ev->nchain++] = der.size;
+		off += der.size;
+		gnutls_free(der.data);
+		p = memmem(p, (size_t)(stop - p), end, sizeof(end) - 1);
+	}
+}
+
 static void
 load_cert(struct ct_event *ev, const char *file)
 {
@@ -176,7 +210,7 @@ load_cert(struct ct_event *ev, const char *file)
 	uint8_t spki[32];
 	char *text;
 	size_t len;
-	int r;
+	int r, ok = 0;
 
 	if (file == NULL || !*file) {
 		ev->cert_state = CT_CERT_ABSENT;
@@ -195,6 +229,8 @@ load_cert(struct ct_event *ev, const char *file)
 	/* The file may hold the chain after the leaf: the first block is
 	 * the logged certificate (certspotter-script(8)). */
 	r = gnutls_pem_base64_decode2("CERTIFICATE", &pem, &der);
+	if (r >= 0)
+		load_chain(ev, text, len);
 	free(text);
 	if (r < 0) {
 		snprintf(ev->cert_error, sizeof(ev->cert_error),
@@ -210,11 +246,14 @@ load_cert(struct ct_event *ev, const char *file)
 	} else {
 		memcpy(ev->cert_der, der.data, der.size);
 		ev->cert_len = der.size;
+		ok = 1;
 		dane_hex(spki, sizeof(spki), ev->spki_sha256);
 		ev->cert_state = CT_CERT_OK;
 		ev->cert_error[0] = '\0';
 	}
 	gnutls_free(der.data);
+	if (!ok)
+		ev->nchain = 0;
 }
 
 void

@@ -282,8 +282,12 @@ ct_start(struct ct_watch *w)
 	metrics_ct_up(w->metrics, 1);
 	w->started = time(NULL);
 	w->starts++;
-	if (w->err_ev != NULL)
+	/* The last certspotter's pipe: its event even when EOF closed the
+	 * descriptor (on_stderr), or it leaks at every restart. */
+	if (w->err_ev) {
 		event_free(w->err_ev);
+		w->err_ev = NULL;
+	}
 	if (w->errfd >= 0)
 		close(w->errfd);
 	w->errfd = pfd[0];

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "version.h"
+#include "component/ct_state.h"
 #include "component/domain_state.h"
 #include "component/report_keys.h"
 #include "component/defences.h"
@@ -604,6 +605,8 @@ void html_domain(struct buf *out, const struct html_ctx *c,
 		}
 		buf_puts(out, "</tbody></table>\n");
 	}
+	/* Certificate Transparency: the certificates logged (docs/ct.md). */
+	ct_state_html(d, out);
 	subscribe_links(out, c, d->name, d->name);
 	buf_puts(out, "<p><a href=\"");
 	esc(out, c->base);

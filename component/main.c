@@ -16,6 +16,7 @@
 #include "component/comp.h"
 #include "component/config.h"
 #include "component/ct_hook.h"
+#include "component/ct_take.h"
 #include "component/ct_watch.h"
 #include "component/log.h"
 #include "component/names.h"
@@ -323,6 +324,7 @@ struct daemon {
 	struct pubsub *pubsub;
 	struct web *web;
 	struct ct_watch *ct;	/* certspotter, NULL without [ct] */
+	struct ct_take *ct_take;	/* its spooled events, NULL without */
 	struct event *sigterm, *sigint, *sighup;
 	int stopping;
 	struct config *cfg;	/* the live config, read by the bot */
@@ -501,6 +503,7 @@ cmd_run(int argc, char **argv)
 	d.pubsub = pubsub_new(d.comp, &cfg, d.store, d.watch);
 	watch_start(d.watch);
 	d.ct = ct_watch_new(d.rt.base, &cfg, d.store, d.rt.metrics);
+	d.ct_take = ct_take_new(d.rt.base, &cfg, d.store, d.watch, d.rt.metrics);
 	if (cfg.http_listen[0]) {
 		struct web_hooks wh = {d.comp, web_comp_connected,
 				       web_comp_reconnects};
@@ -534,6 +537,7 @@ cmd_run(int argc, char **argv)
 	event_base_dispatch(d.rt.base);
 
 	ct_watch_free(d.ct);
+	ct_take_free(d.ct_take);
 	web_free(d.web);
 	watch_free(d.watch);
 	pubsub_free(d.pubsub);

@@ -108,4 +108,10 @@ void report_summary_split(const struct check_result *r, struct buf *out);
  * follows it. */
 int report_exit_code(const struct check_result *r);
 
+/* Certificate Transparency (docs/ct.md): the alarm or info of one logged
+ * certificate r judged for `domain`, with what to do. */
+struct ct_record;
+void report_ct_alert(struct buf *b, const char *domain,
+		     const struct ct_record *r);
+
 #endif

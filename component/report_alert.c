@@ -6,6 +6,8 @@
  */
 #include "component/report.h"
 
+#include "component/ct_state.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -158,4 +160,58 @@ report_flap_summary(struct buf *b, const char *domain, unsigned held,
 		      "were held. Now: %s.\n",
 		   domain, held,
 		   verdict_name(now) ? verdict_name(now) : "unknown");
+}
+
+/* ---- Certificate Transparency (docs/ct.md) ----------------------------- */
+
+void
+report_ct_alert(struct buf *b, const char *domain, const struct ct_record *r)
+{
+	char nb[32], na[32];
+	const char *name = r->name[0] ? r->name : domain;
+
+	if (r->judged == CT_NEW)
+		buf_printf(b, "%s: a new certificate for %s was logged\n",
+			   domain, name);
+	else
+		buf_printf(b, "%s%s: a certificate for %s was issued with a "
+			      "key its TLSA records do not allow\n",
+			   r->alarm ? "ALARM: " : "", domain, name);
+	report_time(r->not_before, REPORT_TIME_DAY, "?", nb, sizeof(nb));
+	report_time(r->not_after, REPORT_TIME_DAY, "?", na, sizeof(na));
+	buf_printf(b, "\nKey (SPKI SHA-256): %s\nIssuer: %s\nSerial: %s\n"
+		      "Valid: %s to %s\nLogged in: %s",
+		   r->spki[0] ? r->spki : "?", r->issuer[0] ? r->issuer : "?",
+		   r->serial[0] ? r->serial : "?", nb, na,
+		   r->log[0] ? r->log : "?");
+	if (r->entry >= 0)
+		buf_printf(b, ", entry %lld", (long long)r->entry);
+	buf_putc(b, '\n');
+	if (r->alarm)
+		buf_printf(b, "\n%s publishes its keys in TLSA before it uses "
+			      "them, and this one is not among them: someone "
+			      "other than its operator may hold a certificate "
+			      "for it. Ask the operator whether they asked for "
+			      "it; if not, have the CA revoke it, restrict "
+			      "issuance with CAA records bound to the "
+			      "operator's account (RFC 8657), and watch the "
+			      "endpoints: certwatch checks %s now.\n",
+			   domain, domain);
+	else if (r->judged == CT_UNPUBLISHED)
+		buf_printf(b, "\nNot an alarm: %s does not show that it "
+			      "publishes its keys before using them, so this "
+			      "may be a renewal that made a new key, or "
+			      "another service (a web server) with a "
+			      "certificate for the same name. certwatch "
+			      "checks %s now; if the operator did not ask for "
+			      "it, treat it as an alarm.\n",
+			   domain, domain);
+	else
+		buf_printf(b, "\n%s publishes no TLSA records, so certwatch "
+			      "cannot tell whose key this is. If its "
+			      "endpoints start showing this key on every one, "
+			      "that is the renewal; on some only, certwatch "
+			      "raises the split alarm.\n",
+			   domain);
+	alert_footer(b, domain);
 }

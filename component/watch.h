@@ -79,4 +79,15 @@ long watch_next_round_in(const struct watch *w, const char *domain);
 /* Cancels rounds and timers, uninstalls nothing (free the bot after). */
 void watch_free(struct watch *w);
 
+/* Certificate Transparency (component/ct_take.c, docs/ct.md). */
+/* Sends `text` to the domain's chat subscribers and its pubsub node, as
+ * an alert of kind k (counted with the others). */
+void watch_ct_alert(struct watch *w, const char *domain, enum alert_kind k,
+		    const char *text);
+/* 1 when the stream to the server is up and every alert sent so far is
+ * written to its socket (a crash now loses none of them). */
+int watch_ct_written(const struct watch *w);
+/* Starts a round of the domain now, unless one runs or waits. */
+void watch_check_now(struct watch *w, const char *domain);
+
 #endif

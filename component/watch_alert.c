@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "component/bot.h"
+#include "component/ct_take.h"
 #include "component/domain_state.h"
 #include "component/log.h"
 #include "component/report.h"
@@ -288,6 +289,12 @@ watch_alert_record(struct wdom *d, struct check_result *r, int baseline_only)
 				  strerror(-rc));
 		store_commit(w->st, watch_commit_done_log, NULL);
 	}
+	/* Certificate Transparency: the TLSA and keys it judges by. */
+	if (w->cfg->ct_certspotter[0] && rc >= 0 &&
+	    ct_take_round(w->st, d->name, r,
+			  ws.last == ALERT_ALARM ||
+				  r->verdict == VERDICT_MISMATCH))
+		store_commit(w->st, watch_commit_done_log, NULL);
 	sd = store_domain_get(w->st, d->name);
 	if (sd && prev == VERDICT_NONE && ws.verdict != VERDICT_NONE &&
 	    sd->n_pubsub > 0 && w->pub.publish) {
@@ -397,4 +404,36 @@ watch_alert_send_presence(struct watch *w, const char *jid)
 	/* The bot builds the stanza; it asks our presence_of hook. */
 	if (sj != NULL && sj->presence != NULL)
 		comp_send_presence(w->comp, jid);
+}
+
+/* ---- Certificate Transparency (ct_take.c) ------------------------------- */
+
+void
+watch_ct_alert(struct watch *w, const char *domain, enum alert_kind k,
+	       const char *text)
+{
+	const struct store_domain *sd = store_domain_get(w->st, domain);
+
+	if (sd == NULL)
+		return;
+	log_info("%s: CT %s sent", domain, alert_kind_name(k));
+	deliver(w, sd, k, text, NULL);
+	if (k == ALERT_ALARM)
+		for (size_t i = 0; i < sd->n_chat; i++)
+			watch_alert_send_presence(w, sd->chat[i]);
+}
+
+int
+watch_ct_written(const struct watch *w)
+{
+	return comp_online(w->comp) && comp_unsent(w->comp) == 0;
+}
+
+void
+watch_check_now(struct watch *w, const char *domain)
+{
+	struct wdom *d = watch_wdom_find(w, domain);
+
+	if (d && !d->check && !d->waiting)
+		watch_round_due(d);
 }

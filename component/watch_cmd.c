@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "component/bot.h"
+#include "component/ct_state.h"
 #include "component/log.h"
 #include "component/domain_state.h"
 #include "component/report_keys.h"
@@ -373,6 +374,8 @@ domain_status(struct watch *w, const struct store_domain *sd, struct buf *b,
 			   h.from ? h.from : "none", h.to ? h.to : "none",
 			   h.note ? " " : "", h.note ? h.note : "");
 	}
+	/* Certificate Transparency: the certificates logged (docs/ct.md). */
+	ct_state_text(sd, b);
 }
 
 static void

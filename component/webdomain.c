@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "component/ct_state.h"
 #include "component/domain_state.h"
 #include "component/names.h"
 #include "component/report_keys.h"
@@ -67,6 +68,8 @@ domain_json(struct buf *b, const struct store_domain *d,
 	}
 	buf_puts(b, "],\"continuity\":");
 	report_keys_json(b, ks);
+	buf_putc(b, ',');
+	ct_state_json(d, b);	/* the logged certificates (docs/ct.md) */
 	buf_puts(b, "}\n");
 	free(ks);
 	free(ds);

@@ -157,8 +157,20 @@ ct_judge(const struct ct_event *ev, const struct ct_domain_view *d,
 		struct dns_tlsa recs[DANE_MAX_RECORDS];
 		size_t n = d->ntlsa < DANE_MAX_RECORDS ? d->ntlsa
 						       : DANE_MAX_RECORDS;
-		struct probe_cert leaf = {(uint8_t *)ev->cert_der,
-					  ev->cert_len};
+		/* The leaf and the chain certspotter saved after it: a
+		 * DANE-TA record names a certificate of the chain. */
+		struct probe_cert chain[1 + CT_CHAIN_MAX];
+		size_t nc = 1, off = 0;
+
+		chain[0] = (struct probe_cert){(uint8_t *)ev->cert_der,
+					       ev->cert_len};
+		for (size_t i = 0; i < ev->nchain && i < CT_CHAIN_MAX; i++) {
+			if (ev->chain_len[i] > CT_CHAIN_DER_MAX - off)
+				break;
+			chain[nc++] = (struct probe_cert){
+				(uint8_t *)ev->chain_der + off, ev->chain_len[i]};
+			off += ev->chain_len[i];
+		}
 		struct dane_names nm = {d->domain, d->domain, NULL, 0};
 		struct dane_match m;
 
@@ -171,7 +183,7 @@ ct_judge(const struct ct_event *ev, const struct ct_domain_view *d,
 		 * may be for later, or long expired. */
 		time_t when = ev->has_not_before ? (time_t)ev->not_before + 1
 						 : 0;
-		dane_match(recs, n, &leaf, 1, &nm, when, NULL, &m);
+		dane_match(recs, n, chain, nc, &nm, when, NULL, &m);
 		if (m.matched >= 0) {
 			out->judged = CT_KNOWN;
 			out->matched = m.matched;

@@ -9,7 +9,7 @@
 
 #include "util/err.h"
 
-enum field_type { F_STR, F_HEX, F_I64, F_U64, F_STATE, F_CERT };
+enum field_type { F_STR, F_HEX, F_I64, F_U64, F_STATE, F_CERT, F_CHAIN };
 
 struct field {
 	const char *key;
@@ -45,6 +45,7 @@ static const struct field fields[] = {
 	S("cert_error", cert_error),
 	H("spki_sha256", spki_sha256),
 	{"cert", F_CERT, offsetof(struct ct_event, cert_der), 0, 0, 0},
+	{"chain", F_CHAIN, offsetof(struct ct_event, chain_der), 0, 0, 0},
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
 
@@ -105,6 +106,23 @@ put_base64(struct buf *out, const uint8_t *d, size_t n)
 	}
 }
 
+/* A chain to write: 1 to CT_CHAIN_MAX certificates, none empty, that fit,
+ * after a leaf. */
+static int
+chain_ok(const struct ct_event *ev)
+{
+	size_t total = 0;
+
+	if (ev->nchain == 0 || ev->nchain > CT_CHAIN_MAX || ev->cert_len == 0)
+		return 0;
+	for (size_t i = 0; i < ev->nchain; i++) {
+		if (ev->chain_len[i] == 0)
+			return 0;
+		total += ev->chain_len[i];
+	}
+	return total <= CT_CHAIN_DER_MAX;
+}
+
 void
 ct_spool_format(const struct ct_event *ev, struct buf *out)
 {
@@ -146,6 +164,18 @@ ct_spool_format(const struct ct_event *ev, struct buf *out)
 				continue;
 			buf_printf(out, "%s ", f->key);
 			put_base64(out, ev->cert_der, ev->cert_len);
+			break;
+		case F_CHAIN:
+			if (!chain_ok(ev))
+				continue;
+			buf_printf(out, "%s ", f->key);
+			for (size_t c = 0, off = 0; c < ev->nchain; c++) {
+				if (c)
+					buf_putc(out, ',');
+				put_base64(out, ev->chain_der + off,
+					   ev->chain_len[c]);
+				off += ev->chain_len[c];
+			}
 			break;
 		}
 		buf_putc(out, '\n');
@@ -312,6 +342,26 @@ set_field(struct ct_event *ev, const struct field *f, const char *v,
 	case F_CERT:
 		return get_base64(v, n, ev->cert_der, CT_CERT_DER_MAX,
 				  &ev->cert_len);
+	case F_CHAIN: {
+		/* Base64 blocks joined by ',', at most CT_CHAIN_MAX. */
+		size_t off = 0;
+		while (n > 0) {
+			const char *comma = memchr(v, ',', n);
+			size_t bl = comma ? (size_t)(comma - v) : n, got;
+			if (ev->nchain == CT_CHAIN_MAX ||
+			    get_base64(v, bl, ev->chain_der + off,
+				       CT_CHAIN_DER_MAX - off, &got) < 0 ||
+			    got == 0)
+				return -1;
+			ev->chain_len[ev->nchain++] = got;
+			off += got;
+			if (comma && bl + 1 == n)
+				return -1;	/* a trailing ',' */
+			n -= comma ? bl + 1 : bl;
+			v += comma ? bl + 1 : bl;
+		}
+		return ev->nchain ? 0 : -1;
+	}
 	}
 	return -1;
 }
@@ -399,6 +449,10 @@ ct_spool_parse(const char *text, size_t len, struct ct_event *ev,
 			errf(err, errlen, "%s missing", fields[i].key);
 			return -1;
 		}
+	if (ev->nchain && ev->cert_len == 0) {
+		errf(err, errlen, "a chain without a cert line");
+		return -1;
+	}
 	if ((ev->cert_state == CT_CERT_OK) != (ev->cert_len > 0)) {
 		errf(err, errlen, "cert_state %s %s a cert line",
 		     ct_cert_state_word(ev->cert_state),

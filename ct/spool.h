@@ -22,6 +22,8 @@
 #define CT_SPOOL_MAX 131072	/* bytes of one spool file, at most */
 #define CT_CERT_DER_MAX 32768	/* bytes of the logged certificate */
 #define CT_CERT_PEM_MAX 65536	/* bytes of CERT_FILENAME the hook reads */
+#define CT_CHAIN_MAX 4		/* issuer certificates kept after the leaf */
+#define CT_CHAIN_DER_MAX 32768	/* their bytes, together */
 
 /* What the hook could make of CERT_FILENAME.  Anything but CT_CERT_OK is
  * judged `malformed` (docs/ct.md). */
@@ -57,6 +59,11 @@ struct ct_event {
 	char spki_sha256[65];	/* of the certificate's key (GnuTLS) */
 	uint8_t cert_der[CT_CERT_DER_MAX];
 	size_t cert_len;
+	/* The chain certspotter saved after the leaf (the issuers, for a
+	 * DANE-TA record), back to back in chain_der; none without cert. */
+	uint8_t chain_der[CT_CHAIN_DER_MAX];
+	size_t chain_len[CT_CHAIN_MAX];
+	size_t nchain;
 };
 
 /* Zeroes *ev: every string empty, cert_state CT_CERT_ABSENT. */

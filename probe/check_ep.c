@@ -544,7 +544,7 @@ check_ep_decide(struct ep *e)
 		    (size_t)m->matched < t->n) {
 			row->matched = check_tlsa_line(&t->tlsa[m->matched]);
 		}
-		for (unsigned b = 0; b < 6; b++) {
+		for (unsigned b = 0; b < DANE_W_COUNT; b++) {
 			enum dane_warning w = (enum dane_warning)(1u << b);
 			/* These speak of a match a refused key is not. */
 			if (pr->key_refused && (w == DANE_W_STALE_RECORD ||

@@ -680,6 +680,25 @@ out:
 
 /* The presented chain (with the system's anchor) is valid for the names:
  * 1 yes, 0 no, -1 not known (the cost bound was reached). */
+/* Whether the leaf embeds an SCT list (RFC 6962 §3.3, the X.509v3
+ * extension 1.3.6.1.4.1.11129.2.4.2).  SCTs sent in the TLS extension
+ * or an OCSP response are not seen: XMPP servers staple neither. */
+static int has_sct(gnutls_x509_crt_t crt)
+{
+	for (unsigned i = 0; i < 256; i++) {
+		char oid[128];
+		size_t len = sizeof(oid);
+		unsigned crit;
+		int r = gnutls_x509_crt_get_extension_info(crt, i, oid, &len,
+							   &crit);
+		if (r == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+			return 0;
+		if (r == 0 && !strcmp(oid, "1.3.6.1.4.1.11129.2.4.2"))
+			return 1;
+	}
+	return 0;
+}
+
 static int pkix_valid(struct cert *certs, size_t n,
 		      const struct dane_names *nm, time_t now, struct cost *c)
 {
@@ -1057,6 +1076,8 @@ void dane_match(const struct dns_tlsa *recs, size_t nrecs,
 	out->pkix_valid = pkix == 1;
 	if (pkix == 0)
 		out->warnings |= DANE_W_PKIX_INVALID;
+	if (pkix == 1 && !has_sct(certs[0].crt))
+		out->warnings |= DANE_W_NO_SCT;
 	out->verifications = s.cost.spent;
 	if (budget)
 		budget->spent += s.cost.spent;
@@ -1079,6 +1100,8 @@ const char *dane_warning_code(enum dane_warning w)
 		return "pkix-invalid";
 	case DANE_W_TA_NOT_SENT:
 		return "ta-not-sent";
+	case DANE_W_NO_SCT:
+		return "no-sct";
 	}
 	return NULL;
 }
@@ -1108,6 +1131,11 @@ const char *dane_warning_text(enum dane_warning w)
 	case DANE_W_TA_NOT_SENT:
 		return "the server does not send the trust anchor its DANE-TA "
 		       "record names; DANE clients need it in the chain";
+	case DANE_W_NO_SCT:
+		return "the leaf is from a public CA but carries no Signed "
+		       "Certificate Timestamp: it was not shown to be in a "
+		       "Certificate Transparency log, where its owner could "
+		       "see it; browsers would refuse it";
 	}
 	return NULL;
 }

@@ -30,7 +30,10 @@ enum dane_warning {
 	DANE_W_NAME_MISMATCH = 1u << 3,	/* "name-mismatch" */
 	DANE_W_PKIX_INVALID = 1u << 4,	/* "pkix-invalid" */
 	DANE_W_TA_NOT_SENT = 1u << 5,	/* "ta-not-sent" */
+	DANE_W_NO_SCT = 1u << 6,	/* "no-sct": a public-CA leaf without
+					 * SCTs (RFC 6962 §3.3) */
 };
+#define DANE_W_COUNT 7			/* warning bits, for loops */
 
 struct dane_names {
 	const char *domain;	/* A-label, lower case */

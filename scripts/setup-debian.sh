@@ -21,8 +21,9 @@ BUILD="build-essential meson ninja-build pkg-config git ca-certificates
 LAB="knot knot-dnssecutils unbound bind9-dnsutils dns-root-data prosody
  ejabberd tor gnutls-bin openssl python3 python3-slixmpp iproute2 iptables
  procps psmisc util-linux"
-# Certificate Transparency: the CT monitor certwatch runs (docs/ct.md).
-CT="certspotter"
+# Certificate Transparency: the CT monitor certwatch runs (docs/ct.md),
+# and what the lab's CT log (tests/lab/ctlog.py) signs and issues with.
+CT="certspotter python3-cryptography"
 CHECKS="valgrind man-db systemd"
 # The web face's tests and benchmark: a real browser, promtool, wrk.
 WEB="chromium chromium-driver python3-selenium prometheus wrk"

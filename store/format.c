@@ -139,6 +139,17 @@ out_continuity(struct out *o, const struct store_domain *d)
 	out_raw(o, "\n", 1);
 }
 
+/* A `ct` line (version 3): opaque text, store/ct.c. */
+static void
+out_ct(void *arg, const char *line)
+{
+	struct out *o = arg;
+
+	out_str(o, "ct");
+	out_field(o, line, 1);
+	out_raw(o, "\n", 1);
+}
+
 static void
 out_domain(struct out *o, const struct store_domain *d)
 {
@@ -196,6 +207,7 @@ out_domain(struct out *o, const struct store_domain *d)
 		out_field(o, c.note, 1);
 		out_raw(o, "\n", 1);
 	}
+	store_ct_each(d, out_ct, o);
 	for (i = 0; i < d->n_chat; i++) {
 		out_str(o, "chat");
 		out_field(o, d->chat[i], 0);

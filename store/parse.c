@@ -381,6 +381,8 @@ domain_body(struct pctx *c, struct dom *d)
 	size_t n_eps = 0, n_keys = 0, n_hist = 0, n_chat = 0, n_ps = 0, i;
 	size_t troubled = 0;	/* endpoints up to here have had their line */
 	struct store_continuity cont = {0, 0, NULL, 0};
+	char *ctl = NULL;	/* the `ct` lines (store/ct.c) */
+	size_t n_ct = 0;
 	int states = 0, r = 0, changed;
 
 #define BAD(msg) { r = fail(c, msg); break; }
@@ -485,6 +487,10 @@ domain_body(struct pctx *c, struct dom *d)
 				hist[n_hist].to = iword(c, b, &r);
 				hist[n_hist++].note = keep(c, e);
 			}
+		} else if (strcmp(kw, "ct") == 0) {
+			/* Version 3: opaque text for component/ct_state.c. */
+			if (text(c, &a) < 0 || a == NULL || store_ct_collect(&ctl, &n_ct, a) < 0)
+				BAD("bad ct line");
 		} else if (strcmp(kw, "chat") == 0) {
 			if (name(c, &a, STORE_JID_MAX) < 0 || done(c) < 0 || n_chat == STORE_SUBS_MAX)
 				BAD("bad chat line");
@@ -524,12 +530,18 @@ domain_body(struct pctx *c, struct dom *d)
 	}
 	if (!states && r == 0)
 		r = fail(c, "record without a state line");
-	if (d == NULL)
+	if (d == NULL) {
+		free(ctl);
 		return r;
+	}
 	ct = (struct store_content){ eps, n_eps, keys, n_keys, hist, n_hist, chat, n_chat, ps, n_ps };
 	if (r == 0 && (r = store_dom_pack(c->st, d, &ct)) == 0 &&
-	    (r = store_cont_attach(c->st, d, &cont, &changed)) == 0)
+	    (r = store_cont_attach(c->st, d, &cont, &changed)) == 0) {
+		free(d->ct);
+		d->ct = ctl;
 		return 0;
+	}
+	free(ctl);
 	/* Undo the links made to JIDs: d is about to be dropped. */
 	for (i = 0; i < n_chat; i++) {
 		store_jid_unlink(c->st, store_jid_of_name(chat[i]), &d->pub, 0);

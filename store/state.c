@@ -285,6 +285,7 @@ store_dom_destroy(struct store *st, struct dom *d)
 	store_shard_unlink(st, &d->h);
 	store_cont_free(d);
 	free(d->blob);
+	free(d->ct);
 	free(d);
 }
 

@@ -280,6 +280,26 @@ void store_domain_continuity(const struct store_domain *d, struct store_continui
 int store_domain_set_continuity(struct store *st, const char *name,
 				const struct store_continuity *c);
 
+/* ---- Certificate Transparency state (docs/store.md, the `ct` line) ----
+ * Lines the store keeps for a domain without reading them: their meaning
+ * is component/ct_state.c's.  At most STORE_CT_LINES of at most
+ * STORE_CT_LINE_MAX bytes, none holding a newline. */
+#define STORE_CT_LINES		64
+#define STORE_CT_LINE_MAX	4000
+
+/* The domain's `ct` lines joined by '\n' (no final one), or NULL for
+ * none; valid like every view pointer. */
+const char *store_domain_ct(const struct store_domain *d);
+
+/* Calls put for each of the domain's `ct` lines, in order. */
+void store_ct_each(const struct store_domain *d, void (*put)(void *arg, const char *line), void *arg);
+
+/* Replaces the domain's `ct` lines with `text` (lines joined by '\n';
+ * NULL or "" for none) and marks its shard when they changed.  0;
+ * -EINVAL when the domain is not stored or the text breaks the bounds;
+ * -ENOMEM.  On error nothing changed. */
+int store_domain_set_ct(struct store *st, const char *name, const char *text);
+
 /* ---- Chat subscriptions ---- */
 
 /* Subscribes a bare JID to a domain (added if missing).  1 added, 0

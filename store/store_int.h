@@ -76,6 +76,9 @@ struct dom {
 	void *blob;
 	char *const *words;	/* the store's words[], for the packed indexes */
 	void *cont;		/* key continuity (seen.c), NULL for none */
+	/* Certificate Transparency: the `ct` lines (store/ct.c), joined by
+	 * '\n', or NULL; kept apart from the blob, which a round rewrites. */
+	char *ct;
 	char name[];
 };
 
@@ -219,6 +222,12 @@ int store_load_pubsub(struct store *st, struct dom *d, const char *jid, const ch
 
 /* format.c */
 int store_format_shard(const struct store *st, unsigned shard, uint64_t gen, char **out, size_t *len);
+
+/* ct.c: the `ct` lines of a domain record (docs/store.md) */
+/* Appends one decoded `ct` line to *buf (*n lines so far): 0, -EINVAL
+ * when it is empty, too long, holds a newline or would be one too many,
+ * -ENOMEM. */
+int store_ct_collect(char **buf, size_t *n, const char *line);
 
 /* parse.c */
 int store_parse_file(struct store *st, const char *buf, size_t len, unsigned origin,

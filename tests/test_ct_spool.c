@@ -69,6 +69,13 @@ assert_same(const struct ct_event *a, const struct ct_event *b)
 	assert_string_equal(a->spki_sha256, b->spki_sha256);
 	assert_int_equal(a->cert_len, b->cert_len);
 	assert_memory_equal(a->cert_der, b->cert_der, a->cert_len);
+	assert_int_equal(a->nchain, b->nchain);
+	size_t total = 0;
+	for (size_t i = 0; i < a->nchain; i++) {
+		assert_int_equal(a->chain_len[i], b->chain_len[i]);
+		total += a->chain_len[i];
+	}
+	assert_memory_equal(a->chain_der, b->chain_der, total);
 }
 
 static void
@@ -108,6 +115,15 @@ test_round_trip(void **state)
 	memset(ev->cert_error, 1, sizeof(ev->cert_error) - 1);
 	ev->cert_error[sizeof(ev->cert_error) - 1] = '\0';
 	ev->cert_len = CT_CERT_DER_MAX;
+	round_trip(ev);
+	/* The chain: one, then the most certificates and bytes. */
+	ev->nchain = 1;
+	ev->chain_len[0] = 5;
+	memset(ev->chain_der, 0xa5, CT_CHAIN_DER_MAX);
+	round_trip(ev);
+	ev->nchain = CT_CHAIN_MAX;
+	for (size_t i = 0; i < CT_CHAIN_MAX; i++)
+		ev->chain_len[i] = CT_CHAIN_DER_MAX / CT_CHAIN_MAX;
 	round_trip(ev);
 	free(ev);
 }
@@ -170,6 +186,11 @@ test_hostile(void **state)
 		{HEAD "event x\ncert_state ok\ncert A===\nend\n", "cert"},
 		{HEAD "event x\ncert_state ok\ncert AA=A\nend\n", "cert"},
 		{HEAD "event x\ncert_state ok\ncert A*AA\nend\n", "cert"},
+		{HEAD "event x\ncert_state absent\nchain AAAA\nend\n", "chain"},
+		{HEAD "event x\ncert_state ok\ncert AAAA\nchain AAAA,\nend\n", "chain"},
+		{HEAD "event x\ncert_state ok\ncert AAAA\nchain ,AAAA\nend\n", "chain"},
+		{HEAD "event x\ncert_state ok\ncert AAAA\nchain AAAA,AAAA,AAAA,AAAA,AAAA\nend\n", "chain"},
+		{HEAD "event x\ncert_state ok\ncert AAAA\nchain AA*A\nend\n", "chain"},
 		{HEAD "event x%0\ncert_state absent\nend\n", "event"},
 		{HEAD "event x%\ncert_state absent\nend\n", "event"},
 		{HEAD "event x%zz\ncert_state absent\nend\n", "event"},

@@ -785,6 +785,9 @@ static void test_public_ca(void **state)
 	assert_true(m.warnings & DANE_W_WEAK_TA);
 	assert_true(m.pkix_valid);
 	assert_false(m.warnings & DANE_W_PKIX_INVALID);
+	/* A public CA's leaf without an SCT list: no-sct. */
+	assert_true(m.warnings & DANE_W_NO_SCT);
+	assert_string_equal(dane_warning_code(DANE_W_NO_SCT), "no-sct");
 	/* a public intermediate is as weak */
 	one(&rs, 2, 1, 1, &inter);
 	assert_int_equal(MATCH(&rs, &m, &leaf_i, &inter), 0);
@@ -808,6 +811,8 @@ static void test_public_ca(void **state)
 	assert_false(m.pkix_valid);
 	assert_int_equal(MATCH(&rs, &m, &evil_leaf, &other_ca), 0);
 	assert_false(m.pkix_valid);
+	/* Not a public CA's: no word on SCTs. */
+	assert_false(m.warnings & DANE_W_NO_SCT);
 	/* ... and a server certificate */
 	assert_int_equal(MATCH(&rs, &m, &client_leaf, &ca), 0);
 	assert_false(m.pkix_valid);

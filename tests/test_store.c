@@ -1549,6 +1549,65 @@ test_enospc_tmpfs(void **state)
 	rm_dir(dir);
 }
 
+/* Version 3: a domain's `ct` lines (store/ct.c) are kept as given, in
+ * order, written back byte for byte, survive a round's record, and are
+ * bounded; a hostile line fails its record, never the others. */
+static void
+test_ct_lines(void **state)
+{
+	static const char v3[] =
+		"certwatch-store 3\ncommit 7\ndomain a.example\nstate ok - 0 1 1 2\n"
+		"endpoint xmpp-client h.example 5222 ok - -\n"
+		"ct tlsa 3 1 1 00ff\n"
+		"ct event sent known 0 0 0 5 - - x%25y - - 0 0 - -1 f.ct\n"
+		"end\ndomain b.example\nstate ok - 0 1 1 2\nct a%0Ab\nend\nrecords 2\n";
+	char *dir = mktemp_dir(), *name, *bytes, err[256];
+	const struct store_domain *d;
+	struct store *st;
+	int count;
+
+	(void)state;
+	assert_int_equal(store_open(NULL, &st, NULL, 0), 0);
+	assert_int_equal(store_parse_shard(st, v3, strlen(v3), err, sizeof(err)), -1);
+	assert_non_null(d = store_domain_get(st, "a.example"));
+	assert_null(store_domain_get(st, "b.example"));	/* newline: refused */
+	assert_string_equal(store_domain_ct(d), "tlsa 3 1 1 00ff\n"
+			    "event sent known 0 0 0 5 - - x%y - - 0 0 - -1 f.ct");
+	store_close(st);
+
+	st = open_ok(dir);
+	assert_int_equal(store_domain_add(st, "c.example"), 1);
+	assert_int_equal(store_domain_set_ct(st, "c.example", "one\ntwo %"), 0);
+	assert_int_equal(store_domain_set_ct(st, "nowhere.example", "x"), -EINVAL);
+	assert_int_equal(store_domain_set_ct(st, "c.example", "a\n\nb"), -EINVAL);
+	{
+		char many[STORE_CT_LINES * 2 + 8] = "";
+		for (int i = 0; i <= STORE_CT_LINES; i++)
+			strcat(many, i ? "\nx" : "x");
+		assert_int_equal(store_domain_set_ct(st, "c.example", many), -EINVAL);
+	}
+	{
+		struct store_update u = { "ok", NULL, 0, 5, 6, NULL, 0, NULL };
+		assert_int_equal(store_domain_record(st, "c.example", &u), 0);
+	}
+	assert_int_equal(store_commit_sync(st), 0);
+	store_close(st);
+	name = find_file(dir, "shard-", &count);
+	assert_int_equal(count, 1);
+	bytes = slurp(dir, name, NULL);
+	assert_non_null(strstr(bytes, "certwatch-store 3\n"));
+	assert_non_null(strstr(bytes, "\nct one\nct two %25\n"));
+	free(bytes);
+	free(name);
+	st = open_ok(dir);
+	assert_non_null(d = store_domain_get(st, "c.example"));
+	assert_string_equal(store_domain_ct(d), "one\ntwo %");
+	assert_int_equal(store_domain_set_ct(st, "c.example", NULL), 0);
+	assert_null(store_domain_ct(d));
+	store_close(st);
+	rm_dir(dir);
+}
+
 int
 main(void)
 {
@@ -1566,6 +1625,7 @@ main(void)
 		cmocka_unit_test(test_trouble_lines),
 		cmocka_unit_test(test_seen_lines),
 		cmocka_unit_test(test_misplaced),
+		cmocka_unit_test(test_ct_lines),
 		cmocka_unit_test(test_lock),
 		cmocka_unit_test(test_enospc_injected),
 		cmocka_unit_test(test_enospc_tmpfs),
