@@ -69,6 +69,7 @@ ap_probe_cb(struct probe_result *res, void *arg)
 	struct check_env *env = e->c->env;
 
 	p->probe = NULL;
+	p->remote = NULL;
 	p->res = res;
 	env->in_flight--;
 	if (env->cfg.on_probe)
@@ -134,6 +135,31 @@ check_ep_req(const struct ep *e, const struct ep_probe *p, const char *sni,
 	req->keys = p->keys;
 }
 
+/* A probe from an xmpp: vantage: the bot asks that certwatch
+ * (component/vantage.h).  Without the bot (the CLI) it is unreachable at
+ * step "vantage"; the CLI leaves such vantages out before (main.c). */
+static int
+ap_remote_start(struct ep *e, struct ep_probe *p, const struct probe_req *req)
+{
+	struct check_env *env = e->c->env;
+	const struct check_remote *r = &env->cfg.remote;
+
+	p->remote = r->start ? r->start(r->arg, ap_vantage(e, p), req,
+					ap_probe_cb, p)
+			     : NULL;
+	if (p->remote == NULL) {
+		p->res = xcalloc(1, sizeof(*p->res));
+		p->res->fail_step = PROBE_STEP_VANTAGE;
+		snprintf(p->res->reason, sizeof(p->res->reason),
+			 "%s cannot be asked: no XMPP link here",
+			 ap_vantage(e, p)->name);
+		check_unref(e->c);
+	} else {
+		env->in_flight++;
+	}
+	return e->ap_next < e->nplan;
+}
+
 int
 check_ep_probe_next(struct ep *e)
 {
@@ -148,6 +174,8 @@ check_ep_probe_next(struct ep *e)
 	check_ep_req(e, p, c->res->domain, &req);
 	check_ep_opts(e, p, &o);
 	c->res->probes++;
+	if (ap_vantage(e, p) && ap_vantage(e, p)->remote)
+		return ap_remote_start(e, p, &req);
 	p->probe = probe_start(c->env->cfg.base, &o, &req, ap_probe_cb, p);
 	if (p->probe == NULL) {
 		p->res = xcalloc(1, sizeof(*p->res));
@@ -168,6 +196,10 @@ ap_rank(const struct ep_probe *p, const struct dns_answer *t)
 	int secure = t && t->sec == DNS_SEC_SECURE;
 
 	if (p->res == NULL)
+		return -1;
+	/* A remote vantage can report a wrong key: it never decides the
+	 * endpoint, neither ok nor mismatch (docs/vantages.md). */
+	if (ap_vantage(p->e, p) && ap_vantage(p->e, p)->remote)
 		return -1;
 	if (p->res->ok && p->m_ok && secure &&
 	    ((p->m.nusable > 0 && p->m.matched < 0) || p->res->key_refused))
@@ -335,6 +367,7 @@ check_ep_probes_report(struct ep *e, const struct verdict_input *base)
 		snprintf(cp->address, sizeof(cp->address), "%s", p->addr_s);
 		snprintf(cp->vantage, sizeof(cp->vantage), "%s",
 			 ap_vantage_name(e, p));
+		cp->remote = ap_vantage(e, p) && ap_vantage(e, p)->remote;
 		if (p->res && p->res->ok && p->m_ok) {
 			in.probe_ok = 1;
 			in.matched = p->m.matched >= 0;
@@ -375,6 +408,10 @@ check_ep_probes_free(struct ep *e, struct check_env *env)
 			probe_cancel(p->probe);
 			env->in_flight--;
 		}
+		if (p->remote) {
+			env->cfg.remote.cancel(env->cfg.remote.arg, p->remote);
+			env->in_flight--;
+		}
 		probe_result_free(p->res);
 	}
 	free(e->ap);
@@ -406,20 +443,73 @@ split_pair(const struct check_probe *a, const struct check_probe *b)
 	       !(a->allowed && b->allowed);
 }
 
+/* How many remote vantages (xmpp:) show `key` on this host. */
+static size_t
+split_remote_vantages(const struct check_result *r, const char *host,
+		      const struct check_probe *k)
+{
+	const char *seen[CHECK_MAX_VANTAGES];
+	size_t n = 0;
+
+	for (size_t i = 0; i < r->nendpoints; i++)
+		for (size_t x = 0; !strcmp(r->endpoints[i].host, host) &&
+				   x < r->endpoints[i].nprobes; x++) {
+			const struct check_probe *p = &r->endpoints[i].probes[x];
+			size_t j = 0;
+			if (!p->remote || !p->have_key ||
+			    strcmp(p->key_type, k->key_type) ||
+			    strcmp(p->spki_sha256, k->spki_sha256))
+				continue;
+			while (j < n && strcmp(seen[j], p->vantage))
+				j++;
+			if (j == n && n < CHECK_MAX_VANTAGES)
+				seen[n++] = p->vantage;
+		}
+	return n;
+}
+
 static void
 split_warn(struct check_result *r, const struct check_endpoint *ea,
 	   const struct check_probe *a, const struct check_endpoint *eb,
 	   const struct check_probe *b)
 {
 	char text[sizeof(r->warnings[0].text)];
+	/* A remote vantage can report a wrong key: a split only it sees is
+	 * a warning naming it, never an alarm (docs/vantages.md). */
+	const struct check_probe *rem = b->remote ? b : a->remote ? a : NULL;
+	int alone = rem && split_remote_vantages(r, ea->host, rem) < 2;
 
 	snprintf(text, sizeof(text),
 		 "keys differ between probes (%.16s… at %s port %u, %s via "
 		 "%s vs %.16s… at %s port %u, %s via %s); no secure TLSA "
-		 "record allows both",
+		 "record allows both%s%s",
 		 a->spki_sha256, ea->host, ea->port, a->address, a->vantage,
-		 b->spki_sha256, eb->host, eb->port, b->address, b->vantage);
+		 b->spki_sha256, eb->host, eb->port, b->address, b->vantage,
+		 alone ? "; seen only through the remote vantage " : "",
+		 alone ? rem->vantage : "");
 	add_domain_warning(r, "key-split", text);
+	if (!alone)
+		r->split_alarm = 1;
+}
+
+/* The first pair of probes of two endpoints that splits; pairs of this
+ * instance's own probes first. */
+static int
+split_find(const struct check_endpoint *ea, const struct check_endpoint *eb,
+	   int same, int with_remote, size_t *px, size_t *py)
+{
+	for (size_t x = 0; x < ea->nprobes; x++)
+		for (size_t y = (same ? x + 1 : 0); y < eb->nprobes; y++) {
+			const struct check_probe *a = &ea->probes[x];
+			const struct check_probe *b = &eb->probes[y];
+			if ((a->remote || b->remote) != with_remote ||
+			    !split_pair(a, b))
+				continue;
+			*px = x;
+			*py = y;
+			return 1;
+		}
+	return 0;
 }
 
 void
@@ -432,20 +522,14 @@ check_split(struct check_result *r)
 		const struct check_endpoint *ea = &r->endpoints[i];
 		for (size_t j = i; j < r->nendpoints; j++) {
 			const struct check_endpoint *eb = &r->endpoints[j];
-			int found = 0;
+			size_t x, y;
 			if (strcmp(ea->host, eb->host) || (j > i &&
 			    ea->port == eb->port && ea->tls == eb->tls))
 				continue;
-			for (size_t x = 0; x < ea->nprobes && !found; x++)
-				for (size_t y = (i == j ? x + 1 : 0);
-				     y < eb->nprobes && !found; y++) {
-					if (!split_pair(&ea->probes[x],
-							&eb->probes[y]))
-						continue;
-					split_warn(r, ea, &ea->probes[x], eb,
-						   &eb->probes[y]);
-					found = 1;
-				}
+			if (split_find(ea, eb, i == j, 0, &x, &y) ||
+			    split_find(ea, eb, i == j, 1, &x, &y))
+				split_warn(r, ea, &ea->probes[x], eb,
+					   &eb->probes[y]);
 		}
 	}
 }

@@ -1224,6 +1224,8 @@ const char *probe_step_name(enum probe_step step)
 		return "starttls";
 	case PROBE_STEP_TLS:
 		return "tls";
+	case PROBE_STEP_VANTAGE:
+		return "vantage";
 	}
 	return NULL;
 }
