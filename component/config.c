@@ -439,7 +439,7 @@ known_section(const char *s)
 {
 	static const char *const names[] = {"component", "probe", "dns",
 					    "watch", "limits", "store",
-					    "http", "log", "ct"};
+					    "http", "log", "ct", "vantage"};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (!strcmp(s, names[i]))
