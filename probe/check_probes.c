@@ -479,17 +479,29 @@ split_warn(struct check_result *r, const struct check_endpoint *ea,
 	const struct check_probe *rem = b->remote ? b : a->remote ? a : NULL;
 	int alone = rem && split_remote_vantages(r, ea->host, rem) < 2;
 
-	snprintf(text, sizeof(text),
-		 "keys differ between probes (%.16s… at %s port %u, %s via "
-		 "%s vs %.16s… at %s port %u, %s via %s); no secure TLSA "
-		 "record allows both%s%s",
-		 a->spki_sha256, ea->host, ea->port, a->address, a->vantage,
-		 b->spki_sha256, eb->host, eb->port, b->address, b->vantage,
-		 alone ? "; seen only through the remote vantage " : "",
-		 alone ? rem->vantage : "");
-	add_domain_warning(r, "key-split", text);
-	if (!alone)
+	if (alone) {
+		const struct check_probe *own = rem == b ? a : b;
+		const struct check_endpoint *eo = rem == b ? ea : eb;
+		const struct check_endpoint *er = rem == b ? eb : ea;
+		snprintf(text, sizeof(text),
+			 "keys differ between probes (%.16s… at %s port %u, "
+			 "%s via %s vs %.16s… at port %u, %s); seen only "
+			 "through the remote vantage %s, which can report a "
+			 "wrong key",
+			 own->spki_sha256, eo->host, eo->port, own->address,
+			 own->vantage, rem->spki_sha256, er->port,
+			 rem->address, rem->vantage);
+	} else {
+		snprintf(text, sizeof(text),
+			 "keys differ between probes (%.16s… at %s port %u, "
+			 "%s via %s vs %.16s… at %s port %u, %s via %s); no "
+			 "secure TLSA record allows both",
+			 a->spki_sha256, ea->host, ea->port, a->address,
+			 a->vantage, b->spki_sha256, eb->host, eb->port,
+			 b->address, b->vantage);
 		r->split_alarm = 1;
+	}
+	add_domain_warning(r, "key-split", text);
 }
 
 /* The first pair of probes of two endpoints that splits; pairs of this
