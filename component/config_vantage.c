@@ -158,3 +158,13 @@ config_vantage_free(struct config *cfg)
 		free(cfg->vantage_allow[i]);
 	cfg->nvantage_allow = 0;
 }
+
+void
+config_vantage_take(struct config *to, struct config *from)
+{
+	config_vantage_free(to);
+	memcpy(to->vantage_allow, from->vantage_allow,
+	       sizeof(to->vantage_allow));
+	to->nvantage_allow = from->nvantage_allow;
+	from->nvantage_allow = 0;
+}

@@ -38,6 +38,9 @@ int config_vantage_allowed(const struct config *cfg, const char *jid);
 void config_vantage_describe(const struct config *cfg, char *out,
 			     size_t len);
 
+/* SIGHUP: `from`'s [vantage] allow replaces `to`'s (from keeps none). */
+void config_vantage_take(struct config *to, struct config *from);
+
 void config_vantage_free(struct config *cfg);
 
 #endif

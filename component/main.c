@@ -402,11 +402,8 @@ daemon_reload(struct daemon *d)
 	memcpy(c->admins, n.admins, sizeof(c->admins));
 	c->nadmins = n.nadmins;
 	n.nadmins = 0;
-	/* [vantage] allow: swapped like the admins (vantage.c reads c). */
-	config_vantage_free(c);
-	memcpy(c->vantage_allow, n.vantage_allow, sizeof(c->vantage_allow));
-	c->nvantage_allow = n.nvantage_allow;
-	n.nvantage_allow = 0;
+	/* [vantage] allow: moved like the admins (vantage.c reads c). */
+	config_vantage_take(c, &n);
 	c->interval = n.interval;
 	c->jitter = n.jitter;
 	c->down_after = n.down_after;
