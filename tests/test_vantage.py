@@ -18,7 +18,8 @@ the daemon's own check; the CLI has no XMPP link).
     "seen only through the remote vantage"; the verdict is A's own.
  3. The interception stopped: no split, both keys the same.
  4. B stopped: unreachable probes at step `vantage`, no warning.
- 5. A fake B (a Python component with B's secret on ejabberd: the only way
+ 5. `certwatch check` (no XMPP link) skips the xmpp: vantage, says so.
+ 6. A fake B (a Python component with B's secret on ejabberd: the only way
     to make a peer lie or misbehave on purpose) answers malformed, huge
     or late: each an unreachable probe at step `vantage`; a well-formed lie
     (the MITM's certificate) is a `key-split` warning naming the vantage.
@@ -222,7 +223,7 @@ class World:
         self.a = self.b = None
         self.nb = 0
 
-    def start_b(self, allow):
+    def start_b(self, allow, limits=''):
         self.stop_b()
         self.nb += 1
         d = os.path.join(self.tmp, 'b%d' % self.nb)
@@ -230,7 +231,7 @@ class World:
         conf = write_conf(os.path.join(d, 'b.ini'), self.xb,
                           (self.info['trust_anchor'], self.info['unbound_conf']),
                           os.path.join(d, 'store'),
-                          {'tail': '\n[vantage]\nallow = %s\n' % allow})
+                          {'tail': '\n[vantage]\nallow = %s\n%s' % (allow, limits)})
         self.b = Daemon(self.binary, conf, os.path.join(d, 'b.log'))
 
     def stop_b(self):
@@ -246,9 +247,9 @@ class World:
         self.a = Daemon(self.binary, self.aconf, os.path.join(self.tmp, 'a', 'a.log'),
                         user=NOBODY)
 
-    def check(self):
+    def check(self, domain=DOMAIN):
         self.restart_a()
-        return api_check(self.port)
+        return api_check(self.port, domain)
 
     def close(self):
         self.stop_b()
@@ -302,6 +303,18 @@ def t_no_split(w):
     assert all(p['error'] is None for p in remote(res, w.xb['component']))
 
 
+def t_limits(w):
+    """B over its probes_per_minute: resource-constraint at once."""
+    w.start_b(w.xa['component'], '\n[limits]\nprobes_per_minute = 1\n')
+    res = w.check('good.test')      # four endpoints: four requests at once
+    rem = remote(res, w.xb['component'])
+    refused = [p for p in rem if p['error'] and 'resource-constraint' in p['error']['reason']]
+    made = [p for p in rem if p['error'] is None]
+    assert len(rem) == 4 and len(refused) == 3 and len(made) == 1, rem
+    assert res['verdict'] == 'ok', res['verdict']
+    w.start_b(w.xa['component'])
+
+
 def t_remote_down(w):
     w.stop_b()
     t0 = time.monotonic()
@@ -310,7 +323,19 @@ def t_remote_down(w):
         assert p['error']['step'] == 'vantage', p
     assert not res.get('warnings'), res.get('warnings')
     assert res['verdict'] == 'no-tlsa', res['verdict']
+    # The endpoints are A's own: no failure a watcher could count.
+    assert all(e['error'] is None for e in res['endpoints']), res['endpoints']
     assert time.monotonic() - t0 < 2 * TIMEOUT + 20
+
+
+def t_cli(w):
+    """certwatch check has no XMPP link: the vantage is skipped, said."""
+    p = subprocess.run([w.binary, 'check', '-c', w.aconf, '--json', DOMAIN],
+                       capture_output=True, text=True, timeout=120)
+    assert ('vantage xmpp:%s skipped: certwatch check has no XMPP link'
+            % w.xb['component']) in p.stderr, p.stderr
+    res = json.loads(p.stdout)
+    assert {q['vantage'] for q in probes(res)} == {'direct'}, probes(res)
 
 
 def fake(w, mode):
@@ -365,8 +390,10 @@ def main():
             r.run('disco#info names %s' % NS, t_disco, w)
             r.run('only A intercepted: key-split naming the remote vantage', t_split, w)
             r.run('interception stopped: no split', t_no_split, w)
+            r.run('remote over its limits: resource-constraint', t_limits, w)
             r.run('remote stopped: unreachable at step vantage, no warning',
                   t_remote_down, w)
+            r.run('certwatch check skips the xmpp: vantage with a note', t_cli, w)
             r.run('malformed answer: unreachable', t_fake, w, 'malformed',
                   'malformed answer')
             r.run('huge answer: bounded, unreachable', t_fake, w, 'huge',
