@@ -278,7 +278,7 @@ answer_iq(void *userdata, void *call)
 	struct vantage *v = userdata;
 	struct comp_iq_call *qc = call;
 	struct vantage_req vr;
-	struct probe_req req = {0};
+	struct probe_req req;
 	struct probe_opts o;
 	struct answer *an;
 	char why[160];
@@ -305,15 +305,9 @@ answer_iq(void *userdata, void *call)
 		return 1;
 	}
 	answer_opts(v->cfg, &o);
-	req.host = o.via_socks ? vr.address : vr.host;
-	req.port = vr.port;
-	req.stream_to = vr.to;
-	req.sni = vr.sni;
-	req.server = vr.server;
-	req.tls = vr.tls;
-	req.keys = vr.keys;
-	req.addrs = &vr.addr;
-	req.naddrs = 1;
+	vantage_req_probe(&vr, &req);
+	if (o.via_socks)
+		req.host = vr.address;	/* an IP literal to the proxy */
 	req.no_features = 1;
 	an = xcalloc(1, sizeof(*an));
 	an->v = v;

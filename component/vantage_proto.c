@@ -297,6 +297,21 @@ vantage_req_parse(xmpp_stanza_t *p, struct vantage_req *out, char *why,
 	return 0;
 }
 
+void
+vantage_req_probe(const struct vantage_req *vr, struct probe_req *req)
+{
+	memset(req, 0, sizeof(*req));
+	req->host = vr->host;
+	req->port = vr->port;
+	req->stream_to = vr->to;
+	req->sni = vr->sni;
+	req->server = vr->server;
+	req->tls = vr->tls;
+	req->keys = vr->keys;
+	req->addrs = &vr->addr;
+	req->naddrs = 1;
+}
+
 /* ---- the answer ------------------------------------------------------- */
 
 static void

@@ -54,6 +54,9 @@ xmpp_stanza_t *vantage_req_build(xmpp_ctx_t *ctx, const struct probe_req *req);
 int vantage_req_parse(xmpp_stanza_t *probe, struct vantage_req *out,
 		      char *why, size_t whylen);
 
+/* The probe a request asks for (pointing into vr; host: its name). */
+void vantage_req_probe(const struct vantage_req *vr, struct probe_req *req);
+
 /* The <result/> payload for a probe's result (the chain cut to the
  * bounds above, from the leaf). */
 xmpp_stanza_t *vantage_ans_build(xmpp_ctx_t *ctx,

@@ -87,7 +87,7 @@ static void request(xmpp_stanza_t *payload)
 {
 	char why[160];
 	struct vantage_req vr, again;
-	struct probe_req req = {0};
+	struct probe_req req;
 	xmpp_stanza_t *b, *back;
 
 	if (vantage_req_parse(payload, &vr, why, sizeof(why)) < 0) {
@@ -95,15 +95,7 @@ static void request(xmpp_stanza_t *payload)
 		return;
 	}
 	FUZZ_CHECK(vr.port > 0);
-	req.host = vr.host;
-	req.port = vr.port;
-	req.stream_to = vr.to;
-	req.sni = vr.sni;
-	req.server = vr.server;
-	req.tls = vr.tls;
-	req.keys = vr.keys;
-	req.addrs = &vr.addr;
-	req.naddrs = 1;
+	vantage_req_probe(&vr, &req);
 	b = vantage_req_build(ctx, &req);
 	FUZZ_CHECK(b != NULL);
 	back = reparse(b);
