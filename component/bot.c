@@ -465,7 +465,8 @@ disco_info(void *userdata, void *call)
 		add_feature(c, q, NS_VERSION);
 		add_feature(c, q, NS_PING);
 		add_feature(c, q, NS_CHATSTATES);
-		if (c->iq_replies.feature != NULL)
+		/* Offered while [vantage] allow names someone (SIGHUP). */
+		if (c->iq_replies.feature != NULL && c->cfg->nvantage_allow > 0)
 			add_feature(c, q, c->iq_replies.feature);
 		if (c->have_iq_ext && c->iq_ext.disco_info != NULL)
 			(void)c->iq_ext.disco_info(c->iq_ext.arg, NULL, q);

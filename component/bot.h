@@ -68,7 +68,8 @@ void comp_set_iq_ext(struct comp *c, const struct comp_iq_ext *ext);
 /*
  * Remote vantages (component/vantage.h): iq results and errors go to
  * `reply`, which returns 1 when the iq answered one of its requests; and
- * `feature`, when not NULL, is one more disco#info feature of the bot.
+ * `feature`, when not NULL, is one more disco#info feature of the bot
+ * while [vantage] allow is not empty.
  */
 struct comp_iq_replies {
 	int (*reply)(void *arg, xmpp_stanza_t *iq);

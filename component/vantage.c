@@ -338,8 +338,7 @@ vantage_new(struct comp *c, struct check_env *env, const struct config *cfg)
 {
 	struct vantage *v = xcalloc(1, sizeof(*v));
 	struct check_remote r = {ask_start, ask_cancel, v};
-	struct comp_iq_replies rep = {ask_reply, v,
-				      cfg->nvantage_allow ? VANTAGE_NS : NULL};
+	struct comp_iq_replies rep = {ask_reply, v, VANTAGE_NS};
 
 	v->c = c;
 	v->env = env;

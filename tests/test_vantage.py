@@ -270,6 +270,9 @@ def t_forbidden(w):
 def t_disco(w):
     feats = asyncio.run(disco_features(w.xb, w.xb['component']))
     assert NS in feats, sorted(feats)
+    # A answers nobody ([vantage] allow empty): not offered.
+    feats = asyncio.run(disco_features(w.xa, w.xa['component']))
+    assert NS not in feats and 'urn:xmpp:ping' in feats, sorted(feats)
 
 
 def t_split(w):
