@@ -360,6 +360,7 @@ vantage_ans_build(xmpp_ctx_t *ctx, const struct probe_result *res)
 		const struct probe_cert *c = &res->chain[i];
 		struct buf b64 = BUF_INIT;
 		char hex[65];
+		uint8_t spki[32];
 		if (c->len > VANTAGE_MAX_CERT ||
 		    total + c->len > VANTAGE_MAX_CHAIN) {
 			xmpp_stanza_set_attribute(r, "chain-cut", "true");
@@ -369,6 +370,11 @@ vantage_ans_build(xmpp_ctx_t *ctx, const struct probe_result *res)
 		e = elem(ctx, "cert", NULL);
 		hash_hex(c->der, c->len, hex);
 		xmpp_stanza_set_attribute(e, "sha256", hex);
+		if (i == 0 && dane_spki_sha256(c->der, c->len, spki) == 0) {
+			/* Informative: the asker computes its own. */
+			dane_hex(spki, 32, hex);
+			xmpp_stanza_set_attribute(e, "spki-sha256", hex);
+		}
 		b64_encode(c->der, c->len, &b64);
 		add_text(ctx, e, b64.s);
 		buf_free(&b64);
