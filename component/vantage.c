@@ -213,6 +213,17 @@ ask_reply(void *arg, xmpp_stanza_t *iq)
 		return 1;
 	}
 	snprintf(res->peer, sizeof(res->peer), "xmpp:%.58s", a->jid);
+	if (!res->ok) {
+		/* Its words, named; its own Tor failing is the vantage's
+		 * failure, not the target's. */
+		char words[sizeof(res->reason)];
+		snprintf(words, sizeof(words), "%s", res->reason);
+		snprintf(res->reason, sizeof(res->reason), "xmpp:%.74s: %s%s",
+			 a->jid, res->fail_step == PROBE_STEP_TOR
+					 ? "its Tor failed: " : "", words);
+		if (res->fail_step == PROBE_STEP_TOR)
+			res->fail_step = PROBE_STEP_VANTAGE;
+	}
 	ask_end(a, res);
 	return 1;
 }

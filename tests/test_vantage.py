@@ -71,6 +71,10 @@ def fake_main(mode, jid, secret, host, port, mitm_cert):
                 % (NS, int(time.time())))
         if mode == 'malformed':     # the hash is not the bytes'
             return head + "<cert sha256='%s'>AAAA</cert></result>" % ('00' * 32)
+        if mode == 'failtor':       # its own Tor failed
+            return ("<result xmlns='%s' outcome='failed' step='tor' elapsed-ms='5' "
+                    "at='%d'><reason>SOCKS5 proxy refused</reason></result>"
+                    % (NS, int(time.time())))
         if mode == 'huge':          # 12 certificates of 16 KB
             return head + ''.join(cert(os.urandom(16000)) for _ in range(12)) + '</result>'
         return head + cert(mitm_cert) + '</result>'    # lie, late
@@ -403,6 +407,8 @@ def main():
                   'over the bound')
             r.run('late answer: unreachable after 2 x timeout', t_fake, w, 'late',
                   'did not answer')
+            r.run("the remote's Tor failed: step vantage, not tor", t_fake, w,
+                  'failtor', 'its Tor failed: SOCKS5 proxy refused')
             r.run('a lying remote: a warning naming it, no more', t_lie, w)
         finally:
             w.close()
