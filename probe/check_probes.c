@@ -151,7 +151,8 @@ ap_remote_start(struct ep *e, struct ep_probe *p, const struct probe_req *req)
 		p->res = xcalloc(1, sizeof(*p->res));
 		p->res->fail_step = PROBE_STEP_VANTAGE;
 		snprintf(p->res->reason, sizeof(p->res->reason),
-			 "%s cannot be asked: no XMPP link here",
+			 "%s was not asked: no XMPP link here, or too many "
+			 "requests waiting",
 			 ap_vantage(e, p)->name);
 		check_unref(e->c);
 	} else {
