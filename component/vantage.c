@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 #include <sys/random.h>
 
 #include "component/bot.h"
@@ -20,7 +21,7 @@
 
 /* One request of the asking side. */
 struct ask {
-	struct ask *next, *prev;
+	LIST_ENTRY(ask) link;
 	struct vantage *v;		/* NULL once the vantage is freed */
 	char id[40];
 	char jid[80];			/* the remote certwatch */
@@ -31,7 +32,7 @@ struct ask {
 
 /* One probe of the answering side. */
 struct answer {
-	struct answer *next, *prev;
+	LIST_ENTRY(answer) link;
 	struct vantage *v;
 	struct probe *probe;
 	char id[256], to[COMP_JID_MAX], from[COMP_JID_MAX];
@@ -41,10 +42,10 @@ struct vantage {
 	struct comp *c;
 	struct check_env *env;
 	const struct config *cfg;
-	struct ask *asks;
+	LIST_HEAD(, ask) asks;
 	size_t nasks;
 	uint64_t seq;
-	struct answer *answers;
+	LIST_HEAD(, answer) answers;
 	size_t nanswers;
 };
 
@@ -65,12 +66,7 @@ static void
 ask_unlink(struct ask *a)
 {
 	if (a->v != NULL) {
-		if (a->prev)
-			a->prev->next = a->next;
-		else
-			a->v->asks = a->next;
-		if (a->next)
-			a->next->prev = a->prev;
+		LIST_REMOVE(a, link);
 		a->v->nasks--;
 		a->v = NULL;
 	}
@@ -137,10 +133,7 @@ ask_start(void *arg, const struct check_vantage *cv,
 		return NULL;
 	}
 	evtimer_add(a->timer, &tv);
-	a->next = v->asks;
-	if (v->asks)
-		v->asks->prev = a;
-	v->asks = a;
+	LIST_INSERT_HEAD(&v->asks, a, link);
 	v->nasks++;
 	iq = xmpp_iq_new(ctx, "get", a->id);
 	xmpp_stanza_set_to(iq, a->jid);
@@ -193,8 +186,9 @@ ask_reply(void *arg, xmpp_stanza_t *iq)
 	if (id == NULL || from == NULL || strncmp(id, "cwv-", 4) ||
 	    names_bare_jid(from, bare, sizeof(bare)) < 0)
 		return 0;
-	for (a = v->asks; a && strcmp(a->id, id); a = a->next)
-		;
+	LIST_FOREACH(a, &v->asks, link)
+		if (!strcmp(a->id, id))
+			break;
 	/* Only the JID asked may answer (a guessed id from another is
 	 * ignored, and the request runs to its time-out). */
 	if (a == NULL || strcasecmp(bare, a->jid))
@@ -233,15 +227,8 @@ ask_reply(void *arg, xmpp_stanza_t *iq)
 static void
 answer_unlink(struct answer *an)
 {
-	struct vantage *v = an->v;
-
-	if (an->prev)
-		an->prev->next = an->next;
-	else
-		v->answers = an->next;
-	if (an->next)
-		an->next->prev = an->prev;
-	v->nanswers--;
+	LIST_REMOVE(an, link);
+	an->v->nanswers--;
 }
 
 static void
@@ -332,10 +319,7 @@ answer_iq(void *userdata, void *call)
 			      "out of memory");
 		return 1;
 	}
-	an->next = v->answers;
-	if (v->answers)
-		v->answers->prev = an;
-	v->answers = an;
+	LIST_INSERT_HEAD(&v->answers, an, link);
 	v->nanswers++;
 	log_debug("vantage: probing %s port %u at %s for %s", vr.host,
 		  (unsigned)vr.port, vr.address, qc->peer->bare);
@@ -354,6 +338,8 @@ vantage_new(struct comp *c, struct check_env *env, const struct config *cfg)
 	v->c = c;
 	v->env = env;
 	v->cfg = cfg;
+	LIST_INIT(&v->asks);
+	LIST_INIT(&v->answers);
 	if (comp_iq_handler_add(c, answer_iq, VANTAGE_NS, "probe",
 				IQTAB_GET, v) < 0)
 		log_error("vantage: cannot register the probe request handler");
@@ -373,10 +359,10 @@ vantage_free(struct vantage *v)
 	check_env_set_remote(v->env, &detached);
 	comp_set_iq_replies(v->c, &none);
 	(void)iqtab_remove(&v->c->iqs, answer_iq, VANTAGE_NS, "probe");
-	while (v->asks)
-		ask_unlink(v->asks);
-	while (v->answers) {
-		struct answer *an = v->answers;
+	while (!LIST_EMPTY(&v->asks))
+		ask_unlink(LIST_FIRST(&v->asks));
+	while (!LIST_EMPTY(&v->answers)) {
+		struct answer *an = LIST_FIRST(&v->answers);
 		probe_cancel(an->probe);
 		answer_unlink(an);
 		free(an);
