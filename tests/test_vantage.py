@@ -17,7 +17,9 @@ the daemon's own check; the CLI has no XMPP link).
  2. B allows A, A intercepted: `key-split` naming xmpp:certwatch.ejabberd.test,
     "seen only through the remote vantage"; the verdict is A's own.
  3. The interception stopped: no split, both keys the same.
- 4. B stopped: unreachable probes at step `vantage`, no warning.
+ 4. B stopped: unreachable probes at step `vantage`, no warning; A
+    watching the domain while B goes away and then while A alone is
+    intercepted sends no alert of any kind.
  5. `certwatch check` (no XMPP link) skips the xmpp: vantage, says so.
  6. A fake B (a Python component with B's secret on ejabberd: the only way
     to make a peer lie or misbehave on purpose) answers malformed, huge
@@ -34,6 +36,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import ssl
 import subprocess
@@ -52,6 +55,7 @@ NS = 'urn:xmpp:certwatch:probe:0'
 DOMAIN = 'vantage.test'
 TIMEOUT = 4            # [probe] timeout of both: A waits 2 x 4 s
 RULE_TAG = 'certwatch-test-vantage'
+ROUND = 10            # A's [watch] interval, seconds
 
 
 # ------------------------------------------------------------ the fake B
@@ -199,6 +203,44 @@ async def disco_features(x, jid):
         c.disconnect()
 
 
+class Chat:
+    """A user of A's server talking to A by chat: every body it sends."""
+
+    def __init__(self, x, comp):
+        import slixmpp
+        user = x['users'][0]
+        self.comp = comp
+        self.bodies = asyncio.Queue()
+        self.c = c = slixmpp.ClientXMPP(user['jid'] + '/watch', user['password'])
+        c['feature_mechanisms'].unencrypted_plain = True
+        c.ssl_context.check_hostname = False
+        c.ssl_context.verify_mode = ssl.CERT_NONE
+        self.up = asyncio.Event()
+        c.add_event_handler('session_start', lambda _: self.up.set())
+        c.add_event_handler('message', self._msg)
+        c.connect((x['host'], int(x['c2s_port'])), force_starttls=False)
+
+    def _msg(self, m):
+        if m['from'].bare == self.comp and m['body']:
+            self.bodies.put_nowait(m['body'])
+
+    async def ask(self, text, match, timeout=60):
+        self.c.send_message(mto=self.comp, mbody=text, mtype='chat')
+        end = time.monotonic() + timeout
+        while True:
+            b = await asyncio.wait_for(self.bodies.get(), end - time.monotonic())
+            if re.search(match, b):
+                return b
+
+    async def quiet(self, seconds):
+        """The bodies that came in `seconds`."""
+        await asyncio.sleep(seconds)
+        out = []
+        while not self.bodies.empty():
+            out.append(self.bodies.get_nowait())
+        return out
+
+
 # ------------------------------------------------------------------ tests
 
 class World:
@@ -219,7 +261,10 @@ class World:
         self.aconf = write_conf(os.path.join(d, 'a.ini'), self.xa, dns,
                                 os.path.join(d, 'store'), {
                                     'probe': 'vantages = direct, xmpp:%s\n' % self.xb['component'],
-                                    'tail': '\n[http]\nlisten = 127.0.0.1:%d\n' % self.port})
+                                    'tail': '\n[http]\nlisten = 127.0.0.1:%d\n'
+                                            '\n[watch]\ninterval = %d\njitter = 0\n'
+                                            '\n[component]\nadmins = %s\n'
+                                            % (self.port, ROUND, self.xa['users'][0]['jid'])})
         for root, dirs, files in os.walk(d):
             for n in dirs + files:
                 os.chown(os.path.join(root, n), NOBODY, NOBODY)
@@ -380,6 +425,45 @@ def t_lie(w):
     assert res['verdict'] == 'no-tlsa', res['verdict']
 
 
+async def watch_phases(w):
+    """A watches vantage.test; B goes away, then A alone is intercepted:
+    no alert of any kind (a remote vantage never decides, and a split
+    only it sees is no alarm)."""
+    ch = Chat(w.xa, w.xa['component'])
+    await asyncio.wait_for(ch.up.wait(), 20)
+    good, mitm = w.info['targets']['good'], w.info['targets']['mitm']
+    try:
+        await ch.ask('subscribe ' + DOMAIN, r'^Subscribed to ')
+        await ch.ask('status ' + DOMAIN, DOMAIN)
+        got = await ch.quiet(2 * ROUND + 3)        # two rounds, B up
+        w.stop_b()
+        got += await ch.quiet(2 * ROUND + 2 * 2 * TIMEOUT)   # B gone
+        w.start_b(w.xa['component'])
+        dnat('-I', good, mitm)
+        try:
+            got += await ch.quiet(2 * ROUND + 3)    # A alone intercepted
+        finally:
+            dnat('-D', good, mitm)
+        st = await ch.ask('stats', r'alerts: ')
+        await ch.ask('unsubscribe all', r'^Unsubscribed')
+    finally:
+        ch.c.disconnect()
+    m = re.search(r'rounds: (\d+); alerts: (\d+) alarm, (\d+) removed, (\d+) down, '
+                  r'(\d+) recovered, (\d+) info', st)
+    assert m, st
+    rounds, alerts = int(m[1]), [int(x) for x in m.groups()[1:]]
+    return rounds, alerts, got
+
+
+def t_watch(w):
+    w.start_b(w.xa['component'])
+    w.restart_a()
+    rounds, alerts, got = asyncio.run(watch_phases(w))
+    assert rounds >= 6, 'only %d rounds' % rounds
+    assert alerts == [0, 0, 0, 0, 0], (alerts, got)
+    assert not [b for b in got if re.search(r'ALARM|changed|is down|fails at|recovered', b)], got
+
+
 def main():
     if len(sys.argv) > 2 and sys.argv[1] == '--fake':
         mode, jid, secret, host, port, cert = sys.argv[2:8]
@@ -398,6 +482,8 @@ def main():
             r.run('only A intercepted: key-split naming the remote vantage', t_split, w)
             r.run('interception stopped: no split', t_no_split, w)
             r.run('remote over its limits: resource-constraint', t_limits, w)
+            r.run('watched: remote stopped, then A alone intercepted: no alert',
+                  t_watch, w)
             r.run('remote stopped: unreachable at step vantage, no warning',
                   t_remote_down, w)
             r.run('certwatch check skips the xmpp: vantage with a note', t_cli, w)
