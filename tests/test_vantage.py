@@ -24,10 +24,13 @@ the daemon's own check; the CLI has no XMPP link).
  6. A fake B (a Python component with B's secret on ejabberd: the only way
     to make a peer lie or misbehave on purpose) answers malformed, huge
     or late: each an unreachable probe at step `vantage`; a well-formed lie
-    (the MITM's certificate) is a `key-split` warning naming the vantage.
+    (the MITM's certificate) is a `key-split` warning naming the vantage,
+    and on a DANE domain (good.test) its probes are `mismatch` while the
+    verdict stays `ok` and watching the domain raises no alarm.
 
 Usage: test_vantage.py CERTWATCH_BIN.  Reuses $CERTWATCH_LAB or starts a
-lab.  Needs root (lab, iptables, setpriv).  Internal: --fake MODE ... runs
+lab.  Needs root (lab, iptables, setpriv).  $VANTAGE_ONLY=t_NAME runs one
+test function; $VANTAGE_DEBUG=1 prints every chat message.  Internal: --fake MODE ... runs
 the fake B.
 """
 import asyncio
@@ -216,11 +219,18 @@ class Chat:
         c.ssl_context.check_hostname = False
         c.ssl_context.verify_mode = ssl.CERT_NONE
         self.up = asyncio.Event()
-        c.add_event_handler('session_start', lambda _: self.up.set())
+        c.add_event_handler('session_start', self._start)
         c.add_event_handler('message', self._msg)
         c.connect((x['host'], int(x['c2s_port'])), force_starttls=False)
 
+    def _start(self, _):
+        # Available: alerts go to the bare JID (RFC 6121 §8.5.2.1.1).
+        self.c.send_presence()
+        self.up.set()
+
     def _msg(self, m):
+        if os.environ.get('VANTAGE_DEBUG'):
+            print('MSG', m['from'], m['body'][:200], flush=True)
         if m['from'].bare == self.comp and m['body']:
             self.bodies.put_nowait(m['body'])
 
@@ -455,13 +465,58 @@ async def watch_phases(w):
     return rounds, alerts, got
 
 
+def alerts_in(bodies):
+    """The alert messages among what the bot sent (report_alert.c's
+    openings; a first check's report is none)."""
+    return [b for b in bodies if not b.startswith('First check of ') and
+            re.search(r'^(ALARM: |\S+ changed: |\S+ is down|\S+ recovered)|fails at', b)]
+
+
+async def watch_lie(w):
+    ch = Chat(w.xa, w.xa['component'])
+    await asyncio.wait_for(ch.up.wait(), 20)
+    try:
+        first = await ch.ask('subscribe good.test', r'^First check of good\.test')
+        got = await ch.quiet(2 * ROUND + 3)
+        st = await ch.ask('stats', r'alerts: ')
+        await ch.ask('unsubscribe all', r'^Unsubscribed')
+    finally:
+        ch.c.disconnect()
+    return first, got, st
+
+
+def t_watch_lie(w):
+    """good.test has DANE; the fake B answers every probe with the MITM's
+    certificate: its probes are mismatch, the verdict stays A's own (ok),
+    and watching it raises no alarm."""
+    w.stop_b()
+    log = os.path.join(w.tmp, 'fake-watch.log')
+    p = subprocess.Popen([sys.executable, __file__, '--fake', 'lie', w.xb['component'],
+                          w.xb['secret'], w.xb['host'], str(w.xb['component_port']),
+                          w.info['keys']['mitm']['cert']],
+                         stdout=open(log, 'w'), stderr=subprocess.STDOUT)
+    try:
+        wait_log(log, 'online')
+        res = w.check('good.test')
+        assert res['verdict'] == 'ok', res['verdict']
+        rem = remote(res, w.xb['component'])
+        assert rem and all(q['verdict'] == 'mismatch' for q in rem), rem
+        assert all(e['verdict'] == 'ok' for e in res['endpoints'])
+        first, got, st = asyncio.run(watch_lie(w))
+    finally:
+        terminate(p, 5)
+    assert 'good.test: ok' in first, first
+    assert re.search(r'alerts: 0 alarm, 0 removed, 0 down, 0 recovered, 0 info', st), st
+    assert not alerts_in(got), got
+
+
 def t_watch(w):
     w.start_b(w.xa['component'])
     w.restart_a()
     rounds, alerts, got = asyncio.run(watch_phases(w))
     assert rounds >= 6, 'only %d rounds' % rounds
     assert alerts == [0, 0, 0, 0, 0], (alerts, got)
-    assert not [b for b in got if re.search(r'ALARM|changed|is down|fails at|recovered', b)], got
+    assert not alerts_in(got), got
 
 
 def main():
@@ -476,6 +531,9 @@ def main():
     with lab() as info:
         w = World(binary, info, tmp)
         try:
+            if os.environ.get('VANTAGE_ONLY'):
+                r.run('only', globals()[os.environ['VANTAGE_ONLY']], w)
+                return r.finish()
             r.run('a JID not allowed: forbidden, unreachable at step vantage',
                   t_forbidden, w)
             r.run('disco#info names %s' % NS, t_disco, w)
@@ -496,6 +554,8 @@ def main():
             r.run("the remote's Tor failed: step vantage, not tor", t_fake, w,
                   'failtor', 'its Tor failed: SOCKS5 proxy refused')
             r.run('a lying remote: a warning naming it, no more', t_lie, w)
+            r.run('a lying remote on a DANE domain: its probes mismatch, '
+                  'the verdict ok, no alarm while watched', t_watch_lie, w)
         finally:
             w.close()
     code = r.finish()
