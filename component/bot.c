@@ -465,6 +465,9 @@ disco_info(void *userdata, void *call)
 		add_feature(c, q, NS_VERSION);
 		add_feature(c, q, NS_PING);
 		add_feature(c, q, NS_CHATSTATES);
+		/* Offered while [vantage] allow names someone (SIGHUP). */
+		if (c->iq_replies.feature != NULL && c->cfg->nvantage_allow > 0)
+			add_feature(c, q, c->iq_replies.feature);
 		if (c->have_iq_ext && c->iq_ext.disco_info != NULL)
 			(void)c->iq_ext.disco_info(c->iq_ext.arg, NULL, q);
 	}
@@ -539,9 +542,15 @@ on_iq(struct comp *c, xmpp_stanza_t *iq)
 	struct comp_peer p;
 	struct comp_iq_call call;
 
+	if (type != NULL && c->iq_replies.reply != NULL &&
+	    (strcmp(type, "result") == 0 || strcmp(type, "error") == 0)) {
+		/* Answers to remote vantage requests (vantage.c). */
+		(void)c->iq_replies.reply(c->iq_replies.arg, iq);
+		return;
+	}
 	if (type == NULL ||
 	    (strcmp(type, "get") != 0 && strcmp(type, "set") != 0))
-		return;	/* results and errors: we ask nothing */
+		return;	/* results and errors: we ask nothing else */
 	if (peer_of(c, iq, &p) < 0)
 		return;
 	c->n_iqs++;
@@ -570,6 +579,12 @@ on_iq(struct comp *c, xmpp_stanza_t *iq)
 	if (iqtab_dispatch(&c->iqs, ns, name, get ? IQTAB_GET : IQTAB_SET,
 			   &call) == 0)
 		comp_iq_error(c, iq, "cancel", "service-unavailable", NULL);
+}
+
+void
+comp_set_iq_replies(struct comp *c, const struct comp_iq_replies *r)
+{
+	c->iq_replies = *r;
 }
 
 int

@@ -69,6 +69,19 @@ struct comp_iq_ext {
 /* Installs the extension (copied); one at a time. */
 void comp_set_iq_ext(struct comp *c, const struct comp_iq_ext *ext);
 
+/*
+ * Remote vantages (component/vantage.h): iq results and errors go to
+ * `reply`, which returns 1 when the iq answered one of its requests; and
+ * `feature`, when not NULL, is one more disco#info feature of the bot
+ * while [vantage] allow is not empty.
+ */
+struct comp_iq_replies {
+	int (*reply)(void *arg, xmpp_stanza_t *iq);
+	void *arg;
+	const char *feature;
+};
+void comp_set_iq_replies(struct comp *c, const struct comp_iq_replies *r);
+
 /* Per bare JID: the command window and checks in flight. */
 struct jid_state {
 	struct jid_state *next;
@@ -97,6 +110,7 @@ struct comp {
 	struct comp_iq_ext iq_ext;
 	int have_iq_ext;
 	struct iqtab iqs;	/* iq get/set handlers */
+	struct comp_iq_replies iq_replies;	/* vantage.c */
 
 	struct jid_state *jids[COMP_JID_BUCKETS];
 	size_t njids;

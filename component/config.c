@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* config.c - the INI configuration file: defaults, parser, checks. */
 #include "component/config.h"
+#include "component/config_vantage.h"
 #include "component/webaddr.h"
 
 #include <arpa/inet.h>
@@ -56,6 +57,7 @@ config_free(struct config *cfg)
 	for (size_t i = 0; i < cfg->nadmins; i++)
 		free(cfg->admins[i]);
 	cfg->nadmins = 0;
+	config_vantage_free(cfg);
 	explicit_bzero(cfg->secret, sizeof(cfg->secret));
 }
 
@@ -202,9 +204,15 @@ set_vantages(struct cparse *p, const char *key, const char *val)
 					 &v->socks_port) < 0)
 				return -1;
 			snprintf(v->name, sizeof(v->name), "%.70s", t);
+		} else if (!strncmp(t, "xmpp:", 5)) {
+			/* A remote vantage (config_vantage.c). */
+			char why[256];
+			if (config_vantage_xmpp(t, v, why, sizeof(why)) < 0)
+				return cerr(p, key, "%s", why);
 		} else {
-			return cerr(p, key, "expected tor, direct or "
-				    "socks5://ADDRESS:PORT, got \"%s\"", t);
+			return cerr(p, key, "expected tor, direct, "
+				    "socks5://ADDRESS:PORT or xmpp:JID, got "
+				    "\"%s\"", t);
 		}
 		c->nvantages++;
 	}
@@ -401,6 +409,13 @@ set_key(struct cparse *p, const char *key, const char *val)
 	if (IS("http", "metrics_per_domain"))
 		return set_bool(p, key, val, &c->http_metrics_per_domain);
 
+	if (IS("vantage", "allow")) {
+		char why[256];
+		if (config_vantage_allow(c, val, why, sizeof(why)) < 0)
+			return cerr(p, key, "%s", why);
+		return 0;
+	}
+
 	if (IS("log", "level"))
 		return set_level(p, key, val);
 
@@ -429,7 +444,7 @@ known_section(const char *s)
 {
 	static const char *const names[] = {"component", "probe", "dns",
 					    "watch", "limits", "store",
-					    "http", "log", "ct"};
+					    "http", "log", "ct", "vantage"};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (!strcmp(s, names[i]))
@@ -546,6 +561,13 @@ config_parse(struct config *cfg, const char *path, const char *text,
 				 cfg->tor_socks_host);
 			cfg->vantages[v].socks_port = cfg->tor_socks_port;
 		}
+	{
+		char why[256];
+		if (config_vantage_check(cfg, why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "%s: %s", path, why);
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -813,6 +835,10 @@ config_describe(const struct config *c, char *out, size_t len)
 		n += snprintf(out + n, len - (size_t)n,
 			      "tor: SOCKS5 at %s:%u\n", c->tor_socks_host,
 			      c->tor_socks_port);
+	if (n > 0 && (size_t)n < len) {
+		config_vantage_describe(c, out + n, len - (size_t)n);
+		n += (int)strlen(out + n);
+	}
 	if (n > 0 && (size_t)n < len)
 		snprintf(out + n, len - (size_t)n, "ct: %s%s%s%s\n",
 			 c->ct_certspotter[0] ? "certspotter " : "off",

@@ -74,6 +74,13 @@ struct config {
 	char ct_certspotter[1024];	/* absolute path or a name in PATH */
 	char ct_logs[1024];	/* its -logs: a file or an http(s) URL */
 
+	/* [vantage] (docs/vantages.md, component/config_vantage.h): the
+	 * bare or domain JIDs whose probe requests this instance answers;
+	 * none: it answers none. */
+#define COMP_VANTAGE_ALLOW_LEN 256
+	char *vantage_allow[CONFIG_MAX_ADMINS];	/* owned, lower-case domain */
+	size_t nvantage_allow;
+
 	/* Where it came from, for messages. */
 	char path[1024];
 	int have_component;	/* a [component] jid was given */

@@ -8,7 +8,7 @@
 enum probe_step
 domain_state_step_parse(const char *word)
 {
-	for (int s = PROBE_STEP_INPUT; word && s <= PROBE_STEP_TLS; s++)
+	for (int s = PROBE_STEP_INPUT; word && s <= PROBE_STEP_VANTAGE; s++)
 		if (!strcmp(word, probe_step_name((enum probe_step)s)))
 			return (enum probe_step)s;
 	return PROBE_STEP_NONE;

@@ -28,6 +28,7 @@ const unsigned metrics_probe_nbuckets = NBUCKETS;
 static const enum probe_step probe_steps[] = {
     PROBE_STEP_NONE, PROBE_STEP_INPUT,	PROBE_STEP_DNS,	     PROBE_STEP_TOR,
     PROBE_STEP_TCP,  PROBE_STEP_STREAM, PROBE_STEP_STARTTLS, PROBE_STEP_TLS,
+    PROBE_STEP_VANTAGE,
 };
 #define NSTEPS (sizeof(probe_steps) / sizeof(probe_steps[0]))
 

@@ -161,7 +161,10 @@ torwatch_on_probe(void *arg, const struct probe_result *res)
 	char tail[96] = "";
 
 	metrics_on_probe(tw->m, res);
-	if (!tw->started || !tw->cfg->via_tor)
+	/* A remote vantage's probe (docs/vantages.md) says nothing of this
+	 * instance's Tor. */
+	if (!tw->started || !tw->cfg->via_tor ||
+	    !strncmp(res->peer, "xmpp:", 5))
 		return;
 	if (res->ok || res->fail_step > PROBE_STEP_TOR) {
 		if (tw->failing)

@@ -54,8 +54,8 @@ check_now(const struct check_env *env)
 /* ---- the probe queue ------------------------------------------------ */
 
 
-static int
-env_take_token(struct check_env *env)
+int
+check_env_take_token(struct check_env *env)
 {
 	struct timeval now, d;
 	int rate = env->cfg.probes_per_minute;
@@ -86,7 +86,7 @@ void
 check_env_drain(struct check_env *env)
 {
 	while (env->queue_head && env->in_flight < env_max(env)) {
-		if (!env_take_token(env)) {
+		if (!check_env_take_token(env)) {
 			struct timeval tv = {0, 200000};
 			evtimer_add(env->drain, &tv);
 			return;
@@ -169,6 +169,12 @@ check_env_new(const struct check_config *cfg)
 		return NULL;
 	}
 	return env;
+}
+
+void
+check_env_set_remote(struct check_env *env, const struct check_remote *remote)
+{
+	env->cfg.remote = *remote;
 }
 
 size_t

@@ -49,6 +49,9 @@ struct check_probe {
 	int64_t not_before, not_after;	/* 0: unknown */
 	char issuer[256];		/* the leaf's issuer DN, cut */
 	int allowed;			/* a secure TLSA record matched it */
+	int remote;			/* from an xmpp: vantage: it never
+					 * decides the endpoint, and a split
+					 * it alone sees is a warning only */
 	enum verdict verdict;
 	enum probe_step err_step;	/* PROBE_STEP_NONE: JSON null */
 	char err_reason[256];
@@ -141,6 +144,10 @@ struct check_result {
 	/* Domain-level warnings: key-split (keys differ between probes). */
 	struct check_warning *warnings;
 	size_t nwarnings;
+	/* A key-split seen by this instance's own probes or by two
+	 * vantages: alarm-worthy.  0 with key-split warnings: each is seen
+	 * only through one remote vantage (xmpp:), a warning naming it. */
+	int split_alarm;
 };
 
 /* A vantage: where probes start from ([probe] vantages). */
@@ -151,6 +158,25 @@ struct check_vantage {
 	int via_socks;
 	char socks_host[64];		/* numeric */
 	uint16_t socks_port;
+	/* "xmpp:JID": another certwatch probes for us (docs/vantages.md);
+	 * the JID is name + 5. */
+	int remote;
+};
+
+/*
+ * Remote vantages: a probe from an xmpp: vantage is started through these
+ * (the bot's IQ, component/vantage.h); probe/ knows no XMPP.  start()
+ * returns a handle or NULL when it cannot ask (then the probe is
+ * unreachable at step "vantage"); it ends with exactly one call of cb,
+ * never before start() returned, unless cancelled.  A time-out, an error
+ * or a malformed answer is a result with fail_step PROBE_STEP_VANTAGE.
+ */
+struct check_remote {
+	void *(*start)(void *arg, const struct check_vantage *v,
+		       const struct probe_req *req, probe_cb cb,
+		       void *cbarg);
+	void (*cancel)(void *arg, void *handle);
+	void *arg;
 };
 
 struct check_config {
@@ -172,6 +198,9 @@ struct check_config {
 	void (*on_check)(void *arg, const struct check_result *res);
 	void *observer_arg;
 	int expiry_warn_days;		/* copied into each result */
+	/* xmpp: vantages; NULL start: each of their probes is unreachable
+	 * at step "vantage" (set by check_env_set_remote()). */
+	struct check_remote remote;
 };
 
 struct check_env;
@@ -182,6 +211,13 @@ typedef void (*check_cb)(struct check_result *res, void *arg);
 
 struct check_env *check_env_new(const struct check_config *cfg);
 void check_env_free(struct check_env *env);	/* cancels every check */
+
+/* Remote vantages (the daemon's bot), once it exists. */
+void check_env_set_remote(struct check_env *env,
+			  const struct check_remote *remote);
+/* Takes one token of probes_per_minute for a probe made for another
+ * certwatch (docs/vantages.md); 0 when there is none now. */
+int check_env_take_token(struct check_env *env);
 
 /* Probes running now, and waiting for a slot. */
 size_t check_env_probes_in_flight(const struct check_env *env);

@@ -40,6 +40,7 @@ struct ep_probe {
 	enum probe_keys keys;		/* the other family's probe */
 	int matched_done;		/* m and m_ok are set */
 	struct probe *probe;
+	void *remote;			/* an xmpp: vantage's request */
 	struct probe_result *res;
 	struct dane_match m;
 	int m_ok;

@@ -69,6 +69,7 @@ ap_probe_cb(struct probe_result *res, void *arg)
 	struct check_env *env = e->c->env;
 
 	p->probe = NULL;
+	p->remote = NULL;
 	p->res = res;
 	env->in_flight--;
 	if (env->cfg.on_probe)
@@ -137,6 +138,32 @@ check_ep_req(const struct ep *e, const struct ep_probe *p, const char *sni,
 	req->keys = p->keys;
 }
 
+/* A probe from an xmpp: vantage: the bot asks that certwatch
+ * (component/vantage.h).  Without the bot (the CLI) it is unreachable at
+ * step "vantage"; the CLI leaves such vantages out before (main.c). */
+static int
+ap_remote_start(struct ep *e, struct ep_probe *p, const struct probe_req *req)
+{
+	struct check_env *env = e->c->env;
+	const struct check_remote *r = &env->cfg.remote;
+
+	p->remote = r->start ? r->start(r->arg, ap_vantage(e, p), req,
+					ap_probe_cb, p)
+			     : NULL;
+	if (p->remote == NULL) {
+		p->res = xcalloc(1, sizeof(*p->res));
+		p->res->fail_step = PROBE_STEP_VANTAGE;
+		snprintf(p->res->reason, sizeof(p->res->reason),
+			 "%s was not asked: no XMPP link here, or too many "
+			 "requests waiting",
+			 ap_vantage(e, p)->name);
+		check_unref(e->c);
+	} else {
+		env->in_flight++;
+	}
+	return e->ap_next < e->nplan;
+}
+
 int
 check_ep_probe_next(struct ep *e)
 {
@@ -151,6 +178,8 @@ check_ep_probe_next(struct ep *e)
 	check_ep_req(e, p, c->res->domain, &req);
 	check_ep_opts(e, p, &o);
 	c->res->probes++;
+	if (ap_vantage(e, p) && ap_vantage(e, p)->remote)
+		return ap_remote_start(e, p, &req);
 	p->probe = probe_start(c->env->cfg.base, &o, &req, ap_probe_cb, p);
 	if (p->probe == NULL) {
 		p->res = xcalloc(1, sizeof(*p->res));
@@ -171,6 +200,10 @@ ap_rank(const struct ep_probe *p, const struct dns_answer *t)
 	int secure = t && t->sec == DNS_SEC_SECURE;
 
 	if (p->res == NULL)
+		return -1;
+	/* A remote vantage can report a wrong key: it never decides the
+	 * endpoint, neither ok nor mismatch (docs/vantages.md). */
+	if (ap_vantage(p->e, p) && ap_vantage(p->e, p)->remote)
 		return -1;
 	if (p->res->ok && p->m_ok && secure &&
 	    ((p->m.nusable > 0 && p->m.matched < 0) || p->res->key_refused))
@@ -338,6 +371,7 @@ check_ep_probes_report(struct ep *e, const struct verdict_input *base)
 		snprintf(cp->address, sizeof(cp->address), "%s", p->addr_s);
 		snprintf(cp->vantage, sizeof(cp->vantage), "%s",
 			 ap_vantage_name(e, p));
+		cp->remote = ap_vantage(e, p) && ap_vantage(e, p)->remote;
 		if (p->res && p->res->ok && p->m_ok) {
 			in.probe_ok = 1;
 			in.matched = p->m.matched >= 0;
@@ -378,6 +412,10 @@ check_ep_probes_free(struct ep *e, struct check_env *env)
 			probe_cancel(p->probe);
 			env->in_flight--;
 		}
+		if (p->remote) {
+			env->cfg.remote.cancel(env->cfg.remote.arg, p->remote);
+			env->in_flight--;
+		}
 		probe_result_free(p->res);
 	}
 	free(e->ap);
@@ -411,19 +449,64 @@ split_pair(const struct check_probe *a, const struct check_probe *b)
 	       !(a->allowed && b->allowed);
 }
 
+/* How many remote vantages (xmpp:) show `key` on this host. */
+static size_t
+split_remote_vantages(const struct check_result *r, const char *host,
+		      const struct check_probe *k)
+{
+	const char *seen[CHECK_MAX_VANTAGES];
+	size_t n = 0;
+
+	for (size_t i = 0; i < r->nendpoints; i++)
+		for (size_t x = 0; !strcmp(r->endpoints[i].host, host) &&
+				   x < r->endpoints[i].nprobes; x++) {
+			const struct check_probe *p = &r->endpoints[i].probes[x];
+			size_t j = 0;
+			if (!p->remote || !p->have_key ||
+			    strcmp(p->key_type, k->key_type) ||
+			    strcmp(p->spki_sha256, k->spki_sha256))
+				continue;
+			while (j < n && strcmp(seen[j], p->vantage))
+				j++;
+			if (j == n && n < CHECK_MAX_VANTAGES)
+				seen[n++] = p->vantage;
+		}
+	return n;
+}
+
 static void
 split_warn(struct check_result *r, const struct check_endpoint *ea,
 	   const struct check_probe *a, const struct check_endpoint *eb,
 	   const struct check_probe *b)
 {
 	char text[sizeof(r->warnings[0].text)];
+	/* A remote vantage can report a wrong key: a split only it sees is
+	 * a warning naming it, never an alarm (docs/vantages.md). */
+	const struct check_probe *rem = b->remote ? b : a->remote ? a : NULL;
+	int alone = rem && split_remote_vantages(r, ea->host, rem) < 2;
 
-	snprintf(text, sizeof(text),
-		 "keys differ between probes (%.16s… at %s port %u, %s via "
-		 "%s vs %.16s… at %s port %u, %s via %s); no secure TLSA "
-		 "record allows both",
-		 a->spki_sha256, ea->host, ea->port, a->address, a->vantage,
-		 b->spki_sha256, eb->host, eb->port, b->address, b->vantage);
+	if (alone) {
+		const struct check_probe *own = rem == b ? a : b;
+		const struct check_endpoint *eo = rem == b ? ea : eb;
+		const struct check_endpoint *er = rem == b ? eb : ea;
+		snprintf(text, sizeof(text),
+			 "keys differ between probes (%.16s… at %s port %u, "
+			 "%s via %s vs %.16s… at port %u, %s); seen only "
+			 "through the remote vantage %s, which can report a "
+			 "wrong key",
+			 own->spki_sha256, eo->host, eo->port, own->address,
+			 own->vantage, rem->spki_sha256, er->port,
+			 rem->address, rem->vantage);
+	} else {
+		snprintf(text, sizeof(text),
+			 "keys differ between probes (%.16s… at %s port %u, "
+			 "%s via %s vs %.16s… at %s port %u, %s via %s); no "
+			 "secure TLSA record allows both",
+			 a->spki_sha256, ea->host, ea->port, a->address,
+			 a->vantage, b->spki_sha256, eb->host, eb->port,
+			 b->address, b->vantage);
+		r->split_alarm = 1;
+	}
 	add_domain_warning(r, "key-split", text);
 }
 
@@ -439,9 +522,10 @@ split_named(const char *const *named, size_t n, const char *spki)
 
 /* The splits between two endpoints of one host (or within one, a == b):
  * one warning per pair of probes that names a key not named yet for
- * these two, so every key is named once; at most SPLIT_MAX_WARNINGS for
- * the whole check (the addresses of an unsigned zone are the sender's to
- * choose). */
+ * these two, so every key is named once; pairs of this instance's own
+ * probes first, then those with a remote vantage's (docs/vantages.md); at
+ * most SPLIT_MAX_WARNINGS for the whole check (the addresses of an
+ * unsigned zone are the sender's to choose). */
 static void
 split_endpoints(struct check_result *r, const struct check_endpoint *ea,
 		const struct check_endpoint *eb)
@@ -449,13 +533,15 @@ split_endpoints(struct check_result *r, const struct check_endpoint *ea,
 	const char *named[2 * SPLIT_MAX_WARNINGS];
 	size_t nn = 0;
 
+	for (int remote = 0; remote < 2; remote++)
 	for (size_t x = 0; x < ea->nprobes; x++)
 		for (size_t y = (ea == eb ? x + 1 : 0); y < eb->nprobes; y++) {
 			const struct check_probe *a = &ea->probes[x];
 			const struct check_probe *b = &eb->probes[y];
 			if (r->nwarnings >= SPLIT_MAX_WARNINGS)
 				return;
-			if (!split_pair(a, b) ||
+			if ((a->remote || b->remote) != remote ||
+			    !split_pair(a, b) ||
 			    (split_named(named, nn, a->spki_sha256) &&
 			     split_named(named, nn, b->spki_sha256)))
 				continue;

@@ -1233,6 +1233,8 @@ const char *probe_step_name(enum probe_step step)
 		return "starttls";
 	case PROBE_STEP_TLS:
 		return "tls";
+	case PROBE_STEP_VANTAGE:
+		return "vantage";
 	}
 	return NULL;
 }

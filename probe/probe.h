@@ -33,6 +33,9 @@ enum probe_step {
 	PROBE_STEP_STREAM,	/* "stream": the XMPP stream before TLS */
 	PROBE_STEP_STARTTLS,	/* "starttls" */
 	PROBE_STEP_TLS,		/* "tls": the handshake */
+	/* "vantage": a remote vantage (xmpp:JID, docs/vantages.md) did not
+	 * answer in time, answered an error or a malformed result. */
+	PROBE_STEP_VANTAGE,
 };
 
 struct probe_addr {

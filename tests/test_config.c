@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "component/config.h"
+#include "component/config_vantage.h"
 
 static int
 parse(struct config *c, const char *text, char *err, size_t errlen)
@@ -345,6 +346,68 @@ test_describe(void **state)
 	config_free(&c);
 }
 
+/* Remote vantages (docs/vantages.md): xmpp:JID and [vantage] allow. */
+static void
+test_vantage(void **state)
+{
+	static const struct {
+		const char *text, *want;
+	} bad[] = {
+		{"[probe]\nvantages = xmpp:certwatch.b.test\n",
+		 "an xmpp: vantage needs a local one beside it"},
+		{"[probe]\nvantages = direct, xmpp:\n", "is not xmpp: and a bare"},
+		{"[probe]\nvantages = direct, xmpp:a@b/res\n", "is not xmpp:"},
+		{"[probe]\nvantages = direct, xmpp:a..b\n", "is not xmpp:"},
+		{"[probe]\nvantages = direct, xmpp:@b.test\n", "is not xmpp:"},
+		{"[probe]\nvantages = direct, xmpp:a<b.test\n", "is not xmpp:"},
+		{"[probe]\nvantages = direct, xmpp:"
+		 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		 "aaaaaaaaaaaa.test\n", "of at most 74 bytes"},
+		{"[probe]\nvantages = direct, jabber:a.test\n",
+		 "expected tor, direct, socks5://ADDRESS:PORT or xmpp:JID"},
+		{"[vantage]\nallow = a@b@c\n", "[vantage] allow: \"a@b@c\" is not a"},
+		{"[vantage]\nallow = a/b\n", "is not a bare or domain JID"},
+		{"[vantage]\nnope = 1\n", "[vantage] nope: unknown key"},
+	};
+	struct config c;
+	char err[512] = "", desc[4096];
+
+	(void)state;
+	assert_int_equal(parse(&c, "[probe]\nvantages = direct, "
+				   "xmpp:CertWatch.B.test, tor\n"
+				   "[vantage]\nallow = certwatch.a.test, "
+				   "Ops@Example.ORG\n", err, sizeof(err)), 0);
+	assert_int_equal(c.nvantages, 3);
+	assert_string_equal(c.vantages[1].name, "xmpp:certwatch.b.test");
+	assert_true(c.vantages[1].remote);
+	assert_false(c.vantages[0].remote || c.vantages[2].remote);
+	assert_int_equal(c.nvantage_allow, 2);
+	assert_true(config_vantage_allowed(&c, "certwatch.a.test"));
+	assert_true(config_vantage_allowed(&c, "CERTWATCH.a.TEST"));
+	assert_true(config_vantage_allowed(&c, "Ops@example.org"));
+	assert_false(config_vantage_allowed(&c, "ops@example.org"));
+	assert_false(config_vantage_allowed(&c, "certwatch.b.test"));
+	assert_false(config_vantage_allowed(&c, NULL));
+	config_describe(&c, desc, sizeof(desc));
+	assert_non_null(strstr(desc, "vantages: direct xmpp:certwatch.b.test "
+				     "(remote, asked over XMPP) tor\n"));
+	assert_non_null(strstr(desc, "vantage for others: answers "
+				     "certwatch.a.test Ops@example.org\n"));
+	config_free(&c);
+	assert_int_equal(c.nvantage_allow, 0);
+	assert_int_equal(parse(&c, "[component]\njid = a.test\n", err,
+			       sizeof(err)), 0);
+	assert_false(config_vantage_allowed(&c, "a.test"));
+	config_free(&c);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int rc = parse(&c, bad[i].text, err, sizeof(err));
+		if (rc != -1 || strstr(err, bad[i].want) == NULL)
+			fail_msg("case %zu: rc %d, err \"%s\", want \"%s\"", i,
+				 rc, err, bad[i].want);
+		config_free(&c);
+	}
+}
+
 int
 main(void)
 {
@@ -355,6 +418,7 @@ main(void)
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_describe),
+		cmocka_unit_test(test_vantage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

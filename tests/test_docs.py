@@ -266,6 +266,8 @@ if reload_body:
             reloaded.add(k)
     if "memcpy(c->admins" in reload_body.group(1):
         reloaded.add(("component", "admins"))
+    if "config_vantage_take(c" in reload_body.group(1):
+        reloaded.add(("vantage", "allow"))
 man8_text = read("man/certwatch.8.scd")
 hup = re.search(r"\*SIGHUP\*\n(.*?)Everything else", man8_text, re.S)
 check(hup is not None, "certwatch(8) has a SIGHUP entry naming what is reloaded")

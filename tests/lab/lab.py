@@ -190,6 +190,10 @@ DOMAINS = [
     {"name": "twokeys-both.test", "expect": "ok", "server": "twokeys",
      "srv": ("xmpp-client",), "tlsa": ["3 1 1 good", "3 1 1 rsa"],
      "note": "an ECDSA and an RSA certificate, TLSA for both"},
+    {"name": "vantage.test", "expect": "no-tlsa", "server": "good", "also": ["mitm"],
+     "srv": ("xmpp-client",),
+     "note": "test_vantage.py: one certwatch's connections DNATed to mitm; the other "
+             "certwatch, asked over s2s, sees the good key: key-split naming it"},
     {"name": "switch.test", "expect": "ok", "server": "switch", "also": ["mitm"],
      "switch": True, "tlsa": ["3 1 1 good"],
      "note": "test_watch.py: DNAT to mitm, TLSA removed, DS made bogus, and back"},
@@ -375,7 +379,8 @@ def pki_ca(pki):
 
 def pki_names():
     """Key name -> the names its certificate carries (first = CN)."""
-    served = {"home": [HOME_DOMAINS["prosody"], HOME_DOMAINS["ejabberd"]]}
+    served = {"home": [HOME_DOMAINS["prosody"], HOME_DOMAINS["ejabberd"]]
+                      + ["certwatch." + d for d in HOME_DOMAINS.values()]}
     for d in DOMAINS:
         for key in [SERVERS[s].get("key") for s in [d["server"]] + d.get("also", [])]:
             if not key:
@@ -630,6 +635,8 @@ def start_dns(lab, zones):
               "ns 300 IN A %s\n" % lab.ip("auth")]
     for server, domain in HOME_DOMAINS.items():
         parent.append("%s. 300 IN A %s\n" % (domain, lab.ip(server)))
+        # The component too: the other home server reaches it by s2s.
+        parent.append("certwatch.%s. 300 IN A %s\n" % (domain, lab.ip(server)))
     for name in zones:
         parent.append("%s. 300 IN NS ns.test.\n" % name)
         if dnssec[name] == "bogus":
@@ -698,8 +705,19 @@ def prosody_hosts(domains, component=None, secret=None):
     return "".join(out)
 
 
+def lab_resolv(lab, d, argv):
+    """argv run with the lab's resolver as /etc/resolv.conf, in a mount
+    namespace of its own: the home servers' s2s with each other
+    (tests/test_vantage.py).  Prosody without lua-unbound, and ejabberd's
+    address look-ups (getaddrinfo), read only that file."""
+    write(os.path.join(d, "resolv.conf"), "nameserver %s\n" % lab.ip("resolver"))
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+            'mount --bind "$0" /etc/resolv.conf && exec "$@"',
+            os.path.join(d, "resolv.conf")] + argv
+
+
 def start_prosody(lab, name, cert, key, domains, ports, component=None, secret=None,
-                  users=()):
+                  users=(), resolv=None):
     pdir = os.path.join(lab.dir, "prosody-" + name)
     for sub in ("data", "certs"):
         os.makedirs(os.path.join(pdir, sub), exist_ok=True)
@@ -718,8 +736,10 @@ def start_prosody(lab, name, cert, key, domains, ports, component=None, secret=N
            component_ports=lst("component"),
            modules_disabled="" if ports.get("s2s") else '"s2s"',
            hosts=prosody_hosts(domains, component=component, secret=secret))
-    lab.spawn(name, ["prosody", "--config", os.path.join(pdir, "prosody.cfg.lua"), "-F"],
-              pdir, [(lab.ip(name), p) for plist in ports.values() for p in plist])
+    argv = ["prosody", "--config", os.path.join(pdir, "prosody.cfg.lua"), "-F"]
+    if resolv:
+        argv = lab_resolv(lab, pdir, argv)
+    lab.spawn(name, argv, pdir, [(lab.ip(name), p) for plist in ports.values() for p in plist])
     return pdir
 
 
@@ -736,10 +756,11 @@ def start_ejabberd(lab, info):
            dist_port=free_port(), cookie=secrets.token_hex(16), dir=edir)
     shutil.copy("/etc/ejabberd/inetrc", os.path.join(edir, "inetrc"))
     os.chmod(os.path.join(edir, "ejabberd.yml"), 0o600)
-    lab.spawn("ejabberd", ["ejabberdctl", "--config-dir", edir,
-                           "--spool", os.path.join(edir, "spool"),
-                           "--logs", os.path.join(edir, "logs"), "foreground"], edir,
-              [(info["host"], p) for p in (5222, COMPONENT_PORT, info["api_port"])])
+    # s2s with the lab's Prosody: names from the lab's resolver.
+    lab.spawn("ejabberd", lab_resolv(lab, edir, [
+                  "ejabberdctl", "--config-dir", edir, "--spool", os.path.join(edir, "spool"),
+                  "--logs", os.path.join(edir, "logs"), "foreground"]), edir,
+              [(info["host"], p) for p in (5222, 5269, COMPONENT_PORT, info["api_port"])])
     info["node"] = node
 
 
@@ -969,10 +990,12 @@ class Lab:
         hostile_chains = pki_failclosed(pki, self.keys)
         mark("pki")
         home = self.keys["home"]
+        # s2s with ejabberd (tests/test_vantage.py: two certwatch, federated).
         start_prosody(self, "prosody", home["chain"], home["key"], [xmpp["prosody"]["domain"]],
-                      {"c2s": [5222], "component": [COMPONENT_PORT]},
+                      {"c2s": [5222], "component": [COMPONENT_PORT], "s2s": [5269]},
                       component=xmpp["prosody"]["component"],
-                      secret=xmpp["prosody"]["secret"], users=xmpp["prosody"]["users"])
+                      secret=xmpp["prosody"]["secret"], users=xmpp["prosody"]["users"],
+                      resolv=True)
         target_ports = {"c2s": [5222], "c2s_direct_tls": [5223], "s2s": [5269],
                         "s2s_direct_tls": [5270]}
         targets = {}
