@@ -351,51 +351,16 @@ daemon_reload(struct daemon *d)
 		config_free(&n);
 		return;
 	}
-	if (strcmp(n.jid, c->jid) || strcmp(n.host, c->host) ||
-	    n.port != c->port || strcmp(n.secret, c->secret))
-		log_warn("SIGHUP: [component] changes need a restart");
-	if (n.via_tor != c->via_tor || strcmp(n.tor_socks_host, c->tor_socks_host) ||
-	    n.tor_socks_port != c->tor_socks_port || n.timeout != c->timeout ||
-	    n.concurrency != c->concurrency || n.allow_private != c->allow_private)
-		log_warn("SIGHUP: [probe] changes need a restart");
-	if (strcmp(n.trust_anchor, c->trust_anchor) || strcmp(n.forward, c->forward) ||
-	    strcmp(n.unbound_conf, c->unbound_conf))
-		log_warn("SIGHUP: [dns] changes need a restart");
-	if (strcmp(n.store_dir, c->store_dir))
-		log_warn("SIGHUP: [store] changes need a restart");
-	if (strcmp(n.http_listen, c->http_listen) ||
-	    strcmp(n.http_base_url, c->http_base_url) ||
-	    strcmp(n.http_trusted_proxies, c->http_trusted_proxies))
-		log_warn("SIGHUP: [http] listen, base_url and trusted_proxies "
-			 "changes need a restart");
-	if (n.probes_per_minute != c->probes_per_minute)
-		log_warn("SIGHUP: [limits] probes_per_minute changes need a "
-			 "restart");
-
-	/* Swap the admins; the bot reads them through c. */
-	for (size_t i = 0; i < c->nadmins; i++)
-		free(c->admins[i]);
-	memcpy(c->admins, n.admins, sizeof(c->admins));
-	c->nadmins = n.nadmins;
-	n.nadmins = 0;
-	c->interval = n.interval;
-	c->jitter = n.jitter;
-	c->down_after = n.down_after;
-	c->flap_limit = n.flap_limit;
-	c->commands_per_minute = n.commands_per_minute;
-	c->checks_in_flight = n.checks_in_flight;
-	c->subscriptions_per_jid = n.subscriptions_per_jid;
-	c->max_message = n.max_message;
-	c->adhoc_session_timeout = n.adhoc_session_timeout;
-	c->http_checks_per_minute = n.http_checks_per_minute;
-	c->http_metrics_per_domain = n.http_metrics_per_domain;
+	char restart[1024];
+	if (config_reload(c, &n, restart, sizeof(restart)) > 0)
+		log_warn("SIGHUP: %s: changes need a restart", restart);
 	metrics_set_per_domain(d->rt.metrics, n.http_metrics_per_domain);
-	c->log_level = n.log_level;
 	log_set_level(d->verbose ? LOG_LEVEL_DEBUG : n.log_level);
 	if (warn[0])
 		log_warn("%s", warn);
 	log_info("SIGHUP: reloaded %s (log level, admins, [limits] but "
-		 "probes_per_minute, [watch], [http] checks_per_minute)",
+		 "probes_per_minute, [watch] but expiry_warn_days, [http] "
+		 "checks_per_minute and metrics_per_domain)",
 		 c->path);
 	config_free(&n);
 }
@@ -478,7 +443,7 @@ cmd_run(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 	if (dry) {
-		char desc[4096];
+		char desc[8192];
 		config_describe(&cfg, desc, sizeof(desc));
 		fputs(desc, stdout);
 		runtime_close(&d.rt);
