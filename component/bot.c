@@ -17,6 +17,7 @@
 #include "component/log.h"
 #include "component/report.h"
 #include "component/xmpp.h"
+#include "util/container.h"
 
 
 #define NS_DISCO_INFO "http://jabber.org/protocol/disco#info"
@@ -74,11 +75,9 @@ outbox_flush(struct comp *c)
 	time_t t = comp_now();
 	size_t expired = 0;
 
-	while (c->out_head != NULL && comp_link_online(c->link)) {
-		struct outbox_item *o = c->out_head;
-		c->out_head = o->next;
-		if (c->out_head == NULL)
-			c->out_tail = NULL;
+	while (!STAILQ_EMPTY(&c->outbox) && comp_link_online(c->link)) {
+		struct outbox_item *o = STAILQ_FIRST(&c->outbox);
+		STAILQ_REMOVE_HEAD(&c->outbox, next);
 		c->nout--;
 		if (t - o->queued <= OUTBOX_TTL)
 			comp_link_send(c->link, o->st);
@@ -97,7 +96,7 @@ comp_send(struct comp *c, xmpp_stanza_t *st)
 {
 	struct outbox_item *o;
 
-	if (comp_link_online(c->link) && c->out_head == NULL) {
+	if (comp_link_online(c->link) && STAILQ_EMPTY(&c->outbox)) {
 		comp_link_send(c->link, st);
 		return;
 	}
@@ -112,11 +111,7 @@ comp_send(struct comp *c, xmpp_stanza_t *st)
 	o = xcalloc(1, sizeof(*o));
 	o->st = xmpp_stanza_clone(st);
 	o->queued = comp_now();
-	if (c->out_tail)
-		c->out_tail->next = o;
-	else
-		c->out_head = o;
-	c->out_tail = o;
+	STAILQ_INSERT_TAIL(&c->outbox, o, next);
 	c->nout++;
 	outbox_flush(c);
 }
@@ -233,29 +228,25 @@ comp_iq_error(struct comp *c, xmpp_stanza_t *iq, const char *type,
 
 /* ---- Per-JID limits ---------------------------------------------------- */
 
-static unsigned
-hash_jid(const char *s)
+static int
+jid_eq(const struct hmap_node *n, const void *bare)
 {
-	uint32_t h = 2166136261u;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h % COMP_JID_BUCKETS;
+	return strcmp(CONTAINER(n, struct jid_state, hm)->bare, bare) == 0;
 }
 
 static struct jid_state *
 jid_get(struct comp *c, const char *bare)
 {
-	unsigned h = hash_jid(bare);
+	uint32_t h = hmap_hash_str(bare);
+	struct hmap_node *n = hmap_find(&c->jids, h, jid_eq, bare);
 	struct jid_state *j;
 
-	for (j = c->jids[h]; j; j = j->next)
-		if (strcmp(j->bare, bare) == 0)
-			return j;
+	if (n != NULL)
+		return CONTAINER(n, struct jid_state, hm);
 	j = xcalloc(1, sizeof(*j) + strlen(bare) + 1);
 	strcpy(j->bare, bare);
-	j->next = c->jids[h];
-	c->jids[h] = j;
+	if (hmap_insert(&c->jids, &j->hm, h) < 0)
+		fatal(1, "out of memory");
 	c->njids++;
 	return j;
 }
@@ -323,17 +314,15 @@ sweep_cb(evutil_socket_t fd, short what, void *arg)
 	struct comp *c = arg;
 	time_t t = comp_now();
 
-	for (size_t h = 0; h < COMP_JID_BUCKETS; h++) {
-		struct jid_state **pp = &c->jids[h];
-		while (*pp) {
-			struct jid_state *j = *pp;
-			if (j->inflight == 0 && t - j->window >= 60) {
-				*pp = j->next;
-				free(j);
-				c->njids--;
-			} else {
-				pp = &j->next;
-			}
+	struct hmap_iter it;
+
+	for (struct hmap_node *n = hmap_first(&c->jids, &it); n;
+	     n = hmap_next(&it)) {
+		struct jid_state *j = CONTAINER(n, struct jid_state, hm);
+		if (j->inflight == 0 && t - j->window >= 60) {
+			hmap_remove(&c->jids, n);
+			free(j);
+			c->njids--;
 		}
 	}
 }
@@ -608,50 +597,21 @@ iq_register_own(struct comp *c)
 /* ---- Presence ---------------------------------------------------------- */
 
 /* The contacts live in an array (presence goes out in the order they came)
- * with a linear-probing index beside it, so the watcher can add 100,000 of
- * them at start-up without a quadratic scan. */
-static size_t
-contact_hash(const char *s)
-{
-	uint64_t h = 14695981039346656037u;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211u;
-	return (size_t)(h ^ (h >> 29));
-}
-
-/* The slot holding bare, or the empty slot where it would go. */
-static size_t
-contact_slot(const struct comp *c, const char *bare)
-{
-	size_t mask = c->ncontact_slots - 1;
-	size_t s = contact_hash(bare) & mask;
-
-	while (c->contact_slots[s] != 0 &&
-	       strcmp(c->contacts[c->contact_slots[s] - 1], bare) != 0)
-		s = (s + 1) & mask;
-	return s;
-}
-
+ * with a hash map beside it, so the watcher can add 100,000 of them at
+ * start-up without a quadratic scan. */
 static int
-contact_index(struct comp *c, const char *bare)
+contact_eq(const struct hmap_node *n, const void *bare)
 {
-	size_t s;
-
-	if (c->ncontact_slots == 0)
-		return -1;
-	s = contact_slot(c, bare);
-	return c->contact_slots[s] ? (int)(c->contact_slots[s] - 1) : -1;
+	return strcmp(CONTAINER(n, struct contact, hm)->bare, bare) == 0;
 }
 
-static void
-contact_reindex(struct comp *c, size_t nslots)
+static struct contact *
+contact_find(struct comp *c, const char *bare)
 {
-	free(c->contact_slots);
-	c->contact_slots = xcalloc(nslots, sizeof(size_t));
-	c->ncontact_slots = nslots;
-	for (size_t i = 0; i < c->ncontacts; i++)
-		c->contact_slots[contact_slot(c, c->contacts[i])] = i + 1;
+	struct hmap_node *n = hmap_find(&c->contact_map, hmap_hash_str(bare),
+					contact_eq, bare);
+
+	return n ? CONTAINER(n, struct contact, hm) : NULL;
 }
 
 void
@@ -664,65 +624,43 @@ comp_set_iq_ext(struct comp *c, const struct comp_iq_ext *ext)
 void
 comp_add_contact(struct comp *c, const char *bare)
 {
-	if (contact_index(c, bare) >= 0)
+	struct contact *k;
+	size_t len = strlen(bare);
+
+	if (contact_find(c, bare) != NULL)
 		return;
 	if (c->ncontacts == c->capcontacts) {
 		c->capcontacts = c->capcontacts ? c->capcontacts * 2 : 16;
 		c->contacts = xrealloc(c->contacts,
-				       c->capcontacts * sizeof(char *));
+				       c->capcontacts * sizeof(*c->contacts));
 	}
-	c->contacts[c->ncontacts++] = xstrdup(bare);
-	if (2 * c->ncontacts > c->ncontact_slots)
-		contact_reindex(c, 2 * c->capcontacts);
-	else
-		c->contact_slots[contact_slot(c, bare)] = c->ncontacts;
+	k = xcalloc(1, sizeof(*k) + len + 1);
+	memcpy(k->bare, bare, len + 1);
+	k->idx = c->ncontacts;
+	if (hmap_insert(&c->contact_map, &k->hm, hmap_hash_str(bare)) < 0)
+		fatal(1, "out of memory");
+	c->contacts[c->ncontacts++] = k;
 }
 
-/* Empties slot s and moves later entries of its probe run back into the
- * hole, so lookups never need tombstones. */
-static void
-contact_slot_clear(struct comp *c, size_t s)
-{
-	size_t mask = c->ncontact_slots - 1, j = s;
-
-	c->contact_slots[s] = 0;
-	for (;;) {
-		size_t home;
-
-		j = (j + 1) & mask;
-		if (c->contact_slots[j] == 0)
-			return;
-		home = contact_hash(c->contacts[c->contact_slots[j] - 1]) &
-		       mask;
-		/* Entry j may fill the hole unless its home lies strictly
-		 * between the hole and j (cyclically). */
-		if (((j - home) & mask) >= ((j - s) & mask)) {
-			c->contact_slots[s] = c->contact_slots[j];
-			c->contact_slots[j] = 0;
-			s = j;
-		}
-	}
-}
-
-/* Moves contacts[from] to the free place `to`, with its index slot. */
+/* Moves contacts[from] to the free place `to`. */
 static void
 contact_move(struct comp *c, size_t from, size_t to)
 {
-	c->contact_slots[contact_slot(c, c->contacts[from])] = to + 1;
 	c->contacts[to] = c->contacts[from];
+	c->contacts[to]->idx = to;
 }
 
 static void
 remove_contact(struct comp *c, const char *bare)
 {
-	int found = contact_index(c, bare);
+	struct contact *k = contact_find(c, bare);
 	size_t i, last;
 
-	if (found < 0)
+	if (k == NULL)
 		return;
-	i = (size_t)found;
-	contact_slot_clear(c, contact_slot(c, bare));
-	free(c->contacts[i]);
+	i = k->idx;
+	hmap_remove(&c->contact_map, &k->hm);
+	free(k);
 	last = --c->ncontacts;
 	if (i < c->presence_next) {
 		/* Keep [0, presence_next) the contacts already sent: the
@@ -786,7 +724,7 @@ on_presence(struct comp *c, xmpp_stanza_t *st)
 		return;
 	if (strcmp(type, "subscribe") == 0) {
 		send_presence(c, self, p.bare, "subscribed");
-		if (contact_index(c, p.bare) < 0) {
+		if (contact_find(c, p.bare) == NULL) {
 			comp_add_contact(c, p.bare);
 			if (c->have_hooks && c->hooks.presence)
 				c->hooks.presence(c->hooks.arg, p.bare, 1);
@@ -796,7 +734,7 @@ on_presence(struct comp *c, xmpp_stanza_t *st)
 	} else if (strcmp(type, "unsubscribe") == 0) {
 		send_presence(c, self, p.bare, "unsubscribed");
 		send_presence(c, self, p.bare, "unavailable");
-		if (contact_index(c, p.bare) >= 0) {
+		if (contact_find(c, p.bare) != NULL) {
 			remove_contact(c, p.bare);
 			if (c->have_hooks && c->hooks.presence)
 				c->hooks.presence(c->hooks.arg, p.bare, 0);
@@ -831,7 +769,8 @@ presence_pace(evutil_socket_t fd, short what, void *arg)
 			end = c->ncontacts;
 		while (c->presence_next < end)
 			send_presence(c, c->cfg->jid,
-				      c->contacts[c->presence_next++], NULL);
+				      c->contacts[c->presence_next++]->bare,
+				      NULL);
 	}
 	if (c->presence_next < c->ncontacts)
 		evtimer_add(c->presence_ev, &tv);
@@ -902,6 +841,7 @@ comp_new(struct event_base *base, const struct config *cfg,
 	};
 	struct timeval sweep = {SWEEP_S, 0};
 
+	STAILQ_INIT(&c->outbox);
 	c->base = base;
 	c->cfg = cfg;
 	c->checks = checks;
@@ -936,7 +876,7 @@ comp_shutdown(struct comp *c, void (*done)(void *), void *arg)
 	comp_chat_cancel_all(c);
 	if (comp_link_online(c->link))
 		for (size_t i = 0; i < c->ncontacts; i++)
-			send_presence(c, c->cfg->jid, c->contacts[i],
+			send_presence(c, c->cfg->jid, c->contacts[i]->bare,
 				      "unavailable");
 	comp_link_close(c->link);
 }
@@ -950,22 +890,21 @@ comp_free(struct comp *c)
 	comp_chat_cancel_all(c);
 	comp_adhoc_free(c->adhoc);
 	comp_requests_free(c);
-	while (c->out_head != NULL) {
-		struct outbox_item *o = c->out_head;
-		c->out_head = o->next;
+	while (!STAILQ_EMPTY(&c->outbox)) {
+		struct outbox_item *o = STAILQ_FIRST(&c->outbox);
+		STAILQ_REMOVE_HEAD(&c->outbox, next);
 		xmpp_stanza_release(o->st);
 		free(o);
 	}
-	for (size_t h = 0; h < COMP_JID_BUCKETS; h++)
-		while (c->jids[h] != NULL) {
-			struct jid_state *j = c->jids[h];
-			c->jids[h] = j->next;
-			free(j);
-		}
+	struct hmap_iter it;
+	for (struct hmap_node *n = hmap_first(&c->jids, &it); n;
+	     n = hmap_next(&it))
+		free(CONTAINER(n, struct jid_state, hm));
+	hmap_clear(&c->jids);
 	for (size_t i = 0; i < c->ncontacts; i++)
 		free(c->contacts[i]);
 	free(c->contacts);
-	free(c->contact_slots);
+	hmap_clear(&c->contact_map);
 	if (c->sweep)
 		event_free(c->sweep);
 	if (c->presence_ev)

@@ -10,10 +10,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <strophe.h>
+#include <sys/queue.h>
 #include <time.h>
 
 #include "component/comp.h"
 #include "component/iqtab.h"
+#include "util/hmap.h"
 
 #define COMP_NS_COMMANDS "http://jabber.org/protocol/commands"
 #define COMP_JID_MAX 3072	/* RFC 7622: three parts of 1023 bytes */
@@ -23,7 +25,6 @@
 /* The bot's presence status to a contact with no domains, from the bot and
  * from the watcher alike (bot.c). */
 extern const char comp_presence_status[];
-#define COMP_JID_BUCKETS 1024
 
 /* One iq get/set to the component's own address, as the handlers of the
  * IQ table (iqtab.h) get it: `payload` is its first element child. */
@@ -67,7 +68,7 @@ void comp_set_iq_ext(struct comp *c, const struct comp_iq_ext *ext);
 
 /* Per bare JID: the command window and checks in flight. */
 struct jid_state {
-	struct jid_state *next;
+	struct hmap_node hm;	/* in c->jids, by bare */
 	time_t window;		/* start of the current minute */
 	unsigned count;
 	int warned;
@@ -75,8 +76,15 @@ struct jid_state {
 	char bare[];
 };
 
+/* A contact: its place in c->contacts[] (presence order) and c->contact_map. */
+struct contact {
+	struct hmap_node hm;
+	size_t idx;
+	char bare[];
+};
+
 struct outbox_item {
-	struct outbox_item *next;
+	STAILQ_ENTRY(outbox_item) next;
 	xmpp_stanza_t *st;
 	time_t queued;
 };
@@ -94,19 +102,16 @@ struct comp {
 	int have_iq_ext;
 	struct iqtab iqs;	/* iq get/set handlers */
 
-	struct jid_state *jids[COMP_JID_BUCKETS];
+	struct hmap jids;	/* struct jid_state */
 	size_t njids;
-	char **contacts;
+	struct contact **contacts;
 	size_t ncontacts, capcontacts;
-	/* Open-addressing index over contacts[]: slot -> position + 1
-	 * (0 = empty); nslots is a power of two, at least twice ncontacts. */
-	size_t *contact_slots;
-	size_t ncontact_slots;
+	struct hmap contact_map;	/* the same contacts, by bare JID */
 	/* Presence to every contact when the stream comes up goes out in
 	 * slices (bot.c): contacts[0, presence_next) have had it. */
 	size_t presence_next;
 	struct event *presence_ev;
-	struct outbox_item *out_head, *out_tail;
+	STAILQ_HEAD(, outbox_item) outbox;
 	size_t nout;
 	struct chat_check *chat_checks;	/* chat.c */
 	struct comp_request *requests;	/* chat.c */

@@ -85,18 +85,15 @@ static void env_append(struct ep *e);
 void
 check_env_drain(struct check_env *env)
 {
-	while (env->queue_head && env->in_flight < env_max(env)) {
+	while (!TAILQ_EMPTY(&env->queue) && env->in_flight < env_max(env)) {
 		if (!env_take_token(env)) {
 			struct timeval tv = {0, 200000};
 			evtimer_add(env->drain, &tv);
 			return;
 		}
-		struct ep *e = env->queue_head;
-		env->queue_head = e->qnext;
-		if (env->queue_head == NULL)
-			env->queue_tail = NULL;
+		struct ep *e = TAILQ_FIRST(&env->queue);
+		TAILQ_REMOVE(&env->queue, e, qlink);
 		env->queued--;
-		e->qnext = NULL;
 		e->probe_waiting = 0;
 		if (e->phase == EP_MAIN || e->phase == EP_KEYS) {
 			/* One address per turn: endpoints share the slots. */
@@ -120,12 +117,7 @@ env_append(struct ep *e)
 	struct check_env *env = e->c->env;
 
 	e->probe_waiting = 1;
-	e->qnext = NULL;
-	if (env->queue_tail)
-		env->queue_tail->qnext = e;
-	else
-		env->queue_head = e;
-	env->queue_tail = e;
+	TAILQ_INSERT_TAIL(&env->queue, e, qlink);
 	env->queued++;
 }
 
@@ -140,17 +132,10 @@ static void
 env_dequeue(struct ep *e)
 {
 	struct check_env *env = e->c->env;
-	struct ep **pp = &env->queue_head, *prev = NULL;
 
-	while (*pp && *pp != e) {
-		prev = *pp;
-		pp = &(*pp)->qnext;
-	}
-	if (*pp == NULL)
+	if (!e->probe_waiting)
 		return;
-	*pp = e->qnext;
-	if (env->queue_tail == e)
-		env->queue_tail = prev;
+	TAILQ_REMOVE(&env->queue, e, qlink);
 	env->queued--;
 	e->probe_waiting = 0;
 }
@@ -160,6 +145,8 @@ check_env_new(const struct check_config *cfg)
 {
 	struct check_env *env = xcalloc(1, sizeof(*env));
 
+	TAILQ_INIT(&env->queue);
+	LIST_INIT(&env->checks);
 	env->cfg = *cfg;
 	env->tokens = cfg->probes_per_minute > 0 ? cfg->probes_per_minute : 0;
 	gettimeofday(&env->last_refill, NULL);
@@ -418,12 +405,7 @@ check_free_internals(struct check *c)
 		event_free(c->zone_timer);
 	if (c->done_ev)
 		event_free(c->done_ev);
-	if (c->prev)
-		c->prev->next = c->next;
-	else if (c->env->checks == c)
-		c->env->checks = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	LIST_REMOVE(c, link);
 }
 
 static void
@@ -498,10 +480,7 @@ check_start(struct check_env *env, const char *domain_a, const char *domain_u,
 		free(c);
 		return NULL;
 	}
-	c->next = env->checks;
-	if (env->checks)
-		env->checks->prev = c;
-	env->checks = c;
+	LIST_INSERT_HEAD(&env->checks, c, link);
 
 	c->pending = 1;	/* held until every SRV look-up is started */
 	for (int s = 0; s < SVC_COUNT; s++) {
@@ -539,7 +518,7 @@ check_cancel(struct check *c)
 	free(c);
 	/* Its probes' slots are free: the queue moves on, from the loop
 	 * (not inside the caller, which may be cancelling more). */
-	if (!env->freeing && env->queue_head != NULL)
+	if (!env->freeing && !TAILQ_EMPTY(&env->queue))
 		event_active(env->drain, EV_TIMEOUT, 0);
 }
 
@@ -549,8 +528,8 @@ check_env_free(struct check_env *env)
 	if (env == NULL)
 		return;
 	env->freeing = 1;
-	while (env->checks)
-		check_cancel(env->checks);
+	while (!LIST_EMPTY(&env->checks))
+		check_cancel(LIST_FIRST(&env->checks));
 	event_free(env->drain);
 	free(env);
 }

@@ -7,6 +7,7 @@
 #ifndef CERTWATCH_CHECK_INT_H
 #define CERTWATCH_CHECK_INT_H
 
+#include <sys/queue.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -19,13 +20,13 @@
 struct check_env {
 	struct check_config cfg;
 	size_t in_flight;
-	struct ep *queue_head, *queue_tail;
+	TAILQ_HEAD(, ep) queue;	/* endpoints waiting for a probe slot */
 	size_t queued;
 	/* probes_per_minute: a token bucket refilled continuously. */
 	double tokens;
 	struct timeval last_refill;
 	struct event *drain;
-	struct check *checks;	/* every live check, for env_free */
+	LIST_HEAD(, check) checks;	/* every live check, for env_free */
 	int freeing;		/* check_env_free: no more draining */
 };
 
@@ -72,7 +73,7 @@ struct ep {
 
 	struct probe *probe;		/* the SNI = target probe */
 	int probe_waiting;		/* in the env's queue */
-	struct ep *qnext;
+	TAILQ_ENTRY(ep) qlink;
 	struct probe_result *pres;	/* the deciding SNI = domain probe
 					 * (in ap[], not owned) */
 	struct probe_result *pres_sni;	/* the SNI = target probe */
@@ -97,7 +98,7 @@ struct srvq {
 struct check {
 	struct check_env *env;
 	struct srvq sq[SVC_COUNT];
-	struct check *next, *prev;
+	LIST_ENTRY(check) link;		/* in env->checks */
 	struct check_result *res;
 	check_cb cb;
 	void *arg;

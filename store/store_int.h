@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "store/store.h"
+#include "util/hmap.h"
 
 /* Records are spread over this many files by a hash of their key, so one
  * change rewrites 1/4096th of the state (docs/store.md says why). */
@@ -37,9 +38,8 @@ enum { NODE_DOMAIN = 1, NODE_JID = 2 };
 /* What a domain and a JID record share: their place in the hash table, in
  * their shard's list and in the dense array used for iteration. */
 struct hnode {
-	struct hnode *next;	/* hash chain */
+	struct hmap_node hm;	/* hm.hash: store_hash() of its name */
 	struct hnode *snext;	/* shard list */
-	uint32_t hash;
 	uint32_t idx;		/* index in the dense array */
 	uint16_t shard;		/* home shard: hash % STORE_NSHARDS */
 	uint16_t origin;	/* while loading: the file it came from */
@@ -86,8 +86,7 @@ struct jid {
 };
 
 struct htab {
-	struct hnode **b;
-	size_t mask;		/* buckets - 1 */
+	struct hmap map;
 	size_t n;
 	struct hnode **vec;	/* dense array of every node */
 	size_t cap_vec;

@@ -11,8 +11,7 @@
 
 #include "store/store_int.h"
 
-#define CONTAINER(p, type, member) \
-	((type *)(void *)((char *)(p) - offsetof(type, member)))
+#include "util/container.h"
 
 struct jid *
 store_jid_find(const struct store *st, const char *name)
@@ -43,8 +42,8 @@ store_jid_ref(struct store *st, const char *name, struct jid **out)
 		return -ENOMEM;
 	memcpy(j->name, name, len + 1);
 	j->pub.jid = j->name;
-	j->h.hash = store_hash(name);
-	j->h.shard = (uint16_t)(j->h.hash % STORE_NSHARDS);
+	j->h.hm.hash = store_hash(name);
+	j->h.shard = (uint16_t)(j->h.hm.hash % STORE_NSHARDS);
 	j->h.kind = NODE_JID;
 	if (store_htab_insert(&st->jids, &j->h) < 0) {
 		free(j);
