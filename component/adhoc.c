@@ -7,6 +7,7 @@
  * and a note.  Sessions time out ([limits] adhoc_session_timeout).
  */
 #include "component/adhoc.h"
+#include "component/bot.h"
 
 #include <event2/event.h>
 #include <stdio.h>
@@ -233,10 +234,11 @@ check_done(struct check_result *res, void *arg)
 	check_result_free(res);
 }
 
-void
-comp_adhoc_request_done(struct comp_adhoc_session *s, const char *text,
-			int error)
+/* The answer of a watcher hook, to the session's iq (a request's done). */
+static void
+request_done(struct comp_request *r, const char *text, int error)
 {
+	struct comp_adhoc_session *s = r->arg;
 	xmpp_stanza_t *iq = s->iq;
 	struct comp *c = s->a->c;
 
@@ -310,7 +312,7 @@ submit(struct comp_adhoc_session *s, xmpp_stanza_t *iq, xmpp_stanza_t *form)
 	/* The hook may answer before it returns (and free s): everything is
 	 * set up first, nothing touches s after. */
 	s->iq = xmpp_stanza_clone(iq);
-	s->req = comp_request_adhoc(c, &s->peer, s);
+	s->req = comp_request_new(c, &s->peer, request_done, s);
 	switch (s->kind) {
 	case ADHOC_SUBSCRIBE:
 		h->subscribe(h->arg, s->req, dp);

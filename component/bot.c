@@ -842,6 +842,8 @@ comp_new(struct event_base *base, const struct config *cfg,
 	struct timeval sweep = {SWEEP_S, 0};
 
 	STAILQ_INIT(&c->outbox);
+	LIST_INIT(&c->chat_checks);
+	LIST_INIT(&c->requests);
 	c->base = base;
 	c->cfg = cfg;
 	c->checks = checks;

@@ -15,7 +15,7 @@
 #include <strophe.h>
 #include <time.h>
 
-#include "component/bot.h"
+#include "component/comp.h"
 #include "component/domain_state.h"
 #include "component/log.h"
 #include "component/report.h"

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "component/bot.h"
+#include "component/comp.h"
 #include "component/log.h"
 #include "component/domain_state.h"
 #include "component/report.h"
