@@ -17,6 +17,7 @@
 #include "component/log.h"
 #include "component/report.h"
 #include "component/xmpp.h"
+#include "util/clock.h"
 #include "util/container.h"
 
 
@@ -37,10 +38,7 @@ const char comp_presence_status[] =
 time_t
 comp_now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
+	return (time_t)(clock_mono_ms() / 1000);
 }
 
 xmpp_ctx_t *

@@ -29,6 +29,7 @@
 #include "probe/check.h"
 #include "store/store.h"
 #include "util/buf.h"
+#include "util/clock.h"
 
 #define EXIT_CONFIG 78	/* EX_CONFIG of sysexits.h */
 
@@ -59,6 +60,9 @@ usage(FILE *f)
 
 /* Everything a check or the daemon needs, built from the config. */
 struct runtime {
+	/* The one clock (wall, monotonic, random) every module is given:
+	 * none reads time or chance on its own. */
+	const struct clock *clock;
 	struct event_base *base;
 	struct dns_ctx *dns;
 	struct check_env *checks;
@@ -79,6 +83,7 @@ runtime_open(struct runtime *rt, const struct config *cfg, char *err,
 	struct check_config cc = {0};
 
 	memset(rt, 0, sizeof(*rt));
+	rt->clock = &clock_system;
 	{
 		/* Three priorities: the web's connections take the lowest, and
 		 * after 8 of their callbacks (or 1 ms) the loop looks for
@@ -105,6 +110,7 @@ runtime_open(struct runtime *rt, const struct config *cfg, char *err,
 		return -1;
 	}
 	cc.base = rt->base;
+	cc.clock = rt->clock;
 	cc.dns = rt->dns;
 	cc.probe.via_socks = cfg->via_tor;
 	cc.probe.socks_host = cfg->tor_socks_host;
@@ -326,6 +332,9 @@ struct daemon {
 	struct web *web;
 	struct ct_watch *ct;	/* certspotter, NULL without [ct] */
 	struct event *sigterm, *sigint, *sighup;
+	/* The store's completion event: commit callbacks (the watcher's,
+	 * pubsub's) run from it, whoever committed. */
+	struct event *store_ev;
 	int stopping;
 	struct config *cfg;	/* the live config, read by the bot */
 	int verbose;
@@ -363,6 +372,12 @@ daemon_reload(struct daemon *d)
 		 "checks_per_minute and metrics_per_domain)",
 		 c->path);
 	config_free(&n);
+}
+
+static void
+store_ready(evutil_socket_t fd, short what, void *arg)
+{
+	store_process_completions(arg);
 }
 
 static void
@@ -461,10 +476,15 @@ cmd_run(int argc, char **argv)
 	size_t nwarn = store_warnings(d.store, &lines);
 	for (size_t i = 0; i < nwarn; i++)
 		log_warn("state: %s", lines[i]);
+	d.store_ev = event_new(d.rt.base, store_notify_fd(d.store),
+			       EV_READ | EV_PERSIST, store_ready, d.store);
+	if (d.store_ev == NULL || event_add(d.store_ev, NULL) < 0)
+		fatal(1, "cannot watch the store's completions");
 	d.comp = comp_new(d.rt.base, &cfg, d.rt.checks, err, sizeof(err));
 	if (d.comp == NULL)
 		fatal(1, "%s", err);
-	d.watch = watch_new(d.rt.base, &cfg, d.store, d.comp, d.rt.checks, NULL);
+	d.watch = watch_new(d.rt.base, &cfg, d.store, d.comp, d.rt.checks,
+			    d.rt.clock);
 	d.pubsub = pubsub_new(d.comp, &cfg, d.store, d.watch);
 	watch_start(d.watch);
 	d.ct = ct_watch_new(d.rt.base, &cfg, d.store, d.rt.metrics);
@@ -505,6 +525,7 @@ cmd_run(int argc, char **argv)
 	watch_free(d.watch);
 	pubsub_free(d.pubsub);
 	comp_free(d.comp);
+	event_free(d.store_ev);
 	store_close(d.store);
 	log_info("stopped");
 	event_free(d.sigterm);

@@ -30,13 +30,13 @@ struct hent {
 time_t
 watch_now(const struct watch *w)
 {
-	return w->clk.now ? w->clk.now() : time(NULL);
+	return w->clk.now();
 }
 
 static uint32_t
 w_rand(const struct watch *w)
 {
-	return w->clk.rand32 ? w->clk.rand32() : (uint32_t)random();
+	return w->clk.rand32();
 }
 
 static int
@@ -45,17 +45,12 @@ wdom_eq(const struct hmap_node *n, const void *name)
 	return strcmp(CONTAINER(n, struct wdom, hm)->name, name) == 0;
 }
 
-/* Monotonic milliseconds, by the injected clock if there is one (a step
- * of the wall clock moves no round, as libevent's own timers did). */
+/* Monotonic milliseconds (a step of the wall clock moves no round, as
+ * libevent's own timers did). */
 static int64_t
 mono_ms(const struct watch *w)
 {
-	struct timespec ts;
-
-	if (w->clk.mono_ms)
-		return w->clk.mono_ms();
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return w->clk.mono_ms();
 }
 
 /* ---- the schedule: a binary min-heap of due domains -------------------- */
@@ -371,18 +366,10 @@ round_start(struct wdom *d)
 
 /* ---- life ------------------------------------------------------------------ */
 
-static void
-store_ready(evutil_socket_t fd, short what, void *arg)
-{
-	struct watch *w = arg;
-
-	store_process_completions(w->st);
-}
-
 struct watch *
 watch_new(struct event_base *base, const struct config *cfg, struct store *st,
 	  struct comp *comp, struct check_env *checks,
-	  const struct watch_clock *clk)
+	  const struct clock *clk)
 {
 	struct watch *w = xcalloc(1, sizeof(*w));
 
@@ -394,11 +381,7 @@ watch_new(struct event_base *base, const struct config *cfg, struct store *st,
 	w->st = st;
 	w->comp = comp;
 	w->checks = checks;
-	if (clk)
-		w->clk = *clk;
-	w->store_ev = event_new(base, store_notify_fd(st), EV_READ | EV_PERSIST,
-				store_ready, w);
-	event_add(w->store_ev, NULL);
+	w->clk = clock_or_system(clk);
 	w->tick = evtimer_new(base, tick_fire, w);
 	w->tick_key = -1;
 	return w;
@@ -498,8 +481,6 @@ watch_free(struct watch *w)
 		check_cancel(sc->check);
 		free(sc);
 	}
-	if (w->store_ev)
-		event_free(w->store_ev);
 	event_free(w->tick);
 	free(w->heap);
 	free(w);

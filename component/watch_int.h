@@ -40,7 +40,7 @@ struct watch {
 	struct store *st;
 	struct comp *comp;
 	struct check_env *checks;
-	struct watch_clock clk;
+	struct clock clk;	/* every member set */
 	struct watch_publisher pub;
 	struct hmap doms;	/* every struct wdom, by name */
 	TAILQ_HEAD(, wdom) ready;	/* due, waiting for a concurrency slot */
@@ -50,7 +50,6 @@ struct watch {
 	int64_t tick_key;	/* the key it is armed for, -1: not armed */
 	uint64_t rounds;
 	uint64_t alerts[ALERT_INFO + 1];
-	struct event *store_ev;
 	LIST_HEAD(, pending_req) reqs;	/* subscribe/unsubscribe in flight */
 	TAILQ_HEAD(, sub_check) subchecks;	/* checks that follow a subscribe,
 						 * oldest first */

@@ -19,12 +19,13 @@
 
 struct check_env {
 	struct check_config cfg;
+	struct clock clk;	/* cfg.clock, every member set */
 	size_t in_flight;
 	TAILQ_HEAD(, ep) queue;	/* endpoints waiting for a probe slot */
 	size_t queued;
 	/* probes_per_minute: a token bucket refilled continuously. */
 	double tokens;
-	struct timeval last_refill;
+	int64_t last_refill_ms;	/* monotonic */
 	struct event *drain;
 	LIST_HEAD(, check) checks;	/* every live check, for env_free */
 	int freeing;		/* check_env_free: no more draining */
@@ -111,7 +112,7 @@ struct check {
 	unsigned pending;
 	int finishing;
 	struct event *done_ev;
-	struct timeval t0;
+	int64_t t0_ms;		/* monotonic, for elapsed_ms */
 	struct dane_budget dane_budget;	/* every match of this check */
 
 	/* check_zone.c: the unsigned zone of each insecure endpoint. */

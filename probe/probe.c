@@ -12,6 +12,7 @@
 #include "probe/socks5.h"
 #include "probe/tlsfeat.h"
 #include "probe/xmlstream.h"
+#include "util/clock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -91,7 +92,7 @@ struct probe {
 	struct event *io;	/* the fd, for reading or writing */
 	struct event *deadline;	/* the whole probe */
 	struct event *done;	/* fires the callback outside our stack */
-	struct timespec started;
+	int64_t started_ms;	/* monotonic */
 
 	uint8_t out[2600];	/* stream header or a SOCKS message */
 	size_t out_len, out_off;
@@ -201,12 +202,8 @@ static void addr_str(const struct probe_addr *a, uint16_t port, char *buf,
 
 static uint32_t elapsed_ms(const struct probe *p)
 {
-	struct timespec now;
-	int64_t ms;
+	int64_t ms = clock_mono_ms() - p->started_ms;
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (int64_t)(now.tv_sec - p->started.tv_sec) * 1000 +
-	     (now.tv_nsec - p->started.tv_nsec) / 1000000;
 	return ms < 0 ? 0 : (uint32_t)ms;
 }
 
@@ -1107,7 +1104,7 @@ struct probe *probe_start(struct event_base *base, const struct probe_opts *opts
 	p->base = base;
 	p->cb = cb;
 	p->cb_arg = arg;
-	clock_gettime(CLOCK_MONOTONIC, &p->started);
+	p->started_ms = clock_mono_ms();
 	p->res = calloc(1, sizeof(*p->res));
 	p->host = dup_or_null(req->host, &oom);
 	p->stream_to = dup_or_null(req->stream_to, &oom);
