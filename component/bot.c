@@ -16,7 +16,7 @@
 #include "component/command.h"
 #include "component/log.h"
 #include "component/report.h"
-#include "component/xmpp.h"
+#include "component/comp_link.h"
 #include "util/clock.h"
 #include "util/container.h"
 

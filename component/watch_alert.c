@@ -50,7 +50,7 @@ trouble_round(const struct watch *w, const struct domain_state *last,
 
 	for (size_t i = 0; i < n; i++) {
 		const struct check_endpoint *e = &r->endpoints[i];
-		cls[i] = trouble_classify(e->verdict, e->err_step);
+		cls[i] = transition_trouble_classify(e->verdict, e->err_step);
 		answering += cls[i] == TROUBLE_ANSWERED;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -66,7 +66,7 @@ trouble_round(const struct watch *w, const struct domain_state *last,
 				      old->verdict != VERDICT_NONE;
 			ts.alerted = old->trouble_alerted;
 		}
-		k = trouble_decide(&ts, cls[i],
+		k = transition_trouble_decide(&ts, cls[i],
 				   answering > (cls[i] == TROUBLE_ANSWERED),
 				   w->cfg->down_after);
 		next->ep[i].fail_rounds = ts.fail_rounds;

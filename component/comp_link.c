@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
- * xmpp.c - libstrophe's XEP-0114 component connection on the process's
+ * comp_link.c - libstrophe's XEP-0114 component connection on the process's
  * libevent loop, reconnecting forever.
  *
  * How libstrophe is driven without xmpp_run() (it has its own select()
@@ -51,7 +51,7 @@
  * the component connection across reconnects.  tests/test_strophe_sm.c
  * crashes if this ever regresses.
  */
-#include "component/xmpp.h"
+#include "component/comp_link.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -472,7 +472,7 @@ take_sm_state(struct comp_link *l)
 		if (sm != NULL)
 			xmpp_free_sm_state(sm);
 		log_error("xmpp: cannot prepare libstrophe's stream "
-			  "management state (see xmpp.c)");
+			  "management state (see comp_link.c)");
 		return -1;
 	}
 	xmpp_conn_release(l->donor);
