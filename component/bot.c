@@ -226,6 +226,12 @@ comp_iq_error(struct comp *c, xmpp_stanza_t *iq, const char *type,
 
 /* ---- Per-JID limits ---------------------------------------------------- */
 
+static uint32_t
+jid_hash(const struct hmap_node *n)
+{
+	return hmap_hash_str(CONTAINER(n, struct jid_state, hm)->bare);
+}
+
 static int
 jid_eq(const struct hmap_node *n, const void *bare)
 {
@@ -597,6 +603,12 @@ iq_register_own(struct comp *c)
 /* The contacts live in an array (presence goes out in the order they came)
  * with a hash map beside it, so the watcher can add 100,000 of them at
  * start-up without a quadratic scan. */
+static uint32_t
+contact_hash(const struct hmap_node *n)
+{
+	return hmap_hash_str(CONTAINER(n, struct contact, hm)->bare);
+}
+
 static int
 contact_eq(const struct hmap_node *n, const void *bare)
 {
@@ -840,6 +852,8 @@ comp_new(struct event_base *base, const struct config *cfg,
 	struct timeval sweep = {SWEEP_S, 0};
 
 	STAILQ_INIT(&c->outbox);
+	c->jids.hash = jid_hash;
+	c->contact_map.hash = contact_hash;
 	LIST_INIT(&c->chat_checks);
 	LIST_INIT(&c->requests);
 	c->base = base;

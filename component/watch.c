@@ -39,6 +39,12 @@ w_rand(const struct watch *w)
 	return w->clk.rand32();
 }
 
+static uint32_t
+wdom_hash(const struct hmap_node *n)
+{
+	return hmap_hash_str(CONTAINER(n, struct wdom, hm)->name);
+}
+
 static int
 wdom_eq(const struct hmap_node *n, const void *name)
 {
@@ -374,6 +380,7 @@ watch_new(struct event_base *base, const struct config *cfg, struct store *st,
 	struct watch *w = xcalloc(1, sizeof(*w));
 
 	TAILQ_INIT(&w->ready);
+	w->doms.hash = wdom_hash;
 	TAILQ_INIT(&w->subchecks);
 	LIST_INIT(&w->reqs);
 	w->base = base;

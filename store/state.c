@@ -76,6 +76,12 @@ store_node_key(const struct hnode *n)
 	return CONTAINER(n, struct jid, h)->name;
 }
 
+static uint32_t
+node_hash(const struct hmap_node *n)
+{
+	return store_hash(store_node_key(CONTAINER(n, struct hnode, hm)));
+}
+
 static int
 node_eq(const struct hmap_node *n, const void *key)
 {
@@ -91,8 +97,9 @@ store_htab_find(const struct htab *t, const char *key, uint32_t h)
 }
 
 int
-store_htab_insert(struct htab *t, struct hnode *n)
+store_htab_insert(struct htab *t, struct hnode *n, uint32_t hash)
 {
+	t->map.hash = node_hash;
 	if (t->n + 1 > t->cap_vec) {
 		size_t ncap = t->cap_vec ? t->cap_vec * 2 : 64;
 		struct hnode **nv = realloc(t->vec, ncap * sizeof(*nv));
@@ -102,7 +109,7 @@ store_htab_insert(struct htab *t, struct hnode *n)
 		t->vec = nv;
 		t->cap_vec = ncap;
 	}
-	if (hmap_insert(&t->map, &n->hm, n->hm.hash) < 0)
+	if (hmap_insert(&t->map, &n->hm, hash) < 0)
 		return -ENOMEM;
 	n->idx = (uint32_t)t->n;
 	t->vec[t->n++] = n;
@@ -226,10 +233,10 @@ store_dom_create(struct store *st, const char *name, struct dom **out)
 	memcpy(d->name, name, len + 1);
 	d->pub.name = d->name;
 	d->words = st->words;
-	d->h.hm.hash = store_hash(name);
-	d->h.shard = (uint16_t)(d->h.hm.hash % STORE_NSHARDS);
+	uint32_t hash = store_hash(name);
+	d->h.shard = (uint16_t)(hash % STORE_NSHARDS);
 	d->h.kind = NODE_DOMAIN;
-	if (store_htab_insert(&st->doms, &d->h) < 0) {
+	if (store_htab_insert(&st->doms, &d->h, hash) < 0) {
 		free(d);
 		return -ENOMEM;
 	}

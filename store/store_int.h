@@ -38,7 +38,7 @@ enum { NODE_DOMAIN = 1, NODE_JID = 2 };
 /* What a domain and a JID record share: their place in the hash table, in
  * their shard's list and in the dense array used for iteration. */
 struct hnode {
-	struct hmap_node hm;	/* hm.hash: store_hash() of its name */
+	struct hmap_node hm;	/* in the htab, by store_hash() of its name */
 	struct hnode *snext;	/* shard list */
 	uint32_t idx;		/* index in the dense array */
 	uint16_t shard;		/* home shard: hash % STORE_NSHARDS */
@@ -175,7 +175,7 @@ void store_mark(struct store *st, unsigned shard);
 int store_valid_name(const char *s, size_t max);
 int store_grow(void *pp, uint32_t *cap, size_t need, size_t size);
 struct hnode *store_htab_find(const struct htab *t, const char *key, uint32_t h);
-int store_htab_insert(struct htab *t, struct hnode *n);
+int store_htab_insert(struct htab *t, struct hnode *n, uint32_t hash);
 void store_htab_remove(struct htab *t, struct hnode *n);
 void store_shard_link(struct store *st, struct hnode *n);
 void store_shard_unlink(struct store *st, struct hnode *n);

@@ -36,7 +36,7 @@ hmap_find(const struct hmap *m, uint32_t hash, hmap_eq_fn eq,
 	if (m->b == NULL)
 		return NULL;
 	for (struct hmap_node *n = m->b[hash & m->mask]; n; n = n->next)
-		if (n->hash == hash && eq(n, key))
+		if (eq(n, key))
 			return n;
 	return NULL;
 }
@@ -53,9 +53,10 @@ grow(struct hmap *m)
 	for (size_t i = 0; i <= m->mask; i++) {
 		struct hmap_node *c = m->b[i], *next;
 		for (; c != NULL; c = next) {
+			size_t i2 = m->hash(c) & (nb - 1);
 			next = c->next;
-			c->next = b[c->hash & (nb - 1)];
-			b[c->hash & (nb - 1)] = c;
+			c->next = b[i2];
+			b[i2] = c;
 		}
 	}
 	free(m->b);
@@ -74,7 +75,6 @@ hmap_insert(struct hmap *m, struct hmap_node *n, uint32_t hash)
 	} else if (m->n >= m->mask + 1) {
 		grow(m);
 	}
-	n->hash = hash;
 	n->next = m->b[hash & m->mask];
 	m->b[hash & m->mask] = n;
 	m->n++;
@@ -84,7 +84,7 @@ hmap_insert(struct hmap *m, struct hmap_node *n, uint32_t hash)
 void
 hmap_remove(struct hmap *m, struct hmap_node *n)
 {
-	struct hmap_node **pp = &m->b[n->hash & m->mask];
+	struct hmap_node **pp = &m->b[m->hash(n) & m->mask];
 
 	while (*pp != n)
 		pp = &(*pp)->next;
