@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <event2/util.h>
 #include <strophe.h>
 #include <sys/queue.h>
 #include <time.h>
@@ -20,6 +21,7 @@
 #include "util/hmap.h"
 
 #define COMP_NS_COMMANDS "http://jabber.org/protocol/commands"
+#define COMP_NS_CHATSTATES "http://jabber.org/protocol/chatstates"
 
 #define COMP_BODY_MAX 4096	/* bytes of one body we send */
 
@@ -158,5 +160,32 @@ struct event_base *comp_base(struct comp *c);
 
 /* "not yet available" text of the watching commands. */
 extern const char comp_no_watch_text[];
+
+/* bot.c: stanza helpers.  A new element (the caller owns it); an element
+ * child added to parent and returned (the parent owns it); one with text. */
+xmpp_stanza_t *comp_elem_new(struct comp *c, const char *name, const char *ns);
+xmpp_stanza_t *comp_add_child(struct comp *c, xmpp_stanza_t *parent,
+			      const char *name, const char *ns);
+void comp_add_text_child(struct comp *c, xmpp_stanza_t *parent,
+			 const char *name, const char *text);
+/* bot.c: fills *p from a stanza's from/to; -1 when it has no usable
+ * sender. */
+int comp_peer_of(struct comp *c, xmpp_stanza_t *st, struct comp_peer *p);
+/* bot.c: true when `to` names a user or resource of the component. */
+int comp_to_node(xmpp_stanza_t *st);
+
+/* bot_iq.c: the bot's own rows of the IQ table; an incoming iq. */
+void comp_iq_register_own(struct comp *c);
+void comp_on_iq(struct comp *c, xmpp_stanza_t *iq);
+
+/* bot_presence.c: an incoming presence; `type` NULL: available, with the
+ * watcher's summary as status; presence to the contacts not yet told
+ * (an event callback, arg the bot); the contacts' map and their end. */
+void comp_on_presence(struct comp *c, xmpp_stanza_t *st);
+void comp_presence_send(struct comp *c, const char *self, const char *to,
+			const char *type);
+void comp_presence_pace(evutil_socket_t fd, short what, void *arg);
+void comp_contacts_init(struct comp *c);
+void comp_contacts_free(struct comp *c);
 
 #endif
