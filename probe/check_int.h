@@ -172,6 +172,11 @@ void check_ep_opts(const struct ep *e, const struct ep_probe *p,
 /* Starts the next address's probe; returns 1 while more remain. */
 int check_ep_probe_next(struct ep *e);
 /* Matches every probe, then picks the one that decides (the worst). */
+/* dane_match of one of e's probe results, or a copy of the match of an
+ * earlier probe of e that was shown the same chain. */
+void check_ep_dane_match(struct ep *e, const struct dns_answer *t,
+			 const struct dane_names *names, time_t now,
+			 const struct probe_result *res, struct dane_match *out);
 void check_ep_match_all(struct ep *e, const struct dns_answer *t,
 			const struct dane_names *names, time_t now);
 /* Fills row->probes with each probe's verdict from the endpoint's DNS

@@ -179,6 +179,42 @@ ap_rank(const struct ep_probe *p, const struct dns_answer *t)
 	return 0;			/* unreachable */
 }
 
+/* Byte for byte the same chain as presented. */
+static int
+same_chain(const struct probe_result *a, const struct probe_result *b)
+{
+	if (a->nchain != b->nchain)
+		return 0;
+	for (size_t i = 0; i < a->nchain; i++)
+		if (a->chain[i].len != b->chain[i].len ||
+		    memcmp(a->chain[i].der, b->chain[i].der, a->chain[i].len))
+			return 0;
+	return 1;
+}
+
+void
+check_ep_dane_match(struct ep *e, const struct dns_answer *t,
+		    const struct dane_names *names, time_t now,
+		    const struct probe_result *res, struct dane_match *out)
+{
+	/* dane_match is a function of the records, the chain, the names and
+	 * the time, all the same here: an endpoint's probes that were shown
+	 * the same chain (every address, the other key family's handshake
+	 * of a one-key server, the probe with SNI = the target) share one
+	 * match, which spends no more of the check's budget. */
+	for (size_t j = 0; j < e->nap; j++) {
+		const struct ep_probe *q = &e->ap[j];
+		if (q->matched_done && q->m_ok && q->res != res &&
+		    same_chain(q->res, res)) {
+			*out = q->m;
+			out->verifications = 0;
+			return;
+		}
+	}
+	dane_match(t ? t->tlsa : NULL, t ? t->n : 0, res->chain, res->nchain,
+		   names, now, &e->c->dane_budget, out);
+}
+
 void
 check_ep_match_all(struct ep *e, const struct dns_answer *t,
 		   const struct dane_names *names, time_t now)
@@ -192,9 +228,8 @@ check_ep_match_all(struct ep *e, const struct dns_answer *t,
 		if (!p->matched_done) {
 			p->m_ok = p->res && p->res->ok;
 			if (p->m_ok)
-				dane_match(t ? t->tlsa : NULL, t ? t->n : 0,
-					   p->res->chain, p->res->nchain,
-					   names, now, &c->dane_budget, &p->m);
+				check_ep_dane_match(e, t, names, now, p->res,
+						    &p->m);
 			p->matched_done = 1;
 		}
 		int r = ap_rank(p, t);
