@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
- * test_check_match.c - an endpoint's probes shown the same chain share one
+ * test_check_match.c - a check's probes shown the same chain share one
  * DANE match (probe/check_probes.c check_ep_dane_match): a copy for the
- * same bytes, a match of its own for any other chain, even one byte off.
+ * same bytes, records and names, a match of its own for any other chain
+ * (even one byte off), other records, c2s against s2s, another target.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -96,11 +97,90 @@ test_same_chain_shared(void **state)
 	assert_int_equal(out.matched, -1);
 }
 
+/* Across the endpoints of a check: the same chain shares a match only for
+ * the same records and the same names (c2s or s2s, the SRV target). */
+static void
+test_across_endpoints(void **state)
+{
+	struct check_env env;
+	struct check c;
+	struct ep e, f;
+	struct ep_probe ap;
+	struct check_endpoint rowe, rowf;
+	struct probe_result r0, r1;
+	struct probe_cert ch0[2], ch1[2];
+	uint8_t d1[32] = {1}, d2[32] = {2};
+	struct dns_tlsa rec1 = {3, 1, 1, 32, d1}, rec2 = {3, 1, 1, 32, d2};
+	struct dns_answer t1, t2;
+	struct dane_names names = {.domain = "xmpp.test",
+				   .domain_u = "xmpp.test"};
+	struct dane_match out;
+
+	memset(&env, 0, sizeof(env));
+	memset(&c, 0, sizeof(c));
+	memset(&e, 0, sizeof(e));
+	memset(&f, 0, sizeof(f));
+	memset(&ap, 0, sizeof(ap));
+	memset(&rowe, 0, sizeof(rowe));
+	memset(&rowf, 0, sizeof(rowf));
+	memset(&t1, 0, sizeof(t1));
+	memset(&t2, 0, sizeof(t2));
+	t1.tlsa = &rec1;
+	t1.n = 1;
+	t2.tlsa = &rec2;
+	t2.n = 1;
+	c.env = &env;
+	snprintf(rowe.host, sizeof(rowe.host), "xmpp.test");
+	snprintf(rowf.host, sizeof(rowf.host), "xmpp.test");
+	e.c = f.c = &c;
+	e.row = &rowe;
+	f.row = &rowf;
+	e.srv_secure = f.srv_secure = 1;
+	/* f (5223, say) matched already; e (5222) asks. */
+	result(&r0, ch0, leaf, sizeof(leaf));
+	ap.e = &f;
+	ap.res = &r0;
+	ap.matched_done = 1;
+	ap.m_ok = 1;
+	ap.m.matched = 0;
+	snprintf(ap.m.detail, sizeof(ap.m.detail), "f's");
+	f.ap = &ap;
+	f.nap = 1;
+	f.tlsa = &t1;
+	c.eps[0] = &e;
+	c.eps[1] = &f;
+	c.neps = 2;
+	result(&r1, ch1, leaf, sizeof(leaf));
+
+	memset(&out, 0, sizeof(out));
+	check_ep_dane_match(&e, &t1, &names, 0, &r1, &out);
+	assert_string_equal(out.detail, "f's");
+
+	/* Other records: its own match. */
+	memset(&out, 0, sizeof(out));
+	check_ep_dane_match(&e, &t2, &names, 0, &r1, &out);
+	assert_string_not_equal(out.detail, "f's");
+
+	/* s2s against c2s: its own match. */
+	f.server = 1;
+	memset(&out, 0, sizeof(out));
+	check_ep_dane_match(&e, &t1, &names, 0, &r1, &out);
+	assert_string_not_equal(out.detail, "f's");
+	f.server = 0;
+
+	/* Another SRV target: its own match. */
+	snprintf(rowf.host, sizeof(rowf.host), "other.test");
+	memset(&out, 0, sizeof(out));
+	check_ep_dane_match(&e, &t1, &names, 0, &r1, &out);
+	assert_string_not_equal(out.detail, "f's");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_same_chain_shared),
+		cmocka_unit_test(test_across_endpoints),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
