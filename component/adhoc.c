@@ -7,12 +7,14 @@
  * and a note.  Sessions time out ([limits] adhoc_session_timeout).
  */
 #include "component/adhoc.h"
+#include "component/bot.h"
 
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 #include <sys/random.h>
 
 #include "component/forms.h"
@@ -23,7 +25,7 @@
 #define SESSIONS_PER_JID 8
 
 struct comp_adhoc_session {
-	struct comp_adhoc_session *prev, *next;
+	LIST_ENTRY(comp_adhoc_session) link;	/* in a->sessions */
 	struct comp_adhoc *a;
 	enum comp_adhoc_kind kind;
 	char id[33];
@@ -37,7 +39,7 @@ struct comp_adhoc_session {
 
 struct comp_adhoc {
 	struct comp *c;
-	struct comp_adhoc_session *sessions;
+	LIST_HEAD(, comp_adhoc_session) sessions;
 	size_t n;
 };
 
@@ -71,6 +73,7 @@ comp_adhoc_new(struct comp *c)
 {
 	struct comp_adhoc *a = xcalloc(1, sizeof(*a));
 
+	LIST_INIT(&a->sessions);
 	a->c = c;
 	if (comp_iq_handler_add(c, adhoc_iq_handler, COMP_NS_COMMANDS,
 				"command", IQTAB_SET, a) < 0)
@@ -98,12 +101,7 @@ session_free(struct comp_adhoc_session *s)
 	if (s->iq != NULL)
 		xmpp_stanza_release(s->iq);
 	event_free(s->timer);
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		a->sessions = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
+	LIST_REMOVE(s, link);
 	a->n--;
 	free(s);
 }
@@ -113,8 +111,8 @@ comp_adhoc_free(struct comp_adhoc *a)
 {
 	if (a == NULL)
 		return;
-	while (a->sessions != NULL)
-		session_free(a->sessions);
+	while (!LIST_EMPTY(&a->sessions))
+		session_free(LIST_FIRST(&a->sessions));
 	free(a);
 }
 
@@ -236,10 +234,11 @@ check_done(struct check_result *res, void *arg)
 	check_result_free(res);
 }
 
-void
-comp_adhoc_request_done(struct comp_adhoc_session *s, const char *text,
-			int error)
+/* The answer of a watcher hook, to the session's iq (a request's done). */
+static void
+request_done(struct comp_request *r, const char *text, int error)
 {
+	struct comp_adhoc_session *s = r->arg;
 	xmpp_stanza_t *iq = s->iq;
 	struct comp *c = s->a->c;
 
@@ -313,7 +312,7 @@ submit(struct comp_adhoc_session *s, xmpp_stanza_t *iq, xmpp_stanza_t *form)
 	/* The hook may answer before it returns (and free s): everything is
 	 * set up first, nothing touches s after. */
 	s->iq = xmpp_stanza_clone(iq);
-	s->req = comp_request_adhoc(c, &s->peer, s);
+	s->req = comp_request_new(c, &s->peer, request_done, s);
 	switch (s->kind) {
 	case ADHOC_SUBSCRIBE:
 		h->subscribe(h->arg, s->req, dp);
@@ -359,10 +358,7 @@ session_new(struct comp_adhoc *a, enum comp_adhoc_kind kind,
 	s->peer = *p;
 	s->timer = evtimer_new(comp_base(a->c), timeout_cb, s);
 	evtimer_add(s->timer, &tv);
-	s->next = a->sessions;
-	if (s->next)
-		s->next->prev = s;
-	a->sessions = s;
+	LIST_INSERT_HEAD(&a->sessions, s, link);
 	a->n++;
 	return s;
 }
@@ -370,9 +366,10 @@ session_new(struct comp_adhoc *a, enum comp_adhoc_kind kind,
 static size_t
 sessions_of(struct comp_adhoc *a, const char *bare)
 {
+	struct comp_adhoc_session *s;
 	size_t n = 0;
 
-	for (struct comp_adhoc_session *s = a->sessions; s; s = s->next)
+	LIST_FOREACH(s, &a->sessions, link)
 		if (strcmp(s->peer.bare, bare) == 0)
 			n++;
 	return n;
@@ -458,7 +455,7 @@ comp_adhoc_iq(struct comp_adhoc *a, xmpp_stanza_t *iq, xmpp_stanza_t *command,
 		return;
 	}
 
-	for (s = a->sessions; s; s = s->next)
+	LIST_FOREACH(s, &a->sessions, link)
 		if (strcmp(s->id, sid) == 0)
 			break;
 	if (s == NULL || s->kind != (enum comp_adhoc_kind)kind ||

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <strophe.h>
 
-#include "component/bot.h"
+#include "component/comp.h"
 
 struct comp_adhoc;
 
@@ -35,10 +35,6 @@ void comp_adhoc_disco_items(struct comp_adhoc *a, xmpp_stanza_t *query,
  * node); returns -1 for a node that does not exist. */
 int comp_adhoc_disco_info(struct comp_adhoc *a, const char *node,
 			  xmpp_stanza_t *query);
-
-/* The answer of a request made from a session (see comp.h). */
-void comp_adhoc_request_done(struct comp_adhoc_session *s, const char *text,
-			     int error);
 
 /* Sessions open now (for stats and tests). */
 size_t comp_adhoc_sessions(const struct comp_adhoc *a);

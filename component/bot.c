@@ -11,19 +11,14 @@
 #include <string.h>
 #include <time.h>
 
-#include "version.h"
 #include "component/adhoc.h"
 #include "component/command.h"
 #include "component/log.h"
 #include "component/report.h"
-#include "component/xmpp.h"
+#include "component/comp_link.h"
+#include "util/clock.h"
+#include "util/container.h"
 
-
-#define NS_DISCO_INFO "http://jabber.org/protocol/disco#info"
-#define NS_DISCO_ITEMS "http://jabber.org/protocol/disco#items"
-#define NS_VERSION "jabber:iq:version"
-#define NS_PING "urn:xmpp:ping"
-#define NS_CHATSTATES "http://jabber.org/protocol/chatstates"
 
 #define OUTBOX_MAX 20000	/* stanzas kept while the stream is down */
 #define OUTBOX_TTL 900		/* seconds they are kept */
@@ -36,10 +31,7 @@ const char comp_presence_status[] =
 time_t
 comp_now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
+	return (time_t)(clock_mono_ms() / 1000);
 }
 
 xmpp_ctx_t *
@@ -74,11 +66,9 @@ outbox_flush(struct comp *c)
 	time_t t = comp_now();
 	size_t expired = 0;
 
-	while (c->out_head != NULL && comp_link_online(c->link)) {
-		struct outbox_item *o = c->out_head;
-		c->out_head = o->next;
-		if (c->out_head == NULL)
-			c->out_tail = NULL;
+	while (!STAILQ_EMPTY(&c->outbox) && comp_link_online(c->link)) {
+		struct outbox_item *o = STAILQ_FIRST(&c->outbox);
+		STAILQ_REMOVE_HEAD(&c->outbox, next);
 		c->nout--;
 		if (t - o->queued <= OUTBOX_TTL)
 			comp_link_send(c->link, o->st);
@@ -97,7 +87,7 @@ comp_send(struct comp *c, xmpp_stanza_t *st)
 {
 	struct outbox_item *o;
 
-	if (comp_link_online(c->link) && c->out_head == NULL) {
+	if (comp_link_online(c->link) && STAILQ_EMPTY(&c->outbox)) {
 		comp_link_send(c->link, st);
 		return;
 	}
@@ -112,17 +102,13 @@ comp_send(struct comp *c, xmpp_stanza_t *st)
 	o = xcalloc(1, sizeof(*o));
 	o->st = xmpp_stanza_clone(st);
 	o->queued = comp_now();
-	if (c->out_tail)
-		c->out_tail->next = o;
-	else
-		c->out_head = o;
-	c->out_tail = o;
+	STAILQ_INSERT_TAIL(&c->outbox, o, next);
 	c->nout++;
 	outbox_flush(c);
 }
 
-static xmpp_stanza_t *
-new_elem(struct comp *c, const char *name, const char *ns)
+xmpp_stanza_t *
+comp_elem_new(struct comp *c, const char *name, const char *ns)
 {
 	xmpp_stanza_t *e = xmpp_stanza_new(comp_ctx(c));
 
@@ -133,21 +119,21 @@ new_elem(struct comp *c, const char *name, const char *ns)
 }
 
 /* Adds an element child and returns it (owned by the parent). */
-static xmpp_stanza_t *
-add_child(struct comp *c, xmpp_stanza_t *parent, const char *name,
+xmpp_stanza_t *
+comp_add_child(struct comp *c, xmpp_stanza_t *parent, const char *name,
 	  const char *ns)
 {
-	xmpp_stanza_t *e = new_elem(c, name, ns);
+	xmpp_stanza_t *e = comp_elem_new(c, name, ns);
 
 	xmpp_stanza_add_child_ex(parent, e, 0);
 	return e;
 }
 
-static void
-add_text_child(struct comp *c, xmpp_stanza_t *parent, const char *name,
+void
+comp_add_text_child(struct comp *c, xmpp_stanza_t *parent, const char *name,
 	       const char *text)
 {
-	xmpp_stanza_t *e = add_child(c, parent, name, NULL);
+	xmpp_stanza_t *e = comp_add_child(c, parent, name, NULL);
 	xmpp_stanza_t *t = xmpp_stanza_new(comp_ctx(c));
 
 	xmpp_stanza_set_text(t, text);
@@ -176,7 +162,7 @@ comp_send_body(struct comp *c, const char *self, const char *to,
 		xmpp_stanza_set_from(m, self);
 		xmpp_message_set_body(m, piece);
 		if (state != NULL && off + n >= len)
-			add_child(c, m, state, NS_CHATSTATES);
+			comp_add_child(c, m, state, COMP_NS_CHATSTATES);
 		comp_send(c, m);
 		xmpp_stanza_release(m);
 		free(piece);
@@ -191,7 +177,7 @@ comp_send_state(struct comp *c, const char *self, const char *to,
 	xmpp_stanza_t *m = xmpp_message_new(comp_ctx(c), "chat", to, NULL);
 
 	xmpp_stanza_set_from(m, self);
-	add_child(c, m, state, NS_CHATSTATES);
+	comp_add_child(c, m, state, COMP_NS_CHATSTATES);
 	comp_send(c, m);
 	xmpp_stanza_release(m);
 }
@@ -233,29 +219,31 @@ comp_iq_error(struct comp *c, xmpp_stanza_t *iq, const char *type,
 
 /* ---- Per-JID limits ---------------------------------------------------- */
 
-static unsigned
-hash_jid(const char *s)
+static uint32_t
+jid_hash(const struct hmap_node *n)
 {
-	uint32_t h = 2166136261u;
+	return hmap_hash_str(CONTAINER(n, struct jid_state, hm)->bare);
+}
 
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h % COMP_JID_BUCKETS;
+static int
+jid_eq(const struct hmap_node *n, const void *bare)
+{
+	return strcmp(CONTAINER(n, struct jid_state, hm)->bare, bare) == 0;
 }
 
 static struct jid_state *
 jid_get(struct comp *c, const char *bare)
 {
-	unsigned h = hash_jid(bare);
+	uint32_t h = hmap_hash_str(bare);
+	struct hmap_node *n = hmap_find(&c->jids, h, jid_eq, bare);
 	struct jid_state *j;
 
-	for (j = c->jids[h]; j; j = j->next)
-		if (strcmp(j->bare, bare) == 0)
-			return j;
+	if (n != NULL)
+		return CONTAINER(n, struct jid_state, hm);
 	j = xcalloc(1, sizeof(*j) + strlen(bare) + 1);
 	strcpy(j->bare, bare);
-	j->next = c->jids[h];
-	c->jids[h] = j;
+	if (hmap_insert(&c->jids, &j->hm, h) < 0)
+		fatal(1, "out of memory");
 	c->njids++;
 	return j;
 }
@@ -323,24 +311,22 @@ sweep_cb(evutil_socket_t fd, short what, void *arg)
 	struct comp *c = arg;
 	time_t t = comp_now();
 
-	for (size_t h = 0; h < COMP_JID_BUCKETS; h++) {
-		struct jid_state **pp = &c->jids[h];
-		while (*pp) {
-			struct jid_state *j = *pp;
-			if (j->inflight == 0 && t - j->window >= 60) {
-				*pp = j->next;
-				free(j);
-				c->njids--;
-			} else {
-				pp = &j->next;
-			}
+	struct hmap_iter it;
+
+	for (struct hmap_node *n = hmap_first(&c->jids, &it); n;
+	     n = hmap_next(&it)) {
+		struct jid_state *j = CONTAINER(n, struct jid_state, hm);
+		if (j->inflight == 0 && t - j->window >= 60) {
+			hmap_remove(&c->jids, n);
+			free(j);
+			c->njids--;
 		}
 	}
 }
 
 /* Fills *p from a stanza; -1 when it has no usable sender. */
-static int
-peer_of(struct comp *c, xmpp_stanza_t *st, struct comp_peer *p)
+int
+comp_peer_of(struct comp *c, xmpp_stanza_t *st, struct comp_peer *p)
 {
 	const char *from = xmpp_stanza_get_from(st);
 	const char *to = xmpp_stanza_get_to(st);
@@ -357,8 +343,8 @@ peer_of(struct comp *c, xmpp_stanza_t *st, struct comp_peer *p)
 }
 
 /* True when `to` names a user or resource of the component ("x@comp"). */
-static int
-to_node(xmpp_stanza_t *st)
+int
+comp_to_node(xmpp_stanza_t *st)
 {
 	const char *to = xmpp_stanza_get_to(st);
 
@@ -379,13 +365,13 @@ on_message(struct comp *c, xmpp_stanza_t *st)
 	if (type != NULL && strcmp(type, "chat") != 0 &&
 	    strcmp(type, "normal") != 0)
 		return;
-	if (peer_of(c, st, &p) < 0)
+	if (comp_peer_of(c, st, &p) < 0)
 		return;
 	body = xmpp_message_get_body(st);
 	if (body == NULL)
 		return;	/* chat states, receipts... */
 	c->n_messages++;
-	if (to_node(st)) {
+	if (comp_to_node(st)) {
 		xmpp_stanza_t *e = xmpp_stanza_reply_error(
 			st, "cancel", "service-unavailable",
 			"Nobody here: talk to the component's own address.");
@@ -417,440 +403,7 @@ on_message(struct comp *c, xmpp_stanza_t *st)
 	xmpp_free(comp_ctx(c), body);
 }
 
-/* ---- iq ---------------------------------------------------------------- */
-
-static void
-add_feature(struct comp *c, xmpp_stanza_t *q, const char *var)
-{
-	xmpp_stanza_t *f = add_child(c, q, "feature", NULL);
-
-	xmpp_stanza_set_attribute(f, "var", var);
-}
-
-/* The bot's own rows of the IQ table (iq_register_own), peers of ad-hoc
- * (adhoc.c) and pubsub (pubsub.c), which register themselves. */
-static int
-disco_info(void *userdata, void *call)
-{
-	struct comp_iq_call *qc = call;
-	struct comp *c = qc->c;
-	xmpp_stanza_t *iq = qc->iq, *query = qc->payload;
-	const char *node = xmpp_stanza_get_attribute(query, "node");
-	xmpp_stanza_t *r = comp_iq_result(c, iq);
-	xmpp_stanza_t *q = add_child(c, r, "query", NS_DISCO_INFO);
-
-	(void)userdata;
-	if (node != NULL) {
-		xmpp_stanza_set_attribute(q, "node", node);
-		if (comp_adhoc_disco_info(c->adhoc, node, q) < 0 &&
-		    (!c->have_iq_ext || c->iq_ext.disco_info == NULL ||
-		     c->iq_ext.disco_info(c->iq_ext.arg, node, q) < 0)) {
-			xmpp_stanza_release(r);
-			comp_iq_error(c, iq, "cancel", "item-not-found", NULL);
-			return 1;
-		}
-	} else {
-		xmpp_stanza_t *id = add_child(c, q, "identity", NULL);
-		xmpp_stanza_set_attribute(id, "category", "component");
-		xmpp_stanza_set_attribute(id, "type", "generic");
-		xmpp_stanza_set_attribute(id, "name", "certwatch");
-		id = add_child(c, q, "identity", NULL);
-		xmpp_stanza_set_attribute(id, "category", "automation");
-		xmpp_stanza_set_attribute(id, "type", "command-list");
-		xmpp_stanza_set_attribute(id, "name", "certwatch commands");
-		add_feature(c, q, NS_DISCO_INFO);
-		add_feature(c, q, NS_DISCO_ITEMS);
-		add_feature(c, q, COMP_NS_COMMANDS);
-		add_feature(c, q, "jabber:x:data");
-		add_feature(c, q, NS_VERSION);
-		add_feature(c, q, NS_PING);
-		add_feature(c, q, NS_CHATSTATES);
-		/* Offered while [vantage] allow names someone (SIGHUP). */
-		if (c->iq_replies.feature != NULL && c->cfg->nvantage_allow > 0)
-			add_feature(c, q, c->iq_replies.feature);
-		if (c->have_iq_ext && c->iq_ext.disco_info != NULL)
-			(void)c->iq_ext.disco_info(c->iq_ext.arg, NULL, q);
-	}
-	comp_send(c, r);
-	xmpp_stanza_release(r);
-	return 1;
-}
-
-static int
-disco_items(void *userdata, void *call)
-{
-	struct comp_iq_call *qc = call;
-	struct comp *c = qc->c;
-	xmpp_stanza_t *iq = qc->iq, *query = qc->payload;
-	const char *node = xmpp_stanza_get_attribute(query, "node");
-	const char *self = xmpp_stanza_get_to(iq);
-	const struct comp_iq_ext *ext = c->have_iq_ext ? &c->iq_ext : NULL;
-	xmpp_stanza_t *r, *q;
-
-	(void)userdata;
-	if (self == NULL)
-		self = c->cfg->jid;
-	r = comp_iq_result(c, iq);
-	q = add_child(c, r, "query", NS_DISCO_ITEMS);
-	if (node != NULL)
-		xmpp_stanza_set_attribute(q, "node", node);
-	if (node != NULL && strcmp(node, COMP_NS_COMMANDS) == 0) {
-		comp_adhoc_disco_items(c->adhoc, q, self);
-	} else if (node != NULL &&
-		   comp_adhoc_disco_info(c->adhoc, node, NULL) == 0) {
-		/* A command node has no items. */
-	} else if (ext != NULL && ext->disco_items != NULL) {
-		if (ext->disco_items(ext->arg, node, q, self) < 0 &&
-		    node != NULL) {
-			xmpp_stanza_release(r);
-			comp_iq_error(c, iq, "cancel", "item-not-found", NULL);
-			return 1;
-		}
-	} else if (node != NULL) {
-		xmpp_stanza_release(r);
-		comp_iq_error(c, iq, "cancel", "item-not-found", NULL);
-		return 1;
-	}
-	comp_send(c, r);
-	xmpp_stanza_release(r);
-	return 1;
-}
-
-static int
-version(void *userdata, void *call)
-{
-	struct comp_iq_call *qc = call;
-	struct comp *c = qc->c;
-	xmpp_stanza_t *r = comp_iq_result(c, qc->iq);
-	xmpp_stanza_t *q = add_child(c, r, "query", NS_VERSION);
-
-	(void)userdata;
-	add_text_child(c, q, "name", "certwatch");
-	add_text_child(c, q, "version", CERTWATCH_VERSION);
-	comp_send(c, r);
-	xmpp_stanza_release(r);
-	return 1;
-}
-
-static void
-on_iq(struct comp *c, xmpp_stanza_t *iq)
-{
-	const char *type = xmpp_stanza_get_type(iq);
-	xmpp_stanza_t *child = NULL;
-	const char *ns = NULL, *name = NULL;
-	int get;
-	struct comp_peer p;
-	struct comp_iq_call call;
-
-	if (type != NULL && c->iq_replies.reply != NULL &&
-	    (strcmp(type, "result") == 0 || strcmp(type, "error") == 0)) {
-		/* Answers to remote vantage requests (vantage.c). */
-		(void)c->iq_replies.reply(c->iq_replies.arg, iq);
-		return;
-	}
-	if (type == NULL ||
-	    (strcmp(type, "get") != 0 && strcmp(type, "set") != 0))
-		return;	/* results and errors: we ask nothing else */
-	if (peer_of(c, iq, &p) < 0)
-		return;
-	c->n_iqs++;
-	get = strcmp(type, "get") == 0;
-	if (to_node(iq)) {
-		comp_iq_error(c, iq, "cancel", "service-unavailable", NULL);
-		return;
-	}
-	/* The payload: the first element child (RFC 6120 §8.2.3: exactly
-	 * one). */
-	for (child = xmpp_stanza_get_children(iq); child;
-	     child = xmpp_stanza_get_next(child))
-		if (!xmpp_stanza_is_text(child))
-			break;
-	if (child != NULL) {
-		ns = xmpp_stanza_get_ns(child);
-		name = xmpp_stanza_get_name(child);
-	}
-	if (ns == NULL || name == NULL) {
-		comp_iq_error(c, iq, "modify", "bad-request", NULL);
-		return;
-	}
-	call = (struct comp_iq_call){
-		.c = c, .iq = iq, .payload = child, .peer = &p, .get = get,
-	};
-	if (iqtab_dispatch(&c->iqs, ns, name, get ? IQTAB_GET : IQTAB_SET,
-			   &call) == 0)
-		comp_iq_error(c, iq, "cancel", "service-unavailable", NULL);
-}
-
-void
-comp_set_iq_replies(struct comp *c, const struct comp_iq_replies *r)
-{
-	c->iq_replies = *r;
-}
-
-int
-comp_iq_handler_add(struct comp *c, int (*fn)(void *, void *), const char *ns,
-		    const char *name, unsigned types, void *userdata)
-{
-	return iqtab_add(&c->iqs, fn, ns, name, types, userdata);
-}
-
-/* XEP-0199 §4: an empty result. */
-static int
-iq_ping(void *userdata, void *call)
-{
-	struct comp_iq_call *q = call;
-	xmpp_stanza_t *r = comp_iq_result(q->c, q->iq);
-
-	(void)userdata;
-	comp_send(q->c, r);
-	xmpp_stanza_release(r);
-	return 1;
-}
-
-static void
-iq_register_own(struct comp *c)
-{
-	iqtab_init(&c->iqs);
-	(void)iqtab_add(&c->iqs, disco_info, NS_DISCO_INFO, "query",
-			IQTAB_GET, NULL);
-	(void)iqtab_add(&c->iqs, disco_items, NS_DISCO_ITEMS, "query",
-			IQTAB_GET, NULL);
-	(void)iqtab_add(&c->iqs, version, NS_VERSION, "query", IQTAB_GET,
-			NULL);
-	(void)iqtab_add(&c->iqs, iq_ping, NS_PING, "ping", IQTAB_GET, NULL);
-}
-
-/* ---- Presence ---------------------------------------------------------- */
-
-/* The contacts live in an array (presence goes out in the order they came)
- * with a linear-probing index beside it, so the watcher can add 100,000 of
- * them at start-up without a quadratic scan. */
-static size_t
-contact_hash(const char *s)
-{
-	uint64_t h = 14695981039346656037u;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211u;
-	return (size_t)(h ^ (h >> 29));
-}
-
-/* The slot holding bare, or the empty slot where it would go. */
-static size_t
-contact_slot(const struct comp *c, const char *bare)
-{
-	size_t mask = c->ncontact_slots - 1;
-	size_t s = contact_hash(bare) & mask;
-
-	while (c->contact_slots[s] != 0 &&
-	       strcmp(c->contacts[c->contact_slots[s] - 1], bare) != 0)
-		s = (s + 1) & mask;
-	return s;
-}
-
-static int
-contact_index(struct comp *c, const char *bare)
-{
-	size_t s;
-
-	if (c->ncontact_slots == 0)
-		return -1;
-	s = contact_slot(c, bare);
-	return c->contact_slots[s] ? (int)(c->contact_slots[s] - 1) : -1;
-}
-
-static void
-contact_reindex(struct comp *c, size_t nslots)
-{
-	free(c->contact_slots);
-	c->contact_slots = xcalloc(nslots, sizeof(size_t));
-	c->ncontact_slots = nslots;
-	for (size_t i = 0; i < c->ncontacts; i++)
-		c->contact_slots[contact_slot(c, c->contacts[i])] = i + 1;
-}
-
-void
-comp_set_iq_ext(struct comp *c, const struct comp_iq_ext *ext)
-{
-	c->iq_ext = *ext;
-	c->have_iq_ext = 1;
-}
-
-void
-comp_add_contact(struct comp *c, const char *bare)
-{
-	if (contact_index(c, bare) >= 0)
-		return;
-	if (c->ncontacts == c->capcontacts) {
-		c->capcontacts = c->capcontacts ? c->capcontacts * 2 : 16;
-		c->contacts = xrealloc(c->contacts,
-				       c->capcontacts * sizeof(char *));
-	}
-	c->contacts[c->ncontacts++] = xstrdup(bare);
-	if (2 * c->ncontacts > c->ncontact_slots)
-		contact_reindex(c, 2 * c->capcontacts);
-	else
-		c->contact_slots[contact_slot(c, bare)] = c->ncontacts;
-}
-
-/* Empties slot s and moves later entries of its probe run back into the
- * hole, so lookups never need tombstones. */
-static void
-contact_slot_clear(struct comp *c, size_t s)
-{
-	size_t mask = c->ncontact_slots - 1, j = s;
-
-	c->contact_slots[s] = 0;
-	for (;;) {
-		size_t home;
-
-		j = (j + 1) & mask;
-		if (c->contact_slots[j] == 0)
-			return;
-		home = contact_hash(c->contacts[c->contact_slots[j] - 1]) &
-		       mask;
-		/* Entry j may fill the hole unless its home lies strictly
-		 * between the hole and j (cyclically). */
-		if (((j - home) & mask) >= ((j - s) & mask)) {
-			c->contact_slots[s] = c->contact_slots[j];
-			c->contact_slots[j] = 0;
-			s = j;
-		}
-	}
-}
-
-/* Moves contacts[from] to the free place `to`, with its index slot. */
-static void
-contact_move(struct comp *c, size_t from, size_t to)
-{
-	c->contact_slots[contact_slot(c, c->contacts[from])] = to + 1;
-	c->contacts[to] = c->contacts[from];
-}
-
-static void
-remove_contact(struct comp *c, const char *bare)
-{
-	int found = contact_index(c, bare);
-	size_t i, last;
-
-	if (found < 0)
-		return;
-	i = (size_t)found;
-	contact_slot_clear(c, contact_slot(c, bare));
-	free(c->contacts[i]);
-	last = --c->ncontacts;
-	if (i < c->presence_next) {
-		/* Keep [0, presence_next) the contacts already sent: the
-		 * last of those fills the hole, and its place becomes the
-		 * hole. */
-		size_t hole = --c->presence_next;
-		if (hole != i)
-			contact_move(c, hole, i);
-		i = hole;
-	}
-	if (i != last)
-		contact_move(c, last, i);
-}
-
-static void
-send_presence(struct comp *c, const char *self, const char *to,
-	      const char *type)
-{
-	xmpp_stanza_t *pr = xmpp_presence_new(comp_ctx(c));
-
-	xmpp_stanza_set_from(pr, self);
-	xmpp_stanza_set_to(pr, to);
-	if (type != NULL) {
-		xmpp_stanza_set_type(pr, type);
-	} else {
-		char bare[COMP_JID_MAX], line[512];
-		int dnd = 0;
-		/* The watcher's summary of the contact's domains, if any. */
-		if (c->have_hooks && c->hooks.presence_of &&
-		    names_bare_jid(to, bare, sizeof(bare)) == 0 &&
-		    c->hooks.presence_of(c->hooks.arg, bare, &dnd, line,
-					 sizeof(line))) {
-			if (dnd)
-				add_text_child(c, pr, "show", "dnd");
-			add_text_child(c, pr, "status", line);
-		} else {
-			add_text_child(c, pr, "status", comp_presence_status);
-		}
-	}
-	comp_send(c, pr);
-	xmpp_stanza_release(pr);
-}
-
-void
-comp_send_presence(struct comp *c, const char *bare_jid)
-{
-	send_presence(c, c->cfg->jid, bare_jid, NULL);
-}
-
-static void
-on_presence(struct comp *c, xmpp_stanza_t *st)
-{
-	const char *type = xmpp_stanza_get_type(st);
-	struct comp_peer p;
-	char self[COMP_JID_MAX];
-
-	if (type == NULL || to_node(st) || peer_of(c, st, &p) < 0)
-		return;	/* available/unavailable: nothing to answer */
-	/* Presence is about the bare component JID. */
-	if (names_bare_jid(p.self, self, sizeof(self)) < 0)
-		return;
-	if (strcmp(type, "subscribe") == 0) {
-		send_presence(c, self, p.bare, "subscribed");
-		if (contact_index(c, p.bare) < 0) {
-			comp_add_contact(c, p.bare);
-			if (c->have_hooks && c->hooks.presence)
-				c->hooks.presence(c->hooks.arg, p.bare, 1);
-		}
-		send_presence(c, self, p.bare, "subscribe");
-		send_presence(c, self, p.bare, NULL);
-	} else if (strcmp(type, "unsubscribe") == 0) {
-		send_presence(c, self, p.bare, "unsubscribed");
-		send_presence(c, self, p.bare, "unavailable");
-		if (contact_index(c, p.bare) >= 0) {
-			remove_contact(c, p.bare);
-			if (c->have_hooks && c->hooks.presence)
-				c->hooks.presence(c->hooks.arg, p.bare, 0);
-		}
-	} else if (strcmp(type, "probe") == 0) {
-		send_presence(c, self, p.full, NULL);
-	} else if (strcmp(type, "subscribed") == 0) {
-		send_presence(c, self, p.bare, NULL);
-	}
-}
-
 /* ---- The link's callbacks ---------------------------------------------- */
-
-/* Presence to the contacts not yet told, a slice at a time while the
- * stream's send queue is short: libstrophe keeps each queued stanza in a
- * 1 KB buffer, so 11,111 contacts at once would hold 12 MB (and leave the
- * heap that large). */
-#define PRESENCE_SLICE 256
-
-static void
-presence_pace(evutil_socket_t fd, short what, void *arg)
-{
-	struct comp *c = arg;
-	struct timeval tv = {0, 10000};
-	size_t end;
-
-	if (!comp_link_online(c->link))
-		return;	/* link_online starts again */
-	if (comp_link_queued(c->link) < PRESENCE_SLICE / 4) {
-		end = c->presence_next + PRESENCE_SLICE;
-		if (end > c->ncontacts)
-			end = c->ncontacts;
-		while (c->presence_next < end)
-			send_presence(c, c->cfg->jid,
-				      c->contacts[c->presence_next++], NULL);
-	}
-	if (c->presence_next < c->ncontacts)
-		evtimer_add(c->presence_ev, &tv);
-}
 
 static void
 link_online(void *arg)
@@ -861,7 +414,7 @@ link_online(void *arg)
 	/* Contacts see the bot online again at once, not at their next
 	 * probe. */
 	c->presence_next = 0;
-	presence_pace(-1, 0, c);
+	comp_presence_pace(-1, 0, c);
 	outbox_flush(c);
 }
 
@@ -886,9 +439,9 @@ link_stanza(void *arg, xmpp_stanza_t *st)
 	if (strcmp(name, "message") == 0)
 		on_message(c, st);
 	else if (strcmp(name, "iq") == 0)
-		on_iq(c, st);
+		comp_on_iq(c, st);
 	else if (strcmp(name, "presence") == 0)
-		on_presence(c, st);
+		comp_on_presence(c, st);
 }
 
 static void
@@ -917,6 +470,11 @@ comp_new(struct event_base *base, const struct config *cfg,
 	};
 	struct timeval sweep = {SWEEP_S, 0};
 
+	STAILQ_INIT(&c->outbox);
+	c->jids.hash = jid_hash;
+	comp_contacts_init(c);
+	LIST_INIT(&c->chat_checks);
+	LIST_INIT(&c->requests);
 	c->base = base;
 	c->cfg = cfg;
 	c->checks = checks;
@@ -926,11 +484,11 @@ comp_new(struct event_base *base, const struct config *cfg,
 		free(c);
 		return NULL;
 	}
-	iq_register_own(c);
+	comp_iq_register_own(c);
 	c->adhoc = comp_adhoc_new(c);
 	c->sweep = event_new(base, -1, EV_PERSIST, sweep_cb, c);
 	event_add(c->sweep, &sweep);
-	c->presence_ev = evtimer_new(base, presence_pace, c);
+	c->presence_ev = evtimer_new(base, comp_presence_pace, c);
 	return c;
 }
 
@@ -951,7 +509,7 @@ comp_shutdown(struct comp *c, void (*done)(void *), void *arg)
 	comp_chat_cancel_all(c);
 	if (comp_link_online(c->link))
 		for (size_t i = 0; i < c->ncontacts; i++)
-			send_presence(c, c->cfg->jid, c->contacts[i],
+			comp_presence_send(c, c->cfg->jid, c->contacts[i]->bare,
 				      "unavailable");
 	comp_link_close(c->link);
 }
@@ -965,22 +523,18 @@ comp_free(struct comp *c)
 	comp_chat_cancel_all(c);
 	comp_adhoc_free(c->adhoc);
 	comp_requests_free(c);
-	while (c->out_head != NULL) {
-		struct outbox_item *o = c->out_head;
-		c->out_head = o->next;
+	while (!STAILQ_EMPTY(&c->outbox)) {
+		struct outbox_item *o = STAILQ_FIRST(&c->outbox);
+		STAILQ_REMOVE_HEAD(&c->outbox, next);
 		xmpp_stanza_release(o->st);
 		free(o);
 	}
-	for (size_t h = 0; h < COMP_JID_BUCKETS; h++)
-		while (c->jids[h] != NULL) {
-			struct jid_state *j = c->jids[h];
-			c->jids[h] = j->next;
-			free(j);
-		}
-	for (size_t i = 0; i < c->ncontacts; i++)
-		free(c->contacts[i]);
-	free(c->contacts);
-	free(c->contact_slots);
+	struct hmap_iter it;
+	for (struct hmap_node *n = hmap_first(&c->jids, &it); n;
+	     n = hmap_next(&it))
+		free(CONTAINER(n, struct jid_state, hm));
+	hmap_clear(&c->jids);
+	comp_contacts_free(c);
 	if (c->sweep)
 		event_free(c->sweep);
 	if (c->presence_ev)
@@ -998,7 +552,7 @@ comp_online(const struct comp *c)
 int
 comp_unsent(const struct comp *c)
 {
-	if (c->out_head != NULL || !comp_link_online(c->link))
+	if (!STAILQ_EMPTY(&c->outbox) || !comp_link_online(c->link))
 		return 1 + comp_link_queued(c->link);
 	return comp_link_queued(c->link);
 }

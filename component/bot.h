@@ -1,22 +1,27 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * bot.h - the bot's insides, shared by bot.c (stanza dispatch, iq,
- * presence, limits, sending), chat.c (chat commands), adhoc.c (XEP-0050)
- * and the watcher.  Private to component/: the daemon uses comp.h.
+ * presence, limits, sending), chat.c (chat commands), request.c (a
+ * command waiting for the watcher) and adhoc.c (XEP-0050).  Private to
+ * those files: everything else (the daemon, the watcher, pubsub) uses
+ * comp.h.
  */
 #ifndef CERTWATCH_BOT_H
 #define CERTWATCH_BOT_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <event2/util.h>
 #include <strophe.h>
+#include <sys/queue.h>
 #include <time.h>
 
 #include "component/comp.h"
 #include "component/iqtab.h"
+#include "util/hmap.h"
 
 #define COMP_NS_COMMANDS "http://jabber.org/protocol/commands"
-#define COMP_JID_MAX 3072	/* RFC 7622: three parts of 1023 bytes */
+#define COMP_NS_CHATSTATES "http://jabber.org/protocol/chatstates"
 
 /* Bytes of one body we send: a report or an alert of a domain with a few
  * endpoints, its probes and defences fits in one; longer answers are split
@@ -27,47 +32,7 @@
 /* The bot's presence status to a contact with no domains, from the bot and
  * from the watcher alike (bot.c). */
 extern const char comp_presence_status[];
-#define COMP_JID_BUCKETS 1024
 
-/* One iq get/set to the component's own address, as the handlers of the
- * IQ table (iqtab.h) get it: `payload` is its first element child. */
-struct comp_iq_call {
-	struct comp *c;
-	xmpp_stanza_t *iq;
-	xmpp_stanza_t *payload;
-	const struct comp_peer *peer;
-	int get;
-};
-
-/*
- * Registers fn for iq gets and/or sets (IQTAB_GET | IQTAB_SET) whose
- * payload is <name xmlns=ns/>, like libstrophe's xmpp_handler_add(); fn
- * gets (userdata, struct comp_iq_call *) and returns 1 when it answered.
- * 0, or -1 (duplicate, table full).  ns and name must outlive the bot.
- */
-int comp_iq_handler_add(struct comp *c, int (*fn)(void *, void *),
-			const char *ns, const char *name, unsigned types,
-			void *userdata);
-
-/*
- * An extension of the bot's disco (the pubsub service): its nodes and
- * features beside the bot's own.
- */
-struct comp_iq_ext {
-	void *arg;
-	/* node NULL: adds identities and features to the root disco#info
-	 * and returns 0; otherwise fills `q` for a node it knows (0) or
-	 * returns -1. */
-	int (*disco_info)(void *arg, const char *node, xmpp_stanza_t *q);
-	/* node NULL: adds items of the root disco#items (0); otherwise
-	 * fills `q` for a node it knows (0) or returns -1.  `self` is the
-	 * address the request was sent to. */
-	int (*disco_items)(void *arg, const char *node, xmpp_stanza_t *q,
-			   const char *self);
-};
-
-/* Installs the extension (copied); one at a time. */
-void comp_set_iq_ext(struct comp *c, const struct comp_iq_ext *ext);
 
 /*
  * Remote vantages (component/vantage.h): iq results and errors go to
@@ -84,7 +49,7 @@ void comp_set_iq_replies(struct comp *c, const struct comp_iq_replies *r);
 
 /* Per bare JID: the command window and checks in flight. */
 struct jid_state {
-	struct jid_state *next;
+	struct hmap_node hm;	/* in c->jids, by bare */
 	time_t window;		/* start of the current minute */
 	unsigned count;
 	int warned;
@@ -92,8 +57,15 @@ struct jid_state {
 	char bare[];
 };
 
+/* A contact: its place in c->contacts[] (presence order) and c->contact_map. */
+struct contact {
+	struct hmap_node hm;
+	size_t idx;
+	char bare[];
+};
+
 struct outbox_item {
-	struct outbox_item *next;
+	STAILQ_ENTRY(outbox_item) next;
 	xmpp_stanza_t *st;
 	time_t queued;
 };
@@ -112,22 +84,19 @@ struct comp {
 	struct iqtab iqs;	/* iq get/set handlers */
 	struct comp_iq_replies iq_replies;	/* vantage.c */
 
-	struct jid_state *jids[COMP_JID_BUCKETS];
+	struct hmap jids;	/* struct jid_state */
 	size_t njids;
-	char **contacts;
+	struct contact **contacts;
 	size_t ncontacts, capcontacts;
-	/* Open-addressing index over contacts[]: slot -> position + 1
-	 * (0 = empty); nslots is a power of two, at least twice ncontacts. */
-	size_t *contact_slots;
-	size_t ncontact_slots;
+	struct hmap contact_map;	/* the same contacts, by bare JID */
 	/* Presence to every contact when the stream comes up goes out in
 	 * slices (bot.c): contacts[0, presence_next) have had it. */
 	size_t presence_next;
 	struct event *presence_ev;
-	struct outbox_item *out_head, *out_tail;
+	STAILQ_HEAD(, outbox_item) outbox;
 	size_t nout;
-	struct chat_check *chat_checks;	/* chat.c */
-	struct comp_request *requests;	/* chat.c */
+	LIST_HEAD(, chat_check) chat_checks;	/* chat.c */
+	LIST_HEAD(, comp_request) requests;	/* request.c */
 	struct event *sweep;
 
 	void (*done)(void *);
@@ -149,14 +118,6 @@ enum comp_adhoc_kind {
 	ADHOC_COUNT
 };
 
-/* Who asked, and where the answer goes. */
-struct comp_peer {
-	char full[COMP_JID_MAX];	/* reply address (the sender) */
-	char bare[COMP_JID_MAX];	/* for limits and subscriptions */
-	char self[COMP_JID_MAX];	/* the address it was sent to: our
-					 * `from` on the reply */
-	int admin;
-};
 
 /* Monotonic seconds. */
 time_t comp_now(void);
@@ -177,37 +138,8 @@ void comp_chat_command(struct comp *c, const struct comp_peer *p,
 void comp_chat_cancel_all(struct comp *c);
 /* chat.c: chat checks running. */
 size_t comp_chat_checks(const struct comp *c);
-/* chat.c: frees every pending request. */
-void comp_requests_free(struct comp *c);
 
-/* xmpp_ctx_t for building stanzas. */
-xmpp_ctx_t *comp_ctx(struct comp *c);
 
-/* Sends now, or keeps it for when the stream is back (the caller keeps
- * its reference). */
-void comp_send(struct comp *c, xmpp_stanza_t *st);
-
-/* Replies to an iq with an error of RFC 6120 §8.3 (`text` may be NULL). */
-void comp_iq_error(struct comp *c, xmpp_stanza_t *iq, const char *type,
-		   const char *cond, const char *text);
-
-/* A result iq to `iq`, from its `to`; the caller sends and releases. */
-xmpp_stanza_t *comp_iq_result(struct comp *c, xmpp_stanza_t *iq);
-
-/*
- * Counts one command of peer against [limits] commands_per_minute.
- * Returns 0 (go on), 1 (first one over the limit: tell them, `*wait_s`
- * seconds to wait), 2 (over again: drop silently).
- */
-int comp_limit_command(struct comp *c, const struct comp_peer *p,
-		       unsigned *wait_s);
-
-/* Takes one of the peer's [limits] checks_in_flight slots; -1 with a reply
- * text in msg when none is free.  comp_check_release gives it back (and
- * tells the watcher, whose checks after a subscribe wait for a slot). */
-int comp_check_acquire(struct comp *c, const struct comp_peer *p, char *msg,
-		       size_t msglen);
-void comp_check_release(struct comp *c, const char *bare);
 
 /* Starts a check for someone (counted in stats); see check_start. */
 struct check *comp_check_start(struct comp *c, const struct domain_name *d,
@@ -216,20 +148,62 @@ struct check *comp_check_start(struct comp *c, const struct domain_name *d,
 /* The hooks, or NULL when watching is not available yet. */
 const struct comp_watch_hooks *comp_hooks(struct comp *c);
 
-/* A request answered through an ad-hoc session (adhoc.c): the session
- * gets the text by comp_adhoc_request_done(). */
-struct comp_adhoc_session;
-struct comp_request *comp_request_adhoc(struct comp *c,
-					const struct comp_peer *p,
-					struct comp_adhoc_session *s);
-/* The request's session is gone: its answer, when the hook gives it,
- * is dropped. */
+/*
+ * A user's command handed to a watcher hook (comp.h): `done` delivers the
+ * answer (a chat reply, an ad-hoc form) with the caller's `arg`; `text` is
+ * never NULL.  comp_request_done() calls it, then frees the request.
+ */
+typedef void (*comp_request_done_fn)(struct comp_request *r, const char *text,
+				     int error);
+
+struct comp_request {
+	LIST_ENTRY(comp_request) link;	/* in c->requests */
+	struct comp *c;
+	struct comp_peer peer;
+	comp_request_done_fn done;	/* NULL: the asker is gone */
+	void *arg;
+};
+
+struct comp_request *comp_request_new(struct comp *c,
+				      const struct comp_peer *p,
+				      comp_request_done_fn done, void *arg);
+/* The asker is gone (an ad-hoc session timed out): the answer, when the
+ * hook gives it, is dropped. */
 void comp_request_detach(struct comp_request *r);
+/* request.c: frees every pending request. */
+void comp_requests_free(struct comp *c);
 
 const struct config *comp_config(struct comp *c);
 struct event_base *comp_base(struct comp *c);
 
 /* "not yet available" text of the watching commands. */
 extern const char comp_no_watch_text[];
+
+/* bot.c: stanza helpers.  A new element (the caller owns it); an element
+ * child added to parent and returned (the parent owns it); one with text. */
+xmpp_stanza_t *comp_elem_new(struct comp *c, const char *name, const char *ns);
+xmpp_stanza_t *comp_add_child(struct comp *c, xmpp_stanza_t *parent,
+			      const char *name, const char *ns);
+void comp_add_text_child(struct comp *c, xmpp_stanza_t *parent,
+			 const char *name, const char *text);
+/* bot.c: fills *p from a stanza's from/to; -1 when it has no usable
+ * sender. */
+int comp_peer_of(struct comp *c, xmpp_stanza_t *st, struct comp_peer *p);
+/* bot.c: true when `to` names a user or resource of the component. */
+int comp_to_node(xmpp_stanza_t *st);
+
+/* bot_iq.c: the bot's own rows of the IQ table; an incoming iq. */
+void comp_iq_register_own(struct comp *c);
+void comp_on_iq(struct comp *c, xmpp_stanza_t *iq);
+
+/* bot_presence.c: an incoming presence; `type` NULL: available, with the
+ * watcher's summary as status; presence to the contacts not yet told
+ * (an event callback, arg the bot); the contacts' map and their end. */
+void comp_on_presence(struct comp *c, xmpp_stanza_t *st);
+void comp_presence_send(struct comp *c, const char *self, const char *to,
+			const char *type);
+void comp_presence_pace(evutil_socket_t fd, short what, void *arg);
+void comp_contacts_init(struct comp *c);
+void comp_contacts_free(struct comp *c);
 
 #endif

@@ -21,20 +21,10 @@ const char comp_no_watch_text[] =
 	"certwatch; \"check DOMAIN\" works now.";
 
 struct chat_check {
-	struct chat_check *prev, *next;
+	LIST_ENTRY(chat_check) link;	/* in c->chat_checks */
 	struct comp *c;
 	struct check *chk;
 	struct comp_peer peer;
-};
-
-enum req_kind { REQ_CHAT, REQ_ADHOC };
-
-struct comp_request {
-	struct comp_request *prev, *next;
-	struct comp *c;
-	enum req_kind kind;
-	struct comp_peer peer;
-	struct comp_adhoc_session *session;
 };
 
 /* ---- Checks asked for in chat ------------------------------------------ */
@@ -61,12 +51,7 @@ chat_check_done(struct check_result *res, void *arg)
 	buf_free(&text);
 	check_result_free(res);
 	comp_check_release(c, k->peer.bare);
-	if (k->prev)
-		k->prev->next = k->next;
-	else
-		c->chat_checks = k->next;
-	if (k->next)
-		k->next->prev = k->prev;
+	LIST_REMOVE(k, link);
 	free(k);
 }
 
@@ -93,10 +78,7 @@ chat_check(struct comp *c, const struct comp_peer *p,
 			       "memory).", NULL);
 		return;
 	}
-	k->next = c->chat_checks;
-	if (k->next)
-		k->next->prev = k;
-	c->chat_checks = k;
+	LIST_INSERT_HEAD(&c->chat_checks, k, link);
 	snprintf(msg, sizeof(msg), "Checking %s \xe2\x80\xa6", d->u);
 	comp_send_body(c, p->self, p->full, msg, NULL);
 	comp_send_state(c, p->self, p->full, "composing");
@@ -104,72 +86,18 @@ chat_check(struct comp *c, const struct comp_peer *p,
 
 /* ---- Requests for the watcher's hooks ---------------------------------- */
 
-static struct comp_request *
-request_new(struct comp *c, enum req_kind kind, const struct comp_peer *p)
-{
-	struct comp_request *r = xcalloc(1, sizeof(*r));
-
-	r->c = c;
-	r->kind = kind;
-	r->peer = *p;
-	r->next = c->requests;
-	if (r->next)
-		r->next->prev = r;
-	c->requests = r;
-	return r;
-}
-
+/* A chat command's answer: a reply, when there is something to say. */
 static void
-request_unlink(struct comp_request *r)
+chat_request_done(struct comp_request *r, const char *text, int error)
 {
-	if (r->prev)
-		r->prev->next = r->next;
-	else
-		r->c->requests = r->next;
-	if (r->next)
-		r->next->prev = r->prev;
-	free(r);
-}
-
-struct comp_request *
-comp_request_adhoc(struct comp *c, const struct comp_peer *p,
-		   struct comp_adhoc_session *s)
-{
-	struct comp_request *r = request_new(c, REQ_ADHOC, p);
-
-	r->session = s;
-	return r;
-}
-
-void
-comp_request_detach(struct comp_request *r)
-{
-	r->session = NULL;
-}
-
-const char *
-comp_request_jid(const struct comp_request *r)
-{
-	return r->peer.bare;
-}
-
-int
-comp_request_admin(const struct comp_request *r)
-{
-	return r->peer.admin;
-}
-
-void
-comp_request_done(struct comp_request *r, const char *text, int error)
-{
-	if (text == NULL)
-		text = "";
-	if (r->kind == REQ_ADHOC) {
-		if (r->session != NULL)
-			comp_adhoc_request_done(r->session, text, error);
-	} else if (text[0] != '\0')
+	if (text[0] != '\0')
 		comp_send_body(r->c, r->peer.self, r->peer.full, text, NULL);
-	request_unlink(r);
+}
+
+static struct comp_request *
+chat_request(struct comp *c, const struct comp_peer *p)
+{
+	return comp_request_new(c, p, chat_request_done, NULL);
 }
 
 void
@@ -244,28 +172,28 @@ comp_chat_command(struct comp *c, const struct comp_peer *p, const char *body)
 		return;
 	case COMP_CMD_SUBSCRIBE:
 		if (h && h->subscribe) {
-			h->subscribe(h->arg, request_new(c, REQ_CHAT, p),
+			h->subscribe(h->arg, chat_request(c, p),
 				     &cmd.domain);
 			return;
 		}
 		break;
 	case COMP_CMD_UNSUBSCRIBE:
 		if (h && h->unsubscribe) {
-			h->unsubscribe(h->arg, request_new(c, REQ_CHAT, p),
+			h->unsubscribe(h->arg, chat_request(c, p),
 				       cmd.all ? NULL : &cmd.domain);
 			return;
 		}
 		break;
 	case COMP_CMD_STATUS:
 		if (h && h->status) {
-			h->status(h->arg, request_new(c, REQ_CHAT, p),
+			h->status(h->arg, chat_request(c, p),
 				  cmd.has_domain ? &cmd.domain : NULL);
 			return;
 		}
 		break;
 	case COMP_CMD_RECHECK:
 		if (h && h->recheck) {
-			h->recheck(h->arg, request_new(c, REQ_CHAT, p),
+			h->recheck(h->arg, chat_request(c, p),
 				   &cmd.domain);
 			return;
 		}
@@ -284,9 +212,9 @@ comp_chat_command(struct comp *c, const struct comp_peer *p, const char *body)
 void
 comp_chat_cancel_all(struct comp *c)
 {
-	while (c->chat_checks != NULL) {
-		struct chat_check *k = c->chat_checks;
-		c->chat_checks = k->next;
+	while (!LIST_EMPTY(&c->chat_checks)) {
+		struct chat_check *k = LIST_FIRST(&c->chat_checks);
+		LIST_REMOVE(k, link);
 		check_cancel(k->chk);
 		comp_check_release(c, k->peer.bare);
 		free(k);
@@ -296,16 +224,10 @@ comp_chat_cancel_all(struct comp *c)
 size_t
 comp_chat_checks(const struct comp *c)
 {
+	const struct chat_check *k;
 	size_t n = 0;
 
-	for (const struct chat_check *k = c->chat_checks; k; k = k->next)
+	LIST_FOREACH(k, &c->chat_checks, link)
 		n++;
 	return n;
-}
-
-void
-comp_requests_free(struct comp *c)
-{
-	while (c->requests != NULL)
-		request_unlink(c->requests);
 }

@@ -3,14 +3,18 @@
  * comp.h - the certwatch bot, as the daemon sees it: an XEP-0114 component
  * that answers chat commands, ad-hoc commands (XEP-0050), disco, version,
  * ping and presence, and runs one-off checks.  Everything runs on the
- * caller's event_base.
+ * caller's event_base.  The one public face of the bot: the daemon, the
+ * watcher and pubsub see struct comp only through this header (bot.h is
+ * the bot's own).
  */
 #ifndef CERTWATCH_COMP_H
 #define CERTWATCH_COMP_H
 
 #include <stddef.h>
+#include <strophe.h>
 
 #include "component/config.h"
+#include "component/iqtab.h"
 #include "component/names.h"
 #include "probe/check.h"
 #include "util/buf.h"
@@ -117,5 +121,87 @@ void comp_send_presence(struct comp *c, const char *bare_jid);
 /* Adds a JID to the contacts that get the bot's presence (e.g. loaded
  * from the store at start). */
 void comp_add_contact(struct comp *c, const char *bare_jid);
+
+/* ---- For the bot's extensions (pubsub, the watcher) ------------------ */
+
+#define COMP_JID_MAX 3072	/* RFC 7622: three parts of 1023 bytes */
+
+/* Who asked, and where the answer goes. */
+struct comp_peer {
+	char full[COMP_JID_MAX];	/* reply address (the sender) */
+	char bare[COMP_JID_MAX];	/* for limits and subscriptions */
+	char self[COMP_JID_MAX];	/* the address it was sent to: our
+					 * `from` on the reply */
+	int admin;
+};
+
+/* One iq get/set to the component's own address, as the handlers of the
+ * IQ table (iqtab.h) get it: `payload` is its first element child. */
+struct comp_iq_call {
+	struct comp *c;
+	xmpp_stanza_t *iq;
+	xmpp_stanza_t *payload;
+	const struct comp_peer *peer;
+	int get;
+};
+
+/*
+ * Registers fn for iq gets and/or sets (IQTAB_GET | IQTAB_SET) whose
+ * payload is <name xmlns=ns/>, like libstrophe's xmpp_handler_add(); fn
+ * gets (userdata, struct comp_iq_call *) and returns 1 when it answered.
+ * 0, or -1 (duplicate, table full).  ns and name must outlive the bot.
+ */
+int comp_iq_handler_add(struct comp *c, int (*fn)(void *, void *),
+			const char *ns, const char *name, unsigned types,
+			void *userdata);
+
+/*
+ * An extension of the bot's disco (the pubsub service): its nodes and
+ * features beside the bot's own.
+ */
+struct comp_iq_ext {
+	void *arg;
+	/* node NULL: adds identities and features to the root disco#info
+	 * and returns 0; otherwise fills `q` for a node it knows (0) or
+	 * returns -1. */
+	int (*disco_info)(void *arg, const char *node, xmpp_stanza_t *q);
+	/* node NULL: adds items of the root disco#items (0); otherwise
+	 * fills `q` for a node it knows (0) or returns -1.  `self` is the
+	 * address the request was sent to. */
+	int (*disco_items)(void *arg, const char *node, xmpp_stanza_t *q,
+			   const char *self);
+};
+
+/* Installs the extension (copied); one at a time. */
+void comp_set_iq_ext(struct comp *c, const struct comp_iq_ext *ext);
+
+/* xmpp_ctx_t for building stanzas. */
+xmpp_ctx_t *comp_ctx(struct comp *c);
+
+/* Sends now, or keeps it for when the stream is back (the caller keeps
+ * its reference). */
+void comp_send(struct comp *c, xmpp_stanza_t *st);
+
+/* Replies to an iq with an error of RFC 6120 §8.3 (`text` may be NULL). */
+void comp_iq_error(struct comp *c, xmpp_stanza_t *iq, const char *type,
+		   const char *cond, const char *text);
+
+/* A result iq to `iq`, from its `to`; the caller sends and releases. */
+xmpp_stanza_t *comp_iq_result(struct comp *c, xmpp_stanza_t *iq);
+
+/*
+ * Counts one command of peer against [limits] commands_per_minute.
+ * Returns 0 (go on), 1 (first one over the limit: tell them, `*wait_s`
+ * seconds to wait), 2 (over again: drop silently).
+ */
+int comp_limit_command(struct comp *c, const struct comp_peer *p,
+		       unsigned *wait_s);
+
+/* Takes one of the peer's [limits] checks_in_flight slots; -1 with a reply
+ * text in msg when none is free.  comp_check_release gives it back (and
+ * tells the watcher, whose checks after a subscribe wait for a slot). */
+int comp_check_acquire(struct comp *c, const struct comp_peer *p, char *msg,
+		       size_t msglen);
+void comp_check_release(struct comp *c, const char *bare);
 
 #endif

@@ -16,50 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CONFIG_MAX_BYTES (1024 * 1024)
 #define CONFIG_MAX_LINE 4096
-
-void
-config_defaults(struct config *cfg)
-{
-	memset(cfg, 0, sizeof(*cfg));
-	snprintf(cfg->host, sizeof(cfg->host), "127.0.0.1");
-	cfg->port = 5347;
-	cfg->via_tor = 1;
-	snprintf(cfg->tor_socks_host, sizeof(cfg->tor_socks_host), "127.0.0.1");
-	cfg->tor_socks_port = 9050;
-	cfg->timeout = 60;
-	cfg->concurrency = 32;
-	cfg->max_addresses = 8;
-	snprintf(cfg->trust_anchor, sizeof(cfg->trust_anchor),
-		 "/usr/share/dns/root.key");
-	cfg->interval = 3600;
-	cfg->jitter = 900;
-	cfg->down_after = 3;
-	cfg->expiry_warn_days = 14;
-	cfg->flap_limit = 4;
-	cfg->split_rounds = 2;	/* key continuity (keys.h) */
-	cfg->commands_per_minute = 30;
-	cfg->checks_in_flight = 2;
-	cfg->probes_per_minute = 600;
-	cfg->subscriptions_per_jid = 50;
-	cfg->max_message = 4096;
-	cfg->adhoc_session_timeout = 300;
-	snprintf(cfg->store_dir, sizeof(cfg->store_dir), "/var/lib/certwatch");
-	cfg->http_checks_per_minute = 30;
-	cfg->http_metrics_per_domain = 1;
-	cfg->log_level = LOG_LEVEL_INFO;
-}
-
-void
-config_free(struct config *cfg)
-{
-	for (size_t i = 0; i < cfg->nadmins; i++)
-		free(cfg->admins[i]);
-	cfg->nadmins = 0;
-	config_vantage_free(cfg);
-	explicit_bzero(cfg->secret, sizeof(cfg->secret));
-}
 
 /* The parser's state: where we are, for messages. */
 struct cparse {
@@ -255,203 +212,284 @@ set_admins(struct cparse *p, const char *key, const char *val)
 	return 0;
 }
 
+/* Rules a key's value must follow beyond its type; they may also note
+ * where the key was (jid, secret_file). */
 static int
-set_level(struct cparse *p, const char *key, const char *val)
+check_jid(struct cparse *p, const char *key, const char *val)
 {
-	static const char *const names[] = {"error", "warn", "info", "debug"};
-
-	for (int i = 0; i < 4; i++)
-		if (!strcasecmp(val, names[i])) {
-			p->cfg->log_level = (enum log_level)i;
-			return 0;
-		}
-	return cerr(p, key, "expected error, warn, info or debug, got \"%s\"",
-		    val);
+	if (strchr(val, '@') || strchr(val, '/') || !*val)
+		return cerr(p, key, "expected a domain JID such as "
+				    "certwatch.example.org");
+	p->cfg->have_component = 1;
+	return 0;
 }
 
-#define IS(s, k) (!strcmp(p->section, s) && !strcmp(key, k))
+static int
+check_secret_file(struct cparse *p, const char *key, const char *val)
+{
+	(void)key;
+	(void)val;
+	p->cfg->secret_file_line = p->line;
+	return 0;
+}
 
 static int
-set_key(struct cparse *p, const char *key, const char *val)
+check_nonempty(struct cparse *p, const char *key, const char *val)
 {
-	struct config *c = p->cfg;
-	unsigned u;
+	return *val ? 0 : cerr(p, key, "must not be empty");
+}
 
-	if (IS("component", "jid")) {
-		if (strchr(val, '@') || strchr(val, '/') || !*val)
-			return cerr(p, key, "expected a domain JID such as "
-					    "certwatch.example.org");
-		c->have_component = 1;
-		return set_str(p, key, val, c->jid, sizeof(c->jid));
-	}
-	if (IS("component", "host"))
-		return set_str(p, key, val, c->host, sizeof(c->host));
-	if (IS("component", "port")) {
-		if (set_uint(p, key, val, 1, 65535, &u) < 0)
-			return -1;
-		c->port = (uint16_t)u;
+static int
+check_listen(struct cparse *p, const char *key, const char *val)
+{
+	char h[64];
+	uint16_t port;
+
+	if (!*val)
 		return 0;
-	}
-	if (IS("component", "secret"))
-		return set_str(p, key, val, c->secret, sizeof(c->secret));
-	if (IS("component", "secret_file")) {
-		c->secret_file_line = p->line;
-		return set_str(p, key, val, c->secret_file,
-			       sizeof(c->secret_file));
-	}
-	if (IS("component", "admins"))
-		return set_admins(p, key, val);
+	if (set_hostport(p, key, val, h, sizeof(h), &port) < 0)
+		return -1;
+	/* The listener reads "A:B::C:8080" as an IPv6 address on a port of
+	 * the kernel's choosing; say so here, not at start. */
+	if (strchr(h, ':') && val[0] != '[')
+		return cerr(p, key, "write an IPv6 address in brackets: [%s]:%u",
+			    h, port);
+	return 0;
+}
 
-	if (IS("probe", "via")) {
-		if (!strcmp(val, "tor"))
-			c->via_tor = 1;
-		else if (!strcmp(val, "direct"))
-			c->via_tor = 0;
-		else
-			return cerr(p, key, "expected tor or direct, got \"%s\"",
-				    val);
-		return 0;
-	}
-	if (IS("probe", "tor_socks"))
-		return set_hostport(p, key, val, c->tor_socks_host,
-				    sizeof(c->tor_socks_host),
-				    &c->tor_socks_port);
-	if (IS("probe", "timeout"))
-		return set_uint(p, key, val, 1, 3600, &c->timeout);
-	if (IS("probe", "concurrency"))
-		return set_uint(p, key, val, 1, 10000, &c->concurrency);
-	if (IS("probe", "vantages"))
-		return set_vantages(p, key, val);
-	if (IS("probe", "max_addresses"))
-		return set_uint(p, key, val, 1, 32, &c->max_addresses);
-	if (IS("probe", "allow_private"))
-		return set_bool(p, key, val, &c->allow_private);
+static int
+check_url(struct cparse *p, const char *key, const char *val)
+{
+	if (*val && strncmp(val, "http://", 7) && strncmp(val, "https://", 8))
+		return cerr(p, key, "expected an http:// or https:// URL");
+	return 0;
+}
 
-	if (IS("dns", "trust_anchor"))
-		return set_str(p, key, val, c->trust_anchor,
-			       sizeof(c->trust_anchor));
-	if (IS("dns", "forward"))
-		return set_str(p, key, val, c->forward, sizeof(c->forward));
-	if (IS("dns", "unbound_conf"))
-		return set_str(p, key, val, c->unbound_conf,
-			       sizeof(c->unbound_conf));
+static int
+check_proxies(struct cparse *p, const char *key, const char *val)
+{
+	struct webaddr_proxies wp;
+	char why[256];
 
-	if (IS("watch", "interval"))
-		return set_uint(p, key, val, 10, 31 * 86400, &c->interval);
-	if (IS("watch", "jitter"))
-		return set_uint(p, key, val, 0, 31 * 86400, &c->jitter);
-	if (IS("watch", "down_after"))
-		return set_uint(p, key, val, 1, 1000, &c->down_after);
-	if (IS("watch", "expiry_warn_days"))
-		return set_uint(p, key, val, 1, 3650, &c->expiry_warn_days);
-	if (IS("watch", "flap_limit"))
-		return set_uint(p, key, val, 1, 1000, &c->flap_limit);
-	/* Key continuity: rounds of the last 2 x split_rounds that must
-	 * show a split before its alarm (keys.h keeps a 64-bit window). */
-	if (IS("watch", "split_rounds"))
-		return set_uint(p, key, val, 1, 16, &c->split_rounds);
+	if (webaddr_proxies_parse(val, &wp, why, sizeof(why)) < 0)
+		return cerr(p, key, "%s", why);
+	return 0;
+}
 
-	if (IS("limits", "commands_per_minute"))
-		return set_uint(p, key, val, 0, 1000000, &c->commands_per_minute);
-	if (IS("limits", "checks_in_flight"))
-		return set_uint(p, key, val, 0, 10000, &c->checks_in_flight);
-	if (IS("limits", "probes_per_minute"))
-		return set_uint(p, key, val, 0, 10000000, &c->probes_per_minute);
-	if (IS("limits", "subscriptions_per_jid"))
-		return set_uint(p, key, val, 0, 1000000,
-				&c->subscriptions_per_jid);
-	if (IS("limits", "max_message"))
-		return set_uint(p, key, val, 64, 1024 * 1024, &c->max_message);
-	if (IS("limits", "adhoc_session_timeout"))
-		return set_uint(p, key, val, 10, 86400,
-				&c->adhoc_session_timeout);
+static int
+check_exec(struct cparse *p, const char *key, const char *val)
+{
+	if (*val && strchr(val, '/') && val[0] != '/')
+		return cerr(p, key, "expected an absolute path or a name to "
+				    "look up in PATH");
+	return 0;
+}
 
-	if (IS("store", "dir")) {
-		if (!*val)
-			return cerr(p, key, "must not be empty");
-		return set_str(p, key, val, c->store_dir, sizeof(c->store_dir));
-	}
+static int
+check_logs(struct cparse *p, const char *key, const char *val)
+{
+	if (*val && val[0] != '/' && strncmp(val, "https://", 8) &&
+	    strncmp(val, "http://", 7))
+		return cerr(p, key, "expected an absolute path or an http:// or "
+				    "https:// URL");
+	return 0;
+}
 
-	if (IS("http", "listen")) {
-		if (!*val) {
-			c->http_listen[0] = '\0';
-			return 0;
-		}
-		char h[64];
-		uint16_t port;
-		if (set_hostport(p, key, val, h, sizeof(h), &port) < 0)
-			return -1;
-		/* The listener reads "A:B::C:8080" as an IPv6 address on a
-		 * port of the kernel's choosing; say so here, not at start. */
-		if (strchr(h, ':') && val[0] != '[')
-			return cerr(p, key, "write an IPv6 address in brackets: "
-					    "[%s]:%u", h, port);
-		return set_str(p, key, val, c->http_listen,
-			       sizeof(c->http_listen));
-	}
-	if (IS("http", "base_url")) {
-		if (*val && strncmp(val, "http://", 7) && strncmp(val, "https://", 8))
-			return cerr(p, key, "expected an http:// or https:// URL");
-		return set_str(p, key, val, c->http_base_url,
-			       sizeof(c->http_base_url));
-	}
-	if (IS("http", "checks_per_minute"))
-		return set_uint(p, key, val, 0, 1000000,
-				&c->http_checks_per_minute);
-	if (IS("http", "trusted_proxies")) {
-		struct webaddr_proxies wp;
-		char why[256];
-		if (webaddr_proxies_parse(val, &wp, why, sizeof(why)) < 0)
-			return cerr(p, key, "%s", why);
-		return set_str(p, key, val, c->http_trusted_proxies,
-			       sizeof(c->http_trusted_proxies));
-	}
-	if (IS("http", "metrics_per_domain"))
-		return set_bool(p, key, val, &c->http_metrics_per_domain);
+static const char *const via_words[] = {"direct", "tor", NULL};
+static const char *const level_words[] = {"error", "warn", "info", "debug",
+					  NULL};
 
-	if (IS("vantage", "allow")) {
-		char why[256];
-		if (config_vantage_allow(c, val, why, sizeof(why)) < 0)
-			return cerr(p, key, "%s", why);
-		return 0;
-	}
+#define F(field) offsetof(struct config, field), sizeof(((struct config *)0)->field)
+#define STR(s, n, field, def, rl, chk) \
+	{s, n, CONFIG_STR, F(field), 0, 0, 0, NULL, def, rl, 0, chk}
+#define UINT(s, n, field, lo, hi, def, rl) \
+	{s, n, CONFIG_UINT, F(field), 0, lo, hi, NULL, def, rl, 0, NULL}
+#define BOOL(s, n, field, def, rl) \
+	{s, n, CONFIG_BOOL, F(field), 0, 0, 1, NULL, def, rl, 0, NULL}
 
-	if (IS("log", "level"))
-		return set_level(p, key, val);
+/* Every key of docs/running.md "Configuration reference", in its order. */
+const struct config_key config_keys[] = {
+	STR("component", "jid", jid, NULL, 0, check_jid),
+	STR("component", "host", host, "127.0.0.1", 0, NULL),
+	UINT("component", "port", port, 1, 65535, "5347", 0),
+	{"component", "secret", CONFIG_STR, F(secret), 0, 0, 0, NULL, NULL, 0,
+	 1, NULL},
+	STR("component", "secret_file", secret_file, NULL, 0,
+	    check_secret_file),
+	{"component", "admins", CONFIG_ADMINS, F(admins), 0, 0, 0, NULL, NULL,
+	 1, 0, NULL},
+	{"probe", "via", CONFIG_WORD, F(via_tor), 0, 0, 0, via_words, "tor", 0,
+	 0, NULL},
+	{"probe", "tor_socks", CONFIG_HOSTPORT, F(tor_socks_host),
+	 offsetof(struct config, tor_socks_port), 0, 0, NULL,
+	 "127.0.0.1:9050", 0, 0, NULL},
+	UINT("probe", "timeout", timeout, 1, 3600, "60", 0),
+	UINT("probe", "concurrency", concurrency, 1, 10000, "32", 0),
+	{"probe", "vantages", CONFIG_VANTAGES, F(vantages), 0, 0, 0, NULL,
+	 NULL, 0, 0, NULL},
+	UINT("probe", "max_addresses", max_addresses, 1, 32, "8", 0),
+	BOOL("probe", "allow_private", allow_private, "no", 0),
+	STR("dns", "trust_anchor", trust_anchor, "/usr/share/dns/root.key", 0,
+	    NULL),
+	STR("dns", "forward", forward, NULL, 0, NULL),
+	STR("dns", "unbound_conf", unbound_conf, NULL, 0, NULL),
+	UINT("watch", "interval", interval, 10, 31 * 86400, "3600", 1),
+	UINT("watch", "jitter", jitter, 0, 31 * 86400, "900", 1),
+	UINT("watch", "down_after", down_after, 1, 1000, "3", 1),
+	UINT("watch", "expiry_warn_days", expiry_warn_days, 1, 3650, "14", 0),
+	UINT("watch", "flap_limit", flap_limit, 1, 1000, "4", 1),
+	/* Key continuity: rounds of the last 2 x split_rounds that must show
+	 * a split before its alarm (keys.h keeps a 64-bit window). */
+	UINT("watch", "split_rounds", split_rounds, 1, 16, "2", 1),
+	UINT("limits", "commands_per_minute", commands_per_minute, 0, 1000000,
+	     "30", 1),
+	UINT("limits", "checks_in_flight", checks_in_flight, 0, 10000, "2", 1),
+	UINT("limits", "probes_per_minute", probes_per_minute, 0, 10000000,
+	     "600", 0),
+	UINT("limits", "subscriptions_per_jid", subscriptions_per_jid, 0,
+	     1000000, "50", 1),
+	UINT("limits", "max_message", max_message, 64, 1024 * 1024, "4096", 1),
+	UINT("limits", "adhoc_session_timeout", adhoc_session_timeout, 10,
+	     86400, "300", 1),
+	STR("store", "dir", store_dir, "/var/lib/certwatch", 0, check_nonempty),
+	STR("http", "listen", http_listen, NULL, 0, check_listen),
+	STR("http", "base_url", http_base_url, NULL, 0, check_url),
+	UINT("http", "checks_per_minute", http_checks_per_minute, 0, 1000000,
+	     "30", 1),
+	STR("http", "trusted_proxies", http_trusted_proxies, NULL, 0,
+	    check_proxies),
+	BOOL("http", "metrics_per_domain", http_metrics_per_domain, "yes", 1),
+	{"log", "level", CONFIG_WORD, F(log_level), 0, 0, 0, level_words,
+	 "info", 1, 0, NULL},
+	STR("ct", "certspotter", ct_certspotter, NULL, 0, check_exec),
+	STR("ct", "logs", ct_logs, NULL, 0, check_logs),
+	{"vantage", "allow", CONFIG_VANTAGE_ALLOW, F(vantage_allow), 0, 0, 0,
+	 NULL, NULL, 1, 0, NULL},
+};
+const size_t config_nkeys = sizeof(config_keys) / sizeof(config_keys[0]);
 
-	if (IS("ct", "certspotter")) {
-		if (*val && strchr(val, '/') && val[0] != '/')
-			return cerr(p, key, "expected an absolute path or a "
-					    "name to look up in PATH");
-		return set_str(p, key, val, c->ct_certspotter,
-			       sizeof(c->ct_certspotter));
-	}
-	if (IS("ct", "logs")) {
-		if (*val && val[0] != '/' && strncmp(val, "https://", 8) &&
-		    strncmp(val, "http://", 7))
-			return cerr(p, key, "expected an absolute path or an "
-					    "http:// or https:// URL");
-		return set_str(p, key, val, c->ct_logs, sizeof(c->ct_logs));
-	}
-
-	if (!strcmp(p->section, ""))
-		return cerr(p, key, "key outside of any [section]");
-	return cerr(p, key, "unknown key");
+static const struct config_key *
+find_key(const char *section, const char *name)
+{
+	for (size_t i = 0; i < config_nkeys; i++)
+		if (!strcmp(config_keys[i].section, section) &&
+		    !strcmp(config_keys[i].name, name))
+			return &config_keys[i];
+	return NULL;
 }
 
 static int
 known_section(const char *s)
 {
-	static const char *const names[] = {"component", "probe", "dns",
-					    "watch", "limits", "store",
-					    "http", "log", "ct", "vantage"};
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (!strcmp(s, names[i]))
+	for (size_t i = 0; i < config_nkeys; i++)
+		if (!strcmp(config_keys[i].section, s))
 			return 1;
 	return 0;
 }
 
+/* "a, b or c" */
+static const char *
+word_list(const char *const *w, char *out, size_t len)
+{
+	size_t n = 0;
+
+	out[0] = '\0';
+	for (int i = 0; w[i] && n < len; i++)
+		n += (size_t)snprintf(out + n, len - n, "%s%s",
+				      i == 0 ? "" : w[i + 1] ? ", " : " or ",
+				      w[i]);
+	return out;
+}
+
+#define AT(c, off, type) ((type *)(void *)((char *)(c) + (off)))
+
+/* Sets one key from its text: the table's bounds, then its own rule. */
+static int
+set_value(struct cparse *p, const struct config_key *k, const char *val)
+{
+	struct config *c = p->cfg;
+	const char *key = k->name;
+	char list[128];
+	unsigned u;
+	int b = 0;
+
+	if (k->check && k->check(p, key, val) < 0)
+		return -1;
+	switch (k->type) {
+	case CONFIG_STR:
+		return set_str(p, key, val, AT(c, k->off, char), k->size);
+	case CONFIG_UINT:
+		if (set_uint(p, key, val, k->min, k->max, &u) < 0)
+			return -1;
+		if (k->size == sizeof(uint16_t))
+			*AT(c, k->off, uint16_t) = (uint16_t)u;
+		else
+			*AT(c, k->off, unsigned) = u;
+		return 0;
+	case CONFIG_BOOL:
+		if (set_bool(p, key, val, &b) < 0)
+			return -1;
+		*AT(c, k->off, int) = b;
+		return 0;
+	case CONFIG_WORD:
+		for (int i = 0; k->words[i]; i++)
+			if (!strcasecmp(val, k->words[i])) {
+				*AT(c, k->off, int) = i;
+				return 0;
+			}
+		return cerr(p, key, "expected %s, got \"%s\"",
+			    word_list(k->words, list, sizeof(list)), val);
+	case CONFIG_HOSTPORT:
+		return set_hostport(p, key, val, AT(c, k->off, char), k->size,
+				    AT(c, k->off2, uint16_t));
+	case CONFIG_ADMINS:
+		return set_admins(p, key, val);
+	case CONFIG_VANTAGES:
+		return set_vantages(p, key, val);
+	case CONFIG_VANTAGE_ALLOW: {
+		char why[256];
+		if (config_vantage_allow(c, val, why, sizeof(why)) < 0)
+			return cerr(p, key, "%s", why);
+		return 0;
+	}
+	}
+	return cerr(p, key, "unknown key");
+}
+
+static int
+set_key(struct cparse *p, const char *key, const char *val)
+{
+	const struct config_key *k = find_key(p->section, key);
+
+	if (k != NULL)
+		return set_value(p, k, val);
+	if (!strcmp(p->section, ""))
+		return cerr(p, key, "key outside of any [section]");
+	return cerr(p, key, "unknown key");
+}
+
+void
+config_defaults(struct config *cfg)
+{
+	char err[256];
+	struct cparse p = {.cfg = cfg, .path = "(defaults)", .err = err,
+			   .errlen = sizeof(err)};
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < config_nkeys; i++)
+		if (config_keys[i].def != NULL)
+			(void)set_value(&p, &config_keys[i], config_keys[i].def);
+}
+
+void
+config_free(struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->nadmins; i++)
+		free(cfg->admins[i]);
+	cfg->nadmins = 0;
+	config_vantage_free(cfg);
+	explicit_bzero(cfg->secret, sizeof(cfg->secret));
+}
 static char *
 trim(char *s)
 {
@@ -561,222 +599,9 @@ config_parse(struct config *cfg, const char *path, const char *text,
 				 cfg->tor_socks_host);
 			cfg->vantages[v].socks_port = cfg->tor_socks_port;
 		}
-	{
-		char why[256];
-		if (config_vantage_check(cfg, why, sizeof(why)) < 0) {
-			snprintf(err, errlen, "%s: %s", path, why);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-static int
-read_file(const char *path, char **out, size_t *outlen, size_t max,
-	  char *err, size_t errlen)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	char *buf;
-	size_t n = 0;
-
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
-		close(fd);
-		return -1;
-	}
-	if ((size_t)st.st_size > max) {
-		snprintf(err, errlen, "%s: file too large (over %zu bytes)",
-			 path, max);
-		close(fd);
-		return -1;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL) {
-		close(fd);
-		snprintf(err, errlen, "%s: out of memory", path);
-		return -1;
-	}
-	for (;;) {
-		ssize_t r = read(fd, buf + n, (size_t)st.st_size - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
-			free(buf);
-			close(fd);
-			return -1;
-		}
-		if (r == 0 || (n += (size_t)r) == (size_t)st.st_size)
-			break;
-	}
-	close(fd);
-	buf[n] = '\0';
-	*out = buf;
-	*outlen = n;
-	return 0;
-}
-
-static void
-warn_mode(const char *path, const char *what, char *warn, size_t warnlen)
-{
-	struct stat st;
-	size_t used = strlen(warn);
-
-	if (stat(path, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) &&
-	    (st.st_mode & S_IROTH) && used < warnlen)
-		snprintf(warn + used, warnlen - used,
-			 "%s: readable by other users but holds %s; "
-			 "chmod 600 or 640 it\n",
-			 path, what);
-}
-
-/*
- * "PATH:LINE: [component] secret_file: WHY", and for a systemd credential
- * path read outside its unit the reason it is missing: systemd mounts
- * /run/credentials/UNIT/ only for the unit's own processes
- * (systemd.exec(5), LoadCredential=).  Returns -1.
- */
-static int
-secret_file_error(const struct config *cfg, const char *why, char *err,
-		  size_t errlen)
-{
-	int cred = !strncmp(cfg->secret_file, "/run/credentials/", 17) &&
-		   getenv("CREDENTIALS_DIRECTORY") == NULL;
-
-	snprintf(err, errlen, "%s:%u: [component] secret_file: %s%s", cfg->path,
-		 cfg->secret_file_line, why,
-		 cred ? " (/run/credentials/... exists only for the systemd "
-			"unit's own processes; to run by hand, point "
-			"secret_file at a copy your user can read, see "
-			"docs/running.md)"
-		      : "");
-	return -1;
-}
-
-int
-config_find_exec(const char *name, char *out, size_t len)
-{
-	struct stat st;
-
-	if (!*name)
-		return -1;
-	if (strchr(name, '/')) {
-		snprintf(out, len, "%s", name);
-		return stat(out, &st) == 0 && S_ISREG(st.st_mode) &&
-			       access(out, X_OK) == 0
-			   ? 0 : -1;
-	}
-	const char *path = getenv("PATH");
-	if (path == NULL || !*path)
-		path = "/usr/bin:/bin";
-	while (*path) {
-		size_t n = strcspn(path, ":");
-		int w = snprintf(out, len, "%.*s/%s", (int)n, path, name);
-		if (n && w > 0 && (size_t)w < len && stat(out, &st) == 0 &&
-		    S_ISREG(st.st_mode) && access(out, X_OK) == 0)
-			return 0;
-		path += n + (path[n] == ':');
-	}
-	return -1;
-}
-
-/* A missing certspotter or log list is a warning: the daemon runs, says
- * so in /metrics (certwatch_ct_certspotter_up 0) and in the log. */
-static void
-warn_ct(const struct config *cfg, char *warn, size_t warnlen)
-{
-	char where[1024];
-	size_t used = strlen(warn);
-
-	if (cfg->ct_certspotter[0] && used < warnlen &&
-	    config_find_exec(cfg->ct_certspotter, where, sizeof(where)) < 0)
-		snprintf(warn + used, warnlen - used,
-			 "%s: [ct] certspotter: no executable \"%s\" (apt "
-			 "install certspotter); Certificate Transparency is "
-			 "not watched\n",
-			 cfg->path, cfg->ct_certspotter);
-	used = strlen(warn);
-	if (cfg->ct_certspotter[0] && cfg->ct_logs[0] == '/' &&
-	    used < warnlen && access(cfg->ct_logs, R_OK) < 0)
-		snprintf(warn + used, warnlen - used,
-			 "%s: [ct] logs: cannot read %s; certspotter will "
-			 "not start\n",
-			 cfg->path, cfg->ct_logs);
-}
-
-int
-config_load(struct config *cfg, const char *path, int for_run, char *err,
-	    size_t errlen, char *warn, size_t warnlen)
-{
-	char *text;
-	size_t len;
-	int rc;
-
-	if (warnlen)
-		warn[0] = '\0';
-	if (read_file(path, &text, &len, CONFIG_MAX_BYTES, err, errlen) < 0)
-		return -1;
-	rc = config_parse(cfg, path, text, len, err, errlen);
-	free(text);
-	if (rc < 0)
-		return -1;
-	if (cfg->secret[0] && cfg->secret_file[0]) {
-		snprintf(err, errlen,
-			 "%s: [component] secret and secret_file are both set",
-			 path);
-		return -1;
-	}
-	if (cfg->secret[0])
-		warn_mode(path, "the component secret", warn, warnlen);
-	if (cfg->secret_file[0]) {
-		char *s;
-		size_t sl;
-		char why[1100];
-		if (read_file(cfg->secret_file, &s, &sl, sizeof(cfg->secret) - 1,
-			      why, sizeof(why)) < 0)
-			return secret_file_error(cfg, why, err, errlen);
-		while (sl > 0 && (s[sl - 1] == '\n' || s[sl - 1] == '\r'))
-			s[--sl] = '\0';
-		if (sl == 0 || memchr(s, '\n', sl) || memchr(s, '\0', sl)) {
-			snprintf(why, sizeof(why),
-				 "%s: the secret must be one non-empty line",
-				 cfg->secret_file);
-			explicit_bzero(s, sl);
-			free(s);
-			return secret_file_error(cfg, why, err, errlen);
-		}
-		memcpy(cfg->secret, s, sl + 1);
-		explicit_bzero(s, sl);
-		free(s);
-		warn_mode(cfg->secret_file, "the component secret", warn,
-			  warnlen);
-	}
-	if (warnlen)
-		warn_ct(cfg, warn, warnlen);
-	if (for_run) {
-		if (!cfg->jid[0]) {
-			snprintf(err, errlen, "%s: [component] jid is required",
-				 path);
-			return -1;
-		}
-		if (!cfg->secret[0]) {
-			snprintf(err, errlen,
-				 "%s: [component] secret or secret_file is "
-				 "required",
-				 path);
-			return -1;
-		}
-	}
-	if (cfg->jitter * 2 >= cfg->interval && cfg->jitter) {
-		snprintf(err, errlen,
-			 "%s: [watch] jitter (%u) must be less than half of "
-			 "interval (%u)",
-			 path, cfg->jitter, cfg->interval);
+	char why[256];
+	if (config_vantage_check(cfg, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "%s: %s", path, why);
 		return -1;
 	}
 	return 0;
@@ -800,48 +625,145 @@ config_is_admin(const struct config *cfg, const char *bare_jid)
 	return 0;
 }
 
+/* One key's value as the file would say it; the secret as "(set)". */
+static void
+key_text(const struct config *c, const struct config_key *k, char *out,
+	 size_t len)
+{
+	const char *sep = "";
+	size_t n = 0;
+
+	out[0] = '\0';
+	switch (k->type) {
+	case CONFIG_STR:
+		if (k->secret)
+			snprintf(out, len, "%s",
+				 *AT(c, k->off, char) ? "(set)" : "");
+		else
+			snprintf(out, len, "%s", AT(c, k->off, char));
+		break;
+	case CONFIG_UINT:
+		snprintf(out, len, "%u",
+			 k->size == sizeof(uint16_t)
+				 ? *AT(c, k->off, uint16_t)
+				 : *AT(c, k->off, unsigned));
+		break;
+	case CONFIG_BOOL:
+		snprintf(out, len, "%s", *AT(c, k->off, int) ? "yes" : "no");
+		break;
+	case CONFIG_WORD:
+		snprintf(out, len, "%s", k->words[*AT(c, k->off, int)]);
+		break;
+	case CONFIG_HOSTPORT: {
+		const char *h = AT(c, k->off, char);
+		int v6 = strchr(h, ':') != NULL;
+		snprintf(out, len, "%s%s%s:%u", v6 ? "[" : "", h, v6 ? "]" : "",
+			 *AT(c, k->off2, uint16_t));
+		break;
+	}
+	case CONFIG_ADMINS:
+		for (size_t i = 0; i < c->nadmins && n < len; i++, sep = " ")
+			n += (size_t)snprintf(out + n, len - n, "%s%s", sep,
+					      c->admins[i]);
+		break;
+	case CONFIG_VANTAGES:
+		for (size_t i = 0; i < c->nvantages && n < len; i++, sep = ", ")
+			n += (size_t)snprintf(out + n, len - n, "%s%s", sep,
+					      c->vantages[i].name);
+		break;
+	case CONFIG_VANTAGE_ALLOW:
+		for (size_t i = 0; i < c->nvantage_allow && n < len;
+		     i++, sep = " ")
+			n += (size_t)snprintf(out + n, len - n, "%s%s", sep,
+					      c->vantage_allow[i]);
+		break;
+	}
+}
+
 void
 config_describe(const struct config *c, char *out, size_t len)
 {
-	static const char *const lv[] = {"error", "warn", "info", "debug"};
-	int n;
+	char v[2048];
+	size_t n;
 
-	n = snprintf(out, len,
-		     "config %s is valid\n"
-		     "component: %s, connecting to %s:%u (secret: %s), "
-		     "%zu admin(s)\n"
-		     "probes: %s, timeout %u s, %u at once, private targets %s\n"
-		     "dns: trust anchor %s; %s%s%s%s\n"
-		     "watch: every %u s (± %u s), down after %u rounds, "
-		     "flap limit %u/h\n"
-		     "limits: %u commands/min, %u checks in flight, "
-		     "%u probes/min, %u subscriptions per JID\n"
-		     "state: %s\n"
-		     "web: %s\n"
-		     "log level: %s\n",
-		     c->path, c->jid[0] ? c->jid : "(none)", c->host, c->port,
-		     c->secret[0] ? "set" : "missing", c->nadmins,
-		     c->via_tor ? "through Tor" : "direct (labs and tests only)",
-		     c->timeout, c->concurrency,
-		     c->allow_private ? "allowed" : "refused", c->trust_anchor,
-		     c->forward[0] ? "forwarding to " : "full recursion",
-		     c->forward, c->unbound_conf[0] ? "; unbound config " : "",
-		     c->unbound_conf, c->interval, c->jitter, c->down_after,
-		     c->flap_limit, c->commands_per_minute, c->checks_in_flight,
-		     c->probes_per_minute, c->subscriptions_per_jid,
-		     c->store_dir, c->http_listen[0] ? c->http_listen : "off",
-		     lv[c->log_level]);
-	if (c->via_tor && n > 0 && (size_t)n < len)
-		n += snprintf(out + n, len - (size_t)n,
-			      "tor: SOCKS5 at %s:%u\n", c->tor_socks_host,
-			      c->tor_socks_port);
-	if (n > 0 && (size_t)n < len) {
-		config_vantage_describe(c, out + n, len - (size_t)n);
-		n += (int)strlen(out + n);
+	n = (size_t)snprintf(out, len, "config %s is valid\n", c->path);
+	for (size_t i = 0; i < config_nkeys && n < len; i++) {
+		key_text(c, &config_keys[i], v, sizeof(v));
+		n += (size_t)snprintf(out + n, len - n, "[%s] %s = %s\n",
+				      config_keys[i].section,
+				      config_keys[i].name, v);
 	}
-	if (n > 0 && (size_t)n < len)
-		snprintf(out + n, len - (size_t)n, "ct: %s%s%s%s\n",
-			 c->ct_certspotter[0] ? "certspotter " : "off",
-			 c->ct_certspotter, c->ct_logs[0] ? ", logs " : "",
-			 c->ct_logs);
+	if (n < len)	/* the vantages by name, who may ask this one */
+		config_vantage_describe(c, out + n, len - n);
+}
+
+static int
+key_differs(const struct config *a, const struct config *b,
+	    const struct config_key *k)
+{
+	switch (k->type) {
+	case CONFIG_STR:
+		return strcmp(AT(a, k->off, char), AT(b, k->off, char)) != 0;
+	case CONFIG_HOSTPORT:
+		return strcmp(AT(a, k->off, char), AT(b, k->off, char)) ||
+		       *AT(a, k->off2, uint16_t) != *AT(b, k->off2, uint16_t);
+	case CONFIG_ADMINS:
+		if (a->nadmins != b->nadmins)
+			return 1;
+		for (size_t i = 0; i < a->nadmins; i++)
+			if (strcmp(a->admins[i], b->admins[i]))
+				return 1;
+		return 0;
+	case CONFIG_VANTAGES:
+		return a->nvantages != b->nvantages ||
+		       memcmp(a->vantages, b->vantages, sizeof(a->vantages));
+	case CONFIG_VANTAGE_ALLOW:
+		if (a->nvantage_allow != b->nvantage_allow)
+			return 1;
+		for (size_t i = 0; i < a->nvantage_allow; i++)
+			if (strcmp(a->vantage_allow[i], b->vantage_allow[i]))
+				return 1;
+		return 0;
+	default:
+		return memcmp(AT(a, k->off, char), AT(b, k->off, char),
+			      k->size) != 0;
+	}
+}
+
+size_t
+config_reload(struct config *live, struct config *fresh, char *restart,
+	      size_t len)
+{
+	size_t nrestart = 0, n = 0;
+
+	if (len)
+		restart[0] = '\0';
+	for (size_t i = 0; i < config_nkeys; i++) {
+		const struct config_key *k = &config_keys[i];
+		if (!key_differs(live, fresh, k))
+			continue;
+		if (!k->reload) {
+			if (n < len)
+				n += (size_t)snprintf(restart + n, len - n,
+						      "%s[%s] %s",
+						      nrestart ? ", " : "",
+						      k->section, k->name);
+			nrestart++;
+		} else if (k->type == CONFIG_ADMINS) {
+			/* Swapped: config_free(fresh) frees the old ones. */
+			char *tmp[CONFIG_MAX_ADMINS];
+			size_t tn = live->nadmins;
+			memcpy(tmp, live->admins, sizeof(tmp));
+			memcpy(live->admins, fresh->admins, sizeof(tmp));
+			memcpy(fresh->admins, tmp, sizeof(tmp));
+			live->nadmins = fresh->nadmins;
+			fresh->nadmins = tn;
+		} else if (k->type == CONFIG_VANTAGE_ALLOW) {
+			config_vantage_take(live, fresh);
+		} else {
+			memcpy(AT(live, k->off, char), AT(fresh, k->off, char),
+			       k->size);
+		}
+	}
+	return nrestart;
 }

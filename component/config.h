@@ -19,6 +19,7 @@ enum log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARN, LOG_LEVEL_INFO,
 		 LOG_LEVEL_DEBUG };
 
 #define CONFIG_MAX_ADMINS 64
+#define CONFIG_MAX_BYTES (1024 * 1024)
 
 struct config {
 	/* [component] */
@@ -86,7 +87,44 @@ struct config {
 	int have_component;	/* a [component] jid was given */
 };
 
-/* Fills *cfg with the defaults of docs/running.md. */
+/*
+ * The key table: every key of the file once, with where it lives in
+ * struct config, its bounds, its default and whether SIGHUP applies it.
+ * It drives the parser, the defaults, config_describe and config_reload;
+ * a new key is one row here (and one field of struct config).
+ */
+enum config_type {
+	CONFIG_STR,		/* char[size] */
+	CONFIG_UINT,		/* unsigned (or uint16_t when size is 2), min..max */
+	CONFIG_BOOL,		/* int: yes/no, true/false, on/off, 1/0 */
+	CONFIG_WORD,		/* int: the index of its word in words */
+	CONFIG_HOSTPORT,	/* "ADDR:PORT": char[size] at off, uint16_t at off2 */
+	CONFIG_ADMINS,		/* admins, nadmins */
+	CONFIG_VANTAGES,	/* vantages, nvantages */
+	CONFIG_VANTAGE_ALLOW,	/* vantage_allow, nvantage_allow */
+};
+
+struct cparse;			/* the parser's state, private */
+
+struct config_key {
+	const char *section, *name;
+	enum config_type type;
+	size_t off, size;	/* the field in struct config */
+	size_t off2;		/* CONFIG_HOSTPORT: the port's field */
+	unsigned min, max;	/* CONFIG_UINT */
+	const char *const *words;	/* CONFIG_WORD, NULL-terminated */
+	const char *def;	/* the default as the file would say it; NULL:
+				 * empty or 0 */
+	int reload;		/* SIGHUP applies it; else it needs a restart */
+	int secret;		/* described as "(set)", never its value */
+	/* A rule beyond the type, checked first: 0, or -1 with the error. */
+	int (*check)(struct cparse *p, const char *key, const char *val);
+};
+
+extern const struct config_key config_keys[];
+extern const size_t config_nkeys;
+
+/* Fills *cfg with the defaults of docs/running.md (the table's). */
 void config_defaults(struct config *cfg);
 
 /*
@@ -121,8 +159,17 @@ void config_free(struct config *cfg);
 /* True when `bare_jid` is listed in admins (case-insensitive domain). */
 int config_is_admin(const struct config *cfg, const char *bare_jid);
 
-/* Writes what the daemon would do with this config (for `run -n`); never
- * the secret. */
+/* Writes "config PATH is valid" and a "[section] key = value" line per
+ * key (for `run -n`); never the secret. */
 void config_describe(const struct config *cfg, char *out, size_t len);
+
+/*
+ * SIGHUP: copies every reloadable key that differs from `fresh` into
+ * `live` (admins are swapped, so config_free(fresh) frees the old ones),
+ * and names the others that differ in `restart` ("[probe] timeout, ...").
+ * Returns how many need a restart.
+ */
+size_t config_reload(struct config *live, struct config *fresh, char *restart,
+		     size_t len);
 
 #endif

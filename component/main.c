@@ -32,6 +32,7 @@
 #include "probe/check.h"
 #include "store/store.h"
 #include "util/buf.h"
+#include "util/clock.h"
 
 #define EXIT_CONFIG 78	/* EX_CONFIG of sysexits.h */
 
@@ -62,6 +63,9 @@ usage(FILE *f)
 
 /* Everything a check or the daemon needs, built from the config. */
 struct runtime {
+	/* The one clock (wall, monotonic, random) every module is given:
+	 * none reads time or chance on its own. */
+	const struct clock *clock;
 	struct event_base *base;
 	struct dns_ctx *dns;
 	struct check_env *checks;
@@ -82,6 +86,7 @@ runtime_open(struct runtime *rt, const struct config *cfg, char *err,
 	struct check_config cc = {0};
 
 	memset(rt, 0, sizeof(*rt));
+	rt->clock = &clock_system;
 	{
 		/* Three priorities: the web's connections take the lowest, and
 		 * after 8 of their callbacks (or 1 ms) the loop looks for
@@ -108,6 +113,7 @@ runtime_open(struct runtime *rt, const struct config *cfg, char *err,
 		return -1;
 	}
 	cc.base = rt->base;
+	cc.clock = rt->clock;
 	cc.dns = rt->dns;
 	cc.probe.via_socks = cfg->via_tor;
 	cc.probe.socks_host = cfg->tor_socks_host;
@@ -350,6 +356,9 @@ struct daemon {
 	struct ct_take *ct_take;	/* its spooled events, NULL without */
 	struct vantage *vantage;	/* xmpp: vantages, both sides */
 	struct event *sigterm, *sigint, *sighup;
+	/* The store's completion event: commit callbacks (the watcher's,
+	 * pubsub's) run from it, whoever committed. */
+	struct event *store_ev;
 	int stopping;
 	struct config *cfg;	/* the live config, read by the bot */
 	int verbose;
@@ -375,56 +384,24 @@ daemon_reload(struct daemon *d)
 		config_free(&n);
 		return;
 	}
-	if (strcmp(n.jid, c->jid) || strcmp(n.host, c->host) ||
-	    n.port != c->port || strcmp(n.secret, c->secret))
-		log_warn("SIGHUP: [component] changes need a restart");
-	if (n.via_tor != c->via_tor || strcmp(n.tor_socks_host, c->tor_socks_host) ||
-	    n.tor_socks_port != c->tor_socks_port || n.timeout != c->timeout ||
-	    n.concurrency != c->concurrency || n.allow_private != c->allow_private)
-		log_warn("SIGHUP: [probe] changes need a restart");
-	if (strcmp(n.trust_anchor, c->trust_anchor) || strcmp(n.forward, c->forward) ||
-	    strcmp(n.unbound_conf, c->unbound_conf))
-		log_warn("SIGHUP: [dns] changes need a restart");
-	if (strcmp(n.store_dir, c->store_dir))
-		log_warn("SIGHUP: [store] changes need a restart");
-	if (strcmp(n.http_listen, c->http_listen) ||
-	    strcmp(n.http_base_url, c->http_base_url) ||
-	    strcmp(n.http_trusted_proxies, c->http_trusted_proxies))
-		log_warn("SIGHUP: [http] listen, base_url and trusted_proxies "
-			 "changes need a restart");
-	if (n.probes_per_minute != c->probes_per_minute)
-		log_warn("SIGHUP: [limits] probes_per_minute changes need a "
-			 "restart");
-
-	/* Swap the admins; the bot reads them through c. */
-	for (size_t i = 0; i < c->nadmins; i++)
-		free(c->admins[i]);
-	memcpy(c->admins, n.admins, sizeof(c->admins));
-	c->nadmins = n.nadmins;
-	n.nadmins = 0;
-	/* [vantage] allow: moved like the admins (vantage.c reads c). */
-	config_vantage_take(c, &n);
-	c->interval = n.interval;
-	c->jitter = n.jitter;
-	c->down_after = n.down_after;
-	c->flap_limit = n.flap_limit;
-	c->commands_per_minute = n.commands_per_minute;
-	c->checks_in_flight = n.checks_in_flight;
-	c->subscriptions_per_jid = n.subscriptions_per_jid;
-	c->max_message = n.max_message;
-	c->adhoc_session_timeout = n.adhoc_session_timeout;
-	c->http_checks_per_minute = n.http_checks_per_minute;
-	c->http_metrics_per_domain = n.http_metrics_per_domain;
+	char restart[1024];
+	if (config_reload(c, &n, restart, sizeof(restart)) > 0)
+		log_warn("SIGHUP: %s: changes need a restart", restart);
 	metrics_set_per_domain(d->rt.metrics, n.http_metrics_per_domain);
-	c->log_level = n.log_level;
 	log_set_level(d->verbose ? LOG_LEVEL_DEBUG : n.log_level);
 	if (warn[0])
 		log_warn("%s", warn);
 	log_info("SIGHUP: reloaded %s (log level, admins, [vantage] allow, "
-		 "[limits] but "
-		 "probes_per_minute, [watch], [http] checks_per_minute)",
+		 "[limits] but probes_per_minute, [watch] but expiry_warn_days, "
+		 "[http] checks_per_minute and metrics_per_domain)",
 		 c->path);
 	config_free(&n);
+}
+
+static void
+store_ready(evutil_socket_t fd, short what, void *arg)
+{
+	store_process_completions(arg);
 }
 
 static void
@@ -505,7 +482,7 @@ cmd_run(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 	if (dry) {
-		char desc[4096];
+		char desc[8192];
 		config_describe(&cfg, desc, sizeof(desc));
 		fputs(desc, stdout);
 		runtime_close(&d.rt);
@@ -523,11 +500,16 @@ cmd_run(int argc, char **argv)
 	size_t nwarn = store_warnings(d.store, &lines);
 	for (size_t i = 0; i < nwarn; i++)
 		log_warn("state: %s", lines[i]);
+	d.store_ev = event_new(d.rt.base, store_notify_fd(d.store),
+			       EV_READ | EV_PERSIST, store_ready, d.store);
+	if (d.store_ev == NULL || event_add(d.store_ev, NULL) < 0)
+		fatal(1, "cannot watch the store's completions");
 	d.comp = comp_new(d.rt.base, &cfg, d.rt.checks, err, sizeof(err));
 	if (d.comp == NULL)
 		fatal(1, "%s", err);
 	d.vantage = vantage_new(d.comp, d.rt.checks, &cfg);
-	d.watch = watch_new(d.rt.base, &cfg, d.store, d.comp, d.rt.checks, NULL);
+	d.watch = watch_new(d.rt.base, &cfg, d.store, d.comp, d.rt.checks,
+			    d.rt.clock);
 	d.pubsub = pubsub_new(d.comp, &cfg, d.store, d.watch);
 	watch_start(d.watch);
 	d.ct = ct_watch_new(d.rt.base, &cfg, d.store, d.rt.metrics);
@@ -571,6 +553,7 @@ cmd_run(int argc, char **argv)
 	pubsub_free(d.pubsub);
 	vantage_free(d.vantage);
 	comp_free(d.comp);
+	event_free(d.store_ev);
 	store_close(d.store);
 	log_info("stopped");
 	event_free(d.sigterm);

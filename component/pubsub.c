@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "component/bot.h"
+#include "component/comp.h"
 #include "component/domain_state.h"
 #include "component/log.h"
 #include "component/names.h"

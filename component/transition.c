@@ -10,25 +10,6 @@
 
 #include "util/buf.h"
 
-static const char *const names[] = {"none", "alarm", "removed", "down",
-				    "recovered", "info"};
-
-const char *
-alert_kind_name(enum alert_kind k)
-{
-	return (unsigned)k < sizeof(names) / sizeof(names[0]) ? names[k]
-							       : "none";
-}
-
-enum alert_kind
-alert_kind_parse(const char *word)
-{
-	for (unsigned i = 0; word && i < sizeof(names) / sizeof(names[0]); i++)
-		if (!strcmp(word, names[i]))
-			return (enum alert_kind)i;
-	return ALERT_NONE;
-}
-
 static int
 is_alarm(enum verdict v)
 {
@@ -87,7 +68,7 @@ transition_decide(struct watch_state *st, const struct round_facts *now,
 }
 
 enum trouble_probe
-trouble_classify(enum verdict v, enum probe_step step)
+transition_trouble_classify(enum verdict v, enum probe_step step)
 {
 	if (v != VERDICT_UNREACHABLE)
 		return v == VERDICT_NONE ? TROUBLE_OTHER : TROUBLE_ANSWERED;
@@ -103,7 +84,7 @@ trouble_classify(enum verdict v, enum probe_step step)
 }
 
 enum alert_kind
-trouble_decide(struct trouble_state *st, enum trouble_probe now,
+transition_trouble_decide(struct trouble_state *st, enum trouble_probe now,
 	       int others_answer, unsigned down_after)
 {
 	switch (now) {

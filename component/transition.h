@@ -9,22 +9,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "component/alert_kind.h"
 #include "probe/check.h"
 #include "probe/probe.h"
 #include "probe/verdict.h"
 #include "store/store.h"
 
 struct domain_state;
-
-enum alert_kind {
-	ALERT_NONE = 0,
-	ALERT_ALARM,		/* to mismatch or bogus: sent at once, always */
-	ALERT_REMOVED,		/* ok → insecure / no-tlsa */
-	ALERT_DOWN,		/* down_after rounds with every endpoint
-				 * unreachable */
-	ALERT_RECOVERED,	/* back after an alarm, a removal or down */
-	ALERT_INFO,		/* any other change; a key rollover */
-};
 
 /* The alert state kept between rounds (in domain_state.h). */
 struct watch_state {
@@ -75,7 +66,7 @@ enum trouble_probe {
 };
 
 /* The probe class of an endpoint's round: its verdict and failed step. */
-enum trouble_probe trouble_classify(enum verdict v, enum probe_step step);
+enum trouble_probe transition_trouble_classify(enum verdict v, enum probe_step step);
 
 /*
  * Decides an endpoint's trouble alert of a round and updates *st: ALERT_INFO
@@ -86,7 +77,7 @@ enum trouble_probe trouble_classify(enum verdict v, enum probe_step step);
  * A round of TROUBLE_OTHER changes nothing, and failed rounds of an
  * endpoint that never answered are not counted.
  */
-enum alert_kind trouble_decide(struct trouble_state *st, enum trouble_probe now,
+enum alert_kind transition_trouble_decide(struct trouble_state *st, enum trouble_probe now,
 			       int others_answer, unsigned down_after);
 
 /*
@@ -129,9 +120,5 @@ int transition_flap_hold(struct flap_state *f, enum alert_kind k,
 /* The hour's end: the number of alerts held (0: no summary to send); the
  * state starts over. */
 unsigned transition_flap_summary(struct flap_state *f);
-
-/* "alarm", "removed", "down", "recovered", "info", or "none". */
-const char *alert_kind_name(enum alert_kind k);
-enum alert_kind alert_kind_parse(const char *word);
 
 #endif

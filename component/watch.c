@@ -19,6 +19,7 @@
 #include "component/log.h"
 #include "component/names.h"
 #include "util/buf.h"
+#include "util/container.h"
 
 /* A heap entry: the monotonic due time in ms, with the domain. */
 struct hent {
@@ -29,36 +30,33 @@ struct hent {
 time_t
 watch_now(const struct watch *w)
 {
-	return w->clk.now ? w->clk.now() : time(NULL);
+	return w->clk.now();
 }
 
 static uint32_t
 w_rand(const struct watch *w)
 {
-	return w->clk.rand32 ? w->clk.rand32() : (uint32_t)random();
+	return w->clk.rand32();
 }
 
-static unsigned
-hash_name(const char *s)
+static uint32_t
+wdom_hash(const struct hmap_node *n)
 {
-	unsigned h = 2166136261u;
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 16777619u;
-	return h % HASH_SIZE;
+	return hmap_hash_str(CONTAINER(n, struct wdom, hm)->name);
 }
 
-/* Monotonic milliseconds, by the injected clock if there is one (a step
- * of the wall clock moves no round, as libevent's own timers did). */
+static int
+wdom_eq(const struct hmap_node *n, const void *name)
+{
+	return strcmp(CONTAINER(n, struct wdom, hm)->name, name) == 0;
+}
+
+/* Monotonic milliseconds (a step of the wall clock moves no round, as
+ * libevent's own timers did). */
 static int64_t
 mono_ms(const struct watch *w)
 {
-	struct timespec ts;
-
-	if (w->clk.mono_ms)
-		return w->clk.mono_ms();
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return w->clk.mono_ms();
 }
 
 /* ---- the schedule: a binary min-heap of due domains -------------------- */
@@ -168,10 +166,10 @@ tick_arm(struct watch *w)
 struct wdom *
 watch_wdom_find(const struct watch *w, const char *name)
 {
-	for (struct wdom *d = w->hash[hash_name(name)]; d; d = d->hnext)
-		if (!strcmp(d->name, name))
-			return d;
-	return NULL;
+	struct hmap_node *n = hmap_find(&w->doms, hmap_hash_str(name), wdom_eq,
+					name);
+
+	return n ? CONTAINER(n, struct wdom, hm) : NULL;
 }
 
 struct wdom *
@@ -179,7 +177,6 @@ watch_wdom_get(struct watch *w, const char *name)
 {
 	struct wdom *d = watch_wdom_find(w, name);
 	size_t len = strlen(name);
-	unsigned h;
 
 	if (d)
 		return d;
@@ -187,26 +184,15 @@ watch_wdom_get(struct watch *w, const char *name)
 	d->w = w;
 	memcpy(d->name, name, len + 1);
 	d->heap_idx = HEAP_NONE;
-	h = hash_name(name);
-	d->hnext = w->hash[h];
-	w->hash[h] = d;
+	if (hmap_insert(&w->doms, &d->hm, hmap_hash_str(name)) < 0)
+		fatal(1, "out of memory");
 	return d;
 }
 
 static void
 ready_remove(struct watch *w, struct wdom *d)
 {
-	struct wdom **pp = &w->ready_head, *prev = NULL;
-
-	while (*pp && *pp != d) {
-		prev = *pp;
-		pp = &(*pp)->qnext;
-	}
-	if (*pp == NULL)
-		return;
-	*pp = d->qnext;
-	if (w->ready_tail == d)
-		w->ready_tail = prev;
+	TAILQ_REMOVE(&w->ready, d, ready);
 	d->waiting = 0;
 	w->waiting--;
 }
@@ -214,11 +200,7 @@ ready_remove(struct watch *w, struct wdom *d)
 static void
 wdom_free(struct watch *w, struct wdom *d)
 {
-	struct wdom **pp = &w->hash[hash_name(d->name)];
-
-	while (*pp != d)
-		pp = &(*pp)->hnext;
-	*pp = d->hnext;
+	hmap_remove(&w->doms, &d->hm);
 	if (d->waiting)
 		ready_remove(w, d);
 	if (d->check) {
@@ -299,13 +281,9 @@ ready_pump(struct watch *w)
 {
 	unsigned max = w->cfg->concurrency ? w->cfg->concurrency : 32;
 
-	while (w->ready_head && w->running < max) {
-		struct wdom *d = w->ready_head;
-		w->ready_head = d->qnext;
-		if (w->ready_head == NULL)
-			w->ready_tail = NULL;
-		d->waiting = 0;
-		w->waiting--;
+	while (!TAILQ_EMPTY(&w->ready) && w->running < max) {
+		struct wdom *d = TAILQ_FIRST(&w->ready);
+		ready_remove(w, d);
 		round_start(d);
 	}
 }
@@ -331,12 +309,7 @@ watch_round_due(struct wdom *d)
 	if (d->check || d->waiting)
 		return;
 	d->waiting = 1;
-	d->qnext = NULL;
-	if (w->ready_tail)
-		w->ready_tail->qnext = d;
-	else
-		w->ready_head = d;
-	w->ready_tail = d;
+	TAILQ_INSERT_TAIL(&w->ready, d, ready);
 	w->waiting++;
 	ready_pump(w);
 }
@@ -399,31 +372,23 @@ round_start(struct wdom *d)
 
 /* ---- life ------------------------------------------------------------------ */
 
-static void
-store_ready(evutil_socket_t fd, short what, void *arg)
-{
-	struct watch *w = arg;
-
-	store_process_completions(w->st);
-}
-
 struct watch *
 watch_new(struct event_base *base, const struct config *cfg, struct store *st,
 	  struct comp *comp, struct check_env *checks,
-	  const struct watch_clock *clk)
+	  const struct clock *clk)
 {
 	struct watch *w = xcalloc(1, sizeof(*w));
 
+	TAILQ_INIT(&w->ready);
+	w->doms.hash = wdom_hash;
+	TAILQ_INIT(&w->subchecks);
+	LIST_INIT(&w->reqs);
 	w->base = base;
 	w->cfg = cfg;
 	w->st = st;
 	w->comp = comp;
 	w->checks = checks;
-	if (clk)
-		w->clk = *clk;
-	w->store_ev = event_new(base, store_notify_fd(st), EV_READ | EV_PERSIST,
-				store_ready, w);
-	event_add(w->store_ev, NULL);
+	w->clk = clock_or_system(clk);
 	w->tick = evtimer_new(base, tick_fire, w);
 	w->tick_key = -1;
 	return w;
@@ -512,17 +477,17 @@ watch_free(struct watch *w)
 	 * waiting for its write answered, before the bot goes. */
 	w->closing = 1;
 	store_commit_sync(w->st);
-	for (unsigned i = 0; i < HASH_SIZE; i++)
-		while (w->hash[i])
-			wdom_free(w, w->hash[i]);
-	while (w->subchecks) {
-		struct sub_check *sc = w->subchecks;
-		w->subchecks = sc->next;
+	struct hmap_iter it;
+	for (struct hmap_node *n = hmap_first(&w->doms, &it); n;
+	     n = hmap_next(&it))
+		wdom_free(w, CONTAINER(n, struct wdom, hm));
+	hmap_clear(&w->doms);
+	while (!TAILQ_EMPTY(&w->subchecks)) {
+		struct sub_check *sc = TAILQ_FIRST(&w->subchecks);
+		TAILQ_REMOVE(&w->subchecks, sc, link);
 		check_cancel(sc->check);
 		free(sc);
 	}
-	if (w->store_ev)
-		event_free(w->store_ev);
 	event_free(w->tick);
 	free(w->heap);
 	free(w);

@@ -6,7 +6,8 @@
  *
  * It implements the bot's comp_watch_hooks (subscribe, unsubscribe,
  * status, recheck, stats, presence).  Time and randomness are injected so
- * the schedule is tested without sleeping.
+ * the schedule is tested without sleeping.  The store's completion event
+ * is the daemon's (main.c), not the watcher's.
  */
 #ifndef CERTWATCH_WATCH_H
 #define CERTWATCH_WATCH_H
@@ -20,18 +21,15 @@
 #include "component/transition.h"
 #include "probe/check.h"
 #include "store/store.h"
+#include "util/clock.h"
 
 struct event_base;
 struct watch;
 
-/* The watcher's only sources of time and chance (tests inject them):
- * wall seconds for what is stored and shown, monotonic milliseconds for
- * the schedule, so that a step of the wall clock moves no round. */
-struct watch_clock {
-	time_t (*now)(void);		/* NULL: time() */
-	uint32_t (*rand32)(void);	/* NULL: random() */
-	int64_t (*mono_ms)(void);	/* NULL: CLOCK_MONOTONIC */
-};
+/* The watcher's only sources of time and chance are the struct clock it
+ * is given (util/clock.h; NULL members: the system's): wall seconds for
+ * what is stored and shown, monotonic milliseconds for the schedule, so
+ * that a step of the wall clock moves no round. */
 
 /*
  * Where alerts and state go besides chat: the pubsub service (pubsub.c)
@@ -47,7 +45,7 @@ struct watch_publisher {
 /* cfg, st, comp and checks must outlive the watcher. */
 struct watch *watch_new(struct event_base *base, const struct config *cfg,
 			struct store *st, struct comp *comp,
-			struct check_env *checks, const struct watch_clock *clk);
+			struct check_env *checks, const struct clock *clk);
 
 /* Installs the bot's hooks and schedules every stored domain, spread over
  * one interval (a restart is not a burst). */

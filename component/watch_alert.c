@@ -15,7 +15,7 @@
 #include <strophe.h>
 #include <time.h>
 
-#include "component/bot.h"
+#include "component/comp.h"
 #include "component/ct_take.h"
 #include "component/domain_state.h"
 #include "component/log.h"
@@ -51,7 +51,7 @@ trouble_round(const struct watch *w, const struct domain_state *last,
 
 	for (size_t i = 0; i < n; i++) {
 		const struct check_endpoint *e = &r->endpoints[i];
-		cls[i] = trouble_classify(e->verdict, e->err_step);
+		cls[i] = transition_trouble_classify(e->verdict, e->err_step);
 		answering += cls[i] == TROUBLE_ANSWERED;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -67,7 +67,7 @@ trouble_round(const struct watch *w, const struct domain_state *last,
 				      old->verdict != VERDICT_NONE;
 			ts.alerted = old->trouble_alerted;
 		}
-		k = trouble_decide(&ts, cls[i],
+		k = transition_trouble_decide(&ts, cls[i],
 				   answering > (cls[i] == TROUBLE_ANSWERED),
 				   w->cfg->down_after);
 		next->ep[i].fail_rounds = ts.fail_rounds;

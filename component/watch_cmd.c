@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "component/bot.h"
+#include "component/comp.h"
 #include "component/ct_state.h"
 #include "component/log.h"
 #include "component/domain_state.h"
@@ -31,17 +31,13 @@ struct pending_req {
 	int admin;
 	char jid[STORE_JID_MAX + 1];
 	char text[512];
-	struct pending_req *next;
+	LIST_ENTRY(pending_req) link;	/* in w->reqs */
 };
 
 static void
 req_unlink(struct watch *w, struct pending_req *p)
 {
-	for (struct pending_req **pp = &w->reqs; *pp; pp = &(*pp)->next)
-		if (*pp == p) {
-			*pp = p->next;
-			return;
-		}
+	LIST_REMOVE(p, link);
 }
 
 /* Keeps p among the requests in flight and commits; `done` gets the
@@ -49,8 +45,7 @@ req_unlink(struct watch *w, struct pending_req *p)
 static void
 req_commit(struct watch *w, struct pending_req *p, store_done_fn done)
 {
-	p->next = w->reqs;
-	w->reqs = p;
+	LIST_INSERT_HEAD(&w->reqs, p, link);
 	if (store_commit(w->st, done, p) < 0) {
 		req_unlink(w, p);
 		done(p, -ENOMEM);
@@ -60,11 +55,7 @@ req_commit(struct watch *w, struct pending_req *p, store_done_fn done)
 static void
 sub_check_unlink(struct watch *w, struct sub_check *sc)
 {
-	for (struct sub_check **pp = &w->subchecks; *pp; pp = &(*pp)->next)
-		if (*pp == sc) {
-			*pp = sc->next;
-			break;
-		}
+	TAILQ_REMOVE(&w->subchecks, sc, link);
 }
 
 static void sub_check_done(struct check_result *r, void *arg);
@@ -97,7 +88,9 @@ sub_check_try(struct watch *w, struct sub_check *sc)
 static int
 sub_check_waiting(const struct watch *w, const char *jid, const char *domain)
 {
-	for (const struct sub_check *sc = w->subchecks; sc; sc = sc->next)
+	const struct sub_check *sc;
+
+	TAILQ_FOREACH(sc, &w->subchecks, link)
 		if (sc->check == NULL && !strcmp(sc->jid, jid) &&
 		    !strcmp(sc->domain, domain))
 			return 1;
@@ -109,17 +102,16 @@ static void
 hook_check_slot_free(void *arg, const char *bare_jid)
 {
 	struct watch *w = arg;
-	struct sub_check *oldest = NULL;
+	struct sub_check *sc;
 
 	if (w->closing)
 		return;
-	/* New ones are added at the head: the last one found waited
-	 * longest. */
-	for (struct sub_check *sc = w->subchecks; sc; sc = sc->next)
-		if (sc->check == NULL && !strcmp(sc->jid, bare_jid))
-			oldest = sc;
-	if (oldest)
-		sub_check_try(w, oldest);
+	/* New ones are added at the tail: the first found waited longest. */
+	TAILQ_FOREACH(sc, &w->subchecks, link)
+		if (sc->check == NULL && !strcmp(sc->jid, bare_jid)) {
+			sub_check_try(w, sc);
+			return;
+		}
 }
 
 static void
@@ -193,8 +185,7 @@ sub_committed(void *arg, int result)
 	snprintf(sc->domain_u, sizeof(sc->domain_u), "%s", p->d.u);
 	sc->is_new = p->is_new;
 	sc->admin = p->admin;
-	sc->next = w->subchecks;
-	w->subchecks = sc;
+	TAILQ_INSERT_TAIL(&w->subchecks, sc, link);
 	sub_check_try(w, sc);
 	free(p);
 }

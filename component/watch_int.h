@@ -7,10 +7,10 @@
 #ifndef CERTWATCH_WATCH_INT_H
 #define CERTWATCH_WATCH_INT_H
 
-#include "component/watch.h"
-#include "util/buf.h"
+#include <sys/queue.h>
 
-#define HASH_SIZE 65536u
+#include "component/watch.h"
+#include "util/hmap.h"
 
 #define HEAP_NONE UINT32_MAX
 
@@ -24,7 +24,8 @@ struct wflap {
 /* One watched domain: kept small, there may be 100,000. */
 struct wdom {
 	struct watch *w;
-	struct wdom *hnext, *qnext;
+	struct hmap_node hm;	/* in w->doms, by name */
+	TAILQ_ENTRY(wdom) ready;	/* in w->ready while `waiting` */
 	struct check *check;
 	struct wflap *flap;
 	time_t due;		/* wall clock, for status and the store */
@@ -39,19 +40,19 @@ struct watch {
 	struct store *st;
 	struct comp *comp;
 	struct check_env *checks;
-	struct watch_clock clk;
+	struct clock clk;	/* every member set */
 	struct watch_publisher pub;
-	struct wdom *hash[HASH_SIZE];
-	struct wdom *ready_head, *ready_tail;
+	struct hmap doms;	/* every struct wdom, by name */
+	TAILQ_HEAD(, wdom) ready;	/* due, waiting for a concurrency slot */
 	struct hent *heap;	/* min-heap by key: the scheduled domains */
 	size_t nscheduled, capheap, running, waiting;
 	struct event *tick;	/* fires at the heap's earliest key */
 	int64_t tick_key;	/* the key it is armed for, -1: not armed */
 	uint64_t rounds;
 	uint64_t alerts[ALERT_INFO + 1];
-	struct event *store_ev;
-	struct pending_req *reqs;	/* subscribe/unsubscribe in flight */
-	struct sub_check *subchecks;	/* checks that follow a subscribe */
+	LIST_HEAD(, pending_req) reqs;	/* subscribe/unsubscribe in flight */
+	TAILQ_HEAD(, sub_check) subchecks;	/* checks that follow a subscribe,
+						 * oldest first */
 	int closing;
 };
 
@@ -60,7 +61,7 @@ struct watch {
 struct sub_check {
 	struct watch *w;
 	struct check *check;	/* NULL: waiting for a checks_in_flight slot */
-	struct sub_check *next;
+	TAILQ_ENTRY(sub_check) link;	/* in w->subchecks */
 	char jid[STORE_JID_MAX + 1];
 	char domain[DNS_NAME_MAX + 1];
 	char domain_u[DNS_NAME_MAX * 4 + 1];	/* U-label, for the report */

@@ -19,6 +19,7 @@
 #include "component/names.h"
 #include "component/watch.h"
 #include "store/store.h"
+#include "util/clock.h"
 
 #define CSP                                                                    \
 	"default-src 'none'; style-src 'self'; img-src 'self'; "               \
@@ -26,10 +27,7 @@
 
 double web_now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+	return (double)clock_mono_ms() / 1e3;
 }
 
 /* ---- replies ---- */

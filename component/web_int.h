@@ -6,6 +6,8 @@
 #ifndef CERTWATCH_WEB_INT_H
 #define CERTWATCH_WEB_INT_H
 
+#include <sys/queue.h>
+
 #include <event2/http.h>
 
 #include "component/html.h"
@@ -32,7 +34,7 @@ struct web {
 	size_t queue_bound; /* probes queued beyond: 503 */
 	double start_time;
 
-	struct job *jobs;
+	LIST_HEAD(web_jobs, job) jobs;
 	size_t njobs, nrunning;
 
 	/* Connections at once: counted from the bufferevent evhttp asks us

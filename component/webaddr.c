@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "util/hmap.h"
+
 static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
 static int is_blank(char c)
@@ -202,15 +204,6 @@ void webaddr_rate_init(struct webaddr_rate *r, unsigned per_minute)
 	r->per_minute = per_minute;
 }
 
-static uint32_t hash_key(const struct webaddr *k)
-{
-	uint32_t h = 2166136261u; /* FNV-1a */
-
-	for (int i = 0; i < 16; i++)
-		h = (h ^ k->a[i]) * 16777619u;
-	return h;
-}
-
 #define PROBES 8
 
 unsigned webaddr_rate_take(struct webaddr_rate *r, const struct webaddr *a,
@@ -226,7 +219,7 @@ unsigned webaddr_rate_take(struct webaddr_rate *r, const struct webaddr *a,
 		memset(key.a + 8, 0, 8); /* per /64 */
 	if (now <= 0)
 		now = 1e-9; /* 0 marks a free slot */
-	uint32_t h = hash_key(&key);
+	uint32_t h = hmap_hash(key.a, sizeof(key.a));
 	for (unsigned i = 0; i < PROBES; i++) {
 		struct webaddr_rate_slot *c =
 		    &r->slot[(h + i) % WEBADDR_RATE_SLOTS];

@@ -18,7 +18,7 @@
 enum waiter_kind { WAIT_PAGE, WAIT_API, WAIT_PROBE };
 
 struct waiter {
-	struct waiter *next;
+	LIST_ENTRY(waiter) link;	/* in job->waiters */
 	struct job *job;
 	struct evhttp_request *req;
 	enum waiter_kind kind;
@@ -27,7 +27,7 @@ struct waiter {
 
 /* One domain's web check, running or done (kept WEB_RESULT_TTL_S). */
 struct job {
-	struct job *next;
+	LIST_ENTRY(job) link;	/* in web->jobs */
 	struct web *web;
 	struct domain_name dn;
 	struct check *chk; /* NULL once done */
@@ -35,7 +35,7 @@ struct job {
 	double done_at;
 	char *html, *json, *prom; /* rendered once, when done */
 	size_t html_len, json_len, prom_len;
-	struct waiter *waiters;
+	LIST_HEAD(, waiter) waiters;
 };
 
 /* ---- jobs ---- */
@@ -49,12 +49,7 @@ static void waiter_free(struct waiter *wt)
 
 static void waiter_unlink(struct waiter *wt)
 {
-	struct waiter **pp = &wt->job->waiters;
-
-	while (*pp && *pp != wt)
-		pp = &(*pp)->next;
-	if (*pp)
-		*pp = wt->next;
+	LIST_REMOVE(wt, link);
 }
 
 static void send_result(struct web *web, struct job *j,
@@ -86,8 +81,8 @@ static void job_free(struct job *j)
 {
 	struct waiter *wt;
 
-	while ((wt = j->waiters) != NULL) {
-		j->waiters = wt->next;
+	while ((wt = LIST_FIRST(&j->waiters)) != NULL) {
+		LIST_REMOVE(wt, link);
 		if (wt->kind == WAIT_API)
 			web_reply_json_error(j->web, wt->req, 503,
 					     "shutting down", 0);
@@ -109,14 +104,8 @@ static void job_free(struct job *j)
 
 static void job_unlink(struct web *web, struct job *j)
 {
-	struct job **pp = &web->jobs;
-
-	while (*pp && *pp != j)
-		pp = &(*pp)->next;
-	if (*pp) {
-		*pp = j->next;
-		web->njobs--;
-	}
+	LIST_REMOVE(j, link);
+	web->njobs--;
 }
 
 static void job_done(struct check_result *res, void *arg)
@@ -139,8 +128,8 @@ static void job_done(struct check_result *res, void *arg)
 	j->prom_len = b.len;
 	j->prom = buf_steal(&b);
 	check_result_free(res);
-	while ((wt = j->waiters) != NULL) {
-		j->waiters = wt->next;
+	while ((wt = LIST_FIRST(&j->waiters)) != NULL) {
+		LIST_REMOVE(wt, link);
 		send_result(web, j, wt->req, wt->kind);
 		waiter_free(wt);
 	}
@@ -148,7 +137,9 @@ static void job_done(struct check_result *res, void *arg)
 
 static struct job *job_find(struct web *web, const char *a, double now)
 {
-	for (struct job *j = web->jobs; j; j = j->next) {
+	struct job *j;
+
+	LIST_FOREACH(j, &web->jobs, link) {
 		if (strcmp(j->dn.a, a))
 			continue;
 		if (j->chk == NULL && now - j->done_at > WEB_RESULT_TTL_S)
@@ -162,21 +153,19 @@ static struct job *job_find(struct web *web, const char *a, double now)
  * that a new job fits under the bound. */
 static void jobs_sweep(struct web *web, double now, int need)
 {
-	struct job **pp = &web->jobs, *oldest = NULL;
+	struct job *j, *next, *oldest = NULL;
 
-	while (*pp) {
-		struct job *j = *pp;
-		if (j->chk == NULL && j->waiters == NULL &&
+	for (j = LIST_FIRST(&web->jobs); j != NULL; j = next) {
+		next = LIST_NEXT(j, link);
+		if (j->chk == NULL && LIST_EMPTY(&j->waiters) &&
 		    now - j->done_at > WEB_RESULT_TTL_S) {
-			*pp = j->next;
-			web->njobs--;
+			job_unlink(web, j);
 			job_free(j);
 			continue;
 		}
-		if (j->chk == NULL && j->waiters == NULL &&
+		if (j->chk == NULL && LIST_EMPTY(&j->waiters) &&
 		    (oldest == NULL || j->done_at < oldest->done_at))
 			oldest = j;
-		pp = &j->next;
 	}
 	if (need && web->njobs >= 4 * WEB_MAX_CHECKS && oldest) {
 		job_unlink(web, oldest);
@@ -193,8 +182,8 @@ void webcheck_free_all(struct web *web)
 {
 	struct job *j;
 
-	while ((j = web->jobs) != NULL) {
-		web->jobs = j->next;
+	while ((j = LIST_FIRST(&web->jobs)) != NULL) {
+		LIST_REMOVE(j, link);
 		job_free(j);
 	}
 	web->njobs = 0;
@@ -229,8 +218,7 @@ static void add_waiter(struct web *web, struct job *j,
 		}
 		evtimer_add(wt->timer, &tv);
 	}
-	wt->next = j->waiters;
-	j->waiters = wt;
+	LIST_INSERT_HEAD(&j->waiters, wt, link);
 }
 
 /* The address the per-client limit counts. */
@@ -327,8 +315,7 @@ static struct job *job_for(struct web *web, struct evhttp_request *req,
 		return NULL;
 	}
 	web->nrunning++;
-	j->next = web->jobs;
-	web->jobs = j;
+	LIST_INSERT_HEAD(&web->jobs, j, link);
 	web->njobs++;
 	metrics_http_check_started(web->m);
 	if (log_get_level() >= LOG_LEVEL_DEBUG) {

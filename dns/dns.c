@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <unistd.h>
 #include <unbound.h>
 #include <unbound-event.h>
@@ -23,13 +24,13 @@ struct dns_ctx {
 	struct event_base *base;
 	struct ub_ctx *ub;
 	int timeout_ms;
-	struct dns_query *head; /* pending look-ups */
+	LIST_HEAD(, dns_query) queries; /* pending look-ups */
 	size_t pending;
 };
 
 struct dns_query {
 	struct dns_ctx *ctx;
-	struct dns_query *prev, *next;
+	LIST_ENTRY(dns_query) link;	/* in ctx->queries */
 	struct event *timer;
 	int async_id;		/* unbound's id, for ub_cancel() */
 	int starting;		/* inside ub_resolve_event() */
@@ -85,13 +86,7 @@ static void unlink_query(struct dns_query *q)
 {
 	struct dns_ctx *ctx = q->ctx;
 
-	if (q->prev != NULL)
-		q->prev->next = q->next;
-	else
-		ctx->head = q->next;
-	if (q->next != NULL)
-		q->next->prev = q->prev;
-	q->prev = q->next = NULL;
+	LIST_REMOVE(q, link);
 	ctx->pending--;
 }
 
@@ -424,10 +419,7 @@ int dns_lookup(struct dns_ctx *ctx, const char *name, uint16_t rrtype,
 
 	/* a cached answer comes from inside ub_resolve_event(): on_answer()
 	 * then only fills q->answer and marks q done (finish()) */
-	q->next = ctx->head;
-	if (ctx->head != NULL)
-		ctx->head->prev = q;
-	ctx->head = q;
+	LIST_INSERT_HEAD(&ctx->queries, q, link);
 	ctx->pending++;
 	if (out != NULL)
 		*out = q;
@@ -472,8 +464,8 @@ void dns_free(struct dns_ctx *ctx)
 {
 	if (ctx == NULL)
 		return;
-	while (ctx->head != NULL)
-		dns_cancel(ctx->head);
+	while (!LIST_EMPTY(&ctx->queries))
+		dns_cancel(LIST_FIRST(&ctx->queries));
 	/* cancelled queries still in unbound's mesh end here, silently */
 	ub_ctx_delete(ctx->ub);
 	free(ctx);

@@ -48,7 +48,8 @@ check_svc_state_name(enum check_svc_state s)
 time_t
 check_now(const struct check_env *env)
 {
-	return env->cfg.now ? env->cfg.now() : time(NULL);
+	/* A test may build an env by hand, with no clock. */
+	return env->clk.now ? env->clk.now() : clock_wall();
 }
 
 /* ---- the probe queue ------------------------------------------------ */
@@ -57,15 +58,14 @@ check_now(const struct check_env *env)
 int
 check_env_take_token(struct check_env *env)
 {
-	struct timeval now, d;
+	int64_t now;
 	int rate = env->cfg.probes_per_minute;
 
 	if (rate <= 0)
 		return 1;
-	gettimeofday(&now, NULL);
-	timersub(&now, &env->last_refill, &d);
-	env->last_refill = now;
-	env->tokens += ((double)d.tv_sec + d.tv_usec / 1e6) * rate / 60.0;
+	now = env->clk.mono_ms();
+	env->tokens += (double)(now - env->last_refill_ms) / 1e3 * rate / 60.0;
+	env->last_refill_ms = now;
 	if (env->tokens > rate)
 		env->tokens = rate;
 	if (env->tokens < 1.0)
@@ -85,18 +85,15 @@ static void env_append(struct ep *e);
 void
 check_env_drain(struct check_env *env)
 {
-	while (env->queue_head && env->in_flight < env_max(env)) {
+	while (!TAILQ_EMPTY(&env->queue) && env->in_flight < env_max(env)) {
 		if (!check_env_take_token(env)) {
 			struct timeval tv = {0, 200000};
 			evtimer_add(env->drain, &tv);
 			return;
 		}
-		struct ep *e = env->queue_head;
-		env->queue_head = e->qnext;
-		if (env->queue_head == NULL)
-			env->queue_tail = NULL;
+		struct ep *e = TAILQ_FIRST(&env->queue);
+		TAILQ_REMOVE(&env->queue, e, qlink);
 		env->queued--;
-		e->qnext = NULL;
 		e->probe_waiting = 0;
 		if (e->phase == EP_MAIN || e->phase == EP_KEYS) {
 			/* One address per turn: endpoints share the slots. */
@@ -120,12 +117,7 @@ env_append(struct ep *e)
 	struct check_env *env = e->c->env;
 
 	e->probe_waiting = 1;
-	e->qnext = NULL;
-	if (env->queue_tail)
-		env->queue_tail->qnext = e;
-	else
-		env->queue_head = e;
-	env->queue_tail = e;
+	TAILQ_INSERT_TAIL(&env->queue, e, qlink);
 	env->queued++;
 }
 
@@ -140,17 +132,10 @@ static void
 env_dequeue(struct ep *e)
 {
 	struct check_env *env = e->c->env;
-	struct ep **pp = &env->queue_head, *prev = NULL;
 
-	while (*pp && *pp != e) {
-		prev = *pp;
-		pp = &(*pp)->qnext;
-	}
-	if (*pp == NULL)
+	if (!e->probe_waiting)
 		return;
-	*pp = e->qnext;
-	if (env->queue_tail == e)
-		env->queue_tail = prev;
+	TAILQ_REMOVE(&env->queue, e, qlink);
 	env->queued--;
 	e->probe_waiting = 0;
 }
@@ -160,9 +145,13 @@ check_env_new(const struct check_config *cfg)
 {
 	struct check_env *env = xcalloc(1, sizeof(*env));
 
+	TAILQ_INIT(&env->queue);
+	LIST_INIT(&env->checks);
 	env->cfg = *cfg;
 	env->tokens = cfg->probes_per_minute > 0 ? cfg->probes_per_minute : 0;
-	gettimeofday(&env->last_refill, NULL);
+	env->clk = clock_or_system(cfg->clock);
+	env->cfg.clock = NULL;	/* not kept: env->clk is */
+	env->last_refill_ms = env->clk.mono_ms();
 	env->drain = evtimer_new(cfg->base, env_drain_cb, env);
 	if (env->drain == NULL) {
 		free(env);
@@ -190,7 +179,9 @@ check_env_probes_queued(const struct check_env *env)
 
 	/* Every probe waiting counts: an endpoint in the queue still owes
 	 * one per address, vantage and key type not started (issue 14). */
-	for (const struct ep *e = env->queue_head; e; e = e->qnext)
+	const struct ep *e;
+
+	TAILQ_FOREACH(e, &env->queue, qlink)
 		n += (e->phase == EP_MAIN || e->phase == EP_KEYS) &&
 				     e->nplan > e->ap_next
 			     ? e->nplan - e->ap_next
@@ -243,7 +234,7 @@ check_result_invalid(const char *input, const char *reason)
 	r->err_step = PROBE_STEP_INPUT;
 	snprintf(r->err_reason, sizeof(r->err_reason), "invalid domain: %s",
 		 reason);
-	r->started = time(NULL);
+	r->started = clock_wall();	/* no check, no injected clock */
 	return r;
 }
 
@@ -433,12 +424,7 @@ check_free_internals(struct check *c)
 		event_free(c->zone_timer);
 	if (c->done_ev)
 		event_free(c->done_ev);
-	if (c->prev)
-		c->prev->next = c->next;
-	else if (c->env->checks == c)
-		c->env->checks = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	LIST_REMOVE(c, link);
 }
 
 static void
@@ -448,11 +434,9 @@ check_done_cb(evutil_socket_t fd, short what, void *arg)
 	struct check_result *r = c->res;
 	check_cb cb = c->cb;
 	void *cbarg = c->arg;
-	struct timeval t1, d;
+	int64_t d = c->env->clk.mono_ms() - c->t0_ms;
 
-	gettimeofday(&t1, NULL);
-	timersub(&t1, &c->t0, &d);
-	r->elapsed_ms = (uint32_t)(d.tv_sec * 1000 + d.tv_usec / 1000);
+	r->elapsed_ms = d > 0 ? (uint32_t)d : 0;
 	c->res = NULL;
 	if (c->env->cfg.on_check)
 		c->env->cfg.on_check(c->env->cfg.observer_arg, r);
@@ -506,17 +490,14 @@ check_start(struct check_env *env, const char *domain_a, const char *domain_u,
 		 domain_u && *domain_u ? domain_u : domain_a);
 	c->res->started = check_now(env);
 	c->res->expiry_warn_days = env->cfg.expiry_warn_days;
-	gettimeofday(&c->t0, NULL);
+	c->t0_ms = env->clk.mono_ms();
 	c->done_ev = event_new(env->cfg.base, -1, 0, check_done_cb, c);
 	if (c->done_ev == NULL) {
 		free(c->res);
 		free(c);
 		return NULL;
 	}
-	c->next = env->checks;
-	if (env->checks)
-		env->checks->prev = c;
-	env->checks = c;
+	LIST_INSERT_HEAD(&env->checks, c, link);
 
 	c->pending = 1;	/* held until every SRV look-up is started */
 	for (int s = 0; s < SVC_COUNT; s++) {
@@ -554,7 +535,7 @@ check_cancel(struct check *c)
 	free(c);
 	/* Its probes' slots are free: the queue moves on, from the loop
 	 * (not inside the caller, which may be cancelling more). */
-	if (!env->freeing && env->queue_head != NULL)
+	if (!env->freeing && !TAILQ_EMPTY(&env->queue))
 		event_active(env->drain, EV_TIMEOUT, 0);
 }
 
@@ -564,8 +545,8 @@ check_env_free(struct check_env *env)
 	if (env == NULL)
 		return;
 	env->freeing = 1;
-	while (env->checks)
-		check_cancel(env->checks);
+	while (!LIST_EMPTY(&env->checks))
+		check_cancel(LIST_FIRST(&env->checks));
 	event_free(env->drain);
 	free(env);
 }

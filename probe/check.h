@@ -15,6 +15,7 @@
 #include "dns/dns.h"
 #include "probe/probe.h"
 #include "probe/verdict.h"
+#include "util/clock.h"
 
 enum check_service {
 	SVC_XMPP_CLIENT = 0,	/* "xmpp-client"  STARTTLS */
@@ -191,7 +192,9 @@ struct check_config {
 	 * ("tor" or "direct"). */
 	struct check_vantage vantages[CHECK_MAX_VANTAGES];
 	size_t nvantages;
-	time_t (*now)(void);		/* NULL: time() */
+	/* Wall time for results, monotonic time for durations and the
+	 * probes_per_minute bucket (NULL, or NULL members: the system's). */
+	const struct clock *clock;
 	/* Observers for metrics (may be NULL): every probe that ended, with
 	 * its duration in the result, and every check that ended. */
 	void (*on_probe)(void *arg, const struct probe_result *res);

@@ -427,9 +427,8 @@ check_ep_match(struct ep *e)
 	if (e->phase == EP_SNI) {
 		e->m_sni_ok = e->pres_sni && e->pres_sni->ok;
 		if (e->m_sni_ok)
-			dane_match(t->tlsa, t->n, e->pres_sni->chain,
-				   e->pres_sni->nchain, &names, now,
-				   &c->dane_budget, &e->m_sni);
+			check_ep_dane_match(e, t, &names, now, e->pres_sni,
+					    &e->m_sni);
 		return 0;
 	}
 	check_ep_match_all(e, t, &names, now);

@@ -7,6 +7,7 @@
 #ifndef CERTWATCH_CHECK_INT_H
 #define CERTWATCH_CHECK_INT_H
 
+#include <sys/queue.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -18,14 +19,15 @@
 
 struct check_env {
 	struct check_config cfg;
+	struct clock clk;	/* cfg.clock, every member set */
 	size_t in_flight;
-	struct ep *queue_head, *queue_tail;
+	TAILQ_HEAD(, ep) queue;	/* endpoints waiting for a probe slot */
 	size_t queued;
 	/* probes_per_minute: a token bucket refilled continuously. */
 	double tokens;
-	struct timeval last_refill;
+	int64_t last_refill_ms;	/* monotonic */
 	struct event *drain;
-	struct check *checks;	/* every live check, for env_free */
+	LIST_HEAD(, check) checks;	/* every live check, for env_free */
 	int freeing;		/* check_env_free: no more draining */
 };
 
@@ -73,7 +75,7 @@ struct ep {
 
 	struct probe *probe;		/* the SNI = target probe */
 	int probe_waiting;		/* in the env's queue */
-	struct ep *qnext;
+	TAILQ_ENTRY(ep) qlink;
 	struct probe_result *pres;	/* the deciding SNI = domain probe
 					 * (in ap[], not owned) */
 	struct probe_result *pres_sni;	/* the SNI = target probe */
@@ -98,7 +100,7 @@ struct srvq {
 struct check {
 	struct check_env *env;
 	struct srvq sq[SVC_COUNT];
-	struct check *next, *prev;
+	LIST_ENTRY(check) link;		/* in env->checks */
 	struct check_result *res;
 	check_cb cb;
 	void *arg;
@@ -111,7 +113,7 @@ struct check {
 	unsigned pending;
 	int finishing;
 	struct event *done_ev;
-	struct timeval t0;
+	int64_t t0_ms;		/* monotonic, for elapsed_ms */
 	struct dane_budget dane_budget;	/* every match of this check */
 
 	/* check_zone.c: the unsigned zone of each insecure endpoint. */
@@ -171,6 +173,11 @@ void check_ep_opts(const struct ep *e, const struct ep_probe *p,
 /* Starts the next address's probe; returns 1 while more remain. */
 int check_ep_probe_next(struct ep *e);
 /* Matches every probe, then picks the one that decides (the worst). */
+/* dane_match of one of e's probe results, or a copy of the match of an
+ * earlier probe of e that was shown the same chain. */
+void check_ep_dane_match(struct ep *e, const struct dns_answer *t,
+			 const struct dane_names *names, time_t now,
+			 const struct probe_result *res, struct dane_match *out);
 void check_ep_match_all(struct ep *e, const struct dns_answer *t,
 			const struct dane_names *names, time_t now);
 /* Fills row->probes with each probe's verdict from the endpoint's DNS

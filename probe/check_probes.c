@@ -215,6 +215,97 @@ ap_rank(const struct ep_probe *p, const struct dns_answer *t)
 	return 0;			/* unreachable */
 }
 
+/* Byte for byte the same chain as presented. */
+static int
+same_chain(const struct probe_result *a, const struct probe_result *b)
+{
+	if (a->nchain != b->nchain)
+		return 0;
+	for (size_t i = 0; i < a->nchain; i++)
+		if (a->chain[i].len != b->chain[i].len ||
+		    memcmp(a->chain[i].der, b->chain[i].der, a->chain[i].len))
+			return 0;
+	return 1;
+}
+
+/* The same TLSA records, in the same order. */
+static int
+same_records(const struct dns_answer *a, const struct dns_answer *b)
+{
+	size_t na = a ? a->n : 0, nb = b ? b->n : 0;
+
+	if (na != nb)
+		return 0;
+	for (size_t i = 0; i < na; i++) {
+		const struct dns_tlsa *x = &a->tlsa[i], *y = &b->tlsa[i];
+		if (x->usage != y->usage || x->selector != y->selector ||
+		    x->mtype != y->mtype || x->len != y->len ||
+		    memcmp(x->data, y->data, x->len))
+			return 0;
+	}
+	return 1;
+}
+
+/* The names e's matches are made for (check_ep_match's dane_names). */
+static const char *
+ep_srv_target(const struct ep *e)
+{
+	return (!e->fallback && e->srv_secure) ? e->row->host : NULL;
+}
+
+static int
+same_names(const struct ep *e, const struct ep *f)
+{
+	const char *a = ep_srv_target(e), *b = ep_srv_target(f);
+
+	return e->server == f->server &&
+	       (a == b || (a && b && !strcmp(a, b)));
+}
+
+/* A match of one of f's probes shown res's chain, copied into *out. */
+static int
+shared_match(const struct ep *f, const struct probe_result *res,
+	     struct dane_match *out)
+{
+	for (size_t j = 0; j < f->nap; j++) {
+		const struct ep_probe *q = &f->ap[j];
+		if (q->matched_done && q->m_ok && q->res != res &&
+		    same_chain(q->res, res)) {
+			*out = q->m;
+			out->verifications = 0;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+void
+check_ep_dane_match(struct ep *e, const struct dns_answer *t,
+		    const struct dane_names *names, time_t now,
+		    const struct probe_result *res, struct dane_match *out)
+{
+	struct check *c = e->c;
+
+	/* dane_match is a function of the records, the chain, the names and
+	 * the time (the check's): probes of the check that were shown the
+	 * same chain for the same records and names (every address, the
+	 * other key family's handshake of a one-key server, the probe with
+	 * SNI = the target, the ports of one server) share one match, which
+	 * spends no more of the check's budget. */
+	if (shared_match(e, res, out))
+		return;
+	for (size_t k = 0; k < c->neps; k++) {
+		const struct ep *f = c->eps[k];
+		/* f's records are final: matches start once every look-up
+		 * of the check is in (check_unref). */
+		if (f != e && same_names(e, f) && same_records(t, f->tlsa) &&
+		    shared_match(f, res, out))
+			return;
+	}
+	dane_match(t ? t->tlsa : NULL, t ? t->n : 0, res->chain, res->nchain,
+		   names, now, &c->dane_budget, out);
+}
+
 void
 check_ep_match_all(struct ep *e, const struct dns_answer *t,
 		   const struct dane_names *names, time_t now)
@@ -228,9 +319,8 @@ check_ep_match_all(struct ep *e, const struct dns_answer *t,
 		if (!p->matched_done) {
 			p->m_ok = p->res && p->res->ok;
 			if (p->m_ok)
-				dane_match(t ? t->tlsa : NULL, t ? t->n : 0,
-					   p->res->chain, p->res->nchain,
-					   names, now, &c->dane_budget, &p->m);
+				check_ep_dane_match(e, t, names, now, p->res,
+						    &p->m);
 			p->matched_done = 1;
 		}
 		int r = ap_rank(p, t);

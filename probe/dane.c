@@ -3,9 +3,11 @@
  * dane.c - matches a presented chain against a TLSA RRset (RFC 6698,
  * RFC 7671) with our own path building over GnuTLS's X.509 API: a DANE-TA
  * match counts only when the leaf chains to the matched certificate with it
- * as the only trust anchor, and the leaf names the service.
+ * as the only trust anchor, and the leaf names the service.  This file:
+ * certificates as read, the cost bound, the records and the match; the
+ * paths are dane_path.c's (both under dane_int.h).
  */
-#include "probe/dane.h"
+#include "probe/dane_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,56 +19,6 @@
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
-
-/* Dates are ours to check (against `now`); GnuTLS checks signatures, CA
- * flags, path length and name constraints. */
-#define VFLAGS                                                                 \
-	(GNUTLS_VERIFY_DISABLE_TIME_CHECKS |                                   \
-	 GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS)
-
-/* Longest chain we look at; a server sending more is broken anyway. */
-#define MAX_CHAIN 16
-
-/*
- * A certificate as GnuTLS reads it.  Selector 0 is matched on the bytes as
- * presented (der), not on a re-encoding: they are what the server sent and
- * what the operator's `x 0 x` record was computed from; a re-encoded copy of
- * the operator's certificate is not that certificate (and cannot complete a
- * handshake without its key anyway).  Selector 1 is matched on GnuTLS's
- * encoding of the key it read (gnutls_pubkey_export2, as libgnutls-dane
- * does): the key the handshake was verified with, whatever DER leniency
- * GnuTLS allowed in the certificate around it.
- */
-struct cert {
-	gnutls_x509_crt_t crt; /* NULL: did not parse */
-	const uint8_t *der;
-	size_t len;
-	gnutls_datum_t spki; /* data NULL: GnuTLS cannot read the key */
-	uint8_t der256[32], der512[64], spki256[32], spki512[64];
-	/* by[k]: did the chain's certificate k issue this one?  0 not known
-	 * yet, 1 yes, -1 no; links do not depend on the anchor, so each is
-	 * verified once per match, however many anchors are tried. */
-	int8_t by[MAX_CHAIN];
-};
-
-/* What a match may still spend (dane.h "Bounded cost").  The time is the
- * CPU time of the thread, which is what holds the event loop: a busy
- * machine preempting us must not turn a legitimate match into "too
- * costly". */
-struct cost {
-	unsigned left;	   /* signature verifications still allowed */
-	unsigned spent;
-	struct timespec deadline;
-	int out;	   /* a bound was hit: something was not tried */
-	char why[200];	   /* the first bound hit */
-};
-
-/* The trust anchor a path must end at: one certificate (DANE-TA), or the
- * system store (PKIX). */
-struct anchor {
-	const struct cert *ta;	     /* NULL for the system store */
-	gnutls_x509_trust_list_t tl; /* verifies the path */
-};
 
 static gnutls_x509_trust_list_t sys_tl;
 static int sys_loaded;
@@ -87,7 +39,7 @@ int dane_set_trust_file(const char *path)
 
 /* The system CAs (or the file of dane_set_trust_file), loaded once; NULL
  * when none could be loaded. */
-static gnutls_x509_trust_list_t system_trust(void)
+gnutls_x509_trust_list_t dane_system_trust(void)
 {
 	int n;
 
@@ -111,10 +63,8 @@ static gnutls_x509_trust_list_t system_trust(void)
 }
 
 /* Text into a fixed buffer; cutting a long subject short is fine. */
-static void say(char *buf, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
-static void say(char *buf, size_t len, const char *fmt, ...)
+void dane_say(char *buf, size_t len, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -153,7 +103,7 @@ static void cost_stop(struct cost *c, const char *fmt, ...)
 /* Is there time left?  Checked before each verification and each piece
  * of work the count does not bound (an anchor tried); the first
  * DANE_VERIFY_FREE verifications always have time. */
-static int cost_time(struct cost *c)
+int dane_cost_time(struct cost *c)
 {
 	struct timespec t;
 
@@ -170,13 +120,13 @@ static int cost_time(struct cost *c)
 
 /* Takes n signature verifications; 0 (and the match is marked as cut
  * short) when the budget or the time is spent. */
-static int cost_take(struct cost *c, unsigned n)
+int dane_cost_take(struct cost *c, unsigned n)
 {
 	if (c->left < n) {
 		cost_stop(c, "the budget of signature verifications is spent");
 		return 0;
 	}
-	if (!cost_time(c))
+	if (!dane_cost_time(c))
 		return 0;
 	c->left -= n;
 	c->spent += n;
@@ -188,7 +138,7 @@ static void subject_of(gnutls_x509_crt_t c, char *buf, size_t len)
 	size_t size = len;
 
 	if (gnutls_x509_crt_get_dn(c, buf, &size) < 0)
-		say(buf, len, "(unreadable subject)");
+		dane_say(buf, len, "(unreadable subject)");
 }
 
 /*
@@ -223,7 +173,7 @@ int dane_rsa_too_costly(gnutls_x509_crt_t crt, unsigned *bits,
 	return *bits > DANE_RSA_MAX_BITS || *ebits > 32;
 }
 
-static int key_refused(gnutls_x509_crt_t crt, struct cost *c)
+int dane_key_refused(gnutls_x509_crt_t crt, struct cost *c)
 {
 	unsigned bits, ebits;
 	char dn[120];
@@ -350,7 +300,7 @@ int dane_record_known(const struct dns_tlsa *t)
 	}
 }
 
-static int same_cert(const struct cert *a, const struct cert *b)
+int dane_same_cert(const struct cert *a, const struct cert *b)
 {
 	return a->len == b->len && memcmp(a->der, b->der, a->len) == 0;
 }
@@ -375,385 +325,6 @@ static int record_matches(const struct dns_tlsa *t, const struct cert *c)
 		return memcmp(full ? c->der512 : c->spki512, t->data, 64) == 0;
 	}
 	return 0;
-}
-
-/* Was `cur` signed by `iss`, an acceptable issuer (CA flag)?  One
- * signature verification, if the names agree and the key is not refused. */
-static int issued_by(gnutls_x509_crt_t cur, gnutls_x509_crt_t iss,
-		     struct cost *c)
-{
-	unsigned status = 0;
-
-	if (!gnutls_x509_crt_check_issuer(cur, iss))
-		return 0;
-	if (key_refused(iss, c) || !cost_take(c, 1))
-		return 0;
-	if (gnutls_x509_crt_verify(cur, &iss, 1, VFLAGS, &status) < 0)
-		return 0;
-	return status == 0;
-}
-
-/* 2: `cur` is the anchor itself, 1: the anchor issued it, 0: neither. */
-static int anchor_issues(const struct anchor *a, const struct cert *cur,
-			 struct cost *c)
-{
-	gnutls_x509_crt_t iss;
-	int r;
-
-	if (a->ta) {
-		if (same_cert(cur, a->ta))
-			return 2;
-		return issued_by(cur->crt, a->ta->crt, c);
-	}
-	if (!a->tl)
-		return 0;
-	if (gnutls_x509_trust_list_get_issuer(a->tl, cur->crt, &iss,
-					      GNUTLS_TL_GET_COPY) < 0)
-		return 0;
-	if (gnutls_x509_crt_equals(cur->crt, iss))
-		r = 2;
-	else
-		r = issued_by(cur->crt, iss, c);
-	gnutls_x509_crt_deinit(iss);
-	return r;
-}
-
-struct walk {
-	struct cert *certs;
-	size_t n;
-	const struct anchor *a;
-	gnutls_x509_crt_t *path;
-	size_t np;
-	int used[MAX_CHAIN];
-	size_t top, top_depth;
-	struct cost *cost;
-};
-
-/* Did chain certificate k issue certificate cur?  Cached in by[]; a bound
- * hit while checking leaves it unknown. */
-static int linked(struct walk *w, size_t cur, size_t k)
-{
-	struct cert *c = &w->certs[cur];
-	int r;
-
-	if (c->by[k])
-		return c->by[k] > 0;
-	r = issued_by(c->crt, w->certs[k].crt, w->cost);
-	if (!w->cost->out)
-		c->by[k] = r ? 1 : -1;
-	return r;
-}
-
-/* Depth-first from certs[cur], so that a cross-signed intermediate that
- * leads elsewhere does not hide the path to the anchor.  A certificate is
- * explored once per walk (what it reaches does not depend on the way
- * there), so look-alikes certifying one another cost n^2 links at most,
- * never a factorial. */
-static int extend(struct walk *w, size_t cur)
-{
-	size_t k;
-	int r;
-
-	r = w->a ? anchor_issues(w->a, &w->certs[cur], w->cost) : 0;
-	if (r == 2 && cur != 0)
-		w->np--; /* the anchor is not part of the path */
-	if (r > 0)
-		return 1;
-	if (w->np > w->top_depth) {
-		w->top = cur;
-		w->top_depth = w->np;
-	}
-	for (k = 1; k < w->n && !w->cost->out; k++) {
-		if (w->used[k] || !w->certs[k].crt)
-			continue;
-		/* The anchor is found by anchor_issues, never as a link */
-		if (w->a && w->a->ta && same_cert(&w->certs[k], w->a->ta))
-			continue;
-		if (!linked(w, cur, k))
-			continue;
-		w->used[k] = 1;
-		w->path[w->np++] = w->certs[k].crt;
-		if (extend(w, k))
-			return 1;
-		w->np--;
-	}
-	return 0;
-}
-
-/*
- * Builds leaf -> ... from the presented certificates until the anchor
- * issues the last one (the anchor itself stays out of the path unless it is
- * the leaf).  Returns 1 with the path in path[] / *np, or 0 with *top the
- * index of the highest certificate reached.  The anchor may be NULL: then
- * the walk just finds how far the presented chain goes.
- */
-static int build_path(struct cert *certs, size_t n,
-		      const struct anchor *a, gnutls_x509_crt_t *path,
-		      size_t *np, size_t *top, struct cost *c)
-{
-	struct walk w;
-	int ok;
-
-	memset(&w, 0, sizeof(w));
-	w.certs = certs;
-	w.n = n;
-	w.a = a;
-	w.path = path;
-	w.cost = c;
-	path[0] = certs[0].crt;
-	w.np = 1;
-	w.used[0] = 1;
-	ok = extend(&w, 0);
-	*np = w.np;
-	*top = w.top;
-	return ok;
-}
-
-/*
- * GnuTLS's own verification of a path that build_path found (CA flags,
- * path length, name constraints, the purpose): one signature per
- * certificate, each key checked first.  `ta` is the anchor certificate
- * when there is one (its key verifies the path's top).
- */
-static int verify_path(gnutls_x509_trust_list_t tl, gnutls_x509_crt_t *path,
-		       size_t np, gnutls_x509_crt_t ta,
-		       gnutls_typed_vdata_st *purpose, unsigned *status,
-		       struct cost *c)
-{
-	size_t i;
-
-	*status = 0;
-	for (i = 1; i < np; i++)
-		if (key_refused(path[i], c))
-			return -1;
-	if ((ta && key_refused(ta, c)) || !cost_take(c, (unsigned)np))
-		return -1;
-	return gnutls_x509_trust_list_verify_crt2(tl, path, (unsigned)np,
-						  purpose, purpose ? 1 : 0,
-						  VFLAGS, status, NULL);
-}
-
-static int valid_at(gnutls_x509_crt_t c, time_t now)
-{
-	time_t from = gnutls_x509_crt_get_activation_time(c);
-	time_t to = gnutls_x509_crt_get_expiration_time(c);
-
-	return from != (time_t)-1 && to != (time_t)-1 && from <= now &&
-	       now <= to;
-}
-
-/* An SRV-ID "_xmpp-client.DOMAIN" (RFC 6125 §6.5.1, RFC 6120 §13.7.1.2). */
-static int srv_id_matches(const char *v, size_t len,
-			  const struct dane_names *nm)
-{
-	const char *svc = nm->server ? "_xmpp-server." : "_xmpp-client.";
-	size_t sl = strlen(svc), dl = strlen(nm->domain);
-
-	return len == sl + dl && strncasecmp(v, svc, sl) == 0 &&
-	       strncasecmp(v + sl, nm->domain, dl) == 0;
-}
-
-/* XmppAddr: a domain JID, UTF-8 with the U-label (RFC 6120 §13.7.1.4). */
-static int xmpp_addr_matches(const char *v, size_t len,
-			     const struct dane_names *nm)
-{
-	const char *d = nm->domain_u ? nm->domain_u : nm->domain;
-
-	return len == strlen(d) && strncasecmp(v, d, len) == 0;
-}
-
-/* Does the leaf name the service: DNS-ID (domain or secure SRV target),
- * SRV-ID or XmppAddr? */
-static int names_ok(gnutls_x509_crt_t crt, const struct dane_names *nm)
-{
-	char buf[512];
-	size_t size;
-	unsigned idx, crit;
-	int type;
-
-	if (!nm || !nm->domain || !*nm->domain)
-		return 0;
-	if (gnutls_x509_crt_check_hostname2(crt, nm->domain, 0))
-		return 1;
-	if (nm->srv_target && *nm->srv_target &&
-	    gnutls_x509_crt_check_hostname2(crt, nm->srv_target, 0))
-		return 1;
-	/* GnuTLS decodes both otherNames into their virtual types; an entry
-	 * it cannot decode (or too long) is skipped, not fatal. */
-	for (idx = 0; idx < 256; idx++) {
-		size = sizeof(buf);
-		type = gnutls_x509_crt_get_subject_alt_name2(
-		    crt, idx, buf, &size, NULL, &crit);
-		if (type == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
-			break;
-		if (type < 0 || size >= sizeof(buf))
-			continue;
-		if (memchr(buf, '\0', size))
-			continue;
-		if (type == GNUTLS_SAN_OTHERNAME_SRV &&
-		    srv_id_matches(buf, size, nm))
-			return 1;
-		if (type == GNUTLS_SAN_OTHERNAME_XMPP &&
-		    xmpp_addr_matches(buf, size, nm))
-			return 1;
-	}
-	return 0;
-}
-
-/*
- * Does the leaf chain to `ta` (signatures, dates, names), with `ta` as the
- * only trust anchor?  1 yes; 0 no, with the reason in why.
- */
-static int chains_to(struct cert *certs, size_t n, const struct cert *ta,
-		     const struct dane_names *nm, time_t now, struct cost *c,
-		     char *why, size_t whylen)
-{
-	gnutls_x509_crt_t path[MAX_CHAIN], copy;
-	gnutls_x509_trust_list_t tl;
-	gnutls_datum_t d = {(unsigned char *)ta->der, (unsigned)ta->len};
-	gnutls_datum_t txt;
-	struct anchor a;
-	size_t np = 0, top = 0, i;
-	unsigned status = 0;
-	int ok = 0;
-
-	say(why, whylen, "it was not tried to the end");
-	if (!cost_time(c))
-		return 0;
-	/* The path first: most anchors tried lead nowhere, and the trust
-	 * list is only needed for GnuTLS's check of a path found. */
-	a.ta = ta;
-	a.tl = NULL;
-	if (!build_path(certs, n, &a, path, &np, &top, c)) {
-		if (!c->out)
-			say(why, whylen, "the leaf does not chain to it");
-		return 0;
-	}
-	if (gnutls_x509_trust_list_init(&tl, 0) < 0)
-		return 0;
-	if (gnutls_x509_crt_init(&copy) < 0) {
-		gnutls_x509_trust_list_deinit(tl, 1);
-		return 0;
-	}
-	if (gnutls_x509_crt_import(copy, &d, GNUTLS_X509_FMT_DER) < 0 ||
-	    gnutls_x509_trust_list_add_cas(tl, &copy, 1, 0) != 1) {
-		gnutls_x509_crt_deinit(copy);
-		gnutls_x509_trust_list_deinit(tl, 1);
-		say(why, whylen, "the trust anchor cannot be used");
-		return 0;
-	}
-	if (verify_path(tl, path, np, ta->crt, NULL, &status, c) < 0 ||
-	    status != 0) {
-		if (c->out)
-			goto out;
-		if (gnutls_certificate_verification_status_print(
-			status, GNUTLS_CRT_X509, &txt, 0) == 0) {
-			say(why, whylen, "the leaf does not chain to it: %s",
-			    (char *)txt.data);
-			gnutls_free(txt.data);
-		} else {
-			say(why, whylen, "the leaf does not chain to it");
-		}
-		goto out;
-	}
-	/* The anchor's own dates are not checked (RFC 5280 §6.1: a trust
-	 * anchor is an input to path validation, not part of the path). */
-	for (i = 0; i < np; i++) {
-		if (!valid_at(path[i], now)) {
-			say(why, whylen,
-			    i == 0 ? "the leaf is expired or not yet valid"
-				   : "an intermediate is expired or not yet "
-				     "valid");
-			goto out;
-		}
-	}
-	if (!names_ok(certs[0].crt, nm)) {
-		say(why, whylen, "the leaf does not name %s",
-		    nm && nm->domain ? nm->domain : "the domain");
-		goto out;
-	}
-	ok = 1;
-out:
-	gnutls_x509_trust_list_deinit(tl, 1);
-	return ok;
-}
-
-/* The presented chain (with the system's anchor) is valid for the names:
- * 1 yes, 0 no, -1 not known (the cost bound was reached). */
-/* Whether the leaf embeds an SCT list (RFC 6962 §3.3, the X.509v3
- * extension 1.3.6.1.4.1.11129.2.4.2).  SCTs sent in the TLS extension
- * or an OCSP response are not seen: XMPP servers staple neither. */
-static int has_sct(gnutls_x509_crt_t crt)
-{
-	for (unsigned i = 0; i < 256; i++) {
-		char oid[128];
-		size_t len = sizeof(oid);
-		unsigned crit;
-		int r = gnutls_x509_crt_get_extension_info(crt, i, oid, &len,
-							   &crit);
-		if (r == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
-			return 0;
-		if (r == 0 && !strcmp(oid, "1.3.6.1.4.1.11129.2.4.2"))
-			return 1;
-	}
-	return 0;
-}
-
-static int pkix_valid(struct cert *certs, size_t n,
-		      const struct dane_names *nm, time_t now, struct cost *c)
-{
-	gnutls_x509_crt_t path[MAX_CHAIN];
-	struct anchor a = {NULL, system_trust()};
-	size_t np = 0, top = 0, i;
-	unsigned status = 0;
-	/* What a PKIX client also wants: a server certificate */
-	gnutls_typed_vdata_st purpose = {
-	    GNUTLS_DT_KEY_PURPOSE_OID,
-	    (unsigned char *)GNUTLS_KP_TLS_WWW_SERVER, 0};
-
-	if (!a.tl)
-		return 0;
-	if (!build_path(certs, n, &a, path, &np, &top, c))
-		return c->out ? -1 : 0;
-	if (verify_path(a.tl, path, np, NULL, &purpose, &status, c) < 0)
-		return c->out ? -1 : 0;
-	if (status != 0)
-		return 0;
-	for (i = 0; i < np; i++)
-		if (!valid_at(path[i], now))
-			return 0;
-	return names_ok(certs[0].crt, nm);
-}
-
-/* Is this trust anchor a public CA: in the system store, or issued under
- * it?  Anyone who can get a certificate from it passes a match on it.  When
- * the cost bound leaves it unknown, it is said to be one (the warning
- * errs on the side of telling). */
-static int is_public_ca(const struct cert *ta, struct cost *c)
-{
-	gnutls_x509_trust_list_t tl = system_trust();
-	unsigned status = 0;
-
-	if (!tl)
-		return 0;
-	if (!cost_take(c, 1))
-		return 1;
-	if (gnutls_x509_trust_list_verify_crt2(
-		tl, (gnutls_x509_crt_t *)&ta->crt, 1, NULL, 0, VFLAGS, &status,
-		NULL) < 0)
-		return 0;
-	return status == 0;
-}
-
-/* Does the presented chain stop below a certificate it does not include
- * (its top is not self-issued)?  Then a TA may simply not have been sent. */
-static int chain_is_cut(struct cert *certs, size_t n, struct cost *c)
-{
-	gnutls_x509_crt_t path[MAX_CHAIN];
-	size_t np, top = 0;
-
-	build_path(certs, n, NULL, path, &np, &top, c);
-	return !gnutls_x509_crt_check_issuer(certs[top].crt, certs[top].crt);
 }
 
 /* Rank for picking the match: DANE-EE, DANE-TA, PKIX-EE, PKIX-TA. */
@@ -791,12 +362,12 @@ static void note_match(struct state *s, size_t i, const struct cert *ta)
 	s->out->warnings &= ~DANE_W_WEAK_TA;
 	if (ta) {
 		subject_of(ta->crt, dn, sizeof(dn));
-		say(s->out->detail, sizeof(s->out->detail), "trust anchor %s",
+		dane_say(s->out->detail, sizeof(s->out->detail), "trust anchor %s",
 		    dn);
-		if (is_public_ca(ta, &s->cost))
+		if (dane_path_public_ca(ta, &s->cost))
 			s->out->warnings |= DANE_W_WEAK_TA;
 	} else {
-		say(s->out->detail, sizeof(s->out->detail),
+		dane_say(s->out->detail, sizeof(s->out->detail),
 		    "the leaf certificate");
 	}
 }
@@ -806,14 +377,14 @@ static int try_ta(struct state *s, size_t i, const struct cert *ta)
 {
 	char why[160], dn[160];
 
-	if (chains_to(s->certs, s->n, ta, s->nm, s->now, &s->cost, why,
+	if (dane_path_chains_to(s->certs, s->n, ta, s->nm, s->now, &s->cost, why,
 		      sizeof(why))) {
 		note_match(s, i, ta);
 		return 1;
 	}
 	if (!s->ta_candidate && !s->cost.out) {
 		subject_of(ta->crt, dn, sizeof(dn));
-		say(s->why, sizeof(s->why),
+		dane_say(s->why, sizeof(s->why),
 		    "the record %u %u %u matches %s, but %s", s->recs[i].usage,
 		    s->recs[i].selector, s->recs[i].mtype, dn, why);
 		s->ta_candidate = 1;
@@ -835,7 +406,7 @@ static int match_ta(struct state *s, size_t i, int *seen)
 	if (t->selector == 0 && t->mtype == 0) {
 		/* 2 0 0 / 0 0 0: the anchor is in DNS, whether sent or not */
 		*seen = 1;
-		if (!cost_time(&s->cost) || cert_parse(&dns, t->data, t->len) < 0)
+		if (!dane_cost_time(&s->cost) || cert_parse(&dns, t->data, t->len) < 0)
 			return 0;
 		r = try_ta(s, i, &dns);
 		cert_free(&dns);
@@ -851,12 +422,12 @@ static int match_ta(struct state *s, size_t i, int *seen)
 		*seen = 1;
 		r = try_ta(s, i, &s->certs[j]);
 	}
-	if (r || t->usage != 0 || !system_trust() || s->cost.out)
+	if (r || t->usage != 0 || !dane_system_trust() || s->cost.out)
 		return r;
 	/* PKIX-TA may name a root of the system store the server does not
 	 * send (RFC 7671 §5.4): try the issuer of the presented chain's top */
-	build_path(s->certs, s->n, NULL, path, &np, &top, &s->cost);
-	if (gnutls_x509_trust_list_get_issuer(system_trust(), s->certs[top].crt,
+	dane_path_build(s->certs, s->n, NULL, path, &np, &top, &s->cost);
+	if (gnutls_x509_trust_list_get_issuer(dane_system_trust(), s->certs[top].crt,
 					      &iss, GNUTLS_TL_GET_COPY) < 0)
 		return 0;
 	if (gnutls_x509_crt_export2(iss, GNUTLS_X509_FMT_DER, &der) == 0) {
@@ -916,10 +487,10 @@ static void explain(struct state *s, size_t nrecs, int ta_unseen)
 		memcpy(hex, "SPKI SHA-256 ", 13);
 		dane_hex(out->spki_sha256, 32, hex + 13);
 	} else {
-		say(hex, sizeof(hex), "a key GnuTLS cannot read");
+		dane_say(hex, sizeof(hex), "a key GnuTLS cannot read");
 	}
 	if (out->nusable == 0) {
-		say(out->detail, sizeof(out->detail), "%s",
+		dane_say(out->detail, sizeof(out->detail), "%s",
 		    nrecs ? "no usable TLSA record (unknown usage, selector "
 			    "or matching type)"
 			  : "no TLSA record");
@@ -927,20 +498,20 @@ static void explain(struct state *s, size_t nrecs, int ta_unseen)
 		/* Before any other reason: what was not tried might have
 		 * matched, or might have explained the mismatch.  The key
 		 * first, so that a long reason cannot cut it short. */
-		say(out->detail, sizeof(out->detail),
+		dane_say(out->detail, sizeof(out->detail),
 		    "chain too costly: the leaf's key (%s) matches no record "
 		    "tried; %s",
 		    hex, s->cost.why);
 	} else if (s->ta_candidate) {
-		say(out->detail, sizeof(out->detail), "%s", s->why);
-	} else if (ta_unseen && chain_is_cut(s->certs, s->n, &s->cost)) {
+		dane_say(out->detail, sizeof(out->detail), "%s", s->why);
+	} else if (ta_unseen && dane_path_cut(s->certs, s->n, &s->cost)) {
 		out->warnings |= DANE_W_TA_NOT_SENT;
-		say(out->detail, sizeof(out->detail),
+		dane_say(out->detail, sizeof(out->detail),
 		    "no certificate of the chain matches a DANE-TA record: "
 		    "the server may not send its trust anchor, which "
 		    "RFC 7671 §5.2 requires");
 	} else {
-		say(out->detail, sizeof(out->detail),
+		dane_say(out->detail, sizeof(out->detail),
 		    "no usable record matches the leaf (%s) "
 		    "or a trust anchor in the chain",
 		    hex);
@@ -989,7 +560,7 @@ static void match_records(struct state *s, size_t nrecs, int has512[4][2],
 			 * shares while the match has verifications and
 			 * time left. */
 			out->too_costly = 1;
-			if (!cost_time(&s->cost) || s->cost.left == 0)
+			if (!dane_cost_time(&s->cost) || s->cost.left == 0)
 				break;
 			s->cost.out = 0;
 			continue;
@@ -1000,6 +571,25 @@ static void match_records(struct state *s, size_t nrecs, int has512[4][2],
 	}
 	if (out->matched >= 0 && stale)
 		out->warnings |= DANE_W_STALE_RECORD;
+}
+
+/* Whether the leaf embeds an SCT list (RFC 6962 §3.3, the X.509v3
+ * extension 1.3.6.1.4.1.11129.2.4.2).  SCTs sent in the TLS extension
+ * or an OCSP response are not seen: XMPP servers staple neither. */
+static int has_sct(gnutls_x509_crt_t crt)
+{
+	for (unsigned i = 0; i < 256; i++) {
+		char oid[128];
+		size_t len = sizeof(oid);
+		unsigned crit;
+		int r = gnutls_x509_crt_get_extension_info(crt, i, oid, &len,
+							   &crit);
+		if (r == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+			return 0;
+		if (r == 0 && !strcmp(oid, "1.3.6.1.4.1.11129.2.4.2"))
+			return 1;
+	}
+	return 0;
 }
 
 void dane_match(const struct dns_tlsa *recs, size_t nrecs,
@@ -1027,17 +617,17 @@ void dane_match(const struct dns_tlsa *recs, size_t nrecs,
 	}
 	/* Loaded once per process, before the clock starts: reading the
 	 * store is no cost of this chain's */
-	(void)system_trust();
+	(void)dane_system_trust();
 	memset(&s, 0, sizeof(s));
 	cost_init(&s.cost, left);
 	if (!chain || nchain == 0) {
-		say(out->detail, sizeof(out->detail), "no certificate");
+		dane_say(out->detail, sizeof(out->detail), "no certificate");
 		return;
 	}
 	if (cert_parse(&certs[0], chain[0].der, chain[0].len) < 0) {
 		/* The handshake completed with it: a mismatch, not a reason
 		 * to stop looking (the verdict is the caller's). */
-		say(out->detail, sizeof(out->detail),
+		dane_say(out->detail, sizeof(out->detail),
 		    "the leaf certificate cannot be parsed (%zu bytes), so no "
 		    "record can match it",
 		    chain[0].len);
@@ -1048,7 +638,7 @@ void dane_match(const struct dns_tlsa *recs, size_t nrecs,
 		cert_parse(&certs[i], chain[i].der, chain[i].len);
 		/* A repeated certificate never helps a path, only costs */
 		for (j = 0; certs[i].crt && j < i; j++)
-			if (certs[j].crt && same_cert(&certs[i], &certs[j]))
+			if (certs[j].crt && dane_same_cert(&certs[i], &certs[j]))
 				cert_free(&certs[i]);
 	}
 
@@ -1058,7 +648,7 @@ void dane_match(const struct dns_tlsa *recs, size_t nrecs,
 	    (int64_t)gnutls_x509_crt_get_expiration_time(certs[0].crt);
 	if (out->not_after < (int64_t)now)
 		out->warnings |= DANE_W_EXPIRED_LEAF;
-	if (!names_ok(certs[0].crt, names))
+	if (!dane_path_names_ok(certs[0].crt, names))
 		out->warnings |= DANE_W_NAME_MISMATCH;
 
 	s.recs = recs;
@@ -1072,7 +662,7 @@ void dane_match(const struct dns_tlsa *recs, size_t nrecs,
 		explain(&s, nrecs, ta_unseen);
 	/* The PKIX report last: it is a warning, the match is the verdict */
 	s.cost.out = 0;
-	pkix = pkix_valid(certs, n, names, now, &s.cost);
+	pkix = dane_path_pkix_valid(certs, n, names, now, &s.cost);
 	out->pkix_valid = pkix == 1;
 	if (pkix == 0)
 		out->warnings |= DANE_W_PKIX_INVALID;

@@ -11,8 +11,7 @@
 
 #include "store/store_int.h"
 
-#define CONTAINER(p, type, member) \
-	((type *)(void *)((char *)(p) - offsetof(type, member)))
+#include "util/container.h"
 
 /* Flag words, in bit order. */
 const char *const store_flag_words[STORE_N_FLAG_WORDS] = { "told-unsubscribe-all" };

@@ -12,21 +12,14 @@
 
 #include "store/store_int.h"
 
-#define CONTAINER(p, type, member) \
-	((type *)(void *)((char *)(p) - offsetof(type, member)))
+#include "util/container.h"
 
 /* FNV-1a: small, stable across versions and platforms (the shard of a
  * record is part of the on-disk layout, docs/store.md). */
 uint32_t
 store_hash(const char *s)
 {
-	uint32_t h = 2166136261u;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 16777619u;
-	}
-	return h;
+	return hmap_hash_str(s);
 }
 
 void
@@ -83,24 +76,30 @@ store_node_key(const struct hnode *n)
 	return CONTAINER(n, struct jid, h)->name;
 }
 
+static uint32_t
+node_hash(const struct hmap_node *n)
+{
+	return store_hash(store_node_key(CONTAINER(n, struct hnode, hm)));
+}
+
+static int
+node_eq(const struct hmap_node *n, const void *key)
+{
+	return strcmp(store_node_key(CONTAINER(n, struct hnode, hm)), key) == 0;
+}
+
 struct hnode *
 store_htab_find(const struct htab *t, const char *key, uint32_t h)
 {
-	struct hnode *n;
+	struct hmap_node *n = hmap_find(&t->map, h, node_eq, key);
 
-	if (t->b == NULL)
-		return NULL;
-	for (n = t->b[h & t->mask]; n != NULL; n = n->next)
-		if (n->hash == h && strcmp(store_node_key(n), key) == 0)
-			return n;
-	return NULL;
+	return n ? CONTAINER(n, struct hnode, hm) : NULL;
 }
 
 int
-store_htab_insert(struct htab *t, struct hnode *n)
+store_htab_insert(struct htab *t, struct hnode *n, uint32_t hash)
 {
-	size_t i;
-
+	t->map.hash = node_hash;
 	if (t->n + 1 > t->cap_vec) {
 		size_t ncap = t->cap_vec ? t->cap_vec * 2 : 64;
 		struct hnode **nv = realloc(t->vec, ncap * sizeof(*nv));
@@ -110,27 +109,8 @@ store_htab_insert(struct htab *t, struct hnode *n)
 		t->vec = nv;
 		t->cap_vec = ncap;
 	}
-	if (t->b == NULL || t->n + 1 > t->mask + 1) {
-		size_t nb = t->b ? (t->mask + 1) * 2 : 64;
-		struct hnode **b = calloc(nb, sizeof(*b));
-
-		if (b == NULL)
-			return -ENOMEM;
-		for (i = 0; t->b && i <= t->mask; i++) {
-			struct hnode *c = t->b[i], *next;
-
-			for (; c; c = next) {
-				next = c->next;
-				c->next = b[c->hash & (nb - 1)];
-				b[c->hash & (nb - 1)] = c;
-			}
-		}
-		free(t->b);
-		t->b = b;
-		t->mask = nb - 1;
-	}
-	n->next = t->b[n->hash & t->mask];
-	t->b[n->hash & t->mask] = n;
+	if (hmap_insert(&t->map, &n->hm, hash) < 0)
+		return -ENOMEM;
 	n->idx = (uint32_t)t->n;
 	t->vec[t->n++] = n;
 	return 0;
@@ -139,11 +119,7 @@ store_htab_insert(struct htab *t, struct hnode *n)
 void
 store_htab_remove(struct htab *t, struct hnode *n)
 {
-	struct hnode **pp = &t->b[n->hash & t->mask];
-
-	while (*pp != n)
-		pp = &(*pp)->next;
-	*pp = n->next;
+	hmap_remove(&t->map, &n->hm);
 	t->vec[n->idx] = t->vec[--t->n];
 	t->vec[n->idx]->idx = n->idx;
 }
@@ -257,10 +233,10 @@ store_dom_create(struct store *st, const char *name, struct dom **out)
 	memcpy(d->name, name, len + 1);
 	d->pub.name = d->name;
 	d->words = st->words;
-	d->h.hash = store_hash(name);
-	d->h.shard = (uint16_t)(d->h.hash % STORE_NSHARDS);
+	uint32_t hash = store_hash(name);
+	d->h.shard = (uint16_t)(hash % STORE_NSHARDS);
 	d->h.kind = NODE_DOMAIN;
-	if (store_htab_insert(&st->doms, &d->h) < 0) {
+	if (store_htab_insert(&st->doms, &d->h, hash) < 0) {
 		free(d);
 		return -ENOMEM;
 	}
@@ -784,9 +760,9 @@ store_state_free(struct store *st)
 	while (st->doms.n > 0)
 		store_dom_destroy(st, CONTAINER(st->doms.vec[st->doms.n - 1], struct dom, h));
 	store_jids_free(st);
-	free(st->doms.b);
+	hmap_clear(&st->doms.map);
 	free(st->doms.vec);
-	free(st->jids.b);
+	hmap_clear(&st->jids.map);
 	free(st->jids.vec);
 	for (i = 0; i < st->n_words; i++)
 		free(st->words[i]);

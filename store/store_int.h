@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "store/store.h"
+#include "util/hmap.h"
 
 /* Records are spread over this many files by a hash of their key, so one
  * change rewrites 1/4096th of the state (docs/store.md says why). */
@@ -37,9 +38,8 @@ enum { NODE_DOMAIN = 1, NODE_JID = 2 };
 /* What a domain and a JID record share: their place in the hash table, in
  * their shard's list and in the dense array used for iteration. */
 struct hnode {
-	struct hnode *next;	/* hash chain */
+	struct hmap_node hm;	/* in the htab, by store_hash() of its name */
 	struct hnode *snext;	/* shard list */
-	uint32_t hash;
 	uint32_t idx;		/* index in the dense array */
 	uint16_t shard;		/* home shard: hash % STORE_NSHARDS */
 	uint16_t origin;	/* while loading: the file it came from */
@@ -90,8 +90,7 @@ struct jid {
 };
 
 struct htab {
-	struct hnode **b;
-	size_t mask;		/* buckets - 1 */
+	struct hmap map;
 	size_t n;
 	struct hnode **vec;	/* dense array of every node */
 	size_t cap_vec;
@@ -180,7 +179,7 @@ void store_mark(struct store *st, unsigned shard);
 int store_valid_name(const char *s, size_t max);
 int store_grow(void *pp, uint32_t *cap, size_t need, size_t size);
 struct hnode *store_htab_find(const struct htab *t, const char *key, uint32_t h);
-int store_htab_insert(struct htab *t, struct hnode *n);
+int store_htab_insert(struct htab *t, struct hnode *n, uint32_t hash);
 void store_htab_remove(struct htab *t, struct hnode *n);
 void store_shard_link(struct store *st, struct hnode *n);
 void store_shard_unlink(struct store *st, struct hnode *n);

@@ -11,8 +11,7 @@
 
 #include "store/store_int.h"
 
-#define CONTAINER(p, type, member) \
-	((type *)(void *)((char *)(p) - offsetof(type, member)))
+#include "util/container.h"
 
 struct jid *
 store_jid_find(const struct store *st, const char *name)
@@ -43,10 +42,10 @@ store_jid_ref(struct store *st, const char *name, struct jid **out)
 		return -ENOMEM;
 	memcpy(j->name, name, len + 1);
 	j->pub.jid = j->name;
-	j->h.hash = store_hash(name);
-	j->h.shard = (uint16_t)(j->h.hash % STORE_NSHARDS);
+	uint32_t hash = store_hash(name);
+	j->h.shard = (uint16_t)(hash % STORE_NSHARDS);
 	j->h.kind = NODE_JID;
-	if (store_htab_insert(&st->jids, &j->h) < 0) {
+	if (store_htab_insert(&st->jids, &j->h, hash) < 0) {
 		free(j);
 		return -ENOMEM;
 	}

@@ -69,7 +69,7 @@ def t_ct_config(d):
              '[ct]\ncertspotter = /nonexistent/certspotter\n'), '-n'])
     assert p.returncode == 0, p
     assert '[ct] certspotter: no executable' in p.stderr, p.stderr
-    assert 'ct: certspotter /nonexistent/certspotter' in p.stdout, p.stdout
+    assert '[ct] certspotter = /nonexistent/certspotter' in p.stdout, p.stdout
     sh = write(d, 'fake-certspotter', '#!/bin/sh\n', 0o700)
     p = run([BIN, 'run', '-c', write(d, 'ct2.conf', GOOD +
              '[ct]\ncertspotter = %s\nlogs = %s/loglist.json\n' % (sh, d)),
@@ -177,7 +177,7 @@ def t_sighup_reload(d):
         # signals are handled in order).
         write(d, 'hup.conf', text.replace(f'port = {port}', 'port = 1'))
         p.send_signal(signal.SIGHUP)
-        at = err.wait('[component] changes need a restart', at)
+        at = err.wait('[component] port: changes need a restart', at)
         write(d, 'hup.conf', text + 'bogus = 1\n')
         p.send_signal(signal.SIGHUP)
         fence = err.wait('keeping the running configuration', at)

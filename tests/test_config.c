@@ -139,7 +139,7 @@ test_errors(void **state)
 		{"[probe]\ntimeout = 0\n", "t.conf:2: [probe] timeout: 0 is out of range"},
 		{"[probe]\ntimeout = -5\n", "t.conf:2: [probe] timeout: expected a number"},
 		{"[probe]\ntimeout = 99999999999999999999\n", "[probe] timeout: expected a number"},
-		{"[probe]\nvia = carrier-pigeon\n", "t.conf:2: [probe] via: expected tor or direct"},
+		{"[probe]\nvia = carrier-pigeon\n", "t.conf:2: [probe] via: expected direct or tor"},
 		{"[probe]\nallow_private = maybe\n", "[probe] allow_private: expected yes or no"},
 		{"[probe]\ntor_socks = localhost:9050\n", "is not a numeric IP address"},
 		{"[probe]\ntor_socks = 127.0.0.1\n", "expected ADDRESS:PORT"},
@@ -408,6 +408,148 @@ test_vantage(void **state)
 	}
 }
 
+/* A value each key accepts: its default, else one its own rule takes. */
+static const char *
+sample(const struct config_key *k)
+{
+	static const struct {
+		const char *name, *val;
+	} rules[] = {
+		{"listen", "127.0.0.1:8080"},
+		{"base_url", "https://certwatch.example.org/"},
+		{"trusted_proxies", "127.0.0.1"},
+		{"logs", "/etc/certwatch/logs.json"},
+		{"admins", "admin@example.org"},
+		{"allow", "certwatch.example.org"},
+		{"vantages", "direct"},
+	};
+
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
+		if (!strcmp(k->name, rules[i].name))
+			return rules[i].val;
+	if (k->type == CONFIG_UINT)
+		return k->min == 0 ? "1" : NULL;	/* min + 1 below */
+	return k->def ? k->def : "x.example";
+}
+
+static int
+parse_key(struct config *c, const struct config_key *k, const char *val,
+	  char *err, size_t errlen)
+{
+	char text[4096];
+
+	snprintf(text, sizeof(text), "[%s]\n%s = %s\n", k->section, k->name,
+		 val);
+	return parse(c, text, err, errlen);
+}
+
+static void
+described(const struct config *c, const struct config_key *k,
+	  const char *val)
+{
+	char out[8192], line[4200];
+
+	config_describe(c, out, sizeof(out));
+	snprintf(line, sizeof(line), "\n[%s] %s = %s\n", k->section, k->name,
+		 val);
+	if (strstr(out, line) == NULL)
+		fail_msg("no line \"%s\" in:\n%s", line + 1, out);
+}
+
+/* Every row of the table: parses, keeps its bounds, names itself in its
+ * errors, is described, has a default in bounds, and reloads or asks for a
+ * restart as its row says. */
+static void
+test_every_key(void **state)
+{
+	char err[512], v[64], restart[4096], big[2048];
+
+	for (size_t i = 0; i < config_nkeys; i++) {
+		const struct config_key *k = &config_keys[i];
+		struct config c, live;
+		char name[80];
+		const char *val = sample(k);
+
+		snprintf(name, sizeof(name), "[%s] %s: ", k->section, k->name);
+		if (val == NULL) {
+			snprintf(v, sizeof(v), "%u", k->min + 1);
+			val = v;
+		}
+		if (parse_key(&c, k, val, err, sizeof(err)) != 0)
+			fail_msg("%s rejects %s: %s", name, val, err);
+		described(&c, k, k->secret ? "(set)" : val);
+
+		/* SIGHUP: applied, or named as needing a restart. */
+		config_defaults(&live);
+		size_t nr = config_reload(&live, &c, restart, sizeof(restart));
+		if (k->reload) {
+			assert_int_equal(nr, 0);
+			described(&live, k, k->secret ? "(set)" : val);
+		} else if (!k->def || strcmp(k->def, val)) {
+			assert_int_equal(nr, 1);
+			/* "[section] key" alone */
+			assert_int_equal(strlen(restart) + 2, strlen(name));
+			assert_memory_equal(restart, name, strlen(restart));
+		}
+		config_free(&live);
+		config_free(&c);
+
+		/* Its default is in its own bounds and is what run -n says. */
+		config_defaults(&c);
+		if (k->def) {
+			assert_int_equal(parse_key(&c, k, k->def, err,
+						   sizeof(err)),
+					 0);
+			described(&c, k, k->def);
+		}
+		config_free(&c);
+
+		/* A wrong value is refused, and the error names the key. */
+		switch (k->type) {
+		case CONFIG_UINT:
+			snprintf(v, sizeof(v), "%u", k->min);
+			assert_int_equal(parse_key(&c, k, v, err, sizeof(err)), 0);
+			described(&c, k, v);
+			snprintf(v, sizeof(v), "%u", k->max);
+			assert_int_equal(parse_key(&c, k, v, err, sizeof(err)), 0);
+			described(&c, k, v);
+			snprintf(v, sizeof(v), "%lu", (unsigned long)k->max + 1);
+			assert_int_equal(parse_key(&c, k, v, err, sizeof(err)), -1);
+			assert_non_null(strstr(err, "out of range"));
+			if (k->min > 0) {
+				snprintf(v, sizeof(v), "%u", k->min - 1);
+				assert_int_equal(parse_key(&c, k, v, err,
+							   sizeof(err)),
+						 -1);
+			}
+			val = "-1";
+			break;
+		case CONFIG_WORD:
+			for (int w = 0; k->words[w]; w++) {
+				assert_int_equal(parse_key(&c, k, k->words[w],
+							   err, sizeof(err)),
+						 0);
+				described(&c, k, k->words[w]);
+			}
+			val = "bogus";
+			break;
+		case CONFIG_STR:
+			memset(big, 'a', k->size);
+			big[k->size] = '\0';
+			val = big;
+			break;
+		default:
+			val = "not/valid";
+			break;
+		}
+		if (parse_key(&c, k, val, err, sizeof(err)) != -1)
+			fail_msg("%s accepts %.40s", name, val);
+		if (strstr(err, name) == NULL)
+			fail_msg("%s: error \"%s\" does not name it", name, err);
+		config_free(&c);
+	}
+}
+
 int
 main(void)
 {
@@ -419,6 +561,7 @@ main(void)
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_describe),
 		cmocka_unit_test(test_vantage),
+		cmocka_unit_test(test_every_key),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,7 @@
 /*
  * test_strophe_sm.c - the component link against a tiny XEP-0114 server on
  * loopback.  The regression test of libstrophe 0.12.2's crash: without the
- * stream-management state hand-over in component/xmpp.c, the first stanza
+ * stream-management state hand-over in component/comp_link.c, the first stanza
  * the server sends (its <handshake/>) is a SIGSEGV.  Also: stanzas both
  * ways, reconnect after the server drops the stream (the state survives),
  * a refused secret, and a socket above FD_SETSIZE.
@@ -28,7 +28,7 @@
 #include <sys/select.h>
 
 #include "component/log.h"
-#include "component/xmpp.h"
+#include "component/comp_link.h"
 
 enum srv_mode { SRV_ACCEPT, SRV_REFUSE };
 

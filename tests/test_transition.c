@@ -128,7 +128,7 @@ test_trouble_table(void **state)
 		struct trouble_state st = {0, 0, 0};
 		for (int j = 0; ecases[i].r[j].others >= 0; j++) {
 			const struct eround *r = &ecases[i].r[j];
-			enum alert_kind got = trouble_decide(&st, r->p,
+			enum alert_kind got = transition_trouble_decide(&st, r->p,
 							     r->others, 3);
 			if (got != r->want)
 				fail_msg("%s: round %d: got %s, want %s",
@@ -146,21 +146,21 @@ test_trouble_counts(void **state)
 
 	/* The count is the N of the alert's text. */
 	for (int i = 0; i < 5; i++)
-		trouble_decide(&st, TROUBLE_FAILED, 1, 5);
+		transition_trouble_decide(&st, TROUBLE_FAILED, 1, 5);
 	assert_int_equal(st.fail_rounds, 5);
 	assert_int_equal(st.alerted, 1);
 	/* down_after 1: the first failed round alerts. */
 	st = (struct trouble_state){0, 1, 0};
-	assert_int_equal(trouble_decide(&st, TROUBLE_FAILED, 1, 1), ALERT_INFO);
+	assert_int_equal(transition_trouble_decide(&st, TROUBLE_FAILED, 1, 1), ALERT_INFO);
 	/* Never answered: not counted (no store write per round). */
 	st = (struct trouble_state){0, 0, 0};
 	for (int i = 0; i < 5; i++)
-		assert_int_equal(trouble_decide(&st, TROUBLE_FAILED, 1, 3),
+		assert_int_equal(transition_trouble_decide(&st, TROUBLE_FAILED, 1, 3),
 				 ALERT_NONE);
 	assert_int_equal(st.fail_rounds, 0);
 	/* A count read back from the store at its limit does not wrap. */
 	st = (struct trouble_state){UINT32_MAX, 1, 1};
-	assert_int_equal(trouble_decide(&st, TROUBLE_FAILED, 1, 3), ALERT_NONE);
+	assert_int_equal(transition_trouble_decide(&st, TROUBLE_FAILED, 1, 3), ALERT_NONE);
 	assert_int_equal(st.fail_rounds, UINT32_MAX);
 }
 
@@ -190,7 +190,7 @@ test_trouble_classify(void **state)
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
-		if (trouble_classify(t[i].v, t[i].step) != t[i].want)
+		if (transition_trouble_classify(t[i].v, t[i].step) != t[i].want)
 			fail_msg("row %zu: %s at %s", i, verdict_name(t[i].v),
 				 probe_step_name(t[i].step));
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * test_watch_clock.c - the watcher's schedule, jitter and flap holding
- * driven by an injected clock (component/watch.h struct watch_clock), no
+ * driven by an injected clock (util/clock.h struct clock), no
  * sleeps: rounds come due by the monotonic clock alone, a step of the
  * wall clock moves none, and [watch] flap_limit holds alerts by the
  * injected wall clock.
@@ -43,7 +43,7 @@ t_mono(void)
 	return mono;
 }
 
-static const struct watch_clock clk = {t_now, t_rand, t_mono};
+static const struct clock clk = {t_now, t_rand, t_mono};
 
 /* The alerts published, by kind. */
 static unsigned published[ALERT_INFO + 1];

@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
- * xmpp.h - the XEP-0114 link: libstrophe's component connection driven by
+ * comp_link.h - the XEP-0114 link: libstrophe's component connection driven by
  * the process's libevent loop, reconnecting forever with backoff.
  *
  * The link knows nothing of commands: it hands every stanza it receives to
  * a callback and sends what it is given while the stream is up.
  */
-#ifndef CERTWATCH_XMPP_H
-#define CERTWATCH_XMPP_H
+#ifndef CERTWATCH_COMP_LINK_H
+#define CERTWATCH_COMP_LINK_H
 
 #include <stddef.h>
 #include <stdint.h>

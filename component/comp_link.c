@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
- * xmpp.c - libstrophe's XEP-0114 component connection on the process's
+ * comp_link.c - libstrophe's XEP-0114 component connection on the process's
  * libevent loop, reconnecting forever.
  *
  * How libstrophe is driven without xmpp_run() (it has its own select()
@@ -51,7 +51,7 @@
  * the component connection across reconnects.  tests/test_strophe_sm.c
  * crashes if this ever regresses.
  */
-#include "component/xmpp.h"
+#include "component/comp_link.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -61,6 +61,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/select.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -108,11 +109,11 @@ struct comp_link {
 	unsigned attempt;
 	int freeing;
 
-	struct comp_link *next;	/* registry for the sockopt callback */
+	LIST_ENTRY(comp_link) link;	/* in registry, from new to free */
 };
 
 /* The sockopt callback gets the connection, not our pointer. */
-static struct comp_link *registry;
+static LIST_HEAD(, comp_link) registry = LIST_HEAD_INITIALIZER(registry);
 
 static void do_connect(struct comp_link *l);
 
@@ -148,7 +149,9 @@ default_rand(void)
 static struct comp_link *
 find_link(xmpp_conn_t *conn)
 {
-	for (struct comp_link *l = registry; l; l = l->next)
+	struct comp_link *l;
+
+	LIST_FOREACH(l, &registry, link)
 		if (l->conn == conn || l->donor == conn)
 			return l;
 	return NULL;
@@ -469,7 +472,7 @@ take_sm_state(struct comp_link *l)
 		if (sm != NULL)
 			xmpp_free_sm_state(sm);
 		log_error("xmpp: cannot prepare libstrophe's stream "
-			  "management state (see xmpp.c)");
+			  "management state (see comp_link.c)");
 		return -1;
 	}
 	xmpp_conn_release(l->donor);
@@ -508,6 +511,7 @@ comp_link_new(struct event_base *base, const struct comp_link_opts *o,
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	LIST_INSERT_HEAD(&registry, l, link);
 	l->base = base;
 	l->cbs = *cbs;
 	l->arg = arg;
@@ -539,8 +543,6 @@ comp_link_new(struct event_base *base, const struct comp_link_opts *o,
 	xmpp_conn_set_pass(l->conn, l->secret);
 	xmpp_conn_set_sockopt_callback(l->conn, sockopt_cb);
 	xmpp_handler_add(l->conn, stanza_handler, NULL, NULL, NULL, l);
-	l->next = registry;
-	registry = l;
 	return l;
 }
 
@@ -627,11 +629,7 @@ comp_link_free(struct comp_link *l)
 	if (l == NULL)
 		return;
 	l->freeing = 1;
-	for (struct comp_link **pp = &registry; *pp; pp = &(*pp)->next)
-		if (*pp == l) {
-			*pp = l->next;
-			break;
-		}
+	LIST_REMOVE(l, link);
 	if (l->donor)
 		xmpp_conn_release(l->donor);
 	if (l->conn)
