@@ -16,7 +16,7 @@ the lab CA naming the domain).  Checked:
     5222 redirected: no alarm after one split round, the alarm (both
     keys, where and since when) after the second;
   - `status` and GET /api/domain show the keys seen per endpoint, the
-    MITM key not established; 404 for a domain not watched, 400 for a
+    MITM key not established, and status the alarm among the last changes; 404 for a domain not watched, 400 for a
     bad name; /d/keys.test has the table;
   - kill -9 while the alarm is open: no second alarm after the restart;
   - the redirect ends: `recovered`;
@@ -199,8 +199,11 @@ async def watched(info, wdir):
 
         chat.send_message(mto=chat.comp, mbody="status " + DOMAIN, mtype="chat")
         st, _ = await chat.next_body(r"^keys\.test: ", 30)
-        check("status: the keys seen per endpoint, the MITM key not established",
+        check("status: the keys seen per endpoint, the MITM key not established,"
+              " the alarm in the last changes",
               "Keys seen (split alarm open):" in st and
+              re.search(r"no-tlsa → no-tlsa alarm: keys differ between probes "
+                        r"of xmpp\.keys\.test", st) and
               re.search(r"xmpp-client xmpp\.keys\.test:5222 ecdsa %s… .*"
                         r"\(not established\)" % mitm_key[:16], st), st)
         code, body = cw.get("/api/domain?domain=" + DOMAIN)
