@@ -16,8 +16,10 @@ the lab CA naming the domain).  Checked:
     5222 redirected: no alarm after one split round, the alarm (both
     keys, where and since when) after the second;
   - `status` and GET /api/domain show the keys seen per endpoint, the
-    MITM key not established, and status the alarm among the last changes; 404 for a domain not watched, 400 for a
-    bad name; /d/keys.test has the table;
+    MITM key not established, and status the alarm among the last
+    changes; 404 for a domain not watched, 400 for a bad name;
+    /d/keys.test has the table; /metrics counts the domain in
+    certwatch_domains_split while the alarm is open, not after;
   - kill -9 while the alarm is open: no second alarm after the restart;
   - the redirect ends: `recovered`;
   - a clean restart; every port redirected: the info alert "new key on
@@ -232,6 +234,11 @@ async def watched(info, wdir):
               code == 200 and 'id="endpoint-keys"' in page and
               mitm_key in page and 'id="split-alarm"' in page, code)
 
+        code, met = cw.get("/metrics")
+        check("/metrics: certwatch_domains_split 1 while the alarm is open",
+              code == 200 and "\ncertwatch_domains_split 1\n" in met,
+              [l for l in met.splitlines() if "split" in l])
+
         # kill -9 with the alarm open: it is not sent again.
         await restart(cw, chat, "kill -9")
         more = await cw.wait_rounds(2)
@@ -247,6 +254,10 @@ async def watched(info, wdir):
                               "xmpp.keys.test shows one key again (%s)"
                               % good_key) and not alerts(before),
               (back.splitlines()[:1], before))
+        code, met = cw.get("/metrics")
+        check("/metrics: certwatch_domains_split 0 after recovered",
+              code == 200 and "\ncertwatch_domains_split 0\n" in met,
+              [l for l in met.splitlines() if "split" in l])
 
         # A clean restart (SIGTERM) keeps them too: the next round is no
         # new baseline, so every port moving is still told.

@@ -195,12 +195,46 @@ static void t_cut(void **state)
 	metrics_free(m);
 }
 
+/* certwatch_domains_split: the watched domains whose split alarm is open
+ * (the flag of their `split` line), per_domain or not. */
+static void t_split(void **state)
+{
+	struct store_continuity open = {.split_rounds = 3,
+					.flags = STORE_CONT_ALARM};
+	struct store_continuity past = {.split_rounds = 1};
+	struct metrics_sources src = {.connected = -1, .reconnects = -1};
+	struct metrics *m = metrics_new();
+	struct buf b = BUF_INIT;
+
+	record("a.test", "no-tlsa", 1700000000, NULL, 0);
+	record("b.test", "ok", 1700000000, NULL, 0);
+	assert_int_equal(store_domain_add(st, "c.test"), 1);
+	src.store = st;
+	metrics_render(m, &src, &b);
+	assert_non_null(strstr(b.s, "# TYPE certwatch_domains_split gauge\n"
+				    "certwatch_domains_split 0\n"));
+	assert_true(store_domain_set_continuity(st, "a.test", &open) >= 0);
+	assert_true(store_domain_set_continuity(st, "b.test", &past) >= 0);
+	buf_reset(&b);
+	metrics_render(m, &src, &b);
+	assert_non_null(strstr(b.s, "\ncertwatch_domains_split 1\n"));
+	assert_int_equal(promtool(&b), 0);
+	metrics_set_per_domain(m, 0);
+	assert_true(store_domain_set_continuity(st, "b.test", &open) >= 0);
+	buf_reset(&b);
+	metrics_render(m, &src, &b);
+	assert_non_null(strstr(b.s, "\ncertwatch_domains_split 2\n"));
+	buf_free(&b);
+	metrics_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(t_per_domain, setup, teardown),
 	    cmocka_unit_test(t_promtool_catches),
 	    cmocka_unit_test_setup_teardown(t_cut, setup, teardown),
+	    cmocka_unit_test_setup_teardown(t_split, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
