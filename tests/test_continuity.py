@@ -77,6 +77,7 @@ class Daemon(tt.Certwatch):
     def __init__(self, info, wdir, store=None):
         os.makedirs(wdir, exist_ok=True)
         super().__init__(info, wdir)
+        self.store_dir = store or os.path.join(wdir, "store")
         self.http = "127.0.0.1:%d" % free_port()
         self.conf = write_config(
             info, os.path.join(wdir, "certwatch.ini"),
@@ -84,7 +85,7 @@ class Daemon(tt.Certwatch):
                        "port": self.x["component_port"],
                        "secret": self.x["secret"]},
             probe={"timeout": "5"}, log={"level": "debug"},
-            store={"dir": store or os.path.join(wdir, "store")},
+            store={"dir": self.store_dir},
             http={"listen": self.http},
             watch={"interval": "10", "jitter": "0", "split_rounds": "2",
                    "flap_limit": "50"})
@@ -103,6 +104,23 @@ class Daemon(tt.Certwatch):
                 raise RuntimeError("certwatch exited (%s)" % self.proc.returncode)
             await asyncio.sleep(0.3)
         return self.rounds()[start:start + n]
+
+    async def on_disk(self, pattern, timeout=15):
+        """Until a shard file of the store matches pattern (a regular
+        expression): the store's writer thread commits a round after the
+        round's alert went out, and kill -9 before that ends loses the
+        round (docs/store.md, "Crash safety"); under load, in an ASan
+        build, that took longer than the test's requests after the
+        alarm."""
+        store = self.store_dir
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for f in glob.glob(os.path.join(store, "shard-*")):
+                with open(f) as fh:
+                    if re.search(pattern, fh.read()):
+                        return True
+            await asyncio.sleep(0.2)
+        return False
 
     def kill9(self):
         self.proc.kill()
@@ -174,6 +192,8 @@ async def watched(info, wdir):
         # The keys seen survive kill -9: otherwise the first round after
         # the restart would be a new baseline and the split its normal
         # state, with no alarm ever.
+        check("the baseline's keys are on disk",
+              await cw.on_disk(r"\nseen xmpp-client xmpp\.keys\.test 5222 "))
         await restart(cw, chat, "kill -9")
         tt.dnat("-A", ip, 5222, mitm)
         redirected = "5222"
@@ -239,7 +259,9 @@ async def watched(info, wdir):
               code == 200 and "\ncertwatch_domains_split 1\n" in met,
               [l for l in met.splitlines() if "split" in l])
 
-        # kill -9 with the alarm open: it is not sent again.
+        # kill -9 with the alarm open (and written): it is not sent again.
+        check("the open alarm is on disk",
+              await cw.on_disk(r"\nsplit \d+ alarm\b"))
         await restart(cw, chat, "kill -9")
         more = await cw.wait_rounds(2)
         again = alerts(chat.pending(chat.bodies))
