@@ -258,6 +258,16 @@ domain_state_keys_load(const struct store_domain *sd, struct keys_state *ks,
 	return rc;
 }
 
+int
+domain_state_split_alarm(const struct store_domain *sd)
+{
+	struct store_continuity c = {0, 0, NULL, 0};
+
+	if (sd)
+		store_domain_continuity(sd, &c);
+	return (c.flags & STORE_CONT_ALARM) != 0;
+}
+
 void
 domain_state_keys_to_store(const struct keys_state *ks,
 			   struct store_continuity *c, struct store_seen *buf)

@@ -104,6 +104,10 @@ void domain_state_to_update(const struct domain_state *ds,
  */
 int domain_state_keys_load(const struct store_domain *sd,
 			   struct keys_state *ks, char *err, size_t errlen);
+/* Whether a stored domain's split alarm is open (its `split` line's
+ * flag `alarm`), for readers of many domains (presence, metrics) that
+ * need no keys. */
+int domain_state_split_alarm(const struct store_domain *sd);
 /* State -> store: c for store_domain_set_continuity(), its entries in
  * buf (room for KEYS_SEEN_MAX), pointing into ks. */
 void domain_state_keys_to_store(const struct keys_state *ks,

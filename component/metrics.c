@@ -420,6 +420,24 @@ static void render_domains(struct metrics *m,
 		render_endpoints(d, out);
 }
 
+/* Watched domains whose split alarm of key continuity (keys.h; docs/
+ * usage.md "Keys seen and splits") is open: one series, no label, so
+ * bounded whatever the watch list; present with metrics_per_domain = no
+ * too. */
+static void render_split(const struct metrics_sources *src, struct buf *out)
+{
+	const struct store_domain *d;
+	unsigned long long n = 0;
+	size_t cur = 0;
+
+	while ((d = store_domain_next(src->store, &cur)) != NULL)
+		n += domain_state_split_alarm(d) != 0;
+	one(out, "domains_split", "gauge",
+	    "Watched domains whose split alarm is open (keys differ between "
+	    "probes).",
+	    n);
+}
+
 /* Certificate Transparency (docs/ct.md), when [ct] certspotter is set. */
 static void render_ct(const struct metrics *m, struct buf *out)
 {
@@ -462,6 +480,8 @@ void metrics_render(struct metrics *m, const struct metrics_sources *src,
 		render_sources(src, out);
 	if (src && src->store)
 		render_domains(m, src, out);
+	if (src && src->store)
+		render_split(src, out);
 	if (m->ct_up >= 0)
 		render_ct(m, out);
 }

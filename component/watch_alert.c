@@ -351,6 +351,12 @@ watch_alert_record(struct wdom *d, struct check_result *r, int baseline_only)
 		if (kk != ALERT_NONE && sd && !flap_hold(d, sd, kk, now))
 			deliver(w, sd, kk, kb.s, r);
 		buf_free(&kb);
+		/* The split alarm opened or closed: the presence of every
+		 * chat subscriber says so (dnd), held alert or not. */
+		sd = store_domain_get(w->st, d->name);
+		if ((kk == ALERT_ALARM || kk == ALERT_RECOVERED) && sd)
+			for (size_t i = 0; i < sd->n_chat; i++)
+				watch_alert_send_presence(w, sd->chat[i]);
 	}
 	free(last);
 }
@@ -377,6 +383,12 @@ watch_alert_presence_summary(struct watch *w, const char *jid, int *dnd,
 			alarm++;
 			alarm_dom = sd->name;
 			alarm_v = verdict_name(v);
+		} else if (domain_state_split_alarm(sd)) {
+			/* Key continuity's split alarm (keys.h), open until
+			 * its `recovered`, is an alarm like the others. */
+			alarm++;
+			alarm_dom = sd->name;
+			alarm_v = "keys differ between probes";
 		} else if (v == VERDICT_OK) {
 			ok++;
 		} else {

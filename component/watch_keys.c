@@ -6,6 +6,7 @@
  */
 #include "component/watch_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,52 @@
 #include "component/keys.h"
 #include "component/log.h"
 #include "component/report_keys.h"
+
+/*
+ * A round's continuity alert as an entry of the domain's history (the
+ * `change` lines, docs/store.md): the verdict stays (FROM = TO), the note
+ * says what happened, so `status DOMAIN`, /d/DOMAIN and [watch]
+ * flap_limit (which counts the entries of the last hour) see it like
+ * any alert.  The round is already recorded: this records the stored
+ * state again with the entry added.
+ */
+static void
+keys_history(struct watch *w, const char *name, enum alert_kind k,
+	     const struct keys_alert *a, time_t now)
+{
+	const struct store_domain *sd = store_domain_get(w->st, name);
+	struct store_endpoint eps[STORE_ENDPOINTS_MAX];
+	struct domain_state *ds;
+	struct store_change ch;
+	char note[300], why[200];
+	int rc;
+
+	if (sd == NULL)
+		return;
+	ds = xcalloc(1, sizeof(*ds));
+	(void)domain_state_load(sd, ds, why, sizeof(why));	/* warned */
+	struct store_update u = {
+		.checked = sd->last_check,
+		.next_due = sd->next_due,
+	};
+	domain_state_to_update(ds, &u, eps);
+	snprintf(note, sizeof(note), "%s: %s %s", alert_kind_name(k),
+		 k == ALERT_ALARM	? "keys differ between probes of"
+		 : k == ALERT_RECOVERED ? "one key again on every probe of"
+					: "new key on every endpoint of",
+		 a->host);
+	ch.time = now;
+	ch.from = ch.to = verdict_name(ds->alert.verdict);
+	ch.note = note;
+	u.change = &ch;
+	rc = store_domain_record(w->st, name, &u);
+	if (rc < 0)
+		log_error("%s: cannot record the keys alert in the history: "
+			  "%s", name, strerror(-rc));
+	else
+		store_commit(w->st, watch_commit_done_log, NULL);
+	free(ds);
+}
 
 enum alert_kind
 watch_keys_round(struct watch *w, const char *name,
@@ -49,6 +96,7 @@ watch_keys_round(struct watch *w, const char *name,
 		log_info("%s: keys: %s (%s on %s)", name, alert_kind_name(k),
 			 a.new_spki, a.host);
 		report_keys_alert(text, name, &a);
+		keys_history(w, name, k, &a, now);
 	}
 	free(seen);
 	free(last);

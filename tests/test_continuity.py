@@ -16,8 +16,10 @@ the lab CA naming the domain).  Checked:
     5222 redirected: no alarm after one split round, the alarm (both
     keys, where and since when) after the second;
   - `status` and GET /api/domain show the keys seen per endpoint, the
-    MITM key not established; 404 for a domain not watched, 400 for a
-    bad name; /d/keys.test has the table;
+    MITM key not established, and status the alarm among the last
+    changes; 404 for a domain not watched, 400 for a bad name;
+    /d/keys.test has the table; /metrics counts the domain in
+    certwatch_domains_split while the alarm is open, not after;
   - kill -9 while the alarm is open: no second alarm after the restart;
   - the redirect ends: `recovered`;
   - a clean restart; every port redirected: the info alert "new key on
@@ -75,6 +77,7 @@ class Daemon(tt.Certwatch):
     def __init__(self, info, wdir, store=None):
         os.makedirs(wdir, exist_ok=True)
         super().__init__(info, wdir)
+        self.store_dir = store or os.path.join(wdir, "store")
         self.http = "127.0.0.1:%d" % free_port()
         self.conf = write_config(
             info, os.path.join(wdir, "certwatch.ini"),
@@ -82,7 +85,7 @@ class Daemon(tt.Certwatch):
                        "port": self.x["component_port"],
                        "secret": self.x["secret"]},
             probe={"timeout": "5"}, log={"level": "debug"},
-            store={"dir": store or os.path.join(wdir, "store")},
+            store={"dir": self.store_dir},
             http={"listen": self.http},
             watch={"interval": "10", "jitter": "0", "split_rounds": "2",
                    "flap_limit": "50"})
@@ -101,6 +104,23 @@ class Daemon(tt.Certwatch):
                 raise RuntimeError("certwatch exited (%s)" % self.proc.returncode)
             await asyncio.sleep(0.3)
         return self.rounds()[start:start + n]
+
+    async def on_disk(self, pattern, timeout=15):
+        """Until a shard file of the store matches pattern (a regular
+        expression): the store's writer thread commits a round after the
+        round's alert went out, and kill -9 before that ends loses the
+        round (docs/store.md, "Crash safety"); under load, in an ASan
+        build, that took longer than the test's requests after the
+        alarm."""
+        store = self.store_dir
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for f in glob.glob(os.path.join(store, "shard-*")):
+                with open(f) as fh:
+                    if re.search(pattern, fh.read()):
+                        return True
+            await asyncio.sleep(0.2)
+        return False
 
     def kill9(self):
         self.proc.kill()
@@ -172,6 +192,8 @@ async def watched(info, wdir):
         # The keys seen survive kill -9: otherwise the first round after
         # the restart would be a new baseline and the split its normal
         # state, with no alarm ever.
+        check("the baseline's keys are on disk",
+              await cw.on_disk(r"\nseen xmpp-client xmpp\.keys\.test 5222 "))
         await restart(cw, chat, "kill -9")
         tt.dnat("-A", ip, 5222, mitm)
         redirected = "5222"
@@ -199,8 +221,11 @@ async def watched(info, wdir):
 
         chat.send_message(mto=chat.comp, mbody="status " + DOMAIN, mtype="chat")
         st, _ = await chat.next_body(r"^keys\.test: ", 30)
-        check("status: the keys seen per endpoint, the MITM key not established",
+        check("status: the keys seen per endpoint, the MITM key not established,"
+              " the alarm in the last changes",
               "Keys seen (split alarm open):" in st and
+              re.search(r"no-tlsa → no-tlsa alarm: keys differ between probes "
+                        r"of xmpp\.keys\.test", st) and
               re.search(r"xmpp-client xmpp\.keys\.test:5222 ecdsa %s… .*"
                         r"\(not established\)" % mitm_key[:16], st), st)
         code, body = cw.get("/api/domain?domain=" + DOMAIN)
@@ -229,7 +254,14 @@ async def watched(info, wdir):
               code == 200 and 'id="endpoint-keys"' in page and
               mitm_key in page and 'id="split-alarm"' in page, code)
 
-        # kill -9 with the alarm open: it is not sent again.
+        code, met = cw.get("/metrics")
+        check("/metrics: certwatch_domains_split 1 while the alarm is open",
+              code == 200 and "\ncertwatch_domains_split 1\n" in met,
+              [l for l in met.splitlines() if "split" in l])
+
+        # kill -9 with the alarm open (and written): it is not sent again.
+        check("the open alarm is on disk",
+              await cw.on_disk(r"\nsplit \d+ alarm\b"))
         await restart(cw, chat, "kill -9")
         more = await cw.wait_rounds(2)
         again = alerts(chat.pending(chat.bodies))
@@ -244,6 +276,10 @@ async def watched(info, wdir):
                               "xmpp.keys.test shows one key again (%s)"
                               % good_key) and not alerts(before),
               (back.splitlines()[:1], before))
+        code, met = cw.get("/metrics")
+        check("/metrics: certwatch_domains_split 0 after recovered",
+              code == 200 and "\ncertwatch_domains_split 0\n" in met,
+              [l for l in met.splitlines() if "split" in l])
 
         # A clean restart (SIGTERM) keeps them too: the next round is no
         # new baseline, so every port moving is still told.

@@ -325,6 +325,7 @@ t_new_key_everywhere(void **state)
 	assert_non_null(strstr(b.s, "3 1 1 " B));
 	play(split_then_moved, N(split_then_moved), 2, NULL, NULL);
 	play(rollover, N(rollover), 2, NULL, NULL);
+	buf_free(&b);
 }
 
 /* Bounds: 40 keys on one endpoint keep the newest 16; the lists stay

@@ -195,12 +195,56 @@ static void t_cut(void **state)
 	metrics_free(m);
 }
 
+/* The value of certwatch_domains_split on the page m renders now (-1:
+ * absent); the page must pass promtool. */
+static long split_gauge(struct metrics *m, const struct metrics_sources *src)
+{
+	static const char name[] = "\ncertwatch_domains_split ";
+	struct buf b = BUF_INIT;
+	const char *p;
+	long v = -1;
+
+	metrics_render(m, src, &b);
+	if ((p = strstr(b.s, name)) != NULL)
+		v = strtol(p + sizeof(name) - 1, NULL, 10);
+	assert_non_null(strstr(b.s, "# TYPE certwatch_domains_split gauge\n"));
+	assert_int_equal(promtool(&b), 0);
+	buf_free(&b);
+	return v;
+}
+
+/* certwatch_domains_split: the watched domains whose split alarm is open
+ * (the flag of their `split` line), per_domain or not. */
+static void t_split(void **state)
+{
+	struct store_continuity open = {.split_rounds = 3,
+					.flags = STORE_CONT_ALARM};
+	struct store_continuity past = {.split_rounds = 1};
+	struct metrics_sources src = {.connected = -1, .reconnects = -1,
+				      .store = st};
+	struct metrics *m = metrics_new();
+
+	record("a.test", "no-tlsa", 1700000000, NULL, 0);
+	record("b.test", "ok", 1700000000, NULL, 0);
+	assert_int_equal(store_domain_add(st, "c.test"), 1);
+	assert_int_equal(split_gauge(m, &src), 0);
+	/* One open, one with past split rounds only. */
+	assert_true(store_domain_set_continuity(st, "a.test", &open) >= 0);
+	assert_true(store_domain_set_continuity(st, "b.test", &past) >= 0);
+	assert_int_equal(split_gauge(m, &src), 1);
+	metrics_set_per_domain(m, 0);
+	assert_true(store_domain_set_continuity(st, "b.test", &open) >= 0);
+	assert_int_equal(split_gauge(m, &src), 2);
+	metrics_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(t_per_domain, setup, teardown),
 	    cmocka_unit_test(t_promtool_catches),
 	    cmocka_unit_test_setup_teardown(t_cut, setup, teardown),
+	    cmocka_unit_test_setup_teardown(t_split, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -53,6 +53,7 @@ wrong "counts rule without its unless" '/unless on (instance, job) group by/d'
 wrong "down alert without its 5 minutes" '/expr: up{job="certwatch"} == 0/{n;d}'
 wrong "component alert on connected" 's/certwatch_component_connected == 0/certwatch_component_connected == 1/'
 wrong "rounds stalled on any instance" '/and on (instance, job) certwatch_watched_domains > 0/d'
+wrong "split alert with none open" 's/certwatch_domains_split > 0/certwatch_domains_split >= 0/'
 wrong "Tor alert at 5%" 's/rate(certwatch_probes_total\[30m\])) > 0.5/rate(certwatch_probes_total[30m])) > 0.05/'
 
 echo "$passed passed, $failed failed"

@@ -1285,7 +1285,18 @@ test_seen_lines(void **state)
 	{
 		struct store_seen s2[2] = { c.seen[0], c.seen[1] };
 		struct store_continuity c2 = c;
+		/* The views die with the first change: the caller's copies. */
+		char str[2][4][300];
 
+		for (int i = 0; i < 2; i++) {
+			const char **f[4] = { &s2[i].host, &s2[i].spki,
+					      &s2[i].vantages, &s2[i].addresses };
+			for (int j = 0; j < 4; j++)
+				if (*f[j]) {
+					snprintf(str[i][j], sizeof(str[i][j]), "%s", *f[j]);
+					*f[j] = str[i][j];
+				}
+		}
 		s2[0].last_seen = 300;
 		c2.seen = s2;
 		store_commit_sync(st);
