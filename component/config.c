@@ -37,6 +37,7 @@ config_defaults(struct config *cfg)
 	cfg->down_after = 3;
 	cfg->expiry_warn_days = 14;
 	cfg->flap_limit = 4;
+	cfg->split_rounds = 2;	/* defences, key splits (docs/usage.md) */
 	cfg->commands_per_minute = 30;
 	cfg->checks_in_flight = 2;
 	cfg->probes_per_minute = 600;
@@ -337,6 +338,10 @@ set_key(struct cparse *p, const char *key, const char *val)
 		return set_uint(p, key, val, 1, 3650, &c->expiry_warn_days);
 	if (IS("watch", "flap_limit"))
 		return set_uint(p, key, val, 1, 1000, &c->flap_limit);
+	/* Rounds a withdrawn channel binding (and a key split) must show
+	 * before their alarm (docs/usage.md, "Alerts"). */
+	if (IS("watch", "split_rounds"))
+		return set_uint(p, key, val, 1, 100, &c->split_rounds);
 
 	if (IS("limits", "commands_per_minute"))
 		return set_uint(p, key, val, 0, 1000000, &c->commands_per_minute);

@@ -51,6 +51,8 @@ struct config {
 	/* [watch] */
 	unsigned interval, jitter, down_after, flap_limit;
 	unsigned expiry_warn_days;	/* defences: expires-soon under it */
+	unsigned split_rounds;		/* rounds before a withdrawn channel
+					 * binding's alarm */
 
 	/* [limits] */
 	unsigned commands_per_minute, checks_in_flight, probes_per_minute;

@@ -538,6 +538,32 @@ defences_json(const struct check_result *r, struct buf *out)
 	buf_putc(out, '}');
 }
 
+void
+defences_summary(const struct check_result *r, struct defences_summary *s)
+{
+	const struct check_endpoint *at;
+	struct cb_sum cs;
+
+	memset(s, 0, sizeof(*s));
+	s->caa = r->caa.state;
+	cb_sum(r, &cs);
+	s->cb = cs.state;
+	s->not_after = expiry_first(r, &at);
+	if (s->not_after) {
+		s->expiry_ep = (size_t)(at - r->endpoints);
+		s->expiry_days = expiry_days(r, s->not_after);
+		s->expiry_soon = s->expiry_days < warn_days(r);
+	}
+	s->tlsa = (enum defences_tlsa)tlsa_quality(r);
+	s->next_key = next_key(r) != NULL;
+}
+
+const char *
+defences_tlsa_name(enum defences_tlsa q)
+{
+	return tlsa_quality_name((enum tlsa_quality)q);
+}
+
 static const char caa_todo[] =
 	"add CAA 0 issue \"<your CA's CAA domain>; accounturi=<your ACME "
 	"account URL>\" (RFC 8657); certbot keeps the account URL as \"uri\" "

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "component/defence_watch.h"
 #include "component/transition.h"
 #include "dns/dns.h"
 #include "probe/check.h"
@@ -43,6 +44,14 @@ struct domain_state {
 	struct watch_state alert;	/* verdict, last alert, down count */
 	size_t n;
 	struct endpoint_state ep[STORE_ENDPOINTS_MAX];
+	/*
+	 * Defences (docs/usage.md "Defences", "Alerts"): what the last
+	 * rounds showed of CAA, channel binding (per c2s endpoint, by its
+	 * index in ep) and expiry.  The store's `defence` line
+	 * (defence_parse / defence_format); a round's next value comes
+	 * from defence_round().
+	 */
+	struct defence_state def;
 };
 
 /*

@@ -315,7 +315,8 @@ domain_body(struct pctx *c, struct dom *d)
 	struct store_pubsub *ps = NULL;
 	size_t n_eps = 0, n_keys = 0, n_hist = 0, n_chat = 0, n_ps = 0, i;
 	size_t troubled = 0;	/* endpoints up to here have had their line */
-	int states = 0, r = 0;
+	int states = 0, r = 0, defences = 0;
+	const char *defence = NULL;
 
 #define BAD(msg) { r = fail(c, msg); break; }
 
@@ -391,6 +392,12 @@ domain_body(struct pctx *c, struct dom *d)
 				eps[n_eps - 1].flags = flags;
 			}
 			troubled = n_eps;
+		} else if (strcmp(kw, "defence") == 0) {
+			/* Version 3: opaque text, once (domain_state.c reads it). */
+			if (text(c, &a) < 0 || (a && strlen(a) > STORE_TEXT_MAX) || defences++)
+				BAD("bad defence line");
+			if (d)
+				defence = keep(c, a);
 		} else if (strcmp(kw, "key") == 0) {
 			if (name(c, &a, STORE_NAME_MAX) < 0 || num(c, INT64_MIN, INT64_MAX, &x) < 0 ||
 			    num(c, INT64_MIN, INT64_MAX, &y) < 0 || done(c) < 0 ||
@@ -456,7 +463,9 @@ domain_body(struct pctx *c, struct dom *d)
 		r = fail(c, "record without a state line");
 	if (d == NULL)
 		return r;
-	ct = (struct store_content){ eps, n_eps, keys, n_keys, hist, n_hist, chat, n_chat, ps, n_ps };
+	ct = (struct store_content){ eps, n_eps, keys, n_keys, hist, n_hist, chat, n_chat, ps, n_ps,
+				     NULL };
+	ct.defence = defence;
 	if (r == 0 && (r = store_dom_pack(c->st, d, &ct)) == 0)
 		return 0;
 	/* Undo the links made to JIDs: d is about to be dropped. */

@@ -423,8 +423,11 @@ place(struct placer *p, const struct store_content *c, struct store_domain *v)
 	}
 	if (chat && c->n_chat)
 		memcpy(chat, c->chat, c->n_chat * sizeof(*chat));
+	/* The `defence` line (version 3), after the rest. */
+	uint32_t defence = put(p, c->defence, store_text_len(c->defence));
 	if (v == NULL)
 		return;
+	v->defence = str_at(p->base, defence);
 	v->n_endpoints = c->n_eps;
 	v->keys = k;
 	v->n_keys = c->n_keys;
@@ -560,6 +563,7 @@ store_dom_content(const struct dom *d, struct store_content *c, struct store_unp
 	c->n_chat = d->pub.n_chat;
 	c->ps = d->pub.pubsub;
 	c->n_ps = d->pub.n_pubsub;
+	c->defence = d->pub.defence;
 }
 
 /* Validates endpoints and copies them into out with interned words. */
@@ -713,6 +717,30 @@ store_domain_record(struct store *st, const char *name, const struct store_updat
 	if (u->change)
 		d->pub.last_change = u->change->time;
 	return 0;
+}
+
+int
+store_domain_set_defence(struct store *st, const char *name, const char *text)
+{
+	struct dom *d = name ? store_dom_find(st, name) : NULL;
+	struct store_unpacked *old;
+	struct store_content c;
+	int r;
+
+	if (text && *text == '\0')
+		text = NULL;
+	if (d == NULL || (text && strlen(text) > STORE_TEXT_MAX))
+		return -EINVAL;
+	if (text == NULL ? d->pub.defence == NULL
+			 : d->pub.defence && strcmp(d->pub.defence, text) == 0)
+		return 0;
+	if ((old = malloc(sizeof(*old))) == NULL)
+		return -ENOMEM;
+	store_dom_content(d, &c, old);
+	c.defence = text;
+	r = store_dom_pack(st, d, &c);
+	free(old);
+	return r < 0 ? r : 1;
 }
 
 int

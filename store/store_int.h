@@ -25,7 +25,7 @@
 
 #define STORE_MAGIC		"certwatch-store"
 /* Files of versions OLDEST..VERSION are read; VERSION is written. */
-#define STORE_FORMAT_VERSION	2
+#define STORE_FORMAT_VERSION	3
 #define STORE_FORMAT_OLDEST	1
 #define STORE_N_FLAG_WORDS	1
 extern const char *const store_flag_words[STORE_N_FLAG_WORDS];	/* in bit order */
@@ -167,6 +167,7 @@ struct store_content {
 	size_t n_chat;
 	const struct store_pubsub *ps;
 	size_t n_ps;
+	const char *defence;	/* the `defence` line's text, or NULL */
 };
 
 /* state.c */
