@@ -6,6 +6,7 @@
  */
 #include "component/defence_watch.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -337,8 +338,9 @@ parse_num(const char *v, size_t len, int64_t min, int64_t max, int64_t *out)
 		return -1;
 	memcpy(tmp, v, len);
 	tmp[len] = '\0';
+	errno = 0;
 	x = strtoll(tmp, &end, 10);
-	if (*end || x < min || x > max)
+	if (*end || errno || x < min || x > max)
 		return -1;
 	*out = x;
 	return 0;
@@ -377,7 +379,7 @@ parse_word(struct defence_state *st, const char *w, size_t len)
 	int64_t x;
 	int i;
 
-	if (eq == NULL)
+	if (eq == NULL || eq == w)
 		return -1;
 	klen = (size_t)(eq - w);
 	v = eq + 1;
