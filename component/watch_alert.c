@@ -217,6 +217,8 @@ defence_store(struct watch *w, const char *name,
 
 	defence_format(&next->def, &t);
 	rc = store_domain_set_defence(w->st, name, t.s);
+	if (rc > 0)
+		log_debug("%s: defences: %s", name, t.s ? t.s : "");
 	if (rc < 0 && rc != -EINVAL)
 		log_error("%s: cannot keep its defences: %s", name,
 			  strerror(-rc));

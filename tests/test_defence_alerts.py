@@ -1,0 +1,136 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""test_defence_alerts.py - a watched domain's defence alerts end to end
+(docs/usage.md, "Alerts"): channel binding withdrawn between rounds.
+
+The real `certwatch run` against the lab's Prosody, with a chat
+subscriber (slixmpp).  cbswitch.test's server (the lab's cbplus fixture,
+the good key) offers SCRAM-*-PLUS after TLS; an iptables DNAT rule sends
+its port 5222 to cbstrip, which holds the same key (a stolen key passes
+DANE) and offers the same mechanisms without the -PLUS ones, with a
+certificate that expires in 3 days.  Checked:
+
+  - the first DNAT round: one info alert naming the new leaf that
+    expires before the last one and the expiry line, no alarm yet;
+  - the second (`[watch] split_rounds` = 2): one ALARM with the
+    documented words, while the DANE verdict stays ok;
+  - the rule undone: one "recovered" (channel binding offered again).
+
+Rounds are awaited through the daemon's log and the messages, never by
+fixed sleeps.  Needs root (the lab, iptables).
+
+Usage: test_defence_alerts.py [CERTWATCH_BIN]   (or $CERTWATCH_BIN)
+"""
+import asyncio
+import logging
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "lab"))
+import test_trouble as tt  # noqa: E402  (its daemon, subscriber, DNAT)
+from lab import Lab  # noqa: E402
+
+DOMAIN = "cbswitch.test"
+check = tt.check
+
+
+async def scenario(info, wdir):
+    ip = info["switchable"][DOMAIN]["ip"]
+    strip_ip = info["targets"]["cbstrip"]
+    cw = tt.Certwatch(info, wdir)
+    x = cw.x
+    chat = None
+    redirected = False
+    cw.start()
+    try:
+        chat = await tt.login(x, x["users"][16], x["component"])
+        check("the bot answers", await chat.bot_answers())
+        chat.send_message(mto=chat.comp, mbody="subscribe " + DOMAIN,
+                          mtype="chat")
+        await chat.next_body(r"^Subscribed to ", 30)
+        first, _ = await chat.next_body(r"^First check of ", 60)
+        check("the first check: ok, channel binding offered",
+              "cbswitch.test: ok" in first and
+              "Channel binding (XEP-0440): offered" in first, first)
+
+        tt.dnat("-A", ip, 5222, strip_ip)
+        redirected = True
+        # The first round through cbstrip: counted, not yet an alarm.
+        await cw.wait_log(r"cbswitch\.test: defences: .* cb_ep=0/5222/1/13/"
+                          r"[0-9a-f]{8}/1/0", 60)
+        info_alert, before = await chat.next_body(r"a new certificate", 20)
+        check("round 1: an info alert, the new leaf and the expiry line",
+              re.search(r"^cbswitch\.test: a new certificate at "
+                        r"xmpp\.cbswitch\.test expires on \d{4}-\d\d-\d\d, "
+                        r"before the one seen before it", info_alert, re.M)
+              and "expires in 2 days" in info_alert
+              and "ALARM" not in info_alert and not before,
+              (info_alert, before))
+        alarm, before = await chat.next_body(r"^ALARM", 40)
+        want = (r"^ALARM: cbswitch\.test: channel binding withdrawn at "
+                r"xmpp-client xmpp\.cbswitch\.test:5222: it offered "
+                r"SCRAM-\*-PLUS \(XEP-0440\) and for 2 rounds offers only "
+                r"SCRAM-SHA-256 SCRAM-SHA-1 PLAIN at the same TLS version "
+                r"\(TLS1\.3\)\. .* whatever the DANE verdict \(ok\)\.$")
+        check("round 2: the alarm, with the documented words",
+              re.match(want, tt.first_line(alarm)) and not before,
+              (tt.first_line(alarm), before))
+        check("the DANE verdict stays ok", "cbswitch.test: ok" in alarm,
+              alarm)
+        logged = re.findall(r"cbswitch\.test: alarm: channel binding "
+                            r"withdrawn", cw.log())
+        check("logged once", len(logged) == 1, logged)
+
+        tt.dnat("-D", ip, 5222, strip_ip)
+        redirected = False
+        back, before = await chat.next_body(r"recovered", 40)
+        check("recovered when it is offered again",
+              re.match(r"^cbswitch\.test recovered: channel binding "
+                       r"offered again at xmpp-client "
+                       r"xmpp\.cbswitch\.test:5222$", tt.first_line(back))
+              and not [b for b in before if "ALARM" in b],
+              (tt.first_line(back), before))
+    finally:
+        if redirected:
+            tt.dnat("-D", ip, 5222, strip_ip)
+        if chat:
+            chat.disconnect()
+        cw.stop()
+        cw.mark = 0
+        bad = re.findall(r".*(?:Sanitizer|runtime error:).*", cw.log())
+        check("no sanitizer report", not bad, bad[:5])
+
+
+def main():
+    logging.basicConfig(level=logging.CRITICAL)
+    if not os.access(tt.BIN, os.X_OK):
+        print("no certwatch binary at %s" % tt.BIN)
+        return 1
+    wdir = tempfile.mkdtemp(prefix="certwatch-defalerts.")
+    t0 = time.monotonic()
+    with Lab.from_env() as lab:
+        if DOMAIN not in lab.info.get("switchable", {}):
+            check("the lab has " + DOMAIN, False)
+        else:
+            try:
+                asyncio.run(scenario(lab.info, wdir))
+            except Exception as e:  # noqa: BLE001 - any error fails
+                check("the scenario ran to its end", False,
+                      "%s: %s" % (type(e).__name__, e))
+    print("%d passed, %d failed (%.0f s)" % (len(tt.passed), len(tt.failed),
+                                             time.monotonic() - t0))
+    if tt.failed:
+        print("logs kept in %s" % wdir)
+    else:
+        shutil.rmtree(wdir, ignore_errors=True)
+    return 1 if tt.failed or not tt.passed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
