@@ -452,3 +452,42 @@ defence_parse(const char *text, struct defence_state *st)
 	st->have = rc == 0;
 	return rc;
 }
+
+/* ---- the metric ------------------------------------------------------------ */
+
+static const char *const metric_words[DEFENCE_METRIC_DEFS]
+				     [DEFENCE_METRIC_STATES + 1] = {
+	{"caa", "unknown", "bound", "issuers", "none"},
+	{"channel_binding", "na", "offered", "none", "unknown"},
+	{"expiry", "unknown", "ok", "soon", "expired"},
+	{"tlsa_quality", "none", "weak", "strong", NULL},
+	{"next_key", "none", "yes", NULL, NULL},
+	{"key_reuse", "unknown", "kept", "new", NULL},
+};
+
+const char *
+defence_metric_word(int d, int s)
+{
+	if (d < 0 || d >= DEFENCE_METRIC_DEFS || s >= DEFENCE_METRIC_STATES)
+		return NULL;
+	/* channel_binding's "na" is no state: not counted. */
+	if (d == 1 && s == 0)
+		return NULL;
+	return metric_words[d][s < 0 ? 0 : s + 1];
+}
+
+void
+defence_metric_states(const struct defence_state *st,
+		      int idx[DEFENCE_METRIC_DEFS])
+{
+	for (int d = 0; d < DEFENCE_METRIC_DEFS; d++)
+		idx[d] = -1;
+	if (!st->have)
+		return;
+	idx[0] = (int)st->caa;
+	idx[1] = st->cb == PROBE_CB_NA ? -1 : (int)st->cb;
+	idx[2] = st->expiry == DEF_EXPIRY_UNKNOWN ? -1 : (int)st->expiry;
+	idx[3] = (int)st->tlsa;
+	idx[4] = st->next_key != 0;
+	idx[5] = (int)st->key_reuse;
+}

@@ -121,6 +121,18 @@ void defence_format(const struct defence_state *st, struct buf *out);
  * Returns 0, -1 when something did not parse. */
 int defence_parse(const char *text, struct defence_state *st);
 
+/* ---- the metric certwatch_domains_defence{defence,state} ------------ */
+
+#define DEFENCE_METRIC_DEFS 6
+#define DEFENCE_METRIC_STATES 4
+/* The label values: defence d's name (s < 0) or its state s's; NULL past
+ * the end.  Bounded: these words only. */
+const char *defence_metric_word(int d, int s);
+/* Each defence's state index in st (-1: not counted: no round yet, no
+ * c2s endpoint, no leaf seen). */
+void defence_metric_states(const struct defence_state *st,
+			   int idx[DEFENCE_METRIC_DEFS]);
+
 /* Words of the metrics label `state` (docs/running.md). */
 const char *defence_expiry_name(enum defence_expiry e);
 const char *defence_key_reuse_name(enum defence_key_reuse k);
