@@ -102,6 +102,20 @@ async def scenario(info, wdir):
         if chat:
             chat.disconnect()
         cw.stop()
+        # What the next start reads: the defence line (docs/store.md).
+        lines = []
+        sdir = os.path.join(wdir, "store")
+        for name in os.listdir(sdir) if os.path.isdir(sdir) else ():
+            with open(os.path.join(sdir, name), errors="replace") as f:
+                text = f.read()
+            if "domain " + DOMAIN + "\n" in text:
+                lines += re.findall(r"^defence .*$", text, re.M)
+        check("the store keeps the defence line, offered again",
+              len(lines) == 1 and re.search(
+                  r"^defence caa=none cb=offered expiry=ok tlsa=strong "
+                  r"next_key=none key_reuse=kept not_after=\d+ "
+                  r"expiry_alerted=\d+ cb_ep=0/5222/1/13/[0-9a-f]{8}/0/0$",
+                  lines[0]), lines)
         cw.mark = 0
         bad = re.findall(r".*(?:Sanitizer|runtime error:).*", cw.log())
         check("no sanitizer report", not bad, bad[:5])
