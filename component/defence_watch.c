@@ -491,3 +491,28 @@ defence_metric_states(const struct defence_state *st,
 	idx[4] = st->next_key != 0;
 	idx[5] = (int)st->key_reuse;
 }
+
+/* ---- the checklist of a watched domain ---------------------------------- */
+
+int
+defence_state_summary(const struct defence_state *st, int64_t now,
+		      struct defences_summary *s)
+{
+	int64_t d;
+
+	if (!st->have)
+		return 0;
+	memset(s, 0, sizeof(*s));
+	s->caa = st->caa;
+	s->cb = st->cb;
+	s->cb_usable = -1;
+	s->not_after = st->expiry != DEF_EXPIRY_UNKNOWN ? st->not_after : 0;
+	d = s->not_after - now;
+	s->expiry_days = (int)(d >= 0 ? d / 86400 : -((-d + 86399) / 86400));
+	s->expiry_soon = st->expiry == DEF_EXPIRY_SOON ||
+			 st->expiry == DEF_EXPIRY_EXPIRED;
+	s->tlsa = st->tlsa;
+	s->next_key = st->next_key;
+	s->key_reuse = (int)st->key_reuse;
+	return 1;
+}

@@ -121,6 +121,12 @@ void defence_format(const struct defence_state *st, struct buf *out);
  * Returns 0, -1 when something did not parse. */
 int defence_parse(const char *text, struct defence_state *st);
 
+/* The defences the last rounds showed, as a check's summary (for the
+ * checklist of /d/DOMAIN), days counted to `now`; 0 when no round is
+ * kept yet (s is then not filled). */
+int defence_state_summary(const struct defence_state *st, int64_t now,
+			  struct defences_summary *s);
+
 /* ---- the metric certwatch_domains_defence{defence,state} ------------ */
 
 #define DEFENCE_METRIC_DEFS 6

@@ -42,6 +42,8 @@ struct defences_summary {
 	int expiry_soon;	/* under [watch] expiry_warn_days */
 	enum defences_tlsa tlsa;
 	int next_key;		/* a prepared next key is published */
+	int cb_usable;		/* as in JSON: -1 null, 0 false, 1 true */
+	int key_reuse;		/* watched domains: 1 kept, 2 new, 0 unknown */
 };
 
 void defences_summary(const struct check_result *r,
@@ -49,10 +51,13 @@ void defences_summary(const struct check_result *r,
 /* "strong", "weak", "none". */
 const char *defences_tlsa_name(enum defences_tlsa q);
 
-#define DEFENCES_LINES 5
+#define DEFENCES_LINES 6
 
 /* Fills l[0..DEFENCES_LINES); returns how many lines were filled. */
 size_t defences_checklist(const struct check_result *r,
 			  struct defence_line *l);
+/* The same from a summary (a watched domain's, defence_watch.h). */
+size_t defences_checklist_of(const struct defences_summary *s,
+			     struct defence_line *l);
 
 #endif
