@@ -382,6 +382,7 @@ daemon_reload(struct daemon *d)
 	c->jitter = n.jitter;
 	c->down_after = n.down_after;
 	c->flap_limit = n.flap_limit;
+	c->split_rounds = n.split_rounds;	/* defence alerts */
 	c->commands_per_minute = n.commands_per_minute;
 	c->checks_in_flight = n.checks_in_flight;
 	c->subscriptions_per_jid = n.subscriptions_per_jid;
