@@ -22,19 +22,14 @@ fixed sleeps.  Needs root (the lab, iptables).
 Usage: test_defence_alerts.py [CERTWATCH_BIN]   (or $CERTWATCH_BIN)
 """
 import asyncio
-import logging
 import os
 import re
-import shutil
 import sys
-import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "lab"))
 import test_trouble as tt  # noqa: E402  (its daemon, subscriber, DNAT)
-from lab import Lab  # noqa: E402
 
 DOMAIN = "cbswitch.test"
 check = tt.check
@@ -50,11 +45,7 @@ async def scenario(info, wdir):
     cw.start()
     try:
         chat = await tt.login(x, x["users"][16], x["component"])
-        check("the bot answers", await chat.bot_answers())
-        chat.send_message(mto=chat.comp, mbody="subscribe " + DOMAIN,
-                          mtype="chat")
-        await chat.next_body(r"^Subscribed to ", 30)
-        first, _ = await chat.next_body(r"^First check of ", 60)
+        first = await tt.subscribe(chat, DOMAIN) or ""
         check("the first check: ok, channel binding offered",
               "cbswitch.test: ok" in first and
               "Channel binding (XEP-0440): offered" in first, first)
@@ -122,29 +113,7 @@ async def scenario(info, wdir):
 
 
 def main():
-    logging.basicConfig(level=logging.CRITICAL)
-    if not os.access(tt.BIN, os.X_OK):
-        print("no certwatch binary at %s" % tt.BIN)
-        return 1
-    wdir = tempfile.mkdtemp(prefix="certwatch-defalerts.")
-    t0 = time.monotonic()
-    with Lab.from_env() as lab:
-        if DOMAIN not in lab.info.get("switchable", {}):
-            check("the lab has " + DOMAIN, False)
-        else:
-            try:
-                asyncio.run(scenario(lab.info, wdir))
-            except Exception as e:  # noqa: BLE001 - any error fails
-                check("the scenario ran to its end", False,
-                      "%s: %s" % (type(e).__name__, e))
-    print("%d passed, %d failed (%.0f s)" % (len(tt.passed), len(tt.failed),
-                                             time.monotonic() - t0))
-    if tt.failed:
-        print("logs kept in %s" % wdir)
-    else:
-        shutil.rmtree(wdir, ignore_errors=True)
-    return 1 if tt.failed or not tt.passed else 0
-
+    return tt.run(DOMAIN, scenario, "certwatch-defalerts.")
 
 if __name__ == "__main__":
     sys.exit(main())
