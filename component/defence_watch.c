@@ -353,7 +353,10 @@ parse_cb_ep(const char *v, size_t len, struct defence_cb *c)
 	unsigned ep, port, plus, tls, rounds, alerted, others;
 	int n = 0;
 
-	if (len >= sizeof(tmp))
+	/* Digits, hex digits and slashes only: no sign or space that
+	 * sscanf would take. */
+	if (len >= sizeof(tmp) ||
+	    strspn(v, "0123456789abcdefABCDEF/") < len)
 		return -1;
 	memcpy(tmp, v, len);
 	tmp[len] = '\0';
