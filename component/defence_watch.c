@@ -21,12 +21,28 @@ int
 defence_cb_decide(struct defence_cb *st, int known, enum probe_cb obs,
 		  uint8_t tls, uint32_t others, unsigned split_rounds)
 {
-	int ev = 0;
+	unsigned need = split_rounds ? split_rounds : 1;
+	int ev = 0, was_unread;
 
-	/* The stream after TLS failed: says nothing, changes nothing (a
-	 * failing round between two withdrawn ones keeps the count). */
-	if (obs != PROBE_CB_OFFERED && obs != PROBE_CB_NONE)
-		return 0;
+	if (obs != PROBE_CB_OFFERED && obs != PROBE_CB_NONE) {
+		/* The stream after TLS failed: no withdrawn round (a failing
+		 * round between two withdrawn ones keeps their count), but
+		 * an endpoint that offered -PLUS and is no longer read for
+		 * split_rounds rounds is said once: a server could break the
+		 * stream for certwatch's probe alone. */
+		if (!known || obs != PROBE_CB_UNKNOWN || !st->plus ||
+		    (st->alerted & DEFENCE_CB_ALARMED))
+			return 0;
+		if (st->unread < UINT32_MAX)
+			st->unread++;
+		if (st->unread < need || (st->alerted & DEFENCE_CB_UNREAD))
+			return 0;
+		st->alerted |= DEFENCE_CB_UNREAD;
+		return DEV_CB_UNREAD;
+	}
+	was_unread = (st->alerted & DEFENCE_CB_UNREAD) != 0;
+	st->alerted &= (uint8_t)~DEFENCE_CB_UNREAD;
+	st->unread = 0;
 	if (!known) {
 		*st = (struct defence_cb){.ep = st->ep, .port = st->port,
 					  .plus = obs == PROBE_CB_OFFERED,
@@ -34,7 +50,9 @@ defence_cb_decide(struct defence_cb *st, int known, enum probe_cb obs,
 		return 0;
 	}
 	if (obs == PROBE_CB_OFFERED) {
-		ev = st->alerted ? DEV_CB_BACK : st->plus ? 0 : DEV_CB_OFFERED;
+		ev = st->alerted || was_unread ? DEV_CB_BACK
+		     : st->plus		   ? 0
+					   : DEV_CB_OFFERED;
 		st->plus = 1;
 		st->alerted = 0;
 		st->rounds = 0;
@@ -47,9 +65,9 @@ defence_cb_decide(struct defence_cb *st, int known, enum probe_cb obs,
 		 * valid certificate shows (it cannot bind). */
 		if (st->rounds < UINT32_MAX)
 			st->rounds++;
-		if (st->rounds < (split_rounds ? split_rounds : 1))
+		if (st->rounds < need)
 			return 0;
-		st->alerted = 1;
+		st->alerted = DEFENCE_CB_ALARMED;
 		return DEV_CB_WITHDRAWN;
 	} else {
 		/* Withdrawn with other changes: new settings, a new server. */
@@ -190,7 +208,8 @@ cb_round(struct defence_state *nd, const struct domain_state *last,
 		if (k)
 			ev[(*nev)++] = (struct defence_event){
 				.kind = (enum defence_event_kind)k, .ep = i,
-				.rounds = c.rounds};
+				.rounds = k == DEV_CB_UNREAD ? c.unread
+							     : c.rounds};
 	}
 }
 
@@ -313,8 +332,9 @@ defence_format(const struct defence_state *st, struct buf *out)
 		   st->expiry_alerted);
 	for (size_t i = 0; i < st->ncb && i < DEFENCE_CB_MAX; i++) {
 		const struct defence_cb *c = &st->cb_ep[i];
-		buf_printf(out, " cb_ep=%u/%u/%u/%u/%08x/%u/%u", c->ep, c->port,
-			   c->plus, c->tls, c->others, c->rounds, c->alerted);
+		buf_printf(out, " cb_ep=%u/%u/%u/%u/%08x/%u/%u/%u", c->ep,
+			   c->port, c->plus, c->tls, c->others, c->rounds,
+			   c->alerted, c->unread);
 	}
 }
 
@@ -350,7 +370,7 @@ static int
 parse_cb_ep(const char *v, size_t len, struct defence_cb *c)
 {
 	char tmp[80];
-	unsigned ep, port, plus, tls, rounds, alerted, others;
+	unsigned ep, port, plus, tls, rounds, alerted, others, unread;
 	int n = 0;
 
 	/* Digits, hex digits and slashes only: no sign or space that
@@ -360,14 +380,14 @@ parse_cb_ep(const char *v, size_t len, struct defence_cb *c)
 		return -1;
 	memcpy(tmp, v, len);
 	tmp[len] = '\0';
-	if (sscanf(tmp, "%3u/%5u/%1u/%2u/%8x/%10u/%1u%n", &ep, &port, &plus,
-		   &tls, &others, &rounds, &alerted, &n) != 7 ||
+	if (sscanf(tmp, "%3u/%5u/%1u/%2u/%8x/%10u/%1u/%10u%n", &ep, &port,
+		   &plus, &tls, &others, &rounds, &alerted, &unread, &n) != 8 ||
 	    (size_t)n != len || ep >= STORE_ENDPOINTS_MAX || port > 65535 ||
-	    plus > 1 || alerted > 1)
+	    plus > 1 || alerted > 3)
 		return -1;
 	*c = (struct defence_cb){(uint8_t)ep, (uint16_t)port, (uint8_t)plus,
 				 (uint8_t)tls, (uint8_t)alerted, others,
-				 rounds};
+				 rounds, unread};
 	return 0;
 }
 

@@ -27,10 +27,14 @@ struct defence_cb {
 	uint16_t port;		/* that endpoint's port (checks the index) */
 	uint8_t plus;		/* it offered a -PLUS mechanism */
 	uint8_t tls;		/* at this TLS version: 13, 12..., 0 unknown */
-	uint8_t alerted;	/* the "withdrawn" alarm went out */
+	uint8_t alerted;	/* DEFENCE_CB_* alerts that went out */
 	uint32_t others;	/* its mechanisms but the -PLUS ones, hashed */
 	uint32_t rounds;	/* rounds in a row it showed them withdrawn */
+	uint32_t unread;	/* rounds in a row its stream after TLS failed */
 };
+
+#define DEFENCE_CB_ALARMED 0x1u	/* the "withdrawn" alarm */
+#define DEFENCE_CB_UNREAD 0x2u	/* the "can no longer be read" info */
 
 enum defence_expiry { DEF_EXPIRY_UNKNOWN, DEF_EXPIRY_OK, DEF_EXPIRY_SOON,
 		      DEF_EXPIRY_EXPIRED };
@@ -59,7 +63,10 @@ enum defence_event_kind {
 	DEV_CB_WITHDRAWN = 1,	/* alarm: -PLUS gone, the rest kept */
 	DEV_CB_CHANGED,		/* info: -PLUS gone with other changes */
 	DEV_CB_OFFERED,		/* info: -PLUS offered where it was not */
-	DEV_CB_BACK,		/* recovered: -PLUS back after the alarm */
+	DEV_CB_BACK,		/* recovered: -PLUS back after the alarm or
+				 * after DEV_CB_UNREAD */
+	DEV_CB_UNREAD,		/* info: offered -PLUS, then its stream
+				 * after TLS fails for split_rounds rounds */
 	DEV_CAA_REMOVED,	/* info: CAA bound -> other */
 	DEV_EXPIRY_LINE,	/* info: under the warning line, once a leaf */
 	DEV_SHORTER_LEAF,	/* info: a new leaf expiring before the last */
@@ -81,9 +88,10 @@ struct domain_state;
 
 /* ---- the rules, one defence each ------------------------------------- */
 
-/* An endpoint's channel binding this round: obs OFFERED or NONE (any
- * other says nothing and changes nothing); known 0 makes it the baseline.
- * Returns the event (0 for none) and updates *st. */
+/* An endpoint's channel binding this round: obs OFFERED or NONE, or
+ * UNKNOWN (the stream after TLS failed: counted apart, never a withdrawn
+ * round); known 0 makes it the baseline.  Returns the event (0 for none)
+ * and updates *st. */
 int defence_cb_decide(struct defence_cb *st, int known, enum probe_cb obs,
 		      uint8_t tls, uint32_t others, unsigned split_rounds);
 /* CAA: DEV_CAA_REMOVED when it was bound and is not any more, else 0. */

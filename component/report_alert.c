@@ -225,6 +225,15 @@ defence_line(struct buf *b, const char *domain, const struct check_result *r,
 			   domain, check_service_name(e->service), e->host,
 			   e->port);
 		break;
+	case DEV_CB_UNREAD:
+		buf_printf(b, "%s: channel binding can no longer be read at %s "
+			      "%s:%u: it offered SCRAM-*-PLUS, and for %u rounds "
+			      "its stream after TLS fails (%s). A server that "
+			      "breaks that stream for certwatch's probe alone "
+			      "could hide an interceptor that cannot bind.\n",
+			   domain, check_service_name(e->service), e->host,
+			   e->port, ev->rounds, e->features.reason);
+		break;
 	case DEV_CAA_REMOVED:
 		buf_printf(b, "%s: the CAA binding to an ACME account was "
 			      "removed (was bound, now %s): %s\n",
@@ -282,6 +291,7 @@ report_defence_note(const struct defence_event *ev,
 		[DEV_CB_CHANGED] = "channel binding no longer offered at",
 		[DEV_CB_OFFERED] = "channel binding offered at",
 		[DEV_CB_BACK] = "channel binding back at",
+		[DEV_CB_UNREAD] = "channel binding unread at",
 		[DEV_CAA_REMOVED] = "CAA binding removed",
 		[DEV_EXPIRY_LINE] = "expires soon:",
 		[DEV_SHORTER_LEAF] = "a new leaf expires sooner:",

@@ -14,7 +14,9 @@ certificate that expires in 3 days.  Checked:
     expires before the last one and the expiry line, no alarm yet;
   - the second (`[watch] split_rounds` = 2): one ALARM with the
     documented words, while the DANE verdict stays ok;
-  - the rule undone: one "recovered" (channel binding offered again).
+  - the rule undone: one "recovered" (channel binding offered again);
+  - the port sent to bigcert (the same key, silent after TLS): no alarm,
+    one info after split_rounds rounds, then "recovered".
 
 Rounds are awaited through the daemon's log and the messages, never by
 fixed sleeps.  Needs root (the lab, iptables).
@@ -54,7 +56,7 @@ async def scenario(info, wdir):
         redirected = True
         # The first round through cbstrip: counted, not yet an alarm.
         await cw.wait_log(r"cbswitch\.test: defences: .* cb_ep=0/5222/1/13/"
-                          r"[0-9a-f]{8}/1/0", 60)
+                          r"[0-9a-f]{8}/1/0/0", 60)
         info_alert, before = await chat.next_body(r"a new certificate", 20)
         check("round 1: an info alert, the new leaf and the expiry line",
               re.search(r"^cbswitch\.test: a new certificate at "
@@ -87,9 +89,30 @@ async def scenario(info, wdir):
                        r"xmpp\.cbswitch\.test:5222$", tt.first_line(back))
               and not [b for b in before if "ALARM" in b],
               (tt.first_line(back), before))
+
+        # The same key, silent after TLS (bigcert): not a withdrawn
+        # round, but said once after split_rounds rounds.
+        silent_ip = info["targets"]["bigcert"]
+        tt.dnat("-A", ip, 5222, silent_ip)
+        redirected = silent_ip
+        unread, before = await chat.next_body(r"can no longer be read", 60)
+        check("silent after TLS for 2 rounds: one info, no alarm",
+              re.match(r"^cbswitch\.test: channel binding can no longer be "
+                       r"read at xmpp-client xmpp\.cbswitch\.test:5222: it "
+                       r"offered SCRAM-\*-PLUS, and for 2 rounds its stream "
+                       r"after TLS fails \(", tt.first_line(unread))
+              and "cbswitch.test: ok" in unread and not before,
+              (tt.first_line(unread), before))
+        tt.dnat("-D", ip, 5222, silent_ip)
+        redirected = False
+        back, before = await chat.next_body(r"recovered", 40)
+        check("recovered when it is read again",
+              "channel binding offered again" in tt.first_line(back)
+              and not before, (tt.first_line(back), before))
     finally:
         if redirected:
-            tt.dnat("-D", ip, 5222, strip_ip)
+            tt.dnat("-D", ip, 5222,
+                    strip_ip if redirected is True else redirected)
         if chat:
             chat.disconnect()
         cw.stop()
@@ -105,7 +128,7 @@ async def scenario(info, wdir):
               len(lines) == 1 and re.search(
                   r"^defence caa=none cb=offered expiry=ok tlsa=strong "
                   r"next_key=none key_reuse=kept not_after=\d+ "
-                  r"expiry_alerted=\d+ cb_ep=0/5222/1/13/[0-9a-f]{8}/0/0$",
+                  r"expiry_alerted=\d+ cb_ep=0/5222/1/13/[0-9a-f]{8}/0/0/0$",
                   lines[0]), lines)
         cw.mark = 0
         bad = re.findall(r".*(?:Sanitizer|runtime error:).*", cw.log())

@@ -55,8 +55,18 @@ static const struct {
 	{"a failing stream between withdrawn rounds keeps the count", 2,
 	 {C(OF, 13, 1, 0), C(NO, 13, 1, 0), C(UK, 0, 0, 0),
 	  C(NO, 13, 1, DEV_CB_WITHDRAWN), CEND}},
-	{"a failing stream alone says nothing", 2,
-	 {C(OF, 13, 1, 0), C(UK, 0, 0, 0), C(UK, 0, 0, 0), C(OF, 13, 1, 0),
+	{"a failing stream: info once after split_rounds, then back", 2,
+	 {C(OF, 13, 1, 0), C(UK, 0, 0, 0), C(UK, 0, 0, DEV_CB_UNREAD),
+	  C(UK, 0, 0, 0), C(OF, 13, 1, DEV_CB_BACK), C(OF, 13, 1, 0), CEND}},
+	{"one failing round between offered ones says nothing", 2,
+	 {C(OF, 13, 1, 0), C(UK, 0, 0, 0), C(OF, 13, 1, 0), C(UK, 0, 0, 0),
+	  C(OF, 13, 1, 0), CEND}},
+	{"failing, then withdrawn: the info, then the alarm", 2,
+	 {C(OF, 13, 1, 0), C(UK, 0, 0, 0), C(UK, 0, 0, DEV_CB_UNREAD),
+	  C(NO, 13, 1, 0), C(NO, 13, 1, DEV_CB_WITHDRAWN), C(UK, 0, 0, 0),
+	  C(UK, 0, 0, 0), CEND}},
+	{"a failing stream where -PLUS was never offered: nothing", 2,
+	 {C(NO, 13, 1, 0), C(UK, 0, 0, 0), C(UK, 0, 0, 0), C(UK, 0, 0, 0),
 	  CEND}},
 	{"withdrawn with other mechanisms changed: info, new baseline", 2,
 	 {C(OF, 13, 1, 0), C(NO, 13, 2, DEV_CB_CHANGED), C(NO, 13, 2, 0),
@@ -299,12 +309,39 @@ round_unreachable(void **state)
 		w.ep[i].not_after = 0;
 		w.ep[i].tls_version[0] = '\0';
 	}
-	w.ep[0].features.state = PROBE_FEAT_FAILED;
+	/* No handshake: the features were not tried. */
+	w.ep[0].features.state = PROBE_FEAT_NOT_TRIED;
 	assert_int_equal(round_of(ds, &w, 1, ev), 0);
 	assert_int_equal(ds->def.cb, PROBE_CB_OFFERED);
 	assert_int_equal(ds->def.expiry, DEF_EXPIRY_OK);
 	assert_int_equal(ds->def.ncb, 1);
 	assert_true(ds->def.cb_ep[0].plus);
+	/* A handshake, then the stream after TLS fails: said once after
+	 * split_rounds rounds, never as a withdrawn round. */
+	world(&w, 1, CAA_STATE_BOUND, 60);
+	w.ep[0].features.state = PROBE_FEAT_FAILED;
+	snprintf(w.ep[0].features.reason, sizeof(w.ep[0].features.reason),
+		 "timed out");
+	assert_int_equal(round_of(ds, &w, 2, ev), 0);
+	assert_int_equal(round_of(ds, &w, 2, ev), 1);
+	assert_int_equal(ev[0].kind, DEV_CB_UNREAD);
+	assert_int_equal(ev[0].rounds, 2);
+	assert_int_equal(defence_alert_kind(ev, 1), ALERT_INFO);
+	{
+		struct buf b = BUF_INIT;
+		report_defence_alert(&b, "good.test", &w.r, ev, 1);
+		assert_non_null(strstr(b.s, "good.test: channel binding can no "
+					    "longer be read at xmpp-client "
+					    "xmpp.good.test:5222: it offered "
+					    "SCRAM-*-PLUS, and for 2 rounds its "
+					    "stream after TLS fails (timed "
+					    "out)"));
+		buf_free(&b);
+	}
+	assert_int_equal(round_of(ds, &w, 2, ev), 0);
+	world(&w, 1, CAA_STATE_BOUND, 60);
+	assert_int_equal(round_of(ds, &w, 2, ev), 1);
+	assert_int_equal(ev[0].kind, DEV_CB_BACK);
 	free(ds);
 }
 
@@ -333,8 +370,8 @@ line_round_trip(void **state)
 	st.ncb = DEFENCE_CB_MAX;
 	for (size_t i = 0; i < st.ncb; i++)
 		st.cb_ep[i] = (struct defence_cb){(uint8_t)(63 - i), 65535, 1,
-						  13, 1, 0xdeadbeefu,
-						  UINT32_MAX};
+						  13, 3, 0xdeadbeefu,
+						  UINT32_MAX, UINT32_MAX - 1};
 	defence_format(&st, &t);
 	assert_true(t.len <= STORE_TEXT_MAX);
 	assert_int_equal(defence_parse(t.s, &back), 0);
@@ -359,14 +396,16 @@ line_hostile(void **state)
 		"not_after=99999999999999999999999",
 		"expiry_alerted=12x",
 		"cb_ep=1/2/3",
-		"cb_ep=64/5222/1/13/00000000/0/0",
-		"cb_ep=1/65536/1/13/00000000/0/0",
-		"cb_ep=1/5222/2/13/00000000/0/0",
-		"cb_ep=1/5222/1/13/00000000/0/0/9",
-		"cb_ep=1/5222/1/13/zz/0/0",
-		"cb_ep=3/5223/0/-2/00000000/1/1",	/* found by fuzz_defence */
-		"cb_ep=3/5223/0/ 2/00000000/1/1",
-		"cb_ep=3/5223/0/+2/00000000/1/1",
+		"cb_ep=64/5222/1/13/00000000/0/0/0",
+		"cb_ep=1/65536/1/13/00000000/0/0/0",
+		"cb_ep=1/5222/2/13/00000000/0/0/0",
+		"cb_ep=1/5222/1/13/00000000/0/0/0/9",
+		"cb_ep=1/5222/1/13/zz/0/0/0",
+		"cb_ep=3/5223/0/-2/00000000/1/1/0",	/* found by fuzz_defence */
+		"cb_ep=3/5223/0/+2/00000000/1/1/0",
+		"cb_ep=3/5223/0/2/00000000/1/1/-0",
+		"cb_ep=1/5222/1/13/00000000/0/4/0",
+		"cb_ep=1/5222/1/13/00000000/0/0",
 		"cb=sometimes",
 		"=",
 	};
@@ -382,7 +421,7 @@ line_hostile(void **state)
 	}
 	/* More endpoints than kept: refused, never past the array. */
 	for (int i = 0; i <= DEFENCE_CB_MAX; i++)
-		strcat(many, "cb_ep=1/5222/1/13/00000000/0/0 ");
+		strcat(many, "cb_ep=1/5222/1/13/00000000/0/0/0 ");
 	assert_int_equal(defence_parse(many, &st), -1);
 	assert_true(st.ncb <= DEFENCE_CB_MAX);
 	/* Spaces anywhere, an empty text. */
