@@ -539,3 +539,21 @@ defence_state_summary(const struct defence_state *st, int64_t now,
 	s->key_reuse = (int)st->key_reuse;
 	return 1;
 }
+
+void
+defence_state_line(const struct defence_state *st, int64_t now,
+		   struct buf *out)
+{
+	struct defence_line l[DEFENCES_LINES];
+	struct defences_summary s;
+	size_t n;
+
+	if (!defence_state_summary(st, now, &s))
+		return;
+	n = defences_checklist_of(&s, l);
+	buf_puts(out, "  defences:");
+	for (size_t i = 0; i < n; i++)
+		buf_printf(out, "%s %s: %s", i ? ";" : "", l[i].name,
+			   l[i].state);
+	buf_putc(out, '\n');
+}

@@ -135,6 +135,12 @@ int defence_parse(const char *text, struct defence_state *st);
 int defence_state_summary(const struct defence_state *st, int64_t now,
 			  struct defences_summary *s);
 
+/* The checklist of a watched domain in one line for `status DOMAIN`
+ * ("  defences: CAA bound to your ACME account: bound; ...\n"); nothing
+ * before its first round. */
+void defence_state_line(const struct defence_state *st, int64_t now,
+			struct buf *out);
+
 /* ---- the metric certwatch_domains_defence{defence,state} ------------ */
 
 #define DEFENCE_METRIC_DEFS 6

@@ -720,30 +720,6 @@ store_domain_record(struct store *st, const char *name, const struct store_updat
 }
 
 int
-store_domain_set_defence(struct store *st, const char *name, const char *text)
-{
-	struct dom *d = name ? store_dom_find(st, name) : NULL;
-	struct store_unpacked *old;
-	struct store_content c;
-	int r;
-
-	if (text && *text == '\0')
-		text = NULL;
-	if (d == NULL || (text && strlen(text) > STORE_TEXT_MAX))
-		return -EINVAL;
-	if (text == NULL ? d->pub.defence == NULL
-			 : d->pub.defence && strcmp(d->pub.defence, text) == 0)
-		return 0;
-	if ((old = malloc(sizeof(*old))) == NULL)
-		return -ENOMEM;
-	store_dom_content(d, &c, old);
-	c.defence = text;
-	r = store_dom_pack(st, d, &c);
-	free(old);
-	return r < 0 ? r : 1;
-}
-
-int
 store_domain_set_due(struct store *st, const char *name, int64_t next_due)
 {
 	struct dom *d = name ? store_dom_find(st, name) : NULL;

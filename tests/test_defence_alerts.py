@@ -109,6 +109,14 @@ async def scenario(info, wdir):
         check("recovered when it is read again",
               "channel binding offered again" in tt.first_line(back)
               and not before, (tt.first_line(back), before))
+        chat.send_message(mto=chat.comp, mbody="status " + DOMAIN,
+                          mtype="chat")
+        st, _ = await chat.next_body(r"^cbswitch\.test: ok \(checked", 20)
+        check("status: the defences line",
+              re.search(r"^  defences: CAA bound to your ACME account: none; "
+                        r"Channel binding: offered; Expiry: \d+ days; TLSA "
+                        r"records: strong; Next key prepared: none; Key kept "
+                        r"across renewals: kept$", st, re.M), st)
     finally:
         if redirected:
             tt.dnat("-D", ip, 5222,

@@ -289,6 +289,14 @@ round_rules(void **state)
 	memset(w.ep[0].spki_sha256, 'b', 64);
 	assert_int_equal(round_of(ds, &w, 2, ev), 0);
 	assert_int_equal(ds->def.key_reuse, DEF_REUSE_NEW);
+	/* `status DOMAIN`'s line, days counted to now. */
+	b = (struct buf)BUF_INIT;
+	defence_state_line(&ds->def, w.r.started + 86400, &b);
+	assert_string_equal(b.s, "  defences: CAA bound to your ACME account: "
+				 "none; Channel binding: offered; Expiry: 89 "
+				 "days; TLSA records: none; Key kept across "
+				 "renewals: new\n");
+	buf_free(&b);
 	free(ds);
 }
 
