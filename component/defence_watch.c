@@ -227,11 +227,16 @@ static enum defence_key_reuse
 key_reuse(const struct domain_state *last, const struct check_result *r,
 	  const struct defences_summary *s, enum defence_key_reuse was)
 {
-	const struct check_endpoint *e = &r->endpoints[s->expiry_ep];
+	const struct check_endpoint *e;
 	const struct endpoint_state *le;
 
-	if (!last->def.have || last->def.not_after == 0 ||
-	    s->not_after == last->def.not_after || !e->have_key)
+	/* No leaf this round (no endpoint at all when DNS fails): e would
+	 * be none of r's endpoints. */
+	if (s->not_after == 0 || !last->def.have ||
+	    last->def.not_after == 0 || s->not_after == last->def.not_after)
+		return was;
+	e = &r->endpoints[s->expiry_ep];
+	if (!e->have_key)
 		return was;
 	le = domain_state_find(last, e->service, e->host, e->port);
 	if (le == NULL || le->spki[0] == '\0')

@@ -317,6 +317,18 @@ round_unreachable(void **state)
 		w.ep[i].not_after = 0;
 		w.ep[i].tls_version[0] = '\0';
 	}
+	/* DNS fails (bogus): no endpoint at all, nothing kept changes. */
+	w.r.nendpoints = 0;
+	w.r.endpoints = NULL;
+	w.r.caa.state = CAA_STATE_UNKNOWN;
+	assert_int_equal(round_of(ds, &w, 1, ev), 1);
+	assert_int_equal(ev[0].kind, DEV_CAA_REMOVED);
+	assert_int_equal(ds->def.expiry, DEF_EXPIRY_OK);
+	assert_int_equal(ds->def.ncb, 0);
+	w.r.nendpoints = 2;
+	w.r.endpoints = w.ep;
+	w.r.caa.state = CAA_STATE_BOUND;
+	assert_int_equal(round_of(ds, &w, 1, ev), 0);
 	/* No handshake: the features were not tried. */
 	w.ep[0].features.state = PROBE_FEAT_NOT_TRIED;
 	assert_int_equal(round_of(ds, &w, 1, ev), 0);
