@@ -33,7 +33,7 @@ defence_cb_decide(struct defence_cb *st, int known, enum probe_cb obs,
 		if (!known || obs != PROBE_CB_UNKNOWN || !st->plus ||
 		    (st->alerted & DEFENCE_CB_ALARMED))
 			return 0;
-		if (st->unread < UINT32_MAX)
+		if (st->unread < DEFENCE_ROUNDS_MAX)
 			st->unread++;
 		if (st->unread < need || (st->alerted & DEFENCE_CB_UNREAD))
 			return 0;
@@ -63,7 +63,7 @@ defence_cb_decide(struct defence_cb *st, int known, enum probe_cb obs,
 		/* The same endpoint at the same TLS version, every -PLUS
 		 * gone and the rest kept: what an interceptor that holds a
 		 * valid certificate shows (it cannot bind). */
-		if (st->rounds < UINT32_MAX)
+		if (st->rounds < DEFENCE_ROUNDS_MAX)
 			st->rounds++;
 		if (st->rounds < need)
 			return 0;
@@ -337,9 +337,17 @@ defence_format(const struct defence_state *st, struct buf *out)
 		   st->expiry_alerted);
 	for (size_t i = 0; i < st->ncb && i < DEFENCE_CB_MAX; i++) {
 		const struct defence_cb *c = &st->cb_ep[i];
-		buf_printf(out, " cb_ep=%u/%u/%u/%u/%08x/%u/%u/%u", c->ep,
-			   c->port, c->plus, c->tls, c->others, c->rounds,
-			   c->alerted, c->unread);
+		char w[80];
+		int n = snprintf(w, sizeof(w), " cb_ep=%u/%u/%u/%u/%08x/%u/%u/%u",
+				 c->ep, c->port, c->plus, c->tls, c->others,
+				 c->rounds, c->alerted, c->unread);
+		/* The store keeps at most DEFENCE_TEXT_MAX bytes: an endpoint
+		 * that does not fit is not kept (its next round is its
+		 * baseline), never the line refused. */
+		if (n < 0 || (size_t)n >= sizeof(w) ||
+		    out->len + (size_t)n > DEFENCE_TEXT_MAX)
+			break;
+		buf_puts(out, w);
 	}
 }
 
@@ -442,11 +450,12 @@ parse_word(struct defence_state *st, const char *w, size_t len)
 			return -1;
 		st->key_reuse = (enum defence_key_reuse)i;
 	} else if (KEY("not_after")) {
-		if (parse_num(v, vlen, 0, INT64_MAX, &x) < 0)
+		/* Any time a certificate can hold, before 1970 too. */
+		if (parse_num(v, vlen, INT64_MIN, INT64_MAX, &x) < 0)
 			return -1;
 		st->not_after = x;
 	} else if (KEY("expiry_alerted")) {
-		if (parse_num(v, vlen, 0, INT64_MAX, &x) < 0)
+		if (parse_num(v, vlen, INT64_MIN, INT64_MAX, &x) < 0)
 			return -1;
 		st->expiry_alerted = x;
 	} else if (KEY("cb_ep")) {

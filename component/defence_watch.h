@@ -20,6 +20,10 @@
 
 /* c2s endpoints of a domain whose channel binding is kept. */
 #define DEFENCE_CB_MAX 16
+/* Counts of rounds stop here (they matter up to [watch] split_rounds). */
+#define DEFENCE_ROUNDS_MAX 1000000u
+/* The longest text of the store's line (STORE_TEXT_MAX). */
+#define DEFENCE_TEXT_MAX 1000
 
 /* One c2s endpoint's channel binding as the rounds before showed it. */
 struct defence_cb {

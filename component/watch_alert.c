@@ -8,7 +8,6 @@
  */
 #include "component/watch_int.h"
 
-#include <errno.h>
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -219,7 +218,7 @@ defence_store(struct watch *w, const char *name,
 	rc = store_domain_set_defence(w->st, name, t.s);
 	if (rc > 0)
 		log_debug("%s: defences: %s", name, t.s ? t.s : "");
-	if (rc < 0 && rc != -EINVAL)
+	if (rc < 0)
 		log_error("%s: cannot keep its defences: %s", name,
 			  strerror(-rc));
 	buf_free(&t);
