@@ -571,3 +571,16 @@ defence_state_line(const struct defence_state *st, int64_t now,
 			   l[i].state);
 	buf_putc(out, '\n');
 }
+
+int
+defence_alarm_open(const char *text)
+{
+	struct defence_state st;
+
+	if (text == NULL || defence_parse(text, &st) < 0)
+		return 0;
+	for (size_t i = 0; i < st.ncb; i++)
+		if (st.cb_ep[i].alerted & DEFENCE_CB_ALARMED)
+			return 1;
+	return 0;
+}

@@ -145,6 +145,11 @@ int defence_state_summary(const struct defence_state *st, int64_t now,
 void defence_state_line(const struct defence_state *st, int64_t now,
 			struct buf *out);
 
+/* Whether a stored defence line (NULL: none) holds an open channel
+ * binding alarm (an endpoint's "withdrawn" alarm went out, -PLUS not
+ * back yet): the bot's presence shows it like a verdict's alarm. */
+int defence_alarm_open(const char *text);
+
 /* ---- the metric certwatch_domains_defence{defence,state} ------------ */
 
 #define DEFENCE_METRIC_DEFS 6

@@ -423,6 +423,12 @@ watch_alert_presence_summary(struct watch *w, const char *jid, int *dnd,
 			alarm++;
 			alarm_dom = sd->name;
 			alarm_v = verdict_name(v);
+		} else if (defence_alarm_open(sd->defence)) {
+			/* Channel binding withdrawn: an alarm while DANE
+			 * says ok (docs/usage.md, "Alerts"). */
+			alarm++;
+			alarm_dom = sd->name;
+			alarm_v = "channel binding withdrawn";
 		} else if (v == VERDICT_OK) {
 			ok++;
 		} else {

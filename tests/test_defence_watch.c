@@ -455,6 +455,13 @@ line_hostile(void **state)
 		strcat(many, "cb_ep=1/5222/1/13/00000000/0/0/0 ");
 	assert_int_equal(defence_parse(many, &st), -1);
 	assert_true(st.ncb <= DEFENCE_CB_MAX);
+	/* The presence's open alarm. */
+	assert_false(defence_alarm_open(NULL));
+	assert_false(defence_alarm_open("cb_ep=0/5222/1/13/00000000/1/2/2"));
+	assert_true(defence_alarm_open("caa=none cb_ep=0/5222/1/13/00000000/1/2/2 "
+				       "cb_ep=1/5223/1/13/00000000/2/1/0"));
+	assert_false(defence_alarm_open("cb_ep=1/5223/1/13/00000000/2/1/0 cb=x"));
+	assert_false(defence_alarm_open("cb_ep=1/5223/1/13/00000000/2/9/0"));
 	/* Spaces anywhere, an empty text. */
 	assert_int_equal(defence_parse("  caa=bound   cb=none ", &st), 0);
 	assert_int_equal(st.caa, CAA_STATE_BOUND);
