@@ -245,6 +245,9 @@ defence_alert(struct wdom *d, const struct store_domain *sd,
 	report_defence_alert(&b, d->name, r, ev, n);
 	deliver(d->w, sd, k, b.s, r);
 	buf_free(&b);
+	/* An alarm opened or closed: the presence summary changes. */
+	for (size_t i = 0; i < sd->n_chat; i++)
+		watch_alert_send_presence(d->w, sd->chat[i]);
 }
 
 void

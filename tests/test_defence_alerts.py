@@ -27,6 +27,7 @@ import asyncio
 import os
 import re
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -35,6 +36,38 @@ import test_trouble as tt  # noqa: E402  (its daemon, subscriber, DNAT)
 
 DOMAIN = "cbswitch.test"
 check = tt.check
+
+
+async def watch_presence(chat):
+    """The bot in chat's roster (subscription both ways, from none: a
+    reused lab keeps rosters); its presences queued in chat.presences."""
+    chat.presences = asyncio.Queue()
+    chat.add_event_handler(
+        "presence", lambda p: p["from"].bare == chat.comp and
+        p["type"] in ("available", "dnd") and chat.presences.put_nowait(p))
+    await chat.get_roster()
+    if chat.comp in chat.client_roster:
+        chat.del_roster_item(chat.comp)
+        deadline = time.monotonic() + 10
+        while chat.comp in chat.client_roster and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    chat.send_presence(pto=chat.comp, ptype="subscribe")
+
+
+async def presence_until(chat, want, timeout=30):
+    """The bot's first presence whose status matches want: (show,
+    status), or the statuses seen."""
+    seen, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            p = await asyncio.wait_for(chat.presences.get(),
+                                       deadline - time.monotonic())
+        except asyncio.TimeoutError:
+            break
+        seen.append((p["show"], p["status"]))
+        if re.search(want, p["status"] or ""):
+            return p["show"], p["status"]
+    return None, seen
 
 
 async def scenario(info, wdir):
@@ -48,6 +81,7 @@ async def scenario(info, wdir):
     try:
         chat = await tt.login(x, x["users"][16], x["component"])
         first = await tt.subscribe(chat, DOMAIN) or ""
+        await watch_presence(chat)      # the bot answers by now
         check("the first check: ok, channel binding offered",
               "cbswitch.test: ok" in first and
               "Channel binding (XEP-0440): offered" in first, first)
@@ -79,6 +113,10 @@ async def scenario(info, wdir):
         logged = re.findall(r"cbswitch\.test: alarm: channel binding "
                             r"withdrawn", cw.log())
         check("logged once", len(logged) == 1, logged)
+        show = await presence_until(chat, r"^ALERT: ", 20)
+        check("presence: dnd while the alarm is open",
+              show == ("dnd", "ALERT: cbswitch.test channel binding "
+                              "withdrawn"), show)
 
         tt.dnat("-D", ip, 5222, strip_ip)
         redirected = False
@@ -89,6 +127,9 @@ async def scenario(info, wdir):
                        r"xmpp\.cbswitch\.test:5222$", tt.first_line(back))
               and not [b for b in before if "ALARM" in b],
               (tt.first_line(back), before))
+        show = await presence_until(chat, r"OK", 20)
+        check("presence: available again", show == ("", "1 domain OK"),
+              show)
 
         # The same key, silent after TLS (bigcert): not a withdrawn
         # round, but said once after split_rounds rounds.
