@@ -88,8 +88,18 @@ int main(int argc, char **argv)
 	}
 	for (long i = 0; i < n; i++) {
 		snprintf(name, sizeof(name), "d%05ld.example", i);
+		/* Defences kept (docs/store.md, the defence line): CAA
+		 * bound on one domain in three, none on the others. */
 		if (fill_one(st, name, i % 7 ? NULL : "tcp: connection refused",
-			     NULL, now) < 0) {
+			     NULL, now) < 0 ||
+		    store_domain_set_defence(
+			st, name,
+			i % 3 ? "caa=none cb=none expiry=ok tlsa=strong "
+				"next_key=none key_reuse=kept not_after=1 "
+				"cb_ep=0/5222/0/13/0badf00d/0/0/0"
+			      : "caa=bound cb=offered expiry=soon tlsa=strong "
+				"next_key=yes key_reuse=kept not_after=1 "
+				"cb_ep=0/5222/1/13/0badf00d/0/0/0") < 0) {
 			fprintf(stderr, "web_fill_store: cannot store %s\n",
 				name);
 			return 1;

@@ -538,6 +538,33 @@ defences_json(const struct check_result *r, struct buf *out)
 	buf_putc(out, '}');
 }
 
+void
+defences_summary(const struct check_result *r, struct defences_summary *s)
+{
+	const struct check_endpoint *at;
+	struct cb_sum cs;
+
+	memset(s, 0, sizeof(*s));
+	s->caa = r->caa.state;
+	cb_sum(r, &cs);
+	s->cb = cs.state;
+	s->cb_usable = cs.usable;
+	s->not_after = expiry_first(r, &at);
+	if (s->not_after) {
+		s->expiry_ep = (size_t)(at - r->endpoints);
+		s->expiry_days = expiry_days(r, s->not_after);
+		s->expiry_soon = s->expiry_days < warn_days(r);
+	}
+	s->tlsa = (enum defences_tlsa)tlsa_quality(r);
+	s->next_key = next_key(r) != NULL;
+}
+
+const char *
+defences_tlsa_name(enum defences_tlsa q)
+{
+	return tlsa_quality_name((enum tlsa_quality)q);
+}
+
 static const char caa_todo[] =
 	"add CAA 0 issue \"<your CA's CAA domain>; accounturi=<your ACME "
 	"account URL>\" (RFC 8657); certbot keeps the account URL as \"uri\" "
@@ -545,52 +572,70 @@ static const char caa_todo[] =
 static const char tlsa_todo[] =
 	"publish 3 1 1 records of your key (\"Records to add\")";
 
+static const char reuse_todo[] =
+	"keep the key across renewals (certbot renew --reuse-key), so that "
+	"3 1 1 records stay valid and a new key is a signal";
+
 size_t
-defences_checklist(const struct check_result *r, struct defence_line *l)
+defences_checklist_of(const struct defences_summary *s, struct defence_line *l)
 {
-	const struct check_endpoint *at;
-	int64_t na = expiry_first(r, &at);
-	enum tlsa_quality q = tlsa_quality(r);
-	const char *nk = next_key(r);
-	struct cb_sum s;
 	size_t n = 0;
 
 	l[n] = (struct defence_line){.name = "CAA bound to your ACME account",
-		.good = r->caa.state == CAA_STATE_BOUND ? 1
-			: r->caa.state == CAA_STATE_UNKNOWN ? -1 : 0};
+		.good = s->caa == CAA_STATE_BOUND ? 1
+			: s->caa == CAA_STATE_UNKNOWN ? -1 : 0};
 	snprintf(l[n].state, sizeof(l[n].state), "%s",
-		 check_caa_state_name(r->caa.state));
+		 check_caa_state_name(s->caa));
 	l[n].todo = l[n].good == 0 ? caa_todo : "";
 	n++;
-	cb_sum(r, &s);
-	if (s.state != PROBE_CB_NA) {
+	if (s->cb != PROBE_CB_NA) {
 		l[n] = (struct defence_line){.name = "Channel binding",
-			.good = s.state == PROBE_CB_UNKNOWN ? -1
-				: s.state == PROBE_CB_OFFERED && s.usable != 0};
+			.good = s->cb == PROBE_CB_UNKNOWN ? -1
+				: s->cb == PROBE_CB_OFFERED && s->cb_usable != 0};
 		snprintf(l[n].state, sizeof(l[n].state), "%s",
-			 probe_cb_name(s.state));
+			 probe_cb_name(s->cb));
 		l[n].todo = l[n].good == 0 ? cb_todo : "";
 		n++;
 	}
-	if (na) {
-		int days = expiry_days(r, na);
+	if (s->not_after) {
 		l[n] = (struct defence_line){.name = "Expiry",
-			.good = days >= warn_days(r)};
-		snprintf(l[n].state, sizeof(l[n].state), "%d days", days);
+			.good = !s->expiry_soon};
+		snprintf(l[n].state, sizeof(l[n].state), "%d days",
+			 s->expiry_days);
 		l[n].todo = l[n].good ? "" : expiry_todo;
 		n++;
 	}
 	l[n] = (struct defence_line){.name = "TLSA records",
-		.good = q == TQ_STRONG,
-		.todo = q == TQ_WEAK ? weak_todo : q == TQ_NONE ? tlsa_todo : ""};
-	snprintf(l[n].state, sizeof(l[n].state), "%s", tlsa_quality_name(q));
+		.good = s->tlsa == DEFENCES_TLSA_STRONG,
+		.todo = s->tlsa == DEFENCES_TLSA_WEAK ? weak_todo
+			: s->tlsa == DEFENCES_TLSA_NONE ? tlsa_todo : ""};
+	snprintf(l[n].state, sizeof(l[n].state), "%s",
+		 defences_tlsa_name(s->tlsa));
 	n++;
-	if (q != TQ_NONE) {
+	if (s->tlsa != DEFENCES_TLSA_NONE) {
 		l[n] = (struct defence_line){.name = "Next key prepared",
-			.good = nk != NULL, .todo = nk ? "" : next_key_todo};
+			.good = s->next_key, .todo = s->next_key ? ""
+							: next_key_todo};
 		snprintf(l[n].state, sizeof(l[n].state), "%s",
-			 nk ? "yes" : "none");
+			 s->next_key ? "yes" : "none");
+		n++;
+	}
+	if (s->key_reuse) {
+		l[n] = (struct defence_line){.name = "Key kept across renewals",
+			.good = s->key_reuse == 1,
+			.todo = s->key_reuse == 1 ? "" : reuse_todo};
+		snprintf(l[n].state, sizeof(l[n].state), "%s",
+			 s->key_reuse == 1 ? "kept" : "new");
 		n++;
 	}
 	return n;
+}
+
+size_t
+defences_checklist(const struct check_result *r, struct defence_line *l)
+{
+	struct defences_summary s;
+
+	defences_summary(r, &s);
+	return defences_checklist_of(&s, l);
 }

@@ -114,6 +114,7 @@ domain_state_load(const struct store_domain *sd, struct domain_state *ds,
 
 	ds->alert = (struct watch_state){VERDICT_NONE, ALERT_NONE, 0};
 	ds->n = 0;
+	(void)defence_parse(NULL, &ds->def);
 	if (err && errlen)
 		err[0] = '\0';
 	if (sd == NULL)
@@ -130,6 +131,10 @@ domain_state_load(const struct store_domain *sd, struct domain_state *ds,
 		rc = -1;
 	}
 	ds->alert.unreachable_rounds = sd->unreachable_rounds;
+	if (defence_parse(sd->defence, &ds->def) < 0) {
+		snprintf(err, errlen, "a defence line that does not parse");
+		rc = -1;
+	}
 	for (size_t i = 0; i < sd->n_endpoints; i++) {
 		struct store_endpoint se;
 		char why[128];

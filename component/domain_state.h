@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "component/keys.h"
+#include "component/defence_watch.h"
 #include "component/transition.h"
 #include "dns/dns.h"
 #include "probe/check.h"
@@ -50,6 +51,14 @@ struct domain_state {
 	 * domain_state_keys_load() by the few that need it: at up to 128
 	 * keys it is large, and presence, metrics and pages read every
 	 * domain's state. */
+	/*
+	 * Defences (docs/usage.md "Defences", "Alerts"): what the last
+	 * rounds showed of CAA, channel binding (per c2s endpoint, by its
+	 * index in ep) and expiry.  The store's `defence` line
+	 * (defence_parse / defence_format); a round's next value comes
+	 * from defence_round().
+	 */
+	struct defence_state def;
 };
 
 /*

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "version.h"
 #include "component/ct_state.h"
@@ -404,11 +405,9 @@ static void endpoint_row(struct buf *out, const struct check_endpoint *e)
 
 /* The checklist of docs/usage.md, "Defences": one line each, with what
  * to do. */
-static void defences_html(struct buf *out, const struct check_result *r)
+static void defences_html_lines(struct buf *out, const struct defence_line *l,
+				size_t n)
 {
-	struct defence_line l[DEFENCES_LINES];
-	size_t n = defences_checklist(r, l);
-
 	buf_puts(out, "<h2>Defences</h2>\n<ul id=\"defences\">\n");
 	for (size_t i = 0; i < n; i++) {
 		buf_printf(out, "<li class=\"%s\">",
@@ -425,6 +424,24 @@ static void defences_html(struct buf *out, const struct check_result *r)
 		buf_puts(out, "</li>\n");
 	}
 	buf_puts(out, "</ul>\n");
+}
+
+static void defences_html(struct buf *out, const struct check_result *r)
+{
+	struct defence_line l[DEFENCES_LINES];
+
+	defences_html_lines(out, l, defences_checklist(r, l));
+}
+
+/* A watched domain's checklist, from what its last rounds showed
+ * (defence_watch.h); nothing before its first round. */
+static void defences_html_state(struct buf *out, const struct domain_state *ds)
+{
+	struct defence_line l[DEFENCES_LINES];
+	struct defences_summary s;
+
+	if (defence_state_summary(&ds->def, (int64_t)time(NULL), &s))
+		defences_html_lines(out, l, defences_checklist_of(&s, l));
 }
 
 void html_result(struct buf *out, const struct html_ctx *c,
@@ -557,6 +574,7 @@ void html_domain(struct buf *out, const struct html_ctx *c,
 		}
 		buf_puts(out, "</tbody></table>\n");
 	}
+	defences_html_state(out, ds);
 	free(ds);
 	if (d->n_keys > 0) {
 		buf_puts(out, "<h2>Keys seen</h2>\n<table id=\"keys\"><thead>"

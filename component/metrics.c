@@ -360,6 +360,42 @@ static void render_endpoints(const struct store_domain *d, struct buf *out)
 	free(ds);
 }
 
+/* Watched domains by the state of each defence at their last check
+ * (docs/running.md): counts only, bounded labels (defence_watch.h). */
+static void render_defences(const struct metrics_sources *src,
+			    struct buf *out)
+{
+	uint64_t by[DEFENCE_METRIC_DEFS][DEFENCE_METRIC_STATES] = {{0}};
+	struct defence_state st;
+	int idx[DEFENCE_METRIC_DEFS];
+	size_t cur = 0;
+	const struct store_domain *d;
+
+	while ((d = store_domain_next(src->store, &cur)) != NULL) {
+		if (defence_parse(d->defence, &st) < 0)
+			continue;
+		defence_metric_states(&st, idx);
+		for (int i = 0; i < DEFENCE_METRIC_DEFS; i++)
+			if (idx[i] >= 0 && idx[i] < DEFENCE_METRIC_STATES)
+				by[i][idx[i]]++;
+	}
+	head(out, "domains_defence", "gauge",
+	     "Watched domains by the state of each defence at their last "
+	     "check (docs/usage.md, \"Defences\"); a domain not checked yet, "
+	     "without a client endpoint (channel_binding) or without a leaf "
+	     "seen (expiry) is not counted there.");
+	for (int i = 0; i < DEFENCE_METRIC_DEFS; i++)
+		for (int s = 0; s < DEFENCE_METRIC_STATES; s++) {
+			const char *w = defence_metric_word(i, s);
+			if (w == NULL)
+				continue;
+			buf_printf(out, "certwatch_domains_defence{defence=\"%s\","
+				   "state=\"%s\"} %llu\n",
+				   defence_metric_word(i, -1), w,
+				   (unsigned long long)by[i][s]);
+		}
+}
+
 /* Watched domains by verdict, and (per_domain, up to METRICS_MAX_DOMAINS)
  * each domain's verdict, last check and endpoints' key match. */
 static void render_domains(struct metrics *m,
@@ -480,8 +516,10 @@ void metrics_render(struct metrics *m, const struct metrics_sources *src,
 		render_sources(src, out);
 	if (src && src->store)
 		render_domains(m, src, out);
-	if (src && src->store)
+	if (src && src->store) {
 		render_split(src, out);
+		render_defences(src, out);
+	}
 	if (m->ct_up >= 0)
 		render_ct(m, out);
 }

@@ -325,8 +325,10 @@ report_text(const struct check_result *r, struct buf *out)
 		for (size_t i = 0; i < r->nsetup; i++)
 			buf_printf(out, "  %s\n", r->setup[i]);
 	}
-	defences_text(r, out);
 	buf_printf(out, "\n%s\n", report_advice(r->verdict));
+	/* After the advice: a report split into several messages keeps what
+	 * the verdict asks of the reader in its first one. */
+	defences_text(r, out);
 	buf_free(&cut);
 }
 

@@ -80,6 +80,16 @@ void report_endpoint_alert(struct buf *b, enum alert_kind k,
 			   const char *domain, const struct check_result *r,
 			   size_t ep, const char *step, unsigned rounds,
 			   enum verdict last, int via_tor);
+/* A watched domain's defence alert (defence_watch.h): one line per event
+ * (an alarm first), then the round's report. */
+struct defence_event;
+void report_defence_alert(struct buf *b, const char *domain,
+			  const struct check_result *r,
+			  const struct defence_event *ev, size_t n);
+/* The short form of one event, for the history ("channel binding
+ * withdrawn at HOST:PORT"). */
+void report_defence_note(const struct defence_event *ev,
+			 const struct check_result *r, char *out, size_t len);
 /* The summary at the end of an hour of held alerts ([watch] flap_limit). */
 void report_flap_summary(struct buf *b, const char *domain, unsigned held,
 			 enum verdict now);

@@ -7,6 +7,7 @@
 #include "component/report.h"
 
 #include "component/ct_state.h"
+#include "component/defence_watch.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -214,4 +215,150 @@ report_ct_alert(struct buf *b, const char *domain, const struct ct_record *r)
 			      "raises the split alarm.\n",
 			   domain);
 	alert_footer(b, domain);
+}
+
+/* ---- defence alerts (docs/usage.md "Alerts", defence_watch.h) --------- */
+
+/* The mechanisms an endpoint offers now, as one line. */
+static void
+mechs_line(struct buf *b, const struct check_endpoint *e)
+{
+	const struct xmlstream_sasl *sa = &e->features.sasl;
+
+	for (size_t i = 0; i < sa->nmechs; i++)
+		buf_printf(b, "%s%s", i ? " " : "", sa->mechs[i]);
+	if (sa->nmechs == 0)
+		buf_puts(b, "none");
+}
+
+static void
+defence_line(struct buf *b, const char *domain, const struct check_result *r,
+	     const struct defence_event *ev)
+{
+	const struct check_endpoint *e =
+	    ev->kind == DEV_CAA_REMOVED ? NULL : &r->endpoints[ev->ep];
+	char d1[32], d2[32];
+
+	switch (ev->kind) {
+	case DEV_CB_WITHDRAWN:
+		buf_printf(b, "ALARM: %s: channel binding withdrawn at %s "
+			      "%s:%u: it offered SCRAM-*-PLUS (XEP-0440) and "
+			      "for %u rounds offers only ",
+			   domain, check_service_name(e->service), e->host,
+			   e->port, ev->rounds);
+		mechs_line(b, e);
+		buf_printf(b, " at the same TLS version (%s). An interceptor "
+			      "that holds a valid certificate cannot bind to "
+			      "the server's TLS session, so it offers no "
+			      "-PLUS: if you did not turn channel binding off, "
+			      "this is a sign of interception, whatever the "
+			      "DANE verdict (%s).\n",
+			   e->tls_version[0] ? e->tls_version : "unknown",
+			   verdict_name(r->verdict) ? verdict_name(r->verdict)
+						    : "none");
+		break;
+	case DEV_CB_CHANGED:
+		buf_printf(b, "%s: channel binding no longer offered at %s "
+			      "%s:%u, with its other mechanisms or TLS "
+			      "version changed too (new settings or a new "
+			      "server?); now: ",
+			   domain, check_service_name(e->service), e->host,
+			   e->port);
+		mechs_line(b, e);
+		buf_printf(b, " (%s)\n",
+			   e->tls_version[0] ? e->tls_version : "no TLS");
+		break;
+	case DEV_CB_OFFERED:
+		buf_printf(b, "%s: channel binding (SCRAM-*-PLUS) now offered "
+			      "at %s %s:%u\n",
+			   domain, check_service_name(e->service), e->host,
+			   e->port);
+		break;
+	case DEV_CB_BACK:
+		buf_printf(b, "%s recovered: channel binding offered again at "
+			      "%s %s:%u\n",
+			   domain, check_service_name(e->service), e->host,
+			   e->port);
+		break;
+	case DEV_CB_UNREAD:
+		buf_printf(b, "%s: channel binding can no longer be read at %s "
+			      "%s:%u: it offered SCRAM-*-PLUS, and for %u rounds "
+			      "its stream after TLS fails (%s). A server that "
+			      "breaks that stream for certwatch's probe alone "
+			      "could hide an interceptor that cannot bind.\n",
+			   domain, check_service_name(e->service), e->host,
+			   e->port, ev->rounds, e->features.reason);
+		break;
+	case DEV_CAA_REMOVED:
+		buf_printf(b, "%s: the CAA binding to an ACME account was "
+			      "removed (was bound, now %s): %s\n",
+			   domain, check_caa_state_name(ev->caa_to),
+			   ev->caa_to == CAA_STATE_UNKNOWN
+				   ? "the CAA look-up fails, a CA may issue"
+				   : "anyone who passes a CA's validation can "
+				     "get a certificate for it (RFC 8657)");
+		break;
+	case DEV_EXPIRY_LINE:
+		report_time(ev->not_after, REPORT_TIME_DAY, "?", d1,
+			    sizeof(d1));
+		buf_printf(b, "%s: the certificate of %s expires in %d days "
+			      "(%s), under the warning line ([watch] "
+			      "expiry_warn_days): renew now (certbot renew "
+			      "--reuse-key keeps the key and its 3 1 1 "
+			      "records)\n",
+			   domain, e->host, ev->days, d1);
+		break;
+	case DEV_SHORTER_LEAF:
+		report_time(ev->not_after, REPORT_TIME_DAY, "?", d1,
+			    sizeof(d1));
+		report_time(ev->prev_not_after, REPORT_TIME_DAY, "?", d2,
+			    sizeof(d2));
+		buf_printf(b, "%s: a new certificate at %s expires on %s, "
+			      "before the one seen before it (%s): not the "
+			      "operator's renewal? Compare its issuer and "
+			      "key with what you deployed.\n",
+			   domain, e->host, d1, d2);
+		break;
+	}
+}
+
+void
+report_defence_alert(struct buf *b, const char *domain,
+		     const struct check_result *r,
+		     const struct defence_event *ev, size_t n)
+{
+	/* An alarm first: the line a reader sees. */
+	for (int alarm = 1; alarm >= 0; alarm--)
+		for (size_t i = 0; i < n; i++)
+			if ((ev[i].kind == DEV_CB_WITHDRAWN) == alarm)
+				defence_line(b, domain, r, &ev[i]);
+	buf_putc(b, '\n');
+	report_text(r, b);
+	alert_footer(b, domain);
+}
+
+void
+report_defence_note(const struct defence_event *ev,
+		    const struct check_result *r, char *out, size_t len)
+{
+	static const char *const what[] = {
+		[DEV_CB_WITHDRAWN] = "channel binding withdrawn at",
+		[DEV_CB_CHANGED] = "channel binding no longer offered at",
+		[DEV_CB_OFFERED] = "channel binding offered at",
+		[DEV_CB_BACK] = "channel binding back at",
+		[DEV_CB_UNREAD] = "channel binding unread at",
+		[DEV_CAA_REMOVED] = "CAA binding removed",
+		[DEV_EXPIRY_LINE] = "expires soon:",
+		[DEV_SHORTER_LEAF] = "a new leaf expires sooner:",
+	};
+	const struct check_endpoint *e;
+
+	if (ev->kind == DEV_CAA_REMOVED)
+		snprintf(out, len, "%s (now %s)", what[ev->kind],
+			 check_caa_state_name(ev->caa_to));
+	else {
+		e = &r->endpoints[ev->ep];
+		snprintf(out, len, "%s %s:%u", what[ev->kind], e->host,
+			 e->port);
+	}
 }

@@ -204,6 +204,53 @@ round_unchanged(const struct store_domain *sd, const struct store_update *u)
 	return 1;
 }
 
+/* ---- defences (defence_watch.h) ------------------------------------------ */
+
+/* Keeps next's defences as the domain's `defence` line: 1 when the line
+ * changed (the shard is to be written), 0 when not, -1 on an error. */
+static int
+defence_store(struct watch *w, const char *name,
+	      const struct domain_state *next)
+{
+	struct buf t = BUF_INIT;
+	int rc;
+
+	defence_format(&next->def, &t);
+	rc = store_domain_set_defence(w->st, name, t.s);
+	if (rc > 0)
+		log_debug("%s: defences: %s", name, t.s ? t.s : "");
+	if (rc < 0)
+		log_error("%s: cannot keep its defences: %s", name,
+			  strerror(-rc));
+	buf_free(&t);
+	return rc < 0 ? -1 : rc;
+}
+
+/* The round's defence alert, if any: one message, an alarm never held. */
+static void
+defence_alert(struct wdom *d, const struct store_domain *sd,
+	      const struct check_result *r, const struct defence_event *ev,
+	      size_t n, time_t now)
+{
+	enum alert_kind k = (enum alert_kind)defence_alert_kind(ev, n);
+	struct buf b = BUF_INIT;
+	char note[200];
+
+	if (n == 0)
+		return;
+	report_defence_note(&ev[0], r, note, sizeof(note));
+	log_info("%s: %s: %s%s", d->name, alert_kind_name(k), note,
+		 n > 1 ? " (and more)" : "");
+	if (flap_hold(d, sd, k, now))
+		return;
+	report_defence_alert(&b, d->name, r, ev, n);
+	deliver(d->w, sd, k, b.s, r);
+	buf_free(&b);
+	/* An alarm opened or closed: the presence summary changes. */
+	for (size_t i = 0; i < sd->n_chat; i++)
+		watch_alert_send_presence(d->w, sd->chat[i]);
+}
+
 void
 watch_alert_record(struct wdom *d, struct check_result *r, int baseline_only)
 {
@@ -235,6 +282,8 @@ watch_alert_record(struct wdom *d, struct check_result *r, int baseline_only)
 
 	domain_state_round(next, last, r);
 	na = trouble_round(w, last, r, next, ea);
+	struct defence_event dev[DEFENCE_EVENTS_MAX];
+	size_t ndev = defence_round(next, last, r, w->cfg->split_rounds, dev);
 	struct store_update u = {
 		.checked = now,
 		.next_due = d->heap_idx != HEAP_NONE ? d->due : now,
@@ -272,9 +321,23 @@ watch_alert_record(struct wdom *d, struct check_result *r, int baseline_only)
 		ch.to = verdict_name(ws.verdict);
 		ch.note = note;
 		u.change = &ch;
+	} else if (ndev > 0) {
+		/* A defence's alert: in the history, when nothing else is. */
+		char what[200];
+		report_defence_note(&dev[0], r, what, sizeof(what));
+		snprintf(note, sizeof(note), "%s: %s",
+			 alert_kind_name((enum alert_kind)defence_alert_kind(
+			     dev, ndev)),
+			 what);
+		ch.time = now;
+		ch.from = verdict_name(prev);
+		ch.to = verdict_name(ws.verdict);
+		ch.note = note;
+		u.change = &ch;
 	}
 	int rc = -1;
-	if (round_unchanged(sd, &u)) {
+	int def_changed = sd ? defence_store(w, d->name, next) : 1;
+	if (def_changed == 0 && round_unchanged(sd, &u)) {
 		/* Only times moved: no shard write for this round. */
 		const char *spkis[STORE_ENDPOINTS_MAX];
 		for (size_t i = 0; i < n; i++)
@@ -287,6 +350,8 @@ watch_alert_record(struct wdom *d, struct check_result *r, int baseline_only)
 		if (rc < 0)
 			log_error("%s: cannot record the round: %s", d->name,
 				  strerror(-rc));
+		if (sd == NULL)
+			(void)defence_store(w, d->name, next);
 		store_commit(w->st, watch_commit_done_log, NULL);
 	}
 	/* Certificate Transparency: the TLSA and keys it judges by. */
@@ -342,6 +407,7 @@ watch_alert_record(struct wdom *d, struct check_result *r, int baseline_only)
 		deliver(w, sd, a->kind, b.s, r);
 		buf_free(&b);
 	}
+	defence_alert(d, sd, r, dev, ndev, now);
 	/* Key continuity (watch_keys.c): its own state and alert; a split
 	 * alarm is never held, the others as any alert. */
 	{
@@ -389,6 +455,12 @@ watch_alert_presence_summary(struct watch *w, const char *jid, int *dnd,
 			alarm++;
 			alarm_dom = sd->name;
 			alarm_v = "keys differ between probes";
+		} else if (defence_alarm_open(sd->defence)) {
+			/* Channel binding withdrawn: an alarm while DANE
+			 * says ok (docs/usage.md, "Alerts"). */
+			alarm++;
+			alarm_dom = sd->name;
+			alarm_v = "channel binding withdrawn";
 		} else if (v == VERDICT_OK) {
 			ok++;
 		} else {

@@ -341,6 +341,7 @@ domain_status(struct watch *w, const struct store_domain *sd, struct buf *b,
 		if (e->spki[0])
 			buf_printf(b, "    key %s\n", e->spki);
 	}
+	defence_state_line(&ds->def, watch_now(w), b);
 	free(ds);
 	for (size_t i = 0; i < sd->n_keys; i++) {
 		char f[64], l[64];

@@ -186,6 +186,12 @@ out_domain(struct out *o, const struct store_domain *d)
 				out_field(o, store_ep_flag_words[b], 0);
 		out_raw(o, "\n", 1);
 	}
+	if (d->defence) {
+		/* Version 3: the defences kept between rounds. */
+		out_str(o, "defence");
+		out_field(o, d->defence, 1);
+		out_raw(o, "\n", 1);
+	}
 	for (i = 0; i < d->n_keys; i++) {
 		out_str(o, "key");
 		out_field(o, d->keys[i].spki, 0);

@@ -383,7 +383,8 @@ domain_body(struct pctx *c, struct dom *d)
 	struct store_continuity cont = {0, 0, NULL, 0};
 	char *ctl = NULL;	/* the `ct` lines (store/ct.c) */
 	size_t n_ct = 0;
-	int states = 0, r = 0, changed;
+	int states = 0, r = 0, changed, defences = 0;
+	const char *defence = NULL;
 
 #define BAD(msg) { r = fail(c, msg); break; }
 
@@ -460,6 +461,12 @@ domain_body(struct pctx *c, struct dom *d)
 				eps[n_eps - 1].flags = flags;
 			}
 			troubled = n_eps;
+		} else if (strcmp(kw, "defence") == 0) {
+			/* Version 3: opaque text, once (domain_state.c reads it). */
+			if (text(c, &a) < 0 || (a && strlen(a) > STORE_TEXT_MAX) || defences++)
+				BAD("bad defence line");
+			if (d)
+				defence = keep(c, a);
 		} else if (strcmp(kw, "key") == 0) {
 			if (name(c, &a, STORE_NAME_MAX) < 0 || num(c, INT64_MIN, INT64_MAX, &x) < 0 ||
 			    num(c, INT64_MIN, INT64_MAX, &y) < 0 || done(c) < 0 ||
@@ -534,7 +541,9 @@ domain_body(struct pctx *c, struct dom *d)
 		free(ctl);
 		return r;
 	}
-	ct = (struct store_content){ eps, n_eps, keys, n_keys, hist, n_hist, chat, n_chat, ps, n_ps };
+	ct = (struct store_content){ eps, n_eps, keys, n_keys, hist, n_hist, chat, n_chat, ps, n_ps,
+				     NULL };
+	ct.defence = defence;
 	if (r == 0 && (r = store_dom_pack(c->st, d, &ct)) == 0 &&
 	    (r = store_cont_attach(c->st, d, &cont, &changed)) == 0) {
 		free(d->ct);

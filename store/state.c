@@ -401,8 +401,11 @@ place(struct placer *p, const struct store_content *c, struct store_domain *v)
 	}
 	if (chat && c->n_chat)
 		memcpy(chat, c->chat, c->n_chat * sizeof(*chat));
+	/* The `defence` line (version 3), after the rest. */
+	uint32_t defence = put(p, c->defence, store_text_len(c->defence));
 	if (v == NULL)
 		return;
+	v->defence = str_at(p->base, defence);
 	v->n_endpoints = c->n_eps;
 	v->keys = k;
 	v->n_keys = c->n_keys;
@@ -538,6 +541,7 @@ store_dom_content(const struct dom *d, struct store_content *c, struct store_unp
 	c->n_chat = d->pub.n_chat;
 	c->ps = d->pub.pubsub;
 	c->n_ps = d->pub.n_pubsub;
+	c->defence = d->pub.defence;
 }
 
 /* Validates endpoints and copies them into out with interned words. */

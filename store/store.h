@@ -94,6 +94,10 @@ struct store_domain {
 	const struct store_pubsub *pubsub;	/* pubsub subscriptions */
 	uint32_t n_chat;
 	uint32_t n_pubsub;
+	/* The defences kept between rounds (docs/store.md, the `defence`
+	 * line): text the store keeps as it is (at most STORE_TEXT_MAX
+	 * bytes), read by component/domain_state.c; NULL for none. */
+	const char *defence;
 };
 
 /* Per-JID flags. */
@@ -209,6 +213,12 @@ struct store_update {
  * domain is added if missing.  0, -EINVAL (a bad word, too long a name,
  * too many endpoints), -ENOMEM; on error nothing changed. */
 int store_domain_record(struct store *st, const char *name, const struct store_update *u);
+
+/* Sets the text of a domain's `defence` line (docs/store.md; NULL or ""
+ * removes it), marking its shard only when the text changed.  Longer text
+ * than STORE_TEXT_MAX is refused.  1 changed, 0 the same text, -EINVAL
+ * (not stored, too long), -ENOMEM (nothing changed). */
+int store_domain_set_defence(struct store *st, const char *name, const char *text);
 
 /* Sets the next due time only (and marks the domain's shard to be
  * written: see docs/store.md on spreading a schedule).  0, or -EINVAL when

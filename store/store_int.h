@@ -170,6 +170,7 @@ struct store_content {
 	size_t n_chat;
 	const struct store_pubsub *ps;
 	size_t n_ps;
+	const char *defence;	/* the `defence` line's text, or NULL */
 };
 
 /* state.c */

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -121,6 +122,13 @@ class Client(slixmpp.ClientXMPP):
             if body.startswith("Checking ") or body.startswith("First "):
                 continue
             return body
+
+    async def whole(self, body):
+        """A report split over several bodies, whole: read on up to its
+        last line (the Defences section's TLSA or next-key line)."""
+        while not re.search(r"^  (Next key|TLSA records: none)", body, re.M):
+            body += "\n" + (await self.body())["body"]
+        return body
 
     def drain(self):
         while not self.msgs.empty():
@@ -330,7 +338,15 @@ async def run_server(name, lab, lab_json, binary, tmp):
             check("check good.test: ok", "good.test: ok" in body,
                   body.splitlines()[0])
             check("check: composing chat state sent", a.composing > 0)
-            body = await a.report("MITM.test.")
+            # The Defences section (docs/usage.md), the report's last
+            # lines: every part of the reply, up to its "Next key" line.
+            body = await a.whole(await a.report("cbnone.test"))
+            check("check cbnone.test: the Defences lines",
+                  "\nDefences:\n  CAA: bound (records at cbnone.test" in body
+                  and "Channel binding (XEP-0440): none" in body and
+                  "Expiry: 2 days (xmpp.cbnone.test)" in body,
+                  body[body.find("Defences:"):][:300])
+            body = await a.whole(await a.report("MITM.test."))
             check("check mitm.test: mismatch", "mitm.test: mismatch" in body,
                   body.splitlines()[0])
             # From scratch: the lab's state directory outlives a run.
@@ -475,6 +491,12 @@ async def run_server(name, lab, lab_json, binary, tmp):
                   r.get("status") == "completed" and
                   vals.get("verdict") == "ok" and len(eps) > 0 and
                   "good.test" in text, "%s / %s" % (text, eps[:1]))
+            rep = vals.get("report")
+            rep = "\n".join(rep) if isinstance(rep, list) else rep or ""
+            check("ad-hoc check good.test: the report's Defences lines",
+                  "\nDefences:\n" in rep and "  CAA: bound" in rep and
+                  "TLSA records: strong" in rep,
+                  rep[rep.find("Defences:"):][:300])
             r = await command(a, "check", action="execute")
             sid = r.get("sessionid")
             r = await command(a, "check", action="cancel", sessionid=sid)

@@ -83,9 +83,12 @@ def t_none(info, conf):
 
 
 def t_insecure(info, conf):
+    """CAA in an unsigned zone: judged, and said to be forgeable."""
     _, c = caa(conf, 'unsigned.test')
-    assert c['state'] == 'none' and c['dnssec'] == 'insecure', c
-    assert codes(c) == ['caa-insecure', 'caa-none'], c
+    assert c['state'] == 'issuers' and c['dnssec'] == 'insecure', c
+    assert c['found_at'] == 'unsigned.test', c
+    assert c['records'] == ['0 issue "letsencrypt.org"'], c
+    assert codes(c) == ['caa-insecure', 'caa-no-accounturi'], c
     # The SRV target is in the signed good.test: judged on its own.
     t = {t['name']: t for t in c['targets']}['xmpp.good.test']
     assert t['state'] == 'bound' and t['dnssec'] == 'secure', t
@@ -97,6 +100,32 @@ def t_bogus(info, conf):
     assert c['state'] == 'unknown' and c['dnssec'] == 'bogus', c
     assert codes(c) == ['caa-bogus'], c
     assert c.get('detail'), c
+
+
+def t_issuewild(info, conf):
+    """accounturi on every issue, issuewild without it: bound (issuewild
+    is listed, not judged for the domain)."""
+    _, c = caa(conf, 'cbnone.test')
+    assert c['state'] == 'bound' and c['dnssec'] == 'secure', c
+    assert '0 issuewild "letsencrypt.org"' in c['records'], c
+    assert codes(c) == [], c
+
+
+def t_expiry(info, conf):
+    """cbnone.test's leaf expires in 3 days: expires-soon, the DANE
+    verdict unchanged; good.test's does not."""
+    rc, res, _ = check_json(BIN, conf, 'cbnone.test')
+    assert res['verdict'] == 'ok', res
+    x = res['defences']['expiry']
+    assert x['days'] == 2 and x['host'] == 'xmpp.cbnone.test', x
+    assert codes(x) == ['expires-soon'], x
+    assert abs(x['not_after'] - (time.time() + 3 * 86400)) < 86400, x
+    rc, res, _ = check_json(BIN, conf, 'good.test')
+    assert res['defences']['expiry']['days'] > 14, res['defences']
+    assert codes(res['defences']['expiry']) == [], res['defences']
+    p = run([BIN, 'check', '-c', conf, 'cbnone.test'], timeout=120)
+    assert 'Expiry: 2 days (xmpp.cbnone.test)' in p.stdout, p.stdout
+    assert 'warning (expires-soon)' in p.stdout, p.stdout
 
 
 def t_invalid(info, conf):
@@ -196,6 +225,20 @@ def t_cb_ejabberd(info, conf):
     assert any(m.endswith('-PLUS') for m in d['mechanisms']), d
 
 
+def t_cb_fixtures(info, conf):
+    """The lab's cbstrip (no -PLUS) and cbplus (SCRAM-*-PLUS with
+    tls-exporter and tls-server-end-point), measured with a raw client."""
+    rc, res, _ = check_json(BIN, conf, 'cbnone.test')
+    raw = raw_features(info['targets']['cbstrip'], 5222, 'cbnone.test')
+    assert not any(m.endswith('-PLUS') for m in raw[0]) and raw[0], raw
+    same_as_raw(cb_of(res, 5222), raw)
+    d = res['defences']['channel_binding']
+    assert d['state'] == 'none' and codes(d) == ['no-channel-binding'], d
+    raw = raw_features(info['targets']['cbplus'], 5222, 'cbswitch.test')
+    assert 'SCRAM-SHA-256-PLUS' in raw[0] and raw[1] == [
+        'tls-exporter', 'tls-server-end-point'], raw
+
+
 def t_cb_silent(info, conf):
     """sni.test's server says nothing after TLS: channel binding unknown,
     the mismatch stays, found within the second stream's bound."""
@@ -220,9 +263,14 @@ def main():
                          ('no CAA up to the TLD', t_none),
                          ('CAA in an unsigned zone', t_insecure),
                          ('CAA in a bogus zone', t_bogus),
+                         ('CAA: issuewild without accounturi',
+                          t_issuewild),
+                         ('expiry: a leaf of 3 days', t_expiry),
                          ('invalid input', t_invalid),
                          ('channel binding: Prosody', t_cb_prosody),
                          ('channel binding: ejabberd', t_cb_ejabberd),
+                         ('channel binding: the lab fixtures',
+                          t_cb_fixtures),
                          ('channel binding: silent after TLS',
                           t_cb_silent)]:
             r.run(name, fn, info, conf)

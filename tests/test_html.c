@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -144,6 +145,43 @@ static void t_domain_escaped(void **state)
 	store_close(st);
 }
 
+/* /d/DOMAIN's checklist from the domain's `defence` line; none before its
+ * first round. */
+static void t_domain_defences(void **state)
+{
+	struct store_update u = {"ok", NULL, 0, 1700000000, 0, NULL, 0, NULL};
+	struct store *st;
+	char err[256], line[300];
+	struct buf b = BUF_INIT;
+
+	assert_int_equal(store_open(NULL, &st, err, sizeof(err)), 0);
+	assert_int_equal(store_domain_record(st, "good.test", &u), 0);
+	html_domain(&b, &ctx, store_domain_get(st, "good.test"), -1);
+	assert_null(strstr(b.s, "id=\"defences\""));
+	snprintf(line, sizeof(line),
+		 "caa=issuers cb=none expiry=soon tlsa=strong next_key=none "
+		 "key_reuse=new not_after=%lld expiry_alerted=0",
+		 (long long)time(NULL) + 3 * 86400 + 600);
+	assert_int_equal(store_domain_set_defence(st, "good.test", line), 1);
+	buf_reset(&b);
+	html_domain(&b, &ctx, store_domain_get(st, "good.test"), -1);
+	assert_non_null(strstr(b.s, "<ul id=\"defences\">"));
+	assert_non_null(strstr(b.s, "<li class=\"missing\">CAA bound to your "
+				    "ACME account: <b>issuers</b> &mdash; add "
+				    "CAA 0 issue"));
+	assert_non_null(strstr(b.s, "<li class=\"missing\">Channel binding: "
+				    "<b>none</b>"));
+	assert_non_null(strstr(b.s, "<li class=\"missing\">Expiry: <b>3 days"
+				    "</b> &mdash; renew now"));
+	assert_non_null(strstr(b.s, "<li class=\"ok\">TLSA records: <b>strong"
+				    "</b></li>"));
+	assert_non_null(strstr(b.s, "<li class=\"missing\">Key kept across "
+				    "renewals: <b>new</b> &mdash; keep the "
+				    "key"));
+	buf_free(&b);
+	store_close(st);
+}
+
 static void t_other_pages(void **state)
 {
 	struct buf b = BUF_INIT;
@@ -264,6 +302,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(t_result_escaped),
 	    cmocka_unit_test(t_domain_escaped),
+	    cmocka_unit_test(t_domain_defences),
 	    cmocka_unit_test(t_other_pages),
 	    cmocka_unit_test(t_xmpp_uris),
 	    cmocka_unit_test(t_metrics),

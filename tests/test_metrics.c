@@ -152,6 +152,65 @@ static void t_per_domain(void **state)
 	metrics_free(m);
 }
 
+/* certwatch_domains_defence{defence,state}: watched domains counted from
+ * their `defence` lines; every label value from a fixed list, whatever a
+ * line holds; a domain not checked yet is counted nowhere. */
+static void t_defences(void **state)
+{
+	struct metrics_sources src = {.connected = -1, .reconnects = -1};
+	struct metrics *m = metrics_new();
+	struct buf b = BUF_INIT;
+	const char *p;
+
+	record("a.test", "ok", 1700000000, NULL, 0);
+	record("b.test", "ok", 1700000000, NULL, 0);
+	record("c.test", "ok", 1700000000, NULL, 0);
+	assert_int_equal(store_domain_add(st, "new.test"), 1);
+	assert_int_equal(store_domain_set_defence(st, "a.test",
+	    "caa=bound cb=offered expiry=ok tlsa=strong next_key=yes "
+	    "key_reuse=kept not_after=1 expiry_alerted=0"), 1);
+	assert_int_equal(store_domain_set_defence(st, "b.test",
+	    "caa=none cb=na expiry=soon tlsa=weak next_key=none "
+	    "key_reuse=new not_after=1 expiry_alerted=1 evil=\"x\\\"}"), 1);
+	/* A line that does not parse: counted nowhere. */
+	assert_int_equal(store_domain_set_defence(st, "c.test",
+	    "caa=bound cb=sometimes"), 1);
+	src.store = st;
+	metrics_render(m, &src, &b);
+	assert_non_null(strstr(b.s, "# TYPE certwatch_domains_defence gauge\n"));
+	static const char *const want[] = {
+	    "{defence=\"caa\",state=\"bound\"} 1\n",
+	    "{defence=\"caa\",state=\"none\"} 1\n",
+	    "{defence=\"caa\",state=\"unknown\"} 0\n",
+	    "{defence=\"channel_binding\",state=\"offered\"} 1\n",
+	    "{defence=\"channel_binding\",state=\"none\"} 0\n",
+	    "{defence=\"expiry\",state=\"ok\"} 1\n",
+	    "{defence=\"expiry\",state=\"soon\"} 1\n",
+	    "{defence=\"expiry\",state=\"expired\"} 0\n",
+	    "{defence=\"tlsa_quality\",state=\"strong\"} 1\n",
+	    "{defence=\"tlsa_quality\",state=\"weak\"} 1\n",
+	    "{defence=\"next_key\",state=\"yes\"} 1\n",
+	    "{defence=\"next_key\",state=\"none\"} 1\n",
+	    "{defence=\"key_reuse\",state=\"kept\"} 1\n",
+	    "{defence=\"key_reuse\",state=\"new\"} 1\n",
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		char line[160];
+		snprintf(line, sizeof(line), "certwatch_domains_defence%s",
+			 want[i]);
+		if (strstr(b.s, line) == NULL)
+			fail_msg("no %s", line);
+	}
+	/* 4 + 3 + 4 + 3 + 2 + 3 series, never a "na" state. */
+	assert_int_equal(count(b.s, "certwatch_domains_defence{"), 19);
+	assert_null(strstr(b.s, "state=\"na\""));
+	for (p = b.s; (p = strstr(p, "certwatch_domains_defence{")); p++)
+		assert_null(memchr(p, '\\', strcspn(p, "\n")));
+	assert_int_equal(promtool(&b), 0);
+	buf_free(&b);
+	metrics_free(m);
+}
+
 /* A broken escape is what promtool must catch: the check above would pass
  * a page it cannot parse otherwise. */
 static void t_promtool_catches(void **state)
@@ -243,6 +302,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(t_per_domain, setup, teardown),
 	    cmocka_unit_test(t_promtool_catches),
+	    cmocka_unit_test_setup_teardown(t_defences, setup, teardown),
 	    cmocka_unit_test_setup_teardown(t_cut, setup, teardown),
 	    cmocka_unit_test_setup_teardown(t_split, setup, teardown),
 	};

@@ -128,6 +128,15 @@ def t_full(tmp, store):
         assert len(km) == 4 * N and all(v == '1' for _, v in km), len(km)
         assert ('domain="d00042.example",service="xmpps-server",'
                 'host="xmpp.d00042.example",port="5270"', '1') in km
+        # Defences: counts from each domain's defence line.
+        dfc = dict((lab, float(v)) for lab, v in
+                   series(text, 'certwatch_domains_defence'))
+        bound = (N + 2) // 3
+        assert dfc['defence="caa",state="bound"'] == bound, dfc
+        assert dfc['defence="caa",state="none"'] == N - bound, dfc
+        assert dfc['defence="channel_binding",state="offered"'] == bound
+        assert dfc['defence="expiry",state="soon"'] == bound, dfc
+        assert dfc['defence="next_key",state="yes"'] == bound, dfc
         # A second scrape (warm), for the figure in docs/web.md.
         _, ms2 = d.metrics()
         print(f'     {N} domains: /metrics {len(text) / 1e6:.1f} MB, '

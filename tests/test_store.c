@@ -1182,7 +1182,7 @@ test_trouble_lines(void **state)
 		parse_expect(buf, -1);
 	}
 
-	/* A version 1 file is read and written back as version 2: the
+	/* A version 1 file is read and written back as version 3: the
 	 * healthy endpoint gets no trouble line, the other its count. */
 	st = open_ok(dir);
 	assert_int_equal(store_parse_shard(st, v1, strlen(v1), err, sizeof(err)), 0);
@@ -1619,6 +1619,72 @@ test_ct_lines(void **state)
 	rm_dir(dir);
 }
 
+/* The `defence` line (version 3): opaque text kept as it is, written only
+ * when it changed, read back; a version 2 file has none; a bad line makes
+ * the record invalid. */
+static void
+test_defence_line(void **state)
+{
+	static const char v2[] =
+		"certwatch-store 2\ncommit 7\ndomain a.example\nstate ok - 0 1 1 2\n"
+		"endpoint xmpp-client h.example 5222 ok - -\nend\nrecords 1\n";
+	static const char *bad[] = {
+		"defence\n",
+		"defence caa=bound\ndefence caa=none\n",	/* twice */
+	};
+	const char *head = "certwatch-store 3\ncommit 1\ndomain a\nstate - - 0 0 0 0\n";
+	const char *text = "caa=bound cb=offered cb_ep=0/5222/1/13/0badf00d/0/0 100%";
+	char *dir = mktemp_dir(), *name, *bytes, buf[512], err[256], big[STORE_TEXT_MAX + 2];
+	const struct store_domain *d;
+	struct store_io_stats io0, io1;
+	struct store *st;
+	int count;
+
+	(void)state;
+	assert_int_equal(store_open(NULL, &st, NULL, 0), 0);
+	assert_int_equal(store_parse_shard(st, v2, strlen(v2), err, sizeof(err)), 0);
+	assert_non_null(d = store_domain_get(st, "a.example"));
+	assert_null(d->defence);
+	store_close(st);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(buf, sizeof(buf), "%s%send\nrecords 1\n", head, bad[i]);
+		parse_expect(buf, -1);
+	}
+
+	st = open_ok(dir);
+	assert_int_equal(store_domain_set_defence(st, "nowhere.example", text), -EINVAL);
+	assert_int_equal(store_sub_add(st, "a.example", "alice@example.net"), 1);
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(store_domain_set_defence(st, "a.example", big), -EINVAL);
+	assert_int_equal(store_domain_set_defence(st, "a.example", text), 1);
+	/* Kept through the record's other changes. */
+	assert_int_equal(store_sub_add(st, "a.example", "bob@example.net"), 1);
+	assert_int_equal(store_commit_sync(st), 0);
+	store_io_stats(st, &io0);
+	assert_int_equal(store_domain_set_defence(st, "a.example", text), 0);
+	assert_int_equal(store_commit_sync(st), 0);
+	store_io_stats(st, &io1);
+	assert_int_equal(io1.files_written, io0.files_written);
+	store_close(st);
+	name = find_file(dir, "shard-", &count);
+	assert_int_equal(count, 1);
+	bytes = slurp(dir, name, NULL);
+	assert_non_null(strstr(bytes, "certwatch-store 3\n"));
+	assert_non_null(strstr(bytes, "\ndefence caa=bound cb=offered "
+				      "cb_ep=0/5222/1/13/0badf00d/0/0 100%25\n"));
+	free(bytes);
+	free(name);
+	st = open_ok(dir);
+	assert_non_null(d = store_domain_get(st, "a.example"));
+	assert_string_equal(d->defence, text);
+	assert_int_equal(d->n_chat, 2);
+	assert_int_equal(store_domain_set_defence(st, "a.example", NULL), 1);
+	assert_null(store_domain_get(st, "a.example")->defence);
+	store_close(st);
+	rm_dir(dir);
+}
+
 int
 main(void)
 {
@@ -1635,6 +1701,7 @@ main(void)
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_trouble_lines),
 		cmocka_unit_test(test_seen_lines),
+		cmocka_unit_test(test_defence_line),
 		cmocka_unit_test(test_misplaced),
 		cmocka_unit_test(test_ct_lines),
 		cmocka_unit_test(test_lock),

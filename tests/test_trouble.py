@@ -191,6 +191,18 @@ def dnat(op, dst, port, to):
                    check=True, capture_output=True)
 
 
+async def subscribe(chat, domain):
+    """`subscribe DOMAIN` once the bot answers: the first check's report
+    (None when the bot does not answer)."""
+    if not check("the bot answers", await chat.bot_answers()):
+        return None
+    chat.send_message(mto=chat.comp, mbody="subscribe " + domain,
+                      mtype="chat")
+    await chat.next_body(r"^Subscribed to ", 30)
+    first, _ = await chat.next_body(r"^First check of ", 60)
+    return first
+
+
 def first_line(b):
     return b.splitlines()[0] if b else b
 
@@ -207,11 +219,7 @@ async def scenario(info, wdir):
         chat = await login(x, x["users"][14], x["component"])
         ps = await login(x, x["users"][15], x["component"])
         users += [chat, ps]
-        check("the bot answers", await chat.bot_answers())
-        chat.send_message(mto=chat.comp, mbody="subscribe " + DOMAIN,
-                          mtype="chat")
-        await chat.next_body(r"^Subscribed to ", 30)
-        first, _ = await chat.next_body(r"^First check of ", 60)
+        first = await subscribe(chat, DOMAIN) or ""
         check("the first check: every endpoint answers",
               "switch.test: ok" in first and "unreachable" not in first,
               first)
@@ -305,16 +313,18 @@ async def scenario(info, wdir):
         check("no sanitizer report", not bad, bad[:5])
 
 
-def main():
+def run(domain, scenario, prefix):
+    """The lab (switchable `domain` in it), scenario(info, wdir), the
+    summary line; the exit status.  Shared by test_defence_alerts.py."""
     logging.basicConfig(level=logging.CRITICAL)
     if not os.access(BIN, os.X_OK):
         print("no certwatch binary at %s" % BIN)
         return 1
-    wdir = tempfile.mkdtemp(prefix="certwatch-trouble.")
+    wdir = tempfile.mkdtemp(prefix=prefix)
     t0 = time.monotonic()
     with Lab.from_env() as lab:
-        if DOMAIN not in lab.info.get("switchable", {}):
-            check("the lab has switch.test", False)
+        if domain not in lab.info.get("switchable", {}):
+            check("the lab has " + domain, False)
         else:
             try:
                 asyncio.run(scenario(lab.info, wdir))
@@ -329,6 +339,9 @@ def main():
         shutil.rmtree(wdir, ignore_errors=True)
     return 1 if failed or not passed else 0
 
+
+def main():
+    return run(DOMAIN, scenario, "certwatch-trouble.")
 
 if __name__ == "__main__":
     sys.exit(main())

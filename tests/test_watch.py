@@ -366,6 +366,13 @@ async def alarms(server, lab, info, tmp):
                                    % re.escape(SWITCH))
             except asyncio.TimeoutError:
                 msg = None
+            # An alert longer than one message (4096 bytes) comes in
+            # parts: the rest of this one, up to its footer, is no repeat.
+            try:
+                while msg is not None and "to stop these alerts" not in msg:
+                    msg += "\n" + await a.body(10)
+            except asyncio.TimeoutError:
+                pass
             ok = msg is not None and re.search(text_re, msg)
             record(tag + "%s: one chat alert (after %.0f s)"
                    % (what, time.monotonic() - t0), ok, msg and msg.splitlines()[0])

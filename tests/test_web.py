@@ -313,6 +313,10 @@ def t_status_pages(info):
     assert 'id="keys"' in page and 'id="history"' in page, page
     assert 'xmpp.d00003.example:5222' in page
     assert 'subscribe%20d00003.example' in page
+    # The checklist from the stored defences (web_fill_store's line).
+    assert ('<li class="ok">CAA bound to your ACME account: <b>bound</b>'
+            '</li>') in page, page
+    assert '<li class="ok">Channel binding: <b>offered</b></li>' in page
     # Any case and a final dot lead to the same page.
     assert req('GET', '/d/D00003.Example.')[0] == 200
     st, _, body = req('GET', '/d/good.test')

@@ -305,6 +305,69 @@ async def hugeexp(reader, writer, header, fx):
     await serve_tls(reader, writer, header, fx["impostor"]["chain"], fx["impostor"]["key"])
 
 
+# ------------------------------------------ channel binding (issue 15)
+NS_SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
+NS_SASL_CB = "urn:xmpp:sasl-cb:0"
+SASL_OTHERS = ("SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN")
+
+
+def sasl_features(plus):
+    """Features after TLS: SCRAM-*-PLUS with XEP-0440 types, or the same
+    list without them."""
+    mechs = (("SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS") if plus else ()) + SASL_OTHERS
+    cb = ("<sasl-channel-binding xmlns='%s'><channel-binding type='tls-exporter'/>"
+          "<channel-binding type='tls-server-end-point'/></sasl-channel-binding>"
+          % NS_SASL_CB) if plus else ""
+    return ("<stream:features><mechanisms xmlns='%s'>%s</mechanisms>%s"
+            "</stream:features>" % (NS_SASL, "".join(
+                "<mechanism>%s</mechanism>" % m for m in mechs), cb)).encode()
+
+
+async def serve_sasl(reader, writer, header, chain, key, plus):
+    if not await proceed(reader, writer, header):
+        return
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(chain, key)
+    await writer.start_tls(ctx)
+    again = await read_header(reader)
+    if again is not None:
+        writer.write(stream_open(again) + sasl_features(plus))
+        await writer.drain()
+        await idle(reader)
+
+
+def short_cert(fx):
+    """A certificate of the good key from the lab CA that expires in 3
+    days, with the CA after it (one openssl run, made once)."""
+    if "short" in MADE:
+        return MADE["short"]
+    d = os.path.join(os.path.dirname(os.path.abspath(fx["pki"])), "fixtures", "certs")
+    os.makedirs(d, exist_ok=True)
+    ca_crt, ca_key = (os.path.join(fx["pki"], "ca." + e) for e in ("crt", "key"))
+    csr, ext, leaf = (os.path.join(d, "short." + e) for e in ("csr", "ext", "crt"))
+    with open(ext, "w") as f:
+        f.write("subjectAltName=DNS:cbnone.test,DNS:xmpp.cbnone.test,"
+                "DNS:cbswitch.test,DNS:xmpp.cbswitch.test\n")
+    openssl("req", "-new", "-key", fx["key"], "-subj", "/CN=cbnone.test", "-out", csr)
+    openssl("x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key,
+            "-set_serial", "4343", "-days", "3", "-extfile", ext, "-out", leaf)
+    path = os.path.join(d, "short.chain.pem")
+    with open(leaf) as a, open(ca_crt) as b, open(path, "w") as out:
+        out.write(a.read() + b.read())
+    MADE["short"] = path
+    return path
+
+
+async def cbplus(reader, writer, header, fx):
+    """After STARTTLS (the good key), SCRAM-*-PLUS offered."""
+    await serve_sasl(reader, writer, header, fx["cert"], fx["key"], True)
+
+
+async def cbstrip(reader, writer, header, fx):
+    """cbplus's list without -PLUS, and a leaf that expires in 3 days."""
+    await serve_sasl(reader, writer, header, short_cert(fx), fx["key"], False)
+
+
 def client_hello_sni(record):
     """The host_name of a TLS ClientHello's server_name extension (RFC 6066
     §3), "" when there is none.  `record` is one whole TLS record."""
@@ -451,6 +514,8 @@ BEHAVIOURS = {
     "snisel": snisel,
     "hugeexp": hugeexp,
     "twokeys": twokeys,
+    "cbplus": cbplus,
+    "cbstrip": cbstrip,
 }
 # Behaviours whose impostor TLS is a gnutls-serv (fx["tls_port"]).
 NEEDS_GNUTLS = ("reenc", "snisel")
@@ -475,6 +540,8 @@ async def main(config):
     for fx in config:
         if fx["behaviour"] in NEEDS_CERTS:
             fx["made"] = make_certs(fx)
+        if fx["behaviour"] == "cbstrip":
+            short_cert(fx)
         if fx["behaviour"] in NEEDS_GNUTLS:
             fx["tls_port"] = start_gnutls_serv(fx["impostor"]["chain"], fx["impostor"]["key"])
         for port in fx["ports"]:

@@ -94,6 +94,12 @@ SERVERS = {
     "hugeexp":     {"host": 47, "kind": "fixture", "key": "mitm", "ports": (5222,)},
     # Every key type (issue 14): an ECDSA (good) and an RSA certificate.
     "twokeys":     {"host": 48, "kind": "fixture", "key": "good", "ports": (5222,)},
+    # Channel binding (issue 15, tests/test_defence_alerts.py): the good
+    # key, SASL after TLS with SCRAM-*-PLUS (cbplus) or the same list
+    # without the -PLUS mechanisms and a certificate that expires in 3
+    # days (cbstrip: what an interceptor holding the key shows).
+    "cbplus":      {"host": 60, "kind": "fixture", "key": "good", "ports": (5222,)},
+    "cbstrip":     {"host": 61, "kind": "fixture", "key": "good", "ports": (5222,)},
 }
 FIXTURE_PORTS = (5222, 5269)
 
@@ -133,6 +139,7 @@ DOMAINS = [
      "note": "signed, SRV, no TLSA"},
     {"name": "unsigned.test", "expect": "insecure", "server": "good",
      "dnssec": "unsigned", "target": "xmpp.good.test", "tlsa": [],
+     "caa": ['0 issue "letsencrypt.org"'],
      "note": "unsigned zone (no DS), SRV into the signed good.test that has TLSA"},
     {"name": "bogus.test", "expect": "bogus", "server": "good", "dnssec": "bogus",
      "tlsa": ["3 1 1 good"], "note": "the DS in test. matches no key of the zone"},
@@ -194,6 +201,14 @@ DOMAINS = [
      "srv": ("xmpp-client",),
      "note": "test_vantage.py: one certwatch's connections DNATed to mitm; the other "
              "certwatch, asked over s2s, sees the good key: key-split naming it"},
+    {"name": "cbnone.test", "expect": "ok", "server": "cbstrip",
+     "srv": ("xmpp-client",), "tlsa": ["3 1 1 good"],
+     "caa": ['0 issue "letsencrypt.org; accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/1234"',
+             '0 issuewild "letsencrypt.org"'],
+     "note": "no -PLUS after TLS; a leaf expiring in 3 days; CAA bound, issuewild without accounturi"},
+    {"name": "cbswitch.test", "expect": "ok", "server": "cbplus",
+     "srv": ("xmpp-client",), "tlsa": ["3 1 1 good"], "switch": True,
+     "note": "test_defence_alerts.py: DNAT to cbstrip (channel binding withdrawn)"},
     {"name": "switch.test", "expect": "ok", "server": "switch", "also": ["mitm"],
      "switch": True, "tlsa": ["3 1 1 good"],
      "note": "test_watch.py: DNAT to mitm, TLSA removed, DS made bogus, and back"},
