@@ -143,49 +143,57 @@ check('component_ports = { 5347 }' in running and 'port: 5347' in running,
 # ---- configuration keys and defaults ----------------------------------------
 
 config_c = read("component/config.c")
-keys = re.findall(r'IS\("(\w+)", "(\w+)"\)', config_c)
+
+
+def c_args(text):
+    """The comma-separated parts of text at parenthesis/brace depth 0."""
+    out, depth, cur = [], 0, ""
+    for ch in text:
+        if ch in "({":
+            depth += 1
+        elif ch in ")}":
+            depth -= 1
+        if ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    if cur.strip():
+        out.append(cur.strip())
+    return out
+
+
+# The key table, config_keys[] (docs/architecture.md): one entry per key,
+# either a macro (STR, UINT, BOOL) or a brace initializer.
+tbl = re.search(r"const struct config_key config_keys\[\] = \{(.*?)\n\};",
+                config_c, re.S)
+check(tbl is not None, "found config_keys[] in config.c")
+tbl_text = re.sub(r"/\*.*?\*/", " ", tbl.group(1) if tbl else "", flags=re.S)
+keys, kinds, defaults, reloadable = [], {}, {}, set()
+for entry in c_args(tbl_text):
+    m = re.match(r"(STR|UINT|BOOL)\((.*)\)$", entry, re.S)
+    if m:
+        args = c_args(m.group(2))
+        kind = m.group(1)
+        dflt, rl = (args[5], args[6]) if kind == "UINT" else (args[3], args[4])
+    else:
+        args = c_args(entry.strip("{} \n\t"))
+        kind = args[2].replace("CONFIG_", "")
+        dflt, rl = args[8], args[9]
+    key = (args[0].strip('"'), args[1].strip('"'))
+    keys.append(key)
+    kinds[key] = "set_bool" if kind == "BOOL" else kind
+    d = "" if dflt == "NULL" else dflt.strip('"')
+    if kind == "BOOL" and d == "":
+        d = "no"
+    defaults[key] = d
+    if rl.strip() == "1":
+        reloadable.add(key)
 check(len(keys) >= 30, "found the parser's keys in config.c (%d)" % len(keys))
 sections = []
-for s, _ in keys:
-    if s not in sections:
-        sections.append(s)
-
-# The kind of each key: what set_key() calls for it.
-kinds = {}
-for m in re.finditer(r'IS\("(\w+)", "(\w+)"\)\)\s*(?:\{[^}]*?)?return (set_\w+)',
-                     config_c, re.S):
-    kinds[(m.group(1), m.group(2))] = m.group(3)
-
-body = re.search(r"config_defaults\(struct config \*cfg\)\n\{(.*?)\n\}", config_c,
-                 re.S).group(1)
-fields = {}
-for m in re.finditer(r"cfg->(\w+) = ([^;]+);", body):
-    fields[m.group(1)] = m.group(2).strip()
-for m in re.finditer(r'snprintf\(cfg->(\w+),\s*sizeof\(cfg->\w+\),\s*"([^"]*)"\)', body):
-    fields[m.group(1)] = m.group(2)
-
-# Fields whose name is not the key's (everything else is KEY or SECTION_KEY).
-defaults = {}
-special = {"via_tor", "tor_socks_host", "tor_socks_port", "log_level"}
-for f, v in fields.items():
-    if f in special:
-        continue
-    owner = [(s, k) for s, k in keys if f == k or f == s + "_" + k]
-    check(len(owner) == 1, "config_defaults field %s maps to one key (%r)" % (f, owner))
-    if len(owner) == 1:
-        defaults[owner[0]] = v
-check(fields.get("via_tor") == "1", "via_tor default is 1")
-defaults[("probe", "via")] = "tor" if fields.get("via_tor") == "1" else "direct"
-defaults[("probe", "tor_socks")] = "%s:%s" % (fields.get("tor_socks_host"),
-                                              fields.get("tor_socks_port"))
-lv = fields.get("log_level", "")
-defaults[("log", "level")] = lv.replace("LOG_LEVEL_", "").lower()
-for key in keys:
-    if kinds.get(key) == "set_bool" and defaults.get(key) in ("0", "1"):
-        defaults[key] = "yes" if defaults[key] == "1" else "no"
-    if key not in defaults:
-        # Zeroed by memset: an empty string, or "no" for a yes/no key.
-        defaults[key] = "no" if kinds.get(key) == "set_bool" else ""
+for s_, _ in keys:
+    if s_ not in sections:
+        sections.append(s_)
 
 # docs/running.md: "### [section]" then a table "| `key` | default | what |".
 doc_keys = {}
@@ -243,31 +251,10 @@ for key in keys:
               % (key[1], ex_keys[key][1], defaults[key]))
 
 
-# ---- SIGHUP: what certwatch(8) says is reloaded is what main.c reloads -------
+# ---- SIGHUP: what certwatch(8) says is reloaded is what the key table reloads
 
-def field_key(f):
-    if f == "log_level":
-        return ("log", "level")
-    if f in ("nadmins", "admins"):
-        return ("component", "admins")
-    owner = [(s, k) for s, k in keys if f == k or f == s + "_" + k]
-    return owner[0] if len(owner) == 1 else None
-
-
-main_c = read("component/main.c")
-reload_body = re.search(r"\ndaemon_reload\(struct daemon \*d\)\n\{(.*?)\n\}", main_c, re.S)
-check(reload_body is not None, "found daemon_reload() in main.c")
-reloaded = set()
-if reload_body:
-    for f in re.findall(r"\bc->(\w+) = n\.\w+;", reload_body.group(1)):
-        k = field_key(f)
-        check(k is not None, "main.c reloads field %s, which maps to a key" % f)
-        if k:
-            reloaded.add(k)
-    if "memcpy(c->admins" in reload_body.group(1):
-        reloaded.add(("component", "admins"))
-    if "config_vantage_take(c" in reload_body.group(1):
-        reloaded.add(("vantage", "allow"))
+# The table's reloadable keys are what SIGHUP applies (config_reload).
+reloaded = set(reloadable)
 man8_text = read("man/certwatch.8.scd")
 hup = re.search(r"\*SIGHUP\*\n(.*?)Everything else", man8_text, re.S)
 check(hup is not None, "certwatch(8) has a SIGHUP entry naming what is reloaded")
@@ -285,7 +272,7 @@ if hup:
         if len(cand) == 1:
             said.add(cand[0])
     check(said == reloaded,
-          "certwatch(8) SIGHUP names %s; main.c reloads %s"
+          "certwatch(8) SIGHUP names %s; the key table reloads %s"
           % (sorted(said - reloaded) or "", sorted(reloaded - said) or ""))
 
 
