@@ -109,10 +109,10 @@ main(int argc, char **argv)
 		return 1;
 	}
 	struct check_config cc = {
-		.base = base,
-		.dns = dns,
-		.probe = {.via_socks = 0, .timeout_ms = 10000, .allow_private = 1},
-		.max_probes = 64,
+	    .base = base,
+	    .dns = dns,
+	    .probe = {.via_socks = 0, .timeout_ms = 10000, .allow_private = 1},
+	    .max_probes = 64,
 	};
 	int k = argc == 7 ? atoi(argv[6]) : 0;
 	if (k < 0 || k > CHECK_MAX_VANTAGES) {

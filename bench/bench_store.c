@@ -89,8 +89,9 @@ hex64(char *out, unsigned long seed)
 static void
 create(const char *dir, long n)
 {
-	static const char *const svc[4] = { "xmpp-client", "xmpps-client", "xmpp-server", "xmpps-server" };
-	static const unsigned port[4] = { 5222, 5223, 5269, 5270 };
+	static const char *const svc[4] = {"xmpp-client", "xmpps-client",
+					   "xmpp-server", "xmpps-server"};
+	static const unsigned port[4] = {5222, 5223, 5269, 5270};
 	long jids = n / 3 > 0 ? n / 3 : 1, i;
 	struct store *st;
 	char err[512], name[64], host[80], jid[64], k1[65], k2[65];
@@ -103,11 +104,12 @@ create(const char *dir, long n)
 	for (i = 0; i < n; i++) {
 		struct store_endpoint eps[4];
 		struct store_change ch[3] = {
-			{ 1700000000, NULL, "no-tlsa", "first check" },
-			{ 1700100000, "no-tlsa", "ok", NULL },
-			{ 1700200000, "ok", "mismatch", "key changed" },
+		    {1700000000, NULL, "no-tlsa", "first check"},
+		    {1700100000, "no-tlsa", "ok", NULL},
+		    {1700200000, "ok", "mismatch", "key changed"},
 		};
-		struct store_update u = { "ok", NULL, 0, 0, 1700300000 + i % 3600, eps, 4, NULL };
+		struct store_update u = {
+		    "ok", NULL, 0, 0, 1700300000 + i % 3600, eps, 4, NULL};
 
 		snprintf(name, sizeof(name), "domain%06ld.example", i);
 		snprintf(host, sizeof(host), "xmpp.%s", name);
@@ -123,7 +125,8 @@ create(const char *dir, long n)
 			eps[e].fail_rounds = 0;
 			eps[e].flags = 0;
 		}
-		/* three checks, three changes; every other domain rolled its key */
+		/* three checks, three changes; every other domain rolled its
+		 * key */
 		u.checked = ch[0].time;
 		u.change = &ch[0];
 		if ((r = store_domain_record(st, name, &u)) < 0)
@@ -140,11 +143,13 @@ create(const char *dir, long n)
 		snprintf(jid, sizeof(jid), "user%ld@example.net", i % jids);
 		store_sub_add(st, name, jid);
 		if (i % 2) {
-			snprintf(jid, sizeof(jid), "user%ld@example.net", (i * 7 + 1) % jids);
+			snprintf(jid, sizeof(jid), "user%ld@example.net",
+				 (i * 7 + 1) % jids);
 			store_sub_add(st, name, jid);
 		}
 		if (i % 10 == 0) {
-			snprintf(jid, sizeof(jid), "reader%ld@example.com/feeds", i);
+			snprintf(jid, sizeof(jid),
+				 "reader%ld@example.com/feeds", i);
 			store_pubsub_add(st, name, jid, "s1");
 		}
 		if (i < jids && i % 3 == 0) {
@@ -193,7 +198,7 @@ on_done(void *arg, int result)
 static void
 wait_done(struct store *st)
 {
-	struct pollfd p = { store_notify_fd(st), POLLIN, 0 };
+	struct pollfd p = {store_notify_fd(st), POLLIN, 0};
 
 	while (!done_flag) {
 		poll(&p, 1, 1000);
@@ -227,10 +232,14 @@ measure_open(const char *dir, long n)
 	store_stats(st, &s);
 	if ((long)s.domains != n)
 		die("open", "wrong number of domains");
-	printf("| open (load every shard) | %.3f s (%.3f s of CPU) |\n", t1 - t0, c1 - c0);
-	printf("| resident memory after open (VmRSS) | %.1f MB (%.1f MB before) |\n", rss / 1024.0, rss0 / 1024.0);
+	printf("| open (load every shard) | %.3f s (%.3f s of CPU) |\n",
+	       t1 - t0, c1 - c0);
+	printf("| resident memory after open (VmRSS) | %.1f MB (%.1f MB "
+	       "before) |\n",
+	       rss / 1024.0, rss0 / 1024.0);
 	printf("| peak resident memory (VmHWM) | %.1f MB |\n", hwm / 1024.0);
-	printf("| loaded | %zu domains, %zu JIDs, %zu chat + %zu pubsub subscriptions |\n",
+	printf("| loaded | %zu domains, %zu JIDs, %zu chat + %zu pubsub "
+	       "subscriptions |\n",
 	       s.domains, s.jids, s.chat_subs, s.pubsub_subs);
 
 	/* One verdict change at a time, each committed and waited for. */
@@ -238,16 +247,19 @@ measure_open(const char *dir, long n)
 	for (i = 0; i < changes; i++) {
 		const struct store_domain *d;
 		struct store_endpoint eps[4];
-		struct store_change ch = { 1700400000 + i, "ok", "mismatch", "key changed" };
+		struct store_change ch = {1700400000 + i, "ok", "mismatch",
+					  "key changed"};
 		struct store_update u;
 		double s0;
 
-		snprintf(name, sizeof(name), "domain%06ld.example", (long)((i * 7919L) % n));
+		snprintf(name, sizeof(name), "domain%06ld.example",
+			 (long)((i * 7919L) % n));
 		d = store_domain_get(st, name);
 		for (int e = 0; e < 4; e++)
 			store_domain_endpoint(d, (size_t)e, &eps[e]);
 		eps[0].verdict = "mismatch";
-		u = (struct store_update){ "mismatch", "alarm", 0, ch.time, ch.time + 3600, eps, 4, &ch };
+		u = (struct store_update){"mismatch",	  "alarm", 0, ch.time,
+					  ch.time + 3600, eps,	   4, &ch};
 		s0 = now_s();
 		store_domain_record(st, name, &u);
 		store_commit(st, on_done, NULL);
@@ -255,7 +267,8 @@ measure_open(const char *dir, long n)
 		lat += now_s() - s0;
 	}
 	store_io_stats(st, &b);
-	printf("| one verdict change, committed | %.0f bytes, %.2f files, %.2f fsyncs, %.2f ms |\n",
+	printf("| one verdict change, committed | %.0f bytes, %.2f files, %.2f "
+	       "fsyncs, %.2f ms |\n",
 	       (double)(b.bytes_written - a.bytes_written) / changes,
 	       (double)(b.files_written - a.files_written) / changes,
 	       (double)(b.fsyncs - a.fsyncs) / changes, lat * 1000 / changes);
@@ -264,15 +277,17 @@ measure_open(const char *dir, long n)
 	store_io_stats(st, &a);
 	t0 = now_s();
 	for (i = 0; i < changes; i++) {
-		snprintf(name, sizeof(name), "domain%06ld.example", (long)((i * 7919L) % n));
+		snprintf(name, sizeof(name), "domain%06ld.example",
+			 (long)((i * 7919L) % n));
 		store_sub_add(st, name, "newcomer@example.org");
 	}
 	store_commit(st, on_done, NULL);
 	wait_done(st);
 	t1 = now_s();
 	store_io_stats(st, &b);
-	printf("| %d subscriptions, one commit | %llu bytes, %llu files, %llu fsyncs, %.1f ms |\n", changes,
-	       (unsigned long long)(b.bytes_written - a.bytes_written),
+	printf("| %d subscriptions, one commit | %llu bytes, %llu files, %llu "
+	       "fsyncs, %.1f ms |\n",
+	       changes, (unsigned long long)(b.bytes_written - a.bytes_written),
 	       (unsigned long long)(b.files_written - a.files_written),
 	       (unsigned long long)(b.fsyncs - a.fsyncs), (t1 - t0) * 1000);
 	t0 = now_s();
@@ -303,10 +318,11 @@ main(int argc, char **argv)
 		case 'c':
 			cold = 1;
 			break;
-		case 'o':	/* internal: the fresh process that opens */
+		case 'o': /* internal: the fresh process that opens */
 			return measure_open(optarg, n);
 		default:
-			fprintf(stderr, "usage: bench_store [-n DOMAINS] [-d DIR] [-k] [-c]\n");
+			fprintf(stderr, "usage: bench_store [-n DOMAINS] [-d "
+					"DIR] [-k] [-c]\n");
 			return 2;
 		}
 	}
@@ -318,7 +334,8 @@ main(int argc, char **argv)
 	fflush(stdout);
 	create(dir, n);
 	nftw(dir, count_one, 16, FTW_PHYS);
-	printf("| on disk | %.1f MB in %ld shard files (%.0f bytes per domain) |\n",
+	printf("| on disk | %.1f MB in %ld shard files (%.0f bytes per domain) "
+	       "|\n",
 	       disk_bytes / 1048576.0, disk_files, (double)disk_bytes / n);
 	fflush(stdout);
 	snprintf(nbuf, sizeof(nbuf), "%ld", n);
@@ -327,7 +344,10 @@ main(int argc, char **argv)
 
 		sync();
 		if (fd < 0 || write(fd, "3", 1) != 1)
-			fprintf(stderr, "bench_store: cannot empty the page cache: %s\n", strerror(errno));
+			fprintf(
+			    stderr,
+			    "bench_store: cannot empty the page cache: %s\n",
+			    strerror(errno));
 		else
 			printf("| (page cache emptied before the open) | |\n");
 		if (fd >= 0)
@@ -335,7 +355,8 @@ main(int argc, char **argv)
 		fflush(stdout);
 	}
 	if ((pid = fork()) == 0) {
-		execl("/proc/self/exe", argv[0], "-n", nbuf, "-o", dir, (char *)NULL);
+		execl("/proc/self/exe", argv[0], "-n", nbuf, "-o", dir,
+		      (char *)NULL);
 		_exit(127);
 	}
 	waitpid(pid, &status, 0);

@@ -20,8 +20,9 @@ static const char *const services[4] = {"xmpp-client", "xmpps-client",
 					"xmpp-server", "xmpps-server"};
 static const unsigned ports[4] = {5222, 5223, 5269, 5270};
 
-static int fill_one(struct store *st, const char *name, const char *error,
-		    const char *note, int64_t now)
+static int
+fill_one(struct store *st, const char *name, const char *error,
+	 const char *note, int64_t now)
 {
 	char host[300], k1[65], k2[65];
 	struct store_endpoint eps[4];
@@ -70,7 +71,8 @@ static int fill_one(struct store *st, const char *name, const char *error,
 	return store_sub_add(st, name, "watcher@example.org");
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
 	struct store *st;
 	char err[512], name[64];

@@ -21,20 +21,20 @@
 #include "component/log.h"
 #include "component/report.h"
 
-#define SESSIONS_MAX 10000	/* all JIDs together */
+#define SESSIONS_MAX 10000 /* all JIDs together */
 #define SESSIONS_PER_JID 8
 
 struct comp_adhoc_session {
-	LIST_ENTRY(comp_adhoc_session) link;	/* in a->sessions */
+	LIST_ENTRY(comp_adhoc_session) link; /* in a->sessions */
 	struct comp_adhoc *a;
 	enum comp_adhoc_kind kind;
 	char id[33];
 	struct comp_peer peer;
 	struct event *timer;
-	struct check *chk;		/* a check running */
-	int slot;			/* holds a checks_in_flight slot */
-	struct comp_request *req;	/* a watcher hook running */
-	xmpp_stanza_t *iq;		/* the request waiting for its answer */
+	struct check *chk;	  /* a check running */
+	int slot;		  /* holds a checks_in_flight slot */
+	struct comp_request *req; /* a watcher hook running */
+	xmpp_stanza_t *iq;	  /* the request waiting for its answer */
 };
 
 struct comp_adhoc {
@@ -46,16 +46,16 @@ struct comp_adhoc {
 static const struct {
 	const char *node, *name, *instructions;
 } cmds[ADHOC_COUNT] = {
-	[ADHOC_CHECK] = {"check", "Check a domain",
-			 "The XMPP domain to check now (e.g. example.org)."},
-	[ADHOC_SUBSCRIBE] = {"subscribe", "Watch a domain",
-			     "The XMPP domain to watch; you get an alert "
-			     "when its keys or DNS records change."},
-	[ADHOC_UNSUBSCRIBE] = {"unsubscribe", "Stop watching a domain",
-			       "The domain to stop watching, or \"all\"."},
-	[ADHOC_STATUS] = {"status", "Status of my subscriptions",
-			  "A domain, or nothing for all your "
-			  "subscriptions."},
+    [ADHOC_CHECK] = {"check", "Check a domain",
+		     "The XMPP domain to check now (e.g. example.org)."},
+    [ADHOC_SUBSCRIBE] = {"subscribe", "Watch a domain",
+			 "The XMPP domain to watch; you get an alert "
+			 "when its keys or DNS records change."},
+    [ADHOC_UNSUBSCRIBE] = {"unsubscribe", "Stop watching a domain",
+			   "The domain to stop watching, or \"all\"."},
+    [ADHOC_STATUS] = {"status", "Status of my subscriptions",
+		      "A domain, or nothing for all your "
+		      "subscriptions."},
 };
 
 /* The IQ table's row for <command xmlns='...commands'/> sets (XEP-0050). */
@@ -156,8 +156,7 @@ command_reply(struct comp_adhoc_session *s, xmpp_stanza_t *iq,
 }
 
 static void
-add_note(struct comp *c, xmpp_stanza_t *cmd, const char *type,
-	 const char *text)
+add_note(struct comp *c, xmpp_stanza_t *cmd, const char *type, const char *text)
 {
 	xmpp_stanza_t *n = xmpp_stanza_new(comp_ctx(c));
 	xmpp_stanza_t *t = xmpp_stanza_new(comp_ctx(c));
@@ -187,11 +186,11 @@ ask(struct comp_adhoc_session *s, xmpp_stanza_t *iq, const char *note_type,
 	if (note != NULL)
 		add_note(c, cmd, note_type, note);
 	xmpp_stanza_add_child_ex(
-		cmd,
-		comp_form_ask_domain(comp_ctx(c), cmds[s->kind].name,
-				     cmds[s->kind].instructions, value,
-				     s->kind == ADHOC_STATUS),
-		0);
+	    cmd,
+	    comp_form_ask_domain(comp_ctx(c), cmds[s->kind].name,
+				 cmds[s->kind].instructions, value,
+				 s->kind == ADHOC_STATUS),
+	    0);
 	comp_send(c, r);
 	xmpp_stanza_release(r);
 }
@@ -242,15 +241,15 @@ request_done(struct comp_request *r, const char *text, int error)
 	xmpp_stanza_t *iq = s->iq;
 	struct comp *c = s->a->c;
 
-	s->req = NULL;	/* the caller frees it */
+	s->req = NULL; /* the caller frees it */
 	s->iq = NULL;
 	if (iq == NULL) {
 		session_free(s);
 		return;
 	}
 	finish(s, iq, error ? "error" : "info", text,
-	       text[0] ? comp_form_text_result(comp_ctx(c),
-					       cmds[s->kind].name, text)
+	       text[0] ? comp_form_text_result(comp_ctx(c), cmds[s->kind].name,
+					       text)
 		       : NULL);
 	xmpp_stanza_release(iq);
 }
@@ -267,8 +266,10 @@ submit(struct comp_adhoc_session *s, xmpp_stanza_t *iq, xmpp_stanza_t *form)
 	int rc = comp_form_value(form, "domain", value, sizeof(value));
 
 	if (rc < 0) {
-		ask(s, iq, "error", "The form is not valid: give one domain "
-			  "in the field \"domain\".", NULL);
+		ask(s, iq, "error",
+		    "The form is not valid: give one domain "
+		    "in the field \"domain\".",
+		    NULL);
 		return;
 	}
 	if (rc == 0 && s->kind == ADHOC_STATUS) {
@@ -280,8 +281,8 @@ submit(struct comp_adhoc_session *s, xmpp_stanza_t *iq, xmpp_stanza_t *form)
 		ask(s, iq, "error", "A domain is needed, e.g. example.org.",
 		    NULL);
 		return;
-	} else if (names_domain(value, strlen(value), &d, why,
-				sizeof(why)) < 0) {
+	} else if (names_domain(value, strlen(value), &d, why, sizeof(why)) <
+		   0) {
 		/* The chat's words (component/command.c, docs/usage.md). */
 		snprintf(msg, sizeof(msg), "invalid domain \"%.60s%s\": %s",
 			 value, strlen(value) > 60 ? "..." : "", why);
@@ -302,8 +303,7 @@ submit(struct comp_adhoc_session *s, xmpp_stanza_t *iq, xmpp_stanza_t *form)
 			       NULL);
 		return;
 	}
-	if (h == NULL ||
-	    (s->kind == ADHOC_SUBSCRIBE && h->subscribe == NULL) ||
+	if (h == NULL || (s->kind == ADHOC_SUBSCRIBE && h->subscribe == NULL) ||
 	    (s->kind == ADHOC_UNSUBSCRIBE && h->unsubscribe == NULL) ||
 	    (s->kind == ADHOC_STATUS && h->status == NULL)) {
 		finish(s, iq, "info", comp_no_watch_text, NULL);
@@ -370,8 +370,8 @@ sessions_of(struct comp_adhoc *a, const char *bare)
 	size_t n = 0;
 
 	LIST_FOREACH(s, &a->sessions, link)
-		if (strcmp(s->peer.bare, bare) == 0)
-			n++;
+	if (strcmp(s->peer.bare, bare) == 0)
+		n++;
 	return n;
 }
 
@@ -440,7 +440,8 @@ comp_adhoc_iq(struct comp_adhoc *a, xmpp_stanza_t *iq, xmpp_stanza_t *command,
 		if (limited(a, iq, p) < 0)
 			return;
 		if (a->n >= SESSIONS_MAX ||
-		    (!p->admin && sessions_of(a, p->bare) >= SESSIONS_PER_JID)) {
+		    (!p->admin &&
+		     sessions_of(a, p->bare) >= SESSIONS_PER_JID)) {
 			comp_iq_error(c, iq, "wait", "resource-constraint",
 				      "Too many open commands; finish or "
 				      "cancel one first.");
@@ -456,8 +457,8 @@ comp_adhoc_iq(struct comp_adhoc *a, xmpp_stanza_t *iq, xmpp_stanza_t *command,
 	}
 
 	LIST_FOREACH(s, &a->sessions, link)
-		if (strcmp(s->id, sid) == 0)
-			break;
+	if (strcmp(s->id, sid) == 0)
+		break;
 	if (s == NULL || s->kind != (enum comp_adhoc_kind)kind ||
 	    strcmp(s->peer.full, p->full) != 0) {
 		command_error(c, iq, "modify", "bad-request", "bad-sessionid",

@@ -4,14 +4,14 @@
 
 #include <string.h>
 
-static const char *const names[] = {"none", "alarm", "removed", "down",
-				    "recovered", "info"};
+static const char *const names[] = {"none", "alarm",	 "removed",
+				    "down", "recovered", "info"};
 
 const char *
 alert_kind_name(enum alert_kind k)
 {
 	return (unsigned)k < sizeof(names) / sizeof(names[0]) ? names[k]
-							       : "none";
+							      : "none";
 }
 
 enum alert_kind

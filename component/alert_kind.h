@@ -8,12 +8,12 @@
 
 enum alert_kind {
 	ALERT_NONE = 0,
-	ALERT_ALARM,		/* to mismatch or bogus: sent at once, always */
-	ALERT_REMOVED,		/* ok → insecure / no-tlsa */
-	ALERT_DOWN,		/* down_after rounds with every endpoint
-				 * unreachable */
-	ALERT_RECOVERED,	/* back after an alarm, a removal or down */
-	ALERT_INFO,		/* any other change; a key rollover */
+	ALERT_ALARM,	 /* to mismatch or bogus: sent at once, always */
+	ALERT_REMOVED,	 /* ok → insecure / no-tlsa */
+	ALERT_DOWN,	 /* down_after rounds with every endpoint
+			  * unreachable */
+	ALERT_RECOVERED, /* back after an alarm, a removal or down */
+	ALERT_INFO,	 /* any other change; a key rollover */
 };
 
 /* "alarm", "removed", "down", "recovered", "info", or "none". */

@@ -19,14 +19,13 @@
 #include "util/clock.h"
 #include "util/container.h"
 
-
-#define OUTBOX_MAX 20000	/* stanzas kept while the stream is down */
-#define OUTBOX_TTL 900		/* seconds they are kept */
+#define OUTBOX_MAX 20000 /* stanzas kept while the stream is down */
+#define OUTBOX_TTL 900	 /* seconds they are kept */
 #define SWEEP_S 60
 
 const char comp_presence_status[] =
-	"I check XMPP services for machine-in-the-middle attacks (DANE); "
-	"send \"help\".";
+    "I check XMPP services for machine-in-the-middle attacks (DANE); "
+    "send \"help\".";
 
 time_t
 comp_now(void)
@@ -79,7 +78,8 @@ outbox_flush(struct comp *c)
 	}
 	if (expired > 0)
 		log_warn("bot: dropped %zu replies older than %d s that waited "
-			 "for the XMPP server", expired, OUTBOX_TTL);
+			 "for the XMPP server",
+			 expired, OUTBOX_TTL);
 }
 
 void
@@ -94,9 +94,9 @@ comp_send(struct comp *c, xmpp_stanza_t *st)
 	if (c->nout >= OUTBOX_MAX) {
 		c->n_dropped++;
 		log_warn("bot: XMPP server away and %d replies waiting: "
-			 "dropping one to %s", OUTBOX_MAX,
-			 xmpp_stanza_get_to(st) ? xmpp_stanza_get_to(st)
-						: "?");
+			 "dropping one to %s",
+			 OUTBOX_MAX,
+			 xmpp_stanza_get_to(st) ? xmpp_stanza_get_to(st) : "?");
 		return;
 	}
 	o = xcalloc(1, sizeof(*o));
@@ -121,7 +121,7 @@ comp_elem_new(struct comp *c, const char *name, const char *ns)
 /* Adds an element child and returns it (owned by the parent). */
 xmpp_stanza_t *
 comp_add_child(struct comp *c, xmpp_stanza_t *parent, const char *name,
-	  const char *ns)
+	       const char *ns)
 {
 	xmpp_stanza_t *e = comp_elem_new(c, name, ns);
 
@@ -131,7 +131,7 @@ comp_add_child(struct comp *c, xmpp_stanza_t *parent, const char *name,
 
 void
 comp_add_text_child(struct comp *c, xmpp_stanza_t *parent, const char *name,
-	       const char *text)
+		    const char *text)
 {
 	xmpp_stanza_t *e = comp_add_child(c, parent, name, NULL);
 	xmpp_stanza_t *t = xmpp_stanza_new(comp_ctx(c));
@@ -194,8 +194,8 @@ comp_send_message(struct comp *c, const char *to_jid, const char *body)
 xmpp_stanza_t *
 comp_iq_result(struct comp *c, xmpp_stanza_t *iq)
 {
-	xmpp_stanza_t *r = xmpp_iq_new(comp_ctx(c), "result",
-				       xmpp_stanza_get_id(iq));
+	xmpp_stanza_t *r =
+	    xmpp_iq_new(comp_ctx(c), "result", xmpp_stanza_get_id(iq));
 	const char *to = xmpp_stanza_get_to(iq);
 
 	xmpp_stanza_set_to(r, xmpp_stanza_get_from(iq));
@@ -249,8 +249,7 @@ jid_get(struct comp *c, const char *bare)
 }
 
 int
-comp_limit_command(struct comp *c, const struct comp_peer *p,
-		   unsigned *wait_s)
+comp_limit_command(struct comp *c, const struct comp_peer *p, unsigned *wait_s)
 {
 	unsigned limit = c->cfg->commands_per_minute;
 	struct jid_state *j;
@@ -369,12 +368,12 @@ on_message(struct comp *c, xmpp_stanza_t *st)
 		return;
 	body = xmpp_message_get_body(st);
 	if (body == NULL)
-		return;	/* chat states, receipts... */
+		return; /* chat states, receipts... */
 	c->n_messages++;
 	if (comp_to_node(st)) {
 		xmpp_stanza_t *e = xmpp_stanza_reply_error(
-			st, "cancel", "service-unavailable",
-			"Nobody here: talk to the component's own address.");
+		    st, "cancel", "service-unavailable",
+		    "Nobody here: talk to the component's own address.");
 		if (e != NULL) {
 			comp_send(c, e);
 			xmpp_stanza_release(e);
@@ -387,7 +386,8 @@ on_message(struct comp *c, xmpp_stanza_t *st)
 		char msg[200];
 		snprintf(msg, sizeof(msg),
 			 "You hit the rate limit (%u commands a minute); try "
-			 "again in %u s.", c->cfg->commands_per_minute, wait_s);
+			 "again in %u s.",
+			 c->cfg->commands_per_minute, wait_s);
 		comp_send_body(c, p.self, p.full, msg, NULL);
 	} else if (lim == 0 && c->cfg->max_message > 0 &&
 		   strlen(body) > c->cfg->max_message) {
@@ -424,8 +424,8 @@ link_offline(void *arg)
 	struct comp *c = arg;
 
 	log_info("bot: %zu chat checks and %zu ad-hoc sessions wait for "
-		 "the stream", comp_chat_checks(c),
-		 comp_adhoc_sessions(c->adhoc));
+		 "the stream",
+		 comp_chat_checks(c), comp_adhoc_sessions(c->adhoc));
 }
 
 static void
@@ -461,12 +461,16 @@ comp_new(struct event_base *base, const struct config *cfg,
 {
 	struct comp *c = xcalloc(1, sizeof(*c));
 	struct comp_link_opts o = {
-		.jid = cfg->jid, .secret = cfg->secret, .host = cfg->host,
-		.port = cfg->port,
+	    .jid = cfg->jid,
+	    .secret = cfg->secret,
+	    .host = cfg->host,
+	    .port = cfg->port,
 	};
 	struct comp_link_cbs cbs = {
-		.online = link_online, .offline = link_offline,
-		.stanza = link_stanza, .closed = link_closed,
+	    .online = link_online,
+	    .offline = link_offline,
+	    .stanza = link_stanza,
+	    .closed = link_closed,
 	};
 	struct timeval sweep = {SWEEP_S, 0};
 
@@ -510,7 +514,7 @@ comp_shutdown(struct comp *c, void (*done)(void *), void *arg)
 	if (comp_link_online(c->link))
 		for (size_t i = 0; i < c->ncontacts; i++)
 			comp_presence_send(c, c->cfg->jid, c->contacts[i]->bare,
-				      "unavailable");
+					   "unavailable");
 	comp_link_close(c->link);
 }
 
@@ -519,7 +523,7 @@ comp_free(struct comp *c)
 {
 	if (c == NULL)
 		return;
-	c->stopping = 1;	/* the watcher may be gone: no more hooks */
+	c->stopping = 1; /* the watcher may be gone: no more hooks */
 	comp_chat_cancel_all(c);
 	comp_adhoc_free(c->adhoc);
 	comp_requests_free(c);

@@ -33,7 +33,6 @@
  * from the watcher alike (bot.c). */
 extern const char comp_presence_status[];
 
-
 /*
  * Remote vantages (component/vantage.h): iq results and errors go to
  * `reply`, which returns 1 when the iq answered one of its requests; and
@@ -49,8 +48,8 @@ void comp_set_iq_replies(struct comp *c, const struct comp_iq_replies *r);
 
 /* Per bare JID: the command window and checks in flight. */
 struct jid_state {
-	struct hmap_node hm;	/* in c->jids, by bare */
-	time_t window;		/* start of the current minute */
+	struct hmap_node hm; /* in c->jids, by bare */
+	time_t window;	     /* start of the current minute */
 	unsigned count;
 	int warned;
 	unsigned inflight;
@@ -81,22 +80,22 @@ struct comp {
 	int have_hooks;
 	struct comp_iq_ext iq_ext;
 	int have_iq_ext;
-	struct iqtab iqs;	/* iq get/set handlers */
-	struct comp_iq_replies iq_replies;	/* vantage.c */
+	struct iqtab iqs;		   /* iq get/set handlers */
+	struct comp_iq_replies iq_replies; /* vantage.c */
 
-	struct hmap jids;	/* struct jid_state */
+	struct hmap jids; /* struct jid_state */
 	size_t njids;
 	struct contact **contacts;
 	size_t ncontacts, capcontacts;
-	struct hmap contact_map;	/* the same contacts, by bare JID */
+	struct hmap contact_map; /* the same contacts, by bare JID */
 	/* Presence to every contact when the stream comes up goes out in
 	 * slices (bot.c): contacts[0, presence_next) have had it. */
 	size_t presence_next;
 	struct event *presence_ev;
 	STAILQ_HEAD(, outbox_item) outbox;
 	size_t nout;
-	LIST_HEAD(, chat_check) chat_checks;	/* chat.c */
-	LIST_HEAD(, comp_request) requests;	/* request.c */
+	LIST_HEAD(, chat_check) chat_checks; /* chat.c */
+	LIST_HEAD(, comp_request) requests;  /* request.c */
 	struct event *sweep;
 
 	void (*done)(void *);
@@ -105,7 +104,7 @@ struct comp {
 
 	time_t started;
 	uint64_t n_messages, n_commands, n_checks, n_checks_done, n_iqs;
-	uint64_t n_online;	/* handshakes accepted, first one included */
+	uint64_t n_online; /* handshakes accepted, first one included */
 	uint64_t n_limited, n_dropped;
 };
 
@@ -117,7 +116,6 @@ enum comp_adhoc_kind {
 	ADHOC_STATUS,
 	ADHOC_COUNT
 };
-
 
 /* Monotonic seconds. */
 time_t comp_now(void);
@@ -139,8 +137,6 @@ void comp_chat_cancel_all(struct comp *c);
 /* chat.c: chat checks running. */
 size_t comp_chat_checks(const struct comp *c);
 
-
-
 /* Starts a check for someone (counted in stats); see check_start. */
 struct check *comp_check_start(struct comp *c, const struct domain_name *d,
 			       check_cb cb, void *arg);
@@ -157,15 +153,14 @@ typedef void (*comp_request_done_fn)(struct comp_request *r, const char *text,
 				     int error);
 
 struct comp_request {
-	LIST_ENTRY(comp_request) link;	/* in c->requests */
+	LIST_ENTRY(comp_request) link; /* in c->requests */
 	struct comp *c;
 	struct comp_peer peer;
-	comp_request_done_fn done;	/* NULL: the asker is gone */
+	comp_request_done_fn done; /* NULL: the asker is gone */
 	void *arg;
 };
 
-struct comp_request *comp_request_new(struct comp *c,
-				      const struct comp_peer *p,
+struct comp_request *comp_request_new(struct comp *c, const struct comp_peer *p,
 				      comp_request_done_fn done, void *arg);
 /* The asker is gone (an ad-hoc session timed out): the answer, when the
  * hook gives it, is dropped. */

@@ -150,7 +150,7 @@ comp_on_iq(struct comp *c, xmpp_stanza_t *iq)
 	}
 	if (type == NULL ||
 	    (strcmp(type, "get") != 0 && strcmp(type, "set") != 0))
-		return;	/* results and errors: we ask nothing else */
+		return; /* results and errors: we ask nothing else */
 	if (comp_peer_of(c, iq, &p) < 0)
 		return;
 	c->n_iqs++;
@@ -174,7 +174,11 @@ comp_on_iq(struct comp *c, xmpp_stanza_t *iq)
 		return;
 	}
 	call = (struct comp_iq_call){
-		.c = c, .iq = iq, .payload = child, .peer = &p, .get = get,
+	    .c = c,
+	    .iq = iq,
+	    .payload = child,
+	    .peer = &p,
+	    .get = get,
 	};
 	if (iqtab_dispatch(&c->iqs, ns, name, get ? IQTAB_GET : IQTAB_SET,
 			   &call) == 0)
@@ -211,12 +215,11 @@ void
 comp_iq_register_own(struct comp *c)
 {
 	iqtab_init(&c->iqs);
-	(void)iqtab_add(&c->iqs, disco_info, NS_DISCO_INFO, "query",
-			IQTAB_GET, NULL);
+	(void)iqtab_add(&c->iqs, disco_info, NS_DISCO_INFO, "query", IQTAB_GET,
+			NULL);
 	(void)iqtab_add(&c->iqs, disco_items, NS_DISCO_ITEMS, "query",
 			IQTAB_GET, NULL);
-	(void)iqtab_add(&c->iqs, version, NS_VERSION, "query", IQTAB_GET,
-			NULL);
+	(void)iqtab_add(&c->iqs, version, NS_VERSION, "query", IQTAB_GET, NULL);
 	(void)iqtab_add(&c->iqs, iq_ping, NS_PING, "ping", IQTAB_GET, NULL);
 }
 

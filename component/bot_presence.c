@@ -36,8 +36,8 @@ contact_eq(const struct hmap_node *n, const void *bare)
 static struct contact *
 contact_find(struct comp *c, const char *bare)
 {
-	struct hmap_node *n = hmap_find(&c->contact_map, hmap_hash_str(bare),
-					contact_eq, bare);
+	struct hmap_node *n =
+	    hmap_find(&c->contact_map, hmap_hash_str(bare), contact_eq, bare);
 
 	return n ? CONTAINER(n, struct contact, hm) : NULL;
 }
@@ -98,7 +98,7 @@ remove_contact(struct comp *c, const char *bare)
 
 void
 comp_presence_send(struct comp *c, const char *self, const char *to,
-	      const char *type)
+		   const char *type)
 {
 	xmpp_stanza_t *pr = xmpp_presence_new(comp_ctx(c));
 
@@ -118,7 +118,8 @@ comp_presence_send(struct comp *c, const char *self, const char *to,
 				comp_add_text_child(c, pr, "show", "dnd");
 			comp_add_text_child(c, pr, "status", line);
 		} else {
-			comp_add_text_child(c, pr, "status", comp_presence_status);
+			comp_add_text_child(c, pr, "status",
+					    comp_presence_status);
 		}
 	}
 	comp_send(c, pr);
@@ -139,7 +140,7 @@ comp_on_presence(struct comp *c, xmpp_stanza_t *st)
 	char self[COMP_JID_MAX];
 
 	if (type == NULL || comp_to_node(st) || comp_peer_of(c, st, &p) < 0)
-		return;	/* available/unavailable: nothing to answer */
+		return; /* available/unavailable: nothing to answer */
 	/* Presence is about the bare component JID. */
 	if (names_bare_jid(p.self, self, sizeof(self)) < 0)
 		return;
@@ -198,15 +199,15 @@ comp_presence_pace(evutil_socket_t fd, short what, void *arg)
 	size_t end;
 
 	if (!comp_link_online(c->link))
-		return;	/* link_online starts again */
+		return; /* link_online starts again */
 	if (comp_link_queued(c->link) < PRESENCE_SLICE / 4) {
 		end = c->presence_next + PRESENCE_SLICE;
 		if (end > c->ncontacts)
 			end = c->ncontacts;
 		while (c->presence_next < end)
-			comp_presence_send(c, c->cfg->jid,
-				      c->contacts[c->presence_next++]->bare,
-				      NULL);
+			comp_presence_send(
+			    c, c->cfg->jid,
+			    c->contacts[c->presence_next++]->bare, NULL);
 	}
 	if (c->presence_next < c->ncontacts)
 		evtimer_add(c->presence_ev, &tv);

@@ -15,13 +15,12 @@
 #include "component/log.h"
 #include "component/report.h"
 
-
 const char comp_no_watch_text[] =
-	"Watching domains is not available yet in this version of "
-	"certwatch; \"check DOMAIN\" works now.";
+    "Watching domains is not available yet in this version of "
+    "certwatch; \"check DOMAIN\" works now.";
 
 struct chat_check {
-	LIST_ENTRY(chat_check) link;	/* in c->chat_checks */
+	LIST_ENTRY(chat_check) link; /* in c->chat_checks */
 	struct comp *c;
 	struct check *chk;
 	struct comp_peer peer;
@@ -75,7 +74,8 @@ chat_check(struct comp *c, const struct comp_peer *p,
 		free(k);
 		comp_send_body(c, p->self, p->full,
 			       "Sorry, the check could not start (out of "
-			       "memory).", NULL);
+			       "memory).",
+			       NULL);
 		return;
 	}
 	LIST_INSERT_HEAD(&c->chat_checks, k, link);
@@ -124,7 +124,8 @@ stats_text(struct comp *c, struct buf *b)
 	buf_printf(b, "probes in flight %zu, queued %zu\n",
 		   check_env_probes_in_flight(c->checks),
 		   check_env_probes_queued(c->checks));
-	buf_printf(b, "iqs %llu, ad-hoc sessions %zu, contacts %zu, JIDs "
+	buf_printf(b,
+		   "iqs %llu, ad-hoc sessions %zu, contacts %zu, JIDs "
 		   "tracked %zu, replies waiting %zu, dropped %llu\n",
 		   (unsigned long long)c->n_iqs, comp_adhoc_sessions(c->adhoc),
 		   c->ncontacts, c->njids, c->nout,
@@ -172,8 +173,7 @@ comp_chat_command(struct comp *c, const struct comp_peer *p, const char *body)
 		return;
 	case COMP_CMD_SUBSCRIBE:
 		if (h && h->subscribe) {
-			h->subscribe(h->arg, chat_request(c, p),
-				     &cmd.domain);
+			h->subscribe(h->arg, chat_request(c, p), &cmd.domain);
 			return;
 		}
 		break;
@@ -193,8 +193,7 @@ comp_chat_command(struct comp *c, const struct comp_peer *p, const char *body)
 		break;
 	case COMP_CMD_RECHECK:
 		if (h && h->recheck) {
-			h->recheck(h->arg, chat_request(c, p),
-				   &cmd.domain);
+			h->recheck(h->arg, chat_request(c, p), &cmd.domain);
 			return;
 		}
 		break;
@@ -207,7 +206,6 @@ comp_chat_command(struct comp *c, const struct comp_peer *p, const char *body)
 	}
 	comp_send_body(c, p->self, p->full, comp_no_watch_text, NULL);
 }
-
 
 void
 comp_chat_cancel_all(struct comp *c)
@@ -228,6 +226,6 @@ comp_chat_checks(const struct comp *c)
 	size_t n = 0;
 
 	LIST_FOREACH(k, &c->chat_checks, link)
-		n++;
+	n++;
 	return n;
 }

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_WORD 1024	/* longer words are refused before names_domain */
+#define MAX_WORD 1024 /* longer words are refused before names_domain */
 
 struct word {
 	const char *p;
@@ -17,18 +17,18 @@ static const struct {
 	const char *name;
 	enum comp_cmd_kind kind;
 } verbs[] = {
-	{"help", COMP_CMD_HELP},
-	{"check", COMP_CMD_CHECK},
-	{"subscribe", COMP_CMD_SUBSCRIBE},
-	{"unsubscribe", COMP_CMD_UNSUBSCRIBE},
-	{"status", COMP_CMD_STATUS},
-	{"stats", COMP_CMD_STATS},
-	{"recheck", COMP_CMD_RECHECK},
-	/* Words people try first. */
-	{"?", COMP_CMD_HELP},
-	{"usage", COMP_CMD_HELP},
-	{"watch", COMP_CMD_SUBSCRIBE},
-	{"unwatch", COMP_CMD_UNSUBSCRIBE},
+    {"help", COMP_CMD_HELP},
+    {"check", COMP_CMD_CHECK},
+    {"subscribe", COMP_CMD_SUBSCRIBE},
+    {"unsubscribe", COMP_CMD_UNSUBSCRIBE},
+    {"status", COMP_CMD_STATUS},
+    {"stats", COMP_CMD_STATS},
+    {"recheck", COMP_CMD_RECHECK},
+    /* Words people try first. */
+    {"?", COMP_CMD_HELP},
+    {"usage", COMP_CMD_HELP},
+    {"watch", COMP_CMD_SUBSCRIBE},
+    {"unwatch", COMP_CMD_UNSUBSCRIBE},
 };
 
 /* Length of the white space at p (ASCII blanks or a UTF-8 U+00A0). */
@@ -180,8 +180,10 @@ comp_cmd_parse(const char *body, size_t len, struct comp_cmd *out)
 		if (n == 1)
 			return 0;
 		if (n > 2)
-			return fail(out, "%s takes at most one domain, as in: "
-				    "%s example.org", name, name);
+			return fail(out,
+				    "%s takes at most one domain, as in: "
+				    "%s example.org",
+				    name, name);
 		return parse_domain(out, &w[1]);
 	case COMP_CMD_UNSUBSCRIBE:
 		if (n == 2 && word_is(&w[1], "all")) {
@@ -193,11 +195,15 @@ comp_cmd_parse(const char *body, size_t len, struct comp_cmd *out)
 	case COMP_CMD_SUBSCRIBE:
 	case COMP_CMD_RECHECK:
 		if (n == 1)
-			return fail(out, "%s needs a domain, as in: "
-				    "%s example.org", name, name);
+			return fail(out,
+				    "%s needs a domain, as in: "
+				    "%s example.org",
+				    name, name);
 		if (n > 2)
-			return fail(out, "%s takes one domain, as in: "
-				    "%s example.org", name, name);
+			return fail(out,
+				    "%s takes one domain, as in: "
+				    "%s example.org",
+				    name, name);
 		return parse_domain(out, &w[1]);
 	default:
 		return 0;

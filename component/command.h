@@ -12,23 +12,23 @@
 #include "component/names.h"
 
 enum comp_cmd_kind {
-	COMP_CMD_EMPTY = 0,	/* only white space: no reply */
+	COMP_CMD_EMPTY = 0, /* only white space: no reply */
 	COMP_CMD_HELP,
-	COMP_CMD_CHECK,		/* domain */
-	COMP_CMD_SUBSCRIBE,	/* domain */
-	COMP_CMD_UNSUBSCRIBE,	/* domain, or all */
-	COMP_CMD_STATUS,	/* optional domain */
-	COMP_CMD_STATS,		/* admins only */
-	COMP_CMD_RECHECK,	/* admins only; domain */
-	COMP_CMD_UNKNOWN,	/* anything else: the caller answers with help */
+	COMP_CMD_CHECK,	      /* domain */
+	COMP_CMD_SUBSCRIBE,   /* domain */
+	COMP_CMD_UNSUBSCRIBE, /* domain, or all */
+	COMP_CMD_STATUS,      /* optional domain */
+	COMP_CMD_STATS,	      /* admins only */
+	COMP_CMD_RECHECK,     /* admins only; domain */
+	COMP_CMD_UNKNOWN,     /* anything else: the caller answers with help */
 };
 
 struct comp_cmd {
 	enum comp_cmd_kind kind;
 	int has_domain;
-	int all;			/* `unsubscribe all` */
-	struct domain_name domain;	/* when has_domain */
-	char error[320];		/* set when comp_cmd_parse returns -1 */
+	int all;		   /* `unsubscribe all` */
+	struct domain_name domain; /* when has_domain */
+	char error[320];	   /* set when comp_cmd_parse returns -1 */
 };
 
 /*

@@ -124,14 +124,14 @@ void comp_add_contact(struct comp *c, const char *bare_jid);
 
 /* ---- For the bot's extensions (pubsub, the watcher) ------------------ */
 
-#define COMP_JID_MAX 3072	/* RFC 7622: three parts of 1023 bytes */
+#define COMP_JID_MAX 3072 /* RFC 7622: three parts of 1023 bytes */
 
 /* Who asked, and where the answer goes. */
 struct comp_peer {
-	char full[COMP_JID_MAX];	/* reply address (the sender) */
-	char bare[COMP_JID_MAX];	/* for limits and subscriptions */
-	char self[COMP_JID_MAX];	/* the address it was sent to: our
-					 * `from` on the reply */
+	char full[COMP_JID_MAX]; /* reply address (the sender) */
+	char bare[COMP_JID_MAX]; /* for limits and subscriptions */
+	char self[COMP_JID_MAX]; /* the address it was sent to: our
+				  * `from` on the reply */
 	int admin;
 };
 

@@ -74,10 +74,10 @@
 
 enum link_state {
 	LINK_IDLE = 0,
-	LINK_PREPARING,		/* waiting for the donor of the SM state */
-	LINK_CONNECTING,	/* TCP connect or handshake in progress */
+	LINK_PREPARING,	 /* waiting for the donor of the SM state */
+	LINK_CONNECTING, /* TCP connect or handshake in progress */
 	LINK_ONLINE,
-	LINK_WAITING,		/* backoff before the next attempt */
+	LINK_WAITING, /* backoff before the next attempt */
 	LINK_CLOSING,
 	LINK_CLOSED,
 };
@@ -87,7 +87,7 @@ struct comp_link {
 	xmpp_ctx_t *ctx;
 	xmpp_log_t log;
 	xmpp_conn_t *conn;
-	xmpp_conn_t *donor;	/* throwaway client lending its SM state */
+	xmpp_conn_t *donor; /* throwaway client lending its SM state */
 	struct comp_link_cbs cbs;
 	void *arg;
 
@@ -97,19 +97,19 @@ struct comp_link {
 	long (*rand)(void);
 
 	enum link_state state;
-	int fd;			/* our dup of libstrophe's fd, -1 */
-	int new_fd;		/* from the sockopt callback */
-	int reserve_fd;		/* a low fd kept for libstrophe's socket */
+	int fd;		/* our dup of libstrophe's fd, -1 */
+	int new_fd;	/* from the sockopt callback */
+	int reserve_fd; /* a low fd kept for libstrophe's socket */
 	struct event *rd, *wr;
 	int wr_on;
 	struct event *tick;
 	struct event *retry;
 	struct event *notify;	/* deferred `closed` callback */
-	struct event *sm_ready;	/* donor disconnected: move its state */
+	struct event *sm_ready; /* donor disconnected: move its state */
 	unsigned attempt;
 	int freeing;
 
-	LIST_ENTRY(comp_link) link;	/* in registry, from new to free */
+	LIST_ENTRY(comp_link) link; /* in registry, from new to free */
 };
 
 /* The sockopt callback gets the connection, not our pointer. */
@@ -118,8 +118,7 @@ static LIST_HEAD(, comp_link) registry = LIST_HEAD_INITIALIZER(registry);
 static void do_connect(struct comp_link *l);
 
 unsigned
-comp_link_backoff_ms(unsigned attempt, unsigned min_s, unsigned max_s,
-		     long rnd)
+comp_link_backoff_ms(unsigned attempt, unsigned min_s, unsigned max_s, long rnd)
 {
 	uint64_t ms = (uint64_t)(min_s ? min_s : 1) * 1000;
 	uint64_t cap = (uint64_t)(max_s ? max_s : 60) * 1000;
@@ -152,8 +151,8 @@ find_link(xmpp_conn_t *conn)
 	struct comp_link *l;
 
 	LIST_FOREACH(l, &registry, link)
-		if (l->conn == conn || l->donor == conn)
-			return l;
+	if (l->conn == conn || l->donor == conn)
+		return l;
 	return NULL;
 }
 
@@ -174,17 +173,18 @@ sockopt_cb(xmpp_conn_t *conn, void *sockp)
 	int fd = *(int *)sockp, one = 1;
 
 	if (l == NULL || conn == l->donor)
-		return -1;	/* the donor must never connect */
+		return -1; /* the donor must never connect */
 	if (fd >= FD_SETSIZE) {
 		if (l->reserve_fd < 0 ||
 		    dup3(fd, l->reserve_fd, O_CLOEXEC) < 0) {
 			log_error("xmpp: no file descriptor below %d free "
-				  "for libstrophe's select()", FD_SETSIZE);
+				  "for libstrophe's select()",
+				  FD_SETSIZE);
 			return -1;
 		}
 		close(fd);
 		fd = l->reserve_fd;
-		l->reserve_fd = -1;	/* it is the socket now */
+		l->reserve_fd = -1; /* it is the socket now */
 		*(int *)sockp = fd;
 	}
 	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
@@ -248,8 +248,8 @@ static void
 arm_tick(struct comp_link *l)
 {
 	struct timeval tv = {0, TICK_MS * 1000};
-	int want = l->state == LINK_PREPARING ||
-		   l->state == LINK_CONNECTING || l->state == LINK_CLOSING ||
+	int want = l->state == LINK_PREPARING || l->state == LINK_CONNECTING ||
+		   l->state == LINK_CLOSING ||
 		   (l->state == LINK_ONLINE && l->rd == NULL);
 
 	if (l->tick == NULL || l->freeing)
@@ -267,7 +267,8 @@ run(struct comp_link *l)
 {
 	xmpp_run_once(l->ctx, 0);
 	for (int i = 0; i < RUN_AGAIN_MAX && l->fd >= 0 &&
-			xmpp_conn_send_queue_len(l->conn) > 0; i++)
+			xmpp_conn_send_queue_len(l->conn) > 0;
+	     i++)
 		xmpp_run_once(l->ctx, 0);
 	watch_write(l);
 	arm_tick(l);
@@ -286,14 +287,14 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (l->state == LINK_PREPARING || l->state == LINK_CONNECTING ||
 	    l->state == LINK_ONLINE || l->state == LINK_CLOSING)
-		run(l);	/* re-arms the tick while a deadline may exist */
+		run(l); /* re-arms the tick while a deadline may exist */
 }
 
 static void
 schedule_retry(struct comp_link *l)
 {
-	unsigned ms = comp_link_backoff_ms(l->attempt, l->bmin, l->bmax,
-					   l->rand());
+	unsigned ms =
+	    comp_link_backoff_ms(l->attempt, l->bmin, l->bmax, l->rand());
 	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 
 	if (l->attempt < 32)
@@ -308,15 +309,30 @@ static const char *
 stream_error_name(xmpp_error_type_t t)
 {
 	static const char *names[] = {
-		"bad-format", "bad-namespace-prefix", "conflict",
-		"connection-timeout", "host-gone", "host-unknown",
-		"improper-addressing", "internal-server-error", "invalid-from",
-		"invalid-id", "invalid-namespace", "invalid-xml",
-		"not-authorized", "policy-violation", "remote-connection-failed",
-		"resource-constraint", "restricted-xml", "see-other-host",
-		"system-shutdown", "undefined-condition", "unsupported-encoding",
-		"unsupported-stanza-type", "unsupported-version",
-		"not-well-formed",
+	    "bad-format",
+	    "bad-namespace-prefix",
+	    "conflict",
+	    "connection-timeout",
+	    "host-gone",
+	    "host-unknown",
+	    "improper-addressing",
+	    "internal-server-error",
+	    "invalid-from",
+	    "invalid-id",
+	    "invalid-namespace",
+	    "invalid-xml",
+	    "not-authorized",
+	    "policy-violation",
+	    "remote-connection-failed",
+	    "resource-constraint",
+	    "restricted-xml",
+	    "see-other-host",
+	    "system-shutdown",
+	    "undefined-condition",
+	    "unsupported-encoding",
+	    "unsupported-stanza-type",
+	    "unsupported-version",
+	    "not-well-formed",
 	};
 	if ((size_t)t < sizeof(names) / sizeof(names[0]))
 		return names[t];
@@ -336,26 +352,26 @@ log_disconnect(struct comp_link *l, int was_online, int error,
 			log_error("xmpp: %s:%u refused the component secret "
 				  "for %s (not-authorized): check [component] "
 				  "secret against the server's component "
-				  "password", l->host, (unsigned)l->port,
-				  l->jid);
+				  "password",
+				  l->host, (unsigned)l->port, l->jid);
 			return;
 		case XMPP_SE_HOST_UNKNOWN:
 			log_error("xmpp: %s:%u does not know the component "
 				  "name %s (host-unknown): configure it as an "
-				  "external component on the server", l->host,
-				  (unsigned)l->port, l->jid);
+				  "external component on the server",
+				  l->host, (unsigned)l->port, l->jid);
 			return;
 		case XMPP_SE_CONFLICT:
 			log_error("xmpp: %s:%u refused the name %s "
 				  "(conflict): another component is connected "
-				  "under that name", l->host, (unsigned)l->port,
-				  l->jid);
+				  "under that name",
+				  l->host, (unsigned)l->port, l->jid);
 			return;
 		default:
 			log_warn("xmpp: %s:%u closed the stream: %s%s%s",
 				 l->host, (unsigned)l->port,
-				 stream_error_name(se->type), text[0] ? ": " : "",
-				 text);
+				 stream_error_name(se->type),
+				 text[0] ? ": " : "", text);
 			return;
 		}
 	}
@@ -368,8 +384,8 @@ log_disconnect(struct comp_link *l, int was_online, int error,
 			 (unsigned)l->port, l->jid, strerror(error));
 	else
 		log_warn("xmpp: cannot connect to %s:%u as %s: connection "
-			 "refused, or closed before the handshake", l->host,
-			 (unsigned)l->port, l->jid);
+			 "refused, or closed before the handshake",
+			 l->host, (unsigned)l->port, l->jid);
 }
 
 static void
@@ -414,7 +430,7 @@ stanza_handler(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
 
 	if (l->cbs.stanza && l->state == LINK_ONLINE)
 		l->cbs.stanza(l->arg, st);
-	return 1;	/* stay installed */
+	return 1; /* stay installed */
 }
 
 static void
@@ -441,8 +457,7 @@ do_connect(struct comp_link *l)
 	l->state = LINK_CONNECTING;
 	arm_tick(l);
 	reserve_low_fd(l);
-	rc = xmpp_connect_component(l->conn, l->host, l->port, conn_handler,
-				    l);
+	rc = xmpp_connect_component(l->conn, l->host, l->port, conn_handler, l);
 	if (rc != XMPP_EOK) {
 		log_warn("xmpp: cannot connect to %s:%u (libstrophe error %d)",
 			 l->host, (unsigned)l->port, rc);
@@ -450,12 +465,12 @@ do_connect(struct comp_link *l)
 		return;
 	}
 	if (l->new_fd < 0)
-		return;	/* no fd seen: the tick drives it */
+		return; /* no fd seen: the tick drives it */
 	/* Only now is the fd settled (the sockopt callback may have seen
 	 * others that failed). */
 	l->fd = fcntl(l->new_fd, F_DUPFD_CLOEXEC, 3);
 	if (l->fd < 0)
-		return;	/* the tick drives it */
+		return; /* the tick drives it */
 	l->rd = event_new(l->base, l->fd, EV_READ | EV_PERSIST, io_cb, l);
 	l->wr = event_new(l->base, l->fd, EV_WRITE | EV_PERSIST, io_cb, l);
 	event_add(l->rd, NULL);
@@ -633,7 +648,7 @@ comp_link_free(struct comp_link *l)
 	if (l->donor)
 		xmpp_conn_release(l->donor);
 	if (l->conn)
-		xmpp_conn_release(l->conn);	/* drops a live stream */
+		xmpp_conn_release(l->conn); /* drops a live stream */
 	drop_fd(l);
 	if (l->reserve_fd >= 0)
 		close(l->reserve_fd);

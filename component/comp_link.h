@@ -29,9 +29,9 @@ struct comp_link_cbs {
 };
 
 struct comp_link_opts {
-	const char *jid;	/* the component's name */
+	const char *jid; /* the component's name */
 	const char *secret;
-	const char *host;	/* the server's component port */
+	const char *host; /* the server's component port */
 	uint16_t port;
 	/* Reconnect delays, seconds; 0: 1 and 60. */
 	unsigned backoff_min, backoff_max;
@@ -77,7 +77,7 @@ void comp_link_free(struct comp_link *l);
  * capped at max, then a random point in its upper half (jitter), in
  * milliseconds.  `rnd` is any non-negative random number.  Pure.
  */
-unsigned comp_link_backoff_ms(unsigned attempt, unsigned min_s,
-			      unsigned max_s, long rnd);
+unsigned comp_link_backoff_ms(unsigned attempt, unsigned min_s, unsigned max_s,
+			      long rnd);
 
 #endif

@@ -28,9 +28,8 @@ struct cparse {
 	size_t errlen;
 };
 
-static int
-cerr(struct cparse *p, const char *key, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static int cerr(struct cparse *p, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int
 cerr(struct cparse *p, const char *key, const char *fmt, ...)
@@ -167,9 +166,11 @@ set_vantages(struct cparse *p, const char *key, const char *val)
 			if (config_vantage_xmpp(t, v, why, sizeof(why)) < 0)
 				return cerr(p, key, "%s", why);
 		} else {
-			return cerr(p, key, "expected tor, direct, "
+			return cerr(p, key,
+				    "expected tor, direct, "
 				    "socks5://ADDRESS:PORT or xmpp:JID, got "
-				    "\"%s\"", t);
+				    "\"%s\"",
+				    t);
 		}
 		c->nvantages++;
 	}
@@ -218,8 +219,9 @@ static int
 check_jid(struct cparse *p, const char *key, const char *val)
 {
 	if (strchr(val, '@') || strchr(val, '/') || !*val)
-		return cerr(p, key, "expected a domain JID such as "
-				    "certwatch.example.org");
+		return cerr(p, key,
+			    "expected a domain JID such as "
+			    "certwatch.example.org");
 	p->cfg->have_component = 1;
 	return 0;
 }
@@ -252,8 +254,9 @@ check_listen(struct cparse *p, const char *key, const char *val)
 	/* The listener reads "A:B::C:8080" as an IPv6 address on a port of
 	 * the kernel's choosing; say so here, not at start. */
 	if (strchr(h, ':') && val[0] != '[')
-		return cerr(p, key, "write an IPv6 address in brackets: [%s]:%u",
-			    h, port);
+		return cerr(p, key,
+			    "write an IPv6 address in brackets: [%s]:%u", h,
+			    port);
 	return 0;
 }
 
@@ -280,8 +283,9 @@ static int
 check_exec(struct cparse *p, const char *key, const char *val)
 {
 	if (*val && strchr(val, '/') && val[0] != '/')
-		return cerr(p, key, "expected an absolute path or a name to "
-				    "look up in PATH");
+		return cerr(p, key,
+			    "expected an absolute path or a name to "
+			    "look up in PATH");
 	return 0;
 }
 
@@ -290,8 +294,9 @@ check_logs(struct cparse *p, const char *key, const char *val)
 {
 	if (*val && val[0] != '/' && strncmp(val, "https://", 8) &&
 	    strncmp(val, "http://", 7))
-		return cerr(p, key, "expected an absolute path or an http:// or "
-				    "https:// URL");
+		return cerr(p, key,
+			    "expected an absolute path or an http:// or "
+			    "https:// URL");
 	return 0;
 }
 
@@ -299,72 +304,78 @@ static const char *const via_words[] = {"direct", "tor", NULL};
 static const char *const level_words[] = {"error", "warn", "info", "debug",
 					  NULL};
 
-#define F(field) offsetof(struct config, field), sizeof(((struct config *)0)->field)
-#define STR(s, n, field, def, rl, chk) \
-	{s, n, CONFIG_STR, F(field), 0, 0, 0, NULL, def, rl, 0, chk}
-#define UINT(s, n, field, lo, hi, def, rl) \
-	{s, n, CONFIG_UINT, F(field), 0, lo, hi, NULL, def, rl, 0, NULL}
-#define BOOL(s, n, field, def, rl) \
-	{s, n, CONFIG_BOOL, F(field), 0, 0, 1, NULL, def, rl, 0, NULL}
+#define F(field)                                                               \
+	offsetof(struct config, field), sizeof(((struct config *)0)->field)
+#define STR(s, n, field, def, rl, chk)                                         \
+	{                                                                      \
+		s, n, CONFIG_STR, F(field), 0, 0, 0, NULL, def, rl, 0, chk     \
+	}
+#define UINT(s, n, field, lo, hi, def, rl)                                     \
+	{                                                                      \
+		s, n, CONFIG_UINT, F(field), 0, lo, hi, NULL, def, rl, 0, NULL \
+	}
+#define BOOL(s, n, field, def, rl)                                             \
+	{                                                                      \
+		s, n, CONFIG_BOOL, F(field), 0, 0, 1, NULL, def, rl, 0, NULL   \
+	}
 
 /* Every key of docs/running.md "Configuration reference", in its order. */
 const struct config_key config_keys[] = {
-	STR("component", "jid", jid, NULL, 0, check_jid),
-	STR("component", "host", host, "127.0.0.1", 0, NULL),
-	UINT("component", "port", port, 1, 65535, "5347", 0),
-	{"component", "secret", CONFIG_STR, F(secret), 0, 0, 0, NULL, NULL, 0,
-	 1, NULL},
-	STR("component", "secret_file", secret_file, NULL, 0,
-	    check_secret_file),
-	{"component", "admins", CONFIG_ADMINS, F(admins), 0, 0, 0, NULL, NULL,
-	 1, 0, NULL},
-	{"probe", "via", CONFIG_WORD, F(via_tor), 0, 0, 0, via_words, "tor", 0,
-	 0, NULL},
-	{"probe", "tor_socks", CONFIG_HOSTPORT, F(tor_socks_host),
-	 offsetof(struct config, tor_socks_port), 0, 0, NULL,
-	 "127.0.0.1:9050", 0, 0, NULL},
-	UINT("probe", "timeout", timeout, 1, 3600, "60", 0),
-	UINT("probe", "concurrency", concurrency, 1, 10000, "32", 0),
-	{"probe", "vantages", CONFIG_VANTAGES, F(vantages), 0, 0, 0, NULL,
-	 NULL, 0, 0, NULL},
-	UINT("probe", "max_addresses", max_addresses, 1, 32, "8", 0),
-	BOOL("probe", "allow_private", allow_private, "no", 0),
-	STR("dns", "trust_anchor", trust_anchor, "/usr/share/dns/root.key", 0,
-	    NULL),
-	STR("dns", "forward", forward, NULL, 0, NULL),
-	STR("dns", "unbound_conf", unbound_conf, NULL, 0, NULL),
-	UINT("watch", "interval", interval, 10, 31 * 86400, "3600", 1),
-	UINT("watch", "jitter", jitter, 0, 31 * 86400, "900", 1),
-	UINT("watch", "down_after", down_after, 1, 1000, "3", 1),
-	UINT("watch", "expiry_warn_days", expiry_warn_days, 1, 3650, "14", 0),
-	UINT("watch", "flap_limit", flap_limit, 1, 1000, "4", 1),
-	/* Key continuity: rounds of the last 2 x split_rounds that must show
-	 * a split before its alarm (keys.h keeps a 64-bit window). */
-	UINT("watch", "split_rounds", split_rounds, 1, 16, "2", 1),
-	UINT("limits", "commands_per_minute", commands_per_minute, 0, 1000000,
-	     "30", 1),
-	UINT("limits", "checks_in_flight", checks_in_flight, 0, 10000, "2", 1),
-	UINT("limits", "probes_per_minute", probes_per_minute, 0, 10000000,
-	     "600", 0),
-	UINT("limits", "subscriptions_per_jid", subscriptions_per_jid, 0,
-	     1000000, "50", 1),
-	UINT("limits", "max_message", max_message, 64, 1024 * 1024, "4096", 1),
-	UINT("limits", "adhoc_session_timeout", adhoc_session_timeout, 10,
-	     86400, "300", 1),
-	STR("store", "dir", store_dir, "/var/lib/certwatch", 0, check_nonempty),
-	STR("http", "listen", http_listen, NULL, 0, check_listen),
-	STR("http", "base_url", http_base_url, NULL, 0, check_url),
-	UINT("http", "checks_per_minute", http_checks_per_minute, 0, 1000000,
-	     "30", 1),
-	STR("http", "trusted_proxies", http_trusted_proxies, NULL, 0,
-	    check_proxies),
-	BOOL("http", "metrics_per_domain", http_metrics_per_domain, "yes", 1),
-	{"log", "level", CONFIG_WORD, F(log_level), 0, 0, 0, level_words,
-	 "info", 1, 0, NULL},
-	STR("ct", "certspotter", ct_certspotter, NULL, 0, check_exec),
-	STR("ct", "logs", ct_logs, NULL, 0, check_logs),
-	{"vantage", "allow", CONFIG_VANTAGE_ALLOW, F(vantage_allow), 0, 0, 0,
-	 NULL, NULL, 1, 0, NULL},
+    STR("component", "jid", jid, NULL, 0, check_jid),
+    STR("component", "host", host, "127.0.0.1", 0, NULL),
+    UINT("component", "port", port, 1, 65535, "5347", 0),
+    {"component", "secret", CONFIG_STR, F(secret), 0, 0, 0, NULL, NULL, 0, 1,
+     NULL},
+    STR("component", "secret_file", secret_file, NULL, 0, check_secret_file),
+    {"component", "admins", CONFIG_ADMINS, F(admins), 0, 0, 0, NULL, NULL, 1, 0,
+     NULL},
+    {"probe", "via", CONFIG_WORD, F(via_tor), 0, 0, 0, via_words, "tor", 0, 0,
+     NULL},
+    {"probe", "tor_socks", CONFIG_HOSTPORT, F(tor_socks_host),
+     offsetof(struct config, tor_socks_port), 0, 0, NULL, "127.0.0.1:9050", 0,
+     0, NULL},
+    UINT("probe", "timeout", timeout, 1, 3600, "60", 0),
+    UINT("probe", "concurrency", concurrency, 1, 10000, "32", 0),
+    {"probe", "vantages", CONFIG_VANTAGES, F(vantages), 0, 0, 0, NULL, NULL, 0,
+     0, NULL},
+    UINT("probe", "max_addresses", max_addresses, 1, 32, "8", 0),
+    BOOL("probe", "allow_private", allow_private, "no", 0),
+    STR("dns", "trust_anchor", trust_anchor, "/usr/share/dns/root.key", 0,
+	NULL),
+    STR("dns", "forward", forward, NULL, 0, NULL),
+    STR("dns", "unbound_conf", unbound_conf, NULL, 0, NULL),
+    UINT("watch", "interval", interval, 10, 31 * 86400, "3600", 1),
+    UINT("watch", "jitter", jitter, 0, 31 * 86400, "900", 1),
+    UINT("watch", "down_after", down_after, 1, 1000, "3", 1),
+    UINT("watch", "expiry_warn_days", expiry_warn_days, 1, 3650, "14", 0),
+    UINT("watch", "flap_limit", flap_limit, 1, 1000, "4", 1),
+    /* Key continuity: rounds of the last 2 x split_rounds that must show
+     * a split before its alarm (keys.h keeps a 64-bit window). */
+    UINT("watch", "split_rounds", split_rounds, 1, 16, "2", 1),
+    UINT("limits", "commands_per_minute", commands_per_minute, 0, 1000000, "30",
+	 1),
+    UINT("limits", "checks_in_flight", checks_in_flight, 0, 10000, "2", 1),
+    UINT("limits", "probes_per_minute", probes_per_minute, 0, 10000000, "600",
+	 0),
+    UINT("limits", "subscriptions_per_jid", subscriptions_per_jid, 0, 1000000,
+	 "50", 1),
+    UINT("limits", "max_message", max_message, 64, 1024 * 1024, "4096", 1),
+    UINT("limits", "adhoc_session_timeout", adhoc_session_timeout, 10, 86400,
+	 "300", 1),
+    STR("store", "dir", store_dir, "/var/lib/certwatch", 0, check_nonempty),
+    STR("http", "listen", http_listen, NULL, 0, check_listen),
+    STR("http", "base_url", http_base_url, NULL, 0, check_url),
+    UINT("http", "checks_per_minute", http_checks_per_minute, 0, 1000000, "30",
+	 1),
+    STR("http", "trusted_proxies", http_trusted_proxies, NULL, 0,
+	check_proxies),
+    BOOL("http", "metrics_per_domain", http_metrics_per_domain, "yes", 1),
+    {"log", "level", CONFIG_WORD, F(log_level), 0, 0, 0, level_words, "info", 1,
+     0, NULL},
+    STR("ct", "certspotter", ct_certspotter, NULL, 0, check_exec),
+    STR("ct", "logs", ct_logs, NULL, 0, check_logs),
+    {"vantage", "allow", CONFIG_VANTAGE_ALLOW, F(vantage_allow), 0, 0, 0, NULL,
+     NULL, 1, 0, NULL},
 };
 const size_t config_nkeys = sizeof(config_keys) / sizeof(config_keys[0]);
 
@@ -396,7 +407,9 @@ word_list(const char *const *w, char *out, size_t len)
 	out[0] = '\0';
 	for (int i = 0; w[i] && n < len; i++)
 		n += (size_t)snprintf(out + n, len - n, "%s%s",
-				      i == 0 ? "" : w[i + 1] ? ", " : " or ",
+				      i == 0	 ? ""
+				      : w[i + 1] ? ", "
+						 : " or ",
 				      w[i]);
 	return out;
 }
@@ -472,13 +485,16 @@ void
 config_defaults(struct config *cfg)
 {
 	char err[256];
-	struct cparse p = {.cfg = cfg, .path = "(defaults)", .err = err,
+	struct cparse p = {.cfg = cfg,
+			   .path = "(defaults)",
+			   .err = err,
 			   .errlen = sizeof(err)};
 
 	memset(cfg, 0, sizeof(*cfg));
 	for (size_t i = 0; i < config_nkeys; i++)
 		if (config_keys[i].def != NULL)
-			(void)set_value(&p, &config_keys[i], config_keys[i].def);
+			(void)set_value(&p, &config_keys[i],
+					config_keys[i].def);
 }
 
 void
@@ -559,18 +575,18 @@ parse_line(struct cparse *p, char *line)
 }
 
 int
-config_parse(struct config *cfg, const char *path, const char *text,
-	     size_t len, char *err, size_t errlen)
+config_parse(struct config *cfg, const char *path, const char *text, size_t len,
+	     char *err, size_t errlen)
 {
-	struct cparse p = {.cfg = cfg, .path = path, .err = err,
-			   .errlen = errlen};
+	struct cparse p = {
+	    .cfg = cfg, .path = path, .err = err, .errlen = errlen};
 	char line[CONFIG_MAX_LINE + 1];
 	size_t i = 0;
 
 	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
 	if (len > CONFIG_MAX_BYTES) {
-		snprintf(err, errlen, "%s: file too large (over %d bytes)", path,
-			 CONFIG_MAX_BYTES);
+		snprintf(err, errlen, "%s: file too large (over %d bytes)",
+			 path, CONFIG_MAX_BYTES);
 		return -1;
 	}
 	while (i < len) {
@@ -587,7 +603,7 @@ config_parse(struct config *cfg, const char *path, const char *text,
 			line[n++] = text[i++];
 		}
 		line[n] = '\0';
-		i++;	/* the newline */
+		i++; /* the newline */
 		if (parse_line(&p, line) < 0)
 			return -1;
 	}
@@ -618,8 +634,8 @@ config_is_admin(const struct config *cfg, const char *bare_jid)
 		const char *a = cfg->admins[i];
 		const char *aat = strchr(a, '@');
 		size_t local = (size_t)(at - bare_jid);
-		if ((size_t)(aat - a) == local &&
-		    !memcmp(a, bare_jid, local) && !strcasecmp(aat, at))
+		if ((size_t)(aat - a) == local && !memcmp(a, bare_jid, local) &&
+		    !strcasecmp(aat, at))
 			return 1;
 	}
 	return 0;
@@ -645,8 +661,8 @@ key_text(const struct config *c, const struct config_key *k, char *out,
 	case CONFIG_UINT:
 		snprintf(out, len, "%u",
 			 k->size == sizeof(uint16_t)
-				 ? *AT(c, k->off, uint16_t)
-				 : *AT(c, k->off, unsigned));
+			     ? *AT(c, k->off, uint16_t)
+			     : *AT(c, k->off, unsigned));
 		break;
 	case CONFIG_BOOL:
 		snprintf(out, len, "%s", *AT(c, k->off, int) ? "yes" : "no");
@@ -693,7 +709,7 @@ config_describe(const struct config *c, char *out, size_t len)
 				      config_keys[i].section,
 				      config_keys[i].name, v);
 	}
-	if (n < len)	/* the vantages by name, who may ask this one */
+	if (n < len) /* the vantages by name, who may ask this one */
 		config_vantage_describe(c, out + n, len - n);
 }
 
@@ -744,10 +760,9 @@ config_reload(struct config *live, struct config *fresh, char *restart,
 			continue;
 		if (!k->reload) {
 			if (n < len)
-				n += (size_t)snprintf(restart + n, len - n,
-						      "%s[%s] %s",
-						      nrestart ? ", " : "",
-						      k->section, k->name);
+				n += (size_t)snprintf(
+				    restart + n, len - n, "%s[%s] %s",
+				    nrestart ? ", " : "", k->section, k->name);
 			nrestart++;
 		} else if (k->type == CONFIG_ADMINS) {
 			/* Swapped: config_free(fresh) frees the old ones. */

@@ -15,8 +15,12 @@
 
 #include "probe/check.h"
 
-enum log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARN, LOG_LEVEL_INFO,
-		 LOG_LEVEL_DEBUG };
+enum log_level {
+	LOG_LEVEL_ERROR = 0,
+	LOG_LEVEL_WARN,
+	LOG_LEVEL_INFO,
+	LOG_LEVEL_DEBUG
+};
 
 #define CONFIG_MAX_ADMINS 64
 #define CONFIG_MAX_BYTES (1024 * 1024)
@@ -26,19 +30,19 @@ struct config {
 	char jid[256];
 	char host[256];
 	uint16_t port;
-	char secret[512];	/* from `secret` or read from `secret_file` */
+	char secret[512]; /* from `secret` or read from `secret_file` */
 	char secret_file[1024];
-	unsigned secret_file_line;	/* its line in the file, for messages */
-	char *admins[CONFIG_MAX_ADMINS];	/* bare JIDs, owned */
+	unsigned secret_file_line; /* its line in the file, for messages */
+	char *admins[CONFIG_MAX_ADMINS]; /* bare JIDs, owned */
 	size_t nadmins;
 
 	/* [probe] */
-	int via_tor;		/* default 1 */
+	int via_tor; /* default 1 */
 	char tor_socks_host[64];
 	uint16_t tor_socks_port;
-	unsigned timeout;	/* seconds */
+	unsigned timeout; /* seconds */
 	unsigned concurrency;
-	unsigned max_addresses;		/* probed per endpoint */
+	unsigned max_addresses; /* probed per endpoint */
 	/* [probe] vantages; none: `via` alone. */
 	struct check_vantage vantages[CHECK_MAX_VANTAGES];
 	size_t nvantages;
@@ -51,8 +55,8 @@ struct config {
 
 	/* [watch] */
 	unsigned interval, jitter, down_after, flap_limit;
-	unsigned expiry_warn_days;	/* defences: expires-soon under it */
-	unsigned split_rounds;		/* [watch] split_rounds (keys.h) */
+	unsigned expiry_warn_days; /* defences: expires-soon under it */
+	unsigned split_rounds;	   /* [watch] split_rounds (keys.h) */
 
 	/* [limits] */
 	unsigned commands_per_minute, checks_in_flight, probes_per_minute;
@@ -66,25 +70,25 @@ struct config {
 	char http_base_url[512];
 	unsigned http_checks_per_minute;
 	char http_trusted_proxies[1024];
-	int http_metrics_per_domain;	/* per-domain series in /metrics */
+	int http_metrics_per_domain; /* per-domain series in /metrics */
 
 	/* [log] */
 	enum log_level log_level;
 
 	/* [ct] (docs/ct.md): certspotter to supervise, empty: no CT */
-	char ct_certspotter[1024];	/* absolute path or a name in PATH */
-	char ct_logs[1024];	/* its -logs: a file or an http(s) URL */
+	char ct_certspotter[1024]; /* absolute path or a name in PATH */
+	char ct_logs[1024];	   /* its -logs: a file or an http(s) URL */
 
 	/* [vantage] (docs/vantages.md, component/config_vantage.h): the
 	 * bare or domain JIDs whose probe requests this instance answers;
 	 * none: it answers none. */
 #define COMP_VANTAGE_ALLOW_LEN 256
-	char *vantage_allow[CONFIG_MAX_ADMINS];	/* owned, lower-case domain */
+	char *vantage_allow[CONFIG_MAX_ADMINS]; /* owned, lower-case domain */
 	size_t nvantage_allow;
 
 	/* Where it came from, for messages. */
 	char path[1024];
-	int have_component;	/* a [component] jid was given */
+	int have_component; /* a [component] jid was given */
 };
 
 /*
@@ -94,29 +98,29 @@ struct config {
  * a new key is one row here (and one field of struct config).
  */
 enum config_type {
-	CONFIG_STR,		/* char[size] */
-	CONFIG_UINT,		/* unsigned (or uint16_t when size is 2), min..max */
-	CONFIG_BOOL,		/* int: yes/no, true/false, on/off, 1/0 */
-	CONFIG_WORD,		/* int: the index of its word in words */
-	CONFIG_HOSTPORT,	/* "ADDR:PORT": char[size] at off, uint16_t at off2 */
-	CONFIG_ADMINS,		/* admins, nadmins */
-	CONFIG_VANTAGES,	/* vantages, nvantages */
-	CONFIG_VANTAGE_ALLOW,	/* vantage_allow, nvantage_allow */
+	CONFIG_STR,	 /* char[size] */
+	CONFIG_UINT,	 /* unsigned (or uint16_t when size is 2), min..max */
+	CONFIG_BOOL,	 /* int: yes/no, true/false, on/off, 1/0 */
+	CONFIG_WORD,	 /* int: the index of its word in words */
+	CONFIG_HOSTPORT, /* "ADDR:PORT": char[size] at off, uint16_t at off2 */
+	CONFIG_ADMINS,	 /* admins, nadmins */
+	CONFIG_VANTAGES, /* vantages, nvantages */
+	CONFIG_VANTAGE_ALLOW, /* vantage_allow, nvantage_allow */
 };
 
-struct cparse;			/* the parser's state, private */
+struct cparse; /* the parser's state, private */
 
 struct config_key {
 	const char *section, *name;
 	enum config_type type;
-	size_t off, size;	/* the field in struct config */
-	size_t off2;		/* CONFIG_HOSTPORT: the port's field */
-	unsigned min, max;	/* CONFIG_UINT */
-	const char *const *words;	/* CONFIG_WORD, NULL-terminated */
-	const char *def;	/* the default as the file would say it; NULL:
-				 * empty or 0 */
-	int reload;		/* SIGHUP applies it; else it needs a restart */
-	int secret;		/* described as "(set)", never its value */
+	size_t off, size;	  /* the field in struct config */
+	size_t off2;		  /* CONFIG_HOSTPORT: the port's field */
+	unsigned min, max;	  /* CONFIG_UINT */
+	const char *const *words; /* CONFIG_WORD, NULL-terminated */
+	const char *def;	  /* the default as the file would say it; NULL:
+				   * empty or 0 */
+	int reload; /* SIGHUP applies it; else it needs a restart */
+	int secret; /* described as "(set)", never its value */
 	/* A rule beyond the type, checked first: 0, or -1 with the error. */
 	int (*check)(struct cparse *p, const char *key, const char *val);
 };
@@ -143,8 +147,8 @@ int config_parse(struct config *cfg, const char *path, const char *text,
  * (a file readable by others that holds a secret) go to `warn` (may be
  * empty), one per line.
  */
-int config_load(struct config *cfg, const char *path, int for_run,
-		char *err, size_t errlen, char *warn, size_t warnlen);
+int config_load(struct config *cfg, const char *path, int for_run, char *err,
+		size_t errlen, char *warn, size_t warnlen);
 
 /*
  * Where `[ct] certspotter` is: itself when it holds a '/', else the first

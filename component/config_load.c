@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 static int
-read_file(const char *path, char **out, size_t *outlen, size_t max,
-	  char *err, size_t errlen)
+read_file(const char *path, char **out, size_t *outlen, size_t max, char *err,
+	  size_t errlen)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
@@ -110,7 +110,8 @@ config_find_exec(const char *name, char *out, size_t len)
 		snprintf(out, len, "%s", name);
 		return stat(out, &st) == 0 && S_ISREG(st.st_mode) &&
 			       access(out, X_OK) == 0
-			   ? 0 : -1;
+			   ? 0
+			   : -1;
 	}
 	const char *path = getenv("PATH");
 	if (path == NULL || !*path)
@@ -178,8 +179,8 @@ config_load(struct config *cfg, const char *path, int for_run, char *err,
 		char *s;
 		size_t sl;
 		char why[1100];
-		if (read_file(cfg->secret_file, &s, &sl, sizeof(cfg->secret) - 1,
-			      why, sizeof(why)) < 0)
+		if (read_file(cfg->secret_file, &s, &sl,
+			      sizeof(cfg->secret) - 1, why, sizeof(why)) < 0)
 			return secret_file_error(cfg, why, err, errlen);
 		while (sl > 0 && (s[sl - 1] == '\n' || s[sl - 1] == '\r'))
 			s[--sl] = '\0';

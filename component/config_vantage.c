@@ -18,8 +18,8 @@ jid_norm(const char *s, size_t n, char *out, size_t max)
 	const char *at = memchr(s, '@', n);
 	size_t dom = at ? (size_t)(at - s) + 1 : 0;
 
-	if (n == 0 || n > max || memchr(s, '/', n) || (at && (at == s ||
-	    dom == n || memchr(at + 1, '@', n - dom))))
+	if (n == 0 || n > max || memchr(s, '/', n) ||
+	    (at && (at == s || dom == n || memchr(at + 1, '@', n - dom))))
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)s[i];
@@ -31,8 +31,9 @@ jid_norm(const char *s, size_t n, char *out, size_t max)
 	out[n] = '\0';
 	/* The domain part: labels of letters, digits, '-' and dots, or
 	 * UTF-8; no empty label. */
-	return (out[dom] == '.' || out[n - 1] == '.' ||
-		strstr(out + dom, "..")) ? -1 : 0;
+	return (out[dom] == '.' || out[n - 1] == '.' || strstr(out + dom, ".."))
+		   ? -1
+		   : 0;
 }
 
 int
@@ -43,9 +44,10 @@ config_vantage_xmpp(const char *tok, struct check_vantage *v, char *why,
 	const char *j = tok + 5;
 
 	if (jid_norm(j, strlen(j), jid, CONFIG_VANTAGE_JID_MAX) < 0) {
-		snprintf(why, whylen, "\"%.80s\" is not xmpp: and a bare or "
-			 "domain JID of at most %d bytes", tok,
-			 CONFIG_VANTAGE_JID_MAX);
+		snprintf(why, whylen,
+			 "\"%.80s\" is not xmpp: and a bare or "
+			 "domain JID of at most %d bytes",
+			 tok, CONFIG_VANTAGE_JID_MAX);
 		return -1;
 	}
 	memset(v, 0, sizeof(*v));
@@ -99,7 +101,8 @@ config_vantage_check(const struct config *cfg, char *why, size_t whylen)
 	for (size_t i = 0; i < cfg->nvantages; i++)
 		remote += cfg->vantages[i].remote != 0;
 	if (remote > 0 && remote == cfg->nvantages) {
-		snprintf(why, whylen, "[probe] vantages: an xmpp: vantage "
+		snprintf(why, whylen,
+			 "[probe] vantages: an xmpp: vantage "
 			 "needs a local one beside it (tor, direct or "
 			 "socks5://): a remote vantage never decides an "
 			 "endpoint alone (docs/vantages.md)");
@@ -131,19 +134,18 @@ config_vantage_describe(const struct config *cfg, char *out, size_t len)
 	if (cfg->nvantages > 0) {
 		n += (size_t)snprintf(out, len, "vantages:");
 		for (size_t i = 0; i < cfg->nvantages && n < len; i++)
-			n += (size_t)snprintf(out + n, len - n, " %s%s",
-					      cfg->vantages[i].name,
-					      cfg->vantages[i].remote
-						      ? " (remote, asked over "
-							"XMPP)"
-						      : "");
+			n += (size_t)snprintf(
+			    out + n, len - n, " %s%s", cfg->vantages[i].name,
+			    cfg->vantages[i].remote ? " (remote, asked over "
+						      "XMPP)"
+						    : "");
 		if (n < len)
 			n += (size_t)snprintf(out + n, len - n, "\n");
 	}
 	if (n < len)
-		n += (size_t)snprintf(out + n, len - n,
-				      "vantage for others: %s",
-				      cfg->nvantage_allow ? "answers" : "off");
+		n +=
+		    (size_t)snprintf(out + n, len - n, "vantage for others: %s",
+				     cfg->nvantage_allow ? "answers" : "off");
 	for (size_t i = 0; i < cfg->nvantage_allow && n < len; i++)
 		n += (size_t)snprintf(out + n, len - n, " %s",
 				      cfg->vantage_allow[i]);

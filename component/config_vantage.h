@@ -35,8 +35,7 @@ int config_vantage_check(const struct config *cfg, char *why, size_t whylen);
 int config_vantage_allowed(const struct config *cfg, const char *jid);
 
 /* The `run -n` lines: the vantages by name and who may ask this one. */
-void config_vantage_describe(const struct config *cfg, char *out,
-			     size_t len);
+void config_vantage_describe(const struct config *cfg, char *out, size_t len);
 
 /* SIGHUP: `from`'s [vantage] allow replaces `to`'s (from keeps none). */
 void config_vantage_take(struct config *to, struct config *from);

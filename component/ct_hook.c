@@ -20,7 +20,7 @@
 #include "util/buf.h"
 #include "util/err.h"
 
-#define CT_HOOK_CONFIG_MAX (1024 * 1024)	/* as config.c reads */
+#define CT_HOOK_CONFIG_MAX (1024 * 1024) /* as config.c reads */
 
 /* Reads at most max bytes of a regular file.  0, or -1 with err (errno's
  * words, or "over N bytes"). */
@@ -83,8 +83,8 @@ load_store_dir(const char *path, char *dir, size_t dirlen, char *err,
 	size_t len;
 	int in_store = 0, rc;
 
-	if (read_bounded(path, CT_HOOK_CONFIG_MAX, &text, &len, err,
-			 errlen) < 0)
+	if (read_bounded(path, CT_HOOK_CONFIG_MAX, &text, &len, err, errlen) <
+	    0)
 		return -1;
 	for (size_t i = 0; i < len;) {
 		size_t e = i, s = i;
@@ -94,12 +94,12 @@ load_store_dir(const char *path, char *dir, size_t dirlen, char *err,
 			s++;
 		if (s < e && text[s] == '[') {
 			const char *close = memchr(text + s, ']', e - s);
-			size_t a = s + 1, b = close ? (size_t)(close - text)
-						    : s + 1;
+			size_t a = s + 1,
+			       b = close ? (size_t)(close - text) : s + 1;
 			while (a < b && (text[a] == ' ' || text[a] == '\t'))
 				a++;
-			while (b > a && (text[b - 1] == ' ' ||
-					 text[b - 1] == '\t'))
+			while (b > a &&
+			       (text[b - 1] == ' ' || text[b - 1] == '\t'))
 				b--;
 			in_store = close && b - a == 5 &&
 				   !memcmp(text + a, "store", 5);
@@ -271,10 +271,9 @@ ct_hook_event(struct ct_event *ev, const char *(*get)(const char *name))
 	copy_cut(ev->subject_dn, sizeof(ev->subject_dn), get("SUBJECT_DN"));
 	copy_cut(ev->serial, sizeof(ev->serial), get("SERIAL"));
 	copy_cut(ev->log_uri, sizeof(ev->log_uri), get("LOG_URI"));
-	ev->has_not_before = copy_num(get("NOT_BEFORE_UNIXTIME"),
-				      &ev->not_before);
-	ev->has_not_after = copy_num(get("NOT_AFTER_UNIXTIME"),
-				     &ev->not_after);
+	ev->has_not_before =
+	    copy_num(get("NOT_BEFORE_UNIXTIME"), &ev->not_before);
+	ev->has_not_after = copy_num(get("NOT_AFTER_UNIXTIME"), &ev->not_after);
 	if (copy_num(get("ENTRY_INDEX"), &v) && v >= 0) {
 		ev->entry_index = (uint64_t)v;
 		ev->has_entry_index = 1;
@@ -379,9 +378,9 @@ int
 ct_hook_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *cfg_path = NULL;
 	char store[1024], spool[1100], err[1400];
@@ -404,8 +403,8 @@ ct_hook_main(int argc, char **argv)
 		fputs("usage: certwatch ct-hook -c FILE\n", stderr);
 		return 2;
 	}
-	if (load_store_dir(cfg_path, store, sizeof(store), err,
-			   sizeof(err)) < 0) {
+	if (load_store_dir(cfg_path, store, sizeof(store), err, sizeof(err)) <
+	    0) {
 		fprintf(stderr, "certwatch ct-hook: %s\n", err);
 		return 78;
 	}
@@ -413,17 +412,20 @@ ct_hook_main(int argc, char **argv)
 	ev = xcalloc(1, sizeof(*ev));
 	ct_hook_event(ev, env_get);
 	if (ct_hook_spool(ev, spool, NULL, 0, err, sizeof(err)) < 0) {
-		fprintf(stderr, "certwatch ct-hook: cannot spool the %s event: "
-				"%s\n", ev->event[0] ? ev->event : "(no EVENT)",
-			err);
+		fprintf(stderr,
+			"certwatch ct-hook: cannot spool the %s event: "
+			"%s\n",
+			ev->event[0] ? ev->event : "(no EVENT)", err);
 		free(ev);
 		return 1;
 	}
 	/* certspotter passes a hook's stderr on to its own, which certwatch
 	 * logs: an error it reports is seen even before the daemon judges. */
 	if (!strcmp(ev->event, "error"))
-		fprintf(stderr, "certwatch ct-hook: certspotter reported an "
-				"error: %s\n", ev->summary);
+		fprintf(stderr,
+			"certwatch ct-hook: certspotter reported an "
+			"error: %s\n",
+			ev->summary);
 	free(ev);
 	return 0;
 }

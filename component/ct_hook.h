@@ -31,7 +31,7 @@ void ct_hook_event(struct ct_event *ev, const char *(*get)(const char *name));
  * NAME CT_SPOOL_SUFFIX, fsync of the directory.  0, or -1 with err.
  * The new file's path goes to path (may be NULL).
  */
-int ct_hook_spool(const struct ct_event *ev, const char *spool_dir,
-		  char *path, size_t pathlen, char *err, size_t errlen);
+int ct_hook_spool(const struct ct_event *ev, const char *spool_dir, char *path,
+		  size_t pathlen, char *err, size_t errlen);
 
 #endif

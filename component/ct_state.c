@@ -138,8 +138,10 @@ parse_event(const char *s, struct ct_record *r)
 	int64_t x;
 
 	memset(r, 0, sizeof(*r));
-	if (get_field(&s, st, sizeof(st)) < 0 || get_field(&s, j, sizeof(j)) < 0 ||
-	    get_field(&s, a, sizeof(a)) < 0 || get_field(&s, i, sizeof(i)) < 0 ||
+	if (get_field(&s, st, sizeof(st)) < 0 ||
+	    get_field(&s, j, sizeof(j)) < 0 ||
+	    get_field(&s, a, sizeof(a)) < 0 ||
+	    get_field(&s, i, sizeof(i)) < 0 ||
 	    get_field(&s, w, sizeof(w)) < 0 || get_i64(&s, &r->taken) < 0 ||
 	    get_field(&s, r->tbs, sizeof(r->tbs)) < 0 ||
 	    get_field(&s, r->spki, sizeof(r->spki)) < 0 ||
@@ -161,7 +163,8 @@ parse_event(const char *s, struct ct_record *r)
 	r->alarm = !strcmp(a, "1");
 	r->info = !strcmp(i, "1");
 	r->warnings = (uint32_t)strtoul(w, NULL, 10);
-	if ((r->tbs[0] && !is_hex64(r->tbs)) || (r->spki[0] && !is_hex64(r->spki)))
+	if ((r->tbs[0] && !is_hex64(r->tbs)) ||
+	    (r->spki[0] && !is_hex64(r->spki)))
 		return -1;
 	(void)x;
 	return 0;
@@ -188,9 +191,9 @@ load_line(void *arg, const char *line)
 	if (!strcmp(kw, "tlsa")) {
 		struct ct_tlsa_rec *t = &cs->tlsa[cs->ntlsa];
 		if (cs->ntlsa == CT_KEEP_TLSA || get_i64(&s, &u) < 0 ||
-		    get_i64(&s, &sel) < 0 || get_i64(&s, &mt) < 0 ||
-		    u < 0 || u > 255 || sel < 0 || sel > 255 || mt < 0 ||
-		    mt > 255 || get_field(&s, f, sizeof(f)) < 0 ||
+		    get_i64(&s, &sel) < 0 || get_i64(&s, &mt) < 0 || u < 0 ||
+		    u > 255 || sel < 0 || sel > 255 || mt < 0 || mt > 255 ||
+		    get_field(&s, f, sizeof(f)) < 0 ||
 		    unhex(f, t->data, sizeof(t->data), &t->len) < 0) {
 			l->bad++;
 			return;
@@ -201,7 +204,8 @@ load_line(void *arg, const char *line)
 		cs->ntlsa++;
 	} else if (!strcmp(kw, "seen")) {
 		size_t len;
-		if (cs->nseen == CT_KEEP_SEEN || get_field(&s, f, sizeof(f)) < 0 ||
+		if (cs->nseen == CT_KEEP_SEEN ||
+		    get_field(&s, f, sizeof(f)) < 0 ||
 		    unhex(f, cs->seen[cs->nseen], 32, &len) < 0 || len != 32) {
 			l->bad++;
 			return;
@@ -209,7 +213,8 @@ load_line(void *arg, const char *line)
 		cs->nseen++;
 	} else if (!strcmp(kw, "leaf")) {
 		if (get_field(&s, cs->leaf_spki, sizeof(cs->leaf_spki)) < 0 ||
-		    get_i64(&s, &cs->leaf_not_after) < 0 || get_i64(&s, &x) < 0) {
+		    get_i64(&s, &cs->leaf_not_after) < 0 ||
+		    get_i64(&s, &x) < 0) {
 			l->bad++;
 			return;
 		}
@@ -249,7 +254,8 @@ ct_state_format(const struct ct_state *cs, struct buf *out)
 
 	for (size_t i = 0; i < cs->ntlsa; i++) {
 		const struct ct_tlsa_rec *t = &cs->tlsa[i];
-		buf_printf(&b, "tlsa %u %u %u", t->usage, t->selector, t->mtype);
+		buf_printf(&b, "tlsa %u %u %u", t->usage, t->selector,
+			   t->mtype);
 		put_hex(&b, t->data, t->len);
 		buf_putc(&b, '\n');
 	}
@@ -283,7 +289,7 @@ ct_state_format(const struct ct_state *cs, struct buf *out)
 		buf_putc(&b, '\n');
 	}
 	if (b.len)
-		buf_append(out, b.s, b.len - 1);	/* no final newline */
+		buf_append(out, b.s, b.len - 1); /* no final newline */
 	buf_free(&b);
 }
 
@@ -304,13 +310,12 @@ ct_state_view(const struct ct_state *cs, const char *domain,
 	      struct dns_tlsa *recs, struct ct_domain_view *v)
 {
 	for (size_t i = 0; i < cs->ntlsa; i++)
-		recs[i] = (struct dns_tlsa){cs->tlsa[i].usage,
-					    cs->tlsa[i].selector,
-					    cs->tlsa[i].mtype, cs->tlsa[i].len,
-					    (uint8_t *)cs->tlsa[i].data};
-	*v = (struct ct_domain_view){domain, recs, cs->ntlsa,
-				     (const uint8_t(*)[32])cs->seen, cs->nseen,
-				     cs->kept_key};
+		recs[i] = (struct dns_tlsa){
+		    cs->tlsa[i].usage, cs->tlsa[i].selector, cs->tlsa[i].mtype,
+		    cs->tlsa[i].len, (uint8_t *)cs->tlsa[i].data};
+	*v = (struct ct_domain_view){domain,	recs,
+				     cs->ntlsa, (const uint8_t(*)[32])cs->seen,
+				     cs->nseen, cs->kept_key};
 }
 
 struct ct_record *
@@ -387,8 +392,8 @@ ct_state_round(struct ct_state *cs, const struct check_result *r,
 				nt++;
 		}
 	}
-	if (secure && (nt != cs->ntlsa ||
-		       memcmp(t, cs->tlsa, nt * sizeof(*t)) != 0)) {
+	if (secure &&
+	    (nt != cs->ntlsa || memcmp(t, cs->tlsa, nt * sizeof(*t)) != 0)) {
 		memset(cs->tlsa, 0, sizeof(cs->tlsa));
 		memcpy(cs->tlsa, t, nt * sizeof(*t));
 		cs->ntlsa = nt;
@@ -487,19 +492,22 @@ ct_state_json(const struct store_domain *sd, struct buf *out)
 			buf_puts(out, "null");
 		buf_printf(out, ",\"judged\":\"%s\",\"alert\":\"%s\"",
 			   ct_judged_word(r->judged),
-			   r->alarm ? "alarm" : r->info ? "info" : "none");
+			   r->alarm  ? "alarm"
+			   : r->info ? "info"
+				     : "none");
 		buf_printf(out, ",\"weak_ta\":%s",
 			   r->warnings & DANE_W_WEAK_TA ? "true" : "false");
 		json_time(out, "taken", r->taken);
 		buf_puts(out, ",\"seen_on\":[");
-		for (size_t i = 0; sd && r->spki[0] && i < sd->n_endpoints; i++) {
+		for (size_t i = 0; sd && r->spki[0] && i < sd->n_endpoints;
+		     i++) {
 			struct store_endpoint ep;
 			store_domain_endpoint(sd, i, &ep);
 			if (ep.spki == NULL || strcmp(ep.spki, r->spki))
 				continue;
 			char hp[DNS_NAME_MAX + 16];
-			snprintf(hp, sizeof(hp), "%s:%u", ep.host ? ep.host : "",
-				 ep.port);
+			snprintf(hp, sizeof(hp), "%s:%u",
+				 ep.host ? ep.host : "", ep.port);
 			if (!first)
 				buf_putc(out, ',');
 			first = 0;
@@ -528,7 +536,9 @@ ct_state_text(const struct store_domain *sd, struct buf *out)
 		buf_printf(out, "    %s: %s %s%s, key %s, issuer %s\n", when,
 			   r->name[0] ? r->name : "(no name)",
 			   ct_judged_word(r->judged),
-			   r->alarm ? " (alarm)" : r->info ? " (info)" : "",
+			   r->alarm  ? " (alarm)"
+			   : r->info ? " (info)"
+				     : "",
 			   r->spki[0] ? r->spki : "-",
 			   r->issuer[0] ? r->issuer : "-");
 	}
@@ -553,13 +563,16 @@ ct_state_html(const struct store_domain *sd, struct buf *out)
 
 		report_time(r->taken, REPORT_TIME_MINUTE, "?", when,
 			    sizeof(when));
-		buf_puts(out, "<tr class=\"ct-event\"><td data-label=\"Taken\">");
+		buf_puts(out,
+			 "<tr class=\"ct-event\"><td data-label=\"Taken\">");
 		buf_html(out, when);
 		buf_puts(out, "</td><td data-label=\"Name\" class=\"wrap\">");
 		buf_html(out, r->name);
 		buf_printf(out, "</td><td data-label=\"Judged\">%s%s</td>",
 			   ct_judged_word(r->judged),
-			   r->alarm ? " (alarm)" : r->info ? " (info)" : "");
+			   r->alarm  ? " (alarm)"
+			   : r->info ? " (info)"
+				     : "");
 		buf_puts(out, "<td data-label=\"Key\" class=\"key\">");
 		buf_html(out, r->spki[0] ? r->spki : "-");
 		buf_puts(out, "</td><td data-label=\"Issuer\" class=\"wrap\">");

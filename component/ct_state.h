@@ -21,9 +21,9 @@
 #include "store/store.h"
 #include "util/buf.h"
 
-#define CT_KEEP_EVENTS 16	/* shown in status, /d/DOMAIN and the JSON */
+#define CT_KEEP_EVENTS 16 /* shown in status, /d/DOMAIN and the JSON */
 #define CT_KEEP_TLSA 16
-#define CT_TLSA_DATA_MAX 1024	/* a longer (full) record is not kept */
+#define CT_TLSA_DATA_MAX 1024 /* a longer (full) record is not kept */
 #define CT_KEEP_SEEN 16
 
 /* One event as judged for one domain.  Pending: recorded, its alert not
@@ -33,18 +33,18 @@ enum ct_status { CT_PENDING = 0, CT_SENT };
 struct ct_record {
 	enum ct_status status;
 	enum ct_judged judged;
-	int alarm, info;		/* the alert it gets (judge.h) */
-	uint32_t warnings;		/* enum dane_warning bits */
-	int64_t taken;			/* when the daemon took it */
-	char tbs[65];			/* TBS_SHA256, "" for none */
-	char spki[65];			/* the certificate's key, "" for none */
-	char name[CT_NAME_LEN];		/* its name that covers the domain */
+	int alarm, info;	/* the alert it gets (judge.h) */
+	uint32_t warnings;	/* enum dane_warning bits */
+	int64_t taken;		/* when the daemon took it */
+	char tbs[65];		/* TBS_SHA256, "" for none */
+	char spki[65];		/* the certificate's key, "" for none */
+	char name[CT_NAME_LEN]; /* its name that covers the domain */
 	char issuer[256];
 	char serial[128];
 	char log[256];
-	char spool[64];			/* the spool file's name */
-	int64_t not_before, not_after;	/* 0: unknown */
-	int64_t entry;			/* -1: unknown */
+	char spool[64];		       /* the spool file's name */
+	int64_t not_before, not_after; /* 0: unknown */
+	int64_t entry;		       /* -1: unknown */
 };
 
 struct ct_tlsa_rec {
@@ -54,15 +54,15 @@ struct ct_tlsa_rec {
 };
 
 struct ct_state {
-	struct ct_tlsa_rec tlsa[CT_KEEP_TLSA];	/* as last seen secure */
+	struct ct_tlsa_rec tlsa[CT_KEEP_TLSA]; /* as last seen secure */
 	size_t ntlsa;
-	uint8_t seen[CT_KEEP_SEEN][32];		/* SPKI SHA-256, oldest first */
+	uint8_t seen[CT_KEEP_SEEN][32]; /* SPKI SHA-256, oldest first */
 	size_t nseen;
-	char leaf_spki[65];		/* the key of the last round */
-	int64_t leaf_not_after;		/* and its certificate's expiry */
-	int kept_key;			/* the last certificate change kept
-					 * the key */
-	struct ct_record ev[CT_KEEP_EVENTS];	/* oldest first */
+	char leaf_spki[65];		     /* the key of the last round */
+	int64_t leaf_not_after;		     /* and its certificate's expiry */
+	int kept_key;			     /* the last certificate change kept
+					      * the key */
+	struct ct_record ev[CT_KEEP_EVENTS]; /* oldest first */
 	size_t nev;
 };
 

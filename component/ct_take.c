@@ -21,15 +21,15 @@
 #include "ct/spool.h"
 
 #define CT_SCAN_MAX 100000	/* spool files listed per look */
-#define CT_DOMAINS_PER_EVENT 64	/* watched domains one event is judged for */
-#define CT_WRITE_WAIT 30	/* seconds before a wait for the stream is logged */
+#define CT_DOMAINS_PER_EVENT 64 /* watched domains one event is judged for */
+#define CT_WRITE_WAIT 30 /* seconds before a wait for the stream is logged */
 
-struct ix {			/* a watched name -> its domain */
+struct ix { /* a watched name -> its domain */
 	char *name, *domain;
-	char *full;		/* by parent: the name itself */
+	char *full; /* by parent: the name itself */
 };
 
-struct alert_item {		/* a recorded event whose alert is due */
+struct alert_item { /* a recorded event whose alert is due */
 	char domain[DNS_NAME_MAX + 1];
 	char tbs[65];
 	char spool[64];
@@ -41,28 +41,28 @@ struct ct_take {
 	struct store *st;
 	struct watch *watch;
 	struct metrics *metrics;
-	char dir[1200];			/* STORE/ct/spool */
+	char dir[1200]; /* STORE/ct/spool */
 	struct event *timer, *kick;
-	char (*names)[64];		/* this look's files, sorted (by time) */
+	char (*names)[64]; /* this look's files, sorted (by time) */
 	size_t nnames, next;
-	struct ix *byname, *byparent;	/* the watched names, sorted */
+	struct ix *byname, *byparent; /* the watched names, sorted */
 	size_t nix;
-	char (*slice)[64];		/* the files of the slice in flight */
+	char (*slice)[64]; /* the files of the slice in flight */
 	size_t nslice;
 	struct alert_item *alerts;
 	size_t nalerts;
-	int busy;			/* a slice is in flight */
-	enum { STAGE_ONLINE, STAGE_WRITTEN } stage;	/* of its alerts */
-	unsigned waited;		/* tenths of a second waited */
+	int busy;				    /* a slice is in flight */
+	enum { STAGE_ONLINE, STAGE_WRITTEN } stage; /* of its alerts */
+	unsigned waited; /* tenths of a second waited */
 	struct event *wait;
-	int closing;			/* freed when that commit completes */
+	int closing; /* freed when that commit completes */
 	struct ct_tbs_set *tbs;
 	struct ct_event *ev;
 	struct ct_state *cs;
 	unsigned long done;
 };
 
-#define CT_TAKE_BUDGET_US 5000	/* of the loop's time a slice may take */
+#define CT_TAKE_BUDGET_US 5000 /* of the loop's time a slice may take */
 
 static int64_t
 mono_us(void)
@@ -307,8 +307,8 @@ fill_record(const struct ct_event *ev, const char *name, const char *spool,
 	r->not_before = ev->has_not_before ? ev->not_before : 0;
 	r->not_after = ev->has_not_after ? ev->not_after : 0;
 	r->entry = ev->has_entry_index && ev->entry_index <= INT64_MAX
-			   ? (int64_t)ev->entry_index
-			   : -1;
+		       ? (int64_t)ev->entry_index
+		       : -1;
 }
 
 /* Judges t->ev (from spool file `spool`) for each domain it covers and
@@ -318,9 +318,9 @@ take_event(struct ct_take *t, const char *spool)
 {
 	const struct ct_event *ev = t->ev;
 	static char names[CT_NAMES_MAX][CT_NAME_LEN];
-	char (*doms)[DNS_NAME_MAX + 1] =
-		xcalloc(CT_DOMAINS_PER_EVENT, sizeof(*doms));
-	char (*via)[CT_NAME_LEN] = xcalloc(CT_DOMAINS_PER_EVENT, sizeof(*via));
+	char(*doms)[DNS_NAME_MAX + 1] =
+	    xcalloc(CT_DOMAINS_PER_EVENT, sizeof(*doms));
+	char(*via)[CT_NAME_LEN] = xcalloc(CT_DOMAINS_PER_EVENT, sizeof(*via));
 	size_t nd = 0;
 	int nn = -1;
 
@@ -347,7 +347,8 @@ take_event(struct ct_take *t, const char *spool)
 	int dup = ct_tbs_seen(t->tbs, ev->tbs_sha256);
 	time_t now = time(NULL);
 	for (size_t k = 0; k < nd; k++) {
-		const struct store_domain *sd = store_domain_get(t->st, doms[k]);
+		const struct store_domain *sd =
+		    store_domain_get(t->st, doms[k]);
 		struct ct_record *old, rec;
 		struct ct_judgement j;
 		struct dns_tlsa recs[CT_KEEP_TLSA];
@@ -381,7 +382,9 @@ take_event(struct ct_take *t, const char *spool)
 		log_info("%s: CT: certificate for %s, key %s: %s%s", doms[k],
 			 via[k], rec.spki[0] ? rec.spki : "-",
 			 ct_judged_word(j.judged),
-			 j.alarm ? " (alarm)" : j.info ? " (info)" : "");
+			 j.alarm  ? " (alarm)"
+			 : j.info ? " (info)"
+				  : "");
 		if (rec.status == CT_PENDING)
 			alert_due(t, doms[k], rec.tbs, rec.spool);
 	}
@@ -427,7 +430,8 @@ slice_sent(void *arg, int result)
 		return;
 	if (result < 0) {
 		log_error("CT: cannot write the state (%s); the spool files "
-			  "stay", strerror(-result));
+			  "stay",
+			  strerror(-result));
 		t->busy = 0;
 		t->nslice = 0;
 		return;
@@ -502,9 +506,9 @@ slice_alert(struct ct_take *t)
 				continue;
 			if (r->alarm || r->info) {
 				report_ct_alert(&b, a->domain, r);
-				watch_ct_alert(t->watch, a->domain,
-					       r->alarm ? ALERT_ALARM : ALERT_INFO,
-					       b.s);
+				watch_ct_alert(
+				    t->watch, a->domain,
+				    r->alarm ? ALERT_ALARM : ALERT_INFO, b.s);
 			}
 			buf_free(&b);
 			if (r->judged == CT_UNPUBLISHED)
@@ -627,8 +631,8 @@ on_kick(evutil_socket_t fd, short what, void *arg)
 }
 
 struct ct_take *
-ct_take_new(struct event_base *base, const struct config *cfg,
-	    struct store *st, struct watch *watch, struct metrics *metrics)
+ct_take_new(struct event_base *base, const struct config *cfg, struct store *st,
+	    struct watch *watch, struct metrics *metrics)
 {
 	struct ct_take *t;
 	struct timeval every = {CT_TAKE_EVERY, 0};

@@ -19,8 +19,8 @@
 #include "component/watch.h"
 #include "store/store.h"
 
-#define CT_TAKE_EVERY 2		/* seconds between looks at the spool */
-#define CT_TAKE_SLICE 16	/* spool files taken per turn of the loop */
+#define CT_TAKE_EVERY 2	 /* seconds between looks at the spool */
+#define CT_TAKE_SLICE 16 /* spool files taken per turn of the loop */
 
 struct ct_take;
 
@@ -45,6 +45,6 @@ unsigned long ct_take_done(const struct ct_take *t);
  * caller commits), else 0.
  */
 int ct_take_round(struct store *st, const char *domain,
-		   const struct check_result *r, int alarm_open);
+		  const struct check_result *r, int alarm_open);
 
 #endif

@@ -21,19 +21,19 @@
 #define CERTWATCH_CT_HOOK "/usr/libexec/certwatch-ct-hook"
 #endif
 
-#define CT_BACKOFF_MIN 1	/* seconds after a first exit */
+#define CT_BACKOFF_MIN 1 /* seconds after a first exit */
 #define CT_BACKOFF_MAX 300
-#define CT_RESTART_EVERY 60	/* at most one restart a minute for the list */
-#define CT_STABLE 600		/* ran this long: the backoff starts again */
-#define CT_LIST_POLL 10		/* seconds between looks at the list */
+#define CT_RESTART_EVERY 60 /* at most one restart a minute for the list */
+#define CT_STABLE 600	    /* ran this long: the backoff starts again */
+#define CT_LIST_POLL 10	    /* seconds between looks at the list */
 
 struct ct_watch {
 	struct event_base *base;
 	const struct config *cfg;
 	const struct store *store;
 	struct metrics *metrics;
-	char dir[1100];		/* STORE/ct */
-	char cfgpath[4096];	/* absolute, for CERTWATCH_CONFIG */
+	char dir[1100];	    /* STORE/ct */
+	char cfgpath[4096]; /* absolute, for CERTWATCH_CONFIG */
 	pid_t pid;
 	int errfd;
 	struct event *err_ev, *chld_ev, *timer, *poll;
@@ -41,7 +41,7 @@ struct ct_watch {
 	unsigned backoff;
 	time_t started;
 	unsigned long starts;
-	struct buf list;	/* the watch list certspotter runs with */
+	struct buf list; /* the watch list certspotter runs with */
 };
 
 static void ct_start(struct ct_watch *w);
@@ -107,7 +107,7 @@ on_stderr(evutil_socket_t fd, short what, void *arg)
 	if (n <= 0) {
 		if (n < 0 && errno == EINTR)
 			return;
-		event_free(w->err_ev);	/* safe in its own callback */
+		event_free(w->err_ev); /* safe in its own callback */
 		w->err_ev = NULL;
 		close(w->errfd);
 		w->errfd = -1;
@@ -149,14 +149,15 @@ on_child(evutil_socket_t sig, short what, void *arg)
 		w->backoff = CT_BACKOFF_MIN;
 	if (WIFEXITED(st))
 		log_warn("certspotter exited with status %d; starting it "
-			 "again in %u s", WEXITSTATUS(st), w->backoff);
+			 "again in %u s",
+			 WEXITSTATUS(st), w->backoff);
 	else
 		log_warn("certspotter killed by signal %d; starting it again "
-			 "in %u s", WIFSIGNALED(st) ? WTERMSIG(st) : 0,
-			 w->backoff);
+			 "in %u s",
+			 WIFSIGNALED(st) ? WTERMSIG(st) : 0, w->backoff);
 	schedule(w, w->backoff);
-	w->backoff = w->backoff * 2 > CT_BACKOFF_MAX ? CT_BACKOFF_MAX
-						     : w->backoff * 2;
+	w->backoff =
+	    w->backoff * 2 > CT_BACKOFF_MAX ? CT_BACKOFF_MAX : w->backoff * 2;
 }
 
 static void
@@ -200,8 +201,9 @@ on_poll(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	make_list(w, &now);
-	if (w->pid > 0 && (now.len != w->list.len ||
-			   (now.len && memcmp(now.s, w->list.s, now.len))) &&
+	if (w->pid > 0 &&
+	    (now.len != w->list.len ||
+	     (now.len && memcmp(now.s, w->list.s, now.len))) &&
 	    time(NULL) - w->started >= CT_RESTART_EVERY) {
 		log_info("certspotter: the watch list changed; restarting it");
 		ct_stop(w);
@@ -221,7 +223,8 @@ ct_start(struct ct_watch *w)
 	if (config_find_exec(w->cfg->ct_certspotter, exe, sizeof(exe)) < 0 ||
 	    write_list(w, &w->list) < 0 || pipe2(pfd, O_CLOEXEC) < 0) {
 		log_warn("certspotter: cannot start %s (%s); trying again in "
-			 "%u s", w->cfg->ct_certspotter,
+			 "%u s",
+			 w->cfg->ct_certspotter,
 			 errno ? strerror(errno) : "not found", w->backoff);
 		schedule(w, w->backoff);
 		w->backoff = w->backoff * 2 > CT_BACKOFF_MAX ? CT_BACKOFF_MAX
@@ -291,8 +294,8 @@ ct_start(struct ct_watch *w)
 	if (w->errfd >= 0)
 		close(w->errfd);
 	w->errfd = pfd[0];
-	w->err_ev = event_new(w->base, w->errfd, EV_READ | EV_PERSIST,
-			      on_stderr, w);
+	w->err_ev =
+	    event_new(w->base, w->errfd, EV_READ | EV_PERSIST, on_stderr, w);
 	event_add(w->err_ev, NULL);
 	log_info("certspotter started (pid %ld): %s", (long)pid, exe);
 }
@@ -317,8 +320,8 @@ ct_watch_new(struct event_base *base, const struct config *cfg,
 	w->list = (struct buf)BUF_INIT;
 	snprintf(w->dir, sizeof(w->dir), "%s/ct", cfg->store_dir);
 	(void)mkdir(w->dir, 0700);
-	if (cfg->path[0] == '/' || getcwd(w->cfgpath, sizeof(w->cfgpath)) ==
-				       NULL)
+	if (cfg->path[0] == '/' ||
+	    getcwd(w->cfgpath, sizeof(w->cfgpath)) == NULL)
 		snprintf(w->cfgpath, sizeof(w->cfgpath), "%s", cfg->path);
 	else {
 		size_t l = strlen(w->cfgpath);

@@ -19,8 +19,7 @@ struct ct_watch;
 
 /* NULL when [ct] certspotter is empty.  A binary that cannot be found is
  * logged (warning) and retried with backoff; ct_watch_up says 0. */
-struct ct_watch *ct_watch_new(struct event_base *base,
-			      const struct config *cfg,
+struct ct_watch *ct_watch_new(struct event_base *base, const struct config *cfg,
 			      const struct store *store,
 			      struct metrics *metrics);
 

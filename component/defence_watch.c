@@ -44,15 +44,17 @@ defence_cb_decide(struct defence_cb *st, int known, enum probe_cb obs,
 	st->alerted &= (uint8_t)~DEFENCE_CB_UNREAD;
 	st->unread = 0;
 	if (!known) {
-		*st = (struct defence_cb){.ep = st->ep, .port = st->port,
+		*st = (struct defence_cb){.ep = st->ep,
+					  .port = st->port,
 					  .plus = obs == PROBE_CB_OFFERED,
-					  .tls = tls, .others = others};
+					  .tls = tls,
+					  .others = others};
 		return 0;
 	}
 	if (obs == PROBE_CB_OFFERED) {
 		ev = st->alerted || was_unread ? DEV_CB_BACK
-		     : st->plus		   ? 0
-					   : DEV_CB_OFFERED;
+		     : st->plus		       ? 0
+					       : DEV_CB_OFFERED;
 		st->plus = 1;
 		st->alerted = 0;
 		st->rounds = 0;
@@ -84,8 +86,8 @@ int
 defence_caa_decide(enum check_caa_state prev, enum check_caa_state now)
 {
 	return prev == CAA_STATE_BOUND && now != CAA_STATE_BOUND
-		       ? DEV_CAA_REMOVED
-		       : 0;
+		   ? DEV_CAA_REMOVED
+		   : 0;
 }
 
 int
@@ -207,18 +209,18 @@ cb_round(struct defence_state *nd, const struct domain_state *last,
 		nd->cb_ep[nd->ncb++] = c;
 		if (k)
 			ev[(*nev)++] = (struct defence_event){
-				.kind = (enum defence_event_kind)k, .ep = i,
-				.rounds = k == DEV_CB_UNREAD ? c.unread
-							     : c.rounds};
+			    .kind = (enum defence_event_kind)k,
+			    .ep = i,
+			    .rounds = k == DEV_CB_UNREAD ? c.unread : c.rounds};
 	}
 }
 
 static enum defence_expiry
 expiry_of(const struct defences_summary *s)
 {
-	return s->not_after == 0   ? DEF_EXPIRY_UNKNOWN
+	return s->not_after == 0    ? DEF_EXPIRY_UNKNOWN
 	       : s->expiry_days < 0 ? DEF_EXPIRY_EXPIRED
-	       : s->expiry_soon     ? DEF_EXPIRY_SOON
+	       : s->expiry_soon	    ? DEF_EXPIRY_SOON
 				    : DEF_EXPIRY_OK;
 }
 
@@ -232,8 +234,8 @@ key_reuse(const struct domain_state *last, const struct check_result *r,
 
 	/* No leaf this round (no endpoint at all when DNS fails): e would
 	 * be none of r's endpoints. */
-	if (s->not_after == 0 || !last->def.have ||
-	    last->def.not_after == 0 || s->not_after == last->def.not_after)
+	if (s->not_after == 0 || !last->def.have || last->def.not_after == 0 ||
+	    s->not_after == last->def.not_after)
 		return was;
 	e = &r->endpoints[s->expiry_ep];
 	if (!e->have_key)
@@ -261,7 +263,7 @@ defence_round(struct domain_state *next, const struct domain_state *last,
 	nd->key_reuse = key_reuse(last, r, &s, ld->key_reuse);
 	cb_round(nd, last, r, split_rounds, ev, &nev);
 	if (!ld->have)
-		nev = 0;	/* the baseline */
+		nev = 0; /* the baseline */
 	if (ld->have && defence_caa_decide(ld->caa, s.caa))
 		ev[nev++] = (struct defence_event){.kind = DEV_CAA_REMOVED,
 						   .caa_to = s.caa};
@@ -273,10 +275,11 @@ defence_round(struct domain_state *next, const struct domain_state *last,
 		int kj = j ? k2 : k;
 		if (kj)
 			ev[nev++] = (struct defence_event){
-				.kind = (enum defence_event_kind)kj,
-				.ep = s.expiry_ep, .not_after = s.not_after,
-				.prev_not_after = ld->not_after,
-				.days = s.expiry_days};
+			    .kind = (enum defence_event_kind)kj,
+			    .ep = s.expiry_ep,
+			    .not_after = s.not_after,
+			    .prev_not_after = ld->not_after,
+			    .days = s.expiry_days};
 	}
 	if (s.not_after || !ld->have)
 		nd->expiry = expiry_of(&s);
@@ -299,10 +302,10 @@ defence_alert_kind(const struct defence_event *ev, size_t n)
 	return n == 0 ? ALERT_NONE : info ? ALERT_INFO : ALERT_RECOVERED;
 }
 
-/* ---- the store's line ----------------------------------------------------- */
+/* ---- the store's line -----------------------------------------------------
+ */
 
-static const char *const expiry_names[] = {"unknown", "ok", "soon",
-					   "expired"};
+static const char *const expiry_names[] = {"unknown", "ok", "soon", "expired"};
 static const char *const reuse_names[] = {"unknown", "kept", "new"};
 static const char *const cb_names[] = {"na", "offered", "none", "unknown"};
 static const char *const tlsa_names[] = {"none", "weak", "strong"};
@@ -313,8 +316,7 @@ static const char *const next_names[] = {"none", "yes"};
 const char *
 defence_expiry_name(enum defence_expiry e)
 {
-	return (unsigned)e < NWORDS(expiry_names) ? expiry_names[e]
-						  : "unknown";
+	return (unsigned)e < NWORDS(expiry_names) ? expiry_names[e] : "unknown";
 }
 
 const char *
@@ -328,7 +330,8 @@ defence_format(const struct defence_state *st, struct buf *out)
 {
 	if (!st->have)
 		return;
-	buf_printf(out, "caa=%s cb=%s expiry=%s tlsa=%s next_key=%s "
+	buf_printf(out,
+		   "caa=%s cb=%s expiry=%s tlsa=%s next_key=%s "
 		   "key_reuse=%s not_after=%" PRId64 " expiry_alerted=%" PRId64,
 		   check_caa_state_name(st->caa), cb_names[st->cb],
 		   defence_expiry_name(st->expiry), tlsa_names[st->tlsa],
@@ -338,9 +341,10 @@ defence_format(const struct defence_state *st, struct buf *out)
 	for (size_t i = 0; i < st->ncb && i < DEFENCE_CB_MAX; i++) {
 		const struct defence_cb *c = &st->cb_ep[i];
 		char w[80];
-		int n = snprintf(w, sizeof(w), " cb_ep=%u/%u/%u/%u/%08x/%u/%u/%u",
-				 c->ep, c->port, c->plus, c->tls, c->others,
-				 c->rounds, c->alerted, c->unread);
+		int n =
+		    snprintf(w, sizeof(w), " cb_ep=%u/%u/%u/%u/%08x/%u/%u/%u",
+			     c->ep, c->port, c->plus, c->tls, c->others,
+			     c->rounds, c->alerted, c->unread);
 		/* The store keeps at most DEFENCE_TEXT_MAX bytes: an endpoint
 		 * that does not fit is not kept (its next round is its
 		 * baseline), never the line refused. */
@@ -388,8 +392,7 @@ parse_cb_ep(const char *v, size_t len, struct defence_cb *c)
 
 	/* Digits, hex digits and slashes only: no sign or space that
 	 * sscanf would take. */
-	if (len >= sizeof(tmp) ||
-	    strspn(v, "0123456789abcdefABCDEF/") < len)
+	if (len >= sizeof(tmp) || strspn(v, "0123456789abcdefABCDEF/") < len)
 		return -1;
 	memcpy(tmp, v, len);
 	tmp[len] = '\0';
@@ -398,9 +401,9 @@ parse_cb_ep(const char *v, size_t len, struct defence_cb *c)
 	    (size_t)n != len || ep >= STORE_ENDPOINTS_MAX || port > 65535 ||
 	    plus > 1 || alerted > 3)
 		return -1;
-	*c = (struct defence_cb){(uint8_t)ep, (uint16_t)port, (uint8_t)plus,
-				 (uint8_t)tls, (uint8_t)alerted, others,
-				 rounds, unread};
+	*c = (struct defence_cb){
+	    (uint8_t)ep,      (uint16_t)port, (uint8_t)plus, (uint8_t)tls,
+	    (uint8_t)alerted, others,	      rounds,	     unread};
 	return 0;
 }
 
@@ -424,7 +427,8 @@ parse_word(struct defence_state *st, const char *w, size_t len)
 	if (KEY("caa")) {
 		const char *names[CAA_STATE_NONE + 1];
 		for (i = 0; i <= CAA_STATE_NONE; i++)
-			names[i] = check_caa_state_name((enum check_caa_state)i);
+			names[i] =
+			    check_caa_state_name((enum check_caa_state)i);
 		if ((i = word_of(names, NWORDS(names), v, vlen)) < 0)
 			return -1;
 		st->caa = (enum check_caa_state)i;
@@ -433,8 +437,8 @@ parse_word(struct defence_state *st, const char *w, size_t len)
 			return -1;
 		st->cb = (enum probe_cb)i;
 	} else if (KEY("expiry")) {
-		if ((i = word_of(expiry_names, NWORDS(expiry_names), v,
-				 vlen)) < 0)
+		if ((i = word_of(expiry_names, NWORDS(expiry_names), v, vlen)) <
+		    0)
 			return -1;
 		st->expiry = (enum defence_expiry)i;
 	} else if (KEY("tlsa")) {
@@ -446,7 +450,8 @@ parse_word(struct defence_state *st, const char *w, size_t len)
 			return -1;
 		st->next_key = i;
 	} else if (KEY("key_reuse")) {
-		if ((i = word_of(reuse_names, NWORDS(reuse_names), v, vlen)) < 0)
+		if ((i = word_of(reuse_names, NWORDS(reuse_names), v, vlen)) <
+		    0)
 			return -1;
 		st->key_reuse = (enum defence_key_reuse)i;
 	} else if (KEY("not_after")) {
@@ -490,10 +495,11 @@ defence_parse(const char *text, struct defence_state *st)
 	return rc;
 }
 
-/* ---- the metric ------------------------------------------------------------ */
+/* ---- the metric ------------------------------------------------------------
+ */
 
-static const char *const metric_words[DEFENCE_METRIC_DEFS]
-				     [DEFENCE_METRIC_STATES + 1] = {
+static const char
+    *const metric_words[DEFENCE_METRIC_DEFS][DEFENCE_METRIC_STATES + 1] = {
 	{"caa", "unknown", "bound", "issuers", "none"},
 	{"channel_binding", "na", "offered", "none", "unknown"},
 	{"expiry", "unknown", "ok", "soon", "expired"},
@@ -546,8 +552,8 @@ defence_state_summary(const struct defence_state *st, int64_t now,
 	s->not_after = st->expiry != DEF_EXPIRY_UNKNOWN ? st->not_after : 0;
 	d = s->not_after - now;
 	s->expiry_days = (int)(d >= 0 ? d / 86400 : -((-d + 86399) / 86400));
-	s->expiry_soon = st->expiry == DEF_EXPIRY_SOON ||
-			 st->expiry == DEF_EXPIRY_EXPIRED;
+	s->expiry_soon =
+	    st->expiry == DEF_EXPIRY_SOON || st->expiry == DEF_EXPIRY_EXPIRED;
 	s->tlsa = st->tlsa;
 	s->next_key = st->next_key;
 	s->key_reuse = (int)st->key_reuse;
@@ -555,8 +561,7 @@ defence_state_summary(const struct defence_state *st, int64_t now,
 }
 
 void
-defence_state_line(const struct defence_state *st, int64_t now,
-		   struct buf *out)
+defence_state_line(const struct defence_state *st, int64_t now, struct buf *out)
 {
 	struct defence_line l[DEFENCES_LINES];
 	struct defences_summary s;

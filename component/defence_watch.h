@@ -27,25 +27,29 @@
 
 /* One c2s endpoint's channel binding as the rounds before showed it. */
 struct defence_cb {
-	uint8_t ep;		/* its index in domain_state.ep */
-	uint16_t port;		/* that endpoint's port (checks the index) */
-	uint8_t plus;		/* it offered a -PLUS mechanism */
-	uint8_t tls;		/* at this TLS version: 13, 12..., 0 unknown */
-	uint8_t alerted;	/* DEFENCE_CB_* alerts that went out */
-	uint32_t others;	/* its mechanisms but the -PLUS ones, hashed */
-	uint32_t rounds;	/* rounds in a row it showed them withdrawn */
-	uint32_t unread;	/* rounds in a row its stream after TLS failed */
+	uint8_t ep;	 /* its index in domain_state.ep */
+	uint16_t port;	 /* that endpoint's port (checks the index) */
+	uint8_t plus;	 /* it offered a -PLUS mechanism */
+	uint8_t tls;	 /* at this TLS version: 13, 12..., 0 unknown */
+	uint8_t alerted; /* DEFENCE_CB_* alerts that went out */
+	uint32_t others; /* its mechanisms but the -PLUS ones, hashed */
+	uint32_t rounds; /* rounds in a row it showed them withdrawn */
+	uint32_t unread; /* rounds in a row its stream after TLS failed */
 };
 
-#define DEFENCE_CB_ALARMED 0x1u	/* the "withdrawn" alarm */
+#define DEFENCE_CB_ALARMED 0x1u /* the "withdrawn" alarm */
 #define DEFENCE_CB_UNREAD 0x2u	/* the "can no longer be read" info */
 
-enum defence_expiry { DEF_EXPIRY_UNKNOWN, DEF_EXPIRY_OK, DEF_EXPIRY_SOON,
-		      DEF_EXPIRY_EXPIRED };
+enum defence_expiry {
+	DEF_EXPIRY_UNKNOWN,
+	DEF_EXPIRY_OK,
+	DEF_EXPIRY_SOON,
+	DEF_EXPIRY_EXPIRED
+};
 enum defence_key_reuse { DEF_REUSE_UNKNOWN, DEF_REUSE_KEPT, DEF_REUSE_NEW };
 
 struct defence_state {
-	int have;		/* a round was recorded: not the baseline */
+	int have; /* a round was recorded: not the baseline */
 	/* The summary of the last round that said something (metrics):
 	 * PROBE_CB_NA for cb when the domain has no c2s endpoint. */
 	enum check_caa_state caa;
@@ -64,22 +68,22 @@ struct defence_state {
 
 /* What changed in a round, each one line of the alert. */
 enum defence_event_kind {
-	DEV_CB_WITHDRAWN = 1,	/* alarm: -PLUS gone, the rest kept */
-	DEV_CB_CHANGED,		/* info: -PLUS gone with other changes */
-	DEV_CB_OFFERED,		/* info: -PLUS offered where it was not */
-	DEV_CB_BACK,		/* recovered: -PLUS back after the alarm or
-				 * after DEV_CB_UNREAD */
-	DEV_CB_UNREAD,		/* info: offered -PLUS, then its stream
-				 * after TLS fails for split_rounds rounds */
-	DEV_CAA_REMOVED,	/* info: CAA bound -> other */
-	DEV_EXPIRY_LINE,	/* info: under the warning line, once a leaf */
-	DEV_SHORTER_LEAF,	/* info: a new leaf expiring before the last */
+	DEV_CB_WITHDRAWN = 1, /* alarm: -PLUS gone, the rest kept */
+	DEV_CB_CHANGED,	      /* info: -PLUS gone with other changes */
+	DEV_CB_OFFERED,	      /* info: -PLUS offered where it was not */
+	DEV_CB_BACK,	      /* recovered: -PLUS back after the alarm or
+			       * after DEV_CB_UNREAD */
+	DEV_CB_UNREAD,	      /* info: offered -PLUS, then its stream
+			       * after TLS fails for split_rounds rounds */
+	DEV_CAA_REMOVED,      /* info: CAA bound -> other */
+	DEV_EXPIRY_LINE,      /* info: under the warning line, once a leaf */
+	DEV_SHORTER_LEAF,     /* info: a new leaf expiring before the last */
 };
 
 struct defence_event {
 	enum defence_event_kind kind;
-	size_t ep;		/* the check's endpoint (channel binding,
-				 * expiry) */
+	size_t ep; /* the check's endpoint (channel binding,
+		    * expiry) */
 	enum check_caa_state caa_to;
 	int64_t not_after, prev_not_after;
 	int days;
@@ -104,8 +108,8 @@ int defence_caa_decide(enum check_caa_state prev, enum check_caa_state now);
  * DEV_EXPIRY_LINE once per leaf under the line, DEV_SHORTER_LEAF for a
  * new leaf that expires a day or more before the last one (0 for none;
  * both can be due: *second gets the other).  Updates *st. */
-int defence_expiry_decide(struct defence_state *st, int64_t not_after,
-			  int soon, int *second);
+int defence_expiry_decide(struct defence_state *st, int64_t not_after, int soon,
+			  int *second);
 
 /* ---- a round ----------------------------------------------------------- */
 
@@ -115,8 +119,7 @@ int defence_expiry_decide(struct defence_state *st, int64_t not_after,
  * (room for DEFENCE_EVENTS_MAX); returns how many.  The first round of a
  * domain (or of a store without the line) is the baseline: no event.
  */
-size_t defence_round(struct domain_state *next,
-		     const struct domain_state *last,
+size_t defence_round(struct domain_state *next, const struct domain_state *last,
 		     const struct check_result *r, unsigned split_rounds,
 		     struct defence_event *ev);
 

@@ -46,21 +46,24 @@ caa_warnings(const struct check_caa *c, struct dwarn *w)
 	size_t n = 0;
 
 	if (c->sec == DNS_SEC_BOGUS)
-		w[n++] = (struct dwarn){"caa-bogus",
-			"the CAA look-up fails DNSSEC validation: a CA "
-			"may still issue"};
+		w[n++] = (struct dwarn){
+		    "caa-bogus",
+		    "the CAA look-up fails DNSSEC validation: a CA "
+		    "may still issue"};
 	else if (c->sec == DNS_SEC_INSECURE)
-		w[n++] = (struct dwarn){"caa-insecure",
-			"the CAA answers are not DNSSEC-signed: whoever "
-			"controls the path to a CA can hide them"};
+		w[n++] = (struct dwarn){
+		    "caa-insecure",
+		    "the CAA answers are not DNSSEC-signed: whoever "
+		    "controls the path to a CA can hide them"};
 	if (c->state == CAA_STATE_NONE)
-		w[n++] = (struct dwarn){"caa-none",
-			"no CAA record up to the TLD: any CA may issue "
-			"for this domain"};
+		w[n++] = (struct dwarn){
+		    "caa-none", "no CAA record up to the TLD: any CA may issue "
+				"for this domain"};
 	else if (c->state == CAA_STATE_ISSUERS)
-		w[n++] = (struct dwarn){"caa-no-accounturi",
-			"an issue property names no accounturi: anyone who "
-			"passes that CA's validation can get a certificate"};
+		w[n++] = (struct dwarn){
+		    "caa-no-accounturi",
+		    "an issue property names no accounturi: anyone who "
+		    "passes that CA's validation can get a certificate"};
 	return n;
 }
 
@@ -71,8 +74,7 @@ text_caa(const struct check_result *r, struct buf *out)
 	struct dwarn w[4];
 	size_t nw = caa_warnings(c, w);
 
-	buf_printf(out, "  CAA: %s",
-		   check_caa_state_name(c->state));
+	buf_printf(out, "  CAA: %s", check_caa_state_name(c->state));
 	if (c->found_at[0])
 		buf_printf(out, " (records at %s", c->found_at);
 	else
@@ -85,28 +87,30 @@ text_caa(const struct check_result *r, struct buf *out)
 		buf_printf(out, "    %s\n", c->why);
 	text_warnings(w, nw, out);
 	if (c->state == CAA_STATE_NONE || c->state == CAA_STATE_ISSUERS)
-		buf_printf(out,
-			   "  To let only your ACME account get certificates "
-			   "(RFC 8657), %s:\n"
-			   "    %s. IN CAA 0 issue \"letsencrypt.org; "
-			   "accounturi=https://acme-v02.api.letsencrypt.org/"
-			   "acme/acct/<your account id>\"\n"
-			   "  <your account id> is the number at the end of "
-			   "your ACME account's URL (certbot: \"uri\" in "
-			   "/etc/letsencrypt/accounts/*/directory/*/regr.json); "
-			   "use your CA's name and account URL if it is not "
-			   "Let's Encrypt.\n",
-			   c->state == CAA_STATE_NONE
-				   ? "add"
-				   : "give every issue record an accounturi, "
-				     "e.g.",
-			   c->found_at[0] ? c->found_at : r->domain);
+		buf_printf(
+		    out,
+		    "  To let only your ACME account get certificates "
+		    "(RFC 8657), %s:\n"
+		    "    %s. IN CAA 0 issue \"letsencrypt.org; "
+		    "accounturi=https://acme-v02.api.letsencrypt.org/"
+		    "acme/acct/<your account id>\"\n"
+		    "  <your account id> is the number at the end of "
+		    "your ACME account's URL (certbot: \"uri\" in "
+		    "/etc/letsencrypt/accounts/*/directory/*/regr.json); "
+		    "use your CA's name and account URL if it is not "
+		    "Let's Encrypt.\n",
+		    c->state == CAA_STATE_NONE
+			? "add"
+			: "give every issue record an accounturi, "
+			  "e.g.",
+		    c->found_at[0] ? c->found_at : r->domain);
 	for (size_t i = 0; i < r->ncaa_targets; i++) {
 		const struct check_caa *t = &r->caa_targets[i].caa;
-		buf_printf(out, "  CAA of SRV target %s: %s (%s%s%sDNSSEC %s)\n",
-			   r->caa_targets[i].name, check_caa_state_name(t->state),
-			   t->found_at[0] ? "records at " : "", t->found_at,
-			   t->found_at[0] ? ", " : "", report_sec_word(t->sec));
+		buf_printf(
+		    out, "  CAA of SRV target %s: %s (%s%s%sDNSSEC %s)\n",
+		    r->caa_targets[i].name, check_caa_state_name(t->state),
+		    t->found_at[0] ? "records at " : "", t->found_at,
+		    t->found_at[0] ? ", " : "", report_sec_word(t->sec));
 	}
 }
 
@@ -125,8 +129,8 @@ json_caa(const struct check_caa *c, struct buf *out)
 	buf_json_str(out, dns_sec_name(c->sec));
 	report_json_strv(out, "records", c->records, c->nrecords);
 	buf_puts(out, ",\"validationmethods\":");
-	buf_json_str(out, c->validationmethods[0] ? c->validationmethods
-						  : NULL);
+	buf_json_str(out,
+		     c->validationmethods[0] ? c->validationmethods : NULL);
 	if (c->why[0]) {
 		buf_puts(out, ",\"detail\":");
 		buf_json_str(out, c->why);
@@ -134,14 +138,13 @@ json_caa(const struct check_caa *c, struct buf *out)
 	json_warnings(w, nw, out);
 }
 
-
 /* ---- channel binding (XEP-0440) ------------------------------------ */
 
 #define CB_MAX_NAMES (XMLSTREAM_MAX_MECHS * 2)
 
 struct cb_sum {
-	enum probe_cb state;	/* PROBE_CB_NA: no c2s endpoint */
-	int usable;		/* -1: null */
+	enum probe_cb state; /* PROBE_CB_NA: no c2s endpoint */
+	int usable;	     /* -1: null */
 	int sasl2;
 	const char *mechs[CB_MAX_NAMES], *types[CB_MAX_NAMES];
 	size_t nmechs, ntypes;
@@ -151,7 +154,8 @@ static int
 is_c2s(const struct check_endpoint *e)
 {
 	return (e->service == SVC_XMPP_CLIENT ||
-		e->service == SVC_XMPPS_CLIENT) && e->verdict != VERDICT_NONE;
+		e->service == SVC_XMPPS_CLIENT) &&
+	       e->verdict != VERDICT_NONE;
 }
 
 static void
@@ -195,7 +199,7 @@ cb_sum(const struct check_result *r, struct cb_sum *s)
 			u_yes += u == 1;
 		}
 	}
-	s->state = c2s == 0	 ? PROBE_CB_NA
+	s->state = c2s == 0	   ? PROBE_CB_NA
 		   : answered == 0 ? PROBE_CB_UNKNOWN
 		   : none	   ? PROBE_CB_NONE
 				   : PROBE_CB_OFFERED;
@@ -203,26 +207,28 @@ cb_sum(const struct check_result *r, struct cb_sum *s)
 }
 
 static const char cb_todo[] =
-	"offer SCRAM-SHA-*-PLUS (XEP-0440) so that clients detect an "
-	"interceptor themselves (certwatch's docs/setup-dane.md, \"Channel "
-	"binding\"): ejabberd 23 offers it as installed; Prosody 0.12 only "
-	"with tls-unique, which TLS 1.3 lacks: upgrade to a release with "
-	"tls-exporter or tls-server-end-point";
+    "offer SCRAM-SHA-*-PLUS (XEP-0440) so that clients detect an "
+    "interceptor themselves (certwatch's docs/setup-dane.md, \"Channel "
+    "binding\"): ejabberd 23 offers it as installed; Prosody 0.12 only "
+    "with tls-unique, which TLS 1.3 lacks: upgrade to a release with "
+    "tls-exporter or tls-server-end-point";
 
 /* Its warnings, into w (room for 2). */
 static size_t
 cb_warnings(const struct cb_sum *s, struct dwarn *w)
 {
 	if (s->state == PROBE_CB_NONE)
-		w[0] = (struct dwarn){"no-channel-binding",
-			"a client endpoint offers no SCRAM-*-PLUS mechanism: "
-			"clients cannot detect an interceptor that holds a "
-			"valid certificate (XEP-0440)"};
+		w[0] = (struct dwarn){
+		    "no-channel-binding",
+		    "a client endpoint offers no SCRAM-*-PLUS mechanism: "
+		    "clients cannot detect an interceptor that holds a "
+		    "valid certificate (XEP-0440)"};
 	else if (s->state == PROBE_CB_OFFERED && s->usable == 0)
-		w[0] = (struct dwarn){"no-channel-binding",
-			"-PLUS is offered, but only with tls-unique, which "
-			"TLS 1.3 does not define (RFC 9266): clients cannot "
-			"bind to this TLS session"};
+		w[0] = (struct dwarn){
+		    "no-channel-binding",
+		    "-PLUS is offered, but only with tls-unique, which "
+		    "TLS 1.3 does not define (RFC 9266): clients cannot "
+		    "bind to this TLS session"};
 	else
 		return 0;
 	return 1;
@@ -246,7 +252,9 @@ static void
 json_usable(struct buf *out, int u)
 {
 	buf_printf(out, ",\"usable\":%s",
-		   u < 0 ? "null" : u ? "true" : "false");
+		   u < 0 ? "null"
+		   : u	 ? "true"
+			 : "false");
 }
 
 void
@@ -321,8 +329,7 @@ text_cb(const struct check_result *r, struct buf *out)
 	buf_printf(out, "  Channel binding (XEP-0440): %s",
 		   probe_cb_name(s.state));
 	for (size_t i = 0; i < s.nmechs; i++)
-		buf_printf(out, "%s%s", i ? " " : " (mechanisms: ",
-			   s.mechs[i]);
+		buf_printf(out, "%s%s", i ? " " : " (mechanisms: ", s.mechs[i]);
 	if (s.nmechs)
 		buf_putc(out, ')');
 	for (size_t i = 0; i < s.ntypes; i++)
@@ -332,8 +339,8 @@ text_cb(const struct check_result *r, struct buf *out)
 	buf_putc(out, '\n');
 	for (size_t i = 0; i < r->nendpoints; i++) {
 		const struct check_endpoint *e = &r->endpoints[i];
-		if (is_c2s(e) && probe_cb_state(&e->features) ==
-					 PROBE_CB_UNKNOWN)
+		if (is_c2s(e) &&
+		    probe_cb_state(&e->features) == PROBE_CB_UNKNOWN)
 			buf_printf(out, "    %s:%u: unknown: %s\n", e->host,
 				   e->port, e->features.reason);
 	}
@@ -375,8 +382,7 @@ expiry_days(const struct check_result *r, int64_t na)
 static int
 warn_days(const struct check_result *r)
 {
-	return r->expiry_warn_days > 0 ? r->expiry_warn_days
-				       : EXPIRY_WARN_DAYS;
+	return r->expiry_warn_days > 0 ? r->expiry_warn_days : EXPIRY_WARN_DAYS;
 }
 
 static int
@@ -442,16 +448,16 @@ next_key(const struct check_result *r)
 }
 
 static const char expiry_todo[] =
-	"renew now; certbot renew --reuse-key keeps the key, so 3 1 1 "
-	"records stay valid across the renewal";
+    "renew now; certbot renew --reuse-key keeps the key, so 3 1 1 "
+    "records stay valid across the renewal";
 static const char weak_todo[] =
-	"publish a 3 1 1 record of your own key (the \"TLSA records to add\" "
-	"line of a check) instead of a 2 x x record naming a public CA: "
-	"anyone that CA issues to passes it";
+    "publish a 3 1 1 record of your own key (the \"TLSA records to add\" "
+    "line of a check) instead of a 2 x x record naming a public CA: "
+    "anyone that CA issues to passes it";
 static const char next_key_todo[] =
-	"make the next key now and publish its 3 1 1 record beside the "
-	"current one (certbot: --reuse-key until you switch), so that a "
-	"rollover never waits for DNS caches";
+    "make the next key now and publish its 3 1 1 record beside the "
+    "current one (certbot: --reuse-key until you switch), so that a "
+    "rollover never waits for DNS caches";
 
 static void
 json_more(const struct check_result *r, struct buf *out)
@@ -467,9 +473,10 @@ json_more(const struct check_result *r, struct buf *out)
 			   (long long)na);
 		buf_json_str(out, at->host);
 		if (days < warn_days(r)) {
-			struct dwarn w = {"expires-soon",
-				"the certificate expires within the warning "
-				"line ([watch] expiry_warn_days)"};
+			struct dwarn w = {
+			    "expires-soon",
+			    "the certificate expires within the warning "
+			    "line ([watch] expiry_warn_days)"};
 			json_warnings(&w, 1, out);
 		} else {
 			json_warnings(NULL, 0, out);
@@ -496,9 +503,10 @@ text_more(const struct check_result *r, struct buf *out)
 		int days = expiry_days(r, na);
 		buf_printf(out, "  Expiry: %d days (%s)\n", days, at->host);
 		if (days < warn_days(r))
-			buf_printf(out, "  warning (expires-soon): under %d "
-				   "days. To do: %s.\n", warn_days(r),
-				   expiry_todo);
+			buf_printf(out,
+				   "  warning (expires-soon): under %d "
+				   "days. To do: %s.\n",
+				   warn_days(r), expiry_todo);
 	}
 	buf_printf(out, "  TLSA records: %s\n", tlsa_quality_name(q));
 	if (q == TQ_WEAK)
@@ -566,15 +574,15 @@ defences_tlsa_name(enum defences_tlsa q)
 }
 
 static const char caa_todo[] =
-	"add CAA 0 issue \"<your CA's CAA domain>; accounturi=<your ACME "
-	"account URL>\" (RFC 8657); certbot keeps the account URL as \"uri\" "
-	"in /etc/letsencrypt/accounts/*/directory/*/regr.json";
+    "add CAA 0 issue \"<your CA's CAA domain>; accounturi=<your ACME "
+    "account URL>\" (RFC 8657); certbot keeps the account URL as \"uri\" "
+    "in /etc/letsencrypt/accounts/*/directory/*/regr.json";
 static const char tlsa_todo[] =
-	"publish 3 1 1 records of your key (\"Records to add\")";
+    "publish 3 1 1 records of your key (\"Records to add\")";
 
 static const char reuse_todo[] =
-	"keep the key across renewals (certbot renew --reuse-key), so that "
-	"3 1 1 records stay valid and a new key is a signal";
+    "keep the key across renewals (certbot renew --reuse-key), so that "
+    "3 1 1 records stay valid and a new key is a signal";
 
 size_t
 defences_checklist_of(const struct defences_summary *s, struct defence_line *l)
@@ -582,16 +590,20 @@ defences_checklist_of(const struct defences_summary *s, struct defence_line *l)
 	size_t n = 0;
 
 	l[n] = (struct defence_line){.name = "CAA bound to your ACME account",
-		.good = s->caa == CAA_STATE_BOUND ? 1
-			: s->caa == CAA_STATE_UNKNOWN ? -1 : 0};
+				     .good = s->caa == CAA_STATE_BOUND	   ? 1
+					     : s->caa == CAA_STATE_UNKNOWN ? -1
+									   : 0};
 	snprintf(l[n].state, sizeof(l[n].state), "%s",
 		 check_caa_state_name(s->caa));
 	l[n].todo = l[n].good == 0 ? caa_todo : "";
 	n++;
 	if (s->cb != PROBE_CB_NA) {
-		l[n] = (struct defence_line){.name = "Channel binding",
-			.good = s->cb == PROBE_CB_UNKNOWN ? -1
-				: s->cb == PROBE_CB_OFFERED && s->cb_usable != 0};
+		l[n] = (struct defence_line){
+		    .name = "Channel binding",
+		    .good =
+			s->cb == PROBE_CB_UNKNOWN
+			    ? -1
+			    : s->cb == PROBE_CB_OFFERED && s->cb_usable != 0};
 		snprintf(l[n].state, sizeof(l[n].state), "%s",
 			 probe_cb_name(s->cb));
 		l[n].todo = l[n].good == 0 ? cb_todo : "";
@@ -599,31 +611,35 @@ defences_checklist_of(const struct defences_summary *s, struct defence_line *l)
 	}
 	if (s->not_after) {
 		l[n] = (struct defence_line){.name = "Expiry",
-			.good = !s->expiry_soon};
+					     .good = !s->expiry_soon};
 		snprintf(l[n].state, sizeof(l[n].state), "%d days",
 			 s->expiry_days);
 		l[n].todo = l[n].good ? "" : expiry_todo;
 		n++;
 	}
-	l[n] = (struct defence_line){.name = "TLSA records",
-		.good = s->tlsa == DEFENCES_TLSA_STRONG,
-		.todo = s->tlsa == DEFENCES_TLSA_WEAK ? weak_todo
-			: s->tlsa == DEFENCES_TLSA_NONE ? tlsa_todo : ""};
+	l[n] = (struct defence_line){
+	    .name = "TLSA records",
+	    .good = s->tlsa == DEFENCES_TLSA_STRONG,
+	    .todo = s->tlsa == DEFENCES_TLSA_WEAK   ? weak_todo
+		    : s->tlsa == DEFENCES_TLSA_NONE ? tlsa_todo
+						    : ""};
 	snprintf(l[n].state, sizeof(l[n].state), "%s",
 		 defences_tlsa_name(s->tlsa));
 	n++;
 	if (s->tlsa != DEFENCES_TLSA_NONE) {
-		l[n] = (struct defence_line){.name = "Next key prepared",
-			.good = s->next_key, .todo = s->next_key ? ""
-							: next_key_todo};
+		l[n] = (struct defence_line){
+		    .name = "Next key prepared",
+		    .good = s->next_key,
+		    .todo = s->next_key ? "" : next_key_todo};
 		snprintf(l[n].state, sizeof(l[n].state), "%s",
 			 s->next_key ? "yes" : "none");
 		n++;
 	}
 	if (s->key_reuse) {
-		l[n] = (struct defence_line){.name = "Key kept across renewals",
-			.good = s->key_reuse == 1,
-			.todo = s->key_reuse == 1 ? "" : reuse_todo};
+		l[n] = (struct defence_line){
+		    .name = "Key kept across renewals",
+		    .good = s->key_reuse == 1,
+		    .todo = s->key_reuse == 1 ? "" : reuse_todo};
 		snprintf(l[n].state, sizeof(l[n].state), "%s",
 			 s->key_reuse == 1 ? "kept" : "new");
 		n++;

@@ -76,7 +76,8 @@ domain_state_add_endpoint(struct domain_state *ds,
 		return -1;
 	}
 	if (domain_state_service_parse(se->service, &svc) < 0) {
-		snprintf(err, errlen, "endpoint of an unknown service \"%.32s\"",
+		snprintf(err, errlen,
+			 "endpoint of an unknown service \"%.32s\"",
 			 se->service ? se->service : "");
 		return -1;
 	}
@@ -179,8 +180,7 @@ domain_state_round(struct domain_state *next, const struct domain_state *last,
 		e->err_step = ce->err_step;
 		if (ce->err_step != PROBE_STEP_NONE)
 			snprintf(e->error, sizeof(e->error), "%s: %s",
-				 probe_step_name(ce->err_step),
-				 ce->err_reason);
+				 probe_step_name(ce->err_step), ce->err_reason);
 		e->verdict = ce->verdict;
 		if (ce->verdict == VERDICT_UNREACHABLE) {
 			enum verdict was = transition_last_verdict(ce, last);
@@ -200,14 +200,14 @@ domain_state_to_update(const struct domain_state *ds, struct store_update *u,
 	for (size_t i = 0; i < ds->n; i++) {
 		const struct endpoint_state *e = &ds->ep[i];
 		eps[i] = (struct store_endpoint){
-			.service = check_service_name(e->service),
-			.host = e->host,
-			.port = e->port,
-			.verdict = verdict_name(e->verdict),
-			.spki = e->spki[0] ? e->spki : NULL,
-			.error = e->error[0] ? e->error : NULL,
-			.fail_rounds = e->fail_rounds,
-			.flags = e->trouble_alerted ? STORE_EP_ALERTED : 0,
+		    .service = check_service_name(e->service),
+		    .host = e->host,
+		    .port = e->port,
+		    .verdict = verdict_name(e->verdict),
+		    .spki = e->spki[0] ? e->spki : NULL,
+		    .error = e->error[0] ? e->error : NULL,
+		    .fail_rounds = e->fail_rounds,
+		    .flags = e->trouble_alerted ? STORE_EP_ALERTED : 0,
 		};
 	}
 	u->endpoints = eps;
@@ -239,7 +239,8 @@ domain_state_keys_load(const struct store_domain *sd, struct keys_state *ks,
 		    hl == 0 || hl > DNS_NAME_MAX || s->port == 0 ||
 		    s->port > 65535 || !s->spki || strlen(s->spki) != 64 ||
 		    kl >= sizeof(k->key_type)) {
-			snprintf(err, errlen, "a seen key of an unknown service "
+			snprintf(err, errlen,
+				 "a seen key of an unknown service "
 				 "or with a bad host, port, key or key type");
 			rc = -1;
 			continue;
@@ -252,8 +253,8 @@ domain_state_keys_load(const struct store_domain *sd, struct keys_state *ks,
 		memcpy(k->spki, s->spki, 65);
 		k->first_seen = s->first_seen;
 		k->last_seen = s->last_seen;
-		k->rounds = s->rounds > KEYS_ESTABLISHED ? KEYS_ESTABLISHED
-							 : s->rounds;
+		k->rounds =
+		    s->rounds > KEYS_ESTABLISHED ? KEYS_ESTABLISHED : s->rounds;
 		snprintf(k->vantages, sizeof(k->vantages), "%s",
 			 s->vantages ? s->vantages : "");
 		snprintf(k->addresses, sizeof(k->addresses), "%s",
@@ -280,16 +281,16 @@ domain_state_keys_to_store(const struct keys_state *ks,
 	for (size_t i = 0; i < ks->n; i++) {
 		const struct seen_key *k = &ks->k[i];
 		buf[i] = (struct store_seen){
-			.service = check_service_name(k->service),
-			.host = k->host,
-			.port = k->port,
-			.key_type = k->key_type[0] ? k->key_type : NULL,
-			.spki = k->spki,
-			.first_seen = k->first_seen,
-			.last_seen = k->last_seen,
-			.rounds = k->rounds,
-			.vantages = k->vantages[0] ? k->vantages : NULL,
-			.addresses = k->addresses[0] ? k->addresses : NULL,
+		    .service = check_service_name(k->service),
+		    .host = k->host,
+		    .port = k->port,
+		    .key_type = k->key_type[0] ? k->key_type : NULL,
+		    .spki = k->spki,
+		    .first_seen = k->first_seen,
+		    .last_seen = k->last_seen,
+		    .rounds = k->rounds,
+		    .vantages = k->vantages[0] ? k->vantages : NULL,
+		    .addresses = k->addresses[0] ? k->addresses : NULL,
 		};
 	}
 	c->split_rounds = ks->split_rounds;

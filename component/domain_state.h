@@ -33,16 +33,16 @@ struct endpoint_state {
 	 * VERDICT_NONE when the store held a word this version does not
 	 * know. */
 	enum verdict verdict;
-	enum probe_step err_step;	/* the step of its error, or NONE */
-	unsigned fail_rounds;		/* trouble_state.fail_rounds */
-	int trouble_alerted;		/* trouble_state.alerted */
-	char spki[65];			/* hex SPKI SHA-256, "" for none */
+	enum probe_step err_step; /* the step of its error, or NONE */
+	unsigned fail_rounds;	  /* trouble_state.fail_rounds */
+	int trouble_alerted;	  /* trouble_state.alerted */
+	char spki[65];		  /* hex SPKI SHA-256, "" for none */
 	char host[DNS_NAME_MAX + 1];
-	char error[DOMAIN_ERROR_MAX];	/* "step: reason", "" for none */
+	char error[DOMAIN_ERROR_MAX]; /* "step: reason", "" for none */
 };
 
 struct domain_state {
-	struct watch_state alert;	/* verdict, last alert, down count */
+	struct watch_state alert; /* verdict, last alert, down count */
 	size_t n;
 	struct endpoint_state ep[STORE_ENDPOINTS_MAX];
 	/* Key continuity (keys.h: the keys seen per endpoint and key type,
@@ -103,16 +103,15 @@ void domain_state_round(struct domain_state *next,
  * and the history entry are the caller's.
  */
 void domain_state_to_update(const struct domain_state *ds,
-			    struct store_update *u,
-			    struct store_endpoint *eps);
+			    struct store_update *u, struct store_endpoint *eps);
 
 /*
  * Key continuity, store -> state: the domain's `seen` and `split` lines
  * into ks (sd NULL: none, the baseline to come).  An entry of an unknown
  * service, a bad host or key is left out (-1 and err); 0 otherwise.
  */
-int domain_state_keys_load(const struct store_domain *sd,
-			   struct keys_state *ks, char *err, size_t errlen);
+int domain_state_keys_load(const struct store_domain *sd, struct keys_state *ks,
+			   char *err, size_t errlen);
 /* Whether a stored domain's split alarm is open (its `split` line's
  * flag `alarm`), for readers of many domains (presence, metrics) that
  * need no keys. */

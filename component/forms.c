@@ -145,10 +145,9 @@ comp_form_check_result(xmpp_ctx_t *ctx, const struct check_result *r,
 		snprintf(label, sizeof(label), "%s %s:%u",
 			 check_service_name(e->service), e->host,
 			 (unsigned)e->port);
-		snprintf(value, sizeof(value), "%s %s %s", label,
-			 ev ? ev : "none",
-			 e->have_key && e->spki_sha256[0] ? e->spki_sha256
-							  : "-");
+		snprintf(
+		    value, sizeof(value), "%s %s %s", label, ev ? ev : "none",
+		    e->have_key && e->spki_sha256[0] ? e->spki_sha256 : "-");
 		comp_form_add_field(x, var, "text-single", label, value, 0);
 		add_probe_fields(x, e, i + 1);
 	}
@@ -207,7 +206,7 @@ copy_text(xmpp_stanza_t *v, char *out, size_t outlen)
 		const char *s;
 		size_t len;
 		if (!xmpp_stanza_is_text(t))
-			return -1;	/* markup inside a value */
+			return -1; /* markup inside a value */
 		s = xmpp_stanza_get_text_ptr(t);
 		if (s == NULL)
 			continue;
@@ -223,8 +222,7 @@ copy_text(xmpp_stanza_t *v, char *out, size_t outlen)
 }
 
 int
-comp_form_value(xmpp_stanza_t *form, const char *var, char *out,
-		size_t outlen)
+comp_form_value(xmpp_stanza_t *form, const char *var, char *out, size_t outlen)
 {
 	xmpp_stanza_t *field = NULL;
 
@@ -240,7 +238,7 @@ comp_form_value(xmpp_stanza_t *form, const char *var, char *out,
 		if (v == NULL || strcmp(v, var) != 0)
 			continue;
 		if (field != NULL)
-			return -1;	/* the same field twice */
+			return -1; /* the same field twice */
 		field = c;
 	}
 	if (field == NULL)
@@ -252,7 +250,7 @@ comp_form_value(xmpp_stanza_t *form, const char *var, char *out,
 		if (!is_elem(c, "value"))
 			continue;
 		if (value != NULL)
-			return -1;	/* several values */
+			return -1; /* several values */
 		value = c;
 	}
 	if (value == NULL)

@@ -29,9 +29,8 @@ xmpp_stanza_t *comp_form_new(xmpp_ctx_t *ctx, const char *type,
  * Adds a <field/> (var may be NULL for `fixed`; label, value may be NULL).
  * A text-multi value is split into one <value/> per line.
  */
-void comp_form_add_field(xmpp_stanza_t *form, const char *var,
-			 const char *type, const char *label,
-			 const char *value, int required);
+void comp_form_add_field(xmpp_stanza_t *form, const char *var, const char *type,
+			 const char *label, const char *value, int required);
 
 /*
  * The form of a command that asks for a domain: one text-single field
@@ -39,8 +38,8 @@ void comp_form_add_field(xmpp_stanza_t *form, const char *var,
  * `optional`.
  */
 xmpp_stanza_t *comp_form_ask_domain(xmpp_ctx_t *ctx, const char *title,
-				    const char *instructions,
-				    const char *value, int optional);
+				    const char *instructions, const char *value,
+				    int optional);
 
 /*
  * The result of a check as a `result` form: the domain, its verdict, one

@@ -67,7 +67,8 @@ const char html_stylesheet[] =
 
 /* ---- small pieces ---- */
 
-static void esc(struct buf *out, const char *s)
+static void
+esc(struct buf *out, const char *s)
 {
 	buf_html(out, s ? s : "");
 }
@@ -116,7 +117,8 @@ html_domain_warnings(struct buf *out, const struct check_result *r)
 }
 
 /* Percent-encoding for a URI part: only RFC 3986 unreserved bytes stay. */
-static void uri_part(struct buf *out, const char *s)
+static void
+uri_part(struct buf *out, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
 
@@ -132,7 +134,8 @@ static void uri_part(struct buf *out, const char *s)
 	}
 }
 
-void html_xmpp_chat_uri(struct buf *out, const char *jid, const char *domain)
+void
+html_xmpp_chat_uri(struct buf *out, const char *jid, const char *domain)
 {
 	buf_puts(out, "xmpp:");
 	uri_part(out, jid);
@@ -140,7 +143,8 @@ void html_xmpp_chat_uri(struct buf *out, const char *jid, const char *domain)
 	uri_part(out, domain);
 }
 
-void html_xmpp_pubsub_uri(struct buf *out, const char *jid, const char *domain)
+void
+html_xmpp_pubsub_uri(struct buf *out, const char *jid, const char *domain)
 {
 	buf_puts(out, "xmpp:");
 	uri_part(out, jid);
@@ -149,7 +153,8 @@ void html_xmpp_pubsub_uri(struct buf *out, const char *jid, const char *domain)
 }
 
 /* Only the words certwatch itself uses become a CSS class. */
-static const char *verdict_class(const char *w)
+static const char *
+verdict_class(const char *w)
 {
 	static const char *const known[] = {
 	    "ok", "mismatch", "no-tlsa", "insecure", "bogus", "unreachable"};
@@ -160,14 +165,16 @@ static const char *verdict_class(const char *w)
 	return "unknown";
 }
 
-static void badge(struct buf *out, const char *word)
+static void
+badge(struct buf *out, const char *word)
 {
 	buf_printf(out, "<span class=\"v v-%s\">", verdict_class(word));
 	esc(out, word ? word : "none");
 	buf_puts(out, "</span>");
 }
 
-static void fmt_time(struct buf *out, int64_t t)
+static void
+fmt_time(struct buf *out, int64_t t)
 {
 	char s[64];
 
@@ -175,7 +182,8 @@ static void fmt_time(struct buf *out, int64_t t)
 	buf_puts(out, s);
 }
 
-static void fmt_span(struct buf *out, long s)
+static void
+fmt_span(struct buf *out, long s)
 {
 	if (s < 90)
 		buf_printf(out, "%ld s", s);
@@ -185,8 +193,9 @@ static void fmt_span(struct buf *out, long s)
 		buf_printf(out, "%.1f h", s / 3600.0);
 }
 
-static void page_start(struct buf *out, const struct html_ctx *c,
-		       const char *title, int refresh)
+static void
+page_start(struct buf *out, const struct html_ctx *c, const char *title,
+	   int refresh)
 {
 	buf_puts(out, "<!DOCTYPE html>\n<html lang=\"en\"><head>"
 		      "<meta charset=\"utf-8\">\n"
@@ -206,7 +215,8 @@ static void page_start(struct buf *out, const struct html_ctx *c,
 		      "monitoring for XMPP</span></header>\n<main>\n");
 }
 
-static void page_end(struct buf *out, const struct html_ctx *c)
+static void
+page_end(struct buf *out, const struct html_ctx *c)
 {
 	buf_puts(out, "</main>\n<footer>certwatch " CERTWATCH_VERSION
 		      " &middot; chat with <code>");
@@ -217,7 +227,8 @@ static void page_end(struct buf *out, const struct html_ctx *c)
 		      "</footer>\n</body></html>\n");
 }
 
-static void form(struct buf *out, const struct html_ctx *c, const char *value)
+static void
+form(struct buf *out, const struct html_ctx *c, const char *value)
 {
 	buf_puts(out, "<form action=\"");
 	esc(out, c->base);
@@ -231,8 +242,9 @@ static void form(struct buf *out, const struct html_ctx *c, const char *value)
 	buf_puts(out, "\">\n<button type=\"submit\">Check</button>\n</form>\n");
 }
 
-static void subscribe_links(struct buf *out, const struct html_ctx *c,
-			    const char *domain, const char *shown)
+static void
+subscribe_links(struct buf *out, const struct html_ctx *c, const char *domain,
+		const char *shown)
 {
 	buf_puts(out, "<h2>Get alerts</h2>\n<p>certwatch can watch ");
 	esc(out, shown);
@@ -260,8 +272,9 @@ static void subscribe_links(struct buf *out, const struct html_ctx *c,
 
 /* ---- pages ---- */
 
-void html_index(struct buf *out, const struct html_ctx *c, const char *value,
-		const char *error)
+void
+html_index(struct buf *out, const struct html_ctx *c, const char *value,
+	   const char *error)
 {
 	page_start(out, c, "Check a domain", 0);
 	buf_puts(
@@ -285,8 +298,9 @@ void html_index(struct buf *out, const struct html_ctx *c, const char *value,
 	page_end(out, c);
 }
 
-void html_checking(struct buf *out, const struct html_ctx *c,
-		   const struct domain_name *d, unsigned seconds)
+void
+html_checking(struct buf *out, const struct html_ctx *c,
+	      const struct domain_name *d, unsigned seconds)
 {
 	page_start(out, c, d->u, 2);
 	buf_puts(out, "<h1 id=\"checking\">Checking ");
@@ -301,13 +315,15 @@ void html_checking(struct buf *out, const struct html_ctx *c,
 	page_end(out, c);
 }
 
-static const char *sec_word(enum dns_sec s)
+static const char *
+sec_word(enum dns_sec s)
 {
 	const char *w = dns_sec_name(s);
 	return w ? w : "-";
 }
 
-static int has_notes(const struct check_endpoint *e)
+static int
+has_notes(const struct check_endpoint *e)
 {
 	return (e->dns_detail[0] && (e->verdict == VERDICT_INSECURE ||
 				     e->verdict == VERDICT_BOGUS)) ||
@@ -315,7 +331,8 @@ static int has_notes(const struct check_endpoint *e)
 	       e->nwarnings > 0 || e->unsigned_zone[0];
 }
 
-static void endpoint_row(struct buf *out, const struct check_endpoint *e)
+static void
+endpoint_row(struct buf *out, const struct check_endpoint *e)
 {
 	buf_puts(out, "<tr class=\"endpoint\"><td data-label=\"Service\">");
 	esc(out, check_service_name(e->service));
@@ -399,20 +416,22 @@ static void endpoint_row(struct buf *out, const struct check_endpoint *e)
 		buf_puts(out, "</p>");
 	}
 	for (size_t j = 0; j < e->nwarnings; j++)
-		html_warning(out, "<p class=\"note\">", &e->warnings[j], "</p>");
+		html_warning(out, "<p class=\"note\">", &e->warnings[j],
+			     "</p>");
 	buf_puts(out, "</td></tr>\n");
 }
 
 /* The checklist of docs/usage.md, "Defences": one line each, with what
  * to do. */
-static void defences_html_lines(struct buf *out, const struct defence_line *l,
-				size_t n)
+static void
+defences_html_lines(struct buf *out, const struct defence_line *l, size_t n)
 {
 	buf_puts(out, "<h2>Defences</h2>\n<ul id=\"defences\">\n");
 	for (size_t i = 0; i < n; i++) {
 		buf_printf(out, "<li class=\"%s\">",
-			   l[i].good > 0 ? "ok" : l[i].good < 0 ? "unknown"
-							       : "missing");
+			   l[i].good > 0   ? "ok"
+			   : l[i].good < 0 ? "unknown"
+					   : "missing");
 		esc(out, l[i].name);
 		buf_puts(out, ": <b>");
 		esc(out, l[i].state);
@@ -426,7 +445,8 @@ static void defences_html_lines(struct buf *out, const struct defence_line *l,
 	buf_puts(out, "</ul>\n");
 }
 
-static void defences_html(struct buf *out, const struct check_result *r)
+static void
+defences_html(struct buf *out, const struct check_result *r)
 {
 	struct defence_line l[DEFENCES_LINES];
 
@@ -435,7 +455,8 @@ static void defences_html(struct buf *out, const struct check_result *r)
 
 /* A watched domain's checklist, from what its last rounds showed
  * (defence_watch.h); nothing before its first round. */
-static void defences_html_state(struct buf *out, const struct domain_state *ds)
+static void
+defences_html_state(struct buf *out, const struct domain_state *ds)
 {
 	struct defence_line l[DEFENCES_LINES];
 	struct defences_summary s;
@@ -444,8 +465,9 @@ static void defences_html_state(struct buf *out, const struct domain_state *ds)
 		defences_html_lines(out, l, defences_checklist_of(&s, l));
 }
 
-void html_result(struct buf *out, const struct html_ctx *c,
-		 const struct check_result *r)
+void
+html_result(struct buf *out, const struct html_ctx *c,
+	    const struct check_result *r)
 {
 	struct buf t = BUF_INIT;
 
@@ -501,8 +523,8 @@ void html_result(struct buf *out, const struct html_ctx *c,
 			   "the key seen here could be an attacker's.</p>\n"
 			   "<pre id=\"setup\">",
 			   r->verdict == VERDICT_INSECURE
-				   ? "Publish these once the zone is signed. "
-				   : "");
+			       ? "Publish these once the zone is signed. "
+			       : "");
 		for (size_t i = 0; i < r->nsetup; i++) {
 			esc(out, r->setup[i]);
 			buf_putc(out, '\n');
@@ -526,8 +548,9 @@ void html_result(struct buf *out, const struct html_ctx *c,
 	page_end(out, c);
 }
 
-void html_domain(struct buf *out, const struct html_ctx *c,
-		 const struct store_domain *d, long next_round_s)
+void
+html_domain(struct buf *out, const struct html_ctx *c,
+	    const struct store_domain *d, long next_round_s)
 {
 	struct domain_state *ds = xcalloc(1, sizeof(*ds));
 
@@ -639,8 +662,9 @@ void html_domain(struct buf *out, const struct html_ctx *c,
 	page_end(out, c);
 }
 
-void html_not_watched(struct buf *out, const struct html_ctx *c,
-		      const struct domain_name *d)
+void
+html_not_watched(struct buf *out, const struct html_ctx *c,
+		 const struct domain_name *d)
 {
 	page_start(out, c, "Not watched", 0);
 	buf_puts(out, "<h1>");
@@ -653,8 +677,9 @@ void html_not_watched(struct buf *out, const struct html_ctx *c,
 	page_end(out, c);
 }
 
-void html_error(struct buf *out, const struct html_ctx *c, const char *title,
-		const char *text)
+void
+html_error(struct buf *out, const struct html_ctx *c, const char *title,
+	   const char *text)
 {
 	page_start(out, c, title, 0);
 	buf_puts(out, "<h1>");

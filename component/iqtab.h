@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-#define IQTAB_MAX 16		/* rows; registrations beyond are refused */
+#define IQTAB_MAX 16 /* rows; registrations beyond are refused */
 
 /* IQ types a row answers (a bit mask). */
 enum iqtab_type {
@@ -29,9 +29,9 @@ enum iqtab_type {
 typedef int (*iqtab_fn)(void *userdata, void *call);
 
 struct iqtab_row {
-	const char *ns;		/* not copied: must outlive the table */
+	const char *ns; /* not copied: must outlive the table */
 	const char *name;
-	unsigned types;		/* IQTAB_GET | IQTAB_SET */
+	unsigned types; /* IQTAB_GET | IQTAB_SET */
 	iqtab_fn fn;
 	void *userdata;
 };

@@ -10,23 +10,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define OBS_MAX 2048	/* probes looked at per round */
+#define OBS_MAX 2048 /* probes looked at per round */
 
 /* One probe of the round as the rules see it: the key it showed, or,
  * without one, the last key seen at its (address, vantage). */
 struct obs {
-	size_t ep;		/* index in the result's endpoints */
+	size_t ep; /* index in the result's endpoints */
 	const char *address, *vantage;
 	char key_type[8];
 	char spki[65];
-	int fresh;		/* shown this round (else: counted at its last) */
-	int allowed;		/* a secure TLSA record allows it */
-	int mismatch;		/* secure TLSA records reject it: the
-				 * verdict's own alarm speaks for it */
-	int established;	/* at its endpoint, before this round */
-	int splitting;		/* the never-established key of a split */
+	int fresh;	 /* shown this round (else: counted at its last) */
+	int allowed;	 /* a secure TLSA record allows it */
+	int mismatch;	 /* secure TLSA records reject it: the
+			  * verdict's own alarm speaks for it */
+	int established; /* at its endpoint, before this round */
+	int splitting;	 /* the never-established key of a split */
 	const struct check_probe *p;
-	size_t group;		/* its (cluster, key type) group */
+	size_t group; /* its (cluster, key type) group */
 };
 
 int
@@ -156,7 +156,8 @@ observe(const struct keys_state *last, const struct check_result *r,
 			long k = last_key_at(last, e, p->address, p->vantage);
 			if (k < 0)
 				continue;
-			memcpy(b->key_type, last->k[k].key_type, sizeof(b->key_type));
+			memcpy(b->key_type, last->k[k].key_type,
+			       sizeof(b->key_type));
 			memcpy(b->spki, last->k[k].spki, 65);
 			n++;
 		}
@@ -269,8 +270,9 @@ record_keys(struct keys_state *next, const struct keys_state *last,
 				long old = -1;
 				for (size_t j = 0; j < next->n; j++)
 					if (next->k[j].last_seen < now &&
-					    (old < 0 || next->k[j].last_seen <
-							    next->k[old].last_seen))
+					    (old < 0 ||
+					     next->k[j].last_seen <
+						 next->k[old].last_seen))
 						old = (long)j;
 				if (old < 0)
 					continue;
@@ -306,19 +308,23 @@ record_keys(struct keys_state *next, const struct keys_state *last,
 		size_t same = 0;
 		long oldest = -1;
 		for (size_t j = 0; j < next->n; j++) {
-			const struct seen_key *a = &next->k[i], *b = &next->k[j];
+			const struct seen_key *a = &next->k[i],
+					      *b = &next->k[j];
 			if (a->service != b->service || a->port != b->port ||
-			    strcmp(a->host, b->host) || strcmp(a->key_type, b->key_type))
+			    strcmp(a->host, b->host) ||
+			    strcmp(a->key_type, b->key_type))
 				continue;
 			same++;
-			if (oldest < 0 || b->last_seen < next->k[oldest].last_seen)
+			if (oldest < 0 ||
+			    b->last_seen < next->k[oldest].last_seen)
 				oldest = (long)j;
 		}
 		if (same > KEYS_PER_ENDPOINT) {
 			memmove(&next->k[oldest], &next->k[oldest + 1],
-				(next->n - (size_t)oldest - 1) * sizeof(next->k[0]));
+				(next->n - (size_t)oldest - 1) *
+				    sizeof(next->k[0]));
 			next->n--;
-			i = (size_t)-1;	/* again from the start */
+			i = (size_t)-1; /* again from the start */
 		}
 	}
 }
@@ -349,8 +355,9 @@ find_splits(const struct keys_state *last, const struct check_result *r,
 		long k = find_key(last, e, o[i].key_type, o[i].spki);
 		/* A key DANE rejects is the verdict's alarm (mismatch), at
 		 * once: not a split as well. */
-		o[i].established = baseline || o[i].allowed || o[i].mismatch ||
-				   (k >= 0 && last->k[k].rounds >= KEYS_ESTABLISHED);
+		o[i].established =
+		    baseline || o[i].allowed || o[i].mismatch ||
+		    (k >= 0 && last->k[k].rounds >= KEYS_ESTABLISHED);
 		o[i].group = i;
 		for (size_t j = 0; j < i; j++)
 			if (root(up, o[j].ep) == root(up, o[i].ep) &&
@@ -380,8 +387,8 @@ find_splits(const struct keys_state *last, const struct check_result *r,
 				continue;
 			if (!strcmp(o[i].spki, o[fresh_key].spki))
 				o[i].splitting = !o[i].established;
-			else if (other < 0 || (o[i].established &&
-					       !o[other].established))
+			else if (other < 0 ||
+				 (o[i].established && !o[other].established))
 				other = (long)i;
 		}
 		if (first >= 0)
@@ -396,7 +403,8 @@ find_splits(const struct keys_state *last, const struct check_result *r,
 		      sizeof(out->new_where));
 		where(r, o, n, g, out->old_spki, out->old_where,
 		      sizeof(out->old_where));
-		long kn = find_key(last, e, o[fresh_key].key_type, out->new_spki);
+		long kn =
+		    find_key(last, e, o[fresh_key].key_type, out->new_spki);
 		long ko = find_key(last, &r->endpoints[o[other].ep],
 				   o[other].key_type, out->old_spki);
 		out->new_since = kn >= 0 ? last->k[kn].first_seen : 0;
@@ -461,7 +469,7 @@ keys_round(const struct keys_state *last, const struct check_result *r,
 		cap += r->endpoints[i].nprobes + 1;
 	o = calloc(cap < OBS_MAX ? cap + 1 : OBS_MAX, sizeof(*o));
 	if (o == NULL)
-		return ALERT_NONE;	/* the state stays as it was */
+		return ALERT_NONE; /* the state stays as it was */
 	n = observe(last, r, o, cap < OBS_MAX ? cap + 1 : OBS_MAX);
 	for (size_t i = 0; i < n; i++)
 		fresh += o[i].fresh;

@@ -20,29 +20,29 @@
 #include "probe/check.h"
 #include "store/store.h"
 
-#define KEYS_SEEN_MAX	   STORE_SEEN_MAX	/* per domain */
-#define KEYS_PER_ENDPOINT  16	/* per endpoint and key type: the newest */
-#define KEYS_LIST_MAX	   STORE_SEEN_LIST_MAX	/* vantages, addresses */
-#define KEYS_ESTABLISHED   2	/* rounds that make a key established */
+#define KEYS_SEEN_MAX STORE_SEEN_MAX /* per domain */
+#define KEYS_PER_ENDPOINT 16	     /* per endpoint and key type: the newest */
+#define KEYS_LIST_MAX STORE_SEEN_LIST_MAX /* vantages, addresses */
+#define KEYS_ESTABLISHED 2 /* rounds that make a key established */
 
 /* One key seen on one endpoint, within one key type. */
 struct seen_key {
 	enum check_service service;
 	uint16_t port;
 	char host[DNS_NAME_MAX + 1];
-	char key_type[8];		/* "ecdsa", "rsa", "ed25519", "" */
-	char spki[65];			/* hex SPKI SHA-256 */
+	char key_type[8]; /* "ecdsa", "rsa", "ed25519", "" */
+	char spki[65];	  /* hex SPKI SHA-256 */
 	int64_t first_seen, last_seen;
 	/* Rounds it was seen in with no split alarm open and not as the
 	 * new key of a split, capped at KEYS_ESTABLISHED. */
 	unsigned rounds;
-	char vantages[KEYS_LIST_MAX + 1];	/* comma-separated */
+	char vantages[KEYS_LIST_MAX + 1]; /* comma-separated */
 	char addresses[KEYS_LIST_MAX + 1];
 };
 
 struct keys_state {
-	uint64_t split_rounds;	/* bit i: the round i rounds ago was split */
-	int alarm;		/* the split alarm is open */
+	uint64_t split_rounds; /* bit i: the round i rounds ago was split */
+	int alarm;	       /* the split alarm is open */
 	size_t n;
 	struct seen_key k[KEYS_SEEN_MAX];
 };
@@ -53,20 +53,20 @@ struct keys_state {
 /* A round's continuity alert (ALERT_NONE, ALARM, RECOVERED or INFO). */
 struct keys_alert {
 	enum alert_kind kind;
-	char host[DNS_NAME_MAX + 1];	/* the host of the split */
+	char host[DNS_NAME_MAX + 1]; /* the host of the split */
 	char key_type[8];
 	/* ALARM: the key never established, and one other key of its
 	 * host; RECOVERED: the one key all probes show (new_spki);
 	 * INFO: the new key. */
 	char new_spki[65], old_spki[65];
-	int64_t new_since, old_since;	/* first seen */
+	int64_t new_since, old_since; /* first seen */
 	char new_where[KEYS_WHERE_MAX], old_where[KEYS_WHERE_MAX];
-	unsigned split_seen;		/* ALARM: split rounds in the window */
-	unsigned window;		/* 2 x split_rounds */
+	unsigned split_seen; /* ALARM: split rounds in the window */
+	unsigned window;     /* 2 x split_rounds */
 	/* INFO: the new certificate. */
 	char issuer[256];
 	int64_t not_before, not_after;
-	int allowed;			/* INFO: a secure TLSA record allows it */
+	int allowed; /* INFO: a secure TLSA record allows it */
 };
 
 /*

@@ -26,8 +26,8 @@ vlog(enum log_level level, const char *fmt, va_list ap)
 {
 	/* The <N> prefixes are sd-daemon(3) priorities: journald files each
 	 * line at its level; on a terminal they are still readable. */
-	static const char *const prefix[] = {"<3>error: ", "<4>warning: ",
-					     "<6>", "<7>debug: "};
+	static const char *const prefix[] = {
+	    "<3>error: ", "<4>warning: ", "<6>", "<7>debug: "};
 	char line[2048];
 	int n;
 
@@ -45,7 +45,7 @@ vlog(enum log_level level, const char *fmt, va_list ap)
 }
 
 #define LOG_FN(name, level)                                                    \
-	void name(const char *fmt, ...)                                       \
+	void name(const char *fmt, ...)                                        \
 	{                                                                      \
 		va_list ap;                                                    \
 		va_start(ap, fmt);                                             \

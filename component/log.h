@@ -19,6 +19,6 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Before the event loop only: logs and exits with `code`. */
 void fatal(int code, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3), noreturn));
+    __attribute__((format(printf, 2, 3), noreturn));
 
 #endif

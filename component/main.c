@@ -34,31 +34,32 @@
 #include "util/buf.h"
 #include "util/clock.h"
 
-#define EXIT_CONFIG 78	/* EX_CONFIG of sysexits.h */
+#define EXIT_CONFIG 78 /* EX_CONFIG of sysexits.h */
 
 static void
 usage(FILE *f)
 {
-	fputs("usage: certwatch run -c FILE [-n] [-v]\n"
-	      "       certwatch check [-c FILE] [--json] DOMAIN\n"
-	      "       certwatch ct-hook -c FILE\n"
-	      "       certwatch --help | --version\n"
-	      "\n"
-	      "  run     the XMPP component daemon (XEP-0114)\n"
-	      "          -n  check the configuration, print what it would do, "
-	      "exit\n"
-	      "              (0 valid, 78 invalid)\n"
-	      "          -v  debug logging\n"
-	      "  check   check one domain's DANE set-up and print the report;\n"
-	      "          the first line and the exit code follow the "
-	      "monitoring-plugin\n"
-	      "          convention (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)\n"
-	      "          --json  print the JSON object instead\n"
-	      "  ct-hook certspotter's hook (certspotter-script(8)): spool one\n"
-	      "          event into STORE/ct/spool/ (0 spooled, 1 could not)\n"
-	      "\n"
-	      "See certwatch(8) and certwatch.conf(5).\n",
-	      f);
+	fputs(
+	    "usage: certwatch run -c FILE [-n] [-v]\n"
+	    "       certwatch check [-c FILE] [--json] DOMAIN\n"
+	    "       certwatch ct-hook -c FILE\n"
+	    "       certwatch --help | --version\n"
+	    "\n"
+	    "  run     the XMPP component daemon (XEP-0114)\n"
+	    "          -n  check the configuration, print what it would do, "
+	    "exit\n"
+	    "              (0 valid, 78 invalid)\n"
+	    "          -v  debug logging\n"
+	    "  check   check one domain's DANE set-up and print the report;\n"
+	    "          the first line and the exit code follow the "
+	    "monitoring-plugin\n"
+	    "          convention (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)\n"
+	    "          --json  print the JSON object instead\n"
+	    "  ct-hook certspotter's hook (certspotter-script(8)): spool one\n"
+	    "          event into STORE/ct/spool/ (0 spooled, 1 could not)\n"
+	    "\n"
+	    "See certwatch(8) and certwatch.conf(5).\n",
+	    f);
 }
 
 /* Everything a check or the daemon needs, built from the config. */
@@ -70,7 +71,7 @@ struct runtime {
 	struct dns_ctx *dns;
 	struct check_env *checks;
 	struct metrics *metrics;
-	struct torwatch *tor;	/* between the checks and the metrics */
+	struct torwatch *tor; /* between the checks and the metrics */
 };
 
 static int
@@ -78,10 +79,10 @@ runtime_open(struct runtime *rt, const struct config *cfg, char *err,
 	     size_t errlen)
 {
 	struct dns_config dc = {
-		.trust_anchor = cfg->trust_anchor[0] ? cfg->trust_anchor : NULL,
-		.forward = cfg->forward,
-		.unbound_conf = cfg->unbound_conf[0] ? cfg->unbound_conf : NULL,
-		.timeout_ms = 15000,
+	    .trust_anchor = cfg->trust_anchor[0] ? cfg->trust_anchor : NULL,
+	    .forward = cfg->forward,
+	    .unbound_conf = cfg->unbound_conf[0] ? cfg->unbound_conf : NULL,
+	    .timeout_ms = 15000,
 	};
 	struct check_config cc = {0};
 
@@ -204,7 +205,8 @@ cli_drop_remote_vantages(struct config *cfg)
 			cfg->vantages[n++] = cfg->vantages[i];
 			continue;
 		}
-		fprintf(stderr, "certwatch: note: vantage %s skipped: "
+		fprintf(stderr,
+			"certwatch: note: vantage %s skipped: "
 			"certwatch check has no XMPP link; the daemon asks it "
 			"(chat check, watched domains)\n",
 			cfg->vantages[i].name);
@@ -216,10 +218,10 @@ static int
 cmd_check(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *path = NULL;
 	int json = 0, ch;
@@ -232,9 +234,15 @@ cmd_check(int argc, char **argv)
 
 	while ((ch = getopt_long(argc, argv, "c:jh", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'c': path = optarg; break;
-		case 'j': json = 1; break;
-		case 'h': usage(stdout); return 0;
+		case 'c':
+			path = optarg;
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
 		default:
 			printf("CERTWATCH UNKNOWN - bad arguments\n");
 			usage(stderr);
@@ -242,7 +250,8 @@ cmd_check(int argc, char **argv)
 		}
 	}
 	if (optind != argc - 1) {
-		printf("CERTWATCH UNKNOWN - bad arguments: expected one DOMAIN\n");
+		printf(
+		    "CERTWATCH UNKNOWN - bad arguments: expected one DOMAIN\n");
 		usage(stderr);
 		return 3;
 	}
@@ -298,7 +307,7 @@ static int
 state_dir_usable(const struct config *cfg, char *err, size_t errlen)
 {
 	const char *dir = cfg->store_dir;
-	char parent[sizeof(cfg->store_dir)];	/* dirname() writes in it */
+	char parent[sizeof(cfg->store_dir)]; /* dirname() writes in it */
 	struct stat st;
 	const char *what = dir;
 	int e;
@@ -310,7 +319,7 @@ state_dir_usable(const struct config *cfg, char *err, size_t errlen)
 		}
 	} else if (errno == ENOENT) {
 		snprintf(parent, sizeof(parent), "%s", dir);
-		what = dirname(parent);	/* "a/b/" -> "a", "b" -> "." */
+		what = dirname(parent); /* "a/b/" -> "a", "b" -> "." */
 		if (stat(what, &st) < 0)
 			goto fail;
 		if (!S_ISDIR(st.st_mode)) {
@@ -328,7 +337,8 @@ fail:
 		snprintf(err, errlen, "%s: [store] dir %s: %s", cfg->path, dir,
 			 strerror(e));
 	else
-		snprintf(err, errlen, "%s: [store] dir %s cannot be made in %s: %s",
+		snprintf(err, errlen,
+			 "%s: [store] dir %s cannot be made in %s: %s",
 			 cfg->path, dir, what, strerror(e));
 	return -1;
 }
@@ -352,15 +362,15 @@ struct daemon {
 	struct watch *watch;
 	struct pubsub *pubsub;
 	struct web *web;
-	struct ct_watch *ct;	/* certspotter, NULL without [ct] */
-	struct ct_take *ct_take;	/* its spooled events, NULL without */
-	struct vantage *vantage;	/* xmpp: vantages, both sides */
+	struct ct_watch *ct;	 /* certspotter, NULL without [ct] */
+	struct ct_take *ct_take; /* its spooled events, NULL without */
+	struct vantage *vantage; /* xmpp: vantages, both sides */
 	struct event *sigterm, *sigint, *sighup;
 	/* The store's completion event: commit callbacks (the watcher's,
 	 * pubsub's) run from it, whoever committed. */
 	struct event *store_ev;
 	int stopping;
-	struct config *cfg;	/* the live config, read by the bot */
+	struct config *cfg; /* the live config, read by the bot */
 	int verbose;
 };
 
@@ -391,10 +401,11 @@ daemon_reload(struct daemon *d)
 	log_set_level(d->verbose ? LOG_LEVEL_DEBUG : n.log_level);
 	if (warn[0])
 		log_warn("%s", warn);
-	log_info("SIGHUP: reloaded %s (log level, admins, [vantage] allow, "
-		 "[limits] but probes_per_minute, [watch] but expiry_warn_days, "
-		 "[http] checks_per_minute and metrics_per_domain)",
-		 c->path);
+	log_info(
+	    "SIGHUP: reloaded %s (log level, admins, [vantage] allow, "
+	    "[limits] but probes_per_minute, [watch] but expiry_warn_days, "
+	    "[http] checks_per_minute and metrics_per_domain)",
+	    c->path);
 	config_free(&n);
 }
 
@@ -435,11 +446,11 @@ static int
 cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"dry-run", no_argument, NULL, 'n'},
-		{"verbose", no_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"dry-run", no_argument, NULL, 'n'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *path = NULL;
 	int dry = 0, verbose = 0, ch;
@@ -449,11 +460,21 @@ cmd_run(int argc, char **argv)
 
 	while ((ch = getopt_long(argc, argv, "c:nvh", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'c': path = optarg; break;
-		case 'n': dry = 1; break;
-		case 'v': verbose = 1; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'c':
+			path = optarg;
+			break;
+		case 'n':
+			dry = 1;
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (path == NULL || optind != argc) {
@@ -513,7 +534,8 @@ cmd_run(int argc, char **argv)
 	d.pubsub = pubsub_new(d.comp, &cfg, d.store, d.watch);
 	watch_start(d.watch);
 	d.ct = ct_watch_new(d.rt.base, &cfg, d.store, d.rt.metrics);
-	d.ct_take = ct_take_new(d.rt.base, &cfg, d.store, d.watch, d.rt.metrics);
+	d.ct_take =
+	    ct_take_new(d.rt.base, &cfg, d.store, d.watch, d.rt.metrics);
 	if (cfg.http_listen[0]) {
 		struct web_hooks wh = {d.comp, web_comp_connected,
 				       web_comp_reconnects};

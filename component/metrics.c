@@ -26,9 +26,9 @@ const unsigned metrics_probe_nbuckets = NBUCKETS;
 
 /* Probe results: "ok" and each step a probe can fail at. */
 static const enum probe_step probe_steps[] = {
-    PROBE_STEP_NONE, PROBE_STEP_INPUT,	PROBE_STEP_DNS,	     PROBE_STEP_TOR,
-    PROBE_STEP_TCP,  PROBE_STEP_STREAM, PROBE_STEP_STARTTLS, PROBE_STEP_TLS,
-    PROBE_STEP_VANTAGE,
+    PROBE_STEP_NONE,	 PROBE_STEP_INPUT, PROBE_STEP_DNS,
+    PROBE_STEP_TOR,	 PROBE_STEP_TCP,   PROBE_STEP_STREAM,
+    PROBE_STEP_STARTTLS, PROBE_STEP_TLS,   PROBE_STEP_VANTAGE,
 };
 #define NSTEPS (sizeof(probe_steps) / sizeof(probe_steps[0]))
 
@@ -49,13 +49,14 @@ struct metrics {
 	uint64_t refused[METRICS_REFUSED_COUNT];
 	uint64_t web_checks;
 	unsigned http_open;
-	int per_domain;	/* [http] metrics_per_domain */
+	int per_domain; /* [http] metrics_per_domain */
 	int cut_logged; /* the per-domain series were left out, and logged */
 	int ct_up;	/* certspotter running: 1 / 0; -1: [ct] not set */
-	uint64_t ct_events[METRICS_CT_JUDGED];	/* by judgement */
+	uint64_t ct_events[METRICS_CT_JUDGED]; /* by judgement */
 };
 
-struct metrics *metrics_new(void)
+struct metrics *
+metrics_new(void)
 {
 	struct metrics *m = xcalloc(1, sizeof(struct metrics));
 
@@ -64,17 +65,20 @@ struct metrics *metrics_new(void)
 	return m;
 }
 
-void metrics_set_per_domain(struct metrics *m, int on)
+void
+metrics_set_per_domain(struct metrics *m, int on)
 {
 	m->per_domain = on;
 }
 
-void metrics_free(struct metrics *m)
+void
+metrics_free(struct metrics *m)
 {
 	free(m);
 }
 
-void metrics_on_probe(void *arg, const struct probe_result *res)
+void
+metrics_on_probe(void *arg, const struct probe_result *res)
 {
 	struct metrics *m = arg;
 	size_t i = 0;
@@ -99,7 +103,8 @@ void metrics_on_probe(void *arg, const struct probe_result *res)
 	m->probe_sum += s;
 }
 
-void metrics_on_check(void *arg, const struct check_result *res)
+void
+metrics_on_check(void *arg, const struct check_result *res)
 {
 	struct metrics *m = arg;
 
@@ -108,7 +113,8 @@ void metrics_on_check(void *arg, const struct check_result *res)
 	m->check_probes += res->probes;
 }
 
-void metrics_http_request(struct metrics *m, int status)
+void
+metrics_http_request(struct metrics *m, int status)
 {
 	size_t i;
 
@@ -117,39 +123,44 @@ void metrics_http_request(struct metrics *m, int status)
 	m->http[i]++;
 }
 
-void metrics_http_check_refused(struct metrics *m, enum metrics_refusal why)
+void
+metrics_http_check_refused(struct metrics *m, enum metrics_refusal why)
 {
 	if ((unsigned)why < METRICS_REFUSED_COUNT)
 		m->refused[why]++;
 }
 
-void metrics_http_check_started(struct metrics *m)
+void
+metrics_http_check_started(struct metrics *m)
 {
 	m->web_checks++;
 }
 
-void metrics_http_connections(struct metrics *m, unsigned open)
+void
+metrics_http_connections(struct metrics *m, unsigned open)
 {
 	m->http_open = open;
 }
 
 /* ---- rendering ---- */
 
-static void head(struct buf *out, const char *name, const char *type,
-		 const char *help)
+static void
+head(struct buf *out, const char *name, const char *type, const char *help)
 {
 	buf_printf(out, "# HELP certwatch_%s %s\n# TYPE certwatch_%s %s\n",
 		   name, help, name, type);
 }
 
-static void one(struct buf *out, const char *name, const char *type,
-		const char *help, unsigned long long v)
+static void
+one(struct buf *out, const char *name, const char *type, const char *help,
+    unsigned long long v)
 {
 	head(out, name, type, help);
 	buf_printf(out, "certwatch_%s %llu\n", name, v);
 }
 
-static void render_checks(const struct metrics *m, struct buf *out)
+static void
+render_checks(const struct metrics *m, struct buf *out)
 {
 	head(out, "checks_total", "counter",
 	     "Checks of a domain that ended, by the domain's verdict.");
@@ -190,7 +201,8 @@ static void render_checks(const struct metrics *m, struct buf *out)
 		   (unsigned long long)m->probe_count);
 }
 
-static void render_http(const struct metrics *m, struct buf *out)
+static void
+render_http(const struct metrics *m, struct buf *out)
 {
 	head(out, "http_requests_total", "counter",
 	     "HTTP requests answered by the web server, by status code.");
@@ -224,7 +236,8 @@ static void render_http(const struct metrics *m, struct buf *out)
 	    m->http_open);
 }
 
-static void render_sources(const struct metrics_sources *src, struct buf *out)
+static void
+render_sources(const struct metrics_sources *src, struct buf *out)
 {
 	if (src->store) {
 		struct store_stats ss;
@@ -290,7 +303,8 @@ static void render_sources(const struct metrics_sources *src, struct buf *out)
 
 /* A label value in the text exposition format: backslash, double quote
  * and line feed escaped (Prometheus docs, "Text-based format"). */
-static void label(struct buf *out, const char *s)
+static void
+label(struct buf *out, const char *s)
 {
 	for (; *s; s++) {
 		if (*s == '\\' || *s == '"')
@@ -306,7 +320,8 @@ static void label(struct buf *out, const char *s)
 /* 1 when an endpoint's key matched a usable TLSA record, 0 when it did
  * not (mismatch); -1 when nothing was compared (no-tlsa, insecure, bogus,
  * unreachable: the verdict says why). */
-static int key_match(enum verdict v)
+static int
+key_match(enum verdict v)
 {
 	if (v == VERDICT_OK)
 		return 1;
@@ -317,8 +332,9 @@ static int key_match(enum verdict v)
 
 /* `service="...",host="...",port="..."}` of an endpoint: the caller has
  * opened the brace (and may have put labels before these). */
-static void endpoint_labels(struct buf *out, const char *service,
-			    const char *host, unsigned port)
+static void
+endpoint_labels(struct buf *out, const char *service, const char *host,
+		unsigned port)
 {
 	buf_puts(out, "service=\"");
 	label(out, service ? service : "");
@@ -329,18 +345,21 @@ static void endpoint_labels(struct buf *out, const char *service,
 
 /* The verdict of a watched domain as a label: its word, "none" before the
  * first check. */
-static int domain_verdict(const struct store_domain *d)
+static int
+domain_verdict(const struct store_domain *d)
 {
 	enum verdict v = domain_state_verdict(d);
 	return (int)v;
 }
 
-static const char *verdict_label(int v)
+static const char *
+verdict_label(int v)
 {
 	return v == VERDICT_NONE ? "none" : verdict_name((enum verdict)v);
 }
 
-static void render_endpoints(const struct store_domain *d, struct buf *out)
+static void
+render_endpoints(const struct store_domain *d, struct buf *out)
 {
 	struct domain_state *ds = xcalloc(1, sizeof(*ds));
 
@@ -362,8 +381,8 @@ static void render_endpoints(const struct store_domain *d, struct buf *out)
 
 /* Watched domains by the state of each defence at their last check
  * (docs/running.md): counts only, bounded labels (defence_watch.h). */
-static void render_defences(const struct metrics_sources *src,
-			    struct buf *out)
+static void
+render_defences(const struct metrics_sources *src, struct buf *out)
 {
 	uint64_t by[DEFENCE_METRIC_DEFS][DEFENCE_METRIC_STATES] = {{0}};
 	struct defence_state st;
@@ -389,7 +408,8 @@ static void render_defences(const struct metrics_sources *src,
 			const char *w = defence_metric_word(i, s);
 			if (w == NULL)
 				continue;
-			buf_printf(out, "certwatch_domains_defence{defence=\"%s\","
+			buf_printf(out,
+				   "certwatch_domains_defence{defence=\"%s\","
 				   "state=\"%s\"} %llu\n",
 				   defence_metric_word(i, -1), w,
 				   (unsigned long long)by[i][s]);
@@ -398,8 +418,9 @@ static void render_defences(const struct metrics_sources *src,
 
 /* Watched domains by verdict, and (per_domain, up to METRICS_MAX_DOMAINS)
  * each domain's verdict, last check and endpoints' key match. */
-static void render_domains(struct metrics *m,
-			   const struct metrics_sources *src, struct buf *out)
+static void
+render_domains(struct metrics *m, const struct metrics_sources *src,
+	       struct buf *out)
 {
 	uint64_t by[NVERDICTS] = {0};
 	size_t cur = 0, n = 0;
@@ -442,8 +463,9 @@ static void render_domains(struct metrics *m,
 	while ((d = store_domain_next(src->store, &cur)) != NULL) {
 		if (d->last_check <= 0)
 			continue;
-		buf_puts(out,
-			 "certwatch_domain_last_check_timestamp_seconds{domain=\"");
+		buf_puts(
+		    out,
+		    "certwatch_domain_last_check_timestamp_seconds{domain=\"");
 		label(out, d->name);
 		buf_printf(out, "\"} %lld\n", (long long)d->last_check);
 	}
@@ -460,7 +482,8 @@ static void render_domains(struct metrics *m,
  * usage.md "Keys seen and splits") is open: one series, no label, so
  * bounded whatever the watch list; present with metrics_per_domain = no
  * too. */
-static void render_split(const struct metrics_sources *src, struct buf *out)
+static void
+render_split(const struct metrics_sources *src, struct buf *out)
 {
 	const struct store_domain *d;
 	unsigned long long n = 0;
@@ -475,10 +498,11 @@ static void render_split(const struct metrics_sources *src, struct buf *out)
 }
 
 /* Certificate Transparency (docs/ct.md), when [ct] certspotter is set. */
-static void render_ct(const struct metrics *m, struct buf *out)
+static void
+render_ct(const struct metrics *m, struct buf *out)
 {
 	static const char *const judged[METRICS_CT_JUDGED] = {
-		"known", "unpublished", "new", "malformed"};
+	    "known", "unpublished", "new", "malformed"};
 
 	head(out, "ct_certspotter_up", "gauge",
 	     "1 while certspotter runs under certwatch, 0 otherwise.");
@@ -486,24 +510,28 @@ static void render_ct(const struct metrics *m, struct buf *out)
 	head(out, "ct_events_total", "counter",
 	     "Logged certificates taken from the spool, by judgement.");
 	for (int j = 0; j < METRICS_CT_JUDGED; j++)
-		buf_printf(out, "certwatch_ct_events_total{judged=\"%s\"} %llu\n",
+		buf_printf(out,
+			   "certwatch_ct_events_total{judged=\"%s\"} %llu\n",
 			   judged[j], (unsigned long long)m->ct_events[j]);
 }
 
-void metrics_ct_up(struct metrics *m, int up)
+void
+metrics_ct_up(struct metrics *m, int up)
 {
 	if (m)
 		m->ct_up = up;
 }
 
-void metrics_ct_event(struct metrics *m, int judged)
+void
+metrics_ct_event(struct metrics *m, int judged)
 {
 	if (m && judged >= 0 && judged < METRICS_CT_JUDGED)
 		m->ct_events[judged]++;
 }
 
-void metrics_render(struct metrics *m, const struct metrics_sources *src,
-		    struct buf *out)
+void
+metrics_render(struct metrics *m, const struct metrics_sources *src,
+	       struct buf *out)
 {
 	head(out, "build_info", "gauge", "Always 1; the version as a label.");
 	buf_printf(out, "certwatch_build_info{version=\"%s\"} 1\n",
@@ -527,23 +555,26 @@ void metrics_render(struct metrics *m, const struct metrics_sources *src,
 /* ---- GET /probe ---- */
 
 /* One per-endpoint series of a probe: name{service,host,port} value. */
-static void probe_endpoint(struct buf *out, const char *name,
-			   const struct check_endpoint *e, long long v)
+static void
+probe_endpoint(struct buf *out, const char *name,
+	       const struct check_endpoint *e, long long v)
 {
 	buf_printf(out, "certwatch_probe_%s{", name);
 	endpoint_labels(out, check_service_name(e->service), e->host, e->port);
 	buf_printf(out, " %lld\n", v);
 }
 
-void metrics_probe_render(const struct check_result *res, struct buf *out)
+void
+metrics_probe_render(const struct check_result *res, struct buf *out)
 {
 	head(out, "probe_success", "gauge",
 	     "1 when the check's verdict is ok: every endpoint presented a key "
 	     "its DNSSEC-signed TLSA records allow.");
 	buf_printf(out, "certwatch_probe_success %d\n",
 		   res->verdict == VERDICT_OK);
-	head(out, "probe_verdict", "gauge",
-	     "1 for the check's verdict (none: not decided), 0 for the others.");
+	head(
+	    out, "probe_verdict", "gauge",
+	    "1 for the check's verdict (none: not decided), 0 for the others.");
 	for (int v = VERDICT_NONE; v < (int)NVERDICTS; v++)
 		buf_printf(out, "certwatch_probe_verdict{verdict=\"%s\"} %d\n",
 			   verdict_label(v), (int)res->verdict == v);

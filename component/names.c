@@ -33,7 +33,8 @@ check_alabel(const char *a, char *err, size_t errlen)
 				return -1;
 			}
 			if (n > 63) {
-				snprintf(err, errlen, "label longer than 63 bytes");
+				snprintf(err, errlen,
+					 "label longer than 63 bytes");
 				return -1;
 			}
 			if (p[-1] == '-' || p[-(long)n] == '-') {
@@ -69,8 +70,8 @@ check_alabel(const char *a, char *err, size_t errlen)
 }
 
 int
-names_domain(const char *input, size_t len, struct domain_name *out,
-	     char *err, size_t errlen)
+names_domain(const char *input, size_t len, struct domain_name *out, char *err,
+	     size_t errlen)
 {
 	char in[NAMES_MAX_INPUT + 1];
 	char *alabel = NULL, *ulabel = NULL;
@@ -98,8 +99,8 @@ names_domain(const char *input, size_t len, struct domain_name *out,
 	}
 	memcpy(in, input, len);
 	in[len] = '\0';
-	if (inet_pton(AF_INET, in, tmp) == 1 || inet_pton(AF_INET6, in, tmp) == 1 ||
-	    (in[0] == '[')) {
+	if (inet_pton(AF_INET, in, tmp) == 1 ||
+	    inet_pton(AF_INET6, in, tmp) == 1 || (in[0] == '[')) {
 		snprintf(err, errlen, "an IP address is not a domain name");
 		return -1;
 	}
@@ -148,9 +149,10 @@ names_domain(const char *input, size_t len, struct domain_name *out,
 	rc = idn2_to_ascii_8z(ulabel, &again,
 			      IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT);
 	if (rc != IDN2_OK || strcasecmp(again, alabel) != 0) {
-		snprintf(err, errlen, "not a valid domain name: an A-label "
-				      "that is not the encoding of its Unicode "
-				      "form");
+		snprintf(err, errlen,
+			 "not a valid domain name: an A-label "
+			 "that is not the encoding of its Unicode "
+			 "form");
 		idn2_free(again);
 		idn2_free(alabel);
 		idn2_free(ulabel);

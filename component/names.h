@@ -15,8 +15,8 @@
 #include "dns/dns.h"
 
 struct domain_name {
-	char a[DNS_NAME_MAX + 1];	/* A-label, lower case, no final dot */
-	char u[DNS_NAME_MAX * 4 + 1];	/* U-label, UTF-8 */
+	char a[DNS_NAME_MAX + 1];     /* A-label, lower case, no final dot */
+	char u[DNS_NAME_MAX * 4 + 1]; /* U-label, UTF-8 */
 };
 
 /*

@@ -13,7 +13,7 @@
 #include "component/names.h"
 #include "util/buf.h"
 
-#define PUBSUB_MAX_ITEMS_LISTED 1000	/* disco#items of the service */
+#define PUBSUB_MAX_ITEMS_LISTED 1000 /* disco#items of the service */
 
 struct pubsub {
 	struct comp *comp;
@@ -33,8 +33,7 @@ struct ps_pending {
 };
 
 static xmpp_stanza_t *
-child(xmpp_ctx_t *ctx, xmpp_stanza_t *parent, const char *name,
-      const char *ns)
+child(xmpp_ctx_t *ctx, xmpp_stanza_t *parent, const char *name, const char *ns)
 {
 	xmpp_stanza_t *c = xmpp_stanza_new(ctx);
 
@@ -85,8 +84,8 @@ pubsub_state_payload(struct pubsub *ps, const char *domain, const char *alert,
 	xmpp_stanza_set_attribute(st, "domain", sd->name);
 	xmpp_stanza_set_attribute(st, "verdict",
 				  ds->alert.verdict != VERDICT_NONE
-					  ? verdict_name(ds->alert.verdict)
-					  : "pending");
+				      ? verdict_name(ds->alert.verdict)
+				      : "pending");
 	if (alert)
 		xmpp_stanza_set_attribute(st, "alert", alert);
 	set_int_attr(st, "checked", (long long)sd->last_check);
@@ -98,7 +97,8 @@ pubsub_state_payload(struct pubsub *ps, const char *domain, const char *alert,
 					  check_service_name(e->service));
 		xmpp_stanza_set_attribute(ep, "host", e->host);
 		set_int_attr(ep, "port", e->port);
-		if (e->verdict != VERDICT_NONE)	/* a store file may leave it out */
+		if (e->verdict !=
+		    VERDICT_NONE) /* a store file may leave it out */
 			xmpp_stanza_set_attribute(ep, "verdict",
 						  verdict_name(e->verdict));
 		if (e->spki[0])
@@ -131,8 +131,8 @@ notify_one(struct pubsub *ps, const char *domain, const char *jid,
 	xmpp_stanza_add_child(item, copy);
 	xmpp_stanza_release(copy);
 	if (subid && *subid) {
-		xmpp_stanza_t *h = child(ctx, m, "headers",
-					 "http://jabber.org/protocol/shim");
+		xmpp_stanza_t *h =
+		    child(ctx, m, "headers", "http://jabber.org/protocol/shim");
 		xmpp_stanza_t *hd = child(ctx, h, "header", NULL);
 		xmpp_stanza_set_attribute(hd, "name", "SubID");
 		xmpp_stanza_t *t = xmpp_stanza_new(ctx);
@@ -228,10 +228,11 @@ sub_committed(void *arg, int result)
 				   "subscribed");
 		watch_domain_touched(ps->w, p->node);
 		/* The last published item: the current state, if known. */
-		const struct store_domain *sd = store_domain_get(ps->st, p->node);
+		const struct store_domain *sd =
+		    store_domain_get(ps->st, p->node);
 		if (sd && sd->verdict) {
 			xmpp_stanza_t *pl =
-				pubsub_state_payload(ps, p->node, NULL, NULL);
+			    pubsub_state_payload(ps, p->node, NULL, NULL);
 			notify_one(ps, p->node, p->jid, p->subid, pl, NULL);
 			xmpp_stanza_release(pl);
 		}
@@ -260,7 +261,7 @@ do_subscribe(struct pubsub *ps, xmpp_stanza_t *iq, xmpp_stanza_t *el,
 	}
 	if (!admin && ps->cfg->subscriptions_per_jid &&
 	    store_subs_of_bare(ps->st, from_bare) >=
-		    ps->cfg->subscriptions_per_jid) {
+		ps->cfg->subscriptions_per_jid) {
 		iq_error(ps, iq, "cancel", "not-allowed",
 			 "subscription limit reached (subscriptions_per_jid)");
 		return;
@@ -363,7 +364,8 @@ do_subscriptions(struct pubsub *ps, xmpp_stanza_t *iq, xmpp_stanza_t *el,
 			const struct store_domain *sd = sj->pubsub[i];
 			if (only && strcmp(only, sd->name))
 				continue;
-			xmpp_stanza_t *s = child(ctx, subs, "subscription", NULL);
+			xmpp_stanza_t *s =
+			    child(ctx, subs, "subscription", NULL);
 			xmpp_stanza_set_attribute(s, "node", sd->name);
 			xmpp_stanza_set_attribute(s, "jid", sj->jid);
 			xmpp_stanza_set_attribute(s, "subscription",
@@ -372,7 +374,7 @@ do_subscriptions(struct pubsub *ps, xmpp_stanza_t *iq, xmpp_stanza_t *el,
 				if (!strcmp(sd->pubsub[j].jid, sj->jid) &&
 				    sd->pubsub[j].subid)
 					xmpp_stanza_set_attribute(
-						s, "subid", sd->pubsub[j].subid);
+					    s, "subid", sd->pubsub[j].subid);
 		}
 	}
 	comp_send(ps->comp, r);
@@ -431,8 +433,8 @@ ext_iq(void *arg, void *call)
 		return 1;
 	}
 	const char *name = xmpp_stanza_get_name(el);
-	if (!get && (!strcmp(name, "subscribe") ||
-		     !strcmp(name, "unsubscribe")) &&
+	if (!get &&
+	    (!strcmp(name, "subscribe") || !strcmp(name, "unsubscribe")) &&
 	    rate_limited(ps, iq, from_bare, admin) < 0)
 		return 1;
 	if (!get && !strcmp(name, "subscribe"))
@@ -487,8 +489,7 @@ ext_disco_info(void *arg, const char *node, xmpp_stanza_t *q)
 }
 
 static int
-ext_disco_items(void *arg, const char *node, xmpp_stanza_t *q,
-		const char *self)
+ext_disco_items(void *arg, const char *node, xmpp_stanza_t *q, const char *self)
 {
 	struct pubsub *ps = arg;
 	xmpp_ctx_t *ctx = comp_ctx(ps->comp);
@@ -514,9 +515,9 @@ pubsub_new(struct comp *comp, const struct config *cfg, struct store *st,
 {
 	struct pubsub *ps = xcalloc(1, sizeof(*ps));
 	struct comp_iq_ext ext = {
-		.arg = ps,
-		.disco_info = ext_disco_info,
-		.disco_items = ext_disco_items,
+	    .arg = ps,
+	    .disco_info = ext_disco_info,
+	    .disco_items = ext_disco_items,
 	};
 	struct watch_publisher pub = {.arg = ps, .publish = publish};
 

@@ -12,10 +12,14 @@ static const char *
 state_word(int exit_code)
 {
 	switch (exit_code) {
-	case 0: return "OK";
-	case 1: return "WARNING";
-	case 2: return "CRITICAL";
-	default: return "UNKNOWN";
+	case 0:
+		return "OK";
+	case 1:
+		return "WARNING";
+	case 2:
+		return "CRITICAL";
+	default:
+		return "UNKNOWN";
 	}
 }
 
@@ -34,13 +38,20 @@ static const char *
 verdict_headline(enum verdict v)
 {
 	switch (v) {
-	case VERDICT_OK: return "DANE matches";
-	case VERDICT_MISMATCH: return "POSSIBLE MAN IN THE MIDDLE";
-	case VERDICT_NO_TLSA: return "no TLSA records";
-	case VERDICT_INSECURE: return "DNSSEC not enabled, DANE does not apply";
-	case VERDICT_BOGUS: return "DNSSEC validation failed";
-	case VERDICT_UNREACHABLE: return "could not be checked";
-	default: return "";
+	case VERDICT_OK:
+		return "DANE matches";
+	case VERDICT_MISMATCH:
+		return "POSSIBLE MAN IN THE MIDDLE";
+	case VERDICT_NO_TLSA:
+		return "no TLSA records";
+	case VERDICT_INSECURE:
+		return "DNSSEC not enabled, DANE does not apply";
+	case VERDICT_BOGUS:
+		return "DNSSEC validation failed";
+	case VERDICT_UNREACHABLE:
+		return "could not be checked";
+	default:
+		return "";
 	}
 }
 
@@ -77,7 +88,8 @@ report_status_line(const struct check_result *r, struct buf *out)
 #define COMPARE_FIRST                                                          \
 	"after checking that the hash equals the one computed on the server "  \
 	"itself (the key seen here could be an attacker's): openssl x509 -in " \
-	"CERT.pem -noout -pubkey | openssl pkey -pubin -outform DER | openssl "\
+	"CERT.pem -noout -pubkey | openssl pkey -pubin -outform DER | "        \
+	"openssl "                                                             \
 	"dgst -sha256. Keep the key across renewals (certbot --reuse-key); "   \
 	"records are additive, so several domains on one host each get their " \
 	"own lines."
@@ -89,10 +101,14 @@ report_service_fault(enum probe_step step, const char *reason)
 	 * (probe/probe.c); a CONNECT refused by Tor is the circuit's or the
 	 * server's and carries RFC 1928's words instead. */
 	static const char *const words[] = {
-		"cannot reach the SOCKS proxy", "the connection to the SOCKS "
-		"proxy", "the SOCKS handshake", "not a SOCKS5 proxy",
-		"SOCKS proxy accepts none", "SOCKS proxy chose method",
-		"SOCKS authentication",
+	    "cannot reach the SOCKS proxy",
+	    "the connection to the SOCKS "
+	    "proxy",
+	    "the SOCKS handshake",
+	    "not a SOCKS5 proxy",
+	    "SOCKS proxy accepts none",
+	    "SOCKS proxy chose method",
+	    "SOCKS authentication",
 	};
 
 	if (step != PROBE_STEP_TOR)
@@ -138,15 +154,17 @@ report_advice(enum verdict v)
 		       "to it is being intercepted.";
 	case VERDICT_NO_TLSA:
 		return "DNSSEC is on, but there is no usable TLSA record. Add "
-		       "the TLSA lines of this report to the zone, " COMPARE_FIRST;
+		       "the TLSA lines of this report to the "
+		       "zone, " COMPARE_FIRST;
 	case VERDICT_INSECURE:
 		return "DANE does not apply because a record set on the way is "
 		       "not signed. Enable DNSSEC for the unsigned zone named "
 		       "above and publish its DS record in the parent zone; "
-		       "once it is signed, add the TLSA lines of this report, "
-		       COMPARE_FIRST;
+		       "once it is signed, add the TLSA lines of this "
+		       "report, " COMPARE_FIRST;
 	case VERDICT_BOGUS:
-		return "DNSSEC validation failed: the DNS answers are broken or "
+		return "DNSSEC validation failed: the DNS answers are broken "
+		       "or "
 		       "tampered with. Check the zone's signatures and its DS "
 		       "record at the parent (e.g. with dig +dnssec or "
 		       "dnsviz).";
@@ -175,7 +193,7 @@ report_sec_word(enum dns_sec s)
  * a huge certificate, up to 65,532 bytes) is cut with a marker that says
  * so, never shown as if whole or left empty; JSON has it whole. */
 #define REPORT_RECORD_TEXT_MAX (8192 + 12)
-#define REPORT_RECORD_TEXT_HEAD 64	/* hex digits kept of a cut one */
+#define REPORT_RECORD_TEXT_HEAD 64 /* hex digits kept of a cut one */
 
 /* rec as the text report shows it: itself, or its cut form in *tmp. */
 static const char *
@@ -191,8 +209,9 @@ record_shown(const char *rec, struct buf *tmp)
 		hex = strchr(hex, ' ') + 1;
 	size_t head = (size_t)(hex - rec), nhex = len - head;
 	tmp->len = 0;
-	buf_printf(tmp, "%.*s%.*s… [cut: the record holds %zu bytes; the "
-			"JSON report has it whole]",
+	buf_printf(tmp,
+		   "%.*s%.*s… [cut: the record holds %zu bytes; the "
+		   "JSON report has it whole]",
 		   (int)head, rec, REPORT_RECORD_TEXT_HEAD, hex, nhex / 2);
 	return tmp->s;
 }
@@ -285,9 +304,11 @@ report_text(const struct check_result *r, struct buf *out)
 					 e->verdict == VERDICT_BOGUS))
 			buf_printf(out, "  %s\n", e->dns_detail);
 		if (e->unsigned_zone[0])
-			buf_printf(out, "  unsigned zone: %s (sign it, then "
-				   "publish its DS record in the parent zone)\n",
-				   e->unsigned_zone);
+			buf_printf(
+			    out,
+			    "  unsigned zone: %s (sign it, then "
+			    "publish its DS record in the parent zone)\n",
+			    e->unsigned_zone);
 		if (e->have_key)
 			buf_printf(out, "  key seen (SPKI SHA-256): %s\n",
 				   e->spki_sha256);
@@ -306,8 +327,8 @@ report_text(const struct check_result *r, struct buf *out)
 			buf_printf(out, "  unusable record (ignored): %s\n",
 				   record_shown(e->unusable[j], &cut));
 		if (e->not_after) {
-			report_time(e->not_after, REPORT_TIME_MINUTE,
-				    "unknown", when, sizeof(when));
+			report_time(e->not_after, REPORT_TIME_MINUTE, "unknown",
+				    when, sizeof(when));
 			buf_printf(out, "  certificate expires: %s\n", when);
 		}
 		for (size_t j = 0; j < e->nwarnings; j++)
@@ -320,8 +341,8 @@ report_text(const struct check_result *r, struct buf *out)
 	if (r->nsetup > 0) {
 		buf_printf(out, "\nTLSA records to add%s:\n",
 			   r->verdict == VERDICT_INSECURE
-				   ? " once the zone is signed"
-				   : "");
+			       ? " once the zone is signed"
+			       : "");
 		for (size_t i = 0; i < r->nsetup; i++)
 			buf_printf(out, "  %s\n", r->setup[i]);
 	}

@@ -34,7 +34,7 @@ int report_service_fault(enum probe_step step, const char *reason);
 
 /* Said to users under such a failure. */
 #define REPORT_SERVICE_FAULT                                                   \
-	"This is a fault of the certwatch service (its Tor proxy does not "   \
+	"This is a fault of the certwatch service (its Tor proxy does not "    \
 	"work), not of the domain; the service's operator has to fix it."
 
 /* Appends plain words for a DNS failure's RCODE in `reason` (SERVFAIL,
@@ -58,9 +58,9 @@ const char *report_advice(enum verdict v);
 /* ---- report_alert.c: alerts of a watched domain, and dates ---- */
 
 enum report_time_form {
-	REPORT_TIME_DAY,	/* 2024-05-01 */
-	REPORT_TIME_MINUTE,	/* 2024-05-01 12:34 UTC */
-	REPORT_TIME_SECOND,	/* 2024-05-01 12:34:56 UTC */
+	REPORT_TIME_DAY,    /* 2024-05-01 */
+	REPORT_TIME_MINUTE, /* 2024-05-01 12:34 UTC */
+	REPORT_TIME_SECOND, /* 2024-05-01 12:34:56 UTC */
 };
 /* The one date formatter: seconds since the epoch in UTC, `none` for 0
  * (never) or a time that cannot be shown. */
@@ -76,10 +76,10 @@ void report_alert(struct buf *b, enum alert_kind k, const char *domain,
 /* An endpoint's trouble alert (ALERT_INFO) or its recovery: r's endpoint
  * ep failing (failed) at `step` for `rounds`; `last`, the verdict it
  * counts at meanwhile. */
-void report_endpoint_alert(struct buf *b, enum alert_kind k,
-			   const char *domain, const struct check_result *r,
-			   size_t ep, const char *step, unsigned rounds,
-			   enum verdict last, int via_tor);
+void report_endpoint_alert(struct buf *b, enum alert_kind k, const char *domain,
+			   const struct check_result *r, size_t ep,
+			   const char *step, unsigned rounds, enum verdict last,
+			   int via_tor);
 /* A watched domain's defence alert (defence_watch.h): one line per event
  * (an alarm first), then the round's report. */
 struct defence_event;
@@ -105,7 +105,8 @@ void report_text_probes(const struct check_endpoint *e, struct buf *out);
 /* Whether an endpoint's probes differ (verdict, key or failed step): only
  * then are they listed one by one (docs/usage.md, "Probes"). */
 int report_probes_differ(const struct check_endpoint *e);
-/* One probe: "probe ADDRESS via VANTAGE: VERDICT[, key K (TYPE)][, STEP: WHY]". */
+/* One probe: "probe ADDRESS via VANTAGE: VERDICT[, key K (TYPE)][, STEP: WHY]".
+ */
 void report_probe_line(const struct check_probe *p, struct buf *out);
 void report_text_warnings(const struct check_result *r, struct buf *out);
 /* One line when a vantage's proxy is down while other vantages decided. */

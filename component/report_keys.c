@@ -27,22 +27,23 @@ report_keys_alert(struct buf *b, const char *domain, const struct keys_alert *a)
 	case ALERT_ALARM:
 		when(a->new_since, t1, sizeof(t1));
 		when(a->old_since, t2, sizeof(t2));
-		buf_printf(b,
-			   "ALARM: %s: possible man in the middle: keys differ "
-			   "between probes of %s (%u of the last %u rounds)\n"
-			   "  new key %s%s%s, never established, first seen %s, "
-			   "on: %s\n"
-			   "  key %s, seen since %s, on: %s\n"
-			   "An interceptor of some ports or addresses only "
-			   "shows the new key there (as on jabber.ru in 2023). "
-			   "Benign causes: a deployment in progress (a new "
-			   "certificate on some servers or ports first), or "
-			   "different certificates on purpose: then publish "
-			   "TLSA (3 1 1) for each key, and certwatch compares "
-			   "each probe with them.\n",
-			   domain, a->host, a->split_seen, a->window,
-			   a->new_spki, a->key_type[0] ? " " : "", a->key_type,
-			   t1, a->new_where, a->old_spki, t2, a->old_where);
+		buf_printf(
+		    b,
+		    "ALARM: %s: possible man in the middle: keys differ "
+		    "between probes of %s (%u of the last %u rounds)\n"
+		    "  new key %s%s%s, never established, first seen %s, "
+		    "on: %s\n"
+		    "  key %s, seen since %s, on: %s\n"
+		    "An interceptor of some ports or addresses only "
+		    "shows the new key there (as on jabber.ru in 2023). "
+		    "Benign causes: a deployment in progress (a new "
+		    "certificate on some servers or ports first), or "
+		    "different certificates on purpose: then publish "
+		    "TLSA (3 1 1) for each key, and certwatch compares "
+		    "each probe with them.\n",
+		    domain, a->host, a->split_seen, a->window, a->new_spki,
+		    a->key_type[0] ? " " : "", a->key_type, t1, a->new_where,
+		    a->old_spki, t2, a->old_where);
 		break;
 	case ALERT_RECOVERED:
 		buf_printf(b,
@@ -51,20 +52,21 @@ report_keys_alert(struct buf *b, const char *domain, const struct keys_alert *a)
 			   domain, a->host, a->new_spki);
 		break;
 	case ALERT_INFO:
-		report_time(a->not_before, REPORT_TIME_DAY, "?", nb, sizeof(nb));
+		report_time(a->not_before, REPORT_TIME_DAY, "?", nb,
+			    sizeof(nb));
 		report_time(a->not_after, REPORT_TIME_DAY, "?", na, sizeof(na));
-		buf_printf(b,
-			   "%s: new key on every endpoint of %s: %s%s%s, issued "
-			   "by %s, valid %s to %s\n"
-			   "  on: %s\n"
-			   "Keep the key across renewals and publish it as TLSA "
-			   "\"3 1 1 %s\" (docs/setup-dane.md): then a changed "
-			   "key is a mismatch, not a guess. If you did not just "
-			   "renew, every port is intercepted.\n",
-			   domain, a->host, a->new_spki,
-			   a->key_type[0] ? " " : "", a->key_type,
-			   a->issuer[0] ? a->issuer : "(unknown)", nb, na,
-			   a->new_where, a->new_spki);
+		buf_printf(
+		    b,
+		    "%s: new key on every endpoint of %s: %s%s%s, issued "
+		    "by %s, valid %s to %s\n"
+		    "  on: %s\n"
+		    "Keep the key across renewals and publish it as TLSA "
+		    "\"3 1 1 %s\" (docs/setup-dane.md): then a changed "
+		    "key is a mismatch, not a guess. If you did not just "
+		    "renew, every port is intercepted.\n",
+		    domain, a->host, a->new_spki, a->key_type[0] ? " " : "",
+		    a->key_type, a->issuer[0] ? a->issuer : "(unknown)", nb, na,
+		    a->new_where, a->new_spki);
 		break;
 	default:
 		return;
@@ -81,23 +83,24 @@ report_keys_text(struct buf *b, const struct keys_state *ks, size_t max)
 
 	if (ks->n == 0)
 		return;
-	buf_printf(b, "Keys seen%s:\n",
-		   ks->alarm ? " (split alarm open)" : "");
+	buf_printf(b, "Keys seen%s:\n", ks->alarm ? " (split alarm open)" : "");
 	for (size_t i = 0; i < ks->n; i++) {
 		const struct seen_key *k = &ks->k[i];
 		if (shown == max) {
 			buf_printf(b, "  … and %zu more\n", ks->n - shown);
 			break;
 		}
-		report_time(k->first_seen, REPORT_TIME_MINUTE, "?", t1, sizeof(t1));
-		report_time(k->last_seen, REPORT_TIME_MINUTE, "?", t2, sizeof(t2));
-		buf_printf(b, "  %s %s:%u %s%s%.16s… first %s, last %s%s%s%s%s%s\n",
-			   check_service_name(k->service), k->host, k->port,
-			   k->key_type, k->key_type[0] ? " " : "", k->spki, t1,
-			   t2, k->vantages[0] ? ", via " : "", k->vantages,
-			   k->addresses[0] ? ", at " : "", k->addresses,
-			   k->rounds < KEYS_ESTABLISHED ? " (not established)"
-							: "");
+		report_time(k->first_seen, REPORT_TIME_MINUTE, "?", t1,
+			    sizeof(t1));
+		report_time(k->last_seen, REPORT_TIME_MINUTE, "?", t2,
+			    sizeof(t2));
+		buf_printf(
+		    b, "  %s %s:%u %s%s%.16s… first %s, last %s%s%s%s%s%s\n",
+		    check_service_name(k->service), k->host, k->port,
+		    k->key_type, k->key_type[0] ? " " : "", k->spki, t1, t2,
+		    k->vantages[0] ? ", via " : "", k->vantages,
+		    k->addresses[0] ? ", at " : "", k->addresses,
+		    k->rounds < KEYS_ESTABLISHED ? " (not established)" : "");
 		shown++;
 	}
 }
@@ -127,8 +130,10 @@ json_list(struct buf *b, const char *list)
 void
 report_keys_json(struct buf *b, const struct keys_state *ks)
 {
-	buf_printf(b, "{\"split_alarm\":%s,\"recent_split_rounds\":%u,\"keys\":[",
-		   ks->alarm ? "true" : "false", __builtin_popcountll(ks->split_rounds));
+	buf_printf(b,
+		   "{\"split_alarm\":%s,\"recent_split_rounds\":%u,\"keys\":[",
+		   ks->alarm ? "true" : "false",
+		   __builtin_popcountll(ks->split_rounds));
 	for (size_t i = 0; i < ks->n; i++) {
 		const struct seen_key *k = &ks->k[i];
 		buf_puts(b, i ? ",{\"service\":" : "{\"service\":");
@@ -142,8 +147,9 @@ report_keys_json(struct buf *b, const struct keys_state *ks)
 			buf_puts(b, "null");
 		buf_puts(b, ",\"spki_sha256\":");
 		buf_json_str(b, k->spki);
-		buf_printf(b, ",\"first_seen\":%lld,\"last_seen\":%lld,"
-			      "\"established\":%s,\"vantages\":",
+		buf_printf(b,
+			   ",\"first_seen\":%lld,\"last_seen\":%lld,"
+			   "\"established\":%s,\"vantages\":",
 			   (long long)k->first_seen, (long long)k->last_seen,
 			   k->rounds >= KEYS_ESTABLISHED ? "true" : "false");
 		json_list(b, k->vantages);
@@ -172,10 +178,12 @@ report_keys_html(struct buf *b, const struct keys_state *ks, size_t max)
 	for (size_t i = 0; i < ks->n && i < max; i++) {
 		const struct seen_key *k = &ks->k[i];
 		char ep[DNS_NAME_MAX + 40];
-		report_time(k->first_seen, REPORT_TIME_MINUTE, "?", t1, sizeof(t1));
-		report_time(k->last_seen, REPORT_TIME_MINUTE, "?", t2, sizeof(t2));
-		snprintf(ep, sizeof(ep), "%s %s:%u", check_service_name(k->service),
-			 k->host, k->port);
+		report_time(k->first_seen, REPORT_TIME_MINUTE, "?", t1,
+			    sizeof(t1));
+		report_time(k->last_seen, REPORT_TIME_MINUTE, "?", t2,
+			    sizeof(t2));
+		snprintf(ep, sizeof(ep), "%s %s:%u",
+			 check_service_name(k->service), k->host, k->port);
 		buf_puts(b, "<tr><td data-label=\"Endpoint\" class=\"wrap\">");
 		buf_html(b, ep);
 		buf_puts(b, "</td><td data-label=\"Key\" class=\"key\">");
@@ -190,7 +198,8 @@ report_keys_html(struct buf *b, const struct keys_state *ks, size_t max)
 		buf_html(b, t2);
 		buf_puts(b, "</td><td data-label=\"Vantages\">");
 		buf_html(b, k->vantages);
-		buf_puts(b, "</td><td data-label=\"Addresses\" class=\"wrap\">");
+		buf_puts(b,
+			 "</td><td data-label=\"Addresses\" class=\"wrap\">");
 		buf_html(b, k->addresses);
 		buf_puts(b, "</td></tr>\n");
 	}

@@ -169,17 +169,19 @@ report_text_dead_vantages(const struct check_result *r, struct buf *out)
 	for (size_t i = 0; i < r->nendpoints; i++) {
 		const struct check_endpoint *e = &r->endpoints[i];
 		if (report_service_fault(e->err_step, e->err_reason))
-			continue;	/* said up front already */
+			continue; /* said up front already */
 		for (size_t j = 0; j < e->nprobes; j++) {
 			const struct check_probe *p = &e->probes[j];
 			if (!report_service_fault(p->err_step, p->err_reason) ||
 			    vantage_told(r, i, j))
 				continue;
-			buf_printf(out, "The vantage %s of the certwatch service "
+			buf_printf(out,
+				   "The vantage %s of the certwatch service "
 				   "does not work (%s); its probes were left "
 				   "out and the verdict is the other "
 				   "vantages'. The service's operator has to "
-				   "fix it.\n", p->vantage, p->err_reason);
+				   "fix it.\n",
+				   p->vantage, p->err_reason);
 		}
 	}
 }
@@ -187,8 +189,8 @@ report_text_dead_vantages(const struct check_result *r, struct buf *out)
 void
 report_text_split_setup(const struct check_result *r, struct buf *out)
 {
-	if (r->nwarnings == 0 || (r->verdict != VERDICT_NO_TLSA &&
-				  r->verdict != VERDICT_INSECURE))
+	if (r->nwarnings == 0 ||
+	    (r->verdict != VERDICT_NO_TLSA && r->verdict != VERDICT_INSECURE))
 		return;
 	buf_puts(out, "\nNo TLSA records are offered while keys differ "
 		      "between probes: one of them may be an interceptor's. "

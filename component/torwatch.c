@@ -19,11 +19,11 @@ struct torwatch {
 	struct event_base *base;
 	const struct config *cfg;
 	struct metrics *m;
-	int started;			/* logging is on */
-	struct bufferevent *greet;	/* the start-up greeting, in flight */
-	time_t last_warn;		/* 0: no warning yet */
-	unsigned unlogged;		/* failures since last_warn, not logged */
-	int failing;			/* the last probe failed at step tor */
+	int started;		   /* logging is on */
+	struct bufferevent *greet; /* the start-up greeting, in flight */
+	time_t last_warn;	   /* 0: no warning yet */
+	unsigned unlogged;	   /* failures since last_warn, not logged */
+	int failing;		   /* the last probe failed at step tor */
 };
 
 struct torwatch *
@@ -74,9 +74,10 @@ greet_done(struct torwatch *tw, const char *why)
 		return;
 	}
 	char what[256];
-	snprintf(what, sizeof(what), "the SOCKS proxy %s:%u does not work at "
-		 "start: %s", tw->cfg->tor_socks_host, tw->cfg->tor_socks_port,
-		 why);
+	snprintf(what, sizeof(what),
+		 "the SOCKS proxy %s:%u does not work at "
+		 "start: %s",
+		 tw->cfg->tor_socks_host, tw->cfg->tor_socks_port, why);
 	tw->failing = 1;
 	warn_dead_proxy(tw, what, "");
 }
@@ -89,9 +90,9 @@ greet_read(struct bufferevent *bev, void *arg)
 	size_t len = evbuffer_get_length(in), used;
 	char err[256];
 
-	enum socks5_status st = socks5_parse_method(
-	    evbuffer_pullup(in, (ev_ssize_t)len), len, 1, &used, err,
-	    sizeof(err));
+	enum socks5_status st =
+	    socks5_parse_method(evbuffer_pullup(in, (ev_ssize_t)len), len, 1,
+				&used, err, sizeof(err));
 	if (st == SOCKS5_NEED_MORE)
 		return;
 	greet_done(tw, st == SOCKS5_DONE ? NULL : err);
@@ -131,15 +132,14 @@ torwatch_start(struct torwatch *tw)
 	tw->started = 1;
 	if (!c->via_tor)
 		return;
-	snprintf(spec, sizeof(spec), strchr(c->tor_socks_host, ':')
-					     ? "[%s]:%u" : "%s:%u",
+	snprintf(spec, sizeof(spec),
+		 strchr(c->tor_socks_host, ':') ? "[%s]:%u" : "%s:%u",
 		 c->tor_socks_host, c->tor_socks_port);
 	/* The config holds a numeric address and a port (config.c). */
 	if (evutil_parse_sockaddr_port(spec, (struct sockaddr *)&ss, &sslen) <
 	    0)
 		return;
-	tw->greet = bufferevent_socket_new(tw->base, -1,
-					   BEV_OPT_CLOSE_ON_FREE);
+	tw->greet = bufferevent_socket_new(tw->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (tw->greet == NULL)
 		return;
 	bufferevent_setcb(tw->greet, greet_read, NULL, greet_event, tw);
@@ -168,10 +168,10 @@ torwatch_on_probe(void *arg, const struct probe_result *res)
 		return;
 	if (res->ok || res->fail_step > PROBE_STEP_TOR) {
 		if (tw->failing)
-			log_info("Tor: probes get through the SOCKS proxy %s:%u "
-				 "again",
-				 tw->cfg->tor_socks_host,
-				 tw->cfg->tor_socks_port);
+			log_info(
+			    "Tor: probes get through the SOCKS proxy %s:%u "
+			    "again",
+			    tw->cfg->tor_socks_host, tw->cfg->tor_socks_port);
 		tw->failing = 0;
 		return;
 	}

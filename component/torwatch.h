@@ -21,9 +21,9 @@ struct torwatch;
 
 /* Never fails (allocation failure aborts).  `cfg` and `m` must outlive it.
  * Logs nothing until torwatch_start(). */
-struct torwatch *torwatch_new(struct event_base *base,
-			      const struct config *cfg, struct metrics *m);
-void torwatch_free(struct torwatch *tw);	/* NULL: no-op */
+struct torwatch *torwatch_new(struct event_base *base, const struct config *cfg,
+			      struct metrics *m);
+void torwatch_free(struct torwatch *tw); /* NULL: no-op */
 
 /* Starts logging, and with via = tor the start-up greeting of the proxy
  * (its result is logged once, within [probe] timeout). */

@@ -42,7 +42,7 @@ transition_decide(struct watch_state *st, const struct round_facts *now,
 		return is_alarm(v) && v != prev ? ALERT_ALARM : ALERT_RECOVERED;
 	}
 	if (prev == VERDICT_NONE)
-		return ALERT_NONE;	/* the baseline */
+		return ALERT_NONE; /* the baseline */
 	if (is_alarm(v) && v != prev) {
 		st->last = ALERT_ALARM;
 		return ALERT_ALARM;
@@ -85,7 +85,7 @@ transition_trouble_classify(enum verdict v, enum probe_step step)
 
 enum alert_kind
 transition_trouble_decide(struct trouble_state *st, enum trouble_probe now,
-	       int others_answer, unsigned down_after)
+			  int others_answer, unsigned down_after)
 {
 	switch (now) {
 	case TROUBLE_ANSWERED:

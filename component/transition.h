@@ -19,10 +19,10 @@ struct domain_state;
 
 /* The alert state kept between rounds (in domain_state.h). */
 struct watch_state {
-	enum verdict verdict;	/* the alert verdict of the last round;
-				 * VERDICT_NONE before the first */
-	enum alert_kind last;	/* the last alert that changed the state:
-				 * ALARM, REMOVED, DOWN or NONE */
+	enum verdict verdict; /* the alert verdict of the last round;
+			       * VERDICT_NONE before the first */
+	enum alert_kind last; /* the last alert that changed the state:
+			       * ALARM, REMOVED, DOWN or NONE */
 	unsigned unreachable_rounds;
 };
 
@@ -30,8 +30,8 @@ struct round_facts {
 	/* The domain's verdict with each unreachable endpoint counted at
 	 * its last verdict; UNREACHABLE when nothing is known at all. */
 	enum verdict verdict;
-	int all_unreachable;	/* every endpoint unreachable this round */
-	int key_rolled;		/* a key changed and still matches a record */
+	int all_unreachable; /* every endpoint unreachable this round */
+	int key_rolled;	     /* a key changed and still matches a record */
 };
 
 /*
@@ -50,23 +50,24 @@ enum alert_kind transition_decide(struct watch_state *st,
  * and vantage once a check probes each), in the store.
  */
 struct trouble_state {
-	unsigned fail_rounds;	/* consecutive rounds failing at tcp, stream,
-				 * starttls or tls */
-	int answered;		/* it answered in some round before */
-	int alerted;		/* the trouble alert went out, its recovery
-				 * not yet */
+	unsigned fail_rounds; /* consecutive rounds failing at tcp, stream,
+			       * starttls or tls */
+	int answered;	      /* it answered in some round before */
+	int alerted;	      /* the trouble alert went out, its recovery
+			       * not yet */
 };
 
 /* What one round's probe of the endpoint gave. */
 enum trouble_probe {
-	TROUBLE_OTHER = 0,	/* says nothing of the endpoint: not probed,
-				 * a DNS or Tor failure, a bad input */
-	TROUBLE_ANSWERED,	/* a verdict came (ok, mismatch, ...) */
-	TROUBLE_FAILED,		/* unreachable at tcp, stream, starttls or tls */
+	TROUBLE_OTHER = 0, /* says nothing of the endpoint: not probed,
+			    * a DNS or Tor failure, a bad input */
+	TROUBLE_ANSWERED,  /* a verdict came (ok, mismatch, ...) */
+	TROUBLE_FAILED,	   /* unreachable at tcp, stream, starttls or tls */
 };
 
 /* The probe class of an endpoint's round: its verdict and failed step. */
-enum trouble_probe transition_trouble_classify(enum verdict v, enum probe_step step);
+enum trouble_probe transition_trouble_classify(enum verdict v,
+					       enum probe_step step);
 
 /*
  * Decides an endpoint's trouble alert of a round and updates *st: ALERT_INFO
@@ -77,8 +78,10 @@ enum trouble_probe transition_trouble_classify(enum verdict v, enum probe_step s
  * A round of TROUBLE_OTHER changes nothing, and failed rounds of an
  * endpoint that never answered are not counted.
  */
-enum alert_kind transition_trouble_decide(struct trouble_state *st, enum trouble_probe now,
-			       int others_answer, unsigned down_after);
+enum alert_kind transition_trouble_decide(struct trouble_state *st,
+					  enum trouble_probe now,
+					  int others_answer,
+					  unsigned down_after);
 
 /*
  * The facts of a round, from its result and the state the last round
@@ -107,16 +110,16 @@ int transition_key_rolled(const struct check_result *r,
  * tested on a table (tests/test_transition.c).
  */
 struct flap_state {
-	int64_t until;		/* end of the hour of holding; 0: none */
-	unsigned held;		/* alerts held in it */
+	int64_t until; /* end of the hour of holding; 0: none */
+	unsigned held; /* alerts held in it */
 };
 
 /* Whether an alert of kind k decided at `now` is held; `changes`: the
  * domain's changes in the hour before now, this one included.  0: send
  * it; 1: held; 2: held, and an hour of holding starts (its summary is due
  * at f->until). */
-int transition_flap_hold(struct flap_state *f, enum alert_kind k,
-			 int64_t now, unsigned changes, unsigned limit);
+int transition_flap_hold(struct flap_state *f, enum alert_kind k, int64_t now,
+			 unsigned changes, unsigned limit);
 /* The hour's end: the number of alerts held (0: no summary to send); the
  * state starts over. */
 unsigned transition_flap_summary(struct flap_state *f);

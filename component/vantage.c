@@ -22,9 +22,9 @@
 /* One request of the asking side. */
 struct ask {
 	LIST_ENTRY(ask) link;
-	struct vantage *v;		/* NULL once the vantage is freed */
+	struct vantage *v; /* NULL once the vantage is freed */
 	char id[40];
-	char jid[80];			/* the remote certwatch */
+	char jid[80]; /* the remote certwatch */
 	probe_cb cb;
 	void *cbarg;
 	struct event *timer;
@@ -97,8 +97,7 @@ ask_timeout(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	snprintf(secs, sizeof(secs), "%u", 2 * a->v->cfg->timeout);
-	ask_end(a, unreachable("xmpp:%s did not answer in %s s", a->jid,
-			       secs));
+	ask_end(a, unreachable("xmpp:%s did not answer in %s s", a->jid, secs));
 }
 
 static void *
@@ -187,8 +186,8 @@ ask_reply(void *arg, xmpp_stanza_t *iq)
 	    names_bare_jid(from, bare, sizeof(bare)) < 0)
 		return 0;
 	LIST_FOREACH(a, &v->asks, link)
-		if (!strcmp(a->id, id))
-			break;
+	if (!strcmp(a->id, id))
+		break;
 	/* Only the JID asked may answer (a guessed id from another is
 	 * ignored, and the request runs to its time-out). */
 	if (a == NULL || strcasecmp(bare, a->jid))
@@ -198,8 +197,8 @@ ask_reply(void *arg, xmpp_stanza_t *iq)
 				       error_condition(iq)));
 		return 1;
 	}
-	payload = xmpp_stanza_get_child_by_name_and_ns(iq, "result",
-							VANTAGE_NS);
+	payload =
+	    xmpp_stanza_get_child_by_name_and_ns(iq, "result", VANTAGE_NS);
 	res = payload ? vantage_ans_parse(payload, why, sizeof(why)) : NULL;
 	if (res == NULL) {
 		ask_end(a, unreachable("xmpp:%s sent a malformed answer: %s",
@@ -213,8 +212,10 @@ ask_reply(void *arg, xmpp_stanza_t *iq)
 		char words[sizeof(res->reason)];
 		snprintf(words, sizeof(words), "%s", res->reason);
 		snprintf(res->reason, sizeof(res->reason), "xmpp:%.74s: %s%s",
-			 a->jid, res->fail_step == PROBE_STEP_TOR
-					 ? "its Tor failed: " : "", words);
+			 a->jid,
+			 res->fail_step == PROBE_STEP_TOR ? "its Tor failed: "
+							  : "",
+			 words);
 		if (res->fail_step == PROBE_STEP_TOR)
 			res->fail_step = PROBE_STEP_VANTAGE;
 	}
@@ -284,7 +285,8 @@ answer_iq(void *userdata, void *call)
 
 	if (!config_vantage_allowed(v->cfg, qc->peer->bare)) {
 		log_info("vantage: probe request from %s refused: not in "
-			 "[vantage] allow", qc->peer->bare);
+			 "[vantage] allow",
+			 qc->peer->bare);
 		comp_iq_error(v->c, qc->iq, "auth", "forbidden", NULL);
 		return 1;
 	}
@@ -298,14 +300,14 @@ answer_iq(void *userdata, void *call)
 	    !check_env_take_token(v->env)) {
 		comp_iq_error(v->c, qc->iq, "wait", "resource-constraint",
 			      v->nanswers >= VANTAGE_MAX_ANSWERING
-				      ? "too many probes for others at once"
-				      : "over [limits] probes_per_minute");
+				  ? "too many probes for others at once"
+				  : "over [limits] probes_per_minute");
 		return 1;
 	}
 	answer_opts(v->cfg, &o);
 	vantage_req_probe(&vr, &req);
 	if (o.via_socks)
-		req.host = vr.address;	/* an IP literal to the proxy */
+		req.host = vr.address; /* an IP literal to the proxy */
 	req.no_features = 1;
 	an = xcalloc(1, sizeof(*an));
 	an->v = v;
@@ -340,8 +342,8 @@ vantage_new(struct comp *c, struct check_env *env, const struct config *cfg)
 	v->cfg = cfg;
 	LIST_INIT(&v->asks);
 	LIST_INIT(&v->answers);
-	if (comp_iq_handler_add(c, answer_iq, VANTAGE_NS, "probe",
-				IQTAB_GET, v) < 0)
+	if (comp_iq_handler_add(c, answer_iq, VANTAGE_NS, "probe", IQTAB_GET,
+				v) < 0)
 		log_error("vantage: cannot register the probe request handler");
 	comp_set_iq_replies(c, &rep);
 	check_env_set_remote(env, &r);

@@ -27,8 +27,7 @@ fail(char *why, size_t whylen, const char *fmt, const char *what)
 
 /* A decimal number in [lo, hi], digits only, at most 10 of them. */
 static int
-read_uint(const char *s, unsigned long lo, unsigned long hi,
-	  unsigned long *out)
+read_uint(const char *s, unsigned long lo, unsigned long hi, unsigned long *out)
 {
 	unsigned long v = 0;
 	size_t n = 0;
@@ -92,7 +91,7 @@ b64_decode(const char *s, size_t len, uint8_t *out, size_t max)
 		} else {
 			v = b64_val(c);
 			if (v < 0 || pad > 0)
-				return -1;	/* data after padding */
+				return -1; /* data after padding */
 		}
 		acc = (acc << 6) | (uint32_t)v;
 		if (++q < 4)
@@ -121,7 +120,7 @@ static void
 b64_encode(const uint8_t *in, size_t len, struct buf *out)
 {
 	static const char tab[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 	for (size_t i = 0; i < len; i += 3) {
 		uint32_t v = (uint32_t)in[i] << 16;
@@ -168,7 +167,7 @@ elem_text(xmpp_stanza_t *e, char *out, size_t max)
 		const char *t;
 		size_t l;
 		if (!xmpp_stanza_is_text(c))
-			return -1;	/* no elements inside */
+			return -1; /* no elements inside */
 		t = xmpp_stanza_get_text_ptr(c);
 		l = t ? strlen(t) : 0;
 		if (l > max - n)
@@ -206,17 +205,16 @@ vantage_req_build(xmpp_ctx_t *ctx, const struct probe_req *req)
 	xmpp_stanza_set_attribute(p, "service", services[svc]);
 	xmpp_stanza_set_attribute(p, "host", req->host);
 	xmpp_stanza_set_attribute(p, "port", port);
-	xmpp_stanza_set_attribute(p, "tls", req->tls == PROBE_DIRECT
-						    ? "direct"
-						    : "starttls");
+	xmpp_stanza_set_attribute(
+	    p, "tls", req->tls == PROBE_DIRECT ? "direct" : "starttls");
 	xmpp_stanza_set_attribute(p, "to", req->stream_to);
 	xmpp_stanza_set_attribute(p, "address", addr);
 	if (req->sni && req->sni[0])
 		xmpp_stanza_set_attribute(p, "sni", req->sni);
 	if (req->keys != PROBE_KEYS_ANY)
-		xmpp_stanza_set_attribute(p, "key-type",
-					  req->keys == PROBE_KEYS_RSA ? "rsa"
-								      : "ecdsa");
+		xmpp_stanza_set_attribute(
+		    p, "key-type",
+		    req->keys == PROBE_KEYS_RSA ? "rsa" : "ecdsa");
 	return p;
 }
 
@@ -257,11 +255,11 @@ vantage_req_parse(xmpp_stanza_t *p, struct vantage_req *out, char *why,
 		return fail(why, whylen, "bad or missing %s", "service");
 	out->server = s >= 2;
 	out->tls = (s & 1) ? PROBE_DIRECT : PROBE_STARTTLS;
-	if (tls == NULL || strcmp(tls, out->tls == PROBE_DIRECT ? "direct"
-							       : "starttls"))
+	if (tls == NULL ||
+	    strcmp(tls, out->tls == PROBE_DIRECT ? "direct" : "starttls"))
 		return fail(why, whylen, "bad or missing %s", "tls");
-	if (read_uint(xmpp_stanza_get_attribute(p, "port"), 1, 65535,
-		      &port) < 0)
+	if (read_uint(xmpp_stanza_get_attribute(p, "port"), 1, 65535, &port) <
+	    0)
 		return fail(why, whylen, "bad or missing %s", "port");
 	out->port = (uint16_t)port;
 	if (req_name(p, "host", out->host, sizeof(out->host), NULL, 0, why,
@@ -333,10 +331,10 @@ vantage_ans_build(xmpp_ctx_t *ctx, const struct probe_result *res)
 
 	xmpp_stanza_set_attribute(r, "outcome", res->ok ? "chain" : "failed");
 	if (!res->ok)
-		xmpp_stanza_set_attribute(
-			r, "step", probe_step_name(res->fail_step)
-					   ? probe_step_name(res->fail_step)
-					   : "tcp");
+		xmpp_stanza_set_attribute(r, "step",
+					  probe_step_name(res->fail_step)
+					      ? probe_step_name(res->fail_step)
+					      : "tcp");
 	if (res->tls_refused)
 		xmpp_stanza_set_attribute(r, "tls-refused", "true");
 	if (res->key_refused)
@@ -389,7 +387,7 @@ static int
 ans_cert(xmpp_stanza_t *e, struct probe_result *r, size_t *total, char *why,
 	 size_t whylen)
 {
-	static char text[VANTAGE_MAX_CERT * 2];	/* base64 and white space */
+	static char text[VANTAGE_MAX_CERT * 2]; /* base64 and white space */
 	const char *claim = xmpp_stanza_get_attribute(e, "sha256");
 	uint8_t *der;
 	long tl, n;
@@ -406,15 +404,17 @@ ans_cert(xmpp_stanza_t *e, struct probe_result *r, size_t *total, char *why,
 	n = b64_decode(text, (size_t)tl, der, VANTAGE_MAX_CERT);
 	if (n <= 0 || *total + (size_t)n > VANTAGE_MAX_CHAIN) {
 		free(der);
-		return fail(why, whylen, "%s", n <= 0 ? "a certificate that is "
-						 "not base64"
-					       : "a chain over the bound");
+		return fail(why, whylen, "%s",
+			    n <= 0 ? "a certificate that is "
+				     "not base64"
+				   : "a chain over the bound");
 	}
 	hash_hex(der, (size_t)n, hex);
 	if (claim == NULL || strcmp(claim, hex)) {
 		free(der);
-		return fail(why, whylen, "%s", "a certificate whose sha256 is "
-				   "not the one claimed");
+		return fail(why, whylen, "%s",
+			    "a certificate whose sha256 is "
+			    "not the one claimed");
 	}
 	*total += (size_t)n;
 	r->chain[r->nchain].der = der;
@@ -426,10 +426,9 @@ ans_cert(xmpp_stanza_t *e, struct probe_result *r, size_t *total, char *why,
 static int
 ans_step(const char *s, struct probe_result *r)
 {
-	static const enum probe_step ok[] = {PROBE_STEP_TOR, PROBE_STEP_TCP,
-					     PROBE_STEP_STREAM,
-					     PROBE_STEP_STARTTLS,
-					     PROBE_STEP_TLS};
+	static const enum probe_step ok[] = {
+	    PROBE_STEP_TOR, PROBE_STEP_TCP, PROBE_STEP_STREAM,
+	    PROBE_STEP_STARTTLS, PROBE_STEP_TLS};
 
 	for (size_t i = 0; s && i < sizeof(ok) / sizeof(ok[0]); i++)
 		if (!strcmp(s, probe_step_name(ok[i]))) {
@@ -467,8 +466,8 @@ ans_fill(xmpp_stanza_t *res, struct probe_result *r, char *why, size_t whylen)
 	if ((b = read_bool(res, "chain-cut")) < 0)
 		return fail(why, whylen, "bad %s", "chain-cut");
 	r->chain_cut = b && r->ok;
-	if (read_uint(xmpp_stanza_get_attribute(res, "elapsed-ms"), 0,
-		      3600000, &ms) < 0)
+	if (read_uint(xmpp_stanza_get_attribute(res, "elapsed-ms"), 0, 3600000,
+		      &ms) < 0)
 		return fail(why, whylen, "bad or missing %s", "elapsed-ms");
 	r->elapsed_ms = (uint32_t)ms;
 	if (read_uint(xmpp_stanza_get_attribute(res, "at"), 0, 9999999999UL,

@@ -33,14 +33,14 @@
 
 /* A request as read by the answering side. */
 struct vantage_req {
-	int server;			/* xmpp(s)-server */
+	int server; /* xmpp(s)-server */
 	enum probe_tls tls;
-	char host[DNS_NAME_MAX + 1];	/* A-label */
+	char host[DNS_NAME_MAX + 1]; /* A-label */
 	uint16_t port;
-	char to[DNS_NAME_MAX * 4 + 1];	/* the stream's to: U-label */
-	char sni[DNS_NAME_MAX + 1];	/* A-label, "" for none */
+	char to[DNS_NAME_MAX * 4 + 1]; /* the stream's to: U-label */
+	char sni[DNS_NAME_MAX + 1];    /* A-label, "" for none */
 	struct probe_addr addr;
-	char address[46];		/* addr as text */
+	char address[46]; /* addr as text */
 	enum probe_keys keys;
 };
 
@@ -51,8 +51,8 @@ struct vantage_req {
 xmpp_stanza_t *vantage_req_build(xmpp_ctx_t *ctx, const struct probe_req *req);
 
 /* Reads a <probe/> payload.  0, or -1 with words in why. */
-int vantage_req_parse(xmpp_stanza_t *probe, struct vantage_req *out,
-		      char *why, size_t whylen);
+int vantage_req_parse(xmpp_stanza_t *probe, struct vantage_req *out, char *why,
+		      size_t whylen);
 
 /* The probe a request asks for (pointing into vr; host: its name). */
 void vantage_req_probe(const struct vantage_req *vr, struct probe_req *req);

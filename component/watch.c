@@ -128,8 +128,8 @@ heap_set(struct watch *w, struct wdom *d, int64_t key)
 	if (i == HEAP_NONE) {
 		if (w->nscheduled == w->capheap) {
 			w->capheap = w->capheap ? 2 * w->capheap : 64;
-			w->heap = xrealloc(w->heap,
-					   w->capheap * sizeof(*w->heap));
+			w->heap =
+			    xrealloc(w->heap, w->capheap * sizeof(*w->heap));
 		}
 		i = w->nscheduled++;
 	}
@@ -166,8 +166,8 @@ tick_arm(struct watch *w)
 struct wdom *
 watch_wdom_find(const struct watch *w, const char *name)
 {
-	struct hmap_node *n = hmap_find(&w->doms, hmap_hash_str(name), wdom_eq,
-					name);
+	struct hmap_node *n =
+	    hmap_find(&w->doms, hmap_hash_str(name), wdom_eq, name);
 
 	return n ? CONTAINER(n, struct wdom, hm) : NULL;
 }
@@ -370,12 +370,12 @@ round_start(struct wdom *d)
 		watch_wdom_schedule(d, 60);
 }
 
-/* ---- life ------------------------------------------------------------------ */
+/* ---- life ------------------------------------------------------------------
+ */
 
 struct watch *
 watch_new(struct event_base *base, const struct config *cfg, struct store *st,
-	  struct comp *comp, struct check_env *checks,
-	  const struct clock *clk)
+	  struct comp *comp, struct check_env *checks, const struct clock *clk)
 {
 	struct watch *w = xcalloc(1, sizeof(*w));
 
@@ -416,7 +416,8 @@ watch_start(struct watch *w)
 		/* A due time within one interval is kept; anything overdue
 		 * (or odd) is spread over the interval, so a restart is not
 		 * a burst. */
-		if (sd->next_due <= now || delay > interval + (long)w->cfg->jitter)
+		if (sd->next_due <= now ||
+		    delay > interval + (long)w->cfg->jitter)
 			delay = (long)(w_rand(w) % (uint32_t)interval);
 		watch_wdom_schedule(d, delay);
 	}

@@ -63,11 +63,11 @@ void watch_domain_touched(struct watch *w, const char *domain);
 void watch_domain_maybe_drop(struct watch *w, const char *domain);
 
 struct watch_stats {
-	size_t scheduled;	/* domains with a timer */
-	size_t running;		/* rounds in flight */
-	size_t waiting;		/* rounds due, waiting for a slot */
+	size_t scheduled; /* domains with a timer */
+	size_t running;	  /* rounds in flight */
+	size_t waiting;	  /* rounds due, waiting for a slot */
 	uint64_t rounds;
-	uint64_t alerts[ALERT_INFO + 1];	/* by kind */
+	uint64_t alerts[ALERT_INFO + 1]; /* by kind */
 };
 void watch_get_stats(const struct watch *w, struct watch_stats *out);
 

@@ -28,10 +28,10 @@
 
 /* One endpoint's trouble alert of a round (transition.h). */
 struct ep_alert {
-	enum alert_kind kind;	/* ALERT_INFO, or ALERT_RECOVERED */
-	size_t ep;		/* its index in the check's endpoints */
-	char step[16];		/* the step it fails (failed) at */
-	unsigned rounds;	/* in a row */
+	enum alert_kind kind; /* ALERT_INFO, or ALERT_RECOVERED */
+	size_t ep;	      /* its index in the check's endpoints */
+	char step[16];	      /* the step it fails (failed) at */
+	unsigned rounds;      /* in a row */
 };
 
 /*
@@ -67,24 +67,24 @@ trouble_round(const struct watch *w, const struct domain_state *last,
 				      old->verdict != VERDICT_NONE;
 			ts.alerted = old->trouble_alerted;
 		}
-		k = transition_trouble_decide(&ts, cls[i],
-				   answering > (cls[i] == TROUBLE_ANSWERED),
-				   w->cfg->down_after);
+		k = transition_trouble_decide(
+		    &ts, cls[i], answering > (cls[i] == TROUBLE_ANSWERED),
+		    w->cfg->down_after);
 		next->ep[i].fail_rounds = ts.fail_rounds;
 		next->ep[i].trouble_alerted = ts.alerted;
 		if (cls[i] == TROUBLE_FAILED)
 			log_debug("%s: %s %s:%u fails at %s (%u rounds in a "
 				  "row)",
 				  r->domain, check_service_name(e->service),
-				  e->host, e->port, probe_step_name(e->err_step),
-				  ts.fail_rounds);
+				  e->host, e->port,
+				  probe_step_name(e->err_step), ts.fail_rounds);
 		if (k == ALERT_NONE)
 			continue;
 		out[na].kind = k;
 		out[na].ep = i;
 		enum probe_step step = k == ALERT_INFO ? e->err_step
-				       : old		? old->err_step
-							: PROBE_STEP_NONE;
+				       : old	       ? old->err_step
+						       : PROBE_STEP_NONE;
 		const char *sw = probe_step_name(step);
 		snprintf(out[na].step, sizeof(out[na].step), "%s",
 			 sw ? sw : "");
@@ -117,7 +117,8 @@ flap_summary(evutil_socket_t fd, short what, void *arg)
 	unsigned held = transition_flap_summary(&d->flap->st);
 
 	if (held > 0 && sd) {
-		report_flap_summary(&b, d->name, held, domain_state_verdict(sd));
+		report_flap_summary(&b, d->name, held,
+				    domain_state_verdict(sd));
 		for (size_t i = 0; i < sd->n_chat; i++)
 			comp_send_message(w->comp, sd->chat[i], b.s);
 		if (w->pub.publish)
@@ -150,7 +151,8 @@ flap_hold(struct wdom *d, const struct store_domain *sd, enum alert_kind k,
 	  time_t now)
 {
 	struct watch *w = d->w;
-	struct flap_state fs = d->flap ? d->flap->st : (struct flap_state){0, 0};
+	struct flap_state fs =
+	    d->flap ? d->flap->st : (struct flap_state){0, 0};
 	int hold = transition_flap_hold(&fs, k, now, changes_last_hour(sd, now),
 					w->cfg->flap_limit);
 
@@ -285,9 +287,9 @@ watch_alert_record(struct wdom *d, struct check_result *r, int baseline_only)
 	struct defence_event dev[DEFENCE_EVENTS_MAX];
 	size_t ndev = defence_round(next, last, r, w->cfg->split_rounds, dev);
 	struct store_update u = {
-		.checked = now,
-		.next_due = d->heap_idx != HEAP_NONE ? d->due : now,
-		.change = NULL,
+	    .checked = now,
+	    .next_due = d->heap_idx != HEAP_NONE ? d->due : now,
+	    .change = NULL,
 	};
 	domain_state_to_update(next, &u, eps);
 	const struct watch_state ws = next->alert;
@@ -314,7 +316,8 @@ watch_alert_record(struct wdom *d, struct check_result *r, int baseline_only)
 		snprintf(note, sizeof(note), "%s: %s %s:%u %s at %s",
 			 alert_kind_name(ea[0].kind),
 			 check_service_name(e->service), e->host, e->port,
-			 ea[0].kind == ALERT_INFO ? "fails" : "answers again, failed",
+			 ea[0].kind == ALERT_INFO ? "fails"
+						  : "answers again, failed",
 			 ea[0].step);
 		ch.time = now;
 		ch.from = verdict_name(prev);
@@ -326,8 +329,8 @@ watch_alert_record(struct wdom *d, struct check_result *r, int baseline_only)
 		char what[200];
 		report_defence_note(&dev[0], r, what, sizeof(what));
 		snprintf(note, sizeof(note), "%s: %s",
-			 alert_kind_name((enum alert_kind)defence_alert_kind(
-			     dev, ndev)),
+			 alert_kind_name(
+			     (enum alert_kind)defence_alert_kind(dev, ndev)),
 			 what);
 		ch.time = now;
 		ch.from = verdict_name(prev);
@@ -358,7 +361,7 @@ watch_alert_record(struct wdom *d, struct check_result *r, int baseline_only)
 	if (w->cfg->ct_certspotter[0] && rc >= 0 &&
 	    ct_take_round(w->st, d->name, r,
 			  ws.last == ALERT_ALARM ||
-				  r->verdict == VERDICT_MISMATCH))
+			      r->verdict == VERDICT_MISMATCH))
 		store_commit(w->st, watch_commit_done_log, NULL);
 	sd = store_domain_get(w->st, d->name);
 	if (sd && prev == VERDICT_NONE && ws.verdict != VERDICT_NONE &&
@@ -383,7 +386,8 @@ watch_alert_record(struct wdom *d, struct check_result *r, int baseline_only)
 		if (!flap_hold(d, sd, k, now)) {
 			struct buf b = BUF_INIT;
 			report_alert(&b, k, d->name, prev, r,
-				     ws.unreachable_rounds, sd->keys, sd->n_keys);
+				     ws.unreachable_rounds, sd->keys,
+				     sd->n_keys);
 			deliver(w, sd, k, b.s, r);
 			buf_free(&b);
 			for (size_t i = 0; i < sd->n_chat; i++)
@@ -396,7 +400,8 @@ watch_alert_record(struct wdom *d, struct check_result *r, int baseline_only)
 		log_info("%s: %s: %s %s:%u %s at %s for %u rounds", d->name,
 			 alert_kind_name(a->kind),
 			 check_service_name(e->service), e->host, e->port,
-			 a->kind == ALERT_INFO ? "fails" : "answers again, failed",
+			 a->kind == ALERT_INFO ? "fails"
+					       : "answers again, failed",
 			 a->step, a->rounds);
 		if (flap_hold(d, sd, a->kind, now))
 			continue;

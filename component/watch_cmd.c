@@ -31,7 +31,7 @@ struct pending_req {
 	int admin;
 	char jid[STORE_JID_MAX + 1];
 	char text[512];
-	LIST_ENTRY(pending_req) link;	/* in w->reqs */
+	LIST_ENTRY(pending_req) link; /* in w->reqs */
 };
 
 static void
@@ -91,9 +91,9 @@ sub_check_waiting(const struct watch *w, const char *jid, const char *domain)
 	const struct sub_check *sc;
 
 	TAILQ_FOREACH(sc, &w->subchecks, link)
-		if (sc->check == NULL && !strcmp(sc->jid, jid) &&
-		    !strcmp(sc->domain, domain))
-			return 1;
+	if (sc->check == NULL && !strcmp(sc->jid, jid) &&
+	    !strcmp(sc->domain, domain))
+		return 1;
 	return 0;
 }
 
@@ -108,10 +108,10 @@ hook_check_slot_free(void *arg, const char *bare_jid)
 		return;
 	/* New ones are added at the tail: the first found waited longest. */
 	TAILQ_FOREACH(sc, &w->subchecks, link)
-		if (sc->check == NULL && !strcmp(sc->jid, bare_jid)) {
-			sub_check_try(w, sc);
-			return;
-		}
+	if (sc->check == NULL && !strcmp(sc->jid, bare_jid)) {
+		sub_check_try(w, sc);
+		return;
+	}
 }
 
 static void
@@ -125,7 +125,8 @@ sub_check_done(struct check_result *r, void *arg)
 	struct wdom *d = watch_wdom_find(w, sc->domain);
 	const struct store_domain *sd = store_domain_get(w->st, sc->domain);
 
-	buf_printf(&b, "First check of %s since you subscribed:\n", r->domain_u);
+	buf_printf(&b, "First check of %s since you subscribed:\n",
+		   r->domain_u);
 	report_text(r, &b);
 	comp_send_message(w->comp, sc->jid, b.s);
 	buf_free(&b);
@@ -133,7 +134,7 @@ sub_check_done(struct check_result *r, void *arg)
 		watch_alert_record(d, r, 1); /* the baseline of a new domain */
 	watch_alert_send_presence(w, sc->jid);
 	check_result_free(r);
-	if (sc->slot)	/* may start the next one waiting: sc is unlinked */
+	if (sc->slot) /* may start the next one waiting: sc is unlinked */
 		comp_check_release(w->comp, sc->jid);
 	free(sc);
 }
@@ -152,10 +153,11 @@ sub_committed(void *arg, int result)
 		log_error("subscribe %s for %s: the state could not be "
 			  "written: %s",
 			  p->d.a, p->jid, strerror(-result));
-		comp_request_done(p->r, "Sorry, the subscription could not "
-					"be stored (the server's disk failed). "
-					"Nothing was changed; please try "
-					"again later.",
+		comp_request_done(p->r,
+				  "Sorry, the subscription could not "
+				  "be stored (the server's disk failed). "
+				  "Nothing was changed; please try "
+				  "again later.",
 				  1);
 		free(p);
 		return;
@@ -231,8 +233,9 @@ hook_subscribe(void *arg, struct comp_request *r, const struct domain_name *d)
 	snprintf(p->jid, sizeof(p->jid), "%s", jid);
 	rc = store_sub_add(w->st, d->a, jid);
 	if (rc < 0) {
-		comp_request_done(r, "Sorry, that subscription cannot be "
-				     "stored.",
+		comp_request_done(r,
+				  "Sorry, that subscription cannot be "
+				  "stored.",
 				  1);
 		free(p);
 		return;
@@ -248,9 +251,10 @@ unsub_committed(void *arg, int result)
 
 	req_unlink(w, p);
 	if (result < 0) {
-		comp_request_done(p->r, "Sorry, the change could not be stored "
-					"(the server's disk failed); please "
-					"try again later.",
+		comp_request_done(p->r,
+				  "Sorry, the change could not be stored "
+				  "(the server's disk failed); please "
+				  "try again later.",
 				  1);
 	} else {
 		comp_request_done(p->r, p->text, 0);
@@ -319,8 +323,8 @@ domain_status(struct watch *w, const struct store_domain *sd, struct buf *b,
 	fmt_when(sd->last_check, when, sizeof(when));
 	buf_printf(b, "%s: %s (checked %s)", sd->name,
 		   ds->alert.verdict != VERDICT_NONE
-			   ? verdict_name(ds->alert.verdict)
-			   : "not checked yet",
+		       ? verdict_name(ds->alert.verdict)
+		       : "not checked yet",
 		   when);
 	if (!full) {
 		buf_putc(b, '\n');
@@ -336,7 +340,7 @@ domain_status(struct watch *w, const struct store_domain *sd, struct buf *b,
 		buf_printf(b, "  %s %s:%u: %s%s%s\n",
 			   check_service_name(e->service), e->host, e->port,
 			   e->verdict != VERDICT_NONE ? verdict_name(e->verdict)
-						  : "-",
+						      : "-",
 			   e->error[0] ? " — " : "", e->error);
 		if (e->spki[0])
 			buf_printf(b, "    key %s\n", e->spki);
@@ -379,22 +383,24 @@ hook_status(void *arg, struct comp_request *r, const struct domain_name *d)
 	if (d) {
 		const struct store_domain *sd = store_domain_get(w->st, d->a);
 		if (sd == NULL)
-			buf_printf(&b, "%s is not watched. Send \"subscribe "
-				       "%s\" to watch it, or \"check %s\" for "
-				       "a check now.",
+			buf_printf(&b,
+				   "%s is not watched. Send \"subscribe "
+				   "%s\" to watch it, or \"check %s\" for "
+				   "a check now.",
 				   d->u, d->u, d->u);
 		else
 			domain_status(w, sd, &b, 1);
 	} else {
 		const struct store_jid *sj =
-			store_jid_get(w->st, comp_request_jid(r));
+		    store_jid_get(w->st, comp_request_jid(r));
 		if (sj == NULL || sj->n_domains == 0) {
 			buf_puts(&b, "You have no subscriptions. Send "
 				     "\"subscribe example.org\" to watch a "
 				     "domain.");
 		} else {
 			buf_printf(&b, "Your %zu subscription%s:\n",
-				   sj->n_domains, sj->n_domains == 1 ? "" : "s");
+				   sj->n_domains,
+				   sj->n_domains == 1 ? "" : "s");
 			for (size_t i = 0; i < sj->n_domains; i++)
 				domain_status(w, sj->domains[i], &b, 0);
 		}
@@ -421,8 +427,9 @@ hook_recheck(void *arg, struct comp_request *r, const struct domain_name *d)
 		comp_request_done(r, msg, 0);
 		return;
 	}
-	snprintf(msg, sizeof(msg), "A round of %s starts now; subscribers "
-				   "are alerted if its state changed.",
+	snprintf(msg, sizeof(msg),
+		 "A round of %s starts now; subscribers "
+		 "are alerted if its state changed.",
 		 d->u);
 	comp_request_done(r, msg, 0);
 	watch_round_due(wd);
@@ -479,7 +486,8 @@ hook_presence(void *arg, const char *jid, int subscribed)
 					  "contacts; alerts for your "
 					  "subscriptions still come. Send "
 					  "\"unsubscribe all\" to stop them.");
-			store_jid_flags(w->st, jid, STORE_FLAG_TOLD_UNSUB_ALL, 1);
+			store_jid_flags(w->st, jid, STORE_FLAG_TOLD_UNSUB_ALL,
+					1);
 		}
 	}
 	store_commit(w->st, watch_commit_done_log, NULL);
@@ -488,8 +496,7 @@ hook_presence(void *arg, const char *jid, int subscribed)
 }
 
 static int
-hook_presence_of(void *arg, const char *jid, int *dnd, char *status,
-		 size_t len)
+hook_presence_of(void *arg, const char *jid, int *dnd, char *status, size_t len)
 {
 	return watch_alert_presence_summary(arg, jid, dnd, status, len);
 }
@@ -499,15 +506,15 @@ void
 watch_cmd_set_hooks(struct watch *w)
 {
 	struct comp_watch_hooks h = {
-		.arg = w,
-		.subscribe = hook_subscribe,
-		.unsubscribe = hook_unsubscribe,
-		.status = hook_status,
-		.recheck = hook_recheck,
-		.stats = hook_stats,
-		.presence = hook_presence,
-		.presence_of = hook_presence_of,
-		.check_slot_free = hook_check_slot_free,
+	    .arg = w,
+	    .subscribe = hook_subscribe,
+	    .unsubscribe = hook_unsubscribe,
+	    .status = hook_status,
+	    .recheck = hook_recheck,
+	    .stats = hook_stats,
+	    .presence = hook_presence,
+	    .presence_of = hook_presence_of,
+	    .check_slot_free = hook_check_slot_free,
 	};
 
 	comp_set_watch_hooks(w->comp, &h);

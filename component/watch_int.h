@@ -24,13 +24,13 @@ struct wflap {
 /* One watched domain: kept small, there may be 100,000. */
 struct wdom {
 	struct watch *w;
-	struct hmap_node hm;	/* in w->doms, by name */
-	TAILQ_ENTRY(wdom) ready;	/* in w->ready while `waiting` */
+	struct hmap_node hm;	 /* in w->doms, by name */
+	TAILQ_ENTRY(wdom) ready; /* in w->ready while `waiting` */
 	struct check *check;
 	struct wflap *flap;
-	time_t due;		/* wall clock, for status and the store */
-	uint32_t heap_idx;	/* its place in w->heap, HEAP_NONE: not scheduled */
-	uint32_t waiting;	/* in the ready queue */
+	time_t due;	   /* wall clock, for status and the store */
+	uint32_t heap_idx; /* its place in w->heap, HEAP_NONE: not scheduled */
+	uint32_t waiting;  /* in the ready queue */
 	char name[];
 };
 
@@ -40,19 +40,20 @@ struct watch {
 	struct store *st;
 	struct comp *comp;
 	struct check_env *checks;
-	struct clock clk;	/* every member set */
+	struct clock clk; /* every member set */
 	struct watch_publisher pub;
-	struct hmap doms;	/* every struct wdom, by name */
-	TAILQ_HEAD(, wdom) ready;	/* due, waiting for a concurrency slot */
-	struct hent *heap;	/* min-heap by key: the scheduled domains */
+	struct hmap doms;	  /* every struct wdom, by name */
+	TAILQ_HEAD(, wdom) ready; /* due, waiting for a concurrency slot */
+	struct hent *heap;	  /* min-heap by key: the scheduled domains */
 	size_t nscheduled, capheap, running, waiting;
-	struct event *tick;	/* fires at the heap's earliest key */
-	int64_t tick_key;	/* the key it is armed for, -1: not armed */
+	struct event *tick; /* fires at the heap's earliest key */
+	int64_t tick_key;   /* the key it is armed for, -1: not armed */
 	uint64_t rounds;
 	uint64_t alerts[ALERT_INFO + 1];
-	LIST_HEAD(, pending_req) reqs;	/* subscribe/unsubscribe in flight */
-	TAILQ_HEAD(, sub_check) subchecks;	/* checks that follow a subscribe,
-						 * oldest first */
+	LIST_HEAD(, pending_req) reqs; /* subscribe/unsubscribe in flight */
+	TAILQ_HEAD(, sub_check)
+	subchecks; /* checks that follow a subscribe,
+		    * oldest first */
 	int closing;
 };
 
@@ -60,14 +61,14 @@ struct watch {
  * for a new domain it is the baseline. */
 struct sub_check {
 	struct watch *w;
-	struct check *check;	/* NULL: waiting for a checks_in_flight slot */
-	TAILQ_ENTRY(sub_check) link;	/* in w->subchecks */
+	struct check *check; /* NULL: waiting for a checks_in_flight slot */
+	TAILQ_ENTRY(sub_check) link; /* in w->subchecks */
 	char jid[STORE_JID_MAX + 1];
 	char domain[DNS_NAME_MAX + 1];
-	char domain_u[DNS_NAME_MAX * 4 + 1];	/* U-label, for the report */
+	char domain_u[DNS_NAME_MAX * 4 + 1]; /* U-label, for the report */
 	int is_new;
-	int admin;		/* not bound by [limits] */
-	int slot;		/* holds one of the JID's slots */
+	int admin; /* not bound by [limits] */
+	int slot;  /* holds one of the JID's slots */
 };
 
 /* watch.c */

@@ -37,10 +37,10 @@ keys_history(struct watch *w, const char *name, enum alert_kind k,
 	if (sd == NULL)
 		return;
 	ds = xcalloc(1, sizeof(*ds));
-	(void)domain_state_load(sd, ds, why, sizeof(why));	/* warned */
+	(void)domain_state_load(sd, ds, why, sizeof(why)); /* warned */
 	struct store_update u = {
-		.checked = sd->last_check,
-		.next_due = sd->next_due,
+	    .checked = sd->last_check,
+	    .next_due = sd->next_due,
 	};
 	domain_state_to_update(ds, &u, eps);
 	snprintf(note, sizeof(note), "%s: %s %s", alert_kind_name(k),
@@ -55,7 +55,8 @@ keys_history(struct watch *w, const char *name, enum alert_kind k,
 	rc = store_domain_record(w->st, name, &u);
 	if (rc < 0)
 		log_error("%s: cannot record the keys alert in the history: "
-			  "%s", name, strerror(-rc));
+			  "%s",
+			  name, strerror(-rc));
 	else
 		store_commit(w->st, watch_commit_done_log, NULL);
 	free(ds);

@@ -25,16 +25,17 @@
 	"default-src 'none'; style-src 'self'; img-src 'self'; "               \
 	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
-double web_now(void)
+double
+web_now(void)
 {
 	return (double)clock_mono_ms() / 1e3;
 }
 
 /* ---- replies ---- */
 
-void web_reply(struct web *web, struct evhttp_request *req, int code,
-	       const char *ctype, const char *body, size_t len,
-	       const char *cache)
+void
+web_reply(struct web *web, struct evhttp_request *req, int code,
+	  const char *ctype, const char *body, size_t len, const char *cache)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	struct evbuffer *b = evbuffer_new();
@@ -52,15 +53,17 @@ void web_reply(struct web *web, struct evhttp_request *req, int code,
 		evbuffer_free(b);
 }
 
-void web_reply_html(struct web *web, struct evhttp_request *req, int code,
-		    struct buf *page)
+void
+web_reply_html(struct web *web, struct evhttp_request *req, int code,
+	       struct buf *page)
 {
 	web_reply(web, req, code, "text/html; charset=utf-8",
 		  page->s ? page->s : "", page->len, NULL);
 }
 
-void web_reply_error(struct web *web, struct evhttp_request *req, int code,
-		     const char *title, const char *text)
+void
+web_reply_error(struct web *web, struct evhttp_request *req, int code,
+		const char *title, const char *text)
 {
 	struct buf page = BUF_INIT;
 
@@ -69,8 +72,9 @@ void web_reply_error(struct web *web, struct evhttp_request *req, int code,
 	buf_free(&page);
 }
 
-void web_reply_json_error(struct web *web, struct evhttp_request *req, int code,
-			  const char *what, unsigned retry_after)
+void
+web_reply_json_error(struct web *web, struct evhttp_request *req, int code,
+		     const char *what, unsigned retry_after)
 {
 	struct buf b = BUF_INIT;
 
@@ -85,7 +89,8 @@ void web_reply_json_error(struct web *web, struct evhttp_request *req, int code,
 
 /* ---- connections at once ---- */
 
-static void conn_gone(struct web *web)
+static void
+conn_gone(struct web *web)
 {
 	if (web->conns > 0)
 		web->conns--;
@@ -96,7 +101,8 @@ static void conn_gone(struct web *web)
 	}
 }
 
-static void conn_closed(struct evhttp_connection *evcon, void *arg)
+static void
+conn_closed(struct evhttp_connection *evcon, void *arg)
 {
 	conn_gone(arg);
 }
@@ -108,7 +114,8 @@ static void conn_closed(struct evhttp_connection *evcon, void *arg)
  * (before any I/O on it), fresh_cb finds the connection through
  * bufferevent_getcb() and sets its close callback.
  */
-static struct bufferevent *conn_new_bev(struct event_base *base, void *arg)
+static struct bufferevent *
+conn_new_bev(struct event_base *base, void *arg)
 {
 	struct web *web = arg;
 	struct bufferevent *bev;
@@ -136,7 +143,8 @@ static struct bufferevent *conn_new_bev(struct event_base *base, void *arg)
 	return bev;
 }
 
-static void fresh_cb(evutil_socket_t fd, short what, void *arg)
+static void
+fresh_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct web *web = arg;
 
@@ -155,8 +163,8 @@ static void fresh_cb(evutil_socket_t fd, short what, void *arg)
 	web->nfresh = 0;
 }
 
-static void handle_domain(struct web *web, struct evhttp_request *req,
-			  const char *path)
+static void
+handle_domain(struct web *web, struct evhttp_request *req, const char *path)
 {
 	size_t len = 0;
 	char *name = evhttp_uridecode(path, 0, &len);
@@ -188,7 +196,8 @@ static void handle_domain(struct web *web, struct evhttp_request *req,
 	buf_free(&page);
 }
 
-static void handle_metrics(struct web *web, struct evhttp_request *req)
+static void
+handle_metrics(struct web *web, struct evhttp_request *req)
 {
 	struct metrics_sources src = {
 	    .store = web->st,
@@ -210,7 +219,8 @@ static void handle_metrics(struct web *web, struct evhttp_request *req)
 	buf_free(&b);
 }
 
-static void handle(struct evhttp_request *req, void *arg)
+static void
+handle(struct evhttp_request *req, void *arg)
 {
 	struct web *web = arg;
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
@@ -267,13 +277,14 @@ static void handle(struct evhttp_request *req, void *arg)
 
 /* ---- life ---- */
 
-static void sweep_cb(evutil_socket_t fd, short what, void *arg)
+static void
+sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
 	webcheck_sweep(arg);
 }
 
-static int listen_on(struct web *web, const char *spec, char *err,
-		     size_t errlen)
+static int
+listen_on(struct web *web, const char *spec, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	int len = sizeof(ss);
@@ -311,10 +322,11 @@ static int listen_on(struct web *web, const char *spec, char *err,
 	return 0;
 }
 
-struct web *web_new(struct event_base *base, const struct config *cfg,
-		    struct check_env *checks, struct store *st, struct watch *w,
-		    struct metrics *m, const struct web_hooks *hooks, char *err,
-		    size_t errlen)
+struct web *
+web_new(struct event_base *base, const struct config *cfg,
+	struct check_env *checks, struct store *st, struct watch *w,
+	struct metrics *m, const struct web_hooks *hooks, char *err,
+	size_t errlen)
 {
 	struct web *web = xcalloc(1, sizeof(*web));
 	struct timeval sweep = {10, 0};
@@ -381,12 +393,14 @@ fail:
 	return NULL;
 }
 
-unsigned web_port(const struct web *web)
+unsigned
+web_port(const struct web *web)
 {
 	return web->port;
 }
 
-void web_free(struct web *web)
+void
+web_free(struct web *web)
 {
 	if (web == NULL)
 		return;

@@ -13,12 +13,14 @@
 
 static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
-static int is_blank(char c)
+static int
+is_blank(char c)
 {
 	return c == ' ' || c == '\t';
 }
 
-int webaddr_parse(const char *s, size_t len, struct webaddr *out)
+int
+webaddr_parse(const char *s, size_t len, struct webaddr *out)
 {
 	char tmp[INET6_ADDRSTRLEN + 1];
 	struct in_addr a4;
@@ -45,7 +47,8 @@ int webaddr_parse(const char *s, size_t len, struct webaddr *out)
 	return inet_pton(AF_INET6, tmp, out->a) == 1 ? 0 : -1;
 }
 
-int webaddr_from_sockaddr(const struct sockaddr *sa, struct webaddr *out)
+int
+webaddr_from_sockaddr(const struct sockaddr *sa, struct webaddr *out)
 {
 	if (sa == NULL)
 		return -1;
@@ -63,13 +66,15 @@ int webaddr_from_sockaddr(const struct sockaddr *sa, struct webaddr *out)
 	return -1;
 }
 
-static int is_v4(const struct webaddr *a)
+static int
+is_v4(const struct webaddr *a)
 {
 	return memcmp(a->a, v4mapped, 12) == 0;
 }
 
-int webaddr_proxies_parse(const char *text, struct webaddr_proxies *out,
-			  char *err, size_t errlen)
+int
+webaddr_proxies_parse(const char *text, struct webaddr_proxies *out, char *err,
+		      size_t errlen)
 {
 	const char *p = text;
 
@@ -132,7 +137,8 @@ int webaddr_proxies_parse(const char *text, struct webaddr_proxies *out,
 	}
 }
 
-static int in_net(const struct webaddr_net *n, const struct webaddr *a)
+static int
+in_net(const struct webaddr_net *n, const struct webaddr *a)
 {
 	unsigned full = n->prefix / 8, rest = n->prefix % 8;
 
@@ -144,8 +150,8 @@ static int in_net(const struct webaddr_net *n, const struct webaddr *a)
 	return (n->addr.a[full] & mask) == (a->a[full] & mask);
 }
 
-int webaddr_proxies_match(const struct webaddr_proxies *p,
-			  const struct webaddr *a)
+int
+webaddr_proxies_match(const struct webaddr_proxies *p, const struct webaddr *a)
 {
 	for (size_t i = 0; i < p->n; i++)
 		if (in_net(&p->nets[i], a))
@@ -153,9 +159,10 @@ int webaddr_proxies_match(const struct webaddr_proxies *p,
 	return 0;
 }
 
-void webaddr_client(const struct webaddr *peer,
-		    const struct webaddr_proxies *trusted,
-		    const char *const *xff, size_t n, struct webaddr *out)
+void
+webaddr_client(const struct webaddr *peer,
+	       const struct webaddr_proxies *trusted, const char *const *xff,
+	       size_t n, struct webaddr *out)
 {
 	*out = *peer;
 	if (!webaddr_proxies_match(trusted, peer))
@@ -181,7 +188,8 @@ void webaddr_client(const struct webaddr *peer,
 	}
 }
 
-void webaddr_format(const struct webaddr *a, char *out, size_t len)
+void
+webaddr_format(const struct webaddr *a, char *out, size_t len)
 {
 	const char *ok;
 
@@ -198,7 +206,8 @@ void webaddr_format(const struct webaddr *a, char *out, size_t len)
 
 /* ---- token buckets ---- */
 
-void webaddr_rate_init(struct webaddr_rate *r, unsigned per_minute)
+void
+webaddr_rate_init(struct webaddr_rate *r, unsigned per_minute)
 {
 	memset(r, 0, sizeof(*r));
 	r->per_minute = per_minute;
@@ -206,8 +215,8 @@ void webaddr_rate_init(struct webaddr_rate *r, unsigned per_minute)
 
 #define PROBES 8
 
-unsigned webaddr_rate_take(struct webaddr_rate *r, const struct webaddr *a,
-			   double now)
+unsigned
+webaddr_rate_take(struct webaddr_rate *r, const struct webaddr *a, double now)
 {
 	struct webaddr key = *a;
 	struct webaddr_rate_slot *s = NULL, *victim = NULL;

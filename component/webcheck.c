@@ -18,7 +18,7 @@
 enum waiter_kind { WAIT_PAGE, WAIT_API, WAIT_PROBE };
 
 struct waiter {
-	LIST_ENTRY(waiter) link;	/* in job->waiters */
+	LIST_ENTRY(waiter) link; /* in job->waiters */
 	struct job *job;
 	struct evhttp_request *req;
 	enum waiter_kind kind;
@@ -27,7 +27,7 @@ struct waiter {
 
 /* One domain's web check, running or done (kept WEB_RESULT_TTL_S). */
 struct job {
-	LIST_ENTRY(job) link;	/* in web->jobs */
+	LIST_ENTRY(job) link; /* in web->jobs */
 	struct web *web;
 	struct domain_name dn;
 	struct check *chk; /* NULL once done */
@@ -40,20 +40,23 @@ struct job {
 
 /* ---- jobs ---- */
 
-static void waiter_free(struct waiter *wt)
+static void
+waiter_free(struct waiter *wt)
 {
 	if (wt->timer)
 		event_free(wt->timer);
 	free(wt);
 }
 
-static void waiter_unlink(struct waiter *wt)
+static void
+waiter_unlink(struct waiter *wt)
 {
 	LIST_REMOVE(wt, link);
 }
 
-static void send_result(struct web *web, struct job *j,
-			struct evhttp_request *req, enum waiter_kind kind)
+static void
+send_result(struct web *web, struct job *j, struct evhttp_request *req,
+	    enum waiter_kind kind)
 {
 	if (kind == WAIT_API)
 		web_reply(web, req, 200, "application/json", j->json,
@@ -66,8 +69,8 @@ static void send_result(struct web *web, struct job *j,
 			  j->html_len, NULL);
 }
 
-static void send_checking(struct web *web, struct job *j,
-			  struct evhttp_request *req)
+static void
+send_checking(struct web *web, struct job *j, struct evhttp_request *req)
 {
 	struct buf page = BUF_INIT;
 	double age = web_now() - j->started;
@@ -77,7 +80,8 @@ static void send_checking(struct web *web, struct job *j,
 	buf_free(&page);
 }
 
-static void job_free(struct job *j)
+static void
+job_free(struct job *j)
 {
 	struct waiter *wt;
 
@@ -102,13 +106,15 @@ static void job_free(struct job *j)
 	free(j);
 }
 
-static void job_unlink(struct web *web, struct job *j)
+static void
+job_unlink(struct web *web, struct job *j)
 {
 	LIST_REMOVE(j, link);
 	web->njobs--;
 }
 
-static void job_done(struct check_result *res, void *arg)
+static void
+job_done(struct check_result *res, void *arg)
 {
 	struct job *j = arg;
 	struct web *web = j->web;
@@ -135,11 +141,13 @@ static void job_done(struct check_result *res, void *arg)
 	}
 }
 
-static struct job *job_find(struct web *web, const char *a, double now)
+static struct job *
+job_find(struct web *web, const char *a, double now)
 {
 	struct job *j;
 
-	LIST_FOREACH(j, &web->jobs, link) {
+	LIST_FOREACH(j, &web->jobs, link)
+	{
 		if (strcmp(j->dn.a, a))
 			continue;
 		if (j->chk == NULL && now - j->done_at > WEB_RESULT_TTL_S)
@@ -151,7 +159,8 @@ static struct job *job_find(struct web *web, const char *a, double now)
 
 /* Drops stale results; with `need` set, also the oldest finished one so
  * that a new job fits under the bound. */
-static void jobs_sweep(struct web *web, double now, int need)
+static void
+jobs_sweep(struct web *web, double now, int need)
 {
 	struct job *j, *next, *oldest = NULL;
 
@@ -173,12 +182,14 @@ static void jobs_sweep(struct web *web, double now, int need)
 	}
 }
 
-void webcheck_sweep(struct web *web)
+void
+webcheck_sweep(struct web *web)
 {
 	jobs_sweep(web, web_now(), 0);
 }
 
-void webcheck_free_all(struct web *web)
+void
+webcheck_free_all(struct web *web)
 {
 	struct job *j;
 
@@ -189,7 +200,8 @@ void webcheck_free_all(struct web *web)
 	web->njobs = 0;
 }
 
-static void page_wait_cb(evutil_socket_t fd, short what, void *arg)
+static void
+page_wait_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct waiter *wt = arg;
 	struct job *j = wt->job;
@@ -199,8 +211,9 @@ static void page_wait_cb(evutil_socket_t fd, short what, void *arg)
 	waiter_free(wt);
 }
 
-static void add_waiter(struct web *web, struct job *j,
-		       struct evhttp_request *req, enum waiter_kind kind)
+static void
+add_waiter(struct web *web, struct job *j, struct evhttp_request *req,
+	   enum waiter_kind kind)
 {
 	struct waiter *wt = xcalloc(1, sizeof(*wt));
 
@@ -222,8 +235,8 @@ static void add_waiter(struct web *web, struct job *j,
 }
 
 /* The address the per-client limit counts. */
-static void client_of(struct web *web, struct evhttp_request *req,
-		      struct webaddr *out)
+static void
+client_of(struct web *web, struct evhttp_request *req, struct webaddr *out)
 {
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 	const struct sockaddr *sa =
@@ -254,8 +267,9 @@ static void client_of(struct web *web, struct evhttp_request *req,
  * Finds or starts the check of a valid domain for a request; answers the
  * request itself when refused.  Returns the job, or NULL when answered.
  */
-static struct job *job_for(struct web *web, struct evhttp_request *req,
-			   const struct domain_name *dn, enum waiter_kind kind)
+static struct job *
+job_for(struct web *web, struct evhttp_request *req,
+	const struct domain_name *dn, enum waiter_kind kind)
 {
 	double now = web_now();
 	struct job *j = job_find(web, dn->a, now);
@@ -329,7 +343,8 @@ static struct job *job_for(struct web *web, struct evhttp_request *req,
 /* ---- handlers ---- */
 
 /* The `domain` query parameter; NULL when absent.  *bad: malformed. */
-char *webcheck_query_domain(struct evhttp_request *req, int *bad)
+char *
+webcheck_query_domain(struct evhttp_request *req, int *bad)
 {
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
@@ -350,9 +365,12 @@ char *webcheck_query_domain(struct evhttp_request *req, int *bad)
 	return v;
 }
 
-void webcheck_handle(struct web *web, struct evhttp_request *req, int api)
+void
+webcheck_handle(struct web *web, struct evhttp_request *req, int api)
 {
-	enum waiter_kind kind = api == 2 ? WAIT_PROBE : api ? WAIT_API : WAIT_PAGE;
+	enum waiter_kind kind = api == 2 ? WAIT_PROBE
+				: api	 ? WAIT_API
+					 : WAIT_PAGE;
 	int bad;
 	char *input = webcheck_query_domain(req, &bad);
 	struct domain_name dn;
@@ -368,8 +386,9 @@ void webcheck_handle(struct web *web, struct evhttp_request *req, int api)
 			char msg[300];
 			int n = snprintf(msg, sizeof(msg), "%s\n", err);
 			web_reply(web, req, 400, "text/plain; charset=utf-8",
-				  msg, (size_t)n < sizeof(msg) ? (size_t)n
-							       : sizeof(msg) - 1,
+				  msg,
+				  (size_t)n < sizeof(msg) ? (size_t)n
+							  : sizeof(msg) - 1,
 				  NULL);
 		} else if (api) {
 			struct check_result *r =

@@ -43,11 +43,12 @@ domain_json(struct buf *b, const struct store_domain *d,
 	buf_puts(b, ",\"domain_u\":");
 	buf_json_str(b, dn->u);
 	json_word(b, "verdict", verdict_name(ds->alert.verdict));
-	json_word(b, "alert", ds->alert.last != ALERT_NONE
-				      ? alert_kind_name(ds->alert.last)
-				      : NULL);
-	buf_printf(b, ",\"last_check\":%lld,\"last_change\":%lld,"
-		      "\"next_check_in\":",
+	json_word(b, "alert",
+		  ds->alert.last != ALERT_NONE ? alert_kind_name(ds->alert.last)
+					       : NULL);
+	buf_printf(b,
+		   ",\"last_check\":%lld,\"last_change\":%lld,"
+		   "\"next_check_in\":",
 		   (long long)d->last_check, (long long)d->last_change);
 	if (next >= 0)
 		buf_printf(b, "%ld", next);
@@ -69,7 +70,7 @@ domain_json(struct buf *b, const struct store_domain *d,
 	buf_puts(b, "],\"continuity\":");
 	report_keys_json(b, ks);
 	buf_putc(b, ',');
-	ct_state_json(d, b);	/* the logged certificates (docs/ct.md) */
+	ct_state_json(d, b); /* the logged certificates (docs/ct.md) */
 	buf_puts(b, "}\n");
 	free(ks);
 	free(ds);

@@ -15,7 +15,7 @@ const char *
 ct_judged_word(enum ct_judged j)
 {
 	static const char *const w[] = {"known", "unpublished", "new",
-					 "malformed"};
+					"malformed"};
 
 	return (unsigned)j < CT_JUDGED_COUNT ? w[j] : "malformed";
 }
@@ -147,28 +147,28 @@ ct_judge(const struct ct_event *ev, const struct ct_domain_view *d,
 
 	memset(out, 0, sizeof(*out));
 	out->matched = -1;
-	if (strcmp(ev->event, "discovered_cert") || ev->cert_state != CT_CERT_OK ||
-	    ev->cert_len == 0 ||
+	if (strcmp(ev->event, "discovered_cert") ||
+	    ev->cert_state != CT_CERT_OK || ev->cert_len == 0 ||
 	    dane_spki_sha256(ev->cert_der, ev->cert_len, spki) < 0) {
 		out->judged = CT_MALFORMED;
 		return;
 	}
 	if (d->ntlsa) {
 		struct dns_tlsa recs[DANE_MAX_RECORDS];
-		size_t n = d->ntlsa < DANE_MAX_RECORDS ? d->ntlsa
-						       : DANE_MAX_RECORDS;
+		size_t n =
+		    d->ntlsa < DANE_MAX_RECORDS ? d->ntlsa : DANE_MAX_RECORDS;
 		/* The leaf and the chain certspotter saved after it: a
 		 * DANE-TA record names a certificate of the chain. */
 		struct probe_cert chain[1 + CT_CHAIN_MAX];
 		size_t nc = 1, off = 0;
 
-		chain[0] = (struct probe_cert){(uint8_t *)ev->cert_der,
-					       ev->cert_len};
+		chain[0] =
+		    (struct probe_cert){(uint8_t *)ev->cert_der, ev->cert_len};
 		for (size_t i = 0; i < ev->nchain && i < CT_CHAIN_MAX; i++) {
 			if (ev->chain_len[i] > CT_CHAIN_DER_MAX - off)
 				break;
 			chain[nc++] = (struct probe_cert){
-				(uint8_t *)ev->chain_der + off, ev->chain_len[i]};
+			    (uint8_t *)ev->chain_der + off, ev->chain_len[i]};
 			off += ev->chain_len[i];
 		}
 		struct dane_names nm = {d->domain, d->domain, NULL, 0};
@@ -181,8 +181,8 @@ ct_judge(const struct ct_event *ev, const struct ct_domain_view *d,
 		}
 		/* The leaf's own validity is the time: a logged certificate
 		 * may be for later, or long expired. */
-		time_t when = ev->has_not_before ? (time_t)ev->not_before + 1
-						 : 0;
+		time_t when =
+		    ev->has_not_before ? (time_t)ev->not_before + 1 : 0;
 		dane_match(recs, n, chain, nc, &nm, when, NULL, &m);
 		if (m.matched >= 0) {
 			out->judged = CT_KNOWN;

@@ -16,10 +16,10 @@
 #include "dns/dns.h"
 
 enum ct_judged {
-	CT_KNOWN = 0,		/* a secure TLSA record or a seen key allows it */
-	CT_UNPUBLISHED,		/* secure TLSA, and they do not allow it */
-	CT_NEW,			/* no secure TLSA and a key never seen */
-	CT_MALFORMED,		/* no certificate certwatch could read */
+	CT_KNOWN = 0,	/* a secure TLSA record or a seen key allows it */
+	CT_UNPUBLISHED, /* secure TLSA, and they do not allow it */
+	CT_NEW,		/* no secure TLSA and a key never seen */
+	CT_MALFORMED,	/* no certificate certwatch could read */
 	CT_JUDGED_COUNT
 };
 
@@ -35,7 +35,7 @@ const char *ct_judged_word(enum ct_judged j);
  * new key, so one it did not publish is not a renewal).
  */
 struct ct_domain_view {
-	const char *domain;	/* A-label, lower case */
+	const char *domain; /* A-label, lower case */
 	const struct dns_tlsa *tlsa;
 	size_t ntlsa;
 	const uint8_t (*seen)[32];
@@ -45,14 +45,14 @@ struct ct_domain_view {
 
 struct ct_judgement {
 	enum ct_judged judged;
-	int alarm;		/* unpublished on a domain that publishes keys
-				 * ahead, with selector 1 records only */
-	int info;		/* an info alert: new, or unpublished without
-				 * the alarm */
-	int publishes_ahead;	/* a selector 1 record matches no seen key,
-				 * or kept_key */
-	int matched;		/* TLSA record that allowed it, -1: none */
-	uint32_t warnings;	/* enum dane_warning bits (weak-ta) */
+	int alarm;	     /* unpublished on a domain that publishes keys
+			      * ahead, with selector 1 records only */
+	int info;	     /* an info alert: new, or unpublished without
+			      * the alarm */
+	int publishes_ahead; /* a selector 1 record matches no seen key,
+			      * or kept_key */
+	int matched;	     /* TLSA record that allowed it, -1: none */
+	uint32_t warnings;   /* enum dane_warning bits (weak-ta) */
 };
 
 /*
@@ -81,8 +81,8 @@ int ct_name_covers(const char *id, const char *name);
  * `max`.  Names with bytes outside LDH, '.' and a leading "*." are
  * skipped.  Returns how many, or -1 when GnuTLS cannot read it.
  */
-int ct_cert_names(const uint8_t *der, size_t len,
-		  char (*names)[CT_NAME_LEN], size_t max);
+int ct_cert_names(const uint8_t *der, size_t len, char (*names)[CT_NAME_LEN],
+		  size_t max);
 
 /*
  * A certificate and its precertificate share TBS_SHA256 (RFC 6962 §3.2):

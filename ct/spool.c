@@ -14,38 +14,47 @@ enum field_type { F_STR, F_HEX, F_I64, F_U64, F_STATE, F_CERT, F_CHAIN };
 struct field {
 	const char *key;
 	enum field_type type;
-	size_t off;		/* of the value in struct ct_event */
-	size_t size;		/* of a string's buffer */
-	size_t has_off;		/* of its has_* flag (F_I64, F_U64) */
+	size_t off;	/* of the value in struct ct_event */
+	size_t size;	/* of a string's buffer */
+	size_t has_off; /* of its has_* flag (F_I64, F_U64) */
 	int required;
 };
 
-#define S(k, m) {k, F_STR, offsetof(struct ct_event, m), \
-		 sizeof(((struct ct_event *)0)->m), 0, 0}
-#define H(k, m) {k, F_HEX, offsetof(struct ct_event, m), 65, 0, 0}
-#define N(k, t, m, h) {k, t, offsetof(struct ct_event, m), 0, \
-		       offsetof(struct ct_event, h), 0}
+#define S(k, m)                                                                \
+	{                                                                      \
+		k, F_STR, offsetof(struct ct_event, m),                        \
+		    sizeof(((struct ct_event *)0)->m), 0, 0                    \
+	}
+#define H(k, m)                                                                \
+	{                                                                      \
+		k, F_HEX, offsetof(struct ct_event, m), 65, 0, 0               \
+	}
+#define N(k, t, m, h)                                                          \
+	{                                                                      \
+		k, t, offsetof(struct ct_event, m), 0,                         \
+		    offsetof(struct ct_event, h), 0                            \
+	}
 
 /* In the order the writer emits them (docs/ct.md, "The spool file"). */
 static const struct field fields[] = {
-	{"event", F_STR, offsetof(struct ct_event, event),
-	 sizeof(((struct ct_event *)0)->event), 0, 1},
-	S("summary", summary),
-	S("watch_item", watch_item),
-	H("tbs_sha256", tbs_sha256),
-	H("cert_sha256", cert_sha256),
-	S("issuer_dn", issuer_dn),
-	S("subject_dn", subject_dn),
-	S("serial", serial),
-	N("not_before", F_I64, not_before, has_not_before),
-	N("not_after", F_I64, not_after, has_not_after),
-	S("log_uri", log_uri),
-	N("entry_index", F_U64, entry_index, has_entry_index),
-	{"cert_state", F_STATE, offsetof(struct ct_event, cert_state), 0, 0, 1},
-	S("cert_error", cert_error),
-	H("spki_sha256", spki_sha256),
-	{"cert", F_CERT, offsetof(struct ct_event, cert_der), 0, 0, 0},
-	{"chain", F_CHAIN, offsetof(struct ct_event, chain_der), 0, 0, 0},
+    {"event", F_STR, offsetof(struct ct_event, event),
+     sizeof(((struct ct_event *)0)->event), 0, 1},
+    S("summary", summary),
+    S("watch_item", watch_item),
+    H("tbs_sha256", tbs_sha256),
+    H("cert_sha256", cert_sha256),
+    S("issuer_dn", issuer_dn),
+    S("subject_dn", subject_dn),
+    S("serial", serial),
+    N("not_before", F_I64, not_before, has_not_before),
+    N("not_after", F_I64, not_after, has_not_after),
+    S("log_uri", log_uri),
+    N("entry_index", F_U64, entry_index, has_entry_index),
+    {"cert_state", F_STATE, offsetof(struct ct_event, cert_state), 0, 0, 1},
+    S("cert_error", cert_error),
+    H("spki_sha256", spki_sha256),
+    {"cert", F_CERT, offsetof(struct ct_event, cert_der), 0, 0, 0},
+    {"chain", F_CHAIN, offsetof(struct ct_event, chain_der), 0, 0, 0},
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
 
@@ -53,7 +62,7 @@ static const char *const state_words[] = {"ok", "absent", "unreadable",
 					  "malformed"};
 
 static const char b64[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 void
 ct_event_init(struct ct_event *ev)
@@ -91,8 +100,8 @@ put_base64(struct buf *out, const uint8_t *d, size_t n)
 	size_t i;
 
 	for (i = 0; i + 2 < n; i += 3) {
-		uint32_t v = (uint32_t)d[i] << 16 | (uint32_t)d[i + 1] << 8 |
-			     d[i + 2];
+		uint32_t v =
+		    (uint32_t)d[i] << 16 | (uint32_t)d[i + 1] << 8 | d[i + 2];
 		char q[4] = {b64[v >> 18], b64[(v >> 12) & 63],
 			     b64[(v >> 6) & 63], b64[v & 63]};
 		buf_append(out, q, 4);
@@ -304,8 +313,7 @@ get_base64(const char *v, size_t n, uint8_t *dst, size_t size, size_t *len)
 }
 
 static int
-set_field(struct ct_event *ev, const struct field *f, const char *v,
-	  size_t n)
+set_field(struct ct_event *ev, const struct field *f, const char *v, size_t n)
 {
 	char *base = (char *)ev;
 	int64_t neg;
@@ -320,8 +328,8 @@ set_field(struct ct_event *ev, const struct field *f, const char *v,
 		/* Up to ±INT64_MAX: -INT64_MIN would overflow. */
 		if (get_num(v, n, 1, &neg, &u) < 0 || u > INT64_MAX)
 			return -1;
-		*(int64_t *)(void *)(base + f->off) = neg ? -(int64_t)u
-							  : (int64_t)u;
+		*(int64_t *)(void *)(base + f->off) =
+		    neg ? -(int64_t)u : (int64_t)u;
 		*(int *)(base + f->has_off) = 1;
 		return 0;
 	case F_U64:
@@ -356,7 +364,7 @@ set_field(struct ct_event *ev, const struct field *f, const char *v,
 			ev->chain_len[ev->nchain++] = got;
 			off += got;
 			if (comma && bl + 1 == n)
-				return -1;	/* a trailing ',' */
+				return -1; /* a trailing ',' */
 			n -= comma ? bl + 1 : bl;
 			v += comma ? bl + 1 : bl;
 		}
@@ -367,8 +375,8 @@ set_field(struct ct_event *ev, const struct field *f, const char *v,
 }
 
 int
-ct_spool_parse(const char *text, size_t len, struct ct_event *ev,
-	       char *err, size_t errlen)
+ct_spool_parse(const char *text, size_t len, struct ct_event *ev, char *err,
+	       size_t errlen)
 {
 	size_t pos = 0, lineno = 0;
 	uint32_t seen = 0;
@@ -401,8 +409,9 @@ ct_spool_parse(const char *text, size_t len, struct ct_event *ev,
 		if (lineno == 1) {
 			if (n != strlen(CT_SPOOL_MAGIC) ||
 			    memcmp(line, CT_SPOOL_MAGIC, n)) {
-				errf(err, errlen, "not a certwatch CT spool "
-						  "file (version 1)");
+				errf(err, errlen,
+				     "not a certwatch CT spool "
+				     "file (version 1)");
 				return -1;
 			}
 			continue;
@@ -420,7 +429,8 @@ ct_spool_parse(const char *text, size_t len, struct ct_event *ev,
 		klen = (size_t)(sp - line);
 		for (size_t i = 0; i < NFIELDS; i++) {
 			const struct field *f = &fields[i];
-			if (strlen(f->key) != klen || memcmp(f->key, line, klen))
+			if (strlen(f->key) != klen ||
+			    memcmp(f->key, line, klen))
 				continue;
 			if (seen & (1u << i)) {
 				errf(err, errlen, "line %zu: %s given twice",

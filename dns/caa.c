@@ -10,7 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
+static int
+fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -22,19 +23,22 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 	return -1;
 }
 
-static int is_alnum(unsigned char c)
+static int
+is_alnum(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 	       (c >= '0' && c <= '9');
 }
 
-static char lower(char c)
+static char
+lower(char c)
 {
 	return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
 }
 
-int dns_caa_parse(const uint8_t *rdata, size_t len, struct dns_caa *out,
-		  char *err, size_t errlen)
+int
+dns_caa_parse(const uint8_t *rdata, size_t len, struct dns_caa *out, char *err,
+	      size_t errlen)
 {
 	size_t taglen, vlen;
 
@@ -74,7 +78,8 @@ struct cur {
 	size_t len, pos;
 };
 
-static void skip_wsp(struct cur *c)
+static void
+skip_wsp(struct cur *c)
 {
 	while (c->pos < c->len && (c->s[c->pos] == ' ' || c->s[c->pos] == '\t'))
 		c->pos++;
@@ -84,14 +89,15 @@ static void skip_wsp(struct cur *c)
  * RFC 8659 §4.2: label = (ALPHA / DIGIT) *( *("-") (ALPHA / DIGIT)).
  * Returns the label's length (0: none here); -1 when it ends in '-'.
  */
-static long scan_label(struct cur *c)
+static long
+scan_label(struct cur *c)
 {
 	size_t start = c->pos;
 
 	if (c->pos >= c->len || !is_alnum((unsigned char)c->s[c->pos]))
 		return 0;
-	while (c->pos < c->len && (is_alnum((unsigned char)c->s[c->pos]) ||
-				   c->s[c->pos] == '-'))
+	while (c->pos < c->len &&
+	       (is_alnum((unsigned char)c->s[c->pos]) || c->s[c->pos] == '-'))
 		c->pos++;
 	if (c->s[c->pos - 1] == '-')
 		return -1;
@@ -102,7 +108,8 @@ static long scan_label(struct cur *c)
  * RFC 8657 §4: value = [*(label ",") label], label = 1*(ALPHA/DIGIT/"-").
  * An empty list is allowed by the grammar (no method is permitted).
  */
-static int valid_methods(const char *v)
+static int
+valid_methods(const char *v)
 {
 	size_t run = 0, commas = 0;
 
@@ -121,20 +128,21 @@ static int valid_methods(const char *v)
 	return run > 0 || commas == 0;
 }
 
-static int copy_param(char *dst, const char *src, size_t n, int *seen,
-		      const char *name, char *err, size_t errlen)
+static int
+copy_param(char *dst, const char *src, size_t n, int *seen, const char *name,
+	   char *err, size_t errlen)
 {
 	if (*seen)
 		return fail(err, errlen, "parameter %s given twice", name);
 	*seen = 1;
-	memcpy(dst, src, n);	/* n <= DNS_CAA_VALUE_MAX: checked by caller */
+	memcpy(dst, src, n); /* n <= DNS_CAA_VALUE_MAX: checked by caller */
 	dst[n] = '\0';
 	return 0;
 }
 
 /* parameter = tag *WSP "=" *WSP value; value = *(%x21-3A / %x3C-7E). */
-static int parse_param(struct cur *c, struct dns_caa_issue *out, char *err,
-		       size_t errlen)
+static int
+parse_param(struct cur *c, struct dns_caa_issue *out, char *err, size_t errlen)
 {
 	size_t tstart = c->pos, vstart;
 	long tl = scan_label(c);
@@ -161,8 +169,8 @@ static int parse_param(struct cur *c, struct dns_caa_issue *out, char *err,
 		if (c->pos == vstart)
 			return fail(err, errlen, "empty accounturi");
 		return copy_param(out->accounturi, c->s + vstart,
-				  c->pos - vstart, &out->has_accounturi,
-				  tag, err, errlen);
+				  c->pos - vstart, &out->has_accounturi, tag,
+				  err, errlen);
 	}
 	if (strcmp(tag, "validationmethods") == 0) {
 		if (copy_param(out->validationmethods, c->s + vstart,
@@ -175,8 +183,9 @@ static int parse_param(struct cur *c, struct dns_caa_issue *out, char *err,
 	return 0;
 }
 
-int dns_caa_issue_parse(const char *value, size_t len,
-			struct dns_caa_issue *out, char *err, size_t errlen)
+int
+dns_caa_issue_parse(const char *value, size_t len, struct dns_caa_issue *out,
+		    char *err, size_t errlen)
 {
 	struct cur c = {value, len, 0};
 	size_t istart;

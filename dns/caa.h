@@ -14,12 +14,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DNS_CAA_TAG_MAX 15	/* RFC 8659 §4.1: tag length 1-15 */
-#define DNS_CAA_VALUE_MAX 1024	/* longer values are refused, not cut */
-#define DNS_CAA_FLAG_CRITICAL 0x80	/* RFC 8659 §4.1, bit 0 */
+#define DNS_CAA_TAG_MAX 15	   /* RFC 8659 §4.1: tag length 1-15 */
+#define DNS_CAA_VALUE_MAX 1024	   /* longer values are refused, not cut */
+#define DNS_CAA_FLAG_CRITICAL 0x80 /* RFC 8659 §4.1, bit 0 */
 
 enum dns_caa_kind {
-	DNS_CAA_OTHER = 0,	/* iodef, contactemail, unknown tags, ... */
+	DNS_CAA_OTHER = 0, /* iodef, contactemail, unknown tags, ... */
 	DNS_CAA_ISSUE,
 	DNS_CAA_ISSUEWILD,
 };
@@ -27,24 +27,24 @@ enum dns_caa_kind {
 /* One property: RFC 8659 §4.1. */
 struct dns_caa {
 	uint8_t flags;
-	int critical;		/* the Issuer Critical flag is set */
-	enum dns_caa_kind kind;	/* from the tag, case-insensitively */
-	char tag[DNS_CAA_TAG_MAX + 1];	/* lower case */
+	int critical;		       /* the Issuer Critical flag is set */
+	enum dns_caa_kind kind;	       /* from the tag, case-insensitively */
+	char tag[DNS_CAA_TAG_MAX + 1]; /* lower case */
 	size_t value_len;
-	char value[DNS_CAA_VALUE_MAX + 1];	/* NUL-terminated copy; the
-						 * parser refuses a NUL in it */
+	char value[DNS_CAA_VALUE_MAX + 1]; /* NUL-terminated copy; the
+					    * parser refuses a NUL in it */
 };
 
 /* The value of an issue or issuewild property: RFC 8659 §4.2/§4.3. */
 struct dns_caa_issue {
-	int forbids;		/* no issuer-domain-name: no CA may issue */
-	char issuer[254];	/* lower case; "" when forbids */
-	int has_accounturi;	/* RFC 8657 §3 */
+	int forbids;	    /* no issuer-domain-name: no CA may issue */
+	char issuer[254];   /* lower case; "" when forbids */
+	int has_accounturi; /* RFC 8657 §3 */
 	char accounturi[DNS_CAA_VALUE_MAX + 1];
-	int has_validationmethods;	/* RFC 8657 §4 */
-	char validationmethods[DNS_CAA_VALUE_MAX + 1];	/* as written:
-							 * label *("," label) */
-	size_t nparams;		/* all parameters, known or not */
+	int has_validationmethods;		       /* RFC 8657 §4 */
+	char validationmethods[DNS_CAA_VALUE_MAX + 1]; /* as written:
+							* label *("," label) */
+	size_t nparams; /* all parameters, known or not */
 };
 
 /*

@@ -30,18 +30,17 @@ struct dns_ctx {
 
 struct dns_query {
 	struct dns_ctx *ctx;
-	LIST_ENTRY(dns_query) link;	/* in ctx->queries */
+	LIST_ENTRY(dns_query) link; /* in ctx->queries */
 	struct event *timer;
-	int async_id;		/* unbound's id, for ub_cancel() */
-	int starting;		/* inside ub_resolve_event() */
-	int done;		/* answered while starting: the callback
-				 * waits for the zero-delay timer */
+	int async_id; /* unbound's id, for ub_cancel() */
+	int starting; /* inside ub_resolve_event() */
+	int done;     /* answered while starting: the callback
+		       * waits for the zero-delay timer */
 	dns_cb cb;
 	void *arg;
 	/* allocated up front so that the answer can always be delivered */
 	struct dns_answer *answer;
 };
-
 
 /*
  * Copies `name` lower-cased and without its trailing dot into out, if it
@@ -49,7 +48,8 @@ struct dns_query {
  * characters, labels of 1-63 letters, digits, '-' or '_'.  Escapes are
  * refused, so the length checks here are the real ones.
  */
-static int check_name(const char *name, char out[DNS_NAME_MAX + 1])
+static int
+check_name(const char *name, char out[DNS_NAME_MAX + 1])
 {
 	size_t len, label = 0;
 
@@ -82,7 +82,8 @@ static int check_name(const char *name, char out[DNS_NAME_MAX + 1])
 	return 0;
 }
 
-static void unlink_query(struct dns_query *q)
+static void
+unlink_query(struct dns_query *q)
 {
 	struct dns_ctx *ctx = q->ctx;
 
@@ -90,7 +91,8 @@ static void unlink_query(struct dns_query *q)
 	ctx->pending--;
 }
 
-static void free_query(struct dns_query *q)
+static void
+free_query(struct dns_query *q)
 {
 	if (q->timer != NULL)
 		event_free(q->timer);
@@ -106,7 +108,8 @@ static void free_query(struct dns_query *q)
  * never before dns_lookup() has returned.  Nothing of q is touched after
  * the callback, which may start, cancel or forget other look-ups.
  */
-static void finish(struct dns_query *q)
+static void
+finish(struct dns_query *q)
 {
 	struct dns_answer *a = q->answer;
 	dns_cb cb = q->cb;
@@ -123,8 +126,9 @@ static void finish(struct dns_query *q)
 }
 
 /* unbound's callback: rcode is the resolver's, the real one is in pkt */
-static void on_answer(void *data, int rcode, void *pkt, int len, int sec,
-		      char *why_bogus, int ratelimited)
+static void
+on_answer(void *data, int rcode, void *pkt, int len, int sec, char *why_bogus,
+	  int ratelimited)
 {
 	struct dns_query *q = data;
 	struct dns_answer *a = q->answer;
@@ -166,7 +170,8 @@ static void on_answer(void *data, int rcode, void *pkt, int len, int sec,
 	finish(q);
 }
 
-static void on_timeout(evutil_socket_t fd, short what, void *data)
+static void
+on_timeout(evutil_socket_t fd, short what, void *data)
 {
 	struct dns_query *q = data;
 	struct dns_answer *a = q->answer;
@@ -174,7 +179,7 @@ static void on_timeout(evutil_socket_t fd, short what, void *data)
 	(void)what;
 
 	if (q->done) {
-		finish(q);	/* the deferred answer (dns_lookup) */
+		finish(q); /* the deferred answer (dns_lookup) */
 		return;
 	}
 	/* unbound keeps resolving, but will not call back */
@@ -192,9 +197,9 @@ static void on_timeout(evutil_socket_t fd, short what, void *data)
  * its syntax errors to stderr, and this module does not write to the
  * process's stderr.  Only used while setting up, before any event runs.
  */
-static int capture_stderr(int (*fn)(struct ub_ctx *, const char *),
-			  struct ub_ctx *ub, const char *arg, char *msg,
-			  size_t msglen)
+static int
+capture_stderr(int (*fn)(struct ub_ctx *, const char *), struct ub_ctx *ub,
+	       const char *arg, char *msg, size_t msglen)
 {
 	FILE *tmp = tmpfile();
 	int saved = -1, r;
@@ -222,7 +227,8 @@ static int capture_stderr(int (*fn)(struct ub_ctx *, const char *),
 }
 
 /* The text after the first `tag` ("error: ") unbound logged, or "". */
-static void log_line(const char *log, const char *tag, char *out, size_t outlen)
+static void
+log_line(const char *log, const char *tag, char *out, size_t outlen)
 {
 	const char *p;
 
@@ -233,8 +239,9 @@ static void log_line(const char *log, const char *tag, char *out, size_t outlen)
 	snprintf(out, outlen, "%.*s", (int)strcspn(p, "\n"), p);
 }
 
-static void ignore_answer(void *data, int rcode, void *pkt, int len, int sec,
-			  char *why_bogus, int ratelimited)
+static void
+ignore_answer(void *data, int rcode, void *pkt, int len, int sec,
+	      char *why_bogus, int ratelimited)
 {
 	(void)data;
 	(void)rcode;
@@ -251,7 +258,8 @@ static void ignore_answer(void *data, int rcode, void *pkt, int len, int sec,
  * unbound's built-in local zone, so nothing goes out) makes a bad anchor
  * fail here, in dns_new(), rather than in the first real look-up.
  */
-static int finalize(struct ub_ctx *ub, char *msg, size_t msglen)
+static int
+finalize(struct ub_ctx *ub, char *msg, size_t msglen)
 {
 	int id = 0, r;
 
@@ -266,8 +274,8 @@ static int finalize(struct ub_ctx *ub, char *msg, size_t msglen)
 	return 0;
 }
 
-static int add_forwarders(struct ub_ctx *ub, const char *list, char *err,
-			  size_t errlen)
+static int
+add_forwarders(struct ub_ctx *ub, const char *list, char *err, size_t errlen)
 {
 	const char *p = list;
 
@@ -289,15 +297,16 @@ static int add_forwarders(struct ub_ctx *ub, const char *list, char *err,
 		p += n;
 		if ((r = ub_ctx_set_fwd(ub, addr)) != 0) {
 			errf(err, errlen, "forward address %s: %s", addr,
-			       ub_strerror(r));
+			     ub_strerror(r));
 			return -1;
 		}
 	}
 	return 0;
 }
 
-struct dns_ctx *dns_new(struct event_base *base, const struct dns_config *cfg,
-			char *err, size_t errlen)
+struct dns_ctx *
+dns_new(struct event_base *base, const struct dns_config *cfg, char *err,
+	size_t errlen)
 {
 	struct dns_ctx *ctx;
 	char *log = NULL, *p, msg[256];
@@ -329,15 +338,15 @@ struct dns_ctx *dns_new(struct event_base *base, const struct dns_config *cfg,
 	if (cfg->unbound_conf != NULL && *cfg->unbound_conf != '\0') {
 		if (access(cfg->unbound_conf, R_OK) != 0) {
 			errf(err, errlen, "unbound_conf %s: %s",
-			       cfg->unbound_conf, strerror(errno));
+			     cfg->unbound_conf, strerror(errno));
 			goto fail;
 		}
 		r = capture_stderr(ub_ctx_config, ctx->ub, cfg->unbound_conf,
 				   msg, sizeof(msg));
 		if (r != 0) {
 			errf(err, errlen, "unbound_conf %s: %s",
-			       cfg->unbound_conf,
-			       msg[0] != '\0' ? msg : ub_strerror(r));
+			     cfg->unbound_conf,
+			     msg[0] != '\0' ? msg : ub_strerror(r));
 			goto fail;
 		}
 	}
@@ -346,12 +355,12 @@ struct dns_ctx *dns_new(struct event_base *base, const struct dns_config *cfg,
 	if (cfg->trust_anchor != NULL && *cfg->trust_anchor != '\0') {
 		if (access(cfg->trust_anchor, R_OK) != 0) {
 			errf(err, errlen, "trust anchor %s: %s",
-			       cfg->trust_anchor, strerror(errno));
+			     cfg->trust_anchor, strerror(errno));
 			goto fail;
 		}
 		if ((r = ub_ctx_add_ta_file(ctx->ub, cfg->trust_anchor)) != 0) {
 			errf(err, errlen, "trust anchor %s: %s",
-			       cfg->trust_anchor, ub_strerror(r));
+			     cfg->trust_anchor, ub_strerror(r));
 			goto fail;
 		}
 	}
@@ -363,7 +372,7 @@ struct dns_ctx *dns_new(struct event_base *base, const struct dns_config *cfg,
 
 		log_line(log, "error: ", why, sizeof(why));
 		errf(err, errlen, "libunbound set-up failed: %s",
-		       why[0] != '\0' ? why : msg);
+		     why[0] != '\0' ? why : msg);
 		goto fail;
 	}
 	if (log != NULL && (p = strstr(log, "anchor is ignored")) != NULL) {
@@ -391,8 +400,9 @@ fail:
 	return NULL;
 }
 
-int dns_lookup(struct dns_ctx *ctx, const char *name, uint16_t rrtype,
-	       dns_cb cb, void *arg, struct dns_query **out)
+int
+dns_lookup(struct dns_ctx *ctx, const char *name, uint16_t rrtype, dns_cb cb,
+	   void *arg, struct dns_query **out)
 {
 	struct dns_query *q;
 	struct timeval tv;
@@ -449,7 +459,8 @@ fail:
 	return -1;
 }
 
-void dns_cancel(struct dns_query *q)
+void
+dns_cancel(struct dns_query *q)
 {
 	if (q == NULL)
 		return;
@@ -460,7 +471,8 @@ void dns_cancel(struct dns_query *q)
 	free_query(q);
 }
 
-void dns_free(struct dns_ctx *ctx)
+void
+dns_free(struct dns_ctx *ctx)
 {
 	if (ctx == NULL)
 		return;
@@ -471,7 +483,8 @@ void dns_free(struct dns_ctx *ctx)
 	free(ctx);
 }
 
-size_t dns_pending(const struct dns_ctx *ctx)
+size_t
+dns_pending(const struct dns_ctx *ctx)
 {
 	return ctx != NULL ? ctx->pending : 0;
 }

@@ -15,7 +15,7 @@
 
 struct event_base;
 
-#define DNS_NAME_MAX 253	/* presentation form, no trailing dot */
+#define DNS_NAME_MAX 253 /* presentation form, no trailing dot */
 
 enum dns_rrtype {
 	DNS_T_A = 1,
@@ -24,12 +24,12 @@ enum dns_rrtype {
 	DNS_T_SRV = 33,
 	DNS_T_DNAME = 39,
 	DNS_T_TLSA = 52,
-	DNS_T_CAA = 257,	/* RFC 8659; parse with dns/caa.h */
+	DNS_T_CAA = 257, /* RFC 8659; parse with dns/caa.h */
 };
 
 /* DNSSEC state of one answer, as unbound's validator saw it. */
 enum dns_sec {
-	DNS_SEC_NONE = 0,	/* no state: the look-up failed or was not made */
+	DNS_SEC_NONE = 0, /* no state: the look-up failed or was not made */
 	DNS_SEC_SECURE,
 	DNS_SEC_INSECURE,
 	DNS_SEC_BOGUS,
@@ -37,20 +37,20 @@ enum dns_sec {
 
 /* What the look-up found. */
 enum dns_status {
-	DNS_ANSWER = 0,		/* one or more records of the asked type */
-	DNS_NXDOMAIN,		/* the name does not exist (RCODE 3) */
-	DNS_NODATA,		/* the name exists, no record of this type */
-	DNS_SERVFAIL,		/* resolution failed (SERVFAIL, REFUSED, ...) */
-	DNS_TIMEOUT,		/* no answer in time */
-	DNS_ERROR,		/* local failure (memory, bad packet, ...) */
+	DNS_ANSWER = 0, /* one or more records of the asked type */
+	DNS_NXDOMAIN,	/* the name does not exist (RCODE 3) */
+	DNS_NODATA,	/* the name exists, no record of this type */
+	DNS_SERVFAIL,	/* resolution failed (SERVFAIL, REFUSED, ...) */
+	DNS_TIMEOUT,	/* no answer in time */
+	DNS_ERROR,	/* local failure (memory, bad packet, ...) */
 };
 
 struct dns_srv {
 	uint16_t priority;
 	uint16_t weight;
 	uint16_t port;
-	char target[DNS_NAME_MAX + 1];	/* lower case, no trailing dot; "." for
-					 * the root (service not offered) */
+	char target[DNS_NAME_MAX + 1]; /* lower case, no trailing dot; "." for
+					* the root (service not offered) */
 };
 
 struct dns_tlsa {
@@ -58,18 +58,18 @@ struct dns_tlsa {
 	uint8_t selector;
 	uint8_t mtype;
 	size_t len;
-	uint8_t *data;		/* owned by the dns_answer */
+	uint8_t *data; /* owned by the dns_answer */
 };
 
 /* A record kept as its RDATA (CAA), for a parser of its own. */
 struct dns_rdata {
 	size_t len;
-	uint8_t *data;		/* owned by the dns_answer */
+	uint8_t *data; /* owned by the dns_answer */
 };
 
 struct dns_addr {
-	int family;		/* AF_INET or AF_INET6 */
-	uint8_t addr[16];	/* network order; 4 bytes used for AF_INET */
+	int family;	  /* AF_INET or AF_INET6 */
+	uint8_t addr[16]; /* network order; 4 bytes used for AF_INET */
 };
 
 /*
@@ -81,27 +81,27 @@ struct dns_answer {
 	char qname[DNS_NAME_MAX + 1];
 	uint16_t qtype;
 	enum dns_status status;
-	enum dns_sec sec;	/* DNS_SEC_NONE when status is SERVFAIL,
-				 * TIMEOUT or ERROR */
-	char why_bogus[256];	/* unbound's reason when sec == BOGUS */
-	char error[256];	/* words for SERVFAIL/TIMEOUT/ERROR */
-	int aliased;		/* a CNAME or DNAME was followed */
-	char cname[DNS_NAME_MAX + 1];	/* the canonical name when aliased */
-	uint32_t ttl;		/* smallest TTL of the records */
+	enum dns_sec sec;	      /* DNS_SEC_NONE when status is SERVFAIL,
+				       * TIMEOUT or ERROR */
+	char why_bogus[256];	      /* unbound's reason when sec == BOGUS */
+	char error[256];	      /* words for SERVFAIL/TIMEOUT/ERROR */
+	int aliased;		      /* a CNAME or DNAME was followed */
+	char cname[DNS_NAME_MAX + 1]; /* the canonical name when aliased */
+	uint32_t ttl;		      /* smallest TTL of the records */
 
-	size_t n;		/* records of qtype */
-	struct dns_srv *srv;	/* when qtype == DNS_T_SRV */
-	struct dns_tlsa *tlsa;	/* when qtype == DNS_T_TLSA */
-	struct dns_addr *addr;	/* when qtype == DNS_T_A or DNS_T_AAAA */
-	struct dns_rdata *rdata;	/* when qtype == DNS_T_CAA */
+	size_t n;		 /* records of qtype */
+	struct dns_srv *srv;	 /* when qtype == DNS_T_SRV */
+	struct dns_tlsa *tlsa;	 /* when qtype == DNS_T_TLSA */
+	struct dns_addr *addr;	 /* when qtype == DNS_T_A or DNS_T_AAAA */
+	struct dns_rdata *rdata; /* when qtype == DNS_T_CAA */
 };
 
 struct dns_config {
-	const char *trust_anchor;	/* file of DS/DNSKEY lines; NULL: none */
-	const char *forward;		/* space-separated resolvers, "" or NULL:
-					 * full recursion from the root */
-	const char *unbound_conf;	/* unbound.conf fragment or NULL */
-	int timeout_ms;			/* per look-up; 0: 15000 */
+	const char *trust_anchor; /* file of DS/DNSKEY lines; NULL: none */
+	const char *forward;	  /* space-separated resolvers, "" or NULL:
+				   * full recursion from the root */
+	const char *unbound_conf; /* unbound.conf fragment or NULL */
+	int timeout_ms;		  /* per look-up; 0: 15000 */
 };
 
 struct dns_ctx;

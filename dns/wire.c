@@ -33,19 +33,21 @@ struct rr {
 	uint16_t rdlen;
 };
 
-
-static uint16_t get16(const uint8_t *p)
+static uint16_t
+get16(const uint8_t *p)
 {
 	return (uint16_t)(p[0] << 8 | p[1]);
 }
 
-static uint32_t get32(const uint8_t *p)
+static uint32_t
+get32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
 	       (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
-static uint8_t lower(uint8_t c)
+static uint8_t
+lower(uint8_t c)
 {
 	return c >= 'A' && c <= 'Z' ? (uint8_t)(c + 32) : c;
 }
@@ -57,8 +59,9 @@ static uint8_t lower(uint8_t c)
  * pointer ends it).  Returns the wire length, or -1 if the name is
  * malformed, too long, loops or leaves the packet.
  */
-static int read_name(const uint8_t *pkt, size_t len, size_t off,
-		     uint8_t out[WIRE_NAME_MAX], size_t *end)
+static int
+read_name(const uint8_t *pkt, size_t len, size_t off,
+	  uint8_t out[WIRE_NAME_MAX], size_t *end)
 {
 	size_t pos = off, n = 0, limit = off;
 	int hops = 0, jumped = 0;
@@ -104,7 +107,8 @@ static int read_name(const uint8_t *pkt, size_t len, size_t off,
 	return (int)n;
 }
 
-static int name_eq(const uint8_t *a, int alen, const uint8_t *b, int blen)
+static int
+name_eq(const uint8_t *a, int alen, const uint8_t *b, int blen)
 {
 	return alen == blen && memcmp(a, b, (size_t)alen) == 0;
 }
@@ -113,7 +117,8 @@ static int name_eq(const uint8_t *a, int alen, const uint8_t *b, int blen)
  * If wire name `anc` is a proper ancestor of `name`, returns the length of
  * the prefix of `name` (its labels below `anc`), else -1.
  */
-static int below(const uint8_t *name, int nlen, const uint8_t *anc, int alen)
+static int
+below(const uint8_t *name, int nlen, const uint8_t *anc, int alen)
 {
 	int pos = 0;
 
@@ -132,7 +137,8 @@ static int below(const uint8_t *name, int nlen, const uint8_t *anc, int alen)
  * dot and backslash inside a label, are escaped (RFC 4343 §2.1) so that
  * no label can pose as two.  Returns 0, or -1 if it does not fit.
  */
-static int name_to_text(const uint8_t *w, char *out, size_t outlen)
+static int
+name_to_text(const uint8_t *w, char *out, size_t outlen)
 {
 	size_t o = 0, p = 0;
 
@@ -170,7 +176,8 @@ static int name_to_text(const uint8_t *w, char *out, size_t outlen)
 }
 
 /* Skips one RR at *off, checking its bounds; fills r if not NULL. */
-static int read_rr(const uint8_t *pkt, size_t len, size_t *off, struct rr *r)
+static int
+read_rr(const uint8_t *pkt, size_t len, size_t *off, struct rr *r)
 {
 	uint8_t name[WIRE_NAME_MAX];
 	size_t p;
@@ -197,8 +204,8 @@ static int read_rr(const uint8_t *pkt, size_t len, size_t *off, struct rr *r)
 }
 
 /* Reads a name that must fill the rdata of r exactly (CNAME, DNAME). */
-static int rdata_name(const uint8_t *pkt, const struct rr *r,
-		      uint8_t out[WIRE_NAME_MAX])
+static int
+rdata_name(const uint8_t *pkt, const struct rr *r, uint8_t out[WIRE_NAME_MAX])
 {
 	size_t end;
 	int n;
@@ -210,15 +217,16 @@ static int rdata_name(const uint8_t *pkt, const struct rr *r,
 	return n;
 }
 
-static uint32_t min32(uint32_t a, uint32_t b)
+static uint32_t
+min32(uint32_t a, uint32_t b)
 {
 	return a < b ? a : b;
 }
 
 /* Copies one record of the asked type into slot i of the answer. */
-static int take_record(const uint8_t *pkt, const struct rr *r,
-		       struct dns_answer *out, size_t i, char *err,
-		       size_t errlen)
+static int
+take_record(const uint8_t *pkt, const struct rr *r, struct dns_answer *out,
+	    size_t i, char *err, size_t errlen)
 {
 	const uint8_t *d = pkt + r->rdata;
 	uint8_t name[WIRE_NAME_MAX];
@@ -231,7 +239,7 @@ static int take_record(const uint8_t *pkt, const struct rr *r,
 
 		if (r->rdlen != want) {
 			errf(err, errlen, "%s rdata of %u bytes",
-			       r->type == DNS_T_A ? "A" : "AAAA", r->rdlen);
+			     r->type == DNS_T_A ? "A" : "AAAA", r->rdlen);
 			return -1;
 		}
 		out->addr[i].family = r->type == DNS_T_A ? AF_INET : AF_INET6;
@@ -288,7 +296,8 @@ static int take_record(const uint8_t *pkt, const struct rr *r,
 }
 
 /* Allocates the record array that matches qtype, for n records. */
-static int alloc_records(struct dns_answer *out, uint16_t qtype, size_t n)
+static int
+alloc_records(struct dns_answer *out, uint16_t qtype, size_t n)
 {
 	switch (qtype) {
 	case DNS_T_SRV:
@@ -310,8 +319,9 @@ static int alloc_records(struct dns_answer *out, uint16_t qtype, size_t n)
 }
 
 /* Negative-answer TTL: the authority SOA's min(TTL, MINIMUM), RFC 2308. */
-static int soa_ttl(const uint8_t *pkt, size_t len, size_t off, unsigned count,
-		   uint32_t *ttl)
+static int
+soa_ttl(const uint8_t *pkt, size_t len, size_t off, unsigned count,
+	uint32_t *ttl)
 {
 	for (unsigned i = 0; i < count; i++) {
 		struct rr r;
@@ -337,10 +347,10 @@ static int soa_ttl(const uint8_t *pkt, size_t len, size_t off, unsigned count,
  * section.  On return `cur` holds the final owner name; aliases found are
  * noted in out.  Returns 0, or -1 for a chain that is too long or broken.
  */
-static int follow_chain(const uint8_t *pkt, size_t len, const struct rr *rrs,
-			size_t nrr, uint16_t qtype, uint8_t cur[WIRE_NAME_MAX],
-			int *curlen, struct dns_answer *out, uint32_t *ttl,
-			char *err, size_t errlen)
+static int
+follow_chain(const uint8_t *pkt, size_t len, const struct rr *rrs, size_t nrr,
+	     uint16_t qtype, uint8_t cur[WIRE_NAME_MAX], int *curlen,
+	     struct dns_answer *out, uint32_t *ttl, char *err, size_t errlen)
 {
 	uint8_t name[WIRE_NAME_MAX];
 
@@ -369,7 +379,7 @@ static int follow_chain(const uint8_t *pkt, size_t len, const struct rr *rrs,
 			return 0;
 		if (aliases == MAX_ALIASES) {
 			errf(err, errlen, "more than %d aliases (a loop?)",
-			       MAX_ALIASES);
+			     MAX_ALIASES);
 			return -1;
 		}
 		if (cname != NULL) {
@@ -402,7 +412,8 @@ static int follow_chain(const uint8_t *pkt, size_t len, const struct rr *rrs,
 }
 
 /* Fills the status and words of an answer with a failure RCODE. */
-static void failed(struct dns_answer *out, unsigned rcode)
+static void
+failed(struct dns_answer *out, unsigned rcode)
 {
 	static const char *const names[] = {
 	    "NOERROR",	"FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",  "REFUSED",
@@ -420,9 +431,10 @@ static void failed(struct dns_answer *out, unsigned rcode)
 
 /* Reads the first question into cur (its type must be qtype), skips the
  * others; *off moves past the question section. */
-static int read_question(const uint8_t *pkt, size_t len, unsigned qd,
-			 uint16_t qtype, uint8_t cur[WIRE_NAME_MAX],
-			 int *curlen, size_t *off, char *err, size_t errlen)
+static int
+read_question(const uint8_t *pkt, size_t len, unsigned qd, uint16_t qtype,
+	      uint8_t cur[WIRE_NAME_MAX], int *curlen, size_t *off, char *err,
+	      size_t errlen)
 {
 	if (qd == 0) {
 		errf(err, errlen, "DNS packet without a question");
@@ -438,7 +450,7 @@ static int read_question(const uint8_t *pkt, size_t len, unsigned qd,
 		}
 		if (i == 0 && get16(pkt + *off) != qtype) {
 			errf(err, errlen, "answer is for type %u, not %u",
-			       get16(pkt + *off), qtype);
+			     get16(pkt + *off), qtype);
 			return -1;
 		}
 		if (i == 0) {
@@ -455,9 +467,10 @@ static int read_question(const uint8_t *pkt, size_t len, unsigned qd,
  * checks that the authority and additional sections are whole; *nsoff
  * gets where the authority section starts.
  */
-static int index_records(const uint8_t *pkt, size_t len, size_t off,
-			 unsigned an, unsigned more, struct rr **rrs,
-			 size_t *nsoff, char *err, size_t errlen)
+static int
+index_records(const uint8_t *pkt, size_t len, size_t off, unsigned an,
+	      unsigned more, struct rr **rrs, size_t *nsoff, char *err,
+	      size_t errlen)
 {
 	*rrs = NULL;
 	/* every RR takes at least 11 bytes: this bounds the allocation */
@@ -471,8 +484,7 @@ static int index_records(const uint8_t *pkt, size_t len, size_t off,
 	}
 	for (unsigned i = 0; i < an; i++) {
 		if (read_rr(pkt, len, &off, &(*rrs)[i]) < 0) {
-			errf(err, errlen, "malformed answer record %u",
-			       i + 1);
+			errf(err, errlen, "malformed answer record %u", i + 1);
 			return -1;
 		}
 	}
@@ -480,17 +492,18 @@ static int index_records(const uint8_t *pkt, size_t len, size_t off,
 	for (unsigned i = 0; i < more; i++) {
 		if (read_rr(pkt, len, &off, NULL) < 0) {
 			errf(err, errlen,
-			       "malformed authority or additional "
-			       "record %u",
-			       i + 1);
+			     "malformed authority or additional "
+			     "record %u",
+			     i + 1);
 			return -1;
 		}
 	}
 	return 0;
 }
 
-static int owned_by(const uint8_t *pkt, size_t len, const struct rr *r,
-		    uint16_t qtype, const uint8_t *cur, int curlen)
+static int
+owned_by(const uint8_t *pkt, size_t len, const struct rr *r, uint16_t qtype,
+	 const uint8_t *cur, int curlen)
 {
 	uint8_t name[WIRE_NAME_MAX];
 
@@ -509,7 +522,8 @@ struct placed {
 
 /* RFC 4034 §6.3: RDATA compared as left-justified unsigned octet strings,
  * a shorter one first when it is a prefix of the other. */
-static int placed_cmp(const void *a, const void *b)
+static int
+placed_cmp(const void *a, const void *b)
 {
 	const struct placed *x = a, *y = b;
 	size_t n = x->rdlen < y->rdlen ? x->rdlen : y->rdlen;
@@ -527,10 +541,10 @@ static int placed_cmp(const void *a, const void *b)
  * bytes are canonical): a server that shuffles an RRset does not change
  * the report.  SRV and address records keep the order they came in.
  */
-static int collect(const uint8_t *pkt, size_t len, const struct rr *rrs,
-		   size_t an, uint16_t qtype, const uint8_t *cur, int curlen,
-		   struct dns_answer *out, uint32_t *ttl, char *err,
-		   size_t errlen)
+static int
+collect(const uint8_t *pkt, size_t len, const struct rr *rrs, size_t an,
+	uint16_t qtype, const uint8_t *cur, int curlen, struct dns_answer *out,
+	uint32_t *ttl, char *err, size_t errlen)
 {
 	struct placed *order;
 	size_t n = 0, k = 0;
@@ -573,7 +587,8 @@ static int collect(const uint8_t *pkt, size_t len, const struct rr *rrs,
 	return 0;
 }
 
-static void free_rdata(struct dns_rdata *r, size_t n)
+static void
+free_rdata(struct dns_rdata *r, size_t n)
 {
 	if (r != NULL)
 		for (size_t i = 0; i < n; i++)
@@ -582,7 +597,8 @@ static void free_rdata(struct dns_rdata *r, size_t n)
 }
 
 /* Frees what the parser put into out, leaving it an empty DNS_ERROR. */
-static void reset(struct dns_answer *out)
+static void
+reset(struct dns_answer *out)
 {
 	if (out->tlsa != NULL)
 		for (size_t i = 0; i < out->n; i++)
@@ -602,8 +618,9 @@ static void reset(struct dns_answer *out)
 	out->ttl = 0;
 }
 
-int dns_parse_response(const uint8_t *pkt, size_t len, uint16_t qtype,
-		       struct dns_answer *out, char *err, size_t errlen)
+int
+dns_parse_response(const uint8_t *pkt, size_t len, uint16_t qtype,
+		   struct dns_answer *out, char *err, size_t errlen)
 {
 	uint8_t cur[WIRE_NAME_MAX];
 	struct rr *rrs = NULL;
@@ -666,7 +683,8 @@ fail:
 	return -1;
 }
 
-void dns_answer_clear(struct dns_answer *a)
+void
+dns_answer_clear(struct dns_answer *a)
 {
 	if (a == NULL)
 		return;
@@ -680,13 +698,15 @@ void dns_answer_clear(struct dns_answer *a)
 	memset(a, 0, sizeof(*a));
 }
 
-void dns_answer_free(struct dns_answer *a)
+void
+dns_answer_free(struct dns_answer *a)
 {
 	dns_answer_clear(a);
 	free(a);
 }
 
-const char *dns_sec_name(enum dns_sec sec)
+const char *
+dns_sec_name(enum dns_sec sec)
 {
 	switch (sec) {
 	case DNS_SEC_SECURE:
@@ -700,7 +720,8 @@ const char *dns_sec_name(enum dns_sec sec)
 	}
 }
 
-const char *dns_status_name(enum dns_status st)
+const char *
+dns_status_name(enum dns_status st)
 {
 	switch (st) {
 	case DNS_ANSWER:
@@ -719,7 +740,8 @@ const char *dns_status_name(enum dns_status st)
 	return "unknown";
 }
 
-char *dns_tlsa_format(const struct dns_tlsa *t, char *buf, size_t len)
+char *
+dns_tlsa_format(const struct dns_tlsa *t, char *buf, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
 	int k;

@@ -23,8 +23,8 @@
 #include "probe/dane.h"
 #include "util/buf.h"
 
-static const char *const svc_names[SVC_COUNT] = {
-	"xmpp-client", "xmpps-client", "xmpp-server", "xmpps-server"};
+static const char *const svc_names[SVC_COUNT] = {"xmpp-client", "xmpps-client",
+						 "xmpp-server", "xmpps-server"};
 
 const char *
 check_service_name(enum check_service s)
@@ -36,12 +36,18 @@ const char *
 check_svc_state_name(enum check_svc_state s)
 {
 	switch (s) {
-	case SVC_STATE_SRV: return "srv";
-	case SVC_STATE_FALLBACK: return "fallback";
-	case SVC_STATE_NOT_OFFERED: return "not-offered";
-	case SVC_STATE_BOGUS: return "bogus";
-	case SVC_STATE_FAILED: return "failed";
-	default: return NULL;
+	case SVC_STATE_SRV:
+		return "srv";
+	case SVC_STATE_FALLBACK:
+		return "fallback";
+	case SVC_STATE_NOT_OFFERED:
+		return "not-offered";
+	case SVC_STATE_BOGUS:
+		return "bogus";
+	case SVC_STATE_FAILED:
+		return "failed";
+	default:
+		return NULL;
 	}
 }
 
@@ -53,7 +59,6 @@ check_now(const struct check_env *env)
 }
 
 /* ---- the probe queue ------------------------------------------------ */
-
 
 int
 check_env_take_token(struct check_env *env)
@@ -150,7 +155,7 @@ check_env_new(const struct check_config *cfg)
 	env->cfg = *cfg;
 	env->tokens = cfg->probes_per_minute > 0 ? cfg->probes_per_minute : 0;
 	env->clk = clock_or_system(cfg->clock);
-	env->cfg.clock = NULL;	/* not kept: env->clk is */
+	env->cfg.clock = NULL; /* not kept: env->clk is */
 	env->last_refill_ms = env->clk.mono_ms();
 	env->drain = evtimer_new(cfg->base, env_drain_cb, env);
 	if (env->drain == NULL) {
@@ -182,10 +187,10 @@ check_env_probes_queued(const struct check_env *env)
 	const struct ep *e;
 
 	TAILQ_FOREACH(e, &env->queue, qlink)
-		n += (e->phase == EP_MAIN || e->phase == EP_KEYS) &&
-				     e->nplan > e->ap_next
-			     ? e->nplan - e->ap_next
-			     : 1;
+	n += (e->phase == EP_MAIN || e->phase == EP_KEYS) &&
+		     e->nplan > e->ap_next
+		 ? e->nplan - e->ap_next
+		 : 1;
 	return n;
 }
 
@@ -234,7 +239,7 @@ check_result_invalid(const char *input, const char *reason)
 	r->err_step = PROBE_STEP_INPUT;
 	snprintf(r->err_reason, sizeof(r->err_reason), "invalid domain: %s",
 		 reason);
-	r->started = clock_wall();	/* no check, no injected clock */
+	r->started = clock_wall(); /* no check, no injected clock */
 	return r;
 }
 
@@ -256,26 +261,30 @@ srv_class_done(struct check *c, int server)
 		char *det = c->res->service_detail[s];
 		if (a->sec == DNS_SEC_BOGUS) {
 			c->res->services[s] = SVC_STATE_BOGUS;
-			snprintf(det, 256, "SRV records fail DNSSEC validation: %s",
+			snprintf(det, 256,
+				 "SRV records fail DNSSEC validation: %s",
 				 a->why_bogus);
 		} else if (check_answer_failed(a)) {
 			c->res->services[s] = SVC_STATE_FAILED;
 			snprintf(det, 256, "SRV look-up failed: %s",
-				 a->error[0] ? a->error : dns_status_name(a->status));
+				 a->error[0] ? a->error
+					     : dns_status_name(a->status));
 		} else if (a->status != DNS_ANSWER) {
 			c->res->services[s] = SVC_STATE_NOT_OFFERED;
 		} else if (a->n == 1 && !strcmp(a->srv[0].target, ".")) {
 			c->res->services[s] = SVC_STATE_NOT_OFFERED;
-			snprintf(det, 256, "SRV target \".\": the service is "
-					   "decidedly not offered");
+			snprintf(det, 256,
+				 "SRV target \".\": the service is "
+				 "decidedly not offered");
 		} else {
 			c->res->services[s] = SVC_STATE_SRV;
 			for (size_t i = 0; i < a->n; i++) {
 				if (!strcmp(a->srv[i].target, "."))
 					continue;
 				check_caa_target(c, a->srv[i].target);
-				struct ep *e = check_ep_new(c, s, a->srv[i].target,
-						      a->srv[i].port, a->sec, 0);
+				struct ep *e =
+				    check_ep_new(c, s, a->srv[i].target,
+						 a->srv[i].port, a->sec, 0);
 				if (e)
 					check_ep_start(e);
 			}
@@ -286,7 +295,7 @@ srv_class_done(struct check *c, int server)
 		enum dns_sec sec = check_sec_worse(a0->sec, a1->sec);
 		c->res->services[s0] = SVC_STATE_FALLBACK;
 		struct ep *e = check_ep_new(c, s0, c->res->domain,
-				      server ? 5269 : 5222, sec, 1);
+					    server ? 5269 : 5222, sec, 1);
 		if (e)
 			check_ep_start(e);
 	}
@@ -455,9 +464,9 @@ check_unref(struct check *c)
 	for (size_t i = 0; i < c->neps; i++) {
 		struct ep *e = c->eps[i];
 		if (e->phase == EP_KEYS)
-			check_ep_keys_end(e);	/* then matched again */
+			check_ep_keys_end(e); /* then matched again */
 		if (e->phase == EP_MAIN) {
-			c->pending++;	/* hold while matching */
+			c->pending++; /* hold while matching */
 			int more = check_ep_match(e);
 			if (!more)
 				e->phase = EP_DONE;
@@ -471,7 +480,7 @@ check_unref(struct check *c)
 		return;
 	c->finishing = 1;
 	check_decide(c);
-	check_zone_start(c);	/* then done_ev */
+	check_zone_start(c); /* then done_ev */
 }
 
 struct check *
@@ -499,7 +508,7 @@ check_start(struct check_env *env, const char *domain_a, const char *domain_u,
 	}
 	LIST_INSERT_HEAD(&env->checks, c, link);
 
-	c->pending = 1;	/* held until every SRV look-up is started */
+	c->pending = 1; /* held until every SRV look-up is started */
 	for (int s = 0; s < SVC_COUNT; s++) {
 		snprintf(name, sizeof(name), "_%s._tcp.%s", svc_names[s],
 			 domain_a);
@@ -516,7 +525,7 @@ check_start(struct check_env *env, const char *domain_a, const char *domain_u,
 			c->qsrv[s] = q;
 		}
 	}
-	check_caa_start(c);	/* defences: never changes the verdict */
+	check_caa_start(c); /* defences: never changes the verdict */
 	check_unref(c);
 	return c;
 }

@@ -18,105 +18,105 @@
 #include "util/clock.h"
 
 enum check_service {
-	SVC_XMPP_CLIENT = 0,	/* "xmpp-client"  STARTTLS */
-	SVC_XMPPS_CLIENT,	/* "xmpps-client" direct TLS (XEP-0368) */
-	SVC_XMPP_SERVER,	/* "xmpp-server" */
-	SVC_XMPPS_SERVER,	/* "xmpps-server" */
+	SVC_XMPP_CLIENT = 0, /* "xmpp-client"  STARTTLS */
+	SVC_XMPPS_CLIENT,    /* "xmpps-client" direct TLS (XEP-0368) */
+	SVC_XMPP_SERVER,     /* "xmpp-server" */
+	SVC_XMPPS_SERVER,    /* "xmpps-server" */
 	SVC_COUNT
 };
 
 enum check_svc_state {
 	SVC_STATE_NONE = 0,
-	SVC_STATE_SRV,		/* "srv" */
-	SVC_STATE_FALLBACK,	/* "fallback" */
-	SVC_STATE_NOT_OFFERED,	/* "not-offered" */
-	SVC_STATE_BOGUS,	/* "bogus" */
-	SVC_STATE_FAILED,	/* "failed" */
+	SVC_STATE_SRV,	       /* "srv" */
+	SVC_STATE_FALLBACK,    /* "fallback" */
+	SVC_STATE_NOT_OFFERED, /* "not-offered" */
+	SVC_STATE_BOGUS,       /* "bogus" */
+	SVC_STATE_FAILED,      /* "failed" */
 };
 
 struct check_warning {
-	char code[24];		/* "stale-record", ... */
+	char code[24]; /* "stale-record", ... */
 	char text[256];
 };
 
 /* One probe of an endpoint: one (address, vantage, key type). */
 struct check_probe {
-	char address[46];		/* the IP address, as text */
-	char vantage[80];		/* "direct", "tor", ... */
-	char key_type[8];		/* "ecdsa", "rsa", "ed25519", "" */
+	char address[46]; /* the IP address, as text */
+	char vantage[80]; /* "direct", "tor", ... */
+	char key_type[8]; /* "ecdsa", "rsa", "ed25519", "" */
 	int have_key;
 	char spki_sha256[65];
-	char cert_sha256[65];		/* of the leaf */
-	int64_t not_before, not_after;	/* 0: unknown */
-	char issuer[256];		/* the leaf's issuer DN, cut */
-	int allowed;			/* a secure TLSA record matched it */
-	int remote;			/* from an xmpp: vantage: it never
-					 * decides the endpoint, and a split
-					 * it alone sees is a warning only */
+	char cert_sha256[65];	       /* of the leaf */
+	int64_t not_before, not_after; /* 0: unknown */
+	char issuer[256];	       /* the leaf's issuer DN, cut */
+	int allowed;		       /* a secure TLSA record matched it */
+	int remote;		       /* from an xmpp: vantage: it never
+					* decides the endpoint, and a split
+					* it alone sees is a warning only */
 	enum verdict verdict;
-	enum probe_step err_step;	/* PROBE_STEP_NONE: JSON null */
+	enum probe_step err_step; /* PROBE_STEP_NONE: JSON null */
 	char err_reason[256];
 };
 
 struct check_endpoint {
 	enum check_service service;
 	enum probe_tls tls;
-	char host[DNS_NAME_MAX + 1];	/* A-label */
+	char host[DNS_NAME_MAX + 1]; /* A-label */
 	uint16_t port;
-	enum dns_sec dnssec_srv;	/* DNS_SEC_NONE: JSON null */
+	enum dns_sec dnssec_srv; /* DNS_SEC_NONE: JSON null */
 	enum dns_sec dnssec_addr;
 	enum dns_sec dnssec_tlsa;
 	enum verdict verdict;
 	int have_key;
-	char spki_sha256[65];		/* hex of the key seen */
-	char **tlsa;			/* "U S M hex", every record */
+	char spki_sha256[65]; /* hex of the key seen */
+	char **tlsa;	      /* "U S M hex", every record */
 	size_t ntlsa;
-	char **unusable;		/* the records certwatch cannot use */
+	char **unusable; /* the records certwatch cannot use */
 	size_t nunusable;
-	char *matched;			/* NULL: nothing matched */
-	char sni[DNS_NAME_MAX + 1];	/* of the deciding handshake */
+	char *matched;		    /* NULL: nothing matched */
+	char sni[DNS_NAME_MAX + 1]; /* of the deciding handshake */
 	struct check_warning *warnings;
 	size_t nwarnings;
-	enum probe_step err_step;	/* PROBE_STEP_NONE: JSON null */
+	enum probe_step err_step; /* PROBE_STEP_NONE: JSON null */
 	char err_reason[256];
-	int64_t not_after;		/* leaf expiry, 0 unknown */
-	char tlsa_name[DNS_NAME_MAX + 1];	/* where TLSA was looked up */
+	int64_t not_after;		  /* leaf expiry, 0 unknown */
+	char tlsa_name[DNS_NAME_MAX + 1]; /* where TLSA was looked up */
 	char dns_detail[256];	/* which record set is unsigned or bogus,
 				 * and unbound's reason */
-	char match_detail[256];	/* why nothing matched, or the TA matched */
+	char match_detail[256]; /* why nothing matched, or the TA matched */
 	char address[64];	/* "ADDR:PORT" ("[ADDR]:PORT" for IPv6) the
 				 * deciding probe connected to last; "" when
 				 * unknown, and through SOCKS (the proxy
 				 * resolves the name) */
-	char unsigned_zone[DNS_NAME_MAX + 1];	/* insecure: the zone to sign,
-						 * "" when not found */
+	char unsigned_zone[DNS_NAME_MAX + 1]; /* insecure: the zone to sign,
+					       * "" when not found */
 	/* Defences: the deciding probe's TLS version ("" without a
 	 * handshake) and, c2s, the features of its stream after TLS. */
 	char tls_version[16];
 	struct probe_features features;
-	struct check_probe *probes;	/* every probe, in the order made */
+	struct check_probe *probes; /* every probe, in the order made */
 	size_t nprobes;
 };
 
 /* The CAA defence (RFC 8659 tree climbing, RFC 8657 account binding). */
 enum check_caa_state {
-	CAA_STATE_UNKNOWN = 0,	/* a look-up failed or was bogus */
-	CAA_STATE_BOUND,	/* every issue names an accounturi or is ";" */
-	CAA_STATE_ISSUERS,	/* CAs named, not all bound */
-	CAA_STATE_NONE,		/* no CAA up to the TLD */
+	CAA_STATE_UNKNOWN = 0, /* a look-up failed or was bogus */
+	CAA_STATE_BOUND,       /* every issue names an accounturi or is ";" */
+	CAA_STATE_ISSUERS,     /* CAs named, not all bound */
+	CAA_STATE_NONE,	       /* no CAA up to the TLD */
 };
 
 struct check_caa {
 	enum check_caa_state state;
-	char found_at[DNS_NAME_MAX + 1];	/* "" unless records found */
-	enum dns_sec sec;		/* the worst of the walk's answers */
-	char **records;			/* "FLAGS TAG \"VALUE\"" */
+	char found_at[DNS_NAME_MAX + 1]; /* "" unless records found */
+	enum dns_sec sec;		 /* the worst of the walk's answers */
+	char **records;			 /* "FLAGS TAG \"VALUE\"" */
 	size_t nrecords;
-	char validationmethods[256];	/* the union, comma-separated */
-	char why[256];			/* for unknown: what failed */
+	char validationmethods[256]; /* the union, comma-separated */
+	char why[256];		     /* for unknown: what failed */
 };
 
-#define CHECK_MAX_CAA_TARGETS 8	/* SRV targets judged; the rest are not */
+#define CHECK_MAX_CAA_TARGETS 8 /* SRV targets judged; the rest are not */
 
 struct check_caa_target {
 	char name[DNS_NAME_MAX + 1];
@@ -124,24 +124,24 @@ struct check_caa_target {
 };
 
 struct check_result {
-	char domain[DNS_NAME_MAX + 1];	/* A-label */
-	char domain_u[DNS_NAME_MAX * 4 + 1];	/* U-label (UTF-8) */
-	enum verdict verdict;		/* VERDICT_NONE for an invalid input */
+	char domain[DNS_NAME_MAX + 1];	     /* A-label */
+	char domain_u[DNS_NAME_MAX * 4 + 1]; /* U-label (UTF-8) */
+	enum verdict verdict; /* VERDICT_NONE for an invalid input */
 	enum check_svc_state services[SVC_COUNT];
 	char service_detail[SVC_COUNT][256];
 	struct check_endpoint *endpoints;
 	size_t nendpoints;
-	char **setup;			/* zone-file lines to add */
+	char **setup; /* zone-file lines to add */
 	size_t nsetup;
-	enum probe_step err_step;	/* domain-level error ("input", "dns") */
+	enum probe_step err_step; /* domain-level error ("input", "dns") */
 	char err_reason[256];
-	int64_t started;		/* seconds since the epoch */
+	int64_t started; /* seconds since the epoch */
 	uint32_t elapsed_ms;
-	unsigned probes;		/* probes made */
-	struct check_caa caa;		/* defences: the domain's CAA */
-	struct check_caa_target *caa_targets;	/* each SRV target's */
+	unsigned probes;		      /* probes made */
+	struct check_caa caa;		      /* defences: the domain's CAA */
+	struct check_caa_target *caa_targets; /* each SRV target's */
 	size_t ncaa_targets;
-	int expiry_warn_days;		/* expires-soon under it; 0: 14 */
+	int expiry_warn_days; /* expires-soon under it; 0: 14 */
 	/* Domain-level warnings: key-split (keys differ between probes). */
 	struct check_warning *warnings;
 	size_t nwarnings;
@@ -154,10 +154,10 @@ struct check_result {
 /* A vantage: where probes start from ([probe] vantages). */
 #define CHECK_MAX_VANTAGES 8
 struct check_vantage {
-	char name[80];			/* "tor", "tor2", "direct",
-					 * "socks5://HOST:PORT" */
+	char name[80]; /* "tor", "tor2", "direct",
+			* "socks5://HOST:PORT" */
 	int via_socks;
-	char socks_host[64];		/* numeric */
+	char socks_host[64]; /* numeric */
 	uint16_t socks_port;
 	/* "xmpp:JID": another certwatch probes for us (docs/vantages.md);
 	 * the JID is name + 5. */
@@ -174,8 +174,7 @@ struct check_vantage {
  */
 struct check_remote {
 	void *(*start)(void *arg, const struct check_vantage *v,
-		       const struct probe_req *req, probe_cb cb,
-		       void *cbarg);
+		       const struct probe_req *req, probe_cb cb, void *cbarg);
 	void (*cancel)(void *arg, void *handle);
 	void *arg;
 };
@@ -183,11 +182,11 @@ struct check_remote {
 struct check_config {
 	struct event_base *base;
 	struct dns_ctx *dns;
-	struct probe_opts probe;	/* via, proxy, timeout, allow_private */
-	int max_probes;			/* in flight across all checks; 0: 32 */
-	int probes_per_minute;		/* started across all checks; 0: no
-					 * limit (the rest wait in a queue) */
-	int max_addresses;		/* probed per endpoint; 0: 8 */
+	struct probe_opts probe; /* via, proxy, timeout, allow_private */
+	int max_probes;		 /* in flight across all checks; 0: 32 */
+	int probes_per_minute;	 /* started across all checks; 0: no
+				  * limit (the rest wait in a queue) */
+	int max_addresses;	 /* probed per endpoint; 0: 8 */
 	/* Every address is probed from each; none: the one of `probe`
 	 * ("tor" or "direct"). */
 	struct check_vantage vantages[CHECK_MAX_VANTAGES];
@@ -200,7 +199,7 @@ struct check_config {
 	void (*on_probe)(void *arg, const struct probe_result *res);
 	void (*on_check)(void *arg, const struct check_result *res);
 	void *observer_arg;
-	int expiry_warn_days;		/* copied into each result */
+	int expiry_warn_days; /* copied into each result */
 	/* xmpp: vantages; NULL start: each of their probes is unreachable
 	 * at step "vantage" (set by check_env_set_remote()). */
 	struct check_remote remote;
@@ -213,7 +212,7 @@ struct check;
 typedef void (*check_cb)(struct check_result *res, void *arg);
 
 struct check_env *check_env_new(const struct check_config *cfg);
-void check_env_free(struct check_env *env);	/* cancels every check */
+void check_env_free(struct check_env *env); /* cancels every check */
 
 /* Remote vantages (the daemon's bot), once it exists. */
 void check_env_set_remote(struct check_env *env,

@@ -18,13 +18,14 @@
 #include "dns/caa.h"
 #include "util/buf.h"
 
-#define CAA_MAX_STEPS 128	/* a 253-character name has at most 127 labels */
-#define CAA_MAX_RECORDS 64	/* listed; the rest are judged, not listed */
+#define CAA_MAX_STEPS 128  /* a 253-character name has at most 127 labels */
+#define CAA_MAX_RECORDS 64 /* listed; the rest are judged, not listed */
 
 static void caa_ask(struct caa_walk *w);
 
 /* "FLAGS TAG \"VALUE\"" as in a zone file, other bytes as \DDD. */
-static char *caa_line(const struct dns_caa *p)
+static char *
+caa_line(const struct dns_caa *p)
 {
 	char *s = xcalloc(1, 32 + 4 * p->value_len + 1);
 	size_t n = (size_t)sprintf(s, "%u %s \"", p->flags, p->tag);
@@ -40,7 +41,8 @@ static char *caa_line(const struct dns_caa *p)
 	return s;
 }
 
-static void add_methods(struct check_caa *r, const char *list)
+static void
+add_methods(struct check_caa *r, const char *list)
 {
 	char buf[DNS_CAA_VALUE_MAX + 1], *save = NULL;
 
@@ -56,7 +58,7 @@ static void add_methods(struct check_caa *r, const char *list)
 		if (strstr(pad, key) != NULL)
 			continue;
 		if (have + ml + 2 > sizeof(r->validationmethods))
-			return;	/* bounded: the rest is not listed */
+			return; /* bounded: the rest is not listed */
 		if (have)
 			strcat(r->validationmethods, ",");
 		strcat(r->validationmethods, m);
@@ -64,8 +66,8 @@ static void add_methods(struct check_caa *r, const char *list)
 }
 
 /* Judges the RRset found at `owner` (RFC 8659 §4.2, RFC 8657 §3). */
-static void caa_judge(struct check_caa *r, const struct dns_answer *a,
-		      const char *owner)
+static void
+caa_judge(struct check_caa *r, const struct dns_answer *a, const char *owner)
 {
 	size_t issues = 0, bound = 0;
 
@@ -103,28 +105,31 @@ static void caa_judge(struct check_caa *r, const struct dns_answer *a,
 		if (ok && v.has_validationmethods)
 			add_methods(r, v.validationmethods);
 		if (p.kind != DNS_CAA_ISSUE)
-			continue;	/* issuewild: listed, not judged */
+			continue; /* issuewild: listed, not judged */
 		issues++;
 		if (ok && (v.forbids || v.has_accounturi))
 			bound++;
 	}
-	r->state = issues > 0 && bound == issues ? CAA_STATE_BOUND
-						 : CAA_STATE_ISSUERS;
+	r->state =
+	    issues > 0 && bound == issues ? CAA_STATE_BOUND : CAA_STATE_ISSUERS;
 }
 
-static void caa_cb(struct dns_answer *a, void *arg)
+static void
+caa_cb(struct dns_answer *a, void *arg)
 {
 	struct caa_walk *w = arg;
 	struct check_caa *r = w->out;
 	const char *dot;
 
 	w->qcaa = NULL;
-	r->sec = r->sec == DNS_SEC_NONE ? a->sec : check_sec_worse(r->sec,
-								   a->sec);
+	r->sec =
+	    r->sec == DNS_SEC_NONE ? a->sec : check_sec_worse(r->sec, a->sec);
 	if (a->sec == DNS_SEC_BOGUS) {
 		r->state = CAA_STATE_UNKNOWN;
-		snprintf(r->why, sizeof(r->why), "CAA at %s fails DNSSEC "
-			 "validation: %s", w->q, a->why_bogus);
+		snprintf(r->why, sizeof(r->why),
+			 "CAA at %s fails DNSSEC "
+			 "validation: %s",
+			 w->q, a->why_bogus);
 	} else if (check_answer_failed(a)) {
 		r->state = CAA_STATE_UNKNOWN;
 		snprintf(r->why, sizeof(r->why), "CAA look-up at %s failed: %s",
@@ -134,7 +139,7 @@ static void caa_cb(struct dns_answer *a, void *arg)
 		caa_judge(r, a, w->q);
 	} else if ((dot = strchr(w->q, '.')) == NULL ||
 		   w->step >= CAA_MAX_STEPS) {
-		r->state = CAA_STATE_NONE;	/* the TLD answered: none */
+		r->state = CAA_STATE_NONE; /* the TLD answered: none */
 	} else {
 		memmove(w->q, dot + 1, strlen(dot + 1) + 1);
 		dns_answer_free(a);
@@ -145,7 +150,8 @@ static void caa_cb(struct dns_answer *a, void *arg)
 	check_unref(w->c);
 }
 
-static void caa_ask(struct caa_walk *w)
+static void
+caa_ask(struct caa_walk *w)
 {
 	unsigned step = ++w->step;
 	struct dns_query *q = NULL;
@@ -160,8 +166,8 @@ static void caa_ask(struct caa_walk *w)
 		w->qcaa = q;
 }
 
-static void caa_walk_start(struct check *c, const char *name,
-			   struct check_caa *out)
+static void
+caa_walk_start(struct check *c, const char *name, struct check_caa *out)
 {
 	struct caa_walk *w = &c->caa[c->ncaa++];
 
@@ -172,12 +178,14 @@ static void caa_walk_start(struct check *c, const char *name,
 	caa_ask(w);
 }
 
-void check_caa_start(struct check *c)
+void
+check_caa_start(struct check *c)
 {
 	caa_walk_start(c, c->res->domain, &c->res->caa);
 }
 
-void check_caa_target(struct check *c, const char *name)
+void
+check_caa_target(struct check *c, const char *name)
 {
 	struct check_result *r = c->res;
 
@@ -188,14 +196,15 @@ void check_caa_target(struct check *c, const char *name)
 		return;
 	/* Allocated once: the walks keep pointers into it. */
 	if (r->caa_targets == NULL)
-		r->caa_targets = xcalloc(CHECK_MAX_CAA_TARGETS,
-					 sizeof(*r->caa_targets));
+		r->caa_targets =
+		    xcalloc(CHECK_MAX_CAA_TARGETS, sizeof(*r->caa_targets));
 	struct check_caa_target *t = &r->caa_targets[r->ncaa_targets++];
 	snprintf(t->name, sizeof(t->name), "%s", name);
 	caa_walk_start(c, name, &t->caa);
 }
 
-void check_caa_cancel(struct check *c)
+void
+check_caa_cancel(struct check *c)
 {
 	for (size_t i = 0; i < c->ncaa; i++) {
 		if (c->caa[i].qcaa)
@@ -204,7 +213,8 @@ void check_caa_cancel(struct check *c)
 	}
 }
 
-const char *check_caa_state_name(enum check_caa_state s)
+const char *
+check_caa_state_name(enum check_caa_state s)
 {
 	static const char *const names[] = {"unknown", "bound", "issuers",
 					    "none"};

@@ -95,7 +95,7 @@ check_ref(struct check *c)
 
 struct ep *
 check_ep_new(struct check *c, enum check_service svc, const char *host,
-       uint16_t port, enum dns_sec srv_sec, int fallback)
+	     uint16_t port, enum dns_sec srv_sec, int fallback)
 {
 	struct check_result *r = c->res;
 	struct ep *e;
@@ -108,8 +108,7 @@ check_ep_new(struct check *c, enum check_service svc, const char *host,
 	e->fallback = fallback;
 	e->srv_secure = srv_sec == DNS_SEC_SECURE;
 	c->eps[c->neps++] = e;
-	r->endpoints = xrealloc(r->endpoints,
-				c->neps * sizeof(*r->endpoints));
+	r->endpoints = xrealloc(r->endpoints, c->neps * sizeof(*r->endpoints));
 	/* Rows moved: re-point every endpoint at its row. */
 	for (size_t i = 0; i < c->neps; i++)
 		c->eps[i]->row = &r->endpoints[i];
@@ -117,8 +116,8 @@ check_ep_new(struct check *c, enum check_service svc, const char *host,
 	r->nendpoints = c->neps;
 	e->row->service = svc;
 	e->row->tls = (svc == SVC_XMPPS_CLIENT || svc == SVC_XMPPS_SERVER)
-			      ? PROBE_DIRECT
-			      : PROBE_STARTTLS;
+			  ? PROBE_DIRECT
+			  : PROBE_STARTTLS;
 	snprintf(e->row->host, sizeof(e->row->host), "%s", host);
 	e->row->port = port;
 	e->row->dnssec_srv = srv_sec;
@@ -139,11 +138,13 @@ check_ep_start(struct ep *e)
 	check_ref(c);
 	if (dns_lookup(c->env->cfg.dns, e->row->host, DNS_T_A, ep_addr_cb, e,
 		       &e->qa) < 0) {
-		ep_addr_cb(check_failed_answer(NULL, DNS_T_A, "invalid name"), e);
+		ep_addr_cb(check_failed_answer(NULL, DNS_T_A, "invalid name"),
+			   e);
 	}
-	if (dns_lookup(c->env->cfg.dns, e->row->host, DNS_T_AAAA, ep_addr_cb,
-		       e, &e->qaaaa) < 0) {
-		ep_addr_cb(check_failed_answer(NULL, DNS_T_AAAA, "invalid name"), e);
+	if (dns_lookup(c->env->cfg.dns, e->row->host, DNS_T_AAAA, ep_addr_cb, e,
+		       &e->qaaaa) < 0) {
+		ep_addr_cb(
+		    check_failed_answer(NULL, DNS_T_AAAA, "invalid name"), e);
 	}
 }
 
@@ -204,7 +205,8 @@ ep_lookup_tlsa(struct ep *e, const char *host)
 	check_ref(e->c);
 	if (dns_lookup(e->c->env->cfg.dns, name, DNS_T_TLSA, ep_tlsa_cb, e,
 		       &e->qtlsa) < 0) {
-		ep_tlsa_cb(check_failed_answer(NULL, DNS_T_TLSA, "name too long"), e);
+		ep_tlsa_cb(
+		    check_failed_answer(NULL, DNS_T_TLSA, "name too long"), e);
 	}
 }
 
@@ -237,8 +239,8 @@ ep_skip_private(struct ep *e)
 	char ip[INET6_ADDRSTRLEN], text[256];
 	size_t total = e->naddrs;
 
-	e->naddrs_private = check_addrs_drop_private(e->addrs, &e->naddrs,
-						     &first);
+	e->naddrs_private =
+	    check_addrs_drop_private(e->addrs, &e->naddrs, &first);
 	if (e->naddrs_private == 0 || e->naddrs == 0)
 		return;
 	if (inet_ntop(first.family, first.addr, ip, sizeof(ip)) == NULL)
@@ -269,8 +271,9 @@ ep_after_addr(struct ep *e)
 		}
 		sec = check_sec_worse(sec, x->sec);
 		if (x->sec == DNS_SEC_BOGUS)
-			set_detail(row, "the address records of %s fail "
-					"DNSSEC validation: %s",
+			set_detail(row,
+				   "the address records of %s fail "
+				   "DNSSEC validation: %s",
 				   row->host, x->why_bogus);
 		if (x->status != DNS_ANSWER) {
 			nodata++;
@@ -294,8 +297,9 @@ ep_after_addr(struct ep *e)
 	}
 	row->dnssec_addr = sec;
 	if (sec == DNS_SEC_INSECURE)
-		set_detail(row, "the address records of %s are not signed "
-				"(DNSSEC is not enabled for its zone)%s",
+		set_detail(row,
+			   "the address records of %s are not signed "
+			   "(DNSSEC is not enabled for its zone)%s",
 			   row->host, NULL);
 	if (e->naddrs == 0 && nodata + failed == 2) {
 		if (e->fallback && failed == 0) {
@@ -354,7 +358,8 @@ ep_tlsa_cb(struct dns_answer *a, void *arg)
 	struct ep *e = arg;
 
 	e->qtlsa = NULL;
-	if (!e->tlsa_second && !check_answer_failed(a) && a->sec == DNS_SEC_SECURE &&
+	if (!e->tlsa_second && !check_answer_failed(a) &&
+	    a->sec == DNS_SEC_SECURE &&
 	    (a->status == DNS_NXDOMAIN || a->status == DNS_NODATA)) {
 		/* Nothing at the CNAME's target: try the original name. */
 		e->tlsa_orig = a;
@@ -376,7 +381,7 @@ check_ep_probe_start(struct ep *e)
 
 	check_ep_req(e, &e->ap[e->decider], e->row->host, &req);
 	check_ep_opts(e, &e->ap[e->decider], &o);
-	req.no_features = 1;	/* the defences read the first probe's */
+	req.no_features = 1; /* the defences read the first probe's */
 
 	c->res->probes++;
 	e->probe = probe_start(c->env->cfg.base, &o, &req, ep_probe_cb, e);
@@ -415,10 +420,10 @@ check_ep_match(struct ep *e)
 	struct check_endpoint *row = e->row;
 	struct dns_answer *t = e->tlsa;
 	struct dane_names names = {
-		.domain = c->res->domain,
-		.domain_u = c->res->domain_u,
-		.srv_target = (!e->fallback && e->srv_secure) ? row->host : NULL,
-		.server = e->server,
+	    .domain = c->res->domain,
+	    .domain_u = c->res->domain_u,
+	    .srv_target = (!e->fallback && e->srv_secure) ? row->host : NULL,
+	    .server = e->server,
 	};
 	time_t now = check_now(c->env);
 
@@ -459,8 +464,9 @@ check_ep_decide(struct ep *e)
 	char line[2 * 4096 + 32];
 
 	if (e->fallback && e->naddrs == 0 && row->err_step == PROBE_STEP_NONE &&
-	    e->a && !check_answer_failed(e->a) && e->aaaa && !check_answer_failed(e->aaaa)) {
-		row->verdict = VERDICT_NONE;	/* not offered; dropped */
+	    e->a && !check_answer_failed(e->a) && e->aaaa &&
+	    !check_answer_failed(e->aaaa)) {
+		row->verdict = VERDICT_NONE; /* not offered; dropped */
 		return;
 	}
 	in.srv = row->dnssec_srv;
@@ -468,7 +474,8 @@ check_ep_decide(struct ep *e)
 	in.addr = row->dnssec_addr;
 	in.addr_failed = row->dnssec_addr == DNS_SEC_NONE;
 	if (t) {
-		row->dnssec_tlsa = check_answer_failed(t) ? DNS_SEC_NONE : t->sec;
+		row->dnssec_tlsa =
+		    check_answer_failed(t) ? DNS_SEC_NONE : t->sec;
 		in.tlsa = row->dnssec_tlsa;
 		in.tlsa_failed = check_answer_failed(t);
 		for (size_t i = 0; i < t->n; i++) {
@@ -479,11 +486,13 @@ check_ep_decide(struct ep *e)
 			free(rec);
 		}
 		if (t->sec == DNS_SEC_BOGUS)
-			set_detail(row, "the TLSA records at %s fail DNSSEC "
-					"validation: %s",
+			set_detail(row,
+				   "the TLSA records at %s fail DNSSEC "
+				   "validation: %s",
 				   row->tlsa_name, t->why_bogus);
 		else if (t->sec == DNS_SEC_INSECURE && !check_answer_failed(t))
-			set_detail(row, "the TLSA records at %s are not signed%s",
+			set_detail(row,
+				   "the TLSA records at %s are not signed%s",
 				   row->tlsa_name, NULL);
 		if (in.tlsa_failed)
 			set_error(row, PROBE_STEP_DNS, "");
@@ -495,14 +504,17 @@ check_ep_decide(struct ep *e)
 					     : dns_status_name(t->status));
 	} else if (row->dnssec_srv == DNS_SEC_SECURE &&
 		   row->dnssec_addr == DNS_SEC_SECURE) {
-		in.tlsa_failed = 1;	/* not made although DANE applies */
+		in.tlsa_failed = 1; /* not made although DANE applies */
 	}
 	if (row->dnssec_srv == DNS_SEC_INSECURE)
-		set_detail(row, "%s%s", e->fallback
-			   ? "the denial of the SRV records is not signed "
-			     "(DNSSEC is not enabled for the domain's zone)"
-			   : "the SRV records are not signed (DNSSEC is not "
-			     "enabled for the domain's zone)", NULL);
+		set_detail(
+		    row, "%s%s",
+		    e->fallback
+			? "the denial of the SRV records is not signed "
+			  "(DNSSEC is not enabled for the domain's zone)"
+			: "the SRV records are not signed (DNSSEC is not "
+			  "enabled for the domain's zone)",
+		    NULL);
 
 	/* The handshake with SNI = the domain decides: clients send the domain
 	 * (XEP-0368), so a key shown only for SNI = the SRV target does not
@@ -524,7 +536,7 @@ check_ep_decide(struct ep *e)
 		if (m->have_leaf)
 			dane_hex(m->spki_sha256, 32, row->spki_sha256);
 		row->not_after = m->not_after;
-		row->features = pr->features;	/* defences only */
+		row->features = pr->features; /* defences only */
 		snprintf(row->tls_version, sizeof(row->tls_version), "%s",
 			 pr->tls_version);
 		if (pr->chain_cut)
@@ -546,8 +558,8 @@ check_ep_decide(struct ep *e)
 		for (unsigned b = 0; b < DANE_W_COUNT; b++) {
 			enum dane_warning w = (enum dane_warning)(1u << b);
 			/* These speak of a match a refused key is not. */
-			if (pr->key_refused && (w == DANE_W_STALE_RECORD ||
-						w == DANE_W_WEAK_TA))
+			if (pr->key_refused &&
+			    (w == DANE_W_STALE_RECORD || w == DANE_W_WEAK_TA))
 				continue;
 			if (m->warnings & w)
 				add_warning(row, dane_warning_code(w),
@@ -575,8 +587,8 @@ check_ep_decide(struct ep *e)
 	/* For insecure: the lines to publish once the zone is signed; never
 	 * for a refused key, which the server did not prove it holds. */
 	if ((row->verdict == VERDICT_NO_TLSA ||
-	     row->verdict == VERDICT_INSECURE) && row->have_key &&
-	    !(pr && pr->key_refused)) {
+	     row->verdict == VERDICT_INSECURE) &&
+	    row->have_key && !(pr && pr->key_refused)) {
 		snprintf(line, sizeof(line), "_%u._tcp.%s. IN TLSA 3 1 1 %s",
 			 row->port, row->host, row->spki_sha256);
 		push_str(&c->res->setup, &c->res->nsetup, line);
@@ -593,4 +605,3 @@ check_ep_decide(struct ep *e)
 		}
 	}
 }
-

@@ -15,20 +15,20 @@
 #include "probe/dane.h"
 #include "probe/verdict.h"
 
-#define CHECK_MAX_ENDPOINTS 32	/* SRV RRsets larger than this are cut */
+#define CHECK_MAX_ENDPOINTS 32 /* SRV RRsets larger than this are cut */
 
 struct check_env {
 	struct check_config cfg;
-	struct clock clk;	/* cfg.clock, every member set */
+	struct clock clk; /* cfg.clock, every member set */
 	size_t in_flight;
-	TAILQ_HEAD(, ep) queue;	/* endpoints waiting for a probe slot */
+	TAILQ_HEAD(, ep) queue; /* endpoints waiting for a probe slot */
 	size_t queued;
 	/* probes_per_minute: a token bucket refilled continuously. */
 	double tokens;
-	int64_t last_refill_ms;	/* monotonic */
+	int64_t last_refill_ms; /* monotonic */
 	struct event *drain;
-	LIST_HEAD(, check) checks;	/* every live check, for env_free */
-	int freeing;		/* check_env_free: no more draining */
+	LIST_HEAD(, check) checks; /* every live check, for env_free */
+	int freeing;		   /* check_env_free: no more draining */
 };
 
 enum ep_phase { EP_ADDR, EP_MAIN, EP_KEYS, EP_SNI, EP_DONE };
@@ -37,12 +37,12 @@ enum ep_phase { EP_ADDR, EP_MAIN, EP_KEYS, EP_SNI, EP_DONE };
 struct ep_probe {
 	struct ep *e;
 	struct probe_addr addr;
-	char addr_s[46];		/* the address as text */
-	size_t vantage;			/* index into cfg.vantages */
-	enum probe_keys keys;		/* the other family's probe */
-	int matched_done;		/* m and m_ok are set */
+	char addr_s[46];      /* the address as text */
+	size_t vantage;	      /* index into cfg.vantages */
+	enum probe_keys keys; /* the other family's probe */
+	int matched_done;     /* m and m_ok are set */
 	struct probe *probe;
-	void *remote;			/* an xmpp: vantage's request */
+	void *remote; /* an xmpp: vantage's request */
 	struct probe_result *res;
 	struct dane_match m;
 	int m_ok;
@@ -50,35 +50,35 @@ struct ep_probe {
 
 struct ep {
 	struct check *c;
-	struct check_endpoint *row;	/* in c->res->endpoints */
+	struct check_endpoint *row; /* in c->res->endpoints */
 	int server;
 	int fallback;
 	enum ep_phase phase;
 
 	struct dns_query *qa, *qaaaa, *qtlsa;
 	struct dns_answer *a, *aaaa, *tlsa, *tlsa_orig;
-	int tlsa_second;		/* looking up at the original name */
+	int tlsa_second; /* looking up at the original name */
 	int srv_secure;
 
 	struct probe_addr addrs[32];
 	size_t naddrs;
-	size_t naddrs_private;		/* skipped: private, loopback... */
+	size_t naddrs_private; /* skipped: private, loopback... */
 
 	/* The SNI = domain probes, one per address (max_addresses). */
 	struct ep_probe *ap;
 	size_t nap, ap_next;
-	size_t nplan;			/* probes to start: nap, or nap + 1
-					 * for the other key family's */
-	int keys_done;			/* that probe was made or skipped */
-	size_t decider;			/* the probe whose verdict is the
-					 * endpoint's */
+	size_t nplan;	/* probes to start: nap, or nap + 1
+			 * for the other key family's */
+	int keys_done;	/* that probe was made or skipped */
+	size_t decider; /* the probe whose verdict is the
+			 * endpoint's */
 
-	struct probe *probe;		/* the SNI = target probe */
-	int probe_waiting;		/* in the env's queue */
+	struct probe *probe; /* the SNI = target probe */
+	int probe_waiting;   /* in the env's queue */
 	TAILQ_ENTRY(ep) qlink;
-	struct probe_result *pres;	/* the deciding SNI = domain probe
-					 * (in ap[], not owned) */
-	struct probe_result *pres_sni;	/* the SNI = target probe */
+	struct probe_result *pres;     /* the deciding SNI = domain probe
+					* (in ap[], not owned) */
+	struct probe_result *pres_sni; /* the SNI = target probe */
 	struct dane_match m, m_sni;
 	int m_ok, m_sni_ok;
 };
@@ -87,9 +87,9 @@ struct ep {
 struct caa_walk {
 	struct check *c;
 	struct check_caa *out;
-	char q[DNS_NAME_MAX + 1];	/* the name asked now */
+	char q[DNS_NAME_MAX + 1]; /* the name asked now */
 	struct dns_query *qcaa;
-	unsigned step;			/* look-ups started, <= 128 */
+	unsigned step; /* look-ups started, <= 128 */
 };
 
 struct srvq {
@@ -100,7 +100,7 @@ struct srvq {
 struct check {
 	struct check_env *env;
 	struct srvq sq[SVC_COUNT];
-	LIST_ENTRY(check) link;		/* in env->checks */
+	LIST_ENTRY(check) link; /* in env->checks */
 	struct check_result *res;
 	check_cb cb;
 	void *arg;
@@ -113,14 +113,14 @@ struct check {
 	unsigned pending;
 	int finishing;
 	struct event *done_ev;
-	int64_t t0_ms;		/* monotonic, for elapsed_ms */
-	struct dane_budget dane_budget;	/* every match of this check */
+	int64_t t0_ms;			/* monotonic, for elapsed_ms */
+	struct dane_budget dane_budget; /* every match of this check */
 
 	/* check_zone.c: the unsigned zone of each insecure endpoint. */
-	size_t zone_ep;			/* the endpoint asked about */
-	char zone_q[DNS_NAME_MAX + 1];	/* the name asked for its SOA */
+	size_t zone_ep;		       /* the endpoint asked about */
+	char zone_q[DNS_NAME_MAX + 1]; /* the name asked for its SOA */
 	struct dns_query *qzone;
-	struct event *zone_timer;	/* the walk's deadline */
+	struct event *zone_timer; /* the walk's deadline */
 	int zone_in_lookup, zone_answered;
 
 	/* check_caa.c: the CAA walks up from the domain and each SRV
@@ -165,8 +165,8 @@ size_t check_addrs_drop_private(struct probe_addr *addrs, size_t *n,
  * max_addresses, from e->addrs. */
 void check_ep_plan(struct ep *e);
 /* The request of probe p (its address) with that SNI. */
-void check_ep_req(const struct ep *e, const struct ep_probe *p,
-		  const char *sni, struct probe_req *req);
+void check_ep_req(const struct ep *e, const struct ep_probe *p, const char *sni,
+		  struct probe_req *req);
 /* The options of probe p: its vantage's. */
 void check_ep_opts(const struct ep *e, const struct ep_probe *p,
 		   struct probe_opts *o);
@@ -177,7 +177,8 @@ int check_ep_probe_next(struct ep *e);
  * earlier probe of e that was shown the same chain. */
 void check_ep_dane_match(struct ep *e, const struct dns_answer *t,
 			 const struct dane_names *names, time_t now,
-			 const struct probe_result *res, struct dane_match *out);
+			 const struct probe_result *res,
+			 struct dane_match *out);
 void check_ep_match_all(struct ep *e, const struct dns_answer *t,
 			const struct dane_names *names, time_t now);
 /* Fills row->probes with each probe's verdict from the endpoint's DNS

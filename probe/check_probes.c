@@ -23,8 +23,8 @@ void
 check_ep_plan(struct ep *e)
 {
 	size_t max = e->c->env->cfg.max_addresses > 0
-			     ? (size_t)e->c->env->cfg.max_addresses
-			     : EP_DEFAULT_ADDRESSES;
+			 ? (size_t)e->c->env->cfg.max_addresses
+			 : EP_DEFAULT_ADDRESSES;
 	size_t i4 = 0, i6 = 0, n = 0;
 	int want6 = 0;
 
@@ -147,9 +147,9 @@ ap_remote_start(struct ep *e, struct ep_probe *p, const struct probe_req *req)
 	struct check_env *env = e->c->env;
 	const struct check_remote *r = &env->cfg.remote;
 
-	p->remote = r->start ? r->start(r->arg, ap_vantage(e, p), req,
-					ap_probe_cb, p)
-			     : NULL;
+	p->remote =
+	    r->start ? r->start(r->arg, ap_vantage(e, p), req, ap_probe_cb, p)
+		     : NULL;
 	if (p->remote == NULL) {
 		p->res = xcalloc(1, sizeof(*p->res));
 		p->res->fail_step = PROBE_STEP_VANTAGE;
@@ -207,12 +207,12 @@ ap_rank(const struct ep_probe *p, const struct dns_answer *t)
 		return -1;
 	if (p->res->ok && p->m_ok && secure &&
 	    ((p->m.nusable > 0 && p->m.matched < 0) || p->res->key_refused))
-		return 3;		/* mismatch */
+		return 3; /* mismatch */
 	if (!p->res->ok && p->res->tls_refused && secure)
-		return 2;		/* downgrade */
+		return 2; /* downgrade */
 	if (p->res->ok)
 		return 1;
-	return 0;			/* unreachable */
+	return 0; /* unreachable */
 }
 
 /* Byte for byte the same chain as presented. */
@@ -258,8 +258,7 @@ same_names(const struct ep *e, const struct ep *f)
 {
 	const char *a = ep_srv_target(e), *b = ep_srv_target(f);
 
-	return e->server == f->server &&
-	       (a == b || (a && b && !strcmp(a, b)));
+	return e->server == f->server && (a == b || (a && b && !strcmp(a, b)));
 }
 
 /* A match of one of f's probes shown res's chain, copied into *out. */
@@ -360,8 +359,8 @@ leaf_family(const struct probe_result *r)
 	if (gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_DER) == 0) {
 		int a = gnutls_x509_crt_get_pk_algorithm(crt, NULL);
 		k = (a == GNUTLS_PK_RSA || a == GNUTLS_PK_RSA_PSS)
-			    ? PROBE_KEYS_RSA
-			    : PROBE_KEYS_EC;
+			? PROBE_KEYS_RSA
+			: PROBE_KEYS_EC;
 	}
 	gnutls_x509_crt_deinit(crt);
 	return k;
@@ -399,7 +398,7 @@ check_ep_keys_end(struct ep *e)
 
 	e->phase = EP_MAIN;
 	if (p->res && p->res->ok && !p->res->tls_refused) {
-		e->nap++;	/* a key of the other family: a probe */
+		e->nap++; /* a key of the other family: a probe */
 		return;
 	}
 	probe_result_free(p->res);
@@ -469,8 +468,7 @@ check_ep_probes_report(struct ep *e, const struct verdict_input *base)
 			in.tlsa_usable = (unsigned)p->m.nusable;
 			cp->have_key = p->m.have_leaf;
 			if (p->m.have_leaf)
-				dane_hex(p->m.spki_sha256, 32,
-					 cp->spki_sha256);
+				dane_hex(p->m.spki_sha256, 32, cp->spki_sha256);
 			cp->not_after = p->m.not_after;
 			cp->allowed = in.matched && !in.key_refused && t &&
 				      t->sec == DNS_SEC_SECURE;
@@ -484,9 +482,8 @@ check_ep_probes_report(struct ep *e, const struct verdict_input *base)
 			if (p->res) {
 				in.tls_refused = p->res->tls_refused;
 				cp->err_step = p->res->fail_step;
-				snprintf(cp->err_reason,
-					 sizeof(cp->err_reason), "%s",
-					 p->res->reason);
+				snprintf(cp->err_reason, sizeof(cp->err_reason),
+					 "%s", p->res->reason);
 			}
 		}
 		cp->verdict = verdict_endpoint(&in);
@@ -518,11 +515,10 @@ check_ep_probes_free(struct ep *e, struct check_env *env)
 #define SPLIT_MAX_WARNINGS 16
 
 static void
-add_domain_warning(struct check_result *r, const char *code,
-		   const char *text)
+add_domain_warning(struct check_result *r, const char *code, const char *text)
 {
-	r->warnings = xrealloc(r->warnings,
-			       (r->nwarnings + 1) * sizeof(*r->warnings));
+	r->warnings =
+	    xrealloc(r->warnings, (r->nwarnings + 1) * sizeof(*r->warnings));
 	struct check_warning *w = &r->warnings[r->nwarnings++];
 	snprintf(w->code, sizeof(w->code), "%s", code);
 	snprintf(w->text, sizeof(w->text), "%s", text);
@@ -549,8 +545,10 @@ split_remote_vantages(const struct check_result *r, const char *host,
 
 	for (size_t i = 0; i < r->nendpoints; i++)
 		for (size_t x = 0; !strcmp(r->endpoints[i].host, host) &&
-				   x < r->endpoints[i].nprobes; x++) {
-			const struct check_probe *p = &r->endpoints[i].probes[x];
+				   x < r->endpoints[i].nprobes;
+		     x++) {
+			const struct check_probe *p =
+			    &r->endpoints[i].probes[x];
 			size_t j = 0;
 			if (!p->remote || !p->have_key ||
 			    strcmp(p->key_type, k->key_type) ||
@@ -585,8 +583,8 @@ split_warn(struct check_result *r, const struct check_endpoint *ea,
 			 "through the remote vantage %s, which can report a "
 			 "wrong key",
 			 own->spki_sha256, eo->host, eo->port, own->address,
-			 own->vantage, rem->spki_sha256, er->port,
-			 rem->address, rem->vantage);
+			 own->vantage, rem->spki_sha256, er->port, rem->address,
+			 rem->vantage);
 	} else {
 		snprintf(text, sizeof(text),
 			 "keys differ between probes (%.16s… at %s port %u, "
@@ -624,21 +622,22 @@ split_endpoints(struct check_result *r, const struct check_endpoint *ea,
 	size_t nn = 0;
 
 	for (int remote = 0; remote < 2; remote++)
-	for (size_t x = 0; x < ea->nprobes; x++)
-		for (size_t y = (ea == eb ? x + 1 : 0); y < eb->nprobes; y++) {
-			const struct check_probe *a = &ea->probes[x];
-			const struct check_probe *b = &eb->probes[y];
-			if (r->nwarnings >= SPLIT_MAX_WARNINGS)
-				return;
-			if ((a->remote || b->remote) != remote ||
-			    !split_pair(a, b) ||
-			    (split_named(named, nn, a->spki_sha256) &&
-			     split_named(named, nn, b->spki_sha256)))
-				continue;
-			split_warn(r, ea, a, eb, b);
-			named[nn++] = a->spki_sha256;
-			named[nn++] = b->spki_sha256;
-		}
+		for (size_t x = 0; x < ea->nprobes; x++)
+			for (size_t y = (ea == eb ? x + 1 : 0); y < eb->nprobes;
+			     y++) {
+				const struct check_probe *a = &ea->probes[x];
+				const struct check_probe *b = &eb->probes[y];
+				if (r->nwarnings >= SPLIT_MAX_WARNINGS)
+					return;
+				if ((a->remote || b->remote) != remote ||
+				    !split_pair(a, b) ||
+				    (split_named(named, nn, a->spki_sha256) &&
+				     split_named(named, nn, b->spki_sha256)))
+					continue;
+				split_warn(r, ea, a, eb, b);
+				named[nn++] = a->spki_sha256;
+				named[nn++] = b->spki_sha256;
+			}
 }
 
 void
@@ -650,8 +649,9 @@ check_split(struct check_result *r)
 		const struct check_endpoint *ea = &r->endpoints[i];
 		for (size_t j = i; j < r->nendpoints; j++) {
 			const struct check_endpoint *eb = &r->endpoints[j];
-			if (strcmp(ea->host, eb->host) || (j > i &&
-			    ea->port == eb->port && ea->tls == eb->tls))
+			if (strcmp(ea->host, eb->host) ||
+			    (j > i && ea->port == eb->port &&
+			     ea->tls == eb->tls))
 				continue;
 			split_endpoints(r, ea, eb);
 		}

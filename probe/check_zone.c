@@ -16,7 +16,7 @@
 
 #include "probe/check_int.h"
 
-#define CHECK_T_SOA 6	/* RFC 1035 §3.2.2 */
+#define CHECK_T_SOA 6 /* RFC 1035 §3.2.2 */
 #define CHECK_ZONE_DEADLINE_S 5
 
 /* The unsigned record set of an insecure endpoint, as its owner name: the
@@ -78,7 +78,8 @@ zone_shared(struct check *c, size_t i, const char *owner)
 		const char *o = insecure_owner(c, prev, buf, sizeof(buf));
 		if (o != NULL && !strcmp(o, owner)) {
 			memcpy(c->res->endpoints[i].unsigned_zone,
-			       prev->unsigned_zone, sizeof(prev->unsigned_zone));
+			       prev->unsigned_zone,
+			       sizeof(prev->unsigned_zone));
 			return 1;
 		}
 	}
@@ -125,12 +126,12 @@ zone_next(struct check *c)
 	for (;;) {
 		const char *owner = NULL;
 
-		while (c->zone_ep < c->res->nendpoints &&
-		       ((owner = insecure_owner(c,
-						&c->res->endpoints[c->zone_ep],
-						buf, sizeof(buf))) == NULL ||
-			(c->zone_q[0] == '\0' &&
-			 zone_shared(c, c->zone_ep, owner))))
+		while (
+		    c->zone_ep < c->res->nendpoints &&
+		    ((owner = insecure_owner(c, &c->res->endpoints[c->zone_ep],
+					     buf, sizeof(buf))) == NULL ||
+		     (c->zone_q[0] == '\0' &&
+		      zone_shared(c, c->zone_ep, owner))))
 			c->zone_ep++;
 		if (c->zone_ep >= c->res->nendpoints) {
 			zone_finish(c);
@@ -149,7 +150,7 @@ zone_next(struct check *c)
 			continue;
 		}
 		if (!c->zone_answered)
-			return;	/* zone_cb goes on */
+			return; /* zone_cb goes on */
 	}
 }
 

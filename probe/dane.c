@@ -24,7 +24,8 @@ static gnutls_x509_trust_list_t sys_tl;
 static int sys_loaded;
 static char *sys_file;
 
-int dane_set_trust_file(const char *path)
+int
+dane_set_trust_file(const char *path)
 {
 	if (sys_tl)
 		gnutls_x509_trust_list_deinit(sys_tl, 1);
@@ -39,7 +40,8 @@ int dane_set_trust_file(const char *path)
 
 /* The system CAs (or the file of dane_set_trust_file), loaded once; NULL
  * when none could be loaded. */
-gnutls_x509_trust_list_t dane_system_trust(void)
+gnutls_x509_trust_list_t
+dane_system_trust(void)
 {
 	int n;
 
@@ -64,7 +66,8 @@ gnutls_x509_trust_list_t dane_system_trust(void)
 
 /* Text into a fixed buffer; cutting a long subject short is fine. */
 
-void dane_say(char *buf, size_t len, const char *fmt, ...)
+void
+dane_say(char *buf, size_t len, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -73,7 +76,8 @@ void dane_say(char *buf, size_t len, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void cost_init(struct cost *c, unsigned left)
+static void
+cost_init(struct cost *c, unsigned left)
 {
 	memset(c, 0, sizeof(*c));
 	c->left = left;
@@ -88,7 +92,8 @@ static void cost_init(struct cost *c, unsigned left)
 static void cost_stop(struct cost *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-static void cost_stop(struct cost *c, const char *fmt, ...)
+static void
+cost_stop(struct cost *c, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -103,7 +108,8 @@ static void cost_stop(struct cost *c, const char *fmt, ...)
 /* Is there time left?  Checked before each verification and each piece
  * of work the count does not bound (an anchor tried); the first
  * DANE_VERIFY_FREE verifications always have time. */
-int dane_cost_time(struct cost *c)
+int
+dane_cost_time(struct cost *c)
 {
 	struct timespec t;
 
@@ -111,8 +117,7 @@ int dane_cost_time(struct cost *c)
 		return 1;
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
 	if (t.tv_sec < c->deadline.tv_sec ||
-	    (t.tv_sec == c->deadline.tv_sec &&
-	     t.tv_nsec < c->deadline.tv_nsec))
+	    (t.tv_sec == c->deadline.tv_sec && t.tv_nsec < c->deadline.tv_nsec))
 		return 1;
 	cost_stop(c, "matching took longer than %d ms", DANE_MATCH_MAX_MS);
 	return 0;
@@ -120,7 +125,8 @@ int dane_cost_time(struct cost *c)
 
 /* Takes n signature verifications; 0 (and the match is marked as cut
  * short) when the budget or the time is spent. */
-int dane_cost_take(struct cost *c, unsigned n)
+int
+dane_cost_take(struct cost *c, unsigned n)
 {
 	if (c->left < n) {
 		cost_stop(c, "the budget of signature verifications is spent");
@@ -133,7 +139,8 @@ int dane_cost_take(struct cost *c, unsigned n)
 	return 1;
 }
 
-static void subject_of(gnutls_x509_crt_t c, char *buf, size_t len)
+static void
+subject_of(gnutls_x509_crt_t c, char *buf, size_t len)
 {
 	size_t size = len;
 
@@ -148,8 +155,8 @@ static void subject_of(gnutls_x509_crt_t c, char *buf, size_t len)
  * costs seconds (docs/performance.md).  Returns 1 with the reason in
  * c->why (the match is cut short), 0 when the key may be used.
  */
-int dane_rsa_too_costly(gnutls_x509_crt_t crt, unsigned *bits,
-			unsigned *ebits)
+int
+dane_rsa_too_costly(gnutls_x509_crt_t crt, unsigned *bits, unsigned *ebits)
 {
 	gnutls_datum_t m = {NULL, 0}, e = {NULL, 0};
 	unsigned i;
@@ -173,7 +180,8 @@ int dane_rsa_too_costly(gnutls_x509_crt_t crt, unsigned *bits,
 	return *bits > DANE_RSA_MAX_BITS || *ebits > 32;
 }
 
-int dane_key_refused(gnutls_x509_crt_t crt, struct cost *c)
+int
+dane_key_refused(gnutls_x509_crt_t crt, struct cost *c)
 {
 	unsigned bits, ebits;
 	char dn[120];
@@ -208,7 +216,8 @@ int dane_key_refused(gnutls_x509_crt_t crt, struct cost *c)
  * the handshake did) and takes its key and digests.  0, or -1 when GnuTLS
  * cannot parse it.
  */
-static int cert_parse(struct cert *c, const uint8_t *der, size_t len)
+static int
+cert_parse(struct cert *c, const uint8_t *der, size_t len)
 {
 	gnutls_datum_t d = {(unsigned char *)der, (unsigned)len};
 	gnutls_pubkey_t pub;
@@ -246,7 +255,8 @@ static int cert_parse(struct cert *c, const uint8_t *der, size_t len)
 	return 0;
 }
 
-static void cert_free(struct cert *c)
+static void
+cert_free(struct cert *c)
 {
 	if (c->crt)
 		gnutls_x509_crt_deinit(c->crt);
@@ -255,7 +265,8 @@ static void cert_free(struct cert *c)
 	c->spki.data = NULL;
 }
 
-int dane_spki_sha256(const uint8_t *der, size_t len, uint8_t out[32])
+int
+dane_spki_sha256(const uint8_t *der, size_t len, uint8_t out[32])
 {
 	struct cert c;
 	int r = -1;
@@ -270,7 +281,8 @@ int dane_spki_sha256(const uint8_t *der, size_t len, uint8_t out[32])
 	return r;
 }
 
-void dane_hex(const uint8_t *in, size_t len, char *buf)
+void
+dane_hex(const uint8_t *in, size_t len, char *buf)
 {
 	static const char digits[] = "0123456789abcdef";
 	size_t i;
@@ -282,7 +294,8 @@ void dane_hex(const uint8_t *in, size_t len, char *buf)
 	buf[2 * len] = '\0';
 }
 
-int dane_record_known(const struct dns_tlsa *t)
+int
+dane_record_known(const struct dns_tlsa *t)
 {
 	if (!t || t->usage > 3 || t->selector > 1 || !t->data)
 		return 0;
@@ -300,13 +313,15 @@ int dane_record_known(const struct dns_tlsa *t)
 	}
 }
 
-int dane_same_cert(const struct cert *a, const struct cert *b)
+int
+dane_same_cert(const struct cert *a, const struct cert *b)
 {
 	return a->len == b->len && memcmp(a->der, b->der, a->len) == 0;
 }
 
 /* Does the record's data match this certificate (by its selector)? */
-static int record_matches(const struct dns_tlsa *t, const struct cert *c)
+static int
+record_matches(const struct dns_tlsa *t, const struct cert *c)
 {
 	int full = t->selector == 0;
 
@@ -328,7 +343,8 @@ static int record_matches(const struct dns_tlsa *t, const struct cert *c)
 }
 
 /* Rank for picking the match: DANE-EE, DANE-TA, PKIX-EE, PKIX-TA. */
-static int usage_rank(uint8_t usage)
+static int
+usage_rank(uint8_t usage)
 {
 	static const int rank[4] = {3, 2, 1, 0};
 
@@ -350,7 +366,8 @@ struct state {
 };
 
 /* A record matched with TA `ta` (NULL for an end-entity match). */
-static void note_match(struct state *s, size_t i, const struct cert *ta)
+static void
+note_match(struct state *s, size_t i, const struct cert *ta)
 {
 	int rank = usage_rank(s->recs[i].usage);
 	char dn[160];
@@ -362,38 +379,41 @@ static void note_match(struct state *s, size_t i, const struct cert *ta)
 	s->out->warnings &= ~DANE_W_WEAK_TA;
 	if (ta) {
 		subject_of(ta->crt, dn, sizeof(dn));
-		dane_say(s->out->detail, sizeof(s->out->detail), "trust anchor %s",
-		    dn);
+		dane_say(s->out->detail, sizeof(s->out->detail),
+			 "trust anchor %s", dn);
 		if (dane_path_public_ca(ta, &s->cost))
 			s->out->warnings |= DANE_W_WEAK_TA;
 	} else {
 		dane_say(s->out->detail, sizeof(s->out->detail),
-		    "the leaf certificate");
+			 "the leaf certificate");
 	}
 }
 
 /* Tries `ta` as the anchor of record i; 1 on a match. */
-static int try_ta(struct state *s, size_t i, const struct cert *ta)
+static int
+try_ta(struct state *s, size_t i, const struct cert *ta)
 {
 	char why[160], dn[160];
 
-	if (dane_path_chains_to(s->certs, s->n, ta, s->nm, s->now, &s->cost, why,
-		      sizeof(why))) {
+	if (dane_path_chains_to(s->certs, s->n, ta, s->nm, s->now, &s->cost,
+				why, sizeof(why))) {
 		note_match(s, i, ta);
 		return 1;
 	}
 	if (!s->ta_candidate && !s->cost.out) {
 		subject_of(ta->crt, dn, sizeof(dn));
 		dane_say(s->why, sizeof(s->why),
-		    "the record %u %u %u matches %s, but %s", s->recs[i].usage,
-		    s->recs[i].selector, s->recs[i].mtype, dn, why);
+			 "the record %u %u %u matches %s, but %s",
+			 s->recs[i].usage, s->recs[i].selector,
+			 s->recs[i].mtype, dn, why);
 		s->ta_candidate = 1;
 	}
 	return 0;
 }
 
 /* Matches one usable TA record (usage 2 or 0); 1 on a match. */
-static int match_ta(struct state *s, size_t i, int *seen)
+static int
+match_ta(struct state *s, size_t i, int *seen)
 {
 	const struct dns_tlsa *t = &s->recs[i];
 	gnutls_x509_crt_t path[MAX_CHAIN], iss;
@@ -406,7 +426,8 @@ static int match_ta(struct state *s, size_t i, int *seen)
 	if (t->selector == 0 && t->mtype == 0) {
 		/* 2 0 0 / 0 0 0: the anchor is in DNS, whether sent or not */
 		*seen = 1;
-		if (!dane_cost_time(&s->cost) || cert_parse(&dns, t->data, t->len) < 0)
+		if (!dane_cost_time(&s->cost) ||
+		    cert_parse(&dns, t->data, t->len) < 0)
 			return 0;
 		r = try_ta(s, i, &dns);
 		cert_free(&dns);
@@ -427,8 +448,9 @@ static int match_ta(struct state *s, size_t i, int *seen)
 	/* PKIX-TA may name a root of the system store the server does not
 	 * send (RFC 7671 §5.4): try the issuer of the presented chain's top */
 	dane_path_build(s->certs, s->n, NULL, path, &np, &top, &s->cost);
-	if (gnutls_x509_trust_list_get_issuer(dane_system_trust(), s->certs[top].crt,
-					      &iss, GNUTLS_TL_GET_COPY) < 0)
+	if (gnutls_x509_trust_list_get_issuer(dane_system_trust(),
+					      s->certs[top].crt, &iss,
+					      GNUTLS_TL_GET_COPY) < 0)
 		return 0;
 	if (gnutls_x509_crt_export2(iss, GNUTLS_X509_FMT_DER, &der) == 0) {
 		if (cert_parse(&sys, der.data, der.size) == 0) {
@@ -449,7 +471,8 @@ static int match_ta(struct state *s, size_t i, int *seen)
  * (RFC 7671 §9: a usage and selector with SHA-512 records ignore their
  * SHA-256 ones).  has512 comes from every record of the RRset.
  */
-static uint8_t record_class(const struct dns_tlsa *t, int has512[4][2])
+static uint8_t
+record_class(const struct dns_tlsa *t, int has512[4][2])
 {
 	if (!dane_record_known(t))
 		return 0;
@@ -459,8 +482,9 @@ static uint8_t record_class(const struct dns_tlsa *t, int has512[4][2])
 }
 
 /* Classifies every record; reports the first DANE_MAX_RECORDS. */
-static size_t classify(const struct dns_tlsa *recs, size_t nrecs,
-		       int has512[4][2], uint8_t *usable)
+static size_t
+classify(const struct dns_tlsa *recs, size_t nrecs, int has512[4][2],
+	 uint8_t *usable)
 {
 	size_t i, n = 0;
 	uint8_t k;
@@ -478,7 +502,8 @@ static size_t classify(const struct dns_tlsa *recs, size_t nrecs,
 }
 
 /* Why nothing matched, when something did not. */
-static void explain(struct state *s, size_t nrecs, int ta_unseen)
+static void
+explain(struct state *s, size_t nrecs, int ta_unseen)
 {
 	struct dane_match *out = s->out;
 	char hex[90];
@@ -491,14 +516,16 @@ static void explain(struct state *s, size_t nrecs, int ta_unseen)
 	}
 	if (out->nusable == 0) {
 		dane_say(out->detail, sizeof(out->detail), "%s",
-		    nrecs ? "no usable TLSA record (unknown usage, selector "
-			    "or matching type)"
-			  : "no TLSA record");
+			 nrecs
+			     ? "no usable TLSA record (unknown usage, selector "
+			       "or matching type)"
+			     : "no TLSA record");
 	} else if (out->too_costly) {
 		/* Before any other reason: what was not tried might have
 		 * matched, or might have explained the mismatch.  The key
 		 * first, so that a long reason cannot cut it short. */
-		dane_say(out->detail, sizeof(out->detail),
+		dane_say(
+		    out->detail, sizeof(out->detail),
 		    "chain too costly: the leaf's key (%s) matches no record "
 		    "tried; %s",
 		    hex, s->cost.why);
@@ -506,23 +533,24 @@ static void explain(struct state *s, size_t nrecs, int ta_unseen)
 		dane_say(out->detail, sizeof(out->detail), "%s", s->why);
 	} else if (ta_unseen && dane_path_cut(s->certs, s->n, &s->cost)) {
 		out->warnings |= DANE_W_TA_NOT_SENT;
-		dane_say(out->detail, sizeof(out->detail),
+		dane_say(
+		    out->detail, sizeof(out->detail),
 		    "no certificate of the chain matches a DANE-TA record: "
 		    "the server may not send its trust anchor, which "
 		    "RFC 7671 §5.2 requires");
 	} else {
 		dane_say(out->detail, sizeof(out->detail),
-		    "no usable record matches the leaf (%s) "
-		    "or a trust anchor in the chain",
-		    hex);
+			 "no usable record matches the leaf (%s) "
+			 "or a trust anchor in the chain",
+			 hex);
 	}
 }
 
 /* Matches the records against the parsed chain: end-entity records first
  * (no signature to verify), then each TA record with a fair share of
  * what is left.  Sets s->out's match, too_costly and warnings. */
-static void match_records(struct state *s, size_t nrecs, int has512[4][2],
-			  int *ta_unseen)
+static void
+match_records(struct state *s, size_t nrecs, int has512[4][2], int *ta_unseen)
 {
 	struct dane_match *out = s->out;
 	size_t i, nta = 0;
@@ -576,7 +604,8 @@ static void match_records(struct state *s, size_t nrecs, int has512[4][2],
 /* Whether the leaf embeds an SCT list (RFC 6962 §3.3, the X.509v3
  * extension 1.3.6.1.4.1.11129.2.4.2).  SCTs sent in the TLS extension
  * or an OCSP response are not seen: XMPP servers staple neither. */
-static int has_sct(gnutls_x509_crt_t crt)
+static int
+has_sct(gnutls_x509_crt_t crt)
 {
 	for (unsigned i = 0; i < 256; i++) {
 		char oid[128];
@@ -592,10 +621,11 @@ static int has_sct(gnutls_x509_crt_t crt)
 	return 0;
 }
 
-void dane_match(const struct dns_tlsa *recs, size_t nrecs,
-		const struct probe_cert *chain, size_t nchain,
-		const struct dane_names *names, time_t now,
-		struct dane_budget *budget, struct dane_match *out)
+void
+dane_match(const struct dns_tlsa *recs, size_t nrecs,
+	   const struct probe_cert *chain, size_t nchain,
+	   const struct dane_names *names, time_t now,
+	   struct dane_budget *budget, struct dane_match *out)
 {
 	struct cert certs[MAX_CHAIN];
 	int has512[4][2] = {{0}};
@@ -627,7 +657,8 @@ void dane_match(const struct dns_tlsa *recs, size_t nrecs,
 	if (cert_parse(&certs[0], chain[0].der, chain[0].len) < 0) {
 		/* The handshake completed with it: a mismatch, not a reason
 		 * to stop looking (the verdict is the caller's). */
-		dane_say(out->detail, sizeof(out->detail),
+		dane_say(
+		    out->detail, sizeof(out->detail),
 		    "the leaf certificate cannot be parsed (%zu bytes), so no "
 		    "record can match it",
 		    chain[0].len);
@@ -638,7 +669,8 @@ void dane_match(const struct dns_tlsa *recs, size_t nrecs,
 		cert_parse(&certs[i], chain[i].der, chain[i].len);
 		/* A repeated certificate never helps a path, only costs */
 		for (j = 0; certs[i].crt && j < i; j++)
-			if (certs[j].crt && dane_same_cert(&certs[i], &certs[j]))
+			if (certs[j].crt &&
+			    dane_same_cert(&certs[i], &certs[j]))
 				cert_free(&certs[i]);
 	}
 
@@ -675,7 +707,8 @@ void dane_match(const struct dns_tlsa *recs, size_t nrecs,
 		cert_free(&certs[i]);
 }
 
-const char *dane_warning_code(enum dane_warning w)
+const char *
+dane_warning_code(enum dane_warning w)
 {
 	switch (w) {
 	case DANE_W_WEAK_TA:
@@ -696,7 +729,8 @@ const char *dane_warning_code(enum dane_warning w)
 	return NULL;
 }
 
-const char *dane_warning_text(enum dane_warning w)
+const char *
+dane_warning_text(enum dane_warning w)
 {
 	switch (w) {
 	case DANE_W_WEAK_TA:

@@ -27,18 +27,18 @@ enum dane_warning {
 	DANE_W_WEAK_TA = 1u << 0,	/* "weak-ta": TA is a public CA */
 	DANE_W_STALE_RECORD = 1u << 1,	/* "stale-record" */
 	DANE_W_EXPIRED_LEAF = 1u << 2,	/* "expired-leaf" */
-	DANE_W_NAME_MISMATCH = 1u << 3,	/* "name-mismatch" */
+	DANE_W_NAME_MISMATCH = 1u << 3, /* "name-mismatch" */
 	DANE_W_PKIX_INVALID = 1u << 4,	/* "pkix-invalid" */
 	DANE_W_TA_NOT_SENT = 1u << 5,	/* "ta-not-sent" */
 	DANE_W_NO_SCT = 1u << 6,	/* "no-sct": a public-CA leaf without
 					 * SCTs (RFC 6962 §3.3) */
 };
-#define DANE_W_COUNT 7			/* warning bits, for loops */
+#define DANE_W_COUNT 7 /* warning bits, for loops */
 
 struct dane_names {
 	const char *domain;	/* A-label, lower case */
 	const char *domain_u;	/* U-label, for XmppAddr; may equal domain */
-	const char *srv_target;	/* A-label SRV target when the SRV RRset is
+	const char *srv_target; /* A-label SRV target when the SRV RRset is
 				 * secure (an accepted reference identity);
 				 * NULL otherwise */
 	int server;		/* 0: _xmpp-client SRV-IDs, 1: _xmpp-server */
@@ -93,34 +93,33 @@ struct dane_names {
  * the probe's handshake, which refuses the leaf's key before GnuTLS uses
  * it.
  */
-int dane_rsa_too_costly(gnutls_x509_crt_t crt, unsigned *bits,
-			unsigned *ebits);
+int dane_rsa_too_costly(gnutls_x509_crt_t crt, unsigned *bits, unsigned *ebits);
 
 /* What one check has spent on matching.  The caller owns it (one per
  * check), zeroes it before the check's first match and passes it to every
  * dane_match of that check; dane_match adds what it spent. */
 struct dane_budget {
-	unsigned spent;		/* signature verifications so far */
+	unsigned spent; /* signature verifications so far */
 };
 
 struct dane_match {
-	size_t nusable;		/* usable records (after digest agility) */
-	int matched;		/* index into the records, -1: none */
-	uint32_t warnings;	/* enum dane_warning bits */
+	size_t nusable;	   /* usable records (after digest agility) */
+	int matched;	   /* index into the records, -1: none */
+	uint32_t warnings; /* enum dane_warning bits */
 	/* Per record: 0 unusable, 1 usable, 2 ignored by digest agility;
 	 * reported for the first DANE_MAX_RECORDS records only (nusable and
 	 * the match cover them all). */
 	uint8_t usable[DANE_MAX_RECORDS];
-	uint8_t spki_sha256[32];	/* of the leaf's key, as GnuTLS reads
-					 * it */
-	int have_leaf;		/* spki_sha256 and not_after are set */
-	int64_t not_after;	/* leaf expiry, seconds since the epoch */
-	int pkix_valid;		/* chain valid under the system CAs for the
-				 * domain (or the secure SRV target) */
-	int too_costly;		/* a usable record was not tried to the end:
-				 * a bound of "Bounded cost" was reached */
-	unsigned verifications;	/* signature verifications spent */
-	char detail[256];	/* why nothing matched, or the TA's subject */
+	uint8_t spki_sha256[32]; /* of the leaf's key, as GnuTLS reads
+				  * it */
+	int have_leaf;		 /* spki_sha256 and not_after are set */
+	int64_t not_after;	 /* leaf expiry, seconds since the epoch */
+	int pkix_valid;		 /* chain valid under the system CAs for the
+				  * domain (or the secure SRV target) */
+	int too_costly;		 /* a usable record was not tried to the end:
+				  * a bound of "Bounded cost" was reached */
+	unsigned verifications;	 /* signature verifications spent */
+	char detail[256];	 /* why nothing matched, or the TA's subject */
 };
 
 /*

@@ -52,11 +52,11 @@ struct cert {
  * machine preempting us must not turn a legitimate match into "too
  * costly". */
 struct cost {
-	unsigned left;	   /* signature verifications still allowed */
+	unsigned left; /* signature verifications still allowed */
 	unsigned spent;
 	struct timespec deadline;
-	int out;	   /* a bound was hit: something was not tried */
-	char why[200];	   /* the first bound hit */
+	int out;       /* a bound was hit: something was not tried */
+	char why[200]; /* the first bound hit */
 };
 
 /* The trust anchor a path must end at: one certificate (DANE-TA), or the
@@ -69,7 +69,7 @@ struct anchor {
 /* dane.c */
 /* snprintf into a caller's buffer of len bytes. */
 void dane_say(char *buf, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* The system's trust store (loaded once), or NULL. */
 gnutls_x509_trust_list_t dane_system_trust(void);
 /* The CPU-time bound: 0 while within it, -1 (and c->out) past it. */
@@ -98,8 +98,8 @@ int dane_path_names_ok(gnutls_x509_crt_t crt, const struct dane_names *nm);
 /* Does the leaf chain to `ta` (signatures, dates, names), with `ta` as the
  * only trust anchor?  1 yes; 0 no, with the reason in why. */
 int dane_path_chains_to(struct cert *certs, size_t n, const struct cert *ta,
-			const struct dane_names *nm, time_t now,
-			struct cost *c, char *why, size_t whylen);
+			const struct dane_names *nm, time_t now, struct cost *c,
+			char *why, size_t whylen);
 /* The presented chain (with the system's anchor) is valid for the names:
  * 1 yes, 0 no, -1 not known (the cost bound was reached). */
 int dane_path_pkix_valid(struct cert *certs, size_t n,

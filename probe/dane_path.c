@@ -15,8 +15,8 @@
 
 /* Was `cur` signed by `iss`, an acceptable issuer (CA flag)?  One
  * signature verification, if the names agree and the key is not refused. */
-static int issued_by(gnutls_x509_crt_t cur, gnutls_x509_crt_t iss,
-		     struct cost *c)
+static int
+issued_by(gnutls_x509_crt_t cur, gnutls_x509_crt_t iss, struct cost *c)
 {
 	unsigned status = 0;
 
@@ -30,8 +30,8 @@ static int issued_by(gnutls_x509_crt_t cur, gnutls_x509_crt_t iss,
 }
 
 /* 2: `cur` is the anchor itself, 1: the anchor issued it, 0: neither. */
-static int anchor_issues(const struct anchor *a, const struct cert *cur,
-			 struct cost *c)
+static int
+anchor_issues(const struct anchor *a, const struct cert *cur, struct cost *c)
 {
 	gnutls_x509_crt_t iss;
 	int r;
@@ -67,7 +67,8 @@ struct walk {
 
 /* Did chain certificate k issue certificate cur?  Cached in by[]; a bound
  * hit while checking leaves it unknown. */
-static int linked(struct walk *w, size_t cur, size_t k)
+static int
+linked(struct walk *w, size_t cur, size_t k)
 {
 	struct cert *c = &w->certs[cur];
 	int r;
@@ -85,7 +86,8 @@ static int linked(struct walk *w, size_t cur, size_t k)
  * explored once per walk (what it reaches does not depend on the way
  * there), so look-alikes certifying one another cost n^2 links at most,
  * never a factorial. */
-static int extend(struct walk *w, size_t cur)
+static int
+extend(struct walk *w, size_t cur)
 {
 	size_t k;
 	int r;
@@ -123,9 +125,10 @@ static int extend(struct walk *w, size_t cur)
  * index of the highest certificate reached.  The anchor may be NULL: then
  * the walk just finds how far the presented chain goes.
  */
-int dane_path_build(struct cert *certs, size_t n,
-		      const struct anchor *a, gnutls_x509_crt_t *path,
-		      size_t *np, size_t *top, struct cost *c)
+int
+dane_path_build(struct cert *certs, size_t n, const struct anchor *a,
+		gnutls_x509_crt_t *path, size_t *np, size_t *top,
+		struct cost *c)
 {
 	struct walk w;
 	int ok;
@@ -151,10 +154,10 @@ int dane_path_build(struct cert *certs, size_t n,
  * certificate, each key checked first.  `ta` is the anchor certificate
  * when there is one (its key verifies the path's top).
  */
-static int verify_path(gnutls_x509_trust_list_t tl, gnutls_x509_crt_t *path,
-		       size_t np, gnutls_x509_crt_t ta,
-		       gnutls_typed_vdata_st *purpose, unsigned *status,
-		       struct cost *c)
+static int
+verify_path(gnutls_x509_trust_list_t tl, gnutls_x509_crt_t *path, size_t np,
+	    gnutls_x509_crt_t ta, gnutls_typed_vdata_st *purpose,
+	    unsigned *status, struct cost *c)
 {
 	size_t i;
 
@@ -169,7 +172,8 @@ static int verify_path(gnutls_x509_trust_list_t tl, gnutls_x509_crt_t *path,
 						  VFLAGS, status, NULL);
 }
 
-static int valid_at(gnutls_x509_crt_t c, time_t now)
+static int
+valid_at(gnutls_x509_crt_t c, time_t now)
 {
 	time_t from = gnutls_x509_crt_get_activation_time(c);
 	time_t to = gnutls_x509_crt_get_expiration_time(c);
@@ -179,8 +183,8 @@ static int valid_at(gnutls_x509_crt_t c, time_t now)
 }
 
 /* An SRV-ID "_xmpp-client.DOMAIN" (RFC 6125 §6.5.1, RFC 6120 §13.7.1.2). */
-static int srv_id_matches(const char *v, size_t len,
-			  const struct dane_names *nm)
+static int
+srv_id_matches(const char *v, size_t len, const struct dane_names *nm)
 {
 	const char *svc = nm->server ? "_xmpp-server." : "_xmpp-client.";
 	size_t sl = strlen(svc), dl = strlen(nm->domain);
@@ -190,8 +194,8 @@ static int srv_id_matches(const char *v, size_t len,
 }
 
 /* XmppAddr: a domain JID, UTF-8 with the U-label (RFC 6120 §13.7.1.4). */
-static int xmpp_addr_matches(const char *v, size_t len,
-			     const struct dane_names *nm)
+static int
+xmpp_addr_matches(const char *v, size_t len, const struct dane_names *nm)
 {
 	const char *d = nm->domain_u ? nm->domain_u : nm->domain;
 
@@ -200,7 +204,8 @@ static int xmpp_addr_matches(const char *v, size_t len,
 
 /* Does the leaf name the service: DNS-ID (domain or secure SRV target),
  * SRV-ID or XmppAddr? */
-int dane_path_names_ok(gnutls_x509_crt_t crt, const struct dane_names *nm)
+int
+dane_path_names_ok(gnutls_x509_crt_t crt, const struct dane_names *nm)
 {
 	char buf[512];
 	size_t size;
@@ -240,9 +245,10 @@ int dane_path_names_ok(gnutls_x509_crt_t crt, const struct dane_names *nm)
  * Does the leaf chain to `ta` (signatures, dates, names), with `ta` as the
  * only trust anchor?  1 yes; 0 no, with the reason in why.
  */
-int dane_path_chains_to(struct cert *certs, size_t n, const struct cert *ta,
-		     const struct dane_names *nm, time_t now, struct cost *c,
-		     char *why, size_t whylen)
+int
+dane_path_chains_to(struct cert *certs, size_t n, const struct cert *ta,
+		    const struct dane_names *nm, time_t now, struct cost *c,
+		    char *why, size_t whylen)
 {
 	gnutls_x509_crt_t path[MAX_CHAIN], copy;
 	gnutls_x509_trust_list_t tl;
@@ -284,8 +290,9 @@ int dane_path_chains_to(struct cert *certs, size_t n, const struct cert *ta,
 			goto out;
 		if (gnutls_certificate_verification_status_print(
 			status, GNUTLS_CRT_X509, &txt, 0) == 0) {
-			dane_say(why, whylen, "the leaf does not chain to it: %s",
-			    (char *)txt.data);
+			dane_say(why, whylen,
+				 "the leaf does not chain to it: %s",
+				 (char *)txt.data);
 			gnutls_free(txt.data);
 		} else {
 			dane_say(why, whylen, "the leaf does not chain to it");
@@ -297,15 +304,16 @@ int dane_path_chains_to(struct cert *certs, size_t n, const struct cert *ta,
 	for (i = 0; i < np; i++) {
 		if (!valid_at(path[i], now)) {
 			dane_say(why, whylen,
-			    i == 0 ? "the leaf is expired or not yet valid"
-				   : "an intermediate is expired or not yet "
-				     "valid");
+				 i == 0
+				     ? "the leaf is expired or not yet valid"
+				     : "an intermediate is expired or not yet "
+				       "valid");
 			goto out;
 		}
 	}
 	if (!dane_path_names_ok(certs[0].crt, nm)) {
 		dane_say(why, whylen, "the leaf does not name %s",
-		    nm && nm->domain ? nm->domain : "the domain");
+			 nm && nm->domain ? nm->domain : "the domain");
 		goto out;
 	}
 	ok = 1;
@@ -316,8 +324,9 @@ out:
 
 /* The presented chain (with the system's anchor) is valid for the names:
  * 1 yes, 0 no, -1 not known (the cost bound was reached). */
-int dane_path_pkix_valid(struct cert *certs, size_t n,
-		      const struct dane_names *nm, time_t now, struct cost *c)
+int
+dane_path_pkix_valid(struct cert *certs, size_t n, const struct dane_names *nm,
+		     time_t now, struct cost *c)
 {
 	gnutls_x509_crt_t path[MAX_CHAIN];
 	struct anchor a = {NULL, dane_system_trust()};
@@ -346,7 +355,8 @@ int dane_path_pkix_valid(struct cert *certs, size_t n,
  * it?  Anyone who can get a certificate from it passes a match on it.  When
  * the cost bound leaves it unknown, it is said to be one (the warning
  * errs on the side of telling). */
-int dane_path_public_ca(const struct cert *ta, struct cost *c)
+int
+dane_path_public_ca(const struct cert *ta, struct cost *c)
 {
 	gnutls_x509_trust_list_t tl = dane_system_trust();
 	unsigned status = 0;
@@ -364,7 +374,8 @@ int dane_path_public_ca(const struct cert *ta, struct cost *c)
 
 /* Does the presented chain stop below a certificate it does not include
  * (its top is not self-issued)?  Then a TA may simply not have been sent. */
-int dane_path_cut(struct cert *certs, size_t n, struct cost *c)
+int
+dane_path_cut(struct cert *certs, size_t n, struct cost *c)
 {
 	gnutls_x509_crt_t path[MAX_CHAIN];
 	size_t np, top = 0;

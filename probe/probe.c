@@ -34,7 +34,8 @@
 
 static void probe_io(evutil_socket_t fd, short what, void *arg);
 
-enum probe_step  probe_state_step(const struct probe *p)
+enum probe_step
+probe_state_step(const struct probe *p)
 {
 	switch (p->state) {
 	case PS_CONNECT:
@@ -55,7 +56,8 @@ enum probe_step  probe_state_step(const struct probe *p)
 	return PROBE_STEP_TLS;
 }
 
-const char * probe_state_words(const struct probe *p)
+const char *
+probe_state_words(const struct probe *p)
 {
 	switch (p->state) {
 	case PS_CONNECT:
@@ -80,7 +82,8 @@ const char * probe_state_words(const struct probe *p)
 }
 
 /* errno in the words of a report. */
-const char * probe_errno_words(int err)
+const char *
+probe_errno_words(int err)
 {
 	switch (err) {
 	case ECONNREFUSED:
@@ -102,8 +105,8 @@ const char * probe_errno_words(int err)
 	}
 }
 
-static void addr_str(const struct probe_addr *a, uint16_t port, char *buf,
-		     size_t len)
+static void
+addr_str(const struct probe_addr *a, uint16_t port, char *buf, size_t len)
 {
 	char ip[INET6_ADDRSTRLEN];
 
@@ -115,7 +118,8 @@ static void addr_str(const struct probe_addr *a, uint16_t port, char *buf,
 		snprintf(buf, len, "%s:%u", ip, (unsigned)port);
 }
 
-uint32_t  probe_elapsed_ms(const struct probe *p)
+uint32_t
+probe_elapsed_ms(const struct probe *p)
 {
 	int64_t ms = clock_mono_ms() - p->started_ms;
 
@@ -123,7 +127,8 @@ uint32_t  probe_elapsed_ms(const struct probe *p)
 }
 
 /* Closes the connection and its TLS session, if any. */
-static void probe_close(struct probe *p, int polite)
+static void
+probe_close(struct probe *p, int polite)
 {
 	if (p->io != NULL) {
 		event_free(p->io);
@@ -153,8 +158,8 @@ static void probe_close(struct probe *p, int polite)
  * defers the callback to a fresh turn of the loop, so it never runs inside
  * probe_start() or inside one of this probe's own callbacks.
  */
-void probe_finish(struct probe *p, enum probe_step step, const char *fmt,
-		  ...)
+void
+probe_finish(struct probe *p, enum probe_step step, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -173,7 +178,8 @@ void probe_finish(struct probe *p, enum probe_step step, const char *fmt,
 	event_active(p->done, EV_TIMEOUT, 1);
 }
 
-static void probe_free(struct probe *p)
+static void
+probe_free(struct probe *p)
 {
 	probe_close(p, 0);
 	if (p->deadline != NULL)
@@ -192,7 +198,8 @@ static void probe_free(struct probe *p)
 	free(p);
 }
 
-static void probe_done_cb(evutil_socket_t fd, short what, void *arg)
+static void
+probe_done_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct probe *p = arg;
 	struct probe_result *res = p->res;
@@ -205,7 +212,8 @@ static void probe_done_cb(evutil_socket_t fd, short what, void *arg)
 	cb(res, cb_arg);
 }
 
-static void probe_timeout_cb(evutil_socket_t fd, short what, void *arg)
+static void
+probe_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct probe *p = arg;
 	int ms = p->timeout_ms;
@@ -227,7 +235,8 @@ static void probe_timeout_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Watches the fd for `what` (EV_READ or EV_WRITE) only. */
-int  probe_wait_for(struct probe *p, short what)
+int
+probe_wait_for(struct probe *p, short what)
 {
 	if (p->io != NULL)
 		event_free(p->io);
@@ -240,7 +249,8 @@ int  probe_wait_for(struct probe *p, short what)
 }
 
 /* Writes what is queued; then waits for the answer. */
-static void flush_out(struct probe *p)
+static void
+flush_out(struct probe *p)
 {
 	ssize_t n;
 
@@ -263,7 +273,8 @@ static void flush_out(struct probe *p)
 	probe_wait_for(p, EV_READ);
 }
 
-void probe_send_bytes(struct probe *p, const void *data, size_t len)
+void
+probe_send_bytes(struct probe *p, const void *data, size_t len)
 {
 	if (len > sizeof(p->out) - p->out_len) {
 		probe_fail(p, "internal error: output too long");
@@ -275,7 +286,8 @@ void probe_send_bytes(struct probe *p, const void *data, size_t len)
 }
 
 /* Reads the next SOCKS reply from p->in; answers or moves on. */
-static void socks_step(struct probe *p)
+static void
+socks_step(struct probe *p)
 {
 	uint8_t msg[SOCKS5_MSG_MAX];
 	char err[160];
@@ -346,11 +358,12 @@ static void socks_step(struct probe *p)
 	}
 }
 
-static void on_readable(struct probe *p)
+static void
+on_readable(struct probe *p)
 {
 	ssize_t n;
-	int socks = p->state == PS_SOCKS_METHOD ||
-		    p->state == PS_SOCKS_AUTH || p->state == PS_SOCKS_CONNECT;
+	int socks = p->state == PS_SOCKS_METHOD || p->state == PS_SOCKS_AUTH ||
+		    p->state == PS_SOCKS_CONNECT;
 
 	if (!socks) {
 		probe_stream_read(p);
@@ -375,15 +388,16 @@ static void on_readable(struct probe *p)
 	 * for next (or ended the probe), read on.  Without this a reply split
 	 * over two reads stalled the probe until its deadline. */
 	if ((p->state == PS_SOCKS_METHOD || p->state == PS_SOCKS_AUTH ||
-	     p->state == PS_SOCKS_CONNECT) && p->io != NULL &&
-	    !event_pending(p->io, EV_READ | EV_WRITE, NULL))
+	     p->state == PS_SOCKS_CONNECT) &&
+	    p->io != NULL && !event_pending(p->io, EV_READ | EV_WRITE, NULL))
 		probe_wait_for(p, EV_READ);
 }
 
 static void try_connect(struct probe *p);
 
 /* The TCP connection is up (or failed). */
-static void on_connected(struct probe *p)
+static void
+on_connected(struct probe *p)
 {
 	uint8_t msg[8];
 	int err = 0, n;
@@ -413,7 +427,8 @@ static void on_connected(struct probe *p)
 	probe_send_bytes(p, msg, (size_t)n);
 }
 
-static void probe_io(evutil_socket_t fd, short what, void *arg)
+static void
+probe_io(evutil_socket_t fd, short what, void *arg)
 {
 	struct probe *p = arg;
 
@@ -437,8 +452,8 @@ static void probe_io(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Starts a non-blocking connect; 0 if under way, else errno. */
-static int connect_to(struct probe *p, const struct probe_addr *a,
-		      uint16_t port)
+static int
+connect_to(struct probe *p, const struct probe_addr *a, uint16_t port)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen;
@@ -461,8 +476,8 @@ static int connect_to(struct probe *p, const struct probe_addr *a,
 		return EAFNOSUPPORT;
 	}
 	addr_str(a, port, p->res->peer, sizeof(p->res->peer));
-	p->fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		       0);
+	p->fd =
+	    socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (p->fd < 0)
 		return errno;
 	if (connect(p->fd, (struct sockaddr *)&ss, sslen) == 0 ||
@@ -477,7 +492,8 @@ static int connect_to(struct probe *p, const struct probe_addr *a,
 }
 
 /* Direct mode: the next allowed address, or the end. */
-static void try_connect(struct probe *p)
+static void
+try_connect(struct probe *p)
 {
 	const struct probe_addr *a;
 	char where[64];
@@ -489,7 +505,8 @@ static void try_connect(struct probe *p)
 			addr_str(a, p->port, where, sizeof(where));
 			snprintf(p->last_err, sizeof(p->last_err),
 				 "refused to connect to private address %s "
-				 "(allow_private is off)", where);
+				 "(allow_private is off)",
+				 where);
 			continue;
 		}
 		err = connect_to(p, a, p->port);
@@ -503,8 +520,9 @@ static void try_connect(struct probe *p)
 		     p->last_err[0] ? p->last_err : "no address to connect to");
 }
 
-static void make_credentials(struct probe *p, const struct probe_opts *o,
-			     char *out, size_t outlen)
+static void
+make_credentials(struct probe *p, const struct probe_opts *o, char *out,
+		 size_t outlen)
 {
 	uint8_t raw[16];
 	size_t i;
@@ -526,7 +544,8 @@ static void make_credentials(struct probe *p, const struct probe_opts *o,
 		snprintf(out + 2 * i, 3, "%02x", raw[i]);
 }
 
-static int parse_numeric(const char *s, struct probe_addr *a)
+static int
+parse_numeric(const char *s, struct probe_addr *a)
 {
 	memset(a, 0, sizeof(*a));
 	if (s == NULL)
@@ -542,7 +561,8 @@ static int parse_numeric(const char *s, struct probe_addr *a)
 	return -1;
 }
 
-static char *dup_or_null(const char *s, int *oom)
+static char *
+dup_or_null(const char *s, int *oom)
 {
 	char *d;
 
@@ -554,8 +574,9 @@ static char *dup_or_null(const char *s, int *oom)
 	return d;
 }
 
-struct probe *probe_start(struct event_base *base, const struct probe_opts *opts,
-			  const struct probe_req *req, probe_cb cb, void *arg)
+struct probe *
+probe_start(struct event_base *base, const struct probe_opts *opts,
+	    const struct probe_req *req, probe_cb cb, void *arg)
 {
 	struct probe *p = calloc(1, sizeof(*p));
 	struct timeval tv;
@@ -579,8 +600,8 @@ struct probe *probe_start(struct event_base *base, const struct probe_opts *opts
 	p->keys = req->keys;
 	p->via_socks = opts->via_socks;
 	p->proxy_port = opts->socks_port;
-	p->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms
-					     : PROBE_DEFAULT_TIMEOUT_MS;
+	p->timeout_ms =
+	    opts->timeout_ms > 0 ? opts->timeout_ms : PROBE_DEFAULT_TIMEOUT_MS;
 	p->allow_private = opts->allow_private;
 	p->socks_any_auth = opts->socks_any_auth;
 	if (!p->via_socks && req->naddrs > 0) {
@@ -618,8 +639,7 @@ struct probe *probe_start(struct event_base *base, const struct probe_opts *opts
 		snprintf(p->socks_user, sizeof(p->socks_user), "%s",
 			 opts->socks_user);
 	else if (opts->socks_user == NULL)
-		make_credentials(p, opts, p->socks_user,
-				 sizeof(p->socks_user));
+		make_credentials(p, opts, p->socks_user, sizeof(p->socks_user));
 	/* The report keeps what fits; the proxy gets it whole. */
 	snprintf(p->res->socks_user, sizeof(p->res->socks_user), "%.*s",
 		 (int)sizeof(p->res->socks_user) - 1, p->socks_user);
@@ -648,13 +668,15 @@ struct probe *probe_start(struct event_base *base, const struct probe_opts *opts
 	return p;
 }
 
-void probe_cancel(struct probe *p)
+void
+probe_cancel(struct probe *p)
 {
 	if (p != NULL)
 		probe_free(p);
 }
 
-void probe_result_free(struct probe_result *res)
+void
+probe_result_free(struct probe_result *res)
 {
 	size_t i;
 
@@ -666,7 +688,8 @@ void probe_result_free(struct probe_result *res)
 	free(res);
 }
 
-const char *probe_step_name(enum probe_step step)
+const char *
+probe_step_name(enum probe_step step)
 {
 	switch (step) {
 	case PROBE_STEP_NONE:

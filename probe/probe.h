@@ -26,26 +26,26 @@ enum probe_tls {
 /* The step that failed; these names are the JSON "error.step" words. */
 enum probe_step {
 	PROBE_STEP_NONE = 0,
-	PROBE_STEP_INPUT,	/* "input" */
-	PROBE_STEP_DNS,		/* "dns" */
-	PROBE_STEP_TOR,		/* "tor": the SOCKS proxy or the circuit */
-	PROBE_STEP_TCP,		/* "tcp" */
-	PROBE_STEP_STREAM,	/* "stream": the XMPP stream before TLS */
-	PROBE_STEP_STARTTLS,	/* "starttls" */
-	PROBE_STEP_TLS,		/* "tls": the handshake */
+	PROBE_STEP_INPUT,    /* "input" */
+	PROBE_STEP_DNS,	     /* "dns" */
+	PROBE_STEP_TOR,	     /* "tor": the SOCKS proxy or the circuit */
+	PROBE_STEP_TCP,	     /* "tcp" */
+	PROBE_STEP_STREAM,   /* "stream": the XMPP stream before TLS */
+	PROBE_STEP_STARTTLS, /* "starttls" */
+	PROBE_STEP_TLS,	     /* "tls": the handshake */
 	/* "vantage": a remote vantage (xmpp:JID, docs/vantages.md) did not
 	 * answer in time, answered an error or a malformed result. */
 	PROBE_STEP_VANTAGE,
 };
 
 struct probe_addr {
-	int family;		/* AF_INET or AF_INET6 */
+	int family; /* AF_INET or AF_INET6 */
 	uint8_t addr[16];
 };
 
 struct probe_opts {
-	int via_socks;			/* 1: through the SOCKS5 proxy below */
-	const char *socks_host;		/* numeric address of the proxy */
+	int via_socks;		/* 1: through the SOCKS5 proxy below */
+	const char *socks_host; /* numeric address of the proxy */
 	uint16_t socks_port;
 	/* SOCKS5 username/password (RFC 1929); NULL: fresh random ones are
 	 * made for this probe, so Tor's IsolateSOCKSAuth gives it its own
@@ -56,8 +56,8 @@ struct probe_opts {
 	 * Tor, such as `ssh -D`); 0: username/password only, so that a Tor
 	 * cannot put two probes on one circuit. */
 	int socks_any_auth;
-	int timeout_ms;			/* the whole probe */
-	int allow_private;		/* allow private/loopback targets */
+	int timeout_ms;	   /* the whole probe */
+	int allow_private; /* allow private/loopback targets */
 	/* Random source for the SOCKS credentials; NULL: getrandom(). */
 	void (*random)(void *buf, size_t len);
 };
@@ -65,17 +65,17 @@ struct probe_opts {
 /* The signature family the handshake offers (the server's key type). */
 enum probe_keys {
 	PROBE_KEYS_ANY = 0,
-	PROBE_KEYS_RSA,		/* RSA (PKCS#1 v1.5, PSS) signatures only */
-	PROBE_KEYS_EC,		/* ECDSA and Ed25519 signatures only */
+	PROBE_KEYS_RSA, /* RSA (PKCS#1 v1.5, PSS) signatures only */
+	PROBE_KEYS_EC,	/* ECDSA and Ed25519 signatures only */
 };
 
 struct probe_req {
-	const char *host;	/* A-label target: sent to the proxy, or the
-				 * name `addrs` belong to */
+	const char *host; /* A-label target: sent to the proxy, or the
+			   * name `addrs` belong to */
 	uint16_t port;
-	const char *stream_to;	/* the stream's `to`: the domain, U-label */
-	const char *sni;	/* SNI, A-label; NULL or "" for none */
-	int server;		/* 0: jabber:client, 1: jabber:server */
+	const char *stream_to; /* the stream's `to`: the domain, U-label */
+	const char *sni;       /* SNI, A-label; NULL or "" for none */
+	int server;	       /* 0: jabber:client, 1: jabber:server */
 	enum probe_tls tls;
 	/* A server holding an RSA and an ECDSA certificate shows the one
 	 * the client's signature_algorithms allow (RFC 8446 §4.2.3). */
@@ -106,23 +106,23 @@ struct probe_req {
 #define PROBE_FEATURES_MIN_MS 1000
 
 enum probe_feat_state {
-	PROBE_FEAT_NOT_TRIED = 0,	/* s2s, or no completed handshake */
-	PROBE_FEAT_READ,		/* the features were read */
-	PROBE_FEAT_FAILED,		/* the stream after TLS failed */
+	PROBE_FEAT_NOT_TRIED = 0, /* s2s, or no completed handshake */
+	PROBE_FEAT_READ,	  /* the features were read */
+	PROBE_FEAT_FAILED,	  /* the stream after TLS failed */
 };
 
 struct probe_features {
 	enum probe_feat_state state;
-	struct xmlstream_sasl sasl;	/* PROBE_FEAT_READ */
-	char reason[160];		/* PROBE_FEAT_FAILED: words */
+	struct xmlstream_sasl sasl; /* PROBE_FEAT_READ */
+	char reason[160];	    /* PROBE_FEAT_FAILED: words */
 };
 
 /* Channel binding as offered by one endpoint (XEP-0440). */
 enum probe_cb {
-	PROBE_CB_NA = 0,	/* not tried: JSON null */
-	PROBE_CB_OFFERED,	/* "offered": a -PLUS mechanism */
-	PROBE_CB_NONE,		/* "none" */
-	PROBE_CB_UNKNOWN,	/* "unknown": the stream after TLS failed */
+	PROBE_CB_NA = 0,  /* not tried: JSON null */
+	PROBE_CB_OFFERED, /* "offered": a -PLUS mechanism */
+	PROBE_CB_NONE,	  /* "none" */
+	PROBE_CB_UNKNOWN, /* "unknown": the stream after TLS failed */
 };
 
 enum probe_cb probe_cb_state(const struct probe_features *f);
@@ -146,8 +146,8 @@ struct probe_result {
 	 * stopped at a refused key (key_refused).  Either way what the
 	 * server presented is judged, never `unreachable`. */
 	int ok;
-	enum probe_step fail_step;	/* when !ok */
-	char reason[256];		/* words for the failure */
+	enum probe_step fail_step; /* when !ok */
+	char reason[256];	   /* words for the failure */
 	/* The server refused or withheld TLS: no <starttls/> in its
 	 * features, a <failure/> to it, or a stream past the reader's
 	 * bounds before <proceed/> (probe/xmlstream.h; a client would read
@@ -172,16 +172,16 @@ struct probe_result {
 	 * `unreachable`, which an interceptor could otherwise choose. */
 	int key_refused;
 
-	struct probe_cert *chain;	/* as presented, leaf first */
+	struct probe_cert *chain; /* as presented, leaf first */
 	size_t nchain;
-	char tls_version[16];		/* "TLS1.3", ... */
-	char alpn[32];			/* negotiated ALPN, "" if none */
-	char peer[64];			/* the address connected to, or the
-					 * proxy's, for the report */
-	char socks_user[64];		/* credentials used (for tests that
-					 * match Tor circuits) */
+	char tls_version[16]; /* "TLS1.3", ... */
+	char alpn[32];	      /* negotiated ALPN, "" if none */
+	char peer[64];	      /* the address connected to, or the
+			       * proxy's, for the report */
+	char socks_user[64];  /* credentials used (for tests that
+			       * match Tor circuits) */
 	uint32_t elapsed_ms;
-	struct probe_features features;	/* the stream after TLS (c2s) */
+	struct probe_features features; /* the stream after TLS (c2s) */
 };
 
 struct probe;
@@ -194,7 +194,8 @@ typedef void (*probe_cb)(struct probe_result *res, void *arg);
  * only on out-of-memory; every other failure arrives through `cb`, never
  * before probe_start() has returned.
  */
-struct probe *probe_start(struct event_base *base, const struct probe_opts *opts,
+struct probe *probe_start(struct event_base *base,
+			  const struct probe_opts *opts,
 			  const struct probe_req *req, probe_cb cb, void *arg);
 
 /* Stops a probe; its callback is never called. */

@@ -2,7 +2,8 @@
 /*
  * probe_int.h - what probe.c (TCP, SOCKS5, the probe's life),
  * probe_stream.c (the XMPP stream before TLS) and probe_tls.c (the TLS
- * session and handshake, the chain, the stream after TLS) share.  Not a public API: probe.h is.
+ * session and handshake, the chain, the stream after TLS) share.  Not a public
+ * API: probe.h is.
  */
 #ifndef CERTWATCH_PROBE_INT_H
 #define CERTWATCH_PROBE_INT_H
@@ -34,22 +35,23 @@
 		       "+SIGN-RSA-PSS-RSAE-SHA384:+SIGN-RSA-PSS-RSAE-SHA512:"  \
 		       "+SIGN-RSA-SHA256:+SIGN-RSA-SHA384:+SIGN-RSA-SHA512"
 #define PROBE_PRIORITY_EC                                                      \
-	PROBE_PRIORITY ":-RSA:-ECDHE-RSA:-DHE-RSA:-SIGN-ALL:"                  \
-		       "+SIGN-ECDSA-SECP256R1-SHA256:"                         \
-		       "+SIGN-ECDSA-SECP384R1-SHA384:"                         \
-		       "+SIGN-ECDSA-SECP521R1-SHA512:+SIGN-ECDSA-SHA256:"      \
-		       "+SIGN-ECDSA-SHA384:+SIGN-ECDSA-SHA512:+SIGN-EdDSA-Ed25519"
+	PROBE_PRIORITY                                                         \
+	":-RSA:-ECDHE-RSA:-DHE-RSA:-SIGN-ALL:"                                 \
+	"+SIGN-ECDSA-SECP256R1-SHA256:"                                        \
+	"+SIGN-ECDSA-SECP384R1-SHA384:"                                        \
+	"+SIGN-ECDSA-SECP521R1-SHA512:+SIGN-ECDSA-SHA256:"                     \
+	"+SIGN-ECDSA-SHA384:+SIGN-ECDSA-SHA512:+SIGN-EdDSA-Ed25519"
 
 enum probe_state {
-	PS_CONNECT,		/* TCP connect under way (target or proxy) */
-	PS_SOCKS_METHOD,	/* greeting sent */
-	PS_SOCKS_AUTH,		/* credentials sent */
-	PS_SOCKS_CONNECT,	/* CONNECT sent */
-	PS_STREAM,		/* stream header sent, waiting for features */
-	PS_PROCEED,		/* <starttls/> sent */
-	PS_TLS,			/* handshake under way */
-	PS_FEATURES,		/* c2s: the stream after TLS (tlsfeat.c) */
-	PS_DONE,		/* result made, callback deferred */
+	PS_CONNECT,	  /* TCP connect under way (target or proxy) */
+	PS_SOCKS_METHOD,  /* greeting sent */
+	PS_SOCKS_AUTH,	  /* credentials sent */
+	PS_SOCKS_CONNECT, /* CONNECT sent */
+	PS_STREAM,	  /* stream header sent, waiting for features */
+	PS_PROCEED,	  /* <starttls/> sent */
+	PS_TLS,		  /* handshake under way */
+	PS_FEATURES,	  /* c2s: the stream after TLS (tlsfeat.c) */
+	PS_DONE,	  /* result made, callback deferred */
 };
 
 struct probe {
@@ -68,34 +70,34 @@ struct probe {
 	struct probe_addr proxy;
 	uint16_t proxy_port;
 	char socks_user[256], socks_pass[256];
-	int socks_any_auth;		/* probe_opts.socks_any_auth */
+	int socks_any_auth; /* probe_opts.socks_any_auth */
 	int timeout_ms;
 	int allow_private;
 
 	enum probe_state state;
 	int fd;
 	struct event *io;	/* the fd, for reading or writing */
-	struct event *deadline;	/* the whole probe */
+	struct event *deadline; /* the whole probe */
 	struct event *done;	/* fires the callback outside our stack */
 	int64_t started_ms;	/* monotonic */
 
-	uint8_t out[2600];	/* stream header or a SOCKS message */
+	uint8_t out[2600]; /* stream header or a SOCKS message */
 	size_t out_len, out_off;
-	uint8_t in[600];	/* SOCKS replies (at most 262 bytes each) */
+	uint8_t in[600]; /* SOCKS replies (at most 262 bytes each) */
 	size_t in_len;
 
 	struct xmlstream *xs;
-	uint8_t *sbuf;		/* PROBE_STREAM_READ bytes, for the stream */
-	int proceed;		/* <proceed/> read */
+	uint8_t *sbuf; /* PROBE_STREAM_READ bytes, for the stream */
+	int proceed;   /* <proceed/> read */
 
 	gnutls_session_t session;
 	gnutls_certificate_credentials_t cred;
-	int key_checked;	/* the leaf's key went through key_refused() */
-	int no_features;	/* probe_req.no_features */
-	struct tlsfeat *feat;	/* PS_FEATURES */
-	char chain_note[256];	/* capture_chain()'s words, kept meanwhile */
+	int key_checked;      /* the leaf's key went through key_refused() */
+	int no_features;      /* probe_req.no_features */
+	struct tlsfeat *feat; /* PS_FEATURES */
+	char chain_note[256]; /* capture_chain()'s words, kept meanwhile */
 
-	char last_err[160];	/* why the last address failed */
+	char last_err[160]; /* why the last address failed */
 	struct probe_result *res;
 };
 
@@ -105,8 +107,8 @@ struct probe {
  * defers the callback to a fresh turn of the loop, so it never runs inside
  * probe_start() or inside one of this probe's own callbacks.
  */
-void probe_finish(struct probe *p, enum probe_step step, const char *fmt,
-		  ...) __attribute__((format(printf, 3, 4)));
+void probe_finish(struct probe *p, enum probe_step step, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Fails the current step. */
 #define probe_fail(p, ...) probe_finish((p), probe_state_step(p), __VA_ARGS__)
 /* The step and the words of where the probe is. */

@@ -16,7 +16,8 @@
 #include <sys/socket.h>
 
 /* The stream reader's events, while we are inside xmlstream_feed(). */
-static int on_stream(const struct xmlstream_event *ev, void *arg)
+static int
+on_stream(const struct xmlstream_event *ev, void *arg)
 {
 	struct probe *p = arg;
 
@@ -41,7 +42,8 @@ static int on_stream(const struct xmlstream_event *ev, void *arg)
 			break;
 		}
 		p->state = PS_PROCEED;
-		probe_send_bytes(p, XMLSTREAM_STARTTLS, strlen(XMLSTREAM_STARTTLS));
+		probe_send_bytes(p, XMLSTREAM_STARTTLS,
+				 strlen(XMLSTREAM_STARTTLS));
 		break;
 	case XMLSTREAM_PROCEED:
 		if (p->state != PS_PROCEED) {
@@ -79,8 +81,9 @@ static int on_stream(const struct xmlstream_event *ev, void *arg)
 		 * interceptor would offer it first, then overflow
 		 * (docs/reliability.md, "Bounds before TLS"). */
 		p->res->tls_refused = 1;
-		probe_fail(p, "the stream passed certwatch's bounds before TLS, "
-			      "%s: %s",
+		probe_fail(p,
+			   "the stream passed certwatch's bounds before TLS, "
+			   "%s: %s",
 			   ev->starttls ? "after <starttls/> was offered"
 					: "with no <starttls/> offered",
 			   ev->error);
@@ -89,7 +92,8 @@ static int on_stream(const struct xmlstream_event *ev, void *arg)
 	return p->state == PS_DONE;
 }
 
-void probe_stream_start(struct probe *p)
+void
+probe_stream_start(struct probe *p)
 {
 	char header[2048];
 	int n;
@@ -114,14 +118,16 @@ void probe_stream_start(struct probe *p)
 	probe_send_bytes(p, header, (size_t)n);
 }
 
-void probe_stream_feed(struct probe *p, const void *data, size_t len)
+void
+probe_stream_feed(struct probe *p, const void *data, size_t len)
 {
 	xmlstream_feed(p->xs, data, len);
 	if (p->state != PS_DONE && p->proceed)
 		probe_tls_start(p);
 }
 
-static void read_again(evutil_socket_t fd, short what, void *arg)
+static void
+read_again(evutil_socket_t fd, short what, void *arg)
 {
 	struct probe *p = arg;
 
@@ -131,7 +137,8 @@ static void read_again(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Reads the stream after PROBE_SLOW_READ_MS. */
-static void read_later(struct probe *p)
+static void
+read_later(struct probe *p)
 {
 	struct timeval tv = {0, PROBE_SLOW_READ_MS * 1000};
 
@@ -143,7 +150,8 @@ static void read_later(struct probe *p)
 }
 
 /* The stream before TLS: what the socket holds, fed at once. */
-void probe_stream_read(struct probe *p)
+void
+probe_stream_read(struct probe *p)
 {
 	size_t len = 0;
 	ssize_t n = 0;
@@ -160,14 +168,15 @@ void probe_stream_read(struct probe *p)
 	if (len > 0)
 		probe_stream_feed(p, p->sbuf, len);
 	if (p->state != PS_STREAM && p->state != PS_PROCEED)
-		return;		/* ended, or TLS began */
+		return; /* ended, or TLS began */
 	if (n == 0) {
 		probe_fail(p, "the server closed the connection during %s",
 			   probe_state_words(p));
 		return;
 	}
 	if (n < 0 && err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
-		probe_fail(p, "%s during %s", probe_errno_words(err), probe_state_words(p));
+		probe_fail(p, "%s during %s", probe_errno_words(err),
+			   probe_state_words(p));
 		return;
 	}
 	/* Unless the reader's events chose what to wait for (<starttls/>

@@ -23,7 +23,8 @@ static int on_handshake_msg(gnutls_session_t session, unsigned int htype,
 			    unsigned when, unsigned int incoming,
 			    const gnutls_datum_t *msg);
 
-void probe_tls_start(struct probe *p)
+void
+probe_tls_start(struct probe *p)
 {
 	gnutls_datum_t alpn;
 	int rc;
@@ -32,21 +33,21 @@ void probe_tls_start(struct probe *p)
 	rc = gnutls_certificate_allocate_credentials(&p->cred);
 	if (rc == 0)
 		rc = gnutls_init(&p->session, GNUTLS_CLIENT | GNUTLS_NONBLOCK |
-						      GNUTLS_NO_TICKETS |
-						      GNUTLS_NO_SIGNAL);
+						  GNUTLS_NO_TICKETS |
+						  GNUTLS_NO_SIGNAL);
 	if (rc == 0)
 		rc = gnutls_priority_set_direct(
-			p->session,
-			p->keys == PROBE_KEYS_RSA  ? PROBE_PRIORITY_RSA
-			: p->keys == PROBE_KEYS_EC ? PROBE_PRIORITY_EC
-						   : PROBE_PRIORITY,
-			NULL);
+		    p->session,
+		    p->keys == PROBE_KEYS_RSA  ? PROBE_PRIORITY_RSA
+		    : p->keys == PROBE_KEYS_EC ? PROBE_PRIORITY_EC
+					       : PROBE_PRIORITY,
+		    NULL);
 	if (rc == 0)
 		rc = gnutls_credentials_set(p->session, GNUTLS_CRD_CERTIFICATE,
 					    p->cred);
 	if (rc == 0 && p->sni != NULL)
-		rc = gnutls_server_name_set(p->session, GNUTLS_NAME_DNS,
-					    p->sni, strlen(p->sni));
+		rc = gnutls_server_name_set(p->session, GNUTLS_NAME_DNS, p->sni,
+					    strlen(p->sni));
 	if (rc == 0 && p->tls == PROBE_DIRECT) {
 		alpn.data = (unsigned char *)(p->server ? "xmpp-server"
 							: "xmpp-client");
@@ -72,7 +73,8 @@ void probe_tls_start(struct probe *p)
  * under PROBE_MAX_CHAIN_BYTES.  What is not kept sets chain_cut, with the
  * words in `note` ("" otherwise).  0, or -1 when out of memory.
  */
-static int keep_chain(struct probe *p, char *note, size_t notelen)
+static int
+keep_chain(struct probe *p, char *note, size_t notelen)
 {
 	const gnutls_datum_t *peers = NULL;
 	unsigned int n = 0, i, keep;
@@ -87,8 +89,9 @@ static int keep_chain(struct probe *p, char *note, size_t notelen)
 		n = 0;
 	if (n == 0) {
 		r->chain_cut = 1;
-		snprintf(note, notelen, "the handshake completed without an "
-					"X.509 certificate");
+		snprintf(note, notelen,
+			 "the handshake completed without an "
+			 "X.509 certificate");
 	}
 	total = n ? peers[0].size : 0;
 	for (keep = n ? 1 : 0; keep < n; keep++) {
@@ -98,8 +101,9 @@ static int keep_chain(struct probe *p, char *note, size_t notelen)
 	}
 	if (keep < n) {
 		r->chain_cut = 1;
-		snprintf(note, notelen, "the chain was cut after %u of %u "
-					"certificates: more than %u bytes",
+		snprintf(note, notelen,
+			 "the chain was cut after %u of %u "
+			 "certificates: more than %u bytes",
 			 keep, n, PROBE_MAX_CHAIN_BYTES);
 	}
 	if (keep > 0) {
@@ -119,21 +123,22 @@ static int keep_chain(struct probe *p, char *note, size_t notelen)
 }
 
 /* The protocol version and ALPN agreed, for the report. */
-static void keep_session_facts(struct probe *p)
+static void
+keep_session_facts(struct probe *p)
 {
 	struct probe_result *r = p->res;
 	gnutls_datum_t proto;
 	const char *ver;
 
 	ver = gnutls_protocol_get_name(gnutls_protocol_get_version(p->session));
-	snprintf(r->tls_version, sizeof(r->tls_version), "%s",
-		 ver ? ver : "?");
+	snprintf(r->tls_version, sizeof(r->tls_version), "%s", ver ? ver : "?");
 	if (gnutls_alpn_get_selected_protocol(p->session, &proto) == 0)
 		snprintf(r->alpn, sizeof(r->alpn), "%.*s", (int)proto.size,
 			 (const char *)proto.data);
 }
 
-static void features_done(void *arg)
+static void
+features_done(void *arg)
 {
 	struct probe *p = arg;
 
@@ -146,7 +151,8 @@ static void features_done(void *arg)
  * and a quarter of the probe's time, so that it delays a verdict little;
  * whatever happens there, the probe ends `ok`.
  */
-static void start_features(struct probe *p)
+static void
+start_features(struct probe *p)
 {
 	int64_t budget = 2 * (int64_t)probe_elapsed_ms(p);
 	int cap = p->timeout_ms / 4;
@@ -160,10 +166,9 @@ static void start_features(struct probe *p)
 	if (budget < 1)
 		budget = 1;
 	p->state = PS_FEATURES;
-	p->feat = tlsfeat_start(p->base, p->session, p->fd,
-				p->stream_to ? p->stream_to : p->host,
-				(int)budget,
-				&p->res->features, features_done, p);
+	p->feat = tlsfeat_start(
+	    p->base, p->session, p->fd, p->stream_to ? p->stream_to : p->host,
+	    (int)budget, &p->res->features, features_done, p);
 	if (p->feat == NULL)
 		probe_finish(p, PROBE_STEP_NONE, "%s", p->chain_note);
 }
@@ -176,7 +181,8 @@ static void start_features(struct probe *p)
  * matcher judges what was kept (docs/architecture.md, "A completed
  * handshake is judged").
  */
-static void capture_chain(struct probe *p)
+static void
+capture_chain(struct probe *p)
 {
 	char note[sizeof(p->res->reason)];
 
@@ -201,24 +207,26 @@ static void capture_chain(struct probe *p)
  * are the matcher's (probe/dane.h).  A key GnuTLS reads but we cannot
  * is refused too: its cost cannot be known.  1 with the words in `why`.
  */
-static int key_refused(const gnutls_datum_t *leaf, char *why, size_t len)
+static int
+key_refused(const gnutls_datum_t *leaf, char *why, size_t len)
 {
 	gnutls_x509_crt_t crt = NULL;
 	unsigned bits, ebits;
 	int rsa;
 
 	if (gnutls_x509_crt_init(&crt) < 0)
-		return 0;	/* out of memory: GnuTLS fails it too */
+		return 0; /* out of memory: GnuTLS fails it too */
 	if (gnutls_x509_crt_import(crt, leaf, GNUTLS_X509_FMT_DER) < 0) {
 		gnutls_x509_crt_deinit(crt);
-		return 0;	/* GnuTLS refuses it itself */
+		return 0; /* GnuTLS refuses it itself */
 	}
 	rsa = dane_rsa_too_costly(crt, &bits, &ebits);
 	gnutls_x509_crt_deinit(crt);
 	if (rsa < 0)
-		snprintf(why, len, "the server's RSA key is refused before any "
-				   "signature is verified: its size cannot be "
-				   "read");
+		snprintf(why, len,
+			 "the server's RSA key is refused before any "
+			 "signature is verified: its size cannot be "
+			 "read");
 	else if (rsa > 0)
 		snprintf(why, len,
 			 "the server's RSA key is refused before any "
@@ -240,9 +248,9 @@ static int key_refused(const gnutls_datum_t *leaf, char *why, size_t len)
  * CertificateVerify is verified, lib/handshake-tls13.c.)  A refused key
  * ends the handshake with the chain kept (probe.h key_refused).
  */
-static int on_handshake_msg(gnutls_session_t session, unsigned int htype,
-			    unsigned when, unsigned int incoming,
-			    const gnutls_datum_t *msg)
+static int
+on_handshake_msg(gnutls_session_t session, unsigned int htype, unsigned when,
+		 unsigned int incoming, const gnutls_datum_t *msg)
 {
 	struct probe *p = gnutls_session_get_ptr(session);
 	const gnutls_datum_t *peers;
@@ -257,7 +265,7 @@ static int on_handshake_msg(gnutls_session_t session, unsigned int htype,
 		return 0;
 	peers = gnutls_certificate_get_peers(session, &n);
 	if (peers == NULL || n == 0)
-		return 0;	/* before the Certificate message */
+		return 0; /* before the Certificate message */
 	p->key_checked = 1;
 	if (!key_refused(&peers[0], why, sizeof(why)))
 		return 0;
@@ -273,7 +281,8 @@ static int on_handshake_msg(gnutls_session_t session, unsigned int htype,
 	return GNUTLS_E_CERTIFICATE_ERROR;
 }
 
-void probe_tls_handshake(struct probe *p)
+void
+probe_tls_handshake(struct probe *p)
 {
 	int rc;
 
@@ -295,8 +304,9 @@ void probe_tls_handshake(struct probe *p)
 		return;
 	}
 	if (rc == GNUTLS_E_AGAIN) {
-		probe_wait_for(p, gnutls_record_get_direction(p->session) ? EV_WRITE
-								     : EV_READ);
+		probe_wait_for(p, gnutls_record_get_direction(p->session)
+				      ? EV_WRITE
+				      : EV_READ);
 		return;
 	}
 	if (rc == GNUTLS_E_FATAL_ALERT_RECEIVED)

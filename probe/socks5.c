@@ -17,8 +17,8 @@
 #define SOCKS5_ATYP_NAME 0x03
 #define SOCKS5_ATYP_IPV6 0x04
 
-
-int socks5_greeting(uint8_t *out, size_t cap, int with_auth)
+int
+socks5_greeting(uint8_t *out, size_t cap, int with_auth)
 {
 	if (cap < (with_auth == SOCKS5_AUTH_EITHER ? 4u : 3u))
 		return -1;
@@ -32,13 +32,15 @@ int socks5_greeting(uint8_t *out, size_t cap, int with_auth)
 	return 4;
 }
 
-int socks5_method_is_auth(const uint8_t *reply)
+int
+socks5_method_is_auth(const uint8_t *reply)
 {
 	return reply[1] == SOCKS5_METHOD_USERPASS;
 }
 
-int socks5_auth_request(uint8_t *out, size_t cap, const char *user,
-			const char *pass, char *err, size_t errlen)
+int
+socks5_auth_request(uint8_t *out, size_t cap, const char *user,
+		    const char *pass, char *err, size_t errlen)
 {
 	size_t ulen, plen;
 
@@ -49,13 +51,14 @@ int socks5_auth_request(uint8_t *out, size_t cap, const char *user,
 	ulen = strlen(user);
 	plen = strlen(pass);
 	if (ulen < 1 || ulen > 255 || plen < 1 || plen > 255) {
-		errf(err, errlen, "SOCKS user name and password must be 1 to "
-				 "255 bytes");
+		errf(err, errlen,
+		     "SOCKS user name and password must be 1 to "
+		     "255 bytes");
 		return -1;
 	}
 	if (strncmp(user, SOCKS5_TOR_PREFIX, strlen(SOCKS5_TOR_PREFIX)) == 0) {
 		errf(err, errlen, "SOCKS user name must not start with %s",
-		    SOCKS5_TOR_PREFIX);
+		     SOCKS5_TOR_PREFIX);
 		return -1;
 	}
 	if (cap < 3 + ulen + plen) {
@@ -70,8 +73,9 @@ int socks5_auth_request(uint8_t *out, size_t cap, const char *user,
 	return (int)(3 + ulen + plen);
 }
 
-int socks5_connect_request(uint8_t *out, size_t cap, const char *host,
-			   uint16_t port, char *err, size_t errlen)
+int
+socks5_connect_request(uint8_t *out, size_t cap, const char *host,
+		       uint16_t port, char *err, size_t errlen)
 {
 	size_t hlen;
 	uint8_t ip[16];
@@ -111,57 +115,65 @@ int socks5_connect_request(uint8_t *out, size_t cap, const char *host,
 	return (int)(7 + hlen);
 }
 
-enum socks5_status socks5_parse_method(const uint8_t *in, size_t len,
-				       int with_auth, size_t *used, char *err,
-				       size_t errlen)
+enum socks5_status
+socks5_parse_method(const uint8_t *in, size_t len, int with_auth, size_t *used,
+		    char *err, size_t errlen)
 {
 	uint8_t want = with_auth ? SOCKS5_METHOD_USERPASS : SOCKS5_METHOD_NONE;
 
 	if (len >= 1 && in[0] != SOCKS5_VER) {
 		errf(err, errlen, "not a SOCKS5 proxy (version byte 0x%02x)",
-		    in[0]);
+		     in[0]);
 		return SOCKS5_ERROR;
 	}
 	if (len < 2)
 		return SOCKS5_NEED_MORE;
 	if (in[1] == 0xff) {
-		errf(err, errlen, "SOCKS proxy accepts none of the offered "
-				 "authentication methods");
+		errf(err, errlen,
+		     "SOCKS proxy accepts none of the offered "
+		     "authentication methods");
 		return SOCKS5_ERROR;
 	}
-	if (in[1] != want && !(with_auth == SOCKS5_AUTH_EITHER &&
-				 in[1] == SOCKS5_METHOD_NONE)) {
-		errf(err, errlen, "SOCKS proxy chose method 0x%02x, which was "
-				 "not offered", in[1]);
+	if (in[1] != want &&
+	    !(with_auth == SOCKS5_AUTH_EITHER && in[1] == SOCKS5_METHOD_NONE)) {
+		errf(err, errlen,
+		     "SOCKS proxy chose method 0x%02x, which was "
+		     "not offered",
+		     in[1]);
 		return SOCKS5_ERROR;
 	}
 	*used = 2;
 	return SOCKS5_DONE;
 }
 
-enum socks5_status socks5_parse_auth(const uint8_t *in, size_t len,
-				     size_t *used, char *err, size_t errlen)
+enum socks5_status
+socks5_parse_auth(const uint8_t *in, size_t len, size_t *used, char *err,
+		  size_t errlen)
 {
 	/* RFC 1929 says the version is 0x01; some proxies answer 0x05. */
 	if (len >= 1 && in[0] != SOCKS5_AUTH_VER && in[0] != SOCKS5_VER) {
-		errf(err, errlen, "bad SOCKS authentication reply version "
-				 "0x%02x", in[0]);
+		errf(err, errlen,
+		     "bad SOCKS authentication reply version "
+		     "0x%02x",
+		     in[0]);
 		return SOCKS5_ERROR;
 	}
 	if (len < 2)
 		return SOCKS5_NEED_MORE;
 	if (in[1] != 0x00) {
-		errf(err, errlen, "SOCKS authentication refused (status "
-				 "0x%02x)", in[1]);
+		errf(err, errlen,
+		     "SOCKS authentication refused (status "
+		     "0x%02x)",
+		     in[1]);
 		return SOCKS5_ERROR;
 	}
 	*used = 2;
 	return SOCKS5_DONE;
 }
 
-enum socks5_status socks5_parse_connect(const uint8_t *in, size_t len,
-					size_t *used, uint8_t *rep, char *err,
-					size_t errlen)
+enum socks5_status
+socks5_parse_connect(const uint8_t *in, size_t len, size_t *used, uint8_t *rep,
+		     char *err, size_t errlen)
 {
 	size_t need;
 	char words[64];
@@ -177,14 +189,14 @@ enum socks5_status socks5_parse_connect(const uint8_t *in, size_t len,
 		/* The rest of a failure says nothing we use, and its address
 		 * type may be 0 (Tor): do not wait for it. */
 		errf(err, errlen, "%s",
-		    socks5_reply_str(in[1], words, sizeof(words)));
+		     socks5_reply_str(in[1], words, sizeof(words)));
 		return SOCKS5_ERROR;
 	}
 	if (len < 4)
 		return SOCKS5_NEED_MORE;
 	if (in[2] != 0x00) {
 		errf(err, errlen, "bad SOCKS reply (reserved byte 0x%02x)",
-		    in[2]);
+		     in[2]);
 		return SOCKS5_ERROR;
 	}
 	switch (in[3]) {
@@ -201,7 +213,7 @@ enum socks5_status socks5_parse_connect(const uint8_t *in, size_t len,
 		break;
 	default:
 		errf(err, errlen, "bad SOCKS reply (address type 0x%02x)",
-		    in[3]);
+		     in[3]);
 		return SOCKS5_ERROR;
 	}
 	if (len < need)
@@ -210,29 +222,30 @@ enum socks5_status socks5_parse_connect(const uint8_t *in, size_t len,
 	return SOCKS5_DONE;
 }
 
-const char *socks5_reply_str(uint8_t code, char *buf, size_t len)
+const char *
+socks5_reply_str(uint8_t code, char *buf, size_t len)
 {
 	static const char *const rfc1928[] = {
-		"succeeded",
-		"general SOCKS server failure",
-		"connection not allowed by ruleset",
-		"network unreachable",
-		"host unreachable",
-		"connection refused",
-		"TTL expired",
-		"command not supported",
-		"address type not supported",
+	    "succeeded",
+	    "general SOCKS server failure",
+	    "connection not allowed by ruleset",
+	    "network unreachable",
+	    "host unreachable",
+	    "connection refused",
+	    "TTL expired",
+	    "command not supported",
+	    "address type not supported",
 	};
 	/* Tor's ExtendedErrors, all about onion services. */
 	static const char *const tor[] = {
-		"onion service descriptor not found",
-		"onion service descriptor invalid",
-		"onion service introduction failed",
-		"onion service rendezvous failed",
-		"onion service client authorization missing",
-		"onion service client authorization wrong",
-		"invalid onion service address",
-		"onion service introduction timed out",
+	    "onion service descriptor not found",
+	    "onion service descriptor invalid",
+	    "onion service introduction failed",
+	    "onion service rendezvous failed",
+	    "onion service client authorization missing",
+	    "onion service client authorization wrong",
+	    "invalid onion service address",
+	    "onion service introduction timed out",
 	};
 
 	if (code < sizeof(rfc1928) / sizeof(rfc1928[0]))

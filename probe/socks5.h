@@ -16,9 +16,9 @@
 
 /* Return values of the parsers. */
 enum socks5_status {
-	SOCKS5_ERROR = -1,	/* malformed or refused; words in err */
-	SOCKS5_NEED_MORE = 0,	/* call again with more bytes */
-	SOCKS5_DONE = 1,	/* *used bytes make a complete reply */
+	SOCKS5_ERROR = -1,    /* malformed or refused; words in err */
+	SOCKS5_NEED_MORE = 0, /* call again with more bytes */
+	SOCKS5_DONE = 1,      /* *used bytes make a complete reply */
 };
 
 /* Tor gives user names with this prefix a meaning of its own (its
@@ -54,8 +54,9 @@ int socks5_auth_request(uint8_t *out, size_t cap, const char *user,
 
 /*
  * The CONNECT request: an IPv4 or IPv6 literal as address type 1 or 4,
- * any other host name as address type 3, as it is, never resolved here.  host must be 1..255 bytes without
- * NUL.  Returns the length written, or -1 with words in err.
+ * any other host name as address type 3, as it is, never resolved here.  host
+ * must be 1..255 bytes without NUL.  Returns the length written, or -1 with
+ * words in err.
  */
 int socks5_connect_request(uint8_t *out, size_t cap, const char *host,
 			   uint16_t port, char *err, size_t errlen);

@@ -19,8 +19,8 @@
 #define TF_SLOW_READ_MS 10
 
 enum tf_state {
-	TF_SEND,	/* the stream header is being sent */
-	TF_READ_FEAT,	/* reading up to </stream:features> */
+	TF_SEND,      /* the stream header is being sent */
+	TF_READ_FEAT, /* reading up to </stream:features> */
 	TF_DONE,
 };
 
@@ -29,8 +29,8 @@ struct tlsfeat {
 	gnutls_session_t session;
 	int fd;
 	enum tf_state state;
-	struct event *io;	/* the fd, or the slow-read timer */
-	struct event *timer;	/* the budget */
+	struct event *io;    /* the fd, or the slow-read timer */
+	struct event *timer; /* the budget */
 	int budget_ms;
 	struct xmlstream *xs;
 	char out[2048];
@@ -43,7 +43,8 @@ struct tlsfeat {
 
 static void tf_io(evutil_socket_t fd, short what, void *arg);
 
-static void tf_events_off(struct tlsfeat *t)
+static void
+tf_events_off(struct tlsfeat *t)
 {
 	if (t->io != NULL) {
 		event_free(t->io);
@@ -53,12 +54,12 @@ static void tf_events_off(struct tlsfeat *t)
 		evtimer_del(t->timer);
 }
 
-static void tf_end(struct tlsfeat *t, enum probe_feat_state st,
-		   const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void tf_end(struct tlsfeat *t, enum probe_feat_state st, const char *fmt,
+		   ...) __attribute__((format(printf, 3, 4)));
 
 /* The one way a read ends. */
-static void tf_end(struct tlsfeat *t, enum probe_feat_state st,
-		   const char *fmt, ...)
+static void
+tf_end(struct tlsfeat *t, enum probe_feat_state st, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -73,7 +74,8 @@ static void tf_end(struct tlsfeat *t, enum probe_feat_state st,
 	t->cb(t->arg);
 }
 
-static void tf_wait(struct tlsfeat *t, short what, const struct timeval *tv)
+static void
+tf_wait(struct tlsfeat *t, short what, const struct timeval *tv)
 {
 	if (t->io != NULL)
 		event_free(t->io);
@@ -83,14 +85,16 @@ static void tf_wait(struct tlsfeat *t, short what, const struct timeval *tv)
 		tf_end(t, PROBE_FEAT_FAILED, "out of memory");
 }
 
-static int on_feat(const struct xmlstream_event *ev, void *arg)
+static int
+on_feat(const struct xmlstream_event *ev, void *arg)
 {
 	struct tlsfeat *t = arg;
 
 	switch (ev->type) {
 	case XMLSTREAM_HEADER:
 		if (strncmp(ev->version, "1.", 2) != 0)
-			tf_end(t, PROBE_FEAT_FAILED, "the stream after TLS "
+			tf_end(t, PROBE_FEAT_FAILED,
+			       "the stream after TLS "
 			       "has no version 1.0, so no features");
 		break;
 	case XMLSTREAM_FEATURES:
@@ -98,8 +102,7 @@ static int on_feat(const struct xmlstream_event *ev, void *arg)
 		tf_end(t, PROBE_FEAT_READ, "%s", "");
 		break;
 	case XMLSTREAM_STREAM_ERROR:
-		tf_end(t, PROBE_FEAT_FAILED,
-		       "stream error after TLS: %s",
+		tf_end(t, PROBE_FEAT_FAILED, "stream error after TLS: %s",
 		       ev->condition[0] ? ev->condition : "unknown");
 		break;
 	case XMLSTREAM_END:
@@ -107,29 +110,33 @@ static int on_feat(const struct xmlstream_event *ev, void *arg)
 		       "the server closed the stream after TLS");
 		break;
 	case XMLSTREAM_ERROR:
-		if (ev->bound)	/* its words speak of the stream before TLS */
-			tf_end(t, PROBE_FEAT_FAILED, "the stream after TLS "
+		if (ev->bound) /* its words speak of the stream before TLS */
+			tf_end(t, PROBE_FEAT_FAILED,
+			       "the stream after TLS "
 			       "passed certwatch's bounds (%d bytes, %d deep)",
 			       XMLSTREAM_MAX_BYTES, XMLSTREAM_MAX_DEPTH);
 		else
-			tf_end(t, PROBE_FEAT_FAILED, "the stream after TLS is "
-			       "malformed: %s", ev->error);
+			tf_end(t, PROBE_FEAT_FAILED,
+			       "the stream after TLS is "
+			       "malformed: %s",
+			       ev->error);
 		break;
 	default:
-		break;		/* <proceed/>, <failure/>: not ours here */
+		break; /* <proceed/>, <failure/>: not ours here */
 	}
 	return t->state == TF_DONE;
 }
 
-static void tf_read(struct tlsfeat *t)
+static void
+tf_read(struct tlsfeat *t)
 {
 	struct timeval slow = {0, TF_SLOW_READ_MS * 1000};
 	size_t len = 0;
 	ssize_t rc = 0;
 
 	while (len < TF_READ) {
-		rc = gnutls_record_recv(t->session, t->buf + len,
-					TF_READ - len);
+		rc =
+		    gnutls_record_recv(t->session, t->buf + len, TF_READ - len);
 		if (rc <= 0)
 			break;
 		len += (size_t)rc;
@@ -139,13 +146,16 @@ static void tf_read(struct tlsfeat *t)
 	if (t->state == TF_DONE)
 		return;
 	if (rc == 0) {
-		tf_end(t, PROBE_FEAT_FAILED, "the server closed the connection "
+		tf_end(t, PROBE_FEAT_FAILED,
+		       "the server closed the connection "
 		       "before its features after TLS");
 		return;
 	}
 	if (rc < 0 && rc != GNUTLS_E_AGAIN && rc != GNUTLS_E_INTERRUPTED) {
-		tf_end(t, PROBE_FEAT_FAILED, "TLS error after the handshake: "
-		       "%s", gnutls_strerror((int)rc));
+		tf_end(t, PROBE_FEAT_FAILED,
+		       "TLS error after the handshake: "
+		       "%s",
+		       gnutls_strerror((int)rc));
 		return;
 	}
 	if (xmlstream_pending(t->xs) >= TF_SLOW_PENDING)
@@ -154,19 +164,24 @@ static void tf_read(struct tlsfeat *t)
 		tf_wait(t, EV_READ, NULL);
 }
 
-static void tf_step(struct tlsfeat *t)
+static void
+tf_step(struct tlsfeat *t)
 {
 	ssize_t rc;
 
 	if (t->state == TF_SEND) {
 		rc = gnutls_record_send(t->session, t->out, t->out_len);
 		if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) {
-			tf_wait(t, gnutls_record_get_direction(t->session)
-					   ? EV_WRITE : EV_READ, NULL);
+			tf_wait(t,
+				gnutls_record_get_direction(t->session)
+				    ? EV_WRITE
+				    : EV_READ,
+				NULL);
 			return;
 		}
 		if (rc < 0) {
-			tf_end(t, PROBE_FEAT_FAILED, "cannot send the stream "
+			tf_end(t, PROBE_FEAT_FAILED,
+			       "cannot send the stream "
 			       "header over TLS: %s",
 			       gnutls_strerror((int)rc));
 			return;
@@ -183,13 +198,15 @@ static void tf_step(struct tlsfeat *t)
 		tf_read(t);
 }
 
-static void tf_io(evutil_socket_t fd, short what, void *arg)
+static void
+tf_io(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd, (void)what;
 	tf_step(arg);
 }
 
-static void tf_timeout(evutil_socket_t fd, short what, void *arg)
+static void
+tf_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct tlsfeat *t = arg;
 
@@ -198,11 +215,10 @@ static void tf_timeout(evutil_socket_t fd, short what, void *arg)
 	       t->budget_ms / 1000.0);
 }
 
-struct tlsfeat *tlsfeat_start(struct event_base *base,
-			      gnutls_session_t session, int fd,
-			      const char *to, int budget_ms,
-			      struct probe_features *out, tlsfeat_cb cb,
-			      void *arg)
+struct tlsfeat *
+tlsfeat_start(struct event_base *base, gnutls_session_t session, int fd,
+	      const char *to, int budget_ms, struct probe_features *out,
+	      tlsfeat_cb cb, void *arg)
 {
 	struct tlsfeat *t = calloc(1, sizeof(*t));
 	struct timeval tv;
@@ -245,7 +261,8 @@ struct tlsfeat *tlsfeat_start(struct event_base *base,
 	return t;
 }
 
-void tlsfeat_stop(struct tlsfeat *t, const char *why)
+void
+tlsfeat_stop(struct tlsfeat *t, const char *why)
 {
 	if (t == NULL)
 		return;
@@ -258,7 +275,8 @@ void tlsfeat_stop(struct tlsfeat *t, const char *why)
 	tf_events_off(t);
 }
 
-void tlsfeat_free(struct tlsfeat *t)
+void
+tlsfeat_free(struct tlsfeat *t)
 {
 	if (t == NULL)
 		return;
@@ -272,14 +290,16 @@ void tlsfeat_free(struct tlsfeat *t)
 
 /* ---- judgement (XEP-0440, RFC 9266) ---------------------------------- */
 
-static int ends_with_plus(const char *m)
+static int
+ends_with_plus(const char *m)
 {
 	size_t n = strlen(m);
 
 	return n > 5 && strcmp(m + n - 5, "-PLUS") == 0;
 }
 
-enum probe_cb probe_cb_state(const struct probe_features *f)
+enum probe_cb
+probe_cb_state(const struct probe_features *f)
 {
 	switch (f->state) {
 	case PROBE_FEAT_NOT_TRIED:
@@ -295,7 +315,8 @@ enum probe_cb probe_cb_state(const struct probe_features *f)
 	return PROBE_CB_NONE;
 }
 
-const char *probe_cb_name(enum probe_cb s)
+const char *
+probe_cb_name(enum probe_cb s)
 {
 	switch (s) {
 	case PROBE_CB_NA:
@@ -310,7 +331,8 @@ const char *probe_cb_name(enum probe_cb s)
 	return NULL;
 }
 
-int probe_cb_usable(const struct probe_features *f, const char *tls_version)
+int
+probe_cb_usable(const struct probe_features *f, const char *tls_version)
 {
 	int tls13 = tls_version != NULL && strcmp(tls_version, "TLS1.3") == 0;
 

@@ -25,9 +25,8 @@ typedef void (*tlsfeat_cb)(void *arg);
  * out-of-memory (out then says so).  The callback may call
  * tlsfeat_stop() but not tlsfeat_free().
  */
-struct tlsfeat *tlsfeat_start(struct event_base *base,
-			      gnutls_session_t session, int fd,
-			      const char *to, int budget_ms,
+struct tlsfeat *tlsfeat_start(struct event_base *base, gnutls_session_t session,
+			      int fd, const char *to, int budget_ms,
 			      struct probe_features *out, tlsfeat_cb cb,
 			      void *arg);
 

@@ -9,7 +9,8 @@
 #include <stddef.h>
 #include <string.h>
 
-enum verdict verdict_endpoint(const struct verdict_input *in)
+enum verdict
+verdict_endpoint(const struct verdict_input *in)
 {
 	if (in->srv == DNS_SEC_BOGUS || in->addr == DNS_SEC_BOGUS ||
 	    in->tlsa == DNS_SEC_BOGUS)
@@ -43,7 +44,8 @@ enum verdict verdict_endpoint(const struct verdict_input *in)
 }
 
 /* Higher is worse: NONE < UNREACHABLE < every result. */
-static int severity(enum verdict v)
+static int
+severity(enum verdict v)
 {
 	switch (v) {
 	case VERDICT_UNREACHABLE:
@@ -64,15 +66,16 @@ static int severity(enum verdict v)
 	return 0;
 }
 
-enum verdict verdict_worse(enum verdict a, enum verdict b)
+enum verdict
+verdict_worse(enum verdict a, enum verdict b)
 {
 	if (severity(a) == 0 && severity(b) == 0)
 		return VERDICT_NONE;
 	return severity(b) > severity(a) ? b : a;
 }
 
-enum verdict verdict_domain(const enum verdict *endpoints, size_t n,
-			    size_t bogus_services)
+enum verdict
+verdict_domain(const enum verdict *endpoints, size_t n, size_t bogus_services)
 {
 	enum verdict v = bogus_services ? VERDICT_BOGUS : VERDICT_NONE;
 
@@ -90,14 +93,16 @@ static const char *const names[] = {
     [VERDICT_UNREACHABLE] = "unreachable",
 };
 
-const char *verdict_name(enum verdict v)
+const char *
+verdict_name(enum verdict v)
 {
 	if ((unsigned)v >= sizeof(names) / sizeof(names[0]))
 		return NULL;
 	return names[v];
 }
 
-enum verdict verdict_parse(const char *word)
+enum verdict
+verdict_parse(const char *word)
 {
 	size_t i;
 
@@ -109,7 +114,8 @@ enum verdict verdict_parse(const char *word)
 	return VERDICT_NONE;
 }
 
-int verdict_exit_code(enum verdict v)
+int
+verdict_exit_code(enum verdict v)
 {
 	switch (v) {
 	case VERDICT_OK:

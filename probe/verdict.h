@@ -13,7 +13,7 @@
 
 /* Ordered from best to worst for results; UNREACHABLE is not a result. */
 enum verdict {
-	VERDICT_NONE = 0,	/* not decided (JSON null) */
+	VERDICT_NONE = 0, /* not decided (JSON null) */
 	VERDICT_OK,
 	VERDICT_NO_TLSA,
 	VERDICT_INSECURE,
@@ -26,17 +26,17 @@ enum verdict {
 struct verdict_input {
 	/* For each look-up: its DNSSEC state, DNS_SEC_NONE when it failed
 	 * (SERVFAIL, time-out) or was not made; `*_failed` says it failed. */
-	enum dns_sec srv;	/* SRV RRset, or the SRV denial (fallback) */
+	enum dns_sec srv; /* SRV RRset, or the SRV denial (fallback) */
 	int srv_failed;
-	enum dns_sec addr;	/* A/AAAA of the target (and any CNAME) */
+	enum dns_sec addr; /* A/AAAA of the target (and any CNAME) */
 	int addr_failed;
-	enum dns_sec tlsa;	/* the TLSA answer (RRset or its denial) */
+	enum dns_sec tlsa; /* the TLSA answer (RRset or its denial) */
 	int tlsa_failed;
-	unsigned tlsa_usable;	/* usable records in a secure RRset */
-	int probe_ok;		/* the TLS handshake completed */
-	int tls_refused;	/* no <starttls/> offered, <failure/>, or the
-				 * stream passed the bounds before TLS */
-	int matched;		/* a usable record matched the chain */
+	unsigned tlsa_usable; /* usable records in a secure RRset */
+	int probe_ok;	      /* the TLS handshake completed */
+	int tls_refused;      /* no <starttls/> offered, <failure/>, or the
+			       * stream passed the bounds before TLS */
+	int matched;	      /* a usable record matched the chain */
 	/* The handshake was stopped at the leaf's key, refused as too costly
 	 * to use (probe.h key_refused): the server never proved it holds
 	 * it, so no record can match it, whatever `matched` says. */

@@ -29,13 +29,13 @@ struct xmlstream {
 	void *arg;
 	size_t total;
 	int depth;
-	int stopped;		/* the callback asked to stop */
-	int failed;		/* an error was reported */
-	char err[160];		/* set by a handler that aborts */
-	int err_bound;		/* ... at one of our bounds */
-	int starttls_seen;	/* a <starttls/> in the features, so far */
+	int stopped;	   /* the callback asked to stop */
+	int failed;	   /* an error was reported */
+	char err[160];	   /* set by a handler that aborts */
+	int err_bound;	   /* ... at one of our bounds */
+	int starttls_seen; /* a <starttls/> in the features, so far */
 
-	enum child child;	/* the depth-2 element we are in */
+	enum child child; /* the depth-2 element we are in */
 	int starttls, required, in_starttls;
 	int in_text;
 	char condition[MAX_COND];
@@ -47,15 +47,16 @@ struct xmlstream {
 	enum { LIST_NONE, LIST_SASL, LIST_SASL2, LIST_CB } in_list;
 	int in_mech;
 	char mech[MECH_RAW + 1];
-	size_t mech_len;	/* MECH_RAW + 1: too long */
+	size_t mech_len; /* MECH_RAW + 1: too long */
 };
 
 static void xs_abort(struct xmlstream *xs, int bound, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Aborts the parse from inside a handler; xmlstream_feed reports it.
  * `bound`: the stream met one of our bounds, not an error of its own. */
-static void xs_abort(struct xmlstream *xs, int bound, const char *fmt, ...)
+static void
+xs_abort(struct xmlstream *xs, int bound, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -69,12 +70,14 @@ static void xs_abort(struct xmlstream *xs, int bound, const char *fmt, ...)
 }
 
 /* Expat may still call a few handlers after XML_StopParser. */
-static int xs_done(const struct xmlstream *xs)
+static int
+xs_done(const struct xmlstream *xs)
 {
 	return xs->stopped || xs->err[0] != '\0';
 }
 
-static void xs_emit(struct xmlstream *xs, struct xmlstream_event *ev)
+static void
+xs_emit(struct xmlstream *xs, struct xmlstream_event *ev)
 {
 	if (xs->cb(ev, xs->arg) != 0) {
 		xs->stopped = 1;
@@ -83,7 +86,8 @@ static void xs_emit(struct xmlstream *xs, struct xmlstream_event *ev)
 }
 
 /* Whether expat's name "NS local" is {ns}local. */
-static int is(const char *name, const char *ns, const char *local)
+static int
+is(const char *name, const char *ns, const char *local)
 {
 	size_t nslen = strlen(ns);
 
@@ -92,7 +96,8 @@ static int is(const char *name, const char *ns, const char *local)
 }
 
 /* The local part of "NS local" if its namespace is ns, else NULL. */
-static const char *local_in(const char *name, const char *ns)
+static const char *
+local_in(const char *name, const char *ns)
 {
 	size_t nslen = strlen(ns);
 
@@ -101,7 +106,8 @@ static const char *local_in(const char *name, const char *ns)
 	return NULL;
 }
 
-static const char *attr(const char **atts, const char *name)
+static const char *
+attr(const char **atts, const char *name)
 {
 	for (; atts[0] != NULL; atts += 2)
 		if (strcmp(atts[0], name) == 0)
@@ -109,7 +115,8 @@ static const char *attr(const char **atts, const char *name)
 	return "";
 }
 
-static int all_of(const char *s, size_t len, const char *set, size_t max)
+static int
+all_of(const char *s, size_t len, const char *set, size_t max)
 {
 	if (len == 0 || len > max)
 		return 0;
@@ -120,9 +127,9 @@ static int all_of(const char *s, size_t len, const char *set, size_t max)
 }
 
 /* Keeps a name in a bounded list once, or counts it as dropped. */
-static void keep_name(struct xmlstream_sasl *sa, char *list, size_t *n,
-		      size_t cap, size_t width, const char *name, size_t len,
-		      int valid)
+static void
+keep_name(struct xmlstream_sasl *sa, char *list, size_t *n, size_t cap,
+	  size_t width, const char *name, size_t len, int valid)
 {
 	char *slot;
 
@@ -146,7 +153,8 @@ static void keep_name(struct xmlstream_sasl *sa, char *list, size_t *n,
 
 /* A <mechanism/> ended: its name, trimmed of XML white space, if it is
  * one (RFC 4422 §3.1). */
-static void mech_end(struct xmlstream *xs)
+static void
+mech_end(struct xmlstream *xs)
 {
 	static const char ws[] = " \t\r\n";
 	const char *m = xs->mech;
@@ -161,15 +169,15 @@ static void mech_end(struct xmlstream *xs)
 		m++, len--;
 	while (len > 0 && strchr(ws, m[len - 1]) != NULL && m[len - 1] != '\0')
 		len--;
-	keep_name(&xs->sasl, &xs->sasl.mechs[0][0], &xs->sasl.nmechs, XMLSTREAM_MAX_MECHS, XMLSTREAM_MECH_LEN + 1,
-		  m, len,
+	keep_name(&xs->sasl, &xs->sasl.mechs[0][0], &xs->sasl.nmechs,
+		  XMLSTREAM_MAX_MECHS, XMLSTREAM_MECH_LEN + 1, m, len,
 		  all_of(m, len, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_",
 			 XMLSTREAM_MECH_LEN));
 }
 
 /* An element inside <stream:features/> at depth 3 or 4. */
-static void features_start(struct xmlstream *xs, const char *name,
-			   const char **atts)
+static void
+features_start(struct xmlstream *xs, const char *name, const char **atts)
 {
 	const char *t;
 
@@ -206,7 +214,8 @@ static void features_start(struct xmlstream *xs, const char *name,
 	}
 }
 
-static void XMLCALL on_start(void *data, const char *name, const char **atts)
+static void XMLCALL
+on_start(void *data, const char *name, const char **atts)
 {
 	struct xmlstream *xs = data;
 	struct xmlstream_event ev;
@@ -284,13 +293,14 @@ static void XMLCALL on_start(void *data, const char *name, const char **atts)
 			features_start(xs, name, atts);
 		break;
 	default:
-		if (xs->in_mech)	/* a mechanism has no children */
+		if (xs->in_mech) /* a mechanism has no children */
 			xs->mech_len = MECH_RAW + 1;
 		break;
 	}
 }
 
-static void XMLCALL on_end(void *data, const char *name)
+static void XMLCALL
+on_end(void *data, const char *name)
 {
 	struct xmlstream *xs = data;
 	struct xmlstream_event ev;
@@ -343,7 +353,8 @@ static void XMLCALL on_end(void *data, const char *name)
 	}
 }
 
-static void XMLCALL on_text(void *data, const char *s, int len)
+static void XMLCALL
+on_text(void *data, const char *s, int len)
 {
 	struct xmlstream *xs = data;
 	size_t room, n;
@@ -375,24 +386,26 @@ static void XMLCALL on_text(void *data, const char *s, int len)
 		xs->text_len = XMLSTREAM_MAX_TEXT; /* full: drop the rest */
 }
 
-static void XMLCALL on_doctype(void *data, const char *name, const char *sysid,
-			       const char *pubid, int has_internal)
+static void XMLCALL
+on_doctype(void *data, const char *name, const char *sysid, const char *pubid,
+	   int has_internal)
 {
 	(void)name, (void)sysid, (void)pubid, (void)has_internal;
 	xs_abort(data, 0, "XML with a document type declaration (DTD)");
 }
 
-static void XMLCALL on_entity(void *data, const char *name, int is_param,
-			      const char *value, int value_len,
-			      const char *base, const char *sysid,
-			      const char *pubid, const char *notation)
+static void XMLCALL
+on_entity(void *data, const char *name, int is_param, const char *value,
+	  int value_len, const char *base, const char *sysid, const char *pubid,
+	  const char *notation)
 {
 	(void)name, (void)is_param, (void)value, (void)value_len, (void)base;
 	(void)sysid, (void)pubid, (void)notation;
 	xs_abort(data, 0, "XML with an entity declaration");
 }
 
-struct xmlstream *xmlstream_new(xmlstream_cb cb, void *arg)
+struct xmlstream *
+xmlstream_new(xmlstream_cb cb, void *arg)
 {
 	struct xmlstream *xs = calloc(1, sizeof(*xs));
 
@@ -425,7 +438,8 @@ struct xmlstream *xmlstream_new(xmlstream_cb cb, void *arg)
 	return xs;
 }
 
-void xmlstream_free(struct xmlstream *xs)
+void
+xmlstream_free(struct xmlstream *xs)
 {
 	if (xs == NULL)
 		return;
@@ -433,7 +447,8 @@ void xmlstream_free(struct xmlstream *xs)
 	free(xs);
 }
 
-static int xs_fail(struct xmlstream *xs, const char *words, int bound)
+static int
+xs_fail(struct xmlstream *xs, const char *words, int bound)
 {
 	struct xmlstream_event ev;
 
@@ -447,7 +462,8 @@ static int xs_fail(struct xmlstream *xs, const char *words, int bound)
 	return -1;
 }
 
-int xmlstream_feed(struct xmlstream *xs, const void *data, size_t len)
+int
+xmlstream_feed(struct xmlstream *xs, const void *data, size_t len)
 {
 	char words[200];
 	size_t room = XMLSTREAM_MAX_BYTES - xs->total;
@@ -486,7 +502,8 @@ int xmlstream_feed(struct xmlstream *xs, const void *data, size_t len)
 	return 0;
 }
 
-size_t xmlstream_pending(struct xmlstream *xs)
+size_t
+xmlstream_pending(struct xmlstream *xs)
 {
 	XML_Index at;
 
@@ -500,12 +517,13 @@ size_t xmlstream_pending(struct xmlstream *xs)
 	return xs->total - (size_t)at;
 }
 
-int xmlstream_header(char *out, size_t cap, const char *to, int server)
+int
+xmlstream_header(char *out, size_t cap, const char *to, int server)
 {
 	static const char head[] =
-		"<?xml version='1.0'?><stream:stream xmlns='jabber:";
+	    "<?xml version='1.0'?><stream:stream xmlns='jabber:";
 	static const char mid[] =
-		"' xmlns:stream='" XMLSTREAM_NS_STREAMS "' to='";
+	    "' xmlns:stream='" XMLSTREAM_NS_STREAMS "' to='";
 	static const char tail[] = "' version='1.0'>";
 	const char *cls = server ? "server" : "client";
 	size_t n = 0, elen;
@@ -527,11 +545,21 @@ int xmlstream_header(char *out, size_t cap, const char *to, int server)
 	PUT(mid, sizeof(mid) - 1);
 	for (; *to != '\0'; to++) {
 		switch (*to) {
-		case '&': esc = "&amp;"; break;
-		case '<': esc = "&lt;"; break;
-		case '>': esc = "&gt;"; break;
-		case '\'': esc = "&apos;"; break;
-		case '"': esc = "&quot;"; break;
+		case '&':
+			esc = "&amp;";
+			break;
+		case '<':
+			esc = "&lt;";
+			break;
+		case '>':
+			esc = "&gt;";
+			break;
+		case '\'':
+			esc = "&apos;";
+			break;
+		case '"':
+			esc = "&quot;";
+			break;
 		default:
 			if ((unsigned char)*to < 0x20 || *to == 0x7f)
 				return -1;

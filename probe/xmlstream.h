@@ -55,9 +55,9 @@
 struct xmlstream_sasl {
 	char mechs[XMLSTREAM_MAX_MECHS][XMLSTREAM_MECH_LEN + 1];
 	size_t nmechs;
-	int sasl;		/* an RFC 6120 <mechanisms/> was read */
-	int sasl2;		/* an XEP-0388 <authentication/> was read */
-	int cb_list;		/* an XEP-0440 <sasl-channel-binding/> */
+	int sasl;    /* an RFC 6120 <mechanisms/> was read */
+	int sasl2;   /* an XEP-0388 <authentication/> was read */
+	int cb_list; /* an XEP-0440 <sasl-channel-binding/> */
 	char types[XMLSTREAM_MAX_CB_TYPES][XMLSTREAM_CB_TYPE_LEN + 1];
 	size_t ntypes;
 	size_t dropped;
@@ -71,7 +71,7 @@ enum xmlstream_event_type {
 	XMLSTREAM_FEATURES,	/* </stream:features> */
 	XMLSTREAM_PROCEED,	/* <proceed/> (TLS namespace) */
 	XMLSTREAM_FAILURE,	/* <failure/> (TLS namespace) */
-	XMLSTREAM_STREAM_ERROR,	/* </stream:error> */
+	XMLSTREAM_STREAM_ERROR, /* </stream:error> */
 	XMLSTREAM_END,		/* </stream:stream> */
 	XMLSTREAM_ERROR,	/* malformed or over a limit; nothing follows */
 };
@@ -86,7 +86,7 @@ struct xmlstream_event {
 	 * <starttls/> was read in the features so far (they may not have
 	 * ended). */
 	int starttls;
-	int starttls_required;	/* with <required/> inside */
+	int starttls_required; /* with <required/> inside */
 	/* XMLSTREAM_FEATURES: the authentication offered (never NULL). */
 	const struct xmlstream_sasl *sasl;
 	/* XMLSTREAM_STREAM_ERROR: the condition's element name ("" if none

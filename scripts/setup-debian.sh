@@ -17,7 +17,7 @@ fi
 
 BUILD="build-essential meson ninja-build pkg-config git ca-certificates
  libstrophe-dev libevent-dev libunbound-dev libgnutls28-dev libexpat1-dev
- libidn2-dev libcmocka-dev clang libclang-rt-14-dev scdoc"
+ libidn2-dev libcmocka-dev clang clang-format libclang-rt-14-dev scdoc"
 LAB="knot knot-dnssecutils unbound bind9-dnsutils dns-root-data prosody
  ejabberd tor gnutls-bin openssl python3 python3-slixmpp iproute2 iptables
  procps psmisc util-linux"

@@ -11,7 +11,8 @@
 
 #include "store/store_int.h"
 
-#define DOM_OF(p) ((struct dom *)(void *)((char *)(p) - offsetof(struct dom, pub)))
+#define DOM_OF(p)                                                              \
+	((struct dom *)(void *)((char *)(p)-offsetof(struct dom, pub)))
 
 int
 store_ct_collect(char **buf, size_t *n, const char *line)
@@ -33,7 +34,8 @@ store_ct_collect(char **buf, size_t *n, const char *line)
 }
 
 void
-store_ct_each(const struct store_domain *v, void (*put)(void *arg, const char *line), void *arg)
+store_ct_each(const struct store_domain *v,
+	      void (*put)(void *arg, const char *line), void *arg)
 {
 	const char *s = DOM_OF(v)->ct;
 	char line[STORE_CT_LINE_MAX + 1];
@@ -90,7 +92,8 @@ store_domain_set_ct(struct store *st, const char *name, const char *text)
 			s += len + (nl != NULL);
 		}
 	}
-	if ((copy == NULL && d->ct == NULL) || (copy && d->ct && strcmp(copy, d->ct) == 0)) {
+	if ((copy == NULL && d->ct == NULL) ||
+	    (copy && d->ct && strcmp(copy, d->ct) == 0)) {
 		free(copy);
 		return 0;
 	}

@@ -14,9 +14,10 @@
 #include "util/container.h"
 
 /* Flag words, in bit order. */
-const char *const store_flag_words[STORE_N_FLAG_WORDS] = { "told-unsubscribe-all" };
+const char *const store_flag_words[STORE_N_FLAG_WORDS] = {
+    "told-unsubscribe-all"};
 /* An endpoint's flag words (STORE_EP_*), in bit order. */
-const char *const store_ep_flag_words[STORE_N_EP_FLAG_WORDS] = { "alerted" };
+const char *const store_ep_flag_words[STORE_N_EP_FLAG_WORDS] = {"alerted"};
 
 /* ---- writing ---- */
 
@@ -94,7 +95,8 @@ out_field(struct out *o, const char *s, int text)
 	w = o->p + o->len;
 	*w++ = ' ';
 	for (; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f || *p == '%' || (*p == ' ' && !text)) {
+		if (*p < 0x20 || *p == 0x7f || *p == '%' ||
+		    (*p == ' ' && !text)) {
 			*w++ = '%';
 			*w++ = hex[*p >> 4];
 			*w++ = hex[*p & 15];
@@ -278,9 +280,10 @@ jid_persistent(const struct hnode *n)
  * caller frees it.  0 or -ENOMEM.
  */
 int
-store_format_shard(const struct store *st, unsigned shard, uint64_t gen, char **out, size_t *len)
+store_format_shard(const struct store *st, unsigned shard, uint64_t gen,
+		   char **out, size_t *len)
 {
-	struct out o = { NULL, 0, 0, 0 };
+	struct out o = {NULL, 0, 0, 0};
 	struct hnode **nodes = NULL, *n;
 	size_t count = 0, i;
 	char head[64];
@@ -298,12 +301,13 @@ store_format_shard(const struct store *st, unsigned shard, uint64_t gen, char **
 		if (n->kind == NODE_DOMAIN || jid_persistent(n))
 			nodes[i++] = n;
 	qsort(nodes, count, sizeof(*nodes), node_cmp);
-	snprintf(head, sizeof(head), "%s %d\ncommit %llu\n", STORE_MAGIC, STORE_FORMAT_VERSION,
-		 (unsigned long long)gen);
+	snprintf(head, sizeof(head), "%s %d\ncommit %llu\n", STORE_MAGIC,
+		 STORE_FORMAT_VERSION, (unsigned long long)gen);
 	out_str(&o, head);
 	for (i = 0; i < count; i++) {
 		if (nodes[i]->kind == NODE_DOMAIN)
-			out_domain(&o, &CONTAINER(nodes[i], struct dom, h)->pub);
+			out_domain(&o,
+				   &CONTAINER(nodes[i], struct dom, h)->pub);
 		else
 			out_jid(&o, &CONTAINER(nodes[i], struct jid, h)->pub);
 	}

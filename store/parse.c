@@ -17,22 +17,22 @@ struct pctx {
 	const char *buf;
 	size_t len, pos;
 	unsigned lineno;
-	char line[STORE_LINE_MAX + 1];	/* the current line, decoded in place */
-	char *cur;			/* the part of it not yet read */
-	size_t line_start;		/* offset of the current line */
-	int rewound;			/* the current line is to be read again */
+	char line[STORE_LINE_MAX + 1]; /* the current line, decoded in place */
+	char *cur;		       /* the part of it not yet read */
+	size_t line_start;	       /* offset of the current line */
+	int rewound; /* the current line is to be read again */
 	char *err;
 	size_t errlen;
 	int failed;
 	unsigned origin;
 	uint64_t gen;
 	size_t records, kept;
-	char *arena;			/* copies of a record's strings */
+	char *arena; /* copies of a record's strings */
 	size_t arena_len, arena_cap;
-	void *list, *list2;		/* a record's chat and pubsub lines */
-	struct store_seen *seen;	/* a record's seen lines
-					 * [STORE_SEEN_MAX] */
-	int had_split;			/* the record had its split line */
+	void *list, *list2;	 /* a record's chat and pubsub lines */
+	struct store_seen *seen; /* a record's seen lines
+				  * [STORE_SEEN_MAX] */
+	int had_split;		 /* the record had its split line */
 	size_t list_cap, list2_cap;
 };
 
@@ -66,7 +66,8 @@ next_line(struct pctx *c)
 		return 0;
 	c->lineno++;
 	c->line_start = c->pos;
-	nl = memchr(s, '\n', rest < STORE_LINE_MAX + 1 ? rest : STORE_LINE_MAX + 1);
+	nl = memchr(s, '\n',
+		    rest < STORE_LINE_MAX + 1 ? rest : STORE_LINE_MAX + 1);
 	n = nl ? (size_t)(nl - s) : rest;
 	if (n > STORE_LINE_MAX) {
 		nl = memchr(s, '\n', rest);
@@ -229,7 +230,7 @@ keep(struct pctx *c, const char *s)
 		return NULL;
 	n = strlen(s) + 1;
 	if (c->arena_len + n > c->arena_cap)
-		return NULL;	/* sized beforehand: cannot happen */
+		return NULL; /* sized beforehand: cannot happen */
 	p = c->arena + c->arena_len;
 	memcpy(p, s, n);
 	c->arena_len += n;
@@ -279,7 +280,8 @@ grow_list2(struct pctx *c, size_t n)
 
 	if (n < c->list2_cap)
 		return 0;
-	p = realloc(c->list2, (c->list2_cap ? c->list2_cap * 2 : 16) * sizeof(struct store_pubsub));
+	p = realloc(c->list2, (c->list2_cap ? c->list2_cap * 2 : 16) *
+				  sizeof(struct store_pubsub));
 	if (p == NULL)
 		return -ENOMEM;
 	c->list2 = p;
@@ -294,7 +296,8 @@ grow_list(struct pctx *c, size_t n, size_t size)
 
 	if (n < c->list_cap)
 		return 0;
-	if ((p = realloc(c->list, (c->list_cap ? c->list_cap * 2 : 16) * size)) == NULL)
+	if ((p = realloc(c->list,
+			 (c->list_cap ? c->list_cap * 2 : 16) * size)) == NULL)
 		return -ENOMEM;
 	c->list = p;
 	c->list_cap = c->list_cap ? c->list_cap * 2 : 16;
@@ -337,14 +340,15 @@ continuity_line(struct pctx *c, const char *kw, int apply,
 	    num(c, 0, UINT32_MAX, &rounds) < 0 ||
 	    opt_name(c, &van, STORE_SEEN_LIST_MAX) < 0 ||
 	    opt_name(c, &addr, STORE_SEEN_LIST_MAX) < 0 || done(c) < 0 ||
-	    cont->n_seen == STORE_SEEN_MAX ||
-	    (van && strchr(van, ' ')) || (addr && strchr(addr, ' ')))
+	    cont->n_seen == STORE_SEEN_MAX || (van && strchr(van, ' ')) ||
+	    (addr && strchr(addr, ' ')))
 		return -1;
 	if (apply) {
 		struct store_seen *e;
 
 		if (c->seen == NULL &&
-		    (c->seen = calloc(STORE_SEEN_MAX, sizeof(*c->seen))) == NULL)
+		    (c->seen = calloc(STORE_SEEN_MAX, sizeof(*c->seen))) ==
+			NULL)
 			return -1;
 		e = &c->seen[cont->n_seen];
 		e->service = keep(c, svc);
@@ -379,14 +383,18 @@ domain_body(struct pctx *c, struct dom *d)
 	const char **chat = NULL;
 	struct store_pubsub *ps = NULL;
 	size_t n_eps = 0, n_keys = 0, n_hist = 0, n_chat = 0, n_ps = 0, i;
-	size_t troubled = 0;	/* endpoints up to here have had their line */
+	size_t troubled = 0; /* endpoints up to here have had their line */
 	struct store_continuity cont = {0, 0, NULL, 0};
-	char *ctl = NULL;	/* the `ct` lines (store/ct.c) */
+	char *ctl = NULL; /* the `ct` lines (store/ct.c) */
 	size_t n_ct = 0;
 	int states = 0, r = 0, changed, defences = 0;
 	const char *defence = NULL;
 
-#define BAD(msg) { r = fail(c, msg); break; }
+#define BAD(msg)                                                               \
+	{                                                                      \
+		r = fail(c, msg);                                              \
+		break;                                                         \
+	}
 
 	c->arena_len = 0;
 	c->had_split = 0;
@@ -411,8 +419,10 @@ domain_body(struct pctx *c, struct dom *d)
 			break;
 		} else if (strcmp(kw, "state") == 0) {
 			if (word(c, &a, 0) < 0 || word(c, &b, 0) < 0 ||
-			    num(c, 0, UINT32_MAX, &w) < 0 || num(c, INT64_MIN, INT64_MAX, &x) < 0 ||
-			    num(c, INT64_MIN, INT64_MAX, &y) < 0 || num(c, INT64_MIN, INT64_MAX, &z) < 0 ||
+			    num(c, 0, UINT32_MAX, &w) < 0 ||
+			    num(c, INT64_MIN, INT64_MAX, &x) < 0 ||
+			    num(c, INT64_MIN, INT64_MAX, &y) < 0 ||
+			    num(c, INT64_MIN, INT64_MAX, &z) < 0 ||
 			    done(c) < 0 || states++)
 				BAD("bad state line");
 			if (d) {
@@ -424,10 +434,13 @@ domain_body(struct pctx *c, struct dom *d)
 				d->pub.next_due = z;
 			}
 		} else if (strcmp(kw, "endpoint") == 0) {
-			if (word(c, &a, 1) < 0 || name(c, &b, STORE_NAME_MAX) < 0 ||
+			if (word(c, &a, 1) < 0 ||
+			    name(c, &b, STORE_NAME_MAX) < 0 ||
 			    num(c, 0, 65535, &x) < 0 || word(c, &e, 0) < 0 ||
-			    opt_name(c, &f, STORE_NAME_MAX) < 0 || text(c, &kw) < 0 ||
-			    (kw && strlen(kw) > STORE_TEXT_MAX) || n_eps == STORE_ENDPOINTS_MAX)
+			    opt_name(c, &f, STORE_NAME_MAX) < 0 ||
+			    text(c, &kw) < 0 ||
+			    (kw && strlen(kw) > STORE_TEXT_MAX) ||
+			    n_eps == STORE_ENDPOINTS_MAX)
 				BAD("bad endpoint line");
 			if (d) {
 				eps[n_eps].service = iword(c, a, &r);
@@ -449,8 +462,10 @@ domain_body(struct pctx *c, struct dom *d)
 			while (c->cur && r == 0) {
 				if (word(c, &a, 1) < 0)
 					r = -1;
-				for (i = 0; r == 0 && i < STORE_N_EP_FLAG_WORDS; i++)
-					if (strcmp(a, store_ep_flag_words[i]) == 0)
+				for (i = 0; r == 0 && i < STORE_N_EP_FLAG_WORDS;
+				     i++)
+					if (strcmp(a, store_ep_flag_words[i]) ==
+					    0)
 						flags |= 1u << i;
 			}
 			if (r < 0)
@@ -462,31 +477,39 @@ domain_body(struct pctx *c, struct dom *d)
 			}
 			troubled = n_eps;
 		} else if (strcmp(kw, "defence") == 0) {
-			/* Version 3: opaque text, once (domain_state.c reads it). */
-			if (text(c, &a) < 0 || (a && strlen(a) > STORE_TEXT_MAX) || defences++)
+			/* Version 3: opaque text, once (domain_state.c reads
+			 * it). */
+			if (text(c, &a) < 0 ||
+			    (a && strlen(a) > STORE_TEXT_MAX) || defences++)
 				BAD("bad defence line");
 			if (d)
 				defence = keep(c, a);
 		} else if (strcmp(kw, "key") == 0) {
-			if (name(c, &a, STORE_NAME_MAX) < 0 || num(c, INT64_MIN, INT64_MAX, &x) < 0 ||
-			    num(c, INT64_MIN, INT64_MAX, &y) < 0 || done(c) < 0 ||
-			    n_keys == STORE_KEYS_MAX)
+			if (name(c, &a, STORE_NAME_MAX) < 0 ||
+			    num(c, INT64_MIN, INT64_MAX, &x) < 0 ||
+			    num(c, INT64_MIN, INT64_MAX, &y) < 0 ||
+			    done(c) < 0 || n_keys == STORE_KEYS_MAX)
 				BAD("bad key line");
 			if (d)
-				store_key_merge(keys, &n_keys, keep(c, a), x, y);
+				store_key_merge(keys, &n_keys, keep(c, a), x,
+						y);
 			else
 				n_keys++;
-		} else if (strcmp(kw, "seen") == 0 || strcmp(kw, "split") == 0) {
+		} else if (strcmp(kw, "seen") == 0 ||
+			   strcmp(kw, "split") == 0) {
 			if (continuity_line(c, kw, d != NULL, &cont) < 0)
 				BAD("bad seen or split line");
 		} else if (strcmp(kw, "change") == 0) {
-			if (num(c, INT64_MIN, INT64_MAX, &x) < 0 || word(c, &a, 0) < 0 ||
-			    word(c, &b, 0) < 0 || text(c, &e) < 0 || (e && strlen(e) > STORE_TEXT_MAX))
+			if (num(c, INT64_MIN, INT64_MAX, &x) < 0 ||
+			    word(c, &a, 0) < 0 || word(c, &b, 0) < 0 ||
+			    text(c, &e) < 0 ||
+			    (e && strlen(e) > STORE_TEXT_MAX))
 				BAD("bad change line");
 			if (d) {
 				/* Only the last STORE_HISTORY_MAX are kept. */
 				if (n_hist == STORE_HISTORY_MAX) {
-					memmove(&hist[0], &hist[1], (n_hist - 1) * sizeof(*hist));
+					memmove(&hist[0], &hist[1],
+						(n_hist - 1) * sizeof(*hist));
 					n_hist--;
 				}
 				hist[n_hist].time = x;
@@ -496,15 +519,18 @@ domain_body(struct pctx *c, struct dom *d)
 			}
 		} else if (strcmp(kw, "ct") == 0) {
 			/* Version 3: opaque text for component/ct_state.c. */
-			if (text(c, &a) < 0 || a == NULL || store_ct_collect(&ctl, &n_ct, a) < 0)
+			if (text(c, &a) < 0 || a == NULL ||
+			    store_ct_collect(&ctl, &n_ct, a) < 0)
 				BAD("bad ct line");
 		} else if (strcmp(kw, "chat") == 0) {
-			if (name(c, &a, STORE_JID_MAX) < 0 || done(c) < 0 || n_chat == STORE_SUBS_MAX)
+			if (name(c, &a, STORE_JID_MAX) < 0 || done(c) < 0 ||
+			    n_chat == STORE_SUBS_MAX)
 				BAD("bad chat line");
 			if (d) {
 				const char *jn;
 
-				if ((r = grow_list(c, n_chat, sizeof(*chat))) < 0 ||
+				if ((r = grow_list(c, n_chat, sizeof(*chat))) <
+					0 ||
 				    (r = store_load_chat(c->st, d, a, &jn)) < 0)
 					break;
 				chat = c->list;
@@ -514,14 +540,16 @@ domain_body(struct pctx *c, struct dom *d)
 				n_chat++;
 			}
 		} else if (strcmp(kw, "pubsub") == 0) {
-			if (name(c, &a, STORE_JID_MAX) < 0 || opt_name(c, &b, STORE_NAME_MAX) < 0 ||
+			if (name(c, &a, STORE_JID_MAX) < 0 ||
+			    opt_name(c, &b, STORE_NAME_MAX) < 0 ||
 			    done(c) < 0 || n_ps == STORE_SUBS_MAX)
 				BAD("bad pubsub line");
 			if (d) {
 				const char *jn;
 
 				if ((r = grow_list2(c, n_ps)) < 0 ||
-				    (r = store_load_pubsub(c->st, d, a, &jn)) < 0)
+				    (r = store_load_pubsub(c->st, d, a, &jn)) <
+					0)
 					break;
 				ps = c->list2;
 				ps[n_ps].jid = jn;
@@ -541,8 +569,8 @@ domain_body(struct pctx *c, struct dom *d)
 		free(ctl);
 		return r;
 	}
-	ct = (struct store_content){ eps, n_eps, keys, n_keys, hist, n_hist, chat, n_chat, ps, n_ps,
-				     NULL };
+	ct = (struct store_content){eps,  n_eps,  keys, n_keys, hist, n_hist,
+				    chat, n_chat, ps,	n_ps,	NULL};
 	ct.defence = defence;
 	if (r == 0 && (r = store_dom_pack(c->st, d, &ct)) == 0 &&
 	    (r = store_cont_attach(c->st, d, &cont, &changed)) == 0) {
@@ -658,7 +686,9 @@ record(struct pctx *c)
 		if ((r = domain_body(c, d)) < 0) {
 			store_dom_destroy(c->st, d);
 			if (r != -1)
-				fail(c, r == -ENOMEM ? "out of memory" : "too many distinct words");
+				fail(c, r == -ENOMEM
+					    ? "out of memory"
+					    : "too many distinct words");
 			return -1;
 		}
 		settle(c, &d->h);
@@ -673,7 +703,8 @@ record(struct pctx *c)
 		if (jid_body(c, &presence, &flags) < 0)
 			return -1;
 		j = store_jid_find(c->st, keybuf);
-		if (j && (j->pub.presence || j->pub.flags) && !newer_than(c, &j->h))
+		if (j && (j->pub.presence || j->pub.flags) &&
+		    !newer_than(c, &j->h))
 			return 0;
 		if (store_jid_set(c->st, keybuf, presence, flags) < 0)
 			return fail(c, "out of memory");
@@ -695,7 +726,8 @@ resync(struct pctx *c)
 	while ((r = next_line(c)) != 0) {
 		if (r < 0)
 			continue;
-		if (strncmp(c->line, "domain ", 7) == 0 || strncmp(c->line, "jid ", 4) == 0 ||
+		if (strncmp(c->line, "domain ", 7) == 0 ||
+		    strncmp(c->line, "jid ", 4) == 0 ||
 		    strncmp(c->line, "records ", 8) == 0)
 			return 1;
 	}
@@ -723,19 +755,21 @@ store_parse_file(struct store *st, const char *buf, size_t len, unsigned origin,
 	c->errlen = errlen;
 	c->origin = origin;
 	st->loading = 1;
-	if (next_line(c) <= 0 || field(c, &kw) < 0 || kw == NULL || strcmp(kw, STORE_MAGIC) != 0 ||
-	    num(c, 0, INT32_MAX, &v) < 0 || done(c) < 0) {
+	if (next_line(c) <= 0 || field(c, &kw) < 0 || kw == NULL ||
+	    strcmp(kw, STORE_MAGIC) != 0 || num(c, 0, INT32_MAX, &v) < 0 ||
+	    done(c) < 0) {
 		ret = fail(c, "not a certwatch-store file");
 		goto out;
 	}
 	if (v < STORE_FORMAT_OLDEST || v > STORE_FORMAT_VERSION) {
-		fail(c, "format version %lld, this certwatch reads %d to %d", (long long)v,
-		     STORE_FORMAT_OLDEST, STORE_FORMAT_VERSION);
+		fail(c, "format version %lld, this certwatch reads %d to %d",
+		     (long long)v, STORE_FORMAT_OLDEST, STORE_FORMAT_VERSION);
 		ret = v > STORE_FORMAT_VERSION ? -2 : -1;
 		goto out;
 	}
-	if (next_line(c) <= 0 || field(c, &kw) < 0 || kw == NULL || strcmp(kw, "commit") != 0 ||
-	    num(c, 0, INT64_MAX, &v) < 0 || done(c) < 0) {
+	if (next_line(c) <= 0 || field(c, &kw) < 0 || kw == NULL ||
+	    strcmp(kw, "commit") != 0 || num(c, 0, INT64_MAX, &v) < 0 ||
+	    done(c) < 0) {
 		ret = fail(c, "bad commit line");
 		goto out;
 	}
@@ -763,8 +797,11 @@ store_parse_file(struct store *st, const char *buf, size_t len, unsigned origin,
 		}
 		if (strncmp(c->line, "records ", 8) == 0) {
 			c->cur = c->line + 8;
-			if (num(c, 0, INT64_MAX, &v) < 0 || done(c) < 0 || (size_t)v != c->records)
-				ret = fail(c, "records line says %.20s, %zu read", c->line + 8, c->records);
+			if (num(c, 0, INT64_MAX, &v) < 0 || done(c) < 0 ||
+			    (size_t)v != c->records)
+				ret =
+				    fail(c, "records line says %.20s, %zu read",
+					 c->line + 8, c->records);
 			else if (c->pos != c->len)
 				ret = fail(c, "data after the records line");
 			break;
@@ -794,7 +831,8 @@ out:
 }
 
 int
-store_parse_shard(struct store *st, const char *buf, size_t len, char *err, size_t errlen)
+store_parse_shard(struct store *st, const char *buf, size_t len, char *err,
+		  size_t errlen)
 {
 	size_t kept;
 

@@ -12,8 +12,8 @@
 
 #include "store/store_int.h"
 
-#define CONTAINER(p, type, member) \
-	((type *)(void *)((char *)(p) - offsetof(type, member)))
+#define CONTAINER(p, type, member)                                             \
+	((type *)(void *)((char *)(p)-offsetof(type, member)))
 
 /* One allocation: this header, the entries, then their strings. */
 struct cont_blob {
@@ -26,7 +26,8 @@ struct cont_blob {
 static int
 list_ok(const char *s)
 {
-	return s == NULL || (strlen(s) <= STORE_SEEN_LIST_MAX && strchr(s, ' ') == NULL);
+	return s == NULL ||
+	       (strlen(s) <= STORE_SEEN_LIST_MAX && strchr(s, ' ') == NULL);
 }
 
 static size_t
@@ -71,8 +72,10 @@ cont_changed(const struct cont_blob *old, const struct cont_blob *nw)
 		const struct store_seen *a = &old->e[i], *b = &nw->e[i];
 		if (a->port != b->port || a->first_seen != b->first_seen ||
 		    a->rounds != b->rounds || !str_eq(a->service, b->service) ||
-		    !str_eq(a->host, b->host) || !str_eq(a->key_type, b->key_type) ||
-		    !str_eq(a->spki, b->spki) || !str_eq(a->vantages, b->vantages) ||
+		    !str_eq(a->host, b->host) ||
+		    !str_eq(a->key_type, b->key_type) ||
+		    !str_eq(a->spki, b->spki) ||
+		    !str_eq(a->vantages, b->vantages) ||
 		    !str_eq(a->addresses, b->addresses))
 			return 1;
 	}
@@ -80,8 +83,8 @@ cont_changed(const struct cont_blob *old, const struct cont_blob *nw)
 }
 
 int
-store_cont_attach(struct store *st, struct dom *d, const struct store_continuity *c,
-		  int *changed)
+store_cont_attach(struct store *st, struct dom *d,
+		  const struct store_continuity *c, int *changed)
 {
 	struct cont_blob *b = NULL;
 	size_t size, i;
@@ -93,12 +96,15 @@ store_cont_attach(struct store *st, struct dom *d, const struct store_continuity
 	for (i = 0; i < c->n_seen; i++) {
 		const struct store_seen *s = &c->seen[i];
 		if (!store_word_ok(s->service ? s->service : "") ||
-		    (s->key_type && *s->key_type && !store_word_ok(s->key_type)) ||
+		    (s->key_type && *s->key_type &&
+		     !store_word_ok(s->key_type)) ||
 		    !store_valid_name(s->host, STORE_NAME_MAX) ||
-		    !store_valid_name(s->spki, STORE_NAME_MAX) || s->port > 65535 ||
-		    !list_ok(s->vantages) || !list_ok(s->addresses))
+		    !store_valid_name(s->spki, STORE_NAME_MAX) ||
+		    s->port > 65535 || !list_ok(s->vantages) ||
+		    !list_ok(s->addresses))
 			return -EINVAL;
-		size += slen(s->host) + slen(s->spki) + slen(s->vantages) + slen(s->addresses);
+		size += slen(s->host) + slen(s->spki) + slen(s->vantages) +
+			slen(s->addresses);
 	}
 	if (c->n_seen > 0 || c->split_rounds != 0 || c->flags != 0) {
 		char *p;
@@ -141,7 +147,8 @@ store_cont_free(struct dom *d)
 }
 
 void
-store_domain_continuity(const struct store_domain *v, struct store_continuity *out)
+store_domain_continuity(const struct store_domain *v,
+			struct store_continuity *out)
 {
 	const struct dom *d = CONTAINER(v, struct dom, pub);
 	const struct cont_blob *b = d->cont;

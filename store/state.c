@@ -156,7 +156,8 @@ store_word_ok(const char *w)
 
 		if (i == STORE_WORD_MAX ||
 		    !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == '+'))
+		      (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+		      c == '.' || c == '+'))
 			return 0;
 	}
 	return i > 0;
@@ -252,7 +253,8 @@ store_dom_destroy(struct store *st, struct dom *d)
 	size_t i;
 
 	for (i = 0; i < d->pub.n_chat; i++)
-		store_jid_unlink(st, store_jid_of_name(d->pub.chat[i]), &d->pub, 0);
+		store_jid_unlink(st, store_jid_of_name(d->pub.chat[i]), &d->pub,
+				 0);
 	st->n_chat -= d->pub.n_chat;
 	store_pubsub_unlink_all(st, &d->pub, d->pub.pubsub, d->pub.n_pubsub);
 	st->n_pubsub -= d->pub.n_pubsub;
@@ -275,10 +277,13 @@ store_dom_destroy(struct store *st, struct dom *d)
  */
 struct placer {
 	const struct store *st;
-	char *base;		/* NULL: only measure */
+	char *base; /* NULL: only measure */
 	size_t off;
-	int bad;		/* a word that is not one of st's */
-	struct { const char *in; uint32_t at; } seen[2 * STORE_ENDPOINTS_MAX + STORE_KEYS_MAX];
+	int bad; /* a word that is not one of st's */
+	struct {
+		const char *in;
+		uint32_t at;
+	} seen[2 * STORE_ENDPOINTS_MAX + STORE_KEYS_MAX];
 	size_t n_seen;
 };
 
@@ -370,34 +375,38 @@ place(struct placer *p, const struct store_content *c, struct store_domain *v)
 		uint32_t host = put_shared(p, in->host);
 		uint32_t spki = put_shared(p, in->spki);
 		uint32_t error = put(p, in->error, store_text_len(in->error));
-		uint8_t service = word_index(p, in->service), verdict = word_index(p, in->verdict);
+		uint8_t service = word_index(p, in->service),
+			verdict = word_index(p, in->verdict);
 
 		if (e)
-			e[i] = (struct packed_endpoint){ service, verdict, (uint16_t)in->port,
-							 host, spki, error, in->fail_rounds,
-							 in->flags };
+			e[i] = (struct packed_endpoint){
+			    service, verdict, (uint16_t)in->port, host,
+			    spki,    error,   in->fail_rounds,	  in->flags};
 	}
 	for (i = 0; i < c->n_keys; i++) {
 		uint32_t spki = put_shared(p, c->keys[i].spki);
 
 		if (k)
-			k[i] = (struct store_key){ str_at(p->base, spki), c->keys[i].first_seen,
-						   c->keys[i].last_seen };
+			k[i] = (struct store_key){str_at(p->base, spki),
+						  c->keys[i].first_seen,
+						  c->keys[i].last_seen};
 	}
 	for (i = 0; i < c->n_hist; i++) {
 		const struct store_change *in = &c->hist[i];
 		uint32_t note = put(p, in->note, store_text_len(in->note));
-		uint8_t from = word_index(p, in->from), to = word_index(p, in->to);
+		uint8_t from = word_index(p, in->from),
+			to = word_index(p, in->to);
 
 		if (h)
-			h[i] = (struct packed_change){ in->time, from, to, note };
+			h[i] = (struct packed_change){in->time, from, to, note};
 	}
 	for (i = 0; i < c->n_ps; i++) {
 		const char *sid = c->ps[i].subid;
 		uint32_t at = put(p, sid, sid ? strlen(sid) : 0);
 
 		if (ps)
-			ps[i] = (struct store_pubsub){ c->ps[i].jid, str_at(p->base, at) };
+			ps[i] = (struct store_pubsub){c->ps[i].jid,
+						      str_at(p->base, at)};
 	}
 	if (chat && c->n_chat)
 		memcpy(chat, c->chat, c->n_chat * sizeof(*chat));
@@ -465,7 +474,8 @@ blob_word(const struct dom *d, uint8_t i)
 static const struct packed_change *
 dom_hist(const struct dom *d)
 {
-	return (const void *)((const char *)d->blob + d->pub.n_keys * sizeof(struct store_key));
+	return (const void *)((const char *)d->blob +
+			      d->pub.n_keys * sizeof(struct store_key));
 }
 
 static const struct packed_endpoint *
@@ -475,7 +485,8 @@ dom_eps(const struct dom *d)
 }
 
 static void
-unpack_endpoint(const struct dom *d, const struct packed_endpoint *pe, struct store_endpoint *out)
+unpack_endpoint(const struct dom *d, const struct packed_endpoint *pe,
+		struct store_endpoint *out)
 {
 	out->service = blob_word(d, pe->service);
 	out->host = str_at(d->blob, pe->host);
@@ -488,7 +499,8 @@ unpack_endpoint(const struct dom *d, const struct packed_endpoint *pe, struct st
 }
 
 static void
-unpack_change(const struct dom *d, const struct packed_change *pc, struct store_change *out)
+unpack_change(const struct dom *d, const struct packed_change *pc,
+	      struct store_change *out)
 {
 	out->time = pc->time;
 	out->from = blob_word(d, pc->from);
@@ -497,24 +509,26 @@ unpack_change(const struct dom *d, const struct packed_change *pc, struct store_
 }
 
 void
-store_domain_endpoint(const struct store_domain *v, size_t i, struct store_endpoint *out)
+store_domain_endpoint(const struct store_domain *v, size_t i,
+		      struct store_endpoint *out)
 {
 	const struct dom *d = CONTAINER(v, struct dom, pub);
 
 	if (i >= v->n_endpoints) {
-		*out = (struct store_endpoint){ 0 };
+		*out = (struct store_endpoint){0};
 		return;
 	}
 	unpack_endpoint(d, &dom_eps(d)[i], out);
 }
 
 void
-store_domain_change(const struct store_domain *v, size_t i, struct store_change *out)
+store_domain_change(const struct store_domain *v, size_t i,
+		    struct store_change *out)
 {
 	const struct dom *d = CONTAINER(v, struct dom, pub);
 
 	if (i >= v->n_history) {
-		*out = (struct store_change){ 0 };
+		*out = (struct store_change){0};
 		return;
 	}
 	unpack_change(d, &dom_hist(d)[i], out);
@@ -523,7 +537,8 @@ store_domain_change(const struct store_domain *v, size_t i, struct store_change 
 /* d's current arrays as a content (endpoints and history unpacked into
  * u), to be changed and packed again. */
 void
-store_dom_content(const struct dom *d, struct store_content *c, struct store_unpacked *u)
+store_dom_content(const struct dom *d, struct store_content *c,
+		  struct store_unpacked *u)
 {
 	size_t i;
 
@@ -562,7 +577,8 @@ endpoints_check(struct store *st, const struct store_endpoint *eps, size_t n,
 		out[i].verdict = store_word(st, eps[i].verdict, &err);
 		if (err)
 			return err;
-		if (!store_valid_name(eps[i].host, STORE_NAME_MAX) || eps[i].port > 65535)
+		if (!store_valid_name(eps[i].host, STORE_NAME_MAX) ||
+		    eps[i].port > 65535)
 			return -EINVAL;
 		if (eps[i].spki && strlen(eps[i].spki) > STORE_NAME_MAX)
 			return -EINVAL;
@@ -573,7 +589,8 @@ endpoints_check(struct store *st, const struct store_endpoint *eps, size_t n,
 /* Adds (or refreshes) the key spki seen at `when` in keys[*n]; past
  * STORE_KEYS_MAX the least recently seen goes. */
 void
-store_key_merge(struct store_key *keys, size_t *n, const char *spki, int64_t first, int64_t last)
+store_key_merge(struct store_key *keys, size_t *n, const char *spki,
+		int64_t first, int64_t last)
 {
 	size_t i, old = 0;
 
@@ -589,10 +606,11 @@ store_key_merge(struct store_key *keys, size_t *n, const char *spki, int64_t fir
 		for (i = 1; i < *n; i++)
 			if (keys[i].last_seen < keys[old].last_seen)
 				old = i;
-		memmove(&keys[old], &keys[old + 1], (*n - old - 1) * sizeof(*keys));
+		memmove(&keys[old], &keys[old + 1],
+			(*n - old - 1) * sizeof(*keys));
 		(*n)--;
 	}
-	keys[*n] = (struct store_key){ spki, first, last };
+	keys[*n] = (struct store_key){spki, first, last};
 	(*n)++;
 }
 
@@ -637,7 +655,8 @@ store_domain_remove(struct store *st, const char *name)
 }
 
 int
-store_domain_record(struct store *st, const char *name, const struct store_update *u)
+store_domain_record(struct store *st, const char *name,
+		    const struct store_update *u)
 {
 	struct store_endpoint eps[STORE_ENDPOINTS_MAX];
 	struct store_key keys[STORE_KEYS_MAX];
@@ -675,12 +694,14 @@ store_domain_record(struct store *st, const char *name, const struct store_updat
 		memcpy(keys, c.keys, c.n_keys * sizeof(*keys));
 	for (i = 0; i < u->n_endpoints; i++)
 		if (eps[i].spki && *eps[i].spki)
-			store_key_merge(keys, &c.n_keys, eps[i].spki, u->checked, u->checked);
+			store_key_merge(keys, &c.n_keys, eps[i].spki,
+					u->checked, u->checked);
 	c.keys = keys;
 	if (u->change) {
 		/* c.hist is old.hist: make room there, the oldest goes. */
 		if (c.n_hist == STORE_HISTORY_MAX) {
-			memmove(&old.hist[0], &old.hist[1], (c.n_hist - 1) * sizeof(old.hist[0]));
+			memmove(&old.hist[0], &old.hist[1],
+				(c.n_hist - 1) * sizeof(old.hist[0]));
 			c.n_hist--;
 		}
 		old.hist[c.n_hist++] = added;
@@ -762,7 +783,8 @@ store_state_free(struct store *st)
 
 	st->loading = 1;
 	while (st->doms.n > 0)
-		store_dom_destroy(st, CONTAINER(st->doms.vec[st->doms.n - 1], struct dom, h));
+		store_dom_destroy(
+		    st, CONTAINER(st->doms.vec[st->doms.n - 1], struct dom, h));
 	store_jids_free(st);
 	hmap_clear(&st->doms.map);
 	free(st->doms.vec);

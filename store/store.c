@@ -43,7 +43,8 @@ warn(struct store *st, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	if ((w = realloc(st->warnings, (st->n_warnings + 1) * sizeof(*w))) == NULL)
+	if ((w = realloc(st->warnings, (st->n_warnings + 1) * sizeof(*w))) ==
+	    NULL)
 		return;
 	st->warnings = w;
 	if ((w[st->n_warnings] = strdup(line)) != NULL)
@@ -109,7 +110,8 @@ write_shard(struct store *st, unsigned shard, const char *buf, size_t len)
 		pthread_mutex_unlock(&st->mu);
 		return 0;
 	}
-	fd = openat(st->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = openat(st->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+		    0600);
 	if (fd < 0)
 		return -errno;
 	if ((e = injected(st)) != 0) {
@@ -154,7 +156,9 @@ batch_write(struct store *st, struct batch *b)
 	int r, first = 0;
 
 	for (i = 0; i < b->n_jobs; i++)
-		if ((r = write_shard(st, b->jobs[i].shard, b->jobs[i].buf, b->jobs[i].len)) < 0 && !first)
+		if ((r = write_shard(st, b->jobs[i].shard, b->jobs[i].buf,
+				     b->jobs[i].len)) < 0 &&
+		    !first)
 			first = r;
 	if (b->n_jobs > 0 && (r = sync_dir(st)) < 0 && !first)
 		first = r;
@@ -270,7 +274,8 @@ start_batch(struct store *st)
 	int r = 0;
 
 	if ((b = calloc(1, sizeof(*b))) == NULL)
-		return;		/* the callbacks stay pending: retried on the next commit */
+		return; /* the callbacks stay pending: retried on the next
+			   commit */
 	b->cbs = st->pending;
 	b->n_cbs = st->n_pending;
 	st->pending = NULL;
@@ -281,16 +286,19 @@ start_batch(struct store *st)
 		post_done(st, b);
 		return;
 	}
-	if (st->n_dirty > 0 && (b->jobs = calloc(st->n_dirty, sizeof(*b->jobs))) == NULL)
+	if (st->n_dirty > 0 &&
+	    (b->jobs = calloc(st->n_dirty, sizeof(*b->jobs))) == NULL)
 		r = -ENOMEM;
 	st->gen++;
-	for (i = 0; r == 0 && i < STORE_NSHARDS && b->n_jobs < st->n_dirty; i++) {
+	for (i = 0; r == 0 && i < STORE_NSHARDS && b->n_jobs < st->n_dirty;
+	     i++) {
 		struct wjob *j = &b->jobs[b->n_jobs];
 
 		if (!st->shards[i].dirty)
 			continue;
 		j->shard = i;
-		if ((r = store_format_shard(st, i, st->gen, &j->buf, &j->len)) < 0)
+		if ((r = store_format_shard(st, i, st->gen, &j->buf, &j->len)) <
+		    0)
 			break;
 		b->n_jobs++;
 	}
@@ -401,7 +409,7 @@ store_process_completions(struct store *st)
 int
 store_commit_sync(struct store *st)
 {
-	struct batch *b, now = { 0 };
+	struct batch *b, now = {0};
 	int r = 0;
 
 	st->syncing++;
@@ -441,21 +449,28 @@ lock_dir(struct store *st, char *err, size_t errlen)
 	ssize_t n;
 	int len;
 
-	st->lockfd = openat(st->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	st->lockfd =
+	    openat(st->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (st->lockfd < 0)
-		return failf(err, errlen, "%s/lock: %s", st->dir, strerror(errno));
+		return failf(err, errlen, "%s/lock: %s", st->dir,
+			     strerror(errno));
 	if (flock(st->lockfd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno != EWOULDBLOCK)
-			return failf(err, errlen, "%s/lock: %s", st->dir, strerror(errno));
+			return failf(err, errlen, "%s/lock: %s", st->dir,
+				     strerror(errno));
 		n = pread(st->lockfd, pid, sizeof(pid) - 1, 0);
 		pid[n > 0 ? n : 0] = '\0';
 		pid[strcspn(pid, "\n")] = '\0';
-		return failf(err, errlen, "%s: state directory in use by another certwatch (pid %s)",
-			     st->dir, *pid ? pid : "unknown");
+		return failf(
+		    err, errlen,
+		    "%s: state directory in use by another certwatch (pid %s)",
+		    st->dir, *pid ? pid : "unknown");
 	}
 	len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-	if (ftruncate(st->lockfd, 0) < 0 || pwrite(st->lockfd, pid, (size_t)len, 0) != len)
-		return failf(err, errlen, "%s/lock: %s", st->dir, strerror(errno));
+	if (ftruncate(st->lockfd, 0) < 0 ||
+	    pwrite(st->lockfd, pid, (size_t)len, 0) != len)
+		return failf(err, errlen, "%s/lock: %s", st->dir,
+			     strerror(errno));
 	return 0;
 }
 
@@ -565,23 +580,30 @@ load_shard(struct store *st, unsigned shard, char *err, size_t errlen)
 	shard_name(name, sizeof(name), shard, "");
 	r = read_file(st, name, &buf, &len);
 	if (r == -EFBIG) {
-		snprintf(msg, sizeof(msg), "larger than %zu bytes", STORE_FILE_MAX);
+		snprintf(msg, sizeof(msg), "larger than %zu bytes",
+			 STORE_FILE_MAX);
 	} else if (r < 0) {
-		return failf(err, errlen, "%s/%s: %s", st->dir, name, strerror(-r));
+		return failf(err, errlen, "%s/%s: %s", st->dir, name,
+			     strerror(-r));
 	} else {
-		r = store_parse_file(st, buf, len, shard, &gen, &kept, msg, sizeof(msg));
+		r = store_parse_file(st, buf, len, shard, &gen, &kept, msg,
+				     sizeof(msg));
 		free(buf);
 		if (gen > st->gen)
 			st->gen = gen;
 		if (r == -2)
-			return failf(err, errlen, "%s/%s: %s", st->dir, name, msg);
+			return failf(err, errlen, "%s/%s: %s", st->dir, name,
+				     msg);
 		if (r == 0)
 			return 0;
 	}
 	if ((r = set_aside(st, name, aside, sizeof(aside))) < 0)
-		return failf(err, errlen, "%s/%s does not parse (%s) and cannot be set aside: %s",
-			     st->dir, name, msg, strerror(-r));
-	warn(st, "%s/%s: %s; set aside as %s, %zu records kept", st->dir, name, msg, aside, kept);
+		return failf(
+		    err, errlen,
+		    "%s/%s does not parse (%s) and cannot be set aside: %s",
+		    st->dir, name, msg, strerror(-r));
+	warn(st, "%s/%s: %s; set aside as %s, %zu records kept", st->dir, name,
+	     msg, aside, kept);
 	/* Rewritten with what was kept (removed when nothing was). */
 	if (!st->shards[shard].dirty) {
 		st->shards[shard].dirty = 1;
@@ -612,7 +634,8 @@ load_dir(struct store *st, char *err, size_t errlen)
 		if ((s = shard_of(de->d_name, "")) >= 0)
 			present[s] = 1;
 		else if ((s = shard_of(de->d_name, ".tmp")) >= 0)
-			/* A write that never reached its rename: never acknowledged. */
+			/* A write that never reached its rename: never
+			 * acknowledged. */
 			unlinkat(st->dirfd, de->d_name, 0);
 	}
 	closedir(dir);
@@ -651,7 +674,8 @@ store_open(const char *dir, struct store **out, char *err, size_t errlen)
 	pthread_cond_init(&st->done_cv, NULL);
 	st->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (st->efd < 0 || store_state_init(st) < 0) {
-		failf(err, errlen, "cannot create the store: %s", strerror(errno));
+		failf(err, errlen, "cannot create the store: %s",
+		      strerror(errno));
 		goto fail;
 	}
 	if (dir == NULL) {
@@ -678,7 +702,9 @@ store_open(const char *dir, struct store **out, char *err, size_t errlen)
 		if ((r = write_dirty_now(st, 1)) == 0)
 			r = write_dirty_now(st, 0);
 		if (r < 0)
-			warn(st, "%s: cannot rewrite the repaired shards yet: %s", dir, strerror(-r));
+			warn(st,
+			     "%s: cannot rewrite the repaired shards yet: %s",
+			     dir, strerror(-r));
 	}
 	if (pthread_create(&st->thread, NULL, writer_main, st) != 0) {
 		failf(err, errlen, "cannot start the writer thread");
@@ -701,7 +727,9 @@ store_close(struct store *st)
 	if (st == NULL)
 		return;
 	if (st->shards != NULL && (st->dir == NULL || st->have_thread))
-		while ((st->in_flight || st->n_pending > 0 || st->n_dirty > 0) && rounds++ < 10)
+		while (
+		    (st->in_flight || st->n_pending > 0 || st->n_dirty > 0) &&
+		    rounds++ < 10)
 			store_commit_sync(st);
 	if (st->have_thread) {
 		pthread_mutex_lock(&st->mu);
@@ -739,7 +767,7 @@ store_warnings(const struct store *st, const char *const **lines)
 void
 store_io_stats(const struct store *st, struct store_io_stats *out)
 {
-	struct store *m = (struct store *)st;	/* the mutex only */
+	struct store *m = (struct store *)st; /* the mutex only */
 
 	pthread_mutex_lock(&m->mu);
 	*out = st->io;

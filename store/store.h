@@ -24,13 +24,16 @@
 
 /* Bounds.  Longer strings are refused with -EINVAL, except free text
  * (endpoint errors, history notes), which is cut at STORE_TEXT_MAX bytes. */
-#define STORE_NAME_MAX		1023	/* domain, host, JID, subid */
-#define STORE_JID_MAX		3071
-#define STORE_TEXT_MAX		1000
-#define STORE_WORD_MAX		32	/* verdict, alert, service, presence words */
-#define STORE_ENDPOINTS_MAX	64	/* per domain */
-#define STORE_KEYS_MAX		32	/* keys seen per domain; the least recently seen go */
-#define STORE_HISTORY_MAX	50	/* verdict changes kept per domain; the oldest go */
+#define STORE_NAME_MAX 1023 /* domain, host, JID, subid */
+#define STORE_JID_MAX 3071
+#define STORE_TEXT_MAX 1000
+#define STORE_WORD_MAX 32      /* verdict, alert, service, presence words */
+#define STORE_ENDPOINTS_MAX 64 /* per domain */
+#define STORE_KEYS_MAX                                                         \
+	32 /* keys seen per domain; the least recently seen go                 \
+	    */
+#define STORE_HISTORY_MAX                                                      \
+	50 /* verdict changes kept per domain; the oldest go */
 
 struct store;
 
@@ -39,12 +42,12 @@ struct store;
  * store or closes it; the store owns all of them. ---- */
 
 struct store_endpoint {
-	const char *service;	/* word, e.g. "xmpp-client" */
+	const char *service; /* word, e.g. "xmpp-client" */
 	const char *host;
 	unsigned port;
-	const char *verdict;	/* word, e.g. "ok", "unreachable" */
-	const char *spki;	/* hex SPKI SHA-256 of the key seen, or NULL */
-	const char *error;	/* free text, or NULL */
+	const char *verdict; /* word, e.g. "ok", "unreachable" */
+	const char *spki;    /* hex SPKI SHA-256 of the key seen, or NULL */
+	const char *error;   /* free text, or NULL */
 	/* Endpoint trouble (docs/store.md, the `trouble` line): consecutive
 	 * rounds it failed after TCP could be tried, and STORE_EP_* flags;
 	 * 0 and 0 for most. */
@@ -52,35 +55,36 @@ struct store_endpoint {
 	unsigned flags;
 };
 
-#define STORE_EP_ALERTED	0x1u	/* its trouble alert went out, its
-					 * recovery not yet */
+#define STORE_EP_ALERTED                                                       \
+	0x1u /* its trouble alert went out, its                                \
+	      * recovery not yet */
 
 struct store_key {
-	const char *spki;	/* hex SPKI SHA-256 */
-	int64_t first_seen;	/* times are seconds since the epoch */
+	const char *spki;   /* hex SPKI SHA-256 */
+	int64_t first_seen; /* times are seconds since the epoch */
 	int64_t last_seen;
 };
 
 struct store_change {
 	int64_t time;
-	const char *from;	/* word or NULL (first verdict) */
-	const char *to;		/* word or NULL */
-	const char *note;	/* free text or NULL */
+	const char *from; /* word or NULL (first verdict) */
+	const char *to;	  /* word or NULL */
+	const char *note; /* free text or NULL */
 };
 
 struct store_pubsub {
-	const char *jid;	/* bare or full JID, as given */
-	const char *subid;	/* NULL when none was given */
+	const char *jid;   /* bare or full JID, as given */
+	const char *subid; /* NULL when none was given */
 };
 
 struct store_domain {
-	const char *name;	/* the key: the domain's A-label */
-	const char *verdict;	/* domain verdict of the last check, or NULL */
-	const char *alert;	/* alert state word, or NULL */
-	int64_t last_check;	/* 0 when never */
+	const char *name;    /* the key: the domain's A-label */
+	const char *verdict; /* domain verdict of the last check, or NULL */
+	const char *alert;   /* alert state word, or NULL */
+	int64_t last_check;  /* 0 when never */
 	int64_t last_change;
 	int64_t next_due;
-	unsigned unreachable_rounds;	/* consecutive rounds all unreachable */
+	unsigned unreachable_rounds; /* consecutive rounds all unreachable */
 	/* Endpoints (in the order given) and history (oldest first) are kept
 	 * packed: read them with store_domain_endpoint() and
 	 * store_domain_change(). */
@@ -89,9 +93,9 @@ struct store_domain {
 	/* Counts are 32 bits (and in this order) to keep the struct, one
 	 * per domain, at 96 bytes. */
 	uint32_t n_keys;
-	const struct store_key *keys;		/* in the order first seen */
-	const char *const *chat;		/* subscribed bare JIDs */
-	const struct store_pubsub *pubsub;	/* pubsub subscriptions */
+	const struct store_key *keys;	   /* in the order first seen */
+	const char *const *chat;	   /* subscribed bare JIDs */
+	const struct store_pubsub *pubsub; /* pubsub subscriptions */
 	uint32_t n_chat;
 	uint32_t n_pubsub;
 	/* The defences kept between rounds (docs/store.md, the `defence`
@@ -101,14 +105,15 @@ struct store_domain {
 };
 
 /* Per-JID flags. */
-#define STORE_FLAG_TOLD_UNSUB_ALL	0x1u	/* told once that `unsubscribe all` stops alerts */
+#define STORE_FLAG_TOLD_UNSUB_ALL                                              \
+	0x1u /* told once that `unsubscribe all` stops alerts */
 
 struct store_jid {
 	const char *jid;
-	const char *presence;	/* presence subscription word, or NULL */
-	unsigned flags;		/* STORE_FLAG_* */
+	const char *presence; /* presence subscription word, or NULL */
+	unsigned flags;	      /* STORE_FLAG_* */
 	size_t n_domains;
-	const struct store_domain *const *domains;	/* chat subscriptions */
+	const struct store_domain *const *domains; /* chat subscriptions */
 	size_t n_pubsub;
 	/* The nodes this exact JID has pubsub subscriptions on, each once
 	 * (its subids are in the node's pubsub array). */
@@ -174,7 +179,8 @@ int store_commit_sync(struct store *st);
 /* ---- Domains ---- */
 
 /* The domain, or NULL when it is not stored. */
-const struct store_domain *store_domain_get(const struct store *st, const char *name);
+const struct store_domain *store_domain_get(const struct store *st,
+					    const char *name);
 
 /*
  * Fill *out with endpoint i (< d->n_endpoints) of d, and with change i
@@ -184,8 +190,10 @@ const struct store_domain *store_domain_get(const struct store *st, const char *
  * the next call that changes the store or closes it.  *out itself is the
  * caller's; nothing is to be freed.
  */
-void store_domain_endpoint(const struct store_domain *d, size_t i, struct store_endpoint *out);
-void store_domain_change(const struct store_domain *d, size_t i, struct store_change *out);
+void store_domain_endpoint(const struct store_domain *d, size_t i,
+			   struct store_endpoint *out);
+void store_domain_change(const struct store_domain *d, size_t i,
+			 struct store_change *out);
 
 /* Adds a domain (no subscriber yet).  1 added, 0 already there, -EINVAL,
  * -ENOMEM. */
@@ -196,12 +204,13 @@ int store_domain_remove(struct store *st, const char *name);
 
 /* What one check of a domain changes. */
 struct store_update {
-	const char *verdict;	/* domain verdict (word or NULL) */
-	const char *alert;	/* alert state (word or NULL) */
+	const char *verdict; /* domain verdict (word or NULL) */
+	const char *alert;   /* alert state (word or NULL) */
 	unsigned unreachable_rounds;
-	int64_t checked;	/* time of the check: last_check, and last_seen of its keys */
+	int64_t checked; /* time of the check: last_check, and last_seen of its
+			    keys */
 	int64_t next_due;
-	const struct store_endpoint *endpoints;	/* replaces all endpoints */
+	const struct store_endpoint *endpoints; /* replaces all endpoints */
 	size_t n_endpoints;
 	/* A verdict change to append to the history (and to set last_change
 	 * from), or NULL. */
@@ -212,13 +221,15 @@ struct store_update {
  * the keys seen (first_seen = last_seen = checked for a new key).  The
  * domain is added if missing.  0, -EINVAL (a bad word, too long a name,
  * too many endpoints), -ENOMEM; on error nothing changed. */
-int store_domain_record(struct store *st, const char *name, const struct store_update *u);
+int store_domain_record(struct store *st, const char *name,
+			const struct store_update *u);
 
 /* Sets the text of a domain's `defence` line (docs/store.md; NULL or ""
  * removes it), marking its shard only when the text changed.  Longer text
  * than STORE_TEXT_MAX is refused.  1 changed, 0 the same text, -EINVAL
  * (not stored, too long), -ENOMEM (nothing changed). */
-int store_domain_set_defence(struct store *st, const char *name, const char *text);
+int store_domain_set_defence(struct store *st, const char *name,
+			     const char *text);
 
 /* Sets the next due time only (and marks the domain's shard to be
  * written: see docs/store.md on spreading a schedule).  0, or -EINVAL when
@@ -245,41 +256,44 @@ int store_domain_touch(struct store *st, const char *name, int64_t checked,
  *   size_t cur = 0; const struct store_domain *d;
  *   while ((d = store_domain_next(st, &cur)) != NULL) ...
  * The store must not change during the iteration. */
-const struct store_domain *store_domain_next(const struct store *st, size_t *cursor);
+const struct store_domain *store_domain_next(const struct store *st,
+					     size_t *cursor);
 
 /* ---- Key continuity (docs/store.md: the `seen` and `split` lines) ----
  * Per endpoint and key type, the keys seen; the rounds that showed a
  * split and whether its alarm is open.  What they mean is the caller's
  * (component/domain_state.c); the store keeps words and strings. */
 
-#define STORE_SEEN_MAX		128	/* seen keys per domain */
-#define STORE_SEEN_LIST_MAX	480	/* a comma-separated list, bytes */
+#define STORE_SEEN_MAX 128	/* seen keys per domain */
+#define STORE_SEEN_LIST_MAX 480 /* a comma-separated list, bytes */
 
 struct store_seen {
-	const char *service;	/* word, e.g. "xmpp-client" */
+	const char *service; /* word, e.g. "xmpp-client" */
 	const char *host;
 	unsigned port;
-	const char *key_type;	/* word ("ecdsa", "rsa"...) or NULL */
-	const char *spki;	/* hex SPKI SHA-256 */
+	const char *key_type; /* word ("ecdsa", "rsa"...) or NULL */
+	const char *spki;     /* hex SPKI SHA-256 */
 	int64_t first_seen;
 	int64_t last_seen;
-	unsigned rounds;	/* rounds it counted in (the caller's rule) */
-	const char *vantages;	/* comma-separated names, or NULL */
-	const char *addresses;	/* comma-separated addresses, or NULL */
+	unsigned rounds;       /* rounds it counted in (the caller's rule) */
+	const char *vantages;  /* comma-separated names, or NULL */
+	const char *addresses; /* comma-separated addresses, or NULL */
 };
 
 struct store_continuity {
-	uint64_t split_rounds;	/* bit i: the round i rounds ago was split */
-	unsigned flags;		/* STORE_CONT_* */
+	uint64_t split_rounds; /* bit i: the round i rounds ago was split */
+	unsigned flags;	       /* STORE_CONT_* */
 	const struct store_seen *seen;
 	size_t n_seen;
 };
 
-#define STORE_CONT_ALARM	0x1u	/* the split alarm went out, its
-					 * recovery not yet */
+#define STORE_CONT_ALARM                                                       \
+	0x1u /* the split alarm went out, its                                  \
+	      * recovery not yet */
 
 /* The continuity of d (a view of this store); all zero when none. */
-void store_domain_continuity(const struct store_domain *d, struct store_continuity *out);
+void store_domain_continuity(const struct store_domain *d,
+			     struct store_continuity *out);
 
 /* Replaces the continuity of a stored domain.  The shard is marked to be
  * written only when something other than a last_seen time changed (so a
@@ -294,15 +308,16 @@ int store_domain_set_continuity(struct store *st, const char *name,
  * Lines the store keeps for a domain without reading them: their meaning
  * is component/ct_state.c's.  At most STORE_CT_LINES of at most
  * STORE_CT_LINE_MAX bytes, none holding a newline. */
-#define STORE_CT_LINES		64
-#define STORE_CT_LINE_MAX	4000
+#define STORE_CT_LINES 64
+#define STORE_CT_LINE_MAX 4000
 
 /* The domain's `ct` lines joined by '\n' (no final one), or NULL for
  * none; valid like every view pointer. */
 const char *store_domain_ct(const struct store_domain *d);
 
 /* Calls put for each of the domain's `ct` lines, in order. */
-void store_ct_each(const struct store_domain *d, void (*put)(void *arg, const char *line), void *arg);
+void store_ct_each(const struct store_domain *d,
+		   void (*put)(void *arg, const char *line), void *arg);
 
 /* Replaces the domain's `ct` lines with `text` (lines joined by '\n';
  * NULL or "" for none) and marks its shard when they changed.  0;
@@ -325,10 +340,12 @@ size_t store_sub_remove_all(struct store *st, const char *jid);
 
 /* 1 added, 0 that (jid, subid) was there, -EINVAL, -ENOMEM.  subid may be
  * NULL.  The domain is added if missing. */
-int store_pubsub_add(struct store *st, const char *domain, const char *jid, const char *subid);
+int store_pubsub_add(struct store *st, const char *domain, const char *jid,
+		     const char *subid);
 /* Removes the (jid, subid) subscription, or every one of jid on that node
  * when subid is NULL; returns how many. */
-size_t store_pubsub_remove(struct store *st, const char *domain, const char *jid, const char *subid);
+size_t store_pubsub_remove(struct store *st, const char *domain,
+			   const char *jid, const char *subid);
 
 /* ---- JIDs: subscriptions, presence, flags ---- */
 
@@ -356,21 +373,21 @@ size_t store_subs_of_bare(const struct store *st, const char *bare);
 
 struct store_stats {
 	size_t domains;
-	size_t jids;		/* JIDs known */
-	size_t chat_subs;	/* (domain, JID) chat subscriptions */
-	size_t pubsub_subs;	/* pubsub subscriptions */
-	size_t presence;	/* JIDs with a presence subscription */
-	size_t dirty_shards;	/* shards changed and not yet written */
+	size_t jids;	     /* JIDs known */
+	size_t chat_subs;    /* (domain, JID) chat subscriptions */
+	size_t pubsub_subs;  /* pubsub subscriptions */
+	size_t presence;     /* JIDs with a presence subscription */
+	size_t dirty_shards; /* shards changed and not yet written */
 };
 void store_stats(const struct store *st, struct store_stats *out);
 
 struct store_io_stats {
-	uint64_t batches;	/* commits written (groups of store_commit) */
+	uint64_t batches; /* commits written (groups of store_commit) */
 	uint64_t files_written;
-	uint64_t files_removed;	/* shards that became empty */
+	uint64_t files_removed; /* shards that became empty */
 	uint64_t bytes_written;
-	uint64_t fsyncs;	/* fdatasync of files + fsync of the directory */
-	uint64_t errors;	/* failed batches */
+	uint64_t fsyncs; /* fdatasync of files + fsync of the directory */
+	uint64_t errors; /* failed batches */
 };
 void store_io_stats(const struct store *st, struct store_io_stats *out);
 
@@ -383,7 +400,8 @@ void store_io_stats(const struct store *st, struct store_io_stats *out);
  * not (message with the line number in err), -2 when its version line
  * names a newer format.
  */
-int store_parse_shard(struct store *st, const char *buf, size_t len, char *err, size_t errlen);
+int store_parse_shard(struct store *st, const char *buf, size_t len, char *err,
+		      size_t errlen);
 
 /* For tests: makes the writer's next `count` file writes (-1: all) fail
  * with errnum after writing half of the bytes, as a full disk would; 0

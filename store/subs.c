@@ -58,7 +58,8 @@ store_jid_ref(struct store *st, const char *name, struct jid **out)
 static void
 jid_release(struct store *st, struct jid *j)
 {
-	if (j->pub.n_domains || j->pub.n_pubsub || j->pub.presence || j->pub.flags)
+	if (j->pub.n_domains || j->pub.n_pubsub || j->pub.presence ||
+	    j->pub.flags)
 		return;
 	store_htab_remove(&st->jids, &j->h);
 	store_shard_unlink(st, &j->h);
@@ -69,14 +70,16 @@ jid_release(struct store *st, struct jid *j)
 
 /* Removes one d from a JID's list, keeping the order; 1 when found. */
 static int
-ptr_remove(const struct store_domain *const *list, size_t *n, const struct store_domain *d)
+ptr_remove(const struct store_domain *const *list, size_t *n,
+	   const struct store_domain *d)
 {
 	const struct store_domain **arr = (const struct store_domain **)list;
 	size_t i;
 
 	for (i = *n; i-- > 0;)
 		if (arr[i] == d) {
-			memmove(&arr[i], &arr[i + 1], (*n - i - 1) * sizeof(*arr));
+			memmove(&arr[i], &arr[i + 1],
+				(*n - i - 1) * sizeof(*arr));
 			(*n)--;
 			return 1;
 		}
@@ -86,7 +89,8 @@ ptr_remove(const struct store_domain *const *list, size_t *n, const struct store
 /* Drops one link of j to d (a chat subscription, or one pubsub
  * subscription), freeing j when nothing is left. */
 void
-store_jid_unlink(struct store *st, struct jid *j, const struct store_domain *d, int pubsub)
+store_jid_unlink(struct store *st, struct jid *j, const struct store_domain *d,
+		 int pubsub)
 {
 	if (pubsub)
 		ptr_remove(j->pub.pubsub, &j->pub.n_pubsub, d);
@@ -111,7 +115,8 @@ store_pubsub_unlink_all(struct store *st, const struct store_domain *d,
 		for (k = i + 1; k < n && ps[k].jid != ps[i].jid; k++)
 			;
 		if (k == n)
-			store_jid_unlink(st, store_jid_of_name(ps[i].jid), d, 1);
+			store_jid_unlink(st, store_jid_of_name(ps[i].jid), d,
+					 1);
 	}
 }
 
@@ -119,20 +124,25 @@ static int
 jid_link(struct jid *j, const struct store_domain *d, int pubsub)
 {
 	if (pubsub) {
-		if (store_grow(&j->pub.pubsub, &j->cap_ps, j->pub.n_pubsub + 1, sizeof(void *)) < 0)
+		if (store_grow(&j->pub.pubsub, &j->cap_ps, j->pub.n_pubsub + 1,
+			       sizeof(void *)) < 0)
 			return -ENOMEM;
-		((const struct store_domain **)j->pub.pubsub)[j->pub.n_pubsub++] = d;
+		((const struct store_domain **)
+		     j->pub.pubsub)[j->pub.n_pubsub++] = d;
 	} else {
-		if (store_grow(&j->pub.domains, &j->cap_dom, j->pub.n_domains + 1, sizeof(void *)) < 0)
+		if (store_grow(&j->pub.domains, &j->cap_dom,
+			       j->pub.n_domains + 1, sizeof(void *)) < 0)
 			return -ENOMEM;
-		((const struct store_domain **)j->pub.domains)[j->pub.n_domains++] = d;
+		((const struct store_domain **)
+		     j->pub.domains)[j->pub.n_domains++] = d;
 	}
 	return 0;
 }
 
 /* Sets a JID's presence word and flags (already validated). */
 int
-store_jid_set(struct store *st, const char *name, const char *presence, unsigned flags)
+store_jid_set(struct store *st, const char *name, const char *presence,
+	      unsigned flags)
 {
 	struct jid *j;
 	int r;
@@ -153,7 +163,8 @@ void
 store_jids_free(struct store *st)
 {
 	while (st->jids.n > 0) {
-		struct jid *j = CONTAINER(st->jids.vec[st->jids.n - 1], struct jid, h);
+		struct jid *j =
+		    CONTAINER(st->jids.vec[st->jids.n - 1], struct jid, h);
 
 		j->pub.presence = NULL;
 		j->pub.flags = 0;
@@ -194,7 +205,8 @@ store_sub_add(struct store *st, const char *domain, const char *jid)
 				return 0;
 	}
 	store_dom_content(d, &c, &old);
-	all = d->pub.n_chat ? malloc((d->pub.n_chat + 1) * sizeof(*all)) : (const char **)chat;
+	all = d->pub.n_chat ? malloc((d->pub.n_chat + 1) * sizeof(*all))
+			    : (const char **)chat;
 	if (all == NULL || jid_link(j, &d->pub, 0) < 0) {
 		if (all != chat)
 			free(all);
@@ -225,7 +237,8 @@ chat_drop(struct store *st, struct dom *d, struct jid *j)
 
 	for (i = 0; i < d->pub.n_chat; i++)
 		if (c[i] == j->name) {
-			memmove(&c[i], &c[i + 1], (d->pub.n_chat - i - 1) * sizeof(*c));
+			memmove(&c[i], &c[i + 1],
+				(d->pub.n_chat - i - 1) * sizeof(*c));
 			d->pub.n_chat--;
 			st->n_chat--;
 			store_mark(st, d->h.shard);
@@ -271,7 +284,8 @@ same_subid(const char *a, const char *b)
 }
 
 int
-store_pubsub_add(struct store *st, const char *domain, const char *jid, const char *subid)
+store_pubsub_add(struct store *st, const char *domain, const char *jid,
+		 const char *subid)
 {
 	struct store_unpacked old;
 	struct store_content c;
@@ -321,7 +335,8 @@ store_pubsub_add(struct store *st, const char *domain, const char *jid, const ch
 }
 
 size_t
-store_pubsub_remove(struct store *st, const char *domain, const char *jid, const char *subid)
+store_pubsub_remove(struct store *st, const char *domain, const char *jid,
+		    const char *subid)
 {
 	struct dom *d = domain ? store_dom_find(st, domain) : NULL;
 	struct jid *j = jid ? store_jid_find(st, jid) : NULL;
@@ -332,8 +347,10 @@ store_pubsub_remove(struct store *st, const char *domain, const char *jid, const
 		return 0;
 	ps = (struct store_pubsub *)d->pub.pubsub;
 	while (i < d->pub.n_pubsub) {
-		if (ps[i].jid == j->name && (subid == NULL || same_subid(ps[i].subid, subid))) {
-			memmove(&ps[i], &ps[i + 1], (d->pub.n_pubsub - i - 1) * sizeof(*ps));
+		if (ps[i].jid == j->name &&
+		    (subid == NULL || same_subid(ps[i].subid, subid))) {
+			memmove(&ps[i], &ps[i + 1],
+				(d->pub.n_pubsub - i - 1) * sizeof(*ps));
 			d->pub.n_pubsub--;
 			removed++;
 		} else {
@@ -384,7 +401,8 @@ store_jid_flags(struct store *st, const char *jid, unsigned flags, int on)
 	const struct store_jid *j;
 	unsigned now;
 
-	if (!store_valid_name(jid, STORE_JID_MAX) || (flags & ~STORE_FLAG_TOLD_UNSUB_ALL))
+	if (!store_valid_name(jid, STORE_JID_MAX) ||
+	    (flags & ~STORE_FLAG_TOLD_UNSUB_ALL))
 		return -EINVAL;
 	j = store_jid_get(st, jid);
 	now = j ? j->flags : 0;
@@ -436,7 +454,8 @@ store_stats(const struct store *st, struct store_stats *out)
  * last in its list: duplicates cost O(1) however many lines there are.
  */
 int
-store_load_chat(struct store *st, struct dom *d, const char *jid, const char **name)
+store_load_chat(struct store *st, struct dom *d, const char *jid,
+		const char **name)
 {
 	struct jid *j;
 	int r;
@@ -459,7 +478,8 @@ store_load_chat(struct store *st, struct dom *d, const char *jid, const char **n
  * whatever the number of its subids.  Duplicate lines are not looked for
  * (the writer never writes any, and one would only double an event). */
 int
-store_load_pubsub(struct store *st, struct dom *d, const char *jid, const char **name)
+store_load_pubsub(struct store *st, struct dom *d, const char *jid,
+		  const char **name)
 {
 	struct jid *j;
 	int r;

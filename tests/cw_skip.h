@@ -30,23 +30,28 @@ cw_require_all(void)
 }
 
 /* `what` (a program scripts/setup-debian.sh installs) is missing. */
-#define cw_skip_missing(what) do { \
-		if (cw_require_all()) \
-			fail_msg("%s is missing (scripts/setup-debian.sh installs it; " \
-				 "CERTWATCH_REQUIRE_ALL is set)", (what)); \
-		fprintf(stderr, "SKIP: %s is missing\n", (what)); \
-		cw_skipped++; \
-		skip(); \
+#define cw_skip_missing(what)                                                  \
+	do {                                                                   \
+		if (cw_require_all())                                          \
+			fail_msg("%s is missing (scripts/setup-debian.sh "     \
+				 "installs it; "                               \
+				 "CERTWATCH_REQUIRE_ALL is set)",              \
+				 (what));                                      \
+		fprintf(stderr, "SKIP: %s is missing\n", (what));              \
+		cw_skipped++;                                                  \
+		skip();                                                        \
 	} while (0)
 
 /* The case needs a privilege (a mount, a hard limit) this process lacks;
  * as root under CERTWATCH_REQUIRE_ALL that is a failure. */
-#define cw_skip_unprivileged(why) do { \
-		if (cw_require_all() && geteuid() == 0) \
-			fail_msg("%s, as root (CERTWATCH_REQUIRE_ALL is set)", (why)); \
-		fprintf(stderr, "SKIP: %s\n", (why)); \
-		cw_skipped++; \
-		skip(); \
+#define cw_skip_unprivileged(why)                                              \
+	do {                                                                   \
+		if (cw_require_all() && geteuid() == 0)                        \
+			fail_msg("%s, as root (CERTWATCH_REQUIRE_ALL is set)", \
+				 (why));                                       \
+		fprintf(stderr, "SKIP: %s\n", (why));                          \
+		cw_skipped++;                                                  \
+		skip();                                                        \
 	} while (0)
 
 /* main()'s status from cmocka_run_group_tests()'s count of failures. */

@@ -21,7 +21,8 @@
 static gnutls_x509_privkey_t signer;
 
 /* Reads one DER length at p[*o]. */
-static size_t der_len(const uint8_t *p, size_t *o)
+static size_t
+der_len(const uint8_t *p, size_t *o)
 {
 	size_t l = p[(*o)++], k;
 
@@ -31,7 +32,8 @@ static size_t der_len(const uint8_t *p, size_t *o)
 	return l;
 }
 
-static size_t der_hdr(uint8_t *p, uint8_t tag, size_t len)
+static size_t
+der_hdr(uint8_t *p, uint8_t tag, size_t len)
 {
 	p[0] = tag;
 	if (len < 0x80) {
@@ -45,14 +47,15 @@ static size_t der_hdr(uint8_t *p, uint8_t tag, size_t len)
 	return 5;
 }
 
-void hugekey_cert(struct tcert *t, const char *dn, const char *dns,
-		  size_t nbytes, const uint8_t *e, size_t elen, int ca_flag,
-		  const struct tcert *issuer, size_t siglen, time_t now)
+void
+hugekey_cert(struct tcert *t, const char *dn, const char *dns, size_t nbytes,
+	     const uint8_t *e, size_t elen, int ca_flag,
+	     const struct tcert *issuer, size_t siglen, time_t now)
 {
 	static unsigned serial = 0x7000;
 	uint8_t *n = malloc(nbytes), ser[3], *out, *sig;
-	gnutls_datum_t dn_ = {n, (unsigned)nbytes}, de = {(uint8_t *)e,
-							   (unsigned)elen};
+	gnutls_datum_t dn_ = {n, (unsigned)nbytes},
+		       de = {(uint8_t *)e, (unsigned)elen};
 	gnutls_datum_t d;
 	gnutls_pubkey_t pub;
 	size_t o = 1, tbs, mid, bl, ol;
@@ -60,7 +63,7 @@ void hugekey_cert(struct tcert *t, const char *dn, const char *dns,
 	if (signer == NULL) {
 		assert_int_equal(gnutls_x509_privkey_init(&signer), 0);
 		assert_int_equal(gnutls_x509_privkey_generate(
-					 signer, GNUTLS_PK_RSA, 2048, 0),
+				     signer, GNUTLS_PK_RSA, 2048, 0),
 				 0);
 	}
 	assert_non_null(n);
@@ -109,7 +112,7 @@ void hugekey_cert(struct tcert *t, const char *dn, const char *dns,
 	assert_true(out && sig);
 	sig[0] = 0;
 	assert_int_equal(gnutls_rnd(GNUTLS_RND_NONCE, sig + 1, siglen), 0);
-	sig[1] &= 0x3f; /* below any modulus of that length */
+	sig[1] &= 0x3f;			/* below any modulus of that length */
 	bl = siglen + 1 < 0x80 ? 2 : 5; /* as der_hdr writes it */
 	ol = der_hdr(out, 0x30, mid + bl + siglen + 1);
 	memcpy(out + ol, d.data + tbs, mid);
@@ -131,13 +134,15 @@ void hugekey_cert(struct tcert *t, const char *dn, const char *dns,
 	    gnutls_x509_crt_import(t->crt, &d, GNUTLS_X509_FMT_DER), 0);
 }
 
-void hugekey_drop(struct tcert *t)
+void
+hugekey_drop(struct tcert *t)
 {
 	gnutls_x509_crt_deinit(t->crt);
 	free(t->der);
 }
 
-void hugekey_cleanup(void)
+void
+hugekey_cleanup(void)
 {
 	if (signer != NULL)
 		gnutls_x509_privkey_deinit(signer);

@@ -15,8 +15,8 @@
 #include "dns/dns.h"
 
 /* Wire RDATA: flags, tag length, tag, value. */
-static size_t rdata(uint8_t *b, uint8_t flags, const char *tag,
-		    const char *value)
+static size_t
+rdata(uint8_t *b, uint8_t flags, const char *tag, const char *value)
 {
 	size_t tl = strlen(tag), vl = strlen(value);
 
@@ -27,7 +27,8 @@ static size_t rdata(uint8_t *b, uint8_t flags, const char *tag,
 	return 2 + tl + vl;
 }
 
-static void test_rdata_issue(void **state)
+static void
+test_rdata_issue(void **state)
 {
 	uint8_t b[512];
 	struct dns_caa c;
@@ -57,7 +58,8 @@ static void test_rdata_issue(void **state)
 	assert_int_equal(c.value_len, 0);
 }
 
-static void test_rdata_hostile(void **state)
+static void
+test_rdata_hostile(void **state)
 {
 	uint8_t b[2048] = {0};
 	struct dns_caa c;
@@ -93,20 +95,23 @@ static void test_rdata_hostile(void **state)
 	b[1] = 5;
 	memcpy(b + 2, "issue", 5);
 	memset(b + 7, 'a', DNS_CAA_VALUE_MAX + 1);
-	assert_int_equal(dns_caa_parse(b, 7 + DNS_CAA_VALUE_MAX + 1, &c, err,
-				       sizeof(err)), -1);
-	assert_int_equal(dns_caa_parse(b, 7 + DNS_CAA_VALUE_MAX, &c, err,
-				       sizeof(err)), 0);
+	assert_int_equal(
+	    dns_caa_parse(b, 7 + DNS_CAA_VALUE_MAX + 1, &c, err, sizeof(err)),
+	    -1);
+	assert_int_equal(
+	    dns_caa_parse(b, 7 + DNS_CAA_VALUE_MAX, &c, err, sizeof(err)), 0);
 }
 
-static int issue(const char *v, struct dns_caa_issue *out)
+static int
+issue(const char *v, struct dns_caa_issue *out)
 {
 	char err[128];
 
 	return dns_caa_issue_parse(v, strlen(v), out, err, sizeof(err));
 }
 
-static void test_issue_values(void **state)
+static void
+test_issue_values(void **state)
 {
 	struct dns_caa_issue i;
 
@@ -125,13 +130,16 @@ static void test_issue_values(void **state)
 
 	/* RFC 8657 §3's example, and §4's. */
 	assert_int_equal(issue("example.net; accounturi=https://example.net/"
-			       "account/1234", &i), 0);
+			       "account/1234",
+			       &i),
+			 0);
 	assert_string_equal(i.issuer, "example.net");
 	assert_true(i.has_accounturi);
 	assert_string_equal(i.accounturi, "https://example.net/account/1234");
 	assert_int_equal(issue("Example.NET ; validationmethods = dns-01,"
 			       "ca-custom ; accounturi=urn:x ;unknown=v",
-			       &i), 0);
+			       &i),
+			 0);
 	assert_string_equal(i.issuer, "example.net");
 	assert_string_equal(i.validationmethods, "dns-01,ca-custom");
 	assert_string_equal(i.accounturi, "urn:x");
@@ -143,19 +151,20 @@ static void test_issue_values(void **state)
 	assert_true(i.has_accounturi);
 }
 
-static void test_issue_malformed(void **state)
+static void
+test_issue_malformed(void **state)
 {
 	static const char *bad[] = {
-	    "ca..example",		/* empty label */
+	    "ca..example", /* empty label */
 	    ".ca.example",
-	    "ca-.example",		/* label ends in '-' */
-	    "ca.example extra",		/* junk after the name */
-	    "ca.example; accounturi",	/* no '=' */
-	    "ca.example; accounturi=",	/* empty account */
-	    "ca.example; =x",		/* no name */
-	    "ca.example; a=b;",		/* ';' without a parameter */
-	    "ca.example; a=b c=d",	/* no ';' between */
-	    "ca.example; accounturi=a; accounturi=b",	/* twice */
+	    "ca-.example",	       /* label ends in '-' */
+	    "ca.example extra",	       /* junk after the name */
+	    "ca.example; accounturi",  /* no '=' */
+	    "ca.example; accounturi=", /* empty account */
+	    "ca.example; =x",	       /* no name */
+	    "ca.example; a=b;",	       /* ';' without a parameter */
+	    "ca.example; a=b c=d",     /* no ';' between */
+	    "ca.example; accounturi=a; accounturi=b", /* twice */
 	    "ca.example; validationmethods=dns-01,,http-01",
 	    "ca.example; validationmethods=dns_01",
 	    "ca.example; validationmethods=dns-01,",
@@ -179,15 +188,16 @@ static void test_issue_malformed(void **state)
 }
 
 /* The length given is the bound: bytes after it are never read. */
-static void test_issue_unterminated(void **state)
+static void
+test_issue_unterminated(void **state)
 {
 	const char v[] = "ca.example; accounturi=https://a/1XXXX";
 	struct dns_caa_issue i;
 	char err[64];
 
 	(void)state;
-	assert_int_equal(dns_caa_issue_parse(v, strlen(v) - 4, &i, err,
-					     sizeof(err)), 0);
+	assert_int_equal(
+	    dns_caa_issue_parse(v, strlen(v) - 4, &i, err, sizeof(err)), 0);
 	assert_string_equal(i.accounturi, "https://a/1");
 	assert_int_equal(dns_caa_issue_parse(v, 10, &i, err, sizeof(err)), 0);
 	assert_string_equal(i.issuer, "ca.example");
@@ -195,16 +205,71 @@ static void test_issue_unterminated(void **state)
 }
 
 /* dns_parse_response() keeps CAA records whole, for dns_caa_parse(). */
-static void test_response_caa(void **state)
+static void
+test_response_caa(void **state)
 {
 	static const uint8_t pkt[] = {
-	    0, 0, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0,
-	    4, 'g', 'o', 'o', 'd', 4, 't', 'e', 's', 't', 0, 1, 1, 0, 1,
+	    0,
+	    0,
+	    0x81,
+	    0x80,
+	    0,
+	    1,
+	    0,
+	    2,
+	    0,
+	    0,
+	    0,
+	    0,
+	    4,
+	    'g',
+	    'o',
+	    'o',
+	    'd',
+	    4,
+	    't',
+	    'e',
+	    's',
+	    't',
+	    0,
+	    1,
+	    1,
+	    0,
+	    1,
 	    /* good.test CAA 0 issue ";" */
-	    0xc0, 12, 1, 1, 0, 1, 0, 0, 1, 44, 0, 8,
-	    0, 5, 'i', 's', 's', 'u', 'e', ';',
+	    0xc0,
+	    12,
+	    1,
+	    1,
+	    0,
+	    1,
+	    0,
+	    0,
+	    1,
+	    44,
+	    0,
+	    8,
+	    0,
+	    5,
+	    'i',
+	    's',
+	    's',
+	    'u',
+	    'e',
+	    ';',
 	    /* good.test CAA with an empty RDATA: kept, then refused */
-	    0xc0, 12, 1, 1, 0, 1, 0, 0, 1, 44, 0, 0,
+	    0xc0,
+	    12,
+	    1,
+	    1,
+	    0,
+	    1,
+	    0,
+	    0,
+	    1,
+	    44,
+	    0,
+	    0,
 	};
 	struct dns_answer a;
 	struct dns_caa c;
@@ -213,23 +278,27 @@ static void test_response_caa(void **state)
 	(void)state;
 	memset(&a, 0, sizeof(a));
 	assert_int_equal(dns_parse_response(pkt, sizeof(pkt), DNS_T_CAA, &a,
-					    err, sizeof(err)), 0);
+					    err, sizeof(err)),
+			 0);
 	assert_int_equal(a.status, DNS_ANSWER);
 	assert_int_equal(a.n, 2);
 	/* canonical order (RFC 4034 §6.3): the empty RDATA comes first */
 	assert_int_equal(a.rdata[0].len, 0);
 	assert_non_null(a.rdata[0].data);
-	assert_int_equal(dns_caa_parse(a.rdata[0].data, a.rdata[0].len, &c,
-				       err, sizeof(err)), -1);
+	assert_int_equal(dns_caa_parse(a.rdata[0].data, a.rdata[0].len, &c, err,
+				       sizeof(err)),
+			 -1);
 	assert_int_equal(a.rdata[1].len, 8);
-	assert_int_equal(dns_caa_parse(a.rdata[1].data, a.rdata[1].len, &c,
-				       err, sizeof(err)), 0);
+	assert_int_equal(dns_caa_parse(a.rdata[1].data, a.rdata[1].len, &c, err,
+				       sizeof(err)),
+			 0);
 	assert_int_equal(c.kind, DNS_CAA_ISSUE);
 	assert_string_equal(c.value, ";");
 	dns_answer_clear(&a);
 }
 
-int main(void)
+int
+main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_rdata_issue),

@@ -179,8 +179,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_same_chain_shared),
-		cmocka_unit_test(test_across_endpoints),
+	    cmocka_unit_test(test_same_chain_shared),
+	    cmocka_unit_test(test_across_endpoints),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

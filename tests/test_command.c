@@ -98,12 +98,17 @@ test_idn(void **state)
 {
 	struct comp_cmd c;
 
-	assert_int_equal(parse("check B\xc3\xbc" "cher.example", &c), 0);
+	assert_int_equal(parse("check B\xc3\xbc"
+			       "cher.example",
+			       &c),
+			 0);
 	assert_string_equal(c.domain.a, "xn--bcher-kva.example");
-	assert_string_equal(c.domain.u, "b\xc3\xbc" "cher.example");
+	assert_string_equal(c.domain.u, "b\xc3\xbc"
+					"cher.example");
 
 	assert_int_equal(parse("check xn--bcher-kva.example", &c), 0);
-	assert_string_equal(c.domain.u, "b\xc3\xbc" "cher.example");
+	assert_string_equal(c.domain.u, "b\xc3\xbc"
+					"cher.example");
 }
 
 static void
@@ -205,7 +210,10 @@ test_split(void **state)
 	assert_int_equal(comp_cmd_split(s, len, 17), 9);
 	/* No line end: cut, never inside a UTF-8 character. */
 	assert_int_equal(comp_cmd_split("abcdef", 6, 4), 4);
-	assert_int_equal(comp_cmd_split("ab\xc3\xbc" "cd", 6, 3), 2);
+	assert_int_equal(comp_cmd_split("ab\xc3\xbc"
+					"cd",
+					6, 3),
+			 2);
 	assert_int_equal(comp_cmd_split("\xe2\x80\xa6\xe2\x80\xa6", 6, 4), 3);
 	assert_int_equal(comp_cmd_split("", 0, 10), 0);
 
@@ -241,14 +249,14 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_every_command),
-		cmocka_unit_test(test_case_and_space),
-		cmocka_unit_test(test_idn),
-		cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_unknown_and_empty),
-		cmocka_unit_test(test_hostile),
-		cmocka_unit_test(test_split),
-		cmocka_unit_test(test_help),
+	    cmocka_unit_test(test_every_command),
+	    cmocka_unit_test(test_case_and_space),
+	    cmocka_unit_test(test_idn),
+	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_unknown_and_empty),
+	    cmocka_unit_test(test_hostile),
+	    cmocka_unit_test(test_split),
+	    cmocka_unit_test(test_help),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -50,46 +50,46 @@ test_defaults(void **state)
 }
 
 static const char full[] =
-	"; a full file\n"
-	"[component]\n"
-	"jid = certwatch.example.org   ; the component's address\n"
-	"host = 127.0.0.2\n"
-	"port = 5348\n"
-	"secret = s3cr3t;not-a-comment\n"
-	"admins = admin@Example.ORG  other@example.net\n"
-	"\n"
-	"[probe]\n"
-	"via = direct\n"
-	"tor_socks = 127.0.0.1:9150\n"
-	"timeout = 10\n"
-	"concurrency = 4\n"
-	"allow_private = yes\n"
-	"# comment\n"
-	"[dns]\n"
-	"trust_anchor = /tmp/anchor.key\n"
-	"forward = 127.0.0.53 ::1\n"
-	"unbound_conf = /tmp/u.conf\n"
-	"[watch]\n"
-	"interval = 600\n"
-	"jitter = 60\n"
-	"down_after = 2\n"
-	"flap_limit = 9\n"
-	"[limits]\n"
-	"commands_per_minute = 0\n"
-	"checks_in_flight = 5\n"
-	"probes_per_minute = 100\n"
-	"subscriptions_per_jid = 7\n"
-	"max_message = 2048\n"
-	"adhoc_session_timeout = 60\n"
-	"[store]\n"
-	"dir = /tmp/state\n"
-	"[http]\n"
-	"listen = [::1]:8080\n"
-	"base_url = https://certwatch.example.org/\n"
-	"checks_per_minute = 3\n"
-	"trusted_proxies = 127.0.0.1\n"
-	"[log]\n"
-	"level = debug\r\n";
+    "; a full file\n"
+    "[component]\n"
+    "jid = certwatch.example.org   ; the component's address\n"
+    "host = 127.0.0.2\n"
+    "port = 5348\n"
+    "secret = s3cr3t;not-a-comment\n"
+    "admins = admin@Example.ORG  other@example.net\n"
+    "\n"
+    "[probe]\n"
+    "via = direct\n"
+    "tor_socks = 127.0.0.1:9150\n"
+    "timeout = 10\n"
+    "concurrency = 4\n"
+    "allow_private = yes\n"
+    "# comment\n"
+    "[dns]\n"
+    "trust_anchor = /tmp/anchor.key\n"
+    "forward = 127.0.0.53 ::1\n"
+    "unbound_conf = /tmp/u.conf\n"
+    "[watch]\n"
+    "interval = 600\n"
+    "jitter = 60\n"
+    "down_after = 2\n"
+    "flap_limit = 9\n"
+    "[limits]\n"
+    "commands_per_minute = 0\n"
+    "checks_in_flight = 5\n"
+    "probes_per_minute = 100\n"
+    "subscriptions_per_jid = 7\n"
+    "max_message = 2048\n"
+    "adhoc_session_timeout = 60\n"
+    "[store]\n"
+    "dir = /tmp/state\n"
+    "[http]\n"
+    "listen = [::1]:8080\n"
+    "base_url = https://certwatch.example.org/\n"
+    "checks_per_minute = 3\n"
+    "trusted_proxies = 127.0.0.1\n"
+    "[log]\n"
+    "level = debug\r\n";
 
 static void
 test_full(void **state)
@@ -132,35 +132,56 @@ test_errors(void **state)
 	static const struct {
 		const char *text, *want;
 	} cases[] = {
-		{"[component]\njid = a\nbogus = 1\n", "t.conf:3: [component] bogus: unknown key"},
-		{"[nosuch]\n", "t.conf:1: unknown section [nosuch]"},
-		{"jid = x\n", "t.conf:1: [] jid: key outside of any [section]"},
-		{"[probe]\ntimeout = ten\n", "t.conf:2: [probe] timeout: expected a number"},
-		{"[probe]\ntimeout = 0\n", "t.conf:2: [probe] timeout: 0 is out of range"},
-		{"[probe]\ntimeout = -5\n", "t.conf:2: [probe] timeout: expected a number"},
-		{"[probe]\ntimeout = 99999999999999999999\n", "[probe] timeout: expected a number"},
-		{"[probe]\nvia = carrier-pigeon\n", "t.conf:2: [probe] via: expected direct or tor"},
-		{"[probe]\nallow_private = maybe\n", "[probe] allow_private: expected yes or no"},
-		{"[probe]\ntor_socks = localhost:9050\n", "is not a numeric IP address"},
-		{"[probe]\ntor_socks = 127.0.0.1\n", "expected ADDRESS:PORT"},
-		{"[probe]\ntor_socks = 127.0.0.1:70000\n", "out of range"},
-		{"[component]\nport = 0\n", "t.conf:2: [component] port: 0 is out of range"},
-		{"[component]\njid = user@example.org\n", "[component] jid: expected a domain JID"},
-		{"[component]\nadmins = notajid\n", "[component] admins: \"notajid\" is not a bare JID"},
-		{"[component]\nadmins = a@b/res\n", "is not a bare JID"},
-		{"[log]\nlevel = loud\n", "t.conf:2: [log] level: expected error, warn, info or debug"},
-		{"[component\n", "t.conf:1: section header without ']'"},
-		{"[component] junk\n", "text after the section header"},
-		{"[component]\njust words\n", "t.conf:2: expected key = value"},
-		{"[component]\n= 5\n", "t.conf:2: empty key"},
-		{"[component]\nj d = 5\n", "invalid key name"},
-		{"[http]\nbase_url = ftp://x\n", "[http] base_url: expected an http"},
-		{"[http]\nlisten = nowhere\n", "[http] listen: expected ADDRESS:PORT"},
-		{"[store]\ndir =\n", "[store] dir: must not be empty"},
-		{"[http]\nlisten = ::1:8080\n", "t.conf:2: [http] listen: write an IPv6 address in brackets: [::1]:8080"},
-		{"[http]\ntrusted_proxies = 10.0.0.0/8 proxy\n", "t.conf:2: [http] trusted_proxies: \"proxy\" is not a numeric IP address"},
-		{"[limits]\nmax_message = 1\n", "[limits] max_message: 1 is out of range"},
-		{"[component]\nsecret = a\x01" "b\n", "control character in value"},
+	    {"[component]\njid = a\nbogus = 1\n",
+	     "t.conf:3: [component] bogus: unknown key"},
+	    {"[nosuch]\n", "t.conf:1: unknown section [nosuch]"},
+	    {"jid = x\n", "t.conf:1: [] jid: key outside of any [section]"},
+	    {"[probe]\ntimeout = ten\n",
+	     "t.conf:2: [probe] timeout: expected a number"},
+	    {"[probe]\ntimeout = 0\n",
+	     "t.conf:2: [probe] timeout: 0 is out of range"},
+	    {"[probe]\ntimeout = -5\n",
+	     "t.conf:2: [probe] timeout: expected a number"},
+	    {"[probe]\ntimeout = 99999999999999999999\n",
+	     "[probe] timeout: expected a number"},
+	    {"[probe]\nvia = carrier-pigeon\n",
+	     "t.conf:2: [probe] via: expected direct or tor"},
+	    {"[probe]\nallow_private = maybe\n",
+	     "[probe] allow_private: expected yes or no"},
+	    {"[probe]\ntor_socks = localhost:9050\n",
+	     "is not a numeric IP address"},
+	    {"[probe]\ntor_socks = 127.0.0.1\n", "expected ADDRESS:PORT"},
+	    {"[probe]\ntor_socks = 127.0.0.1:70000\n", "out of range"},
+	    {"[component]\nport = 0\n",
+	     "t.conf:2: [component] port: 0 is out of range"},
+	    {"[component]\njid = user@example.org\n",
+	     "[component] jid: expected a domain JID"},
+	    {"[component]\nadmins = notajid\n",
+	     "[component] admins: \"notajid\" is not a bare JID"},
+	    {"[component]\nadmins = a@b/res\n", "is not a bare JID"},
+	    {"[log]\nlevel = loud\n",
+	     "t.conf:2: [log] level: expected error, warn, info or debug"},
+	    {"[component\n", "t.conf:1: section header without ']'"},
+	    {"[component] junk\n", "text after the section header"},
+	    {"[component]\njust words\n", "t.conf:2: expected key = value"},
+	    {"[component]\n= 5\n", "t.conf:2: empty key"},
+	    {"[component]\nj d = 5\n", "invalid key name"},
+	    {"[http]\nbase_url = ftp://x\n",
+	     "[http] base_url: expected an http"},
+	    {"[http]\nlisten = nowhere\n",
+	     "[http] listen: expected ADDRESS:PORT"},
+	    {"[store]\ndir =\n", "[store] dir: must not be empty"},
+	    {"[http]\nlisten = ::1:8080\n",
+	     "t.conf:2: [http] listen: write an IPv6 address in brackets: "
+	     "[::1]:8080"},
+	    {"[http]\ntrusted_proxies = 10.0.0.0/8 proxy\n",
+	     "t.conf:2: [http] trusted_proxies: \"proxy\" is not a numeric IP "
+	     "address"},
+	    {"[limits]\nmax_message = 1\n",
+	     "[limits] max_message: 1 is out of range"},
+	    {"[component]\nsecret = a\x01"
+	     "b\n",
+	     "control character in value"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -244,9 +265,8 @@ test_load(void **state)
 	/* A daemon needs a jid and a secret. */
 	write_file(conf, "[component]\nhost = 127.0.0.1\n", 0600);
 	config_defaults(&c);
-	assert_int_equal(config_load(&c, conf, 1, err, sizeof(err), warn,
-				     sizeof(warn)),
-			 -1);
+	assert_int_equal(
+	    config_load(&c, conf, 1, err, sizeof(err), warn, sizeof(warn)), -1);
 	assert_non_null(strstr(err, "[component] jid is required"));
 	config_free(&c);
 
@@ -257,9 +277,8 @@ test_load(void **state)
 		 secret);
 	write_file(conf, text, 0600);
 	config_defaults(&c);
-	assert_int_equal(config_load(&c, conf, 1, err, sizeof(err), warn,
-				     sizeof(warn)),
-			 0);
+	assert_int_equal(
+	    config_load(&c, conf, 1, err, sizeof(err), warn, sizeof(warn)), 0);
 	assert_string_equal(c.secret, "hunter2");
 	assert_non_null(strstr(warn, "readable by other users"));
 	assert_null(strstr(warn, "hunter2"));
@@ -272,9 +291,8 @@ test_load(void **state)
 		 secret);
 	write_file(conf, text, 0600);
 	config_defaults(&c);
-	assert_int_equal(config_load(&c, conf, 1, err, sizeof(err), warn,
-				     sizeof(warn)),
-			 -1);
+	assert_int_equal(
+	    config_load(&c, conf, 1, err, sizeof(err), warn, sizeof(warn)), -1);
 	assert_non_null(strstr(err, "both set"));
 	config_free(&c);
 
@@ -314,9 +332,8 @@ test_load(void **state)
 	/* jitter must stay below half the interval. */
 	write_file(conf, "[watch]\ninterval = 100\njitter = 50\n", 0600);
 	config_defaults(&c);
-	assert_int_equal(config_load(&c, conf, 0, err, sizeof(err), warn,
-				     sizeof(warn)),
-			 -1);
+	assert_int_equal(
+	    config_load(&c, conf, 0, err, sizeof(err), warn, sizeof(warn)), -1);
 	assert_non_null(strstr(err, "jitter"));
 	config_free(&c);
 
@@ -353,30 +370,35 @@ test_vantage(void **state)
 	static const struct {
 		const char *text, *want;
 	} bad[] = {
-		{"[probe]\nvantages = xmpp:certwatch.b.test\n",
-		 "an xmpp: vantage needs a local one beside it"},
-		{"[probe]\nvantages = direct, xmpp:\n", "is not xmpp: and a bare"},
-		{"[probe]\nvantages = direct, xmpp:a@b/res\n", "is not xmpp:"},
-		{"[probe]\nvantages = direct, xmpp:a..b\n", "is not xmpp:"},
-		{"[probe]\nvantages = direct, xmpp:@b.test\n", "is not xmpp:"},
-		{"[probe]\nvantages = direct, xmpp:a<b.test\n", "is not xmpp:"},
-		{"[probe]\nvantages = direct, xmpp:"
-		 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-		 "aaaaaaaaaaaa.test\n", "of at most 74 bytes"},
-		{"[probe]\nvantages = direct, jabber:a.test\n",
-		 "expected tor, direct, socks5://ADDRESS:PORT or xmpp:JID"},
-		{"[vantage]\nallow = a@b@c\n", "[vantage] allow: \"a@b@c\" is not a"},
-		{"[vantage]\nallow = a/b\n", "is not a bare or domain JID"},
-		{"[vantage]\nnope = 1\n", "[vantage] nope: unknown key"},
+	    {"[probe]\nvantages = xmpp:certwatch.b.test\n",
+	     "an xmpp: vantage needs a local one beside it"},
+	    {"[probe]\nvantages = direct, xmpp:\n", "is not xmpp: and a bare"},
+	    {"[probe]\nvantages = direct, xmpp:a@b/res\n", "is not xmpp:"},
+	    {"[probe]\nvantages = direct, xmpp:a..b\n", "is not xmpp:"},
+	    {"[probe]\nvantages = direct, xmpp:@b.test\n", "is not xmpp:"},
+	    {"[probe]\nvantages = direct, xmpp:a<b.test\n", "is not xmpp:"},
+	    {"[probe]\nvantages = direct, xmpp:"
+	     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	     "aaaaaaaaaaaa.test\n",
+	     "of at most 74 bytes"},
+	    {"[probe]\nvantages = direct, jabber:a.test\n",
+	     "expected tor, direct, socks5://ADDRESS:PORT or xmpp:JID"},
+	    {"[vantage]\nallow = a@b@c\n",
+	     "[vantage] allow: \"a@b@c\" is not a"},
+	    {"[vantage]\nallow = a/b\n", "is not a bare or domain JID"},
+	    {"[vantage]\nnope = 1\n", "[vantage] nope: unknown key"},
 	};
 	struct config c;
 	char err[512] = "", desc[4096];
 
 	(void)state;
-	assert_int_equal(parse(&c, "[probe]\nvantages = direct, "
-				   "xmpp:CertWatch.B.test, tor\n"
-				   "[vantage]\nallow = certwatch.a.test, "
-				   "Ops@Example.ORG\n", err, sizeof(err)), 0);
+	assert_int_equal(parse(&c,
+			       "[probe]\nvantages = direct, "
+			       "xmpp:CertWatch.B.test, tor\n"
+			       "[vantage]\nallow = certwatch.a.test, "
+			       "Ops@Example.ORG\n",
+			       err, sizeof(err)),
+			 0);
 	assert_int_equal(c.nvantages, 3);
 	assert_string_equal(c.vantages[1].name, "xmpp:certwatch.b.test");
 	assert_true(c.vantages[1].remote);
@@ -395,8 +417,8 @@ test_vantage(void **state)
 				     "certwatch.a.test Ops@example.org\n"));
 	config_free(&c);
 	assert_int_equal(c.nvantage_allow, 0);
-	assert_int_equal(parse(&c, "[component]\njid = a.test\n", err,
-			       sizeof(err)), 0);
+	assert_int_equal(
+	    parse(&c, "[component]\njid = a.test\n", err, sizeof(err)), 0);
 	assert_false(config_vantage_allowed(&c, "a.test"));
 	config_free(&c);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -415,20 +437,20 @@ sample(const struct config_key *k)
 	static const struct {
 		const char *name, *val;
 	} rules[] = {
-		{"listen", "127.0.0.1:8080"},
-		{"base_url", "https://certwatch.example.org/"},
-		{"trusted_proxies", "127.0.0.1"},
-		{"logs", "/etc/certwatch/logs.json"},
-		{"admins", "admin@example.org"},
-		{"allow", "certwatch.example.org"},
-		{"vantages", "direct"},
+	    {"listen", "127.0.0.1:8080"},
+	    {"base_url", "https://certwatch.example.org/"},
+	    {"trusted_proxies", "127.0.0.1"},
+	    {"logs", "/etc/certwatch/logs.json"},
+	    {"admins", "admin@example.org"},
+	    {"allow", "certwatch.example.org"},
+	    {"vantages", "direct"},
 	};
 
 	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
 		if (!strcmp(k->name, rules[i].name))
 			return rules[i].val;
 	if (k->type == CONFIG_UINT)
-		return k->min == 0 ? "1" : NULL;	/* min + 1 below */
+		return k->min == 0 ? "1" : NULL; /* min + 1 below */
 	return k->def ? k->def : "x.example";
 }
 
@@ -444,8 +466,7 @@ parse_key(struct config *c, const struct config_key *k, const char *val,
 }
 
 static void
-described(const struct config *c, const struct config_key *k,
-	  const char *val)
+described(const struct config *c, const struct config_key *k, const char *val)
 {
 	char out[8192], line[4200];
 
@@ -497,9 +518,8 @@ test_every_key(void **state)
 		/* Its default is in its own bounds and is what run -n says. */
 		config_defaults(&c);
 		if (k->def) {
-			assert_int_equal(parse_key(&c, k, k->def, err,
-						   sizeof(err)),
-					 0);
+			assert_int_equal(
+			    parse_key(&c, k, k->def, err, sizeof(err)), 0);
 			described(&c, k, k->def);
 		}
 		config_free(&c);
@@ -508,19 +528,22 @@ test_every_key(void **state)
 		switch (k->type) {
 		case CONFIG_UINT:
 			snprintf(v, sizeof(v), "%u", k->min);
-			assert_int_equal(parse_key(&c, k, v, err, sizeof(err)), 0);
+			assert_int_equal(parse_key(&c, k, v, err, sizeof(err)),
+					 0);
 			described(&c, k, v);
 			snprintf(v, sizeof(v), "%u", k->max);
-			assert_int_equal(parse_key(&c, k, v, err, sizeof(err)), 0);
+			assert_int_equal(parse_key(&c, k, v, err, sizeof(err)),
+					 0);
 			described(&c, k, v);
-			snprintf(v, sizeof(v), "%lu", (unsigned long)k->max + 1);
-			assert_int_equal(parse_key(&c, k, v, err, sizeof(err)), -1);
+			snprintf(v, sizeof(v), "%lu",
+				 (unsigned long)k->max + 1);
+			assert_int_equal(parse_key(&c, k, v, err, sizeof(err)),
+					 -1);
 			assert_non_null(strstr(err, "out of range"));
 			if (k->min > 0) {
 				snprintf(v, sizeof(v), "%u", k->min - 1);
-				assert_int_equal(parse_key(&c, k, v, err,
-							   sizeof(err)),
-						 -1);
+				assert_int_equal(
+				    parse_key(&c, k, v, err, sizeof(err)), -1);
 			}
 			val = "-1";
 			break;
@@ -545,7 +568,8 @@ test_every_key(void **state)
 		if (parse_key(&c, k, val, err, sizeof(err)) != -1)
 			fail_msg("%s accepts %.40s", name, val);
 		if (strstr(err, name) == NULL)
-			fail_msg("%s: error \"%s\" does not name it", name, err);
+			fail_msg("%s: error \"%s\" does not name it", name,
+				 err);
 		config_free(&c);
 	}
 }
@@ -554,14 +578,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_full),
-		cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_hostile),
-		cmocka_unit_test(test_load),
-		cmocka_unit_test(test_describe),
-		cmocka_unit_test(test_vantage),
-		cmocka_unit_test(test_every_key),
+	    cmocka_unit_test(test_defaults), cmocka_unit_test(test_full),
+	    cmocka_unit_test(test_errors),   cmocka_unit_test(test_hostile),
+	    cmocka_unit_test(test_load),     cmocka_unit_test(test_describe),
+	    cmocka_unit_test(test_vantage),  cmocka_unit_test(test_every_key),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,7 +20,7 @@
 
 #define T0 ((time_t)1750000000)
 
-struct kc {			/* a key and a certificate made with it */
+struct kc { /* a key and a certificate made with it */
 	gnutls_x509_privkey_t key;
 	uint8_t der[4096];
 	size_t len;
@@ -33,8 +33,11 @@ static void
 new_key(struct kc *k)
 {
 	assert_int_equal(gnutls_x509_privkey_init(&k->key), 0);
-	assert_int_equal(gnutls_x509_privkey_generate(k->key, GNUTLS_PK_ECDSA,
-		GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0), 0);
+	assert_int_equal(gnutls_x509_privkey_generate(
+			     k->key, GNUTLS_PK_ECDSA,
+			     GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1),
+			     0),
+			 0);
 }
 
 /* A self-signed leaf with k's key; `sans` NUL-separated DNS-IDs, then
@@ -54,18 +57,20 @@ issue(struct kc *k, const char *sans, const char *dn)
 	gnutls_x509_crt_set_activation_time(c, T0);
 	gnutls_x509_crt_set_expiration_time(c, T0 + 90 * 86400);
 	for (const char *s = sans; *s; s += strlen(s) + 1)
-		assert_int_equal(gnutls_x509_crt_set_subject_alt_name(c,
-			GNUTLS_SAN_DNSNAME, s, (unsigned)strlen(s),
-			GNUTLS_FSAN_APPEND), 0);
-	assert_int_equal(gnutls_x509_crt_sign2(c, c, k->key,
-					       GNUTLS_DIG_SHA256, 0), 0);
-	assert_int_equal(gnutls_x509_crt_export(c, GNUTLS_X509_FMT_DER,
-						k->der, &len), 0);
+		assert_int_equal(gnutls_x509_crt_set_subject_alt_name(
+				     c, GNUTLS_SAN_DNSNAME, s,
+				     (unsigned)strlen(s), GNUTLS_FSAN_APPEND),
+				 0);
+	assert_int_equal(
+	    gnutls_x509_crt_sign2(c, c, k->key, GNUTLS_DIG_SHA256, 0), 0);
+	assert_int_equal(
+	    gnutls_x509_crt_export(c, GNUTLS_X509_FMT_DER, k->der, &len), 0);
 	k->len = len;
 	gnutls_x509_crt_deinit(c);
 	assert_int_equal(dane_spki_sha256(k->der, k->len, k->spki), 0);
-	assert_int_equal(gnutls_hash_fast(GNUTLS_DIG_SHA256, k->der, k->len,
-					  k->cert_hash), 0);
+	assert_int_equal(
+	    gnutls_hash_fast(GNUTLS_DIG_SHA256, k->der, k->len, k->cert_hash),
+	    0);
 }
 
 static int
@@ -98,20 +103,20 @@ test_name_covers(void **state)
 		const char *id, *name;
 		int want;
 	} t[] = {
-		{"example.org", "example.org", 1},
-		{"EXAMPLE.org.", "example.ORG", 1},
-		{"example.org", "xmpp.example.org", 0},
-		{"*.example.org", "xmpp.example.org", 1},
-		{"*.example.org", "example.org", 0},
-		{"*.example.org", "a.b.example.org", 0},
-		{"*.example.org", ".example.org", 0},
-		{"*.org", "example.org", 0},
-		{"x*.example.org", "xa.example.org", 0},
-		{"*.*.example.org", "a.b.example.org", 0},
-		{"a.*.example.org", "a.b.example.org", 0},
-		{"*", "org", 0},
-		{"", "", 0},
-		{"*.", "a.", 0},
+	    {"example.org", "example.org", 1},
+	    {"EXAMPLE.org.", "example.ORG", 1},
+	    {"example.org", "xmpp.example.org", 0},
+	    {"*.example.org", "xmpp.example.org", 1},
+	    {"*.example.org", "example.org", 0},
+	    {"*.example.org", "a.b.example.org", 0},
+	    {"*.example.org", ".example.org", 0},
+	    {"*.org", "example.org", 0},
+	    {"x*.example.org", "xa.example.org", 0},
+	    {"*.*.example.org", "a.b.example.org", 0},
+	    {"a.*.example.org", "a.b.example.org", 0},
+	    {"*", "org", 0},
+	    {"", "", 0},
+	    {"*.", "a.", 0},
 	};
 
 	(void)state;
@@ -171,8 +176,8 @@ rec(struct dns_tlsa *t, int u, int s, const uint8_t *h)
 }
 
 static void
-judge(const struct kc *k, const struct ct_domain_view *d,
-      enum ct_judged want, int alarm)
+judge(const struct kc *k, const struct ct_domain_view *d, enum ct_judged want,
+      int alarm)
 {
 	static struct ct_event ev;
 	struct ct_judgement j;
@@ -191,8 +196,8 @@ test_judge(void **state)
 {
 	struct dns_tlsa r[2];
 	uint8_t seen[2][32];
-	struct ct_domain_view d = {"example.org", r, 1,
-				   (const uint8_t(*)[32])seen, 1, 0};
+	struct ct_domain_view d = {
+	    "example.org", r, 1, (const uint8_t(*)[32])seen, 1, 0};
 
 	(void)state;
 	memcpy(seen[0], op.spki, 32);
@@ -283,11 +288,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_name_covers),
-		cmocka_unit_test(test_cert_names),
-		cmocka_unit_test(test_judge),
-		cmocka_unit_test(test_malformed),
-		cmocka_unit_test(test_tbs_once),
+	    cmocka_unit_test(test_name_covers),
+	    cmocka_unit_test(test_cert_names),
+	    cmocka_unit_test(test_judge),
+	    cmocka_unit_test(test_malformed),
+	    cmocka_unit_test(test_tbs_once),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -14,7 +14,7 @@
 #include "ct/spool.h"
 
 static const char H1[] =
-	"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
 static struct ct_event *
 full_event(void)
@@ -138,14 +138,16 @@ test_malformed_event(void **state)
 	ct_event_init(ev);
 	snprintf(ev->event, sizeof(ev->event), "brand_new_event");
 	ev->cert_state = CT_CERT_UNREADABLE;
-	snprintf(ev->cert_error, sizeof(ev->cert_error), "x: Permission denied");
+	snprintf(ev->cert_error, sizeof(ev->cert_error),
+		 "x: Permission denied");
 	round_trip(ev);
 	ct_spool_format(ev, &b);
-	assert_string_equal(b.s, CT_SPOOL_MAGIC "\n"
-				 "event brand_new_event\n"
-				 "cert_state unreadable\n"
-				 "cert_error x: Permission denied\n"
-				 "end\n");
+	assert_string_equal(b.s,
+			    CT_SPOOL_MAGIC "\n"
+					   "event brand_new_event\n"
+					   "cert_state unreadable\n"
+					   "cert_error x: Permission denied\n"
+					   "end\n");
 	buf_free(&b);
 	/* An empty EVENT is written (the key is required). */
 	ev->event[0] = '\0';
@@ -171,49 +173,58 @@ test_hostile(void **state)
 	static const struct {
 		const char *text, *why;
 	} bad[] = {
-		{"", "empty"},
-		{"certwatch-ct 2\nevent x\ncert_state absent\nend\n", "version"},
-		{HEAD "event x\ncert_state absent\n", "end"},
-		{HEAD "event x\ncert_state absent\nend", "newline"},
-		{HEAD "event x\ncert_state absent\nend\nevent y\n", "after"},
-		{HEAD "event x\nevent y\ncert_state absent\nend\n", "twice"},
-		{HEAD "cert_state absent\nend\n", "event missing"},
-		{HEAD "event x\nend\n", "cert_state missing"},
-		{HEAD "event x\ncert_state maybe\nend\n", "cert_state"},
-		{HEAD "event x\ncert_state ok\nend\n", "without"},
-		{HEAD "event x\ncert_state absent\ncert AAAA\nend\n", "with"},
-		{HEAD "event x\ncert_state ok\ncert AAA\nend\n", "cert"},
-		{HEAD "event x\ncert_state ok\ncert A===\nend\n", "cert"},
-		{HEAD "event x\ncert_state ok\ncert AA=A\nend\n", "cert"},
-		{HEAD "event x\ncert_state ok\ncert A*AA\nend\n", "cert"},
-		{HEAD "event x\ncert_state absent\nchain AAAA\nend\n", "chain"},
-		{HEAD "event x\ncert_state ok\ncert AAAA\nchain AAAA,\nend\n", "chain"},
-		{HEAD "event x\ncert_state ok\ncert AAAA\nchain ,AAAA\nend\n", "chain"},
-		{HEAD "event x\ncert_state ok\ncert AAAA\nchain AAAA,AAAA,AAAA,AAAA,AAAA\nend\n", "chain"},
-		{HEAD "event x\ncert_state ok\ncert AAAA\nchain AA*A\nend\n", "chain"},
-		{HEAD "event x%0\ncert_state absent\nend\n", "event"},
-		{HEAD "event x%\ncert_state absent\nend\n", "event"},
-		{HEAD "event x%zz\ncert_state absent\nend\n", "event"},
-		{HEAD "event x%00y\ncert_state absent\nend\n", "event"},
-		{HEAD "event x\ty\ncert_state absent\nend\n", "event"},
-		{HEAD "event x\ncert_state absent\ntbs_sha256 abc\nend\n",
-		 "tbs_sha256"},
-		{HEAD "event x\ncert_state absent\ntbs_sha256 "
-		      "0123456789ABCDEF0123456789abcdef0123456789abcdef01234567"
-		      "89abcdef\nend\n", "tbs_sha256"},
-		{HEAD "event x\ncert_state absent\nnot_before 1e9\nend\n",
-		 "not_before"},
-		{HEAD "event x\ncert_state absent\nnot_before -\nend\n",
-		 "not_before"},
-		{HEAD "event x\ncert_state absent\nnot_before "
-		      "-9223372036854775808\nend\n", "not_before"},
-		{HEAD "event x\ncert_state absent\nnot_after "
-		      "9223372036854775808\nend\n", "not_after"},
-		{HEAD "event x\ncert_state absent\nentry_index -1\nend\n",
-		 "entry_index"},
-		{HEAD "event x\ncert_state absent\nentry_index "
-		      "99999999999999999999\nend\n", "entry_index"},
-		{HEAD "event x\ncert_state absent\nnokeyvalue\nend\n", "key"},
+	    {"", "empty"},
+	    {"certwatch-ct 2\nevent x\ncert_state absent\nend\n", "version"},
+	    {HEAD "event x\ncert_state absent\n", "end"},
+	    {HEAD "event x\ncert_state absent\nend", "newline"},
+	    {HEAD "event x\ncert_state absent\nend\nevent y\n", "after"},
+	    {HEAD "event x\nevent y\ncert_state absent\nend\n", "twice"},
+	    {HEAD "cert_state absent\nend\n", "event missing"},
+	    {HEAD "event x\nend\n", "cert_state missing"},
+	    {HEAD "event x\ncert_state maybe\nend\n", "cert_state"},
+	    {HEAD "event x\ncert_state ok\nend\n", "without"},
+	    {HEAD "event x\ncert_state absent\ncert AAAA\nend\n", "with"},
+	    {HEAD "event x\ncert_state ok\ncert AAA\nend\n", "cert"},
+	    {HEAD "event x\ncert_state ok\ncert A===\nend\n", "cert"},
+	    {HEAD "event x\ncert_state ok\ncert AA=A\nend\n", "cert"},
+	    {HEAD "event x\ncert_state ok\ncert A*AA\nend\n", "cert"},
+	    {HEAD "event x\ncert_state absent\nchain AAAA\nend\n", "chain"},
+	    {HEAD "event x\ncert_state ok\ncert AAAA\nchain AAAA,\nend\n",
+	     "chain"},
+	    {HEAD "event x\ncert_state ok\ncert AAAA\nchain ,AAAA\nend\n",
+	     "chain"},
+	    {HEAD "event x\ncert_state ok\ncert AAAA\nchain "
+		  "AAAA,AAAA,AAAA,AAAA,AAAA\nend\n",
+	     "chain"},
+	    {HEAD "event x\ncert_state ok\ncert AAAA\nchain AA*A\nend\n",
+	     "chain"},
+	    {HEAD "event x%0\ncert_state absent\nend\n", "event"},
+	    {HEAD "event x%\ncert_state absent\nend\n", "event"},
+	    {HEAD "event x%zz\ncert_state absent\nend\n", "event"},
+	    {HEAD "event x%00y\ncert_state absent\nend\n", "event"},
+	    {HEAD "event x\ty\ncert_state absent\nend\n", "event"},
+	    {HEAD "event x\ncert_state absent\ntbs_sha256 abc\nend\n",
+	     "tbs_sha256"},
+	    {HEAD "event x\ncert_state absent\ntbs_sha256 "
+		  "0123456789ABCDEF0123456789abcdef0123456789abcdef01234567"
+		  "89abcdef\nend\n",
+	     "tbs_sha256"},
+	    {HEAD "event x\ncert_state absent\nnot_before 1e9\nend\n",
+	     "not_before"},
+	    {HEAD "event x\ncert_state absent\nnot_before -\nend\n",
+	     "not_before"},
+	    {HEAD "event x\ncert_state absent\nnot_before "
+		  "-9223372036854775808\nend\n",
+	     "not_before"},
+	    {HEAD "event x\ncert_state absent\nnot_after "
+		  "9223372036854775808\nend\n",
+	     "not_after"},
+	    {HEAD "event x\ncert_state absent\nentry_index -1\nend\n",
+	     "entry_index"},
+	    {HEAD "event x\ncert_state absent\nentry_index "
+		  "99999999999999999999\nend\n",
+	     "entry_index"},
+	    {HEAD "event x\ncert_state absent\nnokeyvalue\nend\n", "key"},
 	};
 	char err[256];
 
@@ -229,7 +240,9 @@ test_hostile(void **state)
 	assert_int_equal(parse_str("", NULL, 0), -1);
 	/* Unknown keys are skipped (a later version's files). */
 	assert_int_equal(parse_str(HEAD "event x\nfuture thing\ncert_state "
-					"absent\nend\n", err, sizeof(err)), 0);
+					"absent\nend\n",
+				   err, sizeof(err)),
+			 0);
 }
 
 static void
@@ -265,14 +278,15 @@ test_bounds(void **state)
 	buf_reset(&b);
 	buf_puts(&b, HEAD "event x\ncert_state absent\n");
 	while (b.len <= CT_SPOOL_MAX)
-		buf_puts(&b, "pad xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n");
+		buf_puts(&b,
+			 "pad xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n");
 	buf_puts(&b, "end\n");
 	assert_int_equal(ct_spool_parse(b.s, b.len, ev, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "over"));
 	/* A NUL inside a value: the length, not the NUL, ends the text. */
 	static const char nul[] = HEAD "event a\0b\ncert_state absent\nend\n";
-	assert_int_equal(ct_spool_parse(nul, sizeof(nul) - 1, ev, err,
-					sizeof(err)), -1);
+	assert_int_equal(
+	    ct_spool_parse(nul, sizeof(nul) - 1, ev, err, sizeof(err)), -1);
 	buf_free(&b);
 	free(ev);
 }
@@ -281,10 +295,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_malformed_event),
-		cmocka_unit_test(test_hostile),
-		cmocka_unit_test(test_bounds),
+	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_malformed_event),
+	    cmocka_unit_test(test_hostile),
+	    cmocka_unit_test(test_bounds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

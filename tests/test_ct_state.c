@@ -18,9 +18,9 @@
 #include "store/store.h"
 
 static const char K1[] =
-	"1111111111111111111111111111111111111111111111111111111111111111";
+    "1111111111111111111111111111111111111111111111111111111111111111";
 static const char K2[] =
-	"2222222222222222222222222222222222222222222222222222222222222222";
+    "2222222222222222222222222222222222222222222222222222222222222222";
 
 static struct store *
 mem_store(const char *domain)
@@ -65,7 +65,8 @@ test_round_trip(void **state)
 	r.entry = 42;
 	ct_state_add(cs, &r);
 	assert_int_equal(ct_state_save(st, "a.example", cs), 0);
-	assert_int_equal(ct_state_load(store_domain_get(st, "a.example"), back), 0);
+	assert_int_equal(ct_state_load(store_domain_get(st, "a.example"), back),
+			 0);
 	assert_int_equal(back->ntlsa, 1);
 	assert_int_equal(back->tlsa[0].len, 2);
 	assert_int_equal(back->tlsa[0].data[1], 0xcd);
@@ -78,7 +79,8 @@ test_round_trip(void **state)
 
 	ct_state_json(store_domain_get(st, "a.example"), &b);
 	assert_non_null(strstr(b.s, "\"ct\":[{\"spki_sha256\":\"1111"));
-	assert_non_null(strstr(b.s, "\"judged\":\"unpublished\",\"alert\":\"alarm\""));
+	assert_non_null(
+	    strstr(b.s, "\"judged\":\"unpublished\",\"alert\":\"alarm\""));
 	assert_non_null(strstr(b.s, "\"entry\":42"));
 	assert_non_null(strstr(b.s, "\"serial\":\"-\""));
 	assert_non_null(strstr(b.s, "\\u0001"));
@@ -91,14 +93,21 @@ static void
 test_hostile_lines(void **state)
 {
 	static const char *const bad[] = {
-		"event", "event sent known", "event sent known 0 0 0 x",
-		"event sent known 0 0 0 5 zz - - - - 0 0 - -1 f",
-		"event sent known 0 0 0 5 - - %00 - - 0 0 - -1 f",
-		"event sent known 0 0 0 5 - - %4 - - 0 0 - -1 f",
-		"tlsa 3 1 1 0g", "tlsa 300 1 1 00", "tlsa 3 1", "seen 00",
-		"leaf", "%%%", "seen 11111111111111111111111111111111111111111111"
-			       "111111111111111111111111111111111111111111111111"
-			       "111111111111111111111111111111111111111111",
+	    "event",
+	    "event sent known",
+	    "event sent known 0 0 0 x",
+	    "event sent known 0 0 0 5 zz - - - - 0 0 - -1 f",
+	    "event sent known 0 0 0 5 - - %00 - - 0 0 - -1 f",
+	    "event sent known 0 0 0 5 - - %4 - - 0 0 - -1 f",
+	    "tlsa 3 1 1 0g",
+	    "tlsa 300 1 1 00",
+	    "tlsa 3 1",
+	    "seen 00",
+	    "leaf",
+	    "%%%",
+	    "seen 11111111111111111111111111111111111111111111"
+	    "111111111111111111111111111111111111111111111111"
+	    "111111111111111111111111111111111111111111",
 	};
 	struct store *st = mem_store("a.example");
 	struct ct_state *cs = calloc(1, sizeof(*cs));
@@ -107,19 +116,26 @@ test_hostile_lines(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		buf_reset(&b);
-		buf_printf(&b, "future-kind whatever\n%s\nevent pending new 0 1 0 "
-			       "7 - - n - - 0 0 - -1 s.ct", bad[i]);
+		buf_printf(&b,
+			   "future-kind whatever\n%s\nevent pending new 0 1 0 "
+			   "7 - - n - - 0 0 - -1 s.ct",
+			   bad[i]);
 		assert_int_equal(store_domain_set_ct(st, "a.example", b.s), 0);
 		/* The bad line skipped, the rest used. */
-		assert_int_equal(ct_state_load(store_domain_get(st, "a.example"), cs), 1);
+		assert_int_equal(
+		    ct_state_load(store_domain_get(st, "a.example"), cs), 1);
 		assert_int_equal(cs->nev, 1);
 		assert_int_equal(cs->ev[0].status, CT_PENDING);
 		assert_int_equal(cs->ev[0].judged, CT_NEW);
 	}
 	/* A status word of a later version is pending: alerted, not lost. */
-	assert_int_equal(store_domain_set_ct(st, "a.example",
-		"event queued new 0 1 0 7 - - n - - 0 0 - -1 s.ct"), 0);
-	assert_int_equal(ct_state_load(store_domain_get(st, "a.example"), cs), 0);
+	assert_int_equal(
+	    store_domain_set_ct(
+		st, "a.example",
+		"event queued new 0 1 0 7 - - n - - 0 0 - -1 s.ct"),
+	    0);
+	assert_int_equal(ct_state_load(store_domain_get(st, "a.example"), cs),
+			 0);
 	assert_int_equal(cs->ev[0].status, CT_PENDING);
 	buf_free(&b);
 	free(cs);
@@ -175,7 +191,7 @@ test_round(void **state)
 	assert_int_equal(cs->ntlsa, 1);
 	assert_int_equal(cs->tlsa[0].data[1], 0xff);
 	assert_int_equal(cs->nseen, 1);
-	assert_int_equal(ct_state_round(cs, &r, 0), 0);	/* unchanged */
+	assert_int_equal(ct_state_round(cs, &r, 0), 0); /* unchanged */
 	/* Renewed with the same key: kept_key. */
 	ep[0].not_after = 20;
 	assert_int_equal(ct_state_round(cs, &r, 0), 1);
@@ -196,10 +212,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_hostile_lines),
-		cmocka_unit_test(test_keep_16),
-		cmocka_unit_test(test_round),
+	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_hostile_lines),
+	    cmocka_unit_test(test_keep_16),
+	    cmocka_unit_test(test_round),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

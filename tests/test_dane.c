@@ -49,8 +49,8 @@ static struct tcert loop[NLOOP];
 
 static const struct dane_names names = {"example.org", "example.org", NULL, 0};
 
-static void make(struct tcert *t, const struct spec *s,
-		 const struct tcert *issuer)
+static void
+make(struct tcert *t, const struct spec *s, const struct tcert *issuer)
 {
 	static unsigned serial = 1;
 	uint8_t id[64], ser[4];
@@ -147,14 +147,16 @@ static void make(struct tcert *t, const struct spec *s,
 	    gnutls_x509_crt_import(t->crt, &d, GNUTLS_X509_FMT_DER), 0);
 }
 
-static void drop(struct tcert *t)
+static void
+drop(struct tcert *t)
 {
 	gnutls_x509_crt_deinit(t->crt);
 	gnutls_x509_privkey_deinit(t->key);
 	free(t->der);
 }
 
-static int setup(void **state)
+static int
+setup(void **state)
 {
 	const struct spec s_ca = {.dn = "CN=Operator CA,O=Example",
 				  .ca = 1,
@@ -235,7 +237,8 @@ static int setup(void **state)
 	return 0;
 }
 
-static int teardown(void **state)
+static int
+teardown(void **state)
 {
 	struct tcert *all[] = {&ca,	     &other_ca,	    &inter,
 			       &fake_ca,     &leaf,	    &leaf_i,
@@ -262,8 +265,8 @@ struct rset {
 	size_t n;
 };
 
-static void add_raw(struct rset *s, int u, int sel, int mt, const uint8_t *data,
-		    size_t len)
+static void
+add_raw(struct rset *s, int u, int sel, int mt, const uint8_t *data, size_t len)
 {
 	assert_true(s->n < 8 && len <= sizeof(s->data[0]));
 	memcpy(s->data[s->n], data, len);
@@ -277,7 +280,8 @@ static void add_raw(struct rset *s, int u, int sel, int mt, const uint8_t *data,
 
 /* A record for `c`; the SPKI comes from GnuTLS's own encoding of the key,
  * a cross-check of the matcher's DER walk. */
-static void add(struct rset *s, int u, int sel, int mt, const struct tcert *c)
+static void
+add(struct rset *s, int u, int sel, int mt, const struct tcert *c)
 {
 	gnutls_pubkey_t pub;
 	gnutls_datum_t spki = {NULL, 0};
@@ -309,8 +313,9 @@ static void add(struct rset *s, int u, int sel, int mt, const struct tcert *c)
 }
 
 /* Matches the NULL-terminated chain (leaf first). */
-static int match_nm(const struct rset *rs, const struct dane_names *nm,
-		    struct dane_match *m, ...)
+static int
+match_nm(const struct rset *rs, const struct dane_names *nm,
+	 struct dane_match *m, ...)
 {
 	struct probe_cert chain[8];
 	const struct tcert *c;
@@ -332,13 +337,15 @@ static int match_nm(const struct rset *rs, const struct dane_names *nm,
 #define MATCH(rs, m, ...) match_nm(rs, &names, m, __VA_ARGS__, NULL)
 
 /* Starts an RRset of one record. */
-static void one(struct rset *s, int u, int sel, int mt, const struct tcert *c)
+static void
+one(struct rset *s, int u, int sel, int mt, const struct tcert *c)
 {
 	memset(s, 0, sizeof(*s));
 	add(s, u, sel, mt, c);
 }
 
-static void test_ee_every_selector_and_type(void **state)
+static void
+test_ee_every_selector_and_type(void **state)
 {
 	struct dane_match m;
 	struct rset rs;
@@ -364,7 +371,8 @@ static void test_ee_every_selector_and_type(void **state)
 			}
 }
 
-static void test_leaf_facts(void **state)
+static void
+test_leaf_facts(void **state)
 {
 	struct dane_match m;
 	struct rset rs;
@@ -381,7 +389,8 @@ static void test_leaf_facts(void **state)
 	assert_memory_equal(h, rs.r[0].data, 32);
 }
 
-static void test_ta_every_selector_and_type(void **state)
+static void
+test_ta_every_selector_and_type(void **state)
 {
 	struct dane_match m;
 	struct rset rs;
@@ -417,7 +426,8 @@ static void test_ta_every_selector_and_type(void **state)
 }
 
 /* docs/architecture.md: the operator's CA appended to another CA's leaf. */
-static void test_appended_ca_does_not_match(void **state)
+static void
+test_appended_ca_does_not_match(void **state)
 {
 	struct dane_match m;
 	struct rset rs;
@@ -448,7 +458,8 @@ static void test_appended_ca_does_not_match(void **state)
 	assert_int_equal(m.matched, -1);
 }
 
-static void test_ta_not_sent(void **state)
+static void
+test_ta_not_sent(void **state)
 {
 	struct dane_match m;
 	struct rset rs;
@@ -469,7 +480,8 @@ static void test_ta_not_sent(void **state)
 	assert_false(m.warnings & DANE_W_TA_NOT_SENT);
 }
 
-static void test_2_0_0_ta_only_in_dns(void **state)
+static void
+test_2_0_0_ta_only_in_dns(void **state)
 {
 	struct dane_match m;
 	struct rset rs;
@@ -493,7 +505,8 @@ static void test_2_0_0_ta_only_in_dns(void **state)
 	assert_int_equal(m.matched, -1);
 }
 
-static void test_expired(void **state)
+static void
+test_expired(void **state)
 {
 	struct dane_match m;
 	struct rset rs;
@@ -519,7 +532,8 @@ static void test_expired(void **state)
 	assert_int_equal(m.matched, 0);
 }
 
-static void test_only_unusable(void **state)
+static void
+test_only_unusable(void **state)
 {
 	struct dane_match m;
 	struct rset rs;
@@ -540,13 +554,14 @@ static void test_only_unusable(void **state)
 	assert_non_null(strstr(m.detail, "no usable"));
 	assert_false(m.warnings & DANE_W_STALE_RECORD);
 	/* no records at all */
-	dane_match(NULL, 0, &(struct probe_cert){leaf.der, leaf.len}, 1,
-		   &names, NOW, NULL, &m);
+	dane_match(NULL, 0, &(struct probe_cert){leaf.der, leaf.len}, 1, &names,
+		   NOW, NULL, &m);
 	assert_int_equal(m.nusable, 0);
 	assert_int_equal(m.matched, -1);
 }
 
-static void test_digest_agility(void **state)
+static void
+test_digest_agility(void **state)
 {
 	struct dane_match m;
 	struct rset rs;
@@ -588,7 +603,8 @@ static void test_digest_agility(void **state)
 	assert_int_equal(m.matched, 0);
 }
 
-static void test_names(void **state)
+static void
+test_names(void **state)
 {
 	struct dane_names nm = names;
 	struct dane_match m;
@@ -630,7 +646,8 @@ static void test_names(void **state)
 	assert_int_equal(m.matched, -1);
 }
 
-static void test_stale_record(void **state)
+static void
+test_stale_record(void **state)
 {
 	struct dane_match m;
 	struct rset rs;
@@ -650,7 +667,8 @@ static void test_stale_record(void **state)
 	assert_non_null(strstr(m.detail, "no usable record matches"));
 }
 
-static void test_preference(void **state)
+static void
+test_preference(void **state)
 {
 	struct dane_match m;
 	struct rset rs;
@@ -677,7 +695,8 @@ static void test_preference(void **state)
 }
 
 /* A TA with the right subject (and key id) but another key. */
-static void test_wrong_signature(void **state)
+static void
+test_wrong_signature(void **state)
 {
 	struct dane_match m;
 	struct rset rs;
@@ -697,7 +716,8 @@ static void test_wrong_signature(void **state)
 
 /* The intermediate's key also certified by another CA, sent first: the
  * path search must not stop at the first issuer it finds. */
-static void test_cross_signed(void **state)
+static void
+test_cross_signed(void **state)
 {
 	struct dane_match m;
 	struct rset rs;
@@ -718,7 +738,8 @@ static void test_cross_signed(void **state)
 
 /* Look-alike CAs (one name, one key) that all certify one another: the
  * path search is bounded, not factorial. */
-static void test_path_budget(void **state)
+static void
+test_path_budget(void **state)
 {
 	struct dane_match m;
 	struct rset rs;
@@ -742,7 +763,8 @@ static void test_path_budget(void **state)
 	assert_int_equal(m.matched, 0);
 }
 
-static void test_self_issued_leaf(void **state)
+static void
+test_self_issued_leaf(void **state)
 {
 	struct dane_match m;
 	struct rset rs;
@@ -758,7 +780,8 @@ static void test_self_issued_leaf(void **state)
 }
 
 /* The "system" store replaced by a file holding our CA. */
-static void test_public_ca(void **state)
+static void
+test_public_ca(void **state)
 {
 	char path[] = "/tmp/test_dane_XXXXXX";
 	gnutls_datum_t der = {ca.der, (unsigned)ca.len}, pem;
@@ -826,7 +849,8 @@ static void test_public_ca(void **state)
 	unlink(path);
 }
 
-static void test_garbage(void **state)
+static void
+test_garbage(void **state)
 {
 	static const uint8_t junk[] = {0x30, 0x03, 0x02, 0x01, 0x00};
 	struct probe_cert bad = {(uint8_t *)junk, sizeof(junk)};
@@ -884,7 +908,8 @@ static void test_garbage(void **state)
 	free(copy);
 }
 
-static void test_helpers(void **state)
+static void
+test_helpers(void **state)
 {
 	static const uint8_t in[] = {0x00, 0x0f, 0xa5, 0xff};
 	struct dns_tlsa t = {3, 1, 1, 32,
@@ -940,7 +965,8 @@ static void test_helpers(void **state)
 /* More records than struct dane_match reports: every one still counts,
  * the one that matches and the one that forbids (digest agility). */
 #define NMANY (DANE_MAX_RECORDS + 40)
-static void test_many_records(void **state)
+static void
+test_many_records(void **state)
 {
 	static struct dns_tlsa recs[NMANY];
 	static uint8_t data[NMANY][64];
@@ -995,7 +1021,8 @@ static void test_many_records(void **state)
 /* The leaf with its outer DER header rewritten with a non-minimal length
  * (30 85 00 00 LL LL LL): the CA's signature covers only the
  * TBSCertificate, and GnuTLS (hence the handshake) accepts it. */
-static uint8_t *reencode(const struct tcert *c, size_t *len)
+static uint8_t *
+reencode(const struct tcert *c, size_t *len)
 {
 	size_t hl = c->der[1] == 0x82 ? 4 : 3, body = c->len - hl;
 	uint8_t *p = malloc(body + 7);
@@ -1011,7 +1038,8 @@ static uint8_t *reencode(const struct tcert *c, size_t *len)
 	return p;
 }
 
-static void test_reencoded_leaf(void **state)
+static void
+test_reencoded_leaf(void **state)
 {
 	struct probe_cert chain[2];
 	struct dane_match m;
@@ -1060,7 +1088,8 @@ static void test_reencoded_leaf(void **state)
 	free(re);
 }
 
-static double cpu_ms(void)
+static double
+cpu_ms(void)
 {
 	struct timespec t;
 
@@ -1068,7 +1097,8 @@ static double cpu_ms(void)
 	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
-static double wall_ms(void)
+static double
+wall_ms(void)
 {
 	struct timespec t;
 
@@ -1077,10 +1107,10 @@ static double wall_ms(void)
 }
 
 /* Matches chain[0..n) and says how long it took. */
-static void timed(const struct dns_tlsa *r, size_t nr,
-		  const struct tcert *const *c, size_t n,
-		  struct dane_budget *b, struct dane_match *m, double *cpu,
-		  double *wall)
+static void
+timed(const struct dns_tlsa *r, size_t nr, const struct tcert *const *c,
+      size_t n, struct dane_budget *b, struct dane_match *m, double *cpu,
+      double *wall)
 {
 	struct probe_cert chain[16];
 	double c0 = cpu_ms(), w0 = wall_ms();
@@ -1104,7 +1134,8 @@ static void timed(const struct dns_tlsa *r, size_t nr,
  * refused before any signature is verified; as a leaf under DANE-EE the
  * key is still matched (no signature to verify).
  */
-static void test_huge_rsa_exponent(void **state)
+static void
+test_huge_rsa_exponent(void **state)
 {
 	static uint8_t e[2048];
 	static const uint8_t e33[5] = {1, 0, 0, 0, 1}, f4[3] = {1, 0, 1};
@@ -1118,10 +1149,10 @@ static void test_huge_rsa_exponent(void **state)
 	assert_int_equal(gnutls_rnd(GNUTLS_RND_NONCE, e, sizeof(e)), 0);
 	e[0] |= 0x80;
 	e[sizeof(e) - 1] |= 1;
-	hugekey_cert(&huge, "CN=Huge CA", NULL, 2048,
-		     e, sizeof(e), 1, NULL, 256, NOW);
-	hugekey_cert(&hleaf, "CN=example.org", "example.org", 256,
-		     f4, 3, 0, &huge, 2048, NOW);
+	hugekey_cert(&huge, "CN=Huge CA", NULL, 2048, e, sizeof(e), 1, NULL,
+		     256, NOW);
+	hugekey_cert(&hleaf, "CN=example.org", "example.org", 256, f4, 3, 0,
+		     &huge, 2048, NOW);
 	one(&rs, 2, 0, 1, &huge);
 	c2[0] = &hleaf;
 	c2[1] = &huge;
@@ -1148,10 +1179,10 @@ static void test_huge_rsa_exponent(void **state)
 	assert_true(cpu < 100);
 	assert_int_equal(m.matched, 0);
 	/* an exponent of 2^32 + 1 and a 16,392-bit modulus: refused too */
-	hugekey_cert(&big, "CN=Big CA", NULL, 256,
-		     e33, sizeof(e33), 1, NULL, 256, NOW);
-	hugekey_cert(&bleaf, "CN=example.org", "example.org", 256,
-		     f4, 3, 0, &big, 256, NOW);
+	hugekey_cert(&big, "CN=Big CA", NULL, 256, e33, sizeof(e33), 1, NULL,
+		     256, NOW);
+	hugekey_cert(&bleaf, "CN=example.org", "example.org", 256, f4, 3, 0,
+		     &big, 256, NOW);
 	one(&rs, 2, 0, 1, &big);
 	c2[0] = &bleaf;
 	c2[1] = &big;
@@ -1160,10 +1191,9 @@ static void test_huge_rsa_exponent(void **state)
 	assert_non_null(strstr(m.detail, "CN=Big CA is refused"));
 	hugekey_drop(&big);
 	hugekey_drop(&bleaf);
-	hugekey_cert(&big, "CN=Big CA", NULL, 2049,
-		     f4, 3, 1, NULL, 256, NOW);
-	hugekey_cert(&bleaf, "CN=example.org", "example.org", 256,
-		     f4, 3, 0, &big, 2049, NOW);
+	hugekey_cert(&big, "CN=Big CA", NULL, 2049, f4, 3, 1, NULL, 256, NOW);
+	hugekey_cert(&bleaf, "CN=example.org", "example.org", 256, f4, 3, 0,
+		     &big, 2049, NOW);
 	one(&rs, 2, 0, 1, &big);
 	timed(rs.r, rs.n, c2, 2, NULL, &m, &cpu, &wall);
 	assert_int_equal(m.matched, -1);
@@ -1176,7 +1206,8 @@ static void test_huge_rsa_exponent(void **state)
 
 /* The check's budget spent: a TA match cannot be tried, a mismatch that
  * says so (with the key seen); DANE-EE still matches. */
-static void test_budget(void **state)
+static void
+test_budget(void **state)
 {
 	struct dane_budget b = {DANE_VERIFY_PER_CHECK - 2};
 	const struct tcert *c3[3] = {&leaf_i, &inter, &ca};
@@ -1221,8 +1252,8 @@ struct bigset {
 	size_t n;
 };
 
-static void big_add(struct bigset *s, int u, int sel, int mt,
-		    const struct tcert *c)
+static void
+big_add(struct bigset *s, int u, int sel, int mt, const struct tcert *c)
 {
 	struct rset one_rs;
 
@@ -1233,8 +1264,8 @@ static void big_add(struct bigset *s, int u, int sel, int mt,
 	} else {
 		one(&one_rs, u, sel, 1, c);
 		memcpy(s->h[s->n], one_rs.r[0].data, 32);
-		s->r[s->n] =
-		    (struct dns_tlsa){(uint8_t)u, (uint8_t)sel, 1, 32, s->h[s->n]};
+		s->r[s->n] = (struct dns_tlsa){(uint8_t)u, (uint8_t)sel, 1, 32,
+					       s->h[s->n]};
 	}
 	s->n++;
 }
@@ -1244,16 +1275,13 @@ static void big_add(struct bigset *s, int u, int sel, int mt,
  * nothing (the old code stopped after 32 tries) nor one whose look-alike
  * chain would cost a factorial may starve the operator's record.
  */
-static void test_fair_ta_tries(void **state)
+static void
+test_fair_ta_tries(void **state)
 {
-	static const struct spec s_stranger = {.dn = "CN=Stranger",
-					       .ca = 1,
-					       .from = -DAY,
-					       .to = 100 * DAY};
-	static const struct spec s_fakeloop = {.dn = "CN=Loop CA",
-					       .ca = 1,
-					       .from = -DAY,
-					       .to = 100 * DAY};
+	static const struct spec s_stranger = {
+	    .dn = "CN=Stranger", .ca = 1, .from = -DAY, .to = 100 * DAY};
+	static const struct spec s_fakeloop = {
+	    .dn = "CN=Loop CA", .ca = 1, .from = -DAY, .to = 100 * DAY};
 	static struct bigset bs;
 	struct tcert stranger, fake[3];
 	const struct tcert *c3[3] = {&leaf_i, &inter, &ca}, *cl[16];
@@ -1311,7 +1339,8 @@ static void test_fair_ta_tries(void **state)
  * the CPU-time bound stops it at about a quarter.  The figures go to
  * docs/performance.md.
  */
-static void test_worst_case_cost(void **state)
+static void
+test_worst_case_cost(void **state)
 {
 	static const uint8_t emax[4] = {0xff, 0xff, 0xff, 0xff};
 	static struct bigset bs;
@@ -1323,14 +1352,14 @@ static void test_worst_case_cost(void **state)
 
 	(void)state;
 	for (i = 0; i < 15; i++)
-		hugekey_cert(&la[i], "CN=Look-alike CA", NULL, 2048, emax, 4,
-			     1, i ? &la[0] : NULL, 2048, NOW);
-	hugekey_cert(&lleaf, "CN=example.org", "example.org", 256,
-		     emax, 4, 0, &la[0], 2048, NOW);
+		hugekey_cert(&la[i], "CN=Look-alike CA", NULL, 2048, emax, 4, 1,
+			     i ? &la[0] : NULL, 2048, NOW);
+	hugekey_cert(&lleaf, "CN=example.org", "example.org", 256, emax, 4, 0,
+		     &la[0], 2048, NOW);
 	memset(&bs, 0, sizeof(bs));
 	for (i = 0; i < 64; i++) {
-		hugekey_cert(&ta[i], "CN=Look-alike CA", NULL, 2048, emax, 4,
-			     1, NULL, 2048, NOW);
+		hugekey_cert(&ta[i], "CN=Look-alike CA", NULL, 2048, emax, 4, 1,
+			     NULL, 2048, NOW);
 		big_add(&bs, 2, 0, 0, &ta[i]);
 	}
 	cl[0] = &lleaf;
@@ -1355,7 +1384,8 @@ static void test_worst_case_cost(void **state)
 	hugekey_drop(&lleaf);
 }
 
-int main(void)
+int
+main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_ee_every_selector_and_type),

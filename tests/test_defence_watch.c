@@ -33,56 +33,73 @@ struct cb_round {
 	int want;
 };
 
-#define C(o, t, m, w) {o, t, m, w}
-#define CEND {PROBE_CB_NA, 0, 0, -1}
+#define C(o, t, m, w)                                                          \
+	{                                                                      \
+		o, t, m, w                                                     \
+	}
+#define CEND                                                                   \
+	{                                                                      \
+		PROBE_CB_NA, 0, 0, -1                                          \
+	}
 
 static const struct {
 	const char *name;
 	unsigned split;
 	struct cb_round r[10];
 } cb_cases[] = {
-	{"offered throughout: nothing", 2,
-	 {C(OF, 13, 1, 0), C(OF, 13, 1, 0), C(OF, 13, 1, 0), CEND}},
-	{"withdrawn, the rest kept, 2 rounds: alarm once, then back", 2,
-	 {C(OF, 13, 1, 0), C(NO, 13, 1, 0), C(NO, 13, 1, DEV_CB_WITHDRAWN),
-	  C(NO, 13, 1, 0), C(NO, 13, 1, 0), C(OF, 13, 1, DEV_CB_BACK),
-	  C(OF, 13, 1, 0), CEND}},
-	{"split_rounds 1: the first round alarms", 1,
-	 {C(OF, 13, 1, 0), C(NO, 13, 1, DEV_CB_WITHDRAWN), CEND}},
-	{"one round withdrawn, then offered: nothing (under split_rounds)", 2,
-	 {C(OF, 13, 1, 0), C(NO, 13, 1, 0), C(OF, 13, 1, 0), C(NO, 13, 1, 0),
-	  C(OF, 13, 1, 0), CEND}},
-	{"a failing stream between withdrawn rounds keeps the count", 2,
-	 {C(OF, 13, 1, 0), C(NO, 13, 1, 0), C(UK, 0, 0, 0),
-	  C(NO, 13, 1, DEV_CB_WITHDRAWN), CEND}},
-	{"a failing stream: info once after split_rounds, then back", 2,
-	 {C(OF, 13, 1, 0), C(UK, 0, 0, 0), C(UK, 0, 0, DEV_CB_UNREAD),
-	  C(UK, 0, 0, 0), C(OF, 13, 1, DEV_CB_BACK), C(OF, 13, 1, 0), CEND}},
-	{"one failing round between offered ones says nothing", 2,
-	 {C(OF, 13, 1, 0), C(UK, 0, 0, 0), C(OF, 13, 1, 0), C(UK, 0, 0, 0),
-	  C(OF, 13, 1, 0), CEND}},
-	{"failing, then withdrawn: the info, then the alarm", 2,
-	 {C(OF, 13, 1, 0), C(UK, 0, 0, 0), C(UK, 0, 0, DEV_CB_UNREAD),
-	  C(NO, 13, 1, 0), C(NO, 13, 1, DEV_CB_WITHDRAWN), C(UK, 0, 0, 0),
-	  C(UK, 0, 0, 0), CEND}},
-	{"a failing stream where -PLUS was never offered: nothing", 2,
-	 {C(NO, 13, 1, 0), C(UK, 0, 0, 0), C(UK, 0, 0, 0), C(UK, 0, 0, 0),
-	  CEND}},
-	{"withdrawn with other mechanisms changed: info, new baseline", 2,
-	 {C(OF, 13, 1, 0), C(NO, 13, 2, DEV_CB_CHANGED), C(NO, 13, 2, 0),
-	  C(NO, 13, 2, 0), C(OF, 13, 2, DEV_CB_OFFERED), CEND}},
-	{"withdrawn at another TLS version: info", 2,
-	 {C(OF, 13, 1, 0), C(NO, 12, 1, DEV_CB_CHANGED), C(NO, 12, 1, 0),
-	  CEND}},
-	{"never offered: nothing; then offered: info", 2,
-	 {C(NO, 13, 1, 0), C(NO, 13, 3, 0), C(OF, 13, 3, DEV_CB_OFFERED),
-	  CEND}},
-	{"the baseline is the first round that answered", 2,
-	 {C(UK, 0, 0, 0), C(OF, 13, 1, 0), C(NO, 13, 1, 0),
-	  C(NO, 13, 1, DEV_CB_WITHDRAWN), CEND}},
-	{"offered at a new TLS version: no alert, the new one counts", 2,
-	 {C(OF, 12, 1, 0), C(OF, 13, 1, 0), C(NO, 13, 1, 0),
-	  C(NO, 13, 1, DEV_CB_WITHDRAWN), CEND}},
+    {"offered throughout: nothing",
+     2,
+     {C(OF, 13, 1, 0), C(OF, 13, 1, 0), C(OF, 13, 1, 0), CEND}},
+    {"withdrawn, the rest kept, 2 rounds: alarm once, then back",
+     2,
+     {C(OF, 13, 1, 0), C(NO, 13, 1, 0), C(NO, 13, 1, DEV_CB_WITHDRAWN),
+      C(NO, 13, 1, 0), C(NO, 13, 1, 0), C(OF, 13, 1, DEV_CB_BACK),
+      C(OF, 13, 1, 0), CEND}},
+    {"split_rounds 1: the first round alarms",
+     1,
+     {C(OF, 13, 1, 0), C(NO, 13, 1, DEV_CB_WITHDRAWN), CEND}},
+    {"one round withdrawn, then offered: nothing (under split_rounds)",
+     2,
+     {C(OF, 13, 1, 0), C(NO, 13, 1, 0), C(OF, 13, 1, 0), C(NO, 13, 1, 0),
+      C(OF, 13, 1, 0), CEND}},
+    {"a failing stream between withdrawn rounds keeps the count",
+     2,
+     {C(OF, 13, 1, 0), C(NO, 13, 1, 0), C(UK, 0, 0, 0),
+      C(NO, 13, 1, DEV_CB_WITHDRAWN), CEND}},
+    {"a failing stream: info once after split_rounds, then back",
+     2,
+     {C(OF, 13, 1, 0), C(UK, 0, 0, 0), C(UK, 0, 0, DEV_CB_UNREAD),
+      C(UK, 0, 0, 0), C(OF, 13, 1, DEV_CB_BACK), C(OF, 13, 1, 0), CEND}},
+    {"one failing round between offered ones says nothing",
+     2,
+     {C(OF, 13, 1, 0), C(UK, 0, 0, 0), C(OF, 13, 1, 0), C(UK, 0, 0, 0),
+      C(OF, 13, 1, 0), CEND}},
+    {"failing, then withdrawn: the info, then the alarm",
+     2,
+     {C(OF, 13, 1, 0), C(UK, 0, 0, 0), C(UK, 0, 0, DEV_CB_UNREAD),
+      C(NO, 13, 1, 0), C(NO, 13, 1, DEV_CB_WITHDRAWN), C(UK, 0, 0, 0),
+      C(UK, 0, 0, 0), CEND}},
+    {"a failing stream where -PLUS was never offered: nothing",
+     2,
+     {C(NO, 13, 1, 0), C(UK, 0, 0, 0), C(UK, 0, 0, 0), C(UK, 0, 0, 0), CEND}},
+    {"withdrawn with other mechanisms changed: info, new baseline",
+     2,
+     {C(OF, 13, 1, 0), C(NO, 13, 2, DEV_CB_CHANGED), C(NO, 13, 2, 0),
+      C(NO, 13, 2, 0), C(OF, 13, 2, DEV_CB_OFFERED), CEND}},
+    {"withdrawn at another TLS version: info",
+     2,
+     {C(OF, 13, 1, 0), C(NO, 12, 1, DEV_CB_CHANGED), C(NO, 12, 1, 0), CEND}},
+    {"never offered: nothing; then offered: info",
+     2,
+     {C(NO, 13, 1, 0), C(NO, 13, 3, 0), C(OF, 13, 3, DEV_CB_OFFERED), CEND}},
+    {"the baseline is the first round that answered",
+     2,
+     {C(UK, 0, 0, 0), C(OF, 13, 1, 0), C(NO, 13, 1, 0),
+      C(NO, 13, 1, DEV_CB_WITHDRAWN), CEND}},
+    {"offered at a new TLS version: no alert, the new one counts",
+     2,
+     {C(OF, 12, 1, 0), C(OF, 13, 1, 0), C(NO, 13, 1, 0),
+      C(NO, 13, 1, DEV_CB_WITHDRAWN), CEND}},
 };
 
 static void
@@ -94,9 +111,9 @@ cb_table(void **state)
 		int known = 0;
 		for (int j = 0; cb_cases[i].r[j].want >= 0; j++) {
 			const struct cb_round *r = &cb_cases[i].r[j];
-			int got = defence_cb_decide(&st, known, r->obs, r->tls,
-						    r->others,
-						    cb_cases[i].split);
+			int got =
+			    defence_cb_decide(&st, known, r->obs, r->tls,
+					      r->others, cb_cases[i].split);
 			known |= r->obs == OF || r->obs == NO;
 			if (got != r->want)
 				fail_msg("%s: round %d: got %d, want %d",
@@ -112,13 +129,13 @@ caa_table(void **state)
 		enum check_caa_state from, to;
 		int want;
 	} cases[] = {
-		{CAA_STATE_BOUND, CAA_STATE_BOUND, 0},
-		{CAA_STATE_BOUND, CAA_STATE_ISSUERS, DEV_CAA_REMOVED},
-		{CAA_STATE_BOUND, CAA_STATE_NONE, DEV_CAA_REMOVED},
-		{CAA_STATE_BOUND, CAA_STATE_UNKNOWN, DEV_CAA_REMOVED},
-		{CAA_STATE_ISSUERS, CAA_STATE_NONE, 0},
-		{CAA_STATE_NONE, CAA_STATE_BOUND, 0},
-		{CAA_STATE_UNKNOWN, CAA_STATE_NONE, 0},
+	    {CAA_STATE_BOUND, CAA_STATE_BOUND, 0},
+	    {CAA_STATE_BOUND, CAA_STATE_ISSUERS, DEV_CAA_REMOVED},
+	    {CAA_STATE_BOUND, CAA_STATE_NONE, DEV_CAA_REMOVED},
+	    {CAA_STATE_BOUND, CAA_STATE_UNKNOWN, DEV_CAA_REMOVED},
+	    {CAA_STATE_ISSUERS, CAA_STATE_NONE, 0},
+	    {CAA_STATE_NONE, CAA_STATE_BOUND, 0},
+	    {CAA_STATE_UNKNOWN, CAA_STATE_NONE, 0},
 	};
 
 	(void)state;
@@ -133,25 +150,37 @@ expiry_table(void **state)
 {
 	static const struct {
 		const char *name;
-		struct { int64_t na; int soon, want, want2; } r[6];
+		struct {
+			int64_t na;
+			int soon, want, want2;
+		} r[6];
 	} cases[] = {
-		{"under the line: once per leaf",
-		 {{100 * DAY, 0, 0, 0}, {100 * DAY, 1, DEV_EXPIRY_LINE, 0},
-		  {100 * DAY, 1, 0, 0}, {190 * DAY, 0, 0, 0},
-		  {190 * DAY, 1, DEV_EXPIRY_LINE, 0}, {0, 0, -1, 0}}},
-		{"a round without a leaf changes nothing",
-		 {{100 * DAY, 0, 0, 0}, {0, 1, 0, 0},
-		  {100 * DAY, 1, DEV_EXPIRY_LINE, 0}, {0, 0, -1, 0}}},
-		{"a new leaf expiring earlier: info; later: nothing",
-		 {{100 * DAY, 0, 0, 0}, {40 * DAY, 0, DEV_SHORTER_LEAF, 0},
-		  {130 * DAY, 0, 0, 0}, {0, 0, -1, 0}}},
-		{"less than a day earlier is the same leaf's clock",
-		 {{100 * DAY, 0, 0, 0}, {100 * DAY - 3600, 0, 0, 0},
-		  {0, 0, -1, 0}}},
-		{"earlier and under the line: both",
-		 {{100 * DAY, 0, 0, 0},
-		  {3 * DAY, 1, DEV_SHORTER_LEAF, DEV_EXPIRY_LINE},
-		  {3 * DAY, 1, 0, 0}, {0, 0, -1, 0}}},
+	    {"under the line: once per leaf",
+	     {{100 * DAY, 0, 0, 0},
+	      {100 * DAY, 1, DEV_EXPIRY_LINE, 0},
+	      {100 * DAY, 1, 0, 0},
+	      {190 * DAY, 0, 0, 0},
+	      {190 * DAY, 1, DEV_EXPIRY_LINE, 0},
+	      {0, 0, -1, 0}}},
+	    {"a round without a leaf changes nothing",
+	     {{100 * DAY, 0, 0, 0},
+	      {0, 1, 0, 0},
+	      {100 * DAY, 1, DEV_EXPIRY_LINE, 0},
+	      {0, 0, -1, 0}}},
+	    {"a new leaf expiring earlier: info; later: nothing",
+	     {{100 * DAY, 0, 0, 0},
+	      {40 * DAY, 0, DEV_SHORTER_LEAF, 0},
+	      {130 * DAY, 0, 0, 0},
+	      {0, 0, -1, 0}}},
+	    {"less than a day earlier is the same leaf's clock",
+	     {{100 * DAY, 0, 0, 0},
+	      {100 * DAY - 3600, 0, 0, 0},
+	      {0, 0, -1, 0}}},
+	    {"earlier and under the line: both",
+	     {{100 * DAY, 0, 0, 0},
+	      {3 * DAY, 1, DEV_SHORTER_LEAF, DEV_EXPIRY_LINE},
+	      {3 * DAY, 1, 0, 0},
+	      {0, 0, -1, 0}}},
 	};
 
 	(void)state;
@@ -159,14 +188,13 @@ expiry_table(void **state)
 		struct defence_state st;
 		(void)defence_parse(NULL, &st);
 		for (int j = 0; cases[i].r[j].want >= 0; j++) {
-			int second,
-			    got = defence_expiry_decide(&st, cases[i].r[j].na,
-							cases[i].r[j].soon,
-							&second);
+			int second, got = defence_expiry_decide(
+					&st, cases[i].r[j].na,
+					cases[i].r[j].soon, &second);
 			if (got != cases[i].r[j].want ||
 			    second != cases[i].r[j].want2)
-				fail_msg("%s: round %d: got %d/%d", cases[i].name,
-					 j + 1, got, second);
+				fail_msg("%s: round %d: got %d/%d",
+					 cases[i].name, j + 1, got, second);
 		}
 	}
 }
@@ -350,12 +378,13 @@ round_unreachable(void **state)
 	{
 		struct buf b = BUF_INIT;
 		report_defence_alert(&b, "good.test", &w.r, ev, 1);
-		assert_non_null(strstr(b.s, "good.test: channel binding can no "
-					    "longer be read at xmpp-client "
-					    "xmpp.good.test:5222: it offered "
-					    "SCRAM-*-PLUS, and for 2 rounds its "
-					    "stream after TLS fails (timed "
-					    "out)"));
+		assert_non_null(strstr(b.s,
+				       "good.test: channel binding can no "
+				       "longer be read at xmpp-client "
+				       "xmpp.good.test:5222: it offered "
+				       "SCRAM-*-PLUS, and for 2 rounds its "
+				       "stream after TLS fails (timed "
+				       "out)"));
 		buf_free(&b);
 	}
 	assert_int_equal(round_of(ds, &w, 2, ev), 0);
@@ -389,9 +418,9 @@ line_round_trip(void **state)
 	st.expiry_alerted = 1767225600;
 	st.ncb = DEFENCE_CB_MAX;
 	for (size_t i = 0; i < st.ncb; i++)
-		st.cb_ep[i] = (struct defence_cb){(uint8_t)(63 - i), 65535, 1,
-						  13, 3, 0xdeadbeefu,
-						  UINT32_MAX, UINT32_MAX - 1};
+		st.cb_ep[i] = (struct defence_cb){
+		    (uint8_t)(63 - i), 65535,	      1, 13, 3, 0xdeadbeefu,
+		    UINT32_MAX,	       UINT32_MAX - 1};
 	defence_format(&st, &t);
 	assert_true(t.len <= STORE_TEXT_MAX);
 	assert_int_equal(defence_parse(t.s, &back), 0);
@@ -420,25 +449,25 @@ static void
 line_hostile(void **state)
 {
 	static const char *const bad[] = {
-		"caa=maybe",
-		"caa",
-		"not_after=--5",
-		"not_after=",
-		"not_after=99999999999999999999999",
-		"expiry_alerted=12x",
-		"cb_ep=1/2/3",
-		"cb_ep=64/5222/1/13/00000000/0/0/0",
-		"cb_ep=1/65536/1/13/00000000/0/0/0",
-		"cb_ep=1/5222/2/13/00000000/0/0/0",
-		"cb_ep=1/5222/1/13/00000000/0/0/0/9",
-		"cb_ep=1/5222/1/13/zz/0/0/0",
-		"cb_ep=3/5223/0/-2/00000000/1/1/0",	/* found by fuzz_defence */
-		"cb_ep=3/5223/0/+2/00000000/1/1/0",
-		"cb_ep=3/5223/0/2/00000000/1/1/-0",
-		"cb_ep=1/5222/1/13/00000000/0/4/0",
-		"cb_ep=1/5222/1/13/00000000/0/0",
-		"cb=sometimes",
-		"=",
+	    "caa=maybe",
+	    "caa",
+	    "not_after=--5",
+	    "not_after=",
+	    "not_after=99999999999999999999999",
+	    "expiry_alerted=12x",
+	    "cb_ep=1/2/3",
+	    "cb_ep=64/5222/1/13/00000000/0/0/0",
+	    "cb_ep=1/65536/1/13/00000000/0/0/0",
+	    "cb_ep=1/5222/2/13/00000000/0/0/0",
+	    "cb_ep=1/5222/1/13/00000000/0/0/0/9",
+	    "cb_ep=1/5222/1/13/zz/0/0/0",
+	    "cb_ep=3/5223/0/-2/00000000/1/1/0", /* found by fuzz_defence */
+	    "cb_ep=3/5223/0/+2/00000000/1/1/0",
+	    "cb_ep=3/5223/0/2/00000000/1/1/-0",
+	    "cb_ep=1/5222/1/13/00000000/0/4/0",
+	    "cb_ep=1/5222/1/13/00000000/0/0",
+	    "cb=sometimes",
+	    "=",
 	};
 	struct defence_state st;
 	char many[2000] = "";
@@ -458,9 +487,11 @@ line_hostile(void **state)
 	/* The presence's open alarm. */
 	assert_false(defence_alarm_open(NULL));
 	assert_false(defence_alarm_open("cb_ep=0/5222/1/13/00000000/1/2/2"));
-	assert_true(defence_alarm_open("caa=none cb_ep=0/5222/1/13/00000000/1/2/2 "
-				       "cb_ep=1/5223/1/13/00000000/2/1/0"));
-	assert_false(defence_alarm_open("cb_ep=1/5223/1/13/00000000/2/1/0 cb=x"));
+	assert_true(
+	    defence_alarm_open("caa=none cb_ep=0/5222/1/13/00000000/1/2/2 "
+			       "cb_ep=1/5223/1/13/00000000/2/1/0"));
+	assert_false(
+	    defence_alarm_open("cb_ep=1/5223/1/13/00000000/2/1/0 cb=x"));
 	assert_false(defence_alarm_open("cb_ep=1/5223/1/13/00000000/2/9/0"));
 	/* Spaces anywhere, an empty text. */
 	assert_int_equal(defence_parse("  caa=bound   cb=none ", &st), 0);
@@ -473,13 +504,13 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(cb_table),
-		cmocka_unit_test(caa_table),
-		cmocka_unit_test(expiry_table),
-		cmocka_unit_test(round_rules),
-		cmocka_unit_test(round_unreachable),
-		cmocka_unit_test(line_round_trip),
-		cmocka_unit_test(line_hostile),
+	    cmocka_unit_test(cb_table),
+	    cmocka_unit_test(caa_table),
+	    cmocka_unit_test(expiry_table),
+	    cmocka_unit_test(round_rules),
+	    cmocka_unit_test(round_unreachable),
+	    cmocka_unit_test(line_round_trip),
+	    cmocka_unit_test(line_hostile),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

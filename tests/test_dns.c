@@ -33,25 +33,29 @@ struct pb {
 	size_t rdlen_at;
 };
 
-static void u8(struct pb *p, unsigned v)
+static void
+u8(struct pb *p, unsigned v)
 {
 	assert_true(p->n < sizeof(p->b));
 	p->b[p->n++] = (uint8_t)v;
 }
 
-static void u16(struct pb *p, unsigned v)
+static void
+u16(struct pb *p, unsigned v)
 {
 	u8(p, v >> 8);
 	u8(p, v & 0xff);
 }
 
-static void u32(struct pb *p, uint32_t v)
+static void
+u32(struct pb *p, uint32_t v)
 {
 	u16(p, v >> 16);
 	u16(p, v & 0xffff);
 }
 
-static void raw(struct pb *p, const void *d, size_t n)
+static void
+raw(struct pb *p, const void *d, size_t n)
 {
 	assert_true(p->n + n <= sizeof(p->b));
 	memcpy(p->b + p->n, d, n);
@@ -59,7 +63,8 @@ static void raw(struct pb *p, const void *d, size_t n)
 }
 
 /* Writes the labels of dotted `text` ("" for none); no terminator. */
-static void labels(struct pb *p, const char *text)
+static void
+labels(struct pb *p, const char *text)
 {
 	while (*text != '\0') {
 		size_t l = strcspn(text, ".");
@@ -73,7 +78,8 @@ static void labels(struct pb *p, const char *text)
 }
 
 /* A whole uncompressed name; returns where it starts. */
-static size_t name(struct pb *p, const char *text)
+static size_t
+name(struct pb *p, const char *text)
 {
 	size_t at = p->n;
 
@@ -83,7 +89,8 @@ static size_t name(struct pb *p, const char *text)
 }
 
 /* Labels then a compression pointer to `target`. */
-static size_t name_ptr(struct pb *p, const char *text, size_t target)
+static size_t
+name_ptr(struct pb *p, const char *text, size_t target)
 {
 	size_t at = p->n;
 
@@ -92,8 +99,9 @@ static size_t name_ptr(struct pb *p, const char *text, size_t target)
 	return at;
 }
 
-static void header(struct pb *p, unsigned rcode, unsigned qd, unsigned an,
-		   unsigned ns, unsigned ar)
+static void
+header(struct pb *p, unsigned rcode, unsigned qd, unsigned an, unsigned ns,
+       unsigned ar)
 {
 	p->n = 0;
 	u16(p, 0x1234);
@@ -104,13 +112,15 @@ static void header(struct pb *p, unsigned rcode, unsigned qd, unsigned an,
 	u16(p, ar);
 }
 
-static void set_count(struct pb *p, int section, unsigned v)
+static void
+set_count(struct pb *p, int section, unsigned v)
 {
 	p->b[4 + 2 * section] = (uint8_t)(v >> 8);
 	p->b[5 + 2 * section] = (uint8_t)v;
 }
 
-static void question(struct pb *p, const char *qname, unsigned qtype)
+static void
+question(struct pb *p, const char *qname, unsigned qtype)
 {
 	name(p, qname);
 	u16(p, qtype);
@@ -118,7 +128,8 @@ static void question(struct pb *p, const char *qname, unsigned qtype)
 }
 
 /* Owner already written; type, class IN, ttl, rdlength to be patched. */
-static void rr(struct pb *p, unsigned type, uint32_t ttl)
+static void
+rr(struct pb *p, unsigned type, uint32_t ttl)
 {
 	u16(p, type);
 	u16(p, 1);
@@ -127,7 +138,8 @@ static void rr(struct pb *p, unsigned type, uint32_t ttl)
 	u16(p, 0);
 }
 
-static void rr_end(struct pb *p)
+static void
+rr_end(struct pb *p)
 {
 	size_t l = p->n - p->rdlen_at - 2;
 
@@ -135,7 +147,8 @@ static void rr_end(struct pb *p)
 	p->b[p->rdlen_at + 1] = (uint8_t)l;
 }
 
-static int parse(const struct pb *p, unsigned qtype, struct dns_answer *a)
+static int
+parse(const struct pb *p, unsigned qtype, struct dns_answer *a)
 {
 	char err[128];
 	/* an exact-size heap copy, so that the sanitizer sees any over-read */
@@ -163,7 +176,8 @@ static const uint8_t digest[32] = {
 };
 
 /* _xmpp-client._tcp.Example.ORG SRV, compressed owners and targets */
-static void build_srv(struct pb *p)
+static void
+build_srv(struct pb *p)
 {
 	size_t t;
 
@@ -203,7 +217,8 @@ static void build_srv(struct pb *p)
 	u16(p, 0);
 }
 
-static void build_tlsa(struct pb *p)
+static void
+build_tlsa(struct pb *p)
 {
 	header(p, 0, 1, 1, 0, 0);
 	question(p, "_5222._tcp.xmpp.example.org", DNS_T_TLSA);
@@ -217,7 +232,8 @@ static void build_tlsa(struct pb *p)
 }
 
 /* a -> b -> c (CNAMEs, out of order), A at c, noise at other names */
-static void build_chain(struct pb *p, unsigned rcode, int with_a)
+static void
+build_chain(struct pb *p, unsigned rcode, int with_a)
 {
 	size_t b, c;
 
@@ -253,7 +269,8 @@ static void build_chain(struct pb *p, unsigned rcode, int with_a)
 	set_count(p, 1, an);
 }
 
-static void build_aaaa(struct pb *p)
+static void
+build_aaaa(struct pb *p)
 {
 	header(p, 0, 1, 2, 0, 0);
 	question(p, "host.example", DNS_T_AAAA);
@@ -270,7 +287,8 @@ static void build_aaaa(struct pb *p)
 }
 
 /* NOERROR, no answer, SOA in authority */
-static void build_nodata(struct pb *p, unsigned rcode)
+static void
+build_nodata(struct pb *p, unsigned rcode)
 {
 	size_t zone;
 
@@ -291,7 +309,8 @@ static void build_nodata(struct pb *p, unsigned rcode)
 
 /* ---- parser tests ------------------------------------------------------ */
 
-static void test_srv(void **state)
+static void
+test_srv(void **state)
 {
 	struct pb p;
 	struct dns_answer a;
@@ -321,7 +340,8 @@ static void test_srv(void **state)
 	dns_answer_clear(&a);
 }
 
-static void test_srv_root_and_escapes(void **state)
+static void
+test_srv_root_and_escapes(void **state)
 {
 	struct pb p;
 	struct dns_answer a;
@@ -357,7 +377,8 @@ static void test_srv_root_and_escapes(void **state)
 	dns_answer_clear(&a);
 }
 
-static void test_tlsa(void **state)
+static void
+test_tlsa(void **state)
 {
 	struct pb p;
 	struct dns_answer a;
@@ -383,7 +404,8 @@ static void test_tlsa(void **state)
 	dns_answer_clear(&a);
 }
 
-static void test_addresses(void **state)
+static void
+test_addresses(void **state)
 {
 	struct pb p;
 	struct dns_answer a;
@@ -411,7 +433,8 @@ static void test_addresses(void **state)
 	dns_answer_clear(&a);
 }
 
-static void test_chain_ends(void **state)
+static void
+test_chain_ends(void **state)
 {
 	struct pb p;
 	struct dns_answer a;
@@ -435,7 +458,8 @@ static void test_chain_ends(void **state)
 	dns_answer_clear(&a);
 }
 
-static void test_dname(void **state)
+static void
+test_dname(void **state)
 {
 	struct pb p;
 	struct dns_answer a;
@@ -477,7 +501,8 @@ static void test_dname(void **state)
 	dns_answer_clear(&a);
 }
 
-static void test_negative(void **state)
+static void
+test_negative(void **state)
 {
 	struct pb p;
 	struct dns_answer a;
@@ -519,7 +544,8 @@ static void test_negative(void **state)
 	dns_answer_clear(&a);
 }
 
-static void test_failures(void **state)
+static void
+test_failures(void **state)
 {
 	static const unsigned codes[] = {1, 2, 4, 5, 9, 15};
 	struct pb p;
@@ -550,12 +576,14 @@ static void test_failures(void **state)
 
 typedef void (*builder)(struct pb *);
 
-static void build_chain_a(struct pb *p)
+static void
+build_chain_a(struct pb *p)
 {
 	build_chain(p, 0, 1);
 }
 
-static void build_nodata0(struct pb *p)
+static void
+build_nodata0(struct pb *p)
 {
 	build_nodata(p, 0);
 }
@@ -569,7 +597,8 @@ static const struct {
     {build_nodata0, DNS_T_SRV},
 };
 
-static void test_truncated(void **state)
+static void
+test_truncated(void **state)
 {
 	struct pb *p = malloc(sizeof(*p));
 	struct dns_answer a;
@@ -594,7 +623,8 @@ static void test_truncated(void **state)
 	free(p);
 }
 
-static void test_compression_loops(void **state)
+static void
+test_compression_loops(void **state)
 {
 	struct pb p;
 	struct dns_answer a;
@@ -718,7 +748,8 @@ static void test_compression_loops(void **state)
 	(void)first;
 }
 
-static void test_lying_rdlength(void **state)
+static void
+test_lying_rdlength(void **state)
 {
 	struct pb p;
 	struct dns_answer a;
@@ -791,7 +822,8 @@ static void test_lying_rdlength(void **state)
 	dns_answer_clear(&a);
 }
 
-static void test_many_records(void **state)
+static void
+test_many_records(void **state)
 {
 	struct pb *p = malloc(sizeof(*p));
 	struct dns_answer a;
@@ -839,8 +871,8 @@ static void test_many_records(void **state)
 
 /* TLSA and CAA come out in canonical order (RFC 4034 §6.3) whatever order
  * the server sent them in; SRV records keep theirs. */
-static void build_shuffled(struct pb *p, unsigned qtype, const unsigned *ord,
-			   unsigned n)
+static void
+build_shuffled(struct pb *p, unsigned qtype, const unsigned *ord, unsigned n)
 {
 	header(p, 0, 1, n, 0, 0);
 	question(p, "_5222._tcp.shuffle.example", qtype);
@@ -848,14 +880,18 @@ static void build_shuffled(struct pb *p, unsigned qtype, const unsigned *ord,
 		name_ptr(p, "", 12);
 		rr(p, qtype, 60);
 		if (qtype == DNS_T_TLSA) {
-			raw(p, ord[i] == 2 ? "\x02\x00\x01" : "\x03\x01\x01", 3);
+			raw(p, ord[i] == 2 ? "\x02\x00\x01" : "\x03\x01\x01",
+			    3);
 			u8(p, ord[i]);
 		} else if (qtype == DNS_T_CAA) {
 			u8(p, 0);
 			u8(p, 5);
 			raw(p, "issue", 5);
 			/* "ca" is a prefix of "ca1": the shorter goes first */
-			raw(p, ord[i] == 0 ? "ca" : ord[i] == 1 ? "ca1" : "cb",
+			raw(p,
+			    ord[i] == 0	  ? "ca"
+			    : ord[i] == 1 ? "ca1"
+					  : "cb",
 			    ord[i] == 1 ? 3 : 2);
 		} else {
 			u16(p, 10);
@@ -867,7 +903,8 @@ static void build_shuffled(struct pb *p, unsigned qtype, const unsigned *ord,
 	}
 }
 
-static void test_canonical_order(void **state)
+static void
+test_canonical_order(void **state)
 {
 	static const unsigned orders[][3] = {
 	    {0, 1, 2}, {2, 1, 0}, {1, 2, 0}, {2, 0, 1}};
@@ -907,7 +944,8 @@ static void test_canonical_order(void **state)
 }
 
 /* Random damage to the samples: only 0 or -1, no crash, sane output. */
-static void test_mutations(void **state)
+static void
+test_mutations(void **state)
 {
 	struct pb *p = malloc(sizeof(*p));
 	struct dns_answer a;
@@ -942,7 +980,8 @@ static void test_mutations(void **state)
 	free(p);
 }
 
-static void test_names(void **state)
+static void
+test_names(void **state)
 {
 	(void)state;
 	assert_string_equal(dns_sec_name(DNS_SEC_SECURE), "secure");
@@ -959,7 +998,8 @@ static void test_names(void **state)
 
 static const char *data_dir = "tests/data/dns";
 
-static struct pb *load(const char *file)
+static struct pb *
+load(const char *file)
 {
 	char path[512];
 	struct pb *p = malloc(sizeof(*p));
@@ -996,7 +1036,8 @@ static const struct {
      "nothere.example.test", 60},
 };
 
-static void test_captured(void **state)
+static void
+test_captured(void **state)
 {
 	struct dns_answer a;
 	char buf[200];
@@ -1048,7 +1089,8 @@ static void test_captured(void **state)
 }
 
 /* Every single-byte change of every captured packet. */
-static void test_captured_flips(void **state)
+static void
+test_captured_flips(void **state)
 {
 	struct dns_answer a;
 
@@ -1085,7 +1127,8 @@ struct seen {
 	struct event_base *base;
 };
 
-static void on_done(struct dns_answer *a, void *arg)
+static void
+on_done(struct dns_answer *a, void *arg)
 {
 	struct seen *s = arg;
 
@@ -1095,7 +1138,8 @@ static void on_done(struct dns_answer *a, void *arg)
 	s->a = a;
 }
 
-static void never(struct dns_answer *a, void *arg)
+static void
+never(struct dns_answer *a, void *arg)
 {
 	(void)arg;
 	dns_answer_free(a);
@@ -1103,7 +1147,8 @@ static void never(struct dns_answer *a, void *arg)
 }
 
 /* runs the loop for ms milliseconds, or until *calls reaches want */
-static void run_until(struct event_base *base, int *calls, int want, int ms)
+static void
+run_until(struct event_base *base, int *calls, int want, int ms)
 {
 	for (int t = 0; t < ms && *calls < want; t += 10) {
 		struct timeval tv = {0, 10000};
@@ -1114,7 +1159,8 @@ static void run_until(struct event_base *base, int *calls, int want, int ms)
 }
 
 /* A UDP socket on 127.0.0.1 with a free port. */
-static int udp_socket(int *port)
+static int
+udp_socket(int *port)
 {
 	struct sockaddr_in sin;
 	socklen_t sl = sizeof(sin);
@@ -1133,7 +1179,8 @@ static int udp_socket(int *port)
 /* An unbound.conf fragment that lets libunbound use loopback servers. */
 static char conf_path[64];
 
-static void write_conf(const char *extra)
+static void
+write_conf(const char *extra)
 {
 	FILE *f;
 	int fd;
@@ -1147,8 +1194,8 @@ static void write_conf(const char *extra)
 	fclose(f);
 }
 
-static struct dns_ctx *new_ctx(struct event_base *base, int port, int ms,
-			       const char *extra)
+static struct dns_ctx *
+new_ctx(struct event_base *base, int port, int ms, const char *extra)
 {
 	struct dns_config cfg = {0};
 	char fwd[64], err[256];
@@ -1166,7 +1213,8 @@ static struct dns_ctx *new_ctx(struct event_base *base, int port, int ms,
 	return ctx;
 }
 
-static void test_new_errors(void **state)
+static void
+test_new_errors(void **state)
 {
 	struct event_base *base = event_base_new();
 	struct dns_config cfg = {0};
@@ -1241,7 +1289,8 @@ static void test_new_errors(void **state)
 	event_base_free(base);
 }
 
-static void test_bad_names(void **state)
+static void
+test_bad_names(void **state)
 {
 	static const char *const bad[] = {
 	    "",
@@ -1252,8 +1301,10 @@ static void test_bad_names(void **state)
 	    "a\\.b",
 	    "a/b",
 	    "é.example",
-	    /* a 64-byte label (one literal: clang warns of a split one in a list) */
-	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example",
+	    /* a 64-byte label (one literal: clang warns of a split one in a
+	       list) */
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa."
+	    "example",
 	};
 	struct event_base *base = event_base_new();
 	struct seen s = {0};
@@ -1290,7 +1341,8 @@ static void test_bad_names(void **state)
 
 /* RFC 6761 names are answered by libunbound itself, inside
  * ub_resolve_event(): the callback still waits for the event loop. */
-static void test_special_name(void **state)
+static void
+test_special_name(void **state)
 {
 	struct event_base *base = event_base_new();
 	struct seen s = {0}, c = {0};
@@ -1302,7 +1354,7 @@ static void test_special_name(void **state)
 	assert_int_equal(
 	    dns_lookup(ctx, "certwatch.invalid.", DNS_T_SRV, on_done, &s, &q),
 	    0);
-	assert_int_equal(s.calls, 0);	/* never before dns_lookup returns */
+	assert_int_equal(s.calls, 0); /* never before dns_lookup returns */
 	assert_non_null(q);
 	assert_int_equal(dns_pending(ctx), 1);
 	/* a deferred answer can still be cancelled: no callback then */
@@ -1327,7 +1379,8 @@ static void test_special_name(void **state)
 }
 
 /* A closed port: ends in a failure, exactly once. */
-static void test_no_network(void **state)
+static void
+test_no_network(void **state)
 {
 	struct event_base *base = event_base_new();
 	struct seen s = {0};
@@ -1358,7 +1411,8 @@ static void test_no_network(void **state)
 }
 
 /* A server that never answers: time-out, cancel, and free while pending. */
-static void test_timeout_cancel(void **state)
+static void
+test_timeout_cancel(void **state)
 {
 	struct event_base *base = event_base_new();
 	struct seen s = {0};
@@ -1402,7 +1456,8 @@ struct fake {
 };
 
 /* Answers every query with rcode and, for NOERROR SRV, two records. */
-static void fake_read(evutil_socket_t fd, short what, void *arg)
+static void
+fake_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct fake *f = arg;
 	uint8_t q[512];
@@ -1455,7 +1510,8 @@ struct nest {
 	int sync_inner;
 };
 
-static void nest_cb(struct dns_answer *a, void *arg)
+static void
+nest_cb(struct dns_answer *a, void *arg)
 {
 	struct nest *t = arg;
 	struct dns_query *q = (struct dns_query *)t;
@@ -1475,7 +1531,8 @@ static void nest_cb(struct dns_answer *a, void *arg)
 	dns_answer_free(a);
 }
 
-static void test_fake_server(void **state)
+static void
+test_fake_server(void **state)
 {
 	struct event_base *base = event_base_new();
 	struct seen s = {0};
@@ -1587,7 +1644,8 @@ static const char zone_text[] =
 static void write_file(const char *path, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-static void write_file(const char *path, const char *fmt, ...)
+static void
+write_file(const char *path, const char *fmt, ...)
 {
 	FILE *f = fopen(path, "w");
 	va_list ap;
@@ -1601,7 +1659,8 @@ static void write_file(const char *path, const char *fmt, ...)
 
 static void run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-static void run(const char *fmt, ...)
+static void
+run(const char *fmt, ...)
 {
 	char cmd[1024];
 	va_list ap;
@@ -1614,7 +1673,8 @@ static void run(const char *fmt, ...)
 }
 
 /* Signs zone `name` offline and appends its DS to the anchor file. */
-static void sign_zone(const char *dir, const char *name, FILE *ta)
+static void
+sign_zone(const char *dir, const char *name, FILE *ta)
 {
 	char cmd[512], line[512];
 	FILE *p;
@@ -1638,7 +1698,8 @@ struct lab_case {
 	struct dns_answer *a;
 };
 
-static void lab_done(struct dns_answer *a, void *arg)
+static void
+lab_done(struct dns_answer *a, void *arg)
 {
 	struct lab_case *c = arg;
 
@@ -1650,7 +1711,8 @@ static void lab_done(struct dns_answer *a, void *arg)
 static pid_t lab_pid;
 static char lab_dir[64];
 
-static int knot_teardown(void **state)
+static int
+knot_teardown(void **state)
 {
 	(void)state;
 	if (lab_pid > 0) {
@@ -1665,7 +1727,8 @@ static int knot_teardown(void **state)
 	return 0;
 }
 
-static void test_knot_lab(void **state)
+static void
+test_knot_lab(void **state)
 {
 	struct lab_case cases[] = {
 	    {"_xmpp-client._tcp.good.test", DNS_T_SRV, DNS_ANSWER,
@@ -1814,7 +1877,8 @@ static void test_knot_lab(void **state)
 	event_base_free(base);
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_srv),

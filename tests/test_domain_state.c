@@ -207,25 +207,24 @@ hostile_records(void **state)
 	static const struct {
 		const char *name, *state, *ep, *want_err;
 	} cases[] = {
-		{"a later verdict", "state compromised alarm 1 0 0 0",
-		 "xmpp-client x.example 5222 ok - -", "unknown verdict"},
-		{"a later alert state", "state ok panic 1 0 0 0",
-		 "xmpp-client x.example 5222 ok - -", "unknown alert state"},
-		{"an endpoint of a later service", "state ok none 1 0 0 0",
-		 "xmpp-websocket x.example 443 ok - -", "unknown service"},
-		{"an endpoint's later verdict", "state ok none 1 0 0 0",
-		 "xmpp-client x.example 5222 compromised - -",
-		 "unknown verdict"},
-		{"a host longer than a DNS name", "state ok none 1 0 0 0",
-		 "xmpp-client "
-		 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-		 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-		 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-		 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-		 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example 5222 ok - -",
-		 "bad host or port"},
-		{"a port of 0", "state ok none 1 0 0 0",
-		 "xmpp-client x.example 0 ok - -", "bad host or port"},
+	    {"a later verdict", "state compromised alarm 1 0 0 0",
+	     "xmpp-client x.example 5222 ok - -", "unknown verdict"},
+	    {"a later alert state", "state ok panic 1 0 0 0",
+	     "xmpp-client x.example 5222 ok - -", "unknown alert state"},
+	    {"an endpoint of a later service", "state ok none 1 0 0 0",
+	     "xmpp-websocket x.example 443 ok - -", "unknown service"},
+	    {"an endpoint's later verdict", "state ok none 1 0 0 0",
+	     "xmpp-client x.example 5222 compromised - -", "unknown verdict"},
+	    {"a host longer than a DNS name", "state ok none 1 0 0 0",
+	     "xmpp-client "
+	     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example 5222 ok - -",
+	     "bad host or port"},
+	    {"a port of 0", "state ok none 1 0 0 0",
+	     "xmpp-client x.example 0 ok - -", "bad host or port"},
 	};
 
 	(void)state;
@@ -239,14 +238,15 @@ hostile_records(void **state)
 			 "endpoint %s\nend\n",
 			 cases[i].state, KEY, cases[i].ep);
 		struct store *st = open_file(2, body, 1);
-		const struct store_domain *sd = store_domain_get(st, "h.example");
+		const struct store_domain *sd =
+		    store_domain_get(st, "h.example");
 		if (sd == NULL)
 			fail_msg("%s: the store refused the record",
 				 cases[i].name);
 		/* Bounded: cut to a small buffer, terminated. */
 		memset(small, 'x', sizeof(small));
-		assert_int_equal(domain_state_load(sd, ds, small, sizeof(small)),
-				 -1);
+		assert_int_equal(
+		    domain_state_load(sd, ds, small, sizeof(small)), -1);
 		assert_int_equal(strlen(small), sizeof(small) - 1);
 		if (domain_state_load(sd, ds, err, sizeof(err)) != -1)
 			fail_msg("%s: loaded without an error", cases[i].name);
@@ -270,8 +270,9 @@ static void
 hostile_direct(void **state)
 {
 	struct domain_state *ds = calloc(1, sizeof(*ds));
-	struct store_endpoint se = {"xmpp-client", "x.example", 5222, "ok",
-				    "short", "bogus-step: no colon", 0, 0};
+	struct store_endpoint se = {
+	    "xmpp-client",	    "x.example", 5222, "ok", "short",
+	    "bogus-step: no colon", 0,		 0};
 	char err[64];
 
 	(void)state;
@@ -296,9 +297,8 @@ hostile_direct(void **state)
 	assert_int_equal(ds->ep[1].verdict, VERDICT_NONE);
 	/* At most STORE_ENDPOINTS_MAX. */
 	while (ds->n < STORE_ENDPOINTS_MAX)
-		assert_int_equal(domain_state_add_endpoint(ds, &se, err,
-							   sizeof(err)),
-				 0);
+		assert_int_equal(
+		    domain_state_add_endpoint(ds, &se, err, sizeof(err)), 0);
 	assert_int_equal(domain_state_add_endpoint(ds, &se, err, sizeof(err)),
 			 -1);
 	assert_int_equal(ds->n, STORE_ENDPOINTS_MAX);
@@ -314,11 +314,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(every_word, setup, teardown),
-		cmocka_unit_test_setup_teardown(old_format, setup, teardown),
-		cmocka_unit_test_setup_teardown(hostile_records, setup,
-						teardown),
-		cmocka_unit_test(hostile_direct),
+	    cmocka_unit_test_setup_teardown(every_word, setup, teardown),
+	    cmocka_unit_test_setup_teardown(old_format, setup, teardown),
+	    cmocka_unit_test_setup_teardown(hostile_records, setup, teardown),
+	    cmocka_unit_test(hostile_direct),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

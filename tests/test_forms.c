@@ -66,15 +66,16 @@ read_domain(const char *xml, char *out, size_t outlen)
 	return rc;
 }
 
-#define CMD_OPEN "<command xmlns='http://jabber.org/protocol/commands' " \
-		 "node='check'>"
+#define CMD_OPEN                                                               \
+	"<command xmlns='http://jabber.org/protocol/commands' "                \
+	"node='check'>"
 #define X_OPEN "<x xmlns='jabber:x:data' type='submit'>"
 
 static void
 test_ask_form(void **state)
 {
-	xmpp_stanza_t *x = comp_form_ask_domain(ctx, "Check a domain",
-						"Which one?", NULL, 0);
+	xmpp_stanza_t *x =
+	    comp_form_ask_domain(ctx, "Check a domain", "Which one?", NULL, 0);
 	char *xml = to_xml(x);
 
 	assert_non_null(strstr(xml, "xmlns=\"jabber:x:data\""));
@@ -99,8 +100,8 @@ test_ask_form(void **state)
 static void
 test_text_multi(void **state)
 {
-	xmpp_stanza_t *x = comp_form_text_result(ctx, "Status",
-						 "one\n\nthree\n");
+	xmpp_stanza_t *x =
+	    comp_form_text_result(ctx, "Status", "one\n\nthree\n");
 	char *xml = to_xml(x);
 
 	assert_non_null(strstr(xml, "type=\"result\""));
@@ -151,8 +152,8 @@ test_check_result(void **state)
 	assert_int_equal(comp_form_value(x, "endpoint.3", v, sizeof(v)), 0);
 	/* text-multi has several values: the single-value reader refuses. */
 	assert_int_equal(comp_form_value(x, "report", v, sizeof(v)), -1);
-	assert_int_equal(comp_form_value(x, "endpoint.1.probe.1", v,
-					 sizeof(v)), 0);
+	assert_int_equal(comp_form_value(x, "endpoint.1.probe.1", v, sizeof(v)),
+			 0);
 	xmpp_stanza_release(x);
 
 	/* Two probes that agree: the form as with one. */
@@ -169,39 +170,40 @@ test_check_result(void **state)
 	ep[0].probes = pr;
 	ep[0].nprobes = 2;
 	x = comp_form_check_result(ctx, &r, "good.test: ok\n");
-	assert_int_equal(comp_form_value(x, "endpoint.1.probe.1", v,
-					 sizeof(v)), 0);
+	assert_int_equal(comp_form_value(x, "endpoint.1.probe.1", v, sizeof(v)),
+			 0);
 	xmpp_stanza_release(x);
 	/* They differ: a field each, after the endpoint's. */
 	strcpy(pr[1].spki_sha256, "ee11");
 	pr[1].verdict = VERDICT_MISMATCH;
 	x = comp_form_check_result(ctx, &r, "good.test: mismatch\n");
-	assert_int_equal(comp_form_value(x, "endpoint.1.probe.1", v,
-					 sizeof(v)), 1);
+	assert_int_equal(comp_form_value(x, "endpoint.1.probe.1", v, sizeof(v)),
+			 1);
 	assert_string_equal(v, "probe 192.0.2.1 via tor: ok, key 00ff (ecdsa)");
-	assert_int_equal(comp_form_value(x, "endpoint.1.probe.2", v,
-					 sizeof(v)), 1);
-	assert_string_equal(v, "probe 192.0.2.2 via tor: mismatch, key ee11 (ecdsa)");
-	assert_int_equal(comp_form_value(x, "endpoint.1.probe.3", v,
-					 sizeof(v)), 0);
-	assert_int_equal(comp_form_value(x, "endpoint.2.probe.1", v,
-					 sizeof(v)), 0);
+	assert_int_equal(comp_form_value(x, "endpoint.1.probe.2", v, sizeof(v)),
+			 1);
+	assert_string_equal(
+	    v, "probe 192.0.2.2 via tor: mismatch, key ee11 (ecdsa)");
+	assert_int_equal(comp_form_value(x, "endpoint.1.probe.3", v, sizeof(v)),
+			 0);
+	assert_int_equal(comp_form_value(x, "endpoint.2.probe.1", v, sizeof(v)),
+			 0);
 	assert_int_equal(comp_form_value(x, "endpoint.2", v, sizeof(v)), 1);
 	xmpp_stanza_release(x);
 	/* 40 probes that differ: 16 fields (the report has them all). */
 	struct check_probe many[40];
 	for (int i = 0; i < 40; i++) {
 		many[i] = pr[i % 2];
-		snprintf(many[i].address, sizeof(many[i].address),
-			 "192.0.2.%d", i);
+		snprintf(many[i].address, sizeof(many[i].address), "192.0.2.%d",
+			 i);
 	}
 	ep[0].probes = many;
 	ep[0].nprobes = 40;
 	x = comp_form_check_result(ctx, &r, "good.test: mismatch\n");
-	assert_int_equal(comp_form_value(x, "endpoint.1.probe.16", v,
-					 sizeof(v)), 1);
-	assert_int_equal(comp_form_value(x, "endpoint.1.probe.17", v,
-					 sizeof(v)), 0);
+	assert_int_equal(
+	    comp_form_value(x, "endpoint.1.probe.16", v, sizeof(v)), 1);
+	assert_int_equal(
+	    comp_form_value(x, "endpoint.1.probe.17", v, sizeof(v)), 0);
 	xmpp_stanza_release(x);
 }
 
@@ -210,23 +212,32 @@ test_read_ok(void **state)
 {
 	char v[COMP_FORM_VALUE_MAX + 1];
 
-	assert_int_equal(read_domain(CMD_OPEN X_OPEN "<field var='domain'>"
+	assert_int_equal(read_domain(CMD_OPEN X_OPEN
+				     "<field var='domain'>"
 				     "<value>good.test</value></field></x>"
-				     "</command>", v, sizeof(v)), 1);
+				     "</command>",
+				     v, sizeof(v)),
+			 1);
 	assert_string_equal(v, "good.test");
 
 	/* Fields in any order, other fields ignored, type omitted. */
-	assert_int_equal(read_domain(CMD_OPEN X_OPEN "<field var='FORM_TYPE' "
+	assert_int_equal(read_domain(CMD_OPEN X_OPEN
+				     "<field var='FORM_TYPE' "
 				     "type='hidden'><value>x</value></field>"
 				     "<field var='domain' type='text-single'>"
 				     "<value>Example.ORG</value></field></x>"
-				     "</command>", v, sizeof(v)), 1);
+				     "</command>",
+				     v, sizeof(v)),
+			 1);
 	assert_string_equal(v, "Example.ORG");
 
 	/* Entities decoded. */
-	assert_int_equal(read_domain(CMD_OPEN X_OPEN "<field var='domain'>"
+	assert_int_equal(read_domain(CMD_OPEN X_OPEN
+				     "<field var='domain'>"
 				     "<value>a&amp;b</value></field></x>"
-				     "</command>", v, sizeof(v)), 1);
+				     "</command>",
+				     v, sizeof(v)),
+			 1);
 	assert_string_equal(v, "a&b");
 }
 
@@ -236,24 +247,32 @@ test_read_missing(void **state)
 	char v[64];
 
 	/* No field, a field with no value, an empty value. */
-	assert_int_equal(read_domain(CMD_OPEN X_OPEN "</x></command>", v,
-				     sizeof(v)), 0);
+	assert_int_equal(
+	    read_domain(CMD_OPEN X_OPEN "</x></command>", v, sizeof(v)), 0);
 	assert_int_equal(read_domain(CMD_OPEN X_OPEN "<field var='domain'/>"
-				     "</x></command>", v, sizeof(v)), 0);
-	assert_int_equal(read_domain(CMD_OPEN X_OPEN "<field var='domain'>"
-				     "<value/></field></x></command>", v,
-				     sizeof(v)), 0);
+						     "</x></command>",
+				     v, sizeof(v)),
+			 0);
+	assert_int_equal(read_domain(CMD_OPEN X_OPEN
+				     "<field var='domain'>"
+				     "<value/></field></x></command>",
+				     v, sizeof(v)),
+			 0);
 	assert_string_equal(v, "");
 	/* No form at all, or one in another namespace. */
 	assert_int_equal(read_domain(CMD_OPEN "</command>", v, sizeof(v)), -2);
-	assert_int_equal(read_domain(CMD_OPEN "<x xmlns='urn:other'>"
+	assert_int_equal(read_domain(CMD_OPEN
+				     "<x xmlns='urn:other'>"
 				     "<field var='domain'><value>a.b</value>"
-				     "</field></x></command>", v, sizeof(v)),
+				     "</field></x></command>",
+				     v, sizeof(v)),
 			 -2);
 	/* A field without var. */
-	assert_int_equal(read_domain(CMD_OPEN X_OPEN "<field><value>a.b"
-				     "</value></field></x></command>", v,
-				     sizeof(v)), 0);
+	assert_int_equal(read_domain(CMD_OPEN X_OPEN
+				     "<field><value>a.b"
+				     "</value></field></x></command>",
+				     v, sizeof(v)),
+			 0);
 }
 
 static void
@@ -263,17 +282,21 @@ test_read_hostile(void **state)
 	struct {
 		const char *what, *xml;
 	} cases[] = {
-		{"two forms", CMD_OPEN X_OPEN "</x>" X_OPEN "</x></command>"},
-		{"field twice", CMD_OPEN X_OPEN "<field var='domain'><value>"
-		 "a.b</value></field><field var='domain'><value>c.d</value>"
-		 "</field></x></command>"},
-		{"two values", CMD_OPEN X_OPEN "<field var='domain'><value>a.b"
-		 "</value><value>c.d</value></field></x></command>"},
-		{"markup in value", CMD_OPEN X_OPEN "<field var='domain'>"
-		 "<value>a<b/>c</value></field></x></command>"},
-		{"too long for out", CMD_OPEN X_OPEN "<field var='domain'>"
-		 "<value>aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-		 "aaaaaaaaaaaaaaaaaaaa.example</value></field></x></command>"},
+	    {"two forms", CMD_OPEN X_OPEN "</x>" X_OPEN "</x></command>"},
+	    {"field twice", CMD_OPEN X_OPEN
+	     "<field var='domain'><value>"
+	     "a.b</value></field><field var='domain'><value>c.d</value>"
+	     "</field></x></command>"},
+	    {"two values", CMD_OPEN X_OPEN
+	     "<field var='domain'><value>a.b"
+	     "</value><value>c.d</value></field></x></command>"},
+	    {"markup in value",
+	     CMD_OPEN X_OPEN "<field var='domain'>"
+			     "<value>a<b/>c</value></field></x></command>"},
+	    {"too long for out", CMD_OPEN X_OPEN
+	     "<field var='domain'>"
+	     "<value>aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	     "aaaaaaaaaaaaaaaaaaaa.example</value></field></x></command>"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -288,8 +311,10 @@ test_read_hostile(void **state)
 	char *xml = malloc(n + 200), *big = malloc(n + 1);
 	memset(big, 'a', n);
 	big[n] = '\0';
-	snprintf(xml, n + 200, CMD_OPEN X_OPEN "<field var='domain'><value>"
-		 "%s</value></field></x></command>", big);
+	snprintf(xml, n + 200,
+		 CMD_OPEN X_OPEN "<field var='domain'><value>"
+				 "%s</value></field></x></command>",
+		 big);
 	char *out = malloc(n + 1);
 	assert_int_equal(read_domain(xml, out, n + 1), -1);
 	assert_int_equal(read_domain(xml, out, 0), -1);
@@ -302,12 +327,12 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ask_form),
-		cmocka_unit_test(test_text_multi),
-		cmocka_unit_test(test_check_result),
-		cmocka_unit_test(test_read_ok),
-		cmocka_unit_test(test_read_missing),
-		cmocka_unit_test(test_read_hostile),
+	    cmocka_unit_test(test_ask_form),
+	    cmocka_unit_test(test_text_multi),
+	    cmocka_unit_test(test_check_result),
+	    cmocka_unit_test(test_read_ok),
+	    cmocka_unit_test(test_read_missing),
+	    cmocka_unit_test(test_read_hostile),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -95,11 +95,11 @@ test_growth(void **state)
 	assert_non_null(it);
 	for (unsigned k = 0; k < N; k++) {
 		it[k].key = k;
-		assert_int_equal(hmap_insert(&m, &it[k].h, hmap_hash(&k, sizeof(k))),
-				 0);
+		assert_int_equal(
+		    hmap_insert(&m, &it[k].h, hmap_hash(&k, sizeof(k))), 0);
 	}
 	assert_int_equal(m.n, N);
-	assert_true(m.mask + 1 >= N);	/* it grew */
+	assert_true(m.mask + 1 >= N); /* it grew */
 	assert_true(((m.mask + 1) & m.mask) == 0);
 	for (unsigned k = 0; k < N; k++)
 		assert_ptr_equal(find(&m, k, hmap_hash(&k, sizeof(k))), &it[k]);
@@ -194,11 +194,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fnv),
-		cmocka_unit_test(test_empty),
-		cmocka_unit_test(test_growth),
-		cmocka_unit_test(test_collisions),
-		cmocka_unit_test(test_remove_while_walking),
+	    cmocka_unit_test(test_fnv),
+	    cmocka_unit_test(test_empty),
+	    cmocka_unit_test(test_growth),
+	    cmocka_unit_test(test_collisions),
+	    cmocka_unit_test(test_remove_while_walking),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

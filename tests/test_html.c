@@ -20,7 +20,8 @@
 static const struct html_ctx ctx = {"", "certwatch.example.org", 0};
 
 /* No raw markup from EVIL survived; its escaped form is there. */
-static void assert_clean(const char *page)
+static void
+assert_clean(const char *page)
 {
 	assert_null(strstr(page, "<script"));
 	assert_null(strstr(page, "<img"));
@@ -29,7 +30,8 @@ static void assert_clean(const char *page)
 	assert_non_null(strstr(page, "&lt;script&gt;"));
 }
 
-static void t_result_escaped(void **state)
+static void
+t_result_escaped(void **state)
 {
 	char *tlsa[] = {"3 1 1 " EVIL};
 	char *unusable[] = {"3 1 3 " EVIL};
@@ -74,7 +76,8 @@ static void t_result_escaped(void **state)
 	for (int i = 0; i < 2; i++) {
 		snprintf(pr[i].address, sizeof(pr[i].address), "%s", EVIL);
 		snprintf(pr[i].vantage, sizeof(pr[i].vantage), "%s", EVIL);
-		snprintf(pr[i].err_reason, sizeof(pr[i].err_reason), "%s", EVIL);
+		snprintf(pr[i].err_reason, sizeof(pr[i].err_reason), "%s",
+			 EVIL);
 		pr[i].err_step = PROBE_STEP_TCP;
 		pr[i].verdict = i ? VERDICT_OK : VERDICT_MISMATCH;
 	}
@@ -123,13 +126,14 @@ static void t_result_escaped(void **state)
 /* A real (memory) store's domain: every string the store lets through
  * (names, hosts, keys, free text) is EVIL; words cannot be, the store
  * refuses them, so they are unknown words instead. */
-static void t_domain_escaped(void **state)
+static void
+t_domain_escaped(void **state)
 {
-	struct store_endpoint ep = {"xmpp-client", EVIL, 5222,
-				    "not-a-verdict", EVIL, EVIL, 0, 0};
+	struct store_endpoint ep = {"xmpp-client", EVIL, 5222, "not-a-verdict",
+				    EVIL,	   EVIL, 0,    0};
 	struct store_change ch = {3, "not-a-verdict", "ok", EVIL};
-	struct store_update u = {"not-a-verdict", NULL, 0, 1700000000, 0,
-				 &ep, 1, &ch};
+	struct store_update u = {
+	    "not-a-verdict", NULL, 0, 1700000000, 0, &ep, 1, &ch};
 	struct store *st;
 	char err[256];
 	struct buf b = BUF_INIT;
@@ -147,7 +151,8 @@ static void t_domain_escaped(void **state)
 
 /* /d/DOMAIN's checklist from the domain's `defence` line; none before its
  * first round. */
-static void t_domain_defences(void **state)
+static void
+t_domain_defences(void **state)
 {
 	struct store_update u = {"ok", NULL, 0, 1700000000, 0, NULL, 0, NULL};
 	struct store *st;
@@ -182,7 +187,8 @@ static void t_domain_defences(void **state)
 	store_close(st);
 }
 
-static void t_other_pages(void **state)
+static void
+t_other_pages(void **state)
 {
 	struct buf b = BUF_INIT;
 	struct domain_name dn;
@@ -215,7 +221,8 @@ static void t_other_pages(void **state)
 	buf_free(&b);
 }
 
-static void t_xmpp_uris(void **state)
+static void
+t_xmpp_uris(void **state)
 {
 	struct buf b = BUF_INIT;
 
@@ -234,7 +241,8 @@ static void t_xmpp_uris(void **state)
 	buf_free(&b);
 }
 
-static void t_metrics(void **state)
+static void
+t_metrics(void **state)
 {
 	struct metrics *m = metrics_new();
 	struct probe_result pr;
@@ -297,7 +305,8 @@ static void t_metrics(void **state)
 	metrics_free(m);
 }
 
-int main(void)
+int
+main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(t_result_escaped),

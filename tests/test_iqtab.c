@@ -46,16 +46,18 @@ test_dispatch(void **state)
 
 	(void)state;
 	iqtab_init(&t);
-	assert_int_equal(iqtab_add(&t, count_a, "urn:xmpp:ping", "ping",
-				   IQTAB_GET, &a), 0);
+	assert_int_equal(
+	    iqtab_add(&t, count_a, "urn:xmpp:ping", "ping", IQTAB_GET, &a), 0);
 	assert_int_equal(iqtab_add(&t, count_b, "jabber:iq:version", "query",
-				   IQTAB_GET | IQTAB_SET, &b), 0);
-	assert_int_equal(iqtab_dispatch(&t, "urn:xmpp:ping", "ping", IQTAB_GET,
-					&token), 1);
+				   IQTAB_GET | IQTAB_SET, &b),
+			 0);
+	assert_int_equal(
+	    iqtab_dispatch(&t, "urn:xmpp:ping", "ping", IQTAB_GET, &token), 1);
 	assert_int_equal(a, 1);
 	assert_int_equal(b, 0);
-	assert_int_equal(iqtab_dispatch(&t, "jabber:iq:version", "query",
-					IQTAB_SET, NULL), 1);
+	assert_int_equal(
+	    iqtab_dispatch(&t, "jabber:iq:version", "query", IQTAB_SET, NULL),
+	    1);
 	assert_int_equal(b, 100);
 	assert_int_equal(a, 1);
 }
@@ -68,30 +70,31 @@ test_unknown_and_wrong_type(void **state)
 
 	(void)state;
 	iqtab_init(&t);
-	assert_int_equal(iqtab_add(&t, count_a, "urn:xmpp:ping", "ping",
-				   IQTAB_GET, &a), 0);
+	assert_int_equal(
+	    iqtab_add(&t, count_a, "urn:xmpp:ping", "ping", IQTAB_GET, &a), 0);
 	/* unknown namespace, same name */
-	assert_int_equal(iqtab_dispatch(&t, "urn:xmpp:pong", "ping",
-					IQTAB_GET, NULL), 0);
+	assert_int_equal(
+	    iqtab_dispatch(&t, "urn:xmpp:pong", "ping", IQTAB_GET, NULL), 0);
 	/* right namespace, other element */
-	assert_int_equal(iqtab_dispatch(&t, "urn:xmpp:ping", "query",
-					IQTAB_GET, NULL), 0);
+	assert_int_equal(
+	    iqtab_dispatch(&t, "urn:xmpp:ping", "query", IQTAB_GET, NULL), 0);
 	/* a set where only get is registered */
-	assert_int_equal(iqtab_dispatch(&t, "urn:xmpp:ping", "ping",
-					IQTAB_SET, NULL), 0);
+	assert_int_equal(
+	    iqtab_dispatch(&t, "urn:xmpp:ping", "ping", IQTAB_SET, NULL), 0);
 	/* not a get or set (results and errors are never dispatched) */
 	assert_int_equal(iqtab_dispatch(&t, "urn:xmpp:ping", "ping", 0, NULL),
 			 0);
 	assert_int_equal(iqtab_dispatch(&t, "urn:xmpp:ping", "ping",
-					IQTAB_GET | IQTAB_SET, NULL), 0);
+					IQTAB_GET | IQTAB_SET, NULL),
+			 0);
 	assert_int_equal(iqtab_dispatch(&t, NULL, "ping", IQTAB_GET, NULL), 0);
-	assert_int_equal(iqtab_dispatch(&t, "urn:xmpp:ping", NULL, IQTAB_GET,
-					NULL), 0);
+	assert_int_equal(
+	    iqtab_dispatch(&t, "urn:xmpp:ping", NULL, IQTAB_GET, NULL), 0);
 	/* a prefix or a longer namespace is another namespace */
-	assert_int_equal(iqtab_dispatch(&t, "urn:xmpp:pin", "ping", IQTAB_GET,
-					NULL), 0);
-	assert_int_equal(iqtab_dispatch(&t, "urn:xmpp:ping#x", "ping",
-					IQTAB_GET, NULL), 0);
+	assert_int_equal(
+	    iqtab_dispatch(&t, "urn:xmpp:pin", "ping", IQTAB_GET, NULL), 0);
+	assert_int_equal(
+	    iqtab_dispatch(&t, "urn:xmpp:ping#x", "ping", IQTAB_GET, NULL), 0);
 	assert_int_equal(a, 0);
 	/* a handler that declines leaves the iq to service-unavailable */
 	assert_int_equal(iqtab_add(&t, decline, "urn:x", "q", IQTAB_SET, NULL),
@@ -107,22 +110,27 @@ test_duplicates_refused(void **state)
 
 	(void)state;
 	iqtab_init(&t);
-	assert_int_equal(iqtab_add(&t, count_a, "urn:x", "q", IQTAB_GET, &a), 0);
+	assert_int_equal(iqtab_add(&t, count_a, "urn:x", "q", IQTAB_GET, &a),
+			 0);
 	/* the same (ns, name, type) twice, by anyone */
 	assert_int_equal(iqtab_add(&t, count_b, "urn:x", "q", IQTAB_GET, &b),
 			 -1);
-	assert_int_equal(iqtab_add(&t, count_b, "urn:x", "q",
-				   IQTAB_GET | IQTAB_SET, &b), -1);
+	assert_int_equal(
+	    iqtab_add(&t, count_b, "urn:x", "q", IQTAB_GET | IQTAB_SET, &b),
+	    -1);
 	/* the other type of the same payload is a new row */
-	assert_int_equal(iqtab_add(&t, count_b, "urn:x", "q", IQTAB_SET, &b), 0);
+	assert_int_equal(iqtab_add(&t, count_b, "urn:x", "q", IQTAB_SET, &b),
+			 0);
 	assert_int_equal(t.n, 2);
 	assert_int_equal(iqtab_dispatch(&t, "urn:x", "q", IQTAB_GET, NULL), 1);
 	assert_int_equal(iqtab_dispatch(&t, "urn:x", "q", IQTAB_SET, NULL), 1);
 	assert_int_equal(a, 1);
 	assert_int_equal(b, 100);
 	/* bad arguments */
-	assert_int_equal(iqtab_add(&t, NULL, "urn:y", "q", IQTAB_GET, NULL), -1);
-	assert_int_equal(iqtab_add(&t, count_a, NULL, "q", IQTAB_GET, NULL), -1);
+	assert_int_equal(iqtab_add(&t, NULL, "urn:y", "q", IQTAB_GET, NULL),
+			 -1);
+	assert_int_equal(iqtab_add(&t, count_a, NULL, "q", IQTAB_GET, NULL),
+			 -1);
 	assert_int_equal(iqtab_add(&t, count_a, "", "q", IQTAB_GET, NULL), -1);
 	assert_int_equal(iqtab_add(&t, count_a, "urn:y", "", IQTAB_GET, NULL),
 			 -1);
@@ -132,7 +140,8 @@ test_duplicates_refused(void **state)
 	/* removed, it can be registered again */
 	assert_int_equal(iqtab_remove(&t, count_a, "urn:x", "q"), 1);
 	assert_int_equal(iqtab_dispatch(&t, "urn:x", "q", IQTAB_GET, NULL), 0);
-	assert_int_equal(iqtab_add(&t, count_a, "urn:x", "q", IQTAB_GET, &a), 0);
+	assert_int_equal(iqtab_add(&t, count_a, "urn:x", "q", IQTAB_GET, &a),
+			 0);
 }
 
 static void
@@ -147,15 +156,15 @@ test_bounded(void **state)
 	for (int i = 0; i <= IQTAB_MAX; i++)
 		snprintf(ns[i], sizeof(ns[i]), "urn:n:%d", i);
 	for (int i = 0; i < IQTAB_MAX; i++)
-		assert_int_equal(iqtab_add(&t, count_a, ns[i], "q", IQTAB_GET,
-					   &a), 0);
-	assert_int_equal(iqtab_add(&t, count_a, ns[IQTAB_MAX], "q", IQTAB_GET,
-				   &a), -1);
+		assert_int_equal(
+		    iqtab_add(&t, count_a, ns[i], "q", IQTAB_GET, &a), 0);
+	assert_int_equal(
+	    iqtab_add(&t, count_a, ns[IQTAB_MAX], "q", IQTAB_GET, &a), -1);
 	assert_int_equal(t.n, IQTAB_MAX);
-	assert_int_equal(iqtab_dispatch(&t, ns[IQTAB_MAX - 1], "q", IQTAB_GET,
-					NULL), 1);
-	assert_int_equal(iqtab_dispatch(&t, ns[IQTAB_MAX], "q", IQTAB_GET,
-					NULL), 0);
+	assert_int_equal(
+	    iqtab_dispatch(&t, ns[IQTAB_MAX - 1], "q", IQTAB_GET, NULL), 1);
+	assert_int_equal(
+	    iqtab_dispatch(&t, ns[IQTAB_MAX], "q", IQTAB_GET, NULL), 0);
 	assert_int_equal(a, 1);
 }
 
@@ -163,10 +172,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_dispatch),
-		cmocka_unit_test(test_unknown_and_wrong_type),
-		cmocka_unit_test(test_duplicates_refused),
-		cmocka_unit_test(test_bounded),
+	    cmocka_unit_test(test_dispatch),
+	    cmocka_unit_test(test_unknown_and_wrong_type),
+	    cmocka_unit_test(test_duplicates_refused),
+	    cmocka_unit_test(test_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

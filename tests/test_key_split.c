@@ -107,9 +107,9 @@ test_no_split(void **state)
 	probe_key(&p[1], 'b', "ecdsa", 1);
 	p[0].allowed = 1;
 	assert_int_equal(splits(e, 1), 0);
-	p[0].allowed = 0;		/* one allowed, one not: a split */
+	p[0].allowed = 0; /* one allowed, one not: a split */
 	assert_int_equal(splits(e, 1), 1);
-	p[1].have_key = 0;		/* unreachable: nothing to compare */
+	p[1].have_key = 0; /* unreachable: nothing to compare */
 	assert_int_equal(splits(e, 1), 0);
 	probe_key(&q[0], 'c', "ecdsa", 0);
 	endpoint(&e[0], "xmpp.example", 5222, p, 1);
@@ -154,10 +154,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_every_key_named),
-		cmocka_unit_test(test_no_split),
-		cmocka_unit_test(test_ports),
-		cmocka_unit_test(test_bounded),
+	    cmocka_unit_test(test_every_key_named),
+	    cmocka_unit_test(test_no_split),
+	    cmocka_unit_test(test_ports),
+	    cmocka_unit_test(test_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

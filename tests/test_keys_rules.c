@@ -25,7 +25,7 @@
 #define B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 #define C "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
 #define R "rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr"
-#define X NULL	/* unreachable */
+#define X NULL /* unreachable */
 
 /* One probe: endpoint port (service from it), address, vantage, key
  * type, key (NULL: unreachable), TLSA allows it. */
@@ -46,8 +46,10 @@ struct round {
 static enum check_service
 svc_of(unsigned port)
 {
-	return port == 5222 ? SVC_XMPP_CLIENT : port == 5223 ? SVC_XMPPS_CLIENT
-			    : port == 5269 ? SVC_XMPP_SERVER : SVC_XMPPS_SERVER;
+	return port == 5222   ? SVC_XMPP_CLIENT
+	       : port == 5223 ? SVC_XMPPS_CLIENT
+	       : port == 5269 ? SVC_XMPP_SERVER
+			      : SVC_XMPPS_SERVER;
 }
 
 /* Builds the result of a round: one endpoint per port, in order seen. */
@@ -92,7 +94,7 @@ build(struct check_result *r, struct check_endpoint *eps,
 		}
 		p->allowed = in[i].allowed > 0;
 		if (in[i].key && in[i].allowed < 0)
-			p->verdict = VERDICT_MISMATCH;	/* DANE rejects it */
+			p->verdict = VERDICT_MISMATCH; /* DANE rejects it */
 	}
 }
 
@@ -120,20 +122,25 @@ play(const struct round *rounds, size_t n, unsigned split_rounds,
 		struct store_continuity c;
 
 		build(&r, eps, probes, rounds[i].p);
-		enum alert_kind k = keys_round(&st[0], &r, 1700000000 + 60 * (int64_t)i,
-					       split_rounds, &st[1], &a);
+		enum alert_kind k =
+		    keys_round(&st[0], &r, 1700000000 + 60 * (int64_t)i,
+			       split_rounds, &st[1], &a);
 		if (k != rounds[i].want)
 			fail_msg("round %zu: alert %s, expected %s", i,
-				 alert_kind_name(k), alert_kind_name(rounds[i].want));
+				 alert_kind_name(k),
+				 alert_kind_name(rounds[i].want));
 		if (text && k != ALERT_NONE) {
 			buf_reset(text);
 			report_keys_alert(text, "example.org", &a);
 		}
 		domain_state_keys_to_store(&st[1], &c, seen);
-		assert_true(store_domain_set_continuity(s, "example.org", &c) >= 0);
+		assert_true(store_domain_set_continuity(s, "example.org", &c) >=
+			    0);
 		memset(&st[0], 0xa5, sizeof(st[0]));
-		assert_int_equal(domain_state_keys_load(store_domain_get(s, "example.org"),
-							&st[0], err, sizeof(err)), 0);
+		assert_int_equal(
+		    domain_state_keys_load(store_domain_get(s, "example.org"),
+					   &st[0], err, sizeof(err)),
+		    0);
 	}
 	if (out)
 		*out = st[0];
@@ -142,23 +149,26 @@ play(const struct round *rounds, size_t n, unsigned split_rounds,
 }
 
 #define N(x) (sizeof(x) / sizeof((x)[0]))
-#define P(port, key) {port, "192.0.2.1", "tor", "ecdsa", key, 0}
+#define P(port, key)                                                           \
+	{                                                                      \
+		port, "192.0.2.1", "tor", "ecdsa", key, 0                      \
+	}
 #define ALL3(a, b, c) P(5222, a), P(5223, b), P(5269, c)
 
 /* The 2023 case: 5222 alone redirected, no DANE. */
 static const struct round jabber_ru[] = {
-	{{ALL3(A, A, A)}, ALERT_NONE},		/* baseline */
-	{{ALL3(A, A, A)}, ALERT_NONE},
-	{{ALL3(B, A, A)}, ALERT_NONE},		/* one split round */
-	{{ALL3(B, A, A)}, ALERT_ALARM},		/* the second: alarm */
-	{{ALL3(B, A, A)}, ALERT_NONE},		/* never repeated */
-	{{ALL3(B, X, A)}, ALERT_NONE},		/* unreachable: at its last key */
-	{{ALL3(X, A, A)}, ALERT_NONE},		/* the MITM'd port down: no recovery */
-	{{ALL3(X, X, X)}, ALERT_NONE},		/* nothing seen proves nothing */
-	{{ALL3(A, A, A)}, ALERT_RECOVERED},
-	{{ALL3(A, A, A)}, ALERT_NONE},
-	{{ALL3(B, A, A)}, ALERT_NONE},		/* back: B still not established */
-	{{ALL3(B, A, A)}, ALERT_ALARM},
+    {{ALL3(A, A, A)}, ALERT_NONE}, /* baseline */
+    {{ALL3(A, A, A)}, ALERT_NONE},
+    {{ALL3(B, A, A)}, ALERT_NONE},  /* one split round */
+    {{ALL3(B, A, A)}, ALERT_ALARM}, /* the second: alarm */
+    {{ALL3(B, A, A)}, ALERT_NONE},  /* never repeated */
+    {{ALL3(B, X, A)}, ALERT_NONE},  /* unreachable: at its last key */
+    {{ALL3(X, A, A)}, ALERT_NONE},  /* the MITM'd port down: no recovery */
+    {{ALL3(X, X, X)}, ALERT_NONE},  /* nothing seen proves nothing */
+    {{ALL3(A, A, A)}, ALERT_RECOVERED},
+    {{ALL3(A, A, A)}, ALERT_NONE},
+    {{ALL3(B, A, A)}, ALERT_NONE}, /* back: B still not established */
+    {{ALL3(B, A, A)}, ALERT_ALARM},
 };
 
 static void
@@ -168,9 +178,11 @@ t_jabber_ru(void **state)
 
 	(void)state;
 	play(jabber_ru, N(jabber_ru), 2, NULL, &b);
-	assert_non_null(strstr(b.s, "ALARM: example.org: possible man in the middle"));
+	assert_non_null(
+	    strstr(b.s, "ALARM: example.org: possible man in the middle"));
 	assert_non_null(strstr(b.s, "new key " B " ecdsa, never established"));
-	assert_non_null(strstr(b.s, "xmpp-client xmpp.example.org:5222 at 192.0.2.1 via tor"));
+	assert_non_null(strstr(
+	    b.s, "xmpp-client xmpp.example.org:5222 at 192.0.2.1 via tor"));
 	assert_non_null(strstr(b.s, "key " A ", seen since"));
 	assert_non_null(strstr(b.s, "publish TLSA (3 1 1) for each key"));
 	buf_free(&b);
@@ -178,28 +190,22 @@ t_jabber_ru(void **state)
 
 /* Intermittent: 2 of the last 4 rounds; split_rounds 3 needs 3 of 6. */
 static const struct round flicker2[] = {
-	{{ALL3(A, A, A)}, ALERT_NONE},
-	{{ALL3(B, A, A)}, ALERT_NONE},
-	{{ALL3(A, A, A)}, ALERT_NONE},
-	{{ALL3(B, A, A)}, ALERT_ALARM},
+    {{ALL3(A, A, A)}, ALERT_NONE},
+    {{ALL3(B, A, A)}, ALERT_NONE},
+    {{ALL3(A, A, A)}, ALERT_NONE},
+    {{ALL3(B, A, A)}, ALERT_ALARM},
 };
 static const struct round flicker3[] = {
-	{{ALL3(A, A, A)}, ALERT_NONE},
-	{{ALL3(B, A, A)}, ALERT_NONE},
-	{{ALL3(A, A, A)}, ALERT_NONE},
-	{{ALL3(B, A, A)}, ALERT_NONE},
-	{{ALL3(A, A, A)}, ALERT_NONE},
-	{{ALL3(B, A, A)}, ALERT_ALARM},
+    {{ALL3(A, A, A)}, ALERT_NONE}, {{ALL3(B, A, A)}, ALERT_NONE},
+    {{ALL3(A, A, A)}, ALERT_NONE}, {{ALL3(B, A, A)}, ALERT_NONE},
+    {{ALL3(A, A, A)}, ALERT_NONE}, {{ALL3(B, A, A)}, ALERT_ALARM},
 };
 /* 1 of 4 only: never. */
 static const struct round rare[] = {
-	{{ALL3(A, A, A)}, ALERT_NONE},
-	{{ALL3(B, A, A)}, ALERT_NONE},
-	{{ALL3(A, A, A)}, ALERT_NONE},
-	{{ALL3(A, A, A)}, ALERT_NONE},
-	{{ALL3(A, A, A)}, ALERT_NONE},
-	{{ALL3(C, A, A)}, ALERT_NONE},
-	{{ALL3(A, A, A)}, ALERT_NONE},
+    {{ALL3(A, A, A)}, ALERT_NONE}, {{ALL3(B, A, A)}, ALERT_NONE},
+    {{ALL3(A, A, A)}, ALERT_NONE}, {{ALL3(A, A, A)}, ALERT_NONE},
+    {{ALL3(A, A, A)}, ALERT_NONE}, {{ALL3(C, A, A)}, ALERT_NONE},
+    {{ALL3(A, A, A)}, ALERT_NONE},
 };
 
 static void
@@ -214,60 +220,71 @@ t_window(void **state)
 /* A different key on 5269 since the first round (or on one address): the
  * domain's normal state, never an alarm. */
 static const struct round normal_split[] = {
-	{{ALL3(A, A, C)}, ALERT_NONE},
-	{{ALL3(A, A, C)}, ALERT_NONE},
-	{{ALL3(A, A, C)}, ALERT_NONE},
-	{{ALL3(A, A, C)}, ALERT_NONE},
+    {{ALL3(A, A, C)}, ALERT_NONE},
+    {{ALL3(A, A, C)}, ALERT_NONE},
+    {{ALL3(A, A, C)}, ALERT_NONE},
+    {{ALL3(A, A, C)}, ALERT_NONE},
 };
 static const struct round two_addrs[] = {
-	{{P(5222, A), {5222, "192.0.2.2", "tor", "ecdsa", C, 0}}, ALERT_NONE},
-	{{P(5222, A), {5222, "192.0.2.2", "tor", "ecdsa", C, 0}}, ALERT_NONE},
-	{{P(5222, A), {5222, "192.0.2.2", "tor", "ecdsa", C, 0}}, ALERT_NONE},
+    {{P(5222, A), {5222, "192.0.2.2", "tor", "ecdsa", C, 0}}, ALERT_NONE},
+    {{P(5222, A), {5222, "192.0.2.2", "tor", "ecdsa", C, 0}}, ALERT_NONE},
+    {{P(5222, A), {5222, "192.0.2.2", "tor", "ecdsa", C, 0}}, ALERT_NONE},
 };
 /* An ECDSA and an RSA key: compared within their type only. */
 static const struct round two_types[] = {
-	{{P(5222, A), {5222, "192.0.2.1", "tor", "rsa", R, 0}}, ALERT_NONE},
-	{{P(5222, A), {5222, "192.0.2.1", "tor", "rsa", R, 0}}, ALERT_NONE},
-	{{P(5222, A), {5222, "192.0.2.1", "tor", "rsa", R, 0}}, ALERT_NONE},
+    {{P(5222, A), {5222, "192.0.2.1", "tor", "rsa", R, 0}}, ALERT_NONE},
+    {{P(5222, A), {5222, "192.0.2.1", "tor", "rsa", R, 0}}, ALERT_NONE},
+    {{P(5222, A), {5222, "192.0.2.1", "tor", "rsa", R, 0}}, ALERT_NONE},
 };
 /* Another address showing another key, later: a split of one endpoint. */
 static const struct round new_addr[] = {
-	{{P(5222, A)}, ALERT_NONE},
-	{{P(5222, A), {5222, "192.0.2.2", "tor", "ecdsa", B, 0}}, ALERT_NONE},
-	{{P(5222, A), {5222, "192.0.2.2", "tor", "ecdsa", B, 0}}, ALERT_ALARM},
+    {{P(5222, A)}, ALERT_NONE},
+    {{P(5222, A), {5222, "192.0.2.2", "tor", "ecdsa", B, 0}}, ALERT_NONE},
+    {{P(5222, A), {5222, "192.0.2.2", "tor", "ecdsa", B, 0}}, ALERT_ALARM},
 };
 /* Across vantages: the same. */
 static const struct round vantage[] = {
-	{{P(5222, A), {5222, "192.0.2.1", "direct", "ecdsa", A, 0}}, ALERT_NONE},
-	{{P(5222, A), {5222, "192.0.2.1", "direct", "ecdsa", B, 0}}, ALERT_NONE},
-	{{P(5222, A), {5222, "192.0.2.1", "direct", "ecdsa", B, 0}}, ALERT_ALARM},
+    {{P(5222, A), {5222, "192.0.2.1", "direct", "ecdsa", A, 0}}, ALERT_NONE},
+    {{P(5222, A), {5222, "192.0.2.1", "direct", "ecdsa", B, 0}}, ALERT_NONE},
+    {{P(5222, A), {5222, "192.0.2.1", "direct", "ecdsa", B, 0}}, ALERT_ALARM},
 };
 /* ...but a remote vantage alone is never more than its warning. */
 static const struct round remote[] = {
-	{{P(5222, A), {5222, "192.0.2.1", "xmpp:v@example.net", "ecdsa", A, 0}}, ALERT_NONE},
-	{{P(5222, A), {5222, "192.0.2.1", "xmpp:v@example.net", "ecdsa", B, 0}}, ALERT_NONE},
-	{{P(5222, A), {5222, "192.0.2.1", "xmpp:v@example.net", "ecdsa", B, 0}}, ALERT_NONE},
+    {{P(5222, A), {5222, "192.0.2.1", "xmpp:v@example.net", "ecdsa", A, 0}},
+     ALERT_NONE},
+    {{P(5222, A), {5222, "192.0.2.1", "xmpp:v@example.net", "ecdsa", B, 0}},
+     ALERT_NONE},
+    {{P(5222, A), {5222, "192.0.2.1", "xmpp:v@example.net", "ecdsa", B, 0}},
+     ALERT_NONE},
 };
 /* A key that secure TLSA allows is established at once. */
 static const struct round tlsa_allowed[] = {
-	{{ALL3(A, A, A)}, ALERT_NONE},
-	{{{5222, "192.0.2.1", "tor", "ecdsa", B, 1}, P(5223, A), P(5269, A)}, ALERT_NONE},
-	{{{5222, "192.0.2.1", "tor", "ecdsa", B, 1}, P(5223, A), P(5269, A)}, ALERT_NONE},
-	{{{5222, "192.0.2.1", "tor", "ecdsa", B, 1}, P(5223, A), P(5269, A)}, ALERT_NONE},
+    {{ALL3(A, A, A)}, ALERT_NONE},
+    {{{5222, "192.0.2.1", "tor", "ecdsa", B, 1}, P(5223, A), P(5269, A)},
+     ALERT_NONE},
+    {{{5222, "192.0.2.1", "tor", "ecdsa", B, 1}, P(5223, A), P(5269, A)},
+     ALERT_NONE},
+    {{{5222, "192.0.2.1", "tor", "ecdsa", B, 1}, P(5223, A), P(5269, A)},
+     ALERT_NONE},
 };
 
 /* DANE rejects the new key: the verdict's alarm (mismatch) speaks, at
  * once; neither a split alarm nor a new-key info as well (one port, then
  * every port). */
-#define MM(port, key) {port, "192.0.2.1", "tor", "ecdsa", key, -1}
+#define MM(port, key)                                                          \
+	{                                                                      \
+		port, "192.0.2.1", "tor", "ecdsa", key, -1                     \
+	}
 static const struct round dane_mismatch[] = {
-	{{{5222, "192.0.2.1", "tor", "ecdsa", A, 1}, {5223, "192.0.2.1", "tor", "ecdsa", A, 1}}, ALERT_NONE},
-	{{MM(5222, B), {5223, "192.0.2.1", "tor", "ecdsa", A, 1}}, ALERT_NONE},
-	{{MM(5222, B), {5223, "192.0.2.1", "tor", "ecdsa", A, 1}}, ALERT_NONE},
-	{{MM(5222, B), {5223, "192.0.2.1", "tor", "ecdsa", A, 1}}, ALERT_NONE},
-	{{MM(5222, B), MM(5223, B)}, ALERT_NONE},
-	{{MM(5222, C), MM(5223, C)}, ALERT_NONE},
-	{{MM(5222, C), MM(5223, C)}, ALERT_NONE},
+    {{{5222, "192.0.2.1", "tor", "ecdsa", A, 1},
+      {5223, "192.0.2.1", "tor", "ecdsa", A, 1}},
+     ALERT_NONE},
+    {{MM(5222, B), {5223, "192.0.2.1", "tor", "ecdsa", A, 1}}, ALERT_NONE},
+    {{MM(5222, B), {5223, "192.0.2.1", "tor", "ecdsa", A, 1}}, ALERT_NONE},
+    {{MM(5222, B), {5223, "192.0.2.1", "tor", "ecdsa", A, 1}}, ALERT_NONE},
+    {{MM(5222, B), MM(5223, B)}, ALERT_NONE},
+    {{MM(5222, C), MM(5223, C)}, ALERT_NONE},
+    {{MM(5222, C), MM(5223, C)}, ALERT_NONE},
 };
 
 static void
@@ -287,28 +304,26 @@ t_not_alarms(void **state)
 /* Every port moves to one new key: info once, never an alarm; also after
  * the same key was a split's new key before. */
 static const struct round moved[] = {
-	{{ALL3(A, A, A)}, ALERT_NONE},
-	{{ALL3(A, A, A)}, ALERT_NONE},
-	{{ALL3(B, B, B)}, ALERT_INFO},
-	{{ALL3(B, B, B)}, ALERT_NONE},
-	{{ALL3(B, B, B)}, ALERT_NONE},
-	{{ALL3(A, A, A)}, ALERT_NONE},		/* back to a known key */
+    {{ALL3(A, A, A)}, ALERT_NONE},
+    {{ALL3(A, A, A)}, ALERT_NONE},
+    {{ALL3(B, B, B)}, ALERT_INFO},
+    {{ALL3(B, B, B)}, ALERT_NONE},
+    {{ALL3(B, B, B)}, ALERT_NONE},
+    {{ALL3(A, A, A)}, ALERT_NONE}, /* back to a known key */
 };
 static const struct round split_then_moved[] = {
-	{{ALL3(A, A, A)}, ALERT_NONE},
-	{{ALL3(B, A, A)}, ALERT_NONE},
-	{{ALL3(B, A, A)}, ALERT_ALARM},
-	{{ALL3(A, A, A)}, ALERT_RECOVERED},
-	{{ALL3(B, B, B)}, ALERT_INFO},
-	{{ALL3(B, B, B)}, ALERT_NONE},
-	{{ALL3(B, X, B)}, ALERT_NONE},
+    {{ALL3(A, A, A)}, ALERT_NONE},  {{ALL3(B, A, A)}, ALERT_NONE},
+    {{ALL3(B, A, A)}, ALERT_ALARM}, {{ALL3(A, A, A)}, ALERT_RECOVERED},
+    {{ALL3(B, B, B)}, ALERT_INFO},  {{ALL3(B, B, B)}, ALERT_NONE},
+    {{ALL3(B, X, B)}, ALERT_NONE},
 };
 /* TLSA allows the new key everywhere: the verdict's own rollover info. */
 static const struct round rollover[] = {
-	{{ALL3(A, A, A)}, ALERT_NONE},
-	{{{5222, "192.0.2.1", "tor", "ecdsa", B, 1},
-	  {5223, "192.0.2.1", "tor", "ecdsa", B, 1},
-	  {5269, "192.0.2.1", "tor", "ecdsa", B, 1}}, ALERT_NONE},
+    {{ALL3(A, A, A)}, ALERT_NONE},
+    {{{5222, "192.0.2.1", "tor", "ecdsa", B, 1},
+      {5223, "192.0.2.1", "tor", "ecdsa", B, 1},
+      {5269, "192.0.2.1", "tor", "ecdsa", B, 1}},
+     ALERT_NONE},
 };
 
 static void
@@ -318,10 +333,12 @@ t_new_key_everywhere(void **state)
 
 	(void)state;
 	play(moved, N(moved), 2, NULL, &b);
-	assert_non_null(strstr(b.s, "example.org: new key on every endpoint of "
-				     "xmpp.example.org: " B " ecdsa, issued by "
-				     "CN=Lab CA, valid 2023-11-14 to 2027-01-15"));
-	assert_non_null(strstr(b.s, "If you did not just renew, every port is intercepted."));
+	assert_non_null(strstr(b.s,
+			       "example.org: new key on every endpoint of "
+			       "xmpp.example.org: " B " ecdsa, issued by "
+			       "CN=Lab CA, valid 2023-11-14 to 2027-01-15"));
+	assert_non_null(strstr(
+	    b.s, "If you did not just renew, every port is intercepted."));
 	assert_non_null(strstr(b.s, "3 1 1 " B));
 	play(split_then_moved, N(split_then_moved), 2, NULL, NULL);
 	play(rollover, N(rollover), 2, NULL, NULL);
@@ -341,8 +358,9 @@ t_bounds(void **state)
 	rs[0] = (struct round){{P(5222, A)}, ALERT_NONE};
 	for (int i = 0; i < 40; i++) {
 		snprintf(keys[i], sizeof(keys[i]), "%064x", i + 1);
-		rs[i + 1] = (struct round){{{5222, "192.0.2.1", "tor", "ecdsa", keys[i], 0}},
-					   ALERT_NONE};
+		rs[i + 1] = (struct round){
+		    {{5222, "192.0.2.1", "tor", "ecdsa", keys[i], 0}},
+		    ALERT_NONE};
 	}
 	/* Each round is a move of the only endpoint to a new key: info. */
 	for (int i = 0; i < 40; i++)
@@ -365,9 +383,10 @@ t_render(void **state)
 	play(jabber_ru, 5, 2, ks, NULL);
 	report_keys_json(&b, ks);
 	assert_non_null(strstr(b.s, "{\"split_alarm\":true,"));
-	assert_non_null(strstr(b.s, "\"spki_sha256\":\"" B "\",\"first_seen\":1700000120,"
-				     "\"last_seen\":1700000240,\"established\":false,"
-				     "\"vantages\":[\"tor\"],\"addresses\":[\"192.0.2.1\"]}"));
+	assert_non_null(strstr(
+	    b.s, "\"spki_sha256\":\"" B "\",\"first_seen\":1700000120,"
+		 "\"last_seen\":1700000240,\"established\":false,"
+		 "\"vantages\":[\"tor\"],\"addresses\":[\"192.0.2.1\"]}"));
 	buf_reset(&b);
 	report_keys_text(&b, ks, 2);
 	assert_non_null(strstr(b.s, "Keys seen (split alarm open):\n"));
@@ -380,12 +399,12 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(t_jabber_ru),
-		cmocka_unit_test(t_window),
-		cmocka_unit_test(t_not_alarms),
-		cmocka_unit_test(t_new_key_everywhere),
-		cmocka_unit_test(t_bounds),
-		cmocka_unit_test(t_render),
+	    cmocka_unit_test(t_jabber_ru),
+	    cmocka_unit_test(t_window),
+	    cmocka_unit_test(t_not_alarms),
+	    cmocka_unit_test(t_new_key_everywhere),
+	    cmocka_unit_test(t_bounds),
+	    cmocka_unit_test(t_render),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

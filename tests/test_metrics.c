@@ -24,7 +24,8 @@
 static char dir[64];
 static struct store *st;
 
-static int setup(void **state)
+static int
+setup(void **state)
 {
 	char err[256];
 
@@ -34,7 +35,8 @@ static int setup(void **state)
 	return store_open(dir, &st, err, sizeof(err)) < 0 ? -1 : 0;
 }
 
-static int teardown(void **state)
+static int
+teardown(void **state)
 {
 	char cmd[128];
 
@@ -43,8 +45,9 @@ static int teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
-static void record(const char *name, const char *verdict, int64_t checked,
-		   const struct store_endpoint *eps, size_t n)
+static void
+record(const char *name, const char *verdict, int64_t checked,
+       const struct store_endpoint *eps, size_t n)
 {
 	struct store_update u = {
 	    .verdict = verdict,
@@ -57,7 +60,8 @@ static void record(const char *name, const char *verdict, int64_t checked,
 }
 
 /* promtool's verdict on the page: 0 when it parses cleanly. */
-static int promtool(const struct buf *b)
+static int
+promtool(const struct buf *b)
 {
 	FILE *p = popen("promtool check metrics >/dev/null 2>&1", "w");
 
@@ -66,7 +70,8 @@ static int promtool(const struct buf *b)
 	return pclose(p);
 }
 
-static size_t count(const char *s, const char *needle)
+static size_t
+count(const char *s, const char *needle)
 {
 	size_t n = 0;
 
@@ -75,23 +80,36 @@ static size_t count(const char *s, const char *needle)
 	return n;
 }
 
-static void t_per_domain(void **state)
+static void
+t_per_domain(void **state)
 {
 	struct store_endpoint good[2] = {
-	    {.service = "xmpp-client", .host = "xmpp.good.test", .port = 5222,
-	     .verdict = "ok", .spki = NULL},
-	    {.service = "xmpp-server", .host = "xmpp.good.test", .port = 5269,
+	    {.service = "xmpp-client",
+	     .host = "xmpp.good.test",
+	     .port = 5222,
+	     .verdict = "ok",
+	     .spki = NULL},
+	    {.service = "xmpp-server",
+	     .host = "xmpp.good.test",
+	     .port = 5269,
 	     .verdict = "ok"},
 	};
 	/* One endpoint intercepted, one unreachable (no key compared), one
 	 * whose host carries what a label value must escape. */
 	struct store_endpoint bad[3] = {
-	    {.service = "xmpp-client", .host = "mitm.bad.test", .port = 5222,
+	    {.service = "xmpp-client",
+	     .host = "mitm.bad.test",
+	     .port = 5222,
 	     .verdict = "mismatch"},
-	    {.service = "xmpps-client", .host = "down.bad.test", .port = 5223,
-	     .verdict = "unreachable", .error = "connection refused"},
-	    {.service = "xmpp-server", .host = "q\"uote\\back.bad.test",
-	     .port = 5269, .verdict = "ok"},
+	    {.service = "xmpps-client",
+	     .host = "down.bad.test",
+	     .port = 5223,
+	     .verdict = "unreachable",
+	     .error = "connection refused"},
+	    {.service = "xmpp-server",
+	     .host = "q\"uote\\back.bad.test",
+	     .port = 5269,
+	     .verdict = "ok"},
 	};
 	struct metrics_sources src = {.connected = -1, .reconnects = -1};
 	struct metrics *m = metrics_new();
@@ -108,24 +126,24 @@ static void t_per_domain(void **state)
 	assert_non_null(
 	    strstr(b.s, "certwatch_domains{verdict=\"mismatch\"} 1\n"));
 	assert_non_null(strstr(b.s, "certwatch_domains{verdict=\"none\"} 1\n"));
-	assert_non_null(strstr(b.s, "certwatch_domains{verdict=\"bogus\"} 0\n"));
+	assert_non_null(
+	    strstr(b.s, "certwatch_domains{verdict=\"bogus\"} 0\n"));
+	assert_non_null(strstr(b.s, "certwatch_domain_verdict{domain=\"bad."
+				    "test\",verdict=\"mismatch\"} "
+				    "1\n"));
 	assert_non_null(strstr(
 	    b.s,
-	    "certwatch_domain_verdict{domain=\"bad.test\",verdict=\"mismatch\"} "
+	    "certwatch_domain_verdict{domain=\"good.test\",verdict=\"ok\"} "
 	    "1\n"));
-	assert_non_null(strstr(
-	    b.s, "certwatch_domain_verdict{domain=\"good.test\",verdict=\"ok\"} "
-		 "1\n"));
-	assert_non_null(strstr(
-	    b.s,
-	    "certwatch_domain_verdict{domain=\"new.test\",verdict=\"none\"} 1\n"));
+	assert_non_null(strstr(b.s, "certwatch_domain_verdict{domain=\"new."
+				    "test\",verdict=\"none\"} 1\n"));
 	assert_int_equal(count(b.s, "certwatch_domain_verdict{"), 3);
-	assert_non_null(strstr(b.s, "certwatch_domain_last_check_timestamp_"
-				    "seconds{domain=\"bad.test\"} 1700000100\n"));
+	assert_non_null(strstr(b.s,
+			       "certwatch_domain_last_check_timestamp_"
+			       "seconds{domain=\"bad.test\"} 1700000100\n"));
 	/* Never checked: no timestamp. */
-	assert_null(strstr(
-	    b.s,
-	    "certwatch_domain_last_check_timestamp_seconds{domain=\"new.test\""));
+	assert_null(strstr(b.s, "certwatch_domain_last_check_timestamp_seconds{"
+				"domain=\"new.test\""));
 	assert_non_null(strstr(
 	    b.s, "certwatch_endpoint_key_match{domain=\"bad.test\",service="
 		 "\"xmpp-client\",host=\"mitm.bad.test\",port=\"5222\"} 0\n"));
@@ -155,7 +173,8 @@ static void t_per_domain(void **state)
 /* certwatch_domains_defence{defence,state}: watched domains counted from
  * their `defence` lines; every label value from a fixed list, whatever a
  * line holds; a domain not checked yet is counted nowhere. */
-static void t_defences(void **state)
+static void
+t_defences(void **state)
 {
 	struct metrics_sources src = {.connected = -1, .reconnects = -1};
 	struct metrics *m = metrics_new();
@@ -166,18 +185,26 @@ static void t_defences(void **state)
 	record("b.test", "ok", 1700000000, NULL, 0);
 	record("c.test", "ok", 1700000000, NULL, 0);
 	assert_int_equal(store_domain_add(st, "new.test"), 1);
-	assert_int_equal(store_domain_set_defence(st, "a.test",
-	    "caa=bound cb=offered expiry=ok tlsa=strong next_key=yes "
-	    "key_reuse=kept not_after=1 expiry_alerted=0"), 1);
-	assert_int_equal(store_domain_set_defence(st, "b.test",
-	    "caa=none cb=na expiry=soon tlsa=weak next_key=none "
-	    "key_reuse=new not_after=1 expiry_alerted=1 evil=\"x\\\"}"), 1);
+	assert_int_equal(
+	    store_domain_set_defence(
+		st, "a.test",
+		"caa=bound cb=offered expiry=ok tlsa=strong next_key=yes "
+		"key_reuse=kept not_after=1 expiry_alerted=0"),
+	    1);
+	assert_int_equal(
+	    store_domain_set_defence(
+		st, "b.test",
+		"caa=none cb=na expiry=soon tlsa=weak next_key=none "
+		"key_reuse=new not_after=1 expiry_alerted=1 evil=\"x\\\"}"),
+	    1);
 	/* A line that does not parse: counted nowhere. */
-	assert_int_equal(store_domain_set_defence(st, "c.test",
-	    "caa=bound cb=sometimes"), 1);
+	assert_int_equal(
+	    store_domain_set_defence(st, "c.test", "caa=bound cb=sometimes"),
+	    1);
 	src.store = st;
 	metrics_render(m, &src, &b);
-	assert_non_null(strstr(b.s, "# TYPE certwatch_domains_defence gauge\n"));
+	assert_non_null(
+	    strstr(b.s, "# TYPE certwatch_domains_defence gauge\n"));
 	static const char *const want[] = {
 	    "{defence=\"caa\",state=\"bound\"} 1\n",
 	    "{defence=\"caa\",state=\"none\"} 1\n",
@@ -213,7 +240,8 @@ static void t_defences(void **state)
 
 /* A broken escape is what promtool must catch: the check above would pass
  * a page it cannot parse otherwise. */
-static void t_promtool_catches(void **state)
+static void
+t_promtool_catches(void **state)
 {
 	struct buf b = BUF_INIT;
 
@@ -224,10 +252,11 @@ static void t_promtool_catches(void **state)
 }
 
 /* Above METRICS_MAX_DOMAINS watched domains, counts only. */
-static void t_cut(void **state)
+static void
+t_cut(void **state)
 {
-	struct metrics_sources src = {.store = st, .connected = -1,
-				      .reconnects = -1};
+	struct metrics_sources src = {
+	    .store = st, .connected = -1, .reconnects = -1};
 	struct metrics *m = metrics_new();
 	struct buf b = BUF_INIT;
 	char name[32];
@@ -256,7 +285,8 @@ static void t_cut(void **state)
 
 /* The value of certwatch_domains_split on the page m renders now (-1:
  * absent); the page must pass promtool. */
-static long split_gauge(struct metrics *m, const struct metrics_sources *src)
+static long
+split_gauge(struct metrics *m, const struct metrics_sources *src)
 {
 	static const char name[] = "\ncertwatch_domains_split ";
 	struct buf b = BUF_INIT;
@@ -274,13 +304,14 @@ static long split_gauge(struct metrics *m, const struct metrics_sources *src)
 
 /* certwatch_domains_split: the watched domains whose split alarm is open
  * (the flag of their `split` line), per_domain or not. */
-static void t_split(void **state)
+static void
+t_split(void **state)
 {
 	struct store_continuity open = {.split_rounds = 3,
 					.flags = STORE_CONT_ALARM};
 	struct store_continuity past = {.split_rounds = 1};
-	struct metrics_sources src = {.connected = -1, .reconnects = -1,
-				      .store = st};
+	struct metrics_sources src = {
+	    .connected = -1, .reconnects = -1, .store = st};
 	struct metrics *m = metrics_new();
 
 	record("a.test", "no-tlsa", 1700000000, NULL, 0);
@@ -297,7 +328,8 @@ static void t_split(void **state)
 	metrics_free(m);
 }
 
-int main(void)
+int
+main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(t_per_domain, setup, teardown),

@@ -40,7 +40,8 @@ test_domains(void **state)
 {
 	ok("example.org", "example.org", "example.org");
 	ok("Example.ORG.", "example.org", "example.org");
-	ok("  jabber.example.org  ", "jabber.example.org", "jabber.example.org");
+	ok("  jabber.example.org  ", "jabber.example.org",
+	   "jabber.example.org");
 	ok("bücher.example", "xn--bcher-kva.example", "bücher.example");
 	ok("XN--BCHER-KVA.example", "xn--bcher-kva.example", "bücher.example");
 	ok("BÜCHER.example", "xn--bcher-kva.example", "bücher.example");
@@ -70,8 +71,12 @@ test_bad_domains(void **state)
 	/* A-labels that decode to characters UTS #46 maps away: found by
 	 * fuzz_command (tests/fuzz/regressions/command/). */
 	bad("xn--bnk.e", 9, "not the encoding");
-	bad("1\xc2\xb2" "7.0.0.1", 10, "IP address");	/* superscript two */
-	bad("12\xc2\xad" "7.0.0.1", 11, "IP address");	/* soft hyphen */
+	bad("1\xc2\xb2"
+	    "7.0.0.1",
+	    10, "IP address"); /* superscript two */
+	bad("12\xc2\xad"
+	    "7.0.0.1",
+	    11, "IP address"); /* soft hyphen */
 	bad("127.0.0", 7, "numeric");
 	bad("xn--abcd-wea.example", 20, "not the encoding");
 	bad("xn--abcd-w89x.example", 21, "not the encoding");
@@ -107,24 +112,29 @@ test_jids(void **state)
 {
 	char out[64];
 
-	assert_int_equal(names_bare_jid("User@Example.ORG/phone", out, sizeof(out)), 0);
+	assert_int_equal(
+	    names_bare_jid("User@Example.ORG/phone", out, sizeof(out)), 0);
 	assert_string_equal(out, "User@example.org");
 	assert_int_equal(names_bare_jid("example.org", out, sizeof(out)), 0);
 	assert_string_equal(out, "example.org");
 	assert_int_equal(names_bare_jid("/res", out, sizeof(out)), -1);
 	assert_int_equal(names_bare_jid("@example.org", out, sizeof(out)), -1);
 	assert_int_equal(names_bare_jid("a@", out, sizeof(out)), -1);
-	assert_int_equal(names_bare_jid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@x", out, sizeof(out)), -1);
+	assert_int_equal(
+	    names_bare_jid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+			   "aaaaaaaaaaaaaaaaaaaaaaa@x",
+			   out, sizeof(out)),
+	    -1);
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_domains),
-		cmocka_unit_test(test_bad_domains),
-		cmocka_unit_test(test_hostile),
-		cmocka_unit_test(test_jids),
+	    cmocka_unit_test(test_domains),
+	    cmocka_unit_test(test_bad_domains),
+	    cmocka_unit_test(test_hostile),
+	    cmocka_unit_test(test_jids),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

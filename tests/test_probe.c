@@ -47,18 +47,18 @@ enum srv_mode {
 	M_NO_STARTTLS,	/* features without starttls */
 	M_FAILURE,	/* <failure/> to starttls */
 	M_SILENT,	/* accepts, never answers */
-	M_STREAM_ERROR,	/* host-unknown */
-	M_SPLIT,	/* like M_STARTTLS, the features 100 ms after the header */
-	M_CUSTOM,	/* sends `custom` as its header and features; then,
-			 * if `custom_tls`, <proceed/> and TLS */
+	M_STREAM_ERROR, /* host-unknown */
+	M_SPLIT,  /* like M_STARTTLS, the features 100 ms after the header */
+	M_CUSTOM, /* sends `custom` as its header and features; then,
+		   * if `custom_tls`, <proceed/> and TLS */
 };
 
 struct srv {
 	int lfd;
 	uint16_t port;
 	enum srv_mode mode;
-	int socks;		/* act as a SOCKS5 proxy first */
-	uint8_t socks_rep;	/* its CONNECT reply code */
+	int socks;	   /* act as a SOCKS5 proxy first */
+	uint8_t socks_rep; /* its CONNECT reply code */
 	pthread_t thread;
 	/* What the server saw. */
 	int accepted;
@@ -72,12 +72,12 @@ struct srv {
 	const char *custom;
 	size_t custom_len;
 	int custom_tls;
-	size_t dribble;		/* the first `dribble` bytes one per send() */
+	size_t dribble; /* the first `dribble` bytes one per send() */
 	/* TLS: this leaf alone, with a key nobody holds (its signatures are
 	 * random bytes), instead of the ECDSA chain; NULL for that chain. */
 	const struct tcert *leaf;
-	unsigned leaf_bits;	/* its modulus */
-	const char *prio;	/* GnuTLS priorities; NULL: the default */
+	unsigned leaf_bits; /* its modulus */
+	const char *prio;   /* GnuTLS priorities; NULL: the default */
 	/* After the handshake: read the client's stream header, then send
 	 * these bytes (`after_len`); NULL: stay silent. */
 	const char *after_tls;
@@ -90,17 +90,18 @@ static gnutls_x509_privkey_t root_key, ca_key, leaf_key;
 static gnutls_datum_t ca_der, leaf_der;
 static gnutls_datum_t chain_pem, key_pem;
 
-static void make_cert(gnutls_x509_crt_t *crt, gnutls_x509_privkey_t *key,
-		      const char *dn, int is_ca, gnutls_x509_crt_t issuer,
-		      gnutls_x509_privkey_t issuer_key, uint8_t serial)
+static void
+make_cert(gnutls_x509_crt_t *crt, gnutls_x509_privkey_t *key, const char *dn,
+	  int is_ca, gnutls_x509_crt_t issuer, gnutls_x509_privkey_t issuer_key,
+	  uint8_t serial)
 {
 	time_t now = time(NULL);
 
 	assert_int_equal(gnutls_x509_privkey_init(key), 0);
 	assert_int_equal(gnutls_x509_privkey_generate(
-				 *key, GNUTLS_PK_ECDSA,
-				 GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1),
-				 0),
+			     *key, GNUTLS_PK_ECDSA,
+			     GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1),
+			     0),
 			 0);
 	assert_int_equal(gnutls_x509_crt_init(crt), 0);
 	assert_int_equal(gnutls_x509_crt_set_version(*crt, 3), 0);
@@ -109,14 +110,14 @@ static void make_cert(gnutls_x509_crt_t *crt, gnutls_x509_privkey_t *key,
 	assert_int_equal(gnutls_x509_crt_set_key(*crt, *key), 0);
 	assert_int_equal(gnutls_x509_crt_set_activation_time(*crt, now - 3600),
 			 0);
-	assert_int_equal(
-		gnutls_x509_crt_set_expiration_time(*crt, now + 86400), 0);
+	assert_int_equal(gnutls_x509_crt_set_expiration_time(*crt, now + 86400),
+			 0);
 	assert_int_equal(gnutls_x509_crt_set_basic_constraints(*crt, is_ca, -1),
 			 0);
 	if (!is_ca)
 		assert_int_equal(gnutls_x509_crt_set_subject_alt_name(
-					 *crt, GNUTLS_SAN_DNSNAME, "xmpp.test",
-					 9, GNUTLS_FSAN_SET),
+				     *crt, GNUTLS_SAN_DNSNAME, "xmpp.test", 9,
+				     GNUTLS_FSAN_SET),
 				 0);
 	assert_int_equal(gnutls_x509_crt_sign2(*crt, issuer ? issuer : *crt,
 					       issuer_key ? issuer_key : *key,
@@ -124,28 +125,29 @@ static void make_cert(gnutls_x509_crt_t *crt, gnutls_x509_privkey_t *key,
 			 0);
 }
 
-static int group_setup(void **state)
+static int
+group_setup(void **state)
 {
 	(void)state;
-	make_cert(&root_crt, &root_key, "CN=certwatch test root", 1, NULL,
-		  NULL, 1);
+	make_cert(&root_crt, &root_key, "CN=certwatch test root", 1, NULL, NULL,
+		  1);
 	make_cert(&ca_crt, &ca_key, "CN=certwatch test CA", 1, root_crt,
 		  root_key, 3);
 	make_cert(&leaf_crt, &leaf_key, "CN=xmpp.test", 0, ca_crt, ca_key, 2);
 	assert_int_equal(
-		gnutls_x509_crt_export2(ca_crt, GNUTLS_X509_FMT_DER, &ca_der), 0);
-	assert_int_equal(gnutls_x509_crt_export2(leaf_crt, GNUTLS_X509_FMT_DER,
-						 &leaf_der),
-			 0);
+	    gnutls_x509_crt_export2(ca_crt, GNUTLS_X509_FMT_DER, &ca_der), 0);
+	assert_int_equal(
+	    gnutls_x509_crt_export2(leaf_crt, GNUTLS_X509_FMT_DER, &leaf_der),
+	    0);
 	{
 		gnutls_datum_t a, b;
 
-		assert_int_equal(gnutls_x509_crt_export2(
-					 leaf_crt, GNUTLS_X509_FMT_PEM, &a),
-				 0);
-		assert_int_equal(gnutls_x509_crt_export2(
-					 ca_crt, GNUTLS_X509_FMT_PEM, &b),
-				 0);
+		assert_int_equal(
+		    gnutls_x509_crt_export2(leaf_crt, GNUTLS_X509_FMT_PEM, &a),
+		    0);
+		assert_int_equal(
+		    gnutls_x509_crt_export2(ca_crt, GNUTLS_X509_FMT_PEM, &b),
+		    0);
 		chain_pem.size = a.size + b.size;
 		chain_pem.data = gnutls_malloc(chain_pem.size);
 		assert_non_null(chain_pem.data);
@@ -154,13 +156,14 @@ static int group_setup(void **state)
 		gnutls_free(a.data);
 		gnutls_free(b.data);
 		assert_int_equal(gnutls_x509_privkey_export2(
-					 leaf_key, GNUTLS_X509_FMT_PEM, &key_pem),
+				     leaf_key, GNUTLS_X509_FMT_PEM, &key_pem),
 				 0);
 	}
 	return 0;
 }
 
-static int group_teardown(void **state)
+static int
+group_teardown(void **state)
 {
 	(void)state;
 	hugekey_cleanup();
@@ -178,7 +181,8 @@ static int group_teardown(void **state)
 }
 
 /* Blocking reads with a time limit, so a broken probe cannot hang us. */
-static int read_byte(int fd, char *c)
+static int
+read_byte(int fd, char *c)
 {
 	struct pollfd pfd = {.fd = fd, .events = POLLIN};
 
@@ -187,7 +191,8 @@ static int read_byte(int fd, char *c)
 	return recv(fd, c, 1, 0) == 1 ? 0 : -1;
 }
 
-static int read_exact(int fd, void *buf, size_t len)
+static int
+read_exact(int fd, void *buf, size_t len)
 {
 	size_t i;
 
@@ -198,7 +203,8 @@ static int read_exact(int fd, void *buf, size_t len)
 }
 
 /* Reads until `needle` has been seen; keeps the text in buf. */
-static int read_until(int fd, char *buf, size_t cap, const char *needle)
+static int
+read_until(int fd, char *buf, size_t cap, const char *needle)
 {
 	size_t n = 0;
 
@@ -212,7 +218,8 @@ static int read_until(int fd, char *buf, size_t cap, const char *needle)
 	return -1;
 }
 
-static void wait_close(int fd)
+static void
+wait_close(int fd)
 {
 	char c;
 
@@ -222,12 +229,14 @@ static void wait_close(int fd)
 
 /* No cmocka asserts in the server thread: they would jump across
  * threads.  A short write shows up as a failed probe instead. */
-static void send_str(int fd, const char *s)
+static void
+send_str(int fd, const char *s)
 {
 	(void)!send(fd, s, strlen(s), MSG_NOSIGNAL);
 }
 
-static int post_hello(gnutls_session_t s)
+static int
+post_hello(gnutls_session_t s)
 {
 	struct srv *sv = gnutls_session_get_ptr(s);
 	size_t len = sizeof(sv->sni) - 1;
@@ -241,9 +250,9 @@ static int post_hello(gnutls_session_t s)
 /* The key of sv->leaf, which nobody holds: a "signature" of random bytes
  * below the modulus costs the peer's verification what a real one would,
  * and the server nothing. */
-static int fake_sign(gnutls_privkey_t key, gnutls_sign_algorithm_t algo,
-		     void *arg, unsigned flags, const gnutls_datum_t *data,
-		     gnutls_datum_t *sig)
+static int
+fake_sign(gnutls_privkey_t key, gnutls_sign_algorithm_t algo, void *arg,
+	  unsigned flags, const gnutls_datum_t *data, gnutls_datum_t *sig)
 {
 	struct srv *sv = arg;
 
@@ -257,14 +266,16 @@ static int fake_sign(gnutls_privkey_t key, gnutls_sign_algorithm_t algo,
 	return 0;
 }
 
-static int fake_decrypt(gnutls_privkey_t key, void *arg,
-			const gnutls_datum_t *ct, gnutls_datum_t *pt)
+static int
+fake_decrypt(gnutls_privkey_t key, void *arg, const gnutls_datum_t *ct,
+	     gnutls_datum_t *pt)
 {
 	(void)key, (void)arg, (void)ct, (void)pt;
 	return GNUTLS_E_DECRYPTION_FAILED;
 }
 
-static int fake_info(gnutls_privkey_t key, unsigned flags, void *arg)
+static int
+fake_info(gnutls_privkey_t key, unsigned flags, void *arg)
 {
 	struct srv *sv = arg;
 
@@ -275,7 +286,7 @@ static int fake_info(gnutls_privkey_t key, unsigned flags, void *arg)
 		return (int)sv->leaf_bits;
 	if (flags & GNUTLS_PRIVKEY_INFO_HAVE_SIGN_ALGO) {
 		gnutls_pk_algorithm_t pk = gnutls_sign_get_pk_algorithm(
-			GNUTLS_FLAGS_TO_SIGN_ALGO(flags));
+		    GNUTLS_FLAGS_TO_SIGN_ALGO(flags));
 
 		return pk == GNUTLS_PK_RSA || pk == GNUTLS_PK_RSA_PSS;
 	}
@@ -283,7 +294,8 @@ static int fake_info(gnutls_privkey_t key, unsigned flags, void *arg)
 }
 
 /* The second stream (probe/tlsfeat.c): the client's header, our bytes. */
-static void send_after_tls(struct srv *sv, gnutls_session_t s)
+static void
+send_after_tls(struct srv *sv, gnutls_session_t s)
 {
 	char buf[4096];
 	size_t got = 0, off = 0;
@@ -309,7 +321,8 @@ static void send_after_tls(struct srv *sv, gnutls_session_t s)
 }
 
 /* sv->leaf with its fake key; 0 or a GnuTLS error. */
-static int set_fake_key(struct srv *sv, gnutls_certificate_credentials_t cred)
+static int
+set_fake_key(struct srv *sv, gnutls_certificate_credentials_t cred)
 {
 	gnutls_pcert_st pc;
 	gnutls_privkey_t pk;
@@ -336,7 +349,8 @@ static int set_fake_key(struct srv *sv, gnutls_certificate_credentials_t cred)
 	return rc;
 }
 
-static void serve_tls(struct srv *sv, int fd)
+static void
+serve_tls(struct srv *sv, int fd)
 {
 	gnutls_certificate_credentials_t cred;
 	gnutls_session_t s;
@@ -351,7 +365,7 @@ static void serve_tls(struct srv *sv, int fd)
 		rc = set_fake_key(sv, cred);
 	else
 		rc = gnutls_certificate_set_x509_key_mem(
-			cred, &chain_pem, &key_pem, GNUTLS_X509_FMT_PEM);
+		    cred, &chain_pem, &key_pem, GNUTLS_X509_FMT_PEM);
 	if (rc != 0) {
 		gnutls_certificate_free_credentials(cred);
 		return;
@@ -379,7 +393,8 @@ static void serve_tls(struct srv *sv, int fd)
 }
 
 /* SOCKS5 as tor speaks it; 0 when the probe may go on. */
-static int serve_socks(struct srv *sv, int fd)
+static int
+serve_socks(struct srv *sv, int fd)
 {
 	uint8_t b[600], len;
 	uint8_t ok[10] = {5, 0, 0, 1, 127, 0, 0, 1, 0, 0};
@@ -416,7 +431,8 @@ static int serve_socks(struct srv *sv, int fd)
 	return 0;
 }
 
-static void *serve(void *arg)
+static void *
+serve(void *arg)
 {
 	struct srv *sv = arg;
 	struct pollfd pfd = {.fd = sv->lfd, .events = POLLIN};
@@ -479,12 +495,12 @@ static void *serve(void *arg)
 		send_str(fd, SRV_HEADER);
 		if (sv->mode == M_SPLIT)
 			usleep(100 * 1000);
-		send_str(fd, "<stream:features><starttls xmlns='"
-			 NS_TLS "'><required/></starttls></stream:features>");
+		send_str(fd, "<stream:features><starttls xmlns='" NS_TLS
+			     "'><required/></starttls></stream:features>");
 		if (read_until(fd, buf, sizeof(buf), "/>") != 0)
 			break;
-		sv->got_starttls = strstr(buf, "<starttls xmlns='" NS_TLS
-					       "'/>") != NULL;
+		sv->got_starttls =
+		    strstr(buf, "<starttls xmlns='" NS_TLS "'/>") != NULL;
 		if (sv->mode == M_FAILURE) {
 			send_str(fd, "<failure xmlns='" NS_TLS
 				     "'/></stream:stream>");
@@ -500,7 +516,8 @@ out:
 	return NULL;
 }
 
-static void srv_start(struct srv *sv, enum srv_mode mode)
+static void
+srv_start(struct srv *sv, enum srv_mode mode)
 {
 	struct sockaddr_in sin;
 	socklen_t len = sizeof(sin);
@@ -514,25 +531,30 @@ static void srv_start(struct srv *sv, enum srv_mode mode)
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(sv->lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(bind(sv->lfd, (struct sockaddr *)&sin, sizeof(sin)),
+			 0);
 	assert_int_equal(listen(sv->lfd, 4), 0);
-	assert_int_equal(getsockname(sv->lfd, (struct sockaddr *)&sin, &len), 0);
+	assert_int_equal(getsockname(sv->lfd, (struct sockaddr *)&sin, &len),
+			 0);
 	sv->port = ntohs(sin.sin_port);
 }
 
-static void srv_run(struct srv *sv)
+static void
+srv_run(struct srv *sv)
 {
 	assert_int_equal(pthread_create(&sv->thread, NULL, serve, sv), 0);
 }
 
-static void srv_stop(struct srv *sv)
+static void
+srv_stop(struct srv *sv)
 {
 	pthread_join(sv->thread, NULL);
 	close(sv->lfd);
 }
 
 /* A port nothing listens on (just released). */
-static uint16_t dead_port(void)
+static uint16_t
+dead_port(void)
 {
 	struct srv sv;
 	uint16_t port;
@@ -550,7 +572,8 @@ struct outcome {
 	int calls;
 };
 
-static void on_done(struct probe_result *res, void *arg)
+static void
+on_done(struct probe_result *res, void *arg)
 {
 	struct outcome *o = arg;
 
@@ -558,14 +581,15 @@ static void on_done(struct probe_result *res, void *arg)
 	o->res = res;
 }
 
-static void fixed_random(void *buf, size_t len)
+static void
+fixed_random(void *buf, size_t len)
 {
 	memset(buf, 0xab, len);
 }
 
 /* Runs one probe to its end. */
-static struct probe_result *run(const struct probe_opts *opts,
-				const struct probe_req *req)
+static struct probe_result *
+run(const struct probe_opts *opts, const struct probe_req *req)
 {
 	struct event_base *base = event_base_new();
 	struct outcome o = {NULL, 0};
@@ -582,7 +606,8 @@ static struct probe_result *run(const struct probe_opts *opts,
 	return o.res;
 }
 
-static void init_req(struct probe_req *req, uint16_t port, enum probe_tls tls)
+static void
+init_req(struct probe_req *req, uint16_t port, enum probe_tls tls)
 {
 	memset(req, 0, sizeof(*req));
 	req->host = "xmpp.test";
@@ -594,14 +619,16 @@ static void init_req(struct probe_req *req, uint16_t port, enum probe_tls tls)
 	req->naddrs = 1;
 }
 
-static void init_opts(struct probe_opts *o)
+static void
+init_opts(struct probe_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->timeout_ms = 5000;
 	o->allow_private = 1;
 }
 
-static void assert_chain(const struct probe_result *r)
+static void
+assert_chain(const struct probe_result *r)
 {
 	assert_int_equal(r->nchain, 2);
 	assert_int_equal(r->chain[0].len, leaf_der.size);
@@ -610,7 +637,8 @@ static void assert_chain(const struct probe_result *r)
 	assert_memory_equal(r->chain[1].der, ca_der.data, ca_der.size);
 }
 
-static void test_starttls_ok(void **state)
+static void
+test_starttls_ok(void **state)
 {
 	struct srv sv;
 	struct probe_opts o;
@@ -647,7 +675,8 @@ static void test_starttls_ok(void **state)
 }
 
 /* The features arrive in a second read: the probe must read on. */
-static void test_split_reads(void **state)
+static void
+test_split_reads(void **state)
 {
 	struct srv sv;
 	struct probe_opts o;
@@ -668,7 +697,8 @@ static void test_split_reads(void **state)
 	probe_result_free(r);
 }
 
-static void test_direct_alpn(void **state)
+static void
+test_direct_alpn(void **state)
 {
 	struct srv sv;
 	struct probe_opts o;
@@ -697,7 +727,8 @@ static void test_direct_alpn(void **state)
 	}
 }
 
-static void test_tls_refused(void **state)
+static void
+test_tls_refused(void **state)
 {
 	enum srv_mode modes[] = {M_NO_STARTTLS, M_FAILURE};
 	struct srv sv;
@@ -718,8 +749,8 @@ static void test_tls_refused(void **state)
 		assert_int_equal(r->fail_step, PROBE_STEP_STARTTLS);
 		assert_int_equal(r->tls_refused, 1);
 		assert_int_equal(r->nchain, 0);
-		assert_non_null(strstr(r->reason, i == 0 ? "no STARTTLS"
-							 : "<failure/>"));
+		assert_non_null(
+		    strstr(r->reason, i == 0 ? "no STARTTLS" : "<failure/>"));
 		probe_result_free(r);
 	}
 }
@@ -727,17 +758,18 @@ static void test_tls_refused(void **state)
 /* The verdict of an endpoint with a secure, usable TLSA RRset whose only
  * probe gave `r`, with `matched` from dane_match (probe/check_ep.c passes
  * the same fields). */
-static enum verdict dane_verdict(const struct probe_result *r, int matched)
+static enum verdict
+dane_verdict(const struct probe_result *r, int matched)
 {
 	struct verdict_input in = {
-		.srv = DNS_SEC_SECURE,
-		.addr = DNS_SEC_SECURE,
-		.tlsa = DNS_SEC_SECURE,
-		.tlsa_usable = 1,
-		.probe_ok = r->ok,
-		.tls_refused = r->tls_refused,
-		.key_refused = r->key_refused,
-		.matched = matched,
+	    .srv = DNS_SEC_SECURE,
+	    .addr = DNS_SEC_SECURE,
+	    .tlsa = DNS_SEC_SECURE,
+	    .tlsa_usable = 1,
+	    .probe_ok = r->ok,
+	    .tls_refused = r->tls_refused,
+	    .key_refused = r->key_refused,
+	    .matched = matched,
 	};
 
 	return verdict_endpoint(&in);
@@ -745,8 +777,8 @@ static enum verdict dane_verdict(const struct probe_result *r, int matched)
 
 /* Runs one probe against a server that sends `custom` before TLS, the
  * first `dribble` bytes one per send(). */
-static struct probe_result *run_dribble(const char *custom, size_t len,
-					int tls, size_t dribble)
+static struct probe_result *
+run_dribble(const char *custom, size_t len, int tls, size_t dribble)
 {
 	struct srv sv;
 	struct probe_opts o;
@@ -761,22 +793,23 @@ static struct probe_result *run_dribble(const char *custom, size_t len,
 	srv_run(&sv);
 	init_opts(&o);
 	if (dribble > 0)
-		o.timeout_ms = 60000;	/* the server's own pace, slow in ASan */
+		o.timeout_ms = 60000; /* the server's own pace, slow in ASan */
 	init_req(&req, sv.port, PROBE_STARTTLS);
 	r = run(&o, &req);
 	srv_stop(&sv);
 	return r;
 }
 
-static struct probe_result *run_custom(const char *custom, size_t len,
-				       int tls)
+static struct probe_result *
+run_custom(const char *custom, size_t len, int tls)
 {
 	return run_dribble(custom, len, tls, 0);
 }
 
 /* A server that sends `custom` and no more: the probe stops at a bound,
  * in step `stream`, with TLS withheld (mismatch with DANE) and `words`. */
-static void expect_withheld(const char *custom, size_t len, const char *words)
+static void
+expect_withheld(const char *custom, size_t len, const char *words)
 {
 	struct probe_result *r = run_custom(custom, len, 0);
 
@@ -797,7 +830,8 @@ static void expect_withheld(const char *custom, size_t len, const char *words)
  * the bounds is TLS withheld, whether or not <starttls/> came first, so
  * with DANE it is a mismatch, never unreachable.
  */
-static void test_stream_bounds(void **state)
+static void
+test_stream_bounds(void **state)
 {
 	size_t cap = XMLSTREAM_MAX_BYTES + 256 * 1024, off, i;
 	char *b = malloc(cap);
@@ -805,7 +839,7 @@ static void test_stream_bounds(void **state)
 
 	(void)state;
 	if (b == NULL)
-		abort();	/* noreturn, unlike fail(): GCC's checks */
+		abort(); /* noreturn, unlike fail(): GCC's checks */
 
 	/* A 1,500-byte id, 200 KiB of features, one nested 40 deep. */
 	off = (size_t)sprintf(b, "<?xml version='1.0'?><stream:stream "
@@ -833,17 +867,19 @@ static void test_stream_bounds(void **state)
 	off = (size_t)sprintf(b, SRV_HEADER "<stream:features>");
 	for (i = 0; i < XMLSTREAM_MAX_DEPTH; i++)
 		off += (size_t)sprintf(b + off, "<a>");
-	expect_withheld(b, off, "with no <starttls/> offered: "
-				"XML nested deeper than");
+	expect_withheld(b, off,
+			"with no <starttls/> offered: "
+			"XML nested deeper than");
 
 	/* <starttls/> offered, then more bytes than the bound in the same
 	 * features: withheld too (an interceptor would offer it first). */
-	off = (size_t)sprintf(b, SRV_HEADER "<stream:features>"
-				 STARTTLS_FEATURE);
+	off =
+	    (size_t)sprintf(b, SRV_HEADER "<stream:features>" STARTTLS_FEATURE);
 	while (off < XMLSTREAM_MAX_BYTES + 100)
 		off += (size_t)sprintf(b + off, "<x/>");
-	expect_withheld(b, off, "after <starttls/> was offered: "
-				"more than 2097152 bytes");
+	expect_withheld(b, off,
+			"after <starttls/> was offered: "
+			"more than 2097152 bytes");
 
 	/* Malformed XML is not a bound: the client fails as well. */
 	off = (size_t)sprintf(b, SRV_HEADER "<stream:features><a></b>");
@@ -857,7 +893,8 @@ static void test_stream_bounds(void **state)
 }
 
 /* CPU time of this thread, in ms. */
-static double thread_cpu_ms(void)
+static double
+thread_cpu_ms(void)
 {
 	struct timespec ts;
 
@@ -872,7 +909,8 @@ static double thread_cpu_ms(void)
  * 2-core test VM, CPU over the probe's time: 6-8 % (ASan too); reading at
  * once as bytes came (PROBE_SLOW_PENDING out of reach), 26 %.
  */
-static void test_stream_dribble(void **state)
+static void
+test_stream_dribble(void **state)
 {
 	size_t idlen = 768 * 1024, cap = idlen + 1024, off;
 	char *b = malloc(cap);
@@ -881,7 +919,7 @@ static void test_stream_dribble(void **state)
 
 	(void)state;
 	if (b == NULL)
-		abort();	/* noreturn, unlike fail(): GCC's checks */
+		abort(); /* noreturn, unlike fail(): GCC's checks */
 	off = (size_t)sprintf(b, "<?xml version='1.0'?><stream:stream "
 				 "xmlns='jabber:client' xmlns:stream="
 				 "'http://etherx.jabber.org/streams' "
@@ -896,7 +934,8 @@ static void test_stream_dribble(void **state)
 	if (!r->ok)
 		fail_msg("probe failed: %s", r->reason);
 	print_message("dribbled %zu bytes: %.0f ms of CPU in the probe's "
-		      "thread, %u ms\n", off, cpu, r->elapsed_ms);
+		      "thread, %u ms\n",
+		      off, cpu, r->elapsed_ms);
 	assert_true(cpu < 0.15 * r->elapsed_ms);
 	probe_result_free(r);
 	free(b);
@@ -908,8 +947,8 @@ static void test_stream_dribble(void **state)
  * check_ep_match() and check_ep_decide() as a check runs them.  The caller
  * frees the result with check_result_free().
  */
-static struct check_result *ep_row(struct probe_result *r,
-				   struct dns_answer *t)
+static struct check_result *
+ep_row(struct probe_result *r, struct dns_answer *t)
 {
 	struct check_env env;
 	struct check c;
@@ -941,18 +980,19 @@ static struct check_result *ep_row(struct probe_result *r,
 	e.tlsa = t;
 	memset(&ap, 0, sizeof(ap));
 	ap.e = &e;
-	ap.res = r;		/* one address's probe, the caller's */
+	ap.res = r; /* one address's probe, the caller's */
 	snprintf(ap.addr_s, sizeof(ap.addr_s), "192.0.2.1");
 	e.ap = &ap;
 	e.nap = 1;
 	e.nplan = 1;
-	e.keys_done = 1;	/* no second handshake here */
+	e.keys_done = 1; /* no second handshake here */
 	assert_int_equal(check_ep_match(&e), 0);
 	check_ep_decide(&e);
 	return res;
 }
 
-static int has_warning(const struct check_endpoint *row, const char *code)
+static int
+has_warning(const struct check_endpoint *row, const char *code)
 {
 	for (size_t i = 0; i < row->nwarnings; i++)
 		if (strcmp(row->warnings[i].code, code) == 0)
@@ -969,15 +1009,16 @@ static int has_warning(const struct check_endpoint *row, const char *code)
  * secure usable TLSA RRset judges `mismatch` even where a record names
  * that key: the server never proved it holds it.
  */
-static void test_huge_key(void **state)
+static void
+test_huge_key(void **state)
 {
 	static const struct {
 		const char *prio, *what;
 	} runs[] = {
-		{NULL, "TLS 1.3"},
-		{"NORMAL:-VERS-ALL:+VERS-TLS1.2", "TLS 1.2, ECDHE-RSA"},
-		{"NORMAL:-VERS-ALL:+VERS-TLS1.2:-KX-ALL:+RSA",
-		 "TLS 1.2, RSA key exchange"},
+	    {NULL, "TLS 1.3"},
+	    {"NORMAL:-VERS-ALL:+VERS-TLS1.2", "TLS 1.2, ECDHE-RSA"},
+	    {"NORMAL:-VERS-ALL:+VERS-TLS1.2:-KX-ALL:+RSA",
+	     "TLS 1.2, RSA key exchange"},
 	};
 	static uint8_t e[2048];
 	struct tcert huge;
@@ -1001,8 +1042,8 @@ static void test_huge_key(void **state)
 	assert_int_equal(gnutls_rnd(GNUTLS_RND_NONCE, e, sizeof(e)), 0);
 	e[0] |= 0x80;
 	e[sizeof(e) - 1] |= 1;
-	hugekey_cert(&huge, "CN=xmpp.test", "xmpp.test", 2048, e, sizeof(e),
-		     0, NULL, 2048, time(NULL));
+	hugekey_cert(&huge, "CN=xmpp.test", "xmpp.test", 2048, e, sizeof(e), 0,
+		     NULL, 2048, time(NULL));
 	assert_int_equal(dane_spki_sha256(huge.der, huge.len, h), 0);
 	rec[0].data = h;
 	rec[1].data = other;
@@ -1017,7 +1058,7 @@ static void test_huge_key(void **state)
 		sv.prio = runs[i].prio;
 		srv_run(&sv);
 		init_opts(&o);
-		o.timeout_ms = 60000;	/* unbounded, it took seconds */
+		o.timeout_ms = 60000; /* unbounded, it took seconds */
 		init_req(&req, sv.port, PROBE_DIRECT);
 		cpu = thread_cpu_ms();
 		r = run(&o, &req);
@@ -1077,7 +1118,8 @@ static void test_huge_key(void **state)
  * e = 2^32 - 1) is used (the server's random signature then fails, at
  * step tls); one bit more of modulus, or an exponent of 2^32 + 1, is
  * refused. */
-static void test_key_bounds(void **state)
+static void
+test_key_bounds(void **state)
 {
 	static const uint8_t emax[4] = {0xff, 0xff, 0xff, 0xff},
 			     e33[5] = {1, 0, 0, 0, 1}, f4[3] = {1, 0, 1};
@@ -1085,11 +1127,11 @@ static void test_key_bounds(void **state)
 		size_t nbytes;
 		const uint8_t *e;
 		size_t elen;
-		const char *refused;	/* NULL: allowed */
+		const char *refused; /* NULL: allowed */
 	} keys[] = {
-		{2048, emax, sizeof(emax), NULL},
-		{2049, f4, sizeof(f4), "16392-bit modulus, 17-bit exponent"},
-		{256, e33, sizeof(e33), "2048-bit modulus, 33-bit exponent"},
+	    {2048, emax, sizeof(emax), NULL},
+	    {2049, f4, sizeof(f4), "16392-bit modulus, 17-bit exponent"},
+	    {256, e33, sizeof(e33), "2048-bit modulus, 33-bit exponent"},
 	};
 	struct tcert key;
 	struct srv sv;
@@ -1126,7 +1168,8 @@ static void test_key_bounds(void **state)
 	}
 }
 
-static void test_silent_deadline(void **state)
+static void
+test_silent_deadline(void **state)
 {
 	struct srv sv;
 	struct probe_opts o;
@@ -1166,7 +1209,8 @@ static void test_silent_deadline(void **state)
 	probe_result_free(r);
 }
 
-static void test_stream_error(void **state)
+static void
+test_stream_error(void **state)
 {
 	struct srv sv;
 	struct probe_opts o;
@@ -1186,7 +1230,8 @@ static void test_stream_error(void **state)
 	probe_result_free(r);
 }
 
-static void test_connection_refused(void **state)
+static void
+test_connection_refused(void **state)
 {
 	struct probe_opts o;
 	struct probe_req req;
@@ -1202,7 +1247,8 @@ static void test_connection_refused(void **state)
 }
 
 /* The next address is tried when one refuses. */
-static void test_address_fallback(void **state)
+static void
+test_address_fallback(void **state)
 {
 	struct probe_addr addrs[2] = {{AF_INET, {127, 0, 0, 2}},
 				      {AF_INET, {127, 0, 0, 1}}};
@@ -1226,7 +1272,8 @@ static void test_address_fallback(void **state)
 	probe_result_free(r);
 }
 
-static void test_private_refused(void **state)
+static void
+test_private_refused(void **state)
 {
 	struct srv sv;
 	struct probe_opts o;
@@ -1256,7 +1303,8 @@ static void test_private_refused(void **state)
 	probe_result_free(r);
 }
 
-static void test_socks_refusal(void **state)
+static void
+test_socks_refusal(void **state)
 {
 	struct srv sv;
 	struct probe_opts o;
@@ -1294,7 +1342,8 @@ static void test_socks_refusal(void **state)
 }
 
 /* Through the proxy to the server, fresh credentials each time. */
-static void test_socks_ok(void **state)
+static void
+test_socks_ok(void **state)
 {
 	struct srv sv;
 	struct probe_opts o;
@@ -1387,7 +1436,8 @@ static void test_socks_ok(void **state)
 	}
 }
 
-static void test_socks_proxy_down(void **state)
+static void
+test_socks_proxy_down(void **state)
 {
 	struct probe_opts o;
 	struct probe_req req;
@@ -1410,7 +1460,8 @@ static void test_socks_proxy_down(void **state)
 	probe_result_free(r);
 }
 
-static void test_cancel(void **state)
+static void
+test_cancel(void **state)
 {
 	struct event_base *base = event_base_new();
 	struct outcome out = {NULL, 0};
@@ -1443,7 +1494,8 @@ static void test_cancel(void **state)
 	event_base_free(base);
 }
 
-static void check_private(int family, const char *s, int want)
+static void
+check_private(int family, const char *s, int want)
 {
 	struct probe_addr a;
 
@@ -1454,41 +1506,68 @@ static void check_private(int family, const char *s, int want)
 		fail_msg("%s: want %d", s, want);
 }
 
-static void test_private_table(void **state)
+static void
+test_private_table(void **state)
 {
 	static const char *v4_private[] = {
-		"0.0.0.0", "0.1.2.3", "10.0.0.1", "10.255.255.255",
-		"100.64.0.1", "100.127.255.255", "127.0.0.1", "127.9.9.9",
-		"169.254.1.1", "172.16.0.1", "172.31.255.255", "192.0.0.8",
-		"192.0.2.1", "192.168.1.1", "198.18.0.1", "198.19.255.255",
-		"198.51.100.7", "203.0.113.9", "224.0.0.1", "239.1.1.1",
-		"240.0.0.1", "255.255.255.255",
+	    "0.0.0.0",	       "0.1.2.3",	 "10.0.0.1",
+	    "10.255.255.255",  "100.64.0.1",	 "100.127.255.255",
+	    "127.0.0.1",       "127.9.9.9",	 "169.254.1.1",
+	    "172.16.0.1",      "172.31.255.255", "192.0.0.8",
+	    "192.0.2.1",       "192.168.1.1",	 "198.18.0.1",
+	    "198.19.255.255",  "198.51.100.7",	 "203.0.113.9",
+	    "224.0.0.1",       "239.1.1.1",	 "240.0.0.1",
+	    "255.255.255.255",
 	};
 	static const char *v4_public[] = {
-		"1.1.1.1", "8.8.8.8", "100.63.255.255", "100.128.0.0",
-		"172.15.255.255", "172.32.0.0", "192.0.1.1", "192.0.3.1",
-		"192.169.0.1", "198.17.255.255", "198.20.0.0", "198.51.101.1",
-		"203.0.114.1", "223.255.255.255", "11.0.0.1", "126.255.255.255",
-		"128.0.0.1", "169.253.1.1",
+	    "1.1.1.1",	       "8.8.8.8",	  "100.63.255.255",
+	    "100.128.0.0",     "172.15.255.255",  "172.32.0.0",
+	    "192.0.1.1",       "192.0.3.1",	  "192.169.0.1",
+	    "198.17.255.255",  "198.20.0.0",	  "198.51.101.1",
+	    "203.0.114.1",     "223.255.255.255", "11.0.0.1",
+	    "126.255.255.255", "128.0.0.1",	  "169.253.1.1",
 	};
 	static const char *v6_private[] = {
-		"::", "::1", "fc00::1", "fdff:ffff::1", "fe80::1", "febf::1",
-		"ff02::1", "2001:db8::1", "::ffff:127.0.0.1", "::ffff:10.1.2.3",
-		"64:ff9b::192.168.0.1", "64:ff9b::7f00:1",
-		/* IPv4-compatible, IPv4-translated, local-use NAT64,
-		 * site-local, and the rest of RFC 6890's registry */
-		"::2", "::8.8.8.8", "::ffff:0:8.8.8.8", "::ffff:0:127.0.0.1",
-		"64:ff9b:1::8.8.8.8", "64:ff9b:1:ffff::1", "fec0::1",
-		"feff::1", "100::1", "100:0:0:1::1", "2001::1", "2001:2::1",
-		"2001:1ff::1", "3fff::1", "3fff:fff::1", "5f00::1",
-		"2002:c0a8:101::1", "2002:7f00:1::1",
+	    "::",
+	    "::1",
+	    "fc00::1",
+	    "fdff:ffff::1",
+	    "fe80::1",
+	    "febf::1",
+	    "ff02::1",
+	    "2001:db8::1",
+	    "::ffff:127.0.0.1",
+	    "::ffff:10.1.2.3",
+	    "64:ff9b::192.168.0.1",
+	    "64:ff9b::7f00:1",
+	    /* IPv4-compatible, IPv4-translated, local-use NAT64,
+	     * site-local, and the rest of RFC 6890's registry */
+	    "::2",
+	    "::8.8.8.8",
+	    "::ffff:0:8.8.8.8",
+	    "::ffff:0:127.0.0.1",
+	    "64:ff9b:1::8.8.8.8",
+	    "64:ff9b:1:ffff::1",
+	    "fec0::1",
+	    "feff::1",
+	    "100::1",
+	    "100:0:0:1::1",
+	    "2001::1",
+	    "2001:2::1",
+	    "2001:1ff::1",
+	    "3fff::1",
+	    "3fff:fff::1",
+	    "5f00::1",
+	    "2002:c0a8:101::1",
+	    "2002:7f00:1::1",
 	};
 	static const char *v6_public[] = {
-		"2001:4860::8888", "2a01::1", "::ffff:8.8.8.8",
-		"64:ff9b::8.8.8.8", "2001:db9::1", "64:ff9b:2::1",
-		"100:0:0:2::1", "101::1", "2001:3::1", "2001:4:112::1",
-		"2001:20::1", "2001:3f::1", "2001:200::1", "3fff:1000::1",
-		"2002:808:808::1", "5f01::1", "fe7f::1",
+	    "2001:4860::8888",	"2a01::1",	"::ffff:8.8.8.8",
+	    "64:ff9b::8.8.8.8", "2001:db9::1",	"64:ff9b:2::1",
+	    "100:0:0:2::1",	"101::1",	"2001:3::1",
+	    "2001:4:112::1",	"2001:20::1",	"2001:3f::1",
+	    "2001:200::1",	"3fff:1000::1", "2002:808:808::1",
+	    "5f01::1",		"fe7f::1",
 	};
 	size_t i;
 	struct probe_addr bad;
@@ -1507,7 +1586,8 @@ static void test_private_table(void **state)
 	assert_int_equal(probe_addr_is_private(&bad), 1);
 }
 
-static void set_addr(struct probe_addr *a, const char *s)
+static void
+set_addr(struct probe_addr *a, const char *s)
 {
 	memset(a, 0, sizeof(*a));
 	a->family = strchr(s, ':') ? AF_INET6 : AF_INET;
@@ -1516,10 +1596,11 @@ static void set_addr(struct probe_addr *a, const char *s)
 
 /* One private address among public ones skips that address only: the
  * endpoint is still probed at the others, in DNS order. */
-static void test_private_skipped(void **state)
+static void
+test_private_skipped(void **state)
 {
 	static const char *mixed[] = {"10.0.0.1", "192.0.2.80", "8.8.8.8",
-				      "::1", "2a01::1", "fec0::1"};
+				      "::1",	  "2a01::1",	"fec0::1"};
 	struct probe_addr addrs[6], first, want;
 	char ip[INET6_ADDRSTRLEN];
 	size_t n = 6;
@@ -1552,20 +1633,20 @@ static void test_private_skipped(void **state)
 
 /* Every TLSA record comes out whole, however long (a DNS message holds
  * up to 65,535 bytes); before, records over 4 KB came out empty. */
-static void test_tlsa_line(void **state)
+static void
+test_tlsa_line(void **state)
 {
 	static const size_t sizes[] = {0, 32, 4096, 4097, 5000, 65532};
 	static uint8_t data[65532];
-	struct dns_tlsa t = {.usage = 3, .selector = 0, .mtype = 0,
-			     .data = data};
+	struct dns_tlsa t = {
+	    .usage = 3, .selector = 0, .mtype = 0, .data = data};
 
 	(void)state;
 	memset(data, 0xab, sizeof(data));
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		t.len = sizes[i];
 		char *line = check_tlsa_line(&t);
-		assert_int_equal(strlen(line),
-				 5 + (t.len ? 1 + 2 * t.len : 0));
+		assert_int_equal(strlen(line), 5 + (t.len ? 1 + 2 * t.len : 0));
 		assert_memory_equal(line, "3 0 0", 5);
 		if (t.len)
 			assert_string_equal(line + 6 + 2 * t.len - 4, "abab");
@@ -1573,7 +1654,8 @@ static void test_tlsa_line(void **state)
 	}
 }
 
-static void test_step_names(void **state)
+static void
+test_step_names(void **state)
 {
 	(void)state;
 	assert_null(probe_step_name(PROBE_STEP_NONE));
@@ -1589,8 +1671,8 @@ static void test_step_names(void **state)
 
 /* ---- the stream after TLS (probe/tlsfeat.c, XEP-0440) ------------------ */
 
-static struct probe_result *run_after_tls_as(const char *after, size_t len,
-					     enum probe_tls tls, int server)
+static struct probe_result *
+run_after_tls_as(const char *after, size_t len, enum probe_tls tls, int server)
 {
 	struct srv sv;
 	struct probe_opts o;
@@ -1615,25 +1697,28 @@ static struct probe_result *run_after_tls_as(const char *after, size_t len,
 	return r;
 }
 
-static struct probe_result *run_after_tls(const char *after, size_t len,
-					  enum probe_tls tls)
+static struct probe_result *
+run_after_tls(const char *after, size_t len, enum probe_tls tls)
 {
 	return run_after_tls_as(after, len, tls, 0);
 }
 
 #define CB_FEATURES                                                            \
-	SRV_HEADER "<stream:features><mechanisms "                             \
+	SRV_HEADER                                                             \
+	"<stream:features><mechanisms "                                        \
 	"xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>SCRAM-SHA-1"      \
 	"</mechanism><mechanism> SCRAM-SHA-1-PLUS\n</mechanism>"               \
 	"<mechanism>bad name</mechanism></mechanisms>"                         \
-	"<authentication xmlns='urn:xmpp:sasl:2'><mechanism>SCRAM-SHA-256-PLUS" \
+	"<authentication "                                                     \
+	"xmlns='urn:xmpp:sasl:2'><mechanism>SCRAM-SHA-256-PLUS"                \
 	"</mechanism><mechanism>SCRAM-SHA-1</mechanism></authentication>"      \
 	"<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'>"                    \
 	"<channel-binding type='tls-unique'/>"                                 \
 	"<channel-binding type='tls-exporter'/></sasl-channel-binding>"        \
 	"</stream:features>"
 
-static void test_features_offered(void **state)
+static void
+test_features_offered(void **state)
 {
 	static const enum probe_tls modes[] = {PROBE_STARTTLS, PROBE_DIRECT};
 	struct probe_result *r;
@@ -1659,11 +1744,13 @@ static void test_features_offered(void **state)
 }
 
 /* A server offering PLAIN only: read, no channel binding. */
-static void test_features_plain(void **state)
+static void
+test_features_plain(void **state)
 {
-	static const char plain[] = SRV_HEADER "<stream:features><mechanisms "
-		"xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN"
-		"</mechanism></mechanisms></stream:features>";
+	static const char plain[] = SRV_HEADER
+	    "<stream:features><mechanisms "
+	    "xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN"
+	    "</mechanism></mechanisms></stream:features>";
 	struct probe_result *r;
 
 	(void)state;
@@ -1676,7 +1763,8 @@ static void test_features_plain(void **state)
 }
 
 /* RFC 9266: tls-unique alone is no use under TLS 1.3. */
-static void test_features_usable(void **state)
+static void
+test_features_usable(void **state)
 {
 	struct probe_features f;
 
@@ -1700,11 +1788,13 @@ static void test_features_usable(void **state)
 /* Garbage, a feature list past the reader's bounds, a stream error, or
  * silence after TLS: channel binding is unknown, and the chain is kept
  * with ok set, within the second stream's time bound. */
-static void test_features_hostile(void **state)
+static void
+test_features_hostile(void **state)
 {
 	static const char garbage[] = "\x16\x03\x01 not XML at all <<<";
-	static const char err[] = SRV_HEADER "<stream:error><host-unknown "
-		"xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>";
+	static const char err[] = SRV_HEADER
+	    "<stream:error><host-unknown "
+	    "xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>";
 	size_t big = XMLSTREAM_MAX_BYTES + 4096, n;
 	char *huge = malloc(big);
 	struct probe_result *r;
@@ -1712,7 +1802,8 @@ static void test_features_hostile(void **state)
 
 	(void)state;
 	assert_non_null(huge);
-	n = (size_t)snprintf(huge, big, "%s<stream:features><mechanisms "
+	n = (size_t)snprintf(huge, big,
+			     "%s<stream:features><mechanisms "
 			     "xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>",
 			     SRV_HEADER);
 	while (n + strlen(mech) < big) {
@@ -1743,7 +1834,8 @@ static void test_features_hostile(void **state)
 }
 
 /* A s2s probe never opens a second stream. */
-static void test_features_s2s(void **state)
+static void
+test_features_s2s(void **state)
 {
 	struct probe_result *r;
 
@@ -1754,35 +1846,36 @@ static void test_features_s2s(void **state)
 	probe_result_free(r);
 }
 
-int main(void)
+int
+main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_private_table),
-		cmocka_unit_test(test_private_skipped),
-		cmocka_unit_test(test_tlsa_line),
-		cmocka_unit_test(test_step_names),
-		cmocka_unit_test(test_starttls_ok),
-		cmocka_unit_test(test_features_offered),
-		cmocka_unit_test(test_features_usable),
-		cmocka_unit_test(test_features_plain),
-		cmocka_unit_test(test_features_hostile),
-		cmocka_unit_test(test_features_s2s),
-		cmocka_unit_test(test_split_reads),
-		cmocka_unit_test(test_direct_alpn),
-		cmocka_unit_test(test_tls_refused),
-		cmocka_unit_test(test_stream_bounds),
-		cmocka_unit_test(test_stream_dribble),
-		cmocka_unit_test(test_huge_key),
-		cmocka_unit_test(test_key_bounds),
-		cmocka_unit_test(test_silent_deadline),
-		cmocka_unit_test(test_stream_error),
-		cmocka_unit_test(test_connection_refused),
-		cmocka_unit_test(test_address_fallback),
-		cmocka_unit_test(test_private_refused),
-		cmocka_unit_test(test_socks_refusal),
-		cmocka_unit_test(test_socks_ok),
-		cmocka_unit_test(test_socks_proxy_down),
-		cmocka_unit_test(test_cancel),
+	    cmocka_unit_test(test_private_table),
+	    cmocka_unit_test(test_private_skipped),
+	    cmocka_unit_test(test_tlsa_line),
+	    cmocka_unit_test(test_step_names),
+	    cmocka_unit_test(test_starttls_ok),
+	    cmocka_unit_test(test_features_offered),
+	    cmocka_unit_test(test_features_usable),
+	    cmocka_unit_test(test_features_plain),
+	    cmocka_unit_test(test_features_hostile),
+	    cmocka_unit_test(test_features_s2s),
+	    cmocka_unit_test(test_split_reads),
+	    cmocka_unit_test(test_direct_alpn),
+	    cmocka_unit_test(test_tls_refused),
+	    cmocka_unit_test(test_stream_bounds),
+	    cmocka_unit_test(test_stream_dribble),
+	    cmocka_unit_test(test_huge_key),
+	    cmocka_unit_test(test_key_bounds),
+	    cmocka_unit_test(test_silent_deadline),
+	    cmocka_unit_test(test_stream_error),
+	    cmocka_unit_test(test_connection_refused),
+	    cmocka_unit_test(test_address_fallback),
+	    cmocka_unit_test(test_private_refused),
+	    cmocka_unit_test(test_socks_refusal),
+	    cmocka_unit_test(test_socks_ok),
+	    cmocka_unit_test(test_socks_proxy_down),
+	    cmocka_unit_test(test_cancel),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -58,12 +58,13 @@ test_status_line(void **state)
 		enum verdict v;
 		const char *want;
 	} cases[] = {
-		{VERDICT_OK, "CERTWATCH OK - bücher.example: ok"},
-		{VERDICT_NO_TLSA, "CERTWATCH WARNING - bücher.example: no-tlsa"},
-		{VERDICT_INSECURE, "CERTWATCH WARNING - bücher.example: insecure"},
-		{VERDICT_MISMATCH, "CERTWATCH CRITICAL - bücher.example: mismatch"},
-		{VERDICT_BOGUS, "CERTWATCH CRITICAL - bücher.example: bogus"},
-		{VERDICT_UNREACHABLE, "CERTWATCH UNKNOWN - bücher.example: unreachable"},
+	    {VERDICT_OK, "CERTWATCH OK - bücher.example: ok"},
+	    {VERDICT_NO_TLSA, "CERTWATCH WARNING - bücher.example: no-tlsa"},
+	    {VERDICT_INSECURE, "CERTWATCH WARNING - bücher.example: insecure"},
+	    {VERDICT_MISMATCH, "CERTWATCH CRITICAL - bücher.example: mismatch"},
+	    {VERDICT_BOGUS, "CERTWATCH CRITICAL - bücher.example: bogus"},
+	    {VERDICT_UNREACHABLE,
+	     "CERTWATCH UNKNOWN - bücher.example: unreachable"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -72,9 +73,10 @@ test_status_line(void **state)
 		report_status_line(r, &b);
 		if (strncmp(b.s, cases[i].want, strlen(cases[i].want)))
 			fail_msg("got \"%s\", want \"%s\"", b.s, cases[i].want);
-		assert_non_null(strstr(b.s, cases[i].v == VERDICT_UNREACHABLE
-						    ? "all 2 endpoints unreachable"
-						    : "1 of 2 endpoints unreachable"));
+		assert_non_null(
+		    strstr(b.s, cases[i].v == VERDICT_UNREACHABLE
+				    ? "all 2 endpoints unreachable"
+				    : "1 of 2 endpoints unreachable"));
 		buf_free(&b);
 		check_result_free(r);
 	}
@@ -83,11 +85,13 @@ test_status_line(void **state)
 static void
 test_invalid(void **state)
 {
-	struct check_result *r = check_result_invalid("bad..name", "empty label");
+	struct check_result *r =
+	    check_result_invalid("bad..name", "empty label");
 	struct buf b = BUF_INIT;
 
 	report_status_line(r, &b);
-	assert_string_equal(b.s, "CERTWATCH UNKNOWN - invalid domain: empty label");
+	assert_string_equal(b.s,
+			    "CERTWATCH UNKNOWN - invalid domain: empty label");
 	buf_reset(&b);
 	report_json(r, &b);
 	assert_non_null(strstr(b.s, "\"verdict\":null"));
@@ -105,18 +109,26 @@ test_text_and_json(void **state)
 	report_text(r, &b);
 	assert_non_null(strstr(b.s, "POSSIBLE MAN IN THE MIDDLE"));
 	assert_non_null(strstr(b.s, "expected: 3 1 1 bbbb"));
-	assert_non_null(strstr(b.s, "xmpp-server xmpp.example:5269 (STARTTLS): unreachable"));
+	assert_non_null(strstr(
+	    b.s, "xmpp-server xmpp.example:5269 (STARTTLS): unreachable"));
 	assert_non_null(strstr(b.s, "connection refused"));
 	buf_reset(&b);
 	report_json(r, &b);
 	assert_non_null(strstr(b.s, "{\"domain\":\"xn--bcher-kva.example\""));
 	assert_non_null(strstr(b.s, "\"verdict\":\"mismatch\""));
-	assert_non_null(strstr(b.s, "{\"service\":\"xmpps-client\",\"state\":\"not-offered\"}"));
-	assert_non_null(strstr(b.s, "\"tls\":\"starttls\",\"host\":\"xmpp.example\",\"port\":5222"));
-	assert_non_null(strstr(b.s, "\"dnssec\":\"secure\",\"dnssec_srv\":\"secure\""));
+	assert_non_null(strstr(
+	    b.s, "{\"service\":\"xmpps-client\",\"state\":\"not-offered\"}"));
+	assert_non_null(strstr(
+	    b.s,
+	    "\"tls\":\"starttls\",\"host\":\"xmpp.example\",\"port\":5222"));
+	assert_non_null(
+	    strstr(b.s, "\"dnssec\":\"secure\",\"dnssec_srv\":\"secure\""));
 	assert_non_null(strstr(b.s, "\"matched\":null"));
-	assert_non_null(strstr(b.s, "\"text\":\"a \\\"quoted\\\" <b>text</b>\\n\""));
-	assert_non_null(strstr(b.s, "\"error\":{\"step\":\"tcp\",\"reason\":\"connection refused\"}"));
+	assert_non_null(
+	    strstr(b.s, "\"text\":\"a \\\"quoted\\\" <b>text</b>\\n\""));
+	assert_non_null(strstr(
+	    b.s,
+	    "\"error\":{\"step\":\"tcp\",\"reason\":\"connection refused\"}"));
 	assert_non_null(strstr(b.s, "\"dnssec_srv\":null"));
 	assert_non_null(strstr(b.s, "\"setup\":[]"));
 	buf_free(&b);
@@ -182,7 +194,8 @@ test_probe_lines(void **state)
 	r->nwarnings = 1;
 	r->warnings = xcalloc(1, sizeof(*r->warnings));
 	strcpy(r->warnings[0].code, "key-split");
-	strcpy(r->warnings[0].text, "keys differ between probes (aaaa vs cccc)");
+	strcpy(r->warnings[0].text,
+	       "keys differ between probes (aaaa vs cccc)");
 	buf_reset(&b);
 	report_text(r, &b);
 	assert_non_null(strstr(b.s, "; keys differ between probes (aaaa vs "
@@ -234,8 +247,9 @@ test_first_hour(void **state)
 
 	r->endpoints[0].verdict = VERDICT_UNREACHABLE;
 	r->endpoints[0].err_step = PROBE_STEP_TOR;
-	strcpy(r->endpoints[0].err_reason,
-	       "cannot reach the SOCKS proxy 127.0.0.1:9050: connection refused");
+	strcpy(
+	    r->endpoints[0].err_reason,
+	    "cannot reach the SOCKS proxy 127.0.0.1:9050: connection refused");
 	report_text(r, &b);
 	p = strstr(b.s, "\nThis is a fault of the certwatch service");
 	assert_non_null(p);
@@ -244,7 +258,8 @@ test_first_hour(void **state)
 	assert_non_null(strstr(b.s, "failed at: cannot reach the SOCKS proxy "
 				    "127.0.0.1:9050: connection refused (step "
 				    "tor)"));
-	assert_non_null(strstr(b.s, "failed at: connection refused (step tcp)"));
+	assert_non_null(
+	    strstr(b.s, "failed at: connection refused (step tcp)"));
 	buf_reset(&b);
 	/* Refused by Tor at CONNECT: the circuit's or the server's. */
 	strcpy(r->endpoints[0].err_reason, "host unreachable");
@@ -284,12 +299,13 @@ test_first_hour(void **state)
 	r->err_step = PROBE_STEP_DNS;
 	strcpy(r->err_reason, "no XMPP service");
 	r->services[SVC_XMPP_CLIENT] = r->services[SVC_XMPP_SERVER] =
-		SVC_STATE_NOT_OFFERED;
+	    SVC_STATE_NOT_OFFERED;
 	strcpy(r->service_detail[SVC_XMPP_CLIENT], "no SRV records");
 	strcpy(r->service_detail[SVC_XMPP_SERVER], "no SRV records");
 	report_text(r, &b);
-	assert_non_null(strstr(b.s, "\nfailed at: no XMPP service (step dns)\n"
-				    "xmpp-client, xmpp-server: no SRV records\n"));
+	assert_non_null(strstr(b.s,
+			       "\nfailed at: no XMPP service (step dns)\n"
+			       "xmpp-client, xmpp-server: no SRV records\n"));
 	r->nendpoints = 2;
 	buf_free(&b);
 	check_result_free(r);
@@ -304,7 +320,9 @@ test_escapes(void **state)
 	assert_string_equal(b.s, "\"\\u0001\\ufffdé\\\"\"");
 	buf_reset(&b);
 	buf_html(&b, "<script>alert('x')</script>&\xff");
-	assert_string_equal(b.s, "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;\xef\xbf\xbd");
+	assert_string_equal(
+	    b.s,
+	    "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;\xef\xbf\xbd");
 	buf_free(&b);
 }
 
@@ -336,11 +354,13 @@ test_long_records(void **state)
 	e->tlsa[1] = xstrdup(fits);
 	e->ntlsa = 2;
 	report_text(r, &b);
-	snprintf(want, sizeof(want), "  expected: %.70s… [cut: the record "
-		 "holds 10000 bytes; the JSON report has it whole]\n", whole);
+	snprintf(want, sizeof(want),
+		 "  expected: %.70s… [cut: the record "
+		 "holds 10000 bytes; the JSON report has it whole]\n",
+		 whole);
 	if (strstr(b.s, want) == NULL)
 		fail_msg("no cut record line in:\n%.400s", b.s);
-	assert_non_null(strstr(b.s, fits));	/* 4,096 bytes: whole */
+	assert_non_null(strstr(b.s, fits)); /* 4,096 bytes: whole */
 	assert_null(strstr(b.s, "  expected: \n"));
 	buf_free(&b);
 	report_json(r, &b);
@@ -375,8 +395,9 @@ test_defences(void **state)
 	assert_non_null(strstr(b.s, "\"code\":\"expires-soon\""));
 	assert_non_null(strstr(b.s, "\"tlsa_quality\":\"strong\""));
 	assert_non_null(strstr(b.s, "\"next_key\":\"3 1 1 bbbb\""));
-	assert_non_null(strstr(b.s, "\"channel_binding\":{\"state\":\"none\","
-				    "\"mechanisms\":[\"SCRAM-SHA-1\",\"PLAIN\"]"));
+	assert_non_null(strstr(b.s,
+			       "\"channel_binding\":{\"state\":\"none\","
+			       "\"mechanisms\":[\"SCRAM-SHA-1\",\"PLAIN\"]"));
 	assert_non_null(strstr(b.s, "\"code\":\"no-channel-binding\""));
 	/* s2s endpoints have none */
 	assert_non_null(strstr(b.s, "\"channel_binding\":null"));
@@ -398,14 +419,14 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_status_line),
-		cmocka_unit_test(test_invalid),
-		cmocka_unit_test(test_text_and_json),
-		cmocka_unit_test(test_probe_lines),
-		cmocka_unit_test(test_escapes),
-		cmocka_unit_test(test_long_records),
-		cmocka_unit_test(test_first_hour),
-		cmocka_unit_test(test_defences),
+	    cmocka_unit_test(test_status_line),
+	    cmocka_unit_test(test_invalid),
+	    cmocka_unit_test(test_text_and_json),
+	    cmocka_unit_test(test_probe_lines),
+	    cmocka_unit_test(test_escapes),
+	    cmocka_unit_test(test_long_records),
+	    cmocka_unit_test(test_first_hour),
+	    cmocka_unit_test(test_defences),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,12 +23,12 @@ time_table(void **state)
 		enum report_time_form form;
 		const char *want;
 	} cases[] = {
-		{1700000000, REPORT_TIME_DAY, "2023-11-14"},
-		{1700000000, REPORT_TIME_MINUTE, "2023-11-14 22:13 UTC"},
-		{1700000000, REPORT_TIME_SECOND, "2023-11-14 22:13:20 UTC"},
-		{0, REPORT_TIME_MINUTE, "never"},
-		{-5, REPORT_TIME_SECOND, "never"},
-		{INT64_MAX, REPORT_TIME_SECOND, "never"},
+	    {1700000000, REPORT_TIME_DAY, "2023-11-14"},
+	    {1700000000, REPORT_TIME_MINUTE, "2023-11-14 22:13 UTC"},
+	    {1700000000, REPORT_TIME_SECOND, "2023-11-14 22:13:20 UTC"},
+	    {0, REPORT_TIME_MINUTE, "never"},
+	    {-5, REPORT_TIME_SECOND, "never"},
+	    {INT64_MAX, REPORT_TIME_SECOND, "never"},
 	};
 	char s[64], tiny[8];
 
@@ -46,7 +46,7 @@ static void
 alert_words(void **state)
 {
 	static const struct store_key keys[] = {
-		{"ab12", 1700000000, 1700003600},
+	    {"ab12", 1700000000, 1700003600},
 	};
 	struct check_result r;
 	struct buf b = BUF_INIT;
@@ -84,8 +84,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(time_table),
-		cmocka_unit_test(alert_words),
+	    cmocka_unit_test(time_table),
+	    cmocka_unit_test(alert_words),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,7 +10,8 @@
 
 #include "probe/socks5.h"
 
-static void test_greeting(void **state)
+static void
+test_greeting(void **state)
 {
 	uint8_t b[8];
 
@@ -27,32 +28,35 @@ static void test_greeting(void **state)
 	assert_int_equal(socks5_greeting(b, 3, SOCKS5_AUTH_EITHER), -1);
 }
 
-static void test_auth_request(void **state)
+static void
+test_auth_request(void **state)
 {
 	uint8_t b[SOCKS5_MSG_MAX];
 	char err[128], big[300];
 
 	(void)state;
-	assert_int_equal(socks5_auth_request(b, sizeof(b), "ab", "xyz", err,
-					     sizeof(err)),
-			 8);
-	assert_memory_equal(b, "\x01\x02" "ab" "\x03" "xyz", 8);
+	assert_int_equal(
+	    socks5_auth_request(b, sizeof(b), "ab", "xyz", err, sizeof(err)),
+	    8);
+	assert_memory_equal(b,
+			    "\x01\x02"
+			    "ab"
+			    "\x03"
+			    "xyz",
+			    8);
 
-	assert_int_equal(socks5_auth_request(b, sizeof(b), "", "x", err,
-					     sizeof(err)),
-			 -1);
-	assert_int_equal(socks5_auth_request(b, sizeof(b), "x", "", err,
-					     sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    socks5_auth_request(b, sizeof(b), "", "x", err, sizeof(err)), -1);
+	assert_int_equal(
+	    socks5_auth_request(b, sizeof(b), "x", "", err, sizeof(err)), -1);
 	memset(big, 'a', 256);
 	big[256] = '\0';
-	assert_int_equal(socks5_auth_request(b, sizeof(b), big, "x", err,
-					     sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    socks5_auth_request(b, sizeof(b), big, "x", err, sizeof(err)), -1);
 	big[255] = '\0';
-	assert_int_equal(socks5_auth_request(b, sizeof(b), big, big, err,
-					     sizeof(err)),
-			 SOCKS5_MSG_MAX);
+	assert_int_equal(
+	    socks5_auth_request(b, sizeof(b), big, big, err, sizeof(err)),
+	    SOCKS5_MSG_MAX);
 	assert_int_equal(socks5_auth_request(b, SOCKS5_MSG_MAX - 1, big, big,
 					     err, sizeof(err)),
 			 -1);
@@ -62,12 +66,12 @@ static void test_auth_request(void **state)
 			 -1);
 	assert_non_null(strstr(err, "<torS0X>"));
 	/* The prefix only matters at the start. */
-	assert_int_equal(socks5_auth_request(b, sizeof(b), "a<torS0X>", "x",
-					     NULL, 0),
-			 13);
+	assert_int_equal(
+	    socks5_auth_request(b, sizeof(b), "a<torS0X>", "x", NULL, 0), 13);
 }
 
-static void test_connect_request(void **state)
+static void
+test_connect_request(void **state)
 {
 	uint8_t b[SOCKS5_MSG_MAX];
 	char err[128], big[300];
@@ -76,37 +80,37 @@ static void test_connect_request(void **state)
 	assert_int_equal(socks5_connect_request(b, sizeof(b), "xmpp.example",
 						5222, err, sizeof(err)),
 			 7 + 12);
-	assert_memory_equal(b, "\x05\x01\x00\x03\x0c" "xmpp.example" "\x14\x66",
+	assert_memory_equal(b,
+			    "\x05\x01\x00\x03\x0c"
+			    "xmpp.example"
+			    "\x14\x66",
 			    19);
 	/* Address literals go as ATYP 1 and 4 (RFC 1928 §5). */
-	assert_int_equal(socks5_connect_request(b, sizeof(b), "192.0.2.7",
-						5222, err, sizeof(err)),
+	assert_int_equal(socks5_connect_request(b, sizeof(b), "192.0.2.7", 5222,
+						err, sizeof(err)),
 			 10);
-	assert_memory_equal(b, "\x05\x01\x00\x01\xc0\x00\x02\x07\x14\x66",
-			    10);
+	assert_memory_equal(b, "\x05\x01\x00\x01\xc0\x00\x02\x07\x14\x66", 10);
 	assert_int_equal(socks5_connect_request(b, sizeof(b), "2001:db8::1",
 						5269, err, sizeof(err)),
 			 22);
 	assert_memory_equal(b, "\x05\x01\x00\x04\x20\x01\x0d\xb8", 8);
 	assert_memory_equal(b + 19, "\x01\x14\x95", 3);
-	assert_int_equal(socks5_connect_request(b, sizeof(b), "", 1, err,
-						sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    socks5_connect_request(b, sizeof(b), "", 1, err, sizeof(err)), -1);
 	memset(big, 'a', 256);
 	big[256] = '\0';
-	assert_int_equal(socks5_connect_request(b, sizeof(b), big, 1, err,
-						sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    socks5_connect_request(b, sizeof(b), big, 1, err, sizeof(err)), -1);
 	big[255] = '\0';
-	assert_int_equal(socks5_connect_request(b, sizeof(b), big, 1, err,
-						sizeof(err)),
-			 262);
-	assert_int_equal(socks5_connect_request(b, 261, big, 1, err,
-						sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    socks5_connect_request(b, sizeof(b), big, 1, err, sizeof(err)),
+	    262);
+	assert_int_equal(
+	    socks5_connect_request(b, 261, big, 1, err, sizeof(err)), -1);
 }
 
-static void test_parse_method(void **state)
+static void
+test_parse_method(void **state)
 {
 	size_t used = 99;
 	char err[128];
@@ -137,9 +141,9 @@ static void test_parse_method(void **state)
 	assert_int_equal(socks5_parse_method((const uint8_t *)"HTTP/1.0", 8, 1,
 					     &used, err, sizeof(err)),
 			 SOCKS5_ERROR);
-	assert_int_equal(socks5_parse_method((const uint8_t *)"\x04", 1, 1,
-					     &used, NULL, 0),
-			 SOCKS5_ERROR);
+	assert_int_equal(
+	    socks5_parse_method((const uint8_t *)"\x04", 1, 1, &used, NULL, 0),
+	    SOCKS5_ERROR);
 	/* Both offered: either answer is taken, and told apart; anything
 	 * else is still refused. */
 	assert_int_equal(socks5_parse_method((const uint8_t *)"\x05\x00", 2,
@@ -162,7 +166,8 @@ static void test_parse_method(void **state)
 			 SOCKS5_ERROR);
 }
 
-static void test_parse_auth(void **state)
+static void
+test_parse_auth(void **state)
 {
 	size_t used = 0;
 	char err[128];
@@ -185,29 +190,31 @@ static void test_parse_auth(void **state)
 }
 
 /* Every prefix of a complete reply needs more; the whole is done. */
-static void check_truncations(const uint8_t *msg, size_t len)
+static void
+check_truncations(const uint8_t *msg, size_t len)
 {
 	size_t i, used;
 	uint8_t rep;
 	char err[128];
 
 	for (i = 0; i < len; i++)
-		assert_int_equal(socks5_parse_connect(msg, i, &used, &rep, err,
-						      sizeof(err)),
-				 SOCKS5_NEED_MORE);
+		assert_int_equal(
+		    socks5_parse_connect(msg, i, &used, &rep, err, sizeof(err)),
+		    SOCKS5_NEED_MORE);
 	used = 0;
-	assert_int_equal(socks5_parse_connect(msg, len, &used, &rep, err,
-					      sizeof(err)),
-			 SOCKS5_DONE);
+	assert_int_equal(
+	    socks5_parse_connect(msg, len, &used, &rep, err, sizeof(err)),
+	    SOCKS5_DONE);
 	assert_int_equal(used, len);
 	assert_int_equal(rep, 0);
 }
 
-static void test_parse_connect_ok(void **state)
+static void
+test_parse_connect_ok(void **state)
 {
 	static const uint8_t v4[] = {5, 0, 0, 1, 127, 0, 0, 1, 0x14, 0x66};
-	static const uint8_t v6[] = {5, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0,
-				     0, 0, 0, 0, 0, 0, 0, 1, 0,    80};
+	static const uint8_t v6[] = {5, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0,
+				     0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 80};
 	static const uint8_t name[] = {5, 0, 0, 3, 3, 'a', 'b', 'c', 0, 80};
 	static const uint8_t name0[] = {5, 0, 0, 3, 0, 0, 80};
 	uint8_t more[sizeof(v4) + 5];
@@ -230,7 +237,8 @@ static void test_parse_connect_ok(void **state)
 	assert_int_equal(used, sizeof(v4));
 }
 
-static void test_parse_connect_errors(void **state)
+static void
+test_parse_connect_errors(void **state)
 {
 	/* Tor's failure replies carry address type 0. */
 	static const uint8_t tor[] = {5, 4, 0, 0, 0, 0, 0, 0, 0, 0};
@@ -252,21 +260,21 @@ static void test_parse_connect_errors(void **state)
 	/* A failure is known from its second byte, whatever follows. */
 	for (i = 2; i <= sizeof(tor); i++) {
 		rep = 0;
-		assert_int_equal(socks5_parse_connect(tor, i, &used, &rep, err,
-						      sizeof(err)),
-				 SOCKS5_ERROR);
+		assert_int_equal(
+		    socks5_parse_connect(tor, i, &used, &rep, err, sizeof(err)),
+		    SOCKS5_ERROR);
 		assert_int_equal(rep, 4);
 		assert_string_equal(err, "host unreachable");
 	}
-	assert_int_equal(socks5_parse_connect(tor, 1, &used, &rep, err,
-					      sizeof(err)),
-			 SOCKS5_NEED_MORE);
+	assert_int_equal(
+	    socks5_parse_connect(tor, 1, &used, &rep, err, sizeof(err)),
+	    SOCKS5_NEED_MORE);
 	assert_int_equal(socks5_parse_connect(refused, sizeof(refused), &used,
 					      &rep, err, sizeof(err)),
 			 SOCKS5_ERROR);
 	assert_string_equal(err, "connection refused");
-	assert_int_equal(socks5_parse_connect(onion, sizeof(onion), &used,
-					      &rep, err, sizeof(err)),
+	assert_int_equal(socks5_parse_connect(onion, sizeof(onion), &used, &rep,
+					      err, sizeof(err)),
 			 SOCKS5_ERROR);
 	assert_string_equal(err, "invalid onion service address");
 	assert_int_equal(socks5_parse_connect(tor_onion, sizeof(tor_onion),
@@ -279,22 +287,23 @@ static void test_parse_connect_errors(void **state)
 			 SOCKS5_ERROR);
 	assert_string_equal(err, "unknown SOCKS reply 0x42");
 	/* A success needs a defined address type. */
-	assert_int_equal(socks5_parse_connect(atyp0_ok, sizeof(atyp0_ok),
-					      &used, &rep, err, sizeof(err)),
+	assert_int_equal(socks5_parse_connect(atyp0_ok, sizeof(atyp0_ok), &used,
+					      &rep, err, sizeof(err)),
 			 SOCKS5_ERROR);
-	assert_int_equal(socks5_parse_connect(atyp9_ok, sizeof(atyp9_ok),
-					      &used, &rep, err, sizeof(err)),
+	assert_int_equal(socks5_parse_connect(atyp9_ok, sizeof(atyp9_ok), &used,
+					      &rep, err, sizeof(err)),
 			 SOCKS5_ERROR);
 	assert_int_equal(socks5_parse_connect(rsv, sizeof(rsv), &used, &rep,
 					      err, sizeof(err)),
 			 SOCKS5_ERROR);
 	/* A SOCKS4 reply. */
-	assert_int_equal(socks5_parse_connect(v4, sizeof(v4), &used, &rep, err,
-					      sizeof(err)),
-			 SOCKS5_ERROR);
+	assert_int_equal(
+	    socks5_parse_connect(v4, sizeof(v4), &used, &rep, err, sizeof(err)),
+	    SOCKS5_ERROR);
 }
 
-static void test_reply_words(void **state)
+static void
+test_reply_words(void **state)
 {
 	char buf[40];
 	unsigned c;
@@ -332,7 +341,8 @@ static void test_reply_words(void **state)
 
 /* Every 1- and 2-byte input and a sweep of 4-byte headers: no crash, and
  * DONE never claims more bytes than given. */
-static void test_parse_exhaustive(void **state)
+static void
+test_parse_exhaustive(void **state)
 {
 	uint8_t b[300];
 	size_t used, len;
@@ -365,25 +375,26 @@ static void test_parse_exhaustive(void **state)
 			for (len = 0; len < sizeof(b); len += 7) {
 				used = 0;
 				if (socks5_parse_connect(b, len, &used, &rep,
-							 NULL, 0) ==
-				    SOCKS5_DONE)
+							 NULL,
+							 0) == SOCKS5_DONE)
 					assert_true(used <= len && used >= 7);
 			}
 		}
 }
 
-int main(void)
+int
+main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_greeting),
-		cmocka_unit_test(test_auth_request),
-		cmocka_unit_test(test_connect_request),
-		cmocka_unit_test(test_parse_method),
-		cmocka_unit_test(test_parse_auth),
-		cmocka_unit_test(test_parse_connect_ok),
-		cmocka_unit_test(test_parse_connect_errors),
-		cmocka_unit_test(test_reply_words),
-		cmocka_unit_test(test_parse_exhaustive),
+	    cmocka_unit_test(test_greeting),
+	    cmocka_unit_test(test_auth_request),
+	    cmocka_unit_test(test_connect_request),
+	    cmocka_unit_test(test_parse_method),
+	    cmocka_unit_test(test_parse_auth),
+	    cmocka_unit_test(test_parse_connect_ok),
+	    cmocka_unit_test(test_parse_connect_errors),
+	    cmocka_unit_test(test_reply_words),
+	    cmocka_unit_test(test_parse_exhaustive),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -33,7 +33,8 @@ result(const char *const (*pv)[2], size_t n)
 		snprintf(p->vantage, sizeof(p->vantage), "%s", pv[i][0]);
 		snprintf(p->address, sizeof(p->address), "192.0.2.1");
 		snprintf(p->key_type, sizeof(p->key_type), "ecdsa");
-		snprintf(p->spki_sha256, sizeof(p->spki_sha256), "%s", pv[i][1]);
+		snprintf(p->spki_sha256, sizeof(p->spki_sha256), "%s",
+			 pv[i][1]);
 		p->have_key = 1;
 		p->remote = !strncmp(pv[i][0], "xmpp:", 5);
 	}
@@ -55,8 +56,8 @@ done(struct check_result *r)
 static void
 one_remote_is_a_warning(void **state)
 {
-	static const char *const pv[][2] = {{"direct", K1}, {"xmpp:b.test", K2},
-					    {"tor", K1}};
+	static const char *const pv[][2] = {
+	    {"direct", K1}, {"xmpp:b.test", K2}, {"tor", K1}};
 	struct check_result *r = result(pv, 3);
 
 	(void)state;
@@ -72,8 +73,8 @@ one_remote_is_a_warning(void **state)
 static void
 two_remotes_alarm(void **state)
 {
-	static const char *const pv[][2] = {{"direct", K1}, {"xmpp:b.test", K2},
-					    {"xmpp:c.test", K2}};
+	static const char *const pv[][2] = {
+	    {"direct", K1}, {"xmpp:b.test", K2}, {"xmpp:c.test", K2}};
 	struct check_result *r = result(pv, 3);
 
 	(void)state;
@@ -86,8 +87,8 @@ two_remotes_alarm(void **state)
 static void
 own_probes_alarm(void **state)
 {
-	static const char *const pv[][2] = {{"xmpp:b.test", K1}, {"direct", K1},
-					    {"tor", K2}};
+	static const char *const pv[][2] = {
+	    {"xmpp:b.test", K1}, {"direct", K1}, {"tor", K2}};
 	struct check_result *r = result(pv, 3);
 
 	(void)state;
@@ -101,7 +102,8 @@ own_probes_alarm(void **state)
 static void
 agreeing_remote_nothing(void **state)
 {
-	static const char *const pv[][2] = {{"direct", K1}, {"xmpp:b.test", K1}};
+	static const char *const pv[][2] = {{"direct", K1},
+					    {"xmpp:b.test", K1}};
 	struct check_result *r = result(pv, 2);
 
 	(void)state;
@@ -114,10 +116,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(one_remote_is_a_warning),
-		cmocka_unit_test(two_remotes_alarm),
-		cmocka_unit_test(own_probes_alarm),
-		cmocka_unit_test(agreeing_remote_nothing),
+	    cmocka_unit_test(one_remote_is_a_warning),
+	    cmocka_unit_test(two_remotes_alarm),
+	    cmocka_unit_test(own_probes_alarm),
+	    cmocka_unit_test(agreeing_remote_nothing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -79,7 +79,7 @@ n_warnings(struct store *st)
 static void
 wait_flag(struct store *st, volatile int *flag)
 {
-	struct pollfd p = { store_notify_fd(st), POLLIN, 0 };
+	struct pollfd p = {store_notify_fd(st), POLLIN, 0};
 	int rounds = 0;
 
 	while (!*flag && rounds++ < 1000) {
@@ -169,35 +169,54 @@ change_at(const struct store_domain *d, size_t i)
 	return c;
 }
 
-static const char *spki_a = "6a5f9b3c1d2e4f60718293a4b5c6d7e8f90112233445566778899aabbccddeeff";
-static const char *spki_b = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+static const char *spki_a =
+    "6a5f9b3c1d2e4f60718293a4b5c6d7e8f90112233445566778899aabbccddeeff";
+static const char *spki_b =
+    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
 static void
 fill(struct store *st)
 {
 	struct store_endpoint eps[4] = {
-		{ "xmpp-client", "xmpp.example.org", 5222, "ok", spki_a, NULL, 0, 0 },
-		{ "xmpps-client", "xmpp.example.org", 5223, "mismatch", spki_b,
-		  "key differs: 100% sure\nline two - with spaces  ", 3, STORE_EP_ALERTED },
-		{ "xmpp-server", "s2s.example.org", 5269, "unreachable", NULL, "-", 4294967295u, 0 },
-		{ "xmpps-server", "s2s.example.org", 0, NULL, NULL, "", 0, STORE_EP_ALERTED },
+	    {"xmpp-client", "xmpp.example.org", 5222, "ok", spki_a, NULL, 0, 0},
+	    {"xmpps-client", "xmpp.example.org", 5223, "mismatch", spki_b,
+	     "key differs: 100% sure\nline two - with spaces  ", 3,
+	     STORE_EP_ALERTED},
+	    {"xmpp-server", "s2s.example.org", 5269, "unreachable", NULL, "-",
+	     4294967295u, 0},
+	    {"xmpps-server", "s2s.example.org", 0, NULL, NULL, "", 0,
+	     STORE_EP_ALERTED},
 	};
-	struct store_change ch = { 1700000100, "ok", "mismatch", "key changed to 0011…" };
-	struct store_change ch0 = { 1700000000, NULL, "ok", NULL };
-	struct store_update u = { "mismatch", "alarm", 2, 1700000100, 1700003700, eps, 4, &ch };
-	struct store_update u0 = { "ok", NULL, 0, 1700000000, 1700003600, eps, 1, &ch0 };
+	struct store_change ch = {1700000100, "ok", "mismatch",
+				  "key changed to 0011…"};
+	struct store_change ch0 = {1700000000, NULL, "ok", NULL};
+	struct store_update u = {"mismatch", "alarm", 2, 1700000100,
+				 1700003700, eps,     4, &ch};
+	struct store_update u0 = {"ok",	      NULL, 0, 1700000000,
+				  1700003600, eps,  1, &ch0};
 
 	assert_int_equal(store_domain_record(st, "example.org", &u0), 0);
 	assert_int_equal(store_domain_record(st, "example.org", &u), 0);
-	assert_int_equal(store_sub_add(st, "example.org", "alice@example.net"), 1);
-	assert_int_equal(store_sub_add(st, "example.org", "bob@example.com"), 1);
-	assert_int_equal(store_sub_add(st, "other.example", "alice@example.net"), 1);
-	assert_int_equal(store_pubsub_add(st, "example.org", "carol@example.com/phone 2", "sub-1"), 1);
-	assert_int_equal(store_pubsub_add(st, "example.org", "carol@example.com/phone 2", NULL), 1);
-	assert_int_equal(store_pubsub_add(st, "-", "dave@example.com", "%x y"), 1);
-	assert_int_equal(store_presence_set(st, "alice@example.net", "both"), 0);
+	assert_int_equal(store_sub_add(st, "example.org", "alice@example.net"),
+			 1);
+	assert_int_equal(store_sub_add(st, "example.org", "bob@example.com"),
+			 1);
+	assert_int_equal(
+	    store_sub_add(st, "other.example", "alice@example.net"), 1);
+	assert_int_equal(store_pubsub_add(st, "example.org",
+					  "carol@example.com/phone 2", "sub-1"),
+			 1);
+	assert_int_equal(store_pubsub_add(st, "example.org",
+					  "carol@example.com/phone 2", NULL),
+			 1);
+	assert_int_equal(store_pubsub_add(st, "-", "dave@example.com", "%x y"),
+			 1);
+	assert_int_equal(store_presence_set(st, "alice@example.net", "both"),
+			 0);
 	assert_int_equal(store_presence_set(st, "erin@example.org", "from"), 0);
-	assert_int_equal(store_jid_flags(st, "frank@example.org", STORE_FLAG_TOLD_UNSUB_ALL, 1), 0);
+	assert_int_equal(store_jid_flags(st, "frank@example.org",
+					 STORE_FLAG_TOLD_UNSUB_ALL, 1),
+			 0);
 	assert_int_equal(store_domain_add(st, "bare.example"), 1);
 }
 
@@ -222,7 +241,8 @@ check_filled(struct store *st)
 	assert_string_equal(ep_at(d, 0).verdict, "ok");
 	assert_string_equal(ep_at(d, 0).spki, spki_a);
 	assert_null(ep_at(d, 0).error);
-	assert_string_equal(ep_at(d, 1).error, "key differs: 100% sure\nline two - with spaces  ");
+	assert_string_equal(ep_at(d, 1).error,
+			    "key differs: 100% sure\nline two - with spaces  ");
 	assert_string_equal(ep_at(d, 1).spki, spki_b);
 	assert_null(ep_at(d, 2).spki);
 	assert_string_equal(ep_at(d, 2).error, "-");
@@ -269,7 +289,7 @@ check_filled(struct store *st)
 	assert_string_equal(j->presence, "both");
 	assert_int_equal(j->n_domains, 2);
 	assert_non_null(j = store_jid_get(st, "carol@example.com/phone 2"));
-	assert_int_equal(j->n_pubsub, 1);	/* the node once, for two subids */
+	assert_int_equal(j->n_pubsub, 1); /* the node once, for two subids */
 	assert_string_equal(j->pubsub[0]->name, "example.org");
 	assert_non_null(j = store_jid_get(st, "erin@example.org"));
 	assert_string_equal(j->presence, "from");
@@ -302,7 +322,7 @@ test_round_trip(void **state)
 	assert_int_equal(n_warnings(st), 0);
 	check_filled(st);
 	/* Nothing changed: nothing to write. */
-	store_stats(st, &(struct store_stats){ 0 });
+	store_stats(st, &(struct store_stats){0});
 	assert_int_equal(store_commit_sync(st), 0);
 	store_io_stats(st, &io);
 	assert_int_equal(io.files_written, 0);
@@ -330,16 +350,22 @@ test_subs_of_bare(void **state)
 	assert_int_equal(store_open(NULL, &st, NULL, 0), 0);
 	assert_int_equal(store_subs_of_bare(st, "u@x.example"), 0);
 	assert_int_equal(store_sub_add(st, "a.example", "u@x.example"), 1);
-	assert_int_equal(store_pubsub_add(st, "b.example", "u@x.example/r1", "cw1"), 1);
-	assert_int_equal(store_pubsub_add(st, "c.example", "u@x.example/r2", "cw1"), 1);
-	assert_int_equal(store_pubsub_add(st, "d.example", "u@X.Example/r3", "cw1"), 1);
-	assert_int_equal(store_pubsub_add(st, "e.example", "u@x.example", "cw1"), 1);
+	assert_int_equal(
+	    store_pubsub_add(st, "b.example", "u@x.example/r1", "cw1"), 1);
+	assert_int_equal(
+	    store_pubsub_add(st, "c.example", "u@x.example/r2", "cw1"), 1);
+	assert_int_equal(
+	    store_pubsub_add(st, "d.example", "u@X.Example/r3", "cw1"), 1);
+	assert_int_equal(
+	    store_pubsub_add(st, "e.example", "u@x.example", "cw1"), 1);
 	/* Other JIDs that share a prefix. */
 	assert_int_equal(store_sub_add(st, "a.example", "u@x.example.org"), 1);
-	assert_int_equal(store_pubsub_add(st, "a.example", "u@x.exampleq/r", "cw1"), 1);
+	assert_int_equal(
+	    store_pubsub_add(st, "a.example", "u@x.exampleq/r", "cw1"), 1);
 	assert_int_equal(store_sub_add(st, "a.example", "uu@x.example"), 1);
 	assert_int_equal(store_subs_of_bare(st, "u@x.example"), 5);
-	assert_int_equal(store_pubsub_remove(st, "c.example", "u@x.example/r2", NULL), 1);
+	assert_int_equal(
+	    store_pubsub_remove(st, "c.example", "u@x.example/r2", NULL), 1);
 	assert_int_equal(store_subs_of_bare(st, "u@x.example"), 4);
 	store_close(st);
 }
@@ -391,7 +417,8 @@ test_subscriptions(void **state)
 	assert_int_equal(store_jid_get(st, "c@x/r")->n_pubsub, 1);
 	assert_int_equal(store_pubsub_remove(st, "p.example", "c@x/r", "1"), 1);
 	assert_non_null(store_jid_get(st, "c@x/r"));
-	assert_int_equal(store_pubsub_remove(st, "p.example", "c@x/r", NULL), 1);
+	assert_int_equal(store_pubsub_remove(st, "p.example", "c@x/r", NULL),
+			 1);
 	assert_null(store_jid_get(st, "c@x/r"));
 	assert_int_equal(store_domain_get(st, "p.example")->n_pubsub, 1);
 	assert_int_equal(store_domain_remove(st, "p.example"), 1);
@@ -399,10 +426,12 @@ test_subscriptions(void **state)
 
 	/* presence and flags alone keep a JID; clearing them frees it */
 	assert_int_equal(store_presence_set(st, "e@x", "both"), 0);
-	assert_int_equal(store_jid_flags(st, "e@x", STORE_FLAG_TOLD_UNSUB_ALL, 1), 0);
+	assert_int_equal(
+	    store_jid_flags(st, "e@x", STORE_FLAG_TOLD_UNSUB_ALL, 1), 0);
 	assert_int_equal(store_presence_set(st, "e@x", NULL), 0);
 	assert_non_null(store_jid_get(st, "e@x"));
-	assert_int_equal(store_jid_flags(st, "e@x", STORE_FLAG_TOLD_UNSUB_ALL, 0), 0);
+	assert_int_equal(
+	    store_jid_flags(st, "e@x", STORE_FLAG_TOLD_UNSUB_ALL, 0), 0);
 	assert_null(store_jid_get(st, "e@x"));
 
 	/* bad arguments change nothing */
@@ -411,15 +440,18 @@ test_subscriptions(void **state)
 	assert_int_equal(store_presence_set(st, "a@x", "two words"), -EINVAL);
 	assert_int_equal(store_jid_flags(st, "a@x", 0x100, 1), -EINVAL);
 	{
-		struct store_endpoint ep = { "bad service", "h", 1, "ok", NULL, NULL, 0, 0 };
-		struct store_update u = { "ok", NULL, 0, 1, 2, &ep, 1, NULL };
+		struct store_endpoint ep = {"bad service", "h",	 1, "ok",
+					    NULL,	   NULL, 0, 0};
+		struct store_update u = {"ok", NULL, 0, 1, 2, &ep, 1, NULL};
 
-		assert_int_equal(store_domain_record(st, "new.example", &u), -EINVAL);
+		assert_int_equal(store_domain_record(st, "new.example", &u),
+				 -EINVAL);
 		assert_null(store_domain_get(st, "new.example"));
 		u.endpoints = NULL;
 		u.n_endpoints = 0;
 		u.verdict = "no tlsa";
-		assert_int_equal(store_domain_record(st, "new.example", &u), -EINVAL);
+		assert_int_equal(store_domain_record(st, "new.example", &u),
+				 -EINVAL);
 		assert_null(store_domain_get(st, "new.example"));
 	}
 	store_close(st);
@@ -435,9 +467,11 @@ test_bounds(void **state)
 
 	assert_int_equal(store_open(NULL, &st, NULL, 0), 0);
 	for (i = 0; i < 80; i++) {
-		struct store_endpoint ep = { "xmpp-client", "h.example", 5222, "ok", spki, NULL, 0, 0 };
-		struct store_change ch = { i, "ok", "ok", note };
-		struct store_update u = { "ok", NULL, 0, 1000 + i, 0, &ep, 1, &ch };
+		struct store_endpoint ep = {
+		    "xmpp-client", "h.example", 5222, "ok", spki, NULL, 0, 0};
+		struct store_change ch = {i, "ok", "ok", note};
+		struct store_update u = {"ok", NULL, 0, 1000 + i,
+					 0,    &ep,  1, &ch};
 
 		snprintf(spki, sizeof(spki), "%064d", i);
 		snprintf(note, sizeof(note), "change %d", i);
@@ -448,7 +482,8 @@ test_bounds(void **state)
 	assert_int_equal(d->keys[0].first_seen, 1000 + 80 - STORE_KEYS_MAX);
 	assert_int_equal(d->n_history, STORE_HISTORY_MAX);
 	assert_string_equal(change_at(d, 0).note, "change 30");
-	assert_string_equal(change_at(d, STORE_HISTORY_MAX - 1).note, "change 79");
+	assert_string_equal(change_at(d, STORE_HISTORY_MAX - 1).note,
+			    "change 79");
 
 	/* free text is cut, not inside a UTF-8 sequence */
 	memset(note, 'a', sizeof(note));
@@ -456,13 +491,14 @@ test_bounds(void **state)
 	note[STORE_TEXT_MAX] = (char)0xa9;
 	note[sizeof(note) - 1] = '\0';
 	{
-		struct store_change ch = { 1, NULL, NULL, note };
-		struct store_update u = { NULL, NULL, 0, 0, 0, NULL, 0, &ch };
+		struct store_change ch = {1, NULL, NULL, note};
+		struct store_update u = {NULL, NULL, 0, 0, 0, NULL, 0, &ch};
 
 		assert_int_equal(store_domain_record(st, "b.example", &u), 0);
 	}
 	d = store_domain_get(st, "b.example");
-	assert_int_equal(strlen(change_at(d, STORE_HISTORY_MAX - 1).note), STORE_TEXT_MAX - 1);
+	assert_int_equal(strlen(change_at(d, STORE_HISTORY_MAX - 1).note),
+			 STORE_TEXT_MAX - 1);
 	store_close(st);
 }
 
@@ -474,17 +510,18 @@ test_bounds(void **state)
  * using the last of the STORE_WORDS_MAX (255) words the store can hold,
  * read back through the accessors, then again after a reload from disk.
  */
-#define PK_CHANGES	60
+#define PK_CHANGES 60
 /* Services, verdicts (none for every fourth endpoint), each change's `to`. */
-#define PK_WORDS_USED	(STORE_ENDPOINTS_MAX + STORE_ENDPOINTS_MAX * 3 / 4 + PK_CHANGES)
-#define PK_WORDS_MAX	255	/* STORE_WORDS_MAX, store_int.h */
+#define PK_WORDS_USED                                                          \
+	(STORE_ENDPOINTS_MAX + STORE_ENDPOINTS_MAX * 3 / 4 + PK_CHANGES)
+#define PK_WORDS_MAX 255 /* STORE_WORDS_MAX, store_int.h */
 
 static char pk_long[1500];
 
 /* Endpoint i as written; *want_error is what must come back. */
 static void
-pk_endpoint(int i, struct store_endpoint *e, char *svc, char *ver, char *host, char *spki,
-	    char *err, const char **want_error)
+pk_endpoint(int i, struct store_endpoint *e, char *svc, char *ver, char *host,
+	    char *spki, char *err, const char **want_error)
 {
 	sprintf(svc, "svc%d", i);
 	sprintf(ver, "ver%d", i);
@@ -498,7 +535,9 @@ pk_endpoint(int i, struct store_endpoint *e, char *svc, char *ver, char *host, c
 	sprintf(err, "error %d:\n%%20 \t%s", i, i % 2 ? "x" : "");
 	e->service = svc;
 	e->host = host;
-	e->port = i == 0 ? 0 : i == STORE_ENDPOINTS_MAX - 1 ? 65535 : (unsigned)i * 1000 + 1;
+	e->port = i == 0			 ? 0
+		  : i == STORE_ENDPOINTS_MAX - 1 ? 65535
+						 : (unsigned)i * 1000 + 1;
 	e->verdict = i % 4 == 0 ? NULL : ver;
 	e->spki = i % 4 == 1 ? NULL : spki;
 	e->error = i % 3 == 0 ? NULL : i % 3 == 1 ? "" : i == 2 ? pk_long : err;
@@ -512,7 +551,9 @@ pk_change(int j, struct store_change *c, char *from, char *to, char *note)
 	sprintf(from, "to%d", j - 1);
 	sprintf(to, "to%d", j);
 	sprintf(note, "note %d", j);
-	c->time = j == PK_CHANGES - 1 ? INT64_MAX : j == 10 ? INT64_MIN : (int64_t)j * 100 - 3000;
+	c->time = j == PK_CHANGES - 1 ? INT64_MAX
+		  : j == 10	      ? INT64_MIN
+				      : (int64_t)j * 100 - 3000;
 	c->from = j == 0 ? NULL : from;
 	c->to = to;
 	c->note = j % 3 == 0 ? NULL : j % 3 == 1 ? note : pk_long;
@@ -534,7 +575,8 @@ static void
 pk_check(struct store *st)
 {
 	const struct store_domain *d = store_domain_get(st, "packed.example");
-	char svc[32], ver[32], host[STORE_NAME_MAX + 1], spki[80], err[80], from[32], to[32], note[32];
+	char svc[32], ver[32], host[STORE_NAME_MAX + 1], spki[80], err[80],
+	    from[32], to[32], note[32];
 	struct store_endpoint got, want;
 	struct store_change gc, wc;
 	const char *want_error;
@@ -555,7 +597,8 @@ pk_check(struct store *st)
 		pk_str(got.error, want_error, STORE_TEXT_MAX);
 	}
 	for (i = 0; i < STORE_HISTORY_MAX; i++) {
-		pk_change(PK_CHANGES - STORE_HISTORY_MAX + i, &wc, from, to, note);
+		pk_change(PK_CHANGES - STORE_HISTORY_MAX + i, &wc, from, to,
+			  note);
 		store_domain_change(d, (size_t)i, &gc);
 		assert_true(gc.time == wc.time);
 		pk_str(gc.from, wc.from, STORE_WORD_MAX);
@@ -578,8 +621,9 @@ static void
 test_packed(void **state)
 {
 	static struct store_endpoint eps[STORE_ENDPOINTS_MAX];
-	static char svc[STORE_ENDPOINTS_MAX][32], ver[STORE_ENDPOINTS_MAX][32], spki[STORE_ENDPOINTS_MAX][80],
-		err[STORE_ENDPOINTS_MAX][80], host[STORE_ENDPOINTS_MAX][STORE_NAME_MAX + 1];
+	static char svc[STORE_ENDPOINTS_MAX][32], ver[STORE_ENDPOINTS_MAX][32],
+	    spki[STORE_ENDPOINTS_MAX][80], err[STORE_ENDPOINTS_MAX][80],
+	    host[STORE_ENDPOINTS_MAX][STORE_NAME_MAX + 1];
 	char *dir = mktemp_dir(), jid[64], word[32], from[32], to[32], note[32];
 	struct store *st = open_ok(dir);
 	const struct store_domain *d;
@@ -595,31 +639,43 @@ test_packed(void **state)
 		assert_int_equal(store_presence_set(st, jid, word), 0);
 	}
 	for (i = 0; i < STORE_ENDPOINTS_MAX; i++)
-		pk_endpoint(i, &eps[i], svc[i], ver[i], host[i], spki[i], err[i], &want_error);
+		pk_endpoint(i, &eps[i], svc[i], ver[i], host[i], spki[i],
+			    err[i], &want_error);
 	for (j = 0; j < PK_CHANGES; j++) {
 		struct store_change c;
-		struct store_update u = { NULL, NULL, 7, 1700000000 + j, 1700003600, eps,
-					  STORE_ENDPOINTS_MAX, &c };
+		struct store_update u = {NULL,
+					 NULL,
+					 7,
+					 1700000000 + j,
+					 1700003600,
+					 eps,
+					 STORE_ENDPOINTS_MAX,
+					 &c};
 
 		pk_change(j, &c, from, to, note);
 		u.verdict = c.to;
-		assert_int_equal(store_domain_record(st, "packed.example", &u), 0);
+		assert_int_equal(store_domain_record(st, "packed.example", &u),
+				 0);
 	}
 	pk_check(st);
 
 	/* No 256th word; a record with one changes nothing. */
-	assert_int_equal(store_presence_set(st, "one@example.org", "one-too-many"), -EINVAL);
+	assert_int_equal(
+	    store_presence_set(st, "one@example.org", "one-too-many"), -EINVAL);
 	{
-		struct store_change c = { 1, "to59", "one-too-many", NULL };
-		struct store_update u = { "to59", NULL, 0, 1, 2, eps, 1, &c };
+		struct store_change c = {1, "to59", "one-too-many", NULL};
+		struct store_update u = {"to59", NULL, 0, 1, 2, eps, 1, &c};
 
-		assert_int_equal(store_domain_record(st, "packed.example", &u), -EINVAL);
+		assert_int_equal(store_domain_record(st, "packed.example", &u),
+				 -EINVAL);
 	}
 	pk_check(st);
 
 	/* Subscriptions repack the blob: the rest is carried over. */
-	assert_int_equal(store_sub_add(st, "packed.example", "a@example.org"), 1);
-	assert_int_equal(store_pubsub_add(st, "packed.example", "b@example.org", "s"), 1);
+	assert_int_equal(store_sub_add(st, "packed.example", "a@example.org"),
+			 1);
+	assert_int_equal(
+	    store_pubsub_add(st, "packed.example", "b@example.org", "s"), 1);
 	pk_check(st);
 
 	assert_int_equal(store_commit_sync(st), 0);
@@ -641,10 +697,11 @@ test_async_commit(void **state)
 {
 	char *dir = mktemp_dir();
 	struct store *st = open_ok(dir);
-	struct done a = { 0 }, b = { 0 }, c = { 0 };
+	struct done a = {0}, b = {0}, c = {0};
 	struct store_io_stats io0, io1;
-	struct store_endpoint ep = { "xmpp-client", "x.example", 5222, "ok", spki_a, NULL, 0, 0 };
-	struct store_update u = { "ok", NULL, 0, 1, 2, &ep, 1, NULL };
+	struct store_endpoint ep = {"xmpp-client", "x.example", 5222, "ok",
+				    spki_a,	   NULL,	0,    0};
+	struct store_update u = {"ok", NULL, 0, 1, 2, &ep, 1, NULL};
 	char name[64];
 	int i;
 
@@ -653,7 +710,7 @@ test_async_commit(void **state)
 		assert_int_equal(store_sub_add(st, name, "a@x"), 1);
 	}
 	assert_int_equal(store_commit(st, on_done, &a), 0);
-	assert_int_equal(a.called, 0);	/* never from inside store_commit */
+	assert_int_equal(a.called, 0); /* never from inside store_commit */
 	store_sub_add(st, "late.example", "a@x");
 	assert_int_equal(store_commit(st, on_done, &b), 0);
 	assert_int_equal(store_commit(st, on_done, &c), 0);
@@ -676,7 +733,8 @@ test_async_commit(void **state)
 	store_close(st);
 
 	st = open_ok(dir);
-	assert_string_equal(ep_at(store_domain_get(st, "d7.example"), 0).verdict, "mismatch");
+	assert_string_equal(
+	    ep_at(store_domain_get(st, "d7.example"), 0).verdict, "mismatch");
 	assert_non_null(store_domain_get(st, "late.example"));
 	store_close(st);
 	rm_dir(dir);
@@ -690,10 +748,11 @@ test_touch(void **state)
 {
 	char *dir = mktemp_dir();
 	struct store *st = open_ok(dir);
-	struct store_endpoint ep = { "xmpp-client", "x.example", 5222, "ok", spki_a, NULL, 0, 0 };
-	struct store_update u = { "ok", NULL, 0, 100, 200, &ep, 1, NULL };
-	const char *spkis[] = { spki_a, NULL, "" };
-	const char *unknown[] = { spki_a, spki_b };
+	struct store_endpoint ep = {"xmpp-client", "x.example", 5222, "ok",
+				    spki_a,	   NULL,	0,    0};
+	struct store_update u = {"ok", NULL, 0, 100, 200, &ep, 1, NULL};
+	const char *spkis[] = {spki_a, NULL, ""};
+	const char *unknown[] = {spki_a, spki_b};
 	const struct store_domain *d;
 	struct store_stats ss;
 	struct store_io_stats io0, io1;
@@ -703,7 +762,8 @@ test_touch(void **state)
 	assert_int_equal(store_commit_sync(st), 0);
 	store_io_stats(st, &io0);
 
-	assert_int_equal(store_domain_touch(st, "t.example", 300, 400, spkis, 3), 0);
+	assert_int_equal(
+	    store_domain_touch(st, "t.example", 300, 400, spkis, 3), 0);
 	store_stats(st, &ss);
 	assert_int_equal(ss.dirty_shards, 0);
 	d = store_domain_get(st, "t.example");
@@ -712,19 +772,23 @@ test_touch(void **state)
 	assert_int_equal(d->keys[0].first_seen, 100);
 	assert_int_equal(d->keys[0].last_seen, 300);
 	/* An older time does not lower last_seen. */
-	assert_int_equal(store_domain_touch(st, "t.example", 250, 450, spkis, 1), 0);
+	assert_int_equal(
+	    store_domain_touch(st, "t.example", 250, 450, spkis, 1), 0);
 	assert_int_equal(d->keys[0].last_seen, 300);
 	assert_int_equal(d->last_check, 250);
-	assert_int_equal(store_domain_touch(st, "t.example", 300, 400, spkis, 1), 0);
+	assert_int_equal(
+	    store_domain_touch(st, "t.example", 300, 400, spkis, 1), 0);
 	assert_int_equal(store_commit_sync(st), 0);
 	store_io_stats(st, &io1);
 	assert_int_equal(io1.files_written, io0.files_written);
 	assert_int_equal(io1.fsyncs, io0.fsyncs);
 
 	/* Misses change nothing. */
-	assert_int_equal(store_domain_touch(st, "none.example", 1, 2, NULL, 0), -EINVAL);
+	assert_int_equal(store_domain_touch(st, "none.example", 1, 2, NULL, 0),
+			 -EINVAL);
 	assert_int_equal(store_domain_touch(st, NULL, 1, 2, NULL, 0), -EINVAL);
-	assert_int_equal(store_domain_touch(st, "t.example", 900, 901, unknown, 2), -ENOENT);
+	assert_int_equal(
+	    store_domain_touch(st, "t.example", 900, 901, unknown, 2), -ENOENT);
 	assert_int_equal(d->last_check, 300);
 	assert_int_equal(d->keys[0].last_seen, 300);
 
@@ -737,7 +801,8 @@ test_touch(void **state)
 	assert_int_equal(d->keys[0].last_seen, 100);
 
 	/* Touched values ride with the shard's next real write. */
-	assert_int_equal(store_domain_touch(st, "t.example", 500, 600, spkis, 1), 0);
+	assert_int_equal(
+	    store_domain_touch(st, "t.example", 500, 600, spkis, 1), 0);
 	assert_int_equal(store_sub_add(st, "t.example", "b@x"), 1);
 	assert_int_equal(store_commit_sync(st), 0);
 	store_close(st);
@@ -786,15 +851,18 @@ crash_child(const char *dir, int fd, int base)
 	if (store_open(dir, &st, err, sizeof(err)) < 0)
 		_exit(2);
 	for (i = base;; i++) {
-		struct store_endpoint ep = { "xmpp-client", "x.example", 5222, "ok", spki_a, NULL, 0, 0 };
-		struct store_change ch = { i, "ok", "mismatch", "note" };
-		struct store_update u = { "mismatch", "alarm", 0, i, i + 60, &ep, 1, &ch };
+		struct store_endpoint ep = {
+		    "xmpp-client", "x.example", 5222, "ok", spki_a, NULL, 0, 0};
+		struct store_change ch = {i, "ok", "mismatch", "note"};
+		struct store_update u = {"mismatch", "alarm", 0, i,
+					 i + 60,     &ep,     1, &ch};
 		struct ack_ctx *a = malloc(sizeof(*a));
-		struct pollfd p = { store_notify_fd(st), POLLIN, 0 };
+		struct pollfd p = {store_notify_fd(st), POLLIN, 0};
 
 		snprintf(name, sizeof(name), "c%d.example", i);
 		snprintf(jid, sizeof(jid), "u%d@x", i % 97);
-		if (store_sub_add(st, name, jid) != 1 || store_domain_record(st, name, &u) != 0)
+		if (store_sub_add(st, name, jid) != 1 ||
+		    store_domain_record(st, name, &u) != 0)
 			_exit(5);
 		a->fd = fd;
 		a->n = i;
@@ -817,8 +885,9 @@ test_crash_safety(void **state)
 				    : (unsigned)time(NULL);
 
 	/* The kill instants come from rand(): the seed replays a failure. */
-	fprintf(stderr, "crash safety: seed %u (CERTWATCH_SEED=%u replays it)\n",
-		seed, seed);
+	fprintf(stderr,
+		"crash safety: seed %u (CERTWATCH_SEED=%u replays it)\n", seed,
+		seed);
 	srand(seed);
 	for (round = 0; round < 12; round++) {
 		int fds[2], status;
@@ -856,7 +925,8 @@ test_crash_safety(void **state)
 				line[ll] = '\0';
 				ll = 0;
 				i = atoi(line);
-				assert_true(i >= base && i < (int)sizeof(acked));
+				assert_true(i >= base &&
+					    i < (int)sizeof(acked));
 				acked[i] = 1;
 				if (i > max)
 					max = i;
@@ -875,7 +945,9 @@ test_crash_safety(void **state)
 			snprintf(name, sizeof(name), "c%d.example", i);
 			d = store_domain_get(st, name);
 			if (d == NULL)
-				fail_msg("round %d: acknowledged commit %d lost", round, i);
+				fail_msg(
+				    "round %d: acknowledged commit %d lost",
+				    round, i);
 			assert_int_equal(d->n_chat, 1);
 			assert_int_equal(d->last_check, i);
 			total++;
@@ -885,7 +957,9 @@ test_crash_safety(void **state)
 		if (base > (int)sizeof(acked) - 100000)
 			break;
 	}
-	print_message("crash safety: %d acknowledged commits checked over 12 kills\n", total);
+	print_message(
+	    "crash safety: %d acknowledged commits checked over 12 kills\n",
+	    total);
 	assert_true(total > 0);
 	rm_dir(dir);
 }
@@ -945,7 +1019,7 @@ test_corrupt_shard(void **state)
 	assert_non_null(strstr(w[0], "set aside as"));
 	while ((d = store_domain_next(st, &cur)) != NULL)
 		n++;
-	assert_int_equal(n, 499);	/* only the damaged record is missing */
+	assert_int_equal(n, 499); /* only the damaged record is missing */
 	store_close(st);
 	aside = find_file(dir, ".corrupt-", &count);
 	assert_int_equal(count, 1);
@@ -953,7 +1027,7 @@ test_corrupt_shard(void **state)
 	{
 		char *kept = slurp(dir, aside, NULL);
 
-		assert_string_equal(kept, bytes);	/* byte for byte */
+		assert_string_equal(kept, bytes); /* byte for byte */
 		free(kept);
 	}
 	/* The shard was rewritten clean: the next open has nothing to say. */
@@ -973,7 +1047,9 @@ test_corrupt_shard(void **state)
 	}
 	/* Junk is set aside; the rest still loads. */
 	f = fopen(path, "wb");
-	fputs("\x7f" "ELF\x01\x02 junk", f);
+	fputs("\x7f"
+	      "ELF\x01\x02 junk",
+	      f);
 	fclose(f);
 	st = open_ok(dir);
 	assert_int_equal(n_warnings(st), 1);
@@ -991,8 +1067,10 @@ parse_expect(const char *bytes, int expect)
 	char err[256] = "";
 
 	assert_int_equal(store_open(NULL, &st, NULL, 0), 0);
-	if (store_parse_shard(st, bytes, strlen(bytes), err, sizeof(err)) != expect)
-		fail_msg("parse of \"%.60s\" did not give %d (%s)", bytes, expect, err);
+	if (store_parse_shard(st, bytes, strlen(bytes), err, sizeof(err)) !=
+	    expect)
+		fail_msg("parse of \"%.60s\" did not give %d (%s)", bytes,
+			 expect, err);
 	store_close(st);
 }
 
@@ -1031,7 +1109,8 @@ test_hostile(void **state)
 		free(name);
 		(void)count;
 		assert_int_equal(store_open(NULL, &mem, NULL, 0), 0);
-		assert_int_equal(store_parse_shard(mem, good, len, err, sizeof(err)), 0);
+		assert_int_equal(
+		    store_parse_shard(mem, good, len, err, sizeof(err)), 0);
 		assert_non_null(d = store_domain_get(mem, "example.org"));
 		assert_int_equal(d->n_endpoints, 4);
 		store_close(mem);
@@ -1041,7 +1120,8 @@ test_hostile(void **state)
 	 * crashes. */
 	for (cut = 0; cut < len - 1; cut++) {
 		assert_int_equal(store_open(NULL, &mem, NULL, 0), 0);
-		assert_int_equal(store_parse_shard(mem, good, cut, err, sizeof(err)), -1);
+		assert_int_equal(
+		    store_parse_shard(mem, good, cut, err, sizeof(err)), -1);
 		store_close(mem);
 	}
 	/* Every single-byte change parses or fails cleanly. */
@@ -1052,7 +1132,8 @@ test_hostile(void **state)
 		for (v = 0; v < 256; v += 37) {
 			good[i] = (char)v;
 			assert_int_equal(store_open(NULL, &mem, NULL, 0), 0);
-			(void)store_parse_shard(mem, good, len, err, sizeof(err));
+			(void)store_parse_shard(mem, good, len, err,
+						sizeof(err));
 			store_close(mem);
 		}
 		good[i] = saved;
@@ -1070,17 +1151,21 @@ test_hostile(void **state)
 			int r = rand_r(&seed);
 
 			/* mostly printable and newlines, sometimes anything */
-			junk[k] = (char)(r % 10 == 0 ? '\n' : r % 50 == 0 ? r >> 8 : ' ' + (r >> 8) % 95);
+			junk[k] = (char)(r % 10 == 0   ? '\n'
+					 : r % 50 == 0 ? r >> 8
+						       : ' ' + (r >> 8) % 95);
 		}
 		assert_int_equal(store_open(NULL, &mem, NULL, 0), 0);
-		(void)store_parse_shard(mem, junk, n > off ? n : off, err, sizeof(err));
+		(void)store_parse_shard(mem, junk, n > off ? n : off, err,
+					sizeof(err));
 		store_close(mem);
 	}
 	/* A huge line. */
 	memset(junk, 'a', 1 << 16);
 	memcpy(junk, "certwatch-store 1\ncommit 5\ndomain ", 34);
 	assert_int_equal(store_open(NULL, &mem, NULL, 0), 0);
-	assert_int_equal(store_parse_shard(mem, junk, 1 << 16, err, sizeof(err)), -1);
+	assert_int_equal(
+	    store_parse_shard(mem, junk, 1 << 16, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "longer"));
 	store_close(mem);
 	free(junk);
@@ -1095,22 +1180,42 @@ test_hostile(void **state)
 	parse_expect("certwatch-store 1\ncommit 1\nrecords 1\n", -1);
 	parse_expect("certwatch-store 1\ncommit 1\nrecords 0\nx\n", -1);
 	parse_expect("certwatch-store 1\r\ncommit 1\nrecords 0\n", -1);
-	parse_expect("certwatch-store 1\ncommit 1\ndomain a%00b\nstate - - 0 0 0 0\nend\nrecords 1\n", -1);
-	parse_expect("certwatch-store 1\ncommit 1\ndomain a%4\nstate - - 0 0 0 0\nend\nrecords 1\n", -1);
-	parse_expect("certwatch-store 1\ncommit 1\ndomain a\nstate - - 0 0 0 0\nend\nrecords 1\n", 0);
-	parse_expect("certwatch-store 1\ncommit 1\ndomain a\nstate - - 0 0 0 0 \nend\nrecords 1\n", -1);
-	parse_expect("certwatch-store 1\ncommit 1\ndomain a\nstate - - -1 0 0 0\nend\nrecords 1\n", -1);
-	parse_expect("certwatch-store 1\ncommit 1\ndomain a\nstate - - 0 99999999999999999999 0 0\nend\nrecords 1\n", -1);
-	parse_expect("certwatch-store 1\ncommit 1\ndomain a\nend\nrecords 1\n", -1);
-	parse_expect("certwatch-store 1\ncommit 1\ndomain a\nstate - - 0 0 0 0\nendpoint x h 70000 ok - -\nend\nrecords 1\n", -1);
-	parse_expect("certwatch-store 1\ncommit 1\njid a\nflags told-unsubscribe-all future-flag\nend\nrecords 1\n", 0);
+	parse_expect("certwatch-store 1\ncommit 1\ndomain a%00b\nstate - - 0 0 "
+		     "0 0\nend\nrecords 1\n",
+		     -1);
+	parse_expect("certwatch-store 1\ncommit 1\ndomain a%4\nstate - - 0 0 0 "
+		     "0\nend\nrecords 1\n",
+		     -1);
+	parse_expect("certwatch-store 1\ncommit 1\ndomain a\nstate - - 0 0 0 "
+		     "0\nend\nrecords 1\n",
+		     0);
+	parse_expect("certwatch-store 1\ncommit 1\ndomain a\nstate - - 0 0 0 0 "
+		     "\nend\nrecords 1\n",
+		     -1);
+	parse_expect("certwatch-store 1\ncommit 1\ndomain a\nstate - - -1 0 0 "
+		     "0\nend\nrecords 1\n",
+		     -1);
+	parse_expect("certwatch-store 1\ncommit 1\ndomain a\nstate - - 0 "
+		     "99999999999999999999 0 0\nend\nrecords 1\n",
+		     -1);
+	parse_expect("certwatch-store 1\ncommit 1\ndomain a\nend\nrecords 1\n",
+		     -1);
+	parse_expect("certwatch-store 1\ncommit 1\ndomain a\nstate - - 0 0 0 "
+		     "0\nendpoint x h 70000 ok - -\nend\nrecords 1\n",
+		     -1);
+	parse_expect("certwatch-store 1\ncommit 1\njid a\nflags "
+		     "told-unsubscribe-all future-flag\nend\nrecords 1\n",
+		     0);
 	/* a record that lost its end costs only itself */
 	{
-		const char *two = "certwatch-store 1\ncommit 1\ndomain a\nstate - - 0 0 0 0\n"
-				  "domain b\nstate - - 0 0 0 0\nend\nrecords 2\n";
+		const char *two =
+		    "certwatch-store 1\ncommit 1\ndomain a\nstate - - 0 0 0 0\n"
+		    "domain b\nstate - - 0 0 0 0\nend\nrecords 2\n";
 
 		assert_int_equal(store_open(NULL, &mem, NULL, 0), 0);
-		assert_int_equal(store_parse_shard(mem, two, strlen(two), err, sizeof(err)), -1);
+		assert_int_equal(
+		    store_parse_shard(mem, two, strlen(two), err, sizeof(err)),
+		    -1);
 		assert_null(store_domain_get(mem, "a"));
 		assert_non_null(store_domain_get(mem, "b"));
 		store_close(mem);
@@ -1120,9 +1225,11 @@ test_hostile(void **state)
 		char *big = malloc(70 * 64 + 200), *p = big;
 		int k;
 
-		p += sprintf(p, "certwatch-store 1\ncommit 1\ndomain a\nstate - - 0 0 0 0\n");
+		p += sprintf(p, "certwatch-store 1\ncommit 1\ndomain a\nstate "
+				"- - 0 0 0 0\n");
 		for (k = 0; k < 70; k++)
-			p += sprintf(p, "endpoint xmpp-client h%d 1 ok - -\n", k);
+			p += sprintf(p, "endpoint xmpp-client h%d 1 ok - -\n",
+				     k);
 		sprintf(p, "end\nrecords 1\n");
 		parse_expect(big, -1);
 		free(big);
@@ -1138,26 +1245,29 @@ static void
 test_trouble_lines(void **state)
 {
 	static const char v1[] =
-		"certwatch-store 1\ncommit 7\ndomain a.example\nstate ok - 0 1 1 2\n"
-		"endpoint xmpp-client h.example 5222 ok - -\n"
-		"endpoint xmpp-server h.example 5269 ok - stream: closed\n"
-		"end\nrecords 1\n";
+	    "certwatch-store 1\ncommit 7\ndomain a.example\nstate ok - 0 1 1 "
+	    "2\n"
+	    "endpoint xmpp-client h.example 5222 ok - -\n"
+	    "endpoint xmpp-server h.example 5269 ok - stream: closed\n"
+	    "end\nrecords 1\n";
 	static const char v2[] =
-		"certwatch-store 2\ncommit 7\ndomain a.example\nstate ok - 0 1 1 2\n"
-		"endpoint xmpp-client h.example 5222 ok - -\n"
-		"endpoint xmpp-server h.example 5269 ok - stream: closed\n"
-		"trouble 3 alerted a-later-flag\n"
-		"end\nrecords 1\n";
-	const char *head = "certwatch-store 2\ncommit 1\ndomain a\nstate - - 0 0 0 0\n";
+	    "certwatch-store 2\ncommit 7\ndomain a.example\nstate ok - 0 1 1 "
+	    "2\n"
+	    "endpoint xmpp-client h.example 5222 ok - -\n"
+	    "endpoint xmpp-server h.example 5269 ok - stream: closed\n"
+	    "trouble 3 alerted a-later-flag\n"
+	    "end\nrecords 1\n";
+	const char *head =
+	    "certwatch-store 2\ncommit 1\ndomain a\nstate - - 0 0 0 0\n";
 	static const char *bad[] = {
-		"trouble 1\nendpoint x h 1 ok - -\n",		/* before any endpoint */
-		"endpoint x h 1 ok - -\ntrouble 1\ntrouble 2\n",	/* twice */
-		"endpoint x h 1 ok - -\ntrouble -1\n",
-		"endpoint x h 1 ok - -\ntrouble 4294967296\n",
-		"endpoint x h 1 ok - -\ntrouble\n",
-		"endpoint x h 1 ok - -\ntrouble 1 -\n",
-		"endpoint x h 1 ok - -\ntrouble 1 bad%20word\n",
-		"endpoint x h 1 ok - -\ntrouble 1 alerted \n",
+	    "trouble 1\nendpoint x h 1 ok - -\n", /* before any endpoint */
+	    "endpoint x h 1 ok - -\ntrouble 1\ntrouble 2\n", /* twice */
+	    "endpoint x h 1 ok - -\ntrouble -1\n",
+	    "endpoint x h 1 ok - -\ntrouble 4294967296\n",
+	    "endpoint x h 1 ok - -\ntrouble\n",
+	    "endpoint x h 1 ok - -\ntrouble 1 -\n",
+	    "endpoint x h 1 ok - -\ntrouble 1 bad%20word\n",
+	    "endpoint x h 1 ok - -\ntrouble 1 alerted \n",
 	};
 	char *dir = mktemp_dir(), *name, *bytes, buf[512], err[256];
 	const struct store_domain *d;
@@ -1168,7 +1278,9 @@ test_trouble_lines(void **state)
 		const char *text = v ? v2 : v1;
 
 		assert_int_equal(store_open(NULL, &st, NULL, 0), 0);
-		assert_int_equal(store_parse_shard(st, text, strlen(text), err, sizeof(err)), 0);
+		assert_int_equal(
+		    store_parse_shard(st, text, strlen(text), err, sizeof(err)),
+		    0);
 		assert_non_null(d = store_domain_get(st, "a.example"));
 		assert_int_equal(d->n_endpoints, 2);
 		assert_int_equal(ep_at(d, 0).fail_rounds, 0);
@@ -1178,17 +1290,19 @@ test_trouble_lines(void **state)
 		store_close(st);
 	}
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		snprintf(buf, sizeof(buf), "%s%send\nrecords 1\n", head, bad[i]);
+		snprintf(buf, sizeof(buf), "%s%send\nrecords 1\n", head,
+			 bad[i]);
 		parse_expect(buf, -1);
 	}
 
 	/* A version 1 file is read and written back as version 3: the
 	 * healthy endpoint gets no trouble line, the other its count. */
 	st = open_ok(dir);
-	assert_int_equal(store_parse_shard(st, v1, strlen(v1), err, sizeof(err)), 0);
+	assert_int_equal(
+	    store_parse_shard(st, v1, strlen(v1), err, sizeof(err)), 0);
 	{
 		struct store_endpoint eps[2];
-		struct store_update u = { "ok", NULL, 0, 5, 6, eps, 2, NULL };
+		struct store_update u = {"ok", NULL, 0, 5, 6, eps, 2, NULL};
 
 		d = store_domain_get(st, "a.example");
 		store_domain_endpoint(d, 0, &eps[0]);
@@ -1225,25 +1339,28 @@ static void
 test_seen_lines(void **state)
 {
 	static const char v3[] =
-		"certwatch-store 3\ncommit 7\ndomain a.example\nstate ok - 0 1 1 2\n"
-		"endpoint xmpp-client h.example 5222 ok - -\n"
-		"seen xmpp-client h.example 5222 ecdsa " KEY_A " 100 200 2 tor,direct 192.0.2.1,2001:db8::1\n"
-		"seen xmpp-client h.example 5222 - " KEY_B " 150 150 0 - -\n"
-		"split 3 alarm a-later-flag\n"
-		"end\nrecords 1\n";
-	const char *head = "certwatch-store 3\ncommit 1\ndomain a\nstate - - 0 0 0 0\n";
+	    "certwatch-store 3\ncommit 7\ndomain a.example\nstate ok - 0 1 1 "
+	    "2\n"
+	    "endpoint xmpp-client h.example 5222 ok - -\n"
+	    "seen xmpp-client h.example 5222 ecdsa " KEY_A
+	    " 100 200 2 tor,direct 192.0.2.1,2001:db8::1\n"
+	    "seen xmpp-client h.example 5222 - " KEY_B " 150 150 0 - -\n"
+	    "split 3 alarm a-later-flag\n"
+	    "end\nrecords 1\n";
+	const char *head =
+	    "certwatch-store 3\ncommit 1\ndomain a\nstate - - 0 0 0 0\n";
 	static const char *bad[] = {
-		"seen xmpp-client h 5222 ecdsa k 1 2\n",		/* short */
-		"seen xmpp-client h 5222 ecdsa k 1 2 3 - - x\n",	/* long */
-		"seen xmpp-client h 65536 ecdsa k 1 2 3 - -\n",
-		"seen - h 5222 ecdsa k 1 2 3 - -\n",
-		"seen xmpp-client h 5222 bad%20word k 1 2 3 - -\n",
-		"seen xmpp-client h 5222 ecdsa - 1 2 3 - -\n",
-		"seen xmpp-client h 5222 ecdsa k 1 2 -3 - -\n",
-		"seen xmpp-client h 5222 ecdsa k 1 2 3 a%20b -\n",
-		"split 1\nsplit 2\n",
-		"split -1\n",
-		"split\n",
+	    "seen xmpp-client h 5222 ecdsa k 1 2\n",	     /* short */
+	    "seen xmpp-client h 5222 ecdsa k 1 2 3 - - x\n", /* long */
+	    "seen xmpp-client h 65536 ecdsa k 1 2 3 - -\n",
+	    "seen - h 5222 ecdsa k 1 2 3 - -\n",
+	    "seen xmpp-client h 5222 bad%20word k 1 2 3 - -\n",
+	    "seen xmpp-client h 5222 ecdsa - 1 2 3 - -\n",
+	    "seen xmpp-client h 5222 ecdsa k 1 2 -3 - -\n",
+	    "seen xmpp-client h 5222 ecdsa k 1 2 3 a%20b -\n",
+	    "split 1\nsplit 2\n",
+	    "split -1\n",
+	    "split\n",
 	};
 	char *dir = mktemp_dir(), *name, *bytes, buf[1024], err[256];
 	const struct store_domain *d;
@@ -1252,25 +1369,32 @@ test_seen_lines(void **state)
 	int count;
 
 	/* Version 2: none. */
-	parse_expect("certwatch-store 2\ncommit 1\ndomain a\nstate - - 0 0 0 0\nend\nrecords 1\n", 0);
+	parse_expect("certwatch-store 2\ncommit 1\ndomain a\nstate - - 0 0 0 "
+		     "0\nend\nrecords 1\n",
+		     0);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		snprintf(buf, sizeof(buf), "%s%send\nrecords 1\n", head, bad[i]);
+		snprintf(buf, sizeof(buf), "%s%send\nrecords 1\n", head,
+			 bad[i]);
 		parse_expect(buf, -1);
 	}
 	/* Too many seen lines. */
 	{
-		struct buf_s { char *p; size_t n; } big = { calloc(1, 200000), 0 };
+		struct buf_s {
+			char *p;
+			size_t n;
+		} big = {calloc(1, 200000), 0};
 		big.n = (size_t)sprintf(big.p, "%s", head);
 		for (int i = 0; i <= STORE_SEEN_MAX; i++)
-			big.n += (size_t)sprintf(big.p + big.n,
-						 "seen x h 1 - k%d 1 2 3 - -\n", i);
+			big.n += (size_t)sprintf(
+			    big.p + big.n, "seen x h 1 - k%d 1 2 3 - -\n", i);
 		sprintf(big.p + big.n, "end\nrecords 1\n");
 		parse_expect(big.p, -1);
 		free(big.p);
 	}
 
 	st = open_ok(dir);
-	assert_int_equal(store_parse_shard(st, v3, strlen(v3), err, sizeof(err)), 0);
+	assert_int_equal(
+	    store_parse_shard(st, v3, strlen(v3), err, sizeof(err)), 0);
 	assert_non_null(d = store_domain_get(st, "a.example"));
 	store_domain_continuity(d, &c);
 	assert_int_equal(c.n_seen, 2);
@@ -1283,31 +1407,37 @@ test_seen_lines(void **state)
 	assert_null(c.seen[1].vantages);
 	/* The same again but a later last_seen: kept in memory only. */
 	{
-		struct store_seen s2[2] = { c.seen[0], c.seen[1] };
+		struct store_seen s2[2] = {c.seen[0], c.seen[1]};
 		struct store_continuity c2 = c;
 		/* The views die with the first change: the caller's copies. */
 		char str[2][4][300];
 
 		for (int i = 0; i < 2; i++) {
-			const char **f[4] = { &s2[i].host, &s2[i].spki,
-					      &s2[i].vantages, &s2[i].addresses };
+			const char **f[4] = {&s2[i].host, &s2[i].spki,
+					     &s2[i].vantages, &s2[i].addresses};
 			for (int j = 0; j < 4; j++)
 				if (*f[j]) {
-					snprintf(str[i][j], sizeof(str[i][j]), "%s", *f[j]);
+					snprintf(str[i][j], sizeof(str[i][j]),
+						 "%s", *f[j]);
 					*f[j] = str[i][j];
 				}
 		}
 		s2[0].last_seen = 300;
 		c2.seen = s2;
 		store_commit_sync(st);
-		assert_int_equal(store_domain_set_continuity(st, "a.example", &c2), 0);
+		assert_int_equal(
+		    store_domain_set_continuity(st, "a.example", &c2), 0);
 		s2[1].rounds = 1;
-		assert_int_equal(store_domain_set_continuity(st, "a.example", &c2), 1);
+		assert_int_equal(
+		    store_domain_set_continuity(st, "a.example", &c2), 1);
 		s2[1].rounds = 0;
-		assert_int_equal(store_domain_set_continuity(st, "a.example", &c2), 1);
+		assert_int_equal(
+		    store_domain_set_continuity(st, "a.example", &c2), 1);
 		s2[0].vantages = "a b";
-		assert_int_equal(store_domain_set_continuity(st, "a.example", &c2), -EINVAL);
-		assert_int_equal(store_domain_set_continuity(st, "nowhere", &c2), -EINVAL);
+		assert_int_equal(
+		    store_domain_set_continuity(st, "a.example", &c2), -EINVAL);
+		assert_int_equal(
+		    store_domain_set_continuity(st, "nowhere", &c2), -EINVAL);
 	}
 	assert_int_equal(store_commit_sync(st), 0);
 	store_close(st);
@@ -1315,10 +1445,11 @@ test_seen_lines(void **state)
 	assert_int_equal(count, 1);
 	bytes = slurp(dir, name, NULL);
 	assert_non_null(strstr(bytes, "certwatch-store 3\n"));
-	assert_non_null(strstr(bytes, "seen xmpp-client h.example 5222 ecdsa " KEY_A
-				      " 100 300 2 tor,direct 192.0.2.1,2001:db8::1\n"
-				      "seen xmpp-client h.example 5222 - " KEY_B
-				      " 150 150 0 - -\nsplit 3 alarm\n"));
+	assert_non_null(strstr(bytes,
+			       "seen xmpp-client h.example 5222 ecdsa " KEY_A
+			       " 100 300 2 tor,direct 192.0.2.1,2001:db8::1\n"
+			       "seen xmpp-client h.example 5222 - " KEY_B
+			       " 150 150 0 - -\nsplit 3 alarm\n"));
 	free(bytes);
 	free(name);
 	st = open_ok(dir);
@@ -1328,8 +1459,9 @@ test_seen_lines(void **state)
 	assert_int_equal(c.seen[0].last_seen, 300);
 	/* None at all: no line, nothing kept. */
 	{
-		struct store_continuity none = { 0, 0, NULL, 0 };
-		assert_int_equal(store_domain_set_continuity(st, "a.example", &none), 1);
+		struct store_continuity none = {0, 0, NULL, 0};
+		assert_int_equal(
+		    store_domain_set_continuity(st, "a.example", &none), 1);
 	}
 	assert_int_equal(store_commit_sync(st), 0);
 	store_close(st);
@@ -1347,8 +1479,9 @@ static void
 test_misplaced(void **state)
 {
 	char *dir = mktemp_dir(), *home, *bytes, *p, path[600];
-	struct store_endpoint ep = { "xmpp-client", "x.example", 5222, "ok", spki_a, NULL, 0, 0 };
-	struct store_update u = { "ok", NULL, 0, 1, 2, &ep, 1, NULL };
+	struct store_endpoint ep = {"xmpp-client", "x.example", 5222, "ok",
+				    spki_a,	   NULL,	0,    0};
+	struct store_update u = {"ok", NULL, 0, 1, 2, &ep, 1, NULL};
 	struct store *st = open_ok(dir);
 	int count;
 	FILE *f;
@@ -1366,16 +1499,21 @@ test_misplaced(void **state)
 	p = strstr(bytes, "state ok");
 	memcpy(p, "state no", 8);
 	p = strstr(bytes, "\nendpoint");
-	memmove(p + 1, "endpoint xmpp-client x.example 5222 ok - -\nend\nrecords 1\n",
-		strlen("endpoint xmpp-client x.example 5222 ok - -\nend\nrecords 1\n") + 1);
-	snprintf(path, sizeof(path), "%s/%s", dir, strcmp(home, "shard-fff") ? "shard-fff" : "shard-ffe");
+	memmove(p + 1,
+		"endpoint xmpp-client x.example 5222 ok - -\nend\nrecords 1\n",
+		strlen("endpoint xmpp-client x.example 5222 ok - "
+		       "-\nend\nrecords 1\n") +
+		    1);
+	snprintf(path, sizeof(path), "%s/%s", dir,
+		 strcmp(home, "shard-fff") ? "shard-fff" : "shard-ffe");
 	f = fopen(path, "wb");
 	fputs(bytes, f);
 	fclose(f);
 
 	st = open_ok(dir);
 	assert_int_equal(n_warnings(st), 0);
-	assert_string_equal(store_domain_get(st, "moved.example")->verdict, "ok");
+	assert_string_equal(store_domain_get(st, "moved.example")->verdict,
+			    "ok");
 	store_close(st);
 	/* the foreign copy is gone, the home file kept */
 	free(find_file(dir, "shard-", &count));
@@ -1386,7 +1524,8 @@ test_misplaced(void **state)
 		char from[600], to[600];
 
 		snprintf(from, sizeof(from), "%s/%s", dir, home);
-		snprintf(to, sizeof(to), "%s/shard-%03x", dir, strcmp(home, "shard-001") ? 1 : 2);
+		snprintf(to, sizeof(to), "%s/shard-%03x", dir,
+			 strcmp(home, "shard-001") ? 1 : 2);
 		assert_int_equal(rename(from, to), 0);
 	}
 	st = open_ok(dir);
@@ -1416,7 +1555,8 @@ test_lock(void **state)
 
 	assert_int_equal(store_open(dir, &st2, err, sizeof(err)), -1);
 	snprintf(pid, sizeof(pid), "(pid %ld)", (long)getpid());
-	assert_non_null(strstr(err, "state directory in use by another certwatch"));
+	assert_non_null(
+	    strstr(err, "state directory in use by another certwatch"));
 	assert_non_null(strstr(err, pid));
 	/* another process too */
 	child = fork();
@@ -1437,7 +1577,7 @@ test_enospc_injected(void **state)
 {
 	char *dir = mktemp_dir(), *before, *after, *shard, name[64];
 	struct store *st = open_ok(dir);
-	struct done a = { 0 };
+	struct done a = {0};
 	int count;
 	size_t lb, la;
 
@@ -1554,7 +1694,8 @@ test_enospc_tmpfs(void **state)
 	assert_true(WIFEXITED(status));
 	if (WEXITSTATUS(status) == 77) {
 		rm_dir(dir);
-		cw_skip_unprivileged("no tmpfs mount (needs root or a user namespace)");
+		cw_skip_unprivileged(
+		    "no tmpfs mount (needs root or a user namespace)");
 	}
 	assert_int_equal(WEXITSTATUS(status), 0);
 	rm_dir(dir);
@@ -1567,11 +1708,13 @@ static void
 test_ct_lines(void **state)
 {
 	static const char v3[] =
-		"certwatch-store 3\ncommit 7\ndomain a.example\nstate ok - 0 1 1 2\n"
-		"endpoint xmpp-client h.example 5222 ok - -\n"
-		"ct tlsa 3 1 1 00ff\n"
-		"ct event sent known 0 0 0 5 - - x%25y - - 0 0 - -1 f.ct\n"
-		"end\ndomain b.example\nstate ok - 0 1 1 2\nct a%0Ab\nend\nrecords 2\n";
+	    "certwatch-store 3\ncommit 7\ndomain a.example\nstate ok - 0 1 1 "
+	    "2\n"
+	    "endpoint xmpp-client h.example 5222 ok - -\n"
+	    "ct tlsa 3 1 1 00ff\n"
+	    "ct event sent known 0 0 0 5 - - x%25y - - 0 0 - -1 f.ct\n"
+	    "end\ndomain b.example\nstate ok - 0 1 1 2\nct a%0Ab\nend\nrecords "
+	    "2\n";
 	char *dir = mktemp_dir(), *name, *bytes, err[256];
 	const struct store_domain *d;
 	struct store *st;
@@ -1579,26 +1722,32 @@ test_ct_lines(void **state)
 
 	(void)state;
 	assert_int_equal(store_open(NULL, &st, NULL, 0), 0);
-	assert_int_equal(store_parse_shard(st, v3, strlen(v3), err, sizeof(err)), -1);
+	assert_int_equal(
+	    store_parse_shard(st, v3, strlen(v3), err, sizeof(err)), -1);
 	assert_non_null(d = store_domain_get(st, "a.example"));
-	assert_null(store_domain_get(st, "b.example"));	/* newline: refused */
-	assert_string_equal(store_domain_ct(d), "tlsa 3 1 1 00ff\n"
-			    "event sent known 0 0 0 5 - - x%y - - 0 0 - -1 f.ct");
+	assert_null(store_domain_get(st, "b.example")); /* newline: refused */
+	assert_string_equal(
+	    store_domain_ct(d),
+	    "tlsa 3 1 1 00ff\n"
+	    "event sent known 0 0 0 5 - - x%y - - 0 0 - -1 f.ct");
 	store_close(st);
 
 	st = open_ok(dir);
 	assert_int_equal(store_domain_add(st, "c.example"), 1);
 	assert_int_equal(store_domain_set_ct(st, "c.example", "one\ntwo %"), 0);
-	assert_int_equal(store_domain_set_ct(st, "nowhere.example", "x"), -EINVAL);
-	assert_int_equal(store_domain_set_ct(st, "c.example", "a\n\nb"), -EINVAL);
+	assert_int_equal(store_domain_set_ct(st, "nowhere.example", "x"),
+			 -EINVAL);
+	assert_int_equal(store_domain_set_ct(st, "c.example", "a\n\nb"),
+			 -EINVAL);
 	{
 		char many[STORE_CT_LINES * 2 + 8] = "";
 		for (int i = 0; i <= STORE_CT_LINES; i++)
 			strcat(many, i ? "\nx" : "x");
-		assert_int_equal(store_domain_set_ct(st, "c.example", many), -EINVAL);
+		assert_int_equal(store_domain_set_ct(st, "c.example", many),
+				 -EINVAL);
 	}
 	{
-		struct store_update u = { "ok", NULL, 0, 5, 6, NULL, 0, NULL };
+		struct store_update u = {"ok", NULL, 0, 5, 6, NULL, 0, NULL};
 		assert_int_equal(store_domain_record(st, "c.example", &u), 0);
 	}
 	assert_int_equal(store_commit_sync(st), 0);
@@ -1626,15 +1775,18 @@ static void
 test_defence_line(void **state)
 {
 	static const char v2[] =
-		"certwatch-store 2\ncommit 7\ndomain a.example\nstate ok - 0 1 1 2\n"
-		"endpoint xmpp-client h.example 5222 ok - -\nend\nrecords 1\n";
+	    "certwatch-store 2\ncommit 7\ndomain a.example\nstate ok - 0 1 1 "
+	    "2\n"
+	    "endpoint xmpp-client h.example 5222 ok - -\nend\nrecords 1\n";
 	static const char *bad[] = {
-		"defence\n",
-		"defence caa=bound\ndefence caa=none\n",	/* twice */
+	    "defence\n", "defence caa=bound\ndefence caa=none\n", /* twice */
 	};
-	const char *head = "certwatch-store 3\ncommit 1\ndomain a\nstate - - 0 0 0 0\n";
-	const char *text = "caa=bound cb=offered cb_ep=0/5222/1/13/0badf00d/0/0 100%";
-	char *dir = mktemp_dir(), *name, *bytes, buf[512], err[256], big[STORE_TEXT_MAX + 2];
+	const char *head =
+	    "certwatch-store 3\ncommit 1\ndomain a\nstate - - 0 0 0 0\n";
+	const char *text =
+	    "caa=bound cb=offered cb_ep=0/5222/1/13/0badf00d/0/0 100%";
+	char *dir = mktemp_dir(), *name, *bytes, buf[512], err[256],
+	     big[STORE_TEXT_MAX + 2];
 	const struct store_domain *d;
 	struct store_io_stats io0, io1;
 	struct store *st;
@@ -1642,21 +1794,26 @@ test_defence_line(void **state)
 
 	(void)state;
 	assert_int_equal(store_open(NULL, &st, NULL, 0), 0);
-	assert_int_equal(store_parse_shard(st, v2, strlen(v2), err, sizeof(err)), 0);
+	assert_int_equal(
+	    store_parse_shard(st, v2, strlen(v2), err, sizeof(err)), 0);
 	assert_non_null(d = store_domain_get(st, "a.example"));
 	assert_null(d->defence);
 	store_close(st);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		snprintf(buf, sizeof(buf), "%s%send\nrecords 1\n", head, bad[i]);
+		snprintf(buf, sizeof(buf), "%s%send\nrecords 1\n", head,
+			 bad[i]);
 		parse_expect(buf, -1);
 	}
 
 	st = open_ok(dir);
-	assert_int_equal(store_domain_set_defence(st, "nowhere.example", text), -EINVAL);
-	assert_int_equal(store_sub_add(st, "a.example", "alice@example.net"), 1);
+	assert_int_equal(store_domain_set_defence(st, "nowhere.example", text),
+			 -EINVAL);
+	assert_int_equal(store_sub_add(st, "a.example", "alice@example.net"),
+			 1);
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
-	assert_int_equal(store_domain_set_defence(st, "a.example", big), -EINVAL);
+	assert_int_equal(store_domain_set_defence(st, "a.example", big),
+			 -EINVAL);
 	assert_int_equal(store_domain_set_defence(st, "a.example", text), 1);
 	/* Kept through the record's other changes. */
 	assert_int_equal(store_sub_add(st, "a.example", "bob@example.net"), 1);
@@ -1671,8 +1828,9 @@ test_defence_line(void **state)
 	assert_int_equal(count, 1);
 	bytes = slurp(dir, name, NULL);
 	assert_non_null(strstr(bytes, "certwatch-store 3\n"));
-	assert_non_null(strstr(bytes, "\ndefence caa=bound cb=offered "
-				      "cb_ep=0/5222/1/13/0badf00d/0/0 100%25\n"));
+	assert_non_null(strstr(bytes,
+			       "\ndefence caa=bound cb=offered "
+			       "cb_ep=0/5222/1/13/0badf00d/0/0 100%25\n"));
 	free(bytes);
 	free(name);
 	st = open_ok(dir);
@@ -1689,24 +1847,24 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_subscriptions),
-		cmocka_unit_test(test_subs_of_bare),
-		cmocka_unit_test(test_bounds),
-		cmocka_unit_test(test_packed),
-		cmocka_unit_test(test_async_commit),
-		cmocka_unit_test(test_touch),
-		cmocka_unit_test(test_crash_safety),
-		cmocka_unit_test(test_corrupt_shard),
-		cmocka_unit_test(test_hostile),
-		cmocka_unit_test(test_trouble_lines),
-		cmocka_unit_test(test_seen_lines),
-		cmocka_unit_test(test_defence_line),
-		cmocka_unit_test(test_misplaced),
-		cmocka_unit_test(test_ct_lines),
-		cmocka_unit_test(test_lock),
-		cmocka_unit_test(test_enospc_injected),
-		cmocka_unit_test(test_enospc_tmpfs),
+	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_subscriptions),
+	    cmocka_unit_test(test_subs_of_bare),
+	    cmocka_unit_test(test_bounds),
+	    cmocka_unit_test(test_packed),
+	    cmocka_unit_test(test_async_commit),
+	    cmocka_unit_test(test_touch),
+	    cmocka_unit_test(test_crash_safety),
+	    cmocka_unit_test(test_corrupt_shard),
+	    cmocka_unit_test(test_hostile),
+	    cmocka_unit_test(test_trouble_lines),
+	    cmocka_unit_test(test_seen_lines),
+	    cmocka_unit_test(test_defence_line),
+	    cmocka_unit_test(test_misplaced),
+	    cmocka_unit_test(test_ct_lines),
+	    cmocka_unit_test(test_lock),
+	    cmocka_unit_test(test_enospc_injected),
+	    cmocka_unit_test(test_enospc_tmpfs),
 	};
 
 	return cw_skip_status(cmocka_run_group_tests(tests, NULL, NULL));

@@ -38,10 +38,10 @@ struct world {
 	struct evconnlistener *lis;
 	uint16_t port;
 	enum srv_mode mode;
-	struct bufferevent *peer;	/* the server's end */
-	int stage;			/* 0 header, 1 handshake, 2 stanzas */
+	struct bufferevent *peer; /* the server's end */
+	int stage;		  /* 0 header, 1 handshake, 2 stanzas */
 	int streams, refusals, pongs;
-	int drop_after_pong;		/* drop the stream after N pongs */
+	int drop_after_pong; /* drop the stream after N pongs */
 	int online, offline, closed;
 	struct comp_link *link;
 	int want_pongs;
@@ -127,7 +127,7 @@ srv_read(struct bufferevent *bev, void *arg)
 		if (w->pongs >= w->want_pongs) {
 			finish(w);
 		} else if (w->pongs == w->drop_after_pong) {
-			srv_drop(w);	/* the server goes away */
+			srv_drop(w); /* the server goes away */
 		}
 		return;
 	}
@@ -147,8 +147,8 @@ srv_event(struct bufferevent *bev, short what, void *arg)
 }
 
 static void
-srv_accept(struct evconnlistener *lis, evutil_socket_t fd,
-	   struct sockaddr *sa, int salen, void *arg)
+srv_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
+	   int salen, void *arg)
 {
 	struct world *w = arg;
 
@@ -214,10 +214,9 @@ world_init(struct world *w, enum srv_mode mode)
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	w->lis = evconnlistener_new_bind(w->base, srv_accept, w,
-					 LEV_OPT_CLOSE_ON_FREE |
-					 LEV_OPT_REUSEABLE, 16,
-					 (struct sockaddr *)&sin, sizeof(sin));
+	w->lis = evconnlistener_new_bind(
+	    w->base, srv_accept, w, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE,
+	    16, (struct sockaddr *)&sin, sizeof(sin));
 	assert_non_null(w->lis);
 	getsockname(evconnlistener_get_fd(w->lis), (struct sockaddr *)&sin,
 		    &slen);
@@ -240,7 +239,7 @@ world_run(struct world *w)
 	struct timeval limit = {20, 0};
 
 	assert_int_equal(comp_link_start(w->link), 0);
-	event_base_loopexit(w->base, &limit);	/* a hang fails, not blocks */
+	event_base_loopexit(w->base, &limit); /* a hang fails, not blocks */
 	event_base_dispatch(w->base);
 }
 
@@ -300,11 +299,12 @@ test_socket_above_fd_setsize(void **state)
 		getrlimit(RLIMIT_NOFILE, &rl);
 	}
 	if (rl.rlim_max < FD_SETSIZE + 128)
-		cw_skip_unprivileged("RLIMIT_NOFILE hard limit below FD_SETSIZE + 128");
+		cw_skip_unprivileged(
+		    "RLIMIT_NOFILE hard limit below FD_SETSIZE + 128");
 	rl.rlim_cur = FD_SETSIZE + 128;
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
 
-	world_init(&w, SRV_ACCEPT);	/* the link reserves a low fd here */
+	world_init(&w, SRV_ACCEPT); /* the link reserves a low fd here */
 	/* Use up every number below FD_SETSIZE and a few more. */
 	for (;;) {
 		int fd = dup(0);
@@ -345,10 +345,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_backoff),
-		cmocka_unit_test(test_handshake_and_reconnect),
-		cmocka_unit_test(test_refused_secret),
-		cmocka_unit_test(test_socket_above_fd_setsize),
+	    cmocka_unit_test(test_backoff),
+	    cmocka_unit_test(test_handshake_and_reconnect),
+	    cmocka_unit_test(test_refused_secret),
+	    cmocka_unit_test(test_socket_above_fd_setsize),
 	};
 
 	log_set_level(LOG_LEVEL_WARN);

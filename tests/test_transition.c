@@ -25,39 +25,59 @@ struct round {
 	enum alert_kind want;
 };
 
-#define R(v, w) {v, 0, 0, w}
-#define D(v, w) {v, 1, 0, w}
-#define K(v, w) {v, 0, 1, w}
-#define END {VERDICT_NONE, 0, 0, ALERT_NONE}
+#define R(v, w)                                                                \
+	{                                                                      \
+		v, 0, 0, w                                                     \
+	}
+#define D(v, w)                                                                \
+	{                                                                      \
+		v, 1, 0, w                                                     \
+	}
+#define K(v, w)                                                                \
+	{                                                                      \
+		v, 0, 1, w                                                     \
+	}
+#define END                                                                    \
+	{                                                                      \
+		VERDICT_NONE, 0, 0, ALERT_NONE                                 \
+	}
 
 static const struct {
 	const char *name;
 	struct round r[12];
 } cases[] = {
-	{"baseline ok sends nothing", {R(OK, ALERT_NONE), R(OK, ALERT_NONE), END}},
-	{"baseline mismatch sends nothing (the subscriber got the report)",
-	 {R(MM, ALERT_NONE), R(MM, ALERT_NONE), END}},
-	{"ok to mismatch alarms once, recovers once",
-	 {R(OK, 0), R(MM, ALERT_ALARM), R(MM, ALERT_NONE), R(OK, ALERT_RECOVERED),
-	  R(OK, ALERT_NONE), END}},
-	{"ok to bogus alarms", {R(OK, 0), R(BG, ALERT_ALARM), R(OK, ALERT_RECOVERED), END}},
-	{"mismatch to bogus alarms again", {R(OK, 0), R(MM, ALERT_ALARM), R(BG, ALERT_ALARM), END}},
-	{"records removed, then back",
-	 {R(OK, 0), R(NT, ALERT_REMOVED), R(NT, ALERT_NONE), R(OK, ALERT_RECOVERED), END}},
-	{"DNSSEC removed", {R(OK, 0), R(IN, ALERT_REMOVED), R(OK, ALERT_RECOVERED), END}},
-	{"no-tlsa to ok is info (set-up done)", {R(NT, 0), R(OK, ALERT_INFO), END}},
-	{"insecure to no-tlsa is info", {R(IN, 0), R(NT, ALERT_INFO), END}},
-	{"insecure to mismatch alarms", {R(IN, 0), R(MM, ALERT_ALARM), END}},
-	{"down after 3 unreachable rounds, once, then recovered",
-	 {R(OK, 0), D(OK, ALERT_NONE), D(OK, ALERT_NONE), D(OK, ALERT_DOWN),
-	  D(OK, ALERT_NONE), D(OK, ALERT_NONE), R(OK, ALERT_RECOVERED), R(OK, ALERT_NONE), END}},
-	{"two unreachable rounds are not down",
-	 {R(OK, 0), D(OK, 0), D(OK, 0), R(OK, ALERT_NONE), D(OK, 0), D(OK, 0), R(OK, 0), END}},
-	{"down, then back as a mismatch: alarm",
-	 {R(OK, 0), D(OK, 0), D(OK, 0), D(OK, ALERT_DOWN), R(MM, ALERT_ALARM), R(OK, ALERT_RECOVERED), END}},
-	{"down from the start", {D(UN, 0), D(UN, 0), D(UN, ALERT_DOWN), R(OK, ALERT_RECOVERED), END}},
-	{"key rollover while matching is info",
-	 {R(OK, 0), K(OK, ALERT_INFO), R(OK, ALERT_NONE), END}},
+    {"baseline ok sends nothing", {R(OK, ALERT_NONE), R(OK, ALERT_NONE), END}},
+    {"baseline mismatch sends nothing (the subscriber got the report)",
+     {R(MM, ALERT_NONE), R(MM, ALERT_NONE), END}},
+    {"ok to mismatch alarms once, recovers once",
+     {R(OK, 0), R(MM, ALERT_ALARM), R(MM, ALERT_NONE), R(OK, ALERT_RECOVERED),
+      R(OK, ALERT_NONE), END}},
+    {"ok to bogus alarms",
+     {R(OK, 0), R(BG, ALERT_ALARM), R(OK, ALERT_RECOVERED), END}},
+    {"mismatch to bogus alarms again",
+     {R(OK, 0), R(MM, ALERT_ALARM), R(BG, ALERT_ALARM), END}},
+    {"records removed, then back",
+     {R(OK, 0), R(NT, ALERT_REMOVED), R(NT, ALERT_NONE), R(OK, ALERT_RECOVERED),
+      END}},
+    {"DNSSEC removed",
+     {R(OK, 0), R(IN, ALERT_REMOVED), R(OK, ALERT_RECOVERED), END}},
+    {"no-tlsa to ok is info (set-up done)", {R(NT, 0), R(OK, ALERT_INFO), END}},
+    {"insecure to no-tlsa is info", {R(IN, 0), R(NT, ALERT_INFO), END}},
+    {"insecure to mismatch alarms", {R(IN, 0), R(MM, ALERT_ALARM), END}},
+    {"down after 3 unreachable rounds, once, then recovered",
+     {R(OK, 0), D(OK, ALERT_NONE), D(OK, ALERT_NONE), D(OK, ALERT_DOWN),
+      D(OK, ALERT_NONE), D(OK, ALERT_NONE), R(OK, ALERT_RECOVERED),
+      R(OK, ALERT_NONE), END}},
+    {"two unreachable rounds are not down",
+     {R(OK, 0), D(OK, 0), D(OK, 0), R(OK, ALERT_NONE), D(OK, 0), D(OK, 0),
+      R(OK, 0), END}},
+    {"down, then back as a mismatch: alarm",
+     {R(OK, 0), D(OK, 0), D(OK, 0), D(OK, ALERT_DOWN), R(MM, ALERT_ALARM),
+      R(OK, ALERT_RECOVERED), END}},
+    {"down from the start",
+     {D(UN, 0), D(UN, 0), D(UN, ALERT_DOWN), R(OK, ALERT_RECOVERED), END}},
+    {"key rollover while matching is info",
+     {R(OK, 0), K(OK, ALERT_INFO), R(OK, ALERT_NONE), END}},
 };
 
 static void
@@ -87,11 +107,26 @@ struct eround {
 	enum alert_kind want;
 };
 
-#define EA(w) {TROUBLE_ANSWERED, 1, w}
-#define EF(w) {TROUBLE_FAILED, 1, w}
-#define EFA(w) {TROUBLE_FAILED, 0, w}	/* nothing else answered */
-#define EO(w) {TROUBLE_OTHER, 1, w}
-#define EEND {TROUBLE_OTHER, -1, ALERT_NONE}
+#define EA(w)                                                                  \
+	{                                                                      \
+		TROUBLE_ANSWERED, 1, w                                         \
+	}
+#define EF(w)                                                                  \
+	{                                                                      \
+		TROUBLE_FAILED, 1, w                                           \
+	}
+#define EFA(w)                                                                 \
+	{                                                                      \
+		TROUBLE_FAILED, 0, w                                           \
+	} /* nothing else answered */
+#define EO(w)                                                                  \
+	{                                                                      \
+		TROUBLE_OTHER, 1, w                                            \
+	}
+#define EEND                                                                   \
+	{                                                                      \
+		TROUBLE_OTHER, -1, ALERT_NONE                                  \
+	}
 #define NO ALERT_NONE
 #define INFO ALERT_INFO
 #define BACK ALERT_RECOVERED
@@ -100,25 +135,24 @@ static const struct {
 	const char *name;
 	struct eround r[14];
 } ecases[] = {
-	{"answers every round: nothing", {EA(NO), EA(NO), EA(NO), EEND}},
-	{"three failed rounds after an answer: info once, recovered once",
-	 {EA(NO), EF(NO), EF(NO), EF(INFO), EF(NO), EF(NO), EA(BACK), EA(NO),
-	  EEND}},
-	{"two failed rounds are nothing",
-	 {EA(NO), EF(NO), EF(NO), EA(NO), EF(NO), EF(NO), EA(NO), EEND}},
-	{"never answered: no alert (nothing to hide behind)",
-	 {EF(NO), EF(NO), EF(NO), EF(NO), EA(NO), EF(NO), EF(NO), EF(INFO),
-	  EEND}},
-	{"the whole domain down is the down alert's, not this one's",
-	 {EA(NO), EFA(NO), EFA(NO), EFA(NO), EFA(NO), EEND}},
-	{"others answer again while it still fails: info then",
-	 {EA(NO), EFA(NO), EFA(NO), EFA(NO), EF(INFO), EF(NO), EA(BACK), EEND}},
-	{"a round that says nothing neither counts nor resets",
-	 {EA(NO), EF(NO), EO(NO), EF(NO), EO(NO), EF(INFO), EO(NO), EA(BACK),
-	  EEND}},
-	{"after a recovery, a new run of failures alerts again",
-	 {EA(NO), EF(NO), EF(NO), EF(INFO), EA(BACK), EF(NO), EF(NO), EF(INFO),
-	  EEND}},
+    {"answers every round: nothing", {EA(NO), EA(NO), EA(NO), EEND}},
+    {"three failed rounds after an answer: info once, recovered once",
+     {EA(NO), EF(NO), EF(NO), EF(INFO), EF(NO), EF(NO), EA(BACK), EA(NO),
+      EEND}},
+    {"two failed rounds are nothing",
+     {EA(NO), EF(NO), EF(NO), EA(NO), EF(NO), EF(NO), EA(NO), EEND}},
+    {"never answered: no alert (nothing to hide behind)",
+     {EF(NO), EF(NO), EF(NO), EF(NO), EA(NO), EF(NO), EF(NO), EF(INFO), EEND}},
+    {"the whole domain down is the down alert's, not this one's",
+     {EA(NO), EFA(NO), EFA(NO), EFA(NO), EFA(NO), EEND}},
+    {"others answer again while it still fails: info then",
+     {EA(NO), EFA(NO), EFA(NO), EFA(NO), EF(INFO), EF(NO), EA(BACK), EEND}},
+    {"a round that says nothing neither counts nor resets",
+     {EA(NO), EF(NO), EO(NO), EF(NO), EO(NO), EF(INFO), EO(NO), EA(BACK),
+      EEND}},
+    {"after a recovery, a new run of failures alerts again",
+     {EA(NO), EF(NO), EF(NO), EF(INFO), EA(BACK), EF(NO), EF(NO), EF(INFO),
+      EEND}},
 };
 
 static void
@@ -128,8 +162,8 @@ test_trouble_table(void **state)
 		struct trouble_state st = {0, 0, 0};
 		for (int j = 0; ecases[i].r[j].others >= 0; j++) {
 			const struct eround *r = &ecases[i].r[j];
-			enum alert_kind got = transition_trouble_decide(&st, r->p,
-							     r->others, 3);
+			enum alert_kind got =
+			    transition_trouble_decide(&st, r->p, r->others, 3);
 			if (got != r->want)
 				fail_msg("%s: round %d: got %s, want %s",
 					 ecases[i].name, j + 1,
@@ -151,16 +185,19 @@ test_trouble_counts(void **state)
 	assert_int_equal(st.alerted, 1);
 	/* down_after 1: the first failed round alerts. */
 	st = (struct trouble_state){0, 1, 0};
-	assert_int_equal(transition_trouble_decide(&st, TROUBLE_FAILED, 1, 1), ALERT_INFO);
+	assert_int_equal(transition_trouble_decide(&st, TROUBLE_FAILED, 1, 1),
+			 ALERT_INFO);
 	/* Never answered: not counted (no store write per round). */
 	st = (struct trouble_state){0, 0, 0};
 	for (int i = 0; i < 5; i++)
-		assert_int_equal(transition_trouble_decide(&st, TROUBLE_FAILED, 1, 3),
-				 ALERT_NONE);
+		assert_int_equal(
+		    transition_trouble_decide(&st, TROUBLE_FAILED, 1, 3),
+		    ALERT_NONE);
 	assert_int_equal(st.fail_rounds, 0);
 	/* A count read back from the store at its limit does not wrap. */
 	st = (struct trouble_state){UINT32_MAX, 1, 1};
-	assert_int_equal(transition_trouble_decide(&st, TROUBLE_FAILED, 1, 3), ALERT_NONE);
+	assert_int_equal(transition_trouble_decide(&st, TROUBLE_FAILED, 1, 3),
+			 ALERT_NONE);
 	assert_int_equal(st.fail_rounds, UINT32_MAX);
 }
 
@@ -173,20 +210,20 @@ test_trouble_classify(void **state)
 		enum probe_step step;
 		enum trouble_probe want;
 	} t[] = {
-		{UN, PROBE_STEP_TCP, TROUBLE_FAILED},
-		{UN, PROBE_STEP_STREAM, TROUBLE_FAILED},
-		{UN, PROBE_STEP_STARTTLS, TROUBLE_FAILED},
-		{UN, PROBE_STEP_TLS, TROUBLE_FAILED},
-		{UN, PROBE_STEP_TOR, TROUBLE_OTHER},	/* our proxy's fault */
-		{UN, PROBE_STEP_DNS, TROUBLE_OTHER},
-		{UN, PROBE_STEP_INPUT, TROUBLE_OTHER},
-		{UN, PROBE_STEP_NONE, TROUBLE_OTHER},
-		{OK, PROBE_STEP_NONE, TROUBLE_ANSWERED},
-		{MM, PROBE_STEP_TLS, TROUBLE_ANSWERED},	/* a verdict came */
-		{NT, PROBE_STEP_NONE, TROUBLE_ANSWERED},
-		{IN, PROBE_STEP_NONE, TROUBLE_ANSWERED},
-		{BG, PROBE_STEP_NONE, TROUBLE_ANSWERED},
-		{VERDICT_NONE, PROBE_STEP_NONE, TROUBLE_OTHER},
+	    {UN, PROBE_STEP_TCP, TROUBLE_FAILED},
+	    {UN, PROBE_STEP_STREAM, TROUBLE_FAILED},
+	    {UN, PROBE_STEP_STARTTLS, TROUBLE_FAILED},
+	    {UN, PROBE_STEP_TLS, TROUBLE_FAILED},
+	    {UN, PROBE_STEP_TOR, TROUBLE_OTHER}, /* our proxy's fault */
+	    {UN, PROBE_STEP_DNS, TROUBLE_OTHER},
+	    {UN, PROBE_STEP_INPUT, TROUBLE_OTHER},
+	    {UN, PROBE_STEP_NONE, TROUBLE_OTHER},
+	    {OK, PROBE_STEP_NONE, TROUBLE_ANSWERED},
+	    {MM, PROBE_STEP_TLS, TROUBLE_ANSWERED}, /* a verdict came */
+	    {NT, PROBE_STEP_NONE, TROUBLE_ANSWERED},
+	    {IN, PROBE_STEP_NONE, TROUBLE_ANSWERED},
+	    {BG, PROBE_STEP_NONE, TROUBLE_ANSWERED},
+	    {VERDICT_NONE, PROBE_STEP_NONE, TROUBLE_OTHER},
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
@@ -208,11 +245,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_table),
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_trouble_table),
-		cmocka_unit_test(test_trouble_counts),
-		cmocka_unit_test(test_trouble_classify),
+	    cmocka_unit_test(test_table),
+	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_trouble_table),
+	    cmocka_unit_test(test_trouble_counts),
+	    cmocka_unit_test(test_trouble_classify),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

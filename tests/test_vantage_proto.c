@@ -65,10 +65,15 @@ req_round_trip(void **state)
 {
 	struct probe_addr a = {AF_INET6, {0}};
 	struct probe_req req = {
-		.host = "xmpp.example.org", .port = 5269,
-		.stream_to = "bücher.example", .sni = "xn--bcher-kva.example",
-		.server = 1, .tls = PROBE_DIRECT, .keys = PROBE_KEYS_RSA,
-		.addrs = &a, .naddrs = 1,
+	    .host = "xmpp.example.org",
+	    .port = 5269,
+	    .stream_to = "bücher.example",
+	    .sni = "xn--bcher-kva.example",
+	    .server = 1,
+	    .tls = PROBE_DIRECT,
+	    .keys = PROBE_KEYS_RSA,
+	    .addrs = &a,
+	    .naddrs = 1,
 	};
 	struct vantage_req vr;
 	char why[160];
@@ -102,39 +107,39 @@ static void
 req_hostile(void **state)
 {
 	static const char *const bad[] = {
-		"<probe xmlns='urn:xmpp:other' " GOOD_ATTRS "/>",
-		"<query xmlns='urn:xmpp:certwatch:probe:0' " GOOD_ATTRS "/>",
-		PROBE_OPEN "tls='starttls' host='a.test' port='5222' to='a.test' "
-			   "address='192.0.2.1'/>",
-		PROBE_OPEN "service='xmpp-clients' tls='starttls' host='a.test' "
-			   "port='5222' to='a.test' address='192.0.2.1'/>",
-		/* tls must agree with the service */
-		PROBE_OPEN "service='xmpps-client' tls='starttls' host='a.test' "
-			   "port='5222' to='a.test' address='192.0.2.1'/>",
-		PROBE_OPEN "service='xmpp-client' tls='starttls' host='a.test' "
-			   "port='0' to='a.test' address='192.0.2.1'/>",
-		PROBE_OPEN "service='xmpp-client' tls='starttls' host='a.test' "
-			   "port='65536' to='a.test' address='192.0.2.1'/>",
-		PROBE_OPEN "service='xmpp-client' tls='starttls' host='a.test' "
-			   "port='+5222' to='a.test' address='192.0.2.1'/>",
-		PROBE_OPEN "service='xmpp-client' tls='starttls' host='a.test' "
-			   "port='00000000000005222' to='a.test' "
-			   "address='192.0.2.1'/>",
-		PROBE_OPEN "service='xmpp-client' tls='starttls' host='a b.test' "
-			   "port='5222' to='a.test' address='192.0.2.1'/>",
-		PROBE_OPEN "service='xmpp-client' tls='starttls' "
-			   "host='192.0.2.1' port='5222' to='a.test' "
-			   "address='192.0.2.1'/>",
-		PROBE_OPEN "service='xmpp-client' tls='starttls' host='a.test' "
-			   "port='5222' to='a.test&#10;x' address='192.0.2.1'/>",
-		PROBE_OPEN "service='xmpp-client' tls='starttls' host='a.test' "
-			   "port='5222' to='a.test' address='192.0.2'/>",
-		PROBE_OPEN "service='xmpp-client' tls='starttls' host='a.test' "
-			   "port='5222' to='a.test' address='192.0.2.1%eth0'/>",
-		PROBE_OPEN "service='xmpp-client' tls='starttls' host='a.test' "
-			   "port='5222' to='a.test'/>",
-		PROBE_OPEN GOOD_ATTRS " key-type='dsa'/>",
-		PROBE_OPEN GOOD_ATTRS " sni=''/>",
+	    "<probe xmlns='urn:xmpp:other' " GOOD_ATTRS "/>",
+	    "<query xmlns='urn:xmpp:certwatch:probe:0' " GOOD_ATTRS "/>",
+	    PROBE_OPEN "tls='starttls' host='a.test' port='5222' to='a.test' "
+		       "address='192.0.2.1'/>",
+	    PROBE_OPEN "service='xmpp-clients' tls='starttls' host='a.test' "
+		       "port='5222' to='a.test' address='192.0.2.1'/>",
+	    /* tls must agree with the service */
+	    PROBE_OPEN "service='xmpps-client' tls='starttls' host='a.test' "
+		       "port='5222' to='a.test' address='192.0.2.1'/>",
+	    PROBE_OPEN "service='xmpp-client' tls='starttls' host='a.test' "
+		       "port='0' to='a.test' address='192.0.2.1'/>",
+	    PROBE_OPEN "service='xmpp-client' tls='starttls' host='a.test' "
+		       "port='65536' to='a.test' address='192.0.2.1'/>",
+	    PROBE_OPEN "service='xmpp-client' tls='starttls' host='a.test' "
+		       "port='+5222' to='a.test' address='192.0.2.1'/>",
+	    PROBE_OPEN "service='xmpp-client' tls='starttls' host='a.test' "
+		       "port='00000000000005222' to='a.test' "
+		       "address='192.0.2.1'/>",
+	    PROBE_OPEN "service='xmpp-client' tls='starttls' host='a b.test' "
+		       "port='5222' to='a.test' address='192.0.2.1'/>",
+	    PROBE_OPEN "service='xmpp-client' tls='starttls' "
+		       "host='192.0.2.1' port='5222' to='a.test' "
+		       "address='192.0.2.1'/>",
+	    PROBE_OPEN "service='xmpp-client' tls='starttls' host='a.test' "
+		       "port='5222' to='a.test&#10;x' address='192.0.2.1'/>",
+	    PROBE_OPEN "service='xmpp-client' tls='starttls' host='a.test' "
+		       "port='5222' to='a.test' address='192.0.2'/>",
+	    PROBE_OPEN "service='xmpp-client' tls='starttls' host='a.test' "
+		       "port='5222' to='a.test' address='192.0.2.1%eth0'/>",
+	    PROBE_OPEN "service='xmpp-client' tls='starttls' host='a.test' "
+		       "port='5222' to='a.test'/>",
+	    PROBE_OPEN GOOD_ATTRS " key-type='dsa'/>",
+	    PROBE_OPEN GOOD_ATTRS " sni=''/>",
 	};
 	struct vantage_req vr;
 	char why[160];
@@ -289,65 +294,68 @@ static void
 ans_hostile(void **state)
 {
 	static const char *const bad[] = {
-		"<result xmlns='urn:xmpp:other' outcome='chain' elapsed-ms='5' "
-		"at='1'><cert sha256='" ABC_SHA "'>YWJj</cert></result>",
-		RES_OPEN "><cert sha256='" ABC_SHA "'>YWJj</cert></result>",
-		RES_OPEN "outcome='ok'><cert sha256='" ABC_SHA
-			 "'>YWJj</cert></result>",
-		/* a chain with no certificate */
-		RES_OPEN "outcome='chain'/>",
-		/* the hash is not the bytes' */
-		RES_OPEN "outcome='chain'><cert sha256='" ABC_SHA
-			 "'>YWJk</cert></result>",
-		RES_OPEN "outcome='chain'><cert>YWJj</cert></result>",
-		/* not base64 */
-		RES_OPEN "outcome='chain'><cert sha256='" ABC_SHA
-			 "'>YW*j</cert></result>",
-		RES_OPEN "outcome='chain'><cert sha256='" ABC_SHA
-			 "'>YWJ</cert></result>",
-		RES_OPEN "outcome='chain'><cert sha256='" ABC_SHA
-			 "'>YQ==YWJj</cert></result>",
-		RES_OPEN "outcome='chain'><cert sha256='" ABC_SHA
-			 "'>====</cert></result>",
-		RES_OPEN "outcome='chain'><cert sha256='" ABC_SHA
-			 "'></cert></result>",
-		/* an element inside a certificate, an unknown element */
-		RES_OPEN "outcome='chain'><cert sha256='" ABC_SHA
-			 "'>YW<b/>Jj</cert></result>",
-		RES_OPEN "outcome='chain'><cert sha256='" ABC_SHA
-			 "'>YWJj</cert><verdict>ok</verdict></result>",
-		/* a failure: its step from a closed list, no certificate */
-		RES_OPEN "outcome='failed'/>",
-		RES_OPEN "outcome='failed' step='vantage'/>",
-		RES_OPEN "outcome='failed' step='dns'/>",
-		RES_OPEN "outcome='failed' step='tcp'><cert sha256='" ABC_SHA
-			 "'>YWJj</cert></result>",
-		RES_OPEN "outcome='chain' step='tcp'><cert sha256='" ABC_SHA
-			 "'>YWJj</cert></result>",
-		/* numbers and words */
-		"<result xmlns='urn:xmpp:certwatch:probe:0' outcome='failed' "
-		"step='tcp' at='1'/>",
-		"<result xmlns='urn:xmpp:certwatch:probe:0' outcome='failed' "
-		"step='tcp' elapsed-ms='3600001' at='1'/>",
-		"<result xmlns='urn:xmpp:certwatch:probe:0' outcome='failed' "
-		"step='tcp' elapsed-ms='-1' at='1'/>",
-		"<result xmlns='urn:xmpp:certwatch:probe:0' outcome='failed' "
-		"step='tcp' elapsed-ms='1'/>",
-		RES_OPEN "outcome='failed' step='tcp' tls-refused='yes'/>",
-		RES_OPEN "outcome='chain' tls-version='SSL3.0'><cert sha256='"
-			 ABC_SHA "'>YWJj</cert></result>",
-		RES_OPEN "outcome='chain' tls-version='TLS1.3x'><cert sha256='"
-			 ABC_SHA "'>YWJj</cert></result>",
-		RES_OPEN "outcome='failed' step='tcp'><reason>a<b/></reason>"
-			 "</result>",
+	    "<result xmlns='urn:xmpp:other' outcome='chain' elapsed-ms='5' "
+	    "at='1'><cert sha256='" ABC_SHA "'>YWJj</cert></result>",
+	    RES_OPEN "><cert sha256='" ABC_SHA "'>YWJj</cert></result>",
+	    RES_OPEN "outcome='ok'><cert sha256='" ABC_SHA
+		     "'>YWJj</cert></result>",
+	    /* a chain with no certificate */
+	    RES_OPEN "outcome='chain'/>",
+	    /* the hash is not the bytes' */
+	    RES_OPEN "outcome='chain'><cert sha256='" ABC_SHA
+		     "'>YWJk</cert></result>",
+	    RES_OPEN "outcome='chain'><cert>YWJj</cert></result>",
+	    /* not base64 */
+	    RES_OPEN "outcome='chain'><cert sha256='" ABC_SHA
+		     "'>YW*j</cert></result>",
+	    RES_OPEN "outcome='chain'><cert sha256='" ABC_SHA
+		     "'>YWJ</cert></result>",
+	    RES_OPEN "outcome='chain'><cert sha256='" ABC_SHA
+		     "'>YQ==YWJj</cert></result>",
+	    RES_OPEN "outcome='chain'><cert sha256='" ABC_SHA
+		     "'>====</cert></result>",
+	    RES_OPEN "outcome='chain'><cert sha256='" ABC_SHA
+		     "'></cert></result>",
+	    /* an element inside a certificate, an unknown element */
+	    RES_OPEN "outcome='chain'><cert sha256='" ABC_SHA
+		     "'>YW<b/>Jj</cert></result>",
+	    RES_OPEN "outcome='chain'><cert sha256='" ABC_SHA
+		     "'>YWJj</cert><verdict>ok</verdict></result>",
+	    /* a failure: its step from a closed list, no certificate */
+	    RES_OPEN "outcome='failed'/>",
+	    RES_OPEN "outcome='failed' step='vantage'/>",
+	    RES_OPEN "outcome='failed' step='dns'/>",
+	    RES_OPEN "outcome='failed' step='tcp'><cert sha256='" ABC_SHA
+		     "'>YWJj</cert></result>",
+	    RES_OPEN "outcome='chain' step='tcp'><cert sha256='" ABC_SHA
+		     "'>YWJj</cert></result>",
+	    /* numbers and words */
+	    "<result xmlns='urn:xmpp:certwatch:probe:0' outcome='failed' "
+	    "step='tcp' at='1'/>",
+	    "<result xmlns='urn:xmpp:certwatch:probe:0' outcome='failed' "
+	    "step='tcp' elapsed-ms='3600001' at='1'/>",
+	    "<result xmlns='urn:xmpp:certwatch:probe:0' outcome='failed' "
+	    "step='tcp' elapsed-ms='-1' at='1'/>",
+	    "<result xmlns='urn:xmpp:certwatch:probe:0' outcome='failed' "
+	    "step='tcp' elapsed-ms='1'/>",
+	    RES_OPEN "outcome='failed' step='tcp' tls-refused='yes'/>",
+	    RES_OPEN
+	    "outcome='chain' tls-version='SSL3.0'><cert sha256='" ABC_SHA
+	    "'>YWJj</cert></result>",
+	    RES_OPEN
+	    "outcome='chain' tls-version='TLS1.3x'><cert sha256='" ABC_SHA
+	    "'>YWJj</cert></result>",
+	    RES_OPEN "outcome='failed' step='tcp'><reason>a<b/></reason>"
+		     "</result>",
 	};
 	char why[160];
 
 	(void)state;
 	{
-		xmpp_stanza_t *s = from_xml(RES_OPEN "outcome='chain'><cert "
-					    "sha256='" ABC_SHA "'>\n YW\r\nJj "
-					    "</cert></result>");
+		xmpp_stanza_t *s =
+		    from_xml(RES_OPEN "outcome='chain'><cert "
+				      "sha256='" ABC_SHA "'>\n YW\r\nJj "
+				      "</cert></result>");
 		struct probe_result *r = vantage_ans_parse(s, why, sizeof(why));
 		if (r == NULL)
 			fail_msg("refused: %s", why);
@@ -374,12 +382,12 @@ ans_huge(void **state)
 		size_t n, len;
 		int ok;
 	} cases[] = {
-		{VANTAGE_MAX_CERTS, 100, 1},
-		{VANTAGE_MAX_CERTS + 1, 100, 0},
-		{1, VANTAGE_MAX_CERT, 1},
-		{1, VANTAGE_MAX_CERT + 1, 0},
-		{VANTAGE_MAX_CHAIN / VANTAGE_MAX_CERT, VANTAGE_MAX_CERT, 1},
-		{VANTAGE_MAX_CHAIN / VANTAGE_MAX_CERT + 1, VANTAGE_MAX_CERT, 0},
+	    {VANTAGE_MAX_CERTS, 100, 1},
+	    {VANTAGE_MAX_CERTS + 1, 100, 0},
+	    {1, VANTAGE_MAX_CERT, 1},
+	    {1, VANTAGE_MAX_CERT + 1, 0},
+	    {VANTAGE_MAX_CHAIN / VANTAGE_MAX_CERT, VANTAGE_MAX_CERT, 1},
+	    {VANTAGE_MAX_CHAIN / VANTAGE_MAX_CERT + 1, VANTAGE_MAX_CERT, 0},
 	};
 
 	(void)state;
@@ -414,13 +422,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(req_round_trip),
-		cmocka_unit_test(req_hostile),
-		cmocka_unit_test(ans_round_trip),
-		cmocka_unit_test(ans_failure),
-		cmocka_unit_test(ans_build_cuts),
-		cmocka_unit_test(ans_hostile),
-		cmocka_unit_test(ans_huge),
+	    cmocka_unit_test(req_round_trip), cmocka_unit_test(req_hostile),
+	    cmocka_unit_test(ans_round_trip), cmocka_unit_test(ans_failure),
+	    cmocka_unit_test(ans_build_cuts), cmocka_unit_test(ans_hostile),
+	    cmocka_unit_test(ans_huge),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -62,8 +62,12 @@ static const struct row rows[] = {
      {S, 0, S, 0, N, 1, 0, 1, 0, 0, 1},
      VERDICT_UNREACHABLE},
     /* no-tlsa */
-    {"secure denial of TLSA", {S, 0, S, 0, S, 0, 0, 1, 0, 0, 0}, VERDICT_NO_TLSA},
-    {"only unusable records", {S, 0, S, 0, S, 0, 0, 0, 0, 0, 0}, VERDICT_NO_TLSA},
+    {"secure denial of TLSA",
+     {S, 0, S, 0, S, 0, 0, 1, 0, 0, 0},
+     VERDICT_NO_TLSA},
+    {"only unusable records",
+     {S, 0, S, 0, S, 0, 0, 0, 0, 0, 0},
+     VERDICT_NO_TLSA},
     {"no-tlsa whatever the probe",
      {S, 0, S, 0, S, 0, 0, 0, 1, 0, 0},
      VERDICT_NO_TLSA},
@@ -112,7 +116,8 @@ static const struct row rows[] = {
      VERDICT_UNREACHABLE},
 };
 
-static void test_table(void **state)
+static void
+test_table(void **state)
 {
 	size_t i;
 
@@ -126,7 +131,8 @@ static void test_table(void **state)
 	}
 }
 
-static void test_worse(void **state)
+static void
+test_worse(void **state)
 {
 	/* The order of results, best first. */
 	static const enum verdict order[] = {
@@ -200,7 +206,8 @@ static const struct domain_row domain_rows[] = {
     {"only the first n count", {OK, MM}, 1, 0, OK},
 };
 
-static void test_domain(void **state)
+static void
+test_domain(void **state)
 {
 	(void)state;
 	for (size_t i = 0; i < sizeof(domain_rows) / sizeof(domain_rows[0]);
@@ -221,14 +228,15 @@ static void test_domain(void **state)
 			enum verdict rot[4];
 			for (size_t j = 0; j < d->n; j++)
 				rot[j] = d->eps[(j + r) % d->n];
-			assert_int_equal(verdict_domain(rot, d->n,
-							d->bogus_services),
-					 d->want);
+			assert_int_equal(
+			    verdict_domain(rot, d->n, d->bogus_services),
+			    d->want);
 		}
 	}
 }
 
-static void test_names(void **state)
+static void
+test_names(void **state)
 {
 	enum verdict v;
 
@@ -246,7 +254,8 @@ static void test_names(void **state)
 	assert_int_equal(verdict_parse(NULL), VERDICT_NONE);
 }
 
-static void test_exit_codes(void **state)
+static void
+test_exit_codes(void **state)
 {
 	(void)state;
 	assert_int_equal(verdict_exit_code(VERDICT_OK), 0);
@@ -258,13 +267,12 @@ static void test_exit_codes(void **state)
 	assert_int_equal(verdict_exit_code(VERDICT_NONE), 3);
 }
 
-int main(void)
+int
+main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_table),
-	    cmocka_unit_test(test_worse),
-	    cmocka_unit_test(test_domain),
-	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_table),      cmocka_unit_test(test_worse),
+	    cmocka_unit_test(test_domain),     cmocka_unit_test(test_names),
 	    cmocka_unit_test(test_exit_codes),
 	};
 

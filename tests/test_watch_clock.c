@@ -22,7 +22,7 @@
 #include "component/config.h"
 #include "component/watch_int.h"
 
-static int64_t mono;		/* ms */
+static int64_t mono; /* ms */
 static time_t wall;
 static uint32_t rnd;
 
@@ -122,7 +122,11 @@ jitter_table(void **state)
 		uint32_t r;
 		long want;
 	} cases[] = {
-		{0, 540}, {60, 600}, {120, 660}, {121, 540}, {UINT32_MAX, 540 + (long)(UINT32_MAX % 121)},
+	    {0, 540},
+	    {60, 600},
+	    {120, 660},
+	    {121, 540},
+	    {UINT32_MAX, 540 + (long)(UINT32_MAX % 121)},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -141,10 +145,10 @@ schedule_by_mono_clock(void **state)
 	struct fixture *f = *state;
 	struct wdom *a, *b;
 
-	assert_int_equal(store_pubsub_add(f->st, "a.example", "x@example.net",
-					  "s1"), 1);
-	assert_int_equal(store_pubsub_add(f->st, "b.example", "x@example.net",
-					  "s2"), 1);
+	assert_int_equal(
+	    store_pubsub_add(f->st, "a.example", "x@example.net", "s1"), 1);
+	assert_int_equal(
+	    store_pubsub_add(f->st, "b.example", "x@example.net", "s2"), 1);
 	a = watch_wdom_get(f->w, "a.example");
 	b = watch_wdom_get(f->w, "b.example");
 	watch_wdom_schedule(b, 200);
@@ -200,10 +204,10 @@ flap_holding(void **state)
 	struct fixture *f = *state;
 	struct wdom *d;
 
-	assert_int_equal(store_pubsub_add(f->st, "f.example", "x@example.net",
-					  "s1"), 1);
+	assert_int_equal(
+	    store_pubsub_add(f->st, "f.example", "x@example.net", "s1"), 1);
 	d = watch_wdom_get(f->w, "f.example");
-	round_of(d, VERDICT_OK);	/* the baseline */
+	round_of(d, VERDICT_OK); /* the baseline */
 	assert_int_equal(published[ALERT_NONE], 1);
 	/* ok -> no-tlsa -> ok: with the baseline, three changes in the
 	 * hour (flap_limit), all sent. */
@@ -271,8 +275,7 @@ keys_domain(struct fixture *f)
  * one host, one probe each (one address, direct), showing k5222 and
  * k5269. */
 static void
-round_keys(struct wdom *d, enum verdict v, const char *k5222,
-	   const char *k5269)
+round_keys(struct wdom *d, enum verdict v, const char *k5222, const char *k5269)
 {
 	struct check_endpoint ep[2];
 	struct check_probe pr[2];
@@ -320,8 +323,8 @@ presence_of(struct fixture *f, char *line, size_t len)
 	int dnd = -1;
 
 	assert_int_equal(store_sub_add(f->st, DOM, JID), 1);
-	assert_int_equal(watch_alert_presence_summary(f->w, JID, &dnd, line,
-						      len), 1);
+	assert_int_equal(
+	    watch_alert_presence_summary(f->w, JID, &dnd, line, len), 1);
 	assert_int_equal(store_sub_remove(f->st, DOM, JID), 1);
 	return dnd;
 }
@@ -333,7 +336,7 @@ split_alarm_presence(void **state)
 	struct wdom *d = keys_domain(f);
 	char line[200];
 
-	round_keys(d, VERDICT_NO_TLSA, KA, KA);	/* the baseline */
+	round_keys(d, VERDICT_NO_TLSA, KA, KA); /* the baseline */
 	assert_int_equal(presence_of(f, line, sizeof(line)), 0);
 	assert_string_equal(line, "1 domain: 0 OK, 1 need attention");
 	/* 5222 alone shows another key: one split round, then the alarm. */
@@ -343,7 +346,7 @@ split_alarm_presence(void **state)
 	round_keys(d, VERDICT_NO_TLSA, KB, KA);
 	assert_int_equal(published[ALERT_ALARM], 1);
 	assert_non_null(strstr(last_text, "ALARM: " DOM ": possible man in the "
-					 "middle: keys differ"));
+					  "middle: keys differ"));
 	assert_int_equal(presence_of(f, line, sizeof(line)), 1);
 	assert_string_equal(line, "ALERT: " DOM " keys differ between probes");
 	/* Still open the round after, with the domain's verdict unchanged. */
@@ -375,8 +378,8 @@ keys_alerts_in_history(void **state)
 	struct wdom *d = keys_domain(f);
 	struct store_change h;
 
-	round_keys(d, VERDICT_NO_TLSA, KA, KA);	/* the baseline */
-	assert_int_equal(newest_change(f, &h), 1);	/* none -> no-tlsa */
+	round_keys(d, VERDICT_NO_TLSA, KA, KA);	   /* the baseline */
+	assert_int_equal(newest_change(f, &h), 1); /* none -> no-tlsa */
 	round_keys(d, VERDICT_NO_TLSA, KB, KA);
 	assert_int_equal(newest_change(f, &h), 1);
 	round_keys(d, VERDICT_NO_TLSA, KB, KA);
@@ -387,14 +390,14 @@ keys_alerts_in_history(void **state)
 	assert_string_equal(h.to, "no-tlsa");
 	assert_string_equal(h.note, "alarm: keys differ between probes of "
 				    "xmpp." DOM);
-	round_keys(d, VERDICT_NO_TLSA, KB, KA);	/* still open */
+	round_keys(d, VERDICT_NO_TLSA, KB, KA); /* still open */
 	assert_int_equal(newest_change(f, &h), 2);
 	round_keys(d, VERDICT_NO_TLSA, KA, KA);
 	assert_int_equal(published[ALERT_RECOVERED], 1);
 	assert_int_equal(newest_change(f, &h), 3);
 	assert_string_equal(h.note, "recovered: one key again on every probe "
 				    "of xmpp." DOM);
-	round_keys(d, VERDICT_NO_TLSA, KC, KC);	/* every port moves */
+	round_keys(d, VERDICT_NO_TLSA, KC, KC); /* every port moves */
 	assert_int_equal(published[ALERT_INFO], 1);
 	assert_int_equal(published[ALERT_ALARM], 1);
 	assert_int_equal(newest_change(f, &h), 4);
@@ -423,7 +426,7 @@ keys_alerts_count_for_flap(void **state)
 	assert_int_equal(published[ALERT_ALARM], 1);
 	assert_int_equal(published[ALERT_RECOVERED], 1);
 	assert_null(d->flap);
-	round_keys(d, VERDICT_INSECURE, KA, KA);	/* info: held */
+	round_keys(d, VERDICT_INSECURE, KA, KA); /* info: held */
 	assert_int_equal(published[ALERT_INFO], 0);
 	assert_non_null(d->flap);
 	assert_int_equal(d->flap->st.held, 1);
@@ -441,16 +444,16 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(jitter_table, setup, teardown),
-		cmocka_unit_test_setup_teardown(schedule_by_mono_clock, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(flap_holding, setup, teardown),
-		cmocka_unit_test_setup_teardown(split_alarm_presence, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(keys_alerts_in_history, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(keys_alerts_count_for_flap,
-						setup, teardown),
+	    cmocka_unit_test_setup_teardown(jitter_table, setup, teardown),
+	    cmocka_unit_test_setup_teardown(schedule_by_mono_clock, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(flap_holding, setup, teardown),
+	    cmocka_unit_test_setup_teardown(split_alarm_presence, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(keys_alerts_in_history, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(keys_alerts_count_for_flap, setup,
+					    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,19 +12,22 @@
 
 #include "component/webaddr.h"
 
-static void addr(const char *s, struct webaddr *a)
+static void
+addr(const char *s, struct webaddr *a)
 {
 	assert_int_equal(webaddr_parse(s, strlen(s), a), 0);
 }
 
-static const char *fmt(const struct webaddr *a)
+static const char *
+fmt(const struct webaddr *a)
 {
 	static char buf[64];
 	webaddr_format(a, buf, sizeof(buf));
 	return buf;
 }
 
-static void t_parse(void **state)
+static void
+t_parse(void **state)
 {
 	struct webaddr a;
 	static const char *const bad[] = {
@@ -50,7 +53,8 @@ static void t_parse(void **state)
 	assert_int_equal(webaddr_parse(big, sizeof(big), &a), -1);
 }
 
-static void t_proxies(void **state)
+static void
+t_proxies(void **state)
 {
 	struct webaddr_proxies p;
 	struct webaddr a;
@@ -89,7 +93,8 @@ static void t_proxies(void **state)
 	assert_true(webaddr_proxies_match(&p, &a));
 }
 
-static void t_client(void **state)
+static void
+t_client(void **state)
 {
 	struct webaddr_proxies p;
 	struct webaddr peer, out;
@@ -138,7 +143,8 @@ static void t_client(void **state)
 	assert_string_equal(fmt(&out), "2001:db8::5");
 }
 
-static void t_rate(void **state)
+static void
+t_rate(void **state)
 {
 	struct webaddr_rate *r = malloc(sizeof(*r));
 	struct webaddr a, b, c6, d6;
@@ -174,7 +180,8 @@ static void t_rate(void **state)
 	free(r);
 }
 
-int main(void)
+int
+main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(t_parse),

@@ -19,27 +19,27 @@
 	"version='1.0' from='example.org' xml:lang='en'>"
 
 /* What Prosody 0.12 sends to a client before TLS (shape as captured). */
-static const char prosody[] =
-	HEADER
-	"<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>"
-	"<required/></starttls><mechanisms "
-	"xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism>"
-	"</mechanisms></stream:features>"
-	"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>";
+static const char prosody[] = HEADER
+    "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>"
+    "<required/></starttls><mechanisms "
+    "xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism>"
+    "</mechanisms></stream:features>"
+    "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>";
 
 struct rec {
 	int n;
 	enum xmlstream_event_type type[16];
-	char s1[16][80];	/* id or condition or error */
-	char s2[16][600];	/* version or text */
+	char s1[16][80];  /* id or condition or error */
+	char s2[16][600]; /* version or text */
 	char from[16][80];
 	size_t idlen[16];
 	int starttls[16], required[16];
 	int bound[16];
-	int stop_on;		/* stop when this type arrives; -1: never */
+	int stop_on; /* stop when this type arrives; -1: never */
 };
 
-static int record(const struct xmlstream_event *ev, void *arg)
+static int
+record(const struct xmlstream_event *ev, void *arg)
 {
 	struct rec *r = arg;
 	int i = r->n;
@@ -76,7 +76,8 @@ static int record(const struct xmlstream_event *ev, void *arg)
 
 /* Feeds s in pieces of `step` bytes (0: at once); returns the last
  * result of xmlstream_feed. */
-static int feed(struct rec *r, const char *s, size_t len, size_t step)
+static int
+feed(struct rec *r, const char *s, size_t len, size_t step)
 {
 	struct xmlstream *xs = xmlstream_new(record, r);
 	size_t off = 0, n;
@@ -102,13 +103,15 @@ static int feed(struct rec *r, const char *s, size_t len, size_t step)
 	return rc;
 }
 
-static void rec_init(struct rec *r, int stop_on)
+static void
+rec_init(struct rec *r, int stop_on)
 {
 	memset(r, 0, sizeof(*r));
 	r->stop_on = stop_on;
 }
 
-static void test_prosody_flow(void **state)
+static void
+test_prosody_flow(void **state)
 {
 	size_t steps[] = {0, 1, 2, 3, 7, 64};
 	size_t i;
@@ -133,7 +136,8 @@ static void test_prosody_flow(void **state)
 
 /* Every prefix of a valid stream is read without error, and reports a
  * prefix of the events of the whole. */
-static void test_truncation(void **state)
+static void
+test_truncation(void **state)
 {
 	size_t len = strlen(prosody), i;
 	struct rec r;
@@ -150,26 +154,27 @@ static void test_truncation(void **state)
 	}
 }
 
-static void test_features_variants(void **state)
+static void
+test_features_variants(void **state)
 {
 	static const char no_tls[] =
-		HEADER "<stream:features><mechanisms "
-		       "xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"
-		       "</stream:features>";
+	    HEADER "<stream:features><mechanisms "
+		   "xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"
+		   "</stream:features>";
 	/* starttls in a foreign namespace is not an offer. */
 	static const char fake[] =
-		HEADER "<stream:features><starttls xmlns='urn:x'><required/>"
-		       "</starttls></stream:features>";
+	    HEADER "<stream:features><starttls xmlns='urn:x'><required/>"
+		   "</starttls></stream:features>";
 	static const char optional[] =
-		HEADER "<stream:features><starttls "
-		       "xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
-		       "</stream:features>";
+	    HEADER "<stream:features><starttls "
+		   "xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
+		   "</stream:features>";
 	/* Other prefixes are the same elements. */
 	static const char prefixes[] =
-		"<s:stream xmlns:s='http://etherx.jabber.org/streams' "
-		"xmlns='jabber:server' version='1.0'>\n  <s:features>"
-		"<t:starttls xmlns:t='urn:ietf:params:xml:ns:xmpp-tls'>"
-		"<t:required/></t:starttls></s:features>";
+	    "<s:stream xmlns:s='http://etherx.jabber.org/streams' "
+	    "xmlns='jabber:server' version='1.0'>\n  <s:features>"
+	    "<t:starttls xmlns:t='urn:ietf:params:xml:ns:xmpp-tls'>"
+	    "<t:required/></t:starttls></s:features>";
 	struct rec r;
 
 	(void)state;
@@ -198,14 +203,15 @@ static void test_features_variants(void **state)
 	assert_int_equal(r.required[1], 1);
 }
 
-static void test_failure_and_end(void **state)
+static void
+test_failure_and_end(void **state)
 {
 	static const char s[] =
-		HEADER "<stream:features><starttls "
-		       "xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
-		       "</stream:features>"
-		       "<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
-		       "</stream:stream>";
+	    HEADER "<stream:features><starttls "
+		   "xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
+		   "</stream:features>"
+		   "<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
+		   "</stream:stream>";
 	struct rec r;
 
 	(void)state;
@@ -224,19 +230,20 @@ static void test_failure_and_end(void **state)
 	}
 }
 
-static void test_stream_error(void **state)
+static void
+test_stream_error(void **state)
 {
 	static const char with_text[] =
-		HEADER "<stream:error><host-unknown "
-		       "xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text "
-		       "xmlns='urn:ietf:params:xml:ns:xmpp-streams'>No such "
-		       "&amp; host</text></stream:error></stream:stream>";
+	    HEADER "<stream:error><host-unknown "
+		   "xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text "
+		   "xmlns='urn:ietf:params:xml:ns:xmpp-streams'>No such "
+		   "&amp; host</text></stream:error></stream:stream>";
 	static const char bare[] =
-		HEADER "<stream:error><text "
-		       "xmlns='urn:ietf:params:xml:ns:xmpp-streams'>x</text>"
-		       "<policy-violation "
-		       "xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
-		       "</stream:error>";
+	    HEADER "<stream:error><text "
+		   "xmlns='urn:ietf:params:xml:ns:xmpp-streams'>x</text>"
+		   "<policy-violation "
+		   "xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+		   "</stream:error>";
 	static const char empty[] = HEADER "<stream:error/>";
 	char *big;
 	size_t i, off;
@@ -263,8 +270,8 @@ static void test_stream_error(void **state)
 	/* A long text is cut, never at a UTF-8 continuation byte. */
 	big = malloc(8000);
 	assert_non_null(big);
-	off = (size_t)sprintf(big, "%s<stream:error><text xmlns='%s'>a",
-			      HEADER, XMLSTREAM_NS_ERRORS);
+	off = (size_t)sprintf(big, "%s<stream:error><text xmlns='%s'>a", HEADER,
+			      XMLSTREAM_NS_ERRORS);
 	for (i = 0; i < 1000; i++)
 		off += (size_t)sprintf(big + off, "\xc3\xa9");
 	off += (size_t)sprintf(big + off, "</text></stream:error>");
@@ -280,8 +287,9 @@ static void test_stream_error(void **state)
 /* The error s gives, fed in pieces of `step`: its words, and whether it
  * is one of the reader's bounds (`bound`) reached after a <starttls/>
  * (`starttls`). */
-static void expect_error_of(const char *s, size_t len, size_t step,
-			    const char *words, int bound, int starttls)
+static void
+expect_error_of(const char *s, size_t len, size_t step, const char *words,
+		int bound, int starttls)
 {
 	struct rec r;
 
@@ -298,39 +306,40 @@ static void expect_error_of(const char *s, size_t len, size_t step,
 }
 
 /* Malformed or forbidden XML: not a bound. */
-static void expect_error(const char *s, size_t len, size_t step,
-			 const char *words)
+static void
+expect_error(const char *s, size_t len, size_t step, const char *words)
 {
 	expect_error_of(s, len, step, words, 0, 0);
 }
 
-static void test_hostile(void **state)
+static void
+test_hostile(void **state)
 {
 	static const char laughs[] =
-		"<?xml version='1.0'?><!DOCTYPE lolz [<!ENTITY lol 'lol'>"
-		"<!ENTITY lol2 '&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;'>"
-		"<!ENTITY lol3 '&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;'>"
-		"<!ENTITY lol4 '&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;'>"
-		"]><stream:stream xmlns:stream='"
-		"http://etherx.jabber.org/streams'>&lol4;";
+	    "<?xml version='1.0'?><!DOCTYPE lolz [<!ENTITY lol 'lol'>"
+	    "<!ENTITY lol2 '&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;'>"
+	    "<!ENTITY lol3 '&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;'>"
+	    "<!ENTITY lol4 '&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;'>"
+	    "]><stream:stream xmlns:stream='"
+	    "http://etherx.jabber.org/streams'>&lol4;";
 	static const char external[] =
-		"<!DOCTYPE x SYSTEM 'file:///etc/passwd'><x/>";
+	    "<!DOCTYPE x SYSTEM 'file:///etc/passwd'><x/>";
 	static const char bad_utf8_attr[] =
-		"<stream:stream xmlns:stream='http://etherx.jabber.org/streams' "
-		"from='\xc3\x28'>";
+	    "<stream:stream xmlns:stream='http://etherx.jabber.org/streams' "
+	    "from='\xc3\x28'>";
 	static const char bad_utf8_text[] =
-		HEADER "<stream:error><text xmlns='"
-		XMLSTREAM_NS_ERRORS "'>\xff\xfe</text></stream:error>";
+	    HEADER "<stream:error><text xmlns='" XMLSTREAM_NS_ERRORS
+		   "'>\xff\xfe</text></stream:error>";
 	/* Overlong encoding of '<'. */
 	static const char overlong[] = HEADER "<x a='\xc0\xbc'/>";
 	/* The declaration cannot switch away from UTF-8. */
 	static const char latin1[] =
-		"<?xml version='1.0' encoding='ISO-8859-1'?>"
-		"<stream:stream xmlns:stream='http://etherx.jabber.org/streams'"
-		" from='caf\xe9'>";
+	    "<?xml version='1.0' encoding='ISO-8859-1'?>"
+	    "<stream:stream xmlns:stream='http://etherx.jabber.org/streams'"
+	    " from='caf\xe9'>";
 	static const char not_stream[] = "<html><body>hello</body></html>";
 	static const char wrong_ns[] =
-		"<stream:stream xmlns:stream='jabber:client'>";
+	    "<stream:stream xmlns:stream='jabber:client'>";
 	static const char unbound_prefix[] = "<stream:stream>";
 	static const char http[] = "HTTP/1.1 400 Bad Request\r\n\r\n";
 	static const char nul[] = HEADER "<a>\0</a>";
@@ -393,19 +402,20 @@ static void test_hostile(void **state)
  * attributes) refused: each is read, and past the new bounds refused as a
  * bound, saying whether <starttls/> came first (issue 13, item 2).
  */
-static void test_bounds(void **state)
+static void
+test_bounds(void **state)
 {
 	static const char tls[] =
-		"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>";
+	    "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>";
 	static const char proceed[] =
-		"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>";
+	    "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>";
 	size_t cap = XMLSTREAM_MAX_BYTES + 256 * 1024, off, i;
 	char *b = malloc(cap);
 	struct rec r;
 
 	(void)state;
 	if (b == NULL)
-		abort();	/* noreturn, unlike fail(): GCC's checks */
+		abort(); /* noreturn, unlike fail(): GCC's checks */
 
 	/* A 1,500-byte id. */
 	off = (size_t)sprintf(b, "<?xml version='1.0'?><stream:stream "
@@ -413,8 +423,10 @@ static void test_bounds(void **state)
 				 "version='1.0' id='");
 	memset(b + off, 'i', 1500);
 	off += 1500;
-	off += (size_t)sprintf(b + off, "'><stream:features>%s"
-					"</stream:features>%s", tls, proceed);
+	off += (size_t)sprintf(b + off,
+			       "'><stream:features>%s"
+			       "</stream:features>%s",
+			       tls, proceed);
 	rec_init(&r, XMLSTREAM_PROCEED);
 	assert_int_equal(feed(&r, b, off, 0), 1);
 	assert_int_equal(r.type[0], XMLSTREAM_HEADER);
@@ -442,8 +454,7 @@ static void test_bounds(void **state)
 	while (off < 200 * 1024)
 		off += (size_t)sprintf(b + off, "<x xmlns='urn:example:junk'>"
 						"junk</x>");
-	off += (size_t)sprintf(b + off, "%s</stream:features>%s", tls,
-			       proceed);
+	off += (size_t)sprintf(b + off, "%s</stream:features>%s", tls, proceed);
 	rec_init(&r, XMLSTREAM_PROCEED);
 	assert_int_equal(feed(&r, b, off, 1500), 1);
 	assert_int_equal(r.type[1], XMLSTREAM_FEATURES);
@@ -483,7 +494,8 @@ static void test_bounds(void **state)
 	free(b);
 }
 
-static void test_header_writer(void **state)
+static void
+test_header_writer(void **state)
 {
 	char b[512];
 	int n;
@@ -491,9 +503,9 @@ static void test_header_writer(void **state)
 	(void)state;
 	n = xmlstream_header(b, sizeof(b), "example.org", 0);
 	assert_string_equal(
-		b, "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
-		   "xmlns:stream='http://etherx.jabber.org/streams' "
-		   "to='example.org' version='1.0'>");
+	    b, "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+	       "xmlns:stream='http://etherx.jabber.org/streams' "
+	       "to='example.org' version='1.0'>");
 	assert_int_equal(n, (int)strlen(b));
 	assert_null(strstr(b, "from="));
 
@@ -523,21 +535,23 @@ static void test_header_writer(void **state)
 		assert_int_equal(r.n, 1);
 		assert_int_equal(r.type[0], XMLSTREAM_HEADER);
 	}
-	assert_string_equal(XMLSTREAM_STARTTLS,
-			    "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+	assert_string_equal(
+	    XMLSTREAM_STARTTLS,
+	    "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
 }
 
-int main(void)
+int
+main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_prosody_flow),
-		cmocka_unit_test(test_truncation),
-		cmocka_unit_test(test_features_variants),
-		cmocka_unit_test(test_failure_and_end),
-		cmocka_unit_test(test_stream_error),
-		cmocka_unit_test(test_hostile),
-		cmocka_unit_test(test_bounds),
-		cmocka_unit_test(test_header_writer),
+	    cmocka_unit_test(test_prosody_flow),
+	    cmocka_unit_test(test_truncation),
+	    cmocka_unit_test(test_features_variants),
+	    cmocka_unit_test(test_failure_and_end),
+	    cmocka_unit_test(test_stream_error),
+	    cmocka_unit_test(test_hostile),
+	    cmocka_unit_test(test_bounds),
+	    cmocka_unit_test(test_header_writer),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

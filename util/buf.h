@@ -11,18 +11,21 @@
 #include <stddef.h>
 
 struct buf {
-	char *s;	/* NUL-terminated; NULL until the first append */
+	char *s; /* NUL-terminated; NULL until the first append */
 	size_t len;
 	size_t cap;
 };
 
-#define BUF_INIT {NULL, 0, 0}
+#define BUF_INIT                                                               \
+	{                                                                      \
+		NULL, 0, 0                                                     \
+	}
 
 void buf_append(struct buf *b, const char *data, size_t len);
 void buf_puts(struct buf *b, const char *s);
 void buf_putc(struct buf *b, char c);
 void buf_printf(struct buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 void buf_vprintf(struct buf *b, const char *fmt, va_list ap);
 
 /* A JSON string literal, with quotes; NULL gives `null`.  Invalid UTF-8

@@ -13,11 +13,11 @@
 #include <time.h>
 
 struct clock {
-	time_t (*now)(void);		/* wall seconds: what is stored, shown */
-	uint32_t (*rand32)(void);	/* jitter */
-	int64_t (*mono_ms)(void);	/* monotonic milliseconds: schedules,
-					 * ages, rates (a step of the wall
-					 * clock moves none of them) */
+	time_t (*now)(void);	  /* wall seconds: what is stored, shown */
+	uint32_t (*rand32)(void); /* jitter */
+	int64_t (*mono_ms)(void); /* monotonic milliseconds: schedules,
+				   * ages, rates (a step of the wall
+				   * clock moves none of them) */
 };
 
 /* The system's: time(), random(), CLOCK_MONOTONIC. */

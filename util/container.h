@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#define CONTAINER(p, type, member) \
-	((type *)(void *)((char *)(p) - offsetof(type, member)))
+#define CONTAINER(p, type, member)                                             \
+	((type *)(void *)((char *)(p)-offsetof(type, member)))
 
 #endif

@@ -12,7 +12,7 @@
 #include <stdio.h>
 
 static inline void errf(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static inline void
 errf(char *err, size_t errlen, const char *fmt, ...)

@@ -30,8 +30,7 @@ hmap_hash_str(const char *s)
 }
 
 struct hmap_node *
-hmap_find(const struct hmap *m, uint32_t hash, hmap_eq_fn eq,
-	  const void *key)
+hmap_find(const struct hmap *m, uint32_t hash, hmap_eq_fn eq, const void *key)
 {
 	if (m->b == NULL)
 		return NULL;

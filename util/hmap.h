@@ -22,20 +22,23 @@
 #include <stdint.h>
 
 struct hmap_node {
-	struct hmap_node *next;	/* chain; the map's own */
+	struct hmap_node *next; /* chain; the map's own */
 };
 
 /* A node's hash, the one it was inserted with. */
 typedef uint32_t (*hmap_hash_fn)(const struct hmap_node *n);
 
 struct hmap {
-	struct hmap_node **b;	/* NULL until the first insert */
-	size_t mask;		/* buckets - 1 */
-	size_t n;		/* nodes */
+	struct hmap_node **b; /* NULL until the first insert */
+	size_t mask;	      /* buckets - 1 */
+	size_t n;	      /* nodes */
 	hmap_hash_fn hash;
 };
 
-#define HMAP_INIT(hash_fn) {NULL, 0, 0, hash_fn}
+#define HMAP_INIT(hash_fn)                                                     \
+	{                                                                      \
+		NULL, 0, 0, hash_fn                                            \
+	}
 
 /* FNV-1a over len bytes, and over a NUL-terminated string. */
 uint32_t hmap_hash(const void *data, size_t len);
@@ -45,8 +48,8 @@ uint32_t hmap_hash_str(const char *s);
 typedef int (*hmap_eq_fn)(const struct hmap_node *n, const void *key);
 
 /* The first node in hash's bucket for which eq(node, key), or NULL. */
-struct hmap_node *hmap_find(const struct hmap *m, uint32_t hash,
-			    hmap_eq_fn eq, const void *key);
+struct hmap_node *hmap_find(const struct hmap *m, uint32_t hash, hmap_eq_fn eq,
+			    const void *key);
 
 /*
  * Adds n (not in any map) under `hash` (what m->hash(n) will say);
@@ -73,7 +76,7 @@ void hmap_clear(struct hmap *m);
  */
 struct hmap_iter {
 	const struct hmap *m;
-	size_t i;			/* the bucket of `next` */
+	size_t i; /* the bucket of `next` */
 	struct hmap_node *next;
 };
 

@@ -29,14 +29,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 /* True when buf (cap bytes) holds a NUL: messages written into a caller's
  * buffer must be terminated. */
-static inline int fuzz_terminated(const char *buf, size_t cap)
+static inline int
+fuzz_terminated(const char *buf, size_t cap)
 {
 	return memchr(buf, '\0', cap) != NULL;
 }
 
 /* A NUL-terminated heap copy of the input, for APIs that take C strings
  * (the copy stops at the first NUL the input holds, like theirs). */
-static inline char *fuzz_strdup(const uint8_t *data, size_t size)
+static inline char *
+fuzz_strdup(const uint8_t *data, size_t size)
 {
 	char *s = malloc(size + 1);
 

@@ -9,7 +9,8 @@
 
 #include "dns/caa.h"
 
-static void issue(const char *v, size_t n)
+static void
+issue(const char *v, size_t n)
 {
 	struct dns_caa_issue i;
 	char err[64];
@@ -26,13 +27,14 @@ static void issue(const char *v, size_t n)
 	FUZZ_CHECK(i.forbids == (i.issuer[0] == '\0'));
 	FUZZ_CHECK(fuzz_terminated(i.accounturi, sizeof(i.accounturi)));
 	FUZZ_CHECK(!i.has_accounturi || i.accounturi[0] != '\0');
-	FUZZ_CHECK(fuzz_terminated(i.validationmethods,
-				   sizeof(i.validationmethods)));
-	FUZZ_CHECK(i.nparams >= (size_t)(i.has_accounturi +
-					 i.has_validationmethods));
+	FUZZ_CHECK(
+	    fuzz_terminated(i.validationmethods, sizeof(i.validationmethods)));
+	FUZZ_CHECK(i.nparams >=
+		   (size_t)(i.has_accounturi + i.has_validationmethods));
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	/* A copy of exactly `size` bytes, so ASan sees any read past it. */
 	uint8_t *rd = malloc(size ? size : 1);

@@ -13,7 +13,8 @@
 #include "component/command.h"
 #include "component/names.h"
 
-static void check_domain(const struct domain_name *d)
+static void
+check_domain(const struct domain_name *d)
 {
 	struct domain_name again;
 	char err[128];
@@ -28,12 +29,13 @@ static void check_domain(const struct domain_name *d)
 	FUZZ_CHECK(names_domain(d->a, alen, &again, err, sizeof(err)) == 0);
 	FUZZ_CHECK(strcmp(again.a, d->a) == 0);
 	FUZZ_CHECK(strcmp(again.u, d->u) == 0);
-	FUZZ_CHECK(names_domain(d->u, strlen(d->u), &again, err,
-				sizeof(err)) == 0);
+	FUZZ_CHECK(names_domain(d->u, strlen(d->u), &again, err, sizeof(err)) ==
+		   0);
 	FUZZ_CHECK(strcmp(again.a, d->a) == 0);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	/* Exactly `size` bytes, no NUL after them: the parsers take a
 	 * length and must not read past it. */

@@ -8,7 +8,8 @@
 
 #include "component/config.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	/* Exactly `size` bytes: the parser takes a length. */
 	char *text = malloc(size ? size : 1);

@@ -11,12 +11,13 @@
 
 #include "ct/judge.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct ct_event ev;
 	static char names[8][CT_NAME_LEN];
 	static const uint8_t key[32] = {1, 2, 3};
-	const uint8_t (*seen)[32] = &key;
+	const uint8_t(*seen)[32] = &key;
 	struct dns_tlsa t[2] = {{3, 1, 1, 32, (uint8_t *)key},
 				{2, 0, 1, 32, (uint8_t *)key}};
 	struct ct_judgement j;
@@ -36,7 +37,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(ev.cert_der, data + 1, size - 1);
 	ev.cert_len = size - 1;
 	ev.has_not_before = data[0] & 1;
-	struct ct_domain_view d = {"example.org", t, (data[0] >> 1) % 3, seen,
+	struct ct_domain_view d = {"example.org",      t,
+				   (data[0] >> 1) % 3, seen,
 				   (data[0] >> 3) & 1, (data[0] >> 4) & 1};
 	ct_judge(&ev, &d, &j);
 	FUZZ_CHECK(j.judged < CT_JUDGED_COUNT);

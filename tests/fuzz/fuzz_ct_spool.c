@@ -12,7 +12,8 @@
 
 #include "ct/spool.h"
 
-static void check_strings(const struct ct_event *ev)
+static void
+check_strings(const struct ct_event *ev)
 {
 	FUZZ_CHECK(fuzz_terminated(ev->event, sizeof(ev->event)));
 	FUZZ_CHECK(fuzz_terminated(ev->summary, sizeof(ev->summary)));
@@ -29,23 +30,24 @@ static void check_strings(const struct ct_event *ev)
 	FUZZ_CHECK((ev->cert_state == CT_CERT_OK) == (ev->cert_len > 0));
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct ct_event ev, again;
 	struct buf out = BUF_INIT, out2 = BUF_INIT;
 	char err[128];
 
 	memset(err, 'x', sizeof(err));
-	if (ct_spool_parse((const char *)data, size, &ev, err,
-			   sizeof(err)) < 0) {
+	if (ct_spool_parse((const char *)data, size, &ev, err, sizeof(err)) <
+	    0) {
 		FUZZ_CHECK(fuzz_terminated(err, sizeof(err)));
 		return 0;
 	}
 	check_strings(&ev);
 	ct_spool_format(&ev, &out);
 	FUZZ_CHECK(out.len <= CT_SPOOL_MAX);
-	FUZZ_CHECK(ct_spool_parse(out.s, out.len, &again, err,
-				  sizeof(err)) == 0);
+	FUZZ_CHECK(ct_spool_parse(out.s, out.len, &again, err, sizeof(err)) ==
+		   0);
 	ct_spool_format(&again, &out2);
 	FUZZ_CHECK(out.len == out2.len && !memcmp(out.s, out2.s, out.len));
 	buf_free(&out);

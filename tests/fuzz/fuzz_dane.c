@@ -25,38 +25,41 @@
 #include "probe/dane.h"
 
 #define MAX_CHAIN 4
-#define BASE_TIME 1767225600	/* 2026-01-01T00:00:00Z */
+#define BASE_TIME 1767225600 /* 2026-01-01T00:00:00Z */
 
 /* The CA of tests/lab (one run's), which issued the seeds' leaf. */
 static const char lab_ca[] =
-	"-----BEGIN CERTIFICATE-----\n"
-	"MIIByzCCAXGgAwIBAgIUJwprsinU3pg4dfQdjKME8NVrndUwCgYIKoZIzj0EAwIw\n"
-	"MzEWMBQGA1UECgwNY2VydHdhdGNoIGxhYjEZMBcGA1UEAwwQY2VydHdhdGNoIGxh\n"
-	"YiBDQTAeFw0yNjExMjUxNjIxMjNaFw0yNjEyMjUxNjIxMjNaMDMxFjAUBgNVBAoM\n"
-	"DWNlcnR3YXRjaCBsYWIxGTAXBgNVBAMMEGNlcnR3YXRjaCBsYWIgQ0EwWTATBgcq\n"
-	"hkjOPQIBBggqhkjOPQMBBwNCAASfK5u42FcgguQJ4S9xH6DafbHzBCGs+CD1VK3o\n"
-	"wuT4pH8DYolrvyeAE91O0EFfXSIlbTGusDVv+v6TE+/8neh/o2MwYTAdBgNVHQ4E\n"
-	"FgQU4ZuKYLQwdjKaAZXu7ds7hFLCO+gwHwYDVR0jBBgwFoAU4ZuKYLQwdjKaAZXu\n"
-	"7ds7hFLCO+gwDwYDVR0TAQH/BAUwAwEB/zAOBgNVHQ8BAf8EBAMCAQYwCgYIKoZI\n"
-	"zj0EAwIDSAAwRQIgRp3w7L1qJuB3BVhO2kncMb+Z+oi9f3rZNbv8E+BVwwYCIQD5\n"
-	"+8yybWNSoTSKaGFzRMxzT1W6jVK4Y27zgxDY9/xaDQ==\n"
-	"-----END CERTIFICATE-----\n";
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIByzCCAXGgAwIBAgIUJwprsinU3pg4dfQdjKME8NVrndUwCgYIKoZIzj0EAwIw\n"
+    "MzEWMBQGA1UECgwNY2VydHdhdGNoIGxhYjEZMBcGA1UEAwwQY2VydHdhdGNoIGxh\n"
+    "YiBDQTAeFw0yNjExMjUxNjIxMjNaFw0yNjEyMjUxNjIxMjNaMDMxFjAUBgNVBAoM\n"
+    "DWNlcnR3YXRjaCBsYWIxGTAXBgNVBAMMEGNlcnR3YXRjaCBsYWIgQ0EwWTATBgcq\n"
+    "hkjOPQIBBggqhkjOPQMBBwNCAASfK5u42FcgguQJ4S9xH6DafbHzBCGs+CD1VK3o\n"
+    "wuT4pH8DYolrvyeAE91O0EFfXSIlbTGusDVv+v6TE+/8neh/o2MwYTAdBgNVHQ4E\n"
+    "FgQU4ZuKYLQwdjKaAZXu7ds7hFLCO+gwHwYDVR0jBBgwFoAU4ZuKYLQwdjKaAZXu\n"
+    "7ds7hFLCO+gwDwYDVR0TAQH/BAUwAwEB/zAOBgNVHQ8BAf8EBAMCAQYwCgYIKoZI\n"
+    "zj0EAwIDSAAwRQIgRp3w7L1qJuB3BVhO2kncMb+Z+oi9f3rZNbv8E+BVwwYCIQD5\n"
+    "+8yybWNSoTSKaGFzRMxzT1W6jVK4Y27zgxDY9/xaDQ==\n"
+    "-----END CERTIFICATE-----\n";
 
 static char trust_path[] = "/tmp/certwatch-fuzz-dane-ca.XXXXXX";
 
-static void remove_trust(void)
+static void
+remove_trust(void)
 {
 	unlink(trust_path);
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	int fd = mkstemp(trust_path);
 
 	(void)argc;
 	(void)argv;
-	if (fd < 0 || write(fd, lab_ca, sizeof(lab_ca) - 1) !=
-			  (ssize_t)(sizeof(lab_ca) - 1) ||
+	if (fd < 0 ||
+	    write(fd, lab_ca, sizeof(lab_ca) - 1) !=
+		(ssize_t)(sizeof(lab_ca) - 1) ||
 	    close(fd) != 0 || dane_set_trust_file(trust_path) != 0)
 		abort();
 	/* dane.c reads the file at the first match, any time later. */
@@ -64,7 +67,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct dns_tlsa recs[7];
 	struct probe_cert chain[MAX_CHAIN];

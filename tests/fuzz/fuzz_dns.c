@@ -5,7 +5,8 @@
  * CNAME, then each TLSA record formatted with dns_tlsa_format() into a
  * buffer that fits and one that does not.
  *
- * Input: the packet as libunbound hands it over (the .bin files of tests/data/dns).
+ * Input: the packet as libunbound hands it over (the .bin files of
+ * tests/data/dns).
  */
 #include "fuzz.h"
 
@@ -13,10 +14,11 @@
 
 #include "dns/dns.h"
 
-static const uint16_t qtypes[] = {DNS_T_A, DNS_T_AAAA, DNS_T_SRV,
+static const uint16_t qtypes[] = {DNS_T_A,    DNS_T_AAAA,  DNS_T_SRV,
 				  DNS_T_TLSA, DNS_T_CNAME, DNS_T_CAA};
 
-static void check_answer(const struct dns_answer *a, uint16_t qtype)
+static void
+check_answer(const struct dns_answer *a, uint16_t qtype)
 {
 	FUZZ_CHECK(a->status >= DNS_ANSWER && a->status <= DNS_ERROR);
 	FUZZ_CHECK(a->n <= 1024);
@@ -61,7 +63,8 @@ static void check_answer(const struct dns_answer *a, uint16_t qtype)
 	}
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	/* A copy of exactly `size` bytes, so ASan sees any read past it. */
 	uint8_t *pkt = malloc(size ? size : 1);

@@ -20,7 +20,8 @@
 
 static xmpp_ctx_t *ctx;
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
@@ -32,7 +33,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 /* The echoed form, serialised and read again, gives the value back. */
-static void round_trip(const char *value)
+static void
+round_trip(const char *value)
 {
 	xmpp_stanza_t *form, *back;
 	char *text = NULL, again[COMP_FORM_VALUE_MAX + 1];
@@ -53,7 +55,8 @@ static void round_trip(const char *value)
 	xmpp_stanza_release(form);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *xml = fuzz_strdup(data, size);
 	char value[COMP_FORM_VALUE_MAX + 1], small[8];

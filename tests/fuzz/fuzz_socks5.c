@@ -5,17 +5,17 @@
  *
  * Input: one control byte, then the reply.  Control bits 0-1 choose the
  * parser (method selection, RFC 1929 reply, CONNECT reply); bits 2-3 the
- * greeting's with_auth (0, 1, SOCKS5_AUTH_EITHER; 3 is 1).  Every prefix of the reply is parsed: a parser
- * must ask for more, finish within the bytes it was given, or refuse, and
- * never change its mind as more bytes arrive.
+ * greeting's with_auth (0, 1, SOCKS5_AUTH_EITHER; 3 is 1).  Every prefix of the
+ * reply is parsed: a parser must ask for more, finish within the bytes it was
+ * given, or refuse, and never change its mind as more bytes arrive.
  */
 #include "fuzz.h"
 
 #include "probe/socks5.h"
 
-static enum socks5_status parse(unsigned which, int with_auth,
-				const uint8_t *in, size_t len, size_t *used,
-				uint8_t *rep, char *err, size_t errlen)
+static enum socks5_status
+parse(unsigned which, int with_auth, const uint8_t *in, size_t len,
+      size_t *used, uint8_t *rep, char *err, size_t errlen)
 {
 	switch (which) {
 	case 0:
@@ -28,7 +28,8 @@ static enum socks5_status parse(unsigned which, int with_auth,
 	}
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	unsigned which;
 	int with_auth;
@@ -44,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		with_auth = 1;
 	data++;
 	size--;
-	if (size > 600)		/* a reply is at most 262 bytes */
+	if (size > 600) /* a reply is at most 262 bytes */
 		size = 600;
 
 	for (size_t n = 0; n <= size; n++) {

@@ -13,13 +13,15 @@
 #include "store/store.h"
 #include "store/store_int.h"
 
-static size_t slen(const char *s)
+static size_t
+slen(const char *s)
 {
 	return s ? strlen(s) : 0;
 }
 
 /* Reads every view; returns a number so the reads are not dropped. */
-static size_t walk(const struct store *st)
+static size_t
+walk(const struct store *st)
 {
 	const struct store_domain *d;
 	const struct store_jid *j;
@@ -53,8 +55,8 @@ static size_t walk(const struct store *st)
 			sum += slen(d->chat[i]);
 		}
 		for (size_t i = 0; i < d->n_pubsub; i++)
-			sum += slen(d->pubsub[i].jid) +
-			       slen(d->pubsub[i].subid);
+			sum +=
+			    slen(d->pubsub[i].jid) + slen(d->pubsub[i].subid);
 	}
 	cur = 0;
 	while ((j = store_jid_next(st, &cur)) != NULL) {
@@ -69,7 +71,8 @@ static size_t walk(const struct store *st)
 }
 
 /* Formats every shard of `st` and parses it into `into`. */
-static void write_back(const struct store *st, struct store *into)
+static void
+write_back(const struct store *st, struct store *into)
 {
 	for (unsigned i = 0; i < STORE_NSHARDS; i++) {
 		char err[256], *out = NULL;
@@ -86,7 +89,8 @@ static void write_back(const struct store *st, struct store *into)
 	}
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	/* Exactly `size` bytes: the parser takes a length. */
 	char *buf = malloc(size ? size : 1);

@@ -20,7 +20,8 @@
 
 static xmpp_ctx_t *ctx;
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
@@ -31,7 +32,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-static xmpp_stanza_t *reparse(xmpp_stanza_t *s)
+static xmpp_stanza_t *
+reparse(xmpp_stanza_t *s)
 {
 	char *text = NULL;
 	size_t len = 0;
@@ -44,7 +46,8 @@ static xmpp_stanza_t *reparse(xmpp_stanza_t *s)
 	return back;
 }
 
-static void answer(xmpp_stanza_t *payload)
+static void
+answer(xmpp_stanza_t *payload)
 {
 	char why[160];
 	struct probe_result *r = vantage_ans_parse(payload, why, sizeof(why));
@@ -69,13 +72,13 @@ static void answer(xmpp_stanza_t *payload)
 		xmpp_stanza_t *b = vantage_ans_build(ctx, r);
 		xmpp_stanza_t *back = reparse(b);
 		struct probe_result *again =
-			vantage_ans_parse(back, why, sizeof(why));
+		    vantage_ans_parse(back, why, sizeof(why));
 		FUZZ_CHECK(again != NULL);
 		FUZZ_CHECK(again->ok == r->ok && again->nchain == r->nchain);
 		for (size_t i = 0; i < r->nchain; i++)
 			FUZZ_CHECK(again->chain[i].len == r->chain[i].len &&
-				   !memcmp(again->chain[i].der,
-					   r->chain[i].der, r->chain[i].len));
+				   !memcmp(again->chain[i].der, r->chain[i].der,
+					   r->chain[i].len));
 		probe_result_free(again);
 		xmpp_stanza_release(back);
 		xmpp_stanza_release(b);
@@ -83,7 +86,8 @@ static void answer(xmpp_stanza_t *payload)
 	probe_result_free(r);
 }
 
-static void request(xmpp_stanza_t *payload)
+static void
+request(xmpp_stanza_t *payload)
 {
 	char why[160];
 	struct vantage_req vr, again;
@@ -109,7 +113,8 @@ static void request(xmpp_stanza_t *payload)
 	xmpp_stanza_release(b);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *xml = fuzz_strdup(data, size);
 	xmpp_stanza_t *root = xmpp_stanza_new_from_string(ctx, xml), *p;

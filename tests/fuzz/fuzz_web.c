@@ -33,7 +33,8 @@
 
 static struct webaddr_proxies trusted;
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	char err[128];
 
@@ -45,7 +46,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-static void count_marks(const struct buf *b, size_t n[3])
+static void
+count_marks(const struct buf *b, size_t n[3])
 {
 	n[0] = n[1] = n[2] = 0;
 	for (size_t i = 0; i < b->len; i++) {
@@ -57,9 +59,11 @@ static void count_marks(const struct buf *b, size_t n[3])
 
 /* The form shown back with the typed value and why it was refused, as
  * webcheck.c does for an invalid domain. */
-static void form_echo(const char *value, const char *why)
+static void
+form_echo(const char *value, const char *why)
 {
-	struct html_ctx c = {"https://example.org/cw", "certwatch.example.org", 0};
+	struct html_ctx c = {"https://example.org/cw", "certwatch.example.org",
+			     0};
 	struct buf hostile = BUF_INIT, plain = BUF_INIT;
 	char msg[300];
 	size_t a[3], b[3];
@@ -74,7 +78,8 @@ static void form_echo(const char *value, const char *why)
 	buf_free(&plain);
 }
 
-static void query(const char *q)
+static void
+query(const char *q)
 {
 	struct evkeyvalq kv;
 	const char *v;
@@ -100,7 +105,8 @@ static void query(const char *q)
 	evhttp_clear_headers(&kv);
 }
 
-static void forwarded(uint8_t which, char *lines)
+static void
+forwarded(uint8_t which, char *lines)
 {
 	static const char *const peers[] = {"127.0.0.1", "2001:db8::7",
 					    "192.0.2.1"};
@@ -146,7 +152,8 @@ static void forwarded(uint8_t which, char *lines)
 	FUZZ_CHECK(fuzz_terminated(tiny, sizeof(tiny)));
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct webaddr_proxies hostile;
 	char err[128];

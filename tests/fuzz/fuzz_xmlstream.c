@@ -17,19 +17,20 @@
 struct seen {
 	int events;
 	int errors;
-	int after_error;	/* events reported after XMLSTREAM_ERROR */
+	int after_error; /* events reported after XMLSTREAM_ERROR */
 	int stop_on_proceed;
-	size_t total;		/* bytes of strings read, so ASan checks them */
+	size_t total; /* bytes of strings read, so ASan checks them */
 };
 
-static size_t str_len(const char *s)
+static size_t
+str_len(const char *s)
 {
 	return s ? strlen(s) : 0;
 }
 
 /* A kept name is NUL-terminated, within its width, of its alphabet. */
-static void check_names(const char *list, size_t n, size_t width,
-			const char *alphabet)
+static void
+check_names(const char *list, size_t n, size_t width, const char *alphabet)
 {
 	for (size_t i = 0; i < n; i++) {
 		const char *name = list + i * width;
@@ -39,7 +40,8 @@ static void check_names(const char *list, size_t n, size_t width,
 	}
 }
 
-static int on_event(const struct xmlstream_event *ev, void *arg)
+static int
+on_event(const struct xmlstream_event *ev, void *arg)
 {
 	struct seen *s = arg;
 
@@ -50,8 +52,8 @@ static int on_event(const struct xmlstream_event *ev, void *arg)
 	case XMLSTREAM_HEADER:
 		FUZZ_CHECK(ev->id && ev->version && ev->from);
 		FUZZ_CHECK(strlen(ev->id) <= XMLSTREAM_MAX_ATTR);
-		s->total += str_len(ev->id) + str_len(ev->version) +
-			    str_len(ev->from);
+		s->total +=
+		    str_len(ev->id) + str_len(ev->version) + str_len(ev->from);
 		break;
 	case XMLSTREAM_FEATURES:
 		FUZZ_CHECK(!ev->starttls_required || ev->starttls);
@@ -85,7 +87,8 @@ static int on_event(const struct xmlstream_event *ev, void *arg)
 	return 0;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct seen s = {0};
 	struct xmlstream *xs;
