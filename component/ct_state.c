@@ -9,6 +9,7 @@
 
 #include "component/report.h"
 #include "probe/dane.h"
+#include "util/buf.h"
 
 static const char *const status_words[] = {"pending", "sent"};
 
@@ -36,18 +37,6 @@ put_field(struct buf *b, const char *s)
 	}
 }
 
-static int
-hexv(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The next field of *cur into dst (size bytes): 0, or -1 when there is
  * none, it does not fit, or it holds a bad escape or an escaped NUL. */
 static int
@@ -70,8 +59,8 @@ get_field(const char **cur, char *dst, size_t size)
 		int c = (unsigned char)*s;
 		if (c == '%') {
 			int hi, lo;
-			if (e - s < 3 || (hi = hexv(s[1])) < 0 ||
-			    (lo = hexv(s[2])) < 0 || (hi | lo) == 0)
+			if (e - s < 3 || (hi = buf_hex_digit(s[1])) < 0 ||
+			    (lo = buf_hex_digit(s[2])) < 0 || (hi | lo) == 0)
 				return -1;
 			c = hi << 4 | lo;
 			s += 2;
@@ -112,7 +101,8 @@ unhex(const char *s, uint8_t *out, size_t max, size_t *len)
 	if (n % 2 || n / 2 > max)
 		return -1;
 	for (size_t i = 0; i < n / 2; i++) {
-		int hi = hexv(s[2 * i]), lo = hexv(s[2 * i + 1]);
+		int hi = buf_hex_digit(s[2 * i]),
+		    lo = buf_hex_digit(s[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return -1;
 		out[i] = (uint8_t)(hi << 4 | lo);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/buf.h"
 #include "util/err.h"
 
 enum field_type { F_STR, F_HEX, F_I64, F_U64, F_STATE, F_CERT, F_CHAIN };
@@ -194,18 +195,6 @@ ct_spool_format(const struct ct_event *ev, struct buf *out)
 
 /* ---- parser ---------------------------------------------------------- */
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* Unescapes v[0..n) into dst (size bytes, NUL-terminated).  -1 when a %
  * is not followed by two hex digits, the value holds a raw control byte or
  * an escaped NUL, or it does not fit. */
@@ -220,8 +209,8 @@ get_escaped(const char *v, size_t n, char *dst, size_t size)
 			int hi, lo;
 			if (i + 2 >= n)
 				return -1;
-			hi = hexval(v[i + 1]);
-			lo = hexval(v[i + 2]);
+			hi = buf_hex_digit(v[i + 1]);
+			lo = buf_hex_digit(v[i + 2]);
 			if (hi < 0 || lo < 0)
 				return -1;
 			c = (unsigned char)(hi << 4 | lo);
@@ -245,7 +234,7 @@ get_hex(const char *v, size_t n, char *dst)
 	if (n != 64)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		if (hexval(v[i]) < 0 || (v[i] >= 'A' && v[i] <= 'F'))
+		if (buf_hex_digit(v[i]) < 0 || (v[i] >= 'A' && v[i] <= 'F'))
 			return -1;
 		dst[i] = v[i];
 	}

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "store/store_int.h"
+#include "util/buf.h"
 
 struct pctx {
 	struct store *st;
@@ -85,18 +86,6 @@ next_line(struct pctx *c)
 	return 1;
 }
 
-static int
-unhex(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 /* Decodes the %XX escapes of s in place; "-" is NULL.  -1 on a bad
  * escape or an escaped NUL. */
 static int
@@ -112,7 +101,8 @@ decode(char *s, char **out)
 		if ((unsigned char)*r < 0x20 || *r == 0x7f)
 			return -1;
 		if (*r == '%') {
-			int hi = unhex(r[1]), lo = hi < 0 ? -1 : unhex(r[2]);
+			int hi = buf_hex_digit(r[1]),
+			    lo = hi < 0 ? -1 : buf_hex_digit(r[2]);
 
 			if (lo < 0 || (hi | lo) == 0)
 				return -1;

@@ -253,3 +253,15 @@ buf_steal(struct buf *b)
 	b->len = b->cap = 0;
 	return s;
 }
+
+int
+buf_hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

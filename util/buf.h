@@ -34,6 +34,10 @@ void buf_json_str(struct buf *b, const char *s);
 /* Text escaped for HTML element content and quoted attribute values. */
 void buf_html(struct buf *b, const char *s);
 
+/* The value of one hex digit (either case), or -1: for the readers of
+ * %XX escapes and hex strings (the store, the CT spool and state). */
+int buf_hex_digit(char c);
+
 /* Empties b, keeping its memory. */
 void buf_reset(struct buf *b);
 /* Frees b's memory and zeroes it. */
