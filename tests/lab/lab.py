@@ -631,11 +631,23 @@ def start_dns(lab, zones):
                               "algorithm=ecdsap256sha256", "ksk=yes", "zsk=yes"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             for z in signed]
-    # keymgr shares one LMDB: run them at once, retry any that lost a race.
+    # keymgr shares one LMDB: run them at once, then one by one (a few
+    # tries: a busy machine's LMDB may say MDB_READERS_FULL) any that lost
+    # a race.
+    def keymgr(*args, text=False):
+        for attempt in range(5):
+            p = subprocess.run(["keymgr", "-c", conf] + list(args),
+                               capture_output=True, text=text)
+            if p.returncode == 0:
+                return p.stdout
+            time.sleep(0.2 * (attempt + 1))
+        raise LabError("keymgr %s failed (%d): %s"
+                       % (" ".join(args), p.returncode, p.stderr))
+
     for z, g in zip(signed, gens):
         if g.wait() != 0:
-            run(["keymgr", "-c", conf, z + ".", "generate",
-                 "algorithm=ecdsap256sha256", "ksk=yes", "zsk=yes"])
+            keymgr(z + ".", "generate", "algorithm=ecdsap256sha256",
+                   "ksk=yes", "zsk=yes")
     dss = {z: subprocess.Popen(["keymgr", "-c", conf, z + ".", "ds"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
            for z in signed}
@@ -643,7 +655,7 @@ def start_dns(lab, zones):
     for z, p in dss.items():
         out, err = p.communicate()
         if p.returncode != 0:
-            raise LabError("keymgr ds %s: %s" % (z, err))
+            out = keymgr(z + ".", "ds", text=True)
         ds[z] = [l for l in out.splitlines() if " DS " in l and " 13 2 " in l]
 
     parent = ["$ORIGIN test.\n$TTL 300\n", SOA % "test",
