@@ -413,6 +413,30 @@ find_splits(const struct keys_state *last, const struct check_result *r,
 	return first;
 }
 
+/* The remote vantages that showed a key other than spki on an endpoint
+ * of group g this round (keys_alert.remote_other). */
+static void
+remote_others(const struct check_result *r, const struct obs *o, size_t n,
+	      size_t g, const char *spki, char *out, size_t size)
+{
+	out[0] = '\0';
+	for (size_t ep = 0; ep < r->nendpoints && ep < STORE_ENDPOINTS_MAX;
+	     ep++) {
+		int in_group = 0;
+		for (size_t i = 0; i < n && !in_group; i++)
+			in_group = o[i].group == g && o[i].ep == ep;
+		if (!in_group)
+			continue;
+		const struct check_endpoint *e = &r->endpoints[ep];
+		for (size_t j = 0; j < e->nprobes; j++) {
+			const struct check_probe *p = &e->probes[j];
+			if (strncmp(p->vantage, "xmpp:", 5) == 0 &&
+			    p->have_key && strcmp(p->spki_sha256, spki))
+				list_add(out, size, p->vantage);
+		}
+	}
+}
+
 /* A group whose every probe moved this round to one key never
  * established before: the first such group's first observation, or -1. */
 static long
@@ -511,6 +535,8 @@ keys_round(const struct keys_state *last, const struct check_result *r,
 		memcpy(out->new_spki, b->spki, 65);
 		where(r, o, n, b->group, b->spki, out->new_where,
 		      sizeof(out->new_where));
+		remote_others(r, o, n, b->group, b->spki, out->remote_other,
+			      sizeof(out->remote_other));
 		if (b->p) {
 			snprintf(out->issuer, sizeof(out->issuer), "%s",
 				 b->p->issuer);

@@ -67,6 +67,11 @@ struct keys_alert {
 	char issuer[256];
 	int64_t not_before, not_after;
 	int allowed; /* INFO: a secure TLSA record allows it */
+	/* INFO: the remote vantages (xmpp:JID, comma-separated) that still
+	 * showed another key on those endpoints this round: this
+	 * instance's own network may be the one intercepted.  A remote
+	 * only adds this line; it never removes the alert. */
+	char remote_other[KEYS_WHERE_MAX];
 };
 
 /*

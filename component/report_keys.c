@@ -67,6 +67,13 @@ report_keys_alert(struct buf *b, const char *domain, const struct keys_alert *a)
 		    domain, a->host, a->new_spki, a->key_type[0] ? " " : "",
 		    a->key_type, a->issuer[0] ? a->issuer : "(unknown)", nb, na,
 		    a->new_where, a->new_spki);
+		if (a->remote_other[0])
+			buf_printf(b,
+				   "Still another key through the remote "
+				   "vantage %s: if that certwatch tells the "
+				   "truth, only this instance's network is "
+				   "intercepted (docs/vantages.md).\n",
+				   a->remote_other);
 		break;
 	default:
 		return;

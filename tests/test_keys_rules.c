@@ -326,6 +326,24 @@ static const struct round rollover[] = {
      ALERT_NONE},
 };
 
+/* This instance's own probes move, a remote vantage still shows the old
+ * key: the info all the same (a remote never holds an alert back), with
+ * a line naming the remote. */
+#define RV(key)                                                                \
+	{                                                                      \
+		5222, "192.0.2.1", "xmpp:v@example.net", "ecdsa", key, 0       \
+	}
+static const struct round moved_here_only[] = {
+    {{P(5222, A), RV(A)}, ALERT_NONE},
+    {{P(5222, A), RV(A)}, ALERT_NONE},
+    {{P(5222, B), RV(A)}, ALERT_INFO},
+};
+static const struct round moved_there_too[] = {
+    {{P(5222, A), RV(A)}, ALERT_NONE},
+    {{P(5222, A), RV(A)}, ALERT_NONE},
+    {{P(5222, B), RV(B)}, ALERT_INFO},
+};
+
 static void
 t_new_key_everywhere(void **state)
 {
@@ -340,6 +358,16 @@ t_new_key_everywhere(void **state)
 	assert_non_null(strstr(
 	    b.s, "If you did not just renew, every port is intercepted."));
 	assert_non_null(strstr(b.s, "3 1 1 " B));
+	assert_null(strstr(b.s, "remote vantage"));
+	play(moved_here_only, N(moved_here_only), 2, NULL, &b);
+	assert_non_null(strstr(b.s, "new key on every endpoint"));
+	assert_non_null(strstr(
+	    b.s, "Still another key through the remote vantage "
+		 "xmpp:v@example.net: if that certwatch tells the truth, "
+		 "only this instance's network is intercepted"));
+	play(moved_there_too, N(moved_there_too), 2, NULL, &b);
+	assert_non_null(strstr(b.s, "new key on every endpoint"));
+	assert_null(strstr(b.s, "remote vantage"));
 	play(split_then_moved, N(split_then_moved), 2, NULL, NULL);
 	play(rollover, N(rollover), 2, NULL, NULL);
 	buf_free(&b);
