@@ -723,12 +723,18 @@ def dns_ready(lab, zones, deadline):
 
 # ------------------------------------------------------------------- XMPP
 
-def prosody_hosts(domains, component=None, secret=None):
+# The component names a server serves besides "certwatch.DOMAIN": one
+# per test that runs beside the others with a daemon of its own
+# (tests/meson.build; lab.json: xmpp.SERVER.components).
+EXTRA_COMPONENTS = ("watch",)
+
+
+def prosody_hosts(domains, component=None, secret=None, extra=()):
     out = []
     for d in domains:
         out.append('VirtualHost "%s"\n' % d)
-    if component:
-        out.append('Component "%s"\n\tcomponent_secret = "%s"\n' % (component, secret))
+    for c in ([component] if component else []) + list(extra):
+        out.append('Component "%s"\n\tcomponent_secret = "%s"\n' % (c, secret))
     return "".join(out)
 
 
@@ -744,7 +750,7 @@ def lab_resolv(lab, d, argv):
 
 
 def start_prosody(lab, name, cert, key, domains, ports, component=None, secret=None,
-                  users=(), resolv=None):
+                  users=(), resolv=None, extra_components=()):
     pdir = os.path.join(lab.dir, "prosody-" + name)
     for sub in ("data", "certs"):
         os.makedirs(os.path.join(pdir, sub), exist_ok=True)
@@ -762,7 +768,8 @@ def start_prosody(lab, name, cert, key, domains, ports, component=None, secret=N
            s2s_ports=lst("s2s"), s2s_direct_tls_ports=lst("s2s_direct_tls"),
            component_ports=lst("component"),
            modules_disabled="" if ports.get("s2s") else '"s2s"',
-           hosts=prosody_hosts(domains, component=component, secret=secret))
+           hosts=prosody_hosts(domains, component=component, secret=secret,
+                               extra=extra_components))
     argv = ["prosody", "--config", os.path.join(pdir, "prosody.cfg.lua"), "-F"]
     if resolv:
         argv = lab_resolv(lab, pdir, argv)
@@ -777,7 +784,11 @@ def start_ejabberd(lab, info):
     home = lab.keys["home"]
     render("ejabberd.yml", os.path.join(edir, "ejabberd.yml"), domain=info["domain"],
            ip=info["host"], cert=home["chain"], key=home["key"], ca=lab.keys["ca"]["cert"],
-           component=info["component"], secret=info["secret"], loglevel="info")
+           component=info["component"], secret=info["secret"],
+           extra_components="".join('      "%s":\n        password: "%s"\n'
+                                    % (c, info["secret"])
+                                    for c in info["components"].values()),
+           loglevel="info")
     node = "certwatch-lab-%s@localhost" % lab.net.replace(".", "-")
     render("ejabberdctl.cfg", os.path.join(edir, "ejabberdctl.cfg"), node=node,
            dist_port=free_port(), cookie=secrets.token_hex(16), dir=edir)
@@ -1001,6 +1012,7 @@ class Lab:
             xmpp[server] = {
                 "host": self.ip(server), "c2s_port": 5222, "component_port": COMPONENT_PORT,
                 "domain": domain, "component": "certwatch." + domain,
+                "components": {c: "%s.%s" % (c, domain) for c in EXTRA_COMPONENTS},
                 "secret": secrets.token_urlsafe(18),
                 "tls": "starttls offered, not required; certificate from ca_cert",
                 "users": [{"jid": u["jid"] % domain, "password": u["password"]}
@@ -1022,7 +1034,8 @@ class Lab:
                       {"c2s": [5222], "component": [COMPONENT_PORT], "s2s": [5269]},
                       component=xmpp["prosody"]["component"],
                       secret=xmpp["prosody"]["secret"], users=xmpp["prosody"]["users"],
-                      resolv=True)
+                      resolv=True,
+                      extra_components=list(xmpp["prosody"]["components"].values()))
         target_ports = {"c2s": [5222], "c2s_direct_tls": [5223], "s2s": [5269],
                         "s2s_direct_tls": [5270]}
         targets = {}
