@@ -3,7 +3,9 @@
  * test_check_match.c - a check's probes shown the same chain share one
  * DANE match (probe/check_probes.c check_ep_dane_match): a copy for the
  * same bytes, records and names, a match of its own for any other chain
- * (even one byte off), other records, c2s against s2s, another target.
+ * (even one byte off), other records, c2s against s2s, another target;
+ * and the addresses a check plans to probe (check_ep_plan): IPv4 and IPv6
+ * in turn, max_addresses, every vantage.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <arpa/inet.h>
 
 #include "probe/check_int.h"
 
@@ -175,12 +179,69 @@ test_across_endpoints(void **state)
 	assert_string_not_equal(out.detail, "f's");
 }
 
+/* The addresses a check probes (check_ep_plan): IPv4 and IPv6 in turn,
+ * each family in DNS order, at most max_addresses, the same list from
+ * every vantage. */
+static void
+plan_of(const char *const *in, size_t nin, int max, size_t nv,
+	const char *const *want, size_t nwant)
+{
+	struct check_env env;
+	struct check c;
+	struct ep e;
+
+	memset(&env, 0, sizeof(env));
+	memset(&c, 0, sizeof(c));
+	memset(&e, 0, sizeof(e));
+	env.cfg.max_addresses = max;
+	env.cfg.nvantages = nv;
+	c.env = &env;
+	e.c = &c;
+	for (size_t i = 0; i < nin; i++) {
+		struct probe_addr *a = &e.addrs[e.naddrs++];
+		a->family = strchr(in[i], ':') ? AF_INET6 : AF_INET;
+		assert_int_equal(inet_pton(a->family, in[i], a->addr), 1);
+	}
+	check_ep_plan(&e);
+	assert_int_equal(e.nap, nwant * (nv ? nv : 1));
+	for (size_t i = 0; i < e.nap; i++) {
+		assert_string_equal(e.ap[i].addr_s, want[i % nwant]);
+		assert_int_equal(e.ap[i].vantage, i / nwant);
+	}
+	free(e.ap);
+}
+
+static void
+test_plan(void **state)
+{
+	static const char *const mixed[] = {"192.0.2.1", "192.0.2.2",
+					    "2001:db8::1", "192.0.2.3",
+					    "2001:db8::2"};
+	static const char *const turn[] = {"192.0.2.1", "2001:db8::1",
+					   "192.0.2.2", "2001:db8::2",
+					   "192.0.2.3"};
+	static const char *const six_first[] = {"2001:db8::1", "192.0.2.1",
+						"2001:db8::2"};
+	static const char *const six_turn[] = {"192.0.2.1", "2001:db8::1",
+					       "2001:db8::2"};
+
+	(void)state;
+	plan_of(mixed, 5, 8, 1, turn, 5);
+	plan_of(mixed, 5, 3, 1, turn, 3); /* max_addresses */
+	plan_of(mixed, 5, 2, 3, turn, 2); /* three vantages */
+	/* AAAA answers first in the list: still IPv4 first, in turn. */
+	plan_of(six_first, 3, 8, 1, six_turn, 3);
+	/* One family only: in DNS order. */
+	plan_of(mixed + 2, 1, 8, 0, mixed + 2, 1);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_same_chain_shared),
 	    cmocka_unit_test(test_across_endpoints),
+	    cmocka_unit_test(test_plan),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
