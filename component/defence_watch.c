@@ -535,6 +535,34 @@ defence_metric_states(const struct defence_state *st,
 	idx[5] = (int)st->key_reuse;
 }
 
+void
+defence_state_json(const struct defence_state *st, struct buf *out)
+{
+	static const char *const keys[DEFENCE_METRIC_DEFS] = {
+	    "caa",	    "channel_binding", "expiry",
+	    "tlsa_quality", "next_key",	       "key_reuse"};
+	int idx[DEFENCE_METRIC_DEFS];
+
+	if (!st->have) {
+		buf_puts(out, "null");
+		return;
+	}
+	defence_metric_states(st, idx);
+	for (int d = 0; d < DEFENCE_METRIC_DEFS; d++) {
+		const char *w =
+		    idx[d] < 0 ? NULL : defence_metric_word(d, idx[d]);
+		buf_printf(out, "%s\"%s\":", d ? "," : "{", keys[d]);
+		if (w)
+			buf_json_str(out, w);
+		else
+			buf_puts(out, "null");
+		if (d == 2) /* expiry: the earliest leaf's notAfter */
+			buf_printf(out, ",\"not_after\":%" PRId64,
+				   st->not_after);
+	}
+	buf_putc(out, '}');
+}
+
 /* ---- the checklist of a watched domain ---------------------------------- */
 
 int

@@ -169,4 +169,10 @@ void defence_metric_states(const struct defence_state *st,
 const char *defence_expiry_name(enum defence_expiry e);
 const char *defence_key_reuse_name(enum defence_key_reuse k);
 
+/* The state as the "defences" object of GET /api/domain (docs/web.md):
+ * {"caa", "channel_binding", "expiry", "not_after", "tlsa_quality",
+ * "next_key", "key_reuse"}, the words of the metric (null where not
+ * known); null before a round was recorded. */
+void defence_state_json(const struct defence_state *st, struct buf *out);
+
 #endif

@@ -2,9 +2,11 @@
 /*
  * webdomain.c - GET /api/domain?domain=NAME (docs/web.md): the state
  * certwatch keeps of a watched domain as JSON: its verdict and alert
- * state, each endpoint's last result, and the keys seen per endpoint
- * (keys.h).  Read from the store only, no check is started.  Bounded:
- * at most STORE_ENDPOINTS_MAX endpoints and KEYS_SEEN_MAX keys.
+ * state, each endpoint's last result, the keys seen per endpoint
+ * (keys.h), the logged certificates (ct_state.h) and the defences of the
+ * last round (defence_watch.h).  Read from the store only, no check is
+ * started.  Bounded: at most STORE_ENDPOINTS_MAX endpoints and
+ * KEYS_SEEN_MAX keys.
  */
 #include "component/web_int.h"
 
@@ -13,6 +15,7 @@
 #include <string.h>
 
 #include "component/ct_state.h"
+#include "component/defence_watch.h"
 #include "component/domain_state.h"
 #include "component/names.h"
 #include "component/report_keys.h"
@@ -71,6 +74,8 @@ domain_json(struct buf *b, const struct store_domain *d,
 	report_keys_json(b, ks);
 	buf_putc(b, ',');
 	ct_state_json(d, b); /* the logged certificates (docs/ct.md) */
+	buf_puts(b, ",\"defences\":");
+	defence_state_json(&ds->def, b); /* docs/usage.md "Defences" */
 	buf_puts(b, "}\n");
 	free(ks);
 	free(ds);

@@ -24,10 +24,12 @@ fixed sleeps.  Needs root (the lab, iptables).
 Usage: test_defence_alerts.py [CERTWATCH_BIN]   (or $CERTWATCH_BIN)
 """
 import asyncio
+import json
 import os
 import re
 import sys
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -158,6 +160,14 @@ async def scenario(info, wdir):
                         r"Channel binding: offered; Expiry: \d+ days; TLSA "
                         r"records: strong; Next key prepared: none; Key kept "
                         r"across renewals: kept$", st, re.M), st)
+        url = "http://%s/api/domain?domain=%s" % (cw.http, DOMAIN)
+        with urllib.request.urlopen(url, timeout=10) as r:
+            api = json.load(r)
+        check("GET /api/domain: the defences, key_reuse kept",
+              api.get("defences", {}).get("key_reuse") == "kept" and
+              api["defences"].get("channel_binding") == "offered" and
+              api["defences"].get("tlsa_quality") == "strong",
+              api.get("defences"))
     finally:
         if redirected:
             tt.dnat("-D", ip, 5222,

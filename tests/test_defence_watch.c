@@ -324,6 +324,17 @@ round_rules(void **state)
 				 "none; Channel binding: offered; Expiry: 89 "
 				 "days; TLSA records: none; Key kept across "
 				 "renewals: new\n");
+	/* GET /api/domain's "defences". */
+	buf_reset(&b);
+	defence_state_json(&ds->def, &b);
+	assert_non_null(strstr(b.s, "{\"caa\":\"none\",\"channel_binding\":"
+				    "\"offered\",\"expiry\":\"ok\","
+				    "\"not_after\":"));
+	assert_non_null(strstr(b.s, ",\"tlsa_quality\":\"none\",\"next_key\":"
+				    "\"none\",\"key_reuse\":\"new\"}"));
+	buf_reset(&b);
+	defence_state_json(&(struct defence_state){0}, &b);
+	assert_string_equal(b.s, "null");
 	buf_free(&b);
 	free(ds);
 }
