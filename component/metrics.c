@@ -582,6 +582,18 @@ metrics_probe_render(const struct check_result *res, struct buf *out)
 	     "How long the check took.");
 	buf_printf(out, "certwatch_probe_duration_seconds %.3f\n",
 		   res->elapsed_ms / 1000.0);
+	int split = 0;
+	for (size_t i = 0; i < res->nwarnings; i++)
+		split |= !strcmp(res->warnings[i].code, "key-split");
+	head(out, "probe_key_split", "gauge",
+	     "1 when keys differ between probes (key-split): seen=\"own\" by "
+	     "this instance's own probes or by two vantages, "
+	     "seen=\"remote_only\" only through one remote vantage, which "
+	     "can report a wrong key.");
+	buf_printf(out,
+		   "certwatch_probe_key_split{seen=\"own\"} %d\n"
+		   "certwatch_probe_key_split{seen=\"remote_only\"} %d\n",
+		   split && res->split_alarm, split && !res->split_alarm);
 	head(out, "probe_key_match", "gauge",
 	     "Per endpoint: 1 the key matched a usable TLSA record, 0 it did "
 	     "not (mismatch); absent when nothing was compared.");

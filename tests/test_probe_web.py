@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """GET /probe?domain= (docs/web.md, "Probe"), Prometheus' multi-target
 pattern: `certwatch run` with the web on, against the lab's good.test,
-mitm.test (a valid certificate with another key) and streamerr.test
-(unreachable); each answer through `promtool check metrics` with the
+mitm.test (a valid certificate with another key), streamerr.test
+(unreachable) and twoaddr-nodane.test (a key split); each answer through `promtool check metrics` with the
 series its verdict calls for; a bad domain is 400; [http]
 checks_per_minute applies (429); and the time each probe takes
 (docs/performance.md).
@@ -79,6 +79,8 @@ def t_good():
     exp = series(t, 'certwatch_probe_certificate_expiry_timestamp_seconds')
     assert len(exp) == 4 and all(float(v) > time.time() for _, v in exp)
     assert 0 < value(t, 'certwatch_probe_duration_seconds') < 60
+    assert value(t, 'certwatch_probe_key_split', '{seen="own"}') == 0
+    assert value(t, 'certwatch_probe_key_split', '{seen="remote_only"}') == 0
 
 
 def t_mitm():
@@ -102,6 +104,15 @@ def t_unreachable():
                   'certwatch_probe_certificate_expiry_timestamp_seconds') \
         == []
     assert len(series(t, 'certwatch_probe_tlsa_records')) == 2
+
+
+def t_split():
+    # twoaddr-nodane.test: no DANE, its target's two addresses show two
+    # keys (the good server's, the impostor's): a split of our own probes.
+    t = probe('twoaddr-nodane.test')
+    assert value(t, 'certwatch_probe_key_split', '{seen="own"}') == 1, t
+    assert value(t, 'certwatch_probe_key_split', '{seen="remote_only"}') == 0
+    assert value(t, 'certwatch_probe_verdict', '{verdict="no-tlsa"}') == 1
 
 
 def t_bad_input():
@@ -150,6 +161,7 @@ def main():
             r.run('mitm.test: mismatch, key match 0', t_mitm)
             r.run('streamerr.test: unreachable, nothing compared',
                   t_unreachable)
+            r.run('twoaddr-nodane.test: key split of our own probes', t_split)
             r.run('bad input: 400', t_bad_input)
             r.run('checks_per_minute: 429', t_rate_limit)
         finally:
