@@ -35,6 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "lab"))
 import test_trouble as tt  # noqa: E402  (its daemon, subscriber, DNAT)
+from cwtest import free_port  # noqa: E402
 
 DOMAIN = "cbswitch.test"
 check = tt.check
@@ -77,6 +78,10 @@ async def scenario(info, wdir):
     strip_ip = info["targets"]["cbstrip"]
     cw = tt.Certwatch(info, wdir)
     x = cw.x
+    # The web face too, for GET /api/domain.
+    http = "127.0.0.1:%d" % free_port()
+    with open(cw.conf, "a") as f:
+        f.write("\n[http]\nlisten = %s\n" % http)
     chat = None
     redirected = False
     cw.start()
@@ -160,7 +165,7 @@ async def scenario(info, wdir):
                         r"Channel binding: offered; Expiry: \d+ days; TLSA "
                         r"records: strong; Next key prepared: none; Key kept "
                         r"across renewals: kept$", st, re.M), st)
-        url = "http://%s/api/domain?domain=%s" % (cw.http, DOMAIN)
+        url = "http://%s/api/domain?domain=%s" % (http, DOMAIN)
         with urllib.request.urlopen(url, timeout=10) as r:
             api = json.load(r)
         check("GET /api/domain: the defences, key_reuse kept",
