@@ -54,6 +54,7 @@ from cwtest import (Runner, assert_clean_log, free_port, lab,  # noqa: E402
                     terminate)
 
 NOBODY = 65534
+USER = 21               # the lab user of this test's chats (no other test's)
 NS = 'urn:xmpp:certwatch:probe:0'
 DOMAIN = 'vantage.test'
 TIMEOUT = 4            # [probe] timeout of both: A waits 2 x 4 s
@@ -189,7 +190,7 @@ def dnat_packets():
 
 async def disco_features(x, jid):
     import slixmpp
-    user = x['users'][0]
+    user = x['users'][USER]
     c = slixmpp.ClientXMPP(user['jid'] + '/vantage', user['password'])
     c['feature_mechanisms'].unencrypted_plain = True
     c.ssl_context.check_hostname = False
@@ -211,7 +212,7 @@ class Chat:
 
     def __init__(self, x, comp):
         import slixmpp
-        user = x['users'][0]
+        user = x['users'][USER]
         self.comp = comp
         self.bodies = asyncio.Queue()
         self.c = c = slixmpp.ClientXMPP(user['jid'] + '/watch', user['password'])
@@ -258,7 +259,11 @@ class World:
 
     def __init__(self, binary, info, tmp):
         self.binary, self.info, self.tmp = binary, info, tmp
-        self.xa, self.xb = info['xmpp']['prosody'], info['xmpp']['ejabberd']
+        # Component names of their own (the lab's vantage.DOMAIN): this
+        # test runs beside the parallel ones (tests/meson.build).
+        self.xa, self.xb = (dict(x, component=x.get('components', {}).get(
+            'vantage', x['component'])) for x in (info['xmpp']['prosody'],
+                                                  info['xmpp']['ejabberd']))
         self.port = free_port()
         # A runs as nobody: its own copies of the DNS files and its store.
         d = os.path.join(tmp, 'a')
@@ -274,7 +279,7 @@ class World:
                                     'tail': '\n[http]\nlisten = 127.0.0.1:%d\n'
                                             '\n[watch]\ninterval = %d\njitter = 0\n'
                                             '\n[component]\nadmins = %s\n'
-                                            % (self.port, ROUND, self.xa['users'][0]['jid'])})
+                                            % (self.port, ROUND, self.xa['users'][USER]['jid'])})
         for root, dirs, files in os.walk(d):
             for n in dirs + files:
                 os.chown(os.path.join(root, n), NOBODY, NOBODY)

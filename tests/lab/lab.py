@@ -395,7 +395,8 @@ def pki_ca(pki):
 def pki_names():
     """Key name -> the names its certificate carries (first = CN)."""
     served = {"home": [HOME_DOMAINS["prosody"], HOME_DOMAINS["ejabberd"]]
-                      + ["certwatch." + d for d in HOME_DOMAINS.values()]}
+                      + ["%s.%s" % (c, d) for d in HOME_DOMAINS.values()
+                         for c in ("certwatch",) + EXTRA_COMPONENTS]}
     for d in DOMAINS:
         for key in [SERVERS[s].get("key") for s in [d["server"]] + d.get("also", [])]:
             if not key:
@@ -663,7 +664,8 @@ def start_dns(lab, zones):
     for server, domain in HOME_DOMAINS.items():
         parent.append("%s. 300 IN A %s\n" % (domain, lab.ip(server)))
         # The component too: the other home server reaches it by s2s.
-        parent.append("certwatch.%s. 300 IN A %s\n" % (domain, lab.ip(server)))
+        for c in ("certwatch",) + EXTRA_COMPONENTS:
+            parent.append("%s.%s. 300 IN A %s\n" % (c, domain, lab.ip(server)))
     for name in zones:
         parent.append("%s. 300 IN NS ns.test.\n" % name)
         if dnssec[name] == "bogus":
@@ -726,7 +728,7 @@ def dns_ready(lab, zones, deadline):
 # The component names a server serves besides "certwatch.DOMAIN": one
 # per test that runs beside the others with a daemon of its own
 # (tests/meson.build; lab.json: xmpp.SERVER.components).
-EXTRA_COMPONENTS = ("watch",)
+EXTRA_COMPONENTS = ("watch", "vantage")
 
 
 def prosody_hosts(domains, component=None, secret=None, extra=()):
