@@ -10,222 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/lex.h"
 #include "store/store_int.h"
 #include "util/buf.h"
-
-struct pctx {
-	struct store *st;
-	const char *buf;
-	size_t len, pos;
-	unsigned lineno;
-	char line[STORE_LINE_MAX + 1]; /* the current line, decoded in place */
-	char *cur;		       /* the part of it not yet read */
-	size_t line_start;	       /* offset of the current line */
-	int rewound; /* the current line is to be read again */
-	char *err;
-	size_t errlen;
-	int failed;
-	unsigned origin;
-	uint64_t gen;
-	size_t records, kept;
-	char *arena; /* copies of a record's strings */
-	size_t arena_len, arena_cap;
-	void *list, *list2;	 /* a record's chat and pubsub lines */
-	struct store_seen *seen; /* a record's seen lines
-				  * [STORE_SEEN_MAX] */
-	int had_split;		 /* the record had its split line */
-	size_t list_cap, list2_cap;
-};
-
-static int
-fail(struct pctx *c, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (!c->failed && c->err && c->errlen) {
-		n = snprintf(c->err, c->errlen, "line %u: ", c->lineno);
-		if (n >= 0 && (size_t)n < c->errlen) {
-			va_start(ap, fmt);
-			vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
-			va_end(ap);
-		}
-	}
-	c->failed = 1;
-	return -1;
-}
-
-/* Copies the next line into c->line.  1 a line, 0 end of input, -1 a line
- * that is too long or holds a control byte. */
-static int
-next_line(struct pctx *c)
-{
-	const char *s = c->buf + c->pos, *nl;
-	size_t n, rest = c->len - c->pos;
-
-	if (rest == 0)
-		return 0;
-	c->lineno++;
-	c->line_start = c->pos;
-	nl = memchr(s, '\n',
-		    rest < STORE_LINE_MAX + 1 ? rest : STORE_LINE_MAX + 1);
-	n = nl ? (size_t)(nl - s) : rest;
-	if (n > STORE_LINE_MAX) {
-		nl = memchr(s, '\n', rest);
-		c->pos = nl ? (size_t)(nl - c->buf) + 1 : c->len;
-		return fail(c, "line longer than %d bytes", STORE_LINE_MAX);
-	}
-	c->pos += n + (nl != NULL);
-	/* Other control bytes are refused by decode(), which sees every
-	 * byte of a line that is used. */
-	if (memchr(s, '\0', n) != NULL)
-		return fail(c, "NUL byte");
-	memcpy(c->line, s, n);
-	c->line[n] = '\0';
-	c->cur = c->line;
-	return 1;
-}
-
-/* Decodes the %XX escapes of s in place; "-" is NULL.  -1 on a bad
- * escape or an escaped NUL. */
-static int
-decode(char *s, char **out)
-{
-	char *w = s, *r = s;
-
-	if (strcmp(s, "-") == 0) {
-		*out = NULL;
-		return 0;
-	}
-	while (*r) {
-		if ((unsigned char)*r < 0x20 || *r == 0x7f)
-			return -1;
-		if (*r == '%') {
-			int hi = buf_hex_digit(r[1]),
-			    lo = hi < 0 ? -1 : buf_hex_digit(r[2]);
-
-			if (lo < 0 || (hi | lo) == 0)
-				return -1;
-			*w++ = (char)(hi << 4 | lo);
-			r += 3;
-		} else {
-			*w++ = *r++;
-		}
-	}
-	*w = '\0';
-	*out = s;
-	return 0;
-}
-
-/* The next space-separated field of the line, decoded; *out NULL for "-".
- * -1 when there is none or it is malformed. */
-static int
-field(struct pctx *c, char **out)
-{
-	char *s = c->cur, *sp;
-
-	if (s == NULL || *s == '\0')
-		return -1;
-	sp = strchr(s, ' ');
-	if (sp) {
-		*sp = '\0';
-		c->cur = sp + 1;
-	} else {
-		c->cur = NULL;
-	}
-	if (*s == '\0')
-		return -1;
-	return decode(s, out);
-}
-
-/* The rest of the line as text (the last field). */
-static int
-text(struct pctx *c, char **out)
-{
-	char *s = c->cur;
-
-	c->cur = NULL;
-	if (s == NULL || *s == '\0')
-		return -1;
-	return decode(s, out);
-}
-
-static int
-done(struct pctx *c)
-{
-	return c->cur == NULL ? 0 : -1;
-}
-
-static int
-num(struct pctx *c, int64_t min, int64_t max, int64_t *out)
-{
-	uint64_t v = 0;
-	char *s;
-	int neg;
-
-	if (field(c, &s) < 0 || s == NULL)
-		return -1;
-	neg = *s == '-';
-	s += neg;
-	if (*s == '\0' || strlen(s) > 19)
-		return -1;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return -1;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	/* 19 digits fit in a uint64_t; then the range of int64_t. */
-	if (neg ? v > (uint64_t)INT64_MAX + 1 : v > (uint64_t)INT64_MAX)
-		return -1;
-	*out = neg ? (int64_t)(0 - v) : (int64_t)v;
-	if (*out < min || *out > max)
-		return -1;
-	return 0;
-}
-
-static int
-word(struct pctx *c, char **out, int required)
-{
-	if (field(c, out) < 0)
-		return -1;
-	if (*out == NULL)
-		return required ? -1 : 0;
-	return store_word_ok(*out) ? 0 : -1;
-}
-
-static int
-name(struct pctx *c, char **out, size_t max)
-{
-	if (field(c, out) < 0 || *out == NULL)
-		return -1;
-	return strlen(*out) <= max ? 0 : -1;
-}
-
-static int
-opt_name(struct pctx *c, char **out, size_t max)
-{
-	if (field(c, out) < 0)
-		return -1;
-	return *out == NULL || strlen(*out) <= max ? 0 : -1;
-}
-
-/* Keeps a copy of a string of the record being applied until its end. */
-static const char *
-keep(struct pctx *c, const char *s)
-{
-	size_t n;
-	char *p;
-
-	if (s == NULL)
-		return NULL;
-	n = strlen(s) + 1;
-	if (c->arena_len + n > c->arena_cap)
-		return NULL; /* sized beforehand: cannot happen */
-	p = c->arena + c->arena_len;
-	memcpy(p, s, n);
-	c->arena_len += n;
-	return p;
-}
 
 static void
 mark_dirty(struct store *st, unsigned shard)
@@ -244,7 +31,7 @@ starts_record(struct pctx *c, const char *kw)
 {
 	if (strcmp(kw, "domain") && strcmp(kw, "jid") && strcmp(kw, "records"))
 		return 0;
-	fail(c, "record not ended before this line");
+	lex_fail(c, "record not ended before this line");
 	c->pos = c->line_start;
 	c->lineno--;
 	c->rewound = 1;
@@ -309,10 +96,10 @@ continuity_line(struct pctx *c, const char *kw, int apply,
 	if (strcmp(kw, "split") == 0) {
 		unsigned flags = 0;
 
-		if (c->had_split++ || num(c, 0, INT64_MAX, &bits) < 0)
+		if (c->had_split++ || lex_num(c, 0, INT64_MAX, &bits) < 0)
 			return -1;
 		while (c->cur) {
-			if (word(c, &a, 1) < 0)
+			if (lex_word(c, &a, 1) < 0)
 				return -1;
 			if (strcmp(a, "alarm") == 0)
 				flags |= STORE_CONT_ALARM;
@@ -322,16 +109,17 @@ continuity_line(struct pctx *c, const char *kw, int apply,
 		cont->flags = flags;
 		return 0;
 	}
-	if (word(c, &svc, 1) < 0 || name(c, &host, STORE_NAME_MAX) < 0 ||
-	    num(c, 0, 65535, &port) < 0 || word(c, &kt, 0) < 0 ||
-	    name(c, &spki, STORE_NAME_MAX) < 0 ||
-	    num(c, INT64_MIN, INT64_MAX, &first) < 0 ||
-	    num(c, INT64_MIN, INT64_MAX, &last) < 0 ||
-	    num(c, 0, UINT32_MAX, &rounds) < 0 ||
-	    opt_name(c, &van, STORE_SEEN_LIST_MAX) < 0 ||
-	    opt_name(c, &addr, STORE_SEEN_LIST_MAX) < 0 || done(c) < 0 ||
-	    cont->n_seen == STORE_SEEN_MAX || (van && strchr(van, ' ')) ||
-	    (addr && strchr(addr, ' ')))
+	if (lex_word(c, &svc, 1) < 0 ||
+	    lex_name(c, &host, STORE_NAME_MAX) < 0 ||
+	    lex_num(c, 0, 65535, &port) < 0 || lex_word(c, &kt, 0) < 0 ||
+	    lex_name(c, &spki, STORE_NAME_MAX) < 0 ||
+	    lex_num(c, INT64_MIN, INT64_MAX, &first) < 0 ||
+	    lex_num(c, INT64_MIN, INT64_MAX, &last) < 0 ||
+	    lex_num(c, 0, UINT32_MAX, &rounds) < 0 ||
+	    lex_opt_name(c, &van, STORE_SEEN_LIST_MAX) < 0 ||
+	    lex_opt_name(c, &addr, STORE_SEEN_LIST_MAX) < 0 ||
+	    lex_done(c) < 0 || cont->n_seen == STORE_SEEN_MAX ||
+	    (van && strchr(van, ' ')) || (addr && strchr(addr, ' ')))
 		return -1;
 	if (apply) {
 		struct store_seen *e;
@@ -341,16 +129,16 @@ continuity_line(struct pctx *c, const char *kw, int apply,
 			NULL)
 			return -1;
 		e = &c->seen[cont->n_seen];
-		e->service = keep(c, svc);
-		e->host = keep(c, host);
+		e->service = lex_keep(c, svc);
+		e->host = lex_keep(c, host);
 		e->port = (unsigned)port;
-		e->key_type = keep(c, kt);
-		e->spki = keep(c, spki);
+		e->key_type = lex_keep(c, kt);
+		e->spki = lex_keep(c, spki);
 		e->first_seen = first;
 		e->last_seen = last;
 		e->rounds = (unsigned)rounds;
-		e->vantages = keep(c, van);
-		e->addresses = keep(c, addr);
+		e->vantages = lex_keep(c, van);
+		e->addresses = lex_keep(c, addr);
 		cont->seen = c->seen;
 	}
 	cont->n_seen++;
@@ -382,7 +170,7 @@ domain_body(struct pctx *c, struct dom *d)
 
 #define BAD(msg)                                                               \
 	{                                                                      \
-		r = fail(c, msg);                                              \
+		r = lex_fail(c, msg);                                          \
 		break;                                                         \
 	}
 
@@ -392,28 +180,28 @@ domain_body(struct pctx *c, struct dom *d)
 		char *kw, *a, *b, *e, *f;
 		int64_t x, y, z, w;
 
-		if ((r = next_line(c)) <= 0) {
-			r = r < 0 ? -1 : fail(c, "record not ended");
+		if ((r = lex_next_line(c)) <= 0) {
+			r = r < 0 ? -1 : lex_fail(c, "record not ended");
 			break;
 		}
 		r = 0;
-		if (field(c, &kw) < 0 || kw == NULL)
+		if (lex_field(c, &kw) < 0 || kw == NULL)
 			BAD("empty line");
 		if (starts_record(c, kw)) {
 			r = -1;
 			break;
 		}
 		if (strcmp(kw, "end") == 0) {
-			if (done(c) < 0)
+			if (lex_done(c) < 0)
 				BAD("junk after end");
 			break;
 		} else if (strcmp(kw, "state") == 0) {
-			if (word(c, &a, 0) < 0 || word(c, &b, 0) < 0 ||
-			    num(c, 0, UINT32_MAX, &w) < 0 ||
-			    num(c, INT64_MIN, INT64_MAX, &x) < 0 ||
-			    num(c, INT64_MIN, INT64_MAX, &y) < 0 ||
-			    num(c, INT64_MIN, INT64_MAX, &z) < 0 ||
-			    done(c) < 0 || states++)
+			if (lex_word(c, &a, 0) < 0 || lex_word(c, &b, 0) < 0 ||
+			    lex_num(c, 0, UINT32_MAX, &w) < 0 ||
+			    lex_num(c, INT64_MIN, INT64_MAX, &x) < 0 ||
+			    lex_num(c, INT64_MIN, INT64_MAX, &y) < 0 ||
+			    lex_num(c, INT64_MIN, INT64_MAX, &z) < 0 ||
+			    lex_done(c) < 0 || states++)
 				BAD("bad state line");
 			if (d) {
 				d->pub.verdict = iword(c, a, &r);
@@ -424,21 +212,22 @@ domain_body(struct pctx *c, struct dom *d)
 				d->pub.next_due = z;
 			}
 		} else if (strcmp(kw, "endpoint") == 0) {
-			if (word(c, &a, 1) < 0 ||
-			    name(c, &b, STORE_NAME_MAX) < 0 ||
-			    num(c, 0, 65535, &x) < 0 || word(c, &e, 0) < 0 ||
-			    opt_name(c, &f, STORE_NAME_MAX) < 0 ||
-			    text(c, &kw) < 0 ||
+			if (lex_word(c, &a, 1) < 0 ||
+			    lex_name(c, &b, STORE_NAME_MAX) < 0 ||
+			    lex_num(c, 0, 65535, &x) < 0 ||
+			    lex_word(c, &e, 0) < 0 ||
+			    lex_opt_name(c, &f, STORE_NAME_MAX) < 0 ||
+			    lex_text(c, &kw) < 0 ||
 			    (kw && strlen(kw) > STORE_TEXT_MAX) ||
 			    n_eps == STORE_ENDPOINTS_MAX)
 				BAD("bad endpoint line");
 			if (d) {
 				eps[n_eps].service = iword(c, a, &r);
-				eps[n_eps].host = keep(c, b);
+				eps[n_eps].host = lex_keep(c, b);
 				eps[n_eps].port = (unsigned)x;
 				eps[n_eps].verdict = iword(c, e, &r);
-				eps[n_eps].spki = keep(c, f);
-				eps[n_eps].error = keep(c, kw);
+				eps[n_eps].spki = lex_keep(c, f);
+				eps[n_eps].error = lex_keep(c, kw);
 				eps[n_eps].fail_rounds = 0;
 				eps[n_eps].flags = 0;
 			}
@@ -447,10 +236,11 @@ domain_body(struct pctx *c, struct dom *d)
 			unsigned flags = 0;
 
 			/* Version 2: the endpoint line just before, once. */
-			if (num(c, 0, UINT32_MAX, &x) < 0 || troubled == n_eps)
+			if (lex_num(c, 0, UINT32_MAX, &x) < 0 ||
+			    troubled == n_eps)
 				BAD("bad trouble line");
 			while (c->cur && r == 0) {
-				if (word(c, &a, 1) < 0)
+				if (lex_word(c, &a, 1) < 0)
 					r = -1;
 				for (i = 0; r == 0 && i < STORE_N_EP_FLAG_WORDS;
 				     i++)
@@ -469,20 +259,20 @@ domain_body(struct pctx *c, struct dom *d)
 		} else if (strcmp(kw, "defence") == 0) {
 			/* Version 3: opaque text, once (domain_state.c reads
 			 * it). */
-			if (text(c, &a) < 0 ||
+			if (lex_text(c, &a) < 0 ||
 			    (a && strlen(a) > STORE_TEXT_MAX) || defences++)
 				BAD("bad defence line");
 			if (d)
-				defence = keep(c, a);
+				defence = lex_keep(c, a);
 		} else if (strcmp(kw, "key") == 0) {
-			if (name(c, &a, STORE_NAME_MAX) < 0 ||
-			    num(c, INT64_MIN, INT64_MAX, &x) < 0 ||
-			    num(c, INT64_MIN, INT64_MAX, &y) < 0 ||
-			    done(c) < 0 || n_keys == STORE_KEYS_MAX)
+			if (lex_name(c, &a, STORE_NAME_MAX) < 0 ||
+			    lex_num(c, INT64_MIN, INT64_MAX, &x) < 0 ||
+			    lex_num(c, INT64_MIN, INT64_MAX, &y) < 0 ||
+			    lex_done(c) < 0 || n_keys == STORE_KEYS_MAX)
 				BAD("bad key line");
 			if (d)
-				store_key_merge(keys, &n_keys, keep(c, a), x,
-						y);
+				store_key_merge(keys, &n_keys, lex_keep(c, a),
+						x, y);
 			else
 				n_keys++;
 		} else if (strcmp(kw, "seen") == 0 ||
@@ -490,9 +280,9 @@ domain_body(struct pctx *c, struct dom *d)
 			if (continuity_line(c, kw, d != NULL, &cont) < 0)
 				BAD("bad seen or split line");
 		} else if (strcmp(kw, "change") == 0) {
-			if (num(c, INT64_MIN, INT64_MAX, &x) < 0 ||
-			    word(c, &a, 0) < 0 || word(c, &b, 0) < 0 ||
-			    text(c, &e) < 0 ||
+			if (lex_num(c, INT64_MIN, INT64_MAX, &x) < 0 ||
+			    lex_word(c, &a, 0) < 0 || lex_word(c, &b, 0) < 0 ||
+			    lex_text(c, &e) < 0 ||
 			    (e && strlen(e) > STORE_TEXT_MAX))
 				BAD("bad change line");
 			if (d) {
@@ -505,16 +295,16 @@ domain_body(struct pctx *c, struct dom *d)
 				hist[n_hist].time = x;
 				hist[n_hist].from = iword(c, a, &r);
 				hist[n_hist].to = iword(c, b, &r);
-				hist[n_hist++].note = keep(c, e);
+				hist[n_hist++].note = lex_keep(c, e);
 			}
 		} else if (strcmp(kw, "ct") == 0) {
 			/* Version 3: opaque text for component/ct_state.c. */
-			if (text(c, &a) < 0 || a == NULL ||
+			if (lex_text(c, &a) < 0 || a == NULL ||
 			    store_ct_collect(&ctl, &n_ct, a) < 0)
 				BAD("bad ct line");
 		} else if (strcmp(kw, "chat") == 0) {
-			if (name(c, &a, STORE_JID_MAX) < 0 || done(c) < 0 ||
-			    n_chat == STORE_SUBS_MAX)
+			if (lex_name(c, &a, STORE_JID_MAX) < 0 ||
+			    lex_done(c) < 0 || n_chat == STORE_SUBS_MAX)
 				BAD("bad chat line");
 			if (d) {
 				const char *jn;
@@ -530,9 +320,9 @@ domain_body(struct pctx *c, struct dom *d)
 				n_chat++;
 			}
 		} else if (strcmp(kw, "pubsub") == 0) {
-			if (name(c, &a, STORE_JID_MAX) < 0 ||
-			    opt_name(c, &b, STORE_NAME_MAX) < 0 ||
-			    done(c) < 0 || n_ps == STORE_SUBS_MAX)
+			if (lex_name(c, &a, STORE_JID_MAX) < 0 ||
+			    lex_opt_name(c, &b, STORE_NAME_MAX) < 0 ||
+			    lex_done(c) < 0 || n_ps == STORE_SUBS_MAX)
 				BAD("bad pubsub line");
 			if (d) {
 				const char *jn;
@@ -543,18 +333,18 @@ domain_body(struct pctx *c, struct dom *d)
 					break;
 				ps = c->list2;
 				ps[n_ps].jid = jn;
-				ps[n_ps++].subid = keep(c, b);
+				ps[n_ps++].subid = lex_keep(c, b);
 			} else {
 				n_ps++;
 			}
 		} else {
-			r = fail(c, "unknown line \"%.20s\"", kw);
+			r = lex_fail(c, "unknown line \"%.20s\"", kw);
 		}
 		if (r < 0)
 			break;
 	}
 	if (!states && r == 0)
-		r = fail(c, "record without a state line");
+		r = lex_fail(c, "record without a state line");
 	if (d == NULL) {
 		free(ctl);
 		return r;
@@ -590,32 +380,34 @@ jid_body(struct pctx *c, const char **presence, unsigned *flags)
 	*presence = NULL;
 	*flags = 0;
 	for (;;) {
-		if ((r = next_line(c)) <= 0)
-			return r < 0 ? -1 : fail(c, "record not ended");
-		if (field(c, &kw) < 0 || kw == NULL)
-			return fail(c, "empty line");
+		if ((r = lex_next_line(c)) <= 0)
+			return r < 0 ? -1 : lex_fail(c, "record not ended");
+		if (lex_field(c, &kw) < 0 || kw == NULL)
+			return lex_fail(c, "empty line");
 		if (starts_record(c, kw))
 			return -1;
 		if (strcmp(kw, "end") == 0)
-			return done(c) < 0 ? fail(c, "junk after end") : 0;
+			return lex_done(c) < 0 ? lex_fail(c, "junk after end")
+					       : 0;
 		if (strcmp(kw, "presence") == 0) {
-			if (word(c, &a, 1) < 0 || done(c) < 0 || seen_p++)
-				return fail(c, "bad presence line");
+			if (lex_word(c, &a, 1) < 0 || lex_done(c) < 0 ||
+			    seen_p++)
+				return lex_fail(c, "bad presence line");
 			*presence = store_word(c->st, a, &r);
 			if (r)
-				return fail(c, "too many distinct words");
+				return lex_fail(c, "too many distinct words");
 		} else if (strcmp(kw, "flags") == 0) {
 			if (seen_f++)
-				return fail(c, "two flags lines");
+				return lex_fail(c, "two flags lines");
 			while (c->cur) {
-				if (word(c, &a, 1) < 0)
-					return fail(c, "bad flags line");
+				if (lex_word(c, &a, 1) < 0)
+					return lex_fail(c, "bad flags line");
 				for (i = 0; i < STORE_N_FLAG_WORDS; i++)
 					if (strcmp(a, store_flag_words[i]) == 0)
 						*flags |= 1u << i;
 			}
 		} else {
-			return fail(c, "unknown line \"%.20s\"", kw);
+			return lex_fail(c, "unknown line \"%.20s\"", kw);
 		}
 	}
 }
@@ -653,13 +445,13 @@ record(struct pctx *c)
 	int r;
 
 	c->records++;
-	if (field(c, &kw) < 0 || kw == NULL)
-		return fail(c, "empty line");
+	if (lex_field(c, &kw) < 0 || kw == NULL)
+		return lex_fail(c, "empty line");
 	if (strcmp(kw, "domain") == 0) {
 		struct dom *d, *old;
 
-		if (name(c, &key, STORE_NAME_MAX) < 0 || done(c) < 0)
-			return fail(c, "bad domain line");
+		if (lex_name(c, &key, STORE_NAME_MAX) < 0 || lex_done(c) < 0)
+			return lex_fail(c, "bad domain line");
 		strcpy(keybuf, key);
 		if ((old = store_dom_find(c->st, keybuf)) != NULL) {
 			/* A duplicate: check it first, keep the newer. */
@@ -672,13 +464,13 @@ record(struct pctx *c)
 			c->lineno = lineno;
 		}
 		if (store_dom_create(c->st, keybuf, &d) < 0)
-			return fail(c, "out of memory");
+			return lex_fail(c, "out of memory");
 		if ((r = domain_body(c, d)) < 0) {
 			store_dom_destroy(c->st, d);
 			if (r != -1)
-				fail(c, r == -ENOMEM
-					    ? "out of memory"
-					    : "too many distinct words");
+				lex_fail(c, r == -ENOMEM
+						? "out of memory"
+						: "too many distinct words");
 			return -1;
 		}
 		settle(c, &d->h);
@@ -687,8 +479,8 @@ record(struct pctx *c)
 		unsigned flags;
 		struct jid *j;
 
-		if (name(c, &key, STORE_JID_MAX) < 0 || done(c) < 0)
-			return fail(c, "bad jid line");
+		if (lex_name(c, &key, STORE_JID_MAX) < 0 || lex_done(c) < 0)
+			return lex_fail(c, "bad jid line");
 		strcpy(keybuf, key);
 		if (jid_body(c, &presence, &flags) < 0)
 			return -1;
@@ -697,11 +489,11 @@ record(struct pctx *c)
 		    !newer_than(c, &j->h))
 			return 0;
 		if (store_jid_set(c->st, keybuf, presence, flags) < 0)
-			return fail(c, "out of memory");
+			return lex_fail(c, "out of memory");
 		if ((j = store_jid_find(c->st, keybuf)) != NULL)
 			settle(c, &j->h);
 	} else {
-		return fail(c, "expected a record, got \"%.20s\"", kw);
+		return lex_fail(c, "expected a record, got \"%.20s\"", kw);
 	}
 	c->kept++;
 	return 0;
@@ -713,7 +505,7 @@ resync(struct pctx *c)
 {
 	int r;
 
-	while ((r = next_line(c)) != 0) {
+	while ((r = lex_next_line(c)) != 0) {
 		if (r < 0)
 			continue;
 		if (strncmp(c->line, "domain ", 7) == 0 ||
@@ -745,29 +537,30 @@ store_parse_file(struct store *st, const char *buf, size_t len, unsigned origin,
 	c->errlen = errlen;
 	c->origin = origin;
 	st->loading = 1;
-	if (next_line(c) <= 0 || field(c, &kw) < 0 || kw == NULL ||
-	    strcmp(kw, STORE_MAGIC) != 0 || num(c, 0, INT32_MAX, &v) < 0 ||
-	    done(c) < 0) {
-		ret = fail(c, "not a certwatch-store file");
+	if (lex_next_line(c) <= 0 || lex_field(c, &kw) < 0 || kw == NULL ||
+	    strcmp(kw, STORE_MAGIC) != 0 || lex_num(c, 0, INT32_MAX, &v) < 0 ||
+	    lex_done(c) < 0) {
+		ret = lex_fail(c, "not a certwatch-store file");
 		goto out;
 	}
 	if (v < STORE_FORMAT_OLDEST || v > STORE_FORMAT_VERSION) {
-		fail(c, "format version %lld, this certwatch reads %d to %d",
-		     (long long)v, STORE_FORMAT_OLDEST, STORE_FORMAT_VERSION);
+		lex_fail(
+		    c, "format version %lld, this certwatch reads %d to %d",
+		    (long long)v, STORE_FORMAT_OLDEST, STORE_FORMAT_VERSION);
 		ret = v > STORE_FORMAT_VERSION ? -2 : -1;
 		goto out;
 	}
-	if (next_line(c) <= 0 || field(c, &kw) < 0 || kw == NULL ||
-	    strcmp(kw, "commit") != 0 || num(c, 0, INT64_MAX, &v) < 0 ||
-	    done(c) < 0) {
-		ret = fail(c, "bad commit line");
+	if (lex_next_line(c) <= 0 || lex_field(c, &kw) < 0 || kw == NULL ||
+	    strcmp(kw, "commit") != 0 || lex_num(c, 0, INT64_MAX, &v) < 0 ||
+	    lex_done(c) < 0) {
+		ret = lex_fail(c, "bad commit line");
 		goto out;
 	}
 	c->gen = (uint64_t)v;
 	/* A record's strings are copies of its bytes: the file's size is
 	 * always enough. */
 	if ((c->arena = malloc(len + 1)) == NULL) {
-		ret = fail(c, "out of memory");
+		ret = lex_fail(c, "out of memory");
 		goto out;
 	}
 	c->arena_cap = len + 1;
@@ -775,37 +568,38 @@ store_parse_file(struct store *st, const char *buf, size_t len, unsigned origin,
 		*gen = c->gen;
 	if (origin < STORE_NSHARDS && st->shards[origin].gen < c->gen)
 		st->shards[origin].gen = c->gen;
-	have = next_line(c);
+	have = lex_next_line(c);
 	for (;;) {
 		if (have < 0) {
 			have = resync(c);
 			continue;
 		}
 		if (have == 0) {
-			ret = fail(c, "truncated: no records line");
+			ret = lex_fail(c, "truncated: no records line");
 			break;
 		}
 		if (strncmp(c->line, "records ", 8) == 0) {
 			c->cur = c->line + 8;
-			if (num(c, 0, INT64_MAX, &v) < 0 || done(c) < 0 ||
-			    (size_t)v != c->records)
-				ret =
-				    fail(c, "records line says %.20s, %zu read",
-					 c->line + 8, c->records);
+			if (lex_num(c, 0, INT64_MAX, &v) < 0 ||
+			    lex_done(c) < 0 || (size_t)v != c->records)
+				ret = lex_fail(
+				    c, "records line says %.20s, %zu read",
+				    c->line + 8, c->records);
 			else if (c->pos != c->len)
-				ret = fail(c, "data after the records line");
+				ret =
+				    lex_fail(c, "data after the records line");
 			break;
 		}
 		if ((r = record(c)) < 0) {
 			if (c->rewound) {
 				c->rewound = 0;
-				have = next_line(c);
+				have = lex_next_line(c);
 			} else {
 				have = resync(c);
 			}
 			continue;
 		}
-		have = next_line(c);
+		have = lex_next_line(c);
 	}
 	if (c->failed && ret == 0)
 		ret = -1;
