@@ -344,26 +344,52 @@ check_ep_match_all(struct ep *e, const struct dns_answer *t,
 			 d->addr_s, e->row->port);
 }
 
+/* The leaf's facts: the probe's (struct probe_leaf) when they describe
+ * chain[0], else read from it (a remote vantage's answer).  -1 when not
+ * even its hash could be computed; else 0, with out->known 0 when the
+ * leaf does not parse. */
+static int
+leaf_of(const struct probe_result *r, struct probe_leaf *out)
+{
+	const struct probe_cert *leaf = &r->chain[0];
+	gnutls_x509_crt_t crt;
+	gnutls_datum_t d = {leaf->der, (unsigned)leaf->len};
+	size_t len = sizeof(out->issuer);
+
+	memset(out, 0, sizeof(*out));
+	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, leaf->der, leaf->len,
+			     out->sha256) < 0)
+		return -1;
+	if (r->leaf.known &&
+	    memcmp(r->leaf.sha256, out->sha256, sizeof(out->sha256)) == 0) {
+		*out = r->leaf;
+		return 0;
+	}
+	if (gnutls_x509_crt_init(&crt) < 0)
+		return 0;
+	if (gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_DER) == 0) {
+		time_t nb = gnutls_x509_crt_get_activation_time(crt);
+		out->not_before = nb == (time_t)-1 ? 0 : (int64_t)nb;
+		if (gnutls_x509_crt_get_issuer_dn(crt, out->issuer, &len) < 0)
+			out->issuer[0] = '\0';
+		out->pk = gnutls_x509_crt_get_pk_algorithm(crt, NULL);
+		out->known = 1;
+	}
+	gnutls_x509_crt_deinit(crt);
+	return 0;
+}
+
 static enum probe_keys
 leaf_family(const struct probe_result *r)
 {
-	gnutls_x509_crt_t crt;
-	gnutls_datum_t d;
-	enum probe_keys k = PROBE_KEYS_ANY;
+	struct probe_leaf l;
 
 	if (r == NULL || !r->ok || r->key_refused || r->nchain == 0 ||
-	    gnutls_x509_crt_init(&crt) < 0)
-		return k;
-	d.data = r->chain[0].der;
-	d.size = (unsigned)r->chain[0].len;
-	if (gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_DER) == 0) {
-		int a = gnutls_x509_crt_get_pk_algorithm(crt, NULL);
-		k = (a == GNUTLS_PK_RSA || a == GNUTLS_PK_RSA_PSS)
-			? PROBE_KEYS_RSA
-			: PROBE_KEYS_EC;
-	}
-	gnutls_x509_crt_deinit(crt);
-	return k;
+	    leaf_of(r, &l) < 0 || !l.known)
+		return PROBE_KEYS_ANY;
+	return l.pk == GNUTLS_PK_RSA || l.pk == GNUTLS_PK_RSA_PSS
+		   ? PROBE_KEYS_RSA
+		   : PROBE_KEYS_EC;
 }
 
 int
@@ -408,38 +434,31 @@ check_ep_keys_end(struct ep *e)
 
 /* The leaf's certificate hash, validity, issuer and key type. */
 static void
-leaf_facts(const struct probe_cert *leaf, struct check_probe *cp)
+leaf_facts(const struct probe_result *r, struct check_probe *cp)
 {
-	gnutls_x509_crt_t crt;
-	gnutls_datum_t d = {leaf->der, (unsigned)leaf->len};
-	uint8_t h[32];
-	size_t len = sizeof(cp->issuer);
+	struct probe_leaf l;
 
-	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, leaf->der, leaf->len, h) == 0)
-		dane_hex(h, 32, cp->cert_sha256);
-	if (gnutls_x509_crt_init(&crt) < 0)
+	if (leaf_of(r, &l) < 0)
 		return;
-	if (gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_DER) == 0) {
-		time_t nb = gnutls_x509_crt_get_activation_time(crt);
-		cp->not_before = nb == (time_t)-1 ? 0 : (int64_t)nb;
-		if (gnutls_x509_crt_get_issuer_dn(crt, cp->issuer, &len) < 0)
-			cp->issuer[0] = '\0';
-		switch (gnutls_x509_crt_get_pk_algorithm(crt, NULL)) {
-		case GNUTLS_PK_RSA:
-		case GNUTLS_PK_RSA_PSS:
-			strcpy(cp->key_type, "rsa");
-			break;
-		case GNUTLS_PK_ECDSA:
-			strcpy(cp->key_type, "ecdsa");
-			break;
-		case GNUTLS_PK_EDDSA_ED25519:
-			strcpy(cp->key_type, "ed25519");
-			break;
-		default:
-			break;
-		}
+	dane_hex(l.sha256, 32, cp->cert_sha256);
+	if (!l.known)
+		return;
+	cp->not_before = l.not_before;
+	memcpy(cp->issuer, l.issuer, sizeof(cp->issuer));
+	switch (l.pk) {
+	case GNUTLS_PK_RSA:
+	case GNUTLS_PK_RSA_PSS:
+		strcpy(cp->key_type, "rsa");
+		break;
+	case GNUTLS_PK_ECDSA:
+		strcpy(cp->key_type, "ecdsa");
+		break;
+	case GNUTLS_PK_EDDSA_ED25519:
+		strcpy(cp->key_type, "ed25519");
+		break;
+	default:
+		break;
 	}
-	gnutls_x509_crt_deinit(crt);
 }
 
 void
@@ -473,7 +492,7 @@ check_ep_probes_report(struct ep *e, const struct verdict_input *base)
 			cp->allowed = in.matched && !in.key_refused && t &&
 				      t->sec == DNS_SEC_SECURE;
 			if (p->res->nchain > 0)
-				leaf_facts(&p->res->chain[0], cp);
+				leaf_facts(p->res, cp);
 		} else {
 			if (t && t->sec == DNS_SEC_SECURE)
 				for (size_t j = 0; j < t->n; j++)
