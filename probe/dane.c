@@ -211,73 +211,19 @@ dane_key_refused(gnutls_x509_crt_t crt, struct cost *c)
 	return 0;
 }
 
-/*
- * Parses one certificate with GnuTLS (whatever DER leniency it allows, as
- * the handshake did) and takes its key and digests.  0, or -1 when GnuTLS
- * cannot parse it.
- */
-static int
-cert_parse(struct cert *c, const uint8_t *der, size_t len)
-{
-	gnutls_datum_t d = {(unsigned char *)der, (unsigned)len};
-	gnutls_pubkey_t pub;
-
-	memset(c, 0, sizeof(*c));
-	if (!der || len == 0 || len > 1u << 20)
-		return -1;
-	if (gnutls_x509_crt_init(&c->crt) < 0) {
-		c->crt = NULL;
-		return -1;
-	}
-	if (gnutls_x509_crt_import(c->crt, &d, GNUTLS_X509_FMT_DER) < 0) {
-		gnutls_x509_crt_deinit(c->crt);
-		c->crt = NULL;
-		return -1;
-	}
-	c->der = der;
-	c->len = len;
-	if (gnutls_pubkey_init(&pub) == 0) {
-		if (gnutls_pubkey_import_x509(pub, c->crt, 0) < 0 ||
-		    gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &c->spki) <
-			0)
-			c->spki.data = NULL;
-		gnutls_pubkey_deinit(pub);
-	}
-	/* Once per certificate, however many records compare with it */
-	gnutls_hash_fast(GNUTLS_DIG_SHA256, der, len, c->der256);
-	gnutls_hash_fast(GNUTLS_DIG_SHA512, der, len, c->der512);
-	if (c->spki.data) {
-		gnutls_hash_fast(GNUTLS_DIG_SHA256, c->spki.data, c->spki.size,
-				 c->spki256);
-		gnutls_hash_fast(GNUTLS_DIG_SHA512, c->spki.data, c->spki.size,
-				 c->spki512);
-	}
-	return 0;
-}
-
-static void
-cert_free(struct cert *c)
-{
-	if (c->crt)
-		gnutls_x509_crt_deinit(c->crt);
-	gnutls_free(c->spki.data);
-	c->crt = NULL;
-	c->spki.data = NULL;
-}
-
 int
 dane_spki_sha256(const uint8_t *der, size_t len, uint8_t out[32])
 {
 	struct cert c;
 	int r = -1;
 
-	if (cert_parse(&c, der, len) < 0)
+	if (dane_cert_parse(&c, der, len) < 0)
 		return -1;
 	if (c.spki.data) {
 		memcpy(out, c.spki256, 32);
 		r = 0;
 	}
-	cert_free(&c);
+	dane_cert_free(&c);
 	return r;
 }
 
@@ -427,10 +373,10 @@ match_ta(struct state *s, size_t i, int *seen)
 		/* 2 0 0 / 0 0 0: the anchor is in DNS, whether sent or not */
 		*seen = 1;
 		if (!dane_cost_time(&s->cost) ||
-		    cert_parse(&dns, t->data, t->len) < 0)
+		    dane_cert_parse(&dns, t->data, t->len) < 0)
 			return 0;
 		r = try_ta(s, i, &dns);
-		cert_free(&dns);
+		dane_cert_free(&dns);
 		return r;
 	}
 	for (j = 0; j < s->n && !r && !s->cost.out; j++) {
@@ -453,12 +399,12 @@ match_ta(struct state *s, size_t i, int *seen)
 					      GNUTLS_TL_GET_COPY) < 0)
 		return 0;
 	if (gnutls_x509_crt_export2(iss, GNUTLS_X509_FMT_DER, &der) == 0) {
-		if (cert_parse(&sys, der.data, der.size) == 0) {
+		if (dane_cert_parse(&sys, der.data, der.size) == 0) {
 			if (record_matches(t, &sys)) {
 				*seen = 1;
 				r = try_ta(s, i, &sys);
 			}
-			cert_free(&sys);
+			dane_cert_free(&sys);
 		}
 		gnutls_free(der.data);
 	}
@@ -654,7 +600,7 @@ dane_match(const struct dns_tlsa *recs, size_t nrecs,
 		dane_say(out->detail, sizeof(out->detail), "no certificate");
 		return;
 	}
-	if (cert_parse(&certs[0], chain[0].der, chain[0].len) < 0) {
+	if (dane_cert_parse(&certs[0], chain[0].der, chain[0].len) < 0) {
 		/* The handshake completed with it: a mismatch, not a reason
 		 * to stop looking (the verdict is the caller's). */
 		dane_say(
@@ -666,12 +612,12 @@ dane_match(const struct dns_tlsa *recs, size_t nrecs,
 	}
 	n = nchain < MAX_CHAIN ? nchain : MAX_CHAIN;
 	for (i = 1; i < n; i++) {
-		cert_parse(&certs[i], chain[i].der, chain[i].len);
+		dane_cert_parse(&certs[i], chain[i].der, chain[i].len);
 		/* A repeated certificate never helps a path, only costs */
 		for (j = 0; certs[i].crt && j < i; j++)
 			if (certs[j].crt &&
 			    dane_same_cert(&certs[i], &certs[j]))
-				cert_free(&certs[i]);
+				dane_cert_free(&certs[i]);
 	}
 
 	out->have_leaf = certs[0].spki.data != NULL;
@@ -704,7 +650,7 @@ dane_match(const struct dns_tlsa *recs, size_t nrecs,
 	if (budget)
 		budget->spent += s.cost.spent;
 	for (i = 0; i < n; i++)
-		cert_free(&certs[i]);
+		dane_cert_free(&certs[i]);
 }
 
 const char *

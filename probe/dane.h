@@ -95,6 +95,21 @@ struct dane_names {
  */
 int dane_rsa_too_costly(gnutls_x509_crt_t crt, unsigned *bits, unsigned *ebits);
 
+/*
+ * Parsed once: dane_match and the handshake hook take a certificate's
+ * parse from a cache of the process keyed by the SHA-256 of its DER (at
+ * most 64 certificates, the least recently used replaced; never one in
+ * use), so the same chain shown to every probe of a check and every round
+ * is parsed once.  dane_cert_hold gives the parse of der (NULL when
+ * GnuTLS cannot parse it), read-only and valid until dane_cert_drop.
+ * dane_cert_cached counts the certificates kept; dane_cert_cache_clear
+ * empties the cache of those not in use.
+ */
+gnutls_x509_crt_t dane_cert_hold(const uint8_t *der, size_t len);
+void dane_cert_drop(gnutls_x509_crt_t crt);
+size_t dane_cert_cached(void);
+void dane_cert_cache_clear(void);
+
 /* What one check has spent on matching.  The caller owns it (one per
  * check), zeroes it before the check's first match and passes it to every
  * dane_match of that check; dane_match adds what it spent. */

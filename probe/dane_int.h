@@ -45,6 +45,7 @@ struct cert {
 	 * yet, 1 yes, -1 no; links do not depend on the anchor, so each is
 	 * verified once per match, however many anchors are tried. */
 	int8_t by[MAX_CHAIN];
+	int owned; /* crt and spki are this struct's, not the cache's */
 };
 
 /* What a match may still spend (dane.h "Bounded cost").  The time is the
@@ -80,6 +81,14 @@ int dane_cost_take(struct cost *c, unsigned n);
 int dane_key_refused(gnutls_x509_crt_t crt, struct cost *c);
 /* The same bytes as presented. */
 int dane_same_cert(const struct cert *a, const struct cert *b);
+
+/* dane_cert.c */
+/* Fills c with the certificate's parse, from the process's cache of
+ * parsed certificates (dane.h "Parsed once") or parsed now: 0, or -1 when
+ * GnuTLS cannot parse it.  c->der points at the caller's bytes. */
+int dane_cert_parse(struct cert *c, const uint8_t *der, size_t len);
+/* Gives back what dane_cert_parse filled (none of it is valid after). */
+void dane_cert_free(struct cert *c);
 
 /* dane_path.c */
 /*

@@ -233,19 +233,17 @@ static int
 key_refused(const gnutls_datum_t *leaf, char *why, size_t len,
 	    struct probe_leaf *facts)
 {
-	gnutls_x509_crt_t crt = NULL;
+	/* The parse the check's match will take again (dane.h "Parsed
+	 * once") */
+	gnutls_x509_crt_t crt = dane_cert_hold(leaf->data, leaf->size);
 	unsigned bits, ebits;
 	int rsa;
 
-	if (gnutls_x509_crt_init(&crt) < 0)
-		return 0; /* out of memory: GnuTLS fails it too */
-	if (gnutls_x509_crt_import(crt, leaf, GNUTLS_X509_FMT_DER) < 0) {
-		gnutls_x509_crt_deinit(crt);
-		return 0; /* GnuTLS refuses it itself */
-	}
+	if (crt == NULL)
+		return 0; /* GnuTLS refuses it itself, or out of memory */
 	leaf_facts(crt, leaf, facts);
 	rsa = dane_rsa_too_costly(crt, &bits, &ebits);
-	gnutls_x509_crt_deinit(crt);
+	dane_cert_drop(crt);
 	if (rsa < 0)
 		snprintf(why, len,
 			 "the server's RSA key is refused before any "

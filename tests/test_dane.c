@@ -389,6 +389,62 @@ test_leaf_facts(void **state)
 	assert_memory_equal(h, rs.r[0].data, 32);
 }
 
+/* Parsed once (dane.h): a chain matched again is taken from the cache
+ * with the same result; a certificate one byte apart is parsed apart; the
+ * cache stays bounded, even with more certificates held than it keeps. */
+static void
+test_parse_cache(void **state)
+{
+	enum { NV = 70 };
+	static uint8_t var[NV][4096];
+	gnutls_x509_crt_t held[NV];
+	struct dane_match m1, m2;
+	struct rset rs;
+	size_t after1;
+
+	(void)state;
+	dane_cert_cache_clear();
+	assert_int_equal(dane_cert_cached(), 0);
+	one(&rs, 2, 1, 1, &inter);
+	assert_int_equal(MATCH(&rs, &m1, &leaf_i, &inter), 0);
+	after1 = dane_cert_cached();
+	assert_true(after1 >= 2);
+	assert_int_equal(MATCH(&rs, &m2, &leaf_i, &inter), 0);
+	assert_int_equal(dane_cert_cached(), after1);
+	assert_int_equal(m1.matched, 0);
+	assert_int_equal(m2.matched, m1.matched);
+	assert_int_equal(m2.warnings, m1.warnings);
+	assert_int_equal(m2.not_after, m1.not_after);
+	assert_memory_equal(m2.spki_sha256, m1.spki_sha256, 32);
+	assert_string_equal(m2.detail, m1.detail);
+
+	/* Variants of the leaf: its signature's last byte differs */
+	assert_true(leaf.len <= sizeof(var[0]));
+	for (int i = 0; i < NV; i++) {
+		memcpy(var[i], leaf.der, leaf.len);
+		var[i][leaf.len - 1] = (uint8_t)i;
+		held[i] = dane_cert_hold(var[i], leaf.len);
+		assert_non_null(held[i]);
+	}
+	assert_true(dane_cert_cached() <= 64);
+	for (int i = 0; i < NV; i++) {
+		uint8_t sig[512];
+		size_t len = sizeof(sig);
+
+		assert_int_equal(
+		    gnutls_x509_crt_get_signature(held[i], (char *)sig, &len),
+		    0);
+		assert_int_equal(sig[len - 1], (uint8_t)i);
+		dane_cert_drop(held[i]);
+	}
+	assert_true(dane_cert_cached() <= 64);
+	/* Not a certificate: nothing kept */
+	dane_cert_cache_clear();
+	assert_null(dane_cert_hold(leaf.der, leaf.len / 2));
+	assert_null(dane_cert_hold(leaf.der, 0));
+	assert_int_equal(dane_cert_cached(), 0);
+}
+
 static void
 test_ta_every_selector_and_type(void **state)
 {
@@ -1390,6 +1446,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_ee_every_selector_and_type),
 	    cmocka_unit_test(test_leaf_facts),
+	    cmocka_unit_test(test_parse_cache),
 	    cmocka_unit_test(test_ta_every_selector_and_type),
 	    cmocka_unit_test(test_appended_ca_does_not_match),
 	    cmocka_unit_test(test_ta_not_sent),
