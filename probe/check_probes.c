@@ -344,45 +344,48 @@ check_ep_match_all(struct ep *e, const struct dns_answer *t,
 			 d->addr_s, e->row->port);
 }
 
-/* The leaf's facts: the probe's (struct probe_leaf) when they describe
- * chain[0], else read from it (a remote vantage's answer).  -1 when not
- * even its hash could be computed; else 0, with out->known 0 when the
- * leaf does not parse. */
+/* What a check reports of a probe's leaf. */
+struct leaf {
+	int known; /* it parsed: the fields below are read */
+	uint8_t sha256[32];
+	int pk;		    /* gnutls_pk_algorithm_t */
+	int64_t not_before; /* 0: not read */
+	char issuer[256];   /* its DN (RFC 4514); "" when not read */
+};
+
+/* The leaf's facts, read from its parse (dane.h "Parsed once": for a
+ * probe of ours, the one the handshake hook made).  -1 when not even its
+ * hash could be computed; else 0, with out->known 0 when the leaf does
+ * not parse. */
 static int
-leaf_of(const struct probe_result *r, struct probe_leaf *out)
+leaf_of(const struct probe_result *r, struct leaf *out)
 {
 	const struct probe_cert *leaf = &r->chain[0];
 	gnutls_x509_crt_t crt;
-	gnutls_datum_t d = {leaf->der, (unsigned)leaf->len};
 	size_t len = sizeof(out->issuer);
+	time_t nb;
 
 	memset(out, 0, sizeof(*out));
 	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, leaf->der, leaf->len,
 			     out->sha256) < 0)
 		return -1;
-	if (r->leaf.known &&
-	    memcmp(r->leaf.sha256, out->sha256, sizeof(out->sha256)) == 0) {
-		*out = r->leaf;
+	crt = dane_cert_hold(leaf->der, leaf->len);
+	if (crt == NULL)
 		return 0;
-	}
-	if (gnutls_x509_crt_init(&crt) < 0)
-		return 0;
-	if (gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_DER) == 0) {
-		time_t nb = gnutls_x509_crt_get_activation_time(crt);
-		out->not_before = nb == (time_t)-1 ? 0 : (int64_t)nb;
-		if (gnutls_x509_crt_get_issuer_dn(crt, out->issuer, &len) < 0)
-			out->issuer[0] = '\0';
-		out->pk = gnutls_x509_crt_get_pk_algorithm(crt, NULL);
-		out->known = 1;
-	}
-	gnutls_x509_crt_deinit(crt);
+	nb = gnutls_x509_crt_get_activation_time(crt);
+	out->not_before = nb == (time_t)-1 ? 0 : (int64_t)nb;
+	if (gnutls_x509_crt_get_issuer_dn(crt, out->issuer, &len) < 0)
+		out->issuer[0] = '\0';
+	out->pk = gnutls_x509_crt_get_pk_algorithm(crt, NULL);
+	out->known = 1;
+	dane_cert_drop(crt);
 	return 0;
 }
 
 static enum probe_keys
 leaf_family(const struct probe_result *r)
 {
-	struct probe_leaf l;
+	struct leaf l;
 
 	if (r == NULL || !r->ok || r->key_refused || r->nchain == 0 ||
 	    leaf_of(r, &l) < 0 || !l.known)
@@ -436,7 +439,7 @@ check_ep_keys_end(struct ep *e)
 static void
 leaf_facts(const struct probe_result *r, struct check_probe *cp)
 {
-	struct probe_leaf l;
+	struct leaf l;
 
 	if (leaf_of(r, &l) < 0)
 		return;

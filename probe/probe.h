@@ -141,18 +141,6 @@ struct probe_cert {
 	size_t len;
 };
 
-/* The leaf as the handshake hook parsed it (it reads the key's cost
- * there anyway), so that a check need not parse it again: known 1, and
- * sha256 that of the certificate it describes (a check compares it with
- * chain[0]'s before it uses the rest). */
-struct probe_leaf {
-	int known;
-	uint8_t sha256[32];
-	int pk;		    /* gnutls_pk_algorithm_t */
-	int64_t not_before; /* 0: not read */
-	char issuer[256];   /* its DN (RFC 4514); "" when not read */
-};
-
 struct probe_result {
 	/* The chain was captured: the handshake completed, or it was
 	 * stopped at a refused key (key_refused).  Either way what the
@@ -194,7 +182,6 @@ struct probe_result {
 			       * match Tor circuits) */
 	uint32_t elapsed_ms;
 	struct probe_features features; /* the stream after TLS (c2s) */
-	struct probe_leaf leaf;		/* known 0 for a remote's answer */
 };
 
 struct probe;

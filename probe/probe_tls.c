@@ -13,7 +13,6 @@
 #include "probe/xmlstream.h"
 
 #include <event2/event.h>
-#include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <stdio.h>
@@ -200,27 +199,6 @@ capture_chain(struct probe *p)
 	probe_finish(p, PROBE_STEP_NONE, "%s", note);
 }
 
-/* What a check reports of the leaf (probe.h struct probe_leaf), read
- * while it is parsed here. */
-static void
-leaf_facts(gnutls_x509_crt_t crt, const gnutls_datum_t *der,
-	   struct probe_leaf *out)
-{
-	size_t len = sizeof(out->issuer);
-	time_t nb;
-
-	memset(out, 0, sizeof(*out));
-	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, der->data, der->size,
-			     out->sha256) < 0)
-		return;
-	nb = gnutls_x509_crt_get_activation_time(crt);
-	out->not_before = nb == (time_t)-1 ? 0 : (int64_t)nb;
-	if (gnutls_x509_crt_get_issuer_dn(crt, out->issuer, &len) < 0)
-		out->issuer[0] = '\0';
-	out->pk = gnutls_x509_crt_get_pk_algorithm(crt, NULL);
-	out->known = 1;
-}
-
 /*
  * Is using this RSA key too costly (probe.h key_refused)?  The cost of a
  * verification or an encryption grows with the exponent's length times
@@ -230,18 +208,15 @@ leaf_facts(gnutls_x509_crt_t crt, const gnutls_datum_t *der,
  * is refused too: its cost cannot be known.  1 with the words in `why`.
  */
 static int
-key_refused(const gnutls_datum_t *leaf, char *why, size_t len,
-	    struct probe_leaf *facts)
+key_refused(const gnutls_datum_t *leaf, char *why, size_t len)
 {
-	/* The parse the check's match will take again (dane.h "Parsed
-	 * once") */
+	/* The parse the check will take again (dane.h "Parsed once") */
 	gnutls_x509_crt_t crt = dane_cert_hold(leaf->data, leaf->size);
 	unsigned bits, ebits;
 	int rsa;
 
 	if (crt == NULL)
 		return 0; /* GnuTLS refuses it itself, or out of memory */
-	leaf_facts(crt, leaf, facts);
 	rsa = dane_rsa_too_costly(crt, &bits, &ebits);
 	dane_cert_drop(crt);
 	if (rsa < 0)
@@ -289,7 +264,7 @@ on_handshake_msg(gnutls_session_t session, unsigned int htype, unsigned when,
 	if (peers == NULL || n == 0)
 		return 0; /* before the Certificate message */
 	p->key_checked = 1;
-	if (!key_refused(&peers[0], why, sizeof(why), &p->res->leaf))
+	if (!key_refused(&peers[0], why, sizeof(why)))
 		return 0;
 	if (keep_chain(p, note, sizeof(note)) != 0)
 		return GNUTLS_E_MEMORY_ERROR;
