@@ -28,9 +28,9 @@ const char comp_presence_status[] =
     "send \"help\".";
 
 time_t
-comp_now(void)
+comp_now(const struct comp *c)
 {
-	return (time_t)(clock_mono_ms() / 1000);
+	return (time_t)(c->clk.mono_ms() / 1000);
 }
 
 xmpp_ctx_t *
@@ -62,7 +62,7 @@ comp_hooks(struct comp *c)
 static void
 outbox_flush(struct comp *c)
 {
-	time_t t = comp_now();
+	time_t t = comp_now(c);
 	size_t expired = 0;
 
 	while (!STAILQ_EMPTY(&c->outbox) && comp_link_online(c->link)) {
@@ -101,7 +101,7 @@ comp_send(struct comp *c, xmpp_stanza_t *st)
 	}
 	o = xcalloc(1, sizeof(*o));
 	o->st = xmpp_stanza_clone(st);
-	o->queued = comp_now();
+	o->queued = comp_now(c);
 	STAILQ_INSERT_TAIL(&c->outbox, o, next);
 	c->nout++;
 	outbox_flush(c);
@@ -253,7 +253,7 @@ comp_limit_command(struct comp *c, const struct comp_peer *p, unsigned *wait_s)
 {
 	unsigned limit = c->cfg->commands_per_minute;
 	struct jid_state *j;
-	time_t t = comp_now();
+	time_t t = comp_now(c);
 
 	c->n_commands++;
 	if (limit == 0 || p->admin)
@@ -308,7 +308,7 @@ static void
 sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct comp *c = arg;
-	time_t t = comp_now();
+	time_t t = comp_now(c);
 
 	struct hmap_iter it;
 
@@ -457,7 +457,8 @@ link_closed(void *arg)
 
 struct comp *
 comp_new(struct event_base *base, const struct config *cfg,
-	 struct check_env *checks, char *err, size_t errlen)
+	 struct check_env *checks, const struct clock *clk, char *err,
+	 size_t errlen)
 {
 	struct comp *c = xcalloc(1, sizeof(*c));
 	struct comp_link_opts o = {
@@ -482,7 +483,8 @@ comp_new(struct event_base *base, const struct config *cfg,
 	c->base = base;
 	c->cfg = cfg;
 	c->checks = checks;
-	c->started = comp_now();
+	c->clk = clock_or_system(clk);
+	c->started = comp_now(c);
 	c->link = comp_link_new(base, &o, &cbs, c, err, errlen);
 	if (c->link == NULL) {
 		free(c);

@@ -73,6 +73,7 @@ struct outbox_item {
 struct comp {
 	struct event_base *base;
 	const struct config *cfg;
+	struct clock clk;
 	struct check_env *checks;
 	struct comp_link *link;
 	struct comp_adhoc *adhoc;
@@ -117,8 +118,8 @@ enum comp_adhoc_kind {
 	ADHOC_COUNT
 };
 
-/* Monotonic seconds. */
-time_t comp_now(void);
+/* Monotonic seconds of the bot's clock. */
+time_t comp_now(const struct comp *c);
 
 /* Sends `body` from `self` to `to` as chat messages split at line ends
  * into bodies of at most COMP_BODY_MAX bytes; `state` (may be NULL) adds

@@ -113,7 +113,7 @@ static void
 stats_text(struct comp *c, struct buf *b)
 {
 	buf_printf(b, "certwatch %s, up %lld s\n", CERTWATCH_VERSION,
-		   (long long)(comp_now() - c->started));
+		   (long long)(comp_now(c) - c->started));
 	buf_printf(b, "messages %llu, commands %llu, rate-limited %llu\n",
 		   (unsigned long long)c->n_messages,
 		   (unsigned long long)c->n_commands,

@@ -17,6 +17,7 @@
 #include "component/iqtab.h"
 #include "component/names.h"
 #include "probe/check.h"
+#include "util/clock.h"
 #include "util/buf.h"
 
 struct event_base;
@@ -24,10 +25,13 @@ struct comp;
 
 /*
  * Creates the bot.  `cfg` and `checks` must outlive it (cfg is read, not
- * copied).  Returns NULL with a message in err.
+ * copied); `clk` is the daemon's clock (util/clock.h; NULL: the
+ * system's), whose monotonic time the rate limits and the outbox's ages
+ * are counted in.  Returns NULL with a message in err.
  */
 struct comp *comp_new(struct event_base *base, const struct config *cfg,
-		      struct check_env *checks, char *err, size_t errlen);
+		      struct check_env *checks, const struct clock *clk,
+		      char *err, size_t errlen);
 
 /* Connects; from then on it reconnects by itself, forever.  0 or -1. */
 int comp_start(struct comp *c);

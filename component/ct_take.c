@@ -41,6 +41,7 @@ struct ct_take {
 	struct store *st;
 	struct watch *watch;
 	struct metrics *metrics;
+	struct clock clk;
 	char dir[1200]; /* STORE/ct/spool */
 	struct event *timer, *kick;
 	char (*names)[64]; /* this look's files, sorted (by time) */
@@ -64,6 +65,8 @@ struct ct_take {
 
 #define CT_TAKE_BUDGET_US 5000 /* of the loop's time a slice may take */
 
+/* The loop's time a slice spent (a measure of work, in µs, like the
+ * matcher's CPU bound: not a schedule, so not the injected clock's). */
 static int64_t
 mono_us(void)
 {
@@ -345,7 +348,7 @@ take_event(struct ct_take *t, const char *spool)
 		log_info("CT: %s (%s, %s) covers no watched domain", spool,
 			 ev->event, nn ? names[0] : "no name");
 	int dup = ct_tbs_seen(t->tbs, ev->tbs_sha256);
-	time_t now = time(NULL);
+	time_t now = t->clk.now();
 	for (size_t k = 0; k < nd; k++) {
 		const struct store_domain *sd =
 		    store_domain_get(t->st, doms[k]);
@@ -632,7 +635,8 @@ on_kick(evutil_socket_t fd, short what, void *arg)
 
 struct ct_take *
 ct_take_new(struct event_base *base, const struct config *cfg, struct store *st,
-	    struct watch *watch, struct metrics *metrics)
+	    struct watch *watch, struct metrics *metrics,
+	    const struct clock *clk)
 {
 	struct ct_take *t;
 	struct timeval every = {CT_TAKE_EVERY, 0};
@@ -645,6 +649,7 @@ ct_take_new(struct event_base *base, const struct config *cfg, struct store *st,
 	t->st = st;
 	t->watch = watch;
 	t->metrics = metrics;
+	t->clk = clock_or_system(clk);
 	snprintf(t->dir, sizeof(t->dir), "%s/ct/spool", cfg->store_dir);
 	t->tbs = xcalloc(1, sizeof(*t->tbs));
 	t->ev = xcalloc(1, sizeof(*t->ev));

@@ -18,6 +18,7 @@
 #include "component/metrics.h"
 #include "component/watch.h"
 #include "store/store.h"
+#include "util/clock.h"
 
 #define CT_TAKE_EVERY 2	 /* seconds between looks at the spool */
 #define CT_TAKE_SLICE 16 /* spool files taken per turn of the loop */
@@ -25,10 +26,11 @@
 struct ct_take;
 
 /* Starts taking events from STORE/ct/spool (a first look at once).  NULL
- * when [ct] certspotter is empty.  All pointers must outlive it. */
+ * when [ct] certspotter is empty.  All pointers must outlive it; `clk`
+ * (util/clock.h; NULL: the system's) dates what is recorded. */
 struct ct_take *ct_take_new(struct event_base *base, const struct config *cfg,
 			    struct store *st, struct watch *watch,
-			    struct metrics *metrics);
+			    struct metrics *metrics, const struct clock *clk);
 
 /* Stops; a slice in flight is left as it is (its files stay in the spool
  * and its pending records in the store: taken again at the next start).

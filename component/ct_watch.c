@@ -32,6 +32,7 @@ struct ct_watch {
 	const struct config *cfg;
 	const struct store *store;
 	struct metrics *metrics;
+	struct clock clk;
 	char dir[1100];	    /* STORE/ct */
 	char cfgpath[4096]; /* absolute, for CERTWATCH_CONFIG */
 	pid_t pid;
@@ -39,12 +40,18 @@ struct ct_watch {
 	struct event *err_ev, *chld_ev, *timer, *poll;
 	struct buf line;
 	unsigned backoff;
-	time_t started;
+	int64_t started; /* monotonic s */
 	unsigned long starts;
 	struct buf list; /* the watch list certspotter runs with */
 };
 
 static void ct_start(struct ct_watch *w);
+
+static int64_t
+mono_s(const struct ct_watch *w)
+{
+	return w->clk.mono_ms() / 1000;
+}
 
 /* The watch list: every watched domain and the host of each endpoint
  * (its SRV targets), one a line, sorted as the store keeps them. */
@@ -145,7 +152,7 @@ on_child(evutil_socket_t sig, short what, void *arg)
 		return;
 	w->pid = 0;
 	metrics_ct_up(w->metrics, 0);
-	if (time(NULL) - w->started >= CT_STABLE)
+	if (mono_s(w) - w->started >= CT_STABLE)
 		w->backoff = CT_BACKOFF_MIN;
 	if (WIFEXITED(st))
 		log_warn("certspotter exited with status %d; starting it "
@@ -204,7 +211,7 @@ on_poll(evutil_socket_t fd, short what, void *arg)
 	if (w->pid > 0 &&
 	    (now.len != w->list.len ||
 	     (now.len && memcmp(now.s, w->list.s, now.len))) &&
-	    time(NULL) - w->started >= CT_RESTART_EVERY) {
+	    mono_s(w) - w->started >= CT_RESTART_EVERY) {
 		log_info("certspotter: the watch list changed; restarting it");
 		ct_stop(w);
 		ct_start(w);
@@ -283,7 +290,7 @@ ct_start(struct ct_watch *w)
 	close(pfd[1]);
 	w->pid = pid;
 	metrics_ct_up(w->metrics, 1);
-	w->started = time(NULL);
+	w->started = mono_s(w);
 	w->starts++;
 	/* The last certspotter's pipe: its event even when EOF closed the
 	 * descriptor (on_stderr), or it leaks at every restart. */
@@ -302,7 +309,8 @@ ct_start(struct ct_watch *w)
 
 struct ct_watch *
 ct_watch_new(struct event_base *base, const struct config *cfg,
-	     const struct store *store, struct metrics *metrics)
+	     const struct store *store, struct metrics *metrics,
+	     const struct clock *clk)
 {
 	if (!cfg->ct_certspotter[0])
 		return NULL;
@@ -313,6 +321,7 @@ ct_watch_new(struct event_base *base, const struct config *cfg,
 	w->cfg = cfg;
 	w->store = store;
 	w->metrics = metrics;
+	w->clk = clock_or_system(clk);
 	metrics_ct_up(metrics, 0);
 	w->errfd = -1;
 	w->backoff = CT_BACKOFF_MIN;

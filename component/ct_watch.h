@@ -14,14 +14,16 @@
 #include "component/config.h"
 #include "component/metrics.h"
 #include "store/store.h"
+#include "util/clock.h"
 
 struct ct_watch;
 
 /* NULL when [ct] certspotter is empty.  A binary that cannot be found is
- * logged (warning) and retried with backoff; ct_watch_up says 0. */
+ * logged (warning) and retried with backoff; ct_watch_up says 0.  `clk`
+ * (util/clock.h; NULL: the system's) times the restarts. */
 struct ct_watch *ct_watch_new(struct event_base *base, const struct config *cfg,
 			      const struct store *store,
-			      struct metrics *metrics);
+			      struct metrics *metrics, const struct clock *clk);
 
 /* 1 while certspotter runs; 0 otherwise (also for NULL). */
 int ct_watch_up(const struct ct_watch *w);

@@ -456,12 +456,12 @@ defences_html(struct buf *out, const struct check_result *r)
 /* A watched domain's checklist, from what its last rounds showed
  * (defence_watch.h); nothing before its first round. */
 static void
-defences_html_state(struct buf *out, const struct domain_state *ds)
+defences_html_state(struct buf *out, const struct domain_state *ds, time_t now)
 {
 	struct defence_line l[DEFENCES_LINES];
 	struct defences_summary s;
 
-	if (defence_state_summary(&ds->def, (int64_t)time(NULL), &s))
+	if (defence_state_summary(&ds->def, (int64_t)now, &s))
 		defences_html_lines(out, l, defences_checklist_of(&s, l));
 }
 
@@ -550,7 +550,7 @@ html_result(struct buf *out, const struct html_ctx *c,
 
 void
 html_domain(struct buf *out, const struct html_ctx *c,
-	    const struct store_domain *d, long next_round_s)
+	    const struct store_domain *d, time_t now, long next_round_s)
 {
 	struct domain_state *ds = xcalloc(1, sizeof(*ds));
 
@@ -597,7 +597,7 @@ html_domain(struct buf *out, const struct html_ctx *c,
 		}
 		buf_puts(out, "</tbody></table>\n");
 	}
-	defences_html_state(out, ds);
+	defences_html_state(out, ds, now);
 	free(ds);
 	if (d->n_keys > 0) {
 		buf_puts(out, "<h2>Keys seen</h2>\n<table id=\"keys\"><thead>"

@@ -41,9 +41,10 @@ void html_checking(struct buf *out, const struct html_ctx *c,
 void html_result(struct buf *out, const struct html_ctx *c,
 		 const struct check_result *r);
 
-/* GET /d/DOMAIN: a watched domain's status; next_round_s < 0: unknown. */
+/* GET /d/DOMAIN: a watched domain's status at wall time `now` (its
+ * defences' dates are judged then); next_round_s < 0: unknown. */
 void html_domain(struct buf *out, const struct html_ctx *c,
-		 const struct store_domain *d, long next_round_s);
+		 const struct store_domain *d, time_t now, long next_round_s);
 
 /* GET /d/DOMAIN for a domain nobody watches (answered with 404). */
 void html_not_watched(struct buf *out, const struct html_ctx *c,

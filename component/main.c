@@ -64,8 +64,9 @@ usage(FILE *f)
 
 /* Everything a check or the daemon needs, built from the config. */
 struct runtime {
-	/* The one clock (wall, monotonic, random) every module is given:
-	 * none reads time or chance on its own. */
+	/* The one clock (wall, monotonic, random) every module that keeps
+	 * a schedule or a rate, or dates what it keeps, is given
+	 * (docs/architecture.md "The composition root"). */
 	const struct clock *clock;
 	struct event_base *base;
 	struct dns_ctx *dns;
@@ -128,7 +129,7 @@ runtime_open(struct runtime *rt, const struct config *cfg, char *err,
 	cc.probes_per_minute = (int)cfg->probes_per_minute;
 	cc.expiry_warn_days = (int)cfg->expiry_warn_days;
 	rt->metrics = metrics_new();
-	rt->tor = torwatch_new(rt->base, cfg, rt->metrics);
+	rt->tor = torwatch_new(rt->base, cfg, rt->metrics, rt->clock);
 	cc.on_probe = torwatch_on_probe;
 	cc.on_check = torwatch_on_check;
 	cc.observer_arg = rt->tor;
@@ -525,22 +526,24 @@ cmd_run(int argc, char **argv)
 			       EV_READ | EV_PERSIST, store_ready, d.store);
 	if (d.store_ev == NULL || event_add(d.store_ev, NULL) < 0)
 		fatal(1, "cannot watch the store's completions");
-	d.comp = comp_new(d.rt.base, &cfg, d.rt.checks, err, sizeof(err));
+	d.comp = comp_new(d.rt.base, &cfg, d.rt.checks, d.rt.clock, err,
+			  sizeof(err));
 	if (d.comp == NULL)
 		fatal(1, "%s", err);
-	d.vantage = vantage_new(d.comp, d.rt.checks, &cfg);
+	d.vantage = vantage_new(d.comp, d.rt.checks, &cfg, d.rt.clock);
 	d.watch = watch_new(d.rt.base, &cfg, d.store, d.comp, d.rt.checks,
 			    d.rt.clock);
 	d.pubsub = pubsub_new(d.comp, &cfg, d.store, d.watch);
 	watch_start(d.watch);
-	d.ct = ct_watch_new(d.rt.base, &cfg, d.store, d.rt.metrics);
-	d.ct_take =
-	    ct_take_new(d.rt.base, &cfg, d.store, d.watch, d.rt.metrics);
+	d.ct = ct_watch_new(d.rt.base, &cfg, d.store, d.rt.metrics, d.rt.clock);
+	d.ct_take = ct_take_new(d.rt.base, &cfg, d.store, d.watch, d.rt.metrics,
+				d.rt.clock);
 	if (cfg.http_listen[0]) {
 		struct web_hooks wh = {d.comp, web_comp_connected,
 				       web_comp_reconnects};
-		d.web = web_new(d.rt.base, &cfg, d.rt.checks, d.store, d.watch,
-				d.rt.metrics, &wh, err, sizeof(err));
+		d.web =
+		    web_new(d.rt.base, &cfg, d.rt.checks, d.store, d.watch,
+			    d.rt.metrics, &wh, d.rt.clock, err, sizeof(err));
 		if (d.web == NULL)
 			fatal(1, "%s", err);
 	}

@@ -19,16 +19,17 @@ struct torwatch {
 	struct event_base *base;
 	const struct config *cfg;
 	struct metrics *m;
+	struct clock clk;
 	int started;		   /* logging is on */
 	struct bufferevent *greet; /* the start-up greeting, in flight */
-	time_t last_warn;	   /* 0: no warning yet */
+	int64_t last_warn;	   /* monotonic s; 0: no warning yet */
 	unsigned unlogged;	   /* failures since last_warn, not logged */
 	int failing;		   /* the last probe failed at step tor */
 };
 
 struct torwatch *
 torwatch_new(struct event_base *base, const struct config *cfg,
-	     struct metrics *m)
+	     struct metrics *m, const struct clock *clk)
 {
 	struct torwatch *tw = calloc(1, sizeof(*tw));
 
@@ -37,6 +38,7 @@ torwatch_new(struct event_base *base, const struct config *cfg,
 	tw->base = base;
 	tw->cfg = cfg;
 	tw->m = m;
+	tw->clk = clock_or_system(clk);
 	return tw;
 }
 
@@ -178,7 +180,7 @@ torwatch_on_probe(void *arg, const struct probe_result *res)
 	if (res->fail_step != PROBE_STEP_TOR)
 		return;
 	tw->failing = 1;
-	time_t now = time(NULL);
+	int64_t now = tw->clk.mono_ms() / 1000 + 1; /* never 0 */
 	if (tw->last_warn != 0 && now - tw->last_warn < TORWATCH_WARN_EVERY) {
 		tw->unlogged++;
 		return;

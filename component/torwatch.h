@@ -16,13 +16,15 @@
 
 #include "component/config.h"
 #include "component/metrics.h"
+#include "util/clock.h"
 
 struct torwatch;
 
-/* Never fails (allocation failure aborts).  `cfg` and `m` must outlive it.
- * Logs nothing until torwatch_start(). */
+/* Never fails (allocation failure aborts).  `cfg` and `m` must outlive it;
+ * `clk` (util/clock.h; NULL: the system's) times its warnings.  Logs
+ * nothing until torwatch_start(). */
 struct torwatch *torwatch_new(struct event_base *base, const struct config *cfg,
-			      struct metrics *m);
+			      struct metrics *m, const struct clock *clk);
 void torwatch_free(struct torwatch *tw); /* NULL: no-op */
 
 /* Starts logging, and with via = tor the start-up greeting of the proxy

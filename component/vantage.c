@@ -42,6 +42,7 @@ struct vantage {
 	struct comp *c;
 	struct check_env *env;
 	const struct config *cfg;
+	struct clock clk;
 	LIST_HEAD(, ask) asks;
 	size_t nasks;
 	uint64_t seq;
@@ -239,7 +240,7 @@ answer_done(struct probe_result *res, void *arg)
 	struct vantage *v = an->v;
 	xmpp_ctx_t *ctx = comp_ctx(v->c);
 	xmpp_stanza_t *iq = xmpp_iq_new(ctx, "result", an->id);
-	xmpp_stanza_t *payload = vantage_ans_build(ctx, res);
+	xmpp_stanza_t *payload = vantage_ans_build(ctx, res, v->clk.now());
 
 	xmpp_stanza_set_to(iq, an->from);
 	xmpp_stanza_set_from(iq, an->to);
@@ -331,7 +332,8 @@ answer_iq(void *userdata, void *call)
 /* ---- life -------------------------------------------------------------- */
 
 struct vantage *
-vantage_new(struct comp *c, struct check_env *env, const struct config *cfg)
+vantage_new(struct comp *c, struct check_env *env, const struct config *cfg,
+	    const struct clock *clk)
 {
 	struct vantage *v = xcalloc(1, sizeof(*v));
 	struct check_remote r = {ask_start, ask_cancel, v};
@@ -340,6 +342,7 @@ vantage_new(struct comp *c, struct check_env *env, const struct config *cfg)
 	v->c = c;
 	v->env = env;
 	v->cfg = cfg;
+	v->clk = clock_or_system(clk);
 	LIST_INIT(&v->asks);
 	LIST_INIT(&v->answers);
 	if (comp_iq_handler_add(c, answer_iq, VANTAGE_NS, "probe", IQTAB_GET,

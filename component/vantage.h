@@ -23,6 +23,7 @@
 struct comp;
 struct check_env;
 struct config;
+struct clock;
 
 /* Requests of the asking side waiting for an answer; more are refused
  * (the probe is unreachable at step "vantage"). */
@@ -32,9 +33,10 @@ struct config;
 
 struct vantage;
 
-/* Registers both sides with the bot and the checks. */
+/* Registers both sides with the bot and the checks; `clk` (util/clock.h;
+ * NULL: the system's) dates the answers. */
 struct vantage *vantage_new(struct comp *c, struct check_env *env,
-			    const struct config *cfg);
+			    const struct config *cfg, const struct clock *clk);
 
 /* Answers the pending requests' probes with unreachable (never called
  * again after this: the checks may outlive it) and stops the answering

@@ -323,7 +323,7 @@ hash_hex(const uint8_t *der, size_t len, char out[65])
 }
 
 xmpp_stanza_t *
-vantage_ans_build(xmpp_ctx_t *ctx, const struct probe_result *res)
+vantage_ans_build(xmpp_ctx_t *ctx, const struct probe_result *res, time_t at)
 {
 	xmpp_stanza_t *r = elem(ctx, "result", VANTAGE_NS), *e;
 	char num[24];
@@ -343,7 +343,7 @@ vantage_ans_build(xmpp_ctx_t *ctx, const struct probe_result *res)
 		xmpp_stanza_set_attribute(r, "tls-version", res->tls_version);
 	snprintf(num, sizeof(num), "%u", (unsigned)res->elapsed_ms);
 	xmpp_stanza_set_attribute(r, "elapsed-ms", num);
-	snprintf(num, sizeof(num), "%lld", (long long)time(NULL));
+	snprintf(num, sizeof(num), "%lld", (long long)at);
 	xmpp_stanza_set_attribute(r, "at", num);
 	if (res->reason[0]) {
 		char words[VANTAGE_MAX_REASON + 1];

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <strophe.h>
+#include <time.h>
 
 #include "dns/dns.h"
 #include "probe/probe.h"
@@ -58,9 +59,9 @@ int vantage_req_parse(xmpp_stanza_t *probe, struct vantage_req *out, char *why,
 void vantage_req_probe(const struct vantage_req *vr, struct probe_req *req);
 
 /* The <result/> payload for a probe's result (the chain cut to the
- * bounds above, from the leaf). */
+ * bounds above, from the leaf), answered at wall time `at`. */
 xmpp_stanza_t *vantage_ans_build(xmpp_ctx_t *ctx,
-				 const struct probe_result *res);
+				 const struct probe_result *res, time_t at);
 
 /*
  * Reads the payload of an iq result (the <result/> element).  Returns a

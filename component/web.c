@@ -26,9 +26,9 @@
 	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 double
-web_now(void)
+web_now(const struct web *web)
 {
-	return (double)clock_mono_ms() / 1e3;
+	return (double)web->clk.mono_ms() / 1e3;
 }
 
 /* ---- replies ---- */
@@ -190,7 +190,7 @@ handle_domain(struct web *web, struct evhttp_request *req, const char *path)
 	} else {
 		long next =
 		    web->watch ? watch_next_round_in(web->watch, dn.a) : -1;
-		html_domain(&page, &web->hctx, d, next);
+		html_domain(&page, &web->hctx, d, web->clk.now(), next);
 		web_reply_html(web, req, 200, &page);
 	}
 	buf_free(&page);
@@ -325,8 +325,8 @@ listen_on(struct web *web, const char *spec, char *err, size_t errlen)
 struct web *
 web_new(struct event_base *base, const struct config *cfg,
 	struct check_env *checks, struct store *st, struct watch *w,
-	struct metrics *m, const struct web_hooks *hooks, char *err,
-	size_t errlen)
+	struct metrics *m, const struct web_hooks *hooks,
+	const struct clock *clk, char *err, size_t errlen)
 {
 	struct web *web = xcalloc(1, sizeof(*web));
 	struct timeval sweep = {10, 0};
@@ -338,10 +338,11 @@ web_new(struct event_base *base, const struct config *cfg,
 	web->st = st;
 	web->watch = w;
 	web->m = m;
+	web->clk = clock_or_system(clk);
 	metrics_set_per_domain(m, cfg->http_metrics_per_domain);
 	if (hooks)
 		web->hooks = *hooks;
-	web->start_time = (double)time(NULL);
+	web->start_time = (double)web->clk.now();
 	snprintf(web->base_url, sizeof(web->base_url), "%s",
 		 cfg->http_base_url);
 	n = strlen(web->base_url);

@@ -20,6 +20,7 @@
 #include "component/config.h"
 #include "component/metrics.h"
 #include "probe/check.h"
+#include "util/clock.h"
 
 struct event_base;
 struct store;
@@ -51,13 +52,14 @@ struct web_hooks {
 /*
  * Listens on cfg->http_listen (which must not be empty).  cfg, checks,
  * metrics and, when not NULL, st and w must outlive the server; hooks is
- * copied (may be NULL).  Returns NULL with a message in err on a bad
+ * copied (may be NULL); clk is the daemon's clock (util/clock.h; NULL:
+ * the system's).  Returns NULL with a message in err on a bad
  * listen address, a port in use or a bad trusted_proxies list.
  */
 struct web *web_new(struct event_base *base, const struct config *cfg,
 		    struct check_env *checks, struct store *st, struct watch *w,
-		    struct metrics *m, const struct web_hooks *hooks, char *err,
-		    size_t errlen);
+		    struct metrics *m, const struct web_hooks *hooks,
+		    const struct clock *clk, char *err, size_t errlen);
 
 /* Answers every waiting request with 503, cancels the web's checks,
  * closes every connection and frees the server.  NULL: no-op. */

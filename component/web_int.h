@@ -23,6 +23,7 @@ struct web {
 	struct store *st;
 	struct watch *watch;
 	struct metrics *m;
+	struct clock clk;
 	struct web_hooks hooks;
 	struct evhttp *http;
 	struct evconnlistener *lis;
@@ -49,8 +50,8 @@ struct web {
 	struct event *sweep_ev;
 };
 
-/* Monotonic seconds. */
-double web_now(void);
+/* Monotonic seconds of the web's clock. */
+double web_now(const struct web *web);
 
 /* Answers with the security headers; `cache` NULL: no-store. */
 void web_reply(struct web *web, struct evhttp_request *req, int code,

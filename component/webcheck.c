@@ -73,7 +73,7 @@ static void
 send_checking(struct web *web, struct job *j, struct evhttp_request *req)
 {
 	struct buf page = BUF_INIT;
-	double age = web_now() - j->started;
+	double age = web_now(web) - j->started;
 
 	html_checking(&page, &web->hctx, &j->dn, (unsigned)(age > 0 ? age : 0));
 	web_reply_html(web, req, 200, &page);
@@ -123,7 +123,7 @@ job_done(struct check_result *res, void *arg)
 
 	j->chk = NULL;
 	web->nrunning--;
-	j->done_at = web_now();
+	j->done_at = web_now(web);
 	html_result(&b, &web->hctx, res);
 	j->html_len = b.len;
 	j->html = buf_steal(&b);
@@ -185,7 +185,7 @@ jobs_sweep(struct web *web, double now, int need)
 void
 webcheck_sweep(struct web *web)
 {
-	jobs_sweep(web, web_now(), 0);
+	jobs_sweep(web, web_now(web), 0);
 }
 
 void
@@ -271,7 +271,7 @@ static struct job *
 job_for(struct web *web, struct evhttp_request *req,
 	const struct domain_name *dn, enum waiter_kind kind)
 {
-	double now = web_now();
+	double now = web_now(web);
 	struct job *j = job_find(web, dn->a, now);
 	struct webaddr client;
 	unsigned wait;

@@ -140,7 +140,7 @@ t_domain_escaped(void **state)
 
 	assert_int_equal(store_open(NULL, &st, err, sizeof(err)), 0);
 	assert_int_equal(store_domain_record(st, EVIL, &u), 0);
-	html_domain(&b, &ctx, store_domain_get(st, EVIL), 125);
+	html_domain(&b, &ctx, store_domain_get(st, EVIL), time(NULL), 125);
 	assert_clean(b.s);
 	/* An unknown verdict word never becomes a CSS class. */
 	assert_non_null(strstr(b.s, "class=\"v v-unknown\""));
@@ -161,7 +161,8 @@ t_domain_defences(void **state)
 
 	assert_int_equal(store_open(NULL, &st, err, sizeof(err)), 0);
 	assert_int_equal(store_domain_record(st, "good.test", &u), 0);
-	html_domain(&b, &ctx, store_domain_get(st, "good.test"), -1);
+	html_domain(&b, &ctx, store_domain_get(st, "good.test"), time(NULL),
+		    -1);
 	assert_null(strstr(b.s, "id=\"defences\""));
 	snprintf(line, sizeof(line),
 		 "caa=issuers cb=none expiry=soon tlsa=strong next_key=none "
@@ -169,7 +170,8 @@ t_domain_defences(void **state)
 		 (long long)time(NULL) + 3 * 86400 + 600);
 	assert_int_equal(store_domain_set_defence(st, "good.test", line), 1);
 	buf_reset(&b);
-	html_domain(&b, &ctx, store_domain_get(st, "good.test"), -1);
+	html_domain(&b, &ctx, store_domain_get(st, "good.test"), time(NULL),
+		    -1);
 	assert_non_null(strstr(b.s, "<ul id=\"defences\">"));
 	assert_non_null(strstr(b.s, "<li class=\"missing\">CAA bound to your "
 				    "ACME account: <b>issuers</b> &mdash; add "
@@ -183,6 +185,14 @@ t_domain_defences(void **state)
 	assert_non_null(strstr(b.s, "<li class=\"missing\">Key kept across "
 				    "renewals: <b>new</b> &mdash; keep the "
 				    "key"));
+	/* Judged at the `now` it is given (the web's clock): ten days
+	 * later, the same line has expired */
+	buf_reset(&b);
+	html_domain(&b, &ctx, store_domain_get(st, "good.test"),
+		    time(NULL) + 10 * 86400, -1);
+	assert_null(strstr(b.s, "Expiry: <b>3 days"));
+	assert_non_null(
+	    strstr(b.s, "<li class=\"missing\">Expiry: <b>-7 days"));
 	buf_free(&b);
 	store_close(st);
 }

@@ -190,7 +190,8 @@ ans_round_trip(void **state)
 	/* Lengths 1 to 3 mod 3 exercise each padding. */
 	for (size_t len = 1000; len < 1003; len++) {
 		struct probe_result *in = fake_result(3, len), *out;
-		xmpp_stanza_t *s = reparse(vantage_ans_build(ctx, in));
+		xmpp_stanza_t *s =
+		    reparse(vantage_ans_build(ctx, in, time(NULL)));
 		out = vantage_ans_parse(s, why, sizeof(why));
 		if (out == NULL)
 			fail_msg("refused: %s", why);
@@ -221,7 +222,7 @@ ans_failure(void **state)
 	in.fail_step = PROBE_STEP_STARTTLS;
 	in.tls_refused = 1;
 	snprintf(in.reason, sizeof(in.reason), "no <starttls/> offered");
-	s = reparse(vantage_ans_build(ctx, &in));
+	s = reparse(vantage_ans_build(ctx, &in, time(NULL)));
 	out = vantage_ans_parse(s, why, sizeof(why));
 	assert_non_null(out);
 	assert_false(out->ok);
@@ -241,7 +242,7 @@ ans_build_cuts(void **state)
 	xmpp_stanza_t *s;
 
 	(void)state;
-	s = reparse(vantage_ans_build(ctx, in));
+	s = reparse(vantage_ans_build(ctx, in, time(NULL)));
 	out = vantage_ans_parse(s, why, sizeof(why));
 	assert_non_null(out);
 	assert_int_equal(out->nchain, VANTAGE_MAX_CERTS);
@@ -249,7 +250,7 @@ ans_build_cuts(void **state)
 	probe_result_free(out);
 	xmpp_stanza_release(s);
 	in = fake_result(1, VANTAGE_MAX_CERT + 1);
-	s = vantage_ans_build(ctx, in);
+	s = vantage_ans_build(ctx, in, time(NULL));
 	assert_string_equal(xmpp_stanza_get_attribute(s, "chain-cut"), "true");
 	probe_result_free(in);
 	xmpp_stanza_release(s);
@@ -276,7 +277,7 @@ cert_of(struct buf *b, size_t n)
 	r.ok = 1;
 	r.chain = &c;
 	r.nchain = 1;
-	s = vantage_ans_build(ctx, &r);
+	s = vantage_ans_build(ctx, &r, time(NULL));
 	/* Only its <cert/>: the child. */
 	for (xmpp_stanza_t *e = xmpp_stanza_get_children(s); e;
 	     e = xmpp_stanza_get_next(e))

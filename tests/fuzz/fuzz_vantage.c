@@ -69,7 +69,7 @@ answer(xmpp_stanza_t *payload)
 			     r->fail_step <= PROBE_STEP_TLS));
 	FUZZ_CHECK(fuzz_terminated(r->reason, sizeof(r->reason)));
 	{
-		xmpp_stanza_t *b = vantage_ans_build(ctx, r);
+		xmpp_stanza_t *b = vantage_ans_build(ctx, r, time(NULL));
 		xmpp_stanza_t *back = reparse(b);
 		struct probe_result *again =
 		    vantage_ans_parse(back, why, sizeof(why));
