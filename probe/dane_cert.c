@@ -26,7 +26,7 @@
 #define CACHE_SIZE 64
 
 /* What a parse yields: struct cert's fields that depend on the bytes. */
-struct parsed {
+struct dane_cert_entry {
 	gnutls_x509_crt_t crt; /* NULL: a free slot */
 	gnutls_datum_t spki;
 	uint8_t der256[32], der512[64], spki256[32], spki512[64];
@@ -34,12 +34,12 @@ struct parsed {
 	uint64_t used; /* cache_tick when last taken */
 };
 
-static struct parsed cache[CACHE_SIZE];
+static struct dane_cert_entry cache[CACHE_SIZE];
 static uint64_t cache_tick;
 
 /* Parses der into p (its crt NULL when GnuTLS cannot). */
 static void
-parse(struct parsed *p, const uint8_t *der, size_t len)
+parse(struct dane_cert_entry *p, const uint8_t *der, size_t len)
 {
 	gnutls_datum_t d = {(unsigned char *)der, (unsigned)len};
 	gnutls_pubkey_t pub;
@@ -73,7 +73,7 @@ parse(struct parsed *p, const uint8_t *der, size_t len)
 }
 
 static void
-parsed_free(struct parsed *p)
+parsed_free(struct dane_cert_entry *p)
 {
 	if (p->crt)
 		gnutls_x509_crt_deinit(p->crt);
@@ -82,7 +82,7 @@ parsed_free(struct parsed *p)
 }
 
 /* The entry holding this hash, or NULL. */
-static struct parsed *
+static struct dane_cert_entry *
 cache_find(const uint8_t h[32])
 {
 	for (size_t i = 0; i < CACHE_SIZE; i++)
@@ -93,10 +93,10 @@ cache_find(const uint8_t h[32])
 
 /* A slot to fill: a free one, else the least recently used one not in
  * use (emptied), else NULL. */
-static struct parsed *
+static struct dane_cert_entry *
 cache_slot(void)
 {
-	struct parsed *old = NULL;
+	struct dane_cert_entry *old = NULL;
 
 	for (size_t i = 0; i < CACHE_SIZE; i++) {
 		if (!cache[i].crt)
@@ -110,7 +110,7 @@ cache_slot(void)
 }
 
 static void
-cert_fill(struct cert *c, const struct parsed *p)
+cert_fill(struct cert *c, const struct dane_cert_entry *p)
 {
 	c->crt = p->crt;
 	c->spki = p->spki;
@@ -123,7 +123,7 @@ cert_fill(struct cert *c, const struct parsed *p)
 int
 dane_cert_parse(struct cert *c, const uint8_t *der, size_t len)
 {
-	struct parsed *p, own;
+	struct dane_cert_entry *p, own;
 	uint8_t h[32];
 
 	memset(c, 0, sizeof(*c));
@@ -146,9 +146,8 @@ dane_cert_parse(struct cert *c, const uint8_t *der, size_t len)
 	cert_fill(c, p);
 	c->der = der;
 	c->len = len;
-	if (p == &own) {
-		c->owned = 1; /* every entry in use: the caller's alone */
-	} else {
+	if (p != &own) { /* else every entry is in use: the caller's alone */
+		c->entry = p;
 		p->refs++;
 		p->used = ++cache_tick;
 	}
@@ -158,25 +157,18 @@ dane_cert_parse(struct cert *c, const uint8_t *der, size_t len)
 void
 dane_cert_free(struct cert *c)
 {
-	struct parsed *p = NULL;
-
 	if (!c->crt)
 		return;
-	if (!c->owned) {
-		for (size_t i = 0; i < CACHE_SIZE && !p; i++)
-			if (cache[i].crt == c->crt)
-				p = &cache[i];
-	}
-	if (p) {
-		if (p->refs > 0)
-			p->refs--;
+	if (c->entry) {
+		if (c->entry->refs > 0)
+			c->entry->refs--;
 	} else {
 		gnutls_x509_crt_deinit(c->crt);
 		gnutls_free(c->spki.data);
 	}
 	c->crt = NULL;
 	c->spki.data = NULL;
-	c->owned = 0;
+	c->entry = NULL;
 }
 
 size_t
@@ -204,7 +196,7 @@ dane_cert_hold(const uint8_t *der, size_t len)
 
 	if (dane_cert_parse(&c, der, len) < 0)
 		return NULL;
-	if (c.owned)
+	if (!c.entry)
 		gnutls_free(c.spki.data); /* dane_cert_drop frees the rest */
 	return c.crt;
 }
@@ -214,7 +206,12 @@ dane_cert_drop(gnutls_x509_crt_t crt)
 {
 	struct cert c;
 
+	/* The holder kept the crt alone: its entry is the one holding it,
+	 * if any (else the crt was the holder's own). */
 	memset(&c, 0, sizeof(c));
 	c.crt = crt;
+	for (size_t i = 0; i < CACHE_SIZE && !c.entry; i++)
+		if (cache[i].crt == crt)
+			c.entry = &cache[i];
 	dane_cert_free(&c);
 }

@@ -35,6 +35,8 @@
  * does): the key the handshake was verified with, whatever DER leniency
  * GnuTLS allowed in the certificate around it.
  */
+struct dane_cert_entry; /* dane_cert.c's cache */
+
 struct cert {
 	gnutls_x509_crt_t crt; /* NULL: did not parse */
 	const uint8_t *der;
@@ -45,7 +47,9 @@ struct cert {
 	 * yet, 1 yes, -1 no; links do not depend on the anchor, so each is
 	 * verified once per match, however many anchors are tried. */
 	int8_t by[MAX_CHAIN];
-	int owned; /* crt and spki are this struct's, not the cache's */
+	/* the cache entry crt and spki belong to; NULL: this struct's own
+	 * (every entry was in use when it was parsed) */
+	struct dane_cert_entry *entry;
 };
 
 /* What a match may still spend (dane.h "Bounded cost").  The time is the
