@@ -40,18 +40,12 @@ struct ct_watch {
 	struct event *err_ev, *chld_ev, *timer, *poll;
 	struct buf line;
 	unsigned backoff;
-	int64_t started; /* monotonic s */
+	int64_t started_ms; /* monotonic */
 	unsigned long starts;
 	struct buf list; /* the watch list certspotter runs with */
 };
 
 static void ct_start(struct ct_watch *w);
-
-static int64_t
-mono_s(const struct ct_watch *w)
-{
-	return w->clk.mono_ms() / 1000;
-}
 
 /* The watch list: every watched domain and the host of each endpoint
  * (its SRV targets), one a line, sorted as the store keeps them. */
@@ -152,7 +146,7 @@ on_child(evutil_socket_t sig, short what, void *arg)
 		return;
 	w->pid = 0;
 	metrics_ct_up(w->metrics, 0);
-	if (mono_s(w) - w->started >= CT_STABLE)
+	if (w->clk.mono_ms() - w->started_ms >= CT_STABLE * 1000)
 		w->backoff = CT_BACKOFF_MIN;
 	if (WIFEXITED(st))
 		log_warn("certspotter exited with status %d; starting it "
@@ -211,7 +205,7 @@ on_poll(evutil_socket_t fd, short what, void *arg)
 	if (w->pid > 0 &&
 	    (now.len != w->list.len ||
 	     (now.len && memcmp(now.s, w->list.s, now.len))) &&
-	    mono_s(w) - w->started >= CT_RESTART_EVERY) {
+	    w->clk.mono_ms() - w->started_ms >= CT_RESTART_EVERY * 1000) {
 		log_info("certspotter: the watch list changed; restarting it");
 		ct_stop(w);
 		ct_start(w);
@@ -290,7 +284,7 @@ ct_start(struct ct_watch *w)
 	close(pfd[1]);
 	w->pid = pid;
 	metrics_ct_up(w->metrics, 1);
-	w->started = mono_s(w);
+	w->started_ms = w->clk.mono_ms();
 	w->starts++;
 	/* The last certspotter's pipe: its event even when EOF closed the
 	 * descriptor (on_stderr), or it leaks at every restart. */

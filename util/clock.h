@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * clock.h - time and chance as the daemon's modules get them.  main.c owns
- * one `struct clock` (the system's) and hands it to the modules that keep
- * a schedule or a rate (the watcher, the checks); a test hands them its
- * own and drives them without sleeping.  clock_mono_ms() is the one
- * monotonic "now" of the code base.
+ * one `struct clock` (the system's) and hands it to every module that
+ * keeps a schedule or a rate or dates what it keeps (docs/architecture.md
+ * "The composition root"); a test hands them its own and drives them
+ * without sleeping.  clock_mono_ms() is the one monotonic "now" helper,
+ * read directly only by what measures work (a probe's duration).
  */
 #ifndef CERTWATCH_CLOCK_H
 #define CERTWATCH_CLOCK_H
