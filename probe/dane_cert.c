@@ -73,7 +73,7 @@ parse(struct dane_cert_entry *p, const uint8_t *der, size_t len)
 }
 
 static void
-parsed_free(struct dane_cert_entry *p)
+entry_free(struct dane_cert_entry *p)
 {
 	if (p->crt)
 		gnutls_x509_crt_deinit(p->crt);
@@ -105,7 +105,7 @@ cache_slot(void)
 			old = &cache[i];
 	}
 	if (old)
-		parsed_free(old);
+		entry_free(old);
 	return old;
 }
 
@@ -186,7 +186,7 @@ dane_cert_cache_clear(void)
 {
 	for (size_t i = 0; i < CACHE_SIZE; i++)
 		if (cache[i].crt && !cache[i].refs)
-			parsed_free(&cache[i]);
+			entry_free(&cache[i]);
 }
 
 gnutls_x509_crt_t
